@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DEMO_KEY := instance/officer/demo.key
+
+.PHONY: run test bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+# The demo unit: private half under instance/ (git-ignored), public half in keys/.
+$(DEMO_KEY): | $(VENV)/.installed-run
+	TIPDROP_PASSPHRASE=demo $(BIN)/tipdrop keygen --unit demo --out instance/officer
+	cp instance/officer/demo.pub keys/demo.pub
+
+keys/demo.pub: $(DEMO_KEY)
+	cp instance/officer/demo.pub keys/demo.pub
+
+run: $(VENV)/.installed-run $(DEMO_KEY) keys/demo.pub
+	@echo
+	@echo "tipdrop is starting on http://$(HOST):$(PORT)  (data in ./instance, keys in ./keys)"
+	@echo "Demo unit 'demo': private key $(DEMO_KEY), passphrase: demo"
+	@echo "Try the officer tools:"
+	@echo "  $(BIN)/tipdrop keys show keys/demo.pub"
+	@echo "  $(BIN)/tipdrop keys show $(DEMO_KEY)"
+	@echo
+	$(BIN)/tipdrop serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run --full
+
+bench-quick: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

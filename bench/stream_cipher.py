@@ -1,0 +1,140 @@
+"""Stream cipher throughput and memory, file to file.
+
+Measures, in one run on the same file: tipdrop's stream encrypt and decrypt,
+the raw AES-256-GCM chunk loop in memory (the bound our framing can reach),
+and Debian's ``age`` and ``gpg`` when installed. Every figure comes from a
+separate process so its peak RSS is its own.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .common import MiB, make_file, run_worker, worker_result
+
+
+def _worker(op, *args):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from tipdrop.crypto import keys, stream
+
+    if op == "raw":
+        size = int(args[0])
+        aead = AESGCM(AESGCM.generate_key(256))
+        chunk = memoryview(os.urandom(stream.CHUNK_SIZE))
+        out = bytearray(stream.SEALED_CHUNK)
+        n = size // stream.CHUNK_SIZE
+        start = time.perf_counter()
+        for i in range(n):
+            aead.encrypt_into(i.to_bytes(12, "big"), chunk, None, out)
+        return worker_result(seconds=time.perf_counter() - start, bytes=n * stream.CHUNK_SIZE)
+    src, dst = args[0], args[1]
+    unit = keys.generate("bench")
+    with open(src, "rb") as f_in, open(dst, "wb") as f_out:
+        start = time.perf_counter()
+        if op == "encrypt":
+            stream.encrypt_stream(f_in, f_out, unit.public.recipient, kind="attachment", tip_id="bench")
+        else:
+            raise SystemExit("unknown op")
+        f_out.flush()
+        seconds = time.perf_counter() - start
+    # Decrypt the file just written, with the same key, in this process too
+    # but measured separately.
+    with open(dst, "rb") as f_in, open(os.devnull, "wb") as f_out:
+        start = time.perf_counter()
+        stream.decrypt_stream(f_in, f_out, unit.opener, kind="attachment", tip_id="bench")
+        dec_seconds = time.perf_counter() - start
+    return worker_result(seconds=seconds, decrypt_seconds=dec_seconds, bytes=os.path.getsize(src))
+
+
+def _time_command(argv, stdin=None, stdout=None):
+    start = time.perf_counter()
+    subprocess.run(argv, stdin=stdin, stdout=stdout, check=True, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _age(src, workdir):
+    if not shutil.which("age") or not shutil.which("age-keygen"):
+        return None
+    identity = workdir / "age.key"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    recipient = next(
+        line.split(":", 1)[1].strip()
+        for line in identity.read_text().splitlines()
+        if line.startswith("# public key:")
+    )
+    enc = workdir / "f.age"
+    t_enc = _time_command(["age", "-r", recipient, "-o", str(enc), str(src)])
+    t_dec = _time_command(["age", "-d", "-i", str(identity), "-o", os.devnull, str(enc)])
+    return t_enc, t_dec
+
+
+def _gpg(src, workdir, extra):
+    if not shutil.which("gpg"):
+        return None
+    home = workdir / "gnupg"
+    home.mkdir(mode=0o700, exist_ok=True)
+    base = ["gpg", "--homedir", str(home), "--batch", "--yes", "--quiet", "--pinentry-mode", "loopback",
+            "--passphrase", ""]
+    if not (home / "made").exists():
+        subprocess.run(base + ["--quick-gen-key", "bench@example.invalid", "default", "default", "never"],
+                       check=True, capture_output=True)
+        (home / "made").write_text("")
+    enc = workdir / "f.gpg"
+    t_enc = _time_command(base + extra + ["-r", "bench@example.invalid", "-o", str(enc), "-e", str(src)])
+    t_dec = _time_command(base + ["-o", os.devnull, "-d", str(enc)])
+    return t_enc, t_dec
+
+
+def measure(size):
+    """Return a dict of figures for a ``size``-byte file."""
+    with tempfile.TemporaryDirectory(prefix="tipdrop-bench-") as tmp:
+        workdir = Path(tmp)
+        src = workdir / "plain.bin"
+        make_file(src, size)
+        ours = run_worker("stream_cipher", "encrypt", src, workdir / "f.tdr")
+        os.unlink(workdir / "f.tdr")
+        raw = run_worker("stream_cipher", "raw", size)
+        mb = size / 1e6
+        result = {
+            "stream_size_mib": size / MiB,
+            "stream_encrypt_mb_s": mb / ours["seconds"],
+            "stream_decrypt_mb_s": mb / ours["decrypt_seconds"],
+            "stream_peak_rss_mib": ours["peak_rss_mib"],
+            "raw_aead_mb_s": raw["bytes"] / 1e6 / raw["seconds"],
+        }
+        result["encrypt_vs_raw_aead"] = result["stream_encrypt_mb_s"] / result["raw_aead_mb_s"]
+        age = _age(src, workdir)
+        if age:
+            result["age_encrypt_mb_s"] = mb / age[0]
+            result["age_decrypt_mb_s"] = mb / age[1]
+            result["encrypt_vs_age"] = result["stream_encrypt_mb_s"] / result["age_encrypt_mb_s"]
+            result["decrypt_vs_age"] = result["stream_decrypt_mb_s"] / result["age_decrypt_mb_s"]
+        for name, extra in (("gpg", []), ("gpg_z0", ["-z", "0"])):
+            gpg = _gpg(src, workdir, extra)
+            if gpg:
+                result[f"{name}_encrypt_mb_s"] = mb / gpg[0]
+                result[f"{name}_decrypt_mb_s"] = mb / gpg[1]
+        if "gpg_encrypt_mb_s" in result:
+            result["encrypt_vs_gpg"] = result["stream_encrypt_mb_s"] / result["gpg_encrypt_mb_s"]
+        return result
+
+
+def memory_growth(small, large):
+    """Peak RSS of stream encrypt+decrypt for two sizes: it must not grow with size."""
+    with tempfile.TemporaryDirectory(prefix="tipdrop-bench-") as tmp:
+        peaks = {}
+        for size in (small, large):
+            src = Path(tmp) / "plain.bin"
+            make_file(src, size)
+            peaks[size] = run_worker("stream_cipher", "encrypt", src, Path(tmp) / "f.tdr")["peak_rss_mib"]
+        return peaks
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        _worker(*sys.argv[2:])

@@ -1,0 +1,44 @@
+"""Fixtures for end-to-end tests: the real ``tipdrop`` command in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TIPDROP = Path(sys.executable).with_name("tipdrop")
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run ``tipdrop ARGS`` as a real process; returns CompletedProcess (text)."""
+
+    def run(*args, env=None, input=None, check=False):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+        full_env.update(env or {})
+        result = subprocess.run(
+            [str(TIPDROP), *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            input=input,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"tipdrop {args} failed: {result.stderr}")
+        return result
+
+    return run
+
+
+def assert_clean_error(result, *fragments):
+    """A user error: exit 2, exactly one line on stderr, no traceback."""
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]

@@ -1,0 +1,69 @@
+"""Protecting a receipt for storage and verifying it later (protocol.md section 8)."""
+
+import pytest
+
+from tipdrop import receipts
+from tipdrop.crypto import kdf
+from tipdrop.errors import ReceiptNotRecognisedError
+
+CHEAP = kdf.TEST_PARAMS
+
+
+@pytest.fixture
+def receipt():
+    return receipts.generate()
+
+
+def test_right_receipt_verifies_and_yields_the_same_reply_key(receipt):
+    stored, made = receipts.protect(receipt, CHEAP)
+    again = receipts.verify(receipt, stored)
+    assert again.verifier == made.verifier
+    assert again.reply_public == stored.reply_public
+
+
+def test_stored_record_holds_no_part_of_the_secret(receipt):
+    stored, _ = receipts.protect(receipt, CHEAP)
+    blob = stored.salt + stored.verifier + stored.reply_public + stored.locator.encode()
+    assert receipt.secret.encode() not in blob
+    assert stored.locator == receipt.locator
+
+
+def test_wrong_secret_with_right_locator_is_not_recognised(receipt):
+    stored, _ = receipts.protect(receipt, CHEAP)
+    other = receipts.Receipt(receipt.locator, receipts.generate().secret)
+    with pytest.raises(ReceiptNotRecognisedError):
+        receipts.verify(other, stored)
+
+
+def test_unknown_locator_is_not_recognised_with_the_same_error(receipt):
+    with pytest.raises(ReceiptNotRecognisedError) as unknown:
+        receipts.verify(receipt, None)
+    stored, _ = receipts.protect(receipts.generate(), CHEAP)
+    with pytest.raises(ReceiptNotRecognisedError) as wrong:
+        receipts.verify(receipts.Receipt(stored.locator, receipt.secret), stored)
+    assert unknown.value.message == wrong.value.message
+
+
+def test_salt_is_fresh_for_every_receipt(receipt):
+    first, _ = receipts.protect(receipt, CHEAP)
+    second, _ = receipts.protect(receipt, CHEAP)
+    assert first.salt != second.salt
+    assert first.verifier != second.verifier
+
+
+def test_parameters_travel_with_the_record_so_they_can_be_raised_later(receipt):
+    stronger = kdf.Argon2Params(time_cost=2, memory_cost_kib=128, parallelism=1)
+    stored, _ = receipts.protect(receipt, stronger)
+    assert stored.params == stronger
+    receipts.verify(receipt, stored)
+
+
+def test_default_receipt_parameters_are_at_least_owasp_strength():
+    p = kdf.RECEIPT_PARAMS
+    assert p.memory_cost_kib >= 19 * 1024 and p.time_cost >= 2
+
+
+def test_typed_back_receipt_verifies(receipt):
+    stored, _ = receipts.protect(receipt, CHEAP)
+    typed = receipt.formatted.lower().replace("-", " ")
+    receipts.verify(receipts.parse(typed), stored)

@@ -1,0 +1,414 @@
+"""(Re)write tipdrop's own known-answer vectors in tests/vectors/.
+
+Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json.
+
+Run from the repository root:
+
+    .venv/bin/python tests/vectors/generate.py
+
+Every key, ephemeral key, payload key, salt and nonce comes from a fixed seed
+(SHA-256 of a label), and the internal ``_...`` helpers take them as
+parameters, so the output is the same on every run. The unit tests never call
+this script: they check that the code still reproduces the frozen files. Only
+regenerate on purpose (a deliberate format change, which also bumps the
+format version and docs/protocol.md), and review the diff.
+
+These vectors are produced by tipdrop itself, not by an independent
+implementation; the HPKE layer underneath is checked against RFC 9180's own
+vectors (hpke-rfc9180.json).
+"""
+
+import hashlib
+import io
+import json
+import unicodedata
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from tipdrop.crypto import canonical, envelope, kdf, keys, padding, signing, stream
+
+HERE = Path(__file__).resolve().parent
+CREATED = "2024-05-01"
+
+#: Ciphertexts (and stream chunks) up to this size are stored in full hex;
+#: larger ones as SHA-256 + length, plus their first bytes and tag.
+FULL_HEX_LIMIT = 2048
+CHUNK_FULL_HEX_LIMIT = 16 * 1024
+HEAD_LEN = 64
+
+
+def seed(label):
+    """32 fixed bytes named by ``label``."""
+    return hashlib.sha256(label.encode("utf-8")).digest()
+
+
+def pattern(length):
+    """The deterministic data used for long plaintexts: byte i is i mod 251."""
+    block = bytes(range(251))
+    return (block * (length // 251 + 1))[:length]
+
+
+def unit_key(unit):
+    """A unit key pair from fixed seeds."""
+    return keys.UnitPrivateKey(
+        unit,
+        X25519PrivateKey.from_private_bytes(seed(f"tipdrop test vector {unit} x25519")),
+        Ed25519PrivateKey.from_private_bytes(seed(f"tipdrop test vector {unit} ed25519")),
+        CREATED,
+    )
+
+
+def ephemeral(label):
+    return X25519PrivateKey.from_private_bytes(seed(f"tipdrop test vector ephemeral {label}"))
+
+
+def x_raw(private):
+    return private.private_bytes_raw().hex()
+
+
+def write(name, doc):
+    path = HERE / name
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(HERE.parents[1])}")
+
+
+# --- envelope ------------------------------------------------------------------
+
+
+def envelope_vectors():
+    unit = unit_key("vector-unit")
+    reply_key = X25519PrivateKey.from_private_bytes(seed("tipdrop test vector reply key"))
+    cases = [
+        ("tip", "T-0001", "", "Stolen bicycles are sold behind the station.".encode()),
+        ("tip", "T-0002", "", b""),
+        ("tip", "T-0003", "", pattern(300)),
+        ("followup", "T-0001", "1", "The seller came back on Tuesday, around noon.".encode()),
+        ("attachment", "T-0001", "photo-1", pattern(5000)),
+        ("attachment-info", "T-0001", "photo-1", b'{"name": "shed.jpg", "type": "image/jpeg"}'),
+        ("reply", "T-0001", "1", "Thank you. Can you tell us what the seller wore?".encode()),
+    ]
+    entries = []
+    for number, (kind, tip_id, part, plaintext) in enumerate(cases):
+        eph = ephemeral(f"envelope {number}")
+        if kind == "reply":
+            # Replies go to the reporter's reply key (derived from the receipt), not a unit key.
+            recipient = keys.reply_recipient(reply_key.public_key().public_bytes_raw())
+            key_fields = {
+                "recipient": "reply-key",
+                "unit": None,
+                "x25519_private": x_raw(reply_key),
+                "ed25519_private": None,
+            }
+        else:
+            recipient = unit.public.recipient
+            key_fields = {
+                "recipient": "unit",
+                "unit": unit.unit,
+                "x25519_private": x_raw(unit.x25519),
+                "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+            }
+        sealed = envelope._seal_with_ephemeral(
+            plaintext, recipient, eph, kind=kind, tip_id=tip_id, part=part
+        )
+        entries.append(
+            {
+                **key_fields,
+                "key_id": recipient.key_id.hex(),
+                "kind": kind,
+                "tip_id": tip_id,
+                "part": part,
+                "plaintext": plaintext.hex(),
+                "ephemeral_private": x_raw(eph),
+                "info": envelope.context_info(
+                    "tipdrop/v1/envelope", kind, tip_id, part, recipient.key_id
+                ).hex(),
+                "envelope": sealed.hex(),
+            }
+        )
+    return {
+        "description": (
+            "Sealed envelopes (docs/protocol.md, section 'Envelope'): version | kind | key id | "
+            "HPKE enc | AES-256-GCM ciphertext of the Padme-padded plaintext, with HPKE info = "
+            "canonical('tipdrop/v1/envelope', version, kind, tip id, part, key id). Produced by "
+            "tipdrop itself (tests/vectors/generate.py) from fixed keys and ephemeral keys; "
+            f"unit keys are dated {CREATED}. 'recipient' is 'unit' (key id from unit name and "
+            "both public keys) or 'reply-key' (a reporter's reply key: key id from the X25519 "
+            "key alone)."
+        ),
+        "created": CREATED,
+        "vectors": entries,
+    }
+
+
+# --- stream --------------------------------------------------------------------
+
+
+def _chunks(body):
+    return [body[i : i + stream.SEALED_CHUNK] for i in range(0, len(body), stream.SEALED_CHUNK)]
+
+
+def _chunk_entry(chunk):
+    entry = {"length": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()}
+    if len(chunk) <= CHUNK_FULL_HEX_LIMIT:
+        entry["hex"] = chunk.hex()
+    else:
+        entry["head"] = chunk[:HEAD_LEN].hex()
+        entry["tag"] = chunk[-stream.TAG_LEN :].hex()
+    return entry
+
+
+def stream_vectors():
+    unit = unit_key("vector-unit")
+    entries = []
+    for length in (0, 1, 65535, 65536, 65537, 140000):
+        data = pattern(length)
+        payload_key = seed(f"tipdrop test vector payload key {length}")
+        eph = ephemeral(f"stream {length}")
+        part = f"file-{length}"
+        out = io.BytesIO()
+        with stream.StreamEncryptor(
+            out,
+            unit.public.recipient,
+            kind="attachment",
+            tip_id="T-0001",
+            part=part,
+            _payload_key=payload_key,
+            _ephemeral=eph,
+        ) as enc:
+            enc.write(data)
+        ciphertext = out.getvalue()
+        entry = {
+            "unit": unit.unit,
+            "x25519_private": x_raw(unit.x25519),
+            "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+            "key_id": unit.key_id.hex(),
+            "kind": "attachment",
+            "tip_id": "T-0001",
+            "part": part,
+            "data": {
+                "rule": "byte i is i mod 251",
+                "length": length,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            },
+            "payload_key": payload_key.hex(),
+            "ephemeral_private": x_raw(eph),
+            "ciphertext_length": len(ciphertext),
+            "ciphertext_sha256": hashlib.sha256(ciphertext).hexdigest(),
+            "header": ciphertext[: stream.HEADER_LEN].hex(),
+            "chunks": [_chunk_entry(c) for c in _chunks(ciphertext[stream.HEADER_LEN :])],
+        }
+        if len(ciphertext) < FULL_HEX_LIMIT:
+            entry["ciphertext"] = ciphertext.hex()
+        entries.append(entry)
+    return {
+        "description": (
+            "STREAM ciphertexts (docs/protocol.md, section 'Stream'): version | kind | key id | "
+            "HPKE-sealed 32-byte payload key (info = canonical('tipdrop/v1/stream', version, "
+            "kind, tip id, part, key id)) | 64 KiB AES-256-GCM chunks of the Padme-padded data, "
+            "nonce = 11-byte big-endian counter | last-chunk flag. Produced by tipdrop itself "
+            "(tests/vectors/generate.py) from a fixed unit key, payload keys and ephemeral "
+            "keys. The data is given by its rule (byte i is i mod 251), length and SHA-256. "
+            f"Ciphertexts under {FULL_HEX_LIMIT} bytes are given in full; otherwise by SHA-256 "
+            "and length, the header in full, and per chunk its length and SHA-256, in full hex "
+            f"if at most {CHUNK_FULL_HEX_LIMIT} bytes, else its first {HEAD_LEN} bytes and its "
+            "tag."
+        ),
+        "chunk_size": stream.CHUNK_SIZE,
+        "vectors": entries,
+    }
+
+
+# --- key files -----------------------------------------------------------------
+
+
+#: A passphrase with accents, stored decomposed (NFD) in the vector file.
+CREME = "Cr\u00e8me br\u00fbl\u00e9e"
+
+
+def keyfile_vectors():
+    entries = []
+    cases = [
+        ("vector-unit", "correct horse", kdf.TEST_PARAMS, "test"),
+        # Given in NFD (decomposed accents): the file must open with NFC input too.
+        ("second-unit", unicodedata.normalize("NFD", CREME), kdf.TEST_PARAMS, "test"),
+        ("vector-unit", "correct horse", kdf.KEY_FILE_PARAMS, "real"),
+    ]
+    for number, (unit_name, passphrase, params, which) in enumerate(cases):
+        unit = unit_key(unit_name)
+        salt = seed(f"tipdrop test vector key file salt {number}")[: kdf.SALT_LEN]
+        nonce = seed(f"tipdrop test vector key file nonce {number}")[:12]
+        private_file = keys.private_to_file(unit, passphrase, params, _salt=salt, _nonce=nonce)
+        public = unit.public
+        entries.append(
+            {
+                "params_name": which,
+                "unit": unit.unit,
+                "created": unit.created,
+                "x25519_private": x_raw(unit.x25519),
+                "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+                "passphrase": passphrase,
+                "passphrase_utf8": passphrase.encode("utf-8").hex(),
+                "kdf_params": params.as_dict(),
+                "salt": salt.hex(),
+                "nonce": nonce.hex(),
+                "wrapping_key": kdf.key_file_wrapping_key(
+                    unicodedata.normalize("NFC", passphrase).encode("utf-8"), salt, params
+                ).hex(),
+                "key_id": public.key_id.hex(),
+                "fingerprint": public.fingerprint.hex(),
+                "fingerprint_formatted": keys.format_fingerprint(public.fingerprint),
+                "private_file": private_file.decode("ascii"),
+                "public_file": public.to_json().decode("ascii"),
+            }
+        )
+    return {
+        "description": (
+            "Unit key files (docs/protocol.md, section 'Key files'): the public file (.pub) and "
+            "the private file (.key, keys wrapped with AES-256-GCM under an Argon2id+HKDF key "
+            "from the NFC-normalised UTF-8 passphrase; the header fields are the associated "
+            "data). Produced by tipdrop itself (tests/vectors/generate.py) from fixed keys, "
+            "salts and nonces. params_name 'test' uses the cheap unit-test Argon2 parameters, "
+            "'real' the key-file parameters the application uses (slow: ~1 s, 256 MiB)."
+        ),
+        "vectors": entries,
+    }
+
+
+# --- signatures ----------------------------------------------------------------
+
+
+def _field_json(field):
+    if isinstance(field, bytes):
+        return {"bytes": field.hex()}
+    if isinstance(field, int):
+        return {"int": field}
+    return {"str": field}
+
+
+def signing_vectors():
+    unit = unit_key("vector-unit")
+    reply_envelope_hash = hashlib.sha256(b"a reply envelope").digest()
+    body_hash = hashlib.sha256(b'{"tip": "T-0001", "status": "closed"}').digest()
+    cases = [
+        ("tipdrop/v1/reply", ["T-0001", 1, reply_envelope_hash]),
+        ("tipdrop/v1/reply", ["T-0001", 2, b""]),
+        ("tipdrop/v1/status", ["T-0001", 3, "in-progress"]),
+        ("tipdrop/v1/status", ["T-0002", 1, "closed", "Gendarmerie \u00e9quipe 7"]),
+        (
+            "tipdrop/v1/request",
+            ["POST", "/api/officer/replies", 1714557600, seed("request nonce")[:16], body_hash],
+        ),
+        ("tipdrop/v1/request", ["GET", "/api/officer/tips", 1714557601, b"\x00" * 16, b""]),
+    ]
+    entries = []
+    for label, fields in cases:
+        entries.append(
+            {
+                "label": label,
+                "fields": [_field_json(f) for f in fields],
+                "encoding": canonical.encode(label, *fields).hex(),
+                "signature": signing.sign(unit.ed25519, label, *fields).hex(),
+            }
+        )
+    return {
+        "description": (
+            "Ed25519 signatures over canonical encodings (docs/protocol.md, sections 'Canonical "
+            "encoding' and 'Signatures'): encoding = u16 label length | label | (u32 length | "
+            "field)*, str as UTF-8, int as 8-byte big-endian. Produced by tipdrop itself "
+            "(tests/vectors/generate.py); Ed25519 is deterministic, so the signatures are exact."
+        ),
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "ed25519_public": unit.ed25519.public_key().public_bytes_raw().hex(),
+        "vectors": entries,
+    }
+
+
+# --- padding -------------------------------------------------------------------
+
+
+def padding_vectors():
+    lengths = list(range(0, 20)) + [
+        31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024,
+        1025, 4096, 4097, 5000, 65535, 65536, 65537, 140000, 10**6, 10**9, 2**30 + 1,
+    ]
+    return {
+        "description": (
+            "Padme bucket sizes (docs/protocol.md, section 'Padding'): padme(n), and "
+            "padded_length(n, minimum) = padme(max(n + 1, minimum)), the length of n data bytes "
+            f"followed by 0x80 and zeros. Envelopes use minimum = {padding.MIN_PADDED_LEN}, "
+            "streams minimum = 0. Produced by tipdrop itself (tests/vectors/generate.py)."
+        ),
+        "min_padded_len": padding.MIN_PADDED_LEN,
+        "padme": [[n, padding.padme(n)] for n in lengths],
+        "padded_length": [
+            [n, minimum, padding.padded_length(n, minimum)]
+            for n in lengths
+            for minimum in (0, padding.MIN_PADDED_LEN)
+        ],
+    }
+
+
+# --- key derivation ------------------------------------------------------------
+
+
+def kdf_vectors():
+    receipt_cases = [
+        (b"\x00" * 12, kdf.TEST_PARAMS, "test"),
+        (seed("receipt secret 1")[:12], kdf.TEST_PARAMS, "test"),
+        (seed("receipt secret 2")[:12], kdf.RECEIPT_PARAMS, "receipt"),
+    ]
+    receipt_entries = []
+    for number, (secret, params, which) in enumerate(receipt_cases):
+        salt = seed(f"tipdrop test vector receipt salt {number}")[: kdf.SALT_LEN]
+        derived = kdf.receipt_keys(secret, salt, params)
+        receipt_entries.append(
+            {
+                "params_name": which,
+                "secret": secret.hex(),
+                "salt": salt.hex(),
+                "params": params.as_dict(),
+                "argon2id": kdf.argon2id(secret, salt, params).hex(),
+                "verifier": derived.verifier.hex(),
+                "reply_private": derived.reply_key.private_bytes_raw().hex(),
+                "reply_public": derived.reply_public.hex(),
+            }
+        )
+    wrap_entries = []
+    for number, passphrase in enumerate([b"correct horse", "pass\u00e9".encode("utf-8")]):
+        salt = seed(f"tipdrop test vector wrap salt {number}")[: kdf.SALT_LEN]
+        wrap_entries.append(
+            {
+                "params_name": "test",
+                "passphrase": passphrase.hex(),
+                "salt": salt.hex(),
+                "params": kdf.TEST_PARAMS.as_dict(),
+                "key": kdf.key_file_wrapping_key(passphrase, salt, kdf.TEST_PARAMS).hex(),
+            }
+        )
+    return {
+        "description": (
+            "Key derivation (docs/protocol.md, section 'Key derivation'): Argon2id (version "
+            "0x13, 32-byte output) over a receipt secret, then HKDF-Expand-SHA256 under "
+            "'tipdrop/v1/receipt/verifier' and 'tipdrop/v1/receipt/reply-key' (the latter is an "
+            "X25519 private key); and the key-file wrapping key, HKDF-Expand under "
+            "'tipdrop/v1/key-file/wrap'. Produced by tipdrop itself (tests/vectors/generate.py). "
+            "params_name 'test' is the cheap unit-test profile, 'receipt' the server's profile."
+        ),
+        "receipt_keys": receipt_entries,
+        "key_file_wrapping_key": wrap_entries,
+    }
+
+
+def main():
+    write("envelope.json", envelope_vectors())
+    write("stream.json", stream_vectors())
+    write("keyfile.json", keyfile_vectors())
+    write("signing.json", signing_vectors())
+    write("padding.json", padding_vectors())
+    write("kdf.json", kdf_vectors())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The ``tipdrop`` command: a thin click shell over the library.
+
+Commands parse options, call one library function, and print. Every
+tipdrop error reaching :func:`main` becomes one line ``error: <message>`` and
+exit code 2; nothing prints a traceback.
+"""
+
+import os
+import sys
+
+import click
+
+from . import settings as settings_mod
+from .errors import TipdropError, UsageError
+
+EXIT_ERROR = 2
+EXIT_INTERNAL = 1
+
+
+def read_passphrase(passphrase_file=None, confirm=False):
+    """Passphrase from a file, then TIPDROP_PASSPHRASE, then a hidden prompt."""
+    if passphrase_file:
+        try:
+            with open(passphrase_file, encoding="utf-8") as f:
+                text = f.read().rstrip("\r\n")
+        except OSError as e:
+            raise UsageError(f"cannot read passphrase file: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError("the passphrase file is not UTF-8 text") from None
+        return text
+    from_env = os.environ.get(settings_mod.PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"no passphrase: set {settings_mod.PASSPHRASE_ENV}, use --passphrase-file, "
+            "or run in a terminal"
+        )
+    return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tipdrop")
+def cli():
+    """tipdrop: an anonymous tip drop for police.
+
+    Reports are encrypted on arrival to the police unit's public key; officers
+    decrypt them offline on a workstation. See README.md and docs/.
+    """
+
+
+@cli.command()
+@click.option("--unit", required=True, help="Unit name: lowercase letters, digits, '-'.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for UNIT.key (stays on the workstation) and UNIT.pub.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False),
+              help="Read the passphrase from this file instead of a prompt.")
+def keygen(unit, out_dir, passphrase_file):
+    """Make a unit's key pair (X25519 + Ed25519).
+
+    The private key is written encrypted under a passphrase (Argon2id) to
+    OUT/UNIT.key and must never leave the workstation; copy OUT/UNIT.pub to
+    the server's keys/ folder and check its fingerprint out of band.
+
+    Example: TIPDROP_PASSPHRASE=... tipdrop keygen --unit almaty-city --out ~/tipdrop-keys
+    """
+    from .crypto.keys import check_unit_name, format_fingerprint
+    from .officer.keyfiles import create_unit_key
+
+    check_unit_name(unit)
+    passphrase = read_passphrase(passphrase_file, confirm=True)
+    created = create_unit_key(unit, out_dir, passphrase)
+    click.echo(f"unit:        {created.public.unit}")
+    click.echo(f"key id:      {created.public.key_id.hex()}")
+    click.echo(f"fingerprint: {format_fingerprint(created.public.fingerprint)}")
+    click.echo(f"private key: {created.private_path}  (keep on the workstation, never on the server)")
+    click.echo(f"public key:  {created.public_path}  (copy to the server's keys/ folder)")
+
+
+@cli.group()
+def keys():
+    """Inspect key files."""
+
+
+@keys.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+def keys_show(file):
+    """Print the unit, key id and fingerprint of a .pub or .key file.
+
+    Compare the fingerprint with the one printed at key generation, read
+    aloud or on paper, before trusting a public key.
+
+    Example: tipdrop keys show keys/demo.pub
+    """
+    from .crypto.keys import format_fingerprint
+    from .officer.keyfiles import describe
+
+    kind, public = describe(file)
+    click.echo(f"file:        {file} ({kind} key)")
+    click.echo(f"unit:        {public.unit}")
+    click.echo(f"created:     {public.created}")
+    click.echo(f"key id:      {public.key_id.hex()}")
+    click.echo(f"fingerprint: {format_fingerprint(public.fingerprint)}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+@click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
+def serve(host, port, workers, data_dir, keys_dir):
+    """Serve the web app with gunicorn.
+
+    Example: tipdrop serve --host 127.0.0.1 --port 8080
+    """
+    from .server import run_gunicorn
+
+    config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
+    run_gunicorn(config, host=host, port=port, workers=workers)
+
+
+def main(argv=None):
+    """Entry point: run the CLI and turn every error into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)
+    except TipdropError as e:
+        click.echo(f"error: {e.message}", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return EXIT_ERROR
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        return EXIT_ERROR
+    except Exception as e:  # a bug: still no traceback, which could carry secrets
+        click.echo(f"error: internal error ({type(e).__name__}); please report it", err=True)
+        return EXIT_INTERNAL
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

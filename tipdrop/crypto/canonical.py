@@ -1,0 +1,45 @@
+"""Unambiguous byte encoding of labelled field lists.
+
+Everything tipdrop signs, and every context it binds a ciphertext to, is
+first encoded here. Each field is length-prefixed, so no two different field
+lists encode to the same bytes ("ab","c" vs "a","bc"), and the leading label
+separates one record type from another (domain separation).
+"""
+
+import struct
+
+from ..errors import FormatError
+
+#: Version byte of every format defined in docs/protocol.md.
+FORMAT_VERSION = 1
+
+
+def encode(label, *fields):
+    """Return ``len(label) || label || (len(field) || field)*``.
+
+    ``label`` is an ASCII string such as ``"tipdrop/v1/reply"``. Fields are
+    bytes, str (encoded as UTF-8) or non-negative int (8-byte big-endian).
+    Lengths are 4-byte big-endian; the label length is 2 bytes.
+    """
+    label_bytes = label.encode("ascii")
+    parts = [struct.pack(">H", len(label_bytes)), label_bytes]
+    for field in fields:
+        data = field_bytes(field)
+        parts.append(struct.pack(">I", len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def field_bytes(field):
+    """Turn one field into bytes, refusing types that have no fixed encoding."""
+    if isinstance(field, bool):
+        raise TypeError("booleans have no canonical encoding; use 0 or 1")
+    if isinstance(field, (bytes, bytearray, memoryview)):
+        return bytes(field)
+    if isinstance(field, str):
+        return field.encode("utf-8")
+    if isinstance(field, int):
+        if not 0 <= field < 2**64:
+            raise FormatError(f"integer field out of range: {field}")
+        return field.to_bytes(8, "big")
+    raise TypeError(f"cannot encode field of type {type(field).__name__}")

@@ -1,0 +1,93 @@
+"""Sealed envelopes: one small payload encrypted to one public key.
+
+Used for a tip's text and questionnaire answers, follow-ups, attachment
+descriptions, and replies to the reporter. Layout (docs/protocol.md):
+
+    version (1) | kind (1) | key id (16) | HPKE enc (32) | AES-256-GCM ciphertext
+
+The header is readable without a key so the right private key can be found,
+but it is also bound into HPKE's ``info`` together with the tip id and part,
+so a ciphertext moved to another tip, kind or key fails to open.
+"""
+
+from ..errors import DecryptionError, FormatError
+from . import canonical, hpke, padding
+
+VERSION = canonical.FORMAT_VERSION
+HEADER_LEN = 1 + 1 + 16
+OVERHEAD = HEADER_LEN + hpke.OVERHEAD
+
+#: Every kind of ciphertext tipdrop makes; the code is the header's kind byte.
+KINDS = {
+    "tip": 1,
+    "followup": 2,
+    "reply": 3,
+    "attachment": 4,
+    "attachment-info": 5,
+}
+KIND_NAMES = {code: name for name, code in KINDS.items()}
+
+
+def kind_code(kind):
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown ciphertext kind {kind!r}") from None
+
+
+def check_context(tip_id, part):
+    """Tip ids and parts are short ASCII strings; reject anything else early."""
+    for name, value in (("tip id", tip_id), ("part", part)):
+        if not isinstance(value, str) or len(value) > 64 or not value.isascii():
+            raise FormatError(f"{name} must be ASCII text of at most 64 characters")
+    if not tip_id:
+        raise FormatError("tip id must not be empty")
+
+
+def context_info(label, kind, tip_id, part, key_id):
+    """The HPKE ``info`` every ciphertext of tipdrop is bound to."""
+    check_context(tip_id, part)
+    return canonical.encode(label, VERSION, kind, tip_id, part, bytes(key_id))
+
+
+def parse_header(data):
+    """Return (kind name, key id) from the first HEADER_LEN bytes of a ciphertext."""
+    if len(data) < HEADER_LEN:
+        raise FormatError("too short to hold a header")
+    if data[0] != VERSION:
+        raise FormatError(f"unsupported format version {data[0]}")
+    kind = KIND_NAMES.get(data[1])
+    if kind is None:
+        raise FormatError(f"unknown kind code {data[1]}")
+    return kind, bytes(data[2:HEADER_LEN])
+
+
+def _header(kind, key_id):
+    return bytes([VERSION, kind_code(kind)]) + bytes(key_id)
+
+
+def seal(plaintext, recipient, *, kind, tip_id, part=""):
+    """Pad ``plaintext`` and encrypt it to ``recipient`` (a keys.Recipient)."""
+    info = context_info("tipdrop/v1/envelope", kind, tip_id, part, recipient.key_id)
+    sealed = hpke.seal(padding.pad(plaintext), recipient.x25519, info)
+    return _header(kind, recipient.key_id) + sealed
+
+
+def _seal_with_ephemeral(plaintext, recipient, ephemeral, *, kind, tip_id, part=""):
+    """Deterministic :func:`seal`, for known-answer vectors only."""
+    info = context_info("tipdrop/v1/envelope", kind, tip_id, part, recipient.key_id)
+    sealed = hpke._seal_with_ephemeral(padding.pad(plaintext), recipient.x25519, info, ephemeral)
+    return _header(kind, recipient.key_id) + sealed
+
+
+def open_(envelope, opener, *, kind, tip_id, part=""):
+    """Decrypt an envelope with ``opener`` (a keys.Opener); raise on any fault."""
+    envelope = bytes(envelope)
+    found_kind, key_id = parse_header(envelope)
+    if found_kind != kind:
+        raise DecryptionError(f"expected a {kind} ciphertext, found a {found_kind}")
+    opener.require(key_id)
+    if len(envelope) < OVERHEAD:
+        raise DecryptionError("too short to be an envelope")
+    info = context_info("tipdrop/v1/envelope", kind, tip_id, part, key_id)
+    return padding.unpad(hpke.open_(envelope[HEADER_LEN:], opener.x25519, info))

@@ -1,0 +1,113 @@
+"""Length hiding: pad plaintexts to Padmé buckets before encryption.
+
+A ciphertext's length otherwise tells anyone with the database how long each
+report or photo is, which can single out a reporter ("the one who sent the
+12,345,678-byte video"). Padmé (Nikitin et al., PETS 2019) rounds a length up
+so that at most O(log log n) bits of it remain, for at most ~12 % overhead.
+
+The padding itself is ISO/IEC 7816-4 style: one 0x80 byte, then zeros, so the
+original length is recovered from the plaintext alone and a stream can be
+padded at its end without knowing its length in advance.
+"""
+
+from ..errors import PaddingError
+
+MARKER = 0x80
+
+#: Small messages (a few words of report text) all share one bucket.
+MIN_PADDED_LEN = 256
+
+
+def padme(length):
+    """Round ``length`` up to its Padmé bucket."""
+    if length < 2:
+        return length
+    exponent = length.bit_length() - 1
+    mantissa_bits = exponent.bit_length()
+    low_bits = exponent - mantissa_bits
+    mask = (1 << low_bits) - 1
+    return (length + mask) & ~mask
+
+
+def padded_length(length, minimum=0):
+    """Total plaintext length after padding ``length`` data bytes."""
+    return padme(max(length + 1, minimum))
+
+
+def pad(data, minimum=MIN_PADDED_LEN):
+    """Return ``data || 0x80 || 0x00*`` with Padmé length (at least ``minimum``)."""
+    total = padded_length(len(data), minimum)
+    return bytes(data) + b"\x80" + bytes(total - len(data) - 1)
+
+
+def unpad(padded, minimum=MIN_PADDED_LEN):
+    """Inverse of :func:`pad`; raise PaddingError unless the padding is canonical."""
+    body = bytes(padded).rstrip(b"\x00")
+    if not body or body[-1] != MARKER:
+        raise PaddingError()
+    data = body[:-1]
+    if padded_length(len(data), minimum) != len(padded):
+        raise PaddingError("padding length is not the canonical one")
+    return data
+
+
+def padding_for(length, minimum=0):
+    """How many padding bytes (marker included) follow ``length`` data bytes."""
+    return padded_length(length, minimum) - length
+
+
+class StreamUnpadder:
+    """Strip padding from a stream in constant memory.
+
+    The end of the data is only known at the end of the stream, so the last
+    non-zero byte seen (a candidate marker) and the count of zeros after it
+    are held back; they are released as soon as more non-zero data arrives.
+    """
+
+    _ZERO_BLOCK = bytes(64 * 1024)
+
+    def __init__(self, write):
+        self._write = write
+        self._held = None
+        self._zeros = 0
+        self.total = 0
+        self.data_length = 0
+
+    def feed(self, chunk):
+        chunk = memoryview(chunk)
+        if not len(chunk):
+            return
+        self.total += len(chunk)
+        if chunk[-1]:
+            last = len(chunk) - 1
+        else:
+            stripped = bytes(chunk).rstrip(b"\x00")
+            if not stripped:
+                self._zeros += len(chunk)
+                return
+            last = len(stripped) - 1
+        self._release()
+        self._emit(chunk[:last])
+        self._held = chunk[last]
+        self._zeros = len(chunk) - last - 1
+
+    def _release(self):
+        if self._held is not None:
+            self._emit(bytes([self._held]))
+        while self._zeros:
+            n = min(self._zeros, len(self._ZERO_BLOCK))
+            self._emit(memoryview(self._ZERO_BLOCK)[:n])
+            self._zeros -= n
+        self._held = None
+
+    def _emit(self, data):
+        if len(data):
+            self._write(data)
+            self.data_length += len(data)
+
+    def finish(self, minimum=0):
+        """Check the held-back tail is exactly a canonical padding."""
+        if self._held != MARKER:
+            raise PaddingError()
+        if padded_length(self.data_length, minimum) != self.total:
+            raise PaddingError("padding length is not the canonical one")

@@ -1,0 +1,223 @@
+"""STREAM encryption of payloads of any size in constant memory.
+
+Photos and videos can be hundreds of megabytes and arrive over slow phone
+connections, so they are encrypted as they stream in and decrypted the same
+way. Construction (in the style of age, docs/protocol.md):
+
+    version (1) | kind (1) | key id (16) | HPKE-sealed payload key (80) | chunks
+
+A fresh 32-byte payload key is sealed to the recipient with HPKE, bound to
+the tip id, kind, part and key id. The plaintext (padded to its Padmé length)
+is cut into 64 KiB chunks, each sealed with AES-256-GCM under the payload key
+with nonce = 11-byte big-endian chunk counter || last-chunk flag. The final
+chunk is never empty and is the only one with the flag set, so cutting the
+stream at a chunk boundary, dropping, reordering or appending chunks all
+fail to decrypt.
+"""
+
+import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import DecryptionError, FormatError, TruncatedError
+from . import hpke, padding
+from .envelope import HEADER_LEN as _KIND_HEADER_LEN
+from .envelope import _header, context_info, parse_header
+
+CHUNK_SIZE = 64 * 1024
+TAG_LEN = 16
+SEALED_CHUNK = CHUNK_SIZE + TAG_LEN
+PAYLOAD_KEY_LEN = 32
+HEADER_LEN = _KIND_HEADER_LEN + hpke.OVERHEAD + PAYLOAD_KEY_LEN
+_MAX_COUNTER = 2**88 - 1
+_LABEL = "tipdrop/v1/stream"
+
+
+def _nonce(counter, last):
+    if counter > _MAX_COUNTER:
+        raise FormatError("stream too long")
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def ciphertext_length(plaintext_length):
+    """Exact stream length for ``plaintext_length`` bytes of data."""
+    padded = padding.padded_length(plaintext_length)
+    chunks = -(-padded // CHUNK_SIZE)
+    return HEADER_LEN + padded + chunks * TAG_LEN
+
+
+class StreamEncryptor:
+    """A write-only file object that encrypts what is written to it into ``out``.
+
+    Write any amount, any number of times, then call :meth:`close` (or use it
+    as a context manager): the padding and the final chunk are written then.
+    A stream that is never closed has no final chunk and will not decrypt.
+    """
+
+    def __init__(self, out, recipient, *, kind, tip_id, part="", _payload_key=None, _ephemeral=None):
+        payload_key = _payload_key or secrets.token_bytes(PAYLOAD_KEY_LEN)
+        info = context_info(_LABEL, kind, tip_id, part, recipient.key_id)
+        if _ephemeral is None:
+            sealed_key = hpke.seal(payload_key, recipient.x25519, info)
+        else:
+            sealed_key = hpke._seal_with_ephemeral(payload_key, recipient.x25519, info, _ephemeral)
+        self._out = out
+        self._aead = AESGCM(payload_key)
+        self._buf = bytearray(CHUNK_SIZE)
+        self._sealed = bytearray(SEALED_CHUNK)
+        self._fill = 0
+        self._counter = 0
+        self._closed = False
+        self.data_length = 0
+        self.bytes_written = HEADER_LEN
+        out.write(_header(kind, recipient.key_id) + sealed_key)
+
+    def writable(self):
+        return True
+
+    def _emit(self, data, last):
+        n = self._aead.encrypt_into(
+            _nonce(self._counter, last), data, None, memoryview(self._sealed)[: len(data) + TAG_LEN]
+        )
+        self._out.write(memoryview(self._sealed)[:n])
+        self._counter += 1
+        self.bytes_written += n
+
+    def _push(self, data):
+        view = memoryview(data).cast("B")
+        while len(view):
+            if self._fill == CHUNK_SIZE:
+                # Only now do we know a full buffer is not the final chunk.
+                self._emit(self._buf, last=False)
+                self._fill = 0
+            if self._fill == 0 and len(view) > CHUNK_SIZE:
+                # Fast path: seal straight from the caller's buffer.
+                self._emit(view[:CHUNK_SIZE], last=False)
+                view = view[CHUNK_SIZE:]
+                continue
+            take = min(CHUNK_SIZE - self._fill, len(view))
+            self._buf[self._fill : self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+
+    def write(self, data):
+        if self._closed:
+            raise ValueError("write to a closed stream")
+        n = len(memoryview(data).cast("B"))
+        self._push(data)
+        self.data_length += n
+        return n
+
+    def close(self):
+        if self._closed:
+            return
+        pad = padding.padding_for(self.data_length)
+        self._push(b"\x80")
+        zeros = bytes(min(pad - 1, CHUNK_SIZE))
+        remaining = pad - 1
+        while remaining:
+            n = min(remaining, len(zeros))
+            self._push(memoryview(zeros)[:n])
+            remaining -= n
+        self._emit(memoryview(self._buf)[: self._fill], last=True)
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            # Leave the stream without a final chunk: it can never open.
+            self._closed = True
+
+
+def encrypt_stream(src, out, recipient, *, kind, tip_id, part=""):
+    """Encrypt everything readable from ``src`` into ``out``; return bytes written."""
+    enc = StreamEncryptor(out, recipient, kind=kind, tip_id=tip_id, part=part)
+    buf = bytearray(CHUNK_SIZE * 4)
+    view = memoryview(buf)
+    while True:
+        n = src.readinto(buf)
+        if not n:
+            break
+        enc.write(view[:n])
+    enc.close()
+    return enc.bytes_written
+
+
+def read_header(src):
+    """Read and parse a stream header: (kind, key id, header bytes)."""
+    header = _read_exactly(src, HEADER_LEN)
+    if len(header) < HEADER_LEN:
+        raise TruncatedError("the header is incomplete")
+    kind, key_id = parse_header(header)
+    return kind, key_id, header
+
+
+def _read_exactly(src, n):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = src.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    return buf if got == n else buf[:got]
+
+
+def decrypt_stream(src, out, opener, *, kind, tip_id, part=""):
+    """Decrypt a stream from ``src`` into ``out``; return the data length.
+
+    Raises DecryptionError (or TruncatedError) on any tampering. Output
+    written before a failure must be discarded by the caller: write to a
+    temporary file and rename only on success.
+    """
+    found_kind, key_id, header = read_header(src)
+    if found_kind != kind:
+        raise DecryptionError(f"expected a {kind} stream, found a {found_kind}")
+    opener.require(key_id)
+    info = context_info(_LABEL, kind, tip_id, part, key_id)
+    payload_key = hpke.open_(header[_KIND_HEADER_LEN:], opener.x25519, info)
+    aead = AESGCM(payload_key)
+    unpadder = padding.StreamUnpadder(out.write)
+    plain = bytearray(CHUNK_SIZE)
+    current = _read_exactly(src, SEALED_CHUNK)
+    counter = 0
+    while True:
+        if len(current) < SEALED_CHUNK:
+            last = True
+            upcoming = None
+        else:
+            upcoming = _read_exactly(src, SEALED_CHUNK)
+            last = not upcoming
+        if len(current) <= TAG_LEN:
+            raise TruncatedError("a chunk is missing or cut short")
+        n = _open_chunk(aead, counter, last, current, plain)
+        unpadder.feed(memoryview(plain)[:n])
+        if last:
+            break
+        current = upcoming
+        counter += 1
+    unpadder.finish()
+    return unpadder.data_length
+
+
+def _open_chunk(aead, counter, last, sealed, plain):
+    plain = memoryview(plain)[: len(sealed) - TAG_LEN]
+    try:
+        return aead.decrypt_into(_nonce(counter, last), sealed, None, plain)
+    except InvalidTag:
+        pass
+    if last:
+        # Distinguish "cut at a chunk boundary" from other damage for the user.
+        try:
+            aead.decrypt_into(_nonce(counter, False), sealed, None, plain)
+        except InvalidTag:
+            pass
+        else:
+            raise TruncatedError("the final chunk is missing")
+    raise DecryptionError(f"chunk {counter} does not authenticate")

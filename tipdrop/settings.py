@@ -1,0 +1,110 @@
+"""Settings as data: each has a name, an environment variable, a type, a default and help.
+
+Settings are read once, by :func:`from_env` at the edge (the CLI, ``wsgi.py``)
+and passed down as a frozen object; nothing reads the environment at import
+time. Tests build ``Settings`` directly or pass a dict to ``create_app``.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    type: type
+    default: object
+    help: str
+
+
+SETTINGS = (
+    Setting("data_dir", "TIPDROP_DATA_DIR", Path, Path("./instance"),
+            "Server data: the SQLite database, attachment ciphertext, the token secret."),
+    Setting("keys_dir", "TIPDROP_KEYS_DIR", Path, Path("./keys"),
+            "Unit public keys (*.pub) and routing.json. Never a private key."),
+    Setting("key", "TIPDROP_KEY", Path, None,
+            "Workstation: the unit's private key file (UNIT.key)."),
+    Setting("workdir", "TIPDROP_WORKDIR", Path, None,
+            "Workstation: the officer's workspace folder."),
+    Setting("max_upload_mb", "TIPDROP_MAX_UPLOAD_MB", int, 200,
+            "Largest submission (all files together), in megabytes."),
+    Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
+            "Receipt hashes one worker process runs at once; more wait, then get 503."),
+    Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
+            "Submissions one worker process accepts at once; more get 503."),
+    Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
+            "Submissions per hour from one client (in-memory, anonymised)."),
+    Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
+            "Receipt checks per hour from one client (in-memory, anonymised)."),
+)
+
+#: Read from the environment only when a command needs it, never stored.
+PASSPHRASE_ENV = "TIPDROP_PASSPHRASE"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./instance")
+    keys_dir: Path = Path("./keys")
+    key: Path | None = None
+    workdir: Path | None = None
+    max_upload_mb: int = 200
+    argon2_slots: int = 2
+    upload_slots: int = 4
+    submits_per_hour: int = 20
+    checks_per_hour: int = 60
+    #: Argon2id parameters for new receipts; not settable from the
+    #: environment (tests pass cheap ones, production keeps the default).
+    receipt_params: object = None
+
+    @property
+    def database_path(self):
+        return self.data_dir / "tipdrop.db"
+
+    @property
+    def attachments_dir(self):
+        return self.data_dir / "attachments"
+
+    @property
+    def routing_path(self):
+        return self.keys_dir / "routing.json"
+
+    @property
+    def max_upload_bytes(self):
+        return self.max_upload_mb * 1024 * 1024
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (None values ignored), converted to each setting's type."""
+        types = {s.name: s.type for s in SETTINGS}
+        values = {}
+        for name, value in changes.items():
+            if value is None:
+                continue
+            if name not in {f.name for f in dataclasses.fields(self)}:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _convert(name, types.get(name), value)
+        return dataclasses.replace(self, **values)
+
+
+def _convert(name, kind, value):
+    if kind is None or isinstance(value, kind):
+        return value
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
+    if kind is int and converted < 1:
+        raise ConfigError(f"setting {name} must be at least 1")
+    return converted
+
+
+def from_env(environ=None, **overrides):
+    """Build Settings from ``environ`` (default os.environ); non-None overrides win."""
+    environ = os.environ if environ is None else environ
+    values = {s.name: environ[s.env] for s in SETTINGS if environ.get(s.env)}
+    return Settings().replace(**values).replace(**overrides)

@@ -1,0 +1,67 @@
+"""The server's view of the keys folder: unit public keys, never private ones.
+
+The server must hold no key that opens a report (DESIGN 4.6), so loading the
+keys folder fails loudly if anything in it looks like private key material,
+whatever its file name.
+"""
+
+from pathlib import Path
+
+from .crypto import keys
+from .errors import KeyFileError, PrivateKeyInKeysDirError, UnknownUnitError
+
+#: Larger files are not keys; they are still scanned for private material.
+_SCAN_LIMIT = 1024 * 1024
+
+
+def check_no_private_keys(keys_dir):
+    """Raise PrivateKeyInKeysDirError if any file below ``keys_dir`` holds a private key."""
+    for path in sorted(Path(keys_dir).rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix == ".key":
+            raise PrivateKeyInKeysDirError(str(path))
+        with open(path, "rb") as f:
+            if keys.looks_private(f.read(_SCAN_LIMIT)):
+                raise PrivateKeyInKeysDirError(str(path))
+
+
+class UnitKeys:
+    """All unit public keys found in a keys folder, by unit and by key id."""
+
+    def __init__(self, public_keys):
+        self._by_unit = {}
+        self._by_id = {}
+        for key in public_keys:
+            self._by_unit.setdefault(key.unit, []).append(key)
+            self._by_id[key.key_id] = key
+        for unit_keys in self._by_unit.values():
+            unit_keys.sort(key=lambda k: k.created)
+
+    @classmethod
+    def load(cls, keys_dir):
+        check_no_private_keys(keys_dir)
+        found = []
+        for path in sorted(Path(keys_dir).glob("*.pub")):
+            try:
+                found.append(keys.parse_public(path.read_bytes()))
+            except KeyFileError as e:
+                raise KeyFileError(f"{path}: {e.detail or 'not a tipdrop public key'}") from None
+        return cls(found)
+
+    @property
+    def units(self):
+        return sorted(self._by_unit)
+
+    def current(self, unit):
+        """The key new tips for ``unit`` are encrypted to: its newest."""
+        try:
+            return self._by_unit[unit][-1]
+        except KeyError:
+            raise UnknownUnitError(unit) from None
+
+    def by_id(self, key_id):
+        try:
+            return self._by_id[bytes(key_id)]
+        except KeyError:
+            raise UnknownUnitError(f"no key with id {bytes(key_id).hex()}") from None
