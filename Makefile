@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DEMO_KEY := instance/officer/demo.key
 
-.PHONY: run test bench bench-quick clean
+.PHONY: run test bench bench-quick clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ $(DEMO_KEY): | $(VENV)/.installed-run
 keys/demo.pub: $(DEMO_KEY)
 	cp instance/officer/demo.pub keys/demo.pub
 
-run: $(VENV)/.installed-run $(DEMO_KEY) keys/demo.pub
+translations: $(VENV)/.installed-run
+	$(BIN)/python -m tipdrop.web.catalog compile
+
+run: $(VENV)/.installed-run translations $(DEMO_KEY) keys/demo.pub
 	@echo
 	@echo "tipdrop is starting on http://$(HOST):$(PORT)  (data in ./instance, keys in ./keys)"
 	@echo "Demo unit 'demo': private key $(DEMO_KEY), passphrase: demo"
@@ -37,7 +40,8 @@ run: $(VENV)/.installed-run $(DEMO_KEY) keys/demo.pub
 	@echo
 	$(BIN)/tipdrop serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test translations
+	.ci/system-packages
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test

@@ -63,6 +63,12 @@ class ReceiptNotRecognisedError(ReceiptError):
     http_status = 404
 
 
+class TextEncodingError(InputError):
+    """The text could not be read (it is not valid UTF-8). Please type it again."""
+
+    detail_is_message = False
+
+
 class UsageError(InputError):
     """The command was not used correctly."""
 

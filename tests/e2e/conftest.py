@@ -42,3 +42,13 @@ def assert_clean_error(result, *fragments):
     assert "Traceback" not in result.stderr + result.stdout
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+from ..serving import multipart, start_server  # noqa: E402,F401
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = start_server(tmp_path)
+    yield running
+    running.stop()

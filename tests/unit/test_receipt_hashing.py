@@ -67,3 +67,24 @@ def test_typed_back_receipt_verifies(receipt):
     stored, _ = receipts.protect(receipt, CHEAP)
     typed = receipt.formatted.lower().replace("-", " ")
     receipts.verify(receipts.parse(typed), stored)
+
+
+@pytest.mark.slow
+def test_wrong_receipt_takes_as_long_as_unknown_one():
+    # Interleave the two cases in one run (the machine is shared and noisy:
+    # compare the distributions, never absolute times).
+    import statistics
+    import time
+
+    stored, _ = receipts.protect(receipts.generate())  # real receipt parameters
+    wrong = receipts.Receipt(stored.locator, receipts.generate().secret)
+    unknown = receipts.generate()
+    timings = {"wrong": [], "unknown": []}
+    for _ in range(15):
+        for name, receipt, record in (("wrong", wrong, stored), ("unknown", unknown, None)):
+            start = time.perf_counter()
+            with pytest.raises(ReceiptNotRecognisedError):
+                receipts.verify(receipt, record)
+            timings[name].append(time.perf_counter() - start)
+    ratio = statistics.median(timings["wrong"]) / statistics.median(timings["unknown"])
+    assert 0.75 < ratio < 1.33, timings

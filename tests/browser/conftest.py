@@ -1,0 +1,41 @@
+"""A real headless Chromium (Debian's) driven by Playwright, and a real server."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ..serving import start_server
+
+CHROMIUM = os.environ.get("TIPDROP_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` / .ci/run install Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = start_server(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def screenshots():
+    """Where browser tests leave screenshots for a person to look at."""
+    folder = Path(os.environ.get("TIPDROP_SCREENSHOTS", "/tmp/tipdrop-screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,71 @@
+"""The app factory: what it refuses, what every response carries."""
+
+import pytest
+
+from tipdrop import store
+from tipdrop.errors import KeyFileError, PrivateKeyInKeysDirError
+from tipdrop.web import create_app
+
+
+def test_index_is_served_with_security_headers_and_no_cookie(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_unknown_page_is_a_404_page_without_traceback(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert b"Traceback" not in response.data
+    assert b'id="error"' in response.data
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("demo.key", b"anything"),
+        ("innocent.txt", b'{"tipdrop": "unit-private-key"}'),
+        ("id_ed25519", b"-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+        ("tls.pem", b"-----BEGIN PRIVATE KEY-----\n"),
+        ("sub/age.txt", b"AGE-SECRET-KEY-1XYZ"),
+    ],
+)
+def test_server_refuses_to_start_with_private_key_material_in_keys_dir(
+    tmp_path, keys_dir, name, content
+):
+    target = keys_dir / name
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(content)
+    with pytest.raises(PrivateKeyInKeysDirError):
+        create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+
+
+def test_server_refuses_our_real_private_key_file_named_pub(tmp_path, keys_dir, cheap_private_file):
+    (keys_dir / "other.pub").write_bytes(cheap_private_file)
+    with pytest.raises(PrivateKeyInKeysDirError):
+        create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+
+
+def test_server_refuses_a_damaged_public_key(tmp_path, keys_dir):
+    (keys_dir / "broken.pub").write_text("{not json")
+    with pytest.raises(KeyFileError, match="broken.pub"):
+        create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+
+
+def test_database_connections_have_wal_full_sync_and_secure_delete(app):
+    db = store.connect(app.config["TIPDROP"].database_path)
+    assert store.pragma_report(db) == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "secure_delete": 1,
+        "foreign_keys": 1,
+    }
+
+
+def test_data_dir_is_private(app):
+    mode = app.config["TIPDROP"].data_dir.stat().st_mode & 0o777
+    assert mode == 0o700

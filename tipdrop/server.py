@@ -1,0 +1,40 @@
+"""Run the app under gunicorn from ``tipdrop serve`` (and so from ``make run``)."""
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, app_factory, options):
+        self._factory = app_factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self._factory()
+
+
+def run_gunicorn(settings, host, port, workers):
+    """Serve with access logging off: reporter requests must leave no trace (DESIGN 4.2)."""
+    from .web import create_app
+
+    # Fail before forking if the set-up is wrong (e.g. a private key in keys/).
+    create_app(settings)
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # Threads, so a reporter trickling a video in over a slow phone
+        # connection does not hold a whole worker; Argon2 and uploads are
+        # bounded per process by the app's own slots.
+        "worker_class": "gthread",
+        "threads": 4,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 120,
+        "graceful_timeout": 10,
+    }
+    _Gunicorn(lambda: create_app(settings), options).run()

@@ -1,0 +1,350 @@
+"""Reporter use cases: submit a tip, check it with the receipt, add a follow-up.
+
+No Flask here: the web views and the JSON API parse input, call one of these
+with keyword arguments, and render the result. Everything a reporter writes
+is sealed to the unit's public key before it reaches the store; what stays in
+the clear is region, category, the day, and the status (see store.SCHEMA).
+"""
+
+import datetime
+import json
+import secrets
+import sqlite3
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from . import attachments, receipts, store
+from .crypto import envelope, kdf, keys, signing
+from .errors import DecryptionError, InputError, SignatureError, TipdropError
+
+#: The statuses a tip can have (DESIGN section 6); officers set them.
+STATUSES = (
+    "received",
+    "in-review",
+    "need-info",
+    "confirmed",
+    "unfounded",
+    "duplicate",
+    "referred",
+    "closed",
+)
+
+MAX_DESCRIPTION = 20_000
+MAX_ANSWER = 2_000
+MAX_CONTACT = 500
+MAX_FOLLOWUP = 20_000
+MAX_ATTACHMENTS = 10
+
+
+class EmptyDescriptionError(InputError):
+    """Please describe what happened."""
+
+    detail_is_message = False
+
+
+class TextTooLongError(InputError):
+    """The text is too long."""
+
+    http_status = 413
+    detail_is_message = False
+
+
+class TooManyFilesError(InputError):
+    """Too many files: please attach at most 10."""
+
+    detail_is_message = False
+
+
+class FollowupExpiredError(InputError):
+    """This page has expired. Please enter your receipt code again."""
+
+    http_status = 403
+    detail_is_message = False
+
+
+def today():
+    """Stored dates are days (UTC), never times: a time of day can identify."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def _clean_text(value, limit, name):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text")
+    value = value.replace("\r\n", "\n").strip()
+    if "\x00" in value:
+        raise InputError(f"{name} contains a NUL character")
+    if len(value) > limit:
+        raise TextTooLongError(f"{name}: at most {limit} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the reporter wrote. Lives only in memory, then inside the envelope."""
+
+    region: str
+    category: str
+    description: str
+    what: str = ""
+    where: str = ""
+    when: str = ""
+    contact: str = ""
+    language: str = ""
+
+    @classmethod
+    def build(cls, **fields):
+        report = cls(
+            region=fields.get("region") or "",
+            category=fields.get("category") or "",
+            description=_clean_text(fields.get("description"), MAX_DESCRIPTION, "description"),
+            what=_clean_text(fields.get("what"), MAX_ANSWER, "what happened"),
+            where=_clean_text(fields.get("where"), MAX_ANSWER, "where"),
+            when=_clean_text(fields.get("when"), MAX_ANSWER, "when"),
+            contact=_clean_text(fields.get("contact"), MAX_CONTACT, "contact"),
+            language=(fields.get("language") or "")[:8],
+        )
+        if not report.description:
+            raise EmptyDescriptionError()
+        return report
+
+
+@dataclass
+class Draft:
+    """A submission in progress: its tip id and recipient are fixed up front
+    so attachments can be encrypted while they stream in."""
+
+    tip_id: str
+    unit: str
+    public_key: keys.UnitPublicKey
+    attachments_dir: object
+    keep_location: bool = False
+    writers: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+
+    def new_attachment(self, filename, content_type):
+        if len(self.writers) >= MAX_ATTACHMENTS:
+            raise TooManyFilesError()
+        writer = attachments.AttachmentWriter(
+            self.attachments_dir,
+            self.public_key.recipient,
+            self.tip_id,
+            f"a{len(self.writers) + 1}",
+            self.keep_location,
+        )
+        self.writers.append(writer)
+        self.names.append((str(filename or "")[:255], str(content_type or "")[:100]))
+        return writer
+
+    def discard(self):
+        for writer in self.writers:
+            writer.discard()
+
+
+@dataclass(frozen=True)
+class Reply:
+    seq: int
+    day: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    tip_id: str
+    status: str
+    status_day: str
+    received_day: str
+    replies: tuple
+    followups: int
+
+
+class Tips:
+    """The reporter-side use cases over one database and one set of unit keys."""
+
+    def __init__(self, db, unit_keys, routing, attachments_dir,
+                 receipt_params=kdf.RECEIPT_PARAMS, argon2_slot=nullcontext, clock=today):
+        self.db = db
+        self.unit_keys = unit_keys
+        self.routing = routing
+        self.attachments_dir = attachments_dir
+        self.receipt_params = receipt_params
+        self.argon2_slot = argon2_slot
+        self.clock = clock
+
+    # --- submit -----------------------------------------------------------
+
+    def start(self, *, region, keep_location=False):
+        """Begin a submission for ``region``: fixes tip id and unit key."""
+        unit = self.routing.unit_for(region)
+        return Draft(
+            tip_id=secrets.token_hex(16),
+            unit=unit,
+            public_key=self.unit_keys.current(unit),
+            attachments_dir=self.attachments_dir,
+            keep_location=bool(keep_location),
+        )
+
+    def submit(self, draft, report):
+        """Seal and durably store the tip; return its Receipt only after COMMIT."""
+        committed = []
+        try:
+            unit = self.routing.unit_for(report.region)
+            if unit != draft.unit:
+                raise InputError("the region changed during the upload")
+            self.routing.check_category(report.category)
+            rows = self._attachment_rows(draft, committed)
+            body = self._report_json(draft, report)
+            day = self.clock()
+            for _ in range(5):
+                receipt, protected = self._new_receipt()
+                tip = {
+                    "id": draft.tip_id,
+                    "unit": draft.unit,
+                    "key_id": draft.public_key.key_id.hex(),
+                    "region": report.region,
+                    "category": report.category,
+                    "received_day": day,
+                    "status": "received",
+                    "status_day": day,
+                    "locator": protected.locator,
+                    "receipt_salt": protected.salt,
+                    "receipt_params": json.dumps(protected.params.as_dict()),
+                    "verifier": protected.verifier,
+                    "reply_public": protected.reply_public,
+                    "body": envelope.seal(body, draft.public_key.recipient,
+                                          kind="tip", tip_id=draft.tip_id),
+                    "encrypted_on": "server",
+                    "export_seq": 0,
+                }
+                try:
+                    store.insert_tip(self.db, tip, rows)
+                except sqlite3.IntegrityError:
+                    # Two processes drew the same locator at once: draw again.
+                    if store.tip_exists(self.db, draft.tip_id):
+                        raise
+                    continue
+                return receipt
+            raise TipdropError("could not allocate a receipt")
+        except BaseException:
+            draft.discard()
+            for name in committed:
+                attachments.remove_blob(self.attachments_dir, name)
+            raise
+
+    def _attachment_rows(self, draft, committed):
+        rows = []
+        for writer, (name, content_type) in zip(draft.writers, draft.names):
+            info = writer.finish() | {"name": name, "type": content_type}
+            blob, size = attachments.commit_blob(self.attachments_dir, writer.tmp_path)
+            committed.append(blob)
+            rows.append({
+                "tip_id": draft.tip_id,
+                "part": writer.part,
+                "info": envelope.seal(json.dumps(info).encode(), draft.public_key.recipient,
+                                      kind="attachment-info", tip_id=draft.tip_id,
+                                      part=writer.part),
+                "blob": blob,
+                "size": size,
+                "export_seq": 0,
+            })
+        return rows
+
+    def _report_json(self, draft, report):
+        doc = {
+            "format": "tipdrop-report",
+            "version": 1,
+            "tip_id": draft.tip_id,
+            "region": report.region,
+            "category": report.category,
+            "what": report.what,
+            "where": report.where,
+            "when": report.when,
+            "description": report.description,
+            "contact": report.contact,
+            "language": report.language,
+            "attachments": [w.part for w in draft.writers],
+        }
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+    def _new_receipt(self):
+        for _ in range(20):
+            receipt = receipts.generate()
+            if not store.locator_taken(self.db, receipt.locator):
+                break
+        with self.argon2_slot():
+            protected, _ = receipts.protect(receipt, self.receipt_params)
+        return receipt, protected
+
+    # --- check ------------------------------------------------------------
+
+    def check(self, *, receipt):
+        """Verify a typed receipt; return the tip's status and decrypted replies.
+
+        Format errors are reported before any Argon2 work; an unknown and a
+        wrong receipt take the same work and raise the same error.
+        """
+        parsed = receipts.parse(receipt)
+        row = store.find_by_locator(self.db, parsed.locator)
+        stored = None
+        if row is not None:
+            stored = receipts.Protected(
+                row["locator"], row["receipt_salt"], kdf.Argon2Params(**row["receipt_params"]),
+                row["verifier"], row["reply_public"],
+            )
+        with self.argon2_slot():
+            derived = receipts.verify(parsed, stored)
+        opener = keys.reply_opener(derived.reply_key)
+        replies = tuple(self._open_reply(row, reply, opener)
+                        for reply in store.replies_for(self.db, row["id"]))
+        return CheckResult(
+            tip_id=row["id"],
+            status=row["status"],
+            status_day=row["status_day"],
+            received_day=row["received_day"],
+            replies=replies,
+            followups=store.count_followups(self.db, row["id"]),
+        )
+
+    def _open_reply(self, tip, reply, opener):
+        """Re-check the unit's signature, then decrypt with the receipt's reply key.
+
+        The signature was checked on import too; checking again here means
+        a reply planted directly in the database is never shown.
+        """
+        public = self.unit_keys.by_id(bytes.fromhex(reply["key_id"]))
+        body = reply["body"] or b""
+        try:
+            signing.verify(public.ed25519, reply["signature"], "tipdrop/v1/reply",
+                           tip["id"], reply["seq"], reply["day"], reply["status"], body)
+        except SignatureError:
+            return Reply(reply["seq"], reply["day"], reply["status"], "")
+        message = ""
+        if body:
+            try:
+                message = envelope.open_(body, opener, kind="reply", tip_id=tip["id"],
+                                         part=f"r{reply['seq']}").decode("utf-8")
+            except (DecryptionError, UnicodeDecodeError):
+                message = ""
+        return Reply(reply["seq"], reply["day"], reply["status"], message)
+
+    # --- follow up ----------------------------------------------------------
+
+    def add_followup(self, *, tip_id, text):
+        """Seal a reporter's follow-up to the tip's unit (its current key)."""
+        text = _clean_text(text, MAX_FOLLOWUP, "message")
+        if not text:
+            raise EmptyDescriptionError()
+        tip = store.get_tip(self.db, tip_id)
+        if tip is None:
+            raise FollowupExpiredError()
+        public = self.unit_keys.current(tip["unit"])
+        payload = json.dumps({"format": "tipdrop-followup", "version": 1, "text": text},
+                             ensure_ascii=False).encode()
+
+        def seal(seq):
+            return envelope.seal(payload, public.recipient, kind="followup",
+                                 tip_id=tip_id, part=f"f{seq}")
+
+        return store.add_followup(self.db, tip_id, seal, self.clock())

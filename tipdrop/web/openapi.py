@@ -1,0 +1,190 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+
+from .. import receipts, tips
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "machine-readable error class"},
+        "message": {"type": "string", "description": "sentence for the user, in the request's language"},
+    },
+}
+
+
+def _errors(*codes):
+    text = {
+        400: "invalid input (nothing was stored)",
+        403: "expired or foreign token, or a cross-site browser request",
+        404: "no report matches the receipt (unknown and wrong receipts look the same)",
+        413: "request or text too large",
+        429: "too many attempts from this client; retry later",
+        503: "busy; retry later (see Retry-After)",
+    }
+    return {
+        str(code): {
+            "description": text[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+_TEXT = {"type": "string"}
+_REPORT_PROPERTIES = {
+    "region": {**_TEXT, "description": "region code from GET /options; must come before any file part"},
+    "category": {**_TEXT, "description": "category code from GET /options"},
+    "description": {**_TEXT, "maxLength": tips.MAX_DESCRIPTION, "description": "what the reporter saw (required, not blank)"},
+    "what": {**_TEXT, "maxLength": tips.MAX_ANSWER},
+    "where": {**_TEXT, "maxLength": tips.MAX_ANSWER},
+    "when": {**_TEXT, "maxLength": tips.MAX_ANSWER},
+    "contact": {**_TEXT, "maxLength": tips.MAX_CONTACT, "description": "optional; encrypted with the report"},
+}
+
+_LANG = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["kk", "ru", "en"]},
+    "description": "language of messages (default: Accept-Language, else ru)",
+}
+
+
+def document():
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tipdrop reporter API",
+            "version": "1",
+            "description": (
+                "Anonymous reports to the police. No account, no cookies; the receipt code "
+                "returned on submit is the only way back to a report. Reports are encrypted "
+                "on arrival to the police unit's public key."
+            ),
+        },
+        "paths": {
+            "/api/v1/options": {
+                "get": {
+                    "summary": "Regions and categories to offer, with names in the request's language",
+                    "parameters": [_LANG],
+                    "responses": {"200": {"description": "the lists", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Options"}}}}},
+                }
+            },
+            "/api/v1/tips": {
+                "post": {
+                    "summary": "Submit a report; returns its receipt code once durably stored",
+                    "parameters": [_LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["region", "category", "description"],
+                                    "properties": {
+                                        **_REPORT_PROPERTIES,
+                                        "keep_location": {"type": "string", "enum": ["yes"]},
+                                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                    },
+                                },
+                                "encoding": {"files": {"contentType": "application/octet-stream"}},
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
+                        **_errors(400, 403, 413, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/check": {
+                "post": {
+                    "summary": "Status and replies of a report, for its receipt code",
+                    "parameters": [_LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["receipt"],
+                            "properties": {"receipt": {"type": "string", "maxLength": receipts.MAX_TYPED_LEN}},
+                        }}},
+                    },
+                    "responses": {
+                        "200": {"description": "the report's state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+                        **_errors(400, 403, 404, 413, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/followups": {
+                "post": {
+                    "summary": "Add information to a report, with the followup_token from /check (valid 30 minutes)",
+                    "parameters": [_LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["token", "text"],
+                            "properties": {"token": _TEXT, "text": {**_TEXT, "maxLength": tips.MAX_FOLLOWUP}},
+                        }}},
+                    },
+                    "responses": {
+                        "201": {"description": "added", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["added", "seq"],
+                            "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
+                        }}}},
+                        **_errors(400, 403, 413, 429, 503),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "Report": {
+                    "type": "object",
+                    "required": ["region", "category", "description"],
+                    "properties": {**_REPORT_PROPERTIES, "keep_location": {"type": "boolean"}},
+                },
+                "Receipt": {
+                    "type": "object",
+                    "required": ["receipt", "status", "advice"],
+                    "properties": {
+                        "receipt": {"type": "string", "pattern": "^([0-9A-Z]{4}-){5}[0-9A-Z]{4}$"},
+                        "status": {"type": "string"},
+                        "advice": {"type": "string"},
+                    },
+                },
+                "Status": {
+                    "type": "object",
+                    "required": ["status", "status_day", "received_day", "replies", "followups", "followup_token"],
+                    "properties": {
+                        "status": {"type": "string", "enum": list(tips.STATUSES)},
+                        "status_day": {"type": "string", "format": "date"},
+                        "received_day": {"type": "string", "format": "date"},
+                        "followups": {"type": "integer"},
+                        "followup_token": {"type": "string"},
+                        "replies": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["seq", "day", "status", "message"],
+                            "properties": {
+                                "seq": {"type": "integer"}, "day": {"type": "string"},
+                                "status": {"type": "string"}, "message": {"type": "string"},
+                            },
+                        }},
+                    },
+                },
+                "Options": {
+                    "type": "object",
+                    "required": ["language", "regions", "categories"],
+                    "properties": {
+                        "language": {"type": "string"},
+                        "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
+                        "categories": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
+                    },
+                },
+                "Choice": {
+                    "type": "object", "required": ["code", "name"],
+                    "properties": {"code": _TEXT, "name": _TEXT},
+                },
+            }
+        },
+    }

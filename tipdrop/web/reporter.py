@@ -1,0 +1,120 @@
+"""Pages for reporters: plain HTML forms that work with JavaScript off.
+
+Views parse input, call one use case in tipdrop.tips, and render. No view
+reads ``request.form`` on the submit route (see upload.py), sets a cookie,
+or logs anything about the reporter.
+"""
+
+from flask import Blueprint, render_template, request
+from flask_babel import gettext
+
+from ..errors import InputError
+from ..tips import Report
+from .context import extension, get_tips
+from .i18n import current_language
+from .upload import read_small_form, read_submission
+
+bp = Blueprint("reporter", __name__)
+
+HONEYPOT = "website"
+
+
+class HoneypotError(InputError):
+    """Your report could not be accepted. Please try again."""
+
+    detail_is_message = False
+
+
+def _client():
+    return request.remote_addr or ""
+
+
+def _options():
+    routing = extension("routing")
+    lang = current_language()
+    return {
+        "regions": [(r.code, r.name(lang)) for r in routing.regions],
+        "categories": [(c.code, c.name(lang)) for c in routing.categories],
+    }
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.get("/submit")
+def submit_form():
+    return render_template("submit.html", token=extension("tokens").form("submit"), **_options())
+
+
+def _check_form_fields(fields):
+    extension("tokens").check_form(fields.get("token"), "submit")
+    if fields.get(HONEYPOT):
+        raise HoneypotError()
+
+
+def receive_submission(tips, *, check_fields=_check_form_fields):
+    """Shared by the page and the API: stream the form in, then submit it."""
+    settings_max = request.max_content_length
+
+    def start_draft(fields):
+        check_fields(fields)
+        return tips.start(region=fields.get("region"),
+                          keep_location=fields.get("keep_location") == "yes")
+
+    with extension("upload_slots")():
+        fields, draft = read_submission(request, start_draft, settings_max)
+        if draft is None:
+            draft = start_draft(fields)
+        try:
+            report = Report.build(**fields, language=current_language())
+        except BaseException:
+            draft.discard()
+            raise
+        return tips.submit(draft, report)
+
+
+@bp.post("/submit")
+def submit():
+    extension("submit_limit").hit(_client())
+    receipt = receive_submission(get_tips())
+    last_group = receipt.formatted.rsplit("-", 1)[1]
+    return render_template(
+        "receipt.html",
+        receipt=receipt.formatted,
+        confirm_pattern="".join(
+            f"[{c}{c.lower()}]" if c.isalpha() else c for c in last_group
+        ),
+        token=extension("tokens").form("done"),
+    )
+
+
+@bp.post("/submit/done")
+def submit_done():
+    extension("tokens").check_form(read_small_form(request).get("token"), "done")
+    return render_template("done.html")
+
+
+@bp.get("/check")
+def check_form():
+    return render_template("check.html", token=extension("tokens").form("check"))
+
+
+@bp.post("/check")
+def check():
+    tokens = extension("tokens")
+    form = read_small_form(request)
+    tokens.check_form(form.get("token"), "check")
+    extension("check_limit").hit(_client())
+    result = get_tips().check(receipt=form.get("receipt", ""))
+    return render_template("status.html", result=result,
+                           followup_token=tokens.followup(result.tip_id))
+
+
+@bp.post("/followup")
+def followup():
+    form = read_small_form(request)
+    tip_id = extension("tokens").check_followup(form.get("token"))
+    get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""))
+    return render_template("followup_done.html", message=gettext("Your message was added."))

@@ -1,0 +1,58 @@
+"""Security headers, no cookies, and a same-origin rule for every POST.
+
+Reporters have no session, so CSRF protection cannot be a session-bound
+token: every form carries a signed, expiring token (tokens.py), and a POST
+that the browser says came from another site (Sec-Fetch-Site) or whose
+Origin names another host is refused outright. Under our no-referrer policy
+browsers send ``Origin: null`` even for our own forms, so "null" proves
+nothing either way and is left to the token.
+"""
+
+from urllib.parse import urlsplit
+
+from flask import request
+
+from ..errors import InputError
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class CrossSiteError(InputError):
+    """This form was sent from another website and was refused."""
+
+    http_status = 403
+    detail_is_message = False
+
+
+def check_same_origin():
+    """Refuse state-changing requests a browser sent on behalf of another site."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        raise CrossSiteError()
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return  # not a browser, an old one, or no-referrer: the token decides
+    if urlsplit(origin).netloc != request.host:
+        raise CrossSiteError()
+
+
+def init_app(app):
+    app.before_request(check_same_origin)
+
+    @app.after_request
+    def headers(response):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=63072000"
+        response.headers.pop("Set-Cookie", None)
+        return response

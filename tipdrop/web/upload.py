@@ -1,0 +1,176 @@
+"""Read a multipart form as it streams in, encrypting files on the way.
+
+Werkzeug's own form parser spools large uploads to temporary files in
+plaintext; tipdrop must never write plaintext to disk (DESIGN 4.1). So the
+submit views do not touch ``request.form`` or ``request.files``: they run
+Werkzeug's low-level multipart decoder here, keep text fields in memory
+under a hard limit, and hand each file's bytes straight to an encrypting
+writer (see attachments.AttachmentWriter) as they arrive.
+
+Files are encrypted to the unit of the chosen region, so the ``region``
+field must come before the first file: the HTML form is laid out that way,
+and API clients are told so in the OpenAPI document.
+"""
+
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from ..errors import InputError, TextEncodingError
+
+READ_SIZE = 64 * 1024
+MAX_FIELD_BYTES = 128 * 1024
+MAX_FIELDS_TOTAL = 512 * 1024
+MAX_PARTS = 64
+
+
+class FormError(InputError):
+    """The form could not be read. Please try again."""
+
+    detail_is_message = False
+
+
+class RegionFirstError(InputError):
+    """Please choose a region before attaching files."""
+
+    detail_is_message = False
+
+
+def _decode(name, raw):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TextEncodingError(f"the field {name!r}") from None
+
+
+class _Parser:
+    def __init__(self, start_draft, max_body):
+        self.start_draft = start_draft
+        self.max_body = max_body
+        self.fields = {}
+        self.draft = None
+        self.part = None
+        self.buffer = None
+        self.writer = None
+        self.field_bytes = 0
+
+    def handle(self, event):
+        if isinstance(event, Field):
+            if event.name in self.fields:
+                raise FormError(f"the field {event.name!r} appears twice")
+            self.part, self.buffer, self.writer = event.name, bytearray(), None
+        elif isinstance(event, File):
+            self._start_file(event)
+        elif isinstance(event, Data):
+            self._data(event)
+
+    def _start_file(self, event):
+        self.part, self.buffer = event.name, None
+        if not event.filename:
+            # An empty <input type=file>: browsers send a nameless, empty part.
+            self.writer = None
+            return
+        if self.draft is None:
+            if not self.fields.get("region"):
+                raise RegionFirstError()
+            self.draft = self.start_draft(self.fields)
+        self.writer = self.draft.new_attachment(
+            event.filename, event.headers.get("content-type", "")
+        )
+
+    def _data(self, event):
+        if self.buffer is not None:
+            self.field_bytes += len(event.data)
+            if len(self.buffer) + len(event.data) > MAX_FIELD_BYTES or (
+                self.field_bytes > MAX_FIELDS_TOTAL
+            ):
+                raise RequestEntityTooLarge()
+            self.buffer += event.data
+            if not event.more_data:
+                self.fields[self.part] = _decode(self.part, bytes(self.buffer))
+                self.buffer = None
+        elif self.writer is not None:
+            if event.data:
+                self.writer.write(event.data)
+            if not event.more_data:
+                self.writer = None
+
+
+MAX_SMALL_FORM = 256 * 1024
+
+
+def read_small_form(request):
+    """Parse a small url-encoded form strictly: invalid UTF-8 is an error, not mojibake.
+
+    Used by every POST except submit; it never reads more than
+    MAX_SMALL_FORM bytes and never touches the disk.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise FormError("expected a url-encoded form")
+    length = request.content_length
+    if length is None or length > MAX_SMALL_FORM:
+        raise RequestEntityTooLarge()
+    body = request.stream.read(MAX_SMALL_FORM + 1)
+    if len(body) > MAX_SMALL_FORM:
+        raise RequestEntityTooLarge()
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                          strict_parsing=False, encoding="utf-8", errors="strict",
+                          max_num_fields=MAX_PARTS)
+    except UnicodeDecodeError:
+        raise TextEncodingError() from None
+    except ValueError:
+        raise FormError("too many fields") from None
+    fields = {}
+    for name, value in pairs:
+        if name in fields:
+            raise FormError(f"the field {name!r} appears twice")
+        fields[name] = value
+    return fields
+
+
+def read_submission(request, start_draft, max_body):
+    """Parse a multipart submission; return (fields, draft or None).
+
+    ``start_draft(fields)`` is called at the first file, with the fields
+    read so far, and returns a tips.Draft. On any error every file written
+    so far is discarded before the error propagates.
+    """
+    if request.mimetype != "multipart/form-data":
+        raise FormError("expected multipart/form-data")
+    boundary = request.mimetype_params.get("boundary", "").encode("ascii", "replace")
+    if not boundary:
+        raise FormError("missing multipart boundary")
+    length = request.content_length
+    if length is not None and length > max_body:
+        raise RequestEntityTooLarge()
+    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
+    parser = _Parser(start_draft, max_body)
+    stream = request.stream
+    received = 0
+    finished = False
+    try:
+        while not finished:
+            chunk = stream.read(READ_SIZE)
+            received += len(chunk)
+            if received > max_body:
+                raise RequestEntityTooLarge()
+            decoder.receive_data(chunk or None)
+            try:
+                event = decoder.next_event()
+                while not isinstance(event, NeedData):
+                    if isinstance(event, Epilogue):
+                        finished = True
+                        break
+                    parser.handle(event)
+                    event = decoder.next_event()
+            except ValueError:
+                raise FormError("the upload was malformed or cut short") from None
+            if not chunk and not finished:
+                raise FormError("the upload was cut short")
+    except BaseException:
+        if parser.draft is not None:
+            parser.draft.discard()
+        raise
+    return parser.fields, parser.draft
