@@ -28,10 +28,21 @@ class UnknownCategoryError(InputError):
     detail_is_message = False
 
 
-def _load_names(filename):
-    doc = json.loads(resources.files("tipdrop.data").joinpath(filename).read_text("utf-8"))
-    items = doc["items"]
+def _load_names(filename, path=None):
+    """Names per language from the package data, or from ``path`` if given."""
+    if path is not None:
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ConfigError(f"{path}: {e}") from None
+    else:
+        doc = json.loads(resources.files("tipdrop.data").joinpath(filename).read_text("utf-8"))
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, dict) or not items:
+        raise ConfigError(f"{path or filename}: expected {{\"items\": {{code: names}}}}")
     for code, names in items.items():
+        if not isinstance(names, dict):
+            raise ConfigError(f"{path or filename}: {code} needs names per language")
         missing = [lang for lang in LANGUAGES if not names.get(lang)]
         if missing:
             raise ConfigError(f"{filename}: {code} has no name in {', '.join(missing)}")
@@ -64,7 +75,11 @@ class Routing:
         self.regions = [r for r in self.regions if r.code in self._units]
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, categories_path=None):
+        """Load routing.json; ``categories_path``, if it exists, replaces the categories."""
+        categories = None
+        if categories_path is not None and categories_path.exists():
+            categories = _load_names("categories.json", categories_path)
         try:
             doc = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
@@ -73,7 +88,7 @@ class Routing:
             raise ConfigError(f"{path} is not valid JSON: {e}") from None
         if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("regions"), dict):
             raise ConfigError(f"{path}: expected {{\"version\": 1, \"regions\": {{...}}}}")
-        return cls(doc["regions"])
+        return cls(doc["regions"], categories=categories)
 
     @property
     def units(self):

@@ -41,6 +41,9 @@ SETTINGS = (
             "Submissions per hour from one client (in-memory, anonymised)."),
     Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
             "Receipt checks per hour from one client (in-memory, anonymised)."),
+    Setting("proxies", "TIPDROP_PROXIES", int, 0,
+            "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
+            "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
 )
 
 #: Read from the environment only when a command needs it, never stored.
@@ -58,6 +61,7 @@ class Settings:
     upload_slots: int = 4
     submits_per_hour: int = 20
     checks_per_hour: int = 60
+    proxies: int = 0
     #: Argon2id parameters for new receipts; not settable from the
     #: environment (tests pass cheap ones, production keeps the default).
     receipt_params: object = None
@@ -73,6 +77,11 @@ class Settings:
     @property
     def routing_path(self):
         return self.keys_dir / "routing.json"
+
+    @property
+    def categories_path(self):
+        """Optional: the operator's own list of categories (else the shipped one)."""
+        return self.keys_dir / "categories.json"
 
     @property
     def max_upload_bytes(self):
@@ -98,8 +107,8 @@ def _convert(name, kind, value):
         converted = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
-    if kind is int and converted < 1:
-        raise ConfigError(f"setting {name} must be at least 1")
+    if kind is int and converted < (0 if name == "proxies" else 1):
+        raise ConfigError(f"setting {name} is out of range")
     return converted
 
 

@@ -69,3 +69,42 @@ def test_database_connections_have_wal_full_sync_and_secure_delete(app):
 def test_data_dir_is_private(app):
     mode = app.config["TIPDROP"].data_dir.stat().st_mode & 0o777
     assert mode == 0o700
+
+
+def test_operator_can_replace_the_categories(tmp_path, keys_dir):
+    import json
+
+    (keys_dir / "categories.json").write_text(json.dumps({"version": 1, "items": {
+        "noise": {"en": "Noise at night", "ru": "Шум ночью", "kk": "Түнгі шу"}}}))
+    app = create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+    page = app.test_client().get("/submit?lang=ru").text
+    assert "Шум ночью" in page and "theft" not in page
+
+
+def test_categories_file_without_all_languages_is_refused(tmp_path, keys_dir):
+    import json
+
+    from tipdrop.errors import ConfigError
+
+    (keys_dir / "categories.json").write_text(json.dumps({"items": {"noise": {"en": "Noise"}}}))
+    with pytest.raises(ConfigError, match="no name in"):
+        create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+
+
+def test_region_routed_to_a_unit_without_a_key_is_refused(tmp_path, keys_dir):
+    import json
+
+    from tipdrop.errors import ConfigError
+
+    (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": {"astana": "ghost"}}))
+    with pytest.raises(ConfigError, match="ghost"):
+        create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+
+
+def test_behind_a_proxy_hsts_is_sent_for_https(tmp_path, keys_dir):
+    app = create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir, "proxies": 1})
+    response = app.test_client().get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "max-age" in response.headers["Strict-Transport-Security"]
+    direct = create_app({"data_dir": tmp_path / "i2", "keys_dir": keys_dir})
+    forged = direct.test_client().get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in forged.headers

@@ -49,7 +49,7 @@ def create_app(config=None):
         SESSION_COOKIE_NAME="-",
     )
     unit_keys = UnitKeys.load(settings.keys_dir)
-    routing = Routing.load(settings.routing_path)
+    routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = store.connect(settings.database_path)
@@ -77,4 +77,9 @@ def create_app(config=None):
     errors.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
+    if settings.proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies,
+                                x_host=0)
     return app
