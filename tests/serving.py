@@ -48,6 +48,10 @@ class Server:
         finally:
             conn.close()
 
+    def env(self):
+        """Environment for server-side CLI commands against this server's folders."""
+        return {"TIPDROP_DATA_DIR": str(self.data_dir), "TIPDROP_KEYS_DIR": str(self.keys_dir)}
+
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
@@ -74,16 +78,22 @@ def multipart(fields, files=()):
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def start_server(tmp_path, workers=2, extra_env=None):
+def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None):
+    """Start ``tipdrop serve`` with a demo unit; by default its key is made here
+    (private file with cheap test KDF parameters, passphrase "officer pass")."""
     keys_dir = tmp_path / "keys"
     keys_dir.mkdir()
     officer = tmp_path / "officer"
-    officer.mkdir()
-    unit_key = keys.generate("demo")
-    (keys_dir / "demo.pub").write_bytes(unit_key.public.to_json())
+    officer.mkdir(exist_ok=True)
+    unit_key, key_file = None, None
+    if public_key_file is not None:
+        (keys_dir / "demo.pub").write_bytes(Path(public_key_file).read_bytes())
+    else:
+        unit_key = keys.generate("demo")
+        (keys_dir / "demo.pub").write_bytes(unit_key.public.to_json())
+        key_file = officer / "demo.key"
+        key_file.write_bytes(keys.private_to_file(unit_key, "officer pass", kdf.TEST_PARAMS))
     (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": REGIONS}))
-    key_file = officer / "demo.key"
-    key_file.write_bytes(keys.private_to_file(unit_key, "officer pass", kdf.TEST_PARAMS))
     data_dir = tmp_path / "instance"
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()

@@ -120,6 +120,63 @@ def serve(host, port, workers, data_dir, keys_dir):
     run_gunicorn(config, host=host, port=port, workers=workers)
 
 
+@cli.command("export")
+@click.option("--unit", required=True, help="The unit whose tips to export.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Bundle file to write (must not exist).")
+@click.option("--since-start", is_flag=True, help="Export everything again, not only what is new.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+def export(unit, out, since_start, data_dir):
+    """Server: write a unit's new ciphertext (tips, follow-ups, files) to one bundle.
+
+    The export cursor moves only once the file is complete; the bundle holds
+    only ciphertext. Carry it to the workstation and run `tipdrop officer open`.
+
+    Example: tipdrop export --unit demo --out /media/usb/export.tdx
+    """
+    from . import exchange, store
+
+    config = settings_mod.from_env(data_dir=data_dir)
+    db = store.connect(config.database_path)
+    store.init(db)
+    counts = exchange.export_unit(db, config.attachments_dir, unit=unit, out=out,
+                                  since_start=since_start)
+    click.echo(f"exported {counts['tips']} tips, {counts['followups']} follow-ups, "
+               f"{counts['attachments']} attachments to {out}")
+
+
+@cli.command("import-replies")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+@click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
+def import_replies(file, data_dir, keys_dir):
+    """Server: import a reply bundle signed by a unit; all of it or nothing.
+
+    Forged, modified, replayed or wrong-unit bundles are refused whole.
+
+    Example: tipdrop import-replies /media/usb/replies.json
+    """
+    from . import exchange, store
+    from .unitkeys import UnitKeys
+
+    config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
+    db = store.connect(config.database_path)
+    store.init(db)
+    with open(file, "rb") as f:
+        data = f.read()
+    counts = exchange.import_replies(db, UnitKeys.load(config.keys_dir), data)
+    click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
+
+
+def _register_officer():
+    from .officer.cli import officer
+
+    cli.add_command(officer)
+
+
+_register_officer()
+
+
 def main(argv=None):
     """Entry point: run the CLI and turn every error into one line and an exit code."""
     try:

@@ -193,3 +193,64 @@ def get_tip(db, tip_id):
 
 def referenced_blobs(db):
     return {row[0] for row in db.execute("SELECT blob FROM attachments")}
+
+
+# --- officer exchange ------------------------------------------------------------
+
+
+def next_export_seq(db, unit):
+    (current,) = db.execute(
+        "SELECT COALESCE(MAX(export_seq), 0) FROM tips WHERE unit = ?", [unit]
+    ).fetchone()
+    (children,) = db.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(f.export_seq) FROM followups f JOIN tips t ON t.id = f.tip_id WHERE t.unit = ?), 0),"
+        " COALESCE((SELECT MAX(a.export_seq) FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE t.unit = ?), 0))",
+        [unit, unit],
+    ).fetchone()
+    return max(current, children) + 1
+
+
+def export_rows(db, unit, since_start):
+    """Tips, follow-ups and attachments of ``unit`` not yet exported (or all)."""
+    pending = "" if since_start else " AND {t}.export_seq = 0"
+    tips = list(db.query(
+        "SELECT * FROM tips WHERE unit = ?" + pending.format(t="tips") + " ORDER BY received_day, id",
+        [unit]))
+    for tip in tips:
+        tip["reply_seq"] = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM replies WHERE tip_id = ?", [tip["id"]]).fetchone()[0]
+    followups = list(db.query(
+        "SELECT f.* FROM followups f JOIN tips t ON t.id = f.tip_id WHERE t.unit = ?"
+        + pending.format(t="f") + " ORDER BY f.tip_id, f.seq", [unit]))
+    attachments = list(db.query(
+        "SELECT a.* FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE t.unit = ?"
+        + pending.format(t="a") + " ORDER BY a.tip_id, a.part", [unit]))
+    return tips, followups, attachments
+
+
+def mark_exported(db, seq, tips, followups, attachments):
+    """Advance the export cursor for exactly the rows written to a bundle."""
+    with transaction(db):
+        for tip in tips:
+            db.execute("UPDATE tips SET export_seq = ? WHERE id = ? AND export_seq = 0",
+                       [seq, tip["id"]])
+        for row in followups:
+            db.execute("UPDATE followups SET export_seq = ? WHERE tip_id = ? AND seq = ? "
+                       "AND export_seq = 0", [seq, row["tip_id"], row["seq"]])
+        for row in attachments:
+            db.execute("UPDATE attachments SET export_seq = ? WHERE tip_id = ? AND part = ? "
+                       "AND export_seq = 0", [seq, row["tip_id"], row["part"]])
+
+
+def last_reply_seq(db, tip_id):
+    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM replies WHERE tip_id = ?",
+                      [tip_id]).fetchone()[0]
+
+
+def insert_replies(db, rows, statuses):
+    """Store verified replies and the resulting statuses, all or nothing."""
+    with transaction(db):
+        db["replies"].insert_all(rows)
+        for tip_id, (status, day) in statuses.items():
+            db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
+                       [status, day, tip_id])

@@ -13,9 +13,15 @@ import sqlite3
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from . import attachments, receipts, store
-from .crypto import envelope, kdf, keys, signing
-from .errors import DecryptionError, InputError, SignatureError, TipdropError
+from . import attachments, bundles, receipts, store
+from .crypto import envelope, kdf, keys
+from .errors import (
+    DecryptionError,
+    InputError,
+    SignatureError,
+    TipdropError,
+    UnknownUnitError,
+)
 
 #: The statuses a tip can have (DESIGN section 6); officers set them.
 STATUSES = (
@@ -296,8 +302,8 @@ class Tips:
         with self.argon2_slot():
             derived = receipts.verify(parsed, stored)
         opener = keys.reply_opener(derived.reply_key)
-        replies = tuple(self._open_reply(row, reply, opener)
-                        for reply in store.replies_for(self.db, row["id"]))
+        replies = tuple(r for r in (self._open_reply(row, reply, opener)
+                                    for reply in store.replies_for(self.db, row["id"])) if r)
         return CheckResult(
             tip_id=row["id"],
             status=row["status"],
@@ -311,15 +317,16 @@ class Tips:
         """Re-check the unit's signature, then decrypt with the receipt's reply key.
 
         The signature was checked on import too; checking again here means
-        a reply planted directly in the database is never shown.
+        a reply planted directly in the database is never shown (None).
         """
-        public = self.unit_keys.by_id(bytes.fromhex(reply["key_id"]))
         body = reply["body"] or b""
+        record = bundles.Reply(tip["id"], reply["seq"], reply["day"], reply["status"], body,
+                               reply["signature"])
         try:
-            signing.verify(public.ed25519, reply["signature"], "tipdrop/v1/reply",
-                           tip["id"], reply["seq"], reply["day"], reply["status"], body)
-        except SignatureError:
-            return Reply(reply["seq"], reply["day"], reply["status"], "")
+            public = self.unit_keys.by_id(bytes.fromhex(reply["key_id"]))
+            bundles.verify_reply(public.ed25519, public.unit, public.key_id, record)
+        except (SignatureError, UnknownUnitError):
+            return None
         message = ""
         if body:
             try:

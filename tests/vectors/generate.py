@@ -88,6 +88,7 @@ def envelope_vectors():
         ("attachment", "T-0001", "photo-1", pattern(5000)),
         ("attachment-info", "T-0001", "photo-1", b'{"name": "shed.jpg", "type": "image/jpeg"}'),
         ("reply", "T-0001", "1", "Thank you. Can you tell us what the seller wore?".encode()),
+        ("note", "T-0001", "n1", "Called the station guard: matches the description.".encode()),
     ]
     entries = []
     for number, (kind, tip_id, part, plaintext) in enumerate(cases):

@@ -24,6 +24,7 @@ KINDS = {
     "reply": 3,
     "attachment": 4,
     "attachment-info": 5,
+    "note": 6,
 }
 KIND_NAMES = {code: name for name, code in KINDS.items()}
 

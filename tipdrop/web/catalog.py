@@ -27,12 +27,6 @@ METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 
 
 def _load_all_errors():
-    # Import every module that defines user-facing errors.
-    import tipdrop.attachments  # noqa: F401
-    import tipdrop.photos  # noqa: F401
-    import tipdrop.routing  # noqa: F401
-    import tipdrop.tips  # noqa: F401
-    import tipdrop.web  # noqa: F401
     from . import i18n
 
     return i18n.error_messages()

@@ -66,8 +66,21 @@ def summary(error_class):
     return (error_class.__doc__ or "").strip().splitlines()[0]
 
 
+#: Every module that defines an error class; importing them makes the list
+#: below complete whatever else the process has imported.
+ERROR_MODULES = (
+    "tipdrop.attachments", "tipdrop.bundles", "tipdrop.exchange", "tipdrop.officer.workspace",
+    "tipdrop.photos", "tipdrop.routing", "tipdrop.tips", "tipdrop.web.limits",
+    "tipdrop.web.reporter", "tipdrop.web.security", "tipdrop.web.tokens", "tipdrop.web.upload",
+)
+
+
 def error_messages():
     """Every user-facing error sentence, for the catalogs and their test."""
+    import importlib
+
+    for module in ERROR_MODULES:
+        importlib.import_module(module)
     seen = set()
     stack = [errors.TipdropError]
     found = []

@@ -1,0 +1,141 @@
+"""The whole loop through the real CLI and the real web app.
+
+keygen → submit on the web with an attachment → export → open → list/show
+(attachment bytes identical) → reply need-info → outbox → import-replies →
+the reporter's check shows the reply and status → the reporter answers →
+the next export carries only the answer.
+"""
+
+import json
+import re
+import urllib.parse
+
+import pytest
+
+from ..serving import multipart, start_server
+from .conftest import assert_clean_error
+
+pytestmark = pytest.mark.e2e
+
+PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
+
+
+def _token(server, path):
+    status, _, body = server.request("GET", path)
+    assert status == 200
+    return re.search(rb'name="token" value="([^"]+)"', body).group(1).decode()
+
+
+def _submit(server, description, files=()):
+    token = _token(server, "/submit?lang=ru")
+    content_type, body = multipart({"token": token, "region": "shymkent", "category": "corruption",
+                                    "description": description, "where": "ЦОН №2"}, files)
+    status, _, page = server.request("POST", "/submit?lang=ru", body, {"Content-Type": content_type})
+    assert status == 200, page[:300]
+    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
+
+
+def _check(server, receipt, lang="ru"):
+    token = _token(server, f"/check?lang={lang}")
+    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
+    status, _, page = server.request("POST", f"/check?lang={lang}", form,
+                                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    return page.decode()
+
+
+def _answer(server, page, text):
+    token = re.search(r'action="/followup[^"]*">\s*<input type="hidden" name="token" value="([^"]+)"',
+                      page).group(1)
+    form = urllib.parse.urlencode({"token": token, "text": text})
+    status, _, _ = server.request("POST", "/followup?lang=ru", form,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+
+
+@pytest.fixture
+def loop(tmp_path, run_cli):
+    # Given a unit key made at a key ceremony and a server that holds its public half
+    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
+    assert made.returncode == 0, made.stderr
+    server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
+    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
+               "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
+    yield server, officer
+    server.stop()
+
+
+def test_report_reply_and_answer_make_the_full_loop(loop, run_cli, tmp_path):
+    server, officer = loop
+    evidence = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 3000
+
+    # When a reporter submits on the web with an attachment
+    receipt = _submit(server, "Инспектор требует взятку за справку.",
+                      [("files", "video.mp4", "video/mp4", evidence)])
+
+    # And the operator exports and the officer opens it on the workstation
+    exported = run_cli("export", "--unit", "demo", "--out", tmp_path / "export1.tdx", env=server.env())
+    assert exported.returncode == 0, exported.stderr
+    assert "1 tips" in exported.stdout and "1 attachments" in exported.stdout
+    opened = run_cli("officer", "open", tmp_path / "export1.tdx", env=officer)
+    assert opened.returncode == 0, opened.stderr
+    listed = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    [tip] = listed
+    assert {"id", "status", "category", "region", "received"} <= set(tip)
+    assert tip["status"] == "received" and tip["category"] == "corruption"
+    assert tip["region"] == "shymkent"
+
+    # Then show decrypts the report, and the saved attachment is byte for byte the upload
+    shown = run_cli("officer", "show", tip["id"][:6], "--save-attachments", tmp_path / "evidence",
+                    env=officer, check=True)
+    assert "Инспектор требует взятку за справку." in shown.stdout
+    assert "ЦОН №2" in shown.stdout
+    [saved] = list((tmp_path / "evidence").iterdir())
+    assert saved.read_bytes() == evidence and saved.name.endswith("video.mp4")
+
+    # When the officer asks a question and hands the outbox to the server
+    run_cli("officer", "note", tip["id"][:6], "Checked the CON-2 duty roster.", env=officer, check=True)
+    run_cli("officer", "reply", tip["id"][:6], "--status", "need-info", "--message",
+            "В какой день это было?", env=officer, check=True)
+    run_cli("officer", "outbox", "--out", tmp_path / "replies.json", env=officer, check=True)
+    imported = run_cli("import-replies", tmp_path / "replies.json", env=server.env())
+    assert imported.returncode == 0, imported.stderr
+
+    # Then the reporter's check shows the question and the status
+    page = _check(server, receipt)
+    assert 'data-status="need-info"' in page
+    assert re.search(r'class="reply".*В какой день это было\?', page, re.S)
+
+    # When the reporter answers, the next export carries only the answer
+    _answer(server, page, "Во вторник, около 11 утра.")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "export2.tdx", env=server.env(), check=True)
+    opened = run_cli("officer", "open", tmp_path / "export2.tdx", env=officer, check=True)
+    assert "0 new tips, 1 follow-ups, 0 attachments" in opened.stdout
+    listed = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    assert listed[0]["unread_followups"] == 1
+    shown = run_cli("officer", "show", tip["id"], env=officer, check=True)
+    assert "Во вторник, около 11 утра." in shown.stdout
+    assert "Checked the CON-2 duty roster." in shown.stdout
+    assert json.loads(run_cli("officer", "list", "--json", env=officer).stdout)[0]["unread_followups"] == 0
+
+
+def test_replayed_reply_bundle_is_refused_whole(loop, run_cli, tmp_path):
+    server, officer = loop
+    _submit(server, "first")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
+    tip = json.loads(run_cli("officer", "list", "--json", env=officer).stdout)[0]["id"]
+    run_cli("officer", "reply", tip, "--status", "in-review", env=officer, check=True)
+    run_cli("officer", "outbox", "--out", tmp_path / "r.json", env=officer, check=True)
+    run_cli("import-replies", tmp_path / "r.json", env=server.env(), check=True)
+    again = run_cli("import-replies", tmp_path / "r.json", env=server.env())
+    assert_clean_error(again, "already imported")
+
+
+def test_wrong_passphrase_is_a_clear_error(loop, run_cli, tmp_path):
+    server, officer = loop
+    _submit(server, "x")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    result = run_cli("officer", "open", tmp_path / "e.tdx", env=officer | {"TIPDROP_PASSPHRASE": "nope"})
+    assert_clean_error(result, "passphrase")
+    assert json.loads(run_cli("officer", "list", "--json", env=officer).stdout) == []

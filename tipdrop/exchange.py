@@ -1,0 +1,117 @@
+"""Server side of the officer exchange: export bundles out, reply bundles in.
+
+The server holds only ciphertext, so exporting is copying: every tip,
+follow-up and attachment of a unit that no earlier export carried goes into
+one bundle file, and the export cursor moves only once the file is complete
+and synced. Importing replies trusts nothing but the unit's signature: the
+whole bundle is refused if any part of it is forged, modified, replayed,
+out of order or meant for another unit's tips.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from . import attachments, bundles, store
+from .errors import InputError, SignatureError, TipdropError, UnknownUnitError
+from .files import fsync_dir
+from .tips import STATUSES, today
+
+
+class ReplayError(TipdropError):
+    """These replies were already imported, or are out of order: nothing was imported."""
+
+
+class WrongUnitError(TipdropError):
+    """The bundle contains replies to tips of another unit: nothing was imported."""
+
+
+def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=today):
+    """Write the unit's new ciphertext to the file ``out``; return counts.
+
+    The file appears only when complete (temporary file, fsync, rename), and
+    only then does the cursor move, so an interrupted export is simply
+    repeated next time.
+    """
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out} already exists; refusing to overwrite it")
+    seq = store.next_export_seq(db, unit)
+    tips, followups, files = store.export_rows(db, unit, since_start)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = bundles.ExportWriter(f)
+            writer.record(bundles.HEADER, {
+                "format": bundles.EXPORT_FORMAT, "version": 1, "unit": unit,
+                "export_seq": seq, "created_day": clock(), "since_start": bool(since_start),
+            })
+            for tip in tips:
+                writer.record(bundles.TIP, {
+                    "id": tip["id"], "key_id": tip["key_id"], "region": tip["region"],
+                    "category": tip["category"], "received_day": tip["received_day"],
+                    "status": tip["status"], "status_day": tip["status_day"],
+                    "reply_public": bundles.b64(tip["reply_public"]),
+                    "reply_seq": tip["reply_seq"], "encrypted_on": tip["encrypted_on"],
+                    "body": bundles.b64(tip["body"]),
+                })
+            for row in followups:
+                writer.record(bundles.FOLLOWUP, {
+                    "tip_id": row["tip_id"], "seq": row["seq"],
+                    "received_day": row["received_day"], "body": bundles.b64(row["body"]),
+                })
+            for row in files:
+                path = attachments.blob_path(attachments_dir, row["blob"])
+                size = path.stat().st_size
+                writer.record(bundles.ATTACHMENT, {
+                    "tip_id": row["tip_id"], "part": row["part"],
+                    "info": bundles.b64(row["info"]), "size": size,
+                })
+                with open(path, "rb") as blob:
+                    writer.stream(blob, size)
+            writer.finish()
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, out)
+        os.unlink(tmp)
+        fsync_dir(out.parent)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    store.mark_exported(db, seq, tips, followups, files)
+    return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
+            "export_seq": seq}
+
+
+def import_replies(db, unit_keys, data):
+    """Verify a signed reply bundle and store all of it, or none of it."""
+    bundle = bundles.parse_reply_bundle(data)
+    try:
+        public = unit_keys.by_id(bundle.key_id)
+    except UnknownUnitError:
+        raise SignatureError(
+            f"signed with key {bundle.key_id.hex()}, which is not installed on this server"
+        ) from None
+    if public.unit != bundle.unit:
+        raise SignatureError("the bundle names a different unit than its key")
+    bundles.verify_reply_bundle(bundle, public.ed25519)
+    rows, statuses, next_seq = [], {}, {}
+    for reply in bundle.replies:
+        tip = store.get_tip(db, reply.tip_id)
+        if tip is None or tip["unit"] != bundle.unit:
+            raise WrongUnitError(f"tip {reply.tip_id[:8]}")
+        if reply.status not in STATUSES:
+            raise bundles.BundleError(f"unknown status {reply.status!r}")
+        expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
+        if reply.seq != expected:
+            raise ReplayError(
+                f"tip {reply.tip_id[:8]}: reply {reply.seq} arrived, {expected} was expected"
+            )
+        next_seq[reply.tip_id] = reply.seq + 1
+        rows.append({"tip_id": reply.tip_id, "seq": reply.seq, "day": reply.day,
+                     "status": reply.status, "body": reply.body or None,
+                     "signature": reply.signature, "key_id": bundle.key_id.hex()})
+        statuses[reply.tip_id] = (reply.status, reply.day)
+    store.insert_replies(db, rows, statuses)
+    return {"replies": len(rows), "tips": len(statuses)}

@@ -1,0 +1,201 @@
+"""``tipdrop officer ...``: the workstation commands, a thin shell over Workspace.
+
+Every command takes ``--workdir`` and ``--key`` (or TIPDROP_WORKDIR /
+TIPDROP_KEY); commands that decrypt or sign ask for the passphrase once, or
+read TIPDROP_PASSPHRASE.
+"""
+
+import json
+import os
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from ..tips import STATUSES
+from . import keyfiles
+from .workspace import Workspace
+
+
+def _workspace_options(command):
+    @click.option("--workdir", type=click.Path(file_okay=False), envvar="TIPDROP_WORKDIR",
+                  help="The officer's workspace folder (or TIPDROP_WORKDIR).")
+    @click.option("--key", "key_path", type=click.Path(dir_okay=False), envvar="TIPDROP_KEY",
+                  help="The unit's private key file UNIT.key (or TIPDROP_KEY).")
+    @wraps(command)
+    def wrapper(workdir, key_path, **kwargs):
+        if not workdir:
+            raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
+        if not key_path:
+            raise UsageError("no key: pass --key or set TIPDROP_KEY")
+        workspace = Workspace(workdir)
+        try:
+            return command(workspace, Path(key_path), **kwargs)
+        finally:
+            workspace.close()
+
+    return wrapper
+
+
+def _unlock(key_path):
+    from ..cli import read_passphrase
+
+    return keyfiles.unlock(key_path, read_passphrase())
+
+
+def _public(key_path):
+    return keyfiles.describe(key_path)[1]
+
+
+@click.group()
+def officer():
+    """The workstation: open bundles, read and verify tips, reply.
+
+    Run these on the unit's workstation, ideally offline. The private key
+    never leaves it.
+    """
+
+
+@officer.command("open")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@_workspace_options
+def open_bundle(workspace, key_path, bundle):
+    """Import an export bundle: every item is decrypted once to prove it authentic.
+
+    Nothing is imported unless the whole bundle is intact.
+
+    Example: tipdrop officer open export-2026-11-28.tdx --workdir ~/cases --key demo.key
+    """
+    unit_key = _unlock(key_path)
+    size = os.path.getsize(bundle)
+    with click.progressbar(length=size, label="opening", file=click.get_text_stream("stderr")) as bar:
+        counts = workspace.open_bundle(bundle, unit_key, progress=bar.update)
+    if counts["already_opened"]:
+        click.echo("this bundle was already opened; nothing new")
+    else:
+        click.echo(f"opened: {counts['tips']} new tips, {counts['followups']} follow-ups, "
+                   f"{counts['attachments']} attachments")
+
+
+@officer.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only tips with this status.")
+@click.option("--category", help="Only this category code.")
+@click.option("--region", help="Only this region code.")
+@click.option("--since", help="Only tips received on or after this day (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
+@_workspace_options
+def list_tips(workspace, key_path, status, category, region, since, as_json):
+    """List tips: id, age, category, region, status, unread follow-ups.
+
+    Example: tipdrop officer list --status received --workdir ~/cases --key demo.key
+    """
+    rows = workspace.list(status=status, category=category, region=region, since=since)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("no tips")
+        return
+    import datetime
+
+    today = datetime.date.today()
+    for row in rows:
+        age = (today - datetime.date.fromisoformat(row["received"])).days
+        flags = []
+        if row["unread_followups"]:
+            flags.append(f"{row['unread_followups']} new follow-up(s)")
+        if row["attachments"]:
+            flags.append(f"{row['attachments']} file(s)")
+        if row["server_mismatch"]:
+            flags.append("SERVER METADATA DIFFERS")
+        click.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
+                   f"{row['region']:<16} {', '.join(flags)}")
+
+
+@officer.command("show")
+@click.argument("tip")
+@click.option("--save-attachments", type=click.Path(file_okay=False),
+              help="Decrypt the attachments into this folder.")
+@_workspace_options
+def show(workspace, key_path, tip, save_attachments):
+    """Print the full report, follow-ups, notes and replies of one tip.
+
+    TIP is the tip id or its first characters (at least 4).
+
+    Example: tipdrop officer show 3f9a --save-attachments ~/evidence --workdir ~/cases --key demo.key
+    """
+    tip_id = workspace.resolve(tip)
+    unit_key = _unlock(key_path)
+    data = workspace.show(tip_id, unit_key, save_to=save_attachments)
+    t, r = data["tip"], data["report"]
+    click.echo(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
+    click.echo(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
+    if (t["region"], t["category"]) != (t["server_region"], t["server_category"]):
+        click.echo(f"WARNING: the server listed it as {t['server_region']}/{t['server_category']}")
+    for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
+        if r.get(key):
+            click.echo(f"{label}: {r[key]}")
+    click.echo("\n" + r.get("description", ""))
+    if r.get("contact"):
+        click.echo(f"\ncontact offered by the reporter: {r['contact']}")
+    for f in data["attachments"]:
+        removed = f" (metadata removed: {len(f['metadata_removed'])} items)" if f["photo"] else ""
+        saved = f" -> {f['saved_to']}" if "saved_to" in f else ""
+        click.echo(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
+    for f in data["followups"]:
+        click.echo(f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}:\n{f['text']}")
+    for n in data["notes"]:
+        click.echo(f"\nnote ({n['day']}): {n['text']}")
+    for reply in data["replies"]:
+        state = f"sent {reply['sent']}" if reply["sent"] else "in outbox"
+        click.echo(f"\nreply {reply['seq']} ({reply['day']}, {reply['status']}, {state}): {reply['text']}")
+
+
+@officer.command("note")
+@click.argument("tip")
+@click.argument("text")
+@_workspace_options
+def note(workspace, key_path, tip, text):
+    """Record a verification note; notes stay on the workstation, encrypted.
+
+    Example: tipdrop officer note 3f9a "Called the shop: CCTV confirms 22:10" --workdir ~/cases --key demo.key
+    """
+    tip_id = workspace.resolve(tip)
+    n = workspace.add_note(tip_id, text, _public(key_path))
+    click.echo(f"note {n} added to {tip_id[:12]}")
+
+
+@officer.command("reply")
+@click.argument("tip")
+@click.option("--message", help="Text the reporter reads with their receipt code.")
+@click.option("--status", type=click.Choice(STATUSES), help="New status of the tip.")
+@_workspace_options
+def reply(workspace, key_path, tip, message, status):
+    """Queue a signed reply and/or status change for the reporter.
+
+    Use --status need-info when asking the reporter a question. Replies
+    leave the workstation with `tipdrop officer outbox`.
+
+    Example: tipdrop officer reply 3f9a --status need-info --message "Which entrance?" --workdir ~/cases --key demo.key
+    """
+    tip_id = workspace.resolve(tip)
+    unit_key = _unlock(key_path)
+    seq = workspace.reply(tip_id, unit_key, message=message, status=status)
+    click.echo(f"reply {seq} for {tip_id[:12]} queued in the outbox")
+
+
+@officer.command("outbox")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="File to write the signed reply bundle to.")
+@_workspace_options
+def outbox(workspace, key_path, out):
+    """Write all queued replies into one bundle signed by the unit.
+
+    Carry the file to the server and run `tipdrop import-replies FILE` there.
+
+    Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
+    """
+    unit_key = _unlock(key_path)
+    count = workspace.outbox(unit_key, out)
+    click.echo(f"{count} replies written to {out}")
