@@ -45,9 +45,11 @@ test: $(VENV)/.installed-test translations
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
+	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --full
 
 bench-quick: $(VENV)/.installed-test
+	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --quick
 
 clean:

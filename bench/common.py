@@ -62,6 +62,12 @@ def machine():
     }
 
 
+def settle():
+    """Flush dirty pages so one tool's writes do not slow the next one down."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def make_file(path, size):
     """A file of ``size`` pseudo-random bytes (random data does not compress)."""
     block = os.urandom(4 * MiB)
@@ -71,3 +77,4 @@ def make_file(path, size):
             n = min(left, len(block))
             f.write(block[:n])
             left -= n
+    settle()

@@ -37,12 +37,74 @@ def main():
 
 def write(results):
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "RESULTS.md").write_text(summary(results))
     rows = [(k, v) for k, v in results.items() if k not in ("machine", "argon2_params")]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         shown = f"{value:,.2f}" if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}")
     print(f"\nwritten: {HERE / 'results.json'}")
+
+
+def _fmt(value, digits=0):
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "not measured"
+
+
+def summary(r):
+    """The human summary: what was measured, against what, on which machine."""
+    m = r["machine"]
+    p = r["argon2_params"]
+    per_day = r["argon2_bound_per_s"] * 86400
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m bench.run --{r['mode']}` (`make bench` / `make bench-quick`).",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
+        f"cryptography {m['cryptography']}, Linux {m['kernel']}. The machine is shared and noisy: "
+        "read the ratios measured in one run, not the absolute times.",
+        "",
+        "## Receipt work (Argon2id)",
+        "",
+        f"Parameters: {p['memory_cost_kib'] // 1024} MiB, t={p['time_cost']}, p={p['parallelism']}.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| one receipt derivation | {_fmt(r['argon2_ms_per_hash'], 1)} ms |",
+        f"| peak RSS of a process doing it | {_fmt(r['argon2_peak_rss_mib'], 1)} MiB |",
+        f"| Argon2 bound, {r['argon2_bound_processes']} processes | {_fmt(r['argon2_bound_per_s'], 1)} derivations/s |",
+        f"| that bound per day | {_fmt(per_day)} submits or checks |",
+        "",
+        "Every submit and every receipt check costs one derivation, so the Argon2 bound",
+        "caps what one machine can serve. The national load in the design brief is about",
+        "17,000 reports in a few months (a few hundred a day): "
+        f"{_fmt(per_day / 300)} times less than the bound.",
+        "",
+        f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
+        "",
+        "| figure | MB/s | vs tipdrop |",
+        "|---|---|---|",
+        f"| tipdrop stream encrypt | {_fmt(r['stream_encrypt_mb_s'])} | 1.00 |",
+        f"| tipdrop stream decrypt | {_fmt(r['stream_decrypt_mb_s'])} | 1.00 |",
+        f"| raw AES-256-GCM 64 KiB chunk loop, in memory (bound) | {_fmt(r['raw_aead_mb_s'])} | "
+        f"encrypt at {_fmt(r['encrypt_vs_raw_aead'], 2)} of it |",
+    ]
+    for name in ("age", "gpg", "gpg_z0"):
+        label = {"age": "`age` 1.1 (Debian)", "gpg": "`gpg` default", "gpg_z0": "`gpg -z 0`"}[name]
+        if f"{name}_encrypt_mb_s" in r:
+            enc, dec = r[f"{name}_encrypt_mb_s"], r[f"{name}_decrypt_mb_s"]
+            lines.append(f"| {label} encrypt / decrypt | {_fmt(enc)} / {_fmt(dec)} | "
+                         f"tipdrop is {_fmt(r['stream_encrypt_mb_s'] / enc, 2)}x / "
+                         f"{_fmt(r['stream_decrypt_mb_s'] / dec, 2)}x |")
+    lines += [
+        "",
+        f"Peak RSS of the process encrypting and decrypting: {_fmt(r['stream_peak_rss_mib_small'], 1)} MiB "
+        f"for 16 MiB, {_fmt(r['stream_peak_rss_mib_large'], 1)} MiB for {_fmt(r['stream_size_mib'])} MiB: "
+        "memory does not grow with the size of the file.",
+        "",
+        "Decryption writes to /dev/null for every tool; encryption writes a file.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

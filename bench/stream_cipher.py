@@ -14,7 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import MiB, make_file, run_worker, worker_result
+from .common import MiB, make_file, run_worker, settle, worker_result
+
+#: Each tool runs this many times on the same file; the best run counts, so
+#: a burst of load from another tenant does not decide a ratio.
+ROUNDS = 2
 
 
 def _worker(op, *args):
@@ -52,6 +56,7 @@ def _worker(op, *args):
 
 
 def _time_command(argv, stdin=None, stdout=None):
+    settle()
     start = time.perf_counter()
     subprocess.run(argv, stdin=stdin, stdout=stdout, check=True, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -61,7 +66,8 @@ def _age(src, workdir):
     if not shutil.which("age") or not shutil.which("age-keygen"):
         return None
     identity = workdir / "age.key"
-    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    if not identity.exists():
+        subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
     recipient = next(
         line.split(":", 1)[1].strip()
         for line in identity.read_text().splitlines()
@@ -90,14 +96,31 @@ def _gpg(src, workdir, extra):
     return t_enc, t_dec
 
 
+def _best_ours(src, workdir):
+    runs = []
+    for _ in range(ROUNDS):
+        settle()
+        runs.append(run_worker("stream_cipher", "encrypt", src, workdir / "f.tdr"))
+        os.unlink(workdir / "f.tdr")
+    return {"seconds": min(r["seconds"] for r in runs),
+            "decrypt_seconds": min(r["decrypt_seconds"] for r in runs),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)}
+
+
+def _best(run):
+    results = [run() for _ in range(ROUNDS)]
+    if results[0] is None:
+        return None
+    return min(r[0] for r in results), min(r[1] for r in results)
+
+
 def measure(size):
     """Return a dict of figures for a ``size``-byte file."""
     with tempfile.TemporaryDirectory(prefix="tipdrop-bench-") as tmp:
         workdir = Path(tmp)
         src = workdir / "plain.bin"
         make_file(src, size)
-        ours = run_worker("stream_cipher", "encrypt", src, workdir / "f.tdr")
-        os.unlink(workdir / "f.tdr")
+        ours = _best_ours(src, workdir)
         raw = run_worker("stream_cipher", "raw", size)
         mb = size / 1e6
         result = {
@@ -108,14 +131,14 @@ def measure(size):
             "raw_aead_mb_s": raw["bytes"] / 1e6 / raw["seconds"],
         }
         result["encrypt_vs_raw_aead"] = result["stream_encrypt_mb_s"] / result["raw_aead_mb_s"]
-        age = _age(src, workdir)
+        age = _best(lambda: _age(src, workdir))
         if age:
             result["age_encrypt_mb_s"] = mb / age[0]
             result["age_decrypt_mb_s"] = mb / age[1]
             result["encrypt_vs_age"] = result["stream_encrypt_mb_s"] / result["age_encrypt_mb_s"]
             result["decrypt_vs_age"] = result["stream_decrypt_mb_s"] / result["age_decrypt_mb_s"]
         for name, extra in (("gpg", []), ("gpg_z0", ["-z", "0"])):
-            gpg = _gpg(src, workdir, extra)
+            gpg = _best(lambda: _gpg(src, workdir, extra))
             if gpg:
                 result[f"{name}_encrypt_mb_s"] = mb / gpg[0]
                 result[f"{name}_decrypt_mb_s"] = mb / gpg[1]

@@ -12,6 +12,7 @@ the reporter's reply key. No address, user agent or precise time, ever.
 """
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +80,9 @@ def connect(path):
     """Open ``path`` with tipdrop's pragmas; the folder is created private (0700)."""
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        # Created 0600 here; SQLite gives the -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
     for pragma in PRAGMAS:
         conn.execute(pragma)

@@ -108,3 +108,15 @@ def test_behind_a_proxy_hsts_is_sent_for_https(tmp_path, keys_dir):
     direct = create_app({"data_dir": tmp_path / "i2", "keys_dir": keys_dir})
     forged = direct.test_client().get("/", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in forged.headers
+
+
+def test_database_file_is_private(app):
+    path = app.config["TIPDROP"].database_path
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_data_dir_made_by_someone_else_is_made_private(tmp_path, keys_dir):
+    data_dir = tmp_path / "wide"
+    data_dir.mkdir(mode=0o755)
+    create_app({"data_dir": data_dir, "keys_dir": keys_dir})
+    assert data_dir.stat().st_mode & 0o777 == 0o700

@@ -179,6 +179,12 @@ def test_bad_submission_is_explained_and_nothing_is_stored(app, submit, fields, 
     _assert_nothing_stored(app)
 
 
+def test_unexpected_extra_fields_are_ignored(app, submit):
+    response = submit(language="xx", unknown="yes", lang="kk")
+    assert response.status_code == 200
+    assert len(_tips(app)) == 1
+
+
 def test_invalid_utf8_field_is_refused(app, client):
     token = form_token(client, "/submit")
     boundary = "XyZ"
@@ -326,3 +332,19 @@ def test_photo_metadata_is_removed_before_encryption_unless_location_is_kept(app
                                      tip_id=tip["id"], part="a1"))
     assert info["photo"] == "jpeg" and info["kept_location_and_time"] is keep
     assert any("Make" in item for item in info["metadata_removed"])
+
+
+def test_signed_tokens_carry_no_receipt_and_no_key(submit, check):
+    import base64
+
+    code = find(r'id="receipt">([^<]+)<', submit().text)
+    page = check(code).text
+    tokens = __import__("re").findall(r'name="token" value="([^"]+)"', page)
+    assert tokens
+    for token in tokens:
+        payload = token.split(".")[0]
+        decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        doc = json.loads(decoded)
+        assert set(doc) <= {"p", "n", "t"}
+        assert receipts.parse(code).secret not in decoded.decode()
+        assert code.replace("-", "") not in decoded.decode()

@@ -23,7 +23,7 @@ def create_unit_key(unit, out_dir, passphrase, params=kdf.KEY_FILE_PARAMS):
     """
     keys.check_unit_name(unit)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_path = out_dir / f"{unit}.key"
     public_path = out_dir / f"{unit}.pub"
     for path in (private_path, public_path):

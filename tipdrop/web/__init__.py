@@ -52,6 +52,7 @@ def create_app(config=None):
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # even if something else created it first
     db = store.connect(settings.database_path)
     store.init(db)
     attachments.sweep_orphans(settings.attachments_dir, store.referenced_blobs(db))

@@ -68,7 +68,7 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
         if draft is None:
             draft = start_draft(fields)
         try:
-            report = Report.build(**fields, language=current_language())
+            report = Report.build(**{**fields, "language": current_language()})
         except BaseException:
             draft.discard()
             raise
