@@ -49,8 +49,10 @@ COPY_CHUNK = 1024 * 1024
 
 REPLIES_FORMAT = "tipdrop-replies"
 EXPORT_FORMAT = "tipdrop-export"
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-TIP_ID = re.compile(r"^[0-9a-f]{32}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline; [0-9], not \d,
+# which matches the digits of every script.
+DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+TIP_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 MAX_REPLY_BUNDLE = 64 * 1024 * 1024
 
 
@@ -291,9 +293,12 @@ def parse_reply_bundle(data):
         tip_id = require(item, "tip_id", str, "reply")
         seq = require(item, "seq", int, "reply")
         day = require(item, "day", str, "reply")
+        status = require(item, "status", str, "reply")
         if not TIP_ID.match(tip_id) or not 1 <= seq < 2**63 or not DAY.match(day):
             raise BundleError("a reply has an invalid tip id, number or day")
-        replies.append(Reply(tip_id, seq, day, require(item, "status", str, "reply"),
+        if not status.isascii():  # also refuses lone surrogates, which cannot be signed
+            raise BundleError("a reply has an invalid status")
+        replies.append(Reply(tip_id, seq, day, status,
                              unb64(item.get("body"), "body"),
                              unb64(item.get("signature"), "signature")))
     return ReplyBundle(require(doc, "unit", str, "bundle"), bytes.fromhex(key_id_hex), created,

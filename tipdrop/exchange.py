@@ -26,6 +26,12 @@ class WrongUnitError(TipdropError):
     """The bundle contains replies to tips of another unit: nothing was imported."""
 
 
+class NotYourBundleError(TipdropError):
+    """This reply bundle was made by another unit than the one sending it: nothing was imported."""
+
+    http_status = 403
+
+
 def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=today):
     """Write the unit's new ciphertext to the file ``out``; return counts.
 
@@ -84,9 +90,18 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
             "export_seq": seq}
 
 
-def import_replies(db, unit_keys, data):
-    """Verify a signed reply bundle and store all of it, or none of it."""
+def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
+    """Verify a signed reply bundle and store all of it, or none of it.
+
+    ``sender`` is the unit that sent it over the officer API, which must be
+    the bundle's own. With ``skip_delivered``, replies the server already
+    holds with the very same signature are counted as delivered instead of
+    refused: a push whose answer was lost on the way can then be repeated,
+    and still nothing can be changed or reordered by a replay.
+    """
     bundle = bundles.parse_reply_bundle(data)
+    if sender is not None and bundle.unit != sender:
+        raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
     try:
         public = unit_keys.by_id(bundle.key_id)
     except UnknownUnitError:
@@ -96,13 +111,17 @@ def import_replies(db, unit_keys, data):
     if public.unit != bundle.unit:
         raise SignatureError("the bundle names a different unit than its key")
     bundles.verify_reply_bundle(bundle, public.ed25519)
-    rows, statuses, next_seq = [], {}, {}
+    rows, statuses, next_seq, delivered = [], {}, {}, 0
     for reply in bundle.replies:
         tip = store.get_tip(db, reply.tip_id)
         if tip is None or tip["unit"] != bundle.unit:
             raise WrongUnitError(f"tip {reply.tip_id[:8]}")
         if reply.status not in STATUSES:
             raise bundles.BundleError(f"unknown status {reply.status!r}")
+        if (skip_delivered and reply.tip_id not in next_seq
+                and store.reply_signature(db, reply.tip_id, reply.seq) == reply.signature):
+            delivered += 1
+            continue
         expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
         if reply.seq != expected:
             raise ReplayError(
@@ -114,4 +133,4 @@ def import_replies(db, unit_keys, data):
                      "signature": reply.signature, "key_id": bundle.key_id.hex()})
         statuses[reply.tip_id] = (reply.status, reply.day)
     store.insert_replies(db, rows, statuses)
-    return {"replies": len(rows), "tips": len(statuses)}
+    return {"replies": len(rows), "tips": len(statuses), "already_imported": delivered}

@@ -73,6 +73,10 @@ SCHEMA = {
         "received_day": (str, "the day it arrived"),
         "export_seq": (int, "export cursor"),
     },
+    "officer_nonces": {
+        "nonce": (str, "random number of a signed officer request, so a replay of it is refused"),
+        "expires": (int, "when that request's time window closes (Unix seconds); deleted after"),
+    },
 }
 
 
@@ -123,6 +127,11 @@ def init(db):
                     defaults={"export_seq": 0} if "export_seq" in columns else None,
                 )
                 db[child].create_index(["tip_id"])
+        if "officer_nonces" not in db.table_names():
+            db["officer_nonces"].create(
+                {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
+                pk="nonce", not_null={"expires"},
+            )
 
 
 @contextmanager
@@ -244,6 +253,29 @@ def mark_exported(db, seq, tips, followups, attachments):
         for row in attachments:
             db.execute("UPDATE attachments SET export_seq = ? WHERE tip_id = ? AND part = ? "
                        "AND export_seq = 0", [seq, row["tip_id"], row["part"]])
+
+
+def remember_nonce(db, nonce, expires, now):
+    """Record a signed request's nonce; False if it is already recorded.
+
+    Rows whose window has closed are deleted first: such a request would be
+    refused for its timestamp anyway, so the table stays a few minutes long.
+    """
+    with transaction(db):
+        db.execute("DELETE FROM officer_nonces WHERE expires < ?", [now])
+        try:
+            db.execute("INSERT INTO officer_nonces (nonce, expires) VALUES (?, ?)",
+                       [nonce, expires])
+        except sqlite3.IntegrityError:
+            return False
+    return True
+
+
+def reply_signature(db, tip_id, seq):
+    """The stored signature of a tip's reply number ``seq``, or None."""
+    row = db.execute("SELECT signature FROM replies WHERE tip_id = ? AND seq = ?",
+                     [tip_id, seq]).fetchone()
+    return row[0] if row else None
 
 
 def last_reply_seq(db, tip_id):

@@ -44,7 +44,7 @@ def assert_clean_error(result, *fragments):
         assert fragment in lines[0]
 
 
-from ..serving import multipart, start_server  # noqa: E402,F401
+from ..serving import start_server  # noqa: E402
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """(Re)write tipdrop's own known-answer vectors in tests/vectors/.
 
-Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json.
+Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
+officer_request.json.
 
 Run from the repository root:
 
@@ -18,6 +19,7 @@ implementation; the HPKE layer underneath is checked against RFC 9180's own
 vectors (hpke-rfc9180.json).
 """
 
+import base64
 import hashlib
 import io
 import json
@@ -402,6 +404,62 @@ def kdf_vectors():
     }
 
 
+# --- officer API requests ----------------------------------------------------------
+
+
+def officer_request_vectors():
+    from tipdrop import officer_auth
+
+    unit = unit_key("vector-unit")
+    reply_bundle = b'{"format": "tipdrop-replies", "version": 1}\n'
+    cases = [
+        ("GET", "/officer/v1/export?since_start=0", b"", 1764345600),
+        ("GET", "/tipdrop/officer/v1/export?since_start=1", b"", 1764345601),
+        ("POST", "/officer/v1/replies", reply_bundle, 1764345602),
+    ]
+    entries = []
+    for number, (method, target, body, timestamp) in enumerate(cases):
+        nonce = seed(f"tipdrop test vector request nonce {number}")[: officer_auth.NONCE_LEN]
+        headers = officer_auth._sign_request_at(
+            unit.ed25519, unit.unit, unit.key_id, method, target, body,
+            timestamp=timestamp, nonce=nonce,
+        )
+        fields = officer_auth.request_fields(unit.unit, unit.key_id, method, target, timestamp,
+                                             nonce, hashlib.sha256(body).digest())
+        entries.append(
+            {
+                "method": method,
+                "target": target,
+                "body": body.hex(),
+                "body_sha256": hashlib.sha256(body).hexdigest(),
+                "timestamp": timestamp,
+                "nonce": nonce.hex(),
+                "encoding": canonical.encode(officer_auth.LABEL, *fields).hex(),
+                "signature": base64.b64decode(headers[officer_auth.SIGNATURE]).hex(),
+                "headers": headers,
+            }
+        )
+    return {
+        "description": (
+            "Signed officer API requests (docs/protocol.md, section 'Officer API requests'): "
+            "Ed25519 over canonical('tipdrop/v1/request', u64 1, unit, key id (16 bytes), "
+            "method, target (path and query as sent), u64 timestamp, nonce (16 bytes), "
+            "SHA-256(body)), sent in the headers Tipdrop-Unit, Tipdrop-Key-Id (hex), "
+            "Tipdrop-Timestamp (decimal seconds), Tipdrop-Nonce (hex) and Tipdrop-Signature "
+            "(base64). Produced by tipdrop itself (tests/vectors/generate.py) from a fixed unit "
+            "key and fixed nonces; Ed25519 is deterministic, so the signatures are exact."
+        ),
+        "unit": unit.unit,
+        "created": unit.created,
+        "x25519_private": x_raw(unit.x25519),
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "ed25519_public": unit.ed25519.public_key().public_bytes_raw().hex(),
+        "key_id": unit.key_id.hex(),
+        "window_seconds": 300,
+        "vectors": entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -409,6 +467,7 @@ def main():
     write("signing.json", signing_vectors())
     write("padding.json", padding_vectors())
     write("kdf.json", kdf_vectors())
+    write("officer_request.json", officer_request_vectors())
 
 
 if __name__ == "__main__":

@@ -37,7 +37,10 @@ def field_bytes(field):
     if isinstance(field, (bytes, bytearray, memoryview)):
         return bytes(field)
     if isinstance(field, str):
-        return field.encode("utf-8")
+        try:
+            return field.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FormatError("text field is not valid Unicode (lone surrogate)") from None
     if isinstance(field, int):
         if not 0 <= field < 2**64:
             raise FormatError(f"integer field out of range: {field}")

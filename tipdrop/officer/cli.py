@@ -69,7 +69,9 @@ def open_bundle(workspace, key_path, bundle):
     """
     unit_key = _unlock(key_path)
     size = os.path.getsize(bundle)
-    with click.progressbar(length=size, label="opening", file=click.get_text_stream("stderr")) as bar:
+    stderr = click.get_text_stream("stderr")
+    with click.progressbar(length=size, label="opening", file=stderr,
+                           hidden=not stderr.isatty()) as bar:
         counts = workspace.open_bundle(bundle, unit_key, progress=bar.update)
     if counts["already_opened"]:
         click.echo("this bundle was already opened; nothing new")
@@ -140,7 +142,11 @@ def show(workspace, key_path, tip, save_attachments):
     if r.get("contact"):
         click.echo(f"\ncontact offered by the reporter: {r['contact']}")
     for f in data["attachments"]:
-        removed = f" (metadata removed: {len(f['metadata_removed'])} items)" if f["photo"] else ""
+        removed = ""
+        if f["photo"]:
+            kept = "location and time kept by the reporter" if f["kept_location_and_time"] \
+                else "location and time removed"
+            removed = f" (photo cleaned: {len(f['metadata_removed'])} items removed; {kept})"
         saved = f" -> {f['saved_to']}" if "saved_to" in f else ""
         click.echo(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
     for f in data["followups"]:
@@ -192,10 +198,66 @@ def reply(workspace, key_path, tip, message, status):
 def outbox(workspace, key_path, out):
     """Write all queued replies into one bundle signed by the unit.
 
-    Carry the file to the server and run `tipdrop import-replies FILE` there.
+    Carry the file to the server and run `tipdrop import-replies FILE` there
+    (or send them online with `tipdrop officer push`).
 
     Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
     """
     unit_key = _unlock(key_path)
     count = workspace.outbox(unit_key, out)
     click.echo(f"{count} replies written to {out}")
+
+
+_SERVER_HELP = ("The server's address: https://..., or http:// to this computer only "
+                "(127.0.0.1, localhost, ::1).")
+
+
+@officer.command("pull")
+@click.option("--server", required=True, help=_SERVER_HELP)
+@click.option("--since-start", is_flag=True,
+              help="Ask for everything again, not only what is new (e.g. after a lost download).")
+@_workspace_options
+def pull(workspace, key_path, server, since_start):
+    """Fetch the unit's new ciphertext over the officer API and open it.
+
+    The online variant of `tipdrop export` + `tipdrop officer open`: the
+    request is signed with the unit key, the bundle is checked and imported
+    whole, exactly like a bundle file. The server counts what it sent as
+    exported; if a download is lost, pull again with --since-start.
+
+    Example: tipdrop officer pull --server https://tips.example.kz --workdir ~/cases --key demo.key
+    """
+    from . import client
+
+    url = client.check_server_url(server)
+    unit_key = _unlock(key_path)
+    counts = client.pull(workspace, client.OfficerClient(url, unit_key), unit_key,
+                         since_start=since_start)
+    if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
+        click.echo("nothing new on the server")
+    else:
+        click.echo(f"pulled: {counts['tips']} new tips, {counts['followups']} follow-ups, "
+                   f"{counts['attachments']} attachments")
+
+
+@officer.command("push")
+@click.option("--server", required=True, help=_SERVER_HELP)
+@_workspace_options
+def push(workspace, key_path, server):
+    """Send all queued replies to the server over the officer API.
+
+    The online variant of `tipdrop officer outbox` + `tipdrop import-replies`:
+    one bundle signed by the unit, sent in a signed request. Replies are
+    marked sent only once the server has stored them; if anything fails,
+    they stay in the outbox and the next push sends them again.
+
+    Example: tipdrop officer push --server https://tips.example.kz --workdir ~/cases --key demo.key
+    """
+    from . import client
+
+    url = client.check_server_url(server)
+    unit_key = _unlock(key_path)
+    counts = client.push(workspace, client.OfficerClient(url, unit_key), unit_key)
+    already = counts["already_imported"]
+    note = f" ({already} of them were already there)" if already else ""
+    click.echo(f"{counts['sent']} replies sent to the server{note}")

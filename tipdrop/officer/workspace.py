@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import bundles, store
 from ..crypto import envelope, keys, stream
 from ..errors import DecryptionError, InputError, WrongKeyError
-from ..files import fsync_dir
+from ..files import atomic_write, fsync_dir
 from ..tips import STATUSES
 
 SCHEMA = """
@@ -161,6 +161,7 @@ class Workspace:
                 raise bundles.BundleError("a record appears out of place")
         if header is None:
             raise bundles.BundleError("the bundle has no header")
+        _refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips}
         for row in staged.followups + staged.attachments:
             if row["tip_id"] not in known and not self._has("tips", "id = ?", row["tip_id"]):
@@ -199,20 +200,20 @@ class Workspace:
             "region": str(report.get("region", "")), "category": str(report.get("category", "")),
             "server_region": bundles.require(doc, "region", str, "tip"),
             "server_category": bundles.require(doc, "category", str, "tip"),
-            "received_day": bundles.require(doc, "received_day", str, "tip"),
+            "received_day": _day(doc, "received_day", "tip"),
             "status": status if status in STATUSES else "received",
-            "status_day": bundles.require(doc, "status_day", str, "tip"),
-            "reply_public": reply_public, "reply_seq": bundles.require(doc, "reply_seq", int, "tip"),
+            "status_day": _day(doc, "status_day", "tip"),
+            "reply_public": reply_public, "reply_seq": _count(doc, "reply_seq", "tip"),
             "body": body, "encrypted_on": str(doc.get("encrypted_on", "")), "imported_day": today(),
         }
 
     def _stage_followup(self, doc, opener):
         tip_id = bundles.require(doc, "tip_id", str, "follow-up")
-        seq = bundles.require(doc, "seq", int, "follow-up")
+        seq = _count(doc, "seq", "follow-up")
         body = bundles.unb64(doc.get("body"), "follow-up")
         envelope.open_(body, opener, kind="followup", tip_id=tip_id, part=f"f{seq}")
         return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
-                "received_day": bundles.require(doc, "received_day", str, "follow-up")}
+                "received_day": _day(doc, "received_day", "follow-up")}
 
     def _stage_attachment_info(self, doc, opener):
         tip_id = bundles.require(doc, "tip_id", str, "attachment")
@@ -222,7 +223,7 @@ class Workspace:
         info = bundles.unb64(doc.get("info"), "attachment info")
         envelope.open_(info, opener, kind="attachment-info", tip_id=tip_id, part=part)
         return {"tip_id": tip_id, "part": part, "info": info,
-                "size": bundles.require(doc, "size", int, "attachment")}
+                "size": _count(doc, "size", "attachment")}
 
     def _stage_stream(self, reader, row, opener, staged):
         name = secrets.token_hex(16) + ".bin"
@@ -299,7 +300,8 @@ class Workspace:
                                              tip_id=tip_id, part=a["part"]))
             entry = {"part": a["part"], "name": info.get("name", ""), "type": info.get("type", ""),
                      "size": info.get("size"), "photo": info.get("photo"),
-                     "metadata_removed": info.get("metadata_removed", [])}
+                     "metadata_removed": info.get("metadata_removed", []),
+                     "kept_location_and_time": bool(info.get("kept_location_and_time"))}
             if save_to is not None:
                 entry["saved_to"] = str(self._save(a, entry, opener, Path(save_to)))
             files.append(entry)
@@ -316,7 +318,8 @@ class Workspace:
         target = folder / f"{row['tip_id'][:8]}-{row['part']}-{safe_name(entry['name'])}"
         tmp = target.with_name(target.name + ".part")
         try:
-            with open(self.blobs / row["blob"], "rb") as src, open(tmp, "wb") as out:
+            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with open(self.blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
                 stream.decrypt_stream(src, out, opener, kind="attachment",
                                       tip_id=row["tip_id"], part=row["part"])
             os.replace(tmp, target)
@@ -372,6 +375,20 @@ class Workspace:
 
     def outbox(self, unit_key, out):
         """Write every unsent reply into one signed bundle file; mark them sent."""
+        out = Path(out)
+        if out.exists():
+            raise InputError(f"{out} already exists; refusing to overwrite it")
+        data, rows = self.pending_bundle(unit_key)
+        atomic_write(out, data, mode=0o600)
+        self.mark_sent(rows)
+        return len(rows)
+
+    def pending_bundle(self, unit_key):
+        """Every unsent reply in one signed bundle: (bundle bytes, the rows it holds).
+
+        Nothing is marked sent here: the caller does that with
+        :meth:`mark_sent` once the bundle is safely written or delivered.
+        """
         rows = list(self.db["outbox"].rows_where("sent_day IS NULL AND key_id = ?",
                                                  [unit_key.key_id.hex()], order_by="tip_id, seq"))
         if not rows:
@@ -380,17 +397,39 @@ class Workspace:
                                  r["signature"]) for r in rows]
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                                          today(), replies)
-        from ..files import atomic_write
+        return data, rows
 
-        out = Path(out)
-        if out.exists():
-            raise InputError(f"{out} already exists; refusing to overwrite it")
-        atomic_write(out, data, mode=0o600)
+    def mark_sent(self, rows):
         with store.transaction(self.db):
             for r in rows:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])
-        return len(rows)
+
+
+def _day(doc, field, what):
+    value = bundles.require(doc, field, str, what)
+    if not bundles.DAY.match(value):
+        raise bundles.BundleError(f"{what} has no valid {field!r}")
+    return value
+
+
+def _count(doc, field, what):
+    value = bundles.require(doc, field, int, what)
+    if not 0 <= value < 2**63:
+        raise bundles.BundleError(f"{what} has no valid {field!r}")
+    return value
+
+
+def _refuse_duplicates(staged):
+    """A bundle names each item once; a repeated one means a faulty or hostile server."""
+    for rows, key in ((staged.tips, ("id",)), (staged.followups, ("tip_id", "seq")),
+                      (staged.attachments, ("tip_id", "part"))):
+        seen = set()
+        for row in rows:
+            ident = tuple(row[k] for k in key)
+            if ident in seen:
+                raise bundles.BundleError("the same item appears twice in the bundle")
+            seen.add(ident)
 
 
 def _json(plaintext):

@@ -7,7 +7,7 @@ from .. import attachments, store
 from ..routing import Routing
 from ..settings import Settings
 from ..unitkeys import UnitKeys
-from . import api, errors, i18n, reporter, security
+from . import api, errors, i18n, officer_api, reporter, security
 from .context import close_db
 from .limits import RateLimiter, Slots
 from .tokens import Tokens, load_secret
@@ -78,6 +78,7 @@ def create_app(config=None):
     errors.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(officer_api.bp)
     if settings.proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -29,7 +29,9 @@ HTTP_MESSAGES = {
 
 def _respond(message, status, code, detail=None):
     headers = {"Retry-After": "30"} if status in (429, 503) else {}
-    if request.path.startswith("/api/"):
+    if status == 401:  # only the officer API authenticates (docs/protocol.md section 12)
+        headers["WWW-Authenticate"] = "Tipdrop-Signature"
+    if request.path.startswith(("/api/", "/officer/")):
         body = {"error": code, "message": message}
         if detail:
             body["detail"] = detail

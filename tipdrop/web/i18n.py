@@ -69,9 +69,10 @@ def summary(error_class):
 #: Every module that defines an error class; importing them makes the list
 #: below complete whatever else the process has imported.
 ERROR_MODULES = (
-    "tipdrop.attachments", "tipdrop.bundles", "tipdrop.exchange", "tipdrop.officer.workspace",
-    "tipdrop.photos", "tipdrop.routing", "tipdrop.tips", "tipdrop.web.limits",
-    "tipdrop.web.reporter", "tipdrop.web.security", "tipdrop.web.tokens", "tipdrop.web.upload",
+    "tipdrop.attachments", "tipdrop.bundles", "tipdrop.exchange", "tipdrop.officer.client",
+    "tipdrop.officer.workspace", "tipdrop.officer_auth", "tipdrop.photos", "tipdrop.routing",
+    "tipdrop.tips", "tipdrop.web.limits", "tipdrop.web.officer_api", "tipdrop.web.reporter",
+    "tipdrop.web.security", "tipdrop.web.tokens", "tipdrop.web.upload",
 )
 
 

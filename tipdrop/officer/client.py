@@ -1,0 +1,204 @@
+"""The workstation's side of the officer API: pull exports, push replies, online.
+
+Standard library only (http.client, ssl), so the workstation needs nothing
+beyond tipdrop itself. Every request is signed with the unit's key
+(officer_auth.py); the server holds no password for us to send. Plain
+http:// is refused unless the server is this very computer: over a network,
+the export and the replies travel only over TLS checked against the
+system's trusted certificates.
+
+What comes back is handled exactly like the files of the offline
+exchange: the export is saved to a private file in the workspace and opened
+with Workspace.open_bundle (all or nothing); queued replies are marked sent
+only after the server confirmed it stored them.
+"""
+
+import http.client
+import ipaddress
+import json
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from .. import officer_auth
+from ..errors import TipdropError, UsageError
+
+API = "/officer/v1"
+TIMEOUT = 120
+COPY_CHUNK = 1024 * 1024
+
+
+class InsecureServerError(UsageError):
+    """Refusing plain http:// to another computer: use the server's https:// address."""
+
+    detail_is_message = False
+
+
+class ServerUnreachableError(TipdropError):
+    """Cannot reach the server."""
+
+
+class ServerRefusedError(TipdropError):
+    """The server refused the request."""
+
+
+class ServerAnswerError(TipdropError):
+    """The server's answer was cut short or is not an officer API answer."""
+
+
+@dataclass(frozen=True)
+class ServerURL:
+    scheme: str
+    host: str
+    port: int
+    base: str
+
+    def __str__(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.base}"
+
+
+def is_loopback(host):
+    """True for localhost and the loopback addresses 127.0.0.0/8 and ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_server_url(url):
+    """Parse ``--server``: https://, or http:// to loopback only; raise UsageError."""
+    parts = urlsplit((url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError("the server address must look like https://tips.example.kz")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UsageError("the server address must not contain a user name, '?' or '#'")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError("the server address has an invalid port") from None
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InsecureServerError()
+    return ServerURL(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                     parts.path.rstrip("/"))
+
+
+class OfficerClient:
+    """Signed requests to one server's officer API on behalf of one unit key."""
+
+    def __init__(self, server, unit_key, timeout=TIMEOUT):
+        self.server = server if isinstance(server, ServerURL) else check_server_url(server)
+        self._key = unit_key
+        self._timeout = timeout
+
+    def download_export(self, out, since_start=False):
+        """Write the server's export bundle to the binary file ``out``; return its size."""
+        query = urlencode({"since_start": int(bool(since_start))})
+        conn, response = self._send("GET", f"/export?{query}", b"", {})
+        try:
+            expected, total = response.length, 0
+            while True:
+                chunk = self._network(response.read, COPY_CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                total += len(chunk)
+        finally:
+            conn.close()
+        if expected is not None and total != expected:
+            raise ServerAnswerError(f"the connection closed after {total} of {expected} bytes")
+        return total
+
+    def send_replies(self, data):
+        """POST a signed reply bundle; return the server's counts."""
+        conn, response = self._send("POST", "/replies", bytes(data),
+                                    {"Content-Type": "application/json"})
+        try:
+            raw = self._network(response.read)
+        finally:
+            conn.close()
+        try:
+            counts = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            counts = None
+        if not isinstance(counts, dict) or not isinstance(counts.get("replies"), int):
+            raise ServerAnswerError("the server did not confirm the replies")
+        return counts
+
+    def _send(self, method, path, body, headers):
+        target = self.server.base + API + path
+        signed = officer_auth.sign_request(self._key, method, target, body)
+        if self.server.scheme == "https":
+            conn = http.client.HTTPSConnection(self.server.host, self.server.port,
+                                               timeout=self._timeout,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(self.server.host, self.server.port,
+                                              timeout=self._timeout)
+        try:
+            # English, like the rest of the CLI (the server's default is Russian).
+            self._network(conn.request, method, target, body=body or None,
+                          headers={**signed, **headers, "Accept-Language": "en"})
+            response = self._network(conn.getresponse)
+            if response.status not in (200, 201):
+                raise _refusal(response.status, self._network(response.read))
+        except BaseException:
+            conn.close()
+            raise
+        return conn, response
+
+    def _network(self, call, *args, **kwargs):
+        """Run one network step; connection trouble becomes one clear error."""
+        try:
+            return call(*args, **kwargs)
+        except http.client.IncompleteRead as e:
+            raise ServerAnswerError(
+                f"the connection closed with {e.expected} bytes still to come") from None
+        except ssl.SSLCertVerificationError as e:
+            raise ServerUnreachableError(
+                f"{self.server}: its certificate is not trusted ({e.verify_message})") from None
+        except (OSError, http.client.HTTPException) as e:
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise ServerUnreachableError(f"{self.server}: {reason}") from None
+
+
+def _refusal(status, raw):
+    """A ServerRefusedError carrying the server's own message, when it sent one."""
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
+        return ServerRefusedError(f"HTTP {status}")
+    text = doc["message"]
+    if isinstance(doc.get("detail"), str):
+        text = f"{text.rstrip('.')}: {doc['detail']}"
+    return ServerRefusedError(f"{text} (HTTP {status})")
+
+
+def pull(workspace, client, unit_key, since_start=False):
+    """Download the unit's export into the workspace and open it; return counts.
+
+    The download goes to a private file in the workspace folder (ciphertext
+    only), which is removed once opened: the bundle is imported whole, or
+    not at all, exactly like ``tipdrop officer open``.
+    """
+    fd, tmp = tempfile.mkstemp(dir=workspace.dir, prefix=".pull-", suffix=".tdx")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            client.download_export(f, since_start=since_start)
+        return workspace.open_bundle(tmp, unit_key)
+    finally:
+        os.unlink(tmp)
+
+
+def push(workspace, client, unit_key):
+    """Send every queued reply in one signed bundle; mark them sent once stored."""
+    data, rows = workspace.pending_bundle(unit_key)
+    counts = client.send_replies(data)
+    workspace.mark_sent(rows)
+    return {"sent": len(rows), "already_imported": counts.get("already_imported", 0)}
