@@ -3,12 +3,13 @@
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tipdrop.crypto import kdf, keys
@@ -36,10 +37,12 @@ class Server:
     log_path: Path
     unit_key: object
     key_file: Path
-    process: object
+    process: object = None
+    workers: int = 2
+    launch_env: dict = field(default_factory=dict, repr=False)
 
-    def request(self, method, path, body=None, headers=None, source="127.0.0.1"):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+    def request(self, method, path, body=None, headers=None, source="127.0.0.1", timeout=60):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(source, 0))
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -52,6 +55,50 @@ class Server:
         """Environment for server-side CLI commands against this server's folders."""
         return {"TIPDROP_DATA_DIR": str(self.data_dir), "TIPDROP_KEYS_DIR": str(self.keys_dir)}
 
+    def start(self):
+        """Run ``tipdrop serve`` on this server's folders and port; return once it answers.
+
+        Also the way to restart after :meth:`kill`: same data, keys and port.
+        The server gets a process group of its own, so a crash can take the
+        master and all its workers at once.
+        """
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(TIPDROP), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", str(self.workers)],
+                stdout=log, stderr=subprocess.STDOUT, env=self.launch_env,
+                cwd=self.data_dir.parent, start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if self.request("GET", "/", timeout=5)[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError("server did not start in 30 s")
+
+    def kill(self):
+        """Crash the server: SIGKILL the gunicorn master and every worker at once.
+
+        Returns only when none of them can run any more (zombies aside), so
+        nothing is still writing to the data folder.
+        """
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while _group_alive(group):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"process group {group} survived SIGKILL")
+            time.sleep(0.02)
+
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
@@ -60,6 +107,18 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _group_alive(group):
+    """Whether a process of ``group`` still runs (Linux /proc; zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(pgrp) == group and state not in ("Z", "X"):
+            return True
+    return False
 
 
 def multipart(fields, files=()):
@@ -102,21 +161,7 @@ def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
     env |= {"TMPDIR": str(tmp_dir), "TIPDROP_DATA_DIR": str(data_dir),
             "TIPDROP_KEYS_DIR": str(keys_dir)} | (extra_env or {})
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [str(TIPDROP), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-    )
-    server = Server(port, data_dir, keys_dir, tmp_dir, log_path, unit_key, key_file, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {log_path.read_text()}")
-        try:
-            if server.request("GET", "/")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise AssertionError("server did not start in 30 s")
+    log_path.write_bytes(b"")
+    server = Server(port, data_dir, keys_dir, tmp_dir, log_path, unit_key, key_file,
+                    workers=workers, launch_env=env)
+    return server.start()

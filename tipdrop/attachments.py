@@ -151,19 +151,19 @@ def remove_blob(directory, name):
     """Overwrite then unlink a blob (DESIGN 4.9: deleted means gone)."""
     path = blob_path(directory, name)
     try:
-        size = path.stat().st_size
+        with open(path, "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            zeros = bytes(1024 * 1024)
+            left = size
+            while left:
+                n = min(left, len(zeros))
+                f.write(zeros[:n])
+                left -= n
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
     except FileNotFoundError:
-        return
-    with open(path, "r+b") as f:
-        zeros = bytes(1024 * 1024)
-        left = size
-        while left:
-            n = min(left, len(zeros))
-            f.write(zeros[:n])
-            left -= n
-        f.flush()
-        os.fsync(f.fileno())
-    path.unlink()
+        pass  # already gone: another worker's sweep removed it first
 
 
 #: A ``.part`` file older than this belongs to no upload still in flight
@@ -185,12 +185,21 @@ def sweep_orphans(directory, referenced, now=None):
     now = time.time() if now is None else now
     directory = Path(directory)
     removed = 0
+    # Every worker sweeps when it starts, possibly at the same moment as
+    # another: a file vanishing under us is not an error.
     for tmp in (directory / "tmp").glob("*.part"):
-        if now - tmp.stat().st_mtime > STALE_PART_SECONDS:
+        if _age(tmp, now) > STALE_PART_SECONDS:
             tmp.unlink(missing_ok=True)
             removed += 1
     for blob in directory.glob("*.bin"):
-        if blob.name not in referenced and now - blob.stat().st_mtime > STALE_BLOB_SECONDS:
+        if blob.name not in referenced and _age(blob, now) > STALE_BLOB_SECONDS:
             remove_blob(directory, blob.name)
             removed += 1
     return removed
+
+
+def _age(path, now):
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return -1
