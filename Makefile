@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DEMO_KEY := instance/officer/demo.key
 
-.PHONY: run test bench bench-quick clean translations
+.PHONY: run test bench bench-quick clean translations fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,30 @@ run: $(VENV)/.installed-run translations $(DEMO_KEY) keys/demo.pub
 test: $(VENV)/.installed-test translations
 	.ci/system-packages
 	$(BIN)/python -m pytest
+
+# Coverage-guided fuzzing (atheris) of the parsers of untrusted bytes: each target of
+# fuzz/fuzz_parsers.py for FUZZ_SECONDS. New inputs go to build/fuzz/TARGET, crashing
+# inputs to build/fuzz/crashes/. Without atheris: a long Hypothesis run instead.
+FUZZ_SECONDS  ?= 60
+FUZZ_EXAMPLES ?= 20000
+FUZZ_TARGETS  := envelope stream reply_bundle export
+
+fuzz: $(VENV)/.installed-test
+	@if $(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -q atheris; then \
+	  for target in $(FUZZ_TARGETS); do \
+	    echo "== fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	    mkdir -p build/fuzz/$$target build/fuzz/crashes; \
+	    $(BIN)/python fuzz/fuzz_parsers.py $$target -max_total_time=$(FUZZ_SECONDS) \
+	      -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	      -artifact_prefix=build/fuzz/crashes/$$target- \
+	      build/fuzz/$$target fuzz/corpus/$$target || exit 1; \
+	  done; \
+	else \
+	  echo "atheris cannot be installed for $$($(BIN)/python -V): running Hypothesis" \
+	       "with $(FUZZ_EXAMPLES) examples per property instead"; \
+	  TIPDROP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
+	    tests/unit/test_fuzz_parsers.py; \
+	fi
 
 bench: $(VENV)/.installed-test
 	.ci/system-packages age:age gpg:gnupg

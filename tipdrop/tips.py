@@ -19,6 +19,7 @@ from .errors import (
     DecryptionError,
     InputError,
     SignatureError,
+    TextEncodingError,
     TipdropError,
     UnknownUnitError,
 )
@@ -78,6 +79,10 @@ def _clean_text(value, limit, name):
         return ""
     if not isinstance(value, str):
         raise InputError(f"{name} must be text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+        raise TextEncodingError(name) from None
     value = value.replace("\r\n", "\n").strip()
     if "\x00" in value:
         raise InputError(f"{name} contains a NUL character")

@@ -219,6 +219,8 @@ def _load_doc(data, kind):
     for field in ("unit", "created", "key_id"):
         if not isinstance(doc.get(field), str):
             raise KeyFileError(f"missing field {field!r}")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", doc["created"]):
+        raise KeyFileError("invalid 'created' day")
     try:
         check_unit_name(doc["unit"])
     except InputError:
@@ -263,7 +265,10 @@ def looks_private(data):
 
 def _normalise_passphrase(passphrase):
     if isinstance(passphrase, str):
-        passphrase = unicodedata.normalize("NFC", passphrase).encode("utf-8")
+        try:
+            passphrase = unicodedata.normalize("NFC", passphrase).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("the passphrase is not valid UTF-8 text") from None
     if not isinstance(passphrase, bytes):
         raise TypeError("passphrase must be str or bytes")
     return passphrase
