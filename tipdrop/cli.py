@@ -55,21 +55,25 @@ def cli():
               help="Folder for UNIT.key (stays on the workstation) and UNIT.pub.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False),
               help="Read the passphrase from this file instead of a prompt.")
-def keygen(unit, out_dir, passphrase_file):
+@click.option("--rotate", is_flag=True,
+              help="Add a new key for a unit that has one: writes UNIT-<key id>.key/.pub.")
+def keygen(unit, out_dir, passphrase_file, rotate):
     """Make a unit's key pair (X25519 + Ed25519).
 
     The private key is written encrypted under a passphrase (Argon2id) to
     OUT/UNIT.key and must never leave the workstation; copy OUT/UNIT.pub to
-    the server's keys/ folder and check its fingerprint out of band.
+    the server's keys/ folder and check its fingerprint out of band. With
+    --rotate, the unit's next key goes to OUT/UNIT-<key id>.key/.pub; new
+    tips use it once its .pub is in keys/ and the server restarted.
 
-    Example: TIPDROP_PASSPHRASE=... tipdrop keygen --unit almaty-city --out ~/tipdrop-keys
+    Example: TIPDROP_PASSPHRASE=... tipdrop keygen --unit almaty-city --out ~/tipdrop-keys --rotate
     """
     from .crypto.keys import check_unit_name, format_fingerprint
     from .officer.keyfiles import create_unit_key
 
     check_unit_name(unit)
     passphrase = read_passphrase(passphrase_file, confirm=True)
-    created = create_unit_key(unit, out_dir, passphrase)
+    created = create_unit_key(unit, out_dir, passphrase, rotate=rotate)
     click.echo(f"unit:        {created.public.unit}")
     click.echo(f"key id:      {created.public.key_id.hex()}")
     click.echo(f"fingerprint: {format_fingerprint(created.public.fingerprint)}")
@@ -168,6 +172,90 @@ def import_replies(file, data_dir, keys_dir):
     click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
 
 
+@cli.command()
+@click.option("--older-than", "older_than", type=int, metavar="DAYS",
+              help="Purge tips closed at least DAYS days ago. Overrides TIPDROP_RETENTION_DAYS "
+                   "(default 90).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be purged; change nothing.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+def purge(older_than, dry_run, data_dir):
+    """Server: delete closed tips for good, once the retention time is over.
+
+    Purges tips closed (confirmed, unfounded, duplicate, referred, closed) at
+    least DAYS days ago, and closed tips the unit already exported whose
+    receipt was never used, with their follow-ups, replies and files. Rows are
+    overwritten (secure_delete), files overwritten then unlinked, and the
+    write-ahead log truncated. Safe while the server runs; schedule it daily
+    (docs/operations.md).
+
+    Example: tipdrop purge --dry-run
+    """
+    from . import retention, store
+    from .tips import today
+
+    config = settings_mod.from_env(data_dir=data_dir, retention_days=older_than)
+    if not config.database_path.is_file():
+        # Not created here: an empty new database would make a mistyped folder look purged.
+        raise UsageError(f"no tipdrop database at {config.database_path}")
+    db = store.connect(config.database_path)
+    store.init(db)
+    found = retention.plan(db, today=today(), closed_days=config.retention_days)
+    counts = found.counts()
+    summary = (f"{len(found.tips)} tips ({counts['expired']} closed {found.closed_days}+ days, "
+               f"{counts['unused']} with a receipt never used)")
+    if dry_run:
+        for tip in found.tips:
+            click.echo(f"{tip.tip_id[:12]}  {tip.status:<10} {tip.status_day}  "
+                       f"{found.reason(tip)}")
+        click.echo(f"would purge {summary}; nothing was changed")
+        return
+    result = retention.purge(db, config.attachments_dir, found)
+    click.echo(f"purged {result.tips} of {summary}; files removed: {result.files} attachments, "
+               f"{result.orphans} orphaned")
+    if not result.wal_truncated:
+        raise retention.WalBusyError()
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+@click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes tipdrop serve runs (for the disk space check).")
+@click.option("--nginx-config", type=click.Path(dir_okay=False),
+              help="nginx configuration serving tipdrop: check it never buffers uploads to disk.")
+@click.option("--check-url", metavar="URL",
+              help="Public address of the site: check the proxy's "
+                   "X-Tipdrop-Proxy-Buffering header on URL/healthz.")
+def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
+    """Server: check a deployment and say how to fix what is wrong.
+
+    Checks the keys folder (no private key, every file readable), that every
+    routed unit has a public key, the data folder (0700, owned by you), the
+    database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
+    (32+ bytes, 0600), the clock, free disk space for uploads, and, if given,
+    the nginx configuration or the live proxy (docs/reverse-proxy.md). Prints
+    one line per problem with its fix; exit code 0 only if all is well, else 2.
+    Run it as the user that runs the server.
+
+    Example: tipdrop doctor --nginx-config /etc/nginx/sites-enabled/tipdrop
+    """
+    from . import doctor as doctor_mod
+
+    config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
+    results = doctor_mod.diagnose(config, nginx_config=nginx_config, check_url=check_url,
+                                  workers=workers)
+    findings = [finding for _, found in results for finding in found]
+    for finding in findings:
+        click.echo(str(finding))
+    if not (nginx_config or check_url):
+        click.echo("note: the reverse proxy was not checked (give --nginx-config or --check-url)")
+    checked = ", ".join(name for name, _ in results)
+    if findings:
+        click.echo(f"doctor: {len(findings)} problem(s) found (checked {checked})")
+        click.get_current_context().exit(EXIT_ERROR)
+    click.echo(f"doctor: all is well (checked {checked})")
+
+
 def _register_officer():
     from .officer.cli import officer
 
@@ -180,7 +268,8 @@ _register_officer()
 def main(argv=None):
     """Entry point: run the CLI and turn every error into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)
+        # Not standalone: click returns the code of an explicit exit (doctor's 2).
+        code = cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)
     except TipdropError as e:
         click.echo(f"error: {e.message}", err=True)
         return EXIT_ERROR
@@ -202,7 +291,7 @@ def main(argv=None):
     except Exception as e:  # a bug: still no traceback, which could carry secrets
         click.echo(f"error: internal error ({type(e).__name__}); please report it", err=True)
         return EXIT_INTERNAL
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -112,6 +112,16 @@ class WrongKeyError(CryptoError):
     """This was encrypted to a different key."""
 
 
+class MissingKeyError(WrongKeyError):
+    """That key is not in your keyring (--key)."""
+
+    detail_is_message = True
+
+
+class KeyOrderError(KeyFileError):
+    """Cannot tell which key is newest: two keys of one unit were created at once; retire one."""
+
+
 # --- deployment -----------------------------------------------------------
 
 

@@ -71,6 +71,8 @@ class Routing:
         if unknown:
             raise ConfigError(f"routing.json names unknown regions: {', '.join(unknown)}")
         self._units = dict(region_units)
+        #: Every known region, served or not: names for the public figures.
+        self.all_regions = list(self.regions)
         # Only regions some unit serves are offered to reporters.
         self.regions = [r for r in self.regions if r.code in self._units]
 

@@ -44,6 +44,8 @@ SETTINGS = (
     Setting("proxies", "TIPDROP_PROXIES", int, 0,
             "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
+    Setting("retention_days", "TIPDROP_RETENTION_DAYS", int, 90,
+            "`tipdrop purge` deletes tips closed at least this many days ago."),
 )
 
 #: Read from the environment only when a command needs it, never stored.
@@ -62,6 +64,7 @@ class Settings:
     submits_per_hour: int = 20
     checks_per_hour: int = 60
     proxies: int = 0
+    retention_days: int = 90
     #: Argon2id parameters for new receipts; not settable from the
     #: environment (tests pass cheap ones, production keeps the default).
     receipt_params: object = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -29,53 +29,69 @@ PRAGMAS = (
     "PRAGMA busy_timeout=10000",
 )
 
-#: Every column, with the reason it exists. /privacy (issue #9) reads this.
+
+def N_(text):
+    """Mark ``text`` for the gettext catalogs; /privacy translates it when shown.
+
+    Defined here rather than imported so this module stays free of Flask.
+    """
+    return text
+
+
+#: Every column, with the reason it exists. /privacy (issue #9) shows each
+#: one, translated, and its test fails if a real column is missing here.
 SCHEMA = {
     "tips": {
-        "id": (str, "random tip id; names the report in officer bundles"),
-        "unit": (str, "the police unit the report was routed to"),
-        "key_id": (str, "which of the unit's keys the report is encrypted to"),
-        "region": (str, "region chosen by the reporter, for routing and public figures"),
-        "category": (str, "category chosen by the reporter, for triage and public figures"),
-        "received_day": (str, "the day the report arrived (no time of day)"),
-        "status": (str, "where the case stands (received, in review, confirmed, ...)"),
-        "status_day": (str, "the day the status last changed"),
-        "locator": (str, "the public first part of the receipt, to find the record"),
-        "receipt_salt": (bytes, "random salt for the receipt's Argon2id hash"),
-        "receipt_params": (str, "Argon2id cost parameters used for this receipt"),
-        "verifier": (bytes, "Argon2id-derived value proving a receipt; not the receipt"),
-        "reply_public": (bytes, "public key replies are encrypted to; only the receipt opens them"),
-        "body": (bytes, "the report, encrypted to the unit"),
-        "encrypted_on": (str, "'server' or 'device': where the report was encrypted"),
-        "export_seq": (int, "export cursor: which officer export carried the report"),
+        "id": (str, N_("random tip id; names the report in officer bundles")),
+        "unit": (str, N_("the police unit the report was routed to")),
+        "key_id": (str, N_("which of the unit's keys the report is encrypted to")),
+        "region": (str, N_("region chosen by the reporter, for routing and public figures")),
+        "category": (str, N_("category chosen by the reporter, for triage and public figures")),
+        "received_day": (str, N_("the day the report arrived (no time of day)")),
+        "status": (str, N_("where the case stands (received, in review, confirmed, ...)")),
+        "status_day": (str, N_("the day the status last changed")),
+        "locator": (str, N_("the public first part of the receipt, to find the record")),
+        "receipt_salt": (bytes, N_("random salt for the receipt's Argon2id hash")),
+        "receipt_params": (str, N_("Argon2id cost parameters used for this receipt")),
+        "verifier": (bytes, N_("Argon2id-derived value proving a receipt; not the receipt")),
+        "reply_public": (bytes, N_("public key replies are encrypted to; only the receipt opens them")),
+        "body": (bytes, N_("the report, encrypted to the unit")),
+        "encrypted_on": (str, N_("'server' or 'device': where the report was encrypted")),
+        "export_seq": (int, N_("export cursor: which officer export carried the report")),
+        "receipt_used_day": (str, N_("the first day the receipt opened the report (none: never), so "
+                                     "a closed report nobody comes back for is purged early")),
     },
     "attachments": {
-        "tip_id": (str, "the report the file belongs to"),
-        "part": (str, "its position among the report's files (a1, a2, ...)"),
-        "info": (bytes, "file name, type and size, encrypted to the unit"),
-        "blob": (str, "name of the file holding the encrypted bytes"),
-        "size": (int, "size of the encrypted file (padded, so it hides the real size)"),
-        "export_seq": (int, "export cursor"),
+        "tip_id": (str, N_("the report the file belongs to")),
+        "part": (str, N_("its position among the report's files (a1, a2, ...)")),
+        "info": (bytes, N_("file name, type and size, encrypted to the unit")),
+        "blob": (str, N_("name of the file holding the encrypted bytes")),
+        "size": (int, N_("size of the encrypted file (padded, so it hides the real size)")),
+        "export_seq": (int, N_("export cursor")),
     },
     "replies": {
-        "tip_id": (str, "the report the reply belongs to"),
-        "seq": (int, "the unit's sequence number for this report (replays are refused)"),
-        "day": (str, "the day the unit wrote it"),
-        "status": (str, "the status the unit set with it"),
-        "body": (bytes, "the officer's message, encrypted to the reporter's reply key"),
-        "signature": (bytes, "the unit's signature over the reply"),
-        "key_id": (str, "the unit key that signed it"),
+        "tip_id": (str, N_("the report the reply belongs to")),
+        "seq": (int, N_("the unit's sequence number for this report (replays are refused)")),
+        "day": (str, N_("the day the unit wrote it")),
+        "status": (str, N_("the status the unit set with it")),
+        "body": (bytes, N_("the officer's message, encrypted to the reporter's reply key")),
+        "signature": (bytes, N_("the unit's signature over the reply")),
+        "key_id": (str, N_("the unit key that signed it")),
     },
     "followups": {
-        "tip_id": (str, "the report the message belongs to"),
-        "seq": (int, "its number among the report's follow-ups"),
-        "body": (bytes, "the reporter's message, encrypted to the unit"),
-        "received_day": (str, "the day it arrived"),
-        "export_seq": (int, "export cursor"),
+        "tip_id": (str, N_("the report the message belongs to")),
+        "seq": (int, N_("its number among the report's follow-ups")),
+        "body": (bytes, N_("the reporter's message, encrypted to the unit")),
+        "received_day": (str, N_("the day it arrived")),
+        "export_seq": (int, N_("export cursor")),
+    },
+    "meta": {
+        "key": (str, N_("name of a fact about the database itself (only its format version)")),
+        "value": (str, N_("the value of that fact")),
     },
     "officer_nonces": {
-        "nonce": (str, "random number of a signed officer request, so a replay of it is refused"),
-        "expires": (int, "when that request's time window closes (Unix seconds); deleted after"),
+        "nonce": (str, N_("random number of a signed officer request, so a replay of it is refused")),
+        "expires": (int, N_("when that request's time window closes (Unix seconds); deleted after")),
     },
 }
 
@@ -105,7 +121,8 @@ def init(db):
     """Create the schema if missing (idempotent)."""
     with transaction(db):
         if "meta" not in db.table_names():
-            db["meta"].create({"key": str, "value": str}, pk="key")
+            db["meta"].create({name: kind for name, (kind, _) in SCHEMA["meta"].items()},
+                              pk="key")
             db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
         if "tips" not in db.table_names():
             db["tips"].create(
@@ -118,6 +135,7 @@ def init(db):
             )
             db["tips"].create_index(["locator"], unique=True)
             db["tips"].create_index(["unit", "export_seq"])
+        _migrate(db)
         for child in ("attachments", "followups", "replies"):
             if child not in db.table_names():
                 columns = SCHEMA[child]
@@ -132,6 +150,17 @@ def init(db):
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
                 pk="nonce", not_null={"expires"},
             )
+
+
+def _migrate(db):
+    """Bring a database made by an older tipdrop up to SCHEMA_VERSION (idempotent)."""
+    if "receipt_used_day" not in db["tips"].columns_dict:
+        db.execute("ALTER TABLE tips ADD COLUMN receipt_used_day TEXT")
+        # Whether these receipts were ever used is unknown; count them as used on
+        # the day they were shown, so none is purged early as "never used".
+        db.execute("UPDATE tips SET receipt_used_day = received_day")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
+               "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
 
 @contextmanager
@@ -290,3 +319,98 @@ def insert_replies(db, rows, statuses):
         for tip_id, (status, day) in statuses.items():
             db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
                        [status, day, tip_id])
+
+
+# --- retention (DESIGN 4.9) --------------------------------------------------------
+
+
+def mark_receipt_used(db, tip_id, day):
+    """Record the first day the tip's receipt opened it; later uses leave no trace.
+
+    Retention only needs "was it ever used"; keeping the first day rather
+    than the last keeps no record of how often or when a reporter returns.
+    """
+    db.execute("UPDATE tips SET receipt_used_day = ? WHERE id = ? "
+               "AND receipt_used_day IS NULL", [day, tip_id])
+
+
+_PURGEABLE = """
+SELECT id, status, status_day,
+       CASE WHEN status_day <= :cutoff THEN 'expired' ELSE 'unused' END AS rule
+FROM tips
+WHERE status IN (SELECT value FROM json_each(:closed)) {only} AND (
+    status_day <= :cutoff
+    OR (receipt_used_day IS NULL AND export_seq > 0
+        AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.tip_id = tips.id AND a.export_seq = 0)
+        AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.tip_id = tips.id AND f.export_seq = 0)))
+ORDER BY status_day, id
+"""
+
+
+def purgeable_tips(db, *, closed, cutoff, ids=None):
+    """Tips with a status in ``closed`` that are due for purging, oldest first.
+
+    Due: the status was set on ``cutoff`` or before ("expired"), or the unit
+    has everything of the tip and its receipt was never used ("unused").
+    """
+    params = {"closed": json.dumps(list(closed)), "cutoff": cutoff}
+    only = ""
+    if ids is not None:
+        only = "AND id IN (SELECT value FROM json_each(:ids))"
+        params["ids"] = json.dumps(list(ids))
+    return [dict(zip(("id", "status", "status_day", "rule"), row))
+            for row in db.execute(_PURGEABLE.format(only=only), params)]
+
+
+def purge_tips(db, tip_ids, *, closed, cutoff):
+    """Delete those of ``tip_ids`` still due, with everything that hangs off them.
+
+    One transaction: a tip is gone with its follow-ups, replies and file rows,
+    or all of it is still there. Eligibility is checked again inside it, so a
+    tip re-opened since the plan was made is kept. Returns the deleted ids
+    and the names of their attachment files, which the caller removes.
+    """
+    with transaction(db):
+        due = [row["id"] for row in purgeable_tips(db, closed=closed, cutoff=cutoff, ids=tip_ids)]
+        if not due:
+            return [], []
+        ids = json.dumps(due)
+        blobs = [row[0] for row in db.execute(
+            "SELECT blob FROM attachments WHERE tip_id IN (SELECT value FROM json_each(?))", [ids])]
+        for table in ("followups", "replies", "attachments"):
+            db.execute(f"DELETE FROM {table} WHERE tip_id IN (SELECT value FROM json_each(?))",
+                       [ids])
+        db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])
+    return due, blobs
+
+
+def checkpoint_truncate(db):
+    """Copy the WAL into the database and truncate it to zero bytes.
+
+    With WAL, the page images a delete replaced stay in the -wal file until
+    it is truncated, secure_delete or not. Returns False if a reader kept
+    the checkpoint from finishing (after busy_timeout).
+    """
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+# --- public figures ----------------------------------------------------------------
+
+
+def stats_cells(db, first_day, last_day):
+    """Tips received from ``first_day`` to ``last_day`` (inclusive), counted by
+    month, region, category and the status each had at the end of ``last_day``.
+
+    The status comes from the unit's signed replies dated up to ``last_day``
+    (a tip without one was still "received"), so figures for a closed period
+    do not move from day to day as tips change status afterwards.
+    """
+    return [tuple(row) for row in db.execute(
+        "SELECT substr(t.received_day, 1, 7) AS month, t.region, t.category,"
+        " COALESCE((SELECT r.status FROM replies r WHERE r.tip_id = t.id AND r.day <= :last"
+        "           ORDER BY r.seq DESC LIMIT 1), 'received') AS status,"
+        " COUNT(*) FROM tips t WHERE t.received_day BETWEEN :first AND :last"
+        " GROUP BY month, t.region, t.category, status ORDER BY month, t.region, t.category, status",
+        {"first": first_day, "last": last_day},
+    )]

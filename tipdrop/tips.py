@@ -306,6 +306,10 @@ class Tips:
             )
         with self.argon2_slot():
             derived = receipts.verify(parsed, stored)
+        # Only the day, and only for retention: a closed tip whose receipt was
+        # never used is purged early (tipdrop.retention).
+        if row.get("receipt_used_day") is None:
+            store.mark_receipt_used(self.db, row["id"], self.clock())
         opener = keys.reply_opener(derived.reply_key)
         replies = tuple(r for r in (self._open_reply(row, reply, opener)
                                     for reply in store.replies_for(self.db, row["id"])) if r)
@@ -328,7 +332,7 @@ class Tips:
         record = bundles.Reply(tip["id"], reply["seq"], reply["day"], reply["status"], body,
                                reply["signature"])
         try:
-            public = self.unit_keys.by_id(bytes.fromhex(reply["key_id"]))
+            public = self.unit_keys.signer_of_stored_reply(bytes.fromhex(reply["key_id"]))
             bundles.verify_reply(public.ed25519, public.unit, public.key_id, record)
         except (SignatureError, UnknownUnitError):
             return None

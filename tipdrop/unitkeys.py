@@ -12,6 +12,8 @@ from .errors import KeyFileError, PrivateKeyInKeysDirError, UnknownUnitError
 
 #: Larger files are not keys; they are still scanned for private material.
 _SCAN_LIMIT = 1024 * 1024
+#: Sub-folder of the keys folder for retired unit keys (see UnitKeys.load).
+RETIRED = "retired"
 
 
 def check_no_private_keys(keys_dir):
@@ -29,25 +31,26 @@ def check_no_private_keys(keys_dir):
 class UnitKeys:
     """All unit public keys found in a keys folder, by unit and by key id."""
 
-    def __init__(self, public_keys):
+    def __init__(self, public_keys, retired=()):
         self._by_unit = {}
         self._by_id = {}
+        self._retired = {key.key_id: key for key in retired}
         for key in public_keys:
             self._by_unit.setdefault(key.unit, []).append(key)
             self._by_id[key.key_id] = key
-        for unit_keys in self._by_unit.values():
-            unit_keys.sort(key=lambda k: k.created)
+        # Decided once, so a tie between newest keys stops the server at start.
+        self._current = {unit: keys.newest(found) for unit, found in self._by_unit.items()}
 
     @classmethod
     def load(cls, keys_dir):
+        """Installed keys are ``keys_dir/*.pub``; retired ones ``keys_dir/retired/*.pub``.
+
+        A retired key still proves the replies it signed before it was
+        retired, so reporters keep seeing them; it takes no new tips, reply
+        bundles or officer requests.
+        """
         check_no_private_keys(keys_dir)
-        found = []
-        for path in sorted(Path(keys_dir).glob("*.pub")):
-            try:
-                found.append(keys.parse_public(path.read_bytes()))
-            except KeyFileError as e:
-                raise KeyFileError(f"{path}: {e.detail or 'not a tipdrop public key'}") from None
-        return cls(found)
+        return cls(_read_all(Path(keys_dir)), _read_all(Path(keys_dir) / RETIRED))
 
     @property
     def units(self):
@@ -56,7 +59,7 @@ class UnitKeys:
     def current(self, unit):
         """The key new tips for ``unit`` are encrypted to: its newest."""
         try:
-            return self._by_unit[unit][-1]
+            return self._current[unit]
         except KeyError:
             raise UnknownUnitError(unit) from None
 
@@ -65,3 +68,20 @@ class UnitKeys:
             return self._by_id[bytes(key_id)]
         except KeyError:
             raise UnknownUnitError(f"no key with id {bytes(key_id).hex()}") from None
+
+    def signer_of_stored_reply(self, key_id):
+        """The key that signed a reply already stored: installed or retired."""
+        try:
+            return self._retired[bytes(key_id)]
+        except KeyError:
+            return self.by_id(key_id)
+
+
+def _read_all(folder):
+    found = []
+    for path in sorted(folder.glob("*.pub")):
+        try:
+            found.append(keys.parse_public(path.read_bytes()))
+        except KeyFileError as e:
+            raise KeyFileError(f"{path}: {e.detail or 'not a tipdrop public key'}") from None
+    return found

@@ -43,6 +43,7 @@ import pytest
 
 from tipdrop import attachments, bundles, receipts
 from tipdrop.crypto import envelope, stream
+from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 
 from ..serving import TIPDROP, multipart, start_server
@@ -313,7 +314,7 @@ def test_import_replies_killed_midway_stores_all_or_nothing(tmp_path, run_cli):
         run_cli("export", "--unit", "demo", "--out", export, env=server.env(), check=True)
     finally:
         server.stop()
-    unit_key = server.unit_key
+    unit_key = Keyring.of(server.unit_key)
     workspace = Workspace(tmp_path / "workstation")
     try:
         workspace.open_bundle(export, unit_key)

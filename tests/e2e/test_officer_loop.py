@@ -104,7 +104,7 @@ def test_report_reply_and_answer_make_the_full_loop(loop, run_cli, tmp_path):
     # Then the reporter's check shows the question and the status
     page = _check(server, receipt)
     assert 'data-status="need-info"' in page
-    assert re.search(r'class="reply".*В какой день это было\?', page, re.S)
+    assert re.search(r'class="[^"]*\breply\b[^"]*".*В какой день это было\?', page, re.S)
 
     # When the reporter answers, the next export carries only the answer
     _answer(server, page, "Во вторник, около 11 утра.")

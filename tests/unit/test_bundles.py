@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tipdrop import bundles, exchange, store
 from tipdrop.crypto import envelope, kdf, keys
 from tipdrop.errors import SignatureError, TipdropError, WrongKeyError
+from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.routing import Routing
 from tipdrop.tips import Report, Tips
@@ -208,7 +209,7 @@ def assert_nothing_imported(workspace):
 def _refused(workspace, path, unit_key):
     """Open ``path``; return the TipdropError it raised (fail if it was accepted)."""
     try:
-        workspace.open_bundle(path, unit_key)
+        workspace.open_bundle(path, Keyring.of(unit_key))
     except TipdropError as e:
         return e
     pytest.fail(f"{path.name} was accepted")
@@ -222,10 +223,10 @@ def workspace(tmp_path):
 
 
 def test_intact_export_bundle_opens_once(export, workspace, demo_key):
-    counts = workspace.open_bundle(export.path, demo_key)
+    counts = workspace.open_bundle(export.path, Keyring.of(demo_key))
     assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False}
-    assert workspace.open_bundle(export.path, demo_key)["already_opened"]
-    shown = workspace.show(export.tip_id, demo_key, save_to=workspace.dir / "evidence")
+    assert workspace.open_bundle(export.path, Keyring.of(demo_key))["already_opened"]
+    shown = workspace.show(export.tip_id, Keyring.of(demo_key), save_to=workspace.dir / "evidence")
     assert shown["report"]["description"] == "Drunk driver outside the school."
     [saved] = (workspace.dir / "evidence").iterdir()
     assert saved.read_bytes() == EVIDENCE
@@ -243,14 +244,14 @@ def test_flipped_byte_in_export_bundle_imports_nothing(region, export, workspace
             data[position] ^= mask
             tampered.write_bytes(data)
             try:
-                workspace.open_bundle(tampered, demo_key)
+                workspace.open_bundle(tampered, Keyring.of(demo_key))
             except TipdropError:
                 pass
             else:
                 pytest.fail(f"byte {position} xor {mask:#x} was accepted")
             assert_nothing_imported(workspace)
     # The refusals left no trace: the intact bundle still opens.
-    assert workspace.open_bundle(export.path, demo_key)["tips"] == 1
+    assert workspace.open_bundle(export.path, Keyring.of(demo_key))["tips"] == 1
 
 
 def test_truncated_export_bundle_imports_nothing(export, workspace, demo_key, tmp_path):
@@ -259,7 +260,7 @@ def test_truncated_export_bundle_imports_nothing(export, workspace, demo_key, tm
         cut.write_bytes(export.data[:length])
         _refused(workspace, cut, demo_key)
         assert_nothing_imported(workspace)
-    assert workspace.open_bundle(export.path, demo_key)["tips"] == 1
+    assert workspace.open_bundle(export.path, Keyring.of(demo_key))["tips"] == 1
 
 
 @pytest.mark.parametrize("garbage", [b"\x00", b"more", b"\xff" + bytes(8), None],

@@ -80,11 +80,13 @@ def test_wrong_receipt_takes_as_long_as_unknown_one():
     wrong = receipts.Receipt(stored.locator, receipts.generate().secret)
     unknown = receipts.generate()
     timings = {"wrong": [], "unknown": []}
-    for _ in range(15):
+    for _ in range(21):
         for name, receipt, record in (("wrong", wrong, stored), ("unknown", unknown, None)):
             start = time.perf_counter()
             with pytest.raises(ReceiptNotRecognisedError):
                 receipts.verify(receipt, record)
             timings[name].append(time.perf_counter() - start)
     ratio = statistics.median(timings["wrong"]) / statistics.median(timings["unknown"])
-    assert 0.75 < ratio < 1.33, timings
+    # Generous bounds: a real oracle (skipping Argon2 for unknown locators)
+    # would make the ratio ~1000, and a shared machine adds noise.
+    assert 0.6 < ratio < 1.67, timings

@@ -12,6 +12,7 @@ import pytest
 
 from tipdrop import bundles, officer_auth, store
 from tipdrop.crypto import keys
+from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 
 from .conftest import find
@@ -60,7 +61,7 @@ def workspace(tmp_path):
 def _open(workspace, unit_key, response, tmp_path, name="pulled.tdx"):
     path = tmp_path / name
     path.write_bytes(response.data)
-    return workspace.open_bundle(path, unit_key)
+    return workspace.open_bundle(path, Keyring.of(unit_key))
 
 
 def _state(db):
@@ -232,8 +233,8 @@ def queued_reply(client, unit_key, receipt, workspace, tmp_path):
     """The tip exported and opened on a workstation, with one reply queued."""
     _open(workspace, unit_key, export(client, unit_key), tmp_path)
     [tip] = workspace.list()
-    workspace.reply(tip["id"], unit_key, message="Which day was it?", status="need-info")
-    return workspace.pending_bundle(unit_key)
+    workspace.reply(tip["id"], Keyring.of(unit_key), message="Which day was it?", status="need-info")
+    return workspace.pending_bundle(Keyring.of(unit_key))
 
 
 def test_a_signed_reply_bundle_is_imported_and_the_reporter_sees_it(client, unit_key, receipt,

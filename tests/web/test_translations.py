@@ -28,7 +28,7 @@ def test_every_region_and_category_has_a_name_in_each_language():
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])
-@pytest.mark.parametrize("path", ["/", "/submit", "/check"])
+@pytest.mark.parametrize("path", ["/", "/submit", "/check", "/privacy"])
 def test_pages_show_no_english_sentence_in_another_language(client, lang, path):
     english = client.get(f"{path}?lang=en").text
     other = client.get(f"{path}?lang={lang}").text

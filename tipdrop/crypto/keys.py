@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ..errors import (
     InputError,
     KeyFileError,
+    KeyOrderError,
     WrongKeyError,
     WrongPassphraseError,
 )
@@ -44,6 +45,8 @@ KEY_ID_LEN = 16
 PUBLIC_KIND = "unit-public-key"
 PRIVATE_KIND = "unit-private-key"
 UNIT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+#: A day, or a UTC second: ISO 8601 strings of either form sort by time.
+CREATED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?")
 MAX_KEY_FILE = 64 * 1024
 
 
@@ -170,6 +173,28 @@ class UnitPrivateKey:
         return Opener(self.key_id, self.x25519, f"unit {self.unit}")
 
 
+def newest(public_keys):
+    """The newest of one unit's keys, by ``created``; KeyOrderError on a tie.
+
+    A key made without a time (a day only) counts as older than one made at
+    any time of that day. Two keys with the very same ``created`` cannot be
+    ordered: refuse rather than pick one silently.
+    """
+    ordered = sorted(public_keys, key=lambda k: k.created)
+    if len(ordered) > 1 and ordered[-1].created == ordered[-2].created:
+        raise KeyOrderError(
+            f"unit {ordered[-1].unit}: keys {ordered[-2].key_id.hex()[:8]} and "
+            f"{ordered[-1].key_id.hex()[:8]} were both created {ordered[-1].created}"
+        )
+    return ordered[-1]
+
+
+def now_created(clock=None):
+    """``created`` for a key made now: the UTC second, so same-day rotations order."""
+    moment = clock or datetime.datetime.now(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def generate(unit, created=None):
     """A fresh unit key pair; ``created`` is a coarse date string (default today, UTC)."""
     check_unit_name(unit)
@@ -219,12 +244,12 @@ def _load_doc(data, kind):
     for field in ("unit", "created", "key_id"):
         if not isinstance(doc.get(field), str):
             raise KeyFileError(f"missing field {field!r}")
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", doc["created"]):
-        raise KeyFileError("invalid 'created' day")
     try:
         check_unit_name(doc["unit"])
     except InputError:
         raise KeyFileError("invalid unit name") from None
+    if not CREATED.fullmatch(doc["created"]):
+        raise KeyFileError("invalid 'created' (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)")
     return doc
 
 

@@ -1,8 +1,9 @@
 """``tipdrop officer ...``: the workstation commands, a thin shell over Workspace.
 
 Every command takes ``--workdir`` and ``--key`` (or TIPDROP_WORKDIR /
-TIPDROP_KEY); commands that decrypt or sign ask for the passphrase once, or
-read TIPDROP_PASSPHRASE.
+TIPDROP_KEY): one ``.key`` file, or a folder holding all of the unit's keys
+after a rotation. Commands that decrypt or sign ask for the passphrase once
+(one passphrase for all keys of the folder), or read TIPDROP_PASSPHRASE.
 """
 
 import json
@@ -14,15 +15,16 @@ import click
 
 from ..errors import UsageError
 from ..tips import STATUSES
-from . import keyfiles
+from .keyring import Keyring
 from .workspace import Workspace
 
 
 def _workspace_options(command):
     @click.option("--workdir", type=click.Path(file_okay=False), envvar="TIPDROP_WORKDIR",
                   help="The officer's workspace folder (or TIPDROP_WORKDIR).")
-    @click.option("--key", "key_path", type=click.Path(dir_okay=False), envvar="TIPDROP_KEY",
-                  help="The unit's private key file UNIT.key (or TIPDROP_KEY).")
+    @click.option("--key", "key_path", type=click.Path(), envvar="TIPDROP_KEY",
+                  help="The unit's private key file UNIT.key, or a folder of the unit's "
+                       ".key files after a key rotation (or TIPDROP_KEY).")
     @wraps(command)
     def wrapper(workdir, key_path, **kwargs):
         if not workdir:
@@ -39,13 +41,10 @@ def _workspace_options(command):
 
 
 def _unlock(key_path):
+    """The keyring at ``key_path``; its keys unlock with one passphrase, asked now."""
     from ..cli import read_passphrase
 
-    return keyfiles.unlock(key_path, read_passphrase())
-
-
-def _public(key_path):
-    return keyfiles.describe(key_path)[1]
+    return Keyring.load(key_path, read_passphrase())
 
 
 @click.group()
@@ -67,12 +66,12 @@ def open_bundle(workspace, key_path, bundle):
 
     Example: tipdrop officer open export-2026-11-28.tdx --workdir ~/cases --key demo.key
     """
-    unit_key = _unlock(key_path)
+    keyring = _unlock(key_path)
     size = os.path.getsize(bundle)
     stderr = click.get_text_stream("stderr")
     with click.progressbar(length=size, label="opening", file=stderr,
                            hidden=not stderr.isatty()) as bar:
-        counts = workspace.open_bundle(bundle, unit_key, progress=bar.update)
+        counts = workspace.open_bundle(bundle, keyring, progress=bar.update)
     if counts["already_opened"]:
         click.echo("this bundle was already opened; nothing new")
     else:
@@ -128,8 +127,7 @@ def show(workspace, key_path, tip, save_attachments):
     Example: tipdrop officer show 3f9a --save-attachments ~/evidence --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    unit_key = _unlock(key_path)
-    data = workspace.show(tip_id, unit_key, save_to=save_attachments)
+    data = workspace.show(tip_id, _unlock(key_path), save_to=save_attachments)
     t, r = data["tip"], data["report"]
     click.echo(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
     click.echo(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
@@ -168,7 +166,7 @@ def note(workspace, key_path, tip, text):
     Example: tipdrop officer note 3f9a "Called the shop: CCTV confirms 22:10" --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    n = workspace.add_note(tip_id, text, _public(key_path))
+    n = workspace.add_note(tip_id, text, Keyring.load(key_path))
     click.echo(f"note {n} added to {tip_id[:12]}")
 
 
@@ -186,8 +184,7 @@ def reply(workspace, key_path, tip, message, status):
     Example: tipdrop officer reply 3f9a --status need-info --message "Which entrance?" --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    unit_key = _unlock(key_path)
-    seq = workspace.reply(tip_id, unit_key, message=message, status=status)
+    seq = workspace.reply(tip_id, _unlock(key_path), message=message, status=status)
     click.echo(f"reply {seq} for {tip_id[:12]} queued in the outbox")
 
 
@@ -203,8 +200,7 @@ def outbox(workspace, key_path, out):
 
     Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
     """
-    unit_key = _unlock(key_path)
-    count = workspace.outbox(unit_key, out)
+    count = workspace.outbox(_unlock(key_path), out)
     click.echo(f"{count} replies written to {out}")
 
 
@@ -230,8 +226,8 @@ def pull(workspace, key_path, server, since_start):
     from . import client
 
     url = client.check_server_url(server)
-    unit_key = _unlock(key_path)
-    counts = client.pull(workspace, client.OfficerClient(url, unit_key), unit_key,
+    keyring = _unlock(key_path)
+    counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key), keyring,
                          since_start=since_start)
     if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
         click.echo("nothing new on the server")
@@ -256,8 +252,8 @@ def push(workspace, key_path, server):
     from . import client
 
     url = client.check_server_url(server)
-    unit_key = _unlock(key_path)
-    counts = client.push(workspace, client.OfficerClient(url, unit_key), unit_key)
+    keyring = _unlock(key_path)
+    counts = client.push(workspace, client.OfficerClient(url, keyring.signing_key), keyring)
     already = counts["already_imported"]
     note = f" ({already} of them were already there)" if already else ""
     click.echo(f"{counts['sent']} replies sent to the server{note}")

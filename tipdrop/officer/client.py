@@ -180,7 +180,7 @@ def _refusal(status, raw):
     return ServerRefusedError(f"{text} (HTTP {status})")
 
 
-def pull(workspace, client, unit_key, since_start=False):
+def pull(workspace, client, keyring, since_start=False):
     """Download the unit's export into the workspace and open it; return counts.
 
     The download goes to a private file in the workspace folder (ciphertext
@@ -191,14 +191,14 @@ def pull(workspace, client, unit_key, since_start=False):
     try:
         with os.fdopen(fd, "wb") as f:
             client.download_export(f, since_start=since_start)
-        return workspace.open_bundle(tmp, unit_key)
+        return workspace.open_bundle(tmp, keyring)
     finally:
         os.unlink(tmp)
 
 
-def push(workspace, client, unit_key):
+def push(workspace, client, keyring):
     """Send every queued reply in one signed bundle; mark them sent once stored."""
-    data, rows = workspace.pending_bundle(unit_key)
+    data, rows = workspace.pending_bundle(keyring)
     counts = client.send_replies(data)
     workspace.mark_sent(rows)
     return {"sent": len(rows), "already_imported": counts.get("already_imported", 0)}

@@ -5,7 +5,8 @@ and attachments are kept exactly as they came from the server, notes and
 copies of replies are sealed to the unit's own key, so a lost laptop shows
 only what the server already shows (region, category, day, status) unless
 the unit key's passphrase is known. Decryption happens per command, in
-memory, with the key unlocked once for that command.
+memory, with a keyring (keyring.py): each item opens with the key its
+header names, so tips sealed before a key rotation still open.
 
 Opening a bundle is all or nothing: every envelope and stream in it is
 decrypted once to prove it authentic before one row is written.
@@ -102,7 +103,7 @@ class Workspace:
 
     # --- open a bundle ----------------------------------------------------------
 
-    def open_bundle(self, path, unit_key, progress=lambda n: None):
+    def open_bundle(self, path, keyring, progress=lambda n: None):
         """Import an export bundle after proving every item authentic; return counts."""
         import hashlib
 
@@ -115,7 +116,7 @@ class Workspace:
         staged = _Staged()
         try:
             with open(path, "rb") as f:
-                self._read_bundle(_Counting(f, progress), unit_key, staged)
+                self._read_bundle(_Counting(f, progress), keyring, staged)
             with store.transaction(self.db):
                 for table, rows in (("tips", staged.tips), ("followups", staged.followups),
                                     ("attachments", staged.attachments)):
@@ -131,23 +132,22 @@ class Workspace:
         return {"tips": len(staged.tips), "followups": len(staged.followups),
                 "attachments": len(staged.attachments), "already_opened": False}
 
-    def _read_bundle(self, src, unit_key, staged):
+    def _read_bundle(self, src, keyring, staged):
         reader = bundles.ExportReader(src)
-        opener = unit_key.opener
         header = None
         current = None
         for record in reader:
             if header is None:
-                header = self._check_header(record, unit_key)
+                header = self._check_header(record, keyring)
                 continue
             if record.kind == bundles.TIP:
-                staged.tips.append(self._stage_tip(record.doc, opener, unit_key.unit))
+                staged.tips.append(self._stage_tip(record.doc, keyring, keyring.unit))
             elif record.kind == bundles.FOLLOWUP:
-                row = self._stage_followup(record.doc, opener)
+                row = self._stage_followup(record.doc, keyring)
                 if not self._has("followups", "tip_id = ? AND seq = ?", row["tip_id"], row["seq"]):
                     staged.followups.append(row)
             elif record.kind == bundles.ATTACHMENT:
-                current = self._stage_attachment_info(record.doc, opener)
+                current = self._stage_attachment_info(record.doc, keyring)
             elif record.kind == bundles.STREAM:
                 if current is None:
                     raise bundles.BundleError("attachment data without its description")
@@ -155,7 +155,7 @@ class Workspace:
                              current["part"]):
                     reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
                 else:
-                    staged.attachments.append(self._stage_stream(reader, current, opener, staged))
+                    staged.attachments.append(self._stage_stream(reader, current, keyring, staged))
                 current = None
             else:
                 raise bundles.BundleError("a record appears out of place")
@@ -173,23 +173,23 @@ class Workspace:
     def _has(self, table, where, *args):
         return self.db.execute(f"SELECT 1 FROM {table} WHERE {where}", list(args)).fetchone() is not None
 
-    def _check_header(self, record, unit_key):
+    def _check_header(self, record, keyring):
         doc = record.doc
         if record.kind != bundles.HEADER or doc.get("format") != bundles.EXPORT_FORMAT:
             raise bundles.BundleError("the bundle has no header")
         if doc.get("version") != 1:
             raise bundles.BundleError(f"unsupported bundle version {doc.get('version')!r}")
-        if doc.get("unit") != unit_key.unit:
+        if doc.get("unit") != keyring.unit:
             raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
-                                f"this key is for unit {unit_key.unit!r}")
+                                f"this key is for unit {keyring.unit!r}")
         return doc
 
-    def _stage_tip(self, doc, opener, unit):
+    def _stage_tip(self, doc, keyring, unit):
         tip_id = bundles.require(doc, "id", str, "tip")
         if not bundles.TIP_ID.match(tip_id):
             raise bundles.BundleError("a tip has an invalid id")
         body = bundles.unb64(doc.get("body"), "report")
-        report = _json(envelope.open_(body, opener, kind="tip", tip_id=tip_id))
+        report = _json(_open(body, keyring, f"tip {tip_id[:8]}", kind="tip", tip_id=tip_id))
         reply_public = bundles.unb64(doc.get("reply_public"), "reply key")
         if len(reply_public) != 32:
             raise bundles.BundleError("a tip has an invalid reply key")
@@ -207,25 +207,27 @@ class Workspace:
             "body": body, "encrypted_on": str(doc.get("encrypted_on", "")), "imported_day": today(),
         }
 
-    def _stage_followup(self, doc, opener):
+    def _stage_followup(self, doc, keyring):
         tip_id = bundles.require(doc, "tip_id", str, "follow-up")
         seq = _count(doc, "seq", "follow-up")
         body = bundles.unb64(doc.get("body"), "follow-up")
-        envelope.open_(body, opener, kind="followup", tip_id=tip_id, part=f"f{seq}")
+        _open(body, keyring, f"follow-up {seq} of tip {tip_id[:8]}", kind="followup",
+              tip_id=tip_id, part=f"f{seq}")
         return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
                 "received_day": _day(doc, "received_day", "follow-up")}
 
-    def _stage_attachment_info(self, doc, opener):
+    def _stage_attachment_info(self, doc, keyring):
         tip_id = bundles.require(doc, "tip_id", str, "attachment")
         part = bundles.require(doc, "part", str, "attachment")
         if not re.fullmatch(r"a\d{1,3}", part):
             raise bundles.BundleError("an attachment has an invalid part name")
         info = bundles.unb64(doc.get("info"), "attachment info")
-        envelope.open_(info, opener, kind="attachment-info", tip_id=tip_id, part=part)
+        _open(info, keyring, f"attachment {part} of tip {tip_id[:8]}", kind="attachment-info",
+              tip_id=tip_id, part=part)
         return {"tip_id": tip_id, "part": part, "info": info,
                 "size": _count(doc, "size", "attachment")}
 
-    def _stage_stream(self, reader, row, opener, staged):
+    def _stage_stream(self, reader, row, keyring, staged):
         name = secrets.token_hex(16) + ".bin"
         tmp = self.blobs / "tmp" / name
         staged.files.append((tmp, self.blobs / name))
@@ -234,8 +236,8 @@ class Workspace:
             f.flush()
             os.fsync(f.fileno())
         with open(tmp, "rb") as f, open(os.devnull, "wb") as sink:
-            stream.decrypt_stream(f, sink, opener, kind="attachment", tip_id=row["tip_id"],
-                                  part=row["part"])
+            stream.decrypt_stream(f, sink, _stream_opener(f, keyring, row), kind="attachment",
+                                  tip_id=row["tip_id"], part=row["part"])
         return row | {"blob": name}
 
     # --- read -------------------------------------------------------------------
@@ -272,38 +274,39 @@ class Workspace:
         return [dict(r) | {"server_mismatch": bool(r["server_mismatch"])}
                 for r in self.db.query(sql, args)]
 
-    def show(self, tip_id, unit_key, save_to=None):
+    def show(self, tip_id, keyring, save_to=None):
         """Decrypt everything about one tip; mark its follow-ups read."""
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
-        opener = unit_key.opener
-        report = json.loads(envelope.open_(tip["body"], opener, kind="tip", tip_id=tip_id))
+        what = f"tip {tip_id[:8]}"
+        report = json.loads(_open(tip["body"], keyring, what, kind="tip", tip_id=tip_id))
         followups = [
             {"seq": f["seq"], "day": f["received_day"], "new": not f["read"],
-             "text": json.loads(envelope.open_(f["body"], opener, kind="followup",
-                                               tip_id=tip_id, part=f"f{f['seq']}"))["text"]}
+             "text": json.loads(_open(f["body"], keyring, f"follow-up {f['seq']} of {what}",
+                                      kind="followup", tip_id=tip_id,
+                                      part=f"f{f['seq']}"))["text"]}
             for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq")
         ]
         notes = [
-            {"day": n["day"], "text": envelope.open_(n["body"], opener, kind="note", tip_id=tip_id,
-                                                     part=f"n{n['n']}").decode()}
+            {"day": n["day"], "text": _open(n["body"], keyring, f"note {n['n']} of {what}",
+                                            kind="note", tip_id=tip_id, part=f"n{n['n']}").decode()}
             for n in self.db["notes"].rows_where("tip_id = ?", [tip_id], order_by="n")
         ]
         replies = [
             {"seq": r["seq"], "day": r["day"], "status": r["status"], "sent": r["sent_day"],
-             "text": envelope.open_(r["copy"], opener, kind="note", tip_id=tip_id,
-                                    part=f"r{r['seq']}").decode() if r["copy"] else ""}
+             "text": _open(r["copy"], keyring, f"reply {r['seq']} of {what}", kind="note",
+                           tip_id=tip_id, part=f"r{r['seq']}").decode() if r["copy"] else ""}
             for r in self.db["outbox"].rows_where("tip_id = ?", [tip_id], order_by="seq")
         ]
         files = []
         for a in self.db["attachments"].rows_where("tip_id = ?", [tip_id], order_by="part"):
-            info = json.loads(envelope.open_(a["info"], opener, kind="attachment-info",
-                                             tip_id=tip_id, part=a["part"]))
+            info = json.loads(_open(a["info"], keyring, f"attachment {a['part']} of {what}",
+                                    kind="attachment-info", tip_id=tip_id, part=a["part"]))
             entry = {"part": a["part"], "name": info.get("name", ""), "type": info.get("type", ""),
                      "size": info.get("size"), "photo": info.get("photo"),
                      "metadata_removed": info.get("metadata_removed", []),
                      "kept_location_and_time": bool(info.get("kept_location_and_time"))}
             if save_to is not None:
-                entry["saved_to"] = str(self._save(a, entry, opener, Path(save_to)))
+                entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
             files.append(entry)
         with store.transaction(self.db):
             self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
@@ -313,15 +316,15 @@ class Workspace:
                 "report": report, "followups": followups, "notes": notes,
                 "replies": replies, "attachments": files}
 
-    def _save(self, row, entry, opener, folder):
+    def _save(self, row, entry, keyring, folder):
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{row['tip_id'][:8]}-{row['part']}-{safe_name(entry['name'])}"
         tmp = target.with_name(target.name + ".part")
         try:
             fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
             with open(self.blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
-                stream.decrypt_stream(src, out, opener, kind="attachment",
-                                      tip_id=row["tip_id"], part=row["part"])
+                stream.decrypt_stream(src, out, _stream_opener(src, keyring, row),
+                                      kind="attachment", tip_id=row["tip_id"], part=row["part"])
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -329,20 +332,20 @@ class Workspace:
 
     # --- write ------------------------------------------------------------------
 
-    def add_note(self, tip_id, text, unit_public):
+    def add_note(self, tip_id, text, keyring):
         text = (text or "").strip()
         if not text:
             raise InputError("the note is empty")
         with store.transaction(self.db):
             (n,) = self.db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM notes WHERE tip_id = ?",
                                    [tip_id]).fetchone()
-            body = envelope.seal(text.encode(), unit_public.recipient, kind="note",
+            body = envelope.seal(text.encode(), keyring.newest_public.recipient, kind="note",
                                  tip_id=tip_id, part=f"n{n}")
             self.db["notes"].insert({"tip_id": tip_id, "n": n, "day": today(), "body": body})
         return n
 
-    def reply(self, tip_id, unit_key, message=None, status=None):
-        """Queue a signed reply and/or status change in the outbox."""
+    def reply(self, tip_id, keyring, message=None, status=None):
+        """Queue a reply and/or status change in the outbox, signed by the newest key."""
         message = (message or "").strip()
         if status is not None and status not in STATUSES:
             raise InputError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
@@ -351,6 +354,7 @@ class Workspace:
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
         status = status or tip["status"]
         day = today()
+        unit_key = keyring.signing_key
         with store.transaction(self.db):
             (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
                                       [tip_id]).fetchone()
@@ -373,26 +377,37 @@ class Workspace:
                             [status, day, tip_id])
         return seq
 
-    def outbox(self, unit_key, out):
+    def outbox(self, keyring, out):
         """Write every unsent reply into one signed bundle file; mark them sent."""
         out = Path(out)
         if out.exists():
             raise InputError(f"{out} already exists; refusing to overwrite it")
-        data, rows = self.pending_bundle(unit_key)
+        data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
         self.mark_sent(rows)
         return len(rows)
 
-    def pending_bundle(self, unit_key):
+    def pending_bundle(self, keyring):
         """Every unsent reply in one signed bundle: (bundle bytes, the rows it holds).
 
         Nothing is marked sent here: the caller does that with
         :meth:`mark_sent` once the bundle is safely written or delivered.
+        Replies queued before a key rotation are signed again by the newest
+        key, since one bundle names one key.
         """
-        rows = list(self.db["outbox"].rows_where("sent_day IS NULL AND key_id = ?",
-                                                 [unit_key.key_id.hex()], order_by="tip_id, seq"))
-        if not rows:
+        unit_key = keyring.signing_key
+        if not self._has("outbox", "sent_day IS NULL"):
             raise NothingToSendError()
+        with store.transaction(self.db):
+            for r in self.db["outbox"].rows_where("sent_day IS NULL AND key_id != ?",
+                                                  [unit_key.key_id.hex()]):
+                signed = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                            tip_id=r["tip_id"], seq=r["seq"], day=r["day"],
+                                            status=r["status"], body=r["body"])
+                self.db.execute("UPDATE outbox SET signature = ?, key_id = ? "
+                                "WHERE tip_id = ? AND seq = ?", [signed.signature,
+                                unit_key.key_id.hex(), r["tip_id"], r["seq"]])
+        rows = list(self.db["outbox"].rows_where("sent_day IS NULL", order_by="tip_id, seq"))
         replies = [bundles.Reply(r["tip_id"], r["seq"], r["day"], r["status"], r["body"],
                                  r["signature"]) for r in rows]
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
@@ -430,6 +445,19 @@ def _refuse_duplicates(staged):
             if ident in seen:
                 raise bundles.BundleError("the same item appears twice in the bundle")
             seen.add(ident)
+
+
+def _open(data, keyring, what, **context):
+    """Open an envelope with the keyring's key its header names."""
+    _, key_id = envelope.parse_header(data)
+    return envelope.open_(data, keyring.opener_for(key_id, what), **context)
+
+
+def _stream_opener(f, keyring, row):
+    """The opener for the stream in file ``f`` (rewound after reading its header)."""
+    _, key_id, _ = stream.read_header(f)
+    f.seek(0)
+    return keyring.opener_for(key_id, f"attachment {row['part']} of tip {row['tip_id'][:8]}")
 
 
 def _json(plaintext):

@@ -7,7 +7,7 @@ from .. import attachments, store
 from ..routing import Routing
 from ..settings import Settings
 from ..unitkeys import UnitKeys
-from . import api, errors, i18n, officer_api, reporter, security
+from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
 from .limits import RateLimiter, Slots
 from .tokens import Tokens, load_secret
@@ -79,6 +79,9 @@ def create_app(config=None):
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(officer_api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(stats.bp)
     if settings.proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -12,6 +12,13 @@ def extension(name):
     return current_app.extensions["tipdrop"][name]
 
 
+def get_db():
+    """This request's database connection (closed at the end of the request)."""
+    if "db" not in g:
+        g.db = store.connect(current_app.config["TIPDROP"].database_path)
+    return g.db
+
+
 def get_tips():
     """The Tips use cases over this request's database connection."""
     settings = current_app.config["TIPDROP"]

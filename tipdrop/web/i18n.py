@@ -66,22 +66,17 @@ def summary(error_class):
     return (error_class.__doc__ or "").strip().splitlines()[0]
 
 
-#: Every module that defines an error class; importing them makes the list
-#: below complete whatever else the process has imported.
-ERROR_MODULES = (
-    "tipdrop.attachments", "tipdrop.bundles", "tipdrop.exchange", "tipdrop.officer.client",
-    "tipdrop.officer.workspace", "tipdrop.officer_auth", "tipdrop.photos", "tipdrop.routing",
-    "tipdrop.tips", "tipdrop.web.limits", "tipdrop.web.officer_api", "tipdrop.web.reporter",
-    "tipdrop.web.security", "tipdrop.web.tokens", "tipdrop.web.upload",
-)
-
-
 def error_messages():
     """Every user-facing error sentence, for the catalogs and their test."""
     import importlib
+    import pkgutil
 
-    for module in ERROR_MODULES:
-        importlib.import_module(module)
+    import tipdrop
+
+    # Import every module of the package, so the list is the same whatever
+    # the process happened to import before (a test run imports more).
+    for module in pkgutil.walk_packages(tipdrop.__path__, "tipdrop."):
+        importlib.import_module(module.name)
     seen = set()
     stack = [errors.TipdropError]
     found = []

@@ -41,6 +41,42 @@ _REPORT_PROPERTIES = {
     "contact": {**_TEXT, "maxLength": tips.MAX_CONTACT, "description": "optional; encrypted with the report"},
 }
 
+_TOTAL = {
+    "type": "object", "required": ["count", "exact"],
+    "description": "computed from the published cells only; exact is false when a \"<5\" cell is in it, and count is then a lower bound (each \"<5\" counted as 1), or \"<5\" if the total is one \"<5\" cell",
+    "properties": {"count": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["<5"]}]},
+                   "exact": {"type": "boolean"}},
+}
+_TOTALS_BY = {"type": "object", "additionalProperties": _TOTAL}
+_NAMES = {"type": "object", "additionalProperties": _TEXT}
+_STATS = {
+    "type": "object",
+    "required": ["language", "months", "status_as_of", "threshold", "cells", "totals", "names"],
+    "properties": {
+        "language": _TEXT,
+        "months": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}},
+        "status_as_of": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": "statuses are those at the end of this month"},
+        "threshold": {"type": "integer", "description": "counts from 1 to threshold - 1 are published as \"<5\""},
+        "cells": {"type": "array", "description": "one per month, region, category and status with any tips", "items": {
+            "type": "object", "required": ["month", "region", "category", "status", "count"],
+            "properties": {
+                "month": {"type": "string"}, "region": _TEXT, "category": _TEXT,
+                "status": {"type": "string", "enum": list(tips.STATUSES)},
+                "count": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["<5"]}]},
+            },
+        }},
+        "totals": {
+            "type": "object", "required": ["all", "month", "region", "category", "status"],
+            "properties": {"all": _TOTAL, "month": _TOTALS_BY, "region": _TOTALS_BY,
+                           "category": _TOTALS_BY, "status": _TOTALS_BY},
+        },
+        "names": {
+            "type": "object", "required": ["region", "category", "status"],
+            "properties": {"region": _NAMES, "category": _NAMES, "status": _NAMES},
+        },
+    },
+}
+
 _LANG = {
     "name": "lang",
     "in": "query",
@@ -68,6 +104,13 @@ def document():
                     "summary": "Regions and categories to offer, with names in the request's language",
                     "parameters": [_LANG],
                     "responses": {"200": {"description": "the lists", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Options"}}}}},
+                }
+            },
+            "/api/v1/stats": {
+                "get": {
+                    "summary": "Public figures: tips per month, region, category and status; counts of 1 to 4 are \"<5\"",
+                    "parameters": [_LANG],
+                    "responses": {"200": {"description": "the figures of the 12 complete months before this one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}}},
                 }
             },
             "/api/v1/tips": {
@@ -181,6 +224,7 @@ def document():
                         "categories": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
                     },
                 },
+                "Stats": _STATS,
                 "Choice": {
                     "type": "object", "required": ["code", "name"],
                     "properties": {"code": _TEXT, "name": _TEXT},

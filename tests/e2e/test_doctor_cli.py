@@ -1,0 +1,85 @@
+"""`tipdrop doctor` through the real command: exit 0 on a clean set-up, 2 with fixes on a broken one."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tipdrop.crypto import kdf, keys
+from tipdrop.web import create_app
+
+pytestmark = pytest.mark.e2e
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Small uploads, so the disk space check passes on any test machine.
+ENV = {"TIPDROP_MAX_UPLOAD_MB": "1"}
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    """Keys, routing and a data folder made by the app itself, as on a first start."""
+    keys_dir, data_dir = tmp_path / "keys", tmp_path / "instance"
+    keys_dir.mkdir()
+    (keys_dir / "demo.pub").write_bytes(keys.generate("demo").public.to_json())
+    (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": {"astana": "demo"}}))
+    create_app({"data_dir": data_dir, "keys_dir": keys_dir, "receipt_params": kdf.TEST_PARAMS})
+    return keys_dir, data_dir
+
+
+def doctor(run_cli, deployment, *extra):
+    keys_dir, data_dir = deployment
+    return run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, *extra, env=ENV)
+
+
+def test_doctor_passes_a_clean_deployment(run_cli, deployment):
+    result = doctor(run_cli, deployment, "--nginx-config", DOCS / "nginx-tipdrop.conf")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "problem:" not in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("doctor: all is well (checked ")
+    assert "nginx config" in result.stdout
+
+
+def test_doctor_without_a_proxy_to_check_says_so_and_passes(run_cli, deployment):
+    result = doctor(run_cli, deployment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: the reverse proxy was not checked" in result.stdout
+
+
+def test_doctor_names_each_problem_with_its_fix_and_exits_2(run_cli, deployment, tmp_path):
+    # Given a deployment broken in four ways
+    keys_dir, data_dir = deployment
+    (keys_dir / "demo.key").write_text("a private key, by mistake")
+    data_dir.chmod(0o755)
+    (data_dir / "token-secret").chmod(0o644)
+    buffering = tmp_path / "nginx.conf"
+    buffering.write_text("server { client_body_temp_path /run/t; location / {"
+                         " proxy_pass http://127.0.0.1:8080; proxy_http_version 1.1; } }")
+    # When the doctor looks at it
+    result = doctor(run_cli, deployment, "--nginx-config", buffering)
+    # Then it exits 2 with one line per problem, each with its fix, and a summary
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    problems = [line for line in lines if line.startswith("problem: ")]
+    assert len(problems) == 4
+    assert all(" -- fix: " in line for line in problems)
+    assert lines[-1].startswith("doctor: 4 problem(s) found")
+    text = "\n".join(problems)
+    assert "move it off the server" in text
+    assert f"chmod 700 {data_dir}" in text
+    assert f"chmod 600 {data_dir / 'token-secret'}" in text
+    assert "'proxy_request_buffering off;'" in text
+
+
+def test_doctor_asks_the_live_site_for_the_proxys_marker(run_cli, server):
+    # Given tipdrop served directly, with no nginx in front to add the marker
+    status, _, body = server.request("GET", "/healthz")
+    assert status == 200 and json.loads(body) == {"status": "ok", "storage": "ok", "keys": "ok"}
+    # When the doctor checks the site's address, Then it misses the marker
+    result = run_cli("doctor", "--check-url", f"http://127.0.0.1:{server.port}",
+                     env=server.env() | ENV)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [problem] = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert f"http://127.0.0.1:{server.port}/healthz answered without " \
+           "'X-Tipdrop-Proxy-Buffering: off'" in problem
+    assert "add_header X-Tipdrop-Proxy-Buffering off always;" in problem

@@ -1,0 +1,81 @@
+"""The workstation's keyring: every private key of one unit the officer holds.
+
+Units rotate keys (DESIGN 5): each ciphertext names the key id it was made
+for, and old keys still open old tips. ``--key`` is therefore one ``.key``
+file or a folder of them, all of one unit and under one passphrase. A key is
+unlocked only when an item made for it is opened (Argon2id runs once per key
+and command, not once per key in the folder); new replies and notes use the
+newest key, by ``created``.
+"""
+
+from pathlib import Path
+
+from ..crypto import keys
+from ..errors import MissingKeyError, UsageError, WrongPassphraseError
+from . import keyfiles
+
+
+class Keyring:
+    """One unit's private keys, by key id; unlocked on first use."""
+
+    def __init__(self, entries, passphrase=None):
+        """``entries``: (path or None, UnitPublicKey, UnitPrivateKey or None) triples."""
+        if not entries:
+            raise UsageError("the keyring holds no key")
+        units = sorted({public.unit for _, public, _ in entries})
+        if len(units) > 1:
+            raise UsageError(f"the keyring mixes units {', '.join(units)}: "
+                             "keep one unit's keys per folder")
+        self.unit = units[0]
+        self._paths = {public.key_id: path for path, public, _ in entries}
+        self._publics = {public.key_id: public for _, public, _ in entries}
+        self._unlocked = {private.key_id: private for _, _, private in entries if private}
+        self._passphrase = passphrase
+        self.newest_public = keys.newest(self._publics.values())
+
+    @classmethod
+    def of(cls, *private_keys):
+        """A keyring of keys already unlocked (tests, scripts)."""
+        return cls([(None, key.public, key) for key in private_keys])
+
+    @classmethod
+    def load(cls, path, passphrase=None):
+        """Read ``path`` (a ``.key`` file or a folder of them); unlock keys later, on use.
+
+        Without ``passphrase`` the keyring only seals (notes), never opens or signs.
+        """
+        path = Path(path)
+        files = sorted(path.glob("*.key")) if path.is_dir() else [path]
+        if not files:
+            raise UsageError(f"{path} holds no .key file")
+        return cls([(f, keyfiles.describe_private(f), None) for f in files], passphrase)
+
+    @property
+    def key_ids(self):
+        return sorted(self._publics)
+
+    @property
+    def signing_key(self):
+        """The newest key: it signs replies and officer requests."""
+        return self._unlock(self.newest_public.key_id)
+
+    def opener_for(self, key_id, what="this item"):
+        """The opener for ciphertext made for ``key_id``; MissingKeyError if we lack it."""
+        key_id = bytes(key_id)
+        if key_id not in self._publics:
+            raise MissingKeyError(
+                f"{what} was encrypted to key {key_id.hex()} of unit {self.unit}, "
+                "which is not in your keyring (--key)")
+        return self._unlock(key_id).opener
+
+    def _unlock(self, key_id):
+        if key_id not in self._unlocked:
+            if self._passphrase is None:
+                raise UsageError("the keys are locked: no passphrase was given")
+            path = self._paths[key_id]
+            try:
+                self._unlocked[key_id] = keyfiles.unlock(path, self._passphrase)
+            except WrongPassphraseError:
+                # One passphrase for the whole keyring: say which file refused it.
+                raise WrongPassphraseError(str(path)) from None
+        return self._unlocked[key_id]

@@ -1,0 +1,116 @@
+"""Retention: which tips are purged, and purging them so nothing of them is left.
+
+A tip is purged when its case is closed (confirmed, unfounded, duplicate,
+referred, closed) and either
+
+- its status was set ``closed_days`` or more days ago ("expired"), or
+- the unit holds all of it (tip, files and follow-ups exported) and its
+  receipt was never used: nobody is coming back to read a reply ("unused").
+
+Deleted means gone (DESIGN 4.9): rows are deleted with ``secure_delete`` on,
+so SQLite overwrites them with zeros; attachment files are overwritten, then
+unlinked; and the WAL, which still holds the pages as they were before the
+delete, is checkpointed and truncated to zero bytes.
+
+No click, no Flask: ``tipdrop purge`` calls :func:`plan`, then :func:`purge`.
+"""
+
+import datetime
+from collections import Counter
+from dataclasses import dataclass
+
+from . import attachments, store
+from .errors import InputError, TipdropError
+
+#: Statuses that end a case; the retention time runs from the day one was set.
+CLOSED_STATUSES = ("confirmed", "unfounded", "duplicate", "referred", "closed")
+MAX_DAYS = 36500
+#: Tips deleted per transaction: short write locks while the server runs.
+BATCH = 100
+
+
+class RetentionDaysError(InputError):
+    """The retention time must be a whole number of days, from 1 to 36500."""
+
+    detail_is_message = False
+
+
+class SecureDeleteOffError(TipdropError):
+    """secure_delete is off for this database: refusing to purge, the deleted data would remain."""
+
+
+class WalBusyError(TipdropError):
+    """The database was busy and its log still holds purged data: run tipdrop purge again."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A tip due for purging, and which rule makes it due."""
+
+    tip_id: str
+    status: str
+    status_day: str
+    rule: str  # "expired" or "unused"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a purge on ``today`` with ``closed_days`` removes."""
+
+    today: str
+    closed_days: int
+    cutoff: str
+    tips: tuple
+
+    def reason(self, candidate):
+        if candidate.rule == "expired":
+            return f"closed {self.closed_days}+ days"
+        return "closed, exported, receipt never used"
+
+    def counts(self):
+        """How many tips each rule selects: {"expired": n, "unused": m}."""
+        return {"expired": 0, "unused": 0} | dict(Counter(c.rule for c in self.tips))
+
+
+@dataclass(frozen=True)
+class Result:
+    tips: int
+    files: int
+    orphans: int
+    wal_truncated: bool
+
+
+def plan(db, *, today, closed_days):
+    """Which tips a purge on ``today`` (a date or YYYY-MM-DD) would delete; reads only."""
+    if isinstance(closed_days, bool) or not isinstance(closed_days, int) \
+            or not 1 <= closed_days <= MAX_DAYS:
+        raise RetentionDaysError()
+    day = today if isinstance(today, datetime.date) else datetime.date.fromisoformat(today)
+    cutoff = (day - datetime.timedelta(days=closed_days)).isoformat()
+    rows = store.purgeable_tips(db, closed=CLOSED_STATUSES, cutoff=cutoff)
+    return Plan(day.isoformat(), closed_days, cutoff, tuple(
+        Candidate(row["id"], row["status"], row["status_day"], row["rule"]) for row in rows))
+
+
+def purge(db, attachments_dir, plan, batch=BATCH):
+    """Delete the plan's tips for good; return what was removed.
+
+    Each batch is one transaction; files are removed only after their rows
+    are committed away, so a crash between leaves unreferenced files, which
+    the orphan sweep here (and at server start) removes. The WAL is
+    truncated last, even when there was nothing to delete.
+    """
+    # Checked here, not assumed: without it the deleted bytes stay in the file.
+    if store.pragma_report(db)["secure_delete"] != 1:
+        raise SecureDeleteOffError()
+    ids = [candidate.tip_id for candidate in plan.tips]
+    deleted = files = 0
+    for start in range(0, len(ids), batch):
+        gone, blobs = store.purge_tips(db, ids[start:start + batch],
+                                       closed=CLOSED_STATUSES, cutoff=plan.cutoff)
+        for name in blobs:
+            attachments.remove_blob(attachments_dir, name)
+        deleted += len(gone)
+        files += len(blobs)
+    orphans = attachments.sweep_orphans(attachments_dir, store.referenced_blobs(db))
+    return Result(deleted, files, orphans, store.checkpoint_truncate(db))

@@ -1,0 +1,48 @@
+"""``/privacy``: what the server stores about a report, why, who reads it, for how long.
+
+The list of what is stored is :data:`tipdrop.store.SCHEMA` itself: every
+column with its reason, translated when shown. tests/web/test_privacy.py
+fails if the real database has a column this page does not explain.
+"""
+
+from flask import Blueprint, current_app, render_template
+from flask_babel import gettext
+
+from .. import store
+from .i18n import N_
+
+bp = Blueprint("privacy", __name__)
+
+#: Each table in a reporter's words, and how long its rows are kept.
+TABLES = {
+    "tips": (N_("Reports"),
+             N_("One entry per report. Deleted when the report is deleted (see above).")),
+    "attachments": (N_("Files"),
+                    N_("One entry per attached file; the file itself is kept encrypted, apart. "
+                       "Both are deleted with the report.")),
+    "followups": (N_("Your messages after the report"), N_("Deleted with the report.")),
+    "replies": (N_("Replies from the police"), N_("Deleted with the report.")),
+    "officer_nonces": (N_("Officers' requests"),
+                       N_("Nothing about reports: protects the officers' connection against "
+                          "replayed requests. Each entry is deleted after a few minutes.")),
+    "meta": (N_("About the database"),
+             N_("Nothing about reports: the version of the database format.")),
+}
+
+
+def _tables():
+    for name, columns in store.SCHEMA.items():
+        title, kept = TABLES.get(name, (name, ""))
+        yield {
+            "name": name,
+            "title": gettext(title),
+            "kept": gettext(kept) if kept else "",
+            "columns": [(column, gettext(reason)) for column, (_, reason) in columns.items()],
+        }
+
+
+@bp.get("/privacy")
+def page():
+    settings = current_app.config["TIPDROP"]
+    return render_template("privacy.html", tables=list(_tables()),
+                           retention_days=settings.retention_days)
