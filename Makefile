@@ -41,7 +41,7 @@ run: $(VENV)/.installed-run translations $(DEMO_KEY) keys/demo.pub
 	$(BIN)/tipdrop serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test translations
-	.ci/system-packages
+	.ci/system-packages chromium:chromium nginx:nginx
 	$(BIN)/python -m pytest
 
 # Coverage-guided fuzzing (atheris) of the parsers of untrusted bytes: each target of

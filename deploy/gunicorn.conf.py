@@ -1,0 +1,55 @@
+"""gunicorn settings for tipdrop in production: ``gunicorn -c deploy/gunicorn.conf.py``.
+
+Run from the checkout (``wsgi.py`` is there) as the service user; settings of
+tipdrop itself come from TIPDROP_* environment variables (deploy/systemd/
+tipdrop.service, docs/deploy.md). ``tipdrop serve`` uses the same choices.
+tests/unit/test_deploy_configs.py loads this file through gunicorn's own
+configuration classes.
+"""
+
+wsgi_app = "wsgi:app"
+
+# Loopback only: nginx (deploy/nginx/tipdrop.conf) is the one thing that talks to
+# us, and it is where TLS, the per-request body timeout and the onion service live.
+bind = "127.0.0.1:8080"
+
+# 2 workers x 4 threads, for a 2-core machine (bench/RESULTS.md):
+# * workers = cores. The CPU work is Argon2id (one per submit or receipt check,
+#   ~25 ms each). Two processes reach the measured Argon2 bound (receipt checks
+#   through the server ran at 1.00 of it); more processes on 2 cores only add
+#   memory. On a bigger machine: one worker per core.
+# * gthread with 4 threads per worker, so a reporter trickling a video in over a
+#   slow phone connection holds a thread, not a whole worker, while Argon2 runs
+#   stay bounded by TIPDROP_ARGON2_SLOTS (2) per worker.
+# * Memory grows with threads, not slots (tests/e2e/test_flood.py): up to one
+#   19 MiB Argon2 block per thread, so about 2 x (4 x 19 + 64) MiB above the base.
+# * TIPDROP_UPLOAD_SLOTS (4) = threads: beyond that a worker answers 503 quickly.
+workers = 2
+worker_class = "gthread"
+threads = 4
+
+# No access log at all: reporter requests leave no trace (DESIGN 4.2).
+accesslog = None
+errorlog = "-"          # stderr, i.e. the journal under systemd
+loglevel = "warning"
+
+# `timeout` is the worker heartbeat, not a per-request limit: a gthread worker
+# whose threads are all blocked reading slow uploads still heartbeats. The limit
+# on a stalled upload is nginx's client_body_timeout (docs/deploy.md).
+timeout = 120
+graceful_timeout = 10
+keepalive = 5
+
+# Small, strict request heads: tipdrop's URLs and headers are short.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# Files tipdrop writes are for the service user alone.
+umask = 0o077
+# The heartbeat file, in RAM.
+worker_tmp_dir = "/dev/shm"
+proc_name = "tipdrop"
+# Trust X-Forwarded-Proto only from nginx on loopback (tipdrop itself trusts
+# X-Forwarded-For hops per TIPDROP_PROXIES).
+forwarded_allow_ips = "127.0.0.1"

@@ -1,0 +1,328 @@
+"""The shipped nginx configuration (deploy/nginx/tipdrop.conf) with a real nginx.
+
+The file is rendered for the test (loopback ports, a self-signed certificate,
+temp folders in a private prefix) by replacing only addresses and paths, and
+wrapped in a minimal nginx.conf the way Debian's includes sites-enabled/:
+
+* ``nginx -t`` accepts it, TLS block and onion block both;
+* a 2 MB attachment carrying a canary, uploaded through nginx to a real
+  ``tipdrop serve``, arrives (receipt page) and leaves no trace of the canary
+  in nginx's temp folders or logs (request buffering is off);
+* a client that stalls mid-upload is cut off by nginx's ``client_body_timeout``
+  and tipdrop discards the draft (no ``.part`` file left);
+* ``tipdrop doctor --nginx-config`` accepts the file and flags a variant
+  with ``proxy_request_buffering on``.
+
+Skipped only where nginx is missing and cannot be installed (not root); in CI
+(root) ``make test`` installs it with .ci/system-packages.
+"""
+
+import copy
+import datetime
+import http.client
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ..serving import free_port, multipart, start_server
+from . import test_doctor_cli
+
+#: A data and keys folder as on a first start (the fixture of test_doctor_cli).
+deployment = test_doctor_cli.deployment
+
+pytestmark = [pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "deploy" / "nginx" / "tipdrop.conf"
+NGINX = shutil.which("nginx") or next(
+    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+
+needs_nginx = pytest.mark.skipif(
+    NGINX is None and os.geteuid() != 0,
+    reason="nginx is not installed (make test installs it when run as root)")
+
+CANARY = b"CANARY-NGINX-BODY-5e1d"
+#: Short, so the stalled-upload case takes seconds, not the shipped 60 s.
+TEST_BODY_TIMEOUT = 2
+
+
+def _self_signed(folder):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tips.example.kz")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering="off"):
+    """Write PREFIX/nginx.conf including the shipped file with test addresses and paths."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    cert, key = _self_signed(prefix)
+    text = SHIPPED.read_text()
+    replacements = [
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{tls_port} ssl http2;"),
+        ("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{onion_port};"),
+        ("http://127.0.0.1:8080", f"http://127.0.0.1:{app_port}"),
+        ("/etc/letsencrypt/live/tips.example.kz/fullchain.pem", str(cert)),
+        ("/etc/letsencrypt/live/tips.example.kz/privkey.pem", str(key)),
+        ("/run/nginx-tipdrop-proxy", str(prefix / "proxy_temp")),
+        ("/run/nginx-tipdrop", str(prefix / "client_body_temp")),
+    ]
+    for old, new in replacements:
+        assert old in text, f"the shipped config no longer has {old!r}"
+        text = text.replace(old, new)
+    # No IPv6 listener: the test machine may have no ::1.
+    text = re.sub(r"^\s*listen \[::\]:443.*$", "", text, flags=re.M)
+    # Only for the test's control case: the unsafe setting, to see the check catch it.
+    text = text.replace("proxy_request_buffering off;", f"proxy_request_buffering {buffering};")
+    if body_timeout is not None:
+        text = text.replace("client_body_timeout 60s;", f"client_body_timeout {body_timeout}s;")
+    (prefix / "tipdrop.conf").write_text(text)
+    # As Debian's /etc/nginx/nginx.conf, with everything inside the prefix. As
+    # root, workers would drop to "nobody" and could not enter the private
+    # pytest folders: keep them as root (never do this in production).
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(f"    {kind}_temp_path {prefix / (kind + '_temp')};"
+                     for kind in ("fastcgi", "uwsgi", "scgi"))
+    (prefix / "nginx.conf").write_text(f"""{user}worker_processes 1;
+pid {prefix / 'nginx.pid'};
+error_log {prefix / 'error.log'} info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {prefix / 'access.log'};
+{temp}
+    include {prefix / 'tipdrop.conf'};
+}}
+""")
+    return prefix / "nginx.conf"
+
+
+def _nginx(conf, *args):
+    prefix = conf.parent
+    return subprocess.run([NGINX, "-p", str(prefix), "-e", str(prefix / "error.log"),
+                           "-c", str(conf), *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nginx_installed():
+    global NGINX
+    if NGINX is None and os.geteuid() == 0:
+        subprocess.run([str(ROOT / ".ci" / "system-packages"), "nginx:nginx"], check=True)
+        NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@needs_nginx
+def test_nginx_accepts_the_shipped_config(tmp_path):
+    conf = render(tmp_path / "nginx", free_port(), free_port(), free_port())
+    result = _nginx(conf, "-t")
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+@pytest.fixture
+def proxied(tmp_path, request):
+    """tipdrop serve behind the shipped nginx config: (server, nginx prefix, ports).
+
+    Parametrize indirectly with "on" for the control case with request buffering on.
+    """
+    server = start_server(tmp_path, extra_env={"TIPDROP_PROXIES": "1"})
+    tls_port, onion_port = free_port(), free_port()
+    conf = render(tmp_path / "nginx", server.port, tls_port, onion_port,
+                  body_timeout=TEST_BODY_TIMEOUT, buffering=getattr(request, "param", "off"))
+    process = subprocess.Popen(
+        [NGINX, "-p", str(conf.parent), "-e", str(conf.parent / "error.log"), "-c", str(conf),
+         "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", onion_port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise AssertionError(f"nginx did not start: {process.stderr.read()}")
+            time.sleep(0.1)
+    yield server, conf.parent, tls_port, onion_port
+    process.terminate()
+    process.wait(timeout=15)
+    server.stop()
+
+
+def _through(port, server):
+    """A Server-like request helper aimed at nginx's port instead of tipdrop's."""
+    proxy = copy.copy(server)
+    proxy.port = port
+    return proxy
+
+
+def _files_with_canary(prefix):
+    """Files under ``prefix`` holding the canary: those in a folder, and those open
+    in a process (nginx opens its body temp files and unlinks them at once, so
+    they are on disk but in no folder; /proc/PID/fd still reads them)."""
+    found = {str(p.relative_to(prefix)) for p in prefix.rglob("*")
+             if p.is_file() and CANARY in p.read_bytes()}
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            target = os.readlink(fd)
+            if target.startswith(str(prefix) + "/") and CANARY in fd.read_bytes():
+                found.add(target[len(str(prefix)) + 1:])
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def _upload_with_a_pause(port, path, content_type, body, prefix):
+    """POST ``body`` in two halves with a pause between; return (status, page, files
+    under ``prefix`` that held the canary during the pause). nginx deletes its
+    body temp files when a request ends, so the time to look is mid-upload."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        half = len(body) // 2
+        conn.send(body[:half])
+        time.sleep(1.0)
+        seen = _files_with_canary(prefix)
+        conn.send(body[half:])
+        response = conn.getresponse()
+        return response.status, response.read(), seen
+    finally:
+        conn.close()
+
+
+@needs_nginx
+def test_upload_through_nginx_arrives_and_leaves_no_plaintext_in_nginx(proxied):
+    server, prefix, tls_port, onion_port = proxied
+    onion = _through(onion_port, server)
+    # Given the submit form, fetched through the onion block
+    status, headers, page = onion.request("GET", "/submit")
+    assert status == 200
+    assert headers.get("X-Tipdrop-Proxy-Buffering") == "off"
+    token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
+
+    # When a report with a 2 MB attachment carrying a canary goes through nginx
+    file_bytes = (CANARY + b"\x00" * 1000) * 2000
+    content_type, body = multipart(
+        {"token": token, "region": "astana", "category": "drugs", "website": "",
+         "description": "through nginx " + CANARY.decode()},
+        [("files", "clip.mp4", "video/mp4", file_bytes)])
+    status, page, seen_mid_upload = _upload_with_a_pause(onion_port, "/submit", content_type,
+                                                         body, prefix)
+
+    # Then nginx held none of it in a file, not even while the upload was in flight
+    assert seen_mid_upload == []
+
+    # Then it arrived: the receipt page, and one encrypted attachment on tipdrop's side
+    assert status == 200, page[:500]
+    assert re.search(rb'id="receipt">([^<]+)<', page), page[:500]
+    blobs = [p for p in (server.data_dir / "attachments").rglob("*.bin") if p.parent.name != "tmp"]
+    assert len(blobs) == 1
+
+    # And the TLS block answers too, with the marker doctor --check-url looks for
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", tls_port, context=context, timeout=30)
+    conn.request("GET", "/healthz")
+    response = conn.getresponse()
+    assert response.status == 200 and response.getheader("X-Tipdrop-Proxy-Buffering") == "off"
+    conn.close()
+
+    # And nothing of the report is in nginx's temp folders or logs
+    files = [p for p in prefix.rglob("*") if p.is_file()]
+    assert any(p.name == "error.log" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        assert CANARY not in content, f"canary found in {path}"
+        assert b"/submit" not in content or path.name == "access.log", path
+    # access_log off in the server blocks overrides the http-level log
+    access = prefix / "access.log"
+    assert not access.exists() or access.read_bytes() == b""
+
+
+@needs_nginx
+@pytest.mark.parametrize("proxied", ["on"], indirect=True)
+def test_control_with_request_buffering_on_the_check_above_sees_the_leak(proxied):
+    """The mid-upload look is not vacuous: with buffering on, nginx spools the body
+    to an (unlinked) temp file, and the look finds it."""
+    server, prefix, _, onion_port = proxied
+    content_type, body = multipart(
+        {"region": "astana", "category": "drugs", "description": "buffered"},
+        [("files", "clip.mp4", "video/mp4", (CANARY + b"\x00" * 1000) * 2000)])
+    status, page, seen = _upload_with_a_pause(onion_port, "/api/v1/tips", content_type,
+                                              body, prefix)
+    assert status == 201, page[:300]
+    assert any(name.startswith("client_body_temp") for name in seen), seen
+
+
+@needs_nginx
+def test_a_stalled_upload_is_cut_off_by_nginx_and_discarded(proxied):
+    server, prefix, _, onion_port = proxied
+    content_type, body = multipart(
+        {"region": "astana", "category": "theft", "description": "stalls"},
+        [("files", "slow.mp4", "video/mp4", (CANARY + b"\x00" * 500) * 2000)])
+    sock = socket.create_connection(("127.0.0.1", onion_port), timeout=30)
+    try:
+        sock.sendall((f"POST /api/v1/tips HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:256 * 1024])
+        tmp = server.data_dir / "attachments" / "tmp"
+        deadline = time.monotonic() + 10
+        while not list(tmp.glob("*.part")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(tmp.glob("*.part")), "the upload never reached tipdrop"
+        stalled = time.monotonic()
+        # When the client stops sending but keeps the connection open
+        deadline = stalled + TEST_BODY_TIMEOUT + 15
+        while list(tmp.glob("*.part")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Then nginx gave up after client_body_timeout and tipdrop discarded the draft
+        assert not list(tmp.glob("*.part")), "the stalled upload's .part file is still there"
+        assert time.monotonic() - stalled >= TEST_BODY_TIMEOUT - 0.5
+        # ... and the client got no receipt, only a closed connection or an error
+        sock.settimeout(10)
+        try:
+            answer = sock.recv(200)
+        except OSError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/1.1 201"), answer
+    finally:
+        sock.close()
+    assert CANARY not in b"".join(p.read_bytes() for p in prefix.rglob("*") if p.is_file())
+
+
+@needs_nginx
+def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployment, tmp_path):
+    doctor = test_doctor_cli.doctor
+    result = doctor(run_cli, deployment, "--nginx-config", SHIPPED)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "problem:" not in result.stdout
+
+    buffering = tmp_path / "buffering.conf"
+    buffering.write_text(SHIPPED.read_text().replace(
+        "proxy_request_buffering off;", "proxy_request_buffering on;", 1))
+    result = doctor(run_cli, deployment, "--nginx-config", buffering)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "proxy_request_buffering" in result.stdout

@@ -1,0 +1,124 @@
+"""The files in deploy/ are what gunicorn and systemd expect (docs/deploy.md)."""
+
+import configparser
+import runpy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from gunicorn.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def gunicorn_config():
+    """deploy/gunicorn.conf.py read as gunicorn does: every name must be a known setting."""
+    namespace = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    cfg = Config()
+    unknown = []
+    for name, value in namespace.items():
+        if name.startswith("_"):
+            continue
+        if name not in cfg.settings:
+            unknown.append(name)
+            continue
+        cfg.set(name, value)  # runs gunicorn's own validator for the setting
+    assert not unknown, f"not gunicorn settings (a typo?): {unknown}"
+    return cfg
+
+
+def test_gunicorn_config_is_valid_and_quiet():
+    cfg = gunicorn_config()
+    assert cfg.worker_class_str == "gthread"
+    assert cfg.workers == 2 and cfg.threads == 4
+    # No access log: reporter requests leave no trace (DESIGN 4.2).
+    assert cfg.accesslog is None
+    assert cfg.errorlog == "-"
+    assert cfg.wsgi_app == "wsgi:app"
+    assert [str(a) for a in cfg.address] == ["('127.0.0.1', 8080)"]
+    assert cfg.limit_request_line == 4094 and cfg.limit_request_fields == 50
+    assert cfg.umask == 0o077
+
+
+def test_gunicorn_config_matches_tipdrop_serve():
+    """`tipdrop serve` and the production file make the same choices."""
+    import inspect
+
+    from tipdrop import server
+
+    source = inspect.getsource(server.run_gunicorn)
+    cfg = gunicorn_config()
+    assert f'"threads": {cfg.threads}' in source
+    assert '"worker_class": "gthread"' in source
+    assert '"accesslog": None' in source
+
+
+def unit(name):
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       dict_type=_MultiDict)
+    parser.optionxform = str
+    parser.read_string((DEPLOY / "systemd" / name).read_text())
+    return parser
+
+
+class _MultiDict(dict):
+    """systemd allows repeated keys (Environment=): keep them all, newline-joined."""
+
+    def __setitem__(self, key, value):
+        if key in self and isinstance(value, list) and isinstance(self[key], list):
+            self[key].extend(value)
+        else:
+            super().__setitem__(key, value)
+
+
+def test_tipdrop_service_runs_gunicorn_as_tipdrop_with_hardening():
+    service = unit("tipdrop.service")["Service"]
+    assert service["User"] == "tipdrop" and service["Group"] == "tipdrop"
+    assert "gunicorn -c /opt/tipdrop/deploy/gunicorn.conf.py" in service["ExecStart"]
+    env = service["Environment"].split("\n")
+    assert "TIPDROP_DATA_DIR=/var/lib/tipdrop" in env
+    assert "TIPDROP_KEYS_DIR=/etc/tipdrop/keys" in env
+    assert "TIPDROP_PROXIES=1" in env
+    assert service["StateDirectory"] == "tipdrop" and service["StateDirectoryMode"] == "0700"
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                       "ReadWritePaths": "/var/lib/tipdrop", "PrivateTmp": "yes",
+                       "LimitCORE": "0", "UMask": "0077"}.items():
+        assert service[key] == value, key
+    assert unit("tipdrop.service")["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_purge_service_and_daily_timer():
+    service = unit("tipdrop-purge.service")["Service"]
+    assert service["Type"] == "oneshot" and service["User"] == "tipdrop"
+    assert service["ExecStart"].endswith("tipdrop purge")
+    assert "TIPDROP_DATA_DIR=/var/lib/tipdrop" in service["Environment"].split("\n")
+    timer = unit("tipdrop-purge.timer")
+    assert timer["Timer"]["OnCalendar"] == "daily"
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+def test_torrc_points_the_onion_at_nginx_onion_block():
+    lines = [line.split() for line in (DEPLOY / "tor" / "torrc").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert ["HiddenServiceDir", "/var/lib/tor/tipdrop/"] in lines
+    assert ["HiddenServicePort", "80", "127.0.0.1:8081"] in lines
+    assert "listen 127.0.0.1:8081;" in (DEPLOY / "nginx" / "tipdrop.conf").read_text()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_analyze_finds_no_syntax_errors(tmp_path):
+    # Only syntax: the paths (/opt/tipdrop, user tipdrop) do not exist here.
+    for name in ("tipdrop.service", "tipdrop-purge.service", "tipdrop-purge.timer"):
+        (tmp_path / name).write_text((DEPLOY / "systemd" / name).read_text())
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                             *(str(tmp_path / n) for n in ("tipdrop.service",
+                                                           "tipdrop-purge.service",
+                                                           "tipdrop-purge.timer"))],
+                            capture_output=True, text=True, timeout=60)
+    syntax = [line for line in result.stderr.splitlines()
+              if "Unknown key" in line or "Unknown section" in line
+              or "Failed to parse" in line or "Invalid" in line]
+    assert not syntax, result.stderr
