@@ -27,6 +27,15 @@ def main():
         "SUBMITS_DAY": f"{r['submit_per_s'] * 86400 / 1e6:.1f} million",
         "SUBMITS": f"{r['submit_per_s']:.0f}",
         "CHECKS": f"{r['check_per_s']:.0f}",
+        "UPLOAD_SIZE": f"{r['upload_size_mib']:.0f}",
+        "UPLOAD_MBS": f"{r['upload_mb_s']:,.0f}",
+        "UPLOAD_SINK": f"{r['upload_sink_bound_mb_s']:,.0f}",
+        "UPLOAD_RATIO": f"{r['upload_vs_sink_bound']:.2f}",
+        "UPLOAD_RSS": f"{r['upload_peak_rss_mib']:.0f}",
+        "IMPORT_TIPS": f"{r['officer_import_tips']:,}",
+        "IMPORT_PER_S": f"{r['officer_import_tips_per_s']:,.0f}",
+        "IMPORT_RATIO": f"{r['officer_import_vs_unseal_bound']:.2f}",
+        "UNSEAL_PER_S": f"{r['officer_unseal_bound_per_s']:,.0f}",
     }
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -34,7 +43,7 @@ def main():
     end = text.index("\n\n", start)
     table = text[start:end]
     template = (ROOT / "bench" / "readme_table.md").read_text().strip()
-    for key, value in values.items():
+    for key, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
         template = template.replace(key, value)
     readme.write_text(text.replace(table, template))
 

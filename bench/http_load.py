@@ -11,6 +11,7 @@ processes measured in the same run; the ratio says how much everything else
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,6 +105,8 @@ class Server:
             self.process.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if getattr(self, "dir", None):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _closed_loop(server, clients, seconds, make_request):

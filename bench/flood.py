@@ -1,0 +1,158 @@
+"""Flood: a burst of concurrent receipt checks ten times above the concurrency limit.
+
+Measures, with no assertions (tests/e2e/test_flood.py asserts), what a real
+``tipdrop serve`` does when ten times more clients than it has Argon2 slots
+check receipts at once: the peak server memory (VmRSS summed over master and
+workers, sampled every 50 ms, and the summed VmHWM at the end) against the
+goal ``base + limit x Argon2 memory + 64 MiB``, the share of 429 and 503
+answers, any other 5xx or dropped connection, and whether a worker died or was
+replaced (worker pids before and after).
+
+The concurrency limit is the server's Argon2 slots: ``TIPDROP_ARGON2_SLOTS``
+(default 2) per worker times the workers. The per-client rate limit is raised
+out of the way, so the burst meets the concurrency bound, not the limiter.
+"""
+
+import http.client
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .http_load import Server
+from .upload import _children, _status
+
+ARGON2_SLOTS = 2
+#: Clients per unit of the concurrency limit.
+OVER_LIMIT = 10
+#: Memory the goal allows on top of base + limit x Argon2 memory.
+MARGIN_MIB = 64
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, master):
+        super().__init__(daemon=True)
+        self.master = master
+        self.peak = 0.0
+        self.pids = set()
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            workers = _children(self.master)
+            self.pids |= workers
+            total = sum((_status(pid) or (0, 0))[0] for pid in {self.master} | workers)
+            self.peak = max(self.peak, total)
+            self._done.wait(0.05)
+
+    def stop(self):
+        self._done.set()
+        self.join(timeout=10)
+
+
+def _settled_workers(master, count, deadline=30):
+    end = time.monotonic() + deadline
+    last = None
+    while time.monotonic() < end:
+        workers = _children(master)
+        sizes = tuple(round((_status(pid) or (0, 0))[0]) for pid in sorted(workers))
+        now = (tuple(sorted(workers)), sizes)
+        if len(workers) == count and now == last:
+            return workers
+        last = now
+        time.sleep(0.5)
+    raise RuntimeError(f"{count} workers did not settle")
+
+
+def measure(workers, requests_per_client, extra_env=None):
+    from tipdrop import receipts
+    from tipdrop.crypto import kdf
+
+    limit = workers * ARGON2_SLOTS
+    clients = limit * OVER_LIMIT
+    argon2_mib = kdf.RECEIPT_PARAMS.memory_cost_kib / 1024
+    server = Server(workers, extra_env={"TIPDROP_ARGON2_SLOTS": str(ARGON2_SLOTS)} | (extra_env or {}))
+    try:
+        master = server.process.pid
+        before = _settled_workers(master, workers)
+        base = sum((_status(pid) or (0, 0))[0] for pid in {master} | before)
+        bodies = [json.dumps({"receipt": receipts.generate().formatted}).encode()
+                  for _ in range(64)]
+        statuses, lock = {}, threading.Lock()
+        gate = threading.Barrier(clients)
+
+        def client(n):
+            gate.wait()  # all clients start at once
+            for i in range(requests_per_client):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                try:
+                    conn.request("POST", "/api/v1/check", body=bodies[(n + i) % len(bodies)],
+                                 headers={"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    response.read()
+                    status = response.status
+                except (OSError, http.client.HTTPException):
+                    status = "error"
+                finally:
+                    conn.close()
+                with lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+
+        sampler = _Sampler(master)
+        sampler.start()
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(client, range(clients)))
+        seconds = time.perf_counter() - start
+        sampler.stop()
+        after = _children(master)
+        hwm = sum((_status(pid) or (0, 0))[1] for pid in {master} | after)
+        # Still serving afterwards?
+        status_after, _ = server.request("POST", "/api/v1/check", bodies[0])
+    finally:
+        server.stop()
+    total = sum(statuses.values())
+    other_5xx = sum(v for k, v in statuses.items()
+                    if isinstance(k, int) and k >= 500 and k != 503)
+    # A worker that died is gone from ``after``; gunicorn's replacement is a new pid.
+    crashed = max(len(before - after), len((sampler.pids | after) - before))
+    bound = base + limit * argon2_mib + MARGIN_MIB
+    return {
+        "flood_workers": workers,
+        "flood_concurrency_limit": limit,
+        "flood_clients": clients,
+        "flood_requests": total,
+        "flood_seconds": seconds,
+        "flood_statuses": {str(k): v for k, v in statuses.items()},
+        "flood_base_rss_mib": base,
+        "flood_peak_rss_mib": sampler.peak,
+        "flood_hwm_sum_mib": hwm,
+        "flood_rss_goal_mib": bound,
+        "flood_share_429": statuses.get(429, 0) / total,
+        "flood_share_503": statuses.get(503, 0) / total,
+        "flood_5xx_other_than_503": other_5xx,
+        "flood_connection_errors": statuses.get("error", 0),
+        "flood_crashed_workers": crashed,
+        "flood_check_after_status": status_after,
+    }
+
+
+#: glibc's dynamic mmap threshold rises to the size of the first freed Argon2
+#: block, after which every thread keeps a freed block in its own malloc arena:
+#: a worker's RSS then follows its gthread threads, not its Argon2 slots.
+#: A fixed threshold keeps such blocks mmapped, returned to the system on free.
+FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": str(1024 * 1024)}
+
+
+def measure_both(workers, requests_per_client):
+    """The flood as tipdrop serves it, then again with a fixed glibc mmap threshold."""
+    result = measure(workers, requests_per_client)
+    fixed = measure(workers, requests_per_client, FIXED_MMAP_THRESHOLD)
+    result |= {f"flood_fixed_mmap_{key[len('flood_'):]}": fixed[key]
+               for key in ("flood_base_rss_mib", "flood_peak_rss_mib", "flood_rss_goal_mib",
+                           "flood_seconds", "flood_5xx_other_than_503", "flood_crashed_workers")}
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(2, 10), indent=2))
