@@ -306,8 +306,8 @@ class Tips:
             )
         with self.argon2_slot():
             derived = receipts.verify(parsed, stored)
-        # Only the day, and only for retention: a closed tip whose receipt was
-        # never used is purged early (tipdrop.retention).
+        # Only the first day of use, and only for retention: a closed tip
+        # whose receipt was never used is purged early (tipdrop.retention).
         if row.get("receipt_used_day") is None:
             store.mark_receipt_used(self.db, row["id"], self.clock())
         opener = keys.reply_opener(derived.reply_key)
