@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,6 +51,12 @@ class Server:
             return response.status, dict(response.getheaders()), response.read()
         finally:
             conn.close()
+
+    def form_token(self, path):
+        """GET a page and return the signed token of its form."""
+        status, _, body = self.request("GET", path)
+        assert status == 200, status
+        return re.search(rb'name="token" value="([^"]+)"', body).group(1).decode()
 
     def env(self):
         """Environment for server-side CLI commands against this server's folders."""

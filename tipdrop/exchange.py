@@ -8,13 +8,11 @@ whole bundle is refused if any part of it is forged, modified, replayed,
 out of order or meant for another unit's tips.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 from . import attachments, bundles, store
 from .errors import InputError, SignatureError, TipdropError, UnknownUnitError
-from .files import fsync_dir
+from .files import atomic_file
 from .tips import STATUSES, today
 
 
@@ -44,47 +42,36 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
         raise InputError(f"{out} already exists; refusing to overwrite it")
     seq = store.next_export_seq(db, unit)
     tips, followups, files = store.export_rows(db, unit, since_start)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer = bundles.ExportWriter(f)
-            writer.record(bundles.HEADER, {
-                "format": bundles.EXPORT_FORMAT, "version": 1, "unit": unit,
-                "export_seq": seq, "created_day": clock(), "since_start": bool(since_start),
+    with atomic_file(out, mode=0o600) as f:
+        writer = bundles.ExportWriter(f)
+        writer.record(bundles.HEADER, {
+            "format": bundles.EXPORT_FORMAT, "version": 1, "unit": unit,
+            "export_seq": seq, "created_day": clock(), "since_start": bool(since_start),
+        })
+        for tip in tips:
+            writer.record(bundles.TIP, {
+                "id": tip["id"], "key_id": tip["key_id"], "region": tip["region"],
+                "category": tip["category"], "received_day": tip["received_day"],
+                "status": tip["status"], "status_day": tip["status_day"],
+                "reply_public": bundles.b64(tip["reply_public"]),
+                "reply_seq": tip["reply_seq"], "encrypted_on": tip["encrypted_on"],
+                "body": bundles.b64(tip["body"]),
             })
-            for tip in tips:
-                writer.record(bundles.TIP, {
-                    "id": tip["id"], "key_id": tip["key_id"], "region": tip["region"],
-                    "category": tip["category"], "received_day": tip["received_day"],
-                    "status": tip["status"], "status_day": tip["status_day"],
-                    "reply_public": bundles.b64(tip["reply_public"]),
-                    "reply_seq": tip["reply_seq"], "encrypted_on": tip["encrypted_on"],
-                    "body": bundles.b64(tip["body"]),
-                })
-            for row in followups:
-                writer.record(bundles.FOLLOWUP, {
-                    "tip_id": row["tip_id"], "seq": row["seq"],
-                    "received_day": row["received_day"], "body": bundles.b64(row["body"]),
-                })
-            for row in files:
-                path = attachments.blob_path(attachments_dir, row["blob"])
-                size = path.stat().st_size
-                writer.record(bundles.ATTACHMENT, {
-                    "tip_id": row["tip_id"], "part": row["part"],
-                    "info": bundles.b64(row["info"]), "size": size,
-                })
-                with open(path, "rb") as blob:
-                    writer.stream(blob, size)
-            writer.finish()
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, out)
-        os.unlink(tmp)
-        fsync_dir(out.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        for row in followups:
+            writer.record(bundles.FOLLOWUP, {
+                "tip_id": row["tip_id"], "seq": row["seq"],
+                "received_day": row["received_day"], "body": bundles.b64(row["body"]),
+            })
+        for row in files:
+            path = attachments.blob_path(attachments_dir, row["blob"])
+            size = path.stat().st_size
+            writer.record(bundles.ATTACHMENT, {
+                "tip_id": row["tip_id"], "part": row["part"],
+                "info": bundles.b64(row["info"]), "size": size,
+            })
+            with open(path, "rb") as blob:
+                writer.stream(blob, size)
+        writer.finish()
     store.mark_exported(db, seq, tips, followups, files)
     return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
             "export_seq": seq}

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -14,18 +15,20 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write(path, data, mode=0o600, overwrite=False):
-    """Write ``data`` to ``path`` via a synced temporary file and a rename.
+@contextmanager
+def atomic_file(path, mode=0o600, overwrite=False):
+    """Yield a binary file that appears at ``path`` only once complete and synced.
 
-    With ``overwrite=False`` an existing file is never replaced: the final
-    step is a hard link, which fails if the name is taken.
+    Written to a temporary file in the same folder, fsynced, then renamed
+    (``overwrite=True``) or hard-linked, which fails if the name is taken.
+    On any error the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if overwrite:
@@ -38,3 +41,9 @@ def atomic_write(path, data, mode=0o600, overwrite=False):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path, data, mode=0o600, overwrite=False):
+    """Write ``data`` to ``path`` all at once or not at all (see atomic_file)."""
+    with atomic_file(path, mode, overwrite) as f:
+        f.write(data)

@@ -59,17 +59,12 @@ def all_files(*roots):
                 yield path
 
 
-def _token(server, path):
-    status, _, body = server.request("GET", path)
-    assert status == 200
-    return re.search(rb'name="token" value="([^"]+)"', body).group(1).decode()
-
 
 def test_no_report_content_address_or_user_agent_is_left_anywhere(server):
     headers = {"User-Agent": USER_AGENT, "X-Forwarded-For": "203.0.113.77"}
     # Given a report with canaries everywhere, and a 2 MB attachment (far
     # beyond any in-memory spool threshold) from a fixed address and agent
-    token = _token(server, "/submit?lang=ru")
+    token = server.form_token("/submit?lang=ru")
     file_bytes = (CANARIES["file"].encode() + b"\x00" * 1000) * 2000
     fields = {"token": token, "region": "astana", "category": "drugs", "website": ""}
     fields |= {k: CANARIES[k] for k in ("what", "where", "when", "description", "contact")}
@@ -82,7 +77,7 @@ def test_no_report_content_address_or_user_agent_is_left_anywhere(server):
     receipt = re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
 
     # When the reporter checks and adds a follow-up
-    check_token = _token(server, "/check?lang=ru")
+    check_token = server.form_token("/check?lang=ru")
     form = urllib.parse.urlencode({"token": check_token, "receipt": receipt})
     status, _, page = server.request("POST", "/check?lang=ru", form, headers | {
         "Content-Type": "application/x-www-form-urlencoded"}, source=CLIENT_ADDRESS)
@@ -110,7 +105,7 @@ def test_no_report_content_address_or_user_agent_is_left_anywhere(server):
 
 
 def test_server_log_is_silent_about_reporter_requests(server):
-    token = _token(server, "/submit")
+    token = server.form_token("/submit")
     content_type, body = multipart({"token": token, "region": "astana", "category": "theft",
                                     "description": "quiet"})
     server.request("POST", "/submit", body, {"Content-Type": content_type,

@@ -20,14 +20,9 @@ pytestmark = pytest.mark.e2e
 PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 
 
-def _token(server, path):
-    status, _, body = server.request("GET", path)
-    assert status == 200
-    return re.search(rb'name="token" value="([^"]+)"', body).group(1).decode()
-
 
 def _submit(server, description, files=()):
-    token = _token(server, "/submit?lang=ru")
+    token = server.form_token("/submit?lang=ru")
     content_type, body = multipart({"token": token, "region": "shymkent", "category": "corruption",
                                     "description": description, "where": "ЦОН №2"}, files)
     status, _, page = server.request("POST", "/submit?lang=ru", body, {"Content-Type": content_type})
@@ -36,7 +31,7 @@ def _submit(server, description, files=()):
 
 
 def _check(server, receipt, lang="ru"):
-    token = _token(server, f"/check?lang={lang}")
+    token = server.form_token(f"/check?lang={lang}")
     form = urllib.parse.urlencode({"token": token, "receipt": receipt})
     status, _, page = server.request("POST", f"/check?lang={lang}", form,
                                      {"Content-Type": "application/x-www-form-urlencoded"})

@@ -25,14 +25,9 @@ pytestmark = pytest.mark.e2e
 PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 
 
-def _token(server, path):
-    status, _, body = server.request("GET", path)
-    assert status == 200
-    return re.search(rb'name="token" value="([^"]+)"', body).group(1).decode()
-
 
 def _submit(server, description):
-    token = _token(server, "/submit?lang=ru")
+    token = server.form_token("/submit?lang=ru")
     content_type, body = multipart({"token": token, "region": "almaty", "category": "theft",
                                     "description": description})
     status, _, page = server.request("POST", "/submit?lang=ru", body,
@@ -42,7 +37,7 @@ def _submit(server, description):
 
 
 def _check(server, receipt):
-    token = _token(server, "/check?lang=ru")
+    token = server.form_token("/check?lang=ru")
     form = urllib.parse.urlencode({"token": token, "receipt": receipt})
     status, _, page = server.request("POST", "/check?lang=ru", form,
                                      {"Content-Type": "application/x-www-form-urlencoded"})

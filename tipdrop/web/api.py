@@ -15,7 +15,7 @@ from flask_babel import gettext
 from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
-from .context import extension, get_tips
+from .context import count_request, extension, get_tips
 from .i18n import current_language
 from .reporter import receive_submission
 from .upload import MAX_SMALL_FORM
@@ -47,9 +47,6 @@ def _json_body():
     return doc
 
 
-def _client():
-    return request.remote_addr or ""
-
 
 @bp.get("/openapi.json")
 def openapi_document():
@@ -74,7 +71,7 @@ def _check_api_fields(fields):
 
 @bp.post("/tips")
 def submit():
-    extension("submit_limit").hit(_client())
+    count_request("submit_limit")
     tips = get_tips()
     if request.mimetype == "multipart/form-data":
         receipt = receive_submission(tips, check_fields=_check_api_fields)
@@ -101,7 +98,7 @@ def submit():
 @bp.post("/check")
 def check():
     doc = _json_body()
-    extension("check_limit").hit(_client())
+    count_request("check_limit")
     receipt = doc.get("receipt")
     result = get_tips().check(receipt=receipt if isinstance(receipt, str) else "")
     return {

@@ -1,6 +1,6 @@
 """Per-app and per-request objects the views share."""
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from .. import store
 from ..crypto import kdf
@@ -38,3 +38,12 @@ def close_db(exc=None):
     db = g.pop("db", None)
     if db is not None:
         db.close()
+
+
+def count_request(limit_name):
+    """Count this request against the named in-memory rate limit.
+
+    The only place the client address is read: it goes straight into the
+    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2).
+    """
+    extension(limit_name).hit(request.remote_addr or "")

@@ -10,7 +10,7 @@ from flask_babel import gettext
 
 from ..errors import InputError
 from ..tips import Report
-from .context import extension, get_tips
+from .context import count_request, extension, get_tips
 from .i18n import current_language
 from .upload import read_small_form, read_submission
 
@@ -24,9 +24,6 @@ class HoneypotError(InputError):
 
     detail_is_message = False
 
-
-def _client():
-    return request.remote_addr or ""
 
 
 def _options():
@@ -77,7 +74,7 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
 
 @bp.post("/submit")
 def submit():
-    extension("submit_limit").hit(_client())
+    count_request("submit_limit")
     receipt = receive_submission(get_tips())
     last_group = receipt.formatted.rsplit("-", 1)[1]
     return render_template(
@@ -106,7 +103,7 @@ def check():
     tokens = extension("tokens")
     form = read_small_form(request)
     tokens.check_form(form.get("token"), "check")
-    extension("check_limit").hit(_client())
+    count_request("check_limit")
     result = get_tips().check(receipt=form.get("receipt", ""))
     return render_template("status.html", result=result,
                            followup_token=tokens.followup(result.tip_id))
