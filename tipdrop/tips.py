@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from . import attachments, bundles, receipts, store
+from . import attachments, bundles, device, receipts, store
 from .crypto import envelope, kdf, keys
 from .errors import (
     DecryptionError,
@@ -134,6 +134,10 @@ class Draft:
     writers: list = field(default_factory=list)
     names: list = field(default_factory=list)
 
+    def new_file(self, name, filename, content_type):
+        """Every file part of the form is an attachment, whatever its name."""
+        return self.new_attachment(filename, content_type)
+
     def new_attachment(self, filename, content_type):
         if len(self.writers) >= MAX_ATTACHMENTS:
             raise TooManyFilesError()
@@ -162,6 +166,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class SealedReply:
+    """A reply as stored, for a client that verifies and decrypts it itself."""
+
+    seq: int
+    day: str
+    status: str
+    body: bytes
+    signature: bytes
+    signer: object  # the keys.UnitPublicKey that signed it
+
+
+@dataclass(frozen=True)
 class CheckResult:
     tip_id: str
     status: str
@@ -169,6 +185,9 @@ class CheckResult:
     received_day: str
     replies: tuple
     followups: int
+    #: What a client needs to derive the reply key from the receipt itself.
+    receipt_salt: bytes = b""
+    receipt_params: dict = field(default_factory=dict)
 
 
 class Tips:
@@ -206,43 +225,57 @@ class Tips:
                 raise InputError("the region changed during the upload")
             self.routing.check_category(report.category)
             rows = self._attachment_rows(draft, committed)
-            body = self._report_json(draft, report)
-            day = self.clock()
-            for _ in range(5):
-                receipt, protected = self._new_receipt()
-                tip = {
-                    "id": draft.tip_id,
-                    "unit": draft.unit,
-                    "key_id": draft.public_key.key_id.hex(),
-                    "region": report.region,
-                    "category": report.category,
-                    "received_day": day,
-                    "status": "received",
-                    "status_day": day,
-                    "locator": protected.locator,
-                    "receipt_salt": protected.salt,
-                    "receipt_params": json.dumps(protected.params.as_dict()),
-                    "verifier": protected.verifier,
-                    "reply_public": protected.reply_public,
-                    "body": envelope.seal(body, draft.public_key.recipient,
-                                          kind="tip", tip_id=draft.tip_id),
-                    "encrypted_on": "server",
-                    "export_seq": 0,
-                }
-                try:
-                    store.insert_tip(self.db, tip, rows)
-                except sqlite3.IntegrityError:
-                    # Two processes drew the same locator at once: draw again.
-                    if store.tip_exists(self.db, draft.tip_id):
-                        raise
-                    continue
-                return receipt
-            raise TipdropError("could not allocate a receipt")
+            body = envelope.seal(self._report_json(draft, report), draft.public_key.recipient,
+                                 kind="tip", tip_id=draft.tip_id)
+            return self.store_sealed(
+                tip_id=draft.tip_id, unit=draft.unit, key_id=draft.public_key.key_id,
+                region=report.region, category=report.category, body=body,
+                attachment_rows=rows, encrypted_on="server",
+            )
         except BaseException:
             draft.discard()
             for name in committed:
                 attachments.remove_blob(self.attachments_dir, name)
             raise
+
+    def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
+                     attachment_rows, encrypted_on):
+        """Store a sealed tip and its attachment rows; issue its receipt after COMMIT.
+
+        Shared by reports sealed here and reports sealed on the reporter's
+        device (tipdrop.sealed): from this point on they are stored alike,
+        told apart only by ``encrypted_on``.
+        """
+        day = self.clock()
+        for _ in range(5):
+            receipt, protected = self._new_receipt()
+            tip = {
+                "id": tip_id,
+                "unit": unit,
+                "key_id": bytes(key_id).hex(),
+                "region": region,
+                "category": category,
+                "received_day": day,
+                "status": "received",
+                "status_day": day,
+                "locator": protected.locator,
+                "receipt_salt": protected.salt,
+                "receipt_params": json.dumps(protected.params.as_dict()),
+                "verifier": protected.verifier,
+                "reply_public": protected.reply_public,
+                "body": body,
+                "encrypted_on": encrypted_on,
+                "export_seq": 0,
+            }
+            try:
+                store.insert_tip(self.db, tip, attachment_rows)
+            except sqlite3.IntegrityError:
+                # Two processes drew the same locator at once: draw again.
+                if store.tip_exists(self.db, tip_id):
+                    raise
+                continue
+            return receipt
+        raise TipdropError("could not allocate a receipt")
 
     def _attachment_rows(self, draft, committed):
         rows = []
@@ -263,21 +296,12 @@ class Tips:
         return rows
 
     def _report_json(self, draft, report):
-        doc = {
-            "format": "tipdrop-report",
-            "version": 1,
-            "tip_id": draft.tip_id,
-            "region": report.region,
-            "category": report.category,
-            "what": report.what,
-            "where": report.where,
-            "when": report.when,
-            "description": report.description,
-            "contact": report.contact,
-            "language": report.language,
-            "attachments": [w.part for w in draft.writers],
-        }
-        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        return device.report_document(
+            tip_id=draft.tip_id, region=report.region, category=report.category,
+            description=report.description, what=report.what, where=report.where,
+            when=report.when, contact=report.contact, language=report.language,
+            parts=[w.part for w in draft.writers],
+        )
 
     def _new_receipt(self):
         for _ in range(20):
@@ -290,11 +314,15 @@ class Tips:
 
     # --- check ------------------------------------------------------------
 
-    def check(self, *, receipt):
+    def check(self, *, receipt, decrypt=True):
         """Verify a typed receipt; return the tip's status and decrypted replies.
 
         Format errors are reported before any Argon2 work; an unknown and a
-        wrong receipt take the same work and raise the same error.
+        wrong receipt take the same work and raise the same error. With
+        ``decrypt=False`` the replies are returned sealed (SealedReply), for
+        a client that checks the unit's signature against a key it pinned
+        and decrypts on the reporter's device, so the reply is never
+        decrypted here.
         """
         parsed = receipts.parse(receipt)
         row = store.find_by_locator(self.db, parsed.locator)
@@ -310,7 +338,7 @@ class Tips:
         # whose receipt was never used is purged early (tipdrop.retention).
         if row.get("receipt_used_day") is None:
             store.mark_receipt_used(self.db, row["id"], self.clock())
-        opener = keys.reply_opener(derived.reply_key)
+        opener = keys.reply_opener(derived.reply_key) if decrypt else None
         replies = tuple(r for r in (self._open_reply(row, reply, opener)
                                     for reply in store.replies_for(self.db, row["id"])) if r)
         return CheckResult(
@@ -320,6 +348,8 @@ class Tips:
             received_day=row["received_day"],
             replies=replies,
             followups=store.count_followups(self.db, row["id"]),
+            receipt_salt=row["receipt_salt"],
+            receipt_params=dict(row["receipt_params"]),
         )
 
     def _open_reply(self, tip, reply, opener):
@@ -336,6 +366,9 @@ class Tips:
             bundles.verify_reply(public.ed25519, public.unit, public.key_id, record)
         except (SignatureError, UnknownUnitError):
             return None
+        if opener is None:
+            return SealedReply(reply["seq"], reply["day"], reply["status"], body,
+                               reply["signature"], public)
         message = ""
         if body:
             try:

@@ -63,6 +63,14 @@ class UnitKeys:
         except KeyError:
             raise UnknownUnitError(unit) from None
 
+    def installed(self, unit):
+        """Every installed (not retired) key of ``unit``, newest first."""
+        found = self._by_unit.get(unit)
+        if not found:
+            raise UnknownUnitError(unit)
+        current = self.current(unit)
+        return [current] + [key for key in found if key is not current]
+
     def by_id(self, key_id):
         try:
             return self._by_id[bytes(key_id)]

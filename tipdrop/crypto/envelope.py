@@ -92,3 +92,24 @@ def open_(envelope, opener, *, kind, tip_id, part=""):
         raise DecryptionError("too short to be an envelope")
     info = context_info("tipdrop/v1/envelope", kind, tip_id, part, key_id)
     return padding.unpad(hpke.open_(envelope[HEADER_LEN:], opener.x25519, info))
+
+
+def check_sealed(envelope, *, kind, max_len):
+    """Check what can be checked of an envelope without its key; return the key id.
+
+    A server that receives envelopes sealed on the reporter's device cannot
+    open them, but it can refuse anything that is certainly not one: a wrong
+    version or kind, and a length no honest sealer produces (the padded
+    plaintext is always a Padmé length of at least 256 bytes, section 3).
+    Whether the key id names a key of the right unit is the caller's check.
+    """
+    envelope = bytes(envelope)
+    if len(envelope) > max_len:
+        raise FormatError("the envelope is too large")
+    found_kind, key_id = parse_header(envelope)
+    if found_kind != kind:
+        raise FormatError(f"expected a {kind} envelope, found a {found_kind}")
+    padded = len(envelope) - OVERHEAD
+    if padded < padding.MIN_PADDED_LEN or padding.padme(padded) != padded:
+        raise FormatError("the envelope length is not one a sealer produces")
+    return key_id

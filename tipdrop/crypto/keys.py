@@ -135,8 +135,9 @@ class UnitPublicKey:
     def recipient(self):
         return Recipient(self.key_id, self.x25519)
 
-    def to_json(self):
-        doc = {
+    def as_document(self):
+        """The public key file's JSON object (also served by the API at /api/v1/keys)."""
+        return {
             "tipdrop": PUBLIC_KIND,
             "version": canonical.FORMAT_VERSION,
             "unit": self.unit,
@@ -145,7 +146,9 @@ class UnitPublicKey:
             "x25519": _b64(self.x25519.public_bytes_raw()),
             "ed25519": _b64(self.ed25519.public_bytes_raw()),
         }
-        return (json.dumps(doc, indent=2) + "\n").encode("ascii")
+
+    def to_json(self):
+        return (json.dumps(self.as_document(), indent=2) + "\n").encode("ascii")
 
 
 @dataclass(frozen=True)

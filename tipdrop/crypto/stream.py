@@ -47,6 +47,47 @@ def ciphertext_length(plaintext_length):
     return HEADER_LEN + padded + chunks * TAG_LEN
 
 
+class FramingCheck:
+    """Check a stream's framing as its bytes pass by, without the key.
+
+    For streams sealed on the reporter's device: the server stores them as
+    they arrive and cannot decrypt them, but refuses any that is certainly
+    malformed: a wrong version or kind in the header, more than ``max_len``
+    bytes, or a total length that no padded plaintext cut into 64 KiB chunks
+    gives (section 5). Chunk contents are checked by the officer's tool,
+    which holds the key.
+    """
+
+    def __init__(self, *, kind, max_len):
+        self.kind = kind
+        self.max_len = max_len
+        self.length = 0
+        self._head = bytearray()
+        self.key_id = None
+
+    def update(self, data):
+        self.length += len(data)
+        if self.length > self.max_len:
+            raise FormatError("the stream is too large")
+        if self.key_id is None:
+            self._head += data[: _KIND_HEADER_LEN - len(self._head)]
+            if len(self._head) == _KIND_HEADER_LEN:
+                found, self.key_id = parse_header(self._head)
+                if found != self.kind:
+                    raise FormatError(f"expected a {self.kind} stream, found a {found}")
+
+    def finish(self):
+        """Return the header's key id once the whole stream passed and fits."""
+        body = self.length - HEADER_LEN
+        if self.key_id is None or body <= 0:
+            raise TruncatedError("the stream is incomplete")
+        chunks = -(-body // SEALED_CHUNK)
+        padded = body - chunks * TAG_LEN
+        if padded < 1 or padding.padme(padded) != padded or -(-padded // CHUNK_SIZE) != chunks:
+            raise FormatError("the stream length is not one a sealer produces")
+        return self.key_id
+
+
 class StreamEncryptor:
     """A write-only file object that encrypts what is written to it into ``out``.
 

@@ -7,18 +7,20 @@ no form token; a browser POSTing here from another site is still refused by
 the same-origin rule in security.py. Described at /api/v1/openapi.json.
 """
 
+import base64
 import json
 
 from flask import Blueprint, request
 from flask_babel import gettext
 
+from .. import sealed
 from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
 from .context import count_request, extension, get_tips
 from .i18n import current_language
 from .reporter import receive_submission
-from .upload import MAX_SMALL_FORM
+from .upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -64,6 +66,35 @@ def options():
     }
 
 
+def unit_keys_document():
+    """Which key each region's reports are sealed to: the unit's newest key.
+
+    Served to the submit page and to apps; an app should pin these keys
+    (compare the fingerprint out of band) rather than trust this answer.
+    """
+    routing, unit_keys = extension("routing"), extension("unit_keys")
+    regions = {r.code: routing.unit_for(r.code) for r in routing.regions}
+    return {
+        "regions": regions,
+        "units": {unit: unit_keys.current(unit).as_document()
+                  for unit in sorted(set(regions.values()))},
+    }
+
+
+@bp.get("/keys")
+def keys():
+    return unit_keys_document()
+
+
+def _receipt_answer(receipt, encrypted_on):
+    return {
+        "receipt": receipt.formatted,
+        "status": "received",
+        "encrypted_on": encrypted_on,
+        "advice": gettext("A lost receipt code cannot be recovered by anyone, not even by the police or the administrators."),
+    }
+
+
 def _check_api_fields(fields):
     for name in ("token", "website"):
         fields.pop(name, None)
@@ -88,11 +119,27 @@ def submit():
                 draft.discard()
                 raise
             receipt = tips.submit(draft, report)
-    return {
-        "receipt": receipt.formatted,
-        "status": "received",
-        "advice": gettext("A lost receipt code cannot be recovered by anyone, not even by the police or the administrators."),
-    }, 201
+    return _receipt_answer(receipt, "server"), 201
+
+
+@bp.post("/sealed-tips")
+def submit_sealed():
+    """A report already encrypted on the reporter's device (see tipdrop.sealed)."""
+    count_request("submit_limit")
+    tips = get_tips()
+    max_body = request.max_content_length
+
+    def start_draft(fields):
+        _check_api_fields(fields)
+        return sealed.start(tips, fields=fields, max_stream=max_body)
+
+    with extension("upload_slots")():
+        fields, draft = read_submission(request, start_draft, max_body)
+        if draft is None:
+            draft = start_draft(fields)
+        receipt = sealed.submit(tips, draft, region=fields.get("region"),
+                                category=fields.get("category"))
+    return _receipt_answer(receipt, "device"), 201
 
 
 @bp.post("/check")
@@ -100,7 +147,11 @@ def check():
     doc = _json_body()
     count_request("check_limit")
     receipt = doc.get("receipt")
-    result = get_tips().check(receipt=receipt if isinstance(receipt, str) else "")
+    decrypt = doc.get("sealed_replies", False) is not True
+    result = get_tips().check(receipt=receipt if isinstance(receipt, str) else "",
+                              decrypt=decrypt)
+    if not decrypt:
+        return _sealed_check_answer(result)
     return {
         "status": result.status,
         "status_day": result.status_day,
@@ -122,3 +173,30 @@ def followup():
     text = doc.get("text")
     seq = get_tips().add_followup(tip_id=tip_id, text=text if isinstance(text, str) else "")
     return {"added": True, "seq": seq}, 201
+
+
+def _b64(data):
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _sealed_check_answer(result):
+    """The check answer for a client that decrypts replies on the reporter's device.
+
+    It carries the Argon2id salt and cost of this receipt so the client can
+    derive the reply key itself (docs/protocol.md section 8), and each reply
+    as stored: sealed body, the unit's signature and the signing key.
+    """
+    return {
+        "tip_id": result.tip_id,
+        "status": result.status,
+        "status_day": result.status_day,
+        "received_day": result.received_day,
+        "followups": result.followups,
+        "receipt_kdf": {"salt": _b64(result.receipt_salt), **result.receipt_params},
+        "replies": [
+            {"seq": r.seq, "day": r.day, "status": r.status, "body": _b64(r.body),
+             "signature": _b64(r.signature), "signer": r.signer.as_document()}
+            for r in result.replies
+        ],
+        "followup_token": extension("tokens").followup(result.tip_id),
+    }

@@ -141,6 +141,44 @@ def document():
                     },
                 }
             },
+            "/api/v1/keys": {
+                "get": {
+                    "summary": "The public key each region's reports are sealed to (pin them by fingerprint)",
+                    "responses": {"200": {"description": "regions to units, and each unit's newest key in the .pub file format", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Keys"}}}}},
+                }
+            },
+            "/api/v1/sealed-tips": {
+                "post": {
+                    "summary": "Submit a report encrypted on the reporter's device (docs/integration.md); returns its receipt code once durably stored",
+                    "parameters": [_LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["region", "category", "tip_id", "tip"],
+                                    "properties": {
+                                        "region": _REPORT_PROPERTIES["region"],
+                                        "category": _REPORT_PROPERTIES["category"],
+                                        "tip_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits chosen by the device; every ciphertext is bound to it"},
+                                        "tip": {"type": "string", "format": "binary", "description": "the report envelope (protocol.md section 4, kind tip)"},
+                                        "a1-info": {"type": "string", "format": "binary", "description": "attachment-info envelope of attachment 1 (and a2-info, ...)"},
+                                        "a1": {"type": "string", "format": "binary", "description": "stream of attachment 1 (protocol.md section 5; and a2, ...)"},
+                                    },
+                                },
+                                "encoding": {name: {"contentType": "application/octet-stream"}
+                                             for name in ("tip", "a1-info", "a1")},
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
+                        "409": {"description": "sealed to a key that is not installed: fetch /keys again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                        **_errors(400, 403, 413, 429, 503),
+                    },
+                }
+            },
             "/api/v1/check": {
                 "post": {
                     "summary": "Status and replies of a report, for its receipt code",
@@ -149,11 +187,15 @@ def document():
                         "required": True,
                         "content": {"application/json": {"schema": {
                             "type": "object", "required": ["receipt"],
-                            "properties": {"receipt": {"type": "string", "maxLength": receipts.MAX_TYPED_LEN}},
+                            "properties": {
+                                "receipt": {"type": "string", "maxLength": receipts.MAX_TYPED_LEN},
+                                "sealed_replies": {"type": "boolean", "description": "true: replies come sealed, to be verified and decrypted on the device (SealedStatus)"},
+                            },
                         }}},
                     },
                     "responses": {
-                        "200": {"description": "the report's state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+                        "200": {"description": "the report's state", "content": {"application/json": {"schema": {"oneOf": [
+                            {"$ref": "#/components/schemas/Status"}, {"$ref": "#/components/schemas/SealedStatus"}]}}}},
                         **_errors(400, 403, 404, 413, 429, 503),
                     },
                 }
@@ -193,6 +235,7 @@ def document():
                     "properties": {
                         "receipt": {"type": "string", "pattern": "^([0-9A-Z]{4}-){5}[0-9A-Z]{4}$"},
                         "status": {"type": "string"},
+                        "encrypted_on": {"type": "string", "enum": ["server", "device"]},
                         "advice": {"type": "string"},
                     },
                 },
@@ -213,6 +256,43 @@ def document():
                                 "status": {"type": "string"}, "message": {"type": "string"},
                             },
                         }},
+                    },
+                },
+                "SealedStatus": {
+                    "type": "object",
+                    "required": ["tip_id", "status", "status_day", "received_day", "replies", "followups", "followup_token", "receipt_kdf"],
+                    "properties": {
+                        "tip_id": {"type": "string"},
+                        "status": {"type": "string", "enum": list(tips.STATUSES)},
+                        "status_day": {"type": "string", "format": "date"},
+                        "received_day": {"type": "string", "format": "date"},
+                        "followups": {"type": "integer"},
+                        "followup_token": {"type": "string"},
+                        "receipt_kdf": {"type": "object", "description": "Argon2id salt (base64) and cost of this receipt (protocol.md section 8)", "required": ["salt", "time_cost", "memory_cost_kib", "parallelism"], "properties": {"salt": _TEXT, "time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
+                        "replies": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["seq", "day", "status", "body", "signature", "signer"],
+                            "properties": {
+                                "seq": {"type": "integer"}, "day": {"type": "string"},
+                                "status": {"type": "string"},
+                                "body": {"type": "string", "description": "base64 reply envelope sealed to the receipt's reply key (may be empty)"},
+                                "signature": {"type": "string", "description": "base64 Ed25519 signature (protocol.md section 11)"},
+                                "signer": {"$ref": "#/components/schemas/PublicKey"},
+                            },
+                        }},
+                    },
+                },
+                "PublicKey": {
+                    "type": "object", "description": "a unit public key in the .pub format (protocol.md section 6)",
+                    "required": ["tipdrop", "version", "unit", "created", "key_id", "x25519", "ed25519"],
+                    "properties": {"tipdrop": _TEXT, "version": {"type": "integer"}, "unit": _TEXT,
+                                   "created": _TEXT, "key_id": _TEXT, "x25519": _TEXT, "ed25519": _TEXT},
+                },
+                "Keys": {
+                    "type": "object", "required": ["regions", "units"],
+                    "properties": {
+                        "regions": {"type": "object", "additionalProperties": _TEXT, "description": "region code to unit"},
+                        "units": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PublicKey"}},
                     },
                 },
                 "Options": {

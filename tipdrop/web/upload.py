@@ -75,8 +75,8 @@ class _Parser:
             if not self.fields.get("region"):
                 raise RegionFirstError()
             self.draft = self.start_draft(self.fields)
-        self.writer = self.draft.new_attachment(
-            event.filename, event.headers.get("content-type", "")
+        self.writer = self.draft.new_file(
+            event.name, event.filename, event.headers.get("content-type", "")
         )
 
     def _data(self, event):

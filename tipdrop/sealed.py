@@ -1,0 +1,199 @@
+"""Reports sealed on the reporter's device: check their structure, store them, issue a receipt.
+
+When the reporter's browser (with JavaScript) or an app encrypts the report
+itself, the server never sees the plaintext, not even in memory. It receives
+the same envelopes and streams it would have made (docs/protocol.md sections
+4 and 5), checks what can be checked without the key (version, kind, key id
+of an installed key of the region's unit, Padmé lengths, chunk framing),
+and stores them exactly like reports it sealed itself; only the
+``encrypted_on`` column says "device". Whatever a device put *inside* the
+ciphertext is checked by the officer's tool, which can open it.
+
+The upload is one multipart form (see web/api.py): the text fields
+``region``, ``category`` and ``tip_id`` first, then file parts named
+``tip`` (the report envelope), and for each attachment ``aN-info`` (its
+attachment-info envelope) and ``aN`` (its stream), N = 1, 2, ...
+"""
+
+import os
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import attachments, store
+from .crypto import envelope, stream
+from .errors import FormatError, InputError
+from .tips import MAX_ATTACHMENTS, TooManyFilesError
+
+#: The client picks the tip id (it is bound into every ciphertext before the
+#: upload starts): 128 random bits as 32 lower-case hex digits.
+TIP_ID = re.compile(r"[0-9a-f]{32}")
+#: The largest report envelope: 20,000 characters of text and the answers,
+#: JSON-escaped, padded. Far above what the form allows, far below memory worries.
+MAX_ENVELOPE = 512 * 1024
+_PART = re.compile(r"a([1-9][0-9]?)(-info)?")
+
+
+class SealedFormatError(InputError):
+    """The encrypted report could not be accepted: it is not in the expected format."""
+
+    detail_is_message = False
+
+
+class StaleKeyError(InputError):
+    """The police unit's key has changed since this page was opened. Please reload the page and send the report again."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class _EnvelopeBuffer:
+    """An envelope part, kept in memory under a hard limit."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data):
+        if len(self.data) + len(data) > MAX_ENVELOPE:
+            raise SealedFormatError("an envelope is too large")
+        self.data += data
+        return len(data)
+
+
+class _StreamFile:
+    """A stream part, written to a temporary file while its framing is checked."""
+
+    def __init__(self, directory, max_len):
+        self.tmp_path = Path(directory) / "tmp" / (secrets.token_hex(16) + ".part")
+        self.tmp_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.check = stream.FramingCheck(kind="attachment", max_len=max_len)
+        self._file = open(self.tmp_path, "xb")
+
+    def write(self, data):
+        try:
+            self.check.update(data)
+        except FormatError as e:
+            raise SealedFormatError(str(e.detail or "")) from None
+        self._file.write(data)
+        return len(data)
+
+    def finish(self):
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        try:
+            return self.check.finish()
+        except FormatError as e:
+            raise SealedFormatError(e.detail or "a stream is malformed") from None
+
+    def discard(self):
+        if not self._file.closed:
+            self._file.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+
+@dataclass
+class SealedDraft:
+    """A device-sealed upload in progress (parts arrive in any order after the fields)."""
+
+    tip_id: str
+    unit: str
+    key_ids: frozenset
+    attachments_dir: Path
+    max_stream: int
+    body: _EnvelopeBuffer | None = None
+    infos: dict = field(default_factory=dict)
+    streams: dict = field(default_factory=dict)
+
+    def new_file(self, name, filename, content_type):
+        if name == "tip":
+            if self.body is not None:
+                raise SealedFormatError("the part 'tip' appears twice")
+            self.body = _EnvelopeBuffer()
+            return self.body
+        match = _PART.fullmatch(name or "")
+        if match is None:
+            raise SealedFormatError(f"unexpected part {str(name)[:20]!r}")
+        part, is_info = f"a{match.group(1)}", bool(match.group(2))
+        if int(match.group(1)) > MAX_ATTACHMENTS:
+            raise TooManyFilesError()
+        target = self.infos if is_info else self.streams
+        if part in target:
+            raise SealedFormatError(f"the part {name!r} appears twice")
+        target[part] = writer = (_EnvelopeBuffer() if is_info
+                                 else _StreamFile(self.attachments_dir, self.max_stream))
+        return writer
+
+    def discard(self):
+        for writer in self.streams.values():
+            writer.discard()
+
+
+def start(tips, *, fields, max_stream):
+    """Begin a device-sealed upload once ``region`` and ``tip_id`` are known."""
+    tip_id = fields.get("tip_id") or ""
+    if not TIP_ID.fullmatch(tip_id):
+        raise SealedFormatError("the tip id must be 32 lower-case hex digits")
+    if store.tip_exists(tips.db, tip_id):
+        raise SealedFormatError("this tip id is already used; make a new one")
+    unit = tips.routing.unit_for(fields.get("region"))
+    return SealedDraft(
+        tip_id=tip_id,
+        unit=unit,
+        key_ids=frozenset(key.key_id for key in tips.unit_keys.installed(unit)),
+        attachments_dir=Path(tips.attachments_dir),
+        max_stream=max_stream,
+    )
+
+
+def submit(tips, draft, *, region, category):
+    """Check every part of a finished upload, store the tip, return its receipt."""
+    committed = []
+    try:
+        if tips.routing.unit_for(region) != draft.unit:
+            raise InputError("the region changed during the upload")
+        tips.routing.check_category(category)
+        if draft.body is None:
+            raise SealedFormatError("the report envelope is missing")
+        key_id = _key_of(draft, draft.body.data, "tip")
+        parts = sorted(set(draft.infos) | set(draft.streams), key=lambda p: int(p[1:]))
+        if parts != [f"a{n}" for n in range(1, len(parts) + 1)]:
+            raise SealedFormatError("attachments must be numbered a1, a2, ... without gaps")
+        rows = []
+        for part in parts:
+            if part not in draft.infos or part not in draft.streams:
+                raise SealedFormatError(f"attachment {part} needs both its info and its stream")
+            writer = draft.streams[part]
+            if writer.finish() != key_id or _key_of(draft, draft.infos[part].data,
+                                                     "attachment-info") != key_id:
+                raise SealedFormatError("all parts of a report must be sealed to one key")
+            blob, size = attachments.commit_blob(draft.attachments_dir, writer.tmp_path)
+            committed.append(blob)
+            rows.append({"tip_id": draft.tip_id, "part": part,
+                         "info": bytes(draft.infos[part].data), "blob": blob, "size": size,
+                         "export_seq": 0})
+        try:
+            return tips.store_sealed(
+                tip_id=draft.tip_id, unit=draft.unit, key_id=key_id, region=region,
+                category=category, body=bytes(draft.body.data), attachment_rows=rows,
+                encrypted_on="device",
+            )
+        except sqlite3.IntegrityError:
+            raise SealedFormatError("this tip id is already used; make a new one") from None
+    except BaseException:
+        draft.discard()
+        for name in committed:
+            attachments.remove_blob(draft.attachments_dir, name)
+        raise
+
+
+def _key_of(draft, data, kind):
+    try:
+        key_id = envelope.check_sealed(data, kind=kind, max_len=MAX_ENVELOPE)
+    except FormatError as e:
+        raise SealedFormatError(e.detail or f"the {kind} envelope is malformed") from None
+    if key_id not in draft.key_ids:
+        raise StaleKeyError(f"key {key_id.hex()} is not an installed key of unit {draft.unit}")
+    return key_id
