@@ -17,7 +17,7 @@ from .. import sealed
 from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
-from .context import count_request, extension, get_tips
+from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
 from .reporter import receive_submission
 from .upload import MAX_SMALL_FORM, read_submission
@@ -66,24 +66,9 @@ def options():
     }
 
 
-def unit_keys_document():
-    """Which key each region's reports are sealed to: the unit's newest key.
-
-    Served to the submit page and to apps; an app should pin these keys
-    (compare the fingerprint out of band) rather than trust this answer.
-    """
-    routing, unit_keys = extension("routing"), extension("unit_keys")
-    regions = {r.code: routing.unit_for(r.code) for r in routing.regions}
-    return {
-        "regions": regions,
-        "units": {unit: unit_keys.current(unit).as_document()
-                  for unit in sorted(set(regions.values()))},
-    }
-
-
 @bp.get("/keys")
 def keys():
-    return unit_keys_document()
+    return sealing_keys()
 
 
 def _receipt_answer(receipt, encrypted_on):

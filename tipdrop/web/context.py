@@ -12,6 +12,22 @@ def extension(name):
     return current_app.extensions["tipdrop"][name]
 
 
+def sealing_keys():
+    """Which key each region's reports are sealed to: its unit's newest key.
+
+    Served to the submit page (for encryption in the browser) and to apps at
+    /api/v1/keys, in the .pub file format. An app should pin these keys
+    (compare the fingerprint out of band) rather than trust this answer.
+    """
+    routing, unit_keys = extension("routing"), extension("unit_keys")
+    regions = {r.code: routing.unit_for(r.code) for r in routing.regions}
+    return {
+        "regions": regions,
+        "units": {unit: unit_keys.current(unit).as_document()
+                  for unit in sorted(set(regions.values()))},
+    }
+
+
 def get_db():
     """This request's database connection (closed at the end of the request)."""
     if "db" not in g:

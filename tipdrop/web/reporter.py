@@ -10,7 +10,7 @@ from flask_babel import gettext
 
 from ..errors import InputError
 from ..tips import Report
-from .context import count_request, extension, get_tips
+from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
 from .upload import read_small_form, read_submission
 
@@ -42,7 +42,9 @@ def index():
 
 @bp.get("/submit")
 def submit_form():
-    return render_template("submit.html", token=extension("tokens").form("submit"), **_options())
+    tokens = extension("tokens")
+    return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
+                           unit_keys=sealing_keys(), **_options())
 
 
 def _check_form_fields(fields):

@@ -1,0 +1,206 @@
+/* Encrypt the report on the reporter's own device before it is sent.
+ *
+ * Progressive enhancement of /submit. Without JavaScript, or in a browser
+ * whose WebCrypto lacks X25519, nothing here runs and the form posts as it
+ * always did: the server encrypts on arrival. When it runs, the report and
+ * each file are sealed in the page to the unit's public key (served with the
+ * page, checked against its key id), photos are cleaned of identifying
+ * metadata first (photo-clean.js), and only ciphertext goes to
+ * /api/v1/sealed-tips. The receipt is then shown from a <template> the server
+ * rendered in the reporter's language; the page says which path protected
+ * the report. Formats: docs/protocol.md; the same steps as tipdrop/device.py.
+ */
+(() => {
+  "use strict";
+
+  const form = document.getElementById("report-form");
+  const C = window.TipdropCrypto;
+  const P = window.TipdropPhotos;
+  // Without the photo cleaner, photos would leave uncleaned: keep the server path.
+  if (!form || !C || !P || !window.crypto || !crypto.subtle) return;
+
+  const MAX_PHOTO_BYTES = 32 * 1024 * 1024; // as the server (attachments.py)
+  const MAX_ATTACHMENTS = 10;
+  const BATCH = 32; // sealed chunks gathered before handing them to a Blob
+
+  let ready = false;
+
+  class ReporterError extends Error {}
+
+  function say(message) {
+    const box = document.getElementById("form-status");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  async function x25519Works() {
+    try {
+      await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  /* The unit key for a region, refusing a document whose key id does not
+   * match its keys (docs/protocol.md section 6). */
+  async function recipientFor(region) {
+    const doc = JSON.parse(form.dataset.keys);
+    const unit = doc.regions[region];
+    const key = unit && doc.units[unit];
+    if (!key) throw new Error("no key for this region");
+    const x25519 = C.base64ToBytes(key.x25519);
+    const encoded = C.canonicalEncode("tipdrop/v1/key-id",
+      [key.unit, x25519, C.base64ToBytes(key.ed25519)]);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoded));
+    if (C.bytesToHex(digest.slice(0, 16)) !== key.key_id) throw new Error("key id mismatch");
+    return { keyId: C.hexToBytes(key.key_id), x25519 };
+  }
+
+  function field(name) {
+    const element = form.elements[name];
+    return element ? element.value.replace(/\r\n/g, "\n").trim() : "";
+  }
+
+  function newTipId() {
+    return C.bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+  }
+
+  /* A file as it will be encrypted, and what its attachment-info says. */
+  async function prepare(file, keepLocation) {
+    const info = { size: file.size, name: file.name.slice(0, 255), type: (file.type || "").slice(0, 100) };
+    const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
+    if (!P.isPhoto(head)) return { blob: file, info };
+    if (file.size > MAX_PHOTO_BYTES) throw new ReporterError(form.dataset.msgPhotoLarge);
+    let cleaned;
+    try {
+      cleaned = await P.clean(new Uint8Array(await file.arrayBuffer()), keepLocation);
+    } catch (e) {
+      if (e && e.code === "photo-damaged") throw new ReporterError(form.dataset.msgPhotoDamaged);
+      throw e;
+    }
+    Object.assign(info, {
+      size: cleaned.data.length, photo: cleaned.kind,
+      metadata_removed: cleaned.removed, kept_location_and_time: keepLocation,
+    });
+    return { blob: new Blob([cleaned.data]), info };
+  }
+
+  /* Encrypt chunk by chunk; folding batches into a Blob lets the browser
+   * keep the ciphertext out of the JavaScript heap (and on disk if large). */
+  async function sealFile(blob, recipient, tipId, part) {
+    let sealed = new Blob([]);
+    let batch = [];
+    for await (const piece of C.encryptStream(blob, recipient, { tipId, part })) {
+      batch.push(piece);
+      if (batch.length >= BATCH) {
+        sealed = new Blob([sealed, ...batch]);
+        batch = [];
+      }
+    }
+    return new Blob([sealed, ...batch]);
+  }
+
+  async function sealedForm() {
+    const region = form.elements.region.value;
+    const description = field("description");
+    if (!description) throw new ReporterError(form.dataset.msgEmpty);
+    const files = Array.from(form.elements.files.files || []).filter((f) => f.name);
+    if (files.length > MAX_ATTACHMENTS) throw new Error("too many files"); // the server says it
+    const keep = form.elements.keep_location.checked;
+    const recipient = await recipientFor(region);
+    const tipId = newTipId();
+    const parts = files.map((_, i) => `a${i + 1}`);
+    const report = {
+      format: "tipdrop-report", version: 1, tip_id: tipId,
+      region, category: form.elements.category.value,
+      what: field("what"), where: field("where"), when: field("when"),
+      description, contact: field("contact"),
+      language: document.documentElement.lang || "", attachments: parts,
+    };
+    const body = new FormData();
+    // Text fields first: the server picks the unit before the first file.
+    body.append("region", region);
+    body.append("category", report.category);
+    body.append("tip_id", tipId);
+    const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(report)), recipient, { kind: "tip", tipId });
+    body.append("tip", new Blob([envelope]), "tip");
+    for (const [i, file] of files.entries()) {
+      const part = parts[i];
+      const { blob, info } = await prepare(file, keep);
+      const sealedInfo = await C.sealEnvelope(C.utf8(JSON.stringify(info)), recipient,
+        { kind: "attachment-info", tipId, part });
+      body.append(`${part}-info`, new Blob([sealedInfo]), "info");
+      body.append(part, await sealFile(blob, recipient, tipId, part), "stream");
+    }
+    return body;
+  }
+
+  function showReceipt(receipt) {
+    const template = document.getElementById("device-receipt");
+    const page = template.content.cloneNode(true);
+    page.querySelector("#receipt").textContent = receipt;
+    const last = receipt.split("-").pop();
+    page.querySelector("#confirm").pattern = Array.from(last)
+      .map((c) => (/[A-Z]/.test(c) ? `[${c}${c.toLowerCase()}]` : c)).join("");
+    document.title = template.dataset.title;
+    document.getElementById("main").replaceChildren(page);
+    window.scrollTo(0, 0);
+  }
+
+  function serverPath() {
+    // Encryption here failed for a reason the reporter cannot fix: let the
+    // server encrypt on arrival. Its receipt page says that is what happened.
+    ready = false;
+    form.submit();
+  }
+
+  async function send(event) {
+    if (!ready || form.elements.website.value) return; // the server handles bots
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    say(form.dataset.msgWorking);
+    let body;
+    try {
+      body = await sealedForm();
+    } catch (e) {
+      button.disabled = false;
+      if (e instanceof ReporterError) {
+        say(e.message);
+        return;
+      }
+      serverPath();
+      return;
+    }
+    let response;
+    let answer = null;
+    try {
+      const lang = encodeURIComponent(document.documentElement.lang || "");
+      response = await fetch(`${form.dataset.sealedUrl}?lang=${lang}`, {
+        method: "POST", body, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
+      });
+      answer = await response.json().catch(() => null);
+    } catch (e) {
+      button.disabled = false;
+      say(form.dataset.msgNetwork);
+      return;
+    }
+    if (response.status === 201 && answer && answer.receipt) {
+      form.reset();
+      showReceipt(answer.receipt);
+      return;
+    }
+    button.disabled = false;
+    say((answer && answer.message) || form.dataset.msgNetwork);
+  }
+
+  x25519Works().then((works) => {
+    if (!works) return;
+    ready = true;
+    const note = document.getElementById("protection");
+    note.textContent = form.dataset.msgDevice;
+    note.dataset.encryptedOn = "device";
+    form.addEventListener("submit", send);
+  });
+})();
