@@ -7,6 +7,7 @@ exit code 2; nothing prints a traceback.
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -172,6 +173,34 @@ def import_replies(file, data_dir, keys_dir):
     click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
 
 
+@cli.command("import-ack")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+@click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
+def import_ack(file, data_dir, keys_dir):
+    """Server: record a unit's signed acknowledgement that its workstation holds an export.
+
+    The file comes from `tipdrop officer ack`. It must be signed by an
+    installed key of the unit and name only items exported to that unit;
+    otherwise nothing is recorded. Importing it again changes nothing. The
+    next `tipdrop purge` deletes the ciphertext of the items it names.
+
+    Example: tipdrop import-ack /media/usb/ack.json
+    """
+    from . import exchange, store
+    from .unitkeys import UnitKeys
+
+    config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
+    db = store.connect(config.database_path)
+    store.init(db)
+    with open(file, "rb") as f:
+        data = f.read()
+    counts = exchange.import_ack(db, UnitKeys.load(config.keys_dir), data)
+    click.echo(f"recorded as held by the unit: {counts['tips']} tips, {counts['followups']} "
+               f"follow-ups, {counts['attachments']} attachments ({counts['already']} already "
+               f"recorded, {counts['gone']} no longer on the server)")
+
+
 @cli.command()
 @click.option("--older-than", "older_than", type=int, metavar="DAYS",
               help="Purge tips closed at least DAYS days ago. Overrides TIPDROP_RETENTION_DAYS "
@@ -183,10 +212,12 @@ def purge(older_than, dry_run, data_dir):
 
     Purges tips closed (confirmed, unfounded, duplicate, referred, closed) at
     least DAYS days ago, and closed tips the unit already exported whose
-    receipt was never used, with their follow-ups, replies and files. Rows are
-    overwritten (secure_delete), files overwritten then unlinked, and the
-    write-ahead log truncated. Safe while the server runs; schedule it daily
-    (docs/operations.md).
+    receipt was never used, with their follow-ups, replies and files. From
+    the tips that stay it deletes the ciphertext the unit acknowledged
+    holding (`tipdrop import-ack`): report, follow-ups and files; the status,
+    receipt check and replies stay. Rows are overwritten (secure_delete),
+    files overwritten then unlinked, and the write-ahead log truncated. Safe
+    while the server runs; schedule it daily (docs/operations.md).
 
     Example: tipdrop purge --dry-run
     """
@@ -203,15 +234,20 @@ def purge(older_than, dry_run, data_dir):
     counts = found.counts()
     summary = (f"{len(found.tips)} tips ({counts['expired']} closed {found.closed_days}+ days, "
                f"{counts['unused']} with a receipt never used)")
+
+    def held(counts):
+        return (f"the ciphertext the unit holds of {counts['tips']} reports, "
+                f"{counts['followups']} follow-ups, {counts['attachments']} attachments")
+
     if dry_run:
         for tip in found.tips:
             click.echo(f"{tip.tip_id[:12]}  {tip.status:<10} {tip.status_day}  "
                        f"{found.reason(tip)}")
-        click.echo(f"would purge {summary}; nothing was changed")
+        click.echo(f"would purge {summary} and delete {held(found.held)}; nothing was changed")
         return
     result = retention.purge(db, config.attachments_dir, found)
-    click.echo(f"purged {result.tips} of {summary}; files removed: {result.files} attachments, "
-               f"{result.orphans} orphaned")
+    click.echo(f"purged {result.tips} of {summary}; deleted {held(result.cleared)}; "
+               f"files removed: {result.files} attachments, {result.orphans} orphaned")
     if not result.wal_truncated:
         raise retention.WalBusyError()
 
@@ -254,6 +290,106 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
         click.echo(f"doctor: {len(findings)} problem(s) found (checked {checked})")
         click.get_current_context().exit(EXIT_ERROR)
     click.echo(f"doctor: all is well (checked {checked})")
+
+
+_SERVER_HELP = "The tip drop's address: https://..., or http:// to this computer only."
+_PIN_HELP = ("A unit's .pub file whose fingerprint you checked out of band: refuse any other "
+             "key (repeatable).")
+
+
+def _read_text_file(path):
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
+
+
+@cli.command("submit")
+@click.option("--server", required=True, metavar="URL", help=_SERVER_HELP)
+@click.option("--region", required=True, help="Region code (the server's /api/v1/options).")
+@click.option("--category", required=True, help="Category code (the server's /api/v1/options).")
+@click.option("--text-file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="What happened, in full: a UTF-8 text file.")
+@click.option("--what", default="", help="What happened, in a few words.")
+@click.option("--where", default="", help="Where it happened.")
+@click.option("--when", default="", help="When it happened.")
+@click.option("--contact", default="", help="A way to reach you, only if you want to be reached.")
+@click.option("--attach", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file to attach (repeatable, at most 10).")
+@click.option("--keep-location", is_flag=True,
+              help="Keep the GPS position and capture time in photos (all else is removed).")
+@click.option("--unit-key", "unit_keys", multiple=True, help=_PIN_HELP,
+              type=click.Path(exists=True, dir_okay=False))
+def submit_command(server, region, category, text_file, what, where, when, contact, files,
+                   keep_location, unit_keys):
+    """Send a report sealed on this computer: the server never sees its text or files.
+
+    The report and every file are encrypted here to the unit's public key;
+    photos (JPEG, PNG) are first cleaned of identifying metadata. Prints the
+    receipt code, once: keep it to read the police's replies with
+    `tipdrop check`.
+
+    Example: tipdrop submit --server https://tips.example.kz --region almaty --category corruption --text-file report.txt --attach IMG_0001.jpg --unit-key demo.pub
+    """
+    from . import reporter_client
+
+    sent = reporter_client.submit(
+        server, region=region, category=category, description=_read_text_file(text_file),
+        what=what, where=where, when=when, contact=contact, files=files,
+        keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys))
+    pin = "pinned" if sent.pinned else "not pinned: use --unit-key to be sure"
+    click.echo(f"sealed here to unit {sent.unit}, key {sent.key_id.hex()} ({pin})")
+    for name, info in sent.files:
+        if info.get("photo"):
+            kept = "location and time kept" if info["kept_location_and_time"] else \
+                "location and time removed"
+            click.echo(f"{name}: photo cleaned, {len(info['metadata_removed'])} metadata "
+                       f"items removed ({kept})")
+    click.echo(f"receipt: {sent.receipt.formatted}")
+    click.echo("Keep this code: a lost receipt cannot be recovered by anyone, not even the police.")
+
+
+def _read_receipt():
+    """The receipt from a hidden prompt, or stdin: never argv (shell history, ps)."""
+    if sys.stdin.isatty():
+        return click.prompt("Receipt code", hide_input=True)
+    text = sys.stdin.readline(1000).strip()
+    if not text:
+        raise UsageError("no receipt code on standard input")
+    return text
+
+
+@cli.command("check")
+@click.option("--server", required=True, metavar="URL", help=_SERVER_HELP)
+@click.option("--unit-key", "unit_keys", multiple=True, help=_PIN_HELP,
+              type=click.Path(exists=True, dir_okay=False))
+def check_command(server, unit_keys):
+    """Check a report: its status, and the police's replies, verified and decrypted here.
+
+    The receipt code is read from a hidden prompt, or from standard input
+    when that is not a terminal; never from the command line, where it would
+    stay in the shell history and show in `ps`. A reply is shown only if the
+    unit's signature on it verifies (with --unit-key: by a key you pinned).
+
+    Example: tipdrop check --server https://tips.example.kz --unit-key demo.pub < receipt.txt
+    """
+    from . import reporter_client
+
+    pinned = reporter_client.load_pinned(unit_keys)
+    answer = reporter_client.check(server, _read_receipt(), pinned)
+    click.echo(f"status: {answer.status} (since {answer.status_day}), "
+               f"received {answer.received_day}")
+    for reply in answer.replies:
+        head = f"reply {reply.seq} ({reply.day}, {reply.status})"
+        if not reply.verified:
+            click.echo(f"{head}: NOT VERIFIED, not shown: {reply.problem}")
+            continue
+        signer = f"unit {reply.signer_unit}, key {reply.signer_key_id.hex()[:16]}"
+        pin = "pinned" if reply.pinned else "not pinned"
+        problem = f": {reply.problem}" if reply.problem else ""
+        click.echo(f"{head}, signed by {signer} ({pin}){problem}")
+        if reply.message:
+            click.echo(reply.message)
 
 
 def _register_officer():

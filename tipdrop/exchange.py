@@ -5,12 +5,14 @@ follow-up and attachment of a unit that no earlier export carried goes into
 one bundle file, and the export cursor moves only once the file is complete
 and synced. Importing replies trusts nothing but the unit's signature: the
 whole bundle is refused if any part of it is forged, modified, replayed,
-out of order or meant for another unit's tips.
+out of order or meant for another unit's tips. Export acknowledgements
+(acks.py) come back the same way: signed by the unit, checked whole, and
+recorded so that ``tipdrop purge`` can delete the ciphertext the unit holds.
 """
 
 from pathlib import Path
 
-from . import attachments, bundles, store
+from . import acks, attachments, bundles, store
 from .errors import InputError, SignatureError, TipdropError, UnknownUnitError
 from .files import atomic_file
 from .tips import STATUSES, today
@@ -26,6 +28,16 @@ class WrongUnitError(TipdropError):
 
 class NotYourBundleError(TipdropError):
     """This reply bundle was made by another unit than the one sending it: nothing was imported."""
+
+    http_status = 403
+
+
+class AckItemsError(TipdropError):
+    """The acknowledgement names items this server never exported to that unit: nothing was recorded."""
+
+
+class NotYourAckError(TipdropError):
+    """This acknowledgement was made by another unit than the one sending it: nothing was recorded."""
 
     http_status = 403
 
@@ -55,7 +67,8 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
                 "status": tip["status"], "status_day": tip["status_day"],
                 "reply_public": bundles.b64(tip["reply_public"]),
                 "reply_seq": tip["reply_seq"], "encrypted_on": tip["encrypted_on"],
-                "body": bundles.b64(tip["body"]),
+                # None: the unit acknowledged holding the report and the server deleted it.
+                "body": bundles.b64(tip["body"]) if tip["body"] else None,
             })
         for row in followups:
             writer.record(bundles.FOLLOWUP, {
@@ -121,3 +134,45 @@ def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
         statuses[reply.tip_id] = (reply.status, reply.day)
     store.insert_replies(db, rows, statuses)
     return {"replies": len(rows), "tips": len(statuses), "already_imported": delivered}
+
+
+def import_ack(db, unit_keys, data, *, sender=None):
+    """Verify a signed export acknowledgement and record every item it names, or none.
+
+    Each item must be a row of the signing unit that an export numbered
+    ``export_seq`` or earlier carried. Items no longer here (purged since)
+    are counted as gone; items already recorded stay as they are, so a
+    replayed acknowledgement changes nothing. Returns counts.
+    """
+    ack = acks.parse(data)
+    if sender is not None and ack.unit != sender:
+        raise NotYourAckError(f"the acknowledgement is unit {ack.unit!r}'s")
+    try:
+        public = unit_keys.by_id(ack.key_id)
+    except UnknownUnitError:
+        raise SignatureError(
+            f"signed with key {ack.key_id.hex()}, which is not installed on this server"
+        ) from None
+    if public.unit != ack.unit:
+        raise SignatureError("the acknowledgement names a different unit than its key")
+    acks.verify_ack(ack, public.ed25519)
+    counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
+    named = [("tips", (tip_id,)) for tip_id in ack.tips]
+    named += [("followups", key) for key in ack.followups]
+    named += [("attachments", key) for key in ack.attachments]
+    with store.transaction(db):
+        for table, key in named:
+            row = store.held_item(db, table, key)
+            if row is None:
+                counts["gone"] += 1
+                continue
+            if row["unit"] != ack.unit:
+                raise AckItemsError(f"tip {key[0][:8]} is not unit {ack.unit!r}'s")
+            if not 0 < row["export_seq"] <= ack.export_seq:
+                raise AckItemsError(f"export {ack.export_seq} did not carry this {table[:-1]} "
+                                    f"of tip {key[0][:8]}")
+            if store.mark_held(db, table, key, ack.export_seq):
+                counts[table] += 1
+            else:
+                counts["already"] += 1
+    return counts

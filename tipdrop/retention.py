@@ -7,6 +7,12 @@ referred, closed) and either
 - the unit holds all of it (tip, files and follow-ups exported) and its
   receipt was never used: nobody is coming back to read a reply ("unused").
 
+Whatever the status, the *ciphertext* of items the unit acknowledged
+holding (a signed export acknowledgement, acks.py) is deleted from tips that
+stay: report, follow-ups, file descriptions and files. What the reporter
+still needs stays: the tip row with its status, receipt verifier and reply
+key, the replies, and the numbered rows of follow-ups and files.
+
 Deleted means gone (DESIGN 4.9): rows are deleted with ``secure_delete`` on,
 so SQLite overwrites them with zeros; attachment files are overwritten, then
 unlinked; and the WAL, which still holds the pages as they were before the
@@ -17,7 +23,7 @@ No click, no Flask: ``tipdrop purge`` calls :func:`plan`, then :func:`purge`.
 
 import datetime
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import attachments, store
 from .errors import InputError, TipdropError
@@ -61,6 +67,8 @@ class Plan:
     closed_days: int
     cutoff: str
     tips: tuple
+    #: Held items of the tips that stay whose ciphertext goes: {"tips", "followups", "attachments"}.
+    held: dict = field(default_factory=lambda: {"tips": 0, "followups": 0, "attachments": 0})
 
     def reason(self, candidate):
         if candidate.rule == "expired":
@@ -78,6 +86,8 @@ class Result:
     files: int
     orphans: int
     wal_truncated: bool
+    #: Held items whose ciphertext was deleted: {"tips", "followups", "attachments"}.
+    cleared: dict = field(default_factory=lambda: {"tips": 0, "followups": 0, "attachments": 0})
 
 
 def plan(db, *, today, closed_days):
@@ -88,8 +98,10 @@ def plan(db, *, today, closed_days):
     day = today if isinstance(today, datetime.date) else datetime.date.fromisoformat(today)
     cutoff = (day - datetime.timedelta(days=closed_days)).isoformat()
     rows = store.purgeable_tips(db, closed=CLOSED_STATUSES, cutoff=cutoff)
+    held = store.held_ciphertext(db, exclude=[row["id"] for row in rows])
     return Plan(day.isoformat(), closed_days, cutoff, tuple(
-        Candidate(row["id"], row["status"], row["status_day"], row["rule"]) for row in rows))
+        Candidate(row["id"], row["status"], row["status_day"], row["rule"]) for row in rows),
+        held)
 
 
 def purge(db, attachments_dir, plan, batch=BATCH):
@@ -97,8 +109,10 @@ def purge(db, attachments_dir, plan, batch=BATCH):
 
     Each batch is one transaction; files are removed only after their rows
     are committed away, so a crash between leaves unreferenced files, which
-    the orphan sweep here (and at server start) removes. The WAL is
-    truncated last, even when there was nothing to delete.
+    the orphan sweep here (and at server start) removes. Then the
+    ciphertext the unit holds is cleared from the tips that stay, in
+    batches too, and its files removed the same way. The WAL is truncated
+    last, even when there was nothing to delete.
     """
     # Checked here, not assumed: without it the deleted bytes stay in the file.
     if store.pragma_report(db)["secure_delete"] != 1:
@@ -112,5 +126,14 @@ def purge(db, attachments_dir, plan, batch=BATCH):
             attachments.remove_blob(attachments_dir, name)
         deleted += len(gone)
         files += len(blobs)
+    cleared = {"tips": 0, "followups": 0, "attachments": 0}
+    while True:
+        counts, blobs = store.clear_held(db, batch)
+        for name in blobs:
+            attachments.remove_blob(attachments_dir, name)
+        files += len(blobs)
+        cleared = {table: cleared[table] + counts[table] for table in cleared}
+        if not any(counts.values()):
+            break
     orphans = attachments.sweep_orphans(attachments_dir, store.referenced_blobs(db))
-    return Result(deleted, files, orphans, store.checkpoint_truncate(db))
+    return Result(deleted, files, orphans, store.checkpoint_truncate(db), cleared)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -37,6 +37,10 @@ def N_(text):
     """
     return text
 
+
+#: Why the held_seq columns exist (one sentence for the three tables that have one).
+_HELD = N_("which officer export the unit confirmed it holds (0: none yet); the encrypted "
+           "copy on the server is then deleted, the rest kept for the reporter")
 
 #: Every column, with the reason it exists. /privacy (issue #9) shows each
 #: one, translated, and its test fails if a real column is missing here.
@@ -60,6 +64,7 @@ SCHEMA = {
         "export_seq": (int, N_("export cursor: which officer export carried the report")),
         "receipt_used_day": (str, N_("the first day the receipt opened the report (none: never), so "
                                      "a closed report nobody comes back for is purged early")),
+        "held_seq": (int, _HELD),
     },
     "attachments": {
         "tip_id": (str, N_("the report the file belongs to")),
@@ -68,6 +73,7 @@ SCHEMA = {
         "blob": (str, N_("name of the file holding the encrypted bytes")),
         "size": (int, N_("size of the encrypted file (padded, so it hides the real size)")),
         "export_seq": (int, N_("export cursor")),
+        "held_seq": (int, _HELD),
     },
     "replies": {
         "tip_id": (str, N_("the report the reply belongs to")),
@@ -84,6 +90,7 @@ SCHEMA = {
         "body": (bytes, N_("the reporter's message, encrypted to the unit")),
         "received_day": (str, N_("the day it arrived")),
         "export_seq": (int, N_("export cursor")),
+        "held_seq": (int, _HELD),
     },
     "meta": {
         "key": (str, N_("name of a fact about the database itself (only its format version)")),
@@ -131,7 +138,7 @@ def init(db):
                 not_null={"unit", "key_id", "region", "category", "received_day", "status",
                           "locator", "receipt_salt", "receipt_params", "verifier",
                           "reply_public", "body"},
-                defaults={"export_seq": 0},
+                defaults={"export_seq": 0, "held_seq": 0},
             )
             db["tips"].create_index(["locator"], unique=True)
             db["tips"].create_index(["unit", "export_seq"])
@@ -142,7 +149,7 @@ def init(db):
                 db[child].create(
                     {name: kind for name, (kind, _) in columns.items()},
                     foreign_keys=[("tip_id", "tips", "id")],
-                    defaults={"export_seq": 0} if "export_seq" in columns else None,
+                    defaults={"export_seq": 0, "held_seq": 0} if "held_seq" in columns else None,
                 )
                 db[child].create_index(["tip_id"])
         if "officer_nonces" not in db.table_names():
@@ -159,6 +166,10 @@ def _migrate(db):
         # Whether these receipts were ever used is unknown; count them as used on
         # the day they were shown, so none is purged early as "never used".
         db.execute("UPDATE tips SET receipt_used_day = received_day")
+    for table in ("tips", "followups", "attachments"):
+        # Version 3: what the unit acknowledged holding (nothing, in an older database).
+        if table in db.table_names() and "held_seq" not in db[table].columns_dict:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN held_seq INTEGER DEFAULT 0")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
@@ -234,7 +245,7 @@ def get_tip(db, tip_id):
 
 
 def referenced_blobs(db):
-    return {row[0] for row in db.execute("SELECT blob FROM attachments")}
+    return {row[0] for row in db.execute("SELECT blob FROM attachments WHERE blob IS NOT NULL")}
 
 
 # --- officer exchange ------------------------------------------------------------
@@ -261,12 +272,14 @@ def export_rows(db, unit, since_start):
     for tip in tips:
         tip["reply_seq"] = db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM replies WHERE tip_id = ?", [tip["id"]]).fetchone()[0]
+    # Follow-ups and files whose ciphertext was cleared (the unit holds them) have
+    # nothing left to carry; a cleared tip still goes, with an empty body.
     followups = list(db.query(
         "SELECT f.* FROM followups f JOIN tips t ON t.id = f.tip_id WHERE t.unit = ?"
-        + pending.format(t="f") + " ORDER BY f.tip_id, f.seq", [unit]))
+        " AND f.body IS NOT NULL" + pending.format(t="f") + " ORDER BY f.tip_id, f.seq", [unit]))
     attachments = list(db.query(
         "SELECT a.* FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE t.unit = ?"
-        + pending.format(t="a") + " ORDER BY a.tip_id, a.part", [unit]))
+        " AND a.blob IS NOT NULL" + pending.format(t="a") + " ORDER BY a.tip_id, a.part", [unit]))
     return tips, followups, attachments
 
 
@@ -282,6 +295,35 @@ def mark_exported(db, seq, tips, followups, attachments):
         for row in attachments:
             db.execute("UPDATE attachments SET export_seq = ? WHERE tip_id = ? AND part = ? "
                        "AND export_seq = 0", [seq, row["tip_id"], row["part"]])
+
+
+#: How each acknowledged item is found, with the unit of its tip.
+_HELD_ITEM = {
+    "tips": "SELECT unit, export_seq, held_seq FROM tips WHERE id = ?",
+    "followups": "SELECT t.unit, f.export_seq, f.held_seq FROM followups f"
+                 " JOIN tips t ON t.id = f.tip_id WHERE f.tip_id = ? AND f.seq = ?",
+    "attachments": "SELECT t.unit, a.export_seq, a.held_seq FROM attachments a"
+                   " JOIN tips t ON t.id = a.tip_id WHERE a.tip_id = ? AND a.part = ?",
+}
+_HELD_KEY = {"tips": "id = ?", "followups": "tip_id = ? AND seq = ?",
+             "attachments": "tip_id = ? AND part = ?"}
+
+
+def held_item(db, table, key):
+    """{"unit", "export_seq", "held_seq"} of one item named by an acknowledgement, or None."""
+    row = db.execute(_HELD_ITEM[table], list(key)).fetchone()
+    return dict(zip(("unit", "export_seq", "held_seq"), row)) if row else None
+
+
+def mark_held(db, table, key, export_seq):
+    """Record that the unit holds this item since ``export_seq``; False if already recorded.
+
+    The first acknowledgement to name an item stays: a replay changes nothing.
+    Call inside a transaction with the checks that admit the item.
+    """
+    cursor = db.execute(f"UPDATE {table} SET held_seq = ? WHERE {_HELD_KEY[table]} "
+                        "AND held_seq = 0", [export_seq, *key])
+    return cursor.rowcount == 1
 
 
 def remember_nonce(db, nonce, expires, now):
@@ -382,6 +424,56 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
                        [ids])
         db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])
     return due, blobs
+
+
+#: Items the unit holds whose ciphertext is still on the server.
+_HELD_CIPHERTEXT = {
+    "tips": "SELECT id AS tip_id FROM tips WHERE held_seq > 0 AND length(body) > 0",
+    "followups": "SELECT tip_id FROM followups WHERE held_seq > 0 AND body IS NOT NULL",
+    "attachments": "SELECT tip_id FROM attachments WHERE held_seq > 0 AND blob IS NOT NULL",
+}
+
+
+def held_ciphertext(db, *, exclude=()):
+    """How many held items still have ciphertext here: {"tips", "followups", "attachments"}.
+
+    Items of the tips in ``exclude`` (due for purging whole) are not counted.
+    """
+    skip = json.dumps(list(exclude))
+    return {table: db.execute(f"SELECT COUNT(*) FROM ({sql}) WHERE tip_id NOT IN "
+                              "(SELECT value FROM json_each(?))", [skip]).fetchone()[0]
+            for table, sql in _HELD_CIPHERTEXT.items()}
+
+
+def clear_held(db, limit):
+    """Delete the ciphertext the unit holds, for up to ``limit`` tips, in one transaction.
+
+    Kept: the tip row (status, receipt verifier, reply key), replies, and the
+    rows of follow-ups and files with their numbers, so the reporter's check
+    page and the numbering of later follow-ups go on as before. The report
+    body becomes empty (the column is NOT NULL); a follow-up's body and a
+    file's description and name become NULL. Returns (counts, file names):
+    the caller removes the files once this is committed.
+    """
+    with transaction(db):
+        union = " UNION ".join(_HELD_CIPHERTEXT.values())
+        ids = json.dumps([row[0] for row in db.execute(
+            f"SELECT tip_id FROM ({union}) ORDER BY tip_id LIMIT ?", [limit])])
+        within = "tip_id IN (SELECT value FROM json_each(?))"
+        blobs = [row[0] for row in db.execute(
+            f"SELECT blob FROM attachments WHERE {within} AND held_seq > 0 AND blob IS NOT NULL",
+            [ids])]
+        counts = {
+            "tips": db.execute("UPDATE tips SET body = X'' WHERE id IN (SELECT value FROM "
+                               "json_each(?)) AND held_seq > 0 AND length(body) > 0",
+                               [ids]).rowcount,
+            "followups": db.execute(f"UPDATE followups SET body = NULL WHERE {within} "
+                                    "AND held_seq > 0 AND body IS NOT NULL", [ids]).rowcount,
+            "attachments": db.execute(f"UPDATE attachments SET info = NULL, blob = NULL WHERE "
+                                      f"{within} AND held_seq > 0 AND blob IS NOT NULL",
+                                      [ids]).rowcount,
+        }
+    return counts, blobs
 
 
 def checkpoint_truncate(db):

@@ -224,7 +224,8 @@ def workspace(tmp_path):
 
 def test_intact_export_bundle_opens_once(export, workspace, demo_key):
     counts = workspace.open_bundle(export.path, Keyring.of(demo_key))
-    assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False}
+    assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False,
+                      "unavailable": 0, "damaged": 0}
     assert workspace.open_bundle(export.path, Keyring.of(demo_key))["already_opened"]
     shown = workspace.show(export.tip_id, Keyring.of(demo_key), save_to=workspace.dir / "evidence")
     assert shown["report"]["description"] == "Drunk driver outside the school."

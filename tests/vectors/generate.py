@@ -1,7 +1,7 @@
 """(Re)write tipdrop's own known-answer vectors in tests/vectors/.
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
-officer_request.json.
+officer_request.json, export_ack.json.
 
 Run from the repository root:
 
@@ -460,6 +460,55 @@ def officer_request_vectors():
     }
 
 
+# --- export acknowledgements -------------------------------------------------------
+
+
+def export_ack_vectors():
+    from tipdrop import acks
+
+    unit = unit_key("vector-unit")
+    tip_a, tip_b = seed("ack tip a")[:16].hex(), seed("ack tip b")[:16].hex()
+    cases = [
+        (1, [tip_a], [], []),
+        (4, [tip_b, tip_a], [(tip_a, 2), (tip_a, 1), (tip_b, 1)], [(tip_b, "a10"), (tip_b, "a2")]),
+        (7, [], [(tip_a, 3)], []),
+    ]
+    entries = []
+    for export_seq, tips, followups, attachments in cases:
+        ack = acks.sign_ack(unit.ed25519, unit.unit, unit.key_id, export_seq=export_seq,
+                            tips=tips, followups=followups, attachments=attachments)
+        fields = acks.ack_fields(ack.unit, ack.key_id, ack.export_seq, ack.tips, ack.followups,
+                                 ack.attachments)
+        entries.append(
+            {
+                "export_seq": export_seq,
+                "tips": list(ack.tips),
+                "followups": [list(f) for f in ack.followups],
+                "attachments": [list(a) for a in ack.attachments],
+                "encoding": canonical.encode(acks.LABEL, *fields).hex(),
+                "signature": ack.signature.hex(),
+                "file": acks.dumps(ack).decode("ascii"),
+            }
+        )
+    return {
+        "description": (
+            "Export acknowledgements (docs/protocol.md, section 'Export acknowledgements'): "
+            "Ed25519 over canonical('tipdrop/v1/export-ack', u64 1, unit, key id (16 bytes), "
+            "u64 export_seq, u64 number of tips, tip id..., u64 number of follow-ups, "
+            "(tip id, u64 seq)..., u64 number of attachments, (tip id, part)...), each list "
+            "sorted and without repeats; the file is the JSON given. Produced by tipdrop "
+            "itself (tests/vectors/generate.py) from a fixed unit key; Ed25519 is "
+            "deterministic, so the signatures are exact."
+        ),
+        "unit": unit.unit,
+        "created": unit.created,
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "ed25519_public": unit.ed25519.public_key().public_bytes_raw().hex(),
+        "key_id": unit.key_id.hex(),
+        "vectors": entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -468,6 +517,7 @@ def main():
     write("padding.json", padding_vectors())
     write("kdf.json", kdf_vectors())
     write("officer_request.json", officer_request_vectors())
+    write("export_ack.json", export_ack_vectors())
 
 
 if __name__ == "__main__":

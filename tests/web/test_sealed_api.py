@@ -89,7 +89,8 @@ def test_a_key_that_is_not_installed_is_refused_with_409_and_nothing_stored(
         client, app, db, unit_key):
     other = keys.generate("demo")
     tip_id, data = sealed_form(unit_key, files=[b"abc"], recipient=other.public.recipient)
-    answer = post(client, data)
+    answer = client.post("/api/v1/sealed-tips?lang=en", data=data,
+                         content_type="multipart/form-data")
     assert answer.status_code == 409
     assert answer.json["error"] == "StaleKeyError" and "reload" in answer.json["message"]
     assert db["tips"].count == 0 and blobs(app) == [] and leftover_parts(app) == []

@@ -24,6 +24,7 @@ LABELS = frozenset(
         "tipdrop/v1/status",
         "tipdrop/v1/request",
         "tipdrop/v1/bundle",
+        "tipdrop/v1/export-ack",
     }
 )
 

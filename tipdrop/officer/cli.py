@@ -8,6 +8,7 @@ after a rotation. Commands that decrypt or sign ask for the passphrase once
 
 import json
 import os
+import re
 from functools import wraps
 from pathlib import Path
 
@@ -77,6 +78,38 @@ def open_bundle(workspace, key_path, bundle):
     else:
         click.echo(f"opened: {counts['tips']} new tips, {counts['followups']} follow-ups, "
                    f"{counts['attachments']} attachments")
+        _say_unavailable(counts)
+
+
+def _say_unavailable(counts):
+    if counts.get("damaged"):
+        click.echo(f"{counts['damaged']} items sealed on reporters' devices could not be read "
+                   "and were imported marked DAMAGED (see `officer list`)")
+    if counts.get("unavailable"):
+        click.echo(f"skipped {counts['unavailable']} tips whose reports are no longer on the "
+                   "server: the unit acknowledged holding them in another workspace")
+
+
+@officer.command("ack")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="File to write the signed acknowledgement to (must not exist).")
+@click.option("--all", "everything", is_flag=True,
+              help="Acknowledge every export opened here again, not only the new ones "
+                   "(e.g. if an acknowledgement file was lost).")
+@_workspace_options
+def ack(workspace, key_path, out, everything):
+    """Sign what this workspace holds of the exports it opened, for the server.
+
+    Carry the file to the server and run `tipdrop import-ack FILE` there;
+    the server's next `tipdrop purge` then deletes its copy of those
+    reports, follow-ups and files (statuses and replies stay, so reporters
+    can still check). `tipdrop officer pull` sends it by itself. Keep
+    backups of the workspace: once acknowledged, it holds the only copy.
+
+    Example: tipdrop officer ack --out ack.json --workdir ~/cases --key demo.key
+    """
+    numbers = workspace.write_ack(_unlock(key_path), out, everything=everything)
+    click.echo(f"acknowledged export(s) {', '.join(map(str, sorted(numbers)))} in {out}")
 
 
 @officer.command("list")
@@ -110,6 +143,8 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
             flags.append(f"{row['attachments']} file(s)")
         if row["server_mismatch"]:
             flags.append("SERVER METADATA DIFFERS")
+        if row["damaged"]:
+            flags.append("DAMAGED")
         click.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
                    f"{row['region']:<16} {', '.join(flags)}")
 
@@ -129,31 +164,48 @@ def show(workspace, key_path, tip, save_attachments):
     tip_id = workspace.resolve(tip)
     data = workspace.show(tip_id, _unlock(key_path), save_to=save_attachments)
     t, r = data["tip"], data["report"]
-    click.echo(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
-    click.echo(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
+    say = _terminal_safe_echo
+    say(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
+    say(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
+    if t["damaged"]:
+        say(f"DAMAGED: this report was sealed on the reporter's device and cannot be read "
+            f"({t['damaged']}). Region and category are the server's, unverified.")
     if (t["region"], t["category"]) != (t["server_region"], t["server_category"]):
-        click.echo(f"WARNING: the server listed it as {t['server_region']}/{t['server_category']}")
+        say(f"WARNING: the server listed it as {t['server_region']}/{t['server_category']}")
     for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
         if r.get(key):
-            click.echo(f"{label}: {r[key]}")
-    click.echo("\n" + r.get("description", ""))
+            say(f"{label}: {r[key]}")
+    say("\n" + r.get("description", ""))
     if r.get("contact"):
-        click.echo(f"\ncontact offered by the reporter: {r['contact']}")
+        say(f"\ncontact offered by the reporter: {r['contact']}")
     for f in data["attachments"]:
+        if "damaged" in f:
+            say(f"attachment {f['part']}: DAMAGED, cannot be read ({f['damaged']})")
+            continue
         removed = ""
         if f["photo"]:
             kept = "location and time kept by the reporter" if f["kept_location_and_time"] \
                 else "location and time removed"
             removed = f" (photo cleaned: {len(f['metadata_removed'])} items removed; {kept})"
         saved = f" -> {f['saved_to']}" if "saved_to" in f else ""
-        click.echo(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
+        say(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
     for f in data["followups"]:
-        click.echo(f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}:\n{f['text']}")
+        say(f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}:\n{f['text']}")
     for n in data["notes"]:
-        click.echo(f"\nnote ({n['day']}): {n['text']}")
+        say(f"\nnote ({n['day']}): {n['text']}")
     for reply in data["replies"]:
         state = f"sent {reply['sent']}" if reply["sent"] else "in outbox"
-        click.echo(f"\nreply {reply['seq']} ({reply['day']}, {reply['status']}, {state}): {reply['text']}")
+        say(f"\nreply {reply['seq']} ({reply['day']}, {reply['status']}, {state}): {reply['text']}")
+
+
+#: Control characters and bidirectional overrides a reporter could use to
+#: rewrite the officer's terminal or hide text in it.
+_UNSAFE_FOR_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _terminal_safe_echo(text=""):
+    """Print reporter-written text with control characters shown as \\uXXXX, never executed."""
+    click.echo(_UNSAFE_FOR_TERMINAL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text)))
 
 
 @officer.command("note")
@@ -212,14 +264,19 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @click.option("--server", required=True, help=_SERVER_HELP)
 @click.option("--since-start", is_flag=True,
               help="Ask for everything again, not only what is new (e.g. after a lost download).")
+@click.option("--no-ack", is_flag=True,
+              help="Do not acknowledge what was opened (the server keeps its copy for now).")
 @_workspace_options
-def pull(workspace, key_path, server, since_start):
+def pull(workspace, key_path, server, since_start, no_ack):
     """Fetch the unit's new ciphertext over the officer API and open it.
 
     The online variant of `tipdrop export` + `tipdrop officer open`: the
     request is signed with the unit key, the bundle is checked and imported
     whole, exactly like a bundle file. The server counts what it sent as
-    exported; if a download is lost, pull again with --since-start.
+    exported; if a download is lost, pull again with --since-start. Then
+    it sends the server the signed acknowledgement of what the workspace now
+    holds (like `tipdrop officer ack` + `tipdrop import-ack`), so the server
+    can delete its copy; with --no-ack it does not.
 
     Example: tipdrop officer pull --server https://tips.example.kz --workdir ~/cases --key demo.key
     """
@@ -234,6 +291,13 @@ def pull(workspace, key_path, server, since_start):
     else:
         click.echo(f"pulled: {counts['tips']} new tips, {counts['followups']} follow-ups, "
                    f"{counts['attachments']} attachments")
+    _say_unavailable(counts)
+    if not no_ack:
+        held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
+                                  keyring)
+        if held is not None:
+            click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
+                       f"follow-ups, {held['attachments']} attachments newly held")
 
 
 @officer.command("push")

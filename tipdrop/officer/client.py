@@ -9,8 +9,9 @@ system's trusted certificates.
 
 What comes back is handled exactly like the files of the offline
 exchange: the export is saved to a private file in the workspace and opened
-with Workspace.open_bundle (all or nothing); queued replies are marked sent
-only after the server confirmed it stored them.
+with Workspace.open_bundle (all or nothing); queued replies, and the
+acknowledgement of what was opened, are marked sent only after the server
+confirmed it stored them.
 """
 
 import http.client
@@ -129,6 +130,22 @@ class OfficerClient:
             raise ServerAnswerError("the server did not confirm the replies")
         return counts
 
+    def send_ack(self, data):
+        """POST a signed export acknowledgement; return the server's counts."""
+        conn, response = self._send("POST", "/acks", bytes(data),
+                                    {"Content-Type": "application/json"})
+        try:
+            raw = self._network(response.read)
+        finally:
+            conn.close()
+        try:
+            counts = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            counts = None
+        if not isinstance(counts, dict) or not isinstance(counts.get("tips"), int):
+            raise ServerAnswerError("the server did not confirm the acknowledgement")
+        return counts
+
     def _send(self, method, path, body, headers):
         target = self.server.base + API + path
         signed = officer_auth.sign_request(self._key, method, target, body)
@@ -202,3 +219,17 @@ def push(workspace, client, keyring):
     counts = client.send_replies(data)
     workspace.mark_sent(rows)
     return {"sent": len(rows), "already_imported": counts.get("already_imported", 0)}
+
+
+def acknowledge(workspace, client, keyring):
+    """Tell the server, signed, what the workspace holds of the exports it opened.
+
+    Returns the server's counts, or None when there was nothing to
+    acknowledge. Marked acknowledged only once the server recorded it.
+    """
+    if not workspace.ack_pending():
+        return None
+    data, numbers = workspace.pending_ack(keyring)
+    counts = client.send_ack(data)
+    workspace.mark_acked(numbers)
+    return counts

@@ -19,7 +19,7 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, g, request
 from werkzeug.wsgi import wrap_file
 
-from .. import bundles, exchange, officer_auth, store
+from .. import acks, bundles, exchange, officer_auth, store
 from ..errors import InputError, TipdropError
 from .context import extension
 
@@ -149,3 +149,14 @@ def replies(unit, body):
     counts = exchange.import_replies(_db(), extension("unit_keys"), body, sender=unit,
                                      skip_delivered=True)
     return counts, 201
+
+
+@bp.post("/acks")
+@signed(max_body=acks.MAX_ACK)
+def export_ack(unit, body):
+    """Record the signing unit's acknowledgement that it holds exported items.
+
+    Verified and recorded like ``tipdrop import-ack``, all or nothing; a
+    repeated acknowledgement changes nothing, so a lost answer is harmless.
+    """
+    return exchange.import_ack(_db(), extension("unit_keys"), body, sender=unit), 201

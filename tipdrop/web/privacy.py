@@ -19,8 +19,11 @@ TABLES = {
              N_("One entry per report. Deleted when the report is deleted (see above).")),
     "attachments": (N_("Files"),
                     N_("One entry per attached file; the file itself is kept encrypted, apart. "
-                       "Both are deleted with the report.")),
-    "followups": (N_("Your messages after the report"), N_("Deleted with the report.")),
+                       "The file and its encrypted description are deleted as soon as the police "
+                       "unit confirms it holds them, the entry with the report.")),
+    "followups": (N_("Your messages after the report"),
+                  N_("The encrypted message is deleted as soon as the police unit confirms it "
+                     "holds it; the entry, with the report.")),
     "replies": (N_("Replies from the police"), N_("Deleted with the report.")),
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "

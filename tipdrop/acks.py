@@ -1,0 +1,149 @@
+"""Export acknowledgements: the unit's signed word that its workstation holds an export.
+
+After ``tipdrop officer open`` has imported an export bundle (all of it,
+committed), the workstation can sign an acknowledgement naming exactly the
+items it now holds. The server checks it and may then delete its own copy
+of those items' ciphertext (``tipdrop purge``), keeping what the reporter
+still needs. JSON, signed by the unit (label ``tipdrop/v1/export-ack``):
+
+    {"format": "tipdrop-export-ack", "version": 1, "unit", "key_id", "export_seq",
+     "tips": [tip id, ...], "followups": [[tip id, seq], ...],
+     "attachments": [[tip id, part], ...], "signature"}
+
+The items are named one by one rather than by a hash of the bundle: a
+``--since-start`` export carries items an earlier export already carried,
+under a new number, and the server stamps each row only with the first
+export that carried it, so it could not recompute such a bundle's list.
+Each list is sorted and free of repeats, so one set of items has exactly
+one encoding. See docs/protocol.md section 11, "Export acknowledgements".
+"""
+
+import json
+import re
+from dataclasses import dataclass
+
+from .bundles import TIP_ID, b64, unb64
+from .crypto import canonical, signing
+from .errors import FormatError
+
+LABEL = "tipdrop/v1/export-ack"
+ACK_FORMAT = "tipdrop-export-ack"
+MAX_ACK = 16 * 1024 * 1024
+_PART = re.compile(r"\Aa[0-9]{1,3}\Z")
+_KEY_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+
+
+class AckFormatError(FormatError):
+    """The acknowledgement file is damaged or is not a tipdrop acknowledgement."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    unit: str
+    key_id: bytes
+    export_seq: int
+    tips: tuple
+    followups: tuple  # ((tip id, seq), ...)
+    attachments: tuple  # ((tip id, part), ...)
+    signature: bytes = b""
+
+    @property
+    def items(self):
+        return len(self.tips) + len(self.followups) + len(self.attachments)
+
+
+def ack_fields(unit, key_id, export_seq, tips, followups, attachments):
+    """What an acknowledgement's signature covers, in order (docs/protocol.md section 11)."""
+    fields = [canonical.FORMAT_VERSION, unit, bytes(key_id), export_seq, len(tips), *tips,
+              len(followups)]
+    for tip_id, seq in followups:
+        fields += [tip_id, seq]
+    fields.append(len(attachments))
+    for tip_id, part in attachments:
+        fields += [tip_id, part]
+    return tuple(fields)
+
+
+def _canonical_lists(tips, followups, attachments):
+    return (tuple(sorted(set(tips))), tuple(sorted(set(map(tuple, followups)))),
+            tuple(sorted(set(map(tuple, attachments)))))
+
+
+def sign_ack(signing_key, unit, key_id, *, export_seq, tips=(), followups=(), attachments=()):
+    """Sign an acknowledgement of the given items; lists are sorted and de-duplicated."""
+    tips, followups, attachments = _canonical_lists(tips, followups, attachments)
+    signature = signing.sign(signing_key, LABEL, *ack_fields(
+        unit, key_id, export_seq, tips, followups, attachments))
+    return Ack(unit, bytes(key_id), export_seq, tips, followups, attachments, signature)
+
+
+def verify_ack(ack, public_key):
+    """Raise SignatureError unless the unit key signed exactly this acknowledgement."""
+    signing.verify(public_key, ack.signature, LABEL, *ack_fields(
+        ack.unit, ack.key_id, ack.export_seq, ack.tips, ack.followups, ack.attachments))
+
+
+def dumps(ack):
+    """The acknowledgement file's bytes (UTF-8 JSON, ASCII only)."""
+    doc = {
+        "format": ACK_FORMAT, "version": canonical.FORMAT_VERSION, "unit": ack.unit,
+        "key_id": ack.key_id.hex(), "export_seq": ack.export_seq,
+        "tips": list(ack.tips), "followups": [list(f) for f in ack.followups],
+        "attachments": [list(a) for a in ack.attachments], "signature": b64(ack.signature),
+    }
+    return (json.dumps(doc, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def parse(data):
+    """Parse an acknowledgement's structure (the signature is checked by :func:`verify_ack`)."""
+    if len(data) > MAX_ACK:
+        raise AckFormatError("it is implausibly large")
+    try:
+        doc = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise AckFormatError() from None
+    if not isinstance(doc, dict) or doc.get("format") != ACK_FORMAT:
+        raise AckFormatError()
+    if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:
+        raise AckFormatError(f"unsupported version {doc.get('version')!r}")
+    unit, key_id, seq = doc.get("unit"), doc.get("key_id"), doc.get("export_seq")
+    if not isinstance(unit, str) or not unit.isascii() or not unit:
+        raise AckFormatError("no valid 'unit'")
+    if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
+        raise AckFormatError("no valid 'key_id'")
+    if type(seq) is not int or not 1 <= seq < 2**63:
+        raise AckFormatError("no valid 'export_seq'")
+    tips = tuple(_tip_id(t) for t in _list(doc, "tips"))
+    followups = tuple(_pair(f, int, "follow-up") for f in _list(doc, "followups"))
+    attachments = tuple(_pair(a, str, "attachment") for a in _list(doc, "attachments"))
+    if (tips, followups, attachments) != _canonical_lists(tips, followups, attachments):
+        raise AckFormatError("its lists are not sorted, or name an item twice")
+    try:
+        signature = unb64(doc.get("signature"), "signature")
+    except FormatError:
+        raise AckFormatError("no valid 'signature'") from None
+    return Ack(unit, bytes.fromhex(key_id), seq, tips, followups, attachments, signature)
+
+
+def _list(doc, field):
+    value = doc.get(field)
+    if not isinstance(value, list):
+        raise AckFormatError(f"no valid {field!r}")
+    return value
+
+
+def _tip_id(value):
+    if not isinstance(value, str) or not TIP_ID.match(value):
+        raise AckFormatError("an invalid tip id")
+    return value
+
+
+def _pair(value, kind, what):
+    if not isinstance(value, list) or len(value) != 2:
+        raise AckFormatError(f"an invalid {what}")
+    tip_id, second = _tip_id(value[0]), value[1]
+    if kind is int and (type(second) is not int or not 1 <= second < 2**63):
+        raise AckFormatError(f"an invalid {what} number")
+    if kind is str and (not isinstance(second, str) or not _PART.match(second)):
+        raise AckFormatError(f"an invalid {what} part")
+    return (tip_id, second)

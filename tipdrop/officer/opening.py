@@ -1,0 +1,374 @@
+"""Opening an export bundle into the workspace: authenticate everything, then write it at once.
+
+All or nothing: every envelope and stream is decrypted once to prove it
+authentic before one row is written, and everything is written in one
+transaction, which also records what of that export the workspace now holds
+(for the acknowledgement, see Workspace.pending_ack). A bundle a server
+damaged or forged is refused whole.
+
+One exception, on purpose: content sealed on the reporter's device
+(``encrypted_on = "device"``). The server could not open it and so could
+not check it, and whoever sent it chose its bytes. Refusing the whole bundle
+for one bad item would let any reporter block the unit's imports, so such an
+item is imported as it came, marked *damaged* with the reason, and the rest
+of the bundle opens; ``officer show`` says what could not be read.
+"""
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import bundles, store
+from ..crypto import envelope, stream
+from ..errors import DecryptionError, FormatError, WrongKeyError
+from ..files import fsync_dir
+from ..tips import STATUSES
+
+ITEM_LISTS = ("tips", "followups", "attachments")
+#: Stands for the description of a file skipped with its tip (see _stage_tip_record).
+_SKIP = object()
+#: What a device-sealed item may fail with and still be imported (as damaged).
+_DEVICE_FAULTS = (DecryptionError, FormatError)
+_REPORT_TEXT = ("region", "category", "what", "where", "when", "description", "contact",
+                "language")
+
+
+@dataclass
+class _Staged:
+    tips: list = field(default_factory=list)
+    followups: list = field(default_factory=list)
+    attachments: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    export_seq: int = 0
+    #: What the workspace holds of this export once it is imported, for the acknowledgement.
+    held: dict = field(default_factory=lambda: {name: set() for name in ITEM_LISTS})
+    #: Tips the server no longer holds (another workspace acknowledged them) and this one lacks.
+    gone: set = field(default_factory=set)
+    #: Tip ids sealed on the reporter's device (in this bundle or already held).
+    device: set = field(default_factory=set)
+    damaged: int = 0
+
+
+def open_bundle(workspace, path, keyring, progress=lambda n: None):
+    """Import an export bundle after proving every item authentic; return counts."""
+    db = workspace.db
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if db.execute("SELECT 1 FROM bundles WHERE sha256 = ?", [digest.hexdigest()]).fetchone():
+        return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}
+    staged = _Staged()
+    reading = _Reading(workspace, keyring, staged)
+    try:
+        with open(path, "rb") as f:
+            reading.read(_Counting(f, progress))
+        with store.transaction(db):
+            for table, rows in (("tips", staged.tips), ("followups", staged.followups),
+                                ("attachments", staged.attachments)):
+                if rows:
+                    db[table].insert_all(rows)
+            db["bundles"].insert({"sha256": digest.hexdigest(), "day": workspace.today()})
+            workspace.record_held(staged.export_seq, staged.held)
+            for tmp, final in staged.files:
+                os.rename(tmp, final)
+        fsync_dir(workspace.blobs)
+    finally:
+        for tmp, _ in staged.files:
+            Path(tmp).unlink(missing_ok=True)
+    return {"tips": len(staged.tips), "followups": len(staged.followups),
+            "attachments": len(staged.attachments), "already_opened": False,
+            "unavailable": len(staged.gone), "damaged": staged.damaged}
+
+
+class _Reading:
+    """One pass over a bundle's records, staging rows and files."""
+
+    def __init__(self, workspace, keyring, staged):
+        self.ws = workspace
+        self.keyring = keyring
+        self.staged = staged
+
+    def _has(self, table, where, *args):
+        return self.ws.has(table, where, *args)
+
+    def read(self, src):
+        staged = self.staged
+        reader = bundles.ExportReader(src)
+        header = None
+        current = None
+        for record in reader:
+            if header is None:
+                header = self._check_header(record)
+                staged.export_seq = _count(header, "export_seq", "header")
+                if staged.export_seq < 1:
+                    raise bundles.BundleError("header has no valid 'export_seq'")
+                continue
+            if record.kind == bundles.TIP:
+                self._stage_tip_record(record.doc)
+            elif record.kind == bundles.FOLLOWUP:
+                if _tip_of(record.doc) in staged.gone:
+                    continue
+                row = self._stage_followup(record.doc)
+                if not self._has("followups", "tip_id = ? AND seq = ?", row["tip_id"], row["seq"]):
+                    staged.followups.append(row)
+                staged.held["followups"].add((row["tip_id"], row["seq"]))
+            elif record.kind == bundles.ATTACHMENT:
+                current = _SKIP
+                if _tip_of(record.doc) not in staged.gone:
+                    current = self._stage_attachment_info(record.doc)
+            elif record.kind == bundles.STREAM:
+                if current is _SKIP:
+                    reader.copy_stream(lambda chunk: None)  # a file of a tip we cannot have
+                    current = None
+                    continue
+                if current is None:
+                    raise bundles.BundleError("attachment data without its description")
+                if self._has("attachments", "tip_id = ? AND part = ?", current["tip_id"],
+                             current["part"]):
+                    reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
+                else:
+                    staged.attachments.append(self._stage_stream(reader, current))
+                staged.held["attachments"].add((current["tip_id"], current["part"]))
+                current = None
+            else:
+                raise bundles.BundleError("a record appears out of place")
+        if header is None:
+            raise bundles.BundleError("the bundle has no header")
+        _refuse_duplicates(staged)
+        known = {t["id"] for t in staged.tips} | staged.gone
+        for row in staged.followups + staged.attachments:
+            if row["tip_id"] not in known and not self._has("tips", "id = ?", row["tip_id"]):
+                raise bundles.BundleError(
+                    f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
+                    "workspace: open the earlier bundles first")
+        staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])]
+        staged.damaged = sum(1 for row in staged.tips + staged.attachments if row.get("damaged"))
+
+    def _check_header(self, record):
+        doc = record.doc
+        if record.kind != bundles.HEADER or doc.get("format") != bundles.EXPORT_FORMAT:
+            raise bundles.BundleError("the bundle has no header")
+        if doc.get("version") != 1:
+            raise bundles.BundleError(f"unsupported bundle version {doc.get('version')!r}")
+        if doc.get("unit") != self.keyring.unit:
+            raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
+                                f"this key is for unit {self.keyring.unit!r}")
+        return doc
+
+    def _stage_tip_record(self, doc):
+        """Stage a tip; one without a body was deleted from the server after an acknowledgement.
+
+        Such a tip is fine if this workspace holds it; otherwise (another
+        workspace acknowledged it) it and everything of it in this bundle
+        are skipped and counted, and the rest of the bundle still opens.
+        """
+        staged = self.staged
+        if "body" in doc and doc["body"] is None:
+            tip_id = _tip_id(doc, "id")
+            if self._has("tips", "id = ?", tip_id):
+                staged.held["tips"].add(tip_id)
+                if self._has("tips", "id = ? AND encrypted_on = 'device'", tip_id):
+                    staged.device.add(tip_id)
+            else:
+                staged.gone.add(tip_id)
+            return
+        row = self._stage_tip(doc)
+        staged.tips.append(row)
+        staged.held["tips"].add(row["id"])
+
+    def _stage_tip(self, doc):
+        tip_id = _tip_id(doc, "id")
+        encrypted_on = str(doc.get("encrypted_on", ""))
+        if encrypted_on == "device" or self._has("tips", "id = ? AND encrypted_on = 'device'",
+                                                 tip_id):
+            self.staged.device.add(tip_id)
+        body = bundles.unb64(doc.get("body"), "report")
+        damaged = None
+        try:
+            report = _report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
+                                   tip_id=tip_id), tip_id)
+        except _DEVICE_FAULTS as e:
+            if tip_id not in self.staged.device:
+                raise
+            report, damaged = {}, _reason(e)
+        reply_public = bundles.unb64(doc.get("reply_public"), "reply key")
+        if len(reply_public) != 32:
+            raise bundles.BundleError("a tip has an invalid reply key")
+        status = bundles.require(doc, "status", str, "tip")
+        server_region = bundles.require(doc, "region", str, "tip")
+        server_category = bundles.require(doc, "category", str, "tip")
+        return {
+            "id": tip_id, "unit": self.keyring.unit,
+            "key_id": bundles.require(doc, "key_id", str, "tip"),
+            # The authenticated values are the ones inside the ciphertext; a
+            # damaged report has none, so the server's copy stands (flagged).
+            "region": report.get("region", server_region),
+            "category": report.get("category", server_category),
+            "server_region": server_region, "server_category": server_category,
+            "received_day": _day(doc, "received_day", "tip"),
+            "status": status if status in STATUSES else "received",
+            "status_day": _day(doc, "status_day", "tip"),
+            "reply_public": reply_public, "reply_seq": _count(doc, "reply_seq", "tip"),
+            "body": body, "encrypted_on": encrypted_on, "imported_day": self.ws.today(),
+            "damaged": damaged,
+        }
+
+    def _stage_followup(self, doc):
+        tip_id = _tip_id(doc, "tip_id")
+        seq = _count(doc, "seq", "follow-up")
+        body = bundles.unb64(doc.get("body"), "follow-up")
+        # Follow-ups are always sealed by the server: no leniency here.
+        open_envelope(body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}", kind="followup",
+              tip_id=tip_id, part=f"f{seq}")
+        return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
+                "received_day": _day(doc, "received_day", "follow-up")}
+
+    def _stage_attachment_info(self, doc):
+        tip_id = _tip_id(doc, "tip_id")
+        part = bundles.require(doc, "part", str, "attachment")
+        if not re.fullmatch(r"a\d{1,3}", part):
+            raise bundles.BundleError("an attachment has an invalid part name")
+        info = bundles.unb64(doc.get("info"), "attachment info")
+        damaged = None
+        try:
+            _attachment_info(open_envelope(info, self.keyring, f"attachment {part} of tip {tip_id[:8]}",
+                                   kind="attachment-info", tip_id=tip_id, part=part))
+        except _DEVICE_FAULTS as e:
+            if tip_id not in self.staged.device:
+                raise
+            damaged = _reason(e)
+        return {"tip_id": tip_id, "part": part, "info": info,
+                "size": _count(doc, "size", "attachment"), "damaged": damaged}
+
+    def _stage_stream(self, reader, row):
+        name = secrets.token_hex(16) + ".bin"
+        tmp = self.ws.blobs / "tmp" / name
+        self.staged.files.append((tmp, self.ws.blobs / name))
+        with open(tmp, "wb") as f:
+            reader.copy_stream(f.write)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            with open(tmp, "rb") as f, open(os.devnull, "wb") as sink:
+                stream.decrypt_stream(f, sink, stream_opener(f, self.keyring, row),
+                                      kind="attachment", tip_id=row["tip_id"], part=row["part"])
+        except _DEVICE_FAULTS as e:
+            if row["tip_id"] not in self.staged.device:
+                raise
+            row = row | {"damaged": row["damaged"] or _reason(e)}
+        return row | {"blob": name}
+
+
+def _reason(error):
+    """What is shown about a damaged item: the error's sentence, never content."""
+    return error.message[:300]
+
+
+def _tip_id(doc, name):
+    tip_id = bundles.require(doc, name, str, "tip")
+    if not bundles.TIP_ID.match(tip_id):
+        raise bundles.BundleError("a tip has an invalid id")
+    return tip_id
+
+
+def _day(doc, name, what):
+    value = bundles.require(doc, name, str, what)
+    if not bundles.DAY.match(value):
+        raise bundles.BundleError(f"{what} has no valid {name!r}")
+    return value
+
+
+def _count(doc, name, what):
+    value = bundles.require(doc, name, int, what)
+    if not 0 <= value < 2**63:
+        raise bundles.BundleError(f"{what} has no valid {name!r}")
+    return value
+
+
+def _tip_of(doc):
+    """The record's tip id if it is text (checked properly when the record is staged)."""
+    value = doc.get("tip_id")
+    return value if isinstance(value, str) else None
+
+
+def _refuse_duplicates(staged):
+    """A bundle names each item once; a repeated one means a faulty or hostile server."""
+    for rows, key in ((staged.tips, ("id",)), (staged.followups, ("tip_id", "seq")),
+                      (staged.attachments, ("tip_id", "part"))):
+        seen = set()
+        for row in rows:
+            ident = tuple(row[k] for k in key)
+            if ident in seen:
+                raise bundles.BundleError("the same item appears twice in the bundle")
+            seen.add(ident)
+
+
+def open_envelope(data, keyring, what, **context):
+    """Open an envelope with the keyring's key its header names."""
+    _, key_id = envelope.parse_header(data)
+    return envelope.open_(data, keyring.opener_for(key_id, what), **context)
+
+
+def stream_opener(f, keyring, row):
+    """The opener for the stream in file ``f`` (rewound after reading its header)."""
+    _, key_id, _ = stream.read_header(f)
+    f.seek(0)
+    return keyring.opener_for(key_id, f"attachment {row['part']} of tip {row['tip_id'][:8]}")
+
+
+def json_object(plaintext, what="report"):
+    try:
+        doc = json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DecryptionError(f"the decrypted {what} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise DecryptionError(f"the decrypted {what} is not a JSON object")
+    return doc
+
+
+def _report(plaintext, tip_id):
+    """The report document, checked (protocol.md section 13): a device may send anything."""
+    doc = json_object(plaintext)
+    if doc.get("format") != "tipdrop-report" or doc.get("version") != 1:
+        raise FormatError("the decrypted report is not a tipdrop report of version 1")
+    if doc.get("tip_id") != tip_id:
+        raise FormatError("the decrypted report names another tip")
+    for name in _REPORT_TEXT:
+        if not isinstance(doc.get(name, ""), str):
+            raise FormatError(f"the report's {name!r} is not text")
+    parts = doc.get("attachments", [])
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise FormatError("the report's list of attachments is not a list of names")
+    return doc
+
+
+def _attachment_info(plaintext):
+    doc = json_object(plaintext, "attachment description")
+    size = doc.get("size")
+    if type(size) is not int or size < 0:
+        raise FormatError("the attachment description has no valid size")
+    for name in ("name", "type"):
+        if not isinstance(doc.get(name, ""), str):
+            raise FormatError(f"the attachment description's {name!r} is not text")
+    removed = doc.get("metadata_removed", [])
+    if not isinstance(removed, list) or not all(isinstance(r, str) for r in removed):
+        raise FormatError("the attachment description's list of removed metadata is invalid")
+    return doc
+
+
+class _Counting:
+    """A read-through file wrapper that reports progress in bytes."""
+
+    def __init__(self, f, progress):
+        self._f = f
+        self._progress = progress
+
+    def read(self, n=-1):
+        data = self._f.read(n)
+        self._progress(len(data))
+        return data
