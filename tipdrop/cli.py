@@ -161,7 +161,16 @@ def import_replies(file, data_dir, keys_dir):
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
-    from . import exchange, store
+    from . import exchange
+
+    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
+    counts = exchange.import_replies(db, unit_keys, data)
+    click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
+
+
+def _server_and_file(data_dir, keys_dir, file):
+    """The server's database and installed keys, and the bytes of a file a unit sent."""
+    from . import store
     from .unitkeys import UnitKeys
 
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
@@ -169,8 +178,7 @@ def import_replies(file, data_dir, keys_dir):
     store.init(db)
     with open(file, "rb") as f:
         data = f.read()
-    counts = exchange.import_replies(db, UnitKeys.load(config.keys_dir), data)
-    click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
+    return db, UnitKeys.load(config.keys_dir), data
 
 
 @cli.command("import-ack")
@@ -187,15 +195,10 @@ def import_ack(file, data_dir, keys_dir):
 
     Example: tipdrop import-ack /media/usb/ack.json
     """
-    from . import exchange, store
-    from .unitkeys import UnitKeys
+    from . import exchange
 
-    config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
-    db = store.connect(config.database_path)
-    store.init(db)
-    with open(file, "rb") as f:
-        data = f.read()
-    counts = exchange.import_ack(db, UnitKeys.load(config.keys_dir), data)
+    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
+    counts = exchange.import_ack(db, unit_keys, data)
     click.echo(f"recorded as held by the unit: {counts['tips']} tips, {counts['followups']} "
                f"follow-ups, {counts['attachments']} attachments ({counts['already']} already "
                f"recorded, {counts['gone']} no longer on the server)")

@@ -30,7 +30,7 @@ from .attachments import MAX_PHOTO_BYTES, PhotoTooLargeError
 from .crypto import envelope, kdf, keys, stream
 from .errors import CryptoError, SignatureError, TipdropError, UsageError
 from .multipart import MultipartBody, Part
-from .officer.client import ServerRefusedError, ServerUnreachableError, check_server_url
+from .officer.client import ServerRefusedError, check_server_url, network_step
 from .tips import MAX_ATTACHMENTS, Report, TooManyFilesError
 
 API = "/api/v1"
@@ -362,18 +362,7 @@ def _unb64(text, what):
 
 
 def _network(server, call, *args):
-    """Run one network step; connection trouble becomes one clear error."""
-    try:
-        return call(*args)
-    except http.client.IncompleteRead as e:
-        raise ReporterAnswerError(f"the connection closed with {e.expected} bytes still to come") \
-            from None
-    except ssl.SSLCertVerificationError as e:
-        raise ServerUnreachableError(
-            f"{server}: its certificate is not trusted ({e.verify_message})") from None
-    except (OSError, http.client.HTTPException) as e:
-        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        raise ServerUnreachableError(f"{server}: {reason}") from None
+    return network_step(server, call, *args, answer_error=ReporterAnswerError)
 
 
 def _call(server, method, path, *, body=(), headers=None, timeout=TIMEOUT):

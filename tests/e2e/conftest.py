@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ..serving import start_server
+
 TIPDROP = Path(sys.executable).with_name("tipdrop")
 
 
@@ -44,11 +46,25 @@ def assert_clean_error(result, *fragments):
         assert fragment in lines[0]
 
 
-from ..serving import start_server  # noqa: E402
-
-
 @pytest.fixture
 def server(tmp_path):
     running = start_server(tmp_path)
     yield running
     running.stop()
+
+
+#: The passphrase of the key made at the ceremony (``ceremony`` fixture).
+PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
+
+
+@pytest.fixture
+def ceremony(tmp_path, run_cli):
+    """A unit key made at a key ceremony, a server that holds its public half,
+    and the environment of the officer who holds the private half."""
+    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
+    assert made.returncode == 0, made.stderr
+    server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
+    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
+               "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
+    yield server, officer
+    server.stop()

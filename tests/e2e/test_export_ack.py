@@ -19,12 +19,11 @@ from contextlib import closing
 
 import pytest
 
-from ..serving import multipart, start_server
+from ..serving import multipart
 from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 REPORT = "ACK-CANARY: the inspector asks for a bribe"
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(150 * 1024)
 
@@ -77,17 +76,6 @@ def _held_rows(database):
     with closing(sqlite3.connect(database)) as conn:
         return {table: conn.execute(f"SELECT held_seq FROM {table} ORDER BY 1").fetchall()
                 for table in ("tips", "followups", "attachments")}
-
-
-@pytest.fixture
-def ceremony(tmp_path, run_cli):
-    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
-    assert made.returncode == 0, made.stderr
-    server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
-    yield server, officer
-    server.stop()
 
 
 def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(

@@ -12,12 +12,11 @@ import urllib.parse
 
 import pytest
 
-from ..serving import multipart, start_server
+from ..serving import multipart
 from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 
 
 
@@ -48,20 +47,8 @@ def _answer(server, page, text):
     assert status == 200
 
 
-@pytest.fixture
-def loop(tmp_path, run_cli):
-    # Given a unit key made at a key ceremony and a server that holds its public half
-    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
-    assert made.returncode == 0, made.stderr
-    server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
-    yield server, officer
-    server.stop()
-
-
-def test_report_reply_and_answer_make_the_full_loop(loop, run_cli, tmp_path):
-    server, officer = loop
+def test_report_reply_and_answer_make_the_full_loop(ceremony, run_cli, tmp_path):
+    server, officer = ceremony
     evidence = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 3000
 
     # When a reporter submits on the web with an attachment
@@ -114,8 +101,8 @@ def test_report_reply_and_answer_make_the_full_loop(loop, run_cli, tmp_path):
     assert json.loads(run_cli("officer", "list", "--json", env=officer).stdout)[0]["unread_followups"] == 0
 
 
-def test_replayed_reply_bundle_is_refused_whole(loop, run_cli, tmp_path):
-    server, officer = loop
+def test_replayed_reply_bundle_is_refused_whole(ceremony, run_cli, tmp_path):
+    server, officer = ceremony
     _submit(server, "first")
     run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
     run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
@@ -127,8 +114,8 @@ def test_replayed_reply_bundle_is_refused_whole(loop, run_cli, tmp_path):
     assert_clean_error(again, "already imported")
 
 
-def test_wrong_passphrase_is_a_clear_error(loop, run_cli, tmp_path):
-    server, officer = loop
+def test_wrong_passphrase_is_a_clear_error(ceremony, run_cli, tmp_path):
+    server, officer = ceremony
     _submit(server, "x")
     run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
     result = run_cli("officer", "open", tmp_path / "e.tdx", env=officer | {"TIPDROP_PASSPHRASE": "nope"})

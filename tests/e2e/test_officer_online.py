@@ -17,12 +17,11 @@ import pytest
 from tipdrop import officer_auth
 from tipdrop.crypto import kdf, keys
 
-from ..serving import free_port, multipart, start_server
+from ..serving import free_port, multipart
 from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 
 
 
@@ -45,20 +44,9 @@ def _check(server, receipt):
     return page.decode()
 
 
-@pytest.fixture
-def ceremony(tmp_path, run_cli):
-    # Given a unit key made at a key ceremony and a server that holds its public half
-    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
-    assert made.returncode == 0, made.stderr
-    server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
-    yield server, officer, f"http://127.0.0.1:{server.port}"
-    server.stop()
-
-
 def test_pull_reply_and_push_make_the_loop_without_carrying_files(ceremony, run_cli):
-    server, officer, url = ceremony
+    server, officer = ceremony
+    url = f"http://127.0.0.1:{server.port}"
     receipt = _submit(server, "Велосипеды продают за вокзалом.")
 
     # When the officer pulls over the officer API

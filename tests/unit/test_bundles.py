@@ -30,16 +30,6 @@ EVIDENCE = b"dashcam frame " * 40
 ROUTES = {"almaty": "demo", "astana": "astana-police"}
 
 
-@pytest.fixture(scope="module")
-def demo_key():
-    return keys.generate("demo")
-
-
-@pytest.fixture(scope="module")
-def astana_key():
-    return keys.generate("astana-police")
-
-
 class Server:
     """The server side of the exchange, in process: keys/, a database, attachment files."""
 

@@ -19,11 +19,11 @@ from tipdrop.officer.cli import officer
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 
-from .test_bundles import Server, astana_key, demo_key  # noqa: F401  (fixtures)
+from .test_bundles import Server
 
 
 @pytest.fixture
-def server(tmp_path, demo_key, astana_key):  # noqa: F811
+def server(tmp_path, demo_key, astana_key):
     running = Server(tmp_path / "server", demo_key, astana_key)
     yield running
     running.db.close()

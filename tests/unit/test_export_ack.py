@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tipdrop import acks, exchange, store
-from tipdrop.crypto import canonical, keys, signing
+from tipdrop.crypto import canonical, signing
 from tipdrop.errors import SignatureError
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
@@ -24,16 +24,6 @@ from tipdrop.unitkeys import RETIRED, UnitKeys
 from .test_bundles import Server
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "export_ack.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def demo_key():
-    return keys.generate("demo")
-
-
-@pytest.fixture(scope="module")
-def astana_key():
-    return keys.generate("astana-police")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from contextlib import closing
 import pytest
 
 from tipdrop import exchange, retention, store
-from tipdrop.crypto import keys
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 
@@ -19,16 +18,6 @@ from .test_bundles import Server
 
 TODAY = "2026-01-10"
 EVIDENCE = b"dashcam frame " * 400
-
-
-@pytest.fixture(scope="module")
-def demo_key():
-    return keys.generate("demo")
-
-
-@pytest.fixture(scope="module")
-def astana_key():
-    return keys.generate("astana-police")
 
 
 @pytest.fixture

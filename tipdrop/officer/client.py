@@ -116,23 +116,15 @@ class OfficerClient:
 
     def send_replies(self, data):
         """POST a signed reply bundle; return the server's counts."""
-        conn, response = self._send("POST", "/replies", bytes(data),
-                                    {"Content-Type": "application/json"})
-        try:
-            raw = self._network(response.read)
-        finally:
-            conn.close()
-        try:
-            counts = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            counts = None
-        if not isinstance(counts, dict) or not isinstance(counts.get("replies"), int):
-            raise ServerAnswerError("the server did not confirm the replies")
-        return counts
+        return self._post_counts("/replies", data, "replies", "the replies")
 
     def send_ack(self, data):
         """POST a signed export acknowledgement; return the server's counts."""
-        conn, response = self._send("POST", "/acks", bytes(data),
+        return self._post_counts("/acks", data, "tips", "the acknowledgement")
+
+    def _post_counts(self, path, data, count, what):
+        """POST a signed JSON document; the answer must be counts, ``count`` among them."""
+        conn, response = self._send("POST", path, bytes(data),
                                     {"Content-Type": "application/json"})
         try:
             raw = self._network(response.read)
@@ -142,8 +134,8 @@ class OfficerClient:
             counts = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             counts = None
-        if not isinstance(counts, dict) or not isinstance(counts.get("tips"), int):
-            raise ServerAnswerError("the server did not confirm the acknowledgement")
+        if not isinstance(counts, dict) or not isinstance(counts.get(count), int):
+            raise ServerAnswerError(f"the server did not confirm {what}")
         return counts
 
     def _send(self, method, path, body, headers):
@@ -169,18 +161,26 @@ class OfficerClient:
         return conn, response
 
     def _network(self, call, *args, **kwargs):
-        """Run one network step; connection trouble becomes one clear error."""
-        try:
-            return call(*args, **kwargs)
-        except http.client.IncompleteRead as e:
-            raise ServerAnswerError(
-                f"the connection closed with {e.expected} bytes still to come") from None
-        except ssl.SSLCertVerificationError as e:
-            raise ServerUnreachableError(
-                f"{self.server}: its certificate is not trusted ({e.verify_message})") from None
-        except (OSError, http.client.HTTPException) as e:
-            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise ServerUnreachableError(f"{self.server}: {reason}") from None
+        return network_step(self.server, call, *args, **kwargs)
+
+
+def network_step(server, call, *args, answer_error=ServerAnswerError, **kwargs):
+    """Run one network step; connection trouble becomes one clear error.
+
+    Shared with the reporter's reference client, which passes its own
+    ``answer_error`` for an answer cut short.
+    """
+    try:
+        return call(*args, **kwargs)
+    except http.client.IncompleteRead as e:
+        raise answer_error(f"the connection closed with {e.expected} bytes still to come") \
+            from None
+    except ssl.SSLCertVerificationError as e:
+        raise ServerUnreachableError(
+            f"{server}: its certificate is not trusted ({e.verify_message})") from None
+    except (OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise ServerUnreachableError(f"{server}: {reason}") from None
 
 
 def _refusal(status, raw):
