@@ -40,3 +40,20 @@ def screenshots():
     folder = Path(os.environ.get("TIPDROP_SCREENSHOTS", "/tmp/tipdrop-screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def collect_errors(page):
+    """The page's console errors and uncaught exceptions, as a list that fills as they come.
+
+    The browser's own request for /favicon.ico fails: the app has none, and
+    needs none, so that one is not an error here.
+    """
+    errors = []
+
+    def console(message):
+        if message.type == "error" and "favicon" not in (message.location or {}).get("url", ""):
+            errors.append(f"{message.text} {message.location}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors

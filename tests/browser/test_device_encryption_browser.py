@@ -17,6 +17,7 @@ from PIL import Image
 from tipdrop import store
 
 from ..samples import photo_with_metadata
+from ..serving import start_server
 from .recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +114,25 @@ def test_key_document_on_the_page_is_the_units_key(browser, server):
     assert doc["units"]["demo"]["key_id"] == server.unit_key.public.key_id.hex()
     page.wait_for_function("document.getElementById('protection').dataset.encryptedOn === 'device'")
     page.close()
+
+
+def test_files_the_server_would_refuse_are_refused_before_encrypting(browser, tmp_path):
+    small = start_server(tmp_path, extra_env={"TIPDROP_MAX_UPLOAD_MB": "1"})
+    try:
+        (tmp_path / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+        page = browser.new_page(locale="ru-RU")
+        posts = []
+        page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+        page.goto(f"http://127.0.0.1:{small.port}/submit?lang=ru")
+        page.wait_for_function("document.getElementById('protection').dataset.encryptedOn === 'device'")
+        page.select_option("#region", "almaty")
+        page.select_option("#category", "corruption")
+        page.fill("#description", CANARY)
+        page.set_input_files("#files", str(tmp_path / "big.bin"))
+        page.click("form button[type=submit]")
+        page.wait_for_selector("#form-status:not([hidden])")
+        assert "слишком" in page.inner_text("#form-status").lower()
+        assert posts == [] and page.locator("#receipt").count() == 0
+        page.close()
+    finally:
+        small.stop()

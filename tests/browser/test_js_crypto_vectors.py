@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from tipdrop.crypto import canonical, envelope, padding, stream
 
 from ..serving import start_server
+from .conftest import collect_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +41,7 @@ def js(browser, tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("server"))
     context = browser.new_context()
     page = context.new_page()
-    errors = []
-    # The browser asks for /favicon.ico by itself; there is none, on purpose.
-    page.on("console", lambda message: message.type == "error"
-            and "favicon" not in (message.location or {}).get("url", "")
-            and errors.append(f"{message.text} {message.location}"))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = collect_errors(page)
     base = f"http://127.0.0.1:{server.port}"
     page.goto(f"{base}/")
     page.add_script_tag(url=f"{base}{SCRIPT}")
@@ -196,9 +192,9 @@ def test_envelopes_sealed_in_the_browser_open_with_python(js, recipient, opener,
         assert envelope.open_(sealed, opener, kind=kind, tip_id="T-0042", part="2") == plaintext
 
 
-@pytest.mark.parametrize("length", [0, 65535, 65536, 200 * 1024],
+@pytest.mark.parametrize("length", [0, 65535, 65536, 200 * 1024, (1 << 20) + 3],
                          ids=["empty", "padding-ends-a-chunk", "padding-in-a-chunk-of-its-own",
-                              "200-KiB"])
+                              "200-KiB", "across-a-1-MiB-read"])
 def test_streams_encrypted_in_the_browser_decrypt_with_python(js, recipient, opener, length):
     data = os.urandom(length)
     got = js.run(ENCRYPT_STREAM, {"data": _b64(data), "recipient": _recipient_arg(recipient),
@@ -211,11 +207,11 @@ def test_streams_encrypted_in_the_browser_decrypt_with_python(js, recipient, ope
     assert out.getvalue() == data
 
 
-def test_a_stream_reads_the_file_one_chunk_at_a_time(js, recipient):
-    # Given a 200 KiB Blob whose slice() is watched
+def test_a_stream_reads_the_file_1_mib_at_a_time_and_yields_one_chunk_at_a_time(js, recipient):
+    # Given a 2.2 MiB Blob whose slice() is watched
     got = js.run("""async (recipient) => {
       const T = TipdropCrypto, h = T.hexToBytes;
-      const blob = new Blob([new Uint8Array(200 * 1024)]);
+      const blob = new Blob([new Uint8Array(2 * 1024 * 1024 + 200 * 1024)]);
       const sliced = [];
       const slice = Blob.prototype.slice;
       blob.slice = function (start, end) {
@@ -228,11 +224,14 @@ def test_a_stream_reads_the_file_one_chunk_at_a_time(js, recipient):
           x25519: h(recipient.x25519)}, {tipId: "T-1"})) pieces.push(piece.length);
       return {sliced, pieces};
     }""", _recipient_arg(recipient))
-    # Then no read and no piece is larger than one chunk (plus its tag)
-    assert got["sliced"] == [65536, 65536, 65536, 8192]
-    last = padding.padded_length(200 * 1024) - 3 * 65536
-    assert got["pieces"] == [stream.HEADER_LEN, 65552, 65552, 65552, last + 16]
-    assert sum(got["pieces"]) == stream.ciphertext_length(200 * 1024)
+    # Then the file is read in 1 MiB slices (memory stays bounded whatever
+    # its size) and no piece is larger than one chunk (plus its tag)
+    size = 2 * 1024 * 1024 + 200 * 1024
+    assert got["sliced"] == [1 << 20, 1 << 20, 200 * 1024]
+    padded = padding.padded_length(size)
+    full, last = divmod(padded, 65536)
+    assert got["pieces"] == [stream.HEADER_LEN] + [65552] * full + ([last + 16] if last else [])
+    assert sum(got["pieces"]) == stream.ciphertext_length(size)
 
 
 def test_canonical_encoding_reproduces_the_signing_vectors(js):

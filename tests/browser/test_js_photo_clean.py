@@ -18,8 +18,9 @@ from ..serving import start_server
 from ..unit.test_photos import (
     DAMAGED, DATE_TIME_ORIGINAL, EXIF, GPS, GPS_IFD, ORIENTATION, SECRETS, SMALL_JPEG, SMALL_PNG,
     _exif, _exif_tiff, _insert_chunks_after_ihdr, _jpeg, _noise, _phone_jpeg, _phone_png, _pixels,
-    _png, _png_chunk,
+    _png, _png_chunk, JPEG_KINDS, JPEG_KIND_IDS,
 )  # fmt: skip
+from .conftest import collect_errors
 
 # The test photos are malformed on purpose (a fake MPF block, damaged Exif): Pillow says so.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning:PIL")]
@@ -50,21 +51,13 @@ def page(browser, tmp_path_factory):
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.console_errors = []
-        page.on("console", lambda message: _note_error(page, message))
-        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        page.console_errors = collect_errors(page)
         page.goto(f"http://127.0.0.1:{server.port}/")
         page.add_script_tag(url="/static/js/photo-clean.js")
         yield page
     finally:
         context.close()
         server.stop()
-
-
-def _note_error(page, message):
-    # The browser's own request for /favicon.ico fails: the app has none, and needs none.
-    if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-        page.console_errors.append(message.text)
 
 
 def clean_all(page, cases):
@@ -179,17 +172,7 @@ def test_exif_without_anything_to_keep_is_dropped_entirely(page):
 # --- lossless -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "image, options",
-    [
-        (_noise("RGB", (48, 32)), {}),
-        (_noise("RGB", (48, 32)), {"progressive": True}),
-        (_noise("RGB", (48, 32)), {"restart_marker_blocks": 1}),
-        (_noise("L", (40, 24)), {}),
-        (_noise("CMYK", (32, 16)), {}),
-    ],
-    ids=["baseline", "progressive", "restart-markers", "grey", "cmyk-adobe"],
-)
+@pytest.mark.parametrize("image, options", JPEG_KINDS, ids=JPEG_KIND_IDS)
 @pytest.mark.parametrize("keep", [False, True], ids=["default", "keep-location"])
 def test_jpeg_pixels_and_scan_bytes_are_unchanged(page, image, options, keep):
     data = _phone_jpeg(image=image, **options)

@@ -7,6 +7,7 @@ import pytest
 from tipdrop import stats, store
 
 from ..figures import add_tips
+from .conftest import collect_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +34,7 @@ def test_public_figures_render_as_charts_on_a_phone_in_russian(browser, server, 
     _seed(server.data_dir)
     context = browser.new_context(**PHONE)
     page = context.new_page()
-    errors = []
-    # The browser asks for /favicon.ico by itself; there is none, on purpose.
-    page.on("console", lambda message: message.type == "error"
-            and "favicon" not in (message.location or {}).get("url", "")
-            and errors.append(f"{message.text} {message.location}"))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = collect_errors(page)
 
     # Given the start page, the reader follows the footer link to the figures
     page.goto(f"http://127.0.0.1:{server.port}/")

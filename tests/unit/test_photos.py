@@ -160,6 +160,17 @@ def _exif(data):
         return exif, exif.get_ifd(EXIF), exif.get_ifd(GPS)
 
 
+#: JPEG encodings a cleaner must copy byte for byte (also used by the browser tests).
+JPEG_KINDS = [
+    (_noise("RGB", (48, 32)), {}),
+    (_noise("RGB", (48, 32)), {"progressive": True}),
+    (_noise("RGB", (48, 32)), {"restart_marker_blocks": 1}),
+    (_noise("L", (40, 24)), {}),
+    (_noise("CMYK", (32, 16)), {}),
+]
+JPEG_KIND_IDS = ["baseline", "progressive", "restart-markers", "grey", "cmyk-adobe"]
+
+
 @pytest.fixture(scope="module")
 def phone_jpeg():
     data = _phone_jpeg()
@@ -282,17 +293,7 @@ def test_unreadable_exif_is_dropped_entirely(tiff):
     assert _pixels(result.data) == _pixels(data)
 
 
-@pytest.mark.parametrize(
-    "image, options",
-    [
-        (_noise("RGB", (48, 32)), {}),
-        (_noise("RGB", (48, 32)), {"progressive": True}),
-        (_noise("RGB", (48, 32)), {"restart_marker_blocks": 1}),
-        (_noise("L", (40, 24)), {}),
-        (_noise("CMYK", (32, 16)), {}),
-    ],
-    ids=["baseline", "progressive", "restart-markers", "grey", "cmyk-adobe"],
-)
+@pytest.mark.parametrize("image, options", JPEG_KINDS, ids=JPEG_KIND_IDS)
 @pytest.mark.parametrize("keep", [False, True], ids=["default", "keep-location"])
 def test_jpeg_pixels_are_identical_after_cleaning(image, options, keep):
     data = _phone_jpeg(image=image, **options)

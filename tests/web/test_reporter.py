@@ -9,6 +9,7 @@ import pytest
 from tipdrop import receipts, store
 from tipdrop.crypto import envelope, stream
 
+from ..samples import photo_with_metadata
 from .conftest import find, form_token
 
 
@@ -296,20 +297,11 @@ def test_every_page_works_without_javascript_and_loads_nothing_external(client):
 
 
 def _jpeg_with_metadata():
-    from PIL import Image
-
-    image = Image.new("RGB", (64, 48), (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = "CanaryMake"          # Make
-    exif[0x0110] = "CanaryModel-X1"      # Model
-    exif[0x0112] = 6                     # Orientation
-    exif[0x0132] = "2026:11:27 22:15:00"  # DateTime
-    gps = exif.get_ifd(0x8825)
-    gps[1], gps[2] = "N", (43.0, 15.0, 0.0)
-    gps[3], gps[4] = "E", (76.0, 54.0, 0.0)
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif)
-    return out.getvalue()
+    return photo_with_metadata(make="CanaryMake", color=(200, 30, 30), tags=[
+        (0x0110, "CanaryModel-X1"),       # Model
+        (0x0112, 6),                      # Orientation
+        (0x0132, "2026:11:27 22:15:00"),  # DateTime
+    ])
 
 
 def _open_attachment(app, unit_key, tip_id, row):

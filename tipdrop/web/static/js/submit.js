@@ -107,6 +107,11 @@
     if (!description) throw new ReporterError(form.dataset.msgEmpty);
     const files = Array.from(form.elements.files.files || []).filter((f) => f.name);
     if (files.length > MAX_ATTACHMENTS) throw new Error("too many files"); // the server says it
+    // Refuse before encrypting what the server would refuse after the upload.
+    const sealedSize = files.reduce((sum, f) => sum + C.streamLength(f.size) + 4096, 0);
+    if (sealedSize + 512 * 1024 > Number(form.dataset.maxBytes)) {
+      throw new ReporterError(form.dataset.msgTooLarge);
+    }
     const keep = form.elements.keep_location.checked;
     const recipient = await recipientFor(region);
     const tipId = newTipId();
