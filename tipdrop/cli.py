@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from . import settings as settings_mod
+from . import terminal
 from .errors import TipdropError, UsageError
 
 EXIT_ERROR = 2
@@ -341,7 +342,7 @@ def submit_command(server, region, category, text_file, what, where, when, conta
         what=what, where=where, when=when, contact=contact, files=files,
         keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys))
     pin = "pinned" if sent.pinned else "not pinned: use --unit-key to be sure"
-    click.echo(f"sealed here to unit {sent.unit}, key {sent.key_id.hex()} ({pin})")
+    terminal.echo(f"sealed here to unit {sent.unit}, key {sent.key_id.hex()} ({pin})")
     for name, info in sent.files:
         if info.get("photo"):
             kept = "location and time kept" if info["kept_location_and_time"] else \
@@ -380,19 +381,19 @@ def check_command(server, unit_keys):
 
     pinned = reporter_client.load_pinned(unit_keys)
     answer = reporter_client.check(server, _read_receipt(), pinned)
-    click.echo(f"status: {answer.status} (since {answer.status_day}), "
+    terminal.echo(f"status: {answer.status} (since {answer.status_day}), "
                f"received {answer.received_day}")
     for reply in answer.replies:
         head = f"reply {reply.seq} ({reply.day}, {reply.status})"
         if not reply.verified:
-            click.echo(f"{head}: NOT VERIFIED, not shown: {reply.problem}")
+            terminal.echo(f"{head}: NOT VERIFIED, not shown: {reply.problem}")
             continue
         signer = f"unit {reply.signer_unit}, key {reply.signer_key_id.hex()[:16]}"
         pin = "pinned" if reply.pinned else "not pinned"
         problem = f": {reply.problem}" if reply.problem else ""
-        click.echo(f"{head}, signed by {signer} ({pin}){problem}")
+        terminal.echo(f"{head}, signed by {signer} ({pin}){problem}")
         if reply.message:
-            click.echo(reply.message)
+            terminal.echo(reply.message)
 
 
 def _register_officer():
@@ -410,7 +411,8 @@ def main(argv=None):
         # Not standalone: click returns the code of an explicit exit (doctor's 2).
         code = cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)
     except TipdropError as e:
-        click.echo(f"error: {e.message}", err=True)
+        # Details can quote a server's answer or a file: never raw control codes.
+        terminal.echo(f"error: {e.message}", err=True)
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)

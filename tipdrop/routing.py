@@ -8,6 +8,7 @@ for the public aggregate figures.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -28,6 +29,11 @@ class UnknownCategoryError(InputError):
     detail_is_message = False
 
 
+#: What a region or category code looks like. Codes travel inside reports
+#: sealed on reporters' devices too, where the workstation checks them.
+CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
 def _load_names(filename, path=None):
     """Names per language from the package data, or from ``path`` if given."""
     if path is not None:
@@ -41,6 +47,8 @@ def _load_names(filename, path=None):
     if not isinstance(items, dict) or not items:
         raise ConfigError(f"{path or filename}: expected {{\"items\": {{code: names}}}}")
     for code, names in items.items():
+        if not CODE.fullmatch(code):
+            raise ConfigError(f"{path or filename}: {code!r} is not a code (a-z, 0-9 and -)")
         if not isinstance(names, dict):
             raise ConfigError(f"{path or filename}: {code} needs names per language")
         missing = [lang for lang in LANGUAGES if not names.get(lang)]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import attachments, store
 from .crypto import envelope, stream
-from .errors import FormatError, InputError
+from .errors import DecryptionError, FormatError, InputError
 from .tips import MAX_ATTACHMENTS, TooManyFilesError
 
 #: The client picks the tip id (it is bound into every ciphertext before the
@@ -33,6 +33,9 @@ TIP_ID = re.compile(r"[0-9a-f]{32}")
 #: The largest report envelope: 20,000 characters of text and the answers,
 #: JSON-escaped, padded. Far above what the form allows, far below memory worries.
 MAX_ENVELOPE = 512 * 1024
+#: An attachment-info envelope holds a name, a type, a size and a few words
+#: about photo metadata: a few hundred bytes.
+MAX_INFO_ENVELOPE = 16 * 1024
 _PART = re.compile(r"a([1-9][0-9]?)(-info)?")
 
 
@@ -52,11 +55,12 @@ class StaleKeyError(InputError):
 class _EnvelopeBuffer:
     """An envelope part, kept in memory under a hard limit."""
 
-    def __init__(self):
+    def __init__(self, limit=MAX_ENVELOPE):
         self.data = bytearray()
+        self.limit = limit
 
     def write(self, data):
-        if len(self.data) + len(data) > MAX_ENVELOPE:
+        if len(self.data) + len(data) > self.limit:
             raise SealedFormatError("an envelope is too large")
         self.data += data
         return len(data)
@@ -85,7 +89,7 @@ class _StreamFile:
         self._file.close()
         try:
             return self.check.finish()
-        except FormatError as e:
+        except (FormatError, DecryptionError) as e:  # TruncatedError: too short to be a stream
             raise SealedFormatError(e.detail or "a stream is malformed") from None
 
     def discard(self):
@@ -122,7 +126,7 @@ class SealedDraft:
         target = self.infos if is_info else self.streams
         if part in target:
             raise SealedFormatError(f"the part {name!r} appears twice")
-        target[part] = writer = (_EnvelopeBuffer() if is_info
+        target[part] = writer = (_EnvelopeBuffer(MAX_INFO_ENVELOPE) if is_info
                                  else _StreamFile(self.attachments_dir, self.max_stream))
         return writer
 
@@ -136,7 +140,7 @@ def start(tips, *, fields, max_stream):
     tip_id = fields.get("tip_id") or ""
     if not TIP_ID.fullmatch(tip_id):
         raise SealedFormatError("the tip id must be 32 lower-case hex digits")
-    if store.tip_exists(tips.db, tip_id):
+    if store.tip_id_taken(tips.db, tip_id):
         raise SealedFormatError("this tip id is already used; make a new one")
     unit = tips.routing.unit_for(fields.get("region"))
     return SealedDraft(
@@ -174,6 +178,8 @@ def submit(tips, draft, *, region, category):
             rows.append({"tip_id": draft.tip_id, "part": part,
                          "info": bytes(draft.infos[part].data), "blob": blob, "size": size,
                          "export_seq": 0})
+        if store.tip_id_taken(tips.db, draft.tip_id):  # purged while this upload ran
+            raise SealedFormatError("this tip id is already used; make a new one")
         try:
             return tips.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=key_id, region=region,
@@ -190,8 +196,9 @@ def submit(tips, draft, *, region, category):
 
 
 def _key_of(draft, data, kind):
+    limit = MAX_INFO_ENVELOPE if kind == "attachment-info" else MAX_ENVELOPE
     try:
-        key_id = envelope.check_sealed(data, kind=kind, max_len=MAX_ENVELOPE)
+        key_id = envelope.check_sealed(data, kind=kind, max_len=limit)
     except FormatError as e:
         raise SealedFormatError(e.detail or f"the {kind} envelope is malformed") from None
     if key_id not in draft.key_ids:

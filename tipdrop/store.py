@@ -11,6 +11,7 @@ its locator, a salt, Argon2 parameters, a verifier and the public half of
 the reporter's reply key. No address, user agent or precise time, ever.
 """
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -96,6 +97,10 @@ SCHEMA = {
         "key": (str, N_("name of a fact about the database itself (only its format version)")),
         "value": (str, N_("the value of that fact")),
     },
+    "spent_tip_ids": {
+        "digest": (str, N_("SHA-256 of the random id of a report deleted from this server, so that "
+                           "no new report can take that id; it says nothing about the report")),
+    },
     "officer_nonces": {
         "nonce": (str, N_("random number of a signed officer request, so a replay of it is refused")),
         "expires": (int, N_("when that request's time window closes (Unix seconds); deleted after")),
@@ -152,6 +157,8 @@ def init(db):
                     defaults={"export_seq": 0, "held_seq": 0} if "held_seq" in columns else None,
                 )
                 db[child].create_index(["tip_id"])
+        if "spent_tip_ids" not in db.table_names():
+            db["spent_tip_ids"].create({"digest": str}, pk="digest")
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
@@ -242,6 +249,22 @@ def replies_for(db, tip_id):
 def get_tip(db, tip_id):
     rows = list(db["tips"].rows_where("id = ?", [tip_id], limit=1))
     return rows[0] if rows else None
+
+
+def _digest(tip_id):
+    return hashlib.sha256(tip_id.encode("ascii")).hexdigest()
+
+
+def tip_id_taken(db, tip_id):
+    """True if ``tip_id`` names a stored tip or one deleted from this server.
+
+    A device chooses its report's tip id (it is sealed into every
+    ciphertext). Reusing the id of a purged tip would make the unit's
+    workstation, which still has the old tip, take the new report for one it
+    holds and acknowledge it unread; so spent ids are never accepted again.
+    """
+    return tip_exists(db, tip_id) or db.execute(
+        "SELECT 1 FROM spent_tip_ids WHERE digest = ?", [_digest(tip_id)]).fetchone() is not None
 
 
 def referenced_blobs(db):
@@ -417,12 +440,16 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
         if not due:
             return [], []
         ids = json.dumps(due)
+        # A blob is NULL once the unit acknowledged holding the file (clear_held).
         blobs = [row[0] for row in db.execute(
-            "SELECT blob FROM attachments WHERE tip_id IN (SELECT value FROM json_each(?))", [ids])]
+            "SELECT blob FROM attachments WHERE blob IS NOT NULL"
+            " AND tip_id IN (SELECT value FROM json_each(?))", [ids])]
         for table in ("followups", "replies", "attachments"):
             db.execute(f"DELETE FROM {table} WHERE tip_id IN (SELECT value FROM json_each(?))",
                        [ids])
         db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])
+        db.conn.executemany("INSERT OR IGNORE INTO spent_tip_ids (digest) VALUES (?)",
+                            [(_digest(tip_id),) for tip_id in due])
     return due, blobs
 
 

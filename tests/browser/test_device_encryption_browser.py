@@ -136,3 +136,54 @@ def test_files_the_server_would_refuse_are_refused_before_encrypting(browser, tm
         page.close()
     finally:
         small.stop()
+
+
+def _ready_form(page, base):
+    page.goto(f"{base}/submit?lang=ru")
+    page.wait_for_function("document.getElementById('protection').dataset.encryptedOn === 'device'")
+    page.select_option("#region", "almaty")
+    page.select_option("#category", "corruption")
+    page.fill("#description", CANARY)
+
+
+def test_a_key_document_that_does_not_check_out_sends_nothing(browser, server, proxy):
+    page = browser.new_page(locale="ru-RU")
+    _ready_form(page, f"http://127.0.0.1:{proxy.port}")
+    # Given a key document whose key id does not match its keys
+    page.evaluate("""() => {
+      const form = document.getElementById('report-form');
+      const doc = JSON.parse(form.dataset.keys);
+      for (const unit of Object.values(doc.units)) unit.key_id = '00'.repeat(16);
+      form.dataset.keys = JSON.stringify(doc);
+    }""")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#form-status:not([hidden])")
+    # Then the reporter is told to reload, and nothing was sent at all
+    assert "обновите страницу" in page.inner_text("#form-status")
+    page.click("form button[type=submit]")  # pressing again does not send either
+    page.wait_for_timeout(300)
+    assert CANARY.encode() not in proxy.sent and b"POST" not in proxy.sent
+    assert page.get_attribute("#protection", "data-encrypted-on") == "device"
+    page.close()
+
+
+def test_when_encryption_fails_the_server_path_needs_a_second_press(browser, server, proxy):
+    page = browser.new_page(locale="ru-RU")
+    _ready_form(page, f"http://127.0.0.1:{proxy.port}")
+    # Given a browser whose AES-GCM fails (as a broken WebCrypto would)
+    page.evaluate("() => { crypto.subtle.encrypt = () => Promise.reject(new Error('broken')); }")
+
+    # When the reporter presses Send
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#form-status:not([hidden])")
+
+    # Then nothing was sent, and the page now says the server would encrypt it
+    assert b"POST" not in proxy.sent
+    assert page.get_attribute("#protection", "data-encrypted-on") == "server"
+    assert "ещё раз" in page.inner_text("#form-status")
+    # And only a second press sends it, through the server-side path
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#receipt")
+    assert page.get_attribute(".protection", "data-encrypted-on") == "server"
+    assert CANARY.encode() in proxy.sent
+    page.close()

@@ -9,7 +9,7 @@ included), its attachment file is gone, the later follow-up is kept, the
 reporter's check still shows the status and the reply →
 `tipdrop export --since-start` + `tipdrop officer open` still work and the
 workstation still has everything. Then the same over the officer API:
-`tipdrop officer pull` sends the acknowledgement itself.
+`tipdrop officer pull --ack` sends the acknowledgement of earlier pulls.
 """
 
 import json
@@ -178,7 +178,8 @@ def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(
     assert saved.read_bytes() == VIDEO
 
 
-def test_pull_acknowledges_what_it_opened_and_purge_then_clears_it(ceremony, run_cli, tmp_path):
+def test_pull_acks_only_earlier_pulls_when_asked_and_purge_then_clears_them(
+        ceremony, run_cli, tmp_path):
     server, officer = ceremony
     database = server.data_dir / "tipdrop.db"
     receipt = _submit(server, REPORT, VIDEO)
@@ -188,13 +189,17 @@ def test_pull_acknowledges_what_it_opened_and_purge_then_clears_it(ceremony, run
     # When the officer pulls over the officer API
     pulled = run_cli("officer", "pull", "--server", url, env=officer)
 
-    # Then the pull sent the signed acknowledgement, and the server recorded it
+    # Then nothing is acknowledged: the officer has not backed up what came
     assert pulled.returncode == 0, pulled.stderr
-    assert "acknowledged to the server: 1 tips, 0 follow-ups, 1 attachments" in pulled.stdout
+    assert "acknowledged" not in pulled.stdout
+    assert _held_rows(database) == {"tips": [(0,)], "followups": [], "attachments": [(0,)]}
+    # And the next pull with --ack acknowledges what the first one brought
+    acked = run_cli("officer", "pull", "--ack", "--server", url, env=officer, check=True)
+    assert "acknowledged to the server: 1 tips, 0 follow-ups, 1 attachments" in acked.stdout
     assert _held_rows(database) == {"tips": [(1,)], "followups": [], "attachments": [(1,)]}
-    # And a pull with nothing new sends nothing more
-    quiet = run_cli("officer", "pull", "--server", url, env=officer, check=True)
-    assert "acknowledged" not in quiet.stdout
+    # And once everything is acknowledged, --ack has nothing more to send
+    quiet = run_cli("officer", "pull", "--ack", "--server", url, env=officer, check=True)
+    assert "nothing to acknowledge" in quiet.stdout
     # And purge then deletes the server's copy; the reporter's check still answers
     run_cli("purge", env=server.env(), check=True)
     everything = b"".join(_raw_bytes(server.data_dir).values())

@@ -34,8 +34,9 @@ def garbage_envelope(kind, key_id):
     return bytes([1, envelope.KINDS[kind]]) + key_id + os.urandom(envelope.OVERHEAD - 18 + 256)
 
 
-def submit_sealed(server, key, *, body=None, report=None, files=(), stream_for=None):
-    tip_id = device.new_tip_id()
+def submit_sealed(server, key, *, body=None, report=None, files=(), stream_for=None,
+                  tip_id=None):
+    tip_id = tip_id or device.new_tip_id()
     recipient = key.public.recipient
     parts = [f"a{n}" for n in range(1, len(files) + 1)]
     if report is None:
@@ -87,15 +88,44 @@ def test_a_device_report_that_does_not_open_is_imported_as_damaged_with_the_rest
     assert workspace.show(fine, Keyring.of(demo_key))["report"]["description"] == "sealed on a phone"
 
 
+def _report_with(**fields):
+    def make(tip_id):
+        doc = json.loads(device.report_document(tip_id=tip_id, region="almaty", category="theft",
+                                                description="x"))
+        return json.dumps(doc | fields).encode()
+    return make
+
+
 @pytest.mark.parametrize("report", [
     b"not json", b"[1, 2]", json.dumps({"format": "tipdrop-report", "version": 2}).encode(),
     json.dumps({"format": "tipdrop-report", "version": 1, "tip_id": "0" * 32}).encode(),
-])
+    _report_with(description="\ud800 a lone surrogate"),
+    _report_with(region="\x1b]0;owned\x07"),
+    _report_with(category="Theft Of Bicycles"),
+    _report_with(attachments=["../../etc/passwd"]),
+], ids=["not-json", "not-an-object", "version-2", "another-tip", "lone-surrogate",
+        "escape-in-region", "not-a-category-code", "bad-part-name"])
 def test_a_device_report_that_is_not_a_valid_document_is_marked_damaged(
         server, workspace, demo_key, tmp_path, report):
-    tip_id = submit_sealed(server, demo_key, report=report)
+    tip_id = device.new_tip_id()
+    if callable(report):
+        report = report(tip_id)
+    tip_id = submit_sealed(server, demo_key, report=report, tip_id=tip_id)
     open_export(server, workspace, demo_key, tmp_path)
-    assert workspace.list()[0]["damaged"] and workspace.list()[0]["id"] == tip_id
+    [listed] = workspace.list()
+    assert listed["damaged"] and listed["id"] == tip_id
+    assert listed["region"] == "almaty"  # the server's code stands in for a damaged one
+    assert workspace.show(tip_id, Keyring.of(demo_key))["report"] == {}
+
+
+def test_damaged_items_are_not_acknowledged_so_the_server_keeps_its_copy(
+        server, workspace, demo_key, tmp_path):
+    bad = submit_sealed(server, demo_key, body=garbage_envelope("tip", demo_key.public.key_id))
+    fine = submit_sealed(server, demo_key)
+    open_export(server, workspace, demo_key, tmp_path)
+    data, _ = workspace.pending_ack(Keyring.of(demo_key))
+    named = json.loads(data)["tips"]
+    assert fine in named and bad not in named
 
 
 def test_a_device_file_with_a_forged_chunk_is_marked_damaged_and_the_report_still_reads(

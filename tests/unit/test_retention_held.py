@@ -177,3 +177,36 @@ def test_a_since_start_export_after_the_purge_opens_and_loses_nothing(loop, demo
         assert fresh.list() == []
     finally:
         fresh.close()
+
+
+def test_a_tip_whose_held_ciphertext_was_cleared_is_later_purged_whole(loop):
+    server, workspace, keyring, tip_id, _, _, tmp_path = loop
+    # Given an acknowledged tip whose ciphertext a first purge already cleared
+    acknowledge(server, workspace, keyring, tmp_path / "ack.json")
+    purge(server)
+    assert server.db.execute("SELECT blob FROM attachments WHERE tip_id = ?",
+                             [tip_id]).fetchone()[0] is None
+    # When the officer closes it and its time is up
+    server.db.execute("UPDATE tips SET status = 'closed', status_day = '2020-01-01' "
+                      "WHERE id = ?", [tip_id])
+    result = purge(server)
+    # Then the rest of it goes too, with no file left to remove, and the WAL is emptied
+    assert (result.tips, result.files) == (1, 0)
+    assert server.db["tips"].count_where("id = ?", [tip_id]) == 0
+    wal = server.attachments.parent / "tipdrop.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_the_id_of_a_purged_tip_can_never_be_taken_again(loop):
+    from tipdrop import sealed
+    from tipdrop.sealed import SealedFormatError
+
+    server, workspace, keyring, tip_id, _, _, tmp_path = loop
+    server.db.execute("UPDATE tips SET status = 'closed', status_day = '2020-01-01' "
+                      "WHERE id = ?", [tip_id])
+    assert purge(server).tips == 1
+    # A device that knows the old id (its reporter had the receipt) tries to reuse it
+    with pytest.raises(SealedFormatError, match="already used"):
+        sealed.start(server.tips, fields={"region": "almaty", "tip_id": tip_id}, max_stream=1024)
+    # And the tombstone is a digest: the id itself is not kept
+    assert tip_id.encode() not in server_files(server)

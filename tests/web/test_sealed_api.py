@@ -99,6 +99,7 @@ def test_a_key_that_is_not_installed_is_refused_with_409_and_nothing_stored(
 @pytest.mark.parametrize("damage", [
     "truncated stream", "stream cut inside a chunk", "envelope not padme length",
     "wrong kind", "wrong version", "info missing", "gap in parts", "bad tip id", "repeated tip",
+    "stream shorter than its header", "oversized attachment info",
 ])
 def test_malformed_sealed_uploads_are_refused_and_leave_nothing(client, app, db, unit_key, damage):
     tip_id, data = sealed_form(unit_key, files=[os.urandom(200_000), b"x"])
@@ -123,11 +124,16 @@ def test_malformed_sealed_uploads_are_refused_and_leave_nothing(client, app, db,
         data["a3"], data["a3-info"] = data.pop("a2"), data.pop("a2-info")
     elif damage == "bad tip id":
         data["tip_id"] = tip_id.upper()
+    elif damage == "stream shorter than its header":
+        replace(data, "a1", raw(data, "a1")[:50])
+    elif damage == "oversized attachment info":
+        replace(data, "a1-info", raw(data, "a1-info") + bytes(20_000))
     elif damage == "repeated tip":
         first = post(client, sealed_form(unit_key, tip_id=tip_id)[1])
         assert first.status_code == 201
     answer = post(client, data)
     assert answer.status_code == 400, (damage, answer.text)
+    assert answer.json["error"] == "SealedFormatError", (damage, answer.json)
     assert db["tips"].count == (1 if damage == "repeated tip" else 0)
     assert len(blobs(app)) == 0 and leftover_parts(app) == []
 

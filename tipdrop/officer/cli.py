@@ -8,12 +8,12 @@ after a rotation. Commands that decrypt or sign ask for the passphrase once
 
 import json
 import os
-import re
 from functools import wraps
 from pathlib import Path
 
 import click
 
+from .. import terminal
 from ..errors import UsageError
 from ..tips import STATUSES
 from .keyring import Keyring
@@ -103,8 +103,8 @@ def ack(workspace, key_path, out, everything):
     Carry the file to the server and run `tipdrop import-ack FILE` there;
     the server's next `tipdrop purge` then deletes its copy of those
     reports, follow-ups and files (statuses and replies stay, so reporters
-    can still check). `tipdrop officer pull` sends it by itself. Keep
-    backups of the workspace: once acknowledged, it holds the only copy.
+    can still check). `tipdrop officer pull --ack` sends it online. Back the
+    workspace up first: once acknowledged, it holds the only copy.
 
     Example: tipdrop officer ack --out ack.json --workdir ~/cases --key demo.key
     """
@@ -145,8 +145,8 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
             flags.append("SERVER METADATA DIFFERS")
         if row["damaged"]:
             flags.append("DAMAGED")
-        click.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
-                   f"{row['region']:<16} {', '.join(flags)}")
+        terminal.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
+                      f"{row['region']:<16} {', '.join(flags)}")
 
 
 @officer.command("show")
@@ -164,7 +164,7 @@ def show(workspace, key_path, tip, save_attachments):
     tip_id = workspace.resolve(tip)
     data = workspace.show(tip_id, _unlock(key_path), save_to=save_attachments)
     t, r = data["tip"], data["report"]
-    say = _terminal_safe_echo
+    say = terminal.echo
     say(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
     say(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
     if t["damaged"]:
@@ -196,16 +196,6 @@ def show(workspace, key_path, tip, save_attachments):
     for reply in data["replies"]:
         state = f"sent {reply['sent']}" if reply["sent"] else "in outbox"
         say(f"\nreply {reply['seq']} ({reply['day']}, {reply['status']}, {state}): {reply['text']}")
-
-
-#: Control characters and bidirectional overrides a reporter could use to
-#: rewrite the officer's terminal or hide text in it.
-_UNSAFE_FOR_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _terminal_safe_echo(text=""):
-    """Print reporter-written text with control characters shown as \\uXXXX, never executed."""
-    click.echo(_UNSAFE_FOR_TERMINAL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text)))
 
 
 @officer.command("note")
@@ -264,26 +254,37 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @click.option("--server", required=True, help=_SERVER_HELP)
 @click.option("--since-start", is_flag=True,
               help="Ask for everything again, not only what is new (e.g. after a lost download).")
-@click.option("--no-ack", is_flag=True,
-              help="Do not acknowledge what was opened (the server keeps its copy for now).")
+@click.option("--ack", "send_ack", is_flag=True,
+              help="First acknowledge the exports opened before this pull (back up the "
+                   "workspace first): the server may then delete its copy of them.")
 @_workspace_options
-def pull(workspace, key_path, server, since_start, no_ack):
+def pull(workspace, key_path, server, since_start, send_ack):
     """Fetch the unit's new ciphertext over the officer API and open it.
 
     The online variant of `tipdrop export` + `tipdrop officer open`: the
     request is signed with the unit key, the bundle is checked and imported
     whole, exactly like a bundle file. The server counts what it sent as
-    exported; if a download is lost, pull again with --since-start. Then
-    it sends the server the signed acknowledgement of what the workspace now
-    holds (like `tipdrop officer ack` + `tipdrop import-ack`), so the server
-    can delete its copy; with --no-ack it does not.
+    exported; if a download is lost, pull again with --since-start.
 
-    Example: tipdrop officer pull --server https://tips.example.kz --workdir ~/cases --key demo.key
+    With --ack it first sends the server the signed acknowledgement of what
+    the workspace holds from earlier pulls (like `tipdrop officer ack` +
+    `tipdrop import-ack`), so the server's next purge deletes its copy.
+    What this pull brings is acknowledged at a later one, after a backup.
+
+    Example: tipdrop officer pull --ack --server https://tips.example.kz --workdir ~/cases --key demo.key
     """
     from . import client
 
     url = client.check_server_url(server)
     keyring = _unlock(key_path)
+    if send_ack:
+        held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
+                                  keyring)
+        if held is None:
+            click.echo("nothing to acknowledge")
+        else:
+            click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
+                       f"follow-ups, {held['attachments']} attachments newly held")
     counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key), keyring,
                          since_start=since_start)
     if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
@@ -292,12 +293,6 @@ def pull(workspace, key_path, server, since_start, no_ack):
         click.echo(f"pulled: {counts['tips']} new tips, {counts['followups']} follow-ups, "
                    f"{counts['attachments']} attachments")
     _say_unavailable(counts)
-    if not no_ack:
-        held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
-                                  keyring)
-        if held is not None:
-            click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
-                       f"follow-ups, {held['attachments']} attachments newly held")
 
 
 @officer.command("push")

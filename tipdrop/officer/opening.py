@@ -26,6 +26,7 @@ from .. import bundles, store
 from ..crypto import envelope, stream
 from ..errors import DecryptionError, FormatError, WrongKeyError
 from ..files import fsync_dir
+from ..routing import CODE
 from ..tips import STATUSES
 
 ITEM_LISTS = ("tips", "followups", "attachments")
@@ -35,6 +36,7 @@ _SKIP = object()
 _DEVICE_FAULTS = (DecryptionError, FormatError)
 _REPORT_TEXT = ("region", "category", "what", "where", "when", "description", "contact",
                 "language")
+_PART = re.compile(r"a\d{1,3}")
 
 
 @dataclass
@@ -131,9 +133,12 @@ class _Reading:
                 if self._has("attachments", "tip_id = ? AND part = ?", current["tip_id"],
                              current["part"]):
                     reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
+                    staged.held["attachments"].add((current["tip_id"], current["part"]))
                 else:
-                    staged.attachments.append(self._stage_stream(reader, current))
-                staged.held["attachments"].add((current["tip_id"], current["part"]))
+                    row = self._stage_stream(reader, current)
+                    staged.attachments.append(row)
+                    if not row["damaged"]:
+                        staged.held["attachments"].add((row["tip_id"], row["part"]))
                 current = None
             else:
                 raise bundles.BundleError("a record appears out of place")
@@ -179,7 +184,10 @@ class _Reading:
             return
         row = self._stage_tip(doc)
         staged.tips.append(row)
-        staged.held["tips"].add(row["id"])
+        if not row["damaged"]:
+            # A damaged item is not acknowledged: the server keeps its copy,
+            # in case the damage was done on the way (by a faulty server).
+            staged.held["tips"].add(row["id"])
 
     def _stage_tip(self, doc):
         tip_id = _tip_id(doc, "id")
@@ -339,12 +347,30 @@ def _report(plaintext, tip_id):
     if doc.get("tip_id") != tip_id:
         raise FormatError("the decrypted report names another tip")
     for name in _REPORT_TEXT:
-        if not isinstance(doc.get(name, ""), str):
-            raise FormatError(f"the report's {name!r} is not text")
+        _text(doc.get(name, ""), f"the report's {name!r}")
+    for name in ("region", "category"):
+        if not CODE.fullmatch(doc.get(name, "")):
+            raise FormatError(f"the report's {name!r} is not a region or category code")
     parts = doc.get("attachments", [])
-    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        raise FormatError("the report's list of attachments is not a list of names")
+    if not isinstance(parts, list) or not all(isinstance(p, str) and _PART.fullmatch(p)
+                                              for p in parts):
+        raise FormatError("the report's list of attachments is not a list of part names")
     return doc
+
+
+def _text(value, what):
+    """Text a reporter's device wrote must be text that can be stored and printed.
+
+    JSON lets a string carry a lone surrogate ("\\ud800"), which no UTF-8
+    encoder accepts: it would fail later, in SQLite or on the terminal.
+    """
+    if not isinstance(value, str):
+        raise FormatError(f"{what} is not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError(f"{what} is not valid Unicode text") from None
+    return value
 
 
 def _attachment_info(plaintext):
@@ -352,12 +378,13 @@ def _attachment_info(plaintext):
     size = doc.get("size")
     if type(size) is not int or size < 0:
         raise FormatError("the attachment description has no valid size")
-    for name in ("name", "type"):
-        if not isinstance(doc.get(name, ""), str):
-            raise FormatError(f"the attachment description's {name!r} is not text")
+    for name in ("name", "type", "photo"):
+        _text(doc.get(name) or "", f"the attachment description's {name!r}")
     removed = doc.get("metadata_removed", [])
-    if not isinstance(removed, list) or not all(isinstance(r, str) for r in removed):
+    if not isinstance(removed, list):
         raise FormatError("the attachment description's list of removed metadata is invalid")
+    for item in removed:
+        _text(item, "the attachment description's list of removed metadata")
     return doc
 
 

@@ -19,12 +19,15 @@ TABLES = {
              N_("One entry per report. Deleted when the report is deleted (see above).")),
     "attachments": (N_("Files"),
                     N_("One entry per attached file; the file itself is kept encrypted, apart. "
-                       "The file and its encrypted description are deleted as soon as the police "
-                       "unit confirms it holds them, the entry with the report.")),
+                       "The file and its encrypted description are deleted at the first purge "
+                       "after the police unit confirms it holds them, the entry with the report.")),
     "followups": (N_("Your messages after the report"),
-                  N_("The encrypted message is deleted as soon as the police unit confirms it "
-                     "holds it; the entry, with the report.")),
+                  N_("The encrypted message is deleted at the first purge after the police unit "
+                     "confirms it holds it; the entry, with the report.")),
     "replies": (N_("Replies from the police"), N_("Deleted with the report.")),
+    "spent_tip_ids": (N_("Ids of deleted reports"),
+                      N_("Nothing about reports: one fingerprint of a random number per deleted "
+                         "report, so that no new report can take its id.")),
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
                           "replayed requests. Each entry is deleted after a few minutes.")),

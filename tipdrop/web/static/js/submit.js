@@ -45,15 +45,24 @@
   /* The unit key for a region, refusing a document whose key id does not
    * match its keys (docs/protocol.md section 6). */
   async function recipientFor(region) {
-    const doc = JSON.parse(form.dataset.keys);
-    const unit = doc.regions[region];
-    const key = unit && doc.units[unit];
-    if (!key) throw new Error("no key for this region");
-    const x25519 = C.base64ToBytes(key.x25519);
-    const encoded = C.canonicalEncode("tipdrop/v1/key-id",
-      [key.unit, x25519, C.base64ToBytes(key.ed25519)]);
+    const bad = () => new ReporterError(form.dataset.msgKeyBad);
+    let doc, key, x25519, ed25519;
+    try {
+      doc = JSON.parse(form.dataset.keys);
+      const unit = doc.regions[region];
+      key = unit && doc.units[unit];
+      if (!key || key.tipdrop !== "unit-public-key" || key.version !== 1 || key.unit !== unit) {
+        throw bad();
+      }
+      x25519 = C.base64ToBytes(key.x25519);
+      ed25519 = C.base64ToBytes(key.ed25519);
+    } catch (e) {
+      throw bad();
+    }
+    if (x25519.length !== 32 || ed25519.length !== 32) throw bad();
+    const encoded = C.canonicalEncode("tipdrop/v1/key-id", [key.unit, x25519, ed25519]);
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoded));
-    if (C.bytesToHex(digest.slice(0, 16)) !== key.key_id) throw new Error("key id mismatch");
+    if (C.bytesToHex(digest.slice(0, 16)) !== key.key_id) throw bad();
     return { keyId: C.hexToBytes(key.key_id), x25519 };
   }
 
@@ -106,7 +115,7 @@
     const description = field("description");
     if (!description) throw new ReporterError(form.dataset.msgEmpty);
     const files = Array.from(form.elements.files.files || []).filter((f) => f.name);
-    if (files.length > MAX_ATTACHMENTS) throw new Error("too many files"); // the server says it
+    if (files.length > MAX_ATTACHMENTS) throw new ReporterError(form.dataset.msgTooMany);
     // Refuse before encrypting what the server would refuse after the upload.
     const sealedSize = files.reduce((sum, f) => sum + C.streamLength(f.size) + 4096, 0);
     if (sealedSize + 512 * 1024 > Number(form.dataset.maxBytes)) {
@@ -153,16 +162,25 @@
     window.scrollTo(0, 0);
   }
 
-  function serverPath() {
-    // Encryption here failed for a reason the reporter cannot fix: let the
-    // server encrypt on arrival. Its receipt page says that is what happened.
+  function offerServerPath() {
+    // Encryption here failed for a reason the reporter cannot fix. Nothing
+    // was sent; the page now says the server would encrypt the report, and
+    // only a second press of the button sends it that way (the form posts
+    // as it does without JavaScript, and the receipt page says so too).
     ready = false;
-    form.submit();
+    const note = document.getElementById("protection");
+    note.textContent = form.dataset.msgServerPath;
+    note.dataset.encryptedOn = "server";
+    say(form.dataset.msgDeviceFailed);
   }
 
   async function send(event) {
-    if (!ready || form.elements.website.value) return; // the server handles bots
+    if (!ready) return; // the server path, as without JavaScript
     event.preventDefault();
+    if (form.elements.website.value) { // the hidden field only robots fill in
+      say(form.dataset.msgRefused);
+      return;
+    }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     say(form.dataset.msgWorking);
@@ -171,11 +189,8 @@
       body = await sealedForm();
     } catch (e) {
       button.disabled = false;
-      if (e instanceof ReporterError) {
-        say(e.message);
-        return;
-      }
-      serverPath();
+      if (e instanceof ReporterError) say(e.message);
+      else offerServerPath();
       return;
     }
     let response;
