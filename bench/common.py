@@ -1,15 +1,19 @@
 """Helpers shared by the benchmarks: child processes that report their peak RSS.
 
 Each measured operation runs in its own Python process so its peak resident
-memory (``ru_maxrss``) is its own and not the benchmark driver's.
+memory (``ru_maxrss``) is its own and not the benchmark driver's. Servers
+under test are watched from outside, through /proc: ``Sampler`` and
+``measured_upload`` (used by upload.py, sealed_upload.py and flood.py).
 """
 
+import http.client
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,3 +93,94 @@ def make_file(path, size):
             f.write(block[:n])
             left -= n
     settle()
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of ``pid`` in MiB, or None if it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def proc_children(pid):
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+class Sampler(threading.Thread):
+    """Peak VmRSS per process and of the sum over master + workers, every 20 ms."""
+
+    def __init__(self, master):
+        super().__init__(daemon=True)
+        self.master = master
+        self.peaks = {}
+        self.peak_sum = 0.0
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            total = 0.0
+            for pid in {self.master} | proc_children(self.master):
+                status = proc_status(pid)
+                if status:
+                    total += status[0]
+                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), status[0])
+            self.peak_sum = max(self.peak_sum, total)
+            self._done.wait(0.02)
+
+    def stop(self):
+        self._done.set()
+        self.join(timeout=10)
+
+
+def post_streamed(port, path, content_type, pieces, length, timeout=120):
+    """POST the bytes of ``pieces`` (produced as they are sent) with a known Content-Length.
+
+    Returns the status, the seconds from the request line to the whole answer, and the body.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        start = time.perf_counter()
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        for piece in pieces:
+            conn.send(piece)
+        response = conn.getresponse()
+        body = response.read()
+        return {"status": response.status, "seconds": time.perf_counter() - start, "body": body}
+    finally:
+        conn.close()
+
+
+def measured_upload(server, send, nbytes):
+    """Run ``send()``, one upload of ``nbytes`` to ``server``, sampling memory meanwhile.
+
+    Returns MB/s and the figures of the worker that handled it: the one whose
+    RSS grew most over its size before the upload.
+    """
+    master = server.process.pid
+    before = {pid: proc_status(pid) for pid in {master} | proc_children(master)}
+    sampler = Sampler(master)
+    sampler.start()
+    try:
+        result = send()
+    finally:
+        sampler.stop()
+    if result["status"] != 201:
+        raise RuntimeError(f"upload answered {result['status']}: {result['body'][:300]!r}")
+    workers = {pid: peak for pid, peak in sampler.peaks.items() if pid != master}
+    busy = max(workers, key=lambda pid: workers[pid] - (before.get(pid) or (0, 0))[0])
+    after = proc_status(busy)
+    return {"mb_s": nbytes / 1e6 / result["seconds"], "seconds": result["seconds"],
+            "worker_peak": workers[busy], "worker_before": (before.get(busy) or (0, 0))[0],
+            "worker_hwm": after and after[1], "server_peak": sampler.peak_sum}

@@ -19,8 +19,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .common import proc_children, proc_status
 from .http_load import Server
-from .upload import _children, _status
 
 ARGON2_SLOTS = 2
 #: Clients per unit of the concurrency limit.
@@ -39,9 +39,9 @@ class _Sampler(threading.Thread):
 
     def run(self):
         while not self._done.is_set():
-            workers = _children(self.master)
+            workers = proc_children(self.master)
             self.pids |= workers
-            total = sum((_status(pid) or (0, 0))[0] for pid in {self.master} | workers)
+            total = sum((proc_status(pid) or (0, 0))[0] for pid in {self.master} | workers)
             self.peak = max(self.peak, total)
             self._done.wait(0.05)
 
@@ -54,8 +54,8 @@ def _settled_workers(master, count, deadline=30):
     end = time.monotonic() + deadline
     last = None
     while time.monotonic() < end:
-        workers = _children(master)
-        sizes = tuple(round((_status(pid) or (0, 0))[0]) for pid in sorted(workers))
+        workers = proc_children(master)
+        sizes = tuple(round((proc_status(pid) or (0, 0))[0]) for pid in sorted(workers))
         now = (tuple(sorted(workers)), sizes)
         if len(workers) == count and now == last:
             return workers
@@ -75,7 +75,7 @@ def measure(workers, requests_per_client, extra_env=None):
     try:
         master = server.process.pid
         before = _settled_workers(master, workers)
-        base = sum((_status(pid) or (0, 0))[0] for pid in {master} | before)
+        base = sum((proc_status(pid) or (0, 0))[0] for pid in {master} | before)
         bodies = [json.dumps({"receipt": receipts.generate().formatted}).encode()
                   for _ in range(64)]
         statuses, lock = {}, threading.Lock()
@@ -105,8 +105,8 @@ def measure(workers, requests_per_client, extra_env=None):
             list(pool.map(client, range(clients)))
         seconds = time.perf_counter() - start
         sampler.stop()
-        after = _children(master)
-        hwm = sum((_status(pid) or (0, 0))[1] for pid in {master} | after)
+        after = proc_children(master)
+        hwm = sum((proc_status(pid) or (0, 0))[1] for pid in {master} | after)
         # Still serving afterwards?
         status_after, _ = server.request("POST", "/api/v1/check", bodies[0])
     finally:

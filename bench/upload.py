@@ -11,70 +11,26 @@ bound of the multipart path. Both servers run at once and take turns.
 While an upload runs, the VmRSS of the master and every worker is sampled
 every 20 ms; the figure that matters is the peak of the worker that handled
 the upload (the others stay idle), set against its size before the upload.
+
+The same file sealed on the device (bench/sealed_upload.py) goes to
+``POST /api/v1/sealed-tips`` of the same server in the same rounds.
 """
 
-import http.client
 import json
 import os
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from pathlib import Path
 
-from .common import MiB, ROOT
+from . import sealed_upload
+from .common import MiB, ROOT, measured_upload, post_streamed, settle
 from .http_load import Server, _port
 
 BOUNDARY = "tipdropbench7d2f9c"
 BLOCK = 4 * MiB
 SMALL = 16 * MiB
 TIMEOUT = 120
-
-
-def _status(pid):
-    """VmRSS and VmHWM of ``pid`` in MiB, or None if it is gone."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return None
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def _children(pid):
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return found
-
-
-class Sampler(threading.Thread):
-    """Peak VmRSS per process and of the sum over master + workers, every 20 ms."""
-
-    def __init__(self, master):
-        super().__init__(daemon=True)
-        self.master = master
-        self.peaks = {}
-        self.peak_sum = 0.0
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.is_set():
-            total = 0.0
-            for pid in {self.master} | _children(self.master):
-                status = _status(pid)
-                if status:
-                    total += status[0]
-                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), status[0])
-            self.peak_sum = max(self.peak_sum, total)
-            self._done.wait(0.02)
-
-    def stop(self):
-        self._done.set()
-        self.join(timeout=10)
 
 
 class SinkServer:
@@ -118,46 +74,24 @@ _BLOCK = b"\0" + os.urandom(BLOCK - 1)  # a leading zero: never sniffed as a pho
 def _upload(port, size):
     """POST ``size`` file bytes as one streamed multipart submit; return status and seconds."""
     head, tail = _parts(size)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    try:
-        start = time.perf_counter()
-        conn.putrequest("POST", "/api/v1/tips")
-        conn.putheader("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
-        conn.putheader("Content-Length", str(len(head) + size + len(tail)))
-        conn.endheaders()
-        conn.send(head)
+
+    def body():
+        yield head
         view = memoryview(_BLOCK)
         left = size
         while left:
             n = min(left, BLOCK)
-            conn.send(view[:n])
+            yield view[:n]
             left -= n
-        conn.send(tail)
-        response = conn.getresponse()
-        body = response.read()
-        return {"status": response.status, "seconds": time.perf_counter() - start, "body": body}
-    finally:
-        conn.close()
+        yield tail
+
+    return post_streamed(port, "/api/v1/tips", f"multipart/form-data; boundary={BOUNDARY}",
+                         body(), len(head) + size + len(tail), timeout=TIMEOUT)
 
 
 def _measured_upload(server, size):
     """One upload with memory sampling: figures of the worker that handled it."""
-    master = server.process.pid
-    before = {pid: _status(pid) for pid in {master} | _children(master)}
-    sampler = Sampler(master)
-    sampler.start()
-    try:
-        result = _upload(server.port, size)
-    finally:
-        sampler.stop()
-    if result["status"] != 201:
-        raise RuntimeError(f"upload answered {result['status']}: {result['body'][:300]!r}")
-    workers = {pid: peak for pid, peak in sampler.peaks.items() if pid != master}
-    busy = max(workers, key=lambda pid: workers[pid] - (before.get(pid) or (0, 0))[0])
-    after = _status(busy)
-    return {"mb_s": size / 1e6 / result["seconds"], "worker_peak": workers[busy],
-            "worker_before": (before.get(busy) or (0, 0))[0], "worker_hwm": after and after[1],
-            "server_peak": sampler.peak_sum}
+    return measured_upload(server, lambda: _upload(server.port, size), size)
 
 
 def decoder_in_memory(size=64 * MiB):
@@ -175,34 +109,48 @@ def decoder_in_memory(size=64 * MiB):
     return size / 1e6 / (time.perf_counter() - start)
 
 
-def measure(size, workers, rounds=2):
+def measure(size, workers, rounds=2, sealed=True):
     """Upload ``size`` bytes to tipdrop and to the sink, ``rounds`` times each, in turns.
 
+    With ``sealed``, each round also uploads the same file sealed on the
+    "device" to ``POST /api/v1/sealed-tips`` of the same server
+    (bench/sealed_upload.py); every report is sealed before the first round.
     The best round of each counts (the machine is shared and noisy); the
     memory figure is the worst round's.
     """
     tipdrop = Server(workers, extra_env={
         "TIPDROP_MAX_UPLOAD_MB": str(size // 1_000_000 + 100), "TIPDROP_UPLOAD_SLOTS": "4"})
+    workdir = tempfile.TemporaryDirectory(prefix="tipdrop-bench-sealed-")
     try:
         sink = SinkServer(workers)
         try:
             # Warm both (first request, imports) with a small upload each.
             _upload(tipdrop.port, MiB)
             _upload(sink.port, MiB)
+            if sealed:
+                recipient = sealed_upload.recipient_of(tipdrop)
+                reports = [sealed_upload.seal(recipient, _BLOCK, n, workdir.name)
+                           for n in (MiB, SMALL, *[size] * rounds)]
+                sealed_upload.measured(tipdrop, reports.pop(0))  # warm the sealed path
+                settle()
             # A small upload first: if memory grew with size, the large ones would peak higher.
             small = _measured_upload(tipdrop, SMALL)
-            ours, bound = [], []
+            small_sealed = sealed and sealed_upload.measured(tipdrop, reports.pop(0))
+            ours, bound, device = [], [], []
             for _ in range(rounds):
                 ours.append(_measured_upload(tipdrop, size))
                 bound.append(_measured_upload(sink, size))
+                if sealed:
+                    device.append(sealed_upload.measured(tipdrop, reports.pop(0)))
         finally:
             sink.stop()
     finally:
         tipdrop.stop()
+        workdir.cleanup()
     best = max(r["mb_s"] for r in ours)
     best_bound = max(r["mb_s"] for r in bound)
     peak = max(ours, key=lambda r: r["worker_peak"])
-    return {
+    result = {
         "upload_size_mib": size / MiB,
         "upload_mb_s": best,
         "upload_sink_bound_mb_s": best_bound,
@@ -214,6 +162,25 @@ def measure(size, workers, rounds=2):
         "upload_server_peak_rss_mib": max(r["server_peak"] for r in ours),
         "upload_sink_worker_peak_rss_mib": max(r["worker_peak"] for r in bound),
         "upload_decoder_in_memory_mb_s": decoder_in_memory(),
+    }
+    if sealed:
+        result |= _sealed_figures(device, small_sealed, best, best_bound, size)
+    return result
+
+
+def _sealed_figures(device, small, server_mb_s, bound_mb_s, size):
+    best = max(device, key=lambda r: r["mb_s"])
+    server_seconds = size / 1e6 / server_mb_s
+    return {
+        "sealed_upload_stream_mib": best["mb_s"] * best["seconds"] * 1e6 / MiB,
+        "sealed_upload_mb_s": best["mb_s"],
+        "sealed_upload_vs_server": best["mb_s"] / server_mb_s,
+        "sealed_upload_vs_sink_bound": best["mb_s"] / bound_mb_s,
+        "sealed_upload_time_vs_server": best["seconds"] / server_seconds,
+        "sealed_upload_peak_rss_mib": max(r["worker_peak"] for r in device),
+        "sealed_upload_worker_rss_before_mib": min(r["worker_before"] for r in device),
+        "sealed_upload_peak_rss_mib_16mib": small["worker_peak"],
+        "sealed_upload_worker_hwm_mib": max(r["worker_hwm"] or 0 for r in device),
     }
 
 

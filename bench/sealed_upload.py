@@ -1,0 +1,122 @@
+"""A report sealed on the reporter's device, uploaded to ``POST /api/v1/sealed-tips``.
+
+The same file as bench/upload.py's (its repeated random block, labelled
+video/mp4) is sealed with tipdrop.device, as the reference client and the
+browser do, into a temporary file *before* the clock starts: the report
+envelope, the attachment-info envelope and the attachment stream, all bound
+to a fresh tip id. Only the HTTP upload is timed, streamed from that file
+(just written, so read from the page cache) in the part order the browser
+sends: fields, ``tip``, ``a1-info``, ``a1``. The server checks the framing
+and the key ids without any key, writes and fsyncs the stream: no
+encryption. upload.measure runs these uploads in turns with its own, on the
+same server, and sets them against the same sink bound.
+
+The stream is Padmé-padded, so a few percent more bytes go over the wire
+than the file holds: MB/s here counts the bytes of the sealed stream, the
+work the server does; the time to deliver the same file is given as well.
+"""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import measured_upload, post_streamed
+
+BOUNDARY = "tipdropbenchsealed5e1a"
+READ_BLOCK = 4 * 1024 * 1024
+TIMEOUT = 120
+
+
+class _Repeated(io.RawIOBase):
+    """``size`` bytes of ``block`` repeated, read without holding them all."""
+
+    def __init__(self, block, size):
+        self.block, self.left, self.at = memoryview(block), size, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.left, len(self.block) - self.at)
+        buffer[:n] = self.block[self.at:self.at + n]
+        self.at = (self.at + n) % len(self.block)
+        self.left -= n
+        return n
+
+
+@dataclass(frozen=True)
+class SealedReport:
+    """A device-sealed report on disk, ready to send: multipart head, stream file, tail."""
+
+    tip_id: str
+    plaintext_size: int
+    head: bytes
+    stream_path: Path
+    stream_size: int
+    tail: bytes
+
+    @property
+    def length(self):
+        return len(self.head) + self.stream_size + len(self.tail)
+
+
+def recipient_of(server):
+    """The unit key of bench/http_load.Server's throwaway demo unit."""
+    from tipdrop.crypto import keys
+
+    return keys.parse_public((server.dir / "keys" / "demo.pub").read_bytes()).recipient
+
+
+def seal(recipient, block, size, workdir):
+    """Seal ``size`` bytes of ``block`` repeated as a one-attachment report, as a device would."""
+    from tipdrop import device
+
+    tip_id = device.new_tip_id()
+    path = Path(workdir) / f"{tip_id}.stream"
+    with open(path, "wb") as out:
+        device.encrypt_attachment(_Repeated(block, size), out, recipient, tip_id, "a1")
+    report = device.report_document(
+        tip_id=tip_id, region="astana", category="drugs",
+        description="A video of the sale, filmed from the window.", parts=["a1"])
+    info = device.attachment_info_document(name="clip.mp4", content_type="video/mp4", size=size)
+    head = b"".join(
+        [_field(name, value) for name, value in
+         (("region", "astana"), ("category", "drugs"), ("tip_id", tip_id))]
+        + [_file_head("tip", "tip") + device.seal_report(report, recipient, tip_id) + b"\r\n",
+           _file_head("a1-info", "info")
+           + device.seal_attachment_info(info, recipient, tip_id, "a1") + b"\r\n",
+           _file_head("a1", "stream")])
+    return SealedReport(tip_id=tip_id, plaintext_size=size, head=head, stream_path=path,
+                        stream_size=path.stat().st_size, tail=f"\r\n--{BOUNDARY}--\r\n".encode())
+
+
+def _field(name, value):
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n").encode()
+
+
+def _file_head(name, filename):
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
+
+
+def upload(port, report):
+    """POST ``report``, streamed from its file; return status and seconds."""
+
+    def body():
+        yield report.head
+        with open(report.stream_path, "rb") as f:
+            while block := f.read(READ_BLOCK):
+                yield block
+        yield report.tail
+
+    return post_streamed(port, "/api/v1/sealed-tips", f"multipart/form-data; boundary={BOUNDARY}",
+                         body(), report.length, timeout=TIMEOUT)
+
+
+def measured(server, report):
+    """One sealed upload with memory sampling; the report's stream file is removed after."""
+    try:
+        return measured_upload(server, lambda: upload(server.port, report), report.stream_size)
+    finally:
+        report.stream_path.unlink(missing_ok=True)
