@@ -180,11 +180,11 @@ def check_database(database_path, connect=store.connect):
         found.append(Finding(
             f"the database connection has synchronous={pragmas['synchronous']}, not FULL (2), "
             "so a power cut may lose acknowledged reports",
-            "restore 'PRAGMA synchronous=FULL' in tipdrop/store.py (PRAGMAS)"))
+            "restore 'PRAGMA synchronous=FULL' in tipdrop/store/__init__.py (PRAGMAS)"))
     if pragmas["secure_delete"] != 1:
         found.append(Finding(
             "the database connection has secure_delete off, so purged reports stay in free pages",
-            "restore 'PRAGMA secure_delete=ON' in tipdrop/store.py (PRAGMAS); use an SQLite "
+            "restore 'PRAGMA secure_delete=ON' in tipdrop/store/__init__.py (PRAGMAS); use an SQLite "
             "that supports it"))
     return found
 

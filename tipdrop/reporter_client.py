@@ -30,7 +30,7 @@ from .attachments import MAX_PHOTO_BYTES, PhotoTooLargeError
 from .crypto import envelope, kdf, keys, stream
 from .errors import CryptoError, SignatureError, TipdropError, UsageError
 from .multipart import MultipartBody, Part
-from .officer.client import ServerRefusedError, check_server_url, network_step
+from .remote import ServerRefusedError, check_server_url, network_step
 from .tips import MAX_ATTACHMENTS, Report, TooManyFilesError
 
 API = "/api/v1"

@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import attachments, store
+from .store import deletion
 from .errors import InputError, TipdropError
 
 #: Statuses that end a case; the retention time runs from the day one was set.
@@ -97,8 +98,8 @@ def plan(db, *, today, closed_days):
         raise RetentionDaysError()
     day = today if isinstance(today, datetime.date) else datetime.date.fromisoformat(today)
     cutoff = (day - datetime.timedelta(days=closed_days)).isoformat()
-    rows = store.purgeable_tips(db, closed=CLOSED_STATUSES, cutoff=cutoff)
-    held = store.held_ciphertext(db, exclude=[row["id"] for row in rows])
+    rows = deletion.purgeable_tips(db, closed=CLOSED_STATUSES, cutoff=cutoff)
+    held = deletion.held_ciphertext(db, exclude=[row["id"] for row in rows])
     return Plan(day.isoformat(), closed_days, cutoff, tuple(
         Candidate(row["id"], row["status"], row["status_day"], row["rule"]) for row in rows),
         held)
@@ -120,7 +121,7 @@ def purge(db, attachments_dir, plan, batch=BATCH):
     ids = [candidate.tip_id for candidate in plan.tips]
     deleted = files = 0
     for start in range(0, len(ids), batch):
-        gone, blobs = store.purge_tips(db, ids[start:start + batch],
+        gone, blobs = deletion.purge_tips(db, ids[start:start + batch],
                                        closed=CLOSED_STATUSES, cutoff=plan.cutoff)
         for name in blobs:
             attachments.remove_blob(attachments_dir, name)
@@ -128,7 +129,7 @@ def purge(db, attachments_dir, plan, batch=BATCH):
         files += len(blobs)
     cleared = {"tips": 0, "followups": 0, "attachments": 0}
     while True:
-        counts, blobs = store.clear_held(db, batch)
+        counts, blobs = deletion.clear_held(db, batch)
         for name in blobs:
             attachments.remove_blob(attachments_dir, name)
         files += len(blobs)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tipdrop.errors import UsageError
+from tipdrop import remote
 from tipdrop.officer import client
 from tipdrop.officer_auth import HEADERS
 
@@ -29,7 +30,7 @@ from tipdrop.officer_auth import HEADERS
     ("  https://10.1.2.3  ", "https://10.1.2.3:443"),
 ])
 def test_https_anywhere_and_http_to_this_computer_are_accepted(url, expected):
-    assert str(client.check_server_url(url)) == expected
+    assert str(remote.check_server_url(url)) == expected
 
 
 @pytest.mark.parametrize("url", [
@@ -37,8 +38,8 @@ def test_https_anywhere_and_http_to_this_computer_are_accepted(url, expected):
     "http://127.0.0.1.nip.io", "http://0.0.0.0:8080", "http://[::]:8080", "http://192.168.1.5",
 ])
 def test_plain_http_to_another_computer_is_refused(url):
-    with pytest.raises(client.InsecureServerError, match="https://"):
-        client.check_server_url(url)
+    with pytest.raises(remote.InsecureServerError, match="https://"):
+        remote.check_server_url(url)
 
 
 @pytest.mark.parametrize("url", [
@@ -47,7 +48,7 @@ def test_plain_http_to_another_computer_is_refused(url):
 ])
 def test_addresses_that_are_not_a_server_are_refused(url):
     with pytest.raises(UsageError):
-        client.check_server_url(url)
+        remote.check_server_url(url)
 
 
 # --- against small local servers ------------------------------------------------------
@@ -102,7 +103,7 @@ def test_requests_are_signed_for_the_path_under_the_servers_address(canned, unit
 
 def test_a_download_cut_short_is_an_error(canned, unit_key):
     canned.answer = (200, {"Content-Length": "100", "Connection": "close"}, b"only ten..")
-    with pytest.raises(client.ServerAnswerError, match="connection closed"):
+    with pytest.raises(remote.ServerAnswerError, match="connection closed"):
         _client(canned, unit_key).download_export(io.BytesIO())
 
 
@@ -110,7 +111,7 @@ def test_the_servers_json_reason_becomes_the_message(canned, unit_key):
     answer = {"error": "RequestAuthError", "message": "The request's signature was refused.",
               "detail": "check the workstation's clock"}
     canned.answer = (401, {"Content-Type": "application/json"}, json.dumps(answer).encode())
-    with pytest.raises(client.ServerRefusedError) as refused:
+    with pytest.raises(remote.ServerRefusedError) as refused:
         _client(canned, unit_key).send_replies(b"{}")
     assert refused.value.message == ("The server refused the request: The request's signature "
                                      "was refused: check the workstation's clock (HTTP 401)")
@@ -118,13 +119,13 @@ def test_the_servers_json_reason_becomes_the_message(canned, unit_key):
 
 def test_an_answer_that_is_not_the_officer_api_is_named_by_its_status(canned, unit_key):
     canned.answer = (502, {"Content-Type": "text/html"}, b"<h1>Bad Gateway</h1>")
-    with pytest.raises(client.ServerRefusedError, match="HTTP 502"):
+    with pytest.raises(remote.ServerRefusedError, match="HTTP 502"):
         _client(canned, unit_key).download_export(io.BytesIO())
 
 
 def test_replies_count_as_delivered_only_when_the_server_confirms(canned, unit_key):
     canned.answer = (200, {}, b"<html>a captive portal</html>")
-    with pytest.raises(client.ServerAnswerError):
+    with pytest.raises(remote.ServerAnswerError):
         _client(canned, unit_key).send_replies(b"{}")
 
 
@@ -149,6 +150,6 @@ def test_a_certificate_the_system_does_not_trust_is_refused(canned, unit_key, tm
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     canned.socket = context.wrap_socket(canned.socket, server_side=True)
-    with pytest.raises(client.ServerUnreachableError, match="certificate is not trusted"):
+    with pytest.raises(remote.ServerUnreachableError, match="certificate is not trusted"):
         _client(canned, unit_key, scheme="https").download_export(io.BytesIO())
     assert canned.seen == []

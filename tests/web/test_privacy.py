@@ -54,7 +54,7 @@ def test_every_table_is_described_in_a_reporters_words():
 
 
 def test_every_reason_is_in_the_translation_template():
-    # Reasons must be wrapped in N_() in store.py, or pybabel never sees them.
+    # Reasons must be wrapped in N_() in tipdrop/store, or pybabel never sees them.
     ids = {message.id for message in catalog.build_template()}
     reasons = {reason for columns in store.SCHEMA.values() for _, reason in columns.values()}
     texts = reasons | {text for pair in privacy.TABLES.values() for text in pair}

@@ -15,77 +15,18 @@ confirmed it stored them.
 """
 
 import http.client
-import ipaddress
 import json
 import os
 import ssl
 import tempfile
-from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from .. import officer_auth
-from ..errors import TipdropError, UsageError
+from ..remote import ServerAnswerError, ServerURL, check_server_url, network_step, refusal
 
 API = "/officer/v1"
 TIMEOUT = 120
 COPY_CHUNK = 1024 * 1024
-
-
-class InsecureServerError(UsageError):
-    """Refusing plain http:// to another computer: use the server's https:// address."""
-
-    detail_is_message = False
-
-
-class ServerUnreachableError(TipdropError):
-    """Cannot reach the server."""
-
-
-class ServerRefusedError(TipdropError):
-    """The server refused the request."""
-
-
-class ServerAnswerError(TipdropError):
-    """The server's answer was cut short or is not an officer API answer."""
-
-
-@dataclass(frozen=True)
-class ServerURL:
-    scheme: str
-    host: str
-    port: int
-    base: str
-
-    def __str__(self):
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.base}"
-
-
-def is_loopback(host):
-    """True for localhost and the loopback addresses 127.0.0.0/8 and ::1."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_server_url(url):
-    """Parse ``--server``: https://, or http:// to loopback only; raise UsageError."""
-    parts = urlsplit((url or "").strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError("the server address must look like https://tips.example.kz")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise UsageError("the server address must not contain a user name, '?' or '#'")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UsageError("the server address has an invalid port") from None
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InsecureServerError()
-    return ServerURL(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80),
-                     parts.path.rstrip("/"))
 
 
 class OfficerClient:
@@ -154,7 +95,7 @@ class OfficerClient:
                           headers={**signed, **headers, "Accept-Language": "en"})
             response = self._network(conn.getresponse)
             if response.status not in (200, 201):
-                raise _refusal(response.status, self._network(response.read))
+                raise refusal(response.status, self._network(response.read))
         except BaseException:
             conn.close()
             raise
@@ -162,39 +103,6 @@ class OfficerClient:
 
     def _network(self, call, *args, **kwargs):
         return network_step(self.server, call, *args, **kwargs)
-
-
-def network_step(server, call, *args, answer_error=ServerAnswerError, **kwargs):
-    """Run one network step; connection trouble becomes one clear error.
-
-    Shared with the reporter's reference client, which passes its own
-    ``answer_error`` for an answer cut short.
-    """
-    try:
-        return call(*args, **kwargs)
-    except http.client.IncompleteRead as e:
-        raise answer_error(f"the connection closed with {e.expected} bytes still to come") \
-            from None
-    except ssl.SSLCertVerificationError as e:
-        raise ServerUnreachableError(
-            f"{server}: its certificate is not trusted ({e.verify_message})") from None
-    except (OSError, http.client.HTTPException) as e:
-        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        raise ServerUnreachableError(f"{server}: {reason}") from None
-
-
-def _refusal(status, raw):
-    """A ServerRefusedError carrying the server's own message, when it sent one."""
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
-        return ServerRefusedError(f"HTTP {status}")
-    text = doc["message"]
-    if isinstance(doc.get("detail"), str):
-        text = f"{text.rstrip('.')}: {doc['detail']}"
-    return ServerRefusedError(f"{text} (HTTP {status})")
 
 
 def pull(workspace, client, keyring, since_start=False):
