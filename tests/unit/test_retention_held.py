@@ -210,3 +210,26 @@ def test_the_id_of_a_purged_tip_can_never_be_taken_again(loop):
         sealed.start(server.tips, fields={"region": "almaty", "tip_id": tip_id}, max_stream=1024)
     # And the tombstone is a digest: the id itself is not kept
     assert tip_id.encode() not in server_files(server)
+
+
+def test_a_second_workspace_skips_news_of_a_tip_another_one_acknowledged(loop, tmp_path):
+    server, workspace, keyring, tip_id, _, _, _ = loop
+    # Given the first workspace acknowledged the tip and the server cleared it
+    acknowledge(server, workspace, keyring, tmp_path / "ack.json")
+    purge(server)
+    # And a second workspace opens everything there is
+    second = Workspace(tmp_path / "second")
+    try:
+        exchange.export_unit(server.db, server.attachments, unit="demo",
+                             out=tmp_path / "since-start.tdx", since_start=True)
+        assert second.open_bundle(tmp_path / "since-start.tdx", keyring)["unavailable"] == 1
+        # When the reporter adds something and the next regular export carries it
+        server.tips.add_followup(tip_id=tip_id, text="One more detail.")
+        server.export("demo", tmp_path / "export-2.tdx")
+        # Then the second workspace opens it, skipping what it cannot have
+        counts = second.open_bundle(tmp_path / "export-2.tdx", keyring)
+        assert (counts["followups"], counts["unavailable"]) == (0, 1)
+        # And the first one, which holds the tip, gets the follow-up
+        assert workspace.open_bundle(tmp_path / "export-2.tdx", keyring)["followups"] == 1
+    finally:
+        second.close()

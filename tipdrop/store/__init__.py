@@ -292,9 +292,6 @@ def export_rows(db, unit, since_start):
     tips = list(db.query(
         "SELECT * FROM tips WHERE unit = ?" + pending.format(t="tips") + " ORDER BY received_day, id",
         [unit]))
-    for tip in tips:
-        tip["reply_seq"] = db.execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM replies WHERE tip_id = ?", [tip["id"]]).fetchone()[0]
     # Follow-ups and files whose ciphertext was cleared (the unit holds them) have
     # nothing left to carry; a cleared tip still goes, with an empty body.
     followups = list(db.query(
@@ -303,6 +300,18 @@ def export_rows(db, unit, since_start):
     attachments = list(db.query(
         "SELECT a.* FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE t.unit = ?"
         " AND a.blob IS NOT NULL" + pending.format(t="a") + " ORDER BY a.tip_id, a.part", [unit]))
+    # A new follow-up of a tip whose report was cleared goes with that tip's
+    # bodiless record: a workstation that never had the tip (another one
+    # acknowledged it) then knows to skip it, instead of waiting for an
+    # earlier bundle that can no longer carry the report.
+    stubs = sorted({f["tip_id"] for f in followups} - {t["id"] for t in tips})
+    if stubs:
+        tips = list(db.query(
+            "SELECT * FROM tips WHERE id IN (SELECT value FROM json_each(?)) AND length(body) = 0"
+            " ORDER BY received_day, id", [json.dumps(stubs)])) + tips
+    for tip in tips:
+        tip["reply_seq"] = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM replies WHERE tip_id = ?", [tip["id"]]).fetchone()[0]
     return tips, followups, attachments
 
 
