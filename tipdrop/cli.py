@@ -396,6 +396,32 @@ def check_command(server, unit_keys):
             terminal.echo(reply.message)
 
 
+@cli.command("followup")
+@click.option("--server", required=True, metavar="URL", help=_SERVER_HELP)
+@click.option("--text-file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="What to add to the report: a UTF-8 text file.")
+@click.option("--unit-key", "unit_keys", multiple=True, help=_PIN_HELP,
+              type=click.Path(exists=True, dir_okay=False))
+def followup_command(server, text_file, unit_keys):
+    """Add information to a report, sealed on this computer: the server never sees it.
+
+    The receipt code is read as `tipdrop check` reads it: from a hidden
+    prompt, or from standard input; never from the command line. The text
+    is encrypted here to the key of the unit the report went to (with
+    --unit-key: only to a key you pinned).
+
+    Example: tipdrop followup --server https://tips.example.kz --text-file more.txt --unit-key demo.pub < receipt.txt
+    """
+    from . import reporter_client
+
+    text = _read_text_file(text_file)
+    pinned = reporter_client.load_pinned(unit_keys)
+    added = reporter_client.add_followup(server, _read_receipt(), text, pinned)
+    pin = "pinned" if added.pinned else "not pinned: use --unit-key to be sure"
+    terminal.echo(f"sealed here to unit {added.unit}, key {added.key_id.hex()} ({pin})")
+    click.echo(f"follow-up {added.seq} added")
+
+
 def _register_officer():
     from .officer.cli import officer
 

@@ -51,12 +51,23 @@ def attachment_info_document(*, name, content_type, size, photo=None, metadata_r
     return json.dumps(info, ensure_ascii=False).encode("utf-8")
 
 
+def followup_document(text):
+    """The JSON document inside a ``followup`` envelope."""
+    doc = {"format": "tipdrop-followup", "version": 1, "text": text}
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
 def seal_report(document, recipient, tip_id):
     return envelope.seal(document, recipient, kind="tip", tip_id=tip_id)
 
 
 def seal_attachment_info(document, recipient, tip_id, part):
     return envelope.seal(document, recipient, kind="attachment-info", tip_id=tip_id, part=part)
+
+
+def seal_followup(document, recipient, tip_id, seq):
+    """Seal follow-up number ``seq`` (part ``f<seq>``): the number the server must store it as."""
+    return envelope.seal(document, recipient, kind="followup", tip_id=tip_id, part=f"f{seq}")
 
 
 def encrypt_attachment(src, out, recipient, tip_id, part):

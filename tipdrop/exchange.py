@@ -73,7 +73,8 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
         for row in followups:
             writer.record(bundles.FOLLOWUP, {
                 "tip_id": row["tip_id"], "seq": row["seq"],
-                "received_day": row["received_day"], "body": bundles.b64(row["body"]),
+                "received_day": row["received_day"], "encrypted_on": row["encrypted_on"],
+                "body": bundles.b64(row["body"]),
             })
         for row in files:
             path = attachments.blob_path(attachments_dir, row["blob"])

@@ -31,7 +31,7 @@ from .crypto import envelope, kdf, keys, stream
 from .errors import CryptoError, SignatureError, TipdropError, UsageError
 from .multipart import MultipartBody, Part
 from .remote import ServerRefusedError, check_server_url, network_step
-from .tips import MAX_ATTACHMENTS, Report, TooManyFilesError
+from .tips import MAX_ATTACHMENTS, Report, TooManyFilesError, followup_text
 
 API = "/api/v1"
 TIMEOUT = 300
@@ -74,12 +74,17 @@ class ServerKeys:
         if unit is None:
             known = ", ".join(sorted(self.regions))
             raise UsageError(f"the server knows no region {region!r} (it knows: {known})")
-        offered = self.units[unit]
+        return self.key_of_unit(unit, pinned, f"region {region} goes to unit {unit}")
+
+    def key_of_unit(self, unit, pinned=(), what=None):
+        """The key to seal to for ``unit``; with pins, it must be one of them."""
+        offered = self.units.get(unit)
+        if offered is None:
+            raise ReporterAnswerError(f"the server offers no key for unit {unit!r}")
         if pinned and offered.key_id not in {key.key_id for key in pinned}:
             mine = ", ".join(f"{k.unit} {k.key_id.hex()[:16]}" for k in pinned)
             raise PinnedKeyMismatchError(
-                f"region {region} goes to unit {unit}, key {offered.key_id.hex()[:16]}; "
-                f"pinned: {mine}")
+                f"{what or f'unit {unit}'}, key {offered.key_id.hex()[:16]}; pinned: {mine}")
         return offered
 
 
@@ -284,12 +289,18 @@ def reply_keys(receipt, receipt_kdf):
 def check(server, receipt, pinned=(), timeout=TIMEOUT):
     """Check a report: status, and each reply verified and decrypted on this computer."""
     server = _url(server)
-    parsed = receipt if isinstance(receipt, receipts.Receipt) else receipts.parse(receipt)
-    body = json.dumps({"receipt": parsed.formatted, "sealed_replies": True}).encode("ascii")
-    doc = _answer(server, *_call(server, "POST", "/check", body=[body], timeout=timeout,
-                                 headers={"Content-Type": "application/json",
-                                          "Content-Length": str(len(body))}), expect=200)
-    return read_check_answer(doc, parsed, pinned)
+    parsed = _receipt(receipt)
+    return read_check_answer(_sealed_check(server, parsed, timeout), parsed, pinned)
+
+
+def _receipt(receipt):
+    return receipt if isinstance(receipt, receipts.Receipt) else receipts.parse(receipt)
+
+
+def _sealed_check(server, receipt, timeout):
+    """``POST /check`` with ``sealed_replies``: the answer as it came."""
+    return _post_json(server, "/check", {"receipt": receipt.formatted, "sealed_replies": True},
+                      expect=200, timeout=timeout)
 
 
 def read_check_answer(doc, receipt, pinned=()):
@@ -347,7 +358,69 @@ def _read_reply(item, tip_id, opener, pinned_ids):
     return CheckedReply(**judged, verified=True, message=message)
 
 
+# --- following up ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddedFollowup:
+    """A follow-up the server stored as number ``seq``, sealed here to ``unit``'s key."""
+
+    seq: int
+    unit: str
+    key_id: bytes
+    pinned: bool
+
+
+def add_followup(server, receipt, text, pinned=(), timeout=TIMEOUT):
+    """Seal a follow-up on this computer to the report's unit and send it.
+
+    A check gives the token, the unit and the number of follow-ups so far;
+    the message is sealed as the next one (protocol.md section 13). If
+    another arrives first, or the unit's key changed (HTTP 409), the report
+    is checked and the keys fetched again, and it is sealed afresh, once.
+    """
+    server = _url(server)
+    document = device.followup_document(followup_text(text))
+    parsed = _receipt(receipt)
+    for attempt in (1, 2):
+        tip_id, unit, seq, token = _followup_target(_sealed_check(server, parsed, timeout))
+        public = fetch_keys(server, timeout).key_of_unit(unit, pinned,
+                                                         f"the report went to unit {unit}")
+        sealed = device.seal_followup(document, public.recipient, tip_id, seq)
+        status, headers, raw = _call_json(server, "/sealed-followups", {
+            "token": token, "part": f"f{seq}", "body": bundles.b64(sealed)}, timeout)
+        if status == 409 and attempt == 1:
+            continue  # another follow-up took the number, or the key rotated: seal again
+        if _answer(server, status, headers, raw, expect=201).get("seq") != seq:
+            raise ReporterAnswerError("the server stored the follow-up under another number")
+        return AddedFollowup(seq, unit, public.key_id, bool(pinned))
+
+
+def _followup_target(doc):
+    """(tip id, unit, next follow-up number, token) from a sealed check answer."""
+    tip_id, unit, count, token = (doc.get(name) for name in
+                                  ("tip_id", "unit", "followups", "followup_token"))
+    if not isinstance(tip_id, str) or not bundles.TIP_ID.match(tip_id):
+        raise ReporterAnswerError("the answer has no valid tip_id")
+    if not isinstance(unit, str) or not isinstance(token, str):
+        raise ReporterAnswerError("the answer lacks the unit or the followup_token")
+    if type(count) is not int or not 0 <= count < 10**9 - 1:
+        raise ReporterAnswerError("the answer has no valid number of follow-ups")
+    return tip_id, unit, count + 1, token
+
+
 # --- HTTP -------------------------------------------------------------------------
+
+
+def _call_json(server, path, doc, timeout):
+    """POST a JSON object; return (status, headers, raw answer)."""
+    body = json.dumps(doc).encode("ascii")
+    return _call(server, "POST", path, body=[body], timeout=timeout,
+                 headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+
+
+def _post_json(server, path, doc, *, expect, timeout):
+    return _answer(server, *_call_json(server, path, doc, timeout), expect=expect)
 
 
 def _url(server):

@@ -13,6 +13,10 @@ The upload is one multipart form (see web/api.py): the text fields
 ``region``, ``category`` and ``tip_id`` first, then file parts named
 ``tip`` (the report envelope), and for each attachment ``aN-info`` (its
 attachment-info envelope) and ``aN`` (its stream), N = 1, 2, ...
+
+A follow-up sealed on the device (:func:`add_followup`) is one envelope,
+part ``fN``: the device seals it for the number it expects, and the server
+stores it only under that very number.
 """
 
 import os
@@ -25,7 +29,7 @@ from pathlib import Path
 from . import attachments, store
 from .crypto import envelope, stream
 from .errors import DecryptionError, FormatError, InputError
-from .tips import MAX_ATTACHMENTS, TooManyFilesError
+from .tips import MAX_ATTACHMENTS, FollowupExpiredError, TooManyFilesError
 
 #: The client picks the tip id (it is bound into every ciphertext before the
 #: upload starts): 128 random bits as 32 lower-case hex digits.
@@ -37,6 +41,10 @@ MAX_ENVELOPE = 512 * 1024
 #: about photo metadata: a few hundred bytes.
 MAX_INFO_ENVELOPE = 16 * 1024
 _PART = re.compile(r"a([1-9][0-9]?)(-info)?")
+#: A follow-up holds at most tips.MAX_FOLLOWUP characters, JSON-escaped (6 bytes
+#: each at worst), padded: under 128 KiB. Its base64 fits the API's JSON limit.
+MAX_FOLLOWUP_ENVELOPE = 160 * 1024
+_FOLLOWUP_PART = re.compile(r"f([1-9][0-9]{0,8})")
 
 
 class SealedFormatError(InputError):
@@ -47,6 +55,13 @@ class SealedFormatError(InputError):
 
 class StaleKeyError(InputError):
     """The police unit's key has changed since this page was opened. Please reload the page and send the report again."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class FollowupNumberTakenError(InputError):
+    """Another message was added to this report meanwhile. Please send yours again."""
 
     http_status = 409
     detail_is_message = False
@@ -204,3 +219,32 @@ def _key_of(draft, data, kind):
     if key_id not in draft.key_ids:
         raise StaleKeyError(f"key {key_id.hex()} is not an installed key of unit {draft.unit}")
     return key_id
+
+
+def add_followup(tips, *, tip_id, part, body):
+    """Store a follow-up sealed on the device as part ``fN`` of ``tip_id``; return N.
+
+    N is bound into the ciphertext, so it must be the number the follow-up
+    is stored under: if another one took N first, nothing is stored and the
+    device seals again for the next number (FollowupNumberTakenError, 409).
+    """
+    match = _FOLLOWUP_PART.fullmatch(part or "")
+    if match is None:
+        raise SealedFormatError("the part must be f1, f2, ...")
+    wanted = int(match.group(1))
+    tip = store.get_tip(tips.db, tip_id)
+    if tip is None:  # purged since the token was issued
+        raise FollowupExpiredError()
+    try:
+        key_id = envelope.check_sealed(body, kind="followup", max_len=MAX_FOLLOWUP_ENVELOPE)
+    except FormatError as e:
+        raise SealedFormatError(e.detail or "the followup envelope is malformed") from None
+    if key_id not in {key.key_id for key in tips.unit_keys.installed(tip["unit"])}:
+        raise StaleKeyError(f"key {key_id.hex()} is not an installed key of unit {tip['unit']}")
+
+    def as_sealed(seq):
+        if seq != wanted:
+            raise FollowupNumberTakenError(f"it was sealed as f{wanted}, the next is f{seq}")
+        return bytes(body)
+
+    return store.add_followup(tips.db, tip_id, as_sealed, tips.clock(), encrypted_on="device")

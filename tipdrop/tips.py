@@ -91,6 +91,14 @@ def _clean_text(value, limit, name):
     return value
 
 
+def followup_text(text):
+    """A reporter's follow-up, checked and tidied like the report's text; never empty."""
+    text = _clean_text(text, MAX_FOLLOWUP, "message")
+    if not text:
+        raise EmptyDescriptionError()
+    return text
+
+
 @dataclass(frozen=True)
 class Report:
     """What the reporter wrote. Lives only in memory, then inside the envelope."""
@@ -185,6 +193,8 @@ class CheckResult:
     received_day: str
     replies: tuple
     followups: int
+    #: The unit the report went to: a device seals its follow-ups to that unit's key.
+    unit: str = ""
     #: What a client needs to derive the reply key from the receipt itself.
     receipt_salt: bytes = b""
     receipt_params: dict = field(default_factory=dict)
@@ -348,6 +358,7 @@ class Tips:
             received_day=row["received_day"],
             replies=replies,
             followups=store.count_followups(self.db, row["id"]),
+            unit=row["unit"],
             receipt_salt=row["receipt_salt"],
             receipt_params=dict(row["receipt_params"]),
         )
@@ -381,19 +392,19 @@ class Tips:
     # --- follow up ----------------------------------------------------------
 
     def add_followup(self, *, tip_id, text):
-        """Seal a reporter's follow-up to the tip's unit (its current key)."""
-        text = _clean_text(text, MAX_FOLLOWUP, "message")
-        if not text:
-            raise EmptyDescriptionError()
+        """Seal a reporter's follow-up to the tip's unit (its current key).
+
+        A follow-up sealed on the reporter's device arrives through
+        tipdrop.sealed.add_followup instead.
+        """
+        text = followup_text(text)
         tip = store.get_tip(self.db, tip_id)
         if tip is None:
             raise FollowupExpiredError()
         public = self.unit_keys.current(tip["unit"])
-        payload = json.dumps({"format": "tipdrop-followup", "version": 1, "text": text},
-                             ensure_ascii=False).encode()
+        payload = device.followup_document(text)
 
         def seal(seq):
-            return envelope.seal(payload, public.recipient, kind="followup",
-                                 tip_id=tip_id, part=f"f{seq}")
+            return device.seal_followup(payload, public.recipient, tip_id, seq)
 
         return store.add_followup(self.db, tip_id, seal, self.clock())

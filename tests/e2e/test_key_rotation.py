@@ -13,9 +13,9 @@ import shutil
 
 import pytest
 
-from .conftest import assert_clean_error
-from .test_officer_loop import PASS, _answer, _check, _submit
 from ..serving import start_server
+from .conftest import PASS, assert_clean_error
+from .test_officer_loop import _answer, _check, _submit
 
 pytestmark = pytest.mark.e2e
 

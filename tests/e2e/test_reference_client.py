@@ -123,3 +123,67 @@ def test_a_server_offering_another_key_than_the_pinned_one_gets_nothing(setup, r
 def test_the_receipt_is_never_taken_from_the_command_line(run_cli):
     result = run_cli("check", "--server", "http://127.0.0.1:9", "XXXX-XXXX")
     assert_clean_error(result)
+
+
+FOLLOWUP_CANARY = "CANARY-c0ffee the same car came back, plate 017"
+
+
+def test_a_follow_up_sealed_by_the_reference_client_reaches_only_the_officer(
+        setup, run_cli, tmp_path):
+    server, pinned, officer = setup
+    url = f"http://127.0.0.1:{server.port}"
+    (tmp_path / "report.txt").write_text("A car parks at the school every night.",
+                                         encoding="utf-8")
+    sent = run_cli("submit", "--server", url, "--region", "almaty", "--category", "corruption",
+                   "--text-file", tmp_path / "report.txt", "--unit-key", pinned, check=True)
+    receipt = next(line.split(": ", 1)[1] for line in sent.stdout.splitlines()
+                   if line.startswith("receipt: "))
+
+    # When the reporter adds two follow-ups with the reference client, the receipt on stdin
+    (tmp_path / "more.txt").write_text(FOLLOWUP_CANARY + "\nНомер 017.\n", encoding="utf-8")
+    first = run_cli("followup", "--server", url, "--text-file", tmp_path / "more.txt",
+                    "--unit-key", pinned, input=receipt + "\n")
+    assert first.returncode == 0, first.stderr
+    assert "follow-up 1 added" in first.stdout and "(pinned)" in first.stdout
+    (tmp_path / "again.txt").write_text("And on Sunday too.", encoding="utf-8")
+    second = run_cli("followup", "--server", url, "--text-file", tmp_path / "again.txt",
+                     input=receipt + "\n")
+    assert second.returncode == 0, second.stderr
+    assert "follow-up 2 added" in second.stdout and "not pinned" in second.stdout
+    assert receipt not in first.stdout + first.stderr + second.stdout + second.stderr
+
+    # Then the server never held the text, and knows where it was sealed
+    for path, data in _server_files(server).items():
+        assert FOLLOWUP_CANARY.encode() not in data, path
+        assert "Номер 017".encode() not in data, path
+    with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
+        assert db.execute("SELECT seq, encrypted_on FROM followups ORDER BY seq").fetchall() == [
+            (1, "device"), (2, "device")]
+
+    # When the operator exports and the officer opens and shows the report
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    opened = run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
+    assert "2 follow-ups" in opened.stdout and "DAMAGED" not in opened.stdout
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    shown = run_cli("officer", "show", tip["id"], env=officer, check=True)
+
+    # Then both follow-ups are there, in order
+    assert FOLLOWUP_CANARY in shown.stdout and "Номер 017." in shown.stdout
+    assert shown.stdout.index(FOLLOWUP_CANARY) < shown.stdout.index("And on Sunday too.")
+
+
+def test_a_follow_up_is_never_sealed_to_a_key_other_than_the_pinned_one(setup, run_cli, tmp_path):
+    server, pinned, _ = setup
+    url = f"http://127.0.0.1:{server.port}"
+    (tmp_path / "report.txt").write_text("A report.", encoding="utf-8")
+    sent = run_cli("submit", "--server", url, "--region", "almaty", "--category", "corruption",
+                   "--text-file", tmp_path / "report.txt", "--unit-key", pinned, check=True)
+    receipt = sent.stdout.split("receipt: ", 1)[1].split()[0]
+    other = tmp_path / "other.pub"
+    other.write_bytes(keys.generate("demo").public.to_json())
+    (tmp_path / "more.txt").write_text(FOLLOWUP_CANARY, encoding="utf-8")
+    result = run_cli("followup", "--server", url, "--text-file", tmp_path / "more.txt",
+                     "--unit-key", other, input=receipt + "\n")
+    assert_clean_error(result, "pinned")
+    with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
+        assert db.execute("SELECT count(*) FROM followups").fetchone() == (0,)

@@ -12,9 +12,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from tipdrop import device, sealed
+from tipdrop import device, exchange, sealed
 from tipdrop.crypto import envelope, kdf, keys, padding
-from tipdrop.errors import DecryptionError
+from tipdrop.errors import DecryptionError, FormatError
 from tipdrop.officer.cli import officer
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
@@ -181,3 +181,139 @@ def test_padding_of_garbage_envelope_matches_what_the_server_accepts(demo_key):
     data = garbage_envelope("tip", demo_key.public.key_id)
     assert envelope.check_sealed(data, kind="tip", max_len=1 << 20) == demo_key.public.key_id
     assert padding.padme(len(data) - envelope.OVERHEAD) == len(data) - envelope.OVERHEAD
+
+
+# --- follow-ups sealed on the device --------------------------------------------------
+
+
+def add_device_followup(server, key, tip_id, seq, *, text="A red car, plate 017.", body=None,
+                        document=None):
+    if body is None:
+        document = document if document is not None else device.followup_document(text)
+        body = device.seal_followup(document, key.public.recipient, tip_id, seq)
+    return sealed.add_followup(server.tips, tip_id=tip_id, part=f"f{seq}", body=body)
+
+
+def test_a_device_follow_up_that_does_not_open_is_imported_damaged_and_not_acknowledged(
+        server, workspace, demo_key, tmp_path):
+    # Given a report with a follow-up sealed here, a garbage one and a good one from a device
+    tip, _ = server.submit("almaty", description="server-sealed report")
+    server.tips.add_followup(tip_id=tip["id"], text="Typed on the page.")
+    add_device_followup(server, demo_key, tip["id"], 2,
+                        body=garbage_envelope("followup", demo_key.public.key_id))
+    add_device_followup(server, demo_key, tip["id"], 3)
+
+    # When the officer opens the export
+    counts = open_export(server, workspace, demo_key, tmp_path)
+
+    # Then everything is imported, the garbage one marked damaged, the rest readable
+    assert (counts["tips"], counts["followups"], counts["damaged"]) == (1, 3, 1)
+    [listed] = workspace.list()
+    assert listed["damaged"] and listed["unread_followups"] == 3
+    shown = workspace.show(tip["id"], Keyring.of(demo_key))
+    assert shown["report"]["description"] == "server-sealed report"
+    by_seq = {f["seq"]: f for f in shown["followups"]}
+    assert by_seq[1]["text"] == "Typed on the page."
+    assert "text" not in by_seq[2] and by_seq[2]["damaged"]
+    assert by_seq[3]["text"] == "A red car, plate 017."
+    # And the damaged one is not acknowledged, so the server keeps its copy
+    data, _ = workspace.pending_ack(Keyring.of(demo_key))
+    assert json.loads(data)["followups"] == [[tip["id"], 1], [tip["id"], 3]]
+
+
+def test_a_damaged_device_follow_up_is_not_acknowledged_when_exported_again(
+        server, workspace, demo_key, tmp_path):
+    tip, _ = server.submit("almaty")
+    add_device_followup(server, demo_key, tip["id"], 1,
+                        body=garbage_envelope("followup", demo_key.public.key_id))
+    open_export(server, workspace, demo_key, tmp_path)
+    workspace.write_ack(Keyring.of(demo_key), tmp_path / "ack1.json")
+    from tipdrop import exchange
+
+    exchange.export_unit(server.db, server.attachments, unit="demo", out=tmp_path / "again.tdx",
+                         since_start=True)
+    counts = workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
+    assert counts["followups"] == 0
+    data, _ = workspace.pending_ack(Keyring.of(demo_key))
+    assert json.loads(data)["followups"] == []
+
+
+def _followup_with(**fields):
+    return json.dumps({"format": "tipdrop-followup", "version": 1, "text": "x"} | fields).encode()
+
+
+@pytest.mark.parametrize("document", [
+    b"not json", b"[1, 2]", b'"just text"',
+    _followup_with(format="tipdrop-report"), _followup_with(version=2),
+    _followup_with(text=17), _followup_with(text=None),
+    _followup_with(text="\ud800 a lone surrogate"),
+], ids=["not-json", "not-an-object", "a-string", "another-format", "version-2",
+        "text-a-number", "text-missing", "lone-surrogate"])
+def test_a_device_follow_up_that_is_not_a_valid_document_is_marked_damaged(
+        server, workspace, demo_key, tmp_path, document):
+    tip_id = submit_sealed(server, demo_key)
+    add_device_followup(server, demo_key, tip_id, 1, document=document)
+    add_device_followup(server, demo_key, tip_id, 2, text="fine")
+    counts = open_export(server, workspace, demo_key, tmp_path)
+    assert counts["damaged"] == 1
+    shown = workspace.show(tip_id, Keyring.of(demo_key))
+    assert [("damaged" in f, f.get("text")) for f in shown["followups"]] == [
+        (True, None), (False, "fine")]
+    assert shown["report"]["description"] == "sealed on a phone"
+
+
+@pytest.mark.parametrize("damage", ["does not open", "not a follow-up document"])
+def test_a_bad_follow_up_sealed_on_the_server_still_refuses_the_whole_bundle(
+        server, workspace, demo_key, tmp_path, damage):
+    tip, _ = server.submit("almaty")
+    server.tips.add_followup(tip_id=tip["id"], text="Typed on the page.")
+    body = garbage_envelope("followup", demo_key.public.key_id)
+    if damage == "not a follow-up document":
+        body = device.seal_followup(b"not json", demo_key.public.recipient, tip["id"], 1)
+    server.db.execute("UPDATE followups SET body = ? WHERE tip_id = ?", [body, tip["id"]])
+    submit_sealed(server, demo_key)
+    with pytest.raises((DecryptionError, FormatError)):
+        open_export(server, workspace, demo_key, tmp_path)
+    assert workspace.list() == []
+
+
+def test_officer_show_prints_a_damaged_follow_up_as_damaged_and_escapes_the_others(
+        server, demo_key, tmp_path):
+    tip_id = submit_sealed(server, demo_key)
+    add_device_followup(server, demo_key, tip_id, 1,
+                        body=garbage_envelope("followup", demo_key.public.key_id))
+    add_device_followup(server, demo_key, tip_id, 2, text="plate\x1b[2J 017\u202e")
+    key_file = tmp_path / "demo.key"
+    key_file.write_bytes(keys.private_to_file(demo_key, "pw", kdf.TEST_PARAMS))
+    server.export("demo", tmp_path / "e.tdx")
+    env = {"TIPDROP_WORKDIR": str(tmp_path / "cases"), "TIPDROP_KEY": str(key_file),
+           "TIPDROP_PASSPHRASE": "pw"}
+    runner = CliRunner()
+    opened = runner.invoke(officer, ["open", str(tmp_path / "e.tdx")], env=env)
+    assert opened.exit_code == 0 and "1 items sealed on reporters' devices" in opened.output
+    assert "DAMAGED" in runner.invoke(officer, ["list"], env=env).output
+    shown = runner.invoke(officer, ["show", tip_id], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "follow-up 1" in shown.output and "DAMAGED" in shown.output
+    assert "\x1b" not in shown.output and "\u202e" not in shown.output
+    assert "plate\\u001b[2J 017\\u202e" in shown.output
+
+
+def test_a_damaged_copy_already_held_is_not_acknowledged_when_exported_again(
+        server, workspace, demo_key, tmp_path):
+    # Given a device report that a faulty server damaged on the first export
+    tip_id = submit_sealed(server, demo_key)
+    intact = submit_sealed(server, demo_key)
+    good = server.db.execute("SELECT body FROM tips WHERE id = ?", [tip_id]).fetchone()[0]
+    server.db.execute("UPDATE tips SET body = ? WHERE id = ?",
+                      [garbage_envelope("tip", demo_key.public.key_id), tip_id])
+    open_export(server, workspace, demo_key, tmp_path)
+    assert {row["id"]: row["damaged"] for row in workspace.list()} == {tip_id: True, intact: False}
+    # When a later export carries an intact copy (the workspace keeps what it has)
+    server.db.execute("UPDATE tips SET body = ? WHERE id = ?", [good, tip_id])
+    exchange.export_unit(server.db, server.attachments, unit="demo",
+                         out=tmp_path / "again.tdx", since_start=True)
+    workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
+    # Then the report is still not acknowledged: the server must keep its copy
+    data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
+    assert json.loads(data)["tips"] == [intact]

@@ -263,6 +263,20 @@ def test_an_older_database_gets_the_held_columns(server):
     assert held(server)["tips"] == {server.tip_id: 0, server.astana_tip: 0}
 
 
+def test_follow_ups_of_an_older_database_count_as_sealed_on_the_server(server):
+    # Given a version-4 database (no encrypted_on for follow-ups) holding one
+    server.db.execute("ALTER TABLE followups DROP COLUMN encrypted_on")
+    server.db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    assert store.count_followups(server.db, server.tip_id) == 1
+    # When this version opens it, twice
+    store.init(server.db)
+    store.init(server.db)
+    # Then the follow-up is marked as sealed here, as every one was before device sealing
+    assert server.db.execute("SELECT encrypted_on FROM followups").fetchall() == [("server",)]
+    assert server.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+        == (str(store.SCHEMA_VERSION),)
+
+
 # --- the workstation's side ------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from tipdrop import bundles, device, receipts, reporter_client
 from tipdrop.crypto import envelope, kdf, keys, stream
-from tipdrop.errors import KeyFileError, UsageError
+from tipdrop.errors import InputError, KeyFileError, UsageError
 from tipdrop.multipart import COPY_CHUNK, MultipartBody, Part
 from tipdrop.photos import PhotoError
 from tipdrop.reporter_client import (
@@ -312,3 +312,69 @@ def test_a_busy_server_is_reported_with_its_message_and_when_to_retry(monkeypatc
     with pytest.raises(reporter_client.ServerRefusedError,
                        match=r"busy right now \(HTTP 503\); try again in 30 seconds"):
         reporter_client.fetch_keys("http://127.0.0.1:1")
+
+
+# --- following up ---------------------------------------------------------------
+
+
+def _followup_server(unit_key, refusals):
+    """A fake API: each check counts one more follow-up; the first ``refusals`` sends get 409."""
+    keys_doc = {"regions": {"almaty": unit_key.unit},
+                "units": {unit_key.unit: unit_key.public.as_document()}}
+    tip_id, sent, checks = device.new_tip_id(), [], []
+
+    def fake_call(server, method, path, body=(), headers=None, timeout=None):
+        if method == "GET":
+            return 200, {}, json.dumps(keys_doc).encode()
+        doc = json.loads(b"".join(body))
+        if path == "/check":
+            checks.append(doc)
+            return 200, {}, json.dumps({"tip_id": tip_id, "unit": unit_key.unit,
+                                        "followups": len(checks) - 1,
+                                        "followup_token": "TOKEN"}).encode()
+        sent.append(doc)
+        if len(sent) <= refusals:
+            return 409, {}, json.dumps({"error": "FollowupNumberTakenError",
+                                        "message": "Another message was added"}).encode()
+        return 201, {}, json.dumps({"added": True, "seq": int(doc["part"][1:])}).encode()
+
+    return tip_id, sent, checks, fake_call
+
+
+def test_a_follow_up_that_lost_its_number_is_sealed_again_for_the_next_one(
+        monkeypatch, unit_key):
+    tip_id, sent, checks, fake_call = _followup_server(unit_key, refusals=1)
+    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    added = reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(),
+                                         "  The plate ends in 017.\r\n", (unit_key.public,))
+    assert (added.seq, added.unit, added.pinned) == (2, unit_key.unit, True)
+    assert [doc["part"] for doc in sent] == ["f1", "f2"] and len(checks) == 2
+    assert all(doc["sealed_replies"] is True for doc in checks)
+    opened = envelope.open_(base64.b64decode(sent[1]["body"]), unit_key.opener,
+                            kind="followup", tip_id=tip_id, part="f2")
+    assert json.loads(opened) == {"format": "tipdrop-followup", "version": 1,
+                                  "text": "The plate ends in 017."}
+
+
+def test_a_follow_up_refused_twice_is_reported_not_retried_forever(monkeypatch, unit_key):
+    _, sent, _, fake_call = _followup_server(unit_key, refusals=2)
+    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    with pytest.raises(reporter_client.ServerRefusedError, match="HTTP 409"):
+        reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(), "x")
+    assert len(sent) == 2
+
+
+def test_a_follow_up_is_not_sealed_to_a_key_other_than_the_pinned_one(monkeypatch, unit_key):
+    _, sent, _, fake_call = _followup_server(unit_key, refusals=0)
+    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    with pytest.raises(PinnedKeyMismatchError, match="pinned"):
+        reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(), "x",
+                                     (keys.generate(unit_key.unit).public,))
+    assert sent == []
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_an_empty_follow_up_is_refused_before_anything_is_sent(monkeypatch, text):
+    monkeypatch.setattr(reporter_client, "_call", lambda *a, **k: pytest.fail("sent"))
+    with pytest.raises(InputError):
+        reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(), text)

@@ -190,7 +190,12 @@ def show(workspace, key_path, tip, save_attachments):
         saved = f" -> {f['saved_to']}" if "saved_to" in f else ""
         say(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
     for f in data["followups"]:
-        say(f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}:\n{f['text']}")
+        head = f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}"
+        if "damaged" in f:
+            say(f"{head}: DAMAGED, sealed on the reporter's device and cannot be read "
+                f"({f['damaged']})")
+            continue
+        say(f"{head}:\n{f['text']}")
     for n in data["notes"]:
         say(f"\nnote ({n['day']}): {n['text']}")
     for reply in data["replies"]:

@@ -7,11 +7,12 @@ transaction, which also records what of that export the workspace now holds
 damaged or forged is refused whole.
 
 One exception, on purpose: content sealed on the reporter's device
-(``encrypted_on = "device"``). The server could not open it and so could
-not check it, and whoever sent it chose its bytes. Refusing the whole bundle
-for one bad item would let any reporter block the unit's imports, so such an
-item is imported as it came, marked *damaged* with the reason, and the rest
-of the bundle opens; ``officer show`` says what could not be read.
+(``encrypted_on = "device"``: a report with its files, or a follow-up). The
+server could not open it and so could not check it, and whoever sent it
+chose its bytes. Refusing the whole bundle for one bad item would let any
+reporter block the unit's imports, so such an item is imported as it came,
+marked *damaged* with the reason, and the rest of the bundle opens;
+``officer show`` says what could not be read.
 """
 
 import hashlib
@@ -116,9 +117,13 @@ class _Reading:
                 if _tip_of(record.doc) in staged.gone:
                     continue
                 row = self._stage_followup(record.doc)
-                if not self._has("followups", "tip_id = ? AND seq = ?", row["tip_id"], row["seq"]):
+                key = (row["tip_id"], row["seq"])
+                if not self._has("followups", "tip_id = ? AND seq = ?", *key):
                     staged.followups.append(row)
-                staged.held["followups"].add((row["tip_id"], row["seq"]))
+                # As with tips: never acknowledge what the workspace cannot read.
+                if not row["damaged"] and not self._has(
+                        "followups", "tip_id = ? AND seq = ? AND damaged IS NOT NULL", *key):
+                    staged.held["followups"].add(key)
             elif record.kind == bundles.ATTACHMENT:
                 current = _SKIP
                 if _tip_of(record.doc) not in staged.gone:
@@ -133,7 +138,9 @@ class _Reading:
                 if self._has("attachments", "tip_id = ? AND part = ?", current["tip_id"],
                              current["part"]):
                     reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
-                    staged.held["attachments"].add((current["tip_id"], current["part"]))
+                    if not self._has("attachments", "tip_id = ? AND part = ? AND damaged IS "
+                                     "NOT NULL", current["tip_id"], current["part"]):
+                        staged.held["attachments"].add((current["tip_id"], current["part"]))
                 else:
                     row = self._stage_stream(reader, current)
                     staged.attachments.append(row)
@@ -152,7 +159,8 @@ class _Reading:
                     f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
                     "workspace: open the earlier bundles first")
         staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])]
-        staged.damaged = sum(1 for row in staged.tips + staged.attachments if row.get("damaged"))
+        staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
+                             if row.get("damaged"))
 
     def _check_header(self, record):
         doc = record.doc
@@ -176,7 +184,8 @@ class _Reading:
         if "body" in doc and doc["body"] is None:
             tip_id = _tip_id(doc, "id")
             if self._has("tips", "id = ?", tip_id):
-                staged.held["tips"].add(tip_id)
+                if not self._has("tips", "id = ? AND damaged IS NOT NULL", tip_id):
+                    staged.held["tips"].add(tip_id)
                 if self._has("tips", "id = ? AND encrypted_on = 'device'", tip_id):
                     staged.device.add(tip_id)
             else:
@@ -184,9 +193,11 @@ class _Reading:
             return
         row = self._stage_tip(doc)
         staged.tips.append(row)
-        if not row["damaged"]:
-            # A damaged item is not acknowledged: the server keeps its copy,
-            # in case the damage was done on the way (by a faulty server).
+        # A damaged item is not acknowledged: the server keeps its copy, in
+        # case the damage was done on the way (by a faulty server). That goes
+        # for the copy this workspace already holds, too (a re-export).
+        if not row["damaged"] and not self._has("tips", "id = ? AND damaged IS NOT NULL",
+                                                row["id"]):
             staged.held["tips"].add(row["id"])
 
     def _stage_tip(self, doc):
@@ -230,11 +241,18 @@ class _Reading:
         tip_id = _tip_id(doc, "tip_id")
         seq = _count(doc, "seq", "follow-up")
         body = bundles.unb64(doc.get("body"), "follow-up")
-        # Follow-ups are always sealed by the server: no leniency here.
-        open_envelope(body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}", kind="followup",
-              tip_id=tip_id, part=f"f{seq}")
+        damaged = None
+        try:
+            _followup(open_envelope(body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}",
+                                    kind="followup", tip_id=tip_id, part=f"f{seq}"))
+        except _DEVICE_FAULTS as e:
+            # Only one sealed on the device is let through; one the server sealed
+            # (every follow-up before device sealing) refuses the bundle.
+            if doc.get("encrypted_on") != "device":
+                raise
+            damaged = _reason(e)
         return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
-                "received_day": _day(doc, "received_day", "follow-up")}
+                "received_day": _day(doc, "received_day", "follow-up"), "damaged": damaged}
 
     def _stage_attachment_info(self, doc):
         tip_id = _tip_id(doc, "tip_id")
@@ -371,6 +389,15 @@ def _text(value, what):
     except UnicodeEncodeError:
         raise FormatError(f"{what} is not valid Unicode text") from None
     return value
+
+
+def _followup(plaintext):
+    """The follow-up document (protocol.md section 13), checked like a report."""
+    doc = json_object(plaintext, "follow-up")
+    if doc.get("format") != "tipdrop-followup" or doc.get("version") != 1:
+        raise FormatError("the decrypted follow-up is not a tipdrop follow-up of version 1")
+    _text(doc.get("text"), "the follow-up's text")
+    return doc
 
 
 def _attachment_info(plaintext):

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS tips (
 CREATE TABLE IF NOT EXISTS followups (
     tip_id TEXT NOT NULL REFERENCES tips(id), seq INTEGER NOT NULL,
     received_day TEXT NOT NULL, body BLOB NOT NULL, read INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (tip_id, seq));
+    damaged TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS attachments (
     tip_id TEXT NOT NULL REFERENCES tips(id), part TEXT NOT NULL, info BLOB NOT NULL,
     size INTEGER NOT NULL, blob TEXT NOT NULL, damaged TEXT, PRIMARY KEY (tip_id, part));
@@ -95,7 +95,7 @@ class Workspace:
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
         self.db = store.connect(self.dir / "workspace.db")
         self.db.conn.executescript(SCHEMA)
-        for table in ("tips", "attachments"):  # workspaces made before device sealing
+        for table in ("tips", "attachments", "followups"):  # made before device sealing
             if "damaged" not in self.db[table].columns_dict:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
 
@@ -201,7 +201,8 @@ class Workspace:
             " (SELECT COUNT(*) FROM attachments a WHERE a.tip_id = t.id) AS attachments,"
             " (t.region != t.server_region OR t.category != t.server_category) AS server_mismatch,"
             " (t.damaged IS NOT NULL OR EXISTS (SELECT 1 FROM attachments a"
-            "  WHERE a.tip_id = t.id AND a.damaged IS NOT NULL)) AS damaged"
+            "  WHERE a.tip_id = t.id AND a.damaged IS NOT NULL) OR EXISTS (SELECT 1"
+            "  FROM followups f WHERE f.tip_id = t.id AND f.damaged IS NOT NULL)) AS damaged"
             " FROM tips t" + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY t.received_day DESC, t.id"
         )
@@ -217,13 +218,16 @@ class Workspace:
         if not tip["damaged"]:
             report = json.loads(open_envelope(tip["body"], keyring, what, kind="tip",
                                               tip_id=tip_id))
-        followups = [
-            {"seq": f["seq"], "day": f["received_day"], "new": not f["read"],
-             "text": json.loads(open_envelope(f["body"], keyring, f"follow-up {f['seq']} of {what}",
-                                      kind="followup", tip_id=tip_id,
-                                      part=f"f{f['seq']}"))["text"]}
-            for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq")
-        ]
+        followups = []
+        for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq"):
+            entry = {"seq": f["seq"], "day": f["received_day"], "new": not f["read"]}
+            if f["damaged"]:
+                followups.append(entry | {"damaged": f["damaged"]})
+                continue
+            entry["text"] = json.loads(open_envelope(
+                f["body"], keyring, f"follow-up {f['seq']} of {what}", kind="followup",
+                tip_id=tip_id, part=f"f{f['seq']}"))["text"]
+            followups.append(entry)
         notes = [
             {"day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
                                             kind="note", tip_id=tip_id, part=f"n{n['n']}").decode()}

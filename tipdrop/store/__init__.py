@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -89,6 +89,7 @@ SCHEMA = {
         "tip_id": (str, N_("the report the message belongs to")),
         "seq": (int, N_("its number among the report's follow-ups")),
         "body": (bytes, N_("the reporter's message, encrypted to the unit")),
+        "encrypted_on": (str, N_("'server' or 'device': where the message was encrypted")),
         "received_day": (str, N_("the day it arrived")),
         "export_seq": (int, N_("export cursor")),
         "held_seq": (int, _HELD),
@@ -148,13 +149,12 @@ def init(db):
             db["tips"].create_index(["locator"], unique=True)
             db["tips"].create_index(["unit", "export_seq"])
         _migrate(db)
-        for child in ("attachments", "followups", "replies"):
+        for child, defaults in _CHILD_DEFAULTS.items():
             if child not in db.table_names():
-                columns = SCHEMA[child]
                 db[child].create(
-                    {name: kind for name, (kind, _) in columns.items()},
+                    {name: kind for name, (kind, _) in SCHEMA[child].items()},
                     foreign_keys=[("tip_id", "tips", "id")],
-                    defaults={"export_seq": 0, "held_seq": 0} if "held_seq" in columns else None,
+                    defaults=defaults,
                 )
                 db[child].create_index(["tip_id"])
         if "spent_tip_ids" not in db.table_names():
@@ -164,6 +164,14 @@ def init(db):
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
                 pk="nonce", not_null={"expires"},
             )
+
+
+#: Column defaults of the tables that belong to a tip.
+_CHILD_DEFAULTS = {
+    "attachments": {"export_seq": 0, "held_seq": 0},
+    "followups": {"export_seq": 0, "held_seq": 0, "encrypted_on": "server"},
+    "replies": None,
+}
 
 
 def _migrate(db):
@@ -177,6 +185,9 @@ def _migrate(db):
         # Version 3: what the unit acknowledged holding (nothing, in an older database).
         if table in db.table_names() and "held_seq" not in db[table].columns_dict:
             db.execute(f"ALTER TABLE {table} ADD COLUMN held_seq INTEGER DEFAULT 0")
+    # Version 5: follow-ups sealed on the device; every earlier one was sealed here.
+    if "followups" in db.table_names() and "encrypted_on" not in db["followups"].columns_dict:
+        db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT DEFAULT 'server'")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
@@ -220,20 +231,21 @@ def tip_exists(db, tip_id):
     return db.execute("SELECT 1 FROM tips WHERE id = ?", [tip_id]).fetchone() is not None
 
 
-def add_followup(db, tip_id, make_body, day):
+def add_followup(db, tip_id, make_body, day, encrypted_on="server"):
     """Append a follow-up with the next sequence number, atomically.
 
     ``make_body(seq)`` seals the message for that number (the number is
     bound into the ciphertext), inside the write transaction so two
-    follow-ups arriving at once cannot take the same number.
+    follow-ups arriving at once cannot take the same number; if it raises,
+    nothing is stored.
     """
     with transaction(db):
         (seq,) = db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM followups WHERE tip_id = ?", [tip_id]
         ).fetchone()
         db["followups"].insert(
-            {"tip_id": tip_id, "seq": seq, "body": make_body(seq), "received_day": day,
-             "export_seq": 0}
+            {"tip_id": tip_id, "seq": seq, "body": make_body(seq), "encrypted_on": encrypted_on,
+             "received_day": day, "export_seq": 0}
         )
     return seq
 

@@ -8,6 +8,7 @@ the same-origin rule in security.py. Described at /api/v1/openapi.json.
 """
 
 import base64
+import binascii
 import json
 
 from flask import Blueprint, request
@@ -160,6 +161,22 @@ def followup():
     return {"added": True, "seq": seq}, 201
 
 
+@bp.post("/sealed-followups")
+def followup_sealed():
+    """A follow-up already encrypted on the reporter's device (see tipdrop.sealed)."""
+    doc = _json_body()
+    token = doc.get("token")
+    tip_id = extension("tokens").check_followup(token if isinstance(token, str) else "")
+    part, body = doc.get("part"), doc.get("body")
+    try:
+        body = base64.b64decode(body if isinstance(body, str) else "", validate=True)
+    except (binascii.Error, ValueError):
+        raise sealed.SealedFormatError("the body is not base64") from None
+    seq = sealed.add_followup(get_tips(), tip_id=tip_id,
+                              part=part if isinstance(part, str) else "", body=body)
+    return {"added": True, "seq": seq}, 201
+
+
 def _b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
@@ -168,11 +185,13 @@ def _sealed_check_answer(result):
     """The check answer for a client that decrypts replies on the reporter's device.
 
     It carries the Argon2id salt and cost of this receipt so the client can
-    derive the reply key itself (docs/protocol.md section 8), and each reply
-    as stored: sealed body, the unit's signature and the signing key.
+    derive the reply key itself (docs/protocol.md section 8), each reply
+    as stored: sealed body, the unit's signature and the signing key, and
+    the tip's unit, whose key the device seals follow-ups to.
     """
     return {
         "tip_id": result.tip_id,
+        "unit": result.unit,
         "status": result.status,
         "status_day": result.status_day,
         "received_day": result.received_day,

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
 
-from .. import receipts, tips
+from .. import receipts, sealed, tips
 
 _ERROR = {
     "type": "object",
@@ -220,6 +220,31 @@ def document():
                     },
                 }
             },
+            "/api/v1/sealed-followups": {
+                "post": {
+                    "summary": "Add information encrypted on the reporter's device (docs/integration.md), with the followup_token from /check",
+                    "parameters": [_LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["token", "part", "body"],
+                            "properties": {
+                                "token": _TEXT,
+                                "part": {"type": "string", "pattern": "^f[1-9][0-9]{0,8}$", "description": "fN: N is the check answer's followups + 1, the number sealed into the envelope"},
+                                "body": {"type": "string", "contentEncoding": "base64", "maxLength": (sealed.MAX_FOLLOWUP_ENVELOPE + 2) // 3 * 4, "description": "the follow-up envelope (protocol.md section 4, kind followup, part fN), sealed to a key of the check answer's unit"},
+                            },
+                        }}},
+                    },
+                    "responses": {
+                        "201": {"description": "added as number seq (always N)", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["added", "seq"],
+                            "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
+                        }}}},
+                        "409": {"description": "another follow-up took number N meanwhile (check again and seal for the next number), or sealed to a key that is not installed (fetch /keys again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                        **_errors(400, 403, 413, 429, 503),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {
@@ -260,9 +285,10 @@ def document():
                 },
                 "SealedStatus": {
                     "type": "object",
-                    "required": ["tip_id", "status", "status_day", "received_day", "replies", "followups", "followup_token", "receipt_kdf"],
+                    "required": ["tip_id", "unit", "status", "status_day", "received_day", "replies", "followups", "followup_token", "receipt_kdf"],
                     "properties": {
                         "tip_id": {"type": "string"},
+                        "unit": {"type": "string", "description": "the unit the report went to: seal follow-ups to its key (GET /keys)"},
                         "status": {"type": "string", "enum": list(tips.STATUSES)},
                         "status_day": {"type": "string", "format": "date"},
                         "received_day": {"type": "string", "format": "date"},
