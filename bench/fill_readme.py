@@ -40,6 +40,7 @@ def main():
         "SEALED_RATIO": _figure(r, "sealed_upload_vs_server", ".2f"),
         "SEALED_SINK_RATIO": _figure(r, "sealed_upload_vs_sink_bound", ".2f"),
         "SEALED_RSS": _figure(r, "sealed_upload_peak_rss_mib", ".0f"),
+        "INPROC_RATIO": _figure(r, "inproc_sealed_vs_server", ".2f"),
         "BROWSER_SIZE": _figure(r, "browser_size_mib", ".0f"),
         "BROWSER_MBS": _figure(r, "browser_stream_mb_s", ",.0f"),
         "BROWSER_RATIO": _figure(r, "browser_stream_vs_bound", ".2f"),

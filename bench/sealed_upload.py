@@ -17,6 +17,7 @@ work the server does; the time to deliver the same file is given as well.
 """
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +121,67 @@ def measured(server, report):
         return measured_upload(server, lambda: upload(server.port, report), report.stream_size)
     finally:
         report.stream_path.unlink(missing_ok=True)
+
+
+def in_process(size, rounds=3):
+    """The server's own work for both paths, without HTTP: the Flask test client, one process.
+
+    Over HTTP the client shares the two cores with gunicorn and the sealed
+    client streams its file from disk, so those figures mix client and
+    server. Here the same ``size`` bytes go through ``POST /api/v1/tips``
+    (the server encrypts) and, sealed beforehand, ``POST /api/v1/sealed-tips``
+    (the server only checks framing and writes), in turns, best of ``rounds``.
+    """
+    import json
+    import tempfile
+    import time
+
+    from tipdrop.crypto import kdf, keys
+    from tipdrop.web import create_app
+
+    with tempfile.TemporaryDirectory(prefix="tipdrop-bench-inproc-") as tmp:
+        tmp = Path(tmp)
+        unit = keys.generate("demo")
+        (tmp / "keys").mkdir()
+        (tmp / "keys" / "demo.pub").write_bytes(unit.public.to_json())
+        (tmp / "keys" / "routing.json").write_text(
+            json.dumps({"version": 1, "regions": {"astana": "demo"}}))
+        app = create_app({"data_dir": tmp / "data", "keys_dir": tmp / "keys",
+                          "receipt_params": kdf.TEST_PARAMS,
+                          "max_upload_mb": size // (1024 * 1024) + 64})
+        client = app.test_client()
+        data = os.urandom(1 << 20) * (size >> 20)
+        best = {"server": 0.0, "device": 0.0}
+        for _ in range(rounds):
+            forms = {
+                "server": ("/api/v1/tips", {"region": "astana", "category": "drugs",
+                                            "description": "x",
+                                            "files": (io.BytesIO(data), "v.mp4", "video/mp4")}),
+                "device": ("/api/v1/sealed-tips", _sealed_form(unit.public.recipient, data)),
+            }
+            for name, (url, form) in forms.items():
+                start = time.perf_counter()
+                answer = client.post(url, data=form, content_type="multipart/form-data")
+                seconds = time.perf_counter() - start
+                if answer.status_code != 201:
+                    raise RuntimeError(f"{url}: HTTP {answer.status_code}")
+                best[name] = max(best[name], size / seconds / 1e6)
+    return {"inproc_server_mb_s": best["server"], "inproc_sealed_mb_s": best["device"],
+            "inproc_sealed_vs_server": best["device"] / best["server"]}
+
+
+def _sealed_form(recipient, data):
+    from tipdrop import device
+
+    tip_id = device.new_tip_id()
+    out = io.BytesIO()
+    device.encrypt_attachment(io.BytesIO(data), out, recipient, tip_id, "a1")
+    report = device.report_document(tip_id=tip_id, region="astana", category="drugs",
+                                    description="x", parts=["a1"])
+    info = device.attachment_info_document(name="v.mp4", content_type="video/mp4",
+                                           size=len(data))
+    return {"region": "astana", "category": "drugs", "tip_id": tip_id,
+            "tip": (io.BytesIO(device.seal_report(report, recipient, tip_id)), "tip"),
+            "a1-info": (io.BytesIO(device.seal_attachment_info(info, recipient, tip_id, "a1")),
+                        "info"),
+            "a1": (io.BytesIO(out.getvalue()), "stream")}
