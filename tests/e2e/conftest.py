@@ -68,3 +68,11 @@ def ceremony(tmp_path, run_cli):
                "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}
     yield server, officer
     server.stop()
+
+
+def assert_nothing_left(everything, pieces_by_name, root, what="purged bytes"):
+    """No piece of any named secret in any file's bytes (``everything``: path -> bytes)."""
+    for name, pieces in pieces_by_name.items():
+        for piece in pieces:
+            where = [str(p.relative_to(root)) for p, data in everything.items() if piece in data]
+            assert not where, f"{name}: {what} left in {where}"

@@ -20,7 +20,7 @@ from contextlib import closing
 import pytest
 
 from ..serving import multipart
-from .conftest import assert_clean_error
+from .conftest import assert_clean_error, assert_nothing_left
 
 pytestmark = pytest.mark.e2e
 
@@ -145,11 +145,7 @@ def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(
         everything = _raw_bytes(server.data_dir)
 
     # Then no slice of the acknowledged ciphertext is left in any file, the WAL is empty
-    for name, pieces in acknowledged.items():
-        for piece in pieces:
-            where = [str(p.relative_to(server.data_dir)) for p, data in everything.items()
-                     if piece in data]
-            assert not where, f"{name}: acknowledged ciphertext left in {where}"
+    assert_nothing_left(everything, acknowledged, server.data_dir, "acknowledged ciphertext")
     assert everything[database.with_name("tipdrop.db-wal")] == b""
     assert not any((attachments_dir / blob).exists() for blob in blobs)
     # And the follow-up that came after the acknowledgement is still there

@@ -35,6 +35,7 @@ import pytest
 from tipdrop import attachments
 
 from ..serving import TIPDROP, multipart, start_server
+from .conftest import assert_nothing_left
 
 pytestmark = pytest.mark.e2e
 
@@ -176,11 +177,7 @@ def test_purge_removes_every_byte_of_closed_tips_and_nothing_else(tmp_path, run_
             everything = _raw_bytes(server.data_dir)
 
             # Then no slice of a purged tip's secrets is left in any file of the data folder
-            for name, slices in doomed.items():
-                for piece in slices:
-                    where = [str(p.relative_to(server.data_dir)) for p, data in everything.items()
-                             if piece in data]
-                    assert not where, f"{name}: purged bytes left in {where}"
+            assert_nothing_left(everything, doomed, server.data_dir)
             wal = database.with_name("tipdrop.db-wal")
             assert wal in everything and everything[wal] == b"", "the WAL was not truncated"
             # And the tips that stay are all there

@@ -153,6 +153,14 @@ def test_server_sealed_content_that_does_not_open_still_refuses_the_whole_bundle
     assert workspace.list() == []
 
 
+def officer_env(key, tmp_path):
+    """The environment of `tipdrop officer` with ``key`` in a cheap key file."""
+    key_file = tmp_path / "demo.key"
+    key_file.write_bytes(keys.private_to_file(key, "pw", kdf.TEST_PARAMS))
+    return {"TIPDROP_WORKDIR": str(tmp_path / "cases"), "TIPDROP_KEY": str(key_file),
+            "TIPDROP_PASSPHRASE": "pw"}
+
+
 def test_control_characters_in_a_report_never_reach_the_officers_terminal(
         server, demo_key, tmp_path):
     tip_id = device.new_tip_id()
@@ -164,11 +172,8 @@ def test_control_characters_in_a_report_never_reach_the_officers_terminal(
     draft.new_file("tip", "tip", "").write(
         device.seal_report(report, demo_key.public.recipient, tip_id))
     sealed.submit(server.tips, draft, region="almaty", category="theft")
-    key_file = tmp_path / "demo.key"
-    key_file.write_bytes(keys.private_to_file(demo_key, "pw", kdf.TEST_PARAMS))
     server.export("demo", tmp_path / "e.tdx")
-    env = {"TIPDROP_WORKDIR": str(tmp_path / "cases"), "TIPDROP_KEY": str(key_file),
-           "TIPDROP_PASSPHRASE": "pw"}
+    env = officer_env(demo_key, tmp_path)
     runner = CliRunner()
     assert runner.invoke(officer, ["open", str(tmp_path / "e.tdx")], env=env).exit_code == 0
     shown = runner.invoke(officer, ["show", tip_id], env=env)
@@ -283,11 +288,8 @@ def test_officer_show_prints_a_damaged_follow_up_as_damaged_and_escapes_the_othe
     add_device_followup(server, demo_key, tip_id, 1,
                         body=garbage_envelope("followup", demo_key.public.key_id))
     add_device_followup(server, demo_key, tip_id, 2, text="plate\x1b[2J 017\u202e")
-    key_file = tmp_path / "demo.key"
-    key_file.write_bytes(keys.private_to_file(demo_key, "pw", kdf.TEST_PARAMS))
     server.export("demo", tmp_path / "e.tdx")
-    env = {"TIPDROP_WORKDIR": str(tmp_path / "cases"), "TIPDROP_KEY": str(key_file),
-           "TIPDROP_PASSPHRASE": "pw"}
+    env = officer_env(demo_key, tmp_path)
     runner = CliRunner()
     opened = runner.invoke(officer, ["open", str(tmp_path / "e.tdx")], env=env)
     assert opened.exit_code == 0 and "1 items sealed on reporters' devices" in opened.output

@@ -8,6 +8,7 @@ after a rotation. Commands that decrypt or sign ask for the passphrase once
 
 import json
 import os
+import sys
 from functools import wraps
 from pathlib import Path
 
@@ -63,13 +64,15 @@ def officer():
 def open_bundle(workspace, key_path, bundle):
     """Import an export bundle: every item is decrypted once to prove it authentic.
 
-    Nothing is imported unless the whole bundle is intact.
+    Nothing is imported unless the whole bundle is intact, except what a
+    reporter's device sealed and does not open: that is imported marked
+    DAMAGED, so that it cannot hold up the rest.
 
     Example: tipdrop officer open export-2026-11-28.tdx --workdir ~/cases --key demo.key
     """
     keyring = _unlock(key_path)
     size = os.path.getsize(bundle)
-    stderr = click.get_text_stream("stderr")
+    stderr = sys.stderr
     with click.progressbar(length=size, label="opening", file=stderr,
                            hidden=not stderr.isatty()) as bar:
         counts = workspace.open_bundle(bundle, keyring, progress=bar.update)
