@@ -103,15 +103,7 @@ def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
     bundle = bundles.parse_reply_bundle(data)
     if sender is not None and bundle.unit != sender:
         raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
-    try:
-        public = unit_keys.by_id(bundle.key_id)
-    except UnknownUnitError:
-        raise SignatureError(
-            f"signed with key {bundle.key_id.hex()}, which is not installed on this server"
-        ) from None
-    if public.unit != bundle.unit:
-        raise SignatureError("the bundle names a different unit than its key")
-    bundles.verify_reply_bundle(bundle, public.ed25519)
+    bundles.verify_reply_bundle(bundle, _signer(unit_keys, bundle, "bundle").ed25519)
     rows, statuses, next_seq, delivered = [], {}, {}, 0
     for reply in bundle.replies:
         tip = store.get_tip(db, reply.tip_id)
@@ -137,6 +129,19 @@ def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
     return {"replies": len(rows), "tips": len(statuses), "already_imported": delivered}
 
 
+def _signer(unit_keys, signed, what):
+    """The installed (never a retired) key a unit document names, which must be that unit's."""
+    try:
+        public = unit_keys.by_id(signed.key_id)
+    except UnknownUnitError:
+        raise SignatureError(
+            f"signed with key {signed.key_id.hex()}, which is not installed on this server"
+        ) from None
+    if public.unit != signed.unit:
+        raise SignatureError(f"the {what} names a different unit than its key")
+    return public
+
+
 def import_ack(db, unit_keys, data, *, sender=None):
     """Verify a signed export acknowledgement and record every item it names, or none.
 
@@ -148,15 +153,7 @@ def import_ack(db, unit_keys, data, *, sender=None):
     ack = acks.parse(data)
     if sender is not None and ack.unit != sender:
         raise NotYourAckError(f"the acknowledgement is unit {ack.unit!r}'s")
-    try:
-        public = unit_keys.by_id(ack.key_id)
-    except UnknownUnitError:
-        raise SignatureError(
-            f"signed with key {ack.key_id.hex()}, which is not installed on this server"
-        ) from None
-    if public.unit != ack.unit:
-        raise SignatureError("the acknowledgement names a different unit than its key")
-    acks.verify_ack(ack, public.ed25519)
+    acks.verify_ack(ack, _signer(unit_keys, ack, "acknowledgement").ed25519)
     counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
     named = [("tips", (tip_id,)) for tip_id in ack.tips]
     named += [("followups", key) for key in ack.followups]

@@ -28,7 +28,7 @@ from ..crypto import envelope, stream
 from ..errors import DecryptionError, FormatError, WrongKeyError
 from ..files import fsync_dir
 from ..routing import CODE
-from ..tips import STATUSES
+from ..tips import STATUSES, today
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
@@ -75,7 +75,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None):
                                 ("attachments", staged.attachments)):
                 if rows:
                     db[table].insert_all(rows)
-            db["bundles"].insert({"sha256": digest.hexdigest(), "day": workspace.today()})
+            db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
             workspace.record_held(staged.export_seq, staged.held)
             for tmp, final in staged.files:
                 os.rename(tmp, final)
@@ -233,7 +233,7 @@ class _Reading:
             "status": status if status in STATUSES else "received",
             "status_day": _day(doc, "status_day", "tip"),
             "reply_public": reply_public, "reply_seq": _count(doc, "reply_seq", "tip"),
-            "body": body, "encrypted_on": encrypted_on, "imported_day": self.ws.today(),
+            "body": body, "encrypted_on": encrypted_on, "imported_day": today(),
             "damaged": damaged,
         }
 

@@ -15,7 +15,6 @@ workspace now holds, so ``tipdrop officer ack`` can tell the server, signed,
 what it may delete.
 """
 
-import datetime
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from .. import acks, bundles, store
 from ..crypto import envelope, keys, stream
 from ..errors import InputError
 from ..files import atomic_write
-from ..tips import STATUSES
+from ..tips import STATUSES, today
 from . import opening
 from .opening import ITEM_LISTS, open_envelope, stream_opener
 
@@ -76,10 +75,6 @@ class NothingToSendError(InputError):
     detail_is_message = False
 
 
-def today():
-    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-
-
 def safe_name(name):
     """A file name that cannot escape a folder or hide its type."""
     base = os.path.basename(str(name).replace("\\", "/")).strip().lstrip(".")
@@ -107,10 +102,6 @@ class Workspace:
     def open_bundle(self, path, keyring, progress=lambda n: None):
         """Import an export bundle after proving every item authentic; return counts."""
         return opening.open_bundle(self, path, keyring, progress)
-
-    @staticmethod
-    def today():
-        return today()
 
     def record_held(self, export_seq, held):
         """Remember what an export gave us (inside the import's transaction)."""
