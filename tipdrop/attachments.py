@@ -124,6 +124,11 @@ class AttachmentWriter:
             }
         return info
 
+    @property
+    def stream_header(self):
+        """The stream's header, once :meth:`finish` ran: the report binds it."""
+        return self._encryptor.header
+
     def discard(self):
         """Drop everything written so far (a failed or refused upload)."""
         self._photo = None

@@ -8,9 +8,11 @@ before they leave the device, so the server only ever handles ciphertext
 specified in docs/protocol.md section 13; this module is their reference.
 """
 
+import base64
 import json
 import secrets
 
+from . import binding
 from .crypto import envelope, stream
 
 REPORT_FIELDS = ("what", "where", "when", "description", "contact")
@@ -22,8 +24,14 @@ def new_tip_id():
 
 
 def report_document(*, tip_id, region, category, description, what="", where="", when="",
-                    contact="", language="", parts=()):
-    """The JSON document inside a ``tip`` envelope (protocol.md section 13)."""
+                    contact="", language="", parts=(), digests=None, followup_public=None):
+    """The JSON document inside a ``tip`` envelope (protocol.md sections 13 and 14).
+
+    ``digests`` binds each attachment ({part: binding.attachment_digest(...)},
+    one per part); ``followup_public`` is the receipt's follow-up key, when
+    the device made the receipt (section 14), so the unit can tell the
+    reporter's follow-ups from anyone else's.
+    """
     doc = {
         "format": "tipdrop-report",
         "version": 1,
@@ -38,6 +46,12 @@ def report_document(*, tip_id, region, category, description, what="", where="",
         "language": language,
         "attachments": list(parts),
     }
+    if digests is not None:
+        if sorted(digests) != sorted(parts):
+            raise ValueError("one digest per attachment, no more")
+        doc[binding.ATTACHMENT_DIGESTS] = {part: dict(digests[part]) for part in parts}
+    if followup_public is not None:
+        doc[binding.FOLLOWUP_KEY] = base64.b64encode(bytes(followup_public)).decode("ascii")
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
@@ -51,9 +65,15 @@ def attachment_info_document(*, name, content_type, size, photo=None, metadata_r
     return json.dumps(info, ensure_ascii=False).encode("utf-8")
 
 
-def followup_document(text):
-    """The JSON document inside a ``followup`` envelope."""
+def followup_document(text, signature=None):
+    """The JSON document inside a ``followup`` envelope.
+
+    ``signature`` (64 bytes, binding.sign_followup) is the receipt holder's:
+    only a reporter's device can make it (protocol.md section 14).
+    """
     doc = {"format": "tipdrop-followup", "version": 1, "text": text}
+    if signature is not None:
+        doc["signature"] = base64.b64encode(bytes(signature)).decode("ascii")
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
@@ -71,5 +91,12 @@ def seal_followup(document, recipient, tip_id, seq):
 
 
 def encrypt_attachment(src, out, recipient, tip_id, part):
-    """Encrypt the binary file ``src`` into ``out`` as a tipdrop stream, in constant memory."""
-    stream.encrypt_stream(src, out, recipient, kind="attachment", tip_id=tip_id, part=part)
+    """Encrypt the binary file ``src`` into ``out`` as a tipdrop stream, in constant memory.
+
+    Returns the stream's header, which the report binds (binding.attachment_digest).
+    """
+    with stream.StreamEncryptor(out, recipient, kind="attachment", tip_id=tip_id,
+                                part=part) as encryptor:
+        for chunk in iter(lambda: src.read(stream.CHUNK_SIZE), b""):
+            encryptor.write(chunk)
+    return encryptor.header

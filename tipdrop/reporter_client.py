@@ -20,12 +20,13 @@ import io
 import json
 import mimetypes
 import os
+import secrets
 import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bundles, device, photos, receipts
+from . import binding, bundles, device, photos, receipts
 from .attachments import MAX_PHOTO_BYTES, PhotoTooLargeError
 from .crypto import envelope, kdf, keys, stream
 from .errors import CryptoError, SignatureError, TipdropError, UsageError
@@ -67,6 +68,8 @@ class ServerKeys:
 
     regions: dict
     units: dict
+    #: The Argon2id costs for a receipt made here (None: an older server, which makes it).
+    receipt_params: kdf.Argon2Params | None = None
 
     def key_for(self, region, pinned=()):
         """The key to seal a report for ``region`` to; with pins, it must be one of them."""
@@ -109,7 +112,10 @@ def fetch_keys(server, timeout=TIMEOUT):
         parsed[unit] = public
     if not all(isinstance(u, str) and u in parsed for u in regions.values()):
         raise ReporterAnswerError("a region goes to a unit without a key")
-    return ServerKeys(dict(regions), parsed)
+    params = None
+    if doc.get("receipt_kdf") is not None:
+        params = _safe_params(doc["receipt_kdf"])
+    return ServerKeys(dict(regions), parsed, params)
 
 
 # --- sealing and sending ----------------------------------------------------------
@@ -124,6 +130,7 @@ class Sealed:
     info: dict
     info_envelope: bytes
     stream_path: Path
+    stream_header: bytes
 
 
 @dataclass(frozen=True)
@@ -166,35 +173,73 @@ def seal_attachment(path, recipient, tip_id, part, workdir, keep_location=False)
             src.seek(0)
             plain, size = src, os.fstat(src.fileno()).st_size
         with open(out_path, "xb") as out:
-            device.encrypt_attachment(plain, out, recipient, tip_id, part)
+            header = device.encrypt_attachment(plain, out, recipient, tip_id, part)
     if out_path.stat().st_size != stream.ciphertext_length(size):
         raise UsageError(f"{path.name} changed while it was being encrypted")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     info = device.attachment_info_document(name=path.name, content_type=content_type,
                                            size=size, **photo)
     return Sealed(part, path.name, json.loads(info),
-                  device.seal_attachment_info(info, recipient, tip_id, part), out_path)
+                  device.seal_attachment_info(info, recipient, tip_id, part), out_path, header)
 
 
-def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=None):
+@dataclass(frozen=True, repr=False)
+class MadeReceipt:
+    """A receipt made on this computer, and what the server stores instead of it."""
+
+    receipt: receipts.Receipt
+    protected: receipts.Protected
+    followup_public: bytes
+
+    def field(self):
+        """The ``receipt`` text field of the upload (protocol.md section 14): never the code."""
+        p = self.protected
+        return json.dumps({"locator": p.locator, "salt": bundles.b64(p.salt), **p.params.as_dict(),
+                           "verifier": bundles.b64(p.verifier),
+                           "reply_public": bundles.b64(p.reply_public)})
+
+
+def make_receipt(params):
+    """Make a receipt here and derive its keys (one Argon2id run, protocol.md section 8).
+
+    The server gets the locator, salt, verifier and reply key, as it would
+    have stored them; the report carries the follow-up key's public half.
+    """
+    receipt = receipts.generate()
+    salt = secrets.token_bytes(kdf.SALT_LEN)
+    derived = kdf.receipt_keys(receipt.secret_bytes, salt, params, followup=True)
+    protected = receipts.Protected(receipt.locator, salt, params, derived.verifier,
+                                   derived.reply_public)
+    return MadeReceipt(receipt, protected, derived.followup_public)
+
+
+def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=None,
+                made=None):
     """Seal a report and its files; return (tip id, MultipartBody, sealed files).
 
-    The parts go in the order the server needs: the text fields region,
-    category and tip_id first (the server picks the unit's key by region
-    before the first file), then ``tip``, then ``aN-info`` and ``aN``.
+    The files are sealed first, so the report can bind each of them
+    (protocol.md section 14); with ``made`` (a MadeReceipt) it also carries
+    the receipt's follow-up key. The text fields region, category, tip_id
+    (and receipt) go first: the server picks the unit's key by region
+    before the first file.
     """
     tip_id = tip_id or device.new_tip_id()
     names = [f"a{n}" for n in range(1, len(files) + 1)]
     sealed = [seal_attachment(path, recipient, tip_id, part, workdir, keep_location)
               for part, path in zip(names, files)]
+    digests = {item.part: binding.attachment_digest(item.info_envelope, item.stream_header)
+               for item in sealed}
     document = device.report_document(
         tip_id=tip_id, region=report.region, category=report.category,
         description=report.description, what=report.what, where=report.where,
-        when=report.when, contact=report.contact, language="", parts=names)
+        when=report.when, contact=report.contact, language="", parts=names, digests=digests,
+        followup_public=made.followup_public if made else None)
     parts = [Part("region", report.region.encode("utf-8")),
              Part("category", report.category.encode("utf-8")),
-             Part("tip_id", tip_id.encode("ascii")),
-             Part("tip", device.seal_report(document, recipient, tip_id), filename="tip")]
+             Part("tip_id", tip_id.encode("ascii"))]
+    if made is not None:
+        parts.append(Part("receipt", made.field().encode("ascii")))
+    parts.append(Part("tip", device.seal_report(document, recipient, tip_id), filename="tip"))
     for item in sealed:
         parts += [Part(f"{item.part}-info", item.info_envelope, filename=f"{item.part}-info"),
                   Part(item.part, path=item.stream_path, filename=item.part)]
@@ -205,8 +250,11 @@ def submit(server, *, region, category, description, what="", where="", when="",
            contact="", files=(), keep_location=False, pinned=(), timeout=TIMEOUT):
     """Seal a report here, upload it to /api/v1/sealed-tips, return what the server stored.
 
-    If the unit's key changed between fetching it and uploading (HTTP 409),
-    the keys are fetched again and everything is sealed afresh, once.
+    The receipt is made here too (when the server offers its Argon2id
+    costs), so the server never sees it and the report carries its
+    follow-up key. If the unit's key changed between fetching it and
+    uploading, or the receipt's locator is taken (HTTP 409), the keys are
+    fetched again and everything is made and sealed afresh, once.
     """
     server = _url(server)
     report = Report.build(region=region, category=category, description=description,
@@ -214,17 +262,23 @@ def submit(server, *, region, category, description, what="", where="", when="",
     if len(files) > MAX_ATTACHMENTS:
         raise TooManyFilesError()
     for attempt in (1, 2):
-        public = fetch_keys(server, timeout).key_for(region, pinned)
+        offered = fetch_keys(server, timeout)
+        public = offered.key_for(region, pinned)
+        made = make_receipt(offered.receipt_params) if offered.receipt_params else None
         with tempfile.TemporaryDirectory(prefix="tipdrop-") as workdir:
             _, body, sealed = seal_upload(report, list(files), public.recipient, workdir,
-                                          keep_location)
+                                          keep_location, made=made)
             status, headers, raw = _call(
                 server, "POST", "/sealed-tips", body=body.chunks(), timeout=timeout,
                 headers={"Content-Type": body.content_type, "Content-Length": str(body.length)})
         if status == 409 and attempt == 1:
             continue  # the unit rotated its key meanwhile: seal again to the new one
         doc = _answer(server, status, headers, raw, expect=201)
-        receipt = receipts.parse(doc.get("receipt") if isinstance(doc.get("receipt"), str) else "")
+        if made is not None:
+            receipt = made.receipt
+        else:
+            receipt = receipts.parse(doc.get("receipt") if isinstance(doc.get("receipt"), str)
+                                     else "")
         return Sent(receipt, public.unit, public.key_id, bool(pinned),
                     tuple((item.name, item.info) for item in sealed))
 
@@ -273,8 +327,15 @@ def reply_keys(receipt, receipt_kdf):
     salt = _unb64(receipt_kdf.get("salt"), "receipt_kdf salt")
     if not 8 <= len(salt) <= 64:
         raise ReporterAnswerError("the receipt_kdf salt has a wrong length")
-    costs = {name: receipt_kdf.get(name)
-             for name in ("time_cost", "memory_cost_kib", "parallelism")}
+    return kdf.receipt_keys(receipt.secret_bytes, salt, _safe_params(receipt_kdf),
+                            followup=True)
+
+
+def _safe_params(doc):
+    """Argon2id costs from the server, capped before anything runs."""
+    if not isinstance(doc, dict):
+        raise ReporterAnswerError("the receipt costs are not an object")
+    costs = {name: doc.get(name) for name in ("time_cost", "memory_cost_kib", "parallelism")}
     if not all(type(value) is int for value in costs.values()):
         raise ReporterAnswerError("the receipt_kdf costs are not integers")
     if (costs["memory_cost_kib"] > MAX_ARGON2_MEMORY_KIB or costs["time_cost"] > MAX_ARGON2_TIME
@@ -283,7 +344,10 @@ def reply_keys(receipt, receipt_kdf):
             f"asked for {costs['memory_cost_kib']} KiB, t={costs['time_cost']}, "
             f"p={costs['parallelism']}; the limits are {MAX_ARGON2_MEMORY_KIB} KiB, "
             f"t={MAX_ARGON2_TIME}, p={MAX_ARGON2_LANES}")
-    return kdf.receipt_keys(receipt.secret_bytes, salt, kdf.Argon2Params(**costs))
+    try:
+        return kdf.Argon2Params(**costs)
+    except TipdropError as e:
+        raise ReporterAnswerError(f"the receipt costs are invalid: {e.detail}") from None
 
 
 def check(server, receipt, pinned=(), timeout=TIMEOUT):
@@ -375,17 +439,24 @@ def add_followup(server, receipt, text, pinned=(), timeout=TIMEOUT):
     """Seal a follow-up on this computer to the report's unit and send it.
 
     A check gives the token, the unit and the number of follow-ups so far;
-    the message is sealed as the next one (protocol.md section 13). If
+    the message is signed with the receipt's follow-up key and sealed as the
+    next one (protocol.md sections 13 and 14). If
     another arrives first, or the unit's key changed (HTTP 409), the report
     is checked and the keys fetched again, and it is sealed afresh, once.
     """
     server = _url(server)
-    document = device.followup_document(followup_text(text))
+    text = followup_text(text)
     parsed = _receipt(receipt)
     for attempt in (1, 2):
-        tip_id, unit, seq, token = _followup_target(_sealed_check(server, parsed, timeout))
+        answer = _sealed_check(server, parsed, timeout)
+        tip_id, unit, seq, token = _followup_target(answer)
         public = fetch_keys(server, timeout).key_of_unit(unit, pinned,
                                                          f"the report went to unit {unit}")
+        # Signed with the receipt's follow-up key (protocol.md section 14):
+        # the unit can tell it from a follow-up anyone else sealed.
+        signer = reply_keys(parsed, answer.get("receipt_kdf")).followup_key
+        document = device.followup_document(text, binding.sign_followup(
+            signer, tip_id=tip_id, seq=seq, text=text))
         sealed = device.seal_followup(document, public.recipient, tip_id, seq)
         status, headers, raw = _call_json(server, "/sealed-followups", {
             "token": token, "part": f"f{seq}", "body": bundles.b64(sealed)}, timeout)

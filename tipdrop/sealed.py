@@ -14,11 +14,20 @@ The upload is one multipart form (see web/api.py): the text fields
 ``tip`` (the report envelope), and for each attachment ``aN-info`` (its
 attachment-info envelope) and ``aN`` (its stream), N = 1, 2, ...
 
+A device that makes the receipt itself (so that its report can carry the
+receipt's follow-up key, docs/protocol.md section 14) sends, instead of the
+receipt, only what the server would have stored for it: a text field
+``receipt`` with the locator, salt, Argon2id costs, verifier and reply key
+(:func:`device_receipt`). This server never learns that receipt.
+
 A follow-up sealed on the device (:func:`add_followup`) is one envelope,
 part ``fN``: the device seals it for the number it expects, and the server
 stores it only under that very number.
 """
 
+import base64
+import binascii
+import json
 import os
 import re
 import secrets
@@ -26,10 +35,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import attachments, store
-from .crypto import envelope, stream
+from . import attachments, receipts, store
+from .crypto import envelope, kdf, stream
 from .errors import DecryptionError, FormatError, InputError
-from .tips import MAX_ATTACHMENTS, FollowupExpiredError, TooManyFilesError
+from .tips import MAX_ATTACHMENTS, FollowupExpiredError, LocatorTakenError, TooManyFilesError
 
 #: The client picks the tip id (it is bound into every ciphertext before the
 #: upload starts): 128 random bits as 32 lower-case hex digits.
@@ -55,6 +64,13 @@ class SealedFormatError(InputError):
 
 class StaleKeyError(InputError):
     """The police unit's key has changed since this page was opened. Please reload the page and send the report again."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class ReceiptSettingsChangedError(InputError):
+    """The server's settings have changed since this page was opened. Please reload the page and send the report again."""
 
     http_status = 409
     detail_is_message = False
@@ -122,6 +138,8 @@ class SealedDraft:
     key_ids: frozenset
     attachments_dir: Path
     max_stream: int
+    #: What the device derived from a receipt it made (receipts.Protected), or None.
+    protected: receipts.Protected | None = None
     body: _EnvelopeBuffer | None = None
     infos: dict = field(default_factory=dict)
     streams: dict = field(default_factory=dict)
@@ -158,13 +176,53 @@ def start(tips, *, fields, max_stream):
     if store.tip_id_taken(tips.db, tip_id):
         raise SealedFormatError("this tip id is already used; make a new one")
     unit = tips.routing.unit_for(fields.get("region"))
+    protected = None
+    if fields.get("receipt") is not None:
+        protected = device_receipt(fields["receipt"], tips.receipt_params)
+        if store.locator_taken(tips.db, protected.locator):
+            raise LocatorTakenError()
     return SealedDraft(
         tip_id=tip_id,
         unit=unit,
         key_ids=frozenset(key.key_id for key in tips.unit_keys.installed(unit)),
         attachments_dir=Path(tips.attachments_dir),
         max_stream=max_stream,
+        protected=protected,
     )
+
+
+def device_receipt(text, params):
+    """Parse the ``receipt`` field of a device that made its own receipt (protocol.md section 14).
+
+    JSON ``{"locator", "salt", "time_cost", "memory_cost_kib", "parallelism",
+    "verifier", "reply_public"}``: what receipts.protect would have stored.
+    The costs must be this server's (a client may not weaken, or inflate,
+    the Argon2id work every check of its receipt costs).
+    """
+    try:
+        doc = json.loads(text) if isinstance(text, str) and len(text) <= 1024 else None
+    except (ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise SealedFormatError("the receipt field is not a JSON object")
+    locator = doc.get("locator")
+    if not (isinstance(locator, str) and len(locator) == receipts.LOCATOR_LEN
+            and all(symbol in receipts.ALPHABET for symbol in locator)):
+        raise SealedFormatError("the receipt locator is not 5 receipt symbols")
+    costs = {name: doc.get(name) for name in ("time_cost", "memory_cost_kib", "parallelism")}
+    if costs != params.as_dict():
+        raise ReceiptSettingsChangedError(f"this server's receipt costs are {params.as_dict()}")
+    raw = {}
+    for name, length in (("salt", kdf.SALT_LEN), ("verifier", 32), ("reply_public", 32)):
+        try:
+            raw[name] = base64.b64decode(doc.get(name) if isinstance(doc.get(name), str)
+                                         else "", validate=True)
+        except (binascii.Error, ValueError):
+            raw[name] = b""
+        if len(raw[name]) != length:
+            raise SealedFormatError(f"the receipt {name} must be {length} bytes in base64")
+    return receipts.Protected(locator, raw["salt"], params, raw["verifier"],
+                              raw["reply_public"])
 
 
 def submit(tips, draft, *, region, category):
@@ -199,7 +257,7 @@ def submit(tips, draft, *, region, category):
             return tips.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=key_id, region=region,
                 category=category, body=bytes(draft.body.data), attachment_rows=rows,
-                encrypted_on="device",
+                encrypted_on="device", protected=draft.protected,
             )
         except sqlite3.IntegrityError:
             raise SealedFormatError("this tip id is already used; make a new one") from None

@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from . import attachments, bundles, device, receipts, store
+from . import attachments, binding, bundles, device, receipts, store
 from .crypto import envelope, kdf, keys
 from .errors import (
     DecryptionError,
@@ -59,6 +59,13 @@ class TextTooLongError(InputError):
 class TooManyFilesError(InputError):
     """Too many files: please attach at most 10."""
 
+    detail_is_message = False
+
+
+class LocatorTakenError(InputError):
+    """Another report already uses the first characters of that receipt code. Please send the report again."""
+
+    http_status = 409
     detail_is_message = False
 
 
@@ -235,8 +242,8 @@ class Tips:
                 raise InputError("the region changed during the upload")
             self.routing.check_category(report.category)
             rows = self._attachment_rows(draft, committed)
-            body = envelope.seal(self._report_json(draft, report), draft.public_key.recipient,
-                                 kind="tip", tip_id=draft.tip_id)
+            body = envelope.seal(self._report_json(draft, report, rows),
+                                 draft.public_key.recipient, kind="tip", tip_id=draft.tip_id)
             return self.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=draft.public_key.key_id,
                 region=report.region, category=report.category, body=body,
@@ -249,16 +256,18 @@ class Tips:
             raise
 
     def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
-                     attachment_rows, encrypted_on):
+                     attachment_rows, encrypted_on, protected=None):
         """Store a sealed tip and its attachment rows; issue its receipt after COMMIT.
 
         Shared by reports sealed here and reports sealed on the reporter's
         device (tipdrop.sealed): from this point on they are stored alike,
-        told apart only by ``encrypted_on``.
+        told apart only by ``encrypted_on``. A device that made the receipt
+        itself passes what it derived (``protected``, a receipts.Protected):
+        this server never sees that receipt, and returns None for it.
         """
         day = self.clock()
-        for _ in range(5):
-            receipt, protected = self._new_receipt()
+        for _ in range(1 if protected else 5):
+            receipt, protected = (None, protected) if protected else self._new_receipt()
             tip = {
                 "id": tip_id,
                 "unit": unit,
@@ -283,6 +292,8 @@ class Tips:
                 # Two processes drew the same locator at once: draw again.
                 if store.tip_exists(self.db, tip_id):
                     raise
+                if receipt is None:
+                    raise LocatorTakenError() from None
                 continue
             return receipt
         raise TipdropError("could not allocate a receipt")
@@ -302,15 +313,23 @@ class Tips:
                 "blob": blob,
                 "size": size,
                 "export_seq": 0,
+                "stream_header": writer.stream_header,
             })
         return rows
 
-    def _report_json(self, draft, report):
+    def _report_json(self, draft, report, rows):
+        """The report document; it binds each file (protocol.md section 14).
+
+        Sealed here, the binding cannot protect the report from this server,
+        but it does from anyone who alters the export on its way.
+        """
+        digests = {row["part"]: binding.attachment_digest(row["info"], row.pop("stream_header"))
+                   for row in rows}
         return device.report_document(
             tip_id=draft.tip_id, region=report.region, category=report.category,
             description=report.description, what=report.what, where=report.where,
             when=report.when, contact=report.contact, language=report.language,
-            parts=[w.part for w in draft.writers],
+            parts=[w.part for w in draft.writers], digests=digests,
         )
 
     def _new_receipt(self):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from tipdrop import bundles, device, receipts, reporter_client
+from tipdrop import binding, bundles, device, receipts, reporter_client
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import InputError, KeyFileError, UsageError
 from tipdrop.multipart import COPY_CHUNK, MultipartBody, Part
@@ -331,6 +331,8 @@ def _followup_server(unit_key, refusals):
             checks.append(doc)
             return 200, {}, json.dumps({"tip_id": tip_id, "unit": unit_key.unit,
                                         "followups": len(checks) - 1,
+                                        "receipt_kdf": {"salt": "AAAAAAAAAAAAAAAAAAAAAA==",
+                                                        **kdf.TEST_PARAMS.as_dict()},
                                         "followup_token": "TOKEN"}).encode()
         sent.append(doc)
         if len(sent) <= refusals:
@@ -345,15 +347,21 @@ def test_a_follow_up_that_lost_its_number_is_sealed_again_for_the_next_one(
         monkeypatch, unit_key):
     tip_id, sent, checks, fake_call = _followup_server(unit_key, refusals=1)
     monkeypatch.setattr(reporter_client, "_call", fake_call)
-    added = reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(),
+    receipt = receipts.generate()
+    added = reporter_client.add_followup("http://127.0.0.1:1", receipt,
                                          "  The plate ends in 017.\r\n", (unit_key.public,))
     assert (added.seq, added.unit, added.pinned) == (2, unit_key.unit, True)
     assert [doc["part"] for doc in sent] == ["f1", "f2"] and len(checks) == 2
     assert all(doc["sealed_replies"] is True for doc in checks)
-    opened = envelope.open_(base64.b64decode(sent[1]["body"]), unit_key.opener,
-                            kind="followup", tip_id=tip_id, part="f2")
-    assert json.loads(opened) == {"format": "tipdrop-followup", "version": 1,
-                                  "text": "The plate ends in 017."}
+    opened = json.loads(envelope.open_(base64.b64decode(sent[1]["body"]), unit_key.opener,
+                                       kind="followup", tip_id=tip_id, part="f2"))
+    signature = opened.pop("signature")
+    assert opened == {"format": "tipdrop-followup", "version": 1,
+                      "text": "The plate ends in 017."}
+    # Signed for the number it went out under, with the receipt's follow-up key.
+    signer = kdf.receipt_keys(receipt.secret_bytes, bytes(16), kdf.TEST_PARAMS, followup=True)
+    binding.verify_followup(signer.followup_public, signature, tip_id=tip_id, seq=2,
+                            text="The plate ends in 017.")
 
 
 def test_a_follow_up_refused_twice_is_reported_not_retried_forever(monkeypatch, unit_key):

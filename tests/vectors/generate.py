@@ -1,7 +1,7 @@
 """(Re)write tipdrop's own known-answer vectors in tests/vectors/.
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
-officer_request.json, export_ack.json.
+officer_request.json, export_ack.json, binding.json.
 
 Run from the repository root:
 
@@ -509,6 +509,79 @@ def export_ack_vectors():
     }
 
 
+# --- binding files and follow-ups to the report (protocol.md section 14) -----------------
+
+
+def binding_vectors():
+    from tipdrop import binding, device
+
+    unit = unit_key("vector-unit")
+    recipient = unit.public.recipient
+    key_entries = []
+    for number, secret in enumerate(["0123456789ABCDEFGH", "ZZZZZZZZZZZZZZZZZZ"]):
+        salt = seed(f"tipdrop test vector followup salt {number}")[: kdf.SALT_LEN]
+        derived = kdf.receipt_keys(secret.encode("ascii"), salt, kdf.TEST_PARAMS, followup=True)
+        key_entries.append({
+            "params_name": "test", "secret_ascii": secret, "salt": salt.hex(),
+            "params": kdf.TEST_PARAMS.as_dict(),
+            "argon2id": kdf.argon2id(secret.encode("ascii"), salt, kdf.TEST_PARAMS).hex(),
+            "followup_seed": derived.followup_key.private_bytes_raw().hex(),
+            "followup_public": derived.followup_public.hex(),
+        })
+    tip_id = seed("tipdrop test vector binding tip")[:16].hex()
+    digest_entries, digests = [], {}
+    for n, data in enumerate([b"", pattern(70000)], start=1):
+        part = f"a{n}"
+        info = envelope._seal_with_ephemeral(
+            device.attachment_info_document(name=f"file{n}.bin",
+                                            content_type="application/octet-stream",
+                                            size=len(data)),
+            recipient, ephemeral(f"binding info {n}"), kind="attachment-info", tip_id=tip_id,
+            part=part)
+        out = io.BytesIO()
+        encryptor = stream.StreamEncryptor(
+            out, recipient, kind="attachment", tip_id=tip_id, part=part,
+            _payload_key=seed(f"tipdrop test vector binding payload {n}"),
+            _ephemeral=ephemeral(f"binding stream {n}"))
+        encryptor.close()
+        digests[part] = binding.attachment_digest(info, encryptor.header)
+        digest_entries.append({"part": part, "info_envelope": info.hex(),
+                               "stream_header": encryptor.header.hex(),
+                               "digest": digests[part]})
+    signer = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_entries[0]["followup_seed"]))
+    report = device.report_document(
+        tip_id=tip_id, region="almaty", category="theft", description="Test report.",
+        parts=list(digests), digests=digests,
+        followup_public=bytes.fromhex(key_entries[0]["followup_public"]))
+    signature_entries = []
+    for seq, text in [(1, "The car was blue."), (2, "Машина")]:
+        signature = binding.sign_followup(signer, tip_id=tip_id, seq=seq, text=text)
+        signature_entries.append({
+            "followup_seed": key_entries[0]["followup_seed"], "tip_id": tip_id, "seq": seq,
+            "text": text,
+            "encoding": canonical.encode(binding.FOLLOWUP_LABEL, 1, tip_id, seq, text).hex(),
+            "signature": signature.hex(),
+            "document": json.loads(device.followup_document(text, signature)),
+        })
+    return {
+        "description": (
+            "Binding a report's files and follow-ups (docs/protocol.md section 14). "
+            "followup_keys: Argon2id over the receipt's secret_ascii as in section 8, then "
+            "HKDF-Expand-SHA256 under 'tipdrop/v1/receipt/followup-key' gives the 32-byte "
+            "Ed25519 seed of the follow-up key. attachment_digests: SHA-256 (hex) of the "
+            "attachment-info envelope and of the stream's first 98 bytes. report: a report "
+            "document binding those files and carrying the first follow-up key. "
+            "followup_signatures: Ed25519 by the follow-up key over encode('tipdrop/v1/"
+            "followup', u64(1), tip_id, u64(seq), text), and the follow-up document carrying "
+            "it. Produced by tipdrop itself (tests/vectors/generate.py)."
+        ),
+        "followup_keys": key_entries,
+        "attachment_digests": digest_entries,
+        "report": json.loads(report),
+        "followup_signatures": signature_entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -518,6 +591,7 @@ def main():
     write("kdf.json", kdf_vectors())
     write("officer_request.json", officer_request_vectors())
     write("export_ack.json", export_ack_vectors())
+    write("binding.json", binding_vectors())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import argon2.low_level
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
@@ -84,11 +85,18 @@ class ReceiptKeys:
 
     ``verifier`` is stored by the server and compared in constant time;
     ``reply_key`` opens replies encrypted to the reporter, and only its public
-    half (``reply_public``) is ever stored.
+    half (``reply_public``) is ever stored. ``followup_key`` (derived only on
+    the reporter's device, never by the server) signs the reporter's
+    follow-ups; its public half travels inside the sealed report.
     """
 
     verifier: bytes
     reply_key: X25519PrivateKey
+    followup_key: Ed25519PrivateKey | None = None
+
+    @property
+    def followup_public(self):
+        return self.followup_key.public_key().public_bytes_raw()
 
     @property
     def reply_public(self):
@@ -98,12 +106,21 @@ class ReceiptKeys:
         return "ReceiptKeys(<hidden>)"
 
 
-def receipt_keys(secret, salt, params):
-    """Derive the verifier and the reporter's reply key from a receipt secret."""
+def receipt_keys(secret, salt, params, *, followup=False):
+    """Derive the verifier and the reporter's reply key from a receipt secret.
+
+    With ``followup`` also the key that signs the reporter's follow-ups
+    (docs/protocol.md section 14). Only the reporter's device asks for it:
+    the server derives what it needs to check a receipt and nothing more.
+    """
     master = argon2id(secret, salt, params)
     verifier = expand(master, "tipdrop/v1/receipt/verifier")
     reply_seed = expand(master, "tipdrop/v1/receipt/reply-key")
-    return ReceiptKeys(verifier, X25519PrivateKey.from_private_bytes(reply_seed))
+    followup_key = None
+    if followup:
+        followup_key = Ed25519PrivateKey.from_private_bytes(
+            expand(master, "tipdrop/v1/receipt/followup-key"))
+    return ReceiptKeys(verifier, X25519PrivateKey.from_private_bytes(reply_seed), followup_key)
 
 
 def key_file_wrapping_key(passphrase, salt, params):

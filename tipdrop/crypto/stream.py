@@ -112,7 +112,9 @@ class StreamEncryptor:
         self._closed = False
         self.data_length = 0
         self.bytes_written = HEADER_LEN
-        out.write(_header(kind, recipient.key_id) + sealed_key)
+        #: The stream's first HEADER_LEN bytes; a report binds its files by their digest.
+        self.header = _header(kind, recipient.key_id) + sealed_key
+        out.write(self.header)
 
     def writable(self):
         return True

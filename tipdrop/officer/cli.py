@@ -85,6 +85,14 @@ def open_bundle(workspace, key_path, bundle):
 
 
 def _say_unavailable(counts):
+    if counts.get("not_bound"):
+        click.echo(f"WARNING: {counts['not_bound']} attachments are not the ones their sealed "
+                   "reports list (added, replaced or dropped after the reporter sealed them); "
+                   "the ones present were imported marked DAMAGED (see `officer show`)")
+    if counts.get("not_signed"):
+        click.echo(f"WARNING: {counts['not_signed']} follow-ups are not signed by the holder "
+                   "of their report's receipt: anyone could have written them (see "
+                   "`officer show`)")
     if counts.get("damaged"):
         click.echo(f"{counts['damaged']} items sealed on reporters' devices could not be read "
                    "and were imported marked DAMAGED (see `officer list`)")
@@ -156,16 +164,29 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
 @click.argument("tip")
 @click.option("--save-attachments", type=click.Path(file_okay=False),
               help="Decrypt the attachments into this folder.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (report, files, follow-ups with their origin), "
+                   "for scripts.")
 @_workspace_options
-def show(workspace, key_path, tip, save_attachments):
+def show(workspace, key_path, tip, save_attachments, as_json):
     """Print the full report, follow-ups, notes and replies of one tip.
 
-    TIP is the tip id or its first characters (at least 4).
+    TIP is the tip id or its first characters (at least 4). Each file says
+    whether the sealed report binds it, and each follow-up whether it was
+    signed on the reporter's device by the receipt holder or sealed by the
+    server (docs/officer-guide.md).
 
     Example: tipdrop officer show 3f9a --save-attachments ~/evidence --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
     data = workspace.show(tip_id, _unlock(key_path), save_to=save_attachments)
+    if as_json:
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+        return
+    _print_tip(data)
+
+
+def _print_tip(data):
     t, r = data["tip"], data["report"]
     say = terminal.echo
     say(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
@@ -181,9 +202,15 @@ def show(workspace, key_path, tip, save_attachments):
     say("\n" + r.get("description", ""))
     if r.get("contact"):
         say(f"\ncontact offered by the reporter: {r['contact']}")
+    if data["attachments"] and not data["files_bound"] and not t["damaged"]:
+        say("WARNING: this report does not bind its files (sealed before binding, or by an "
+            "older app): any of them may have been added by the server")
+    for part in data["missing_attachments"]:
+        say(f"attachment {part}: MISSING: the sealed report lists it, the workspace never "
+            "received it (dropped by the server or on the way)")
     for f in data["attachments"]:
         if "damaged" in f:
-            say(f"attachment {f['part']}: DAMAGED, cannot be read ({f['damaged']})")
+            say(f"attachment {f['part']}: DAMAGED, not shown ({f['damaged']})")
             continue
         removed = ""
         if f["photo"]:
@@ -198,7 +225,7 @@ def show(workspace, key_path, tip, save_attachments):
             say(f"{head}: DAMAGED, sealed on the reporter's device and cannot be read "
                 f"({f['damaged']})")
             continue
-        say(f"{head}:\n{f['text']}")
+        say(f"{head}, {f['origin_text']}:\n{f['text']}")
     for n in data["notes"]:
         say(f"\nnote ({n['day']}): {n['text']}")
     for reply in data["replies"]:

@@ -13,6 +13,16 @@ chose its bytes. Refusing the whole bundle for one bad item would let any
 reporter block the unit's imports, so such an item is imported as it came,
 marked *damaged* with the reason, and the rest of the bundle opens;
 ``officer show`` says what could not be read.
+
+Every file must also be the one its report binds (docs/protocol.md section
+14, tipdrop.officer.provenance): a file the report does not list, one that
+differs from what it lists, or one it lists that is missing means the
+bundle was altered after the report was sealed. For a report the server
+sealed, that refuses the bundle; for one sealed on a device (whose sender
+chose every byte, so could send such a mismatch on purpose) the file is
+imported marked damaged, never shown as the reporter's. Follow-ups are
+judged when shown; opening counts those whose signature is not the
+receipt holder's.
 """
 
 import hashlib
@@ -23,12 +33,13 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import bundles, store
+from .. import binding, bundles, store
 from ..crypto import envelope, stream
 from ..errors import DecryptionError, FormatError, WrongKeyError
 from ..files import fsync_dir
 from ..routing import CODE
 from ..tips import STATUSES, today
+from . import provenance
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
@@ -54,6 +65,11 @@ class _Staged:
     #: Tip ids sealed on the reporter's device (in this bundle or already held).
     device: set = field(default_factory=set)
     damaged: int = 0
+    #: Opened report documents of the tips staged here, for the bindings.
+    reports: dict = field(default_factory=dict)
+    #: Files and follow-ups that are not the reporter's (marked, counted).
+    not_bound: int = 0
+    not_signed: int = 0
 
 
 def open_bundle(workspace, path, keyring, progress=lambda n: None):
@@ -83,9 +99,13 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None):
     finally:
         for tmp, _ in staged.files:
             Path(tmp).unlink(missing_ok=True)
-    return {"tips": len(staged.tips), "followups": len(staged.followups),
-            "attachments": len(staged.attachments), "already_opened": False,
-            "unavailable": len(staged.gone), "damaged": staged.damaged}
+    counts = {"tips": len(staged.tips), "followups": len(staged.followups),
+              "attachments": len(staged.attachments), "already_opened": False,
+              "unavailable": len(staged.gone), "damaged": staged.damaged}
+    # Only when there is something to say: items not the reporter's (section 14).
+    counts |= {name: n for name, n in (("not_bound", staged.not_bound),
+                                        ("not_signed", staged.not_signed)) if n}
+    return counts
 
 
 class _Reading:
@@ -159,8 +179,76 @@ class _Reading:
                     f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
                     "workspace: open the earlier bundles first")
         staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])]
+        self._check_bindings()
         staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
                              if row.get("damaged"))
+
+    def _check_bindings(self):
+        """Hold every new file and follow-up against the report it belongs to (section 14).
+
+        A file its report does not bind (not listed, different, or listed
+        and missing) refuses the bundle when the server sealed the report,
+        and is marked damaged (not acknowledged, never saved) when a device
+        did. Follow-ups without the receipt holder's valid signature are
+        counted; ``officer show`` labels each one.
+        """
+        staged = self.staged
+        by_tip = {}
+        for row in staged.attachments:
+            by_tip.setdefault(row["tip_id"], []).append(row)
+        first_seen = {t["id"] for t in staged.tips if not t["damaged"]}
+        for tip_id in sorted(set(by_tip) | first_seen):
+            report = self._report_for(tip_id)
+            if report is None:  # a damaged report binds nothing; it is flagged itself
+                continue
+            digests = binding.digests_of(report)
+            held = {r[0] for r in self.ws.db.execute(
+                "SELECT part FROM attachments WHERE tip_id = ?", [tip_id])}
+            for row in by_tip.get(tip_id, []):
+                held.add(row["part"])
+                verdict = provenance.judge_attachment(digests, row["part"], row["info"],
+                                                      self._stream_header(row))
+                if verdict in (provenance.NOT_LISTED, provenance.DIFFERS):
+                    self._not_the_reporters(tip_id, row, provenance.ATTACHMENT_WORDS[verdict])
+            for part in provenance.missing_attachments(digests, held):
+                self._not_the_reporters(tip_id, None, f"attachment {part}, which the sealed "
+                                        "report lists, is missing (dropped by the server or "
+                                        "on the way)")
+        for row in staged.followups:
+            opened = row.pop("_opened")
+            report = self._report_for(row["tip_id"])
+            if opened is None or report is None:
+                continue
+            verdict = provenance.judge_followup(report, opened, tip_id=row["tip_id"],
+                                                seq=row["seq"],
+                                                encrypted_on=row["encrypted_on"])
+            if verdict in (provenance.UNSIGNED, provenance.BAD_SIGNATURE):
+                staged.not_signed += 1
+
+    def _not_the_reporters(self, tip_id, row, reason):
+        if tip_id not in self.staged.device and not self._has(
+                "tips", "id = ? AND encrypted_on = 'device'", tip_id):
+            raise bundles.BundleError(f"tip {tip_id[:8]}: {reason}; the bundle was altered "
+                                      "after the server sealed the report")
+        self.staged.not_bound += 1
+        if row is not None:
+            row["damaged"] = reason[:300]
+            self.staged.held["attachments"].discard((tip_id, row["part"]))
+
+    def _stream_header(self, row):
+        with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
+            header = f.read(stream.HEADER_LEN)
+        return header if len(header) == stream.HEADER_LEN else b"\0" * stream.HEADER_LEN
+
+    def _report_for(self, tip_id):
+        """The opened report of a tip staged here or held (None if damaged)."""
+        if tip_id not in self.staged.reports:
+            rows = list(self.ws.db.execute(
+                "SELECT body FROM tips WHERE id = ? AND damaged IS NULL", [tip_id]))
+            self.staged.reports[tip_id] = _report(open_envelope(
+                rows[0][0], self.keyring, f"tip {tip_id[:8]}", kind="tip", tip_id=tip_id),
+                tip_id) if rows else None
+        return self.staged.reports[tip_id]
 
     def _check_header(self, record):
         doc = record.doc
@@ -211,6 +299,7 @@ class _Reading:
         try:
             report = _report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
                                    tip_id=tip_id), tip_id)
+            self.staged.reports[tip_id] = report
         except _DEVICE_FAULTS as e:
             if tip_id not in self.staged.device:
                 raise
@@ -242,17 +331,20 @@ class _Reading:
         seq = _count(doc, "seq", "follow-up")
         body = bundles.unb64(doc.get("body"), "follow-up")
         damaged = None
+        encrypted_on = "device" if doc.get("encrypted_on") == "device" else "server"
         try:
-            _followup(open_envelope(body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}",
-                                    kind="followup", tip_id=tip_id, part=f"f{seq}"))
+            opened = _followup(open_envelope(body, self.keyring,
+                                             f"follow-up {seq} of tip {tip_id[:8]}",
+                                             kind="followup", tip_id=tip_id, part=f"f{seq}"))
         except _DEVICE_FAULTS as e:
             # Only one sealed on the device is let through; one the server sealed
             # (every follow-up before device sealing) refuses the bundle.
-            if doc.get("encrypted_on") != "device":
+            if encrypted_on != "device":
                 raise
-            damaged = _reason(e)
+            damaged, opened = _reason(e), None
         return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
-                "received_day": _day(doc, "received_day", "follow-up"), "damaged": damaged}
+                "received_day": _day(doc, "received_day", "follow-up"), "damaged": damaged,
+                "encrypted_on": encrypted_on, "_opened": opened}
 
     def _stage_attachment_info(self, doc):
         tip_id = _tip_id(doc, "tip_id")
@@ -373,6 +465,8 @@ def _report(plaintext, tip_id):
     if not isinstance(parts, list) or not all(isinstance(p, str) and _PART.fullmatch(p)
                                               for p in parts):
         raise FormatError("the report's list of attachments is not a list of part names")
+    binding.digests_of(doc)
+    binding.followup_public_of(doc)
     return doc
 
 

@@ -20,12 +20,12 @@ import os
 import re
 from pathlib import Path
 
-from .. import acks, bundles, store
+from .. import acks, binding, bundles, store
 from ..crypto import envelope, keys, stream
 from ..errors import InputError
 from ..files import atomic_write
 from ..tips import STATUSES, today
-from . import opening
+from . import opening, provenance
 from .opening import ITEM_LISTS, open_envelope, stream_opener
 
 SCHEMA = """
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS tips (
 CREATE TABLE IF NOT EXISTS followups (
     tip_id TEXT NOT NULL REFERENCES tips(id), seq INTEGER NOT NULL,
     received_day TEXT NOT NULL, body BLOB NOT NULL, read INTEGER NOT NULL DEFAULT 0,
-    damaged TEXT, PRIMARY KEY (tip_id, seq));
+    damaged TEXT, encrypted_on TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS attachments (
     tip_id TEXT NOT NULL REFERENCES tips(id), part TEXT NOT NULL, info BLOB NOT NULL,
     size INTEGER NOT NULL, blob TEXT NOT NULL, damaged TEXT, PRIMARY KEY (tip_id, part));
@@ -93,6 +93,8 @@ class Workspace:
         for table in ("tips", "attachments", "followups"):  # made before device sealing
             if "damaged" not in self.db[table].columns_dict:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
+        if "encrypted_on" not in self.db["followups"].columns_dict:  # made before binding
+            self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
 
     def close(self):
         self.db.close()
@@ -211,14 +213,20 @@ class Workspace:
                                               tip_id=tip_id))
         followups = []
         for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq"):
-            entry = {"seq": f["seq"], "day": f["received_day"], "new": not f["read"]}
+            entry = {"seq": f["seq"], "day": f["received_day"], "new": not f["read"],
+                     "encrypted_on": f["encrypted_on"] or "unknown"}
             if f["damaged"]:
                 followups.append(entry | {"damaged": f["damaged"]})
                 continue
-            entry["text"] = json.loads(open_envelope(
+            doc = json.loads(open_envelope(
                 f["body"], keyring, f"follow-up {f['seq']} of {what}", kind="followup",
-                tip_id=tip_id, part=f"f{f['seq']}"))["text"]
-            followups.append(entry)
+                tip_id=tip_id, part=f"f{f['seq']}"))
+            # A workspace older than binding did not record who sealed it: the
+            # server, unless it is signed (then the signature decides).
+            origin = provenance.judge_followup(report, doc, tip_id=tip_id, seq=f["seq"],
+                                               encrypted_on=f["encrypted_on"] or "server")
+            followups.append(entry | {"text": doc["text"], "origin": origin,
+                                      "origin_text": provenance.FOLLOWUP_WORDS[origin]})
         notes = [
             {"day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
                                             kind="note", tip_id=tip_id, part=f"n{n['n']}").decode()}
@@ -231,16 +239,25 @@ class Workspace:
             for r in self.db["outbox"].rows_where("tip_id = ?", [tip_id], order_by="seq")
         ]
         files = []
+        digests = binding.digests_of(report) if report else None
         for a in self.db["attachments"].rows_where("tip_id = ?", [tip_id], order_by="part"):
+            with open(self.blobs / a["blob"], "rb") as f:
+                verdict = provenance.judge_attachment(digests, a["part"], a["info"],
+                                                      f.read(stream.HEADER_LEN).ljust(
+                                                          stream.HEADER_LEN, b"\0"))
+            bound = {"binding": verdict, "binding_text": provenance.ATTACHMENT_WORDS[verdict]}
             if a["damaged"]:
-                files.append({"part": a["part"], "damaged": a["damaged"]})
+                files.append({"part": a["part"], "damaged": a["damaged"]} | bound)
+                continue
+            if verdict in (provenance.NOT_LISTED, provenance.DIFFERS):
+                files.append({"part": a["part"], "damaged": bound["binding_text"]} | bound)
                 continue
             info = json.loads(open_envelope(a["info"], keyring, f"attachment {a['part']} of {what}",
                                     kind="attachment-info", tip_id=tip_id, part=a["part"]))
             entry = {"part": a["part"], "name": info.get("name", ""), "type": info.get("type", ""),
                      "size": info.get("size"), "photo": info.get("photo"),
                      "metadata_removed": info.get("metadata_removed", []),
-                     "kept_location_and_time": bool(info.get("kept_location_and_time"))}
+                     "kept_location_and_time": bool(info.get("kept_location_and_time"))} | bound
             if save_to is not None:
                 entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
             files.append(entry)
@@ -250,7 +267,12 @@ class Workspace:
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
                 "report": report, "followups": followups, "notes": notes,
-                "replies": replies, "attachments": files}
+                "replies": replies, "attachments": files,
+                "missing_attachments": provenance.missing_attachments(
+                    digests, [f["part"] for f in files]),
+                "files_bound": digests is not None,
+                "followup_key": binding.followup_public_of(report) is not None if report
+                else False}
 
     def _save(self, row, entry, keyring, folder):
         folder.mkdir(parents=True, exist_ok=True)

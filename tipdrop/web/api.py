@@ -69,12 +69,14 @@ def options():
 
 @bp.get("/keys")
 def keys():
-    return sealing_keys()
+    """The unit keys, and the Argon2id costs for a device that makes its own receipt."""
+    return sealing_keys() | {"receipt_kdf": get_tips().receipt_params.as_dict()}
 
 
 def _receipt_answer(receipt, encrypted_on):
+    """The answer to a stored report; ``receipt`` is None when the device made it."""
     return {
-        "receipt": receipt.formatted,
+        "receipt": receipt.formatted if receipt is not None else None,
         "status": "received",
         "encrypted_on": encrypted_on,
         "advice": gettext("A lost receipt code cannot be recovered by anyone, not even by the police or the administrators."),

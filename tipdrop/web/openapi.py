@@ -162,6 +162,7 @@ def document():
                                         "region": _REPORT_PROPERTIES["region"],
                                         "category": _REPORT_PROPERTIES["category"],
                                         "tip_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits chosen by the device; every ciphertext is bound to it"},
+                                        "receipt": {"type": "string", "maxLength": 1024, "description": "optional, a device that made the receipt itself: JSON {locator, salt, time_cost, memory_cost_kib, parallelism, verifier, reply_public} (protocol.md section 14); the answer's receipt is then null"},
                                         "tip": {"type": "string", "format": "binary", "description": "the report envelope (protocol.md section 4, kind tip)"},
                                         "a1-info": {"type": "string", "format": "binary", "description": "attachment-info envelope of attachment 1 (and a2-info, ...)"},
                                         "a1": {"type": "string", "format": "binary", "description": "stream of attachment 1 (protocol.md section 5; and a2, ...)"},
@@ -174,7 +175,7 @@ def document():
                     },
                     "responses": {
                         "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
-                        "409": {"description": "sealed to a key that is not installed: fetch /keys again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                        "409": {"description": "sealed to a key that is not installed, or receipt costs that are not the server's: fetch /keys again; or the receipt's locator is taken: make another receipt and seal again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                         **_errors(400, 403, 413, 429, 503),
                     },
                 }
@@ -258,7 +259,7 @@ def document():
                     "type": "object",
                     "required": ["receipt", "status", "advice"],
                     "properties": {
-                        "receipt": {"type": "string", "pattern": "^([0-9A-Z]{4}-){5}[0-9A-Z]{4}$"},
+                        "receipt": {"type": ["string", "null"], "pattern": "^([0-9A-Z]{4}-){5}[0-9A-Z]{4}$", "description": "null when the device made the receipt itself"},
                         "status": {"type": "string"},
                         "encrypted_on": {"type": "string", "enum": ["server", "device"]},
                         "advice": {"type": "string"},
@@ -319,6 +320,7 @@ def document():
                     "properties": {
                         "regions": {"type": "object", "additionalProperties": _TEXT, "description": "region code to unit"},
                         "units": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PublicKey"}},
+                        "receipt_kdf": {"type": "object", "description": "Argon2id costs a device that makes its own receipt must use (protocol.md section 14)", "properties": {"time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
                     },
                 },
                 "Options": {
