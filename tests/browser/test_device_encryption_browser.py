@@ -98,6 +98,11 @@ def test_report_and_files_leave_the_browser_only_encrypted_when_javascript_runs(
                     env=officer, check=True)
     assert CANARY in shown.stdout and "ЦОН №2" in shown.stdout
     assert f"encrypted on: {where}" in shown.stdout
+    # On both paths the sealed report binds both files (protocol.md section 14)
+    detail = json.loads(run_cli("officer", "show", tip["id"], "--json", env=officer,
+                                check=True).stdout)
+    assert detail["files_bound"] and detail["missing_attachments"] == []
+    assert [f["binding"] for f in detail["attachments"]] == ["bound", "bound"]
     saved = {p.name.rsplit("-", 1)[1]: p.read_bytes() for p in (tmp_path / "evidence").iterdir()}
     assert saved["clip.bin"] == evidence
     cleaned = saved["photo.jpg"]

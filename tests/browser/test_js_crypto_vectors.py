@@ -279,3 +279,11 @@ def test_sealing_refuses_a_bad_context_or_key(js, recipient, options):
       catch (e) { return e.name; }
     }""", arg)
     assert error in ("TypeError", "RangeError")
+
+
+def test_attachment_digests_reproduce_the_binding_vectors(js):
+    for case in _vectors("binding.json")["attachment_digests"]:
+        digest = js.run("""async ({info, header}) => TipdropCrypto.attachmentDigest(
+            TipdropCrypto.hexToBytes(info), TipdropCrypto.hexToBytes(header))""",
+                        {"info": case["info_envelope"], "header": case["stream_header"]})
+        assert digest == case["digest"]

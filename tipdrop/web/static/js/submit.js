@@ -96,18 +96,21 @@
   }
 
   /* Encrypt chunk by chunk; folding batches into a Blob lets the browser
-   * keep the ciphertext out of the JavaScript heap (and on disk if large). */
+   * keep the ciphertext out of the JavaScript heap (and on disk if large).
+   * The first piece is the stream's header, which the report binds. */
   async function sealFile(blob, recipient, tipId, part) {
     let sealed = new Blob([]);
     let batch = [];
+    let header = null;
     for await (const piece of C.encryptStream(blob, recipient, { tipId, part })) {
+      if (header === null) header = piece;
       batch.push(piece);
       if (batch.length >= BATCH) {
         sealed = new Blob([sealed, ...batch]);
         batch = [];
       }
     }
-    return new Blob([sealed, ...batch]);
+    return { stream: new Blob([sealed, ...batch]), header };
   }
 
   async function sealedForm() {
@@ -125,28 +128,34 @@
     const recipient = await recipientFor(region);
     const tipId = newTipId();
     const parts = files.map((_, i) => `a${i + 1}`);
-    const report = {
-      format: "tipdrop-report", version: 1, tip_id: tipId,
-      region, category: form.elements.category.value,
-      what: field("what"), where: field("where"), when: field("when"),
-      description, contact: field("contact"),
-      language: document.documentElement.lang || "", attachments: parts,
-    };
+    const category = form.elements.category.value;
     const body = new FormData();
     // Text fields first: the server picks the unit before the first file.
     body.append("region", region);
-    body.append("category", report.category);
+    body.append("category", category);
     body.append("tip_id", tipId);
-    const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(report)), recipient, { kind: "tip", tipId });
-    body.append("tip", new Blob([envelope]), "tip");
+    // The files first, so the report can bind each one (protocol.md section 14).
+    const digests = {};
     for (const [i, file] of files.entries()) {
       const part = parts[i];
       const { blob, info } = await prepare(file, keep);
       const sealedInfo = await C.sealEnvelope(C.utf8(JSON.stringify(info)), recipient,
         { kind: "attachment-info", tipId, part });
+      const { stream, header } = await sealFile(blob, recipient, tipId, part);
+      digests[part] = await C.attachmentDigest(sealedInfo, header);
       body.append(`${part}-info`, new Blob([sealedInfo]), "info");
-      body.append(part, await sealFile(blob, recipient, tipId, part), "stream");
+      body.append(part, stream, "stream");
     }
+    const report = {
+      format: "tipdrop-report", version: 1, tip_id: tipId,
+      region, category,
+      what: field("what"), where: field("where"), when: field("when"),
+      description, contact: field("contact"),
+      language: document.documentElement.lang || "", attachments: parts,
+      attachment_digests: digests,
+    };
+    const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(report)), recipient, { kind: "tip", tipId });
+    body.append("tip", new Blob([envelope]), "tip");
     return body;
   }
 

@@ -335,8 +335,19 @@ window.TipdropCrypto = (() => {
     }
   }
 
+  // What a report lists for one attachment (protocol.md section 14): SHA-256
+  // (hex) of its attachment-info envelope and of its stream's 98-byte header.
+  async function attachmentDigest(infoEnvelope, streamHeader) {
+    const head = bytes(streamHeader, "streamHeader");
+    if (head.length < STREAM_HEADER_LEN) throw new Error("a stream header is incomplete");
+    const sha = async (data) => bytesToHex(new Uint8Array(await subtle.digest("SHA-256", data)));
+    return { info: await sha(bytes(infoEnvelope, "infoEnvelope")),
+             stream_header: await sha(head.subarray(0, STREAM_HEADER_LEN)) };
+  }
+
   return Object.freeze({
     canonicalEncode, padme, pad, paddedLength, hpkeSeal, sealEnvelope, streamLength, encryptStream,
+    attachmentDigest,
     hexToBytes, bytesToHex, base64ToBytes, bytesToBase64, utf8, KINDS: Object.freeze({...KINDS}),
   });
 })();
