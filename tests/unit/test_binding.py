@@ -53,9 +53,9 @@ def write_records(records):
     return bytes(out + struct.pack(">BQ", 0xFF, len(end)) + end.encode())
 
 
-def forged_attachment(key, tip_id, part, data=b"planted evidence"):
+def forged_attachment(public, tip_id, part, data=b"planted evidence"):
     """An attachment-info record and stream anyone with the unit's public key can make."""
-    recipient = key.public.recipient
+    recipient = public.recipient
     info = device.seal_attachment_info(device.attachment_info_document(
         name="planted.jpg", content_type="image/jpeg", size=len(data)), recipient, tip_id, part)
     out = io.BytesIO()
@@ -74,7 +74,7 @@ def attachment_records(records, part):
 
 
 def add_file(records, key, tip_id):
-    return records + forged_attachment(key, tip_id, "a3")
+    return records + forged_attachment(key.public, tip_id, "a3")
 
 
 def drop_file(records, key, tip_id):
@@ -84,7 +84,7 @@ def drop_file(records, key, tip_id):
 
 def swap_file(records, key, tip_id):
     i, j = attachment_records(records, "a2")
-    return records[:i] + forged_attachment(key, tip_id, "a2") + records[j + 1:]
+    return records[:i] + forged_attachment(key.public, tip_id, "a2") + records[j + 1:]
 
 
 TAMPERING = [add_file, drop_file, swap_file]
