@@ -340,3 +340,14 @@ def test_binding_vectors_reproduce():
                                           text=fields[2])
         assert signature.hex() == case["signature"]
         assert json.loads(device.followup_document(case["text"], signature)) == case["document"]
+
+
+def test_an_unsigned_device_follow_up_of_a_report_without_a_key_is_labelled_not_alarming(
+        server, workspace, demo_key, tmp_path):
+    # A browser-sent report has no follow-up key; its status page seals without signing
+    tip_id = submit_on_device(server, demo_key)
+    device_followup(server, demo_key, tip_id, 1, "typed on the status page")
+    counts = open_records(workspace, demo_key, export_records(server, tmp_path), tmp_path)
+    assert "not_signed" not in counts
+    [followup] = workspace.show(tip_id, Keyring.of(demo_key))["followups"]
+    assert followup["origin"] == "device" and "not signed" in followup["origin_text"]

@@ -10,6 +10,7 @@ from itsdangerous.timed import TimestampSigner
 from tipdrop import device, sealed, store
 from tipdrop.crypto import envelope, keys
 
+from .conftest import find
 from .test_sealed_api import post, sealed_form
 
 
@@ -210,3 +211,56 @@ def test_follow_ups_sealed_on_the_device_are_exported_saying_so(app, client, db,
     with open(tmp_path / "e.tdx", "rb") as f:
         records = [r.doc for r in bundles.ExportReader(f) if r.kind == bundles.FOLLOWUP]
     assert [(r["seq"], r["encrypted_on"]) for r in records] == [(1, "device"), (2, "server")]
+
+
+# --- the status page's form, with JavaScript sealing on the device (issue 14 item 4) ----
+
+
+def _status_page(check_page, receipt):
+    page = check_page(receipt)
+    assert page.status_code == 200
+    return page.text
+
+
+def test_the_status_page_carries_the_unit_key_and_next_number_never_the_receipt(
+        client, check, submit, unit_key):
+    receipt = find(r'id="receipt"[^>]*>([0-9A-Z-]{29})<', submit().text)
+    text = _status_page(check, receipt)
+    assert 'data-part="f1"' in text and unit_key.public.key_id.hex() in text
+    assert receipt not in text and receipt.replace("-", "") not in text
+    assert "js/followup.js" in text
+
+
+def test_a_follow_up_sealed_by_the_page_is_stored_as_sealed_on_the_device(
+        client, db, check, submit, unit_key):
+    receipt = find(r'id="receipt"[^>]*>([0-9A-Z-]{29})<', submit().text)
+    text = _status_page(check, receipt)
+    token = find(r'name="token" value="([^"]+)"', text.split('id="followup-form"')[1])
+    tip_id = find(r'data-tip-id="([0-9a-f]{32})"', text)
+    body = sealed_followup(unit_key, tip_id, 1, "typed on the status page")
+
+    answer = client.post("/followup?lang=ru", data={
+        "token": token, "part": "f1", "sealed": base64.b64encode(body).decode()})
+
+    assert answer.status_code == 200 and 'data-encrypted-on="device"' in answer.text
+    [row] = list(db["followups"].rows)
+    assert (row["seq"], row["encrypted_on"], row["body"]) == (1, "device", body)
+
+
+@pytest.mark.parametrize("fields, status", [
+    ({"part": "f1", "sealed": "not base64!"}, 400),
+    ({"part": "f2", "sealed": None}, 409),   # sealed for a number that is not the next
+    ({"part": "x1", "sealed": None}, 400),
+])
+def test_a_bad_sealed_follow_up_from_the_page_is_refused_and_nothing_stored(
+        client, db, check, submit, unit_key, fields, status):
+    receipt = find(r'id="receipt"[^>]*>([0-9A-Z-]{29})<', submit().text)
+    text = _status_page(check, receipt)
+    token = find(r'name="token" value="([^"]+)"', text.split('id="followup-form"')[1])
+    tip_id = find(r'data-tip-id="([0-9a-f]{32})"', text)
+    if fields["sealed"] is None:
+        fields = fields | {"sealed": base64.b64encode(
+            sealed_followup(unit_key, tip_id, int(fields["part"][1:]))).decode()}
+    answer = client.post("/followup?lang=kk", data={"token": token, **fields})
+    assert answer.status_code == status
+    assert list(db["followups"].rows) == []

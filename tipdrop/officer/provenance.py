@@ -35,7 +35,10 @@ ATTACHMENT_WORDS = {
 SIGNED = "signed"
 #: Sealed by the server (a form without JavaScript): a compromised server could have written it.
 SERVER = "server"
-#: Said to be sealed on a device, without the receipt holder's signature.
+#: Sealed on a device that could not sign (the report carries no follow-up key,
+#: or the web status page, which never holds the receipt): not verifiable.
+DEVICE = "device"
+#: Said to be sealed on a device, unsigned, though the report's device could sign.
 UNSIGNED = "unsigned"
 #: Carries a signature that the report's follow-up key does not verify.
 BAD_SIGNATURE = "bad-signature"
@@ -44,6 +47,8 @@ FOLLOWUP_WORDS = {
     SIGNED: "sealed on the reporter's device, signed by the receipt holder",
     SERVER: "sealed by the server: not verifiable as the reporter's (a compromised server "
             "could have written it)",
+    DEVICE: "sealed on a device, not signed: not verifiable as the reporter's (anyone with "
+            "the unit's public key could have written it)",
     UNSIGNED: "NOT SIGNED by the receipt holder: anyone with the unit's public key could "
               "have written it",
     BAD_SIGNATURE: "NOT THE REPORTER'S: its signature does not match the report's "
@@ -85,4 +90,6 @@ def judge_followup(report, followup, *, tip_id, seq, encrypted_on):
         except SignatureError:
             return BAD_SIGNATURE
         return SIGNED
-    return SERVER if encrypted_on == "server" else UNSIGNED
+    if encrypted_on == "server":
+        return SERVER
+    return UNSIGNED if public is not None else DEVICE

@@ -5,9 +5,13 @@ reads ``request.form`` on the submit route (see upload.py), sets a cookie,
 or logs anything about the reporter.
 """
 
+import base64
+import binascii
+
 from flask import Blueprint, render_template, request
 from flask_babel import gettext
 
+from .. import sealed
 from ..errors import InputError
 from ..tips import Report
 from .context import count_request, extension, get_tips, sealing_keys
@@ -107,13 +111,27 @@ def check():
     tokens.check_form(form.get("token"), "check")
     count_request("check_limit")
     result = get_tips().check(receipt=form.get("receipt", ""))
-    return render_template("status.html", result=result,
+    # What the page's JavaScript needs to seal a follow-up on the device, as
+    # the reference client does: the unit's key and the next number. Never
+    # the receipt.
+    sealing = {"tip_id": result.tip_id, "part": f"f{result.followups + 1}",
+               "key": extension("unit_keys").current(result.unit).as_document()}
+    return render_template("status.html", result=result, sealing=sealing,
                            followup_token=tokens.followup(result.tip_id))
 
 
 @bp.post("/followup")
 def followup():
+    """A follow-up: sealed on the device by the page's JavaScript, or text the server seals."""
     form = read_small_form(request)
     tip_id = extension("tokens").check_followup(form.get("token"))
-    get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""))
-    return render_template("followup_done.html", message=gettext("Your message was added."))
+    if form.get("sealed"):
+        try:
+            body = base64.b64decode(form["sealed"], validate=True)
+        except (binascii.Error, ValueError):
+            raise sealed.SealedFormatError("the sealed message is not base64") from None
+        sealed.add_followup(get_tips(), tip_id=tip_id, part=form.get("part", ""), body=body)
+    else:
+        get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""))
+    return render_template("followup_done.html", message=gettext("Your message was added."),
+                           encrypted_on="device" if form.get("sealed") else "server")

@@ -335,6 +335,25 @@ window.TipdropCrypto = (() => {
     }
   }
 
+  // A unit's key document (the .pub format, protocol.md section 6) as a
+  // recipient, refusing one whose key id does not match its keys.
+  async function recipientFromDocument(key) {
+    if (!key || key.tipdrop !== "unit-public-key" || key.version !== 1
+        || typeof key.unit !== "string" || typeof key.key_id !== "string") {
+      throw new Error("not a unit key document");
+    }
+    const x25519 = base64ToBytes(key.x25519);
+    const ed25519 = base64ToBytes(key.ed25519);
+    checkLength(x25519, X25519_LEN, "x25519");
+    checkLength(ed25519, 32, "ed25519");
+    const encoded = canonicalEncode("tipdrop/v1/key-id", [key.unit, x25519, ed25519]);
+    const digest = new Uint8Array(await subtle.digest("SHA-256", encoded));
+    if (bytesToHex(digest.slice(0, KEY_ID_LEN)) !== key.key_id) {
+      throw new Error("the key document's key id does not match its keys");
+    }
+    return { keyId: hexToBytes(key.key_id), x25519 };
+  }
+
   // What a report lists for one attachment (protocol.md section 14): SHA-256
   // (hex) of its attachment-info envelope and of its stream's 98-byte header.
   async function attachmentDigest(infoEnvelope, streamHeader) {
@@ -347,7 +366,7 @@ window.TipdropCrypto = (() => {
 
   return Object.freeze({
     canonicalEncode, padme, pad, paddedLength, hpkeSeal, sealEnvelope, streamLength, encryptStream,
-    attachmentDigest,
+    attachmentDigest, recipientFromDocument,
     hexToBytes, bytesToHex, base64ToBytes, bytesToBase64, utf8, KINDS: Object.freeze({...KINDS}),
   });
 })();
