@@ -184,61 +184,14 @@ class _Reading:
                              if row.get("damaged"))
 
     def _check_bindings(self):
-        """Hold every new file and follow-up against the report it belongs to (section 14).
-
-        A file its report does not bind (not listed, different, or listed
-        and missing) refuses the bundle when the server sealed the report,
-        and is marked damaged (not acknowledged, never saved) when a device
-        did. Follow-ups without the receipt holder's valid signature are
-        counted; ``officer show`` labels each one.
-        """
-        staged = self.staged
-        by_tip = {}
-        for row in staged.attachments:
-            by_tip.setdefault(row["tip_id"], []).append(row)
-        first_seen = {t["id"] for t in staged.tips if not t["damaged"]}
-        for tip_id in sorted(set(by_tip) | first_seen):
-            report = self._report_for(tip_id)
-            if report is None:  # a damaged report binds nothing; it is flagged itself
-                continue
-            digests = binding.digests_of(report)
-            held = {r[0] for r in self.ws.db.execute(
-                "SELECT part FROM attachments WHERE tip_id = ?", [tip_id])}
-            for row in by_tip.get(tip_id, []):
-                held.add(row["part"])
-                verdict = provenance.judge_attachment(digests, row["part"], row["info"],
-                                                      self._stream_header(row))
-                if verdict in (provenance.NOT_LISTED, provenance.DIFFERS):
-                    self._not_the_reporters(tip_id, row, provenance.ATTACHMENT_WORDS[verdict])
-            for part in provenance.missing_attachments(digests, held):
-                self._not_the_reporters(tip_id, None, f"attachment {part}, which the sealed "
-                                        "report lists, is missing (dropped by the server or "
-                                        "on the way)")
-        for row in staged.followups:
-            opened = row.pop("_opened")
-            report = self._report_for(row["tip_id"])
-            if opened is None or report is None:
-                continue
-            verdict = provenance.judge_followup(report, opened, tip_id=row["tip_id"],
-                                                seq=row["seq"],
-                                                encrypted_on=row["encrypted_on"])
-            if verdict in (provenance.UNSIGNED, provenance.BAD_SIGNATURE):
-                staged.not_signed += 1
-
-    def _not_the_reporters(self, tip_id, row, reason):
-        if tip_id not in self.staged.device and not self._has(
-                "tips", "id = ? AND encrypted_on = 'device'", tip_id):
-            raise bundles.BundleError(f"tip {tip_id[:8]}: {reason}; the bundle was altered "
-                                      "after the server sealed the report")
-        self.staged.not_bound += 1
-        if row is not None:
-            row["damaged"] = reason[:300]
-            self.staged.held["attachments"].discard((tip_id, row["part"]))
+        """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
+        provenance.check_staged(self.staged, self.ws.db, self._report_for, self._stream_header,
+                                lambda tip_id: tip_id in self.staged.device or self._has(
+                                    "tips", "id = ? AND encrypted_on = 'device'", tip_id))
 
     def _stream_header(self, row):
         with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
-            header = f.read(stream.HEADER_LEN)
-        return header if len(header) == stream.HEADER_LEN else b"\0" * stream.HEADER_LEN
+            return f.read(stream.HEADER_LEN)
 
     def _report_for(self, tip_id):
         """The opened report of a tip staged here or held (None if damaged)."""

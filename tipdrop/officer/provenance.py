@@ -9,7 +9,8 @@ report; this module judges each item against the report it belongs to
 or mark) and when a tip is shown (to label every item).
 """
 
-from .. import binding
+from .. import binding, bundles
+from ..crypto.stream import HEADER_LEN
 from ..errors import FormatError, SignatureError
 
 #: An attachment the report binds, by digest.
@@ -93,3 +94,56 @@ def judge_followup(report, followup, *, tip_id, seq, encrypted_on):
     if encrypted_on == "server":
         return SERVER
     return UNSIGNED if public is not None else DEVICE
+
+
+def check_staged(staged, db, report_for, header_of, sealed_on_device):
+    """Hold every new file and follow-up of a bundle being opened against its report.
+
+    A file its report does not bind (not listed, different, or listed and
+    missing) refuses the bundle when the server sealed the report, and is
+    marked damaged (not acknowledged, never saved) when a device did: its
+    sender chose every byte and must not be able to block the unit's
+    imports. Follow-ups the reporter's device could have signed and that
+    are not (validly) signed are counted; ``officer show`` labels each one.
+    ``staged`` is opening._Staged; the callables give a tip's opened report
+    (or None), a staged file's stream header, and who sealed a tip.
+    """
+    by_tip = {}
+    for row in staged.attachments:
+        by_tip.setdefault(row["tip_id"], []).append(row)
+    first_seen = {t["id"] for t in staged.tips if not t["damaged"]}
+
+    def not_the_reporters(tip_id, row, reason):
+        if not sealed_on_device(tip_id):
+            raise bundles.BundleError(f"tip {tip_id[:8]}: {reason}; the bundle was altered "
+                                      "after the server sealed the report")
+        staged.not_bound += 1
+        if row is not None:
+            row["damaged"] = reason[:300]
+            staged.held["attachments"].discard((tip_id, row["part"]))
+
+    for tip_id in sorted(set(by_tip) | first_seen):
+        report = report_for(tip_id)
+        if report is None:  # a damaged report binds nothing; it is flagged itself
+            continue
+        digests = binding.digests_of(report)
+        held = {r[0] for r in db.execute("SELECT part FROM attachments WHERE tip_id = ?",
+                                         [tip_id])}
+        for row in by_tip.get(tip_id, []):
+            held.add(row["part"])
+            header = header_of(row).ljust(HEADER_LEN, b"\0")  # a cut stream binds nothing
+            verdict = judge_attachment(digests, row["part"], row["info"], header)
+            if verdict in (NOT_LISTED, DIFFERS):
+                not_the_reporters(tip_id, row, ATTACHMENT_WORDS[verdict])
+        for part in missing_attachments(digests, held):
+            not_the_reporters(tip_id, None, f"attachment {part}, which the sealed report "
+                              "lists, is missing (dropped by the server or on the way)")
+    for row in staged.followups:
+        opened = row.pop("_opened")
+        report = report_for(row["tip_id"])
+        if opened is None or report is None:
+            continue
+        verdict = judge_followup(report, opened, tip_id=row["tip_id"], seq=row["seq"],
+                                 encrypted_on=row["encrypted_on"])
+        if verdict in (UNSIGNED, BAD_SIGNATURE):
+            staged.not_signed += 1
