@@ -138,7 +138,10 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
 
     today = datetime.date.today()
     for row in rows:
-        age = (today - datetime.date.fromisoformat(row["received"])).days
+        try:
+            age = f"{(today - datetime.date.fromisoformat(row['received'])).days:>3}d"
+        except (TypeError, ValueError):  # a workspace filled before days were checked at open
+            age = "   ?"
         flags = []
         if row["unread_followups"]:
             flags.append(f"{row['unread_followups']} new follow-up(s)")
@@ -148,7 +151,7 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
             flags.append("SERVER METADATA DIFFERS")
         if row["damaged"]:
             flags.append("DAMAGED")
-        terminal.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
+        terminal.echo(f"{row['id'][:12]}  {age}  {row['status']:<10} {row['category']:<18} "
                       f"{row['region']:<16} {', '.join(flags)}")
 
 

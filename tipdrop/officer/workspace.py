@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from .. import acks, bundles, store
+from .. import acks, bundles, fields, store
 from ..crypto import envelope, keys, stream
 from ..errors import InputError
 from ..files import atomic_write
@@ -295,6 +295,8 @@ class Workspace:
             (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
                                       [tip_id]).fetchone()
             seq = max(last, tip["reply_seq"]) + 1
+            if seq > fields.MAX_NUMBER:  # bundles are checked at open; this is a last guard
+                raise InputError(f"tip {tip_id[:12]} has no reply numbers left")
             body = b""
             copy = None
             if message:
