@@ -18,11 +18,12 @@ what it may delete.
 import json
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from .. import acks, bundles, fields, store
 from ..crypto import envelope, keys, stream
-from ..errors import InputError
+from ..errors import InputError, TipdropError
 from ..files import atomic_write
 from ..tips import STATUSES, today
 from . import opening
@@ -75,11 +76,41 @@ class NothingToSendError(InputError):
     detail_is_message = False
 
 
-def safe_name(name):
-    """A file name that cannot escape a folder or hide its type."""
-    base = os.path.basename(str(name).replace("\\", "/")).strip().lstrip(".")
-    base = re.sub(r"[^\w.\- ]", "_", base, flags=re.UNICODE)[:100]
-    return base or "attachment"
+#: What most file systems (ext4, APFS, NTFS, FAT) allow in one name: 255 bytes of UTF-8.
+NAME_MAX_BYTES = 255
+#: Added to a name while its file is being written (see Workspace._save).
+PARTIAL_SUFFIX = ".part"
+#: Names Windows reserves for devices, with any extension (CON.txt is the console too).
+_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?",
+                       re.IGNORECASE)
+_EXTENSION = re.compile(r"\.\w{1,16}")
+
+
+def _cut(text, max_bytes):
+    """The longest start of ``text`` of at most ``max_bytes`` UTF-8 bytes, whole characters only."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def safe_name(name, max_bytes=NAME_MAX_BYTES):
+    """A file name made from a reporter's: it cannot escape a folder or hide its type.
+
+    Letters and digits of every script stay (NFC); anything else (path
+    separators, control, format and bidi characters, quotes, "*?<>|:")
+    becomes "_". Leading dots (hidden files, "..") and trailing dots and
+    spaces (dropped by Windows) go, a reserved device name is prefixed
+    with "_", and the name is cut to ``max_bytes`` bytes of UTF-8 on a
+    character boundary, keeping a short extension so the type stays visible.
+    """
+    base = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .").lstrip("-")
+    if _RESERVED.fullmatch(base):
+        base = "_" + base
+    base = base or "attachment"
+    stem, extension = os.path.splitext(base)
+    if not _EXTENSION.fullmatch(extension) or len(extension.encode("utf-8")) >= max_bytes // 2:
+        stem, extension = base, ""
+    stem = _cut(stem, max_bytes - len(extension.encode("utf-8"))).rstrip(" .")
+    return (stem or "attachment") + extension
 
 
 class Workspace:
@@ -242,7 +273,14 @@ class Workspace:
                      "metadata_removed": info.get("metadata_removed", []),
                      "kept_location_and_time": bool(info.get("kept_location_and_time"))}
             if save_to is not None:
-                entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
+                # One file that cannot be saved (a full disk, a damaged stream)
+                # is reported; the others are still saved.
+                try:
+                    entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
+                except TipdropError as e:
+                    entry["save_error"] = e.message
+                except OSError as e:
+                    entry["save_error"] = e.strerror or type(e).__name__
             files.append(entry)
         with store.transaction(self.db):
             self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
@@ -254,8 +292,10 @@ class Workspace:
 
     def _save(self, row, entry, keyring, folder):
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{row['tip_id'][:8]}-{row['part']}-{safe_name(entry['name'])}"
-        tmp = target.with_name(target.name + ".part")
+        prefix = f"{row['tip_id'][:8]}-{row['part']}-"
+        room = NAME_MAX_BYTES - len(prefix) - len(PARTIAL_SUFFIX)
+        target = folder / (prefix + safe_name(entry["name"], room))
+        tmp = target.with_name(target.name + PARTIAL_SUFFIX)
         try:
             fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
             with open(self.blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
