@@ -96,10 +96,7 @@ def parse(data):
     """Parse an acknowledgement's structure (the signature is checked by :func:`verify_ack`)."""
     if len(data) > MAX_ACK:
         raise AckFormatError("it is implausibly large")
-    try:
-        doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise AckFormatError() from None
+    doc = fields.loads(data, AckFormatError, "it")
     if not isinstance(doc, dict) or doc.get("format") != ACK_FORMAT:
         raise AckFormatError()
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:

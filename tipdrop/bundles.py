@@ -173,11 +173,7 @@ class ExportReader:
     def _read_json(self, length, hashed=True):
         if length > MAX_JSON_RECORD:
             raise BundleError("a record is implausibly large")
-        raw = self._read(length, hashed)
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BundleError("a record is not valid JSON") from None
+        doc = fields.loads(self._read(length, hashed), BundleError, "a record")
         if not isinstance(doc, dict):
             raise BundleError("a record is not a JSON object")
         return doc
@@ -276,10 +272,7 @@ def parse_reply_bundle(data):
     """
     if len(data) > MAX_REPLY_BUNDLE:
         raise BundleError("the reply bundle is implausibly large")
-    try:
-        doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BundleError("not a tipdrop reply bundle") from None
+    doc = fields.loads(data, BundleError, "the reply bundle")
     if not isinstance(doc, dict) or doc.get("format") != REPLIES_FORMAT:
         raise BundleError("not a tipdrop reply bundle")
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:

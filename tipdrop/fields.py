@@ -19,6 +19,7 @@ section 10 ("The fields of a record") lists the same rules.
 import base64
 import binascii
 import datetime
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -200,6 +201,33 @@ RECORDS = {
     "export follow-up": EXPORT_FOLLOWUP, "export attachment": EXPORT_ATTACHMENT,
     "reply bundle": REPLY_BUNDLE, "reply": REPLY, "export acknowledgement": EXPORT_ACK,
 }
+
+
+def _no_repeats(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        # Two values for one name: another parser might keep the other one.
+        raise Invalid("an object names a member twice")
+    return dict(pairs)
+
+
+def _no_constant(name):
+    raise Invalid(f"{name} is not a JSON number")
+
+
+def loads(data, error=FormatError, what="it"):
+    """Parse UTF-8 JSON from the other side; raise ``error`` if it is not valid.
+
+    Stricter than json.loads: an object naming a member twice, and NaN or
+    Infinity (not JSON), are refused (docs/protocol.md, conventions).
+    """
+    try:
+        return json.loads(bytes(data).decode("utf-8"), object_pairs_hook=_no_repeats,
+                          parse_constant=_no_constant)
+    except Invalid as e:
+        raise error(f"{what} is not valid JSON: {e}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise error(f"{what} is not valid JSON") from None
 
 
 def check(doc, rules, what, error=FormatError):

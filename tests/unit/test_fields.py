@@ -60,3 +60,25 @@ def test_missing_fields_are_refused_unless_optional_and_unknown_ones_dropped():
 def test_the_largest_number_leaves_room_to_count_on_in_sqlite_and_javascript():
     assert fields.MAX_NUMBER + 1 < 2**63 - 1
     assert fields.MAX_NUMBER == 2**53 - 1  # Number.MAX_SAFE_INTEGER
+
+
+@pytest.mark.parametrize("text", [
+    b'{"status": "closed", "status": "received"}', b'{"a": {"b": 1, "b": 1}}',
+    b'{"seq": NaN}', b'{"seq": Infinity}', b'{"x": "\xff"}', b'[1,',
+], ids=["repeated-member", "repeated-nested", "nan", "infinity", "not-utf8", "cut"])
+def test_json_from_the_other_side_is_strict(text):
+    with pytest.raises(FormatError):
+        fields.loads(text)
+
+
+def test_a_reply_bundle_naming_a_member_twice_is_refused(demo_key):
+    from tipdrop import bundles
+
+    reply = bundles.sign_reply(demo_key.ed25519, "demo", demo_key.key_id, tip_id="ab" * 16,
+                               seq=1, day="2026-01-10", status="closed", body=b"")
+    data = bundles.make_reply_bundle(demo_key.ed25519, "demo", demo_key.key_id, "2026-01-10",
+                                     [reply])
+    twice = data.replace(b'"status": "closed"', b'"status": "in-review", "status": "closed"')
+    assert twice != data
+    with pytest.raises(bundles.BundleError, match="twice"):
+        bundles.parse_reply_bundle(twice)
