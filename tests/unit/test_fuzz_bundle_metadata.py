@@ -163,3 +163,25 @@ def test_the_fields_listed_here_are_the_ones_the_server_writes(source):
     for kind, doc in source["records"]:
         if kind in FIELDS:
             assert tuple(doc) == FIELDS[kind]
+
+
+def test_a_workspace_filled_before_these_checks_still_lists_and_refuses_to_overflow(
+        source, demo_key, tmp_path):
+    # Given a workspace that an older tipdrop filled with what it did not check
+    path = tmp_path / "intact.tdx"
+    path.write_bytes(_bundle(source["records"]))
+    workspace = Workspace(tmp_path / "cases")
+    workspace.open_bundle(path, Keyring.of(demo_key))
+    workspace.db.execute("UPDATE tips SET received_day = '2024-99-99', reply_seq = ?",
+                         [2**63 - 1])
+    workspace.db.conn.commit()
+    workspace.close()
+    cases, key = tmp_path / "cases", source["key"]
+
+    listed = _officer(cases, key, "list")
+    replied = _officer(cases, key, "reply", source["tip_id"], "--status", "closed")
+
+    _assert_ran(listed, "list")
+    assert "   ?  received" in listed.output  # the age it cannot compute
+    assert isinstance(replied.exception, TipdropError)
+    assert "no reply numbers left" in replied.exception.message
