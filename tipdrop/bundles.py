@@ -272,7 +272,10 @@ def parse_reply_bundle(data):
     """
     if len(data) > MAX_REPLY_BUNDLE:
         raise BundleError("the reply bundle is implausibly large")
-    doc = fields.loads(data, BundleError, "the reply bundle")
+    try:
+        doc = fields.loads(data)
+    except FormatError as e:
+        raise BundleError(f"not a tipdrop reply bundle ({e.detail})") from None
     if not isinstance(doc, dict) or doc.get("format") != REPLIES_FORMAT:
         raise BundleError("not a tipdrop reply bundle")
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:
