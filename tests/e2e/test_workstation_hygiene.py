@@ -2,7 +2,8 @@
 
 Saved attachment names are cut by UTF-8 bytes (not characters) to fit the
 file system's 255-byte limit, keep no path, hidden-file dot or device name,
-and one file that cannot be saved is reported while the others are saved.
+never overwrite a file saved before, and one file that cannot be saved is
+reported while the others are saved.
 Every character that can steer or disguise a terminal (controls, bidi and
 invisible format characters, line and paragraph separators) is shown as
 \\uXXXX by `officer show` and `officer list`.
@@ -59,7 +60,7 @@ def test_long_names_in_any_script_are_saved_within_255_bytes(officer, run_cli, t
     saved = sorted((tmp_path / "saved").iterdir())
     assert sorted(p.read_bytes() for p in saved) == sorted(data for _, data in files)
     for path in saved:
-        assert len(path.name.encode("utf-8")) <= 255 - len(".part")
+        assert len(path.name.encode("utf-8")) <= 255
         assert not path.name.startswith(".")
         assert path.name.startswith(f"{tip_id[:8]}-a")
     names = {p.read_bytes(): p.name for p in saved}
@@ -73,8 +74,15 @@ def test_one_file_that_cannot_be_saved_does_not_stop_the_others(officer, run_cli
     env, bring = officer
     tip_id, bundle = bring("Two photos.", [("first.jpg", b"first"), ("second.jpg", b"second")])
     assert run_cli("officer", "open", bundle, env=env).returncode == 0
-    # Given a folder already standing where the first file is to be saved
-    (tmp_path / "saved" / f"{tip_id[:8]}-a1-first.jpg").mkdir(parents=True)
+    # Given the workspace's copy of the first file damaged on the disk
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cases" / "workspace.db") as db:
+        (blob,) = db.execute("SELECT blob FROM attachments WHERE part = 'a1'").fetchone()
+    damaged = tmp_path / "cases" / "attachments" / blob
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 1
+    damaged.write_bytes(bytes(data))
 
     shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "saved", env=env)
 
@@ -82,8 +90,23 @@ def test_one_file_that_cannot_be_saved_does_not_stop_the_others(officer, run_cli
     assert shown.stderr.strip().splitlines() == [
         "error: 1 of 2 attachments could not be saved (see above); the others were"]
     assert "attachment a1: first.jpg" in shown.stdout and "NOT SAVED" in shown.stdout
+    assert [p.name for p in (tmp_path / "saved").iterdir()] == [f"{tip_id[:8]}-a2-second.jpg"]
     assert (tmp_path / "saved" / f"{tip_id[:8]}-a2-second.jpg").read_bytes() == b"second"
     assert "Traceback" not in shown.stdout + shown.stderr
+
+
+def test_saving_again_never_overwrites_a_file(officer, run_cli, tmp_path):
+    env, bring = officer
+    tip_id, bundle = bring("A photo.", [(CHINESE + ".jpg", b"the photo")])
+    assert run_cli("officer", "open", bundle, env=env).returncode == 0
+    saved = tmp_path / "saved"
+    for _ in range(2):
+        shown = run_cli("officer", "show", tip_id, "--save-attachments", saved, env=env)
+        assert shown.returncode == 0, shown.stderr
+    first, second = sorted(saved.iterdir(), key=lambda p: len(p.name))
+    assert second.name.endswith(" (2).jpg") and first.name.endswith(".jpg")
+    assert first.read_bytes() == second.read_bytes() == b"the photo"
+    assert len(second.name.encode("utf-8")) <= 255
 
 
 def _raw_unsafe(text):

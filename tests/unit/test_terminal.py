@@ -69,3 +69,11 @@ def test_saved_names_fit_their_bytes_on_a_character_boundary(name, room):
 def test_a_long_name_keeps_its_extension():
     name = safe_name("监" * 90 + ".jpg", 100)
     assert name.endswith(".jpg") and len(name.encode("utf-8")) <= 100
+
+
+@given(name=st.text(st.characters(exclude_characters="/\\")), room=st.integers(30, 255),
+       number=st.integers(2, 999))
+def test_a_uniqueness_suffix_stays_within_the_bytes_before_the_extension(name, room, number):
+    safe = safe_name("x" + name + ".jpg", room, f" ({number})")
+    assert len(safe.encode("utf-8")) <= room
+    assert safe.endswith(f" ({number}).jpg")

@@ -18,6 +18,7 @@ what it may delete.
 import json
 import os
 import re
+import secrets
 import unicodedata
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class NothingToSendError(InputError):
 
 #: What most file systems (ext4, APFS, NTFS, FAT) allow in one name: 255 bytes of UTF-8.
 NAME_MAX_BYTES = 255
-#: Added to a name while its file is being written (see Workspace._save).
+#: The end of a temporary file's name while it is being written (see Workspace._save).
 PARTIAL_SUFFIX = ".part"
 #: Names Windows reserves for devices, with any extension (CON.txt is the console too).
 _RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?",
@@ -91,7 +92,7 @@ def _cut(text, max_bytes):
     return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
-def safe_name(name, max_bytes=NAME_MAX_BYTES):
+def safe_name(name, max_bytes=NAME_MAX_BYTES, suffix=""):
     """A file name made from a reporter's: it cannot escape a folder or hide its type.
 
     Letters and digits of every script stay (NFC); anything else (path
@@ -100,6 +101,8 @@ def safe_name(name, max_bytes=NAME_MAX_BYTES):
     spaces (dropped by Windows) go, a reserved device name is prefixed
     with "_", and the name is cut to ``max_bytes`` bytes of UTF-8 on a
     character boundary, keeping a short extension so the type stays visible.
+    ``suffix`` (e.g. " (2)", for uniqueness) goes before the extension and
+    counts towards ``max_bytes``.
     """
     base = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
     base = re.sub(r"[^\w.\- ]", "_", base).strip(" .").lstrip("-")
@@ -109,8 +112,28 @@ def safe_name(name, max_bytes=NAME_MAX_BYTES):
     stem, extension = os.path.splitext(base)
     if not _EXTENSION.fullmatch(extension) or len(extension.encode("utf-8")) >= max_bytes // 2:
         stem, extension = base, ""
-    stem = _cut(stem, max_bytes - len(extension.encode("utf-8"))).rstrip(" .")
-    return (stem or "attachment") + extension
+    room = max_bytes - len(extension.encode("utf-8")) - len(suffix.encode("utf-8"))
+    stem = _cut(stem, room).rstrip(" .")
+    return (stem or "attachment") + suffix + extension
+
+
+def _claim_name(folder, prefix, name, tries=1000):
+    """Create an empty file ``prefix + safe_name(name)`` that did not exist; return its path.
+
+    Creating it exclusively reserves the name (the caller then replaces it
+    atomically), which works on every file system, hard links or not.
+    """
+    for number in range(1, tries):
+        suffix = "" if number == 1 else f" ({number})"
+        room = NAME_MAX_BYTES - len(prefix.encode("utf-8"))
+        target = folder / (prefix + safe_name(name, room, suffix))
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
+                             0o600))
+        except FileExistsError:
+            continue
+        return target
+    raise InputError(f"{folder} already holds {tries - 1} files of this name")
 
 
 class Workspace:
@@ -291,17 +314,27 @@ class Workspace:
                 "replies": replies, "attachments": files}
 
     def _save(self, row, entry, keyring, folder):
+        """Decrypt one attachment into ``folder`` under a new name; never overwrite a file.
+
+        The plaintext goes to a temporary file first (``TIP-PART-random.part``)
+        and gets its name only once the whole stream authenticated. A name already taken
+        (saved before, or another tip's file) gets " (2)", " (3)", ...
+        before its extension, so evidence saved earlier is never replaced.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         prefix = f"{row['tip_id'][:8]}-{row['part']}-"
-        room = NAME_MAX_BYTES - len(prefix) - len(PARTIAL_SUFFIX)
-        target = folder / (prefix + safe_name(entry["name"], room))
-        tmp = target.with_name(target.name + PARTIAL_SUFFIX)
+        tmp = folder / f"{prefix}{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
         try:
-            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
             with open(self.blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
                 stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
                                       kind="attachment", tip_id=row["tip_id"], part=row["part"])
-            os.replace(tmp, target)
+            target = _claim_name(folder, prefix, entry["name"])
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                target.unlink(missing_ok=True)
+                raise
         finally:
             tmp.unlink(missing_ok=True)
         return target
