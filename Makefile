@@ -65,7 +65,7 @@ fuzz: $(VENV)/.installed-test
 	  echo "atheris cannot be installed for $$($(BIN)/python -V): running Hypothesis" \
 	       "with $(FUZZ_EXAMPLES) examples per property instead"; \
 	  TIPDROP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
-	    tests/unit/test_fuzz_parsers.py; \
+	    tests/unit/test_fuzz_parsers.py tests/unit/test_fuzz_bundle_metadata.py; \
 	fi
 
 bench: $(VENV)/.installed-test

@@ -19,18 +19,16 @@ one encoding. See docs/protocol.md section 11, "Export acknowledgements".
 """
 
 import json
-import re
 from dataclasses import dataclass
 
-from .bundles import TIP_ID, b64, unb64
+from . import fields
+from .bundles import b64
 from .crypto import canonical, signing
 from .errors import FormatError
 
 LABEL = "tipdrop/v1/export-ack"
 ACK_FORMAT = "tipdrop-export-ack"
 MAX_ACK = 16 * 1024 * 1024
-_PART = re.compile(r"\Aa[0-9]{1,3}\Z")
-_KEY_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 class AckFormatError(FormatError):
@@ -98,31 +96,19 @@ def parse(data):
     """Parse an acknowledgement's structure (the signature is checked by :func:`verify_ack`)."""
     if len(data) > MAX_ACK:
         raise AckFormatError("it is implausibly large")
-    try:
-        doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise AckFormatError() from None
+    doc = fields.loads(data, AckFormatError, "it")
     if not isinstance(doc, dict) or doc.get("format") != ACK_FORMAT:
         raise AckFormatError()
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:
         raise AckFormatError(f"unsupported version {doc.get('version')!r}")
-    unit, key_id, seq = doc.get("unit"), doc.get("key_id"), doc.get("export_seq")
-    if not isinstance(unit, str) or not unit.isascii() or not unit:
-        raise AckFormatError("no valid 'unit'")
-    if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
-        raise AckFormatError("no valid 'key_id'")
-    if type(seq) is not int or not 1 <= seq < 2**63:
-        raise AckFormatError("no valid 'export_seq'")
+    head = fields.check(doc, fields.EXPORT_ACK, "the acknowledgement", AckFormatError)
     tips = tuple(_tip_id(t) for t in _list(doc, "tips"))
     followups = tuple(_pair(f, int, "follow-up") for f in _list(doc, "followups"))
     attachments = tuple(_pair(a, str, "attachment") for a in _list(doc, "attachments"))
     if (tips, followups, attachments) != _canonical_lists(tips, followups, attachments):
         raise AckFormatError("its lists are not sorted, or name an item twice")
-    try:
-        signature = unb64(doc.get("signature"), "signature")
-    except FormatError:
-        raise AckFormatError("no valid 'signature'") from None
-    return Ack(unit, bytes.fromhex(key_id), seq, tips, followups, attachments, signature)
+    return Ack(head["unit"], bytes.fromhex(head["key_id"]), head["export_seq"], tips, followups,
+               attachments, head["signature"])
 
 
 def _list(doc, field):
@@ -133,17 +119,19 @@ def _list(doc, field):
 
 
 def _tip_id(value):
-    if not isinstance(value, str) or not TIP_ID.match(value):
-        raise AckFormatError("an invalid tip id")
-    return value
+    try:
+        return fields.TIP_ID.check(value)
+    except fields.Invalid:
+        raise AckFormatError("an invalid tip id") from None
 
 
 def _pair(value, kind, what):
     if not isinstance(value, list) or len(value) != 2:
         raise AckFormatError(f"an invalid {what}")
     tip_id, second = _tip_id(value[0]), value[1]
-    if kind is int and (type(second) is not int or not 1 <= second < 2**63):
-        raise AckFormatError(f"an invalid {what} number")
-    if kind is str and (not isinstance(second, str) or not _PART.match(second)):
-        raise AckFormatError(f"an invalid {what} part")
+    rule = fields.EXPORT_FOLLOWUP["seq"] if kind is int else fields.PART
+    try:
+        rule.check(second)
+    except fields.Invalid:
+        raise AckFormatError(f"an invalid {what} {'number' if kind is int else 'part'}") from None
     return (tip_id, second)

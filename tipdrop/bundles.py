@@ -36,6 +36,7 @@ import re
 import struct
 from dataclasses import dataclass
 
+from . import fields
 from .crypto import canonical, signing
 from .errors import FormatError, SignatureError
 
@@ -172,11 +173,7 @@ class ExportReader:
     def _read_json(self, length, hashed=True):
         if length > MAX_JSON_RECORD:
             raise BundleError("a record is implausibly large")
-        raw = self._read(length, hashed)
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BundleError("a record is not valid JSON") from None
+        doc = fields.loads(self._read(length, hashed), BundleError, "a record")
         if not isinstance(doc, dict):
             raise BundleError("a record is not a JSON object")
         return doc
@@ -268,41 +265,30 @@ class ReplyBundle:
 
 
 def parse_reply_bundle(data):
-    """Parse a reply bundle's structure (signatures are checked by verify_reply_bundle)."""
+    """Parse a reply bundle, every field checked (signatures are checked by verify_reply_bundle).
+
+    The rules are fields.REPLY_BUNDLE and fields.REPLY: the same table the
+    workstation checks export bundles against.
+    """
     if len(data) > MAX_REPLY_BUNDLE:
         raise BundleError("the reply bundle is implausibly large")
     try:
-        doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BundleError("not a tipdrop reply bundle") from None
+        doc = fields.loads(data)
+    except FormatError as e:
+        raise BundleError(f"not a tipdrop reply bundle ({e.detail})") from None
     if not isinstance(doc, dict) or doc.get("format") != REPLIES_FORMAT:
         raise BundleError("not a tipdrop reply bundle")
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:
         raise BundleError(f"unsupported reply bundle version {doc.get('version')!r}")
-    key_id_hex = require(doc, "key_id", str, "bundle")
-    if not re.fullmatch(r"[0-9a-f]{32}", key_id_hex):
-        raise BundleError("bundle has no valid 'key_id'")
-    created = require(doc, "created_day", str, "bundle")
-    if not DAY.match(created):
-        raise BundleError("bundle has no valid 'created_day'")
+    head = fields.check(doc, fields.REPLY_BUNDLE, "the bundle", BundleError)
     items = require(doc, "replies", list, "bundle")
     replies = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise BundleError("a reply is not a JSON object")
-        tip_id = require(item, "tip_id", str, "reply")
-        seq = require(item, "seq", int, "reply")
-        day = require(item, "day", str, "reply")
-        status = require(item, "status", str, "reply")
-        if not TIP_ID.match(tip_id) or not 1 <= seq < 2**63 or not DAY.match(day):
-            raise BundleError("a reply has an invalid tip id, number or day")
-        if not status.isascii():  # also refuses lone surrogates, which cannot be signed
-            raise BundleError("a reply has an invalid status")
-        replies.append(Reply(tip_id, seq, day, status,
-                             unb64(item.get("body"), "body"),
-                             unb64(item.get("signature"), "signature")))
-    return ReplyBundle(require(doc, "unit", str, "bundle"), bytes.fromhex(key_id_hex), created,
-                       tuple(replies), unb64(doc.get("signature"), "signature"))
+    for number, item in enumerate(items, start=1):
+        reply = fields.check(item, fields.REPLY, f"reply {number}", BundleError)
+        replies.append(Reply(reply["tip_id"], reply["seq"], reply["day"], reply["status"],
+                             reply["body"], reply["signature"]))
+    return ReplyBundle(head["unit"], bytes.fromhex(head["key_id"]), head["created_day"],
+                       tuple(replies), head["signature"])
 
 
 def verify_reply_bundle(bundle, public_key):

@@ -314,7 +314,7 @@ def main(argv=None):
         code = cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)
     except TipdropError as e:
         # Details can quote a server's answer or a file: never raw control codes.
-        terminal.echo(f"error: {e.message}", err=True)
+        click.echo(f"error: {terminal.inline(e.message)}", err=True)
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)

@@ -23,18 +23,7 @@ from .errors import (
     TipdropError,
     UnknownUnitError,
 )
-
-#: The statuses a tip can have (DESIGN section 6); officers set them.
-STATUSES = (
-    "received",
-    "in-review",
-    "need-info",
-    "confirmed",
-    "unfounded",
-    "duplicate",
-    "referred",
-    "closed",
-)
+from .fields import STATUSES  # noqa: F401 (re-exported as tips.STATUSES)
 
 MAX_DESCRIPTION = 20_000
 MAX_ANSWER = 2_000

@@ -1,7 +1,7 @@
 """(Re)write tipdrop's own known-answer vectors in tests/vectors/.
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
-officer_request.json, export_ack.json, binding.json.
+officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json.
 
 Run from the repository root:
 
@@ -582,6 +582,138 @@ def binding_vectors():
     }
 
 
+# --- receipt codes to receipt keys (sections 7, 8 and 6) ---------------------------
+
+
+def receipt_key_vectors():
+    """From the text a reporter types to the server's verifier and the reply key pair."""
+    from tipdrop import receipts
+
+    cases = [
+        ("typed in lower case with spaces", "01va bekm hpct xy30 1vab ekm9", kdf.TEST_PARAMS,
+         "test"),
+        ("Cyrillic and Latin look-alikes, no separators",
+         "\u041e\u0406UA-BEKM-HPCT-XY3o-luAB-EKM9", kdf.TEST_PARAMS, "test"),
+        ("the server's profile", receipts._from_values(
+            [v % 32 for v in seed("receipt code for receipt_keys.json")[:23]]).formatted,
+         kdf.RECEIPT_PARAMS, "receipt"),
+    ]
+    entries = []
+    for number, (comment, typed, params, which) in enumerate(cases):
+        receipt = receipts.parse(typed)
+        salt = seed(f"tipdrop test vector receipt code salt {number}")[: kdf.SALT_LEN]
+        derived = kdf.receipt_keys(receipt.secret_bytes, salt, params)
+        reply = keys.reply_recipient(derived.reply_public)
+        entries.append(
+            {
+                "comment": comment,
+                "typed": typed,
+                "formatted": receipt.formatted,
+                "locator": receipt.locator,
+                "secret_ascii": receipt.secret,
+                "params_name": which,
+                "salt": salt.hex(),
+                "params": params.as_dict(),
+                "argon2id": kdf.argon2id(receipt.secret_bytes, salt, params).hex(),
+                "verifier": derived.verifier.hex(),
+                "reply_private": derived.reply_key.private_bytes_raw().hex(),
+                "reply_public": derived.reply_public.hex(),
+                "reply_key_id": reply.key_id.hex(),
+            }
+        )
+    return {
+        "description": (
+            "From a receipt code as typed to what the server stores and the reporter's reply "
+            "key (docs/protocol.md sections 7, 8 and 6): parse and normalise the text "
+            "(section 7) to the canonical code; secret_ascii is its 18 secret symbols (after "
+            "the 5-symbol locator, before the check symbol) as ASCII upper case; master = "
+            "Argon2id version 0x13 (secret_ascii, salt, time_cost, memory_cost_kib, "
+            "parallelism, 32 bytes, no secret key, no associated data); verifier and reply "
+            "seed = HKDF-Expand-SHA256(master, label, 32) under 'tipdrop/v1/receipt/verifier' "
+            "and 'tipdrop/v1/receipt/reply-key'; reply_private is the seed as an X25519 "
+            "private key (clamped when used, RFC 7748), reply_public its public key, "
+            "reply_key_id the first 16 bytes of SHA-256(canonical('tipdrop/v1/key-id', '', "
+            "reply_public, '')). Produced by tipdrop itself (tests/vectors/generate.py). "
+            "params_name 'test' is the cheap unit-test profile, 'receipt' the server's."
+        ),
+        "vectors": entries,
+    }
+
+
+# --- the signed records of sections 11 and 12, as sent ---------------------------------
+
+
+def _record_entry(label, fields, **shown):
+    return {
+        **shown,
+        "label": label,
+        "fields": [_field_json(f) for f in fields],
+        "encoding": canonical.encode(label, *fields).hex(),
+    }
+
+
+def record_vectors():
+    """Replies and reply bundles exactly as the workstation signs and sends them."""
+    from tipdrop import bundles
+
+    unit = unit_key("vector-unit")
+    tip_id = seed("records tip")[:16].hex()
+    reporter = X25519PrivateKey.from_private_bytes(seed("tipdrop test vector records reply key"))
+    reply_public = reporter.public_key().public_bytes_raw()
+    message = "\u0421\u043f\u0430\u0441\u0438\u0431\u043e. Which entrance?"
+    body = envelope._seal_with_ephemeral(
+        message.encode("utf-8"), keys.reply_recipient(reply_public), ephemeral("records r1"),
+        kind="reply", tip_id=tip_id, part="r1")
+    replies = [
+        bundles.sign_reply(unit.ed25519, unit.unit, unit.key_id, tip_id=tip_id, seq=1,
+                           day="2026-11-28", status="need-info", body=body),
+        bundles.sign_reply(unit.ed25519, unit.unit, unit.key_id, tip_id=tip_id, seq=2,
+                           day="2026-11-29", status="in-review", body=b""),
+    ]
+    entries = []
+    for reply in replies:
+        fields = bundles.reply_fields(unit.unit, unit.key_id, reply)
+        entries.append(_record_entry(
+            "tipdrop/v1/reply", fields, record="reply",
+            json={"tip_id": reply.tip_id, "seq": reply.seq, "day": reply.day,
+                  "status": reply.status, "body": bundles.b64(reply.body),
+                  "signature": bundles.b64(reply.signature)},
+            signature=reply.signature.hex()))
+    created_day = "2026-11-29"
+    bundle_fields = bundles._bundle_fields(unit.unit, unit.key_id, created_day, replies)
+    file = bundles.make_reply_bundle(unit.ed25519, unit.unit, unit.key_id, created_day, replies)
+    entries.append(_record_entry(
+        "tipdrop/v1/bundle", bundle_fields, record="reply bundle",
+        signature=bundles.parse_reply_bundle(file).signature.hex(),
+        file=file.decode("ascii")))
+    return {
+        "description": (
+            "The signed records of docs/protocol.md section 11 exactly as tipdrop signs and "
+            "sends them: two replies (one with a message sealed to the reporter's reply key, "
+            "one a status change with an empty body) and the reply bundle that carries them. "
+            "Each gives the label, the fields in order (key_id as its 16 raw bytes, body as "
+            "the raw envelope, each reply signature as its 64 raw bytes in the bundle's), the "
+            "canonical encoding and the Ed25519 signature; the bundle entry gives the whole "
+            "file (UTF-8 JSON: key_id as 32 hex digits, body and signatures as base64 with "
+            "padding). Export acknowledgements are in export_ack.json, officer API requests "
+            "in officer_request.json. Produced by tipdrop itself (tests/vectors/generate.py) "
+            "from a fixed unit key, reply key and ephemeral key; Ed25519 is deterministic."
+        ),
+        "unit": unit.unit,
+        "created": unit.created,
+        "x25519_private": x_raw(unit.x25519),
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "ed25519_public": unit.ed25519.public_key().public_bytes_raw().hex(),
+        "key_id": unit.key_id.hex(),
+        "reply_key_private": x_raw(reporter),
+        "reply_key_public": reply_public.hex(),
+        "reply_ephemeral_private": x_raw(ephemeral("records r1")),
+        "tip_id": tip_id,
+        "message": message,
+        "vectors": entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -592,6 +724,8 @@ def main():
     write("officer_request.json", officer_request_vectors())
     write("export_ack.json", export_ack_vectors())
     write("binding.json", binding_vectors())
+    write("receipt_keys.json", receipt_key_vectors())
+    write("records.json", record_vectors())
 
 
 if __name__ == "__main__":

@@ -200,6 +200,13 @@ def test_refusals_are_in_the_requested_language(client, unit_key):
     assert "қолтаңба" in response.json["message"]
 
 
+@pytest.mark.parametrize("header", ["*", "de-DE", None])
+def test_refusals_without_a_language_of_ours_are_in_russian(header, client):
+    response = client.get(EXPORT, headers={"Accept-Language": header} if header else {})
+    assert response.status_code == 401
+    assert "Подпись запроса" in response.json["message"], response.json["message"]
+
+
 def test_unknown_officer_paths_answer_in_json(client):
     response = client.get("/officer/v1/nothing-here")
     assert response.status_code == 404 and response.json["error"] == "http-404"

@@ -271,6 +271,14 @@ def test_file_parts_are_refused_outside_submit(client):
     ("", "ru-RU,ru;q=0.9", "ru"),
     ("", "kk-KZ", "kk"),
     ("", "de-DE", "ru"),
+    # "*" is any language: the default, Russian (docs/protocol.md section 12), not the
+    # first of the list; the client's order and q=0 refusals count.
+    ("", "*", "ru"),
+    ("", "de, *;q=0.1", "ru"),
+    ("", "*, kk;q=0.5", "ru"),
+    ("", "ru;q=0, *", "kk"),
+    ("", "en, kk", "en"),
+    ("", "kk, ru", "kk"),
 ])
 def test_language_comes_from_the_query_then_the_browser(client, query, header, expected):
     headers = {"Accept-Language": header} if header else {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .. import terminal
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..tips import STATUSES
 from .keyring import Keyring
 from .workspace import Workspace
@@ -146,7 +146,10 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
 
     today = datetime.date.today()
     for row in rows:
-        age = (today - datetime.date.fromisoformat(row["received"])).days
+        try:
+            age = f"{(today - datetime.date.fromisoformat(row['received'])).days:>3}d"
+        except (TypeError, ValueError):  # a workspace filled before days were checked at open
+            age = "   ?"
         flags = []
         if row["unread_followups"]:
             flags.append(f"{row['unread_followups']} new follow-up(s)")
@@ -156,8 +159,8 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
             flags.append("SERVER METADATA DIFFERS")
         if row["damaged"]:
             flags.append("DAMAGED")
-        terminal.echo(f"{row['id'][:12]}  {age:>3}d  {row['status']:<10} {row['category']:<18} "
-                      f"{row['region']:<16} {', '.join(flags)}")
+        click.echo(terminal.inline(f"{row['id'][:12]}  {age}  {row['status']:<10} "
+                                   f"{row['category']:<18} {row['region']:<16} {', '.join(flags)}"))
 
 
 @officer.command("show")
@@ -188,17 +191,20 @@ def show(workspace, key_path, tip, save_attachments, as_json):
 
 def _print_tip(data):
     t, r = data["tip"], data["report"]
-    say = terminal.echo
+    # Everything below may be a stranger's text: say() escapes control and
+    # format characters, one() also line breaks, for text inside a line.
+    say, one = terminal.echo, terminal.inline
     say(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
-    say(f"region: {t['region']}  category: {t['category']}  encrypted on: {t['encrypted_on']}")
+    say(f"region: {one(t['region'])}  category: {one(t['category'])}  "
+        f"encrypted on: {t['encrypted_on']}")
     if t["damaged"]:
         say(f"DAMAGED: this report was sealed on the reporter's device and cannot be read "
-            f"({t['damaged']}). Region and category are the server's, unverified.")
+            f"({one(t['damaged'])}). Region and category are the server's, unverified.")
     if (t["region"], t["category"]) != (t["server_region"], t["server_category"]):
         say(f"WARNING: the server listed it as {t['server_region']}/{t['server_category']}")
     for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
         if r.get(key):
-            say(f"{label}: {r[key]}")
+            say(f"{label}: {one(r[key])}")
     say("\n" + r.get("description", ""))
     if r.get("contact"):
         say(f"\ncontact offered by the reporter: {r['contact']}")
@@ -210,20 +216,23 @@ def _print_tip(data):
             "received it (dropped by the server or on the way)")
     for f in data["attachments"]:
         if "damaged" in f:
-            say(f"attachment {f['part']}: DAMAGED, not shown ({f['damaged']})")
+            say(f"attachment {f['part']}: DAMAGED, not shown ({one(f['damaged'])})")
             continue
         removed = ""
         if f["photo"]:
             kept = "location and time kept by the reporter" if f["kept_location_and_time"] \
                 else "location and time removed"
             removed = f" (photo cleaned: {len(f['metadata_removed'])} items removed; {kept})"
-        saved = f" -> {f['saved_to']}" if "saved_to" in f else ""
-        say(f"attachment {f['part']}: {f['name']} {f['type']} {f['size']} bytes{removed}{saved}")
+        saved = f" -> {one(f['saved_to'])}" if "saved_to" in f else ""
+        if "save_error" in f:
+            saved = f" -> NOT SAVED: {one(f['save_error'])}"
+        say(f"attachment {f['part']}: {one(f['name'])} {one(f['type'])} {f['size']} bytes"
+            f"{removed}{saved}")
     for f in data["followups"]:
         head = f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}"
         if "damaged" in f:
             say(f"{head}: DAMAGED, sealed on the reporter's device and cannot be read "
-                f"({f['damaged']})")
+                f"({one(f['damaged'])})")
             continue
         say(f"{head}, {f['origin_text']}:\n{f['text']}")
     for n in data["notes"]:
@@ -231,6 +240,10 @@ def _print_tip(data):
     for reply in data["replies"]:
         state = f"sent {reply['sent']}" if reply["sent"] else "in outbox"
         say(f"\nreply {reply['seq']} ({reply['day']}, {reply['status']}, {state}): {reply['text']}")
+    failed = [f for f in data["attachments"] if "save_error" in f]
+    if failed:
+        raise InputError(f"{len(failed)} of {len(data['attachments'])} attachments "
+                                       "could not be saved (see above); the others were")
 
 
 @officer.command("note")

@@ -33,12 +33,12 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import binding, bundles, store
+from .. import binding, bundles, fields, store
 from ..crypto import envelope, stream
 from ..errors import DecryptionError, FormatError, WrongKeyError
 from ..files import fsync_dir
 from ..routing import CODE
-from ..tips import STATUSES, today
+from ..tips import today
 from . import provenance
 
 ITEM_LISTS = ("tips", "followups", "attachments")
@@ -49,6 +49,10 @@ _DEVICE_FAULTS = (DecryptionError, FormatError)
 _REPORT_TEXT = ("region", "category", "what", "where", "when", "description", "contact",
                 "language")
 _PART = re.compile(r"a\d{1,3}")
+#: The field rules of each record type, and how an error names the record.
+_RULES = {bundles.TIP: (fields.EXPORT_TIP, "a tip record"),
+          bundles.FOLLOWUP: (fields.EXPORT_FOLLOWUP, "a follow-up record"),
+          bundles.ATTACHMENT: (fields.EXPORT_ATTACHMENT, "an attachment record")}
 
 
 @dataclass
@@ -127,10 +131,11 @@ class _Reading:
         for record in reader:
             if header is None:
                 header = self._check_header(record)
-                staged.export_seq = _count(header, "export_seq", "header")
-                if staged.export_seq < 1:
-                    raise bundles.BundleError("header has no valid 'export_seq'")
+                staged.export_seq = header["export_seq"]
                 continue
+            if record.kind in _RULES:
+                # Every field is checked before anything acts on it (fields.py).
+                record.doc = fields.check(record.doc, *_RULES[record.kind], bundles.BundleError)
             if record.kind == bundles.TIP:
                 self._stage_tip_record(record.doc)
             elif record.kind == bundles.FOLLOWUP:
@@ -212,7 +217,7 @@ class _Reading:
         if doc.get("unit") != self.keyring.unit:
             raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
                                 f"this key is for unit {self.keyring.unit!r}")
-        return doc
+        return fields.check(doc, fields.EXPORT_HEADER, "the header", bundles.BundleError)
 
     def _stage_tip_record(self, doc):
         """Stage a tip; one without a body was deleted from the server after an acknowledgement.
@@ -222,8 +227,8 @@ class _Reading:
         are skipped and counted, and the rest of the bundle still opens.
         """
         staged = self.staged
-        if "body" in doc and doc["body"] is None:
-            tip_id = _tip_id(doc, "id")
+        if doc["body"] is None:
+            tip_id = doc["id"]
             if self._has("tips", "id = ?", tip_id):
                 if not self._has("tips", "id = ? AND damaged IS NOT NULL", tip_id):
                     staged.held["tips"].add(tip_id)
@@ -242,12 +247,12 @@ class _Reading:
             staged.held["tips"].add(row["id"])
 
     def _stage_tip(self, doc):
-        tip_id = _tip_id(doc, "id")
-        encrypted_on = str(doc.get("encrypted_on", ""))
+        tip_id = doc["id"]
+        encrypted_on = doc["encrypted_on"]
         if encrypted_on == "device" or self._has("tips", "id = ? AND encrypted_on = 'device'",
                                                  tip_id):
             self.staged.device.add(tip_id)
-        body = bundles.unb64(doc.get("body"), "report")
+        body = doc["body"]
         damaged = None
         try:
             report = _report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
@@ -257,34 +262,25 @@ class _Reading:
             if tip_id not in self.staged.device:
                 raise
             report, damaged = {}, _reason(e)
-        reply_public = bundles.unb64(doc.get("reply_public"), "reply key")
-        if len(reply_public) != 32:
-            raise bundles.BundleError("a tip has an invalid reply key")
-        status = bundles.require(doc, "status", str, "tip")
-        server_region = bundles.require(doc, "region", str, "tip")
-        server_category = bundles.require(doc, "category", str, "tip")
+        server_region, server_category = doc["region"], doc["category"]
         return {
-            "id": tip_id, "unit": self.keyring.unit,
-            "key_id": bundles.require(doc, "key_id", str, "tip"),
+            "id": tip_id, "unit": self.keyring.unit, "key_id": doc["key_id"],
             # The authenticated values are the ones inside the ciphertext; a
             # damaged report has none, so the server's copy stands (flagged).
             "region": report.get("region", server_region),
             "category": report.get("category", server_category),
             "server_region": server_region, "server_category": server_category,
-            "received_day": _day(doc, "received_day", "tip"),
-            "status": status if status in STATUSES else "received",
-            "status_day": _day(doc, "status_day", "tip"),
-            "reply_public": reply_public, "reply_seq": _count(doc, "reply_seq", "tip"),
+            "received_day": doc["received_day"], "status": doc["status"],
+            "status_day": doc["status_day"],
+            "reply_public": doc["reply_public"], "reply_seq": doc["reply_seq"],
             "body": body, "encrypted_on": encrypted_on, "imported_day": today(),
             "damaged": damaged,
         }
 
     def _stage_followup(self, doc):
-        tip_id = _tip_id(doc, "tip_id")
-        seq = _count(doc, "seq", "follow-up")
-        body = bundles.unb64(doc.get("body"), "follow-up")
+        tip_id, seq, body = doc["tip_id"], doc["seq"], doc["body"]
         damaged = None
-        encrypted_on = "device" if doc.get("encrypted_on") == "device" else "server"
+        encrypted_on = doc["encrypted_on"]
         try:
             opened = _followup(open_envelope(body, self.keyring,
                                              f"follow-up {seq} of tip {tip_id[:8]}",
@@ -292,19 +288,15 @@ class _Reading:
         except _DEVICE_FAULTS as e:
             # Only one sealed on the device is let through; one the server sealed
             # (every follow-up before device sealing) refuses the bundle.
-            if encrypted_on != "device":
+            if doc["encrypted_on"] != "device":
                 raise
             damaged, opened = _reason(e), None
         return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
-                "received_day": _day(doc, "received_day", "follow-up"), "damaged": damaged,
+                "received_day": doc["received_day"], "damaged": damaged,
                 "encrypted_on": encrypted_on, "_opened": opened}
 
     def _stage_attachment_info(self, doc):
-        tip_id = _tip_id(doc, "tip_id")
-        part = bundles.require(doc, "part", str, "attachment")
-        if not re.fullmatch(r"a\d{1,3}", part):
-            raise bundles.BundleError("an attachment has an invalid part name")
-        info = bundles.unb64(doc.get("info"), "attachment info")
+        tip_id, part, info = doc["tip_id"], doc["part"], doc["info"]
         damaged = None
         try:
             _attachment_info(open_envelope(info, self.keyring, f"attachment {part} of tip {tip_id[:8]}",
@@ -314,7 +306,7 @@ class _Reading:
                 raise
             damaged = _reason(e)
         return {"tip_id": tip_id, "part": part, "info": info,
-                "size": _count(doc, "size", "attachment"), "damaged": damaged}
+                "size": doc["size"], "damaged": damaged}
 
     def _stage_stream(self, reader, row):
         name = secrets.token_hex(16) + ".bin"
@@ -340,31 +332,9 @@ def _reason(error):
     return error.message[:300]
 
 
-def _tip_id(doc, name):
-    tip_id = bundles.require(doc, name, str, "tip")
-    if not bundles.TIP_ID.match(tip_id):
-        raise bundles.BundleError("a tip has an invalid id")
-    return tip_id
-
-
-def _day(doc, name, what):
-    value = bundles.require(doc, name, str, what)
-    if not bundles.DAY.match(value):
-        raise bundles.BundleError(f"{what} has no valid {name!r}")
-    return value
-
-
-def _count(doc, name, what):
-    value = bundles.require(doc, name, int, what)
-    if not 0 <= value < 2**63:
-        raise bundles.BundleError(f"{what} has no valid {name!r}")
-    return value
-
-
 def _tip_of(doc):
-    """The record's tip id if it is text (checked properly when the record is staged)."""
-    value = doc.get("tip_id")
-    return value if isinstance(value, str) else None
+    """The record's tip id (already checked against fields.py's rules)."""
+    return doc["tip_id"]
 
 
 def _refuse_duplicates(staged):

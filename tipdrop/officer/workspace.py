@@ -18,11 +18,13 @@ what it may delete.
 import json
 import os
 import re
+import secrets
+import unicodedata
 from pathlib import Path
 
-from .. import acks, binding, bundles, store
+from .. import acks, binding, bundles, fields, store
 from ..crypto import envelope, keys, stream
-from ..errors import InputError
+from ..errors import InputError, TipdropError
 from ..files import atomic_write
 from ..tips import STATUSES, today
 from . import opening, provenance
@@ -75,11 +77,63 @@ class NothingToSendError(InputError):
     detail_is_message = False
 
 
-def safe_name(name):
-    """A file name that cannot escape a folder or hide its type."""
-    base = os.path.basename(str(name).replace("\\", "/")).strip().lstrip(".")
-    base = re.sub(r"[^\w.\- ]", "_", base, flags=re.UNICODE)[:100]
-    return base or "attachment"
+#: What most file systems (ext4, APFS, NTFS, FAT) allow in one name: 255 bytes of UTF-8.
+NAME_MAX_BYTES = 255
+#: The end of a temporary file's name while it is being written (see Workspace._save).
+PARTIAL_SUFFIX = ".part"
+#: Names Windows reserves for devices, with any extension (CON.txt is the console too).
+_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?",
+                       re.IGNORECASE)
+_EXTENSION = re.compile(r"\.\w{1,16}")
+
+
+def _cut(text, max_bytes):
+    """The longest start of ``text`` of at most ``max_bytes`` UTF-8 bytes, whole characters only."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def safe_name(name, max_bytes=NAME_MAX_BYTES, suffix=""):
+    """A file name made from a reporter's: it cannot escape a folder or hide its type.
+
+    Letters and digits of every script stay (NFC); anything else (path
+    separators, control, format and bidi characters, quotes, "*?<>|:")
+    becomes "_". Leading dots (hidden files, "..") and trailing dots and
+    spaces (dropped by Windows) go, a reserved device name is prefixed
+    with "_", and the name is cut to ``max_bytes`` bytes of UTF-8 on a
+    character boundary, keeping a short extension so the type stays visible.
+    ``suffix`` (e.g. " (2)", for uniqueness) goes before the extension and
+    counts towards ``max_bytes``.
+    """
+    base = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .").lstrip("-")
+    if _RESERVED.fullmatch(base):
+        base = "_" + base
+    base = base or "attachment"
+    stem, extension = os.path.splitext(base)
+    if not _EXTENSION.fullmatch(extension) or len(extension.encode("utf-8")) >= max_bytes // 2:
+        stem, extension = base, ""
+    room = max_bytes - len(extension.encode("utf-8")) - len(suffix.encode("utf-8"))
+    stem = _cut(stem, room).rstrip(" .")
+    return (stem or "attachment") + suffix + extension
+
+
+def _claim_name(folder, prefix, name, tries=1000):
+    """Create an empty file ``prefix + safe_name(name)`` that did not exist; return its path.
+
+    Creating it exclusively reserves the name (the caller then replaces it
+    atomically), which works on every file system, hard links or not.
+    """
+    for number in range(1, tries):
+        suffix = "" if number == 1 else f" ({number})"
+        room = NAME_MAX_BYTES - len(prefix.encode("utf-8"))
+        target = folder / (prefix + safe_name(name, room, suffix))
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
+                             0o600))
+        except FileExistsError:
+            continue
+        return target
+    raise InputError(f"{folder} already holds {tries - 1} files of this name")
 
 
 class Workspace:
@@ -259,7 +313,14 @@ class Workspace:
                      "metadata_removed": info.get("metadata_removed", []),
                      "kept_location_and_time": bool(info.get("kept_location_and_time"))} | bound
             if save_to is not None:
-                entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
+                # One file that cannot be saved (a full disk, a damaged stream)
+                # is reported; the others are still saved.
+                try:
+                    entry["saved_to"] = str(self._save(a, entry, keyring, Path(save_to)))
+                except TipdropError as e:
+                    entry["save_error"] = e.message
+                except OSError as e:
+                    entry["save_error"] = e.strerror or type(e).__name__
             files.append(entry)
         with store.transaction(self.db):
             self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
@@ -275,15 +336,27 @@ class Workspace:
                 else False}
 
     def _save(self, row, entry, keyring, folder):
+        """Decrypt one attachment into ``folder`` under a new name; never overwrite a file.
+
+        The plaintext goes to a temporary file first (``TIP-PART-random.part``)
+        and gets its name only once the whole stream authenticated. A name already taken
+        (saved before, or another tip's file) gets " (2)", " (3)", ...
+        before its extension, so evidence saved earlier is never replaced.
+        """
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{row['tip_id'][:8]}-{row['part']}-{safe_name(entry['name'])}"
-        tmp = target.with_name(target.name + ".part")
+        prefix = f"{row['tip_id'][:8]}-{row['part']}-"
+        tmp = folder / f"{prefix}{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
         try:
-            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
             with open(self.blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
                 stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
                                       kind="attachment", tip_id=row["tip_id"], part=row["part"])
-            os.replace(tmp, target)
+            target = _claim_name(folder, prefix, entry["name"])
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                target.unlink(missing_ok=True)
+                raise
         finally:
             tmp.unlink(missing_ok=True)
         return target
@@ -317,6 +390,8 @@ class Workspace:
             (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
                                       [tip_id]).fetchone()
             seq = max(last, tip["reply_seq"]) + 1
+            if seq > fields.MAX_NUMBER:  # bundles are checked at open; this is a last guard
+                raise InputError(f"tip {tip_id[:12]} has no reply numbers left")
             body = b""
             copy = None
             if message:

@@ -48,7 +48,30 @@ def select_language():
     lang = request.args.get("lang")
     if lang in LANGUAGES:
         return lang
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+    return language_for(request.accept_languages)
+
+
+def language_for(accepted):
+    """The language an Accept-Language header (werkzeug's parsed list) asks for.
+
+    The highest quality wins; among equal ones, the more specific range,
+    then the client's order; a range matches by its primary tag
+    (``kk-KZ`` is ``kk``). ``*`` means "any language" and gives the
+    default, Russian (docs/protocol.md section 12), unless the header
+    refuses it with ``q=0``. Nothing matching gives the default too.
+    """
+    refused = {value.split("-")[0].lower() for value, quality in accepted if quality <= 0}
+    # werkzeug puts "*" last whatever its quality: sort by quality (stable) again.
+    for value, quality in sorted(accepted, key=lambda item: -item[1]):
+        if quality <= 0:
+            continue
+        if value == "*":
+            return next((lang for lang in (DEFAULT_LANGUAGE, *LANGUAGES)
+                         if lang not in refused), DEFAULT_LANGUAGE)
+        primary = value.split("-")[0].lower()
+        if primary in LANGUAGES and primary not in refused:
+            return primary
+    return DEFAULT_LANGUAGE
 
 
 def current_language():
