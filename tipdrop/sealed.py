@@ -19,12 +19,9 @@ part ``fN``: the device seals it for the number it expects, and the server
 stores it only under that very number.
 """
 
-import os
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import attachments, store
 from .crypto import envelope, stream
@@ -82,13 +79,19 @@ class _EnvelopeBuffer:
 
 
 class _StreamFile:
-    """A stream part, written to a temporary file while its framing is checked."""
+    """A stream part, stored as a staged blob (store/blobs.py) while its framing is checked."""
 
-    def __init__(self, directory, max_len):
-        self.tmp_path = Path(directory) / "tmp" / (secrets.token_hex(16) + ".part")
-        self.tmp_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def __init__(self, db, day, max_len):
         self.check = stream.FramingCheck(kind="attachment", max_len=max_len)
-        self._file = open(self.tmp_path, "xb")
+        self._file = attachments.BlobWriter(db, day)
+
+    @property
+    def blob(self):
+        return self._file.blob
+
+    @property
+    def size(self):
+        return self._file.size
 
     def write(self, data):
         try:
@@ -99,8 +102,6 @@ class _StreamFile:
         return len(data)
 
     def finish(self):
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         try:
             return self.check.finish()
@@ -108,9 +109,7 @@ class _StreamFile:
             raise SealedFormatError(e.detail or "a stream is malformed") from None
 
     def discard(self):
-        if not self._file.closed:
-            self._file.close()
-        self.tmp_path.unlink(missing_ok=True)
+        self._file.discard()
 
 
 @dataclass
@@ -120,7 +119,8 @@ class SealedDraft:
     tip_id: str
     unit: str
     key_ids: frozenset
-    attachments_dir: Path
+    db: object
+    day: str
     max_stream: int
     body: _EnvelopeBuffer | None = None
     infos: dict = field(default_factory=dict)
@@ -142,7 +142,7 @@ class SealedDraft:
         if part in target:
             raise SealedFormatError(f"the part {name!r} appears twice")
         target[part] = writer = (_EnvelopeBuffer(MAX_INFO_ENVELOPE) if is_info
-                                 else _StreamFile(self.attachments_dir, self.max_stream))
+                                 else _StreamFile(self.db, self.day, self.max_stream))
         return writer
 
     def discard(self):
@@ -162,14 +162,14 @@ def start(tips, *, fields, max_stream):
         tip_id=tip_id,
         unit=unit,
         key_ids=frozenset(key.key_id for key in tips.unit_keys.installed(unit)),
-        attachments_dir=Path(tips.attachments_dir),
+        db=tips.db,
+        day=tips.clock(),
         max_stream=max_stream,
     )
 
 
 def submit(tips, draft, *, region, category):
     """Check every part of a finished upload, store the tip, return its receipt."""
-    committed = []
     try:
         if tips.routing.unit_for(region) != draft.unit:
             raise InputError("the region changed during the upload")
@@ -188,10 +188,9 @@ def submit(tips, draft, *, region, category):
             if writer.finish() != key_id or _key_of(draft, draft.infos[part].data,
                                                      "attachment-info") != key_id:
                 raise SealedFormatError("all parts of a report must be sealed to one key")
-            blob, size = attachments.commit_blob(draft.attachments_dir, writer.tmp_path)
-            committed.append(blob)
             rows.append({"tip_id": draft.tip_id, "part": part,
-                         "info": bytes(draft.infos[part].data), "blob": blob, "size": size,
+                         "info": bytes(draft.infos[part].data), "blob": writer.blob,
+                         "size": writer.size,
                          "export_seq": 0})
         if store.tip_id_taken(tips.db, draft.tip_id):  # purged while this upload ran
             raise SealedFormatError("this tip id is already used; make a new one")
@@ -205,8 +204,6 @@ def submit(tips, draft, *, region, category):
             raise SealedFormatError("this tip id is already used; make a new one") from None
     except BaseException:
         draft.discard()
-        for name in committed:
-            attachments.remove_blob(draft.attachments_dir, name)
         raise
 
 

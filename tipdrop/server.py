@@ -37,4 +37,4 @@ def run_gunicorn(settings, host, port, workers):
         "timeout": 120,
         "graceful_timeout": 10,
     }
-    _Gunicorn(lambda: create_app(settings), options).run()
+    _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()

@@ -6,6 +6,7 @@ from flask import Request as _FlaskRequest
 from .. import attachments, store
 from ..routing import Routing
 from ..settings import Settings
+from ..tips import today
 from ..unitkeys import UnitKeys
 from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
@@ -27,8 +28,13 @@ class TipdropRequest(_FlaskRequest):
         raise FormError("files can only be sent with a report")
 
 
-def create_app(config=None):
+def create_app(config=None, hold_wal=False):
     """Build the app from a Settings object or a dict of setting overrides.
+
+    ``hold_wal``: for a server process (a gunicorn worker), keep one idle
+    database connection open for as long as the process runs, so that the
+    database's -wal and -shm files are made once, not at the first request
+    after every quiet spell (store.hold_wal).
 
     Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
     private key material: the server must hold only public keys. Refuses
@@ -55,7 +61,10 @@ def create_app(config=None):
     settings.data_dir.chmod(0o700)  # even if something else created it first
     db = store.connect(settings.database_path)
     store.init(db)
-    attachments.sweep_orphans(settings.attachments_dir, store.referenced_blobs(db))
+    if hold_wal:
+        store.hold_wal(settings.database_path)
+    attachments.migrate_files(db, settings.attachments_dir, today())
+    attachments.sweep_orphans(db, settings.attachments_dir, today())
     db.close()
 
     app.extensions["tipdrop"] = {
