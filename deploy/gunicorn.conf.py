@@ -32,6 +32,10 @@ threads = 4
 accesslog = None
 errorlog = "-"          # stderr, i.e. the journal under systemd
 loglevel = "warning"
+# No address, user agent or request content in any line (gunicorn's own
+# "Invalid request from ip=..." included), and a bounded number of lines per
+# request: tipdrop/logs.py.
+logger_class = "tipdrop.logs.GunicornLogger"
 
 # `timeout` is the worker heartbeat, not a per-request limit: a gthread worker
 # whose threads are all blocked reading slow uploads still heartbeats. The limit

@@ -2,8 +2,9 @@
 
 from flask import Flask
 from flask import Request as _FlaskRequest
+from flask.logging import default_handler
 
-from .. import attachments, store
+from .. import attachments, logs, store
 from ..routing import Routing
 from ..settings import Settings
 from ..tips import today
@@ -78,6 +79,11 @@ def create_app(config=None, hold_wal=False):
     }
 
     app.teardown_appcontext(close_db)
+    # Every record goes to the root logger's handlers, which the server guards
+    # (tipdrop/logs.py); a request's budget of log records starts here.
+    app.logger.removeHandler(default_handler)
+    app.before_request(logs.start_request)
+    app.teardown_request(logs.end_request)
 
     from . import catalog  # only here: `python -m tipdrop.web.catalog` must not import itself
 

@@ -1,0 +1,61 @@
+"""LogGuard (tipdrop/logs.py): any logger, any message: safe text, a bounded count per request."""
+
+import io
+import logging
+
+import pytest
+
+from tipdrop import logs
+
+
+@pytest.fixture
+def guarded():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logs.LogGuard())
+    logger = logging.getLogger("tipdrop.test-logs")
+    logger.addHandler(handler)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+    logs.end_request()
+
+
+def test_a_request_writes_at_most_its_budget_whatever_logs_it(guarded):
+    logger, stream = guarded
+    logs.start_request()
+    for n in range(10_000):
+        logging.getLogger("tipdrop.test-logs").warning("tag %d had too many entries", n)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == logs.PER_REQUEST + 1
+    assert "dropped" in lines[-1]
+    # And the next request has its own budget
+    logs.end_request()
+    logs.start_request()
+    logger.warning("next request")
+    assert stream.getvalue().splitlines()[-1] == "next request"
+
+
+def test_a_message_repeated_within_a_request_is_written_once(guarded):
+    logger, stream = guarded
+    logs.start_request()
+    for _ in range(50):
+        logger.warning("Possibly corrupt EXIF data")
+    assert stream.getvalue().splitlines() == ["Possibly corrupt EXIF data"]
+
+
+def test_addresses_receipts_and_tracebacks_never_reach_the_output(guarded):
+    logger, stream = guarded
+    try:
+        raise ValueError("secret value 10.1.2.3")
+    except ValueError:
+        logger.exception("failed for 192.168.7.77 and fe80::1ff:fe23:4567:890a, code %s",
+                         "7KQ2-M9XD-4TZB-8HNC-1RPA-6VWE")
+    logger.warning("Invalid request from ip=127.0.0.77: Invalid header 'User-Agent: Canary'")
+    logger.warning("line\nbreak")
+    out = stream.getvalue()
+    for needle in ("192.168", "fe80", "7KQ2", "Traceback", "secret value", "Canary", "127.0.0.77"):
+        assert needle not in out
+    assert out.splitlines() == [
+        "failed for [address] and [address], code [masked] (ValueError)",
+        "refused an invalid request", "line\\x0abreak"]
