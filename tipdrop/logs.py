@@ -43,6 +43,9 @@ _IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f:]{2,39
 _RECEIPT = re.compile("(?:[0-9A-Za-z][-\u2010\u2013\u2014._/]?){20,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
+#: The "path:line: " a formatted Python warning begins with.
+_WARNING_PLACE = re.compile(r"^.*?:\d+: (?=\w+: )")
+
 _request = threading.local()
 
 
@@ -64,6 +67,10 @@ def safe_message(record):
         text = record.getMessage()
     except Exception:  # noqa: BLE001 - a badly formatted record is still logged, safely
         text = str(record.msg)
+    if record.name == "py.warnings":
+        # "path:line: Category: message\n  source line": the category and message only.
+        text = text.split("\n", 1)[0]
+        text = _WARNING_PLACE.sub("", text, count=1)
     for start, replacement in _REQUEST_MESSAGES:
         if text.startswith(start):
             text = replacement

@@ -59,3 +59,13 @@ def test_addresses_receipts_and_tracebacks_never_reach_the_output(guarded):
     assert out.splitlines() == [
         "failed for [address] and [address], code [masked] (ValueError)",
         "refused an invalid request", "line\\x0abreak"]
+
+
+def test_a_python_warning_is_written_as_its_category_and_message(guarded):
+    logger, stream = guarded
+    record = logging.LogRecord(
+        "py.warnings", logging.WARNING, __file__, 1,
+        "/venv/lib/python3.11/site-packages/PIL/TiffImagePlugin.py:950: UserWarning: "
+        "Metadata Warning, tag 4096 had too many entries\n  warnings.warn(msg)\n", (), None)
+    logger.handle(record)
+    assert stream.getvalue() == "UserWarning: Metadata Warning, tag 4096 had too many entries\n"
