@@ -34,6 +34,8 @@ _REQUEST_MESSAGES = (
     ("Invalid request from", "refused an invalid request"),
     ("Error handling request", "error handling a request"),
     ("Socket error processing request", "socket error processing a request"),
+    # Flask's own, for an exception no error handler took: "Exception on <path> [<method>]".
+    ("Exception on ", "unhandled exception in a request"),
 )
 _IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 #: Two colons or more among hex digits: an IPv6 address (or a time of day, masked too).

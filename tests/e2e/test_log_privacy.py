@@ -75,6 +75,7 @@ def _malformed():
         "NUL in the path": f"GET /check\x00{code} HTTP/1.1\r\n{head}\r\n",
         "non-ASCII header": (f"GET / HTTP/1.1\r\n{head}X-Name: {code} \xff\xfe{ua}\r\n\r\n"),
         "missing static file": f"GET /static/{code}.js HTTP/1.1\r\n{head}\r\n",
+        "missing static file, canary name": f"GET /static/{ua[:11]}.js HTTP/1.1\r\n{head}\r\n",
         "receipt in a page's address": f"GET /check?receipt={code} HTTP/1.1\r\n{head}\r\n",
         "lone surrogate in JSON": (f"POST /api/v1/check HTTP/1.1\r\n{head}Content-Type: "
                                    f"application/json\r\nContent-Length: 40\r\n\r\n"
