@@ -4,10 +4,11 @@ A real ``tipdrop serve`` (gunicorn) takes reports with attachments (sealed
 on the server, through the form and the API, and sealed on the device); the
 test notes the moment each request began and ended. Afterwards every file
 and folder under the data folder is looked at with stat(1) (birth time
-included, which cannot be set back) and no time of any of them may fall
-within a report's request. Only the database's own files change with every
-write of any kind: their modification and change times are the last
-write's, which a later request that is not a report moves on. Every value
+included, which cannot be set back, and access time) and no time of any of
+them may fall within a report's request. Only the database's own files are
+used by every request of any kind: their access, modification and change
+times are the last request's, which a later one that is not a report moves
+on. Every value
 of every database row is searched for a precise time too.
 
 A data folder as tipdrop left it before attachments moved into the
@@ -40,14 +41,14 @@ DATABASE_FILES = {"tipdrop.db", "tipdrop.db-wal", "tipdrop.db-shm"}
 
 
 def _file_times(root):
-    """{path: {"birth", "modify", "change"}} in ns for ``root`` and everything under it."""
+    """{path: {"birth", "access", "modify", "change"}} in ns for ``root`` and all under it."""
     paths = [root, *sorted(root.rglob("*"))]
-    out = subprocess.run(["stat", "--format=%.9W %.9Y %.9Z", *map(str, paths)],
+    out = subprocess.run(["stat", "--format=%.9W %.9X %.9Y %.9Z", *map(str, paths)],
                          capture_output=True, text=True, check=True).stdout.split("\n")
     times = {}
     for path, line in zip(paths, out):
-        birth, modify, change = (int(value.replace(".", "")) for value in line.split())
-        times[path] = {"birth": birth, "modify": modify, "change": change}
+        birth, access, modify, change = (int(value.replace(".", "")) for value in line.split())
+        times[path] = {"birth": birth, "access": access, "modify": modify, "change": change}
     return times
 
 
