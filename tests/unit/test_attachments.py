@@ -179,3 +179,19 @@ def test_legacy_files_move_into_the_database_and_are_overwritten_and_unlinked(da
     assert not folder.exists()
     # And moving again finds nothing
     assert attachments.migrate_files(db, folder, TODAY) == 0
+
+
+def test_a_report_whose_upload_was_swept_meanwhile_is_not_stored(data_dir):
+    db = connect(data_dir)
+    blob = stored_blob(db, b"staged, then swept", day="2024-01-01")
+    attachments.sweep_orphans(db, data_dir / "attachments", TODAY)
+    with pytest.raises(blobs.UploadSweptError):
+        add_tip(db, blob)
+    assert db["tips"].count == 0 and db["attachments"].count == 0
+
+
+def test_a_row_naming_a_missing_blob_is_a_clear_error_on_export(data_dir):
+    db = connect(data_dir)
+    with pytest.raises(blobs.BlobMissingError):
+        with attachments.open_blob(db, data_dir / "attachments", "0" * 32):
+            pass

@@ -24,6 +24,7 @@ import datetime
 import json
 import secrets
 
+from ..errors import TipdropError
 from . import transaction
 
 #: Bytes of ciphertext per row. Large enough that a 200 MB upload is a few
@@ -33,8 +34,16 @@ CHUNK_BYTES = 1024 * 1024
 STALE_DAYS = 2
 
 
-class BlobMissingError(Exception):
-    """A blob named by a row is not in the database (or is shorter than recorded)."""
+class BlobMissingError(TipdropError):
+    """An attached file named in the database is missing from it: the database is damaged."""
+
+    http_status = 500
+
+
+class UploadSweptError(TipdropError):
+    """This upload took too long and was deleted. Please send the report again."""
+
+    http_status = 409
 
 
 def new(db, day):
@@ -67,14 +76,14 @@ def append(db, blob, seq, data):
 def link(db, names):
     """Mark the staged blobs ``names`` as stored; call inside the report's transaction.
 
-    Raises BlobMissingError if one is no longer staged (swept meanwhile):
+    Raises UploadSweptError if one is no longer staged (swept meanwhile):
     the report is then not stored.
     """
     for name in names:
         cursor = db.execute("UPDATE blobs SET staged_day = NULL WHERE id = ? "
                             "AND staged_day IS NOT NULL", [name])
         if cursor.rowcount != 1:
-            raise BlobMissingError(name)
+            raise UploadSweptError()
 
 
 def discard(db, blob):
