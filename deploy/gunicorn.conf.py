@@ -57,3 +57,13 @@ proc_name = "tipdrop"
 # Trust X-Forwarded-Proto only from nginx on loopback (tipdrop itself trusts
 # X-Forwarded-For hops per TIPDROP_PROXIES).
 forwarded_allow_ips = "127.0.0.1"
+
+
+def on_starting(server):
+    """In the master, before any worker: make or upgrade the database, and move
+    attachment files an older tipdrop left into it (docs/operations.md). Done
+    here, no worker timeout cuts a long move short."""
+    from tipdrop.settings import from_env
+    from tipdrop.web import prepare_storage
+
+    prepare_storage(from_env())

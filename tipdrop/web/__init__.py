@@ -29,6 +29,27 @@ class TipdropRequest(_FlaskRequest):
         raise FormError("files can only be sent with a report")
 
 
+def prepare_storage(settings, hold_wal=False):
+    """Make or upgrade the data folder and database; move files an older tipdrop left.
+
+    Run by every server process at start (create_app) and, in production,
+    once by gunicorn's master before any worker (deploy/gunicorn.conf.py),
+    where moving many attachment files into the database meets no worker
+    timeout. Unfinished uploads two days old are deleted.
+    """
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # even if something else created it first
+    db = store.connect(settings.database_path)
+    try:
+        store.init(db)
+        if hold_wal:
+            store.hold_wal(settings.database_path)
+        attachments.migrate_files(db, settings.attachments_dir, today())
+        attachments.sweep_orphans(db, settings.attachments_dir, today())
+    finally:
+        db.close()
+
+
 def create_app(config=None, hold_wal=False):
     """Build the app from a Settings object or a dict of setting overrides.
 
@@ -58,15 +79,7 @@ def create_app(config=None, hold_wal=False):
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    settings.data_dir.chmod(0o700)  # even if something else created it first
-    db = store.connect(settings.database_path)
-    store.init(db)
-    if hold_wal:
-        store.hold_wal(settings.database_path)
-    attachments.migrate_files(db, settings.attachments_dir, today())
-    attachments.sweep_orphans(db, settings.attachments_dir, today())
-    db.close()
+    prepare_storage(settings, hold_wal=hold_wal)
 
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
