@@ -16,11 +16,14 @@ there):
   is masked, control characters are escaped (one record, one line), and a
   message is cut to :data:`MAX_MESSAGE` characters;
 * one request writes at most :data:`PER_REQUEST` records, each distinct
-  message once; a last line says that more were dropped.
+  message once; a last line says that more were dropped;
+* an uncaught exception in any thread is logged the same way, not printed
+  with its traceback to stderr.
 """
 
 import logging
 import re
+import sys
 import threading
 
 from gunicorn.glogging import Logger
@@ -92,25 +95,35 @@ class LogGuard(logging.Filter):
     """Rewrite each record safely, and hold each request to its budget of records."""
 
     def filter(self, record):
-        if getattr(record, "_tipdrop_safe", False):
-            return True  # already rewritten by this filter on another handler
+        # One decision per record, whichever of the guarded handlers asks first.
+        keep = getattr(record, "_tipdrop_keep", None)
+        if keep is None:
+            keep = record._tipdrop_keep = self._decide(record)
+        return keep
+
+    def _decide(self, record):
+        written = getattr(_request, "written", None)
+        if written is not None and written > PER_REQUEST:
+            return False  # over budget: not even looked at (nor remembered)
         message = safe_message(record)
         record.msg, record.args = message, None
         record.exc_info = record.exc_text = record.stack_info = None
-        record._tipdrop_safe = True
-        written = getattr(_request, "written", None)
         if written is None:
             return True  # not inside a request: start-up, shutdown, the master
         if message in _request.seen:
             return False
         _request.seen.add(message)
         _request.written = written + 1
-        if written < PER_REQUEST:
-            return True
         if written == PER_REQUEST:
             record.msg = f"further log messages of this request dropped (more than {PER_REQUEST})"
-            return True
-        return False
+        return True
+
+
+def _log_uncaught(exc_type, exc_value, exc_traceback, thread=None):
+    """Uncaught exceptions go through the guarded log too (class name only), not raw to stderr."""
+    where = f" in thread {thread.name}" if thread is not None else ""
+    logging.getLogger("tipdrop").error("uncaught exception%s", where,
+                                       exc_info=(exc_type, exc_value, exc_traceback))
 
 
 _GUARD = LogGuard()
@@ -136,6 +149,9 @@ def guard_process_logging(handlers=None):
     if root.level == logging.NOTSET or root.level < logging.WARNING:
         root.setLevel(logging.WARNING)
     guard_handlers(root)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(
+        args.exc_type, args.exc_value, args.exc_traceback, args.thread)
 
 
 class GunicornLogger(Logger):

@@ -69,3 +69,29 @@ def test_a_python_warning_is_written_as_its_category_and_message(guarded):
         "Metadata Warning, tag 4096 had too many entries\n  warnings.warn(msg)\n", (), None)
     logger.handle(record)
     assert stream.getvalue() == "UserWarning: Metadata Warning, tag 4096 had too many entries\n"
+
+
+def test_over_budget_a_request_remembers_nothing_more(guarded):
+    logger, _ = guarded
+    logs.start_request()
+    for n in range(5_000):
+        logger.warning("distinct message %d", n)
+    assert len(logs._request.seen) == logs.PER_REQUEST + 1
+
+
+def test_uncaught_exceptions_in_threads_are_logged_by_class_only(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, threading\n"
+        "from tipdrop import logs\n"
+        "logs.guard_process_logging([logging.StreamHandler()])\n"
+        "def boom():\n"
+        "    raise ValueError('from 203.0.113.9 with CanaryAgent')\n"
+        "t = threading.Thread(target=boom); t.start(); t.join()\n"
+        "raise KeyError('CanaryAgent again')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "CanaryAgent" not in result.stderr and "203.0.113.9" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "(ValueError)" in result.stderr and "(KeyError)" in result.stderr
