@@ -32,6 +32,10 @@ threads = 4
 accesslog = None
 errorlog = "-"          # stderr, i.e. the journal under systemd
 loglevel = "warning"
+# No address, user agent or request content in any line (gunicorn's own
+# "Invalid request from ip=..." included), and a bounded number of lines per
+# request: tipdrop/logs.py.
+logger_class = "tipdrop.logs.GunicornLogger"
 
 # `timeout` is the worker heartbeat, not a per-request limit: a gthread worker
 # whose threads are all blocked reading slow uploads still heartbeats. The limit
@@ -53,3 +57,13 @@ proc_name = "tipdrop"
 # Trust X-Forwarded-Proto only from nginx on loopback (tipdrop itself trusts
 # X-Forwarded-For hops per TIPDROP_PROXIES).
 forwarded_allow_ips = "127.0.0.1"
+
+
+def on_starting(server):
+    """In the master, before any worker: make or upgrade the database, and move
+    attachment files an older tipdrop left into it (docs/operations.md). Done
+    here, no worker timeout cuts a long move short."""
+    from tipdrop.settings import from_env
+    from tipdrop.web import prepare_storage
+
+    prepare_storage(from_env())

@@ -215,6 +215,19 @@ def check_token_secret(data_dir):
     return found
 
 
+def check_legacy_attachments(attachments_dir):
+    """No attachment files an older tipdrop wrote are left: their times tell when reports arrived."""
+    folder = Path(attachments_dir)
+    files = sum(1 for _ in folder.glob("*.bin")) if folder.is_dir() else 0
+    if not files:
+        return []
+    return [Finding(
+        f"{folder} holds {files} attachment file(s) from a tipdrop older than database version 6; "
+        "their file times tell when each report arrived",
+        "restart the server (systemctl restart tipdrop): at start it moves them into the "
+        "database and deletes them")]
+
+
 def check_clock(now=None):
     """The system clock is at least plausible (token expiry and officer requests rely on it)."""
     now = time.time() if now is None else now
@@ -332,6 +345,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1):
         results += [
             ("database", check_database(settings.database_path)),
             ("token secret", check_token_secret(settings.data_dir)),
+            ("attachment files", check_legacy_attachments(settings.attachments_dir)),
         ]
     results += [
         ("clock", check_clock()),

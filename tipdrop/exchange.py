@@ -47,13 +47,24 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
 
     The file appears only when complete (temporary file, fsync, rename), and
     only then does the cursor move, so an interrupted export is simply
-    repeated next time.
+    repeated next time. Rows and attachment bytes are read in one read
+    transaction: a purge running meanwhile cannot take bytes from under it.
     """
     out = Path(out)
     if out.exists():
         raise InputError(f"{out} already exists; refusing to overwrite it")
-    seq = store.next_export_seq(db, unit)
-    tips, followups, files = store.export_rows(db, unit, since_start)
+    with store.snapshot(db):
+        seq = store.next_export_seq(db, unit)
+        tips, followups, files = store.export_rows(db, unit, since_start)
+        _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
+                      tips, followups, files)
+    store.mark_exported(db, seq, tips, followups, files)
+    return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
+            "export_seq": seq}
+
+
+def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
+                  tips, followups, files):
     with atomic_file(out, mode=0o600) as f:
         writer = bundles.ExportWriter(f)
         writer.record(bundles.HEADER, {
@@ -77,18 +88,13 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
                 "body": bundles.b64(row["body"]),
             })
         for row in files:
-            path = attachments.blob_path(attachments_dir, row["blob"])
-            size = path.stat().st_size
-            writer.record(bundles.ATTACHMENT, {
-                "tip_id": row["tip_id"], "part": row["part"],
-                "info": bundles.b64(row["info"]), "size": size,
-            })
-            with open(path, "rb") as blob:
+            with attachments.open_blob(db, attachments_dir, row["blob"]) as (blob, size):
+                writer.record(bundles.ATTACHMENT, {
+                    "tip_id": row["tip_id"], "part": row["part"],
+                    "info": bundles.b64(row["info"]), "size": size,
+                })
                 writer.stream(blob, size)
         writer.finish()
-    store.mark_exported(db, seq, tips, followups, files)
-    return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
-            "export_seq": seq}
 
 
 def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):

@@ -14,8 +14,9 @@ still needs stays: the tip row with its status, receipt verifier and reply
 key, the replies, and the numbered rows of follow-ups and files.
 
 Deleted means gone (DESIGN 4.9): rows are deleted with ``secure_delete`` on,
-so SQLite overwrites them with zeros; attachment files are overwritten, then
-unlinked; and the WAL, which still holds the pages as they were before the
+so SQLite overwrites them with zeros (attachments' bytes too: they are rows,
+store/blobs.py); attachment files an older tipdrop left are overwritten,
+then unlinked; and the WAL, which still holds the pages as they were before the
 delete, is checkpointed and truncated to zero bytes.
 
 No click, no Flask: ``tipdrop purge`` calls :func:`plan`, then :func:`purge`.
@@ -108,9 +109,10 @@ def plan(db, *, today, closed_days):
 def purge(db, attachments_dir, plan, batch=BATCH):
     """Delete the plan's tips for good; return what was removed.
 
-    Each batch is one transaction; files are removed only after their rows
-    are committed away, so a crash between leaves unreferenced files, which
-    the orphan sweep here (and at server start) removes. Then the
+    Each batch is one transaction, attachments' bytes included; legacy
+    files are removed only after their rows are committed away, so a crash
+    between leaves unreferenced files, which the orphan sweep here (and at
+    server start) removes. Then the
     ciphertext the unit holds is cleared from the tips that stay, in
     batches too, and its files removed the same way. The WAL is truncated
     last, even when there was nothing to delete.
@@ -123,18 +125,23 @@ def purge(db, attachments_dir, plan, batch=BATCH):
     for start in range(0, len(ids), batch):
         gone, blobs = deletion.purge_tips(db, ids[start:start + batch],
                                        closed=CLOSED_STATUSES, cutoff=plan.cutoff)
-        for name in blobs:
-            attachments.remove_blob(attachments_dir, name)
+        _remove_files(attachments_dir, blobs)
         deleted += len(gone)
         files += len(blobs)
     cleared = {"tips": 0, "followups": 0, "attachments": 0}
     while True:
         counts, blobs = deletion.clear_held(db, batch)
-        for name in blobs:
-            attachments.remove_blob(attachments_dir, name)
+        _remove_files(attachments_dir, blobs)
         files += len(blobs)
         cleared = {table: cleared[table] + counts[table] for table in cleared}
         if not any(counts.values()):
             break
-    orphans = attachments.sweep_orphans(attachments_dir, store.referenced_blobs(db))
+    orphans = attachments.sweep_orphans(db, attachments_dir, plan.today)
     return Result(deleted, files, orphans, store.checkpoint_truncate(db), cleared)
+
+
+def _remove_files(attachments_dir, names):
+    """Overwrite and unlink the legacy files among ``names`` (the rest went with their rows)."""
+    for name in names:
+        if store.is_legacy_blob(name):
+            attachments.remove_blob(attachments_dir, name)

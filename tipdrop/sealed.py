@@ -28,12 +28,9 @@ stores it only under that very number.
 import base64
 import binascii
 import json
-import os
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import attachments, receipts, store
 from .crypto import envelope, kdf, stream
@@ -98,13 +95,19 @@ class _EnvelopeBuffer:
 
 
 class _StreamFile:
-    """A stream part, written to a temporary file while its framing is checked."""
+    """A stream part, stored as a staged blob (store/blobs.py) while its framing is checked."""
 
-    def __init__(self, directory, max_len):
-        self.tmp_path = Path(directory) / "tmp" / (secrets.token_hex(16) + ".part")
-        self.tmp_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def __init__(self, db, day, max_len):
         self.check = stream.FramingCheck(kind="attachment", max_len=max_len)
-        self._file = open(self.tmp_path, "xb")
+        self._file = attachments.BlobWriter(db, day)
+
+    @property
+    def blob(self):
+        return self._file.blob
+
+    @property
+    def size(self):
+        return self._file.size
 
     def write(self, data):
         try:
@@ -115,8 +118,6 @@ class _StreamFile:
         return len(data)
 
     def finish(self):
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         try:
             return self.check.finish()
@@ -124,9 +125,7 @@ class _StreamFile:
             raise SealedFormatError(e.detail or "a stream is malformed") from None
 
     def discard(self):
-        if not self._file.closed:
-            self._file.close()
-        self.tmp_path.unlink(missing_ok=True)
+        self._file.discard()
 
 
 @dataclass
@@ -136,7 +135,8 @@ class SealedDraft:
     tip_id: str
     unit: str
     key_ids: frozenset
-    attachments_dir: Path
+    db: object
+    day: str
     max_stream: int
     #: What the device derived from a receipt it made (receipts.Protected), or None.
     protected: receipts.Protected | None = None
@@ -160,7 +160,7 @@ class SealedDraft:
         if part in target:
             raise SealedFormatError(f"the part {name!r} appears twice")
         target[part] = writer = (_EnvelopeBuffer(MAX_INFO_ENVELOPE) if is_info
-                                 else _StreamFile(self.attachments_dir, self.max_stream))
+                                 else _StreamFile(self.db, self.day, self.max_stream))
         return writer
 
     def discard(self):
@@ -185,7 +185,8 @@ def start(tips, *, fields, max_stream):
         tip_id=tip_id,
         unit=unit,
         key_ids=frozenset(key.key_id for key in tips.unit_keys.installed(unit)),
-        attachments_dir=Path(tips.attachments_dir),
+        db=tips.db,
+        day=tips.clock(),
         max_stream=max_stream,
         protected=protected,
     )
@@ -227,7 +228,6 @@ def device_receipt(text, params):
 
 def submit(tips, draft, *, region, category):
     """Check every part of a finished upload, store the tip, return its receipt."""
-    committed = []
     try:
         if tips.routing.unit_for(region) != draft.unit:
             raise InputError("the region changed during the upload")
@@ -246,10 +246,9 @@ def submit(tips, draft, *, region, category):
             if writer.finish() != key_id or _key_of(draft, draft.infos[part].data,
                                                      "attachment-info") != key_id:
                 raise SealedFormatError("all parts of a report must be sealed to one key")
-            blob, size = attachments.commit_blob(draft.attachments_dir, writer.tmp_path)
-            committed.append(blob)
             rows.append({"tip_id": draft.tip_id, "part": part,
-                         "info": bytes(draft.infos[part].data), "blob": blob, "size": size,
+                         "info": bytes(draft.infos[part].data), "blob": writer.blob,
+                         "size": writer.size,
                          "export_seq": 0})
         if store.tip_id_taken(tips.db, draft.tip_id):  # purged while this upload ran
             raise SealedFormatError("this tip id is already used; make a new one")
@@ -263,8 +262,6 @@ def submit(tips, draft, *, region, category):
             raise SealedFormatError("this tip id is already used; make a new one") from None
     except BaseException:
         draft.discard()
-        for name in committed:
-            attachments.remove_blob(draft.attachments_dir, name)
         raise
 
 

@@ -33,8 +33,11 @@ def run_gunicorn(settings, host, port, workers):
         "threads": 4,
         "accesslog": None,
         "errorlog": "-",
+        # No address, user agent or request content in any line, a bounded
+        # number of lines per request (tipdrop/logs.py).
+        "logger_class": "tipdrop.logs.GunicornLogger",
         "loglevel": "warning",
         "timeout": 120,
         "graceful_timeout": 10,
     }
-    _Gunicorn(lambda: create_app(settings), options).run()
+    _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()

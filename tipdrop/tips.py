@@ -133,7 +133,8 @@ class Draft:
     tip_id: str
     unit: str
     public_key: keys.UnitPublicKey
-    attachments_dir: object
+    db: object
+    day: str
     keep_location: bool = False
     writers: list = field(default_factory=list)
     names: list = field(default_factory=list)
@@ -146,7 +147,8 @@ class Draft:
         if len(self.writers) >= MAX_ATTACHMENTS:
             raise TooManyFilesError()
         writer = attachments.AttachmentWriter(
-            self.attachments_dir,
+            self.db,
+            self.day,
             self.public_key.recipient,
             self.tip_id,
             f"a{len(self.writers) + 1}",
@@ -218,19 +220,19 @@ class Tips:
             tip_id=secrets.token_hex(16),
             unit=unit,
             public_key=self.unit_keys.current(unit),
-            attachments_dir=self.attachments_dir,
+            db=self.db,
+            day=self.clock(),
             keep_location=bool(keep_location),
         )
 
     def submit(self, draft, report):
         """Seal and durably store the tip; return its Receipt only after COMMIT."""
-        committed = []
         try:
             unit = self.routing.unit_for(report.region)
             if unit != draft.unit:
                 raise InputError("the region changed during the upload")
             self.routing.check_category(report.category)
-            rows = self._attachment_rows(draft, committed)
+            rows = self._attachment_rows(draft)
             body = envelope.seal(self._report_json(draft, report, rows),
                                  draft.public_key.recipient, kind="tip", tip_id=draft.tip_id)
             return self.store_sealed(
@@ -240,8 +242,6 @@ class Tips:
             )
         except BaseException:
             draft.discard()
-            for name in committed:
-                attachments.remove_blob(self.attachments_dir, name)
             raise
 
     def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
@@ -287,20 +287,18 @@ class Tips:
             return receipt
         raise TipdropError("could not allocate a receipt")
 
-    def _attachment_rows(self, draft, committed):
+    def _attachment_rows(self, draft):
         rows = []
         for writer, (name, content_type) in zip(draft.writers, draft.names):
             info = writer.finish() | {"name": name, "type": content_type}
-            blob, size = attachments.commit_blob(self.attachments_dir, writer.tmp_path)
-            committed.append(blob)
             rows.append({
                 "tip_id": draft.tip_id,
                 "part": writer.part,
                 "info": envelope.seal(json.dumps(info).encode(), draft.public_key.recipient,
                                       kind="attachment-info", tip_id=draft.tip_id,
                                       part=writer.part),
-                "blob": blob,
-                "size": size,
+                "blob": writer.blob,
+                "size": writer.stored_size,
                 "export_seq": 0,
                 "stream_header": writer.stream_header,
             })

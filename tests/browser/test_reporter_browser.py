@@ -8,6 +8,8 @@ import pytest
 from tipdrop import store
 from tipdrop.crypto import envelope, stream
 
+from ..stored import blob_bytes
+
 pytestmark = pytest.mark.e2e
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
@@ -63,9 +65,8 @@ def test_russian_reporter_submits_reads_the_receipt_and_checks_it(browser, serve
     assert report["where"] == "пр. Абая, 44" and report["language"] == "ru"
     [row] = list(db["attachments"].rows)
     out = io.BytesIO()
-    with open(server.data_dir / "attachments" / row["blob"], "rb") as f:
-        stream.decrypt_stream(f, out, server.unit_key.opener, kind="attachment",
-                              tip_id=tip["id"], part="a1")
+    stream.decrypt_stream(io.BytesIO(blob_bytes(server.data_dir, row["blob"])), out,
+                          server.unit_key.opener, kind="attachment", tip_id=tip["id"], part="a1")
     assert out.getvalue() == evidence.read_bytes()
 
 

@@ -15,9 +15,9 @@ to replay them); thread timing, and so exactly which request a kill hits,
 cannot be replayed.
 
 What this can detect: a receipt given before COMMIT, a tip and its
-attachment rows committed separately, a row naming a blob that is not in
-place yet, a half-imported reply bundle, a start-up sweep that deletes a
-referenced file, a database left corrupt. What it cannot: a kill -9 leaves
+attachment rows committed separately, a row naming a blob that is not
+stored (or still staged), a half-imported reply bundle, a start-up sweep
+that deletes a linked blob, a database left corrupt. What it cannot: a kill -9 leaves
 the operating system's page cache intact, so a missing fsync (synchronous=OFF,
 a blob or folder never synced) loses nothing here; only a power cut shows it.
 """
@@ -41,7 +41,7 @@ from functools import partial
 
 import pytest
 
-from tipdrop import attachments, bundles, receipts
+from tipdrop import bundles, receipts
 from tipdrop.crypto import envelope, stream
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
@@ -141,8 +141,19 @@ def _tips(conn):
     return tips, files
 
 
-def _assert_whole(server, tip, files, sent, decrypt_files):
-    """The tip opens with the unit's key, and each file its report lists is there and opens."""
+def _linked_blobs(conn):
+    """Ids of the blobs stored with a report (not staged by an unfinished upload)."""
+    return {row[0] for row in conn.execute("SELECT id FROM blobs WHERE staged_day IS NULL")}
+
+
+def _blob(conn, name):
+    return b"".join(row[0] for row in conn.execute(
+        "SELECT data FROM blob_chunks WHERE blob = ? ORDER BY seq", [name]))
+
+
+def _assert_whole(server, tip, files, sent, linked, conn=None):
+    """The tip opens with the unit's key, and each file its report lists is stored and opens
+    (decrypted too when ``conn`` is given, from the database's pieces)."""
     opener = server.unit_key.opener
     report = json.loads(envelope.open_(tip["body"], opener, kind="tip", tip_id=tip["id"]))
     original = sent.get(report["description"])
@@ -152,18 +163,22 @@ def _assert_whole(server, tip, files, sent, decrypt_files):
     assert [row["part"] for row in files] == expected_parts, (
         f"tip {tip['id']} ({original.description}) is half-written: files {files}")
     for row in files:
-        path = attachments.blob_path(server.data_dir / "attachments", row["blob"])
-        assert path.exists(), f"tip {tip['id']} names a missing file {row['blob']}"
+        assert row["blob"] in linked, f"tip {tip['id']} names a blob not stored: {row['blob']}"
         info = json.loads(envelope.open_(row["info"], opener, kind="attachment-info",
                                          tip_id=tip["id"], part=row["part"]))
         assert info["size"] == len(original.attachment)
-        if decrypt_files:
+        if conn is not None:
             plain = io.BytesIO()
-            with open(path, "rb") as blob:
-                stream.decrypt_stream(blob, plain, opener, kind="attachment",
-                                      tip_id=tip["id"], part=row["part"])
+            stream.decrypt_stream(io.BytesIO(_blob(conn, row["blob"])), plain, opener,
+                                  kind="attachment", tip_id=tip["id"], part=row["part"])
             assert plain.getvalue() == original.attachment
     return report["description"]
+
+
+def _age_staged(database):
+    """Make every blob an unfinished upload staged look two days old to the start-up sweep."""
+    with closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        conn.execute("UPDATE blobs SET staged_day = '2000-01-01' WHERE staged_day IS NOT NULL")
 
 
 def _crash_round(server, rng, number, sent, acknowledged):
@@ -186,14 +201,6 @@ def _crash_round(server, rng, number, sent, acknowledged):
         thread.join(timeout=30)
         assert not thread.is_alive(), "a client hung after the kill"
     return delay, outcomes
-
-
-def _age(folder, seconds):
-    """Make every file left in ``folder`` look ``seconds`` old to the start-up sweep."""
-    then = time.time() - seconds
-    for path in folder.rglob("*"):
-        if path.is_file():
-            os.utime(path, (then, then))
 
 
 def _check_receipt(server, receipt):
@@ -224,19 +231,21 @@ def test_kill_9_while_submitting_loses_no_acknowledged_tip(tmp_path):
             with closing(_read_only(database)) as conn:
                 _assert_sound(conn)
                 tips, files = _tips(conn)
+                linked = _linked_blobs(conn)
+                staged = conn.execute("SELECT COUNT(*) FROM blobs WHERE staged_day IS NOT NULL"
+                                      ).fetchone()[0]
             for tip in tips.values():
-                _assert_whole(server, tip, files.get(tip["id"], []), sent, decrypt_files=False)
+                _assert_whole(server, tip, files.get(tip["id"], []), sent, linked)
             assert len(tips) >= len(acknowledged)
+            assert not blob_dir.exists(), "an attachment was written to a file"
             wal = database.with_name("tipdrop.db-wal")
-            orphans = {p.name for p in blob_dir.glob("*.bin")} - {
-                row["blob"] for rows in files.values() for row in rows}
             print(f"round {number}: killed after {delay:.2f} s; requests ended {outcomes}; "
                   f"WAL left {wal.stat().st_size if wal.exists() else 0} bytes; "
-                  f"{len(orphans)} orphan files")
+                  f"{staged} unfinished uploads")
 
             # And the server starts again on what the crash left, its start-up sweep
-            # seeing every file as long stale (a referenced one must survive that)
-            _age(blob_dir, 2 * attachments.STALE_PART_SECONDS)
+            # seeing every staged upload as long stale (a linked blob must survive that)
+            _age_staged(database)
             server.start()
 
         # Then every receipt a client was given still checks
@@ -250,21 +259,23 @@ def test_kill_9_while_submitting_loses_no_acknowledged_tip(tmp_path):
         server.stop()
     assert len(acknowledged) >= ROUNDS, "too few receipts to prove anything"
 
-    # And the last start-up swept exactly the files no tip refers to
+    # And the last start-up swept exactly the blobs no tip refers to
     with closing(sqlite3.connect(database)) as conn:
         _assert_sound(conn)
         tips, files = _tips(conn)
-    referenced = {row["blob"] for rows in files.values() for row in rows}
-    assert {path.name for path in blob_dir.glob("*.bin")} == referenced
-    assert list((blob_dir / "tmp").glob("*.part")) == []
+        referenced = {row["blob"] for rows in files.values() for row in rows}
+        assert {row[0] for row in conn.execute("SELECT id FROM blobs")} == referenced
+        assert conn.execute("SELECT COUNT(*) FROM blob_chunks WHERE blob NOT IN "
+                            "(SELECT id FROM blobs)").fetchone() == (0,)
+        linked = _linked_blobs(conn)
 
-    # And each acknowledged receipt finds its own tip, whole, decrypting to what was sent
-    by_locator = {tip["locator"]: tip for tip in tips.values()}
-    for receipt, description in acknowledged.items():
-        tip = by_locator.get(receipts.parse(receipt).locator)
-        assert tip is not None, f"receipt for {description!r} lost"
-        found = _assert_whole(server, tip, files.get(tip["id"], []), sent, decrypt_files=True)
-        assert found == description
+        # And each acknowledged receipt finds its own tip, whole, decrypting to what was sent
+        by_locator = {tip["locator"]: tip for tip in tips.values()}
+        for receipt, description in acknowledged.items():
+            tip = by_locator.get(receipts.parse(receipt).locator)
+            assert tip is not None, f"receipt for {description!r} lost"
+            found = _assert_whole(server, tip, files.get(tip["id"], []), sent, linked, conn)
+            assert found == description
     print(f"{len(acknowledged)} receipts given, {len(tips)} tips stored, "
           f"{len(sent)} submissions tried")
 

@@ -20,6 +20,7 @@ from contextlib import closing
 import pytest
 
 from ..serving import multipart
+from ..stored import blob_exists
 from .conftest import assert_clean_error, assert_nothing_left
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +64,8 @@ def _ciphertext(database, attachments_dir):
             found[f"follow-up {seq}"] = _slices(message)
         for part, info, blob in conn.execute("SELECT part, info, blob FROM attachments"):
             found[f"{part} info"] = _slices(info)
-            found[f"{part} file"] = _slices((attachments_dir / blob).read_bytes())
+            found[f"{part} file"] = _slices(b"".join(row[0] for row in conn.execute(
+                "SELECT data FROM blob_chunks WHERE blob = ? ORDER BY seq", [blob])))
         blobs = [row[0] for row in conn.execute("SELECT blob FROM attachments")]
     return found, blobs
 
@@ -133,7 +135,7 @@ def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(
             "ciphertext the unit holds of 1 reports, 1 follow-ups, 1 attachments; "
             "nothing was changed") in dry.stdout
     assert tip["id"][:8] not in dry.stdout
-    assert all((attachments_dir / blob).exists() for blob in blobs)
+    assert all(blob_exists(database, blob) for blob in blobs)
 
     # When purge runs while the server runs and a connection stays open
     with closing(sqlite3.connect(database)) as idle:
@@ -147,7 +149,7 @@ def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(
     # Then no slice of the acknowledged ciphertext is left in any file, the WAL is empty
     assert_nothing_left(everything, acknowledged, server.data_dir, "acknowledged ciphertext")
     assert everything[database.with_name("tipdrop.db-wal")] == b""
-    assert not any((attachments_dir / blob).exists() for blob in blobs)
+    assert not any(blob_exists(database, blob) for blob in blobs)
     # And the follow-up that came after the acknowledgement is still there
     assert all(any(piece in data for data in everything.values()) for piece in later)
     # And the reporter's check still works, with the status and the reply
@@ -200,7 +202,7 @@ def test_pull_acks_only_earlier_pulls_when_asked_and_purge_then_clears_them(
     run_cli("purge", env=server.env(), check=True)
     everything = b"".join(_raw_bytes(server.data_dir).values())
     assert not any(piece in everything for pieces in acknowledged.values() for piece in pieces)
-    assert not (server.data_dir / "attachments" / blobs[0]).exists()
+    assert not blob_exists(server.data_dir, blobs[0])
     status, checked = _json(server, "/api/v1/check", {"receipt": receipt})
     assert (status, checked["status"]) == (200, "received")
     # And pulling everything again still works

@@ -9,7 +9,7 @@ wrapped in a minimal nginx.conf the way Debian's includes sites-enabled/:
   ``tipdrop serve``, arrives (receipt page) and leaves no trace of the canary
   in nginx's temp folders or logs (request buffering is off);
 * a client that stalls mid-upload is cut off by nginx's ``client_body_timeout``
-  and tipdrop discards the draft (no ``.part`` file left);
+  and tipdrop discards the draft (no staged blob left);
 * ``tipdrop doctor --nginx-config`` accepts the file and flags a variant
   with ``proxy_request_buffering on``.
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from ..serving import free_port, multipart, start_server
+from ..stored import all_blobs, staged_blobs
 from . import test_doctor_cli
 
 #: A data and keys folder as on a first start (the fixture of test_doctor_cli).
@@ -239,7 +240,7 @@ def test_upload_through_nginx_arrives_and_leaves_no_plaintext_in_nginx(proxied):
     # Then it arrived: the receipt page, and one encrypted attachment on tipdrop's side
     assert status == 200, page[:500]
     assert re.search(rb'id="receipt">([^<]+)<', page), page[:500]
-    blobs = [p for p in (server.data_dir / "attachments").rglob("*.bin") if p.parent.name != "tmp"]
+    blobs = [name for name, staged in all_blobs(server.data_dir).items() if staged is None]
     assert len(blobs) == 1
 
     # And the TLS block answers too, with the marker doctor --check-url looks for
@@ -288,18 +289,17 @@ def test_a_stalled_upload_is_cut_off_by_nginx_and_discarded(proxied):
     try:
         sock.sendall((f"POST /api/v1/tips HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:256 * 1024])
-        tmp = server.data_dir / "attachments" / "tmp"
         deadline = time.monotonic() + 10
-        while not list(tmp.glob("*.part")) and time.monotonic() < deadline:
+        while not staged_blobs(server.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert list(tmp.glob("*.part")), "the upload never reached tipdrop"
+        assert staged_blobs(server.data_dir), "the upload never reached tipdrop"
         stalled = time.monotonic()
         # When the client stops sending but keeps the connection open
         deadline = stalled + TEST_BODY_TIMEOUT + 15
-        while list(tmp.glob("*.part")) and time.monotonic() < deadline:
+        while staged_blobs(server.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
         # Then nginx gave up after client_body_timeout and tipdrop discarded the draft
-        assert not list(tmp.glob("*.part")), "the stalled upload's .part file is still there"
+        assert not staged_blobs(server.data_dir), "the stalled upload's staged blob is still there"
         assert time.monotonic() - stalled >= TEST_BODY_TIMEOUT - 0.5
         # ... and the client got no receipt, only a closed connection or an error
         sock.settimeout(10)

@@ -87,6 +87,17 @@ def _slices(data):
     return [data[middle:middle + 64], data[-64:]]
 
 
+def _blob(conn, name):
+    """The bytes of an attachment, from the database that holds them (store/blobs.py)."""
+    return b"".join(row[0] for row in conn.execute(
+        "SELECT data FROM blob_chunks WHERE blob = ? ORDER BY seq", [name]))
+
+
+def _has_blob(database, name):
+    with closing(sqlite3.connect(database)) as conn:
+        return conn.execute("SELECT 1 FROM blobs WHERE id = ?", [name]).fetchone() is not None
+
+
 def _secret_slices(conn, attachments_dir, tip_id):
     """Every stored secret of one tip, as slices to look for in raw file bytes."""
     found = []
@@ -94,7 +105,7 @@ def _secret_slices(conn, attachments_dir, tip_id):
     found += _slices(body) + [verifier]
     for info, blob in conn.execute("SELECT info, blob FROM attachments WHERE tip_id = ?",
                                    [tip_id]):
-        found += _slices(info) + _slices((attachments_dir / blob).read_bytes())
+        found += _slices(info) + _slices(_blob(conn, blob))
     for (message,) in conn.execute("SELECT body FROM followups WHERE tip_id = ?", [tip_id]):
         found += _slices(message)
     return found
@@ -190,8 +201,9 @@ def test_purge_removes_every_byte_of_closed_tips_and_nothing_else(tmp_path, run_
         assert _check(server, receipts["old-open"])[1]["status"] == "in-review"
         assert _check(server, receipts["checked-closed"])[1]["status"] == "confirmed"
         # And the purged tip's file is gone, the kept tip's file is there
-        assert not (attachments_dir / blobs[ids["old-closed"]]).exists()
-        assert (attachments_dir / blobs[ids["old-open"]]).exists()
+        assert not _has_blob(database, blobs[ids["old-closed"]])
+        assert _has_blob(database, blobs[ids["old-open"]])
+        assert not attachments_dir.exists()
         with closing(sqlite3.connect(database)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
             assert {row[0] for row in conn.execute("SELECT id FROM tips")} == {
@@ -229,13 +241,18 @@ CRASH_KILLS = 10
 
 
 def _state(database, attachments_dir):
-    """{tip id: (file names it names, whether each is on disk)}; asserts the database is sound."""
+    """{tip id: (blobs it names, whether each is stored)}; asserts the database is sound."""
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         tips = {row[0]: [] for row in conn.execute("SELECT id FROM tips")}
+        stored = {row[0] for row in conn.execute("SELECT id FROM blobs")}
         for tip, blob in conn.execute("SELECT tip_id, blob FROM attachments"):
-            tips[tip].append((blob, (attachments_dir / blob).exists()))
+            tips[tip].append((blob, blob in stored or (attachments_dir / blob).exists()))
+        # Pieces of no blob, or blobs of no file row, are what a half-done purge would leave
+        assert conn.execute("SELECT COUNT(*) FROM blob_chunks WHERE blob NOT IN "
+                            "(SELECT id FROM blobs)").fetchone() == (0,)
+        assert stored <= {row[0] for row in conn.execute("SELECT blob FROM attachments")}
     return tips
 
 
@@ -286,6 +303,8 @@ def test_a_purge_killed_midway_leaves_each_tip_whole_or_gone(tmp_path, run_cli):
         assert again.returncode == 0, again.stderr
         assert _state(data_dir / "tipdrop.db", data_dir / "attachments") == {}
         assert list((data_dir / "attachments").glob("*.bin")) == []
+        with closing(sqlite3.connect(data_dir / "tipdrop.db")) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM blob_chunks").fetchone() == (0,)
         print(f"{name}: killed after {kill_after} s, exit {process.returncode}, "
               f"{len(before) - len(after)} of {len(before)} tips purged")
         return took, len(before) - len(after)

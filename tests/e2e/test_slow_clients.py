@@ -8,7 +8,7 @@ bytes at a time, then nothing. While they are in flight other reporters
 submit (JSON and multipart with a file) and check their receipts in normal
 time. Then the slow clients give up (one closes its socket, one resets it,
 one half-closes its sending side); within a bounded time the server has
-discarded their drafts: no tip row, no ``.part`` file, no plaintext anywhere.
+discarded their drafts: no tip row, no staged blob, no plaintext anywhere.
 
 Why the test closes the sockets itself: gunicorn's gthread worker waits at
 most a few seconds for the *first* bytes of a request, but once it reads a
@@ -30,12 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ..serving import multipart, start_server
+from ..stored import all_blobs, staged_blobs
 
 pytestmark = pytest.mark.e2e
 
 SLOW_CLIENTS = 3
 CANARY = b"CANARY-SLOW-UPLOAD-7f3a"
-#: Sent at once, so the server has started the encrypted ``.part`` file.
+#: Sent at once, so the server has started the encrypted (staged) blob.
 HEAD_BYTES = 128 * 1024
 TRICKLE_PIECE = 8
 TRICKLE_PAUSE = 0.05
@@ -138,7 +139,8 @@ def _tip_count(server):
 
 
 def _part_files(server):
-    return sorted((server.data_dir / "attachments" / "tmp").glob("*.part"))
+    """The unfinished uploads: blobs staged in the database (store/blobs.py)."""
+    return staged_blobs(server.data_dir)
 
 
 def test_slow_uploads_do_not_block_others_and_leave_nothing_behind(slow_server):
@@ -150,7 +152,7 @@ def test_slow_uploads_do_not_block_others_and_leave_nothing_behind(slow_server):
     deadline = time.monotonic() + CLEANUP_DEADLINE
     while len(_part_files(server)) < SLOW_CLIENTS and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(_part_files(server)) == SLOW_CLIENTS, "the slow uploads never started a file"
+    assert len(_part_files(server)) == SLOW_CLIENTS, "the slow uploads never started a blob"
 
     # When they trickle bytes in while other reporters submit and check
     with ThreadPoolExecutor(SLOW_CLIENTS + 4) as pool:
@@ -172,13 +174,13 @@ def test_slow_uploads_do_not_block_others_and_leave_nothing_behind(slow_server):
     for (sock, _), how in zip(sockets, ["close", "reset", "half-close"]):
         _give_up(sock, how)
 
-    # Then their drafts are discarded: no .part file, no tip, no plaintext
+    # Then their drafts are discarded: no staged blob, no tip, no plaintext
     deadline = time.monotonic() + CLEANUP_DEADLINE
     while _part_files(server) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _part_files(server), "an abandoned upload left its .part file behind"
+    assert not _part_files(server), "an abandoned upload left its staged blob behind"
     assert _tip_count(server) == before + len(timings)
-    blobs = [p for p in (server.data_dir / "attachments").rglob("*.bin") if p.parent.name != "tmp"]
+    blobs = [name for name, staged in all_blobs(server.data_dir).items() if staged is None]
     assert len(blobs) == sum(1 for n in range(6) if n % 2)
 
     # And the server still works normally, with all its workers

@@ -1,6 +1,7 @@
 """The files in deploy/ are what gunicorn and systemd expect (docs/deploy.md)."""
 
 import configparser
+import os
 import runpy
 import shutil
 import subprocess
@@ -40,6 +41,27 @@ def test_gunicorn_config_is_valid_and_quiet():
     assert [str(a) for a in cfg.address] == ["('127.0.0.1', 8080)"]
     assert cfg.limit_request_line == 4094 and cfg.limit_request_fields == 50
     assert cfg.umask == 0o077
+    # No address or request content in the log, a bounded number of lines per request
+    from tipdrop.logs import GunicornLogger
+
+    assert cfg.logger_class is GunicornLogger
+
+
+def test_the_master_moves_attachment_files_of_an_older_tipdrop_before_workers_start(
+        tmp_path, monkeypatch):
+    from tipdrop import store
+
+    data_dir = tmp_path / "instance"
+    (data_dir / "attachments").mkdir(parents=True)
+    db = store.connect(data_dir / "tipdrop.db")
+    store.init(db)
+    db.close()
+    orphan = data_dir / "attachments" / ("c" * 32 + ".bin")
+    orphan.write_bytes(b"left by a crash of an older tipdrop")
+    os.utime(orphan, (0, 0))
+    monkeypatch.setenv("TIPDROP_DATA_DIR", str(data_dir))
+    gunicorn_config().on_starting(None)
+    assert not (data_dir / "attachments").exists()
 
 
 def test_gunicorn_config_matches_tipdrop_serve():

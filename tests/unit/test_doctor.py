@@ -53,7 +53,7 @@ def test_a_clean_deployment_has_no_findings(deployment):
     assert [finding for _, found in results for finding in found] == []
     assert {name for name, _ in results} >= {
         "keys folder", "routing", "data folder", "database", "token secret", "clock",
-        "disk space", "nginx config"}
+        "disk space", "nginx config", "attachment files"}
 
 
 def test_a_finding_reads_as_one_line_with_the_problem_and_its_fix():
@@ -237,6 +237,18 @@ def test_token_secret_readable_by_others_is_found(deployment):
     path.chmod(0o644)
     finding = only(doctor.check_token_secret(deployment.data_dir))
     assert "mode 0644" in finding.problem and finding.fix == f"chmod 600 {path}"
+
+
+# --- attachment files an older tipdrop left ------------------------------------------
+
+
+def test_attachment_files_from_before_version_6_are_found(deployment):
+    folder = deployment.attachments_dir
+    assert doctor.check_legacy_attachments(folder) == []
+    folder.mkdir(mode=0o700)
+    (folder / ("a" * 32 + ".bin")).write_bytes(b"ciphertext")
+    finding = only(dict(doctor.diagnose(deployment))["attachment files"])
+    assert "1 attachment file(s)" in finding.problem and "restart the server" in finding.fix
 
 
 # --- clock and disk ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from contextlib import closing
 
 import pytest
 
-from tipdrop import retention, store
+from tipdrop import attachments, retention, store
 from tipdrop.crypto import kdf
 from tipdrop.routing import Routing
 from tipdrop.tips import STATUSES, Report, Tips
@@ -41,8 +41,12 @@ def db(data_dir):
 
 
 def add_tip(db, data_dir, *, status, status_day, used=TODAY, exported=True, files=0,
-            followups=0, unexported_child=None):
-    """Store a tip with random 'ciphertext'; returns (tip id, every secret byte string)."""
+            followups=0, unexported_child=None, legacy_files=False):
+    """Store a tip with random 'ciphertext'; returns (tip id, every secret byte string).
+
+    Its files are blobs in the database, or with ``legacy_files`` files in
+    attachments/ as tipdrop stored them before version 6.
+    """
     tip_id = secrets.token_hex(16)
     body = b"TIP-BODY" + os.urandom(600)
     secret_bytes = [body]
@@ -56,9 +60,15 @@ def add_tip(db, data_dir, *, status, status_day, used=TODAY, exported=True, file
     }
     rows = []
     for n in range(1, files + 1):
-        blob = secrets.token_hex(16) + ".bin"
         content = b"BLOB" + os.urandom(5000)
-        (data_dir / "attachments" / blob).write_bytes(content)
+        if legacy_files:
+            blob = secrets.token_hex(16) + ".bin"
+            (data_dir / "attachments" / blob).write_bytes(content)
+        else:
+            writer = attachments.BlobWriter(db, "2024-01-01")
+            writer.write(content)
+            writer.close()
+            blob = writer.blob
         info = os.urandom(80)
         secret_bytes += [content[:64], info]
         rows.append({"tip_id": tip_id, "part": f"a{n}", "info": info, "blob": blob,
@@ -154,12 +164,13 @@ def test_a_dry_run_changes_nothing(db, data_dir):
     assert _snapshot(db, data_dir) == before
 
 
-def test_purge_leaves_no_byte_of_a_purged_tip_in_the_database_or_the_folder(db, data_dir):
+@pytest.mark.parametrize("legacy", [False, True], ids=["files-in-database", "legacy-files"])
+def test_purge_leaves_no_byte_of_a_purged_tip_in_the_database_or_the_folder(db, data_dir, legacy):
     # Given a tip due for purging, with files, follow-ups and a reply, and one that stays
     gone, secret_bytes = add_tip(db, data_dir, status="confirmed", status_day="2023-12-01",
-                                 files=2, followups=2)
+                                 files=2, followups=2, legacy_files=legacy)
     kept, kept_bytes = add_tip(db, data_dir, status="in-review", status_day="2023-12-01",
-                               files=1)
+                               files=1, legacy_files=legacy)
     # (its pages also reach the main file, not only the WAL)
     assert store.checkpoint_truncate(db)
     blobs = sorted(p.name for p in (data_dir / "attachments").glob("*.bin"))
@@ -171,7 +182,10 @@ def test_purge_leaves_no_byte_of_a_purged_tip_in_the_database_or_the_folder(db, 
     assert store.get_tip(db, gone) is None and store.get_tip(db, kept) is not None
     for table in ("attachments", "followups", "replies"):
         assert db.execute(f"SELECT tip_id FROM {table} WHERE tip_id = ?", [gone]).fetchall() == []
-    assert len(list((data_dir / "attachments").glob("*.bin"))) == 1 < len(blobs)
+    if legacy:
+        assert len(list((data_dir / "attachments").glob("*.bin"))) == 1 < len(blobs)
+    else:
+        assert blobs == [] and db["blobs"].count == 1 and db["blob_chunks"].count == 1
     # And not one of its secret byte strings is left in any file
     everything = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
     for secret in secret_bytes:

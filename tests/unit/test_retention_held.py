@@ -14,6 +14,7 @@ from tipdrop import exchange, retention, store
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 
+from ..stored import blob_bytes, blob_exists
 from .test_bundles import Server
 
 TODAY = "2026-01-10"
@@ -51,7 +52,7 @@ def ciphertexts(server, tip_id):
         "SELECT body FROM followups WHERE tip_id = ? AND body IS NOT NULL", [tip_id])]
     for info, blob in server.db.execute(
             "SELECT info, blob FROM attachments WHERE tip_id = ? AND blob IS NOT NULL", [tip_id]):
-        found += [info, (server.attachments / blob).read_bytes()]
+        found += [info, blob_bytes(server.attachments.parent, blob)]
     return [bytes(c) for c in found]
 
 
@@ -88,7 +89,7 @@ def test_purge_deletes_acknowledged_ciphertext_and_keeps_what_the_reporter_needs
     assert result.tips == 0
     assert result.cleared == {"tips": 1, "followups": 1, "attachments": 1}
     assert result.files == 1 and result.wal_truncated
-    assert not (server.attachments / blob).exists()
+    assert not blob_exists(server.attachments.parent, blob)
     assert ciphertexts(server, tip_id) == [b""]
     # And no byte of it is left in the database, its log or any other file
     everything = server_files(server)

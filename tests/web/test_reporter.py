@@ -10,6 +10,7 @@ from tipdrop import receipts, store
 from tipdrop.crypto import envelope, stream
 
 from ..samples import photo_with_metadata
+from ..stored import all_blobs, blob_bytes
 from .conftest import find, form_token
 
 
@@ -22,8 +23,10 @@ def _tips(app):
 
 
 def _blobs(app):
+    """Every attachment file, and every blob and piece of ciphertext in the database."""
     folder = app.config["TIPDROP"].attachments_dir
-    return sorted(folder.glob("*.bin")) + sorted(folder.glob("tmp/*"))
+    chunks = _db(app).execute("SELECT blob, seq FROM blob_chunks").fetchall()
+    return sorted(folder.rglob("*")) + sorted(all_blobs(app.config["TIPDROP"].database_path)) + chunks
 
 
 def _open_report(app, unit_key, tip):
@@ -81,11 +84,11 @@ def test_attachment_is_stored_as_ciphertext_that_opens_to_the_same_bytes(app, su
     submit(files=[(io.BytesIO(data), "video.mp4", "video/mp4")])
     [tip] = _tips(app)
     [row] = list(_db(app)["attachments"].rows)
-    blob = app.config["TIPDROP"].attachments_dir / row["blob"]
-    assert b"evidence" not in blob.read_bytes()
+    blob = blob_bytes(app.config["TIPDROP"].database_path, row["blob"])
+    assert b"evidence" not in blob
     out = io.BytesIO()
-    with open(blob, "rb") as f:
-        stream.decrypt_stream(f, out, unit_key.opener, kind="attachment", tip_id=tip["id"], part="a1")
+    stream.decrypt_stream(io.BytesIO(blob), out, unit_key.opener, kind="attachment",
+                          tip_id=tip["id"], part="a1")
     assert out.getvalue() == data
     info = json.loads(envelope.open_(row["info"], unit_key.opener, kind="attachment-info",
                                      tip_id=tip["id"], part="a1"))
@@ -314,9 +317,9 @@ def _jpeg_with_metadata():
 
 def _open_attachment(app, unit_key, tip_id, row):
     out = io.BytesIO()
-    with open(app.config["TIPDROP"].attachments_dir / row["blob"], "rb") as f:
-        stream.decrypt_stream(f, out, unit_key.opener, kind="attachment", tip_id=tip_id,
-                              part=row["part"])
+    blob = blob_bytes(app.config["TIPDROP"].database_path, row["blob"])
+    stream.decrypt_stream(io.BytesIO(blob), out, unit_key.opener, kind="attachment",
+                          tip_id=tip_id, part=row["part"])
     return out.getvalue()
 
 

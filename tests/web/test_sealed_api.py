@@ -8,6 +8,8 @@ import pytest
 from tipdrop import device, store
 from tipdrop.crypto import keys
 
+from ..stored import all_blobs, blob_bytes, staged_blobs
+
 FIELDS = {"region": "astana", "category": "other"}
 
 
@@ -50,13 +52,15 @@ def db(app):
 
 
 def blobs(app):
-    folder = app.config["TIPDROP"].attachments_dir
-    return sorted(p for p in folder.glob("*.bin")) if folder.exists() else []
+    """Blobs stored with a report (no file is written: store/blobs.py)."""
+    assert not app.config["TIPDROP"].attachments_dir.exists()
+    stored = all_blobs(app.config["TIPDROP"].database_path)
+    return sorted(name for name, staged in stored.items() if staged is None)
 
 
 def leftover_parts(app):
-    folder = app.config["TIPDROP"].attachments_dir / "tmp"
-    return list(folder.glob("*.part")) if folder.exists() else []
+    """Blobs of uploads that were never stored with a report."""
+    return staged_blobs(app.config["TIPDROP"].database_path)
 
 
 def test_device_sealed_tip_is_stored_byte_for_byte_and_gets_a_receipt(client, app, db, unit_key):
@@ -69,10 +73,9 @@ def test_device_sealed_tip_is_stored_byte_for_byte_and_gets_a_receipt(client, ap
     assert tip["encrypted_on"] == "device" and tip["body"] == sent["tip"]
     assert tip["key_id"] == unit_key.public.key_id.hex()
     rows = {a["part"]: a for a in db["attachments"].rows_where("tip_id = ?", [tip_id])}
-    folder = app.config["TIPDROP"].attachments_dir
     for part in ("a1", "a2"):
         assert rows[part]["info"] == sent[f"{part}-info"]
-        assert (folder / rows[part]["blob"]).read_bytes() == sent[part]
+        assert blob_bytes(app.config["TIPDROP"].database_path, rows[part]["blob"]) == sent[part]
     check = client.post("/api/v1/check", json={"receipt": answer.json["receipt"]})
     assert check.status_code == 200 and check.json["status"] == "received"
 

@@ -20,15 +20,25 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 PRAGMAS = (
+    # For a new database only (an existing one keeps its page size): attachments
+    # are stored in it (blobs.py), and large pages halve the work of writing them.
+    "PRAGMA page_size=65536",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA secure_delete=ON",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
+    # Cut the log file back to 64 MiB after a checkpoint (see _CHECKPOINT_BYTES).
+    "PRAGMA journal_size_limit=67108864",
 )
+#: Attachments stream into the database (blobs.py): checkpoint after about
+#: 64 MiB of log, whatever the page size, rather than after SQLite's 1000
+#: pages (4 MiB with the 4 KiB pages of a database made before version 6):
+#: fewer, larger checkpoints while uploads stream in.
+_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 def N_(text):
@@ -94,6 +104,17 @@ SCHEMA = {
         "export_seq": (int, N_("export cursor")),
         "held_seq": (int, _HELD),
     },
+    "blobs": {
+        "id": (str, N_("random name of one file's encrypted bytes")),
+        "staged_day": (str, N_("while the file is still being uploaded, the day the upload began "
+                               "(none once the report is stored), so that an upload cut off by a "
+                               "failure is deleted two days later")),
+    },
+    "blob_chunks": {
+        "blob": (str, N_("the file these encrypted bytes belong to")),
+        "seq": (int, N_("the position of this piece in the file")),
+        "data": (bytes, N_("a piece of the file's encrypted bytes (up to 1 MiB)")),
+    },
     "meta": {
         "key": (str, N_("name of a fact about the database itself (only its format version)")),
         "value": (str, N_("the value of that fact")),
@@ -119,7 +140,30 @@ def connect(path):
     conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
     for pragma in PRAGMAS:
         conn.execute(pragma)
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_BYTES // page_size}")
     return sqlite_utils.Database(conn)
+
+
+#: Connections held open by hold_wal, one per (process, database).
+_HELD = {}
+
+
+def hold_wal(path):
+    """Keep one idle connection to ``path`` open in this process until it exits.
+
+    SQLite deletes the -wal and -shm files when the last connection to a
+    database closes, and makes them again at the next one: on a quiet
+    server, their birth time (which cannot be set back) would be the moment
+    of the next request, perhaps a report's. Held open by every server
+    process, they are made when the server starts and say nothing about a
+    report (docs/threat-model.md, "Times").
+    """
+    key = (os.getpid(), str(Path(path).resolve()))
+    if key not in _HELD:
+        conn = connect(path)
+        conn.execute("SELECT COUNT(*) FROM meta").fetchall()  # all: no read left open
+        _HELD[key] = conn
 
 
 def pragma_report(db):
@@ -157,6 +201,15 @@ def init(db):
                     defaults=defaults,
                 )
                 db[child].create_index(["tip_id"])
+        # Version 6: attachment ciphertext in the database (blobs.py), not in files.
+        if "blobs" not in db.table_names():
+            db["blobs"].create({"id": str, "staged_day": str}, pk="id")
+        if "blob_chunks" not in db.table_names():
+            db["blob_chunks"].create(
+                {name: kind for name, (kind, _) in SCHEMA["blob_chunks"].items()},
+                pk=("blob", "seq"), not_null={"data"},
+                foreign_keys=[("blob", "blobs", "id")],
+            )
         if "spent_tip_ids" not in db.table_names():
             db["spent_tip_ids"].create({"digest": str}, pk="digest")
         if "officer_nonces" not in db.table_names():
@@ -204,11 +257,28 @@ def transaction(db):
     db.execute("COMMIT")
 
 
+@contextmanager
+def snapshot(db):
+    """BEGIN ... COMMIT around reads that must see one state of the database."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
+
+
 def insert_tip(db, tip, attachments=(), followups=()):
-    """Insert a tip and its children in one durable transaction."""
+    """Insert a tip and its children in one durable transaction.
+
+    The attachment rows' blobs, staged while they streamed in, are linked
+    in the same transaction (blobs.link): all of the report or none of it.
+    """
+    from .blobs import link
+
     with transaction(db):
         db["tips"].insert(tip)
         if attachments:
+            link(db, [row["blob"] for row in attachments if not is_legacy_blob(row["blob"])])
             db["attachments"].insert_all(attachments)
         if followups:
             db["followups"].insert_all(followups)
@@ -277,6 +347,15 @@ def tip_id_taken(db, tip_id):
     """
     return tip_exists(db, tip_id) or db.execute(
         "SELECT 1 FROM spent_tip_ids WHERE digest = ?", [_digest(tip_id)]).fetchone() is not None
+
+
+def is_legacy_blob(name):
+    """True for a blob stored by tipdrop before version 6: a file ``<hex>.bin`` in attachments/.
+
+    Such files are moved into the database at server start (attachments.migrate_files);
+    until then they are read and deleted where they are.
+    """
+    return name.endswith(".bin")
 
 
 def referenced_blobs(db):

@@ -7,7 +7,7 @@ the freed pages are zeroed (the WAL is emptied by checkpoint_truncate).
 
 import json
 
-from . import _digest, transaction
+from . import _digest, blobs, is_legacy_blob, transaction
 
 _PURGEABLE = """
 SELECT id, status, status_day,
@@ -42,8 +42,9 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
 
     One transaction: a tip is gone with its follow-ups, replies and file rows,
     or all of it is still there. Eligibility is checked again inside it, so a
-    tip re-opened since the plan was made is kept. Returns the deleted ids
-    and the names of their attachment files, which the caller removes.
+    tip re-opened since the plan was made is kept. Their attachments' bytes
+    (store/blobs.py) go in the same transaction. Returns the deleted ids and
+    the names of their blobs: the caller removes those that are legacy files.
     """
     with transaction(db):
         due = [row["id"] for row in purgeable_tips(db, closed=closed, cutoff=cutoff, ids=tip_ids)]
@@ -51,7 +52,7 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
             return [], []
         ids = json.dumps(due)
         # A blob is NULL once the unit acknowledged holding the file (clear_held).
-        blobs = [row[0] for row in db.execute(
+        names = [row[0] for row in db.execute(
             "SELECT blob FROM attachments WHERE blob IS NOT NULL"
             " AND tip_id IN (SELECT value FROM json_each(?))", [ids])]
         for table in ("followups", "replies", "attachments"):
@@ -60,7 +61,7 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
         db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])
         db.conn.executemany("INSERT OR IGNORE INTO spent_tip_ids (digest) VALUES (?)",
                             [(_digest(tip_id),) for tip_id in due])
-    return due, blobs
+    return due, _delete_blobs(db, names)
 
 
 #: Items the unit holds whose ciphertext is still on the server.
@@ -89,15 +90,16 @@ def clear_held(db, limit):
     rows of follow-ups and files with their numbers, so the reporter's check
     page and the numbering of later follow-ups go on as before. The report
     body becomes empty (the column is NOT NULL); a follow-up's body and a
-    file's description and name become NULL. Returns (counts, file names):
-    the caller removes the files once this is committed.
+    file's description and name become NULL, its bytes are deleted in the
+    same transaction. Returns (counts, blob names): the caller removes
+    those that are legacy files once this is committed.
     """
     with transaction(db):
         union = " UNION ".join(_HELD_CIPHERTEXT.values())
         ids = json.dumps([row[0] for row in db.execute(
             f"SELECT tip_id FROM ({union}) ORDER BY tip_id LIMIT ?", [limit])])
         within = "tip_id IN (SELECT value FROM json_each(?))"
-        blobs = [row[0] for row in db.execute(
+        names = [row[0] for row in db.execute(
             f"SELECT blob FROM attachments WHERE {within} AND held_seq > 0 AND blob IS NOT NULL",
             [ids])]
         counts = {
@@ -110,4 +112,11 @@ def clear_held(db, limit):
                                       f"{within} AND held_seq > 0 AND blob IS NOT NULL",
                                       [ids]).rowcount,
         }
-    return counts, blobs
+        legacy = _delete_blobs(db, names)
+    return counts, legacy
+
+
+def _delete_blobs(db, names):
+    """Delete the blobs kept in the database; return ``names`` (legacy files among them)."""
+    blobs.delete(db, [name for name in names if not is_legacy_blob(name)])
+    return names

@@ -2,10 +2,12 @@
 
 from flask import Flask
 from flask import Request as _FlaskRequest
+from flask.logging import default_handler
 
-from .. import attachments, store
+from .. import attachments, logs, store
 from ..routing import Routing
 from ..settings import Settings
+from ..tips import today
 from ..unitkeys import UnitKeys
 from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
@@ -27,8 +29,34 @@ class TipdropRequest(_FlaskRequest):
         raise FormError("files can only be sent with a report")
 
 
-def create_app(config=None):
+def prepare_storage(settings, hold_wal=False):
+    """Make or upgrade the data folder and database; move files an older tipdrop left.
+
+    Run by every server process at start (create_app) and, in production,
+    once by gunicorn's master before any worker (deploy/gunicorn.conf.py),
+    where moving many attachment files into the database meets no worker
+    timeout. Unfinished uploads two days old are deleted.
+    """
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # even if something else created it first
+    db = store.connect(settings.database_path)
+    try:
+        store.init(db)
+        if hold_wal:
+            store.hold_wal(settings.database_path)
+        attachments.migrate_files(db, settings.attachments_dir, today())
+        attachments.sweep_orphans(db, settings.attachments_dir, today())
+    finally:
+        db.close()
+
+
+def create_app(config=None, hold_wal=False):
     """Build the app from a Settings object or a dict of setting overrides.
+
+    ``hold_wal``: for a server process (a gunicorn worker), keep one idle
+    database connection open for as long as the process runs, so that the
+    database's -wal and -shm files are made once, not at the first request
+    after every quiet spell (store.hold_wal).
 
     Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
     private key material: the server must hold only public keys. Refuses
@@ -51,12 +79,7 @@ def create_app(config=None):
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    settings.data_dir.chmod(0o700)  # even if something else created it first
-    db = store.connect(settings.database_path)
-    store.init(db)
-    attachments.sweep_orphans(settings.attachments_dir, store.referenced_blobs(db))
-    db.close()
+    prepare_storage(settings, hold_wal=hold_wal)
 
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
@@ -69,6 +92,11 @@ def create_app(config=None):
     }
 
     app.teardown_appcontext(close_db)
+    # Every record goes to the root logger's handlers, which the server guards
+    # (tipdrop/logs.py); a request's budget of log records starts here.
+    app.logger.removeHandler(default_handler)
+    app.before_request(logs.start_request)
+    app.teardown_request(logs.end_request)
 
     from . import catalog  # only here: `python -m tipdrop.web.catalog` must not import itself
 

@@ -21,6 +21,11 @@ TABLES = {
                     N_("One entry per attached file; the file itself is kept encrypted, apart. "
                        "The file and its encrypted description are deleted at the first purge "
                        "after the police unit confirms it holds them, the entry with the report.")),
+    "blobs": (N_("Encrypted files"),
+              N_("One entry per attached file, for its encrypted bytes. Deleted with the file.")),
+    "blob_chunks": (N_("Pieces of encrypted files"),
+                    N_("The encrypted bytes of the attached files, in pieces, with no date or "
+                       "time. Deleted with the file.")),
     "followups": (N_("Your messages after the report"),
                   N_("The encrypted message is deleted at the first purge after the police unit "
                      "confirms it holds it; the entry, with the report.")),

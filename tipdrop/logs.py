@@ -1,0 +1,166 @@
+"""The server's log: nothing that identifies a reporter, and a bounded amount per request.
+
+Access logging is off (docs/threat-model.md), but other lines carry what a
+client sent: gunicorn writes ``Invalid request from ip=...: <the bad line or
+header>`` for a malformed request, tracebacks quote values, and a library
+warning can repeat ten thousand times for one crafted photo. So every log
+record of a server process passes :class:`LogGuard`, installed on the
+handlers of gunicorn's error log (:class:`GunicornLogger`, its
+``logger_class``) and of the root logger (Flask's and Python's warnings go
+there):
+
+* gunicorn's messages about a request are replaced by fixed text: what a
+  malformed request contained is never written, only that one was refused;
+* no traceback is written, only the exception's class name;
+* anything left that looks like an address (IPv4, IPv6) or a receipt code
+  is masked, control characters are escaped (one record, one line), and a
+  message is cut to :data:`MAX_MESSAGE` characters;
+* one request writes at most :data:`PER_REQUEST` records, each distinct
+  message once; a last line says that more were dropped;
+* an uncaught exception in any thread is logged the same way, not printed
+  with its traceback to stderr.
+"""
+
+import logging
+import re
+import sys
+import threading
+
+from gunicorn.glogging import Logger
+
+#: Records one request may write; then one "dropped" line, then nothing.
+PER_REQUEST = 20
+MAX_MESSAGE = 300
+
+#: gunicorn's messages about a request, by their start, and what is written instead.
+_REQUEST_MESSAGES = (
+    ("Invalid request from", "refused an invalid request"),
+    ("Error handling request", "error handling a request"),
+    ("Socket error processing request", "socket error processing a request"),
+    # Flask's own, for an exception no error handler took: "Exception on <path> [<method>]".
+    ("Exception on ", "unhandled exception in a request"),
+)
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+#: Two colons or more among hex digits: an IPv6 address (or a time of day, masked too).
+_IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f:]{2,39}(?![\w:])")
+#: A receipt (receipts.py), as typed: 24 symbols, grouped by separators or not.
+#: Anything as long and as dense (an id, a long path segment) is masked too.
+_RECEIPT = re.compile("(?:[0-9A-Za-z][-\u2010\u2013\u2014._/]?){20,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+#: The "path:line: " a formatted Python warning begins with.
+_WARNING_PLACE = re.compile(r"^.*?:\d+: (?=\w+: )")
+
+_request = threading.local()
+
+
+def start_request():
+    """A request begins on this thread: its log budget starts afresh."""
+    _request.written = 0
+    _request.seen = set()
+
+
+def end_request(exc=None):
+    """The request on this thread is over: what is logged next is not its."""
+    _request.written = None
+    _request.seen = set()
+
+
+def safe_message(record):
+    """The record's message with nothing that identifies a client (see the module docstring)."""
+    try:
+        text = record.getMessage()
+    except Exception:  # noqa: BLE001 - a badly formatted record is still logged, safely
+        text = str(record.msg)
+    if record.name == "py.warnings":
+        # "path:line: Category: message\n  source line": the category and message only.
+        text = text.split("\n", 1)[0]
+        text = _WARNING_PLACE.sub("", text, count=1)
+    for start, replacement in _REQUEST_MESSAGES:
+        if text.startswith(start):
+            text = replacement
+            break
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = _IPV4.sub("[address]", text)
+    text = _IPV6.sub("[address]", text)
+    text = _RECEIPT.sub("[masked]", text)
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + "..."
+    if record.exc_info and record.exc_info[0] is not None:
+        text += f" ({record.exc_info[0].__name__})"
+    return text
+
+
+class LogGuard(logging.Filter):
+    """Rewrite each record safely, and hold each request to its budget of records."""
+
+    def filter(self, record):
+        # One decision per record, whichever of the guarded handlers asks first.
+        keep = getattr(record, "_tipdrop_keep", None)
+        if keep is None:
+            keep = record._tipdrop_keep = self._decide(record)
+        return keep
+
+    def _decide(self, record):
+        written = getattr(_request, "written", None)
+        if written is not None and written > PER_REQUEST:
+            return False  # over budget: not even looked at (nor remembered)
+        message = safe_message(record)
+        record.msg, record.args = message, None
+        record.exc_info = record.exc_text = record.stack_info = None
+        if written is None:
+            return True  # not inside a request: start-up, shutdown, the master
+        if message in _request.seen:
+            return False
+        _request.seen.add(message)
+        _request.written = written + 1
+        if written == PER_REQUEST:
+            record.msg = f"further log messages of this request dropped (more than {PER_REQUEST})"
+        return True
+
+
+def _log_uncaught(exc_type, exc_value, exc_traceback, thread=None):
+    """Uncaught exceptions go through the guarded log too (class name only), not raw to stderr."""
+    where = f" in thread {thread.name}" if thread is not None else ""
+    logging.getLogger("tipdrop").error("uncaught exception%s", where,
+                                       exc_info=(exc_type, exc_value, exc_traceback))
+
+
+_GUARD = LogGuard()
+
+
+def guard_handlers(logger):
+    for handler in logger.handlers:
+        if _GUARD not in handler.filters:
+            handler.addFilter(_GUARD)
+
+
+def guard_process_logging(handlers=None):
+    """Send Python warnings and every logger through ``handlers`` (default: stderr), guarded."""
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    if handlers is not None:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+    elif not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    if root.level == logging.NOTSET or root.level < logging.WARNING:
+        root.setLevel(logging.WARNING)
+    guard_handlers(root)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(
+        args.exc_type, args.exc_value, args.exc_traceback, args.thread)
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger, guarded (LogGuard), and with no access log whatever is configured."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        guard_handlers(self.error_log)
+        guard_process_logging(list(self.error_log.handlers))
+
+    def access(self, resp, req, environ, request_time):
+        """Never: an access log names the client (docs/threat-model.md)."""
