@@ -61,7 +61,8 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
         db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])
         db.conn.executemany("INSERT OR IGNORE INTO spent_tip_ids (digest) VALUES (?)",
                             [(_digest(tip_id),) for tip_id in due])
-    return due, _delete_blobs(db, names)
+        legacy = _delete_blobs(db, names)
+    return due, legacy
 
 
 #: Items the unit holds whose ciphertext is still on the server.
