@@ -36,7 +36,7 @@ def run_gunicorn(settings, host, port, workers):
         # bounded per process by the app's own slots, and RESERVED_THREADS
         # more than the upload slots keep checks, pages and /healthz
         # answered whatever uploads do (docs/deploy.md, "Workers").
-        "worker_class": "gthread",
+        "worker_class": "tipdrop.worker.Worker",
         "threads": settings.upload_slots + RESERVED_THREADS,
         "accesslog": None,
         "errorlog": "-",

@@ -31,7 +31,10 @@ def gunicorn_config():
 
 def test_gunicorn_config_is_valid_and_quiet():
     cfg = gunicorn_config()
-    assert cfg.worker_class_str == "gthread"
+    assert cfg.worker_class_str == "tipdrop.worker.Worker"
+    from gunicorn.workers.gthread import ThreadWorker
+
+    assert issubclass(cfg.worker_class, ThreadWorker)
     # Threads beyond the upload slots stay free for checks, pages and /healthz.
     from tipdrop.server import RESERVED_THREADS
     from tipdrop.settings import Settings
@@ -56,7 +59,7 @@ def test_gunicorn_config_matches_tipdrop_serve():
     cfg = gunicorn_config()
     assert '"threads": settings.upload_slots + RESERVED_THREADS' in source
     assert cfg.threads == 4 + server.RESERVED_THREADS  # TIPDROP_UPLOAD_SLOTS's default
-    assert '"worker_class": "gthread"' in source
+    assert f'"worker_class": "{cfg.worker_class_str}"' in source
     assert '"accesslog": None' in source
 
 
