@@ -203,3 +203,34 @@ def test_an_answered_request_whose_body_was_read_keeps_its_connection(app_config
     client_side.sendall(b"next request")
     server_side.settimeout(2)
     assert server_side.recv(20) == b"next request"
+
+
+def test_a_slow_honest_client_above_the_minimum_rate_is_never_ended(pair):
+    """Reads ask for about a second of the client's speed, so its progress is seen.
+
+    The reader asks for 64 KiB at a time, as the upload parser does; at
+    4,000 bytes per second one such read would take 16 s, far beyond the
+    window, if it asked the socket for all of it at once.
+    """
+    server_side, client_side = pair
+    deadlines = Deadlines(read_timeout=2, min_rate=2000, window=3)
+    body = _body(deadlines, server_side)
+    payload = b"y" * 20_000
+
+    def slow_sender():
+        for offset in range(0, len(payload), 400):
+            client_side.sendall(payload[offset:offset + 400])
+            time.sleep(0.1)
+        client_side.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=slow_sender)
+    sender.start()
+    try:
+        received = b""
+        while piece := body.read(64 * 1024):
+            received += piece
+    finally:
+        sender.join()
+    body.close()
+    assert received == payload
+    assert not body.expired

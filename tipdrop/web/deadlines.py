@@ -28,10 +28,13 @@ gunicorn would spend a thread draining the unread body of a stalled client
 for up to 5 s before reusing the connection, and refusals must stay cheap
 for capacity to be kept for everyone else (docs/deploy.md, "Workers").
 
-Progress is counted in the bytes the app has read. After a read that had
-to wait, the next one asks for a few KiB only, so a slow but honest client
-is seen making progress; fast clients keep 64 KiB reads (small reads out
-of gunicorn's 1 MiB read-ahead buffer copy it again each time).
+Progress is counted in the bytes the app has read, and a read returns only
+once it has all it asked for. So each read asks for about one second of the
+client's recent speed (at least 4 KiB, the first one 4 KiB): a slow but
+honest client is seen making progress every second or so, and is cut off
+only if its speed falls below the minimum, or suddenly by a factor of about
+the window in seconds. Fast clients keep 64 KiB reads (small reads out of
+gunicorn's 1 MiB read-ahead buffer copy it again each time).
 
 Outside gunicorn (Flask's test client, another WSGI server) the environ
 has no socket: bodies are then read without either rule.
@@ -48,10 +51,10 @@ from werkzeug.exceptions import ClientDisconnected
 
 from ..errors import TipdropError
 
-#: What a read asks for after a read that had to wait (see the module docstring).
-SLOW_READ_SIZE = 4096
-#: A read that took longer than this is a slow client's.
-SLOW_READ_SECONDS = 0.5
+#: The least a read asks for, and what the first read of a body asks for.
+SMALL_READ = 4096
+#: A read asks for about this many seconds of the client's recent speed.
+READ_SECONDS = 1.0
 
 
 class SlowClientError(TipdropError):
@@ -89,13 +92,13 @@ class _Body:
         self.expired = False
         #: The body was read to its end.
         self.complete = False
-        self._next_size = None
+        self._next_size = SMALL_READ
 
     def read(self, size):
         """Up to ``size`` bytes of the body; b"" at its end."""
         if self.sock is None:
             return self.stream.read(size)
-        ask = min(size, self._next_size or size)
+        ask = min(size, self._next_size)
         self.sock.settimeout(self._deadlines.read_timeout)
         started = time.monotonic()
         try:
@@ -110,8 +113,8 @@ class _Body:
         if not data:
             self.complete = True
         self.received += len(data)
-        slow = time.monotonic() - started > SLOW_READ_SECONDS
-        self._next_size = SLOW_READ_SIZE if slow else None
+        speed = len(data) / max(time.monotonic() - started, 0.001)
+        self._next_size = max(SMALL_READ, int(speed * READ_SECONDS))
         return data
 
     def read_up_to(self, limit):
