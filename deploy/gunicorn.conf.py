@@ -30,7 +30,7 @@ bind = "127.0.0.1:8080"
 # * Memory grows with threads, not slots (tests/e2e/test_flood.py): up to one
 #   19 MiB Argon2 block per thread, so about 2 x (8 x 19 + 64) MiB above the base.
 workers = 2
-# gthread, with a deadline on each request head (tipdrop/worker.py).
+# gthread that reads each request head before giving it a thread (tipdrop/worker.py).
 worker_class = "tipdrop.worker.Worker"
 threads = 8
 

@@ -39,7 +39,8 @@ SETTINGS = (
             "Submissions one worker process reads at once; more get 503 at once. "
             "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
     Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
-            "Seconds a request body may pause between two pieces; then it is ended (408)."),
+            "Seconds a request body may pause between two pieces (then it is ended, 408), "
+            "and a request head may take to arrive."),
     Setting("min_body_rate", "TIPDROP_MIN_BODY_RATE", int, 1024,
             "Bytes per second a request body must average over every TIPDROP_RATE_WINDOW; "
             "a slower one is ended (408) and nothing of it is kept."),

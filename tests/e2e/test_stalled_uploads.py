@@ -47,7 +47,8 @@ nginx_installed = test_nginx.nginx_installed
 
 STALLED = 20
 TRICKLING = 20
-PARTIAL_HEADS = 8
+#: More than the threads of both workers (2 x 8), each sending part of a head.
+PARTIAL_HEADS = 32
 CANARY = b"CANARY-STALLED-UPLOAD-41c9"
 #: Sent at once by half the attackers: enough for the server to start the
 #: attachment's .part file. The other half send the file's first bytes only.
@@ -269,8 +270,8 @@ def deadline_server(tmp_path):
 
 def test_stalled_and_trickling_uploads_end_and_honest_reporters_are_served(deadline_server):
     server = deadline_server
-    # Without nginx some also send only the start of their request head: gunicorn
-    # reads heads in a thread too (tipdrop/worker.py gives them a deadline).
+    # Without nginx some also send only the start of their request head, more of
+    # them than there are threads (tipdrop/worker.py reads heads without a thread).
     attackers, honest, tips_before = _attack_while_reporting(server.port, server,
                                                              partial_heads=PARTIAL_HEADS)
     _assert_outcome(server, server.port, attackers, honest, tips_before)
@@ -318,3 +319,54 @@ def test_behind_nginx_trickling_uploads_end_and_honest_reporters_are_served(behi
     for path in prefix.rglob("*"):
         if path.is_file():
             assert CANARY not in path.read_bytes(), f"canary found in {path}"
+
+
+def test_a_request_head_longer_than_any_of_ours_is_refused(deadline_server):
+    """Heads are read ahead without a thread, up to a bound: beyond it, 431 and closed."""
+    from tipdrop.worker import MAX_HEAD
+
+    sock = socket.create_connection(("127.0.0.1", deadline_server.port), timeout=30)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for n in range(MAX_HEAD // 1000 + 2):
+                sock.sendall(f"X-Padding-{n}: ".encode() + b"a" * 1000 + b"\r\n")
+        except OSError:
+            pass  # closed by the server while sending: fine
+        answer = sock.recv(200)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 431"), answer
+    status, _ = _request(deadline_server.port, "GET", "/healthz")
+    assert status == 200
+
+
+def test_half_sent_request_heads_hold_up_no_one_while_they_wait(tmp_path):
+    """Heads are read without a thread, so no one waits for their deadline.
+
+    The deadline is long here (60 s): requests answered while 48 heads are
+    still pending were not answered by threads freed when heads timed out.
+    """
+    server = start_server(tmp_path, workers=2, extra_env=_env({"TIPDROP_READ_TIMEOUT": "60"}))
+    half_heads = []
+    try:
+        # Given more half-sent request heads than both workers have threads
+        for _ in range(48):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(b"POST /api/v1/check HTTP/1.1\r\nHost: x\r\nContent-")
+            half_heads.append(sock)
+        time.sleep(1)
+        # When a reporter comes meanwhile, then every request is answered
+        status, answer = _submit_json(server.port, "while heads wait")
+        assert status == 201, answer[:300]
+        receipt = json.loads(answer)["receipt"]
+        seen = _honest_round(server.port, receipt)
+        assert seen == {"healthz": 200, "check page": 200, "check": 200, "follow-up": 201,
+                        "submit": 201}, seen
+        # ... while the heads are still waiting, neither answered nor closed
+        readable, _, _ = select.select(half_heads, [], [], 0)
+        assert readable == []
+    finally:
+        for sock in half_heads:
+            sock.close()
+        server.stop()

@@ -70,14 +70,6 @@ def _shut_receiving_side(sock):
         pass  # already closed by the client
 
 
-class _Head:
-    """The head of a request being read, and when it must be complete."""
-
-    def __init__(self, sock, deadline):
-        self.sock = sock
-        self.deadline = deadline
-
-
 class _Body:
     """One request body being read under both rules."""
 
@@ -172,7 +164,6 @@ class Deadlines:
         self.watchdog = watchdog
         self._lock = threading.Lock()
         self._bodies = set()
-        self._heads = set()
         self._watchdog = None
         self._pid = None
 
@@ -191,24 +182,6 @@ class Deadlines:
         with self._lock:
             self._bodies.discard(body)
 
-    def head(self, sock):
-        """Watch the head of the next request on ``sock``; call :meth:`head_done` once it is read.
-
-        A head must be complete within ``read_timeout`` seconds, or its
-        connection is ended (used by tipdrop.worker, where gunicorn reads
-        heads in a thread with no deadline once their first byte is in).
-        """
-        head = _Head(sock, self.clock() + self.read_timeout)
-        with self._lock:
-            self._heads.add(head)
-            if self.watchdog:
-                self._start_watchdog()
-        return head
-
-    def head_done(self, head):
-        with self._lock:
-            self._heads.discard(head)
-
     def _start_watchdog(self):
         # Started in the process that reads bodies (a gunicorn worker, after
         # the fork), and again if that process is a fork of one that had it.
@@ -220,21 +193,16 @@ class Deadlines:
         self._watchdog.start()
 
     def _watch(self):
-        tick = min(1.0, self.window / 4, self.read_timeout / 4)
+        tick = min(1.0, self.window / 4)
         while True:
             time.sleep(tick)
             self.check()
 
     def check(self):
-        """End every head past its deadline and every body that received less
-        than ``min_rate`` over the last window."""
+        """Expire every body that received less than ``min_rate`` over the last window."""
         now = self.clock()
         with self._lock:
             bodies = list(self._bodies)
-            late = [head for head in self._heads if now >= head.deadline]
-            self._heads.difference_update(late)
-        for head in late:
-            _shut_receiving_side(head.sock)
         for body in bodies:
             samples = body.samples
             samples.append((now, body.received))
