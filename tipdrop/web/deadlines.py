@@ -26,7 +26,8 @@ A request refused before its body was read (no upload slot, a rate limit, a
 bad token) gets its receiving side shut too (:func:`init_app`): otherwise
 gunicorn would spend a thread draining the unread body of a stalled client
 for up to 5 s before reusing the connection, and refusals must stay cheap
-for capacity to be kept for everyone else (docs/deploy.md, "Workers").
+for capacity to be kept for everyone else (docs/deploy.md, "Workers,
+threads and slow clients"). Request heads are tipdrop/worker.py's business.
 
 Progress is counted in the bytes the app has read, and a read returns only
 once it has all it asked for. So each read asks for about one second of the
