@@ -268,6 +268,7 @@ def deadline_server(tmp_path):
     running.stop()
 
 
+@pytest.mark.slow
 def test_stalled_and_trickling_uploads_end_and_honest_reporters_are_served(deadline_server):
     server = deadline_server
     # Without nginx some also send only the start of their request head, more of
@@ -307,6 +308,7 @@ def behind_nginx(tmp_path):
     server.stop()
 
 
+@pytest.mark.slow
 @test_nginx.needs_nginx
 def test_behind_nginx_trickling_uploads_end_and_honest_reporters_are_served(behind_nginx):
     server, onion_port, prefix = behind_nginx
