@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from bench import (browser_crypto, flood, http_load, officer_import, receipt_work, sealed_upload,
-                   stream_cipher, upload)
+                   stalled, stream_cipher, upload)
 from bench.common import MiB, machine
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +31,7 @@ def main():
     results |= http_load.measure(workers=processes, seconds=10 if quick else 30,
                                  argon2_bound=results["argon2_bound_per_s"])
     results |= flood.measure_both(workers=processes, requests_per_client=8 if quick else 25)
+    results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
     size = 128 * MiB if quick else 1024 * MiB
     results |= upload.measure(size, workers=processes, rounds=3 if quick else 2, sealed=True)
     results |= sealed_upload.in_process(min(size, 256 * MiB))
@@ -106,7 +107,7 @@ def summary(r):
         f"{_fmt(r['check_per_s'] * 86400)} checks a day, on this one 2-core machine.",
         "",
     ]
-    lines += _flood_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
+    lines += _flood_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
     lines += [
         f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
         "",
@@ -188,8 +189,8 @@ def _flood_section(r):
             "Why the memory goal is not met: Argon2 runs at most "
             f"{r['flood_concurrency_limit']} at once, but glibc keeps each freed 19 MiB Argon2 "
             "block in the malloc arena of the thread that ran it (its dynamic mmap threshold "
-            "rises to the block size after the first free), so a worker's RSS follows its 4 "
-            "gthread threads, not its 2 Argon2 slots: about workers x threads x Argon2 memory "
+            "rises to the block size after the first free), so a worker's RSS follows its "
+            "gthread threads (TIPDROP_UPLOAD_SLOTS + 4), not its 2 Argon2 slots: about workers x threads x Argon2 memory "
             "above base. What closes it: start the server with a fixed mmap threshold "
             "(MALLOC_MMAP_THRESHOLD_=1048576, measured in the last row: blocks are then "
             "mmapped and returned on free, at the cost of faulting 19 MiB in per hash; the "
@@ -200,6 +201,36 @@ def _flood_section(r):
             "the goal (tests/e2e/test_flood.py's bound does).",
             ""]
     return lines
+
+
+def _stalled_section(r):
+    if "check_p99_ms_idle" not in r:
+        return []
+    stalled = r["stalled_uploads"]
+    under = r[f"check_p99_ms_under_{stalled}_stalled_uploads"]
+    under_p50 = r[f"check_p50_ms_under_{stalled}_stalled_uploads"]
+    ends = ", ".join(f"{v} x {k}" for k, v in sorted(r["stalled_upload_ends"].items()))
+    statuses = ", ".join(f"{v} x {k}" for k, v in
+                         sorted(r["stalled_check_statuses_under_attack"].items()))
+    return [
+        f"## Receipt checks while {stalled} uploads stall ({r['http_workers']} workers)",
+        "",
+        f"{r['stalled_check_clients']} honest clients check a receipt in a closed loop, alone, "
+        f"then while {stalled} connections each send the head of an upload and then nothing, "
+        "starting a new one whenever the server ends theirs (and waiting for the server to "
+        f"close before they do). How the server ended them: {ends}. The checks: {statuses}. "
+        "A check not answered within 10 s counts as 10 s. Why the server holds: "
+        "docs/deploy.md, \"Workers, threads and slow clients\".",
+        "",
+        "| figure | p50 | p99 |",
+        "|---|---|---|",
+        f"| checks, idle | {_fmt(r['check_p50_ms_idle'])} ms | {_fmt(r['check_p99_ms_idle'])} ms |",
+        f"| checks, {stalled} stalled uploads | {_fmt(under_p50)} ms | {_fmt(under)} ms |",
+        f"| ratio | | {_fmt(r['check_p99_ratio_stalled_vs_idle'], 2)} |",
+        "",
+        f"Server RSS during the attack (master and workers): {_fmt(r['stalled_server_rss_mib'])} MiB.",
+        "",
+    ]
 
 
 def _upload_section(r):

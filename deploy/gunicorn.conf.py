@@ -13,20 +13,26 @@ wsgi_app = "wsgi:app"
 # us, and it is where TLS, the per-request body timeout and the onion service live.
 bind = "127.0.0.1:8080"
 
-# 2 workers x 4 threads, for a 2-core machine (bench/RESULTS.md):
+# 2 workers x 8 threads, for a 2-core machine (bench/RESULTS.md):
 # * workers = cores. The CPU work is Argon2id (one per submit or receipt check,
 #   ~25 ms each). Two processes reach the measured Argon2 bound (receipt checks
 #   through the server ran at 1.00 of it); more processes on 2 cores only add
 #   memory. On a bigger machine: one worker per core.
-# * gthread with 4 threads per worker, so a reporter trickling a video in over a
-#   slow phone connection holds a thread, not a whole worker, while Argon2 runs
-#   stay bounded by TIPDROP_ARGON2_SLOTS (2) per worker.
+# * gthread, so a reporter trickling a video in over a slow phone connection
+#   holds a thread, not a whole worker, while Argon2 runs stay bounded by
+#   TIPDROP_ARGON2_SLOTS (2) per worker.
+# * threads = TIPDROP_UPLOAD_SLOTS (4) + 4, as `tipdrop serve` (RESERVED_THREADS in
+#   tipdrop/server.py): at most 4 threads read uploads, beyond that a worker
+#   answers 503 at once, and the other 4 are always there for receipt checks,
+#   pages and /healthz. With as many threads as upload slots, 100 stalled uploads
+#   left no thread for a check (docs/deploy.md, "Workers, threads and slow
+#   clients"). Raise both numbers together.
 # * Memory grows with threads, not slots (tests/e2e/test_flood.py): up to one
-#   19 MiB Argon2 block per thread, so about 2 x (4 x 19 + 64) MiB above the base.
-# * TIPDROP_UPLOAD_SLOTS (4) = threads: beyond that a worker answers 503 quickly.
+#   19 MiB Argon2 block per thread, so about 2 x (8 x 19 + 64) MiB above the base.
 workers = 2
-worker_class = "gthread"
-threads = 4
+# gthread that reads each request head before giving it a thread (tipdrop/worker.py).
+worker_class = "tipdrop.worker.Worker"
+threads = 8
 
 # No access log at all: reporter requests leave no trace (DESIGN 4.2).
 accesslog = None
@@ -38,8 +44,9 @@ loglevel = "warning"
 logger_class = "tipdrop.logs.GunicornLogger"
 
 # `timeout` is the worker heartbeat, not a per-request limit: a gthread worker
-# whose threads are all blocked reading slow uploads still heartbeats. The limit
-# on a stalled upload is nginx's client_body_timeout (docs/deploy.md).
+# whose threads are all blocked reading slow uploads still heartbeats. A stalled
+# or trickling body is ended by tipdrop itself (TIPDROP_READ_TIMEOUT,
+# TIPDROP_MIN_BODY_RATE; docs/operations.md, "Slow clients").
 timeout = 120
 graceful_timeout = 10
 keepalive = 5

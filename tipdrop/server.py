@@ -17,6 +17,11 @@ class _Gunicorn(BaseApplication):
         return self._factory()
 
 
+#: Threads per worker beyond TIPDROP_UPLOAD_SLOTS: never busy reading an
+#: upload, so a flood of stalled uploads cannot take them (bench/RESULTS.md).
+RESERVED_THREADS = 4
+
+
 def run_gunicorn(settings, host, port, workers):
     """Serve with access logging off: reporter requests must leave no trace (DESIGN 4.2)."""
     from .web import create_app
@@ -28,9 +33,11 @@ def run_gunicorn(settings, host, port, workers):
         "workers": workers,
         # Threads, so a reporter trickling a video in over a slow phone
         # connection does not hold a whole worker; Argon2 and uploads are
-        # bounded per process by the app's own slots.
-        "worker_class": "gthread",
-        "threads": 4,
+        # bounded per process by the app's own slots, and RESERVED_THREADS
+        # more than the upload slots keep checks, pages and /healthz
+        # answered whatever uploads do (docs/deploy.md, "Workers").
+        "worker_class": "tipdrop.worker.Worker",
+        "threads": settings.upload_slots + RESERVED_THREADS,
         "accesslog": None,
         "errorlog": "-",
         # No address, user agent or request content in any line, a bounded

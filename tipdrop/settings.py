@@ -36,7 +36,16 @@ SETTINGS = (
     Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
             "Receipt hashes one worker process runs at once; more wait, then get 503."),
     Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
-            "Submissions one worker process accepts at once; more get 503."),
+            "Submissions one worker process reads at once; more get 503 at once. "
+            "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
+    Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
+            "Seconds a request body may pause between two pieces (then it is ended, 408), "
+            "and a request head may take to arrive."),
+    Setting("min_body_rate", "TIPDROP_MIN_BODY_RATE", int, 1024,
+            "Bytes per second a request body must average over every TIPDROP_RATE_WINDOW; "
+            "a slower one is ended (408) and nothing of it is kept."),
+    Setting("rate_window", "TIPDROP_RATE_WINDOW", int, 30,
+            "Seconds over which TIPDROP_MIN_BODY_RATE is measured."),
     Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
             "Submissions per hour from one client (in-memory, anonymised)."),
     Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
@@ -61,6 +70,9 @@ class Settings:
     max_upload_mb: int = 200
     argon2_slots: int = 2
     upload_slots: int = 4
+    read_timeout: int = 20
+    min_body_rate: int = 1024
+    rate_window: int = 30
     submits_per_hour: int = 20
     checks_per_hour: int = 60
     proxies: int = 0

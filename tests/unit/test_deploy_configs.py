@@ -32,8 +32,15 @@ def gunicorn_config():
 
 def test_gunicorn_config_is_valid_and_quiet():
     cfg = gunicorn_config()
-    assert cfg.worker_class_str == "gthread"
-    assert cfg.workers == 2 and cfg.threads == 4
+    assert cfg.worker_class_str == "tipdrop.worker.Worker"
+    from gunicorn.workers.gthread import ThreadWorker
+
+    assert issubclass(cfg.worker_class, ThreadWorker)
+    # Threads beyond the upload slots stay free for checks, pages and /healthz.
+    from tipdrop.server import RESERVED_THREADS
+    from tipdrop.settings import Settings
+
+    assert cfg.workers == 2 and cfg.threads == Settings().upload_slots + RESERVED_THREADS == 8
     # No access log: reporter requests leave no trace (DESIGN 4.2).
     assert cfg.accesslog is None
     assert cfg.errorlog == "-"
@@ -72,8 +79,9 @@ def test_gunicorn_config_matches_tipdrop_serve():
 
     source = inspect.getsource(server.run_gunicorn)
     cfg = gunicorn_config()
-    assert f'"threads": {cfg.threads}' in source
-    assert '"worker_class": "gthread"' in source
+    assert '"threads": settings.upload_slots + RESERVED_THREADS' in source
+    assert cfg.threads == 4 + server.RESERVED_THREADS  # TIPDROP_UPLOAD_SLOTS's default
+    assert f'"worker_class": "{cfg.worker_class_str}"' in source
     assert '"accesslog": None' in source
 
 

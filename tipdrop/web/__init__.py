@@ -9,8 +9,9 @@ from ..routing import Routing
 from ..settings import Settings
 from ..tips import today
 from ..unitkeys import UnitKeys
-from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
+from . import api, deadlines, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
+from .deadlines import Deadlines
 from .limits import RateLimiter, Slots
 from .tokens import Tokens, load_secret
 
@@ -86,7 +87,11 @@ def create_app(config=None, hold_wal=False):
         "routing": routing,
         "tokens": Tokens(load_secret(settings.data_dir)),
         "argon2_slots": Slots(settings.argon2_slots),
-        "upload_slots": Slots(settings.upload_slots, wait=0.5),
+        # No wait: a thread waiting for an upload slot is a thread kept from
+        # checks and pages (docs/deploy.md, "Workers").
+        "upload_slots": Slots(settings.upload_slots, wait=0),
+        "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
+                               settings.rate_window),
         "submit_limit": RateLimiter(settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(settings.checks_per_hour, 3600),
     }
@@ -104,6 +109,7 @@ def create_app(config=None, hold_wal=False):
     security.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    deadlines.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(officer_api.bp)

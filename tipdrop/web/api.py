@@ -19,6 +19,7 @@ from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
 from .context import count_request, extension, get_tips, sealing_keys
+from .deadlines import open_body
 from .i18n import current_language
 from .reporter import receive_submission
 from .upload import MAX_SMALL_FORM, read_submission
@@ -33,7 +34,8 @@ def _json_body():
     length = request.content_length
     if length is not None and length > MAX_SMALL_FORM:
         raise InputError("the request is too large")
-    raw = request.stream.read(MAX_SMALL_FORM + 1)
+    with open_body() as stream:
+        raw = stream.read_up_to(MAX_SMALL_FORM + 1)
     if len(raw) > MAX_SMALL_FORM:
         raise InputError("the request is too large")
     try:

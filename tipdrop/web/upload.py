@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..errors import InputError, TextEncodingError
+from .deadlines import open_body
 
 READ_SIZE = 64 * 1024
 MAX_FIELD_BYTES = 128 * 1024
@@ -111,7 +112,8 @@ def read_small_form(request):
     length = request.content_length
     if length is None or length > MAX_SMALL_FORM:
         raise RequestEntityTooLarge()
-    body = request.stream.read(MAX_SMALL_FORM + 1)
+    with open_body() as stream:
+        body = stream.read_up_to(MAX_SMALL_FORM + 1)
     if len(body) > MAX_SMALL_FORM:
         raise RequestEntityTooLarge()
     try:
@@ -147,7 +149,9 @@ def read_submission(request, start_draft, max_body):
         raise RequestEntityTooLarge()
     decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
     parser = _Parser(start_draft, max_body)
-    stream = request.stream
+    # Under the read deadline and minimum rate: a stalled upload ends in
+    # SlowClientError and is discarded below like any other broken one.
+    stream = open_body()
     received = 0
     finished = False
     try:
@@ -173,4 +177,6 @@ def read_submission(request, start_draft, max_body):
         if parser.draft is not None:
             parser.draft.discard()
         raise
+    finally:
+        stream.close()
     return parser.fields, parser.draft
