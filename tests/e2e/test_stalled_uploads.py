@@ -11,7 +11,7 @@ pages, submits, and a monitor polls ``/healthz``. Then:
   and the reporter's next try after the attack succeeds);
 * every stalled or trickling upload is ended by the server (a 408 or 503
   answer, or its connection closed), none gets a receipt;
-* nothing of them is left: no tip, no ``.part`` file, no attachment, the
+* nothing of them is left: no tip, no staged attachment blob, no attachment, the
   canary in no file of the data folder or the temp folder.
 
 On the code before the read deadline and the reserved threads, the honest
@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from .. import stored
 from ..serving import free_port, multipart, start_server
 from . import test_nginx
 
@@ -51,7 +52,7 @@ TRICKLING = 20
 PARTIAL_HEADS = 32
 CANARY = b"CANARY-STALLED-UPLOAD-41c9"
 #: Sent at once by half the attackers: enough for the server to start the
-#: attachment's .part file. The other half send the file's first bytes only.
+#: attachment's staged blob. The other half send the file's first bytes only.
 LARGE_HEAD = 128 * 1024
 SMALL_HEAD = 100
 TRICKLE_PAUSE = 0.5
@@ -75,7 +76,7 @@ class Attacker:
     Each upload is kept open until the server ends it; then the attacker
     starts the next one, until told to stop (the last one it leaves open).
     ``head`` is how much of the file is sent at once: a large head makes the
-    server start an encrypted ``.part`` file, a small one stalls before it,
+    server start an encrypted staged blob, a small one stalls before it,
     None sends only the start of the request head.
     With ``wait_for_close`` the attacker does not hang up when answered: it
     waits for the server to close the connection.
@@ -163,7 +164,8 @@ def _honest_round(port, receipt):
 
 
 def _part_files(data_dir):
-    return sorted((data_dir / "attachments" / "tmp").glob("*.part"))
+    """Attachment blobs of uploads still in progress (staged, not stored with a tip)."""
+    return stored.staged_blobs(data_dir)
 
 
 def _tips(data_dir):
@@ -246,12 +248,11 @@ def _assert_outcome(server, port, attackers, honest, tips_before):
     status, answer = _request(port, "POST", "/api/v1/tips", body, {"Content-Type": content_type})
     assert status == 201, answer[:300]
 
-    # And nothing of the stalled uploads is left: no tip, no .part file, no blob
+    # And nothing of the stalled uploads is left: no tip, no staged blob, only
+    # the honest report's file
     assert _part_files(server.data_dir) == []
     assert _tips(server.data_dir) == tips_before + honest_submits + 1
-    blobs = [p for p in (server.data_dir / "attachments").rglob("*")
-             if p.is_file() and p.parent.name != "tmp"]
-    assert len(blobs) == 1, blobs
+    assert len(stored.all_blobs(server.data_dir)) == 1
     server.stop()
     for root in (server.data_dir, server.tmp_dir):
         for path in root.rglob("*"):
