@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..errors import InputError, TextEncodingError
+from .body import check_length, read_small
 
 READ_SIZE = 64 * 1024
 MAX_FIELD_BYTES = 128 * 1024
@@ -108,12 +109,7 @@ def read_small_form(request):
     """
     if request.mimetype != "application/x-www-form-urlencoded":
         raise FormError("expected a url-encoded form")
-    length = request.content_length
-    if length is None or length > MAX_SMALL_FORM:
-        raise RequestEntityTooLarge()
-    body = request.stream.read(MAX_SMALL_FORM + 1)
-    if len(body) > MAX_SMALL_FORM:
-        raise RequestEntityTooLarge()
+    body = read_small(request, MAX_SMALL_FORM)
     try:
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
                           strict_parsing=False, encoding="utf-8", errors="strict",
@@ -142,9 +138,7 @@ def read_submission(request, start_draft, max_body):
     boundary = request.mimetype_params.get("boundary", "").encode("ascii", "replace")
     if not boundary:
         raise FormError("missing multipart boundary")
-    length = request.content_length
-    if length is not None and length > max_body:
-        raise RequestEntityTooLarge()
+    check_length(request, max_body)
     decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
     parser = _Parser(start_draft, max_body)
     stream = request.stream
