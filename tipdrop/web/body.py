@@ -12,7 +12,8 @@ reaches the log. Gunicorn closes the connection after a failed body read,
 so the rest of a broken body is never parsed as a next request.
 """
 
-from werkzeug.exceptions import HTTPException, LengthRequired, RequestEntityTooLarge, RequestTimeout
+from werkzeug.exceptions import (ClientDisconnected, HTTPException, LengthRequired,
+                                 RequestEntityTooLarge, RequestTimeout)
 
 from ..errors import InputError, TipdropError
 
@@ -32,6 +33,8 @@ class GuardedStream:
     def _guarded(self, method, *args):
         try:
             return getattr(self._stream, method)(*args)
+        except ClientDisconnected:  # Werkzeug's name for a body that ended early
+            raise BodyReadError("the body ended early") from None
         except (HTTPException, TipdropError):
             raise  # already a clear 4xx (too large, client gone, a slow-client refusal)
         except TimeoutError:
