@@ -9,6 +9,7 @@ if even the error page cannot be rendered, a plain page still says so.
 """
 
 from flask import current_app, render_template, request
+from flask.globals import request_ctx
 from markupsafe import escape
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -43,13 +44,19 @@ def _respond(message, status, code, detail=None):
         if detail:
             body["detail"] = detail
         return body, status, headers
+    if request_ctx.url_adapter is None:
+        # Werkzeug refused the Host header, so no link of the full page can be built.
+        return _plain_page(message, status), status, headers
     try:
         page = render_template("error.html", message=message, status=status)
     except Exception as error:  # the page must never turn a 4xx into a 500
         log_internal_error(current_app.logger, error)
-        page = _PLAIN_PAGE.format(lang=i18n.current_language(), status=status,
-                                  message=escape(message))
+        page = _plain_page(message, status)
     return page, status, headers
+
+
+def _plain_page(message, status):
+    return _PLAIN_PAGE.format(lang=i18n.current_language(), status=status, message=escape(message))
 
 
 _PLAIN_PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'

@@ -57,6 +57,8 @@ class _Parser:
         self.field_bytes = 0
 
     def handle(self, event):
+        if isinstance(event, (Field, File)) and not event.name:
+            raise FormError("a part of the form has no name")
         if isinstance(event, Field):
             if event.name in self.fields:
                 raise FormError(f"the field {event.name!r} appears twice")
