@@ -55,7 +55,8 @@ def send_raw(server, method, path, headers, body=b"", half_close=False):
     """
     if body and not {"Content-Length", "Transfer-Encoding"} & set(headers):
         headers = headers | {"Content-Length": str(len(body))}
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: close\r\n"
+    headers = {"Host": f"127.0.0.1:{server.port}", "Connection": "close"} | headers
+    head = f"{method} {path} HTTP/1.1\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     try:
@@ -227,6 +228,9 @@ MALFORMED = [
     ("chunked cut short", "POST",
      {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"},
      b"100\r\n--x\r\n", True),
+    ("multipart part without a name", "POST",
+     {"Content-Type": "multipart/form-data; boundary=x"},
+     b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n", False),
     ("length longer than the body", "POST",
      {"Content-Length": "500", "Content-Type": "application/json"}, b'{"a": "', True),
     ("no length", "POST", {"Content-Type": FORM}, b"", False),
@@ -235,6 +239,8 @@ MALFORMED = [
     ("bad utf-8", "POST", {"Content-Type": FORM},
      b"token=\xff&a=%ff", False),
     ("origin no url", "POST", {"Origin": "http://[::1", "Content-Type": FORM}, b"a=b", False),
+    ("host no name", "GET", {"Host": ".pub0.0.1:8080"}, b"", False),
+    ("host no name, post", "POST", {"Host": "a..b", "Content-Type": FORM}, b"a=b", False),
     ("unknown method", "FOO", {}, b"", False),
     ("head", "HEAD", {}, b"", False),
     ("options", "OPTIONS", {}, b"", False),

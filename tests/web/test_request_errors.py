@@ -154,6 +154,9 @@ MALFORMED = [
      b'--x\r\nContent-Disposition: form-data; name="' + BAD_UTF8 + b'"; filename="'
      + BAD_UTF8 + b'"\r\n\r\nabc\r\n--x--\r\n',
      {"CONTENT_TYPE": "multipart/form-data; boundary=x"}),
+    ("multipart part without a name",
+     b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n",
+     {"CONTENT_TYPE": "multipart/form-data; boundary=x"}),
     ("multipart file first",
      b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
      b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\r\n--x--\r\n",
@@ -164,6 +167,8 @@ MALFORMED = [
                            "HTTP_ACCEPT_LANGUAGE": "q=abc;;, \xff-\xfe", "HTTP_ORIGIN": "http://[::1",
                            "HTTP_AUTHORIZATION": "Tipdrop-Signature \xff",
                            "HTTP_X_TIPDROP_DATE": "\xff"}),
+    ("host no name", b"a=b", {"CONTENT_TYPE": "application/x-www-form-urlencoded",
+                              "HTTP_HOST": ".pub0.0.1:8080"}),
     ("length longer than the body", b"ab",
      {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "1000"}),
     ("length not a number", b"ab", {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "x"}),
