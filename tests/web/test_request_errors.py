@@ -7,13 +7,20 @@ stream itself (malformed chunks, a client gone mid-body) need a real server:
 see tests/e2e/test_no_server_errors.py.
 """
 
+import html
 import io
 import json
 import logging
 
 import pytest
+from gunicorn.http.errors import (ChunkMissingTerminator, InvalidChunkExtension,
+                                  InvalidChunkSize, NoMoreData)
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 
-from ..clear_errors import known_messages, problem
+from tipdrop.web.body import BodyReadError, GuardedStream
+from tipdrop.web.tokens import FormExpiredError
+
+from ..clear_errors import ERROR_PARAGRAPH, known_messages, problem
 from .conftest import form_token
 
 LANGS = ("kk", "ru", "en")
@@ -126,6 +133,59 @@ def test_an_origin_header_that_is_no_url_is_refused_as_cross_site(client, errors
     assert response.status_code == 403
     assert_clear(response, "/check", "ru", "POST")
     assert errors_logged() == []
+
+
+class _FailingStream:
+    def __init__(self, error):
+        self.error = error
+
+    def read(self, size=-1):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, expected", [
+    (InvalidChunkSize(b"zz"), BodyReadError),
+    (ChunkMissingTerminator(b"xy"), BodyReadError),
+    (InvalidChunkExtension("NUL"), BodyReadError),
+    (NoMoreData(b""), BodyReadError),
+    (ConnectionResetError(), BodyReadError),
+    (ValueError("I/O operation on closed file"), BodyReadError),
+    (ClientDisconnected(), BodyReadError),
+    (TimeoutError(), RequestTimeout),
+    (RequestEntityTooLarge(), RequestEntityTooLarge),
+    (FormExpiredError(), FormExpiredError),
+])
+def test_every_way_a_body_read_fails_is_a_clear_error(error, expected):
+    with pytest.raises(expected):
+        GuardedStream(_FailingStream(error)).read(10)
+
+
+def test_an_error_inside_an_error_handler_is_logged_by_class_name_only(app, client, caplog):
+    # Given a view whose error handler itself fails, with report text in the error
+    class Boom(Exception):
+        pass
+
+    def view():
+        raise Boom()
+
+    def handler(error):
+        raise KeyError("SECRET REPORT TEXT")
+
+    app.add_url_rule("/boom", "boom", view)
+    app.register_error_handler(Boom, handler)
+    caplog.set_level(logging.DEBUG)
+
+    # When it is requested
+    response = client.get("/boom?lang=kk")
+
+    # Then the reporter gets the translated 500 page, and the log one line without traceback
+    assert response.status_code == 500
+    assert '<html lang="kk">' in response.text and "Traceback" not in response.text
+    sentence = html.unescape(ERROR_PARAGRAPH.search(response.data).group(1).decode())
+    assert sentence in known_messages("kk")
+    assert [r.getMessage() for r in caplog.records] == ["internal error: KeyError"]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert "SECRET" not in caplog.text
 
 
 # --- a sweep of malformed requests over every route ------------------------------------
