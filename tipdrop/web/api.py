@@ -18,8 +18,8 @@ from .. import sealed
 from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
-from .context import count_request, extension, get_tips, sealing_keys
 from .body import read_small
+from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
 from .reporter import receive_submission
 from .upload import MAX_SMALL_FORM, read_submission

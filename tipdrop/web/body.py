@@ -36,7 +36,7 @@ class GuardedStream:
         except ClientDisconnected:  # Werkzeug's name for a body that ended early
             raise BodyReadError("the body ended early") from None
         except (HTTPException, TipdropError):
-            raise  # already a clear 4xx (too large, client gone, a slow-client refusal)
+            raise  # already a clear 4xx (too large, a slow-client refusal)
         except TimeoutError:
             raise RequestTimeout() from None
         except Exception as error:  # anything the server's body reader raises

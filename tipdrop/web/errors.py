@@ -10,8 +10,8 @@ if even the error page cannot be rendered, a plain page still says so.
 
 from flask import current_app, render_template, request
 from flask.globals import request_ctx
-from markupsafe import escape
 from flask_babel import gettext
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import TipdropError
@@ -56,11 +56,12 @@ def _respond(message, status, code, detail=None):
 
 
 def _plain_page(message, status):
-    return _PLAIN_PAGE.format(lang=i18n.current_language(), status=status, message=escape(message))
+    return _PLAIN_PAGE.format(lang=i18n.current_language(), status=status, message=escape(message),
+                              root=escape(request.root_path))
 
 
 _PLAIN_PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
-               '<p id="error" role="alert">{message}</p><p><a href="/?lang={lang}">tipdrop</a></p>')
+               '<p id="error" role="alert">{message}</p><p><a href="{root}/?lang={lang}">tipdrop</a></p>')
 
 
 def log_internal_error(logger, error):
