@@ -45,11 +45,12 @@ test: $(VENV)/.installed-test translations
 	$(BIN)/python -m pytest
 
 # Coverage-guided fuzzing (atheris) of the parsers of untrusted bytes: each target of
-# fuzz/fuzz_parsers.py for FUZZ_SECONDS. New inputs go to build/fuzz/TARGET, crashing
+# fuzz/fuzz_parsers.py for FUZZ_SECONDS (http: raw requests through gunicorn's parser
+# into the app, where any 5xx is a crash). New inputs go to build/fuzz/TARGET, crashing
 # inputs to build/fuzz/crashes/. Without atheris: a long Hypothesis run instead.
 FUZZ_SECONDS  ?= 60
 FUZZ_EXAMPLES ?= 20000
-FUZZ_TARGETS  := envelope stream reply_bundle export
+FUZZ_TARGETS  := envelope stream reply_bundle export http
 
 fuzz: $(VENV)/.installed-test
 	@if $(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -q atheris; then \

@@ -2,9 +2,10 @@
 
     python fuzz/fuzz_parsers.py TARGET [libFuzzer options] [CORPUS_DIR ...]
 
-TARGET is one of envelope, stream, reply_bundle, export (see targets.py).
-Any exception other than a TipdropError is a crash: libFuzzer prints the
-traceback, writes the input to ``-artifact_prefix`` and exits non-zero.
+TARGET is one of envelope, stream, reply_bundle, export, http (see targets.py).
+Any exception other than a TipdropError is a crash, and so is a 5xx answer
+of the ``http`` target: libFuzzer prints the traceback, writes the input to
+``-artifact_prefix`` and exits non-zero.
 Pass a scratch folder first and fuzz/corpus/TARGET second: libFuzzer adds
 new inputs to the first folder only. ``make fuzz`` runs every target for
 FUZZ_SECONDS; tests/test_fuzz_smoke.py runs each for a few seconds.
@@ -14,7 +15,10 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["tipdrop"]):
+# The multipart decoder and gunicorn's HTTP parser are instrumented too, so the
+# fuzzer learns to build requests that get through them into tipdrop's code.
+with atheris.instrument_imports(include=["tipdrop", "werkzeug.sansio.multipart",
+                                         "gunicorn.http"]):
     import targets
 
 

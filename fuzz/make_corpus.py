@@ -108,9 +108,67 @@ def export_seeds():
     yield "empty", empty.getvalue()
 
 
+def _request(method, target, headers=(), body=b"", framing="length"):
+    """Raw HTTP/1.1 request bytes, the body framed by Content-Length or in two chunks."""
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1:8080", *headers]
+    if framing == "chunked":
+        lines.append("Transfer-Encoding: chunked")
+        half = len(body) // 2
+        body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:]) if p)
+        body += b"0\r\n\r\n"
+    elif body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
+
+
+def _multipart(fields, files):
+    boundary = "seed-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+             .encode() for name, value in fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+              f'filename="{filename}"\r\nContent-Type: {kind}\r\n\r\n'.encode() + data + b"\r\n"
+              for name, filename, kind, data in files]
+    return f"Content-Type: multipart/form-data; boundary={boundary}", (
+        b"".join(parts) + f"--{boundary}--\r\n".encode())
+
+
+def http_seeds():
+    """Requests to every kind of route: pages, forms, JSON, multipart uploads, officer API."""
+    json_type = "Content-Type: application/json"
+    form_type = "Content-Type: application/x-www-form-urlencoded"
+    report = {"region": "astana", "category": "theft", "description": "A bicycle was stolen."}
+    upload_type, upload = _multipart(report, [("files", "note.txt", "text/plain", b"It was red.")])
+    sealed_type, sealed_upload = _multipart(
+        {"region": "astana", "category": "theft", "unit": "vector-unit"},
+        [("report", "report", "application/octet-stream", b"\x01" * 64)])
+    for path in ("/", "/submit?lang=kk", "/check?lang=ru", "/privacy", "/stats", "/stats.csv",
+                 "/healthz", "/static/style.css", "/api/v1/options", "/api/v1/keys"):
+        yield "get" + path.replace("/", "-").replace("?", "-"), _request("GET", path)
+    for framing in ("length", "chunked"):
+        yield f"api-tip-{framing}", _request("POST", "/api/v1/tips", [json_type, "Accept-Language: kk"],
+                                             json.dumps(report).encode(), framing)
+        yield f"api-tip-upload-{framing}", _request("POST", "/api/v1/tips", [upload_type], upload,
+                                                    framing)
+        yield f"page-submit-{framing}", _request("POST", "/submit?lang=ru", [upload_type],
+                                                 b"--seed-boundary\r\nContent-Disposition: form-data;"
+                                                 b' name="token"\r\n\r\nx\r\n' + upload, framing)
+        yield f"page-check-{framing}", _request("POST", "/check?lang=en", [form_type],
+                                                b"token=x&receipt=ABCD-EFGH", framing)
+    yield "api-sealed-tip", _request("POST", "/api/v1/sealed-tips", [sealed_type], sealed_upload)
+    yield "api-check", _request("POST", "/api/v1/check", [json_type],
+                                b'{"receipt": "ABCD-EFGH-JKMN", "sealed_replies": true}')
+    yield "api-followup", _request("POST", "/api/v1/followups", [json_type],
+                                   b'{"token": "x", "text": "more"}')
+    yield "api-sealed-followup", _request("POST", "/api/v1/sealed-followups", [json_type],
+                                          b'{"token": "x", "part": "f1", "body": "AAAA"}')
+    yield "page-followup", _request("POST", "/followup", [form_type], b"token=x&text=more")
+    yield "officer-replies", _request("POST", "/officer/v1/replies", [
+        "Authorization: Tipdrop-Signature key=x, sig=y", "Content-Type: application/json"], b"{}")
+
+
 def main():
     makers = {"envelope": envelope_seeds, "stream": stream_seeds,
-              "reply_bundle": reply_bundle_seeds, "export": export_seeds}
+              "reply_bundle": reply_bundle_seeds, "export": export_seeds, "http": http_seeds}
     assert set(makers) == set(targets.TARGETS)
     for target, make in makers.items():
         folder = CORPUS / target

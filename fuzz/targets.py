@@ -4,20 +4,37 @@ Each target takes arbitrary bytes and must either succeed or raise a
 :class:`tipdrop.errors.TipdropError`; anything else escaping is a crash.
 Plain Python with no atheris, so the corpus maker and tests can import it.
 
+The ``http`` target is the web app as a reporter's phone reaches it: raw
+request bytes, parsed by gunicorn's own HTTP parser (chunked framing and
+all), served by the app. Any 5xx answer, or any error the app logs, is a
+crash (:class:`ServerError`).
+
 Keys are the fixed test-vector keys of tests/vectors/generate.py (derived
 from public labels: they protect nothing), so seeds made from the vectors
 decrypt and the fuzzer starts from inputs that reach the deepest code.
 """
 
+import atexit
 import hashlib
 import io
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from gunicorn.config import Config
+from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.http.errors import NoMoreData, ParseException
+from gunicorn.http.parser import RequestParser
+from werkzeug.test import run_wsgi_app
 
 from tipdrop import bundles
-from tipdrop.crypto import envelope, keys, stream
+from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import TipdropError
+from tipdrop.web import create_app
 
 
 def _seed(label):
@@ -97,11 +114,78 @@ def read_export(data):
             reader.copy_stream(sink.write)
 
 
+class ServerError(AssertionError):
+    """The app answered with a 5xx or logged an internal error: a crash for the fuzzer."""
+
+
+class _Socket:
+    """Where gunicorn would write "100 Continue": nowhere."""
+
+    def send(self, data):
+        return len(data)
+
+    sendall = send
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+_GUNICORN = Config()
+_PEER, _SERVER = ("127.0.0.1", 40000), ("127.0.0.1", 8080)
+_served = {}
+
+
+def _app():
+    """One app for the whole run (created at first use), in a folder removed at exit."""
+    if not _served:
+        root = Path(tempfile.mkdtemp(prefix="tipdrop-fuzz-"))
+        atexit.register(shutil.rmtree, root, True)
+        keys_dir = root / "keys"
+        keys_dir.mkdir()
+        (keys_dir / "vector-unit.pub").write_bytes(UNIT_KEY.public.to_json())
+        (keys_dir / "routing.json").write_text(
+            json.dumps({"version": 1, "regions": {"astana": "vector-unit"}}))
+        app = create_app({"data_dir": root / "instance", "keys_dir": keys_dir,
+                          "receipt_params": kdf.TEST_PARAMS, "submits_per_hour": 10**9,
+                          "checks_per_hour": 10**9, "max_upload_mb": 1})
+        errors = _ErrorRecords()
+        app.logger.addHandler(errors)
+        _served.update(app=app, errors=errors)
+    return _served["app"], _served["errors"]
+
+
+def serve_request(data):
+    """Raw HTTP/1.1 request bytes, parsed by gunicorn, answered by the app; returns the status.
+
+    Requests gunicorn refuses itself (a bad request line or header) never
+    reach the app and are not the app's to answer.
+    """
+    try:
+        request = next(RequestParser(_GUNICORN, [data], _PEER))
+        _, environ = gunicorn_wsgi.create(request, _Socket(), _PEER, _SERVER, _GUNICORN)
+    except (ParseException, NoMoreData, StopIteration):
+        return None
+    app, errors = _app()
+    errors.messages.clear()
+    _, status, _ = run_wsgi_app(app, environ, buffered=True)
+    code = int(status.split()[0])
+    if code >= 500 or errors.messages:
+        raise ServerError(f"{status}; logged: {errors.messages}")
+    return code
+
+
 TARGETS = {
     "envelope": open_envelope,
     "stream": decrypt_stream,
     "reply_bundle": parse_reply_bundle,
     "export": read_export,
+    "http": serve_request,
 }
 
 

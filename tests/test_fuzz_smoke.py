@@ -2,7 +2,9 @@
 
 ``make fuzz`` runs the same harness for minutes; this short run in ``make test``
 keeps the harness working and replays the seed corpus (valid bundles and
-ciphertexts from the test vectors) plus a few thousand mutations of it.
+ciphertexts from the test vectors, raw HTTP requests to every kind of route)
+plus a few thousand mutations of it. For the ``http`` target a 5xx answer or
+an error in the app's log is a crash.
 """
 
 import importlib.util
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
-TARGETS = ["envelope", "stream", "reply_bundle", "export"]
+TARGETS = ["envelope", "stream", "reply_bundle", "export", "http"]
 SECONDS_PER_TARGET = 2
 
 pytestmark = [

@@ -7,6 +7,9 @@ bodies with real tokens) and check the one rule every parser keeps: it
 succeeds, or it raises a TipdropError. A damaged bundle that is accepted
 must mean exactly what the undamaged one meant.
 
+Raw HTTP requests go through gunicorn's parser into the app (the ``http``
+target of fuzz/targets.py): none may get a 5xx or make the app log an error.
+
 Lone surrogates from JSON "\\udXXX" escapes, found this way, have their own
 tests at the end of the file.
 
@@ -19,6 +22,8 @@ import io
 import json
 import os
 import struct
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -294,6 +299,82 @@ def test_any_json_document_never_gives_a_server_error(api, path, data):
     client, receipt, token = api
     body = data.draw(api_documents(token, receipt))
     assert_clean_answer(client.post(path, data=body, content_type="application/json"))
+
+
+# --- raw HTTP requests, through gunicorn's parser into the app ------------------------------
+
+FUZZ_DIR = Path(__file__).resolve().parents[2] / "fuzz"
+
+
+@pytest.fixture(scope="module")
+def http_target():
+    """fuzz/targets.py's ``http`` target: a 5xx answer or a logged app error raises ServerError."""
+    sys.path.insert(0, str(FUZZ_DIR))
+    try:
+        import targets
+    finally:
+        sys.path.remove(str(FUZZ_DIR))
+    return targets.serve_request
+
+
+HTTP_PATHS = ["/", "/submit", "/submit/done", "/check", "/followup", "/privacy", "/stats",
+              "/stats.csv", "/healthz", "/static/style.css", "/static/nope", "/api/v1/tips",
+              "/api/v1/sealed-tips", "/api/v1/check", "/api/v1/followups",
+              "/api/v1/sealed-followups", "/api/v1/options", "/api/v1/keys", "/api/v1/stats",
+              "/officer/v1/export", "/officer/v1/replies", "/officer/v1/acks"]
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+                      max_size=30)
+multipart_bodies = st.lists(
+    st.tuples(st.sampled_from(["region", "category", "description", "token", "files", "report",
+                               "a1", "", "x" * 40]),
+              st.none() | st.sampled_from(["a.jpg", "note.txt", "", "\xff"]),
+              st.binary(max_size=40) | st.sampled_from([b"astana", b"theft", b"\xff\xd8\xff"])),
+    max_size=4,
+).map(lambda parts: b"".join(
+    b"--x\r\nContent-Disposition: form-data" + (b'; name="%s"' % n.encode("latin-1") if n else b"")
+    + (b'; filename="%s"' % f.encode("latin-1") if f is not None else b"") + b"\r\n\r\n" + data
+    + b"\r\n" for n, f, data in parts) + b"--x--\r\n")
+
+
+@st.composite
+def raw_requests(draw):
+    """Nearly valid HTTP/1.1 requests: real routes and methods, bodies of each kind the app
+    reads, framed by a right or wrong Content-Length, or by chunks that may be broken."""
+    method = draw(st.sampled_from(["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "FOO"]))
+    path = draw(st.sampled_from(HTTP_PATHS)) + draw(st.sampled_from(["", "?lang=kk", "?lang=%ff"]))
+    content_type, body = draw(st.sampled_from([
+        ("application/json", st.just(b"{}")),
+        ("application/json", json_values.map(lambda v: json.dumps({"token": v, "receipt": v,
+                                                                   "region": v}).encode())),
+        ("application/json", st.sampled_from([b'{"token": "\\ud800"}', b'{"\\udfff": 1}'])),
+        ("application/x-www-form-urlencoded", st.binary(max_size=60)),
+        ("multipart/form-data; boundary=x", multipart_bodies),
+        ("multipart/form-data", st.binary(max_size=40)),
+        (None, st.binary(max_size=40)),
+    ]).flatmap(lambda pair: st.tuples(st.just(pair[0]), pair[1])))
+    headers = [f"Host: {draw(st.sampled_from(['127.0.0.1:8080', '.pub0.0.1', 'a..b']))}"]
+    if content_type:
+        headers.append(f"Content-Type: {content_type}")
+    headers += [f"{name}: {value}" for name, value in draw(st.dictionaries(
+        st.sampled_from(["Accept-Language", "Origin", "Authorization", "Sec-Fetch-Site",
+                         "X-Tipdrop-Date"]), header_text, max_size=3)).items()]
+    framing = draw(st.sampled_from(["length", "short", "none", "chunked", "broken chunks"]))
+    if framing in ("length", "short"):
+        headers.append(f"Content-Length: {len(body) + (7 if framing == 'short' else 0)}")
+    elif framing != "none":
+        headers.append("Transfer-Encoding: chunked")
+        cut = draw(st.integers(0, len(body)))
+        body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:cut], body[cut:]) if p)
+        body += draw(st.sampled_from([b"zz\r\n", b"5\r\nab\r\n", b"0\r\nX\r\n"])
+                     if framing == "broken chunks" else st.just(b"0\r\n\r\n"))
+    head = "\r\n".join([f"{method} {path} HTTP/1.1", *headers]).encode("latin-1")
+    return head + b"\r\n\r\n" + body
+
+
+@fuzz(300)
+@given(request=raw_requests())
+def test_no_raw_request_gets_a_server_error_or_logs_one(http_target, request):
+    http_target(request)
 
 
 # --- lone surrogates from JSON "\udXXX" escapes ------------------------------------------

@@ -3,6 +3,8 @@
 from flask import Flask
 from flask import Request as _FlaskRequest
 from flask.logging import default_handler
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
 
 from .. import attachments, logs, store
 from ..routing import Routing
@@ -10,6 +12,7 @@ from ..settings import Settings
 from ..tips import today
 from ..unitkeys import UnitKeys
 from . import api, deadlines, errors, health, i18n, officer_api, privacy, reporter, security, stats
+from .body import GuardedStream
 from .context import close_db
 from .deadlines import Deadlines
 from .limits import RateLimiter, Slots
@@ -17,12 +20,21 @@ from .tokens import Tokens, load_secret
 
 
 class TipdropRequest(_FlaskRequest):
-    """A request whose form parser can never spool an upload to disk.
+    """A request whose form parser can never spool an upload to disk,
+    and whose body reads fail only with clear 4xx errors.
 
     Submissions are streamed through encryption by upload.py; any other
     route that receives a file part refuses it instead of letting Werkzeug
-    write it to a temporary file in plaintext (DESIGN 4.1).
+    write it to a temporary file in plaintext (DESIGN 4.1). Every read of
+    the body goes through body.GuardedStream.
     """
+
+    @cached_property
+    def stream(self):
+        if self.shallow:
+            raise RuntimeError("this request may not read its body")
+        return GuardedStream(get_input_stream(self.environ,
+                                              max_content_length=self.max_content_length))
 
     def _get_file_stream(self, *args, **kwargs):
         from .upload import FormError
@@ -51,6 +63,15 @@ def prepare_storage(settings, hold_wal=False):
         db.close()
 
 
+class TipdropApp(Flask):
+    """Flask, except that an error escaping every handler is logged by class name only."""
+
+    request_class = TipdropRequest
+
+    def log_exception(self, exc_info):
+        errors.log_internal_error(self.logger, exc_info[1])
+
+
 def create_app(config=None, hold_wal=False):
     """Build the app from a Settings object or a dict of setting overrides.
 
@@ -66,8 +87,7 @@ def create_app(config=None, hold_wal=False):
     if isinstance(config, dict):
         config = Settings().replace(**config)
     settings = config or Settings()
-    app = Flask(__name__)
-    app.request_class = TipdropRequest
+    app = TipdropApp(__name__)
     app.config.update(
         TIPDROP=settings,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,

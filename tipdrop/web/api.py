@@ -18,8 +18,8 @@ from .. import sealed
 from ..errors import InputError, TextEncodingError
 from ..tips import Report
 from . import openapi
+from .body import read_small
 from .context import count_request, extension, get_tips, sealing_keys
-from .deadlines import open_body
 from .i18n import current_language
 from .reporter import receive_submission
 from .upload import MAX_SMALL_FORM, read_submission
@@ -28,19 +28,16 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _json_body():
-    """A small JSON object, strictly UTF-8; anything else is a clear 400."""
+    """A small JSON object, strictly UTF-8 (no lone surrogates); anything else is a clear 4xx."""
     if request.mimetype != "application/json":
         raise InputError("expected application/json")
-    length = request.content_length
-    if length is not None and length > MAX_SMALL_FORM:
-        raise InputError("the request is too large")
-    with open_body() as stream:
-        raw = stream.read_up_to(MAX_SMALL_FORM + 1)
-    if len(raw) > MAX_SMALL_FORM:
-        raise InputError("the request is too large")
+    raw = read_small(request, MAX_SMALL_FORM)
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
+        # "\ud800" is valid JSON but no UTF-8 text: a lone surrogate would
+        # fail later in whatever encodes the field (a token check, SQLite).
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
         raise TextEncodingError() from None
     except (ValueError, RecursionError):
         raise InputError("the request is not valid JSON") from None

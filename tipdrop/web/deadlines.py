@@ -48,7 +48,7 @@ import time
 from collections import deque
 
 from flask import current_app, request
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ..errors import TipdropError
 
@@ -96,7 +96,10 @@ class _Body:
         started = time.monotonic()
         try:
             data = self.stream.read(ask)
-        except (OSError, ClientDisconnected) as error:
+        except (OSError, ClientDisconnected, HTTPException, TipdropError) as error:
+            # request.stream is body.GuardedStream: a timed-out or shut read
+            # reaches here as RequestTimeout or BodyReadError, the socket's
+            # error kept as its context.
             if self.expired or _timed_out(error):
                 self.expire()
                 raise SlowClientError() from None

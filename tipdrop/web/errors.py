@@ -1,11 +1,17 @@
 """The one place that turns errors into HTTP responses: a page or JSON.
 
 Pages are in the reporter's language; no traceback, request data or receipt
-ever reaches the page or the log.
+ever reaches the page or the log. Every failure to read or decode a request
+is a TipdropError or an HTTPException by the time it gets here (body.py
+guards the body, api.py and upload.py the text in it), so it is a 4xx; an
+error that escapes a view otherwise is a 500 logged by class name only, and
+if even the error page cannot be rendered, a plain page still says so.
 """
 
-from flask import render_template, request
+from flask import current_app, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import TipdropError
@@ -20,6 +26,8 @@ HTTP_MESSAGES = {
     403: N_("This action is not allowed."),
     404: N_("This page does not exist."),
     405: N_("This action is not allowed."),
+    408: N_("The request took too long to arrive. Please try again."),
+    411: N_("The request did not say how long it is. Please try again."),
     413: N_("The files are too large. Please send fewer or smaller files at once."),
     429: N_("Too many attempts. Please wait a few minutes and try again."),
     500: N_("Something went wrong on our side. Please try again later."),
@@ -36,8 +44,29 @@ def _respond(message, status, code, detail=None):
         if detail:
             body["detail"] = detail
         return body, status, headers
-    page = render_template("error.html", message=message, status=status)
+    if request_ctx.url_adapter is None:
+        # Werkzeug refused the Host header, so no link of the full page can be built.
+        return _plain_page(message, status), status, headers
+    try:
+        page = render_template("error.html", message=message, status=status)
+    except Exception as error:  # the page must never turn a 4xx into a 500
+        log_internal_error(current_app.logger, error)
+        page = _plain_page(message, status)
     return page, status, headers
+
+
+def _plain_page(message, status):
+    return _PLAIN_PAGE.format(lang=i18n.current_language(), status=status, message=escape(message),
+                              root=escape(request.root_path))
+
+
+_PLAIN_PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
+               '<p id="error" role="alert">{message}</p><p><a href="{root}/?lang={lang}">tipdrop</a></p>')
+
+
+def log_internal_error(logger, error):
+    """Log an internal error by class name: a traceback's locals may hold report text."""
+    logger.error("internal error: %s", type(error).__name__)
 
 
 def init_app(app):
@@ -58,6 +87,5 @@ def init_app(app):
 
     @app.errorhandler(Exception)
     def unexpected(error):
-        # Only the class name is logged: a traceback's locals may hold report text.
-        app.logger.error("internal error: %s", type(error).__name__)
+        log_internal_error(app.logger, error)
         return _respond(gettext(HTTP_MESSAGES[500]), 500, "internal")

@@ -85,6 +85,15 @@ def link(endpoint, **values):
     return url_for(endpoint, lang=current_language(), **values)
 
 
+def language_link(code):
+    """This page in language ``code``, for the switcher; the start page where that
+    cannot be: after a POST, on an error page for no route, or for a static file."""
+    endpoint = request.endpoint
+    if request.method != "GET" or not endpoint or endpoint == "static":
+        return url_for("reporter.index", lang=code)
+    return url_for(endpoint, **(request.view_args or {}), lang=code)
+
+
 def summary(error_class):
     return (error_class.__doc__ or "").strip().splitlines()[0]
 
@@ -122,7 +131,7 @@ def init_app(app):
     Babel(app, locale_selector=current_language,
           default_translation_directories="translations")
     app.jinja_env.globals.update(
-        link=link, LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES,
+        link=link, language_link=language_link, LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES,
         status_label=status_label, status_help=status_help,
     )
 

@@ -14,9 +14,10 @@ _ERROR = {
 
 def _errors(*codes):
     text = {
-        400: "invalid input (nothing was stored)",
+        400: "invalid input, or a body that could not be read (nothing was stored)",
         403: "expired or foreign token, or a cross-site browser request",
         404: "no report matches the receipt (unknown and wrong receipts look the same)",
+        411: "neither Content-Length nor chunked framing",
         413: "request or text too large",
         429: "too many attempts from this client; retry later",
         503: "busy; retry later (see Retry-After)",
@@ -137,7 +138,7 @@ def document():
                     },
                     "responses": {
                         "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
-                        **_errors(400, 403, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 429, 503),
                     },
                 }
             },
@@ -176,7 +177,7 @@ def document():
                     "responses": {
                         "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
                         "409": {"description": "sealed to a key that is not installed, or receipt costs that are not the server's: fetch /keys again; or the receipt's locator is taken: make another receipt and seal again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                        **_errors(400, 403, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 429, 503),
                     },
                 }
             },
@@ -197,7 +198,7 @@ def document():
                     "responses": {
                         "200": {"description": "the report's state", "content": {"application/json": {"schema": {"oneOf": [
                             {"$ref": "#/components/schemas/Status"}, {"$ref": "#/components/schemas/SealedStatus"}]}}}},
-                        **_errors(400, 403, 404, 413, 429, 503),
+                        **_errors(400, 403, 404, 411, 413, 429, 503),
                     },
                 }
             },
@@ -217,7 +218,7 @@ def document():
                             "type": "object", "required": ["added", "seq"],
                             "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
                         }}}},
-                        **_errors(400, 403, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 429, 503),
                     },
                 }
             },
@@ -242,7 +243,7 @@ def document():
                             "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
                         }}}},
                         "409": {"description": "another follow-up took number N meanwhile (check again and seal for the next number), or sealed to a key that is not installed (fetch /keys again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                        **_errors(400, 403, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 429, 503),
                     },
                 }
             },

@@ -36,7 +36,11 @@ def check_same_origin():
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":
         return  # not a browser, an old one, or no-referrer: the token decides
-    if urlsplit(origin).netloc != request.host:
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[::1": not an origin any browser sends
+        raise CrossSiteError() from None
+    if netloc != request.host:
         raise CrossSiteError()
 
 

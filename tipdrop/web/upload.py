@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..errors import InputError, TextEncodingError
+from .body import check_length, read_small
 from .deadlines import open_body
 
 READ_SIZE = 64 * 1024
@@ -57,6 +58,8 @@ class _Parser:
         self.field_bytes = 0
 
     def handle(self, event):
+        if isinstance(event, (Field, File)) and not event.name:
+            raise FormError("a part of the form has no name")
         if isinstance(event, Field):
             if event.name in self.fields:
                 raise FormError(f"the field {event.name!r} appears twice")
@@ -109,13 +112,7 @@ def read_small_form(request):
     """
     if request.mimetype != "application/x-www-form-urlencoded":
         raise FormError("expected a url-encoded form")
-    length = request.content_length
-    if length is None or length > MAX_SMALL_FORM:
-        raise RequestEntityTooLarge()
-    with open_body() as stream:
-        body = stream.read_up_to(MAX_SMALL_FORM + 1)
-    if len(body) > MAX_SMALL_FORM:
-        raise RequestEntityTooLarge()
+    body = read_small(request, MAX_SMALL_FORM)
     try:
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
                           strict_parsing=False, encoding="utf-8", errors="strict",
@@ -144,9 +141,7 @@ def read_submission(request, start_draft, max_body):
     boundary = request.mimetype_params.get("boundary", "").encode("ascii", "replace")
     if not boundary:
         raise FormError("missing multipart boundary")
-    length = request.content_length
-    if length is not None and length > max_body:
-        raise RequestEntityTooLarge()
+    check_length(request, max_body)
     decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
     parser = _Parser(start_draft, max_body)
     # Under the read deadline and minimum rate: a stalled upload ends in

@@ -1,0 +1,269 @@
+"""Malformed requests against real gunicorn: a clear 4xx, never a 5xx, never a traceback.
+
+Raw sockets send what no HTTP library would: chunked bodies with a bad chunk
+size or a missing terminator, bodies cut short by a half-close, posts with
+no length at all, lone surrogates in JSON. Each case of issue 13 item 7 has
+its own test, then a sweep sends every malformed request to every route.
+Each answer must be a page in the reporter's language or JSON with a
+translated message (tests/clear_errors.py), the server log must show no
+internal error, and an upload broken mid-file leaves nothing behind.
+"""
+
+import http.client
+import json
+import socket
+import sqlite3
+
+import pytest
+
+from tipdrop.web import create_app
+
+from ..clear_errors import log_problem, problem
+from ..serving import multipart, start_server
+
+pytestmark = pytest.mark.e2e
+
+LANGS = ("kk", "ru", "en")
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("no500"), extra_env={
+        "TIPDROP_SUBMITS_PER_HOUR": "1000000", "TIPDROP_CHECKS_PER_HOUR": "1000000"})
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def log_is_clean(gunicorn):
+    """After the test: the server logged no internal error while it ran."""
+    start = gunicorn.log_path.stat().st_size
+    yield
+    with open(gunicorn.log_path, "rb") as log:
+        log.seek(start)
+        why = log_problem(log.read().decode("utf-8", "replace"))
+    assert why is None, why
+
+
+def send_raw(server, method, path, headers, body=b"", half_close=False):
+    """Send one request as raw bytes; return (status, headers, body) of the answer.
+
+    ``half_close`` shuts the sending side after the bytes, as a client that
+    gives up mid-body does; the answer is still read. A body sent without
+    either framing header gets a Content-Length.
+    """
+    if body and not {"Content-Length", "Transfer-Encoding"} & set(headers):
+        headers = headers | {"Content-Length": str(len(body))}
+    headers = {"Host": f"127.0.0.1:{server.port}", "Connection": "close"} | headers
+    head = f"{method} {path} HTTP/1.1\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    try:
+        sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        sock.close()
+
+
+def chunked(*pieces):
+    """A well-framed chunked body of ``pieces``."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+def assert_clear(answer, path, lang, method="POST"):
+    why = problem(*answer, path=path, lang=lang, method=method)
+    assert why is None, why
+
+
+def _tip_count(server):
+    db = sqlite3.connect(f"file:{server.data_dir / 'tipdrop.db'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT count(*) FROM tips").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _stored_files(server):
+    return sorted(p for p in (server.data_dir / "attachments").rglob("*") if p.is_file())
+
+
+# --- each case of issue 13 item 7 -------------------------------------------------------
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_missing_static_file_is_a_404_page_in_the_reporters_language(
+        gunicorn, log_is_clean, lang):
+    answer = send_raw(gunicorn, "GET", "/static/missing.css", {"Accept-Language": lang})
+    assert answer[0] == 404
+    assert_clear(answer, "/static/missing.css", lang, "GET")
+
+
+#: Broken chunked framing, each after the start of a valid body.
+BROKEN_CHUNKS = {
+    "bad chunk size": b"zz\r\nabc\r\n0\r\n\r\n",
+    "chunk without terminator": b"3\r\nabcdefgh\r\n0\r\n\r\n",
+    "chunk size overflow": b"ffffffffffffffffffffff\r\nabc\r\n",
+    "bad chunk extension": b"3;\x00\r\nabc\r\n0\r\n\r\n",
+}
+
+
+def _upload_head(fields):
+    """A multipart body with ``fields`` and a file part whose content never ends."""
+    content_type, body = multipart(fields, [("files", "photo.jpg", "image/jpeg", b"\xff" * 10)])
+    cut = body.index(b"\xff" * 10) + 5
+    return content_type, body[:cut]
+
+
+@pytest.mark.parametrize("broken", BROKEN_CHUNKS, ids=list(BROKEN_CHUNKS))
+@pytest.mark.parametrize("path", ["/submit", "/api/v1/tips", "/api/v1/sealed-tips"])
+def test_a_malformed_chunked_upload_is_a_clear_400_and_leaves_nothing(
+        gunicorn, log_is_clean, path, broken):
+    # Given an upload that has started a file (so a draft exists on disk)
+    fields = {"region": "astana", "category": "theft", "description": "chunked"}
+    if path == "/submit":
+        fields = {"token": gunicorn.form_token("/submit"), "website": ""} | fields
+    if path == "/api/v1/sealed-tips":
+        fields = {"region": "astana", "category": "theft", "unit": "demo"}
+    content_type, head = _upload_head(fields)
+    tips_before = _tip_count(gunicorn)
+
+    # When its chunked framing breaks
+    answer = send_raw(gunicorn, "POST", path, {
+        "Content-Type": content_type, "Transfer-Encoding": "chunked", "Accept-Language": "kk",
+    }, chunked(head)[:-5] + BROKEN_CHUNKS[broken], half_close=True)
+
+    # Then the answer is a clear 400 in Kazakh, and nothing was kept
+    assert answer[0] == 400, answer
+    assert_clear(answer, path, "kk")
+    if path.startswith("/api/"):
+        assert json.loads(answer[2])["error"] == "BodyReadError"
+    assert _tip_count(gunicorn) == tips_before
+    assert _stored_files(gunicorn) == []
+
+
+@pytest.mark.parametrize("path, content_type", [
+    ("/check", FORM), ("/followup", FORM), ("/submit/done", FORM),
+    ("/api/v1/tips", "application/json"), ("/api/v1/check", "application/json"),
+    ("/api/v1/followups", "application/json"), ("/api/v1/sealed-followups", "application/json"),
+])
+@pytest.mark.parametrize("broken", BROKEN_CHUNKS, ids=list(BROKEN_CHUNKS))
+def test_a_malformed_chunked_form_or_json_is_a_clear_400(
+        gunicorn, log_is_clean, path, content_type, broken):
+    answer = send_raw(gunicorn, "POST", path, {
+        "Content-Type": content_type, "Transfer-Encoding": "chunked", "Accept-Language": "ru",
+    }, b"2\r\n{}\r\n" + BROKEN_CHUNKS[broken], half_close=True)
+    assert answer[0] == 400, answer
+    assert_clear(answer, path, "ru")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tips", "/submit", "/check", "/api/v1/check"])
+def test_a_body_cut_short_by_the_client_is_a_clear_400(gunicorn, log_is_clean, path):
+    content_type = "application/json" if path.startswith("/api/") else FORM
+    if path == "/submit" or path == "/api/v1/tips":
+        content_type, body = _upload_head({"region": "astana", "description": "cut"})
+    else:
+        body = b'{"receipt": "AB' if path.startswith("/api/") else b"token=x&receipt=AB"
+    for framing in ({"Content-Length": str(len(body) + 1000)}, {"Transfer-Encoding": "chunked"}):
+        sent = body if "Content-Length" in framing else chunked(body)[:-5]
+        answer = send_raw(gunicorn, "POST", path, {"Content-Type": content_type,
+                          "Accept-Language": "en", **framing}, sent, half_close=True)
+        assert 400 <= answer[0] < 500, (framing, answer)
+        assert_clear(answer, path, "en")
+    assert _stored_files(gunicorn) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("path", ["/api/v1/followups", "/api/v1/sealed-followups"])
+def test_a_lone_surrogate_in_a_json_token_is_a_clear_400(gunicorn, log_is_clean, path, lang):
+    body = b'{"token": "\\ud800", "text": "hello", "part": "f1", "body": ""}'
+    answer = send_raw(gunicorn, "POST", path, {"Content-Type": "application/json",
+                                               "Accept-Language": lang}, body)
+    assert answer[0] == 400
+    assert json.loads(answer[2])["error"] == "TextEncodingError"
+    assert_clear(answer, path, lang)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("path", ["/check", "/followup", "/submit/done", "/submit"])
+def test_an_empty_form_post_is_a_411_page_not_files_too_large(gunicorn, log_is_clean, path, lang):
+    content_type = "multipart/form-data; boundary=x" if path == "/submit" else FORM
+    answer = send_raw(gunicorn, "POST", f"{path}?lang={lang}", {"Content-Type": content_type})
+    assert answer[0] == 411
+    assert_clear(answer, path, lang)
+
+
+def test_a_chunked_check_form_is_answered_like_any_other(gunicorn, log_is_clean):
+    token = gunicorn.form_token("/check")
+    body = f"token={token}&receipt=nonsense".encode()
+    answer = send_raw(gunicorn, "POST", "/check?lang=en", {
+        "Content-Type": FORM, "Transfer-Encoding": "chunked"}, chunked(body[:10], body[10:]))
+    assert answer[0] == 400
+    assert b"wrong number of characters" in answer[2]
+
+
+# --- a sweep of malformed requests over every route ------------------------------------
+
+def _every_path(server):
+    app = create_app({"data_dir": server.data_dir, "keys_dir": server.keys_dir})
+    paths = {rule.rule.replace("<path:filename>", "missing.css") for rule in app.url_map.iter_rules()}
+    assert len(paths) >= 20
+    return sorted(paths)
+
+
+BAD_CHUNKS = b"5\r\nab\r\nxyz\r\n"
+
+#: (name, method, headers, body, half-close) that no route may answer with a 5xx.
+MALFORMED = [
+    ("bad chunk size", "POST", {"Transfer-Encoding": "chunked", "Content-Type": FORM},
+     b"zz\r\n", False),
+    ("chunk without terminator", "POST",
+     {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}, BAD_CHUNKS, False),
+    ("multipart in broken chunks", "POST",
+     {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"},
+     b"4\r\n--x\r\r\nzz\r\n", False),
+    ("chunked cut short", "POST",
+     {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"},
+     b"100\r\n--x\r\n", True),
+    ("multipart part without a name", "POST",
+     {"Content-Type": "multipart/form-data; boundary=x"},
+     b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n", False),
+    ("length longer than the body", "POST",
+     {"Content-Length": "500", "Content-Type": "application/json"}, b'{"a": "', True),
+    ("no length", "POST", {"Content-Type": FORM}, b"", False),
+    ("json surrogate", "POST", {"Content-Type": "application/json"},
+     b'{"token": "\\ud800", "receipt": "\\udc00AB"}', False),
+    ("bad utf-8", "POST", {"Content-Type": FORM},
+     b"token=\xff&a=%ff", False),
+    ("origin no url", "POST", {"Origin": "http://[::1", "Content-Type": FORM}, b"a=b", False),
+    ("host no name", "GET", {"Host": ".pub0.0.1:8080"}, b"", False),
+    ("host no name, post", "POST", {"Host": "a..b", "Content-Type": FORM}, b"a=b", False),
+    ("unknown method", "FOO", {}, b"", False),
+    ("head", "HEAD", {}, b"", False),
+    ("options", "OPTIONS", {}, b"", False),
+    ("delete with a body", "DELETE", {}, b"{}", False),
+]
+
+
+@pytest.fixture(scope="module")
+def every_path(gunicorn):
+    return _every_path(gunicorn)
+
+
+@pytest.mark.parametrize("name, method, headers, body, half_close", MALFORMED,
+                         ids=[m[0] for m in MALFORMED])
+def test_no_malformed_request_on_any_route_gets_a_server_error(
+        gunicorn, every_path, log_is_clean, name, method, headers, body, half_close):
+    failures = []
+    for n, path in enumerate(every_path):
+        lang = LANGS[n % 3]
+        answer = send_raw(gunicorn, method, path, {"Accept-Language": lang, **headers}, body,
+                          half_close=half_close)
+        why = problem(*answer, path=path, lang=lang, method=method)
+        if why:
+            failures.append(f"{method} {path}: {why}")
+    assert failures == []
+    assert _stored_files(gunicorn) == []
