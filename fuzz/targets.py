@@ -119,12 +119,19 @@ class ServerError(AssertionError):
 
 
 class _Socket:
-    """Where gunicorn would write "100 Continue": nowhere."""
+    """The connection as the app sees it: writes ("100 Continue") go nowhere, and the
+    read deadline (web/deadlines.py) may set a timeout or shut the receiving side."""
 
     def send(self, data):
         return len(data)
 
     sendall = send
+
+    def settimeout(self, timeout):
+        pass
+
+    def shutdown(self, how):
+        pass
 
 
 class _ErrorRecords(logging.Handler):
