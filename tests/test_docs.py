@@ -5,7 +5,9 @@ from pathlib import Path
 import click
 import pytest
 
-from tipdrop.cli import cli
+from tipdrop.cli import register_commands
+
+cli = register_commands()
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
