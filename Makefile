@@ -27,6 +27,8 @@ $(DEMO_KEY): | $(VENV)/.installed-run
 keys/demo.pub: $(DEMO_KEY)
 	cp instance/officer/demo.pub keys/demo.pub
 
+# The compiled catalogs (.mo, git-ignored) are a build step: the app refuses to start
+# without them or with ones older than their .po, and never writes into its package.
 translations: $(VENV)/.installed-run
 	$(BIN)/python -m tipdrop.web.catalog compile
 
@@ -68,11 +70,11 @@ fuzz: $(VENV)/.installed-test
 	    tests/unit/test_fuzz_parsers.py tests/unit/test_fuzz_bundle_metadata.py; \
 	fi
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test translations
 	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --full
 
-bench-quick: $(VENV)/.installed-test
+bench-quick: $(VENV)/.installed-test translations
 	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --quick
 
