@@ -85,3 +85,19 @@ def test_every_doc_links_the_design():
     for doc in ("README.md", "docs/threat-model.md", "docs/protocol.md", "docs/officer-guide.md",
                 "docs/operations.md", "docs/integration.md", "docs/deploy.md"):
         assert "design.md" in (ROOT / doc).read_text(), doc
+
+
+def _layout():
+    return README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+
+
+MODULES = sorted(str(path.relative_to(ROOT / "tipdrop")) for path in (ROOT / "tipdrop").rglob("*.py")
+                 if path.name not in ("__init__.py", "__main__.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_is_in_the_readme_layout(module):
+    import re
+
+    # Listed by its file name, in the line of its folder or under it.
+    assert re.search(rf"(?<![\w.]){re.escape(Path(module).name)}\b", _layout()), module
