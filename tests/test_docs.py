@@ -91,7 +91,8 @@ def _layout():
     return README.split("## Layout", 1)[1].split("\n## ", 1)[0]
 
 
-MODULES = sorted(str(path.relative_to(ROOT / "tipdrop")) for path in (ROOT / "tipdrop").rglob("*.py")
+MODULES = sorted(str(path.relative_to(ROOT / "tipdrop"))
+                 for path in (ROOT / "tipdrop").rglob("*.py")
                  if path.name not in ("__init__.py", "__main__.py"))
 
 

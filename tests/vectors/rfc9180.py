@@ -90,7 +90,10 @@ def seal_with_ephemeral(plaintext, recipient, info, ephemeral, aad=b"", aead_id=
 
 def sealer(ephemeral):
     """An ``hpke.seal`` look-alike that always uses ``ephemeral``."""
-    return lambda plaintext, recipient, info: seal_with_ephemeral(plaintext, recipient, info, ephemeral)
+    def seal(plaintext, recipient, info):
+        return seal_with_ephemeral(plaintext, recipient, info, ephemeral)
+
+    return seal
 
 
 def envelope_with_ephemeral(plaintext, recipient, ephemeral, *, kind, tip_id, part=""):

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from .. import terminal
-from ..settings import PASSPHRASE_ENV
 from ..errors import InputError, UsageError
+from ..settings import PASSPHRASE_ENV
 from ..tips import STATUSES
 from .keyring import Keyring
 from .workspace import Workspace

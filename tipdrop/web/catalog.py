@@ -2,7 +2,7 @@
 
     python -m tipdrop.web.catalog extract   # templates + code + error docstrings -> messages.pot
     python -m tipdrop.web.catalog update    # merge messages.pot into kk/ru messages.po
-    python -m tipdrop.web.catalog compile   # .po -> .mo (`make translations`, part of make run / test / bench)
+    python -m tipdrop.web.catalog compile   # .po -> .mo (`make translations`: make run/test/bench)
     python -m tipdrop.web.catalog check     # list untranslated or stale messages; exit 1 if any
 
 Error messages are the docstrings of tipdrop's exception classes, which no
