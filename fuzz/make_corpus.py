@@ -11,14 +11,17 @@ those ciphertexts with the vector unit's key.
 import hashlib
 import io
 import json
+import sys
 from pathlib import Path
 
 import targets
 from tipdrop import bundles
-from tipdrop.crypto import stream
 
 HERE = Path(__file__).parent
 VECTORS = HERE.parent / "tests" / "vectors"
+# The vectors' deterministic sealing (test-only, beside the vectors).
+sys.path.insert(0, str(VECTORS))
+from rfc9180 import stream_encryptor  # noqa: E402
 CORPUS = HERE / "corpus"
 DAY = "2024-05-02"
 TIP_ID = "ab" * 16
@@ -45,10 +48,10 @@ def _two_chunk_stream():
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     out = io.BytesIO()
-    with stream.StreamEncryptor(
+    with stream_encryptor(
         out, targets.UNIT_KEY.public.recipient, kind="attachment", tip_id="T-0001",
-        part="file-65537", _payload_key=bytes.fromhex(v["payload_key"]),
-        _ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(v["ephemeral_private"])),
+        part="file-65537", payload_key=bytes.fromhex(v["payload_key"]),
+        ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(v["ephemeral_private"])),
     ) as enc:
         enc.write((bytes(range(251)) * 262)[:65537])
     data = out.getvalue()

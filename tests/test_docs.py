@@ -5,7 +5,9 @@ from pathlib import Path
 import click
 import pytest
 
-from tipdrop.cli import cli
+from tipdrop.cli import register_commands
+
+cli = register_commands()
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -44,3 +46,59 @@ def test_every_doc_the_readme_links_exists():
 
     for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)", README):
         assert (ROOT / target).exists(), target
+
+
+DESIGN = (ROOT / "docs" / "design.md").read_text()
+
+
+def _invariants():
+    """Each numbered item of design.md's invariants section, as (number, text)."""
+    import re
+
+    section = DESIGN.split("## 2. Security invariants", 1)[1].split("\n## ", 1)[0]
+    items = re.split(r"\n(?=\d+\. \*\*)", "\n" + section)
+    return [(int(item.split(".", 1)[0]), item) for item in items if re.match(r"\d+\. \*\*", item)]
+
+
+INVARIANTS = _invariants()
+
+
+def test_design_lists_the_ten_security_invariants_in_order():
+    assert [number for number, _ in INVARIANTS] == list(range(1, 11))
+
+
+@pytest.mark.parametrize("number,text", INVARIANTS, ids=[f"invariant-{n}" for n, _ in INVARIANTS])
+def test_every_invariant_names_tests_that_exist(number, text):
+    import re
+
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", text)
+    assert named, f"invariant {number} names no test"
+    for path, function in named:
+        source = ROOT / path
+        assert source.is_file(), f"invariant {number}: {path} does not exist"
+        assert re.search(rf"^def {function}\(", source.read_text(), re.M), (
+            f"invariant {number}: {path} has no test {function}"
+        )
+
+
+def test_every_doc_links_the_design():
+    for doc in ("README.md", "docs/threat-model.md", "docs/protocol.md", "docs/officer-guide.md",
+                "docs/operations.md", "docs/integration.md", "docs/deploy.md"):
+        assert "design.md" in (ROOT / doc).read_text(), doc
+
+
+def _layout():
+    return README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+
+
+MODULES = sorted(str(path.relative_to(ROOT / "tipdrop"))
+                 for path in (ROOT / "tipdrop").rglob("*.py")
+                 if path.name not in ("__init__.py", "__main__.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_is_in_the_readme_layout(module):
+    import re
+
+    # Listed by its file name, in the line of its folder or under it.
+    assert re.search(rf"(?<![\w.]){re.escape(Path(module).name)}\b", _layout()), module

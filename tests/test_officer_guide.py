@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 import pytest
 
-from tipdrop.cli import cli
+from tipdrop.cli import register_commands
+
+cli = register_commands()
 
 GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "officer-guide.md").read_text()
 BLOCKS = "\n".join(re.findall(r"```sh\n(.*?)```", GUIDE, re.S))

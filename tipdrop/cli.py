@@ -5,7 +5,6 @@ tipdrop error reaching :func:`main` becomes one line ``error: <message>`` and
 exit code 2; nothing prints a traceback.
 """
 
-import os
 import sys
 
 import click
@@ -16,28 +15,6 @@ from .errors import TipdropError, UsageError
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 1
-
-
-def read_passphrase(passphrase_file=None, confirm=False):
-    """Passphrase from a file, then TIPDROP_PASSPHRASE, then a hidden prompt."""
-    if passphrase_file:
-        try:
-            with open(passphrase_file, encoding="utf-8") as f:
-                text = f.read().rstrip("\r\n")
-        except OSError as e:
-            raise UsageError(f"cannot read passphrase file: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError("the passphrase file is not UTF-8 text") from None
-        return text
-    from_env = os.environ.get(settings_mod.PASSPHRASE_ENV)
-    if from_env:
-        return from_env
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"no passphrase: set {settings_mod.PASSPHRASE_ENV}, use --passphrase-file, "
-            "or run in a terminal"
-        )
-    return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +47,7 @@ def keygen(unit, out_dir, passphrase_file, rotate):
     Example: TIPDROP_PASSPHRASE=... tipdrop keygen --unit almaty-city --out ~/tipdrop-keys --rotate
     """
     from .crypto.keys import check_unit_name, format_fingerprint
+    from .officer.cli import read_passphrase
     from .officer.keyfiles import create_unit_key
 
     check_unit_name(unit)
@@ -295,20 +273,24 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     click.echo(f"doctor: all is well (checked {checked})")
 
 
-def _register_subcommands():
+def register_commands(group=cli):
+    """Add the officer group and the reporter commands to ``group``; return it.
+
+    Called by :func:`main` (and by tests that inspect the whole command
+    tree), not at import: importing this module loads neither zone's code.
+    """
     from .officer.cli import officer
     from .reporter_cli import REPORTER_COMMANDS
 
-    cli.add_command(officer)
+    group.add_command(officer)
     for command in REPORTER_COMMANDS:
-        cli.add_command(command)
-
-
-_register_subcommands()
+        group.add_command(command)
+    return group
 
 
 def main(argv=None):
     """Entry point: run the CLI and turn every error into one line and an exit code."""
+    register_commands()
     try:
         # Not standalone: click returns the code of an explicit exit (doctor's 2).
         code = cli.main(args=argv, prog_name="tipdrop", standalone_mode=False)

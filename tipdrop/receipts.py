@@ -209,9 +209,9 @@ class Protected:
     reply_public: bytes
 
 
-def protect(receipt, params=kdf.RECEIPT_PARAMS, _salt=None):
+def protect(receipt, params=kdf.RECEIPT_PARAMS):
     """Derive what the server stores for ``receipt``; also return its ReceiptKeys."""
-    salt = _salt if _salt is not None else secrets.token_bytes(kdf.SALT_LEN)
+    salt = secrets.token_bytes(kdf.SALT_LEN)
     derived = kdf.receipt_keys(receipt.secret_bytes, salt, params)
     record = Protected(receipt.locator, salt, params, derived.verifier, derived.reply_public)
     return record, derived

@@ -142,5 +142,5 @@ def followup_command(server, text_file, unit_keys):
     click.echo(f"follow-up {added.seq} added")
 
 
-#: Registered on the top-level `tipdrop` group by tipdrop.cli.
+#: Registered on the top-level `tipdrop` group by tipdrop.cli.register_commands (in main()).
 REPORTER_COMMANDS = (submit_command, check_command, followup_command)

@@ -3,6 +3,10 @@
 Settings are read once, by :func:`from_env` at the edge (the CLI, ``wsgi.py``)
 and passed down as a frozen object; nothing reads the environment at import
 time. Tests build ``Settings`` directly or pass a dict to ``create_app``.
+
+These are the server's settings. The workstation's (TIPDROP_KEY,
+TIPDROP_WORKDIR, TIPDROP_PASSPHRASE) are options of the officer commands,
+read by click where they are used (tipdrop/officer/cli.py).
 """
 
 import dataclasses
@@ -27,10 +31,6 @@ SETTINGS = (
             "Server data: the SQLite database, attachment ciphertext, the token secret."),
     Setting("keys_dir", "TIPDROP_KEYS_DIR", Path, Path("./keys"),
             "Unit public keys (*.pub) and routing.json. Never a private key."),
-    Setting("key", "TIPDROP_KEY", Path, None,
-            "Workstation: the unit's private key file (UNIT.key)."),
-    Setting("workdir", "TIPDROP_WORKDIR", Path, None,
-            "Workstation: the officer's workspace folder."),
     Setting("max_upload_mb", "TIPDROP_MAX_UPLOAD_MB", int, 200,
             "Largest submission (all files together), in megabytes."),
     Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
@@ -65,8 +65,6 @@ PASSPHRASE_ENV = "TIPDROP_PASSPHRASE"
 class Settings:
     data_dir: Path = Path("./instance")
     keys_dir: Path = Path("./keys")
-    key: Path | None = None
-    workdir: Path | None = None
     max_upload_mb: int = 200
     argon2_slots: int = 2
     upload_slots: int = 4

@@ -112,7 +112,13 @@ def test_server_log_is_silent_about_reporter_requests(server):
     server.request("POST", "/submit", body, {"Content-Type": content_type,
                                              "User-Agent": USER_AGENT}, source=CLIENT_ADDRESS)
     server.request("GET", "/check", headers={"User-Agent": USER_AGENT}, source=CLIENT_ADDRESS)
+    # Positive control, in the same run: what the server does log (a health
+    # problem, at warning level) reaches this file, so its silence about the
+    # reporter's requests means something.
+    (server.keys_dir / "control-7f3a.key").write_bytes(b"not a public key")
+    status, _, _ = server.request("GET", "/healthz")
     server.stop()
     log = server.log_path.read_bytes()
+    assert status == 503 and b"control-7f3a.key" in log, log
     assert b"/submit" not in log and b"/check" not in log
-    assert CLIENT_ADDRESS.encode() not in log
+    assert CLIENT_ADDRESS.encode() not in log and USER_AGENT.encode() not in log

@@ -121,3 +121,40 @@ def test_wrong_passphrase_is_a_clear_error(ceremony, run_cli, tmp_path):
     result = run_cli("officer", "open", tmp_path / "e.tdx", env=officer | {"TIPDROP_PASSPHRASE": "nope"})
     assert_clean_error(result, "passphrase")
     assert json.loads(run_cli("officer", "list", "--json", env=officer).stdout) == []
+
+
+def test_officer_commands_read_the_passphrase_from_a_file(ceremony, run_cli, tmp_path):
+    server, officer = ceremony
+    _submit(server, "Инспектор требует взятку за справку.")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    # Given an officer whose passphrase is in a file, not in the environment
+    officer = {name: value for name, value in officer.items() if name != "TIPDROP_PASSPHRASE"}
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text("ceremony passphrase\n", encoding="utf-8")
+    passphrase_file.chmod(0o600)
+    given = ("--passphrase-file", passphrase_file)
+
+    # When every command that decrypts or signs gets --passphrase-file, with no terminal
+    opened = run_cli("officer", "open", tmp_path / "e.tdx", *given, env=officer, input="")
+    assert opened.returncode == 0, opened.stderr
+    tip = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)[0]["id"]
+    shown = run_cli("officer", "show", tip, *given, env=officer, input="", check=True)
+    run_cli("officer", "reply", tip, "--status", "in-review", *given, env=officer, input="",
+            check=True)
+    run_cli("officer", "outbox", "--out", tmp_path / "r.json", *given, env=officer, input="",
+            check=True)
+
+    # Then the report opens and the signed replies import on the server
+    assert "Инспектор требует взятку за справку." in shown.stdout
+    run_cli("import-replies", tmp_path / "r.json", env=server.env(), check=True)
+
+    # And a file with another passphrase is one clear error
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n", encoding="utf-8")
+    assert_clean_error(run_cli("officer", "show", tip, "--passphrase-file", wrong, env=officer,
+                               input=""), "passphrase")
+    # And with neither a file nor TIPDROP_PASSPHRASE nor a terminal, the error says what to give
+    assert_clean_error(run_cli("officer", "show", tip, env=officer, input=""), "--passphrase-file")
+    # And a file that cannot be read is named as such
+    assert_clean_error(run_cli("officer", "show", tip, "--passphrase-file", tmp_path / "missing",
+                               env=officer, input=""), "cannot read passphrase file")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tipdrop import acks, exchange, store
 from tipdrop.crypto import canonical, signing
-from tipdrop.errors import SignatureError
+from tipdrop.errors import InputError, SignatureError
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.unitkeys import RETIRED, UnitKeys
@@ -284,7 +284,7 @@ def test_workspace_acknowledges_exactly_what_it_opened_once(server, demo_key, tm
     workspace = Workspace(tmp_path / "cases")
     keyring = Keyring.of(demo_key)
     try:
-        with pytest.raises(Exception, match="already acknowledged"):
+        with pytest.raises(InputError, match="already acknowledged"):
             workspace.write_ack(keyring, tmp_path / "none.json")
         workspace.open_bundle(tmp_path / "demo-1.tdx", keyring)
         numbers = workspace.write_ack(keyring, tmp_path / "ack.json")
@@ -295,7 +295,7 @@ def test_workspace_acknowledges_exactly_what_it_opened_once(server, demo_key, tm
         assert ack.followups == ((server.tip_id, 1),)
         assert ack.attachments == ((server.tip_id, "a1"),)
         # Written once; --all writes it again
-        with pytest.raises(Exception, match="already acknowledged"):
+        with pytest.raises(InputError, match="already acknowledged"):
             workspace.write_ack(keyring, tmp_path / "again.json")
         assert workspace.write_ack(keyring, tmp_path / "again.json", everything=True) == [1]
         assert acks.parse((tmp_path / "again.json").read_bytes()) == ack

@@ -23,7 +23,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tipdrop import bundles
-from tipdrop.cli import cli
+from tipdrop.cli import register_commands
+
+cli = register_commands()
 from tipdrop.crypto import kdf, keys
 from tipdrop.errors import TipdropError
 from tipdrop.officer.keyring import Keyring

@@ -11,6 +11,8 @@ from tipdrop.errors import (
     KeyFileError,
     KeyOrderError,
     MissingKeyError,
+    PrivateKeyInKeysDirError,
+    UnknownUnitError,
     UsageError,
     WrongPassphraseError,
 )
@@ -103,7 +105,7 @@ def test_a_retired_key_proves_only_the_replies_it_signed(tmp_path, old_key, new_
     loaded = UnitKeys.load(keys_dir)
     # Then it takes no new tips and authenticates no new bundle or request ...
     assert loaded.current("demo").key_id == new_key.key_id
-    with pytest.raises(Exception, match=old_key.key_id.hex()):
+    with pytest.raises(UnknownUnitError, match=old_key.key_id.hex()):
         loaded.by_id(old_key.key_id)
     # ... but still verifies the replies already stored
     assert loaded.signer_of_stored_reply(old_key.key_id).key_id == old_key.key_id
@@ -114,7 +116,7 @@ def test_a_private_key_in_the_retired_folder_still_stops_the_server(tmp_path, ol
     retired = tmp_path / "keys" / "retired"
     retired.mkdir(parents=True)
     (retired / "demo.pub").write_bytes(keys.private_to_file(old_key, "pw", kdf.TEST_PARAMS))
-    with pytest.raises(Exception, match="private key"):
+    with pytest.raises(PrivateKeyInKeysDirError, match="private key"):
         UnitKeys.load(tmp_path / "keys")
 
 

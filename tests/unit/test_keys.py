@@ -109,12 +109,12 @@ PUBLIC_PATHS = [("tipdrop",), ("version",), ("unit",), ("key_id",), ("x25519",),
 @pytest.mark.parametrize("vector", TEST_VECTORS, ids=lambda v: v["unit"])
 def test_key_files_match_vectors(vector):
     private = _vector_key(vector)
-    written = keys.private_to_file(
+    written = keys._private_to_file(
         private,
         vector["passphrase"],
         kdf.Argon2Params(**vector["kdf_params"]),
-        _salt=bytes.fromhex(vector["salt"]),
-        _nonce=bytes.fromhex(vector["nonce"]),
+        salt=bytes.fromhex(vector["salt"]),
+        nonce=bytes.fromhex(vector["nonce"]),
     )
     assert written.decode("ascii") == vector["private_file"]
     assert private.public.to_json().decode("ascii") == vector["public_file"]
@@ -139,12 +139,12 @@ def test_vector_key_files_open_to_the_vector_keys(vector):
 def test_key_file_with_real_parameters_matches_vector(vector):
     # One Argon2id run at the application's key-file cost (~1 s, 256 MiB).
     assert kdf.Argon2Params(**vector["kdf_params"]) == kdf.KEY_FILE_PARAMS
-    written = keys.private_to_file(
+    written = keys._private_to_file(
         _vector_key(vector),
         vector["passphrase"],
         kdf.KEY_FILE_PARAMS,
-        _salt=bytes.fromhex(vector["salt"]),
-        _nonce=bytes.fromhex(vector["nonce"]),
+        salt=bytes.fromhex(vector["salt"]),
+        nonce=bytes.fromhex(vector["nonce"]),
     )
     assert written.decode("ascii") == vector["private_file"]
 

@@ -210,7 +210,11 @@ def test_another_units_key_id_with_this_units_signature_is_refused(unit_key, oth
 
 @pytest.mark.parametrize("offset", [-WINDOW, -1, 0, 1, WINDOW])
 def test_requests_within_the_window_are_accepted(unit_key, installed, offset):
-    _verify(_signed(unit_key), installed, now=NOW + offset)
+    nonces = Nonces()
+    headers = _signed(unit_key)
+    public = _verify(headers, installed, now=NOW + offset, nonces=nonces)
+    assert (public.unit, public.key_id) == (unit_key.unit, unit_key.key_id)
+    assert headers[NONCE] in nonces.seen
 
 
 @pytest.mark.parametrize("offset", [-WINDOW - 1, WINDOW + 1, 86400, -86400])
@@ -222,7 +226,7 @@ def test_requests_outside_the_window_are_refused(unit_key, installed, offset):
 def test_a_replayed_request_is_refused(unit_key, installed):
     nonces = Nonces()
     headers = _signed(unit_key)
-    _verify(headers, installed, nonces=nonces)
+    assert _verify(headers, installed, nonces=nonces).unit == unit_key.unit
     with pytest.raises(RequestAuthError, match="already received"):
         _verify(dict(headers), installed, nonces=nonces, now=NOW + 10)
 
@@ -236,7 +240,8 @@ def test_a_refused_request_does_not_use_up_its_nonce(unit_key, installed):
         _verify(forged, installed, nonces=nonces)
     # Then the nonce is not recorded, and the genuine request still goes through
     assert nonces.seen == {}
-    _verify(genuine, installed, nonces=nonces)
+    assert _verify(genuine, installed, nonces=nonces).key_id == unit_key.key_id
+    assert genuine[NONCE] in nonces.seen
 
 
 def test_signing_needs_a_16_byte_nonce(unit_key):

@@ -53,9 +53,12 @@ def test_salt_is_fresh_for_every_receipt(receipt):
 
 def test_parameters_travel_with_the_record_so_they_can_be_raised_later(receipt):
     stronger = kdf.Argon2Params(time_cost=2, memory_cost_kib=128, parallelism=1)
-    stored, _ = receipts.protect(receipt, stronger)
+    stored, made = receipts.protect(receipt, stronger)
     assert stored.params == stronger
-    receipts.verify(receipt, stored)
+    # verify derives with the record's parameters: the same verifier and reply key
+    again = receipts.verify(receipt, stored)
+    assert (again.verifier, again.reply_public) == (made.verifier, made.reply_public)
+    assert kdf.receipt_keys(receipt.secret_bytes, stored.salt, CHEAP).verifier != stored.verifier
 
 
 def test_default_receipt_parameters_are_at_least_owasp_strength():
@@ -64,9 +67,10 @@ def test_default_receipt_parameters_are_at_least_owasp_strength():
 
 
 def test_typed_back_receipt_verifies(receipt):
-    stored, _ = receipts.protect(receipt, CHEAP)
+    stored, made = receipts.protect(receipt, CHEAP)
     typed = receipt.formatted.lower().replace("-", " ")
-    receipts.verify(receipts.parse(typed), stored)
+    again = receipts.verify(receipts.parse(typed), stored)
+    assert (again.verifier, again.reply_public) == (made.verifier, made.reply_public)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vectors.rfc9180 import stream_encryptor
 from tipdrop.crypto import envelope, hpke, keys, stream
 from tipdrop.errors import (
     CryptoError,
@@ -101,11 +102,11 @@ def test_encrypting_reproduces_vectors(vector):
     assert hashlib.sha256(data).hexdigest() == vector["data"]["sha256"]
     # When the data is streamed through the encryptor
     out = io.BytesIO()
-    with stream.StreamEncryptor(
+    with stream_encryptor(
         out,
         unit.public.recipient,
-        _payload_key=bytes.fromhex(vector["payload_key"]),
-        _ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["ephemeral_private"])),
+        payload_key=bytes.fromhex(vector["payload_key"]),
+        ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["ephemeral_private"])),
         **_vector_context(vector),
     ) as enc:
         enc.write(data)
@@ -141,11 +142,11 @@ def _encrypt_as_vector(vector, unit):
     if "ciphertext" in vector:
         return bytes.fromhex(vector["ciphertext"])
     out = io.BytesIO()
-    with stream.StreamEncryptor(
+    with stream_encryptor(
         out,
         unit.public.recipient,
-        _payload_key=bytes.fromhex(vector["payload_key"]),
-        _ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["ephemeral_private"])),
+        payload_key=bytes.fromhex(vector["payload_key"]),
+        ephemeral=X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["ephemeral_private"])),
         **_vector_context(vector),
     ) as enc:
         enc.write(pattern(vector["data"]["length"]))

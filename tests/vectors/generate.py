@@ -9,7 +9,9 @@ Run from the repository root:
 
 Every key, ephemeral key, payload key, salt and nonce comes from a fixed seed
 (SHA-256 of a label), and the internal ``_...`` helpers take them as
-parameters, so the output is the same on every run. The unit tests never call
+parameters, so the output is the same on every run. HPKE sealing with a
+fixed ephemeral key is the test-only rfc9180.py beside this script (tipdrop
+itself seals with the library, which draws its own). The unit tests never call
 this script: they check that the code still reproduces the frozen files. Only
 regenerate on purpose (a deliberate format change, which also bumps the
 format version and docs/protocol.md), and review the diff.
@@ -28,6 +30,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from rfc9180 import envelope_with_ephemeral, stream_encryptor
 
 from tipdrop.crypto import canonical, envelope, kdf, keys, padding, signing, stream
 
@@ -112,7 +116,7 @@ def envelope_vectors():
                 "x25519_private": x_raw(unit.x25519),
                 "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
             }
-        sealed = envelope._seal_with_ephemeral(
+        sealed = envelope_with_ephemeral(
             plaintext, recipient, eph, kind=kind, tip_id=tip_id, part=part
         )
         entries.append(
@@ -171,14 +175,14 @@ def stream_vectors():
         eph = ephemeral(f"stream {length}")
         part = f"file-{length}"
         out = io.BytesIO()
-        with stream.StreamEncryptor(
+        with stream_encryptor(
             out,
             unit.public.recipient,
             kind="attachment",
             tip_id="T-0001",
             part=part,
-            _payload_key=payload_key,
-            _ephemeral=eph,
+            payload_key=payload_key,
+            ephemeral=eph,
         ) as enc:
             enc.write(data)
         ciphertext = out.getvalue()
@@ -242,7 +246,7 @@ def keyfile_vectors():
         unit = unit_key(unit_name)
         salt = seed(f"tipdrop test vector key file salt {number}")[: kdf.SALT_LEN]
         nonce = seed(f"tipdrop test vector key file nonce {number}")[:12]
-        private_file = keys.private_to_file(unit, passphrase, params, _salt=salt, _nonce=nonce)
+        private_file = keys._private_to_file(unit, passphrase, params, salt=salt, nonce=nonce)
         public = unit.public
         entries.append(
             {
@@ -532,17 +536,17 @@ def binding_vectors():
     digest_entries, digests = [], {}
     for n, data in enumerate([b"", pattern(70000)], start=1):
         part = f"a{n}"
-        info = envelope._seal_with_ephemeral(
+        info = envelope_with_ephemeral(
             device.attachment_info_document(name=f"file{n}.bin",
                                             content_type="application/octet-stream",
                                             size=len(data)),
             recipient, ephemeral(f"binding info {n}"), kind="attachment-info", tip_id=tip_id,
             part=part)
         out = io.BytesIO()
-        encryptor = stream.StreamEncryptor(
+        encryptor = stream_encryptor(
             out, recipient, kind="attachment", tip_id=tip_id, part=part,
-            _payload_key=seed(f"tipdrop test vector binding payload {n}"),
-            _ephemeral=ephemeral(f"binding stream {n}"))
+            payload_key=seed(f"tipdrop test vector binding payload {n}"),
+            ephemeral=ephemeral(f"binding stream {n}"))
         encryptor.close()
         digests[part] = binding.attachment_digest(info, encryptor.header)
         digest_entries.append({"part": part, "info_envelope": info.hex(),
@@ -661,7 +665,7 @@ def record_vectors():
     reporter = X25519PrivateKey.from_private_bytes(seed("tipdrop test vector records reply key"))
     reply_public = reporter.public_key().public_bytes_raw()
     message = "\u0421\u043f\u0430\u0441\u0438\u0431\u043e. Which entrance?"
-    body = envelope._seal_with_ephemeral(
+    body = envelope_with_ephemeral(
         message.encode("utf-8"), keys.reply_recipient(reply_public), ephemeral("records r1"),
         kind="reply", tip_id=tip_id, part="r1")
     replies = [

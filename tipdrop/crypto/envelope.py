@@ -69,15 +69,18 @@ def _header(kind, key_id):
 
 def seal(plaintext, recipient, *, kind, tip_id, part=""):
     """Pad ``plaintext`` and encrypt it to ``recipient`` (a keys.Recipient)."""
-    info = context_info("tipdrop/v1/envelope", kind, tip_id, part, recipient.key_id)
-    sealed = hpke.seal(padding.pad(plaintext), recipient.x25519, info)
-    return _header(kind, recipient.key_id) + sealed
+    return _seal_with(hpke.seal, plaintext, recipient, kind=kind, tip_id=tip_id, part=part)
 
 
-def _seal_with_ephemeral(plaintext, recipient, ephemeral, *, kind, tip_id, part=""):
-    """Deterministic :func:`seal`, for known-answer vectors only."""
+def _seal_with(hpke_seal, plaintext, recipient, *, kind, tip_id, part):
+    """The envelope around ``hpke_seal(padded, x25519 key, info)``.
+
+    :func:`seal` passes the library's HPKE, which draws its own ephemeral
+    key; the known-answer vectors pass a deterministic one from the tests
+    (tests/vectors/rfc9180.py), so both go through this one composition.
+    """
     info = context_info("tipdrop/v1/envelope", kind, tip_id, part, recipient.key_id)
-    sealed = hpke._seal_with_ephemeral(padding.pad(plaintext), recipient.x25519, info, ephemeral)
+    sealed = hpke_seal(padding.pad(plaintext), recipient.x25519, info)
     return _header(kind, recipient.key_id) + sealed
 
 

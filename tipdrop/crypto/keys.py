@@ -322,13 +322,17 @@ def _private_aad(doc):
     )
 
 
-def private_to_file(private, passphrase, params=kdf.KEY_FILE_PARAMS, _salt=None, _nonce=None):
+def private_to_file(private, passphrase, params=kdf.KEY_FILE_PARAMS):
     """Serialise ``private`` encrypted under ``passphrase`` (never empty)."""
+    return _private_to_file(private, passphrase, params,
+                            salt=secrets.token_bytes(kdf.SALT_LEN), nonce=secrets.token_bytes(12))
+
+
+def _private_to_file(private, passphrase, params, *, salt, nonce):
+    """:func:`private_to_file` with the salt and nonce given: for known-answer vectors."""
     passphrase = _normalise_passphrase(passphrase)
     if not passphrase:
         raise InputError("the passphrase must not be empty")
-    salt = _salt if _salt is not None else secrets.token_bytes(kdf.SALT_LEN)
-    nonce = _nonce if _nonce is not None else secrets.token_bytes(12)
     public = private.public
     doc = {
         "tipdrop": PRIVATE_KIND,

@@ -96,13 +96,25 @@ class StreamEncryptor:
     A stream that is never closed has no final chunk and will not decrypt.
     """
 
-    def __init__(self, out, recipient, *, kind, tip_id, part="", _payload_key=None, _ephemeral=None):
-        payload_key = _payload_key or secrets.token_bytes(PAYLOAD_KEY_LEN)
+    def __init__(self, out, recipient, *, kind, tip_id, part=""):
+        self._start(out, recipient, kind, tip_id, part,
+                    secrets.token_bytes(PAYLOAD_KEY_LEN), hpke.seal)
+
+    @classmethod
+    def _from_parts(cls, out, recipient, *, kind, tip_id, part="", payload_key, hpke_seal):
+        """An encryptor with the caller's payload key and HPKE seal.
+
+        For the known-answer vectors only (tests/vectors/rfc9180.py passes a
+        deterministic seal); production goes through ``__init__``, which
+        draws both.
+        """
+        self = cls.__new__(cls)
+        self._start(out, recipient, kind, tip_id, part, payload_key, hpke_seal)
+        return self
+
+    def _start(self, out, recipient, kind, tip_id, part, payload_key, hpke_seal):
         info = context_info(_LABEL, kind, tip_id, part, recipient.key_id)
-        if _ephemeral is None:
-            sealed_key = hpke.seal(payload_key, recipient.x25519, info)
-        else:
-            sealed_key = hpke._seal_with_ephemeral(payload_key, recipient.x25519, info, _ephemeral)
+        sealed_key = hpke_seal(payload_key, recipient.x25519, info)
         self._out = out
         self._aead = AESGCM(payload_key)
         self._buf = bytearray(CHUNK_SIZE)

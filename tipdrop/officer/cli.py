@@ -2,13 +2,15 @@
 
 Every command takes ``--workdir`` and ``--key`` (or TIPDROP_WORKDIR /
 TIPDROP_KEY): one ``.key`` file, or a folder holding all of the unit's keys
-after a rotation. Commands that decrypt or sign ask for the passphrase once
-(one passphrase for all keys of the folder), or read TIPDROP_PASSPHRASE.
+after a rotation. Commands that decrypt or sign read the passphrase once
+(one passphrase for all keys of the folder) from ``--passphrase-file``, else
+TIPDROP_PASSPHRASE, else a hidden prompt.
 """
 
 import json
 import os
 import sys
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 
@@ -16,9 +18,44 @@ import click
 
 from .. import terminal
 from ..errors import InputError, UsageError
+from ..settings import PASSPHRASE_ENV
 from ..tips import STATUSES
 from .keyring import Keyring
 from .workspace import Workspace
+
+
+def read_passphrase(passphrase_file=None, confirm=False):
+    """Passphrase from a file, then TIPDROP_PASSPHRASE, then a hidden prompt."""
+    if passphrase_file:
+        try:
+            with open(passphrase_file, encoding="utf-8") as f:
+                text = f.read().rstrip("\r\n")
+        except OSError as e:
+            raise UsageError(f"cannot read passphrase file: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError("the passphrase file is not UTF-8 text") from None
+        return text
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"no passphrase: set {PASSPHRASE_ENV}, use --passphrase-file, "
+            "or run in a terminal"
+        )
+    return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+
+
+@dataclass(frozen=True)
+class _UnitKey:
+    """Where the unit's private keys are, and where their passphrase comes from."""
+
+    path: Path
+    passphrase_file: str | None
+
+    def unlock(self):
+        """The keyring; its keys unlock with one passphrase, read now."""
+        return Keyring.load(self.path, read_passphrase(self.passphrase_file))
 
 
 def _workspace_options(command):
@@ -27,26 +64,22 @@ def _workspace_options(command):
     @click.option("--key", "key_path", type=click.Path(), envvar="TIPDROP_KEY",
                   help="The unit's private key file UNIT.key, or a folder of the unit's "
                        ".key files after a key rotation (or TIPDROP_KEY).")
+    @click.option("--passphrase-file", type=click.Path(dir_okay=False),
+                  help="Read the key's passphrase from this file (first line) instead of "
+                       "TIPDROP_PASSPHRASE or a prompt.")
     @wraps(command)
-    def wrapper(workdir, key_path, **kwargs):
+    def wrapper(workdir, key_path, passphrase_file, **kwargs):
         if not workdir:
             raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
         if not key_path:
             raise UsageError("no key: pass --key or set TIPDROP_KEY")
         workspace = Workspace(workdir)
         try:
-            return command(workspace, Path(key_path), **kwargs)
+            return command(workspace, _UnitKey(Path(key_path), passphrase_file), **kwargs)
         finally:
             workspace.close()
 
     return wrapper
-
-
-def _unlock(key_path):
-    """The keyring at ``key_path``; its keys unlock with one passphrase, asked now."""
-    from ..cli import read_passphrase
-
-    return Keyring.load(key_path, read_passphrase())
 
 
 @click.group()
@@ -61,7 +94,7 @@ def officer():
 @officer.command("open")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
 @_workspace_options
-def open_bundle(workspace, key_path, bundle):
+def open_bundle(workspace, key, bundle):
     """Import an export bundle: every item is decrypted once to prove it authentic.
 
     Nothing is imported unless the whole bundle is intact, except what a
@@ -70,7 +103,7 @@ def open_bundle(workspace, key_path, bundle):
 
     Example: tipdrop officer open export-2026-11-28.tdx --workdir ~/cases --key demo.key
     """
-    keyring = _unlock(key_path)
+    keyring = key.unlock()
     size = os.path.getsize(bundle)
     stderr = sys.stderr
     with click.progressbar(length=size, label="opening", file=stderr,
@@ -108,7 +141,7 @@ def _say_unavailable(counts):
               help="Acknowledge every export opened here again, not only the new ones "
                    "(e.g. if an acknowledgement file was lost).")
 @_workspace_options
-def ack(workspace, key_path, out, everything):
+def ack(workspace, key, out, everything):
     """Sign what this workspace holds of the exports it opened, for the server.
 
     Carry the file to the server and run `tipdrop import-ack FILE` there;
@@ -119,7 +152,7 @@ def ack(workspace, key_path, out, everything):
 
     Example: tipdrop officer ack --out ack.json --workdir ~/cases --key demo.key
     """
-    numbers = workspace.write_ack(_unlock(key_path), out, everything=everything)
+    numbers = workspace.write_ack(key.unlock(), out, everything=everything)
     click.echo(f"acknowledged export(s) {', '.join(map(str, sorted(numbers)))} in {out}")
 
 
@@ -130,7 +163,7 @@ def ack(workspace, key_path, out, everything):
 @click.option("--since", help="Only tips received on or after this day (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
 @_workspace_options
-def list_tips(workspace, key_path, status, category, region, since, as_json):
+def list_tips(workspace, key, status, category, region, since, as_json):
     """List tips: id, age, category, region, status, unread follow-ups.
 
     Example: tipdrop officer list --status received --workdir ~/cases --key demo.key
@@ -171,7 +204,7 @@ def list_tips(workspace, key_path, status, category, region, since, as_json):
               help="Print one JSON object (report, files, follow-ups with their origin), "
                    "for scripts.")
 @_workspace_options
-def show(workspace, key_path, tip, save_attachments, as_json):
+def show(workspace, key, tip, save_attachments, as_json):
     """Print the full report, follow-ups, notes and replies of one tip.
 
     TIP is the tip id or its first characters (at least 4). Each file says
@@ -182,7 +215,7 @@ def show(workspace, key_path, tip, save_attachments, as_json):
     Example: tipdrop officer show 3f9a --save-attachments ~/evidence --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    data = workspace.show(tip_id, _unlock(key_path), save_to=save_attachments)
+    data = workspace.show(tip_id, key.unlock(), save_to=save_attachments)
     if as_json:
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
         return
@@ -250,13 +283,13 @@ def _print_tip(data):
 @click.argument("tip")
 @click.argument("text")
 @_workspace_options
-def note(workspace, key_path, tip, text):
+def note(workspace, key, tip, text):
     """Record a verification note; notes stay on the workstation, encrypted.
 
     Example: tipdrop officer note 3f9a "Called the shop: CCTV confirms 22:10" --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    n = workspace.add_note(tip_id, text, Keyring.load(key_path))
+    n = workspace.add_note(tip_id, text, Keyring.load(key.path))
     click.echo(f"note {n} added to {tip_id[:12]}")
 
 
@@ -265,7 +298,7 @@ def note(workspace, key_path, tip, text):
 @click.option("--message", help="Text the reporter reads with their receipt code.")
 @click.option("--status", type=click.Choice(STATUSES), help="New status of the tip.")
 @_workspace_options
-def reply(workspace, key_path, tip, message, status):
+def reply(workspace, key, tip, message, status):
     """Queue a signed reply and/or status change for the reporter.
 
     Use --status need-info when asking the reporter a question. Replies
@@ -274,7 +307,7 @@ def reply(workspace, key_path, tip, message, status):
     Example: tipdrop officer reply 3f9a --status need-info --message "Which entrance?" --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    seq = workspace.reply(tip_id, _unlock(key_path), message=message, status=status)
+    seq = workspace.reply(tip_id, key.unlock(), message=message, status=status)
     click.echo(f"reply {seq} for {tip_id[:12]} queued in the outbox")
 
 
@@ -282,7 +315,7 @@ def reply(workspace, key_path, tip, message, status):
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="File to write the signed reply bundle to.")
 @_workspace_options
-def outbox(workspace, key_path, out):
+def outbox(workspace, key, out):
     """Write all queued replies into one bundle signed by the unit.
 
     Carry the file to the server and run `tipdrop import-replies FILE` there
@@ -290,7 +323,7 @@ def outbox(workspace, key_path, out):
 
     Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
     """
-    count = workspace.outbox(_unlock(key_path), out)
+    count = workspace.outbox(key.unlock(), out)
     click.echo(f"{count} replies written to {out}")
 
 
@@ -306,7 +339,7 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
               help="First acknowledge the exports opened before this pull (back up the "
                    "workspace first): the server may then delete its copy of them.")
 @_workspace_options
-def pull(workspace, key_path, server, since_start, send_ack):
+def pull(workspace, key, server, since_start, send_ack):
     """Fetch the unit's new ciphertext over the officer API and open it.
 
     The online variant of `tipdrop export` + `tipdrop officer open`: the
@@ -324,7 +357,7 @@ def pull(workspace, key_path, server, since_start, send_ack):
     from . import client
 
     url = client.check_server_url(server)
-    keyring = _unlock(key_path)
+    keyring = key.unlock()
     if send_ack:
         held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
                                   keyring)
@@ -346,7 +379,7 @@ def pull(workspace, key_path, server, since_start, send_ack):
 @officer.command("push")
 @click.option("--server", required=True, help=_SERVER_HELP)
 @_workspace_options
-def push(workspace, key_path, server):
+def push(workspace, key, server):
     """Send all queued replies to the server over the officer API.
 
     The online variant of `tipdrop officer outbox` + `tipdrop import-replies`:
@@ -359,7 +392,7 @@ def push(workspace, key_path, server):
     from . import client
 
     url = client.check_server_url(server)
-    keyring = _unlock(key_path)
+    keyring = key.unlock()
     counts = client.push(workspace, client.OfficerClient(url, keyring.signing_key), keyring)
     already = counts["already_imported"]
     note = f" ({already} of them were already there)" if already else ""

@@ -82,7 +82,8 @@ def create_app(config=None, hold_wal=False):
 
     Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
     private key material: the server must hold only public keys. Refuses
-    too (ConfigError) if a region is routed to a unit without a public key.
+    too (ConfigError) if a region is routed to a unit without a public key,
+    or if the translations were not compiled (`make translations`).
     """
     if isinstance(config, dict):
         config = Settings().replace(**config)
@@ -125,7 +126,7 @@ def create_app(config=None, hold_wal=False):
 
     from . import catalog  # only here: `python -m tipdrop.web.catalog` must not import itself
 
-    catalog.ensure_compiled()
+    catalog.require_compiled()
     security.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

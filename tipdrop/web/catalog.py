@@ -2,7 +2,7 @@
 
     python -m tipdrop.web.catalog extract   # templates + code + error docstrings -> messages.pot
     python -m tipdrop.web.catalog update    # merge messages.pot into kk/ru messages.po
-    python -m tipdrop.web.catalog compile   # .po -> .mo (make run / make test do this)
+    python -m tipdrop.web.catalog compile   # .po -> .mo (`make translations`: make run/test/bench)
     python -m tipdrop.web.catalog check     # list untranslated or stale messages; exit 1 if any
 
 Error messages are the docstrings of tipdrop's exception classes, which no
@@ -87,17 +87,35 @@ def compile_all():
             write_mo(f, catalog, use_fuzzy=False)
 
 
-def ensure_compiled():
-    """Compile any .mo older than its .po (best effort: the package may be read-only)."""
+def stale():
+    """Languages whose compiled catalog (.mo) is missing or older than its .po."""
+    found = []
     for lang in TRANSLATED:
         po = _po_path(lang)
         mo = po.with_suffix(".mo")
         if po.exists() and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
-            try:
-                compile_all()
-            except OSError:
-                pass
-            return
+            found.append(lang)
+    return found
+
+
+def require_compiled():
+    """Refuse to serve while a catalog is missing or older than its .po.
+
+    Compiling is a build step, not something the app does as it starts:
+    ``make translations`` (part of ``make run`` and ``make test``) or
+    ``python -m tipdrop.web.catalog compile`` after installing, as
+    docs/deploy.md does. A server that wrote into its own package at start
+    would fail silently where the code is read-only (it is, in the deployment:
+    root owns it, the service runs as its own user), and every Kazakh or
+    Russian reader would get English pages with nothing in any log.
+    """
+    missing = stale()
+    if missing:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"the {'/'.join(missing)} translations are not compiled or older than their .po "
+            "files: run `make translations` (or `python -m tipdrop.web.catalog compile`)")
 
 
 def problems():
