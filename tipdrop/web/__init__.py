@@ -9,7 +9,8 @@ from ..settings import Settings
 from ..unitkeys import UnitKeys
 from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
-from .limits import RateLimiter, Slots
+from .limits import Slots
+from .ratelimit import RateLimiter, SharedCounts
 from .tokens import Tokens, load_secret
 
 
@@ -57,6 +58,7 @@ def create_app(config=None):
     store.init(db)
     attachments.sweep_orphans(settings.attachments_dir, store.referenced_blobs(db))
     db.close()
+    counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
 
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
@@ -64,9 +66,9 @@ def create_app(config=None):
         "tokens": Tokens(load_secret(settings.data_dir)),
         "argon2_slots": Slots(settings.argon2_slots),
         "upload_slots": Slots(settings.upload_slots, wait=0.5),
-        "submit_limit": RateLimiter(settings.submits_per_hour, 3600),
-        "check_limit": RateLimiter(settings.checks_per_hour, 3600),
-        "followup_limit": RateLimiter(settings.followups_per_hour, 3600),
+        "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
+        "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
+        "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
     }
 
     app.teardown_appcontext(close_db)

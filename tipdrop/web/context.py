@@ -58,9 +58,10 @@ def close_db(exc=None):
 
 
 def count_request(limit_name):
-    """Count this request against the named in-memory rate limit.
+    """Count this request against the named rate limit, shared by all workers.
 
     The only place the client address is read: it goes straight into the
-    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2).
+    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2;
+    see ratelimit.py).
     """
     extension(limit_name).hit(request.remote_addr or "")
