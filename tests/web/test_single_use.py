@@ -231,3 +231,14 @@ def test_an_oversized_followup_is_refused_and_stores_nothing(app, client, submit
         answer = client.post(path, json={"token": token, "text": text})
     assert answer.status_code == 413
     assert _count(app, "followups") == 0
+
+
+def test_followups_with_forged_tokens_count_against_the_limit_too(app_config):
+    from tipdrop.web import create_app
+
+    app = create_app(app_config | {"followups_per_hour": 3})
+    client = app.test_client()
+    codes = [client.post("/api/v1/followups", json={"token": "forged", "text": "x"}).status_code
+             for _ in range(4)]
+    codes += [client.post("/followup", data={"token": "forged", "text": "x"}).status_code]
+    assert codes == [403, 403, 403, 429, 429]

@@ -155,9 +155,9 @@ def check():
 
 @bp.post("/followups")
 def followup():
+    count_request("followup_limit")
     doc = _json_body()
     tip_id, once = extension("tokens").check_followup(doc.get("token"))
-    count_request("followup_limit")
     text = doc.get("text")
     seq = get_tips().add_followup(tip_id=tip_id, text=text if isinstance(text, str) else "",
                                   once=once)
@@ -167,9 +167,9 @@ def followup():
 @bp.post("/sealed-followups")
 def followup_sealed():
     """A follow-up already encrypted on the reporter's device (see tipdrop.sealed)."""
+    count_request("followup_limit")
     doc = _json_body()
     tip_id, once = extension("tokens").check_followup(doc.get("token"))
-    count_request("followup_limit")
     part, body = doc.get("part"), doc.get("body")
     try:
         body = base64.b64decode(body if isinstance(body, str) else "", validate=True)

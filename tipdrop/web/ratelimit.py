@@ -15,7 +15,8 @@ What that file holds, and what it never holds:
   No address, ever: the client is known only by the digest.
 - The *day key*: 32 random bytes drawn by the first worker to count on a
   new UTC day, which in the same transaction deletes the previous key and
-  every row counted under it. So yesterday's digests cannot be turned back
+  every row counted under it (so every count starts over at 00:00 UTC,
+  as it did per process before). So yesterday's digests cannot be turned back
   into addresses by anyone, even with the file and the process memory, and
   today's cannot be linked to yesterday's.
 

@@ -121,8 +121,8 @@ def check():
 
 @bp.post("/followup")
 def followup():
+    count_request("followup_limit")
     form = read_small_form(request)
     tip_id, once = extension("tokens").check_followup(form.get("token"))
-    count_request("followup_limit")
     get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
     return render_template("followup_done.html", message=gettext("Your message was added."))
