@@ -206,3 +206,28 @@ def test_too_many_checks_from_one_client_get_429(app_config):
                                content_type="application/json")
         codes.append(response.status_code)
     assert codes == [404, 404, 429]
+
+
+@pytest.mark.parametrize("make", ["open to others", "a link"])
+def test_a_counts_folder_someone_else_could_read_is_refused(tmp_path, make):
+    # /dev/shm is writable by every user and the folder's name can be guessed
+    data_dir = tmp_path / "instance"
+    folder = shared_dir("/dev/shm", data_dir)
+    decoy = Path("/dev/shm") / f"{folder.name}-decoy"
+    try:
+        if make == "open to others":
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o777)
+        else:
+            decoy.mkdir(mode=0o700)
+            folder.symlink_to(decoy)
+        with pytest.raises(RuntimeDirError, match="not a private folder"):
+            SharedCounts.for_server("/dev/shm", data_dir)
+        assert not (folder / "limits.db").exists()
+    finally:
+        if folder.is_symlink():
+            folder.unlink()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(decoy, ignore_errors=True)

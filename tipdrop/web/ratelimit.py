@@ -47,6 +47,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -127,6 +128,15 @@ def remove_shared(runtime_dir, data_dir):
     shutil.rmtree(shared_dir(runtime_dir, data_dir), ignore_errors=True)
 
 
+def _check_private(folder):
+    info = os.lstat(folder)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077):
+        raise RuntimeDirError(
+            f"{folder} is not a private folder of this user (a link, another user's, or open "
+            "to others), so the rate-limit key could leak: remove it and start again")
+
+
 def _utc_day():
     return int(time.time() // 86400)
 
@@ -136,7 +146,11 @@ class SharedCounts:
 
     A gunicorn worker is forked with whatever its parent holds, so the
     connection is (re)opened in the process that uses it; its threads share
-    it under a lock, and processes serialise through SQLite's own lock.
+    it under a lock, and processes take turns through a lock file.
+
+    The folder's name can be guessed and /dev/shm is writable by every
+    user, so a folder that is a link, belongs to another user or is open to
+    others is refused rather than used: someone else could read the key.
     """
 
     def __init__(self, folder, day=_utc_day):
@@ -159,6 +173,7 @@ class SharedCounts:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         self.folder.mkdir(mode=0o700, exist_ok=True)
+        _check_private(self.folder)
         path = self.folder / FILE_NAME
         if not path.exists():
             try:
