@@ -415,6 +415,12 @@ def spend_form(db, once, day):
         raise once.replay_error() from None
 
 
+def forget_spent_forms(db, day):
+    """Delete the spent-form rows of tokens no longer valid on ``day`` (tipdrop purge)."""
+    with transaction(db):
+        return db.execute("DELETE FROM spent_forms WHERE expires_day < ?", [day]).rowcount
+
+
 def spend_form_now(db, once, day):
     """spend_form in a transaction of its own (a check spends its token up front)."""
     with transaction(db):
