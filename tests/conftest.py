@@ -58,14 +58,20 @@ def unit_key_files(tmp_path, private_key_file, public_key_file):
     return SimpleNamespace(private=private, public=public, passphrase=PASSPHRASE)
 
 
-@pytest.fixture(autouse=True)
-def _forget_shared_counts(tmp_path):
-    """Remove the RAM folders of rate-limit counters the test's servers left (kill -9, test apps).
+@pytest.fixture(autouse=True, scope="session")
+def _forget_shared_counts(tmp_path_factory):
+    """Remove the RAM folders of rate-limit counts the session's servers and apps left.
 
-    Their names derive from the data folder's path, so only this test's are touched.
+    ``tipdrop serve`` removes its own when it stops; a server killed with -9
+    or an app made in-process leaves one under /dev/shm. Their names derive
+    from the data folder's path, so only folders of this session's data
+    folders (under its temporary base) are touched.
     """
     yield
     from tipdrop.web.ratelimit import remove_shared
 
-    for folder in [tmp_path, *(p for p in tmp_path.glob("**/*") if p.is_dir())][:2000]:
-        remove_shared("/dev/shm", folder)
+    base = tmp_path_factory.getbasetemp()
+    for pattern in ("*", "*/*", "*/*/*"):
+        for folder in base.glob(pattern):
+            if folder.is_dir():
+                remove_shared("/dev/shm", folder)
