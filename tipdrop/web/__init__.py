@@ -86,8 +86,5 @@ def create_app(config=None):
     app.register_blueprint(privacy.bp)
     app.register_blueprint(stats.bp)
     if settings.proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies,
-                                x_host=0)
+        app.wsgi_app = security.LocalProxyFix(app.wsgi_app, settings.proxies)
     return app
