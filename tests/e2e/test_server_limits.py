@@ -10,6 +10,7 @@ import http.client
 import json
 import re
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -43,10 +44,21 @@ def _followups(server):
         db.close()
 
 
-def _worker_pids(server):
-    from .test_flood import _children
+def _all_workers_up(server, deadline=60):
+    """Wait until all WORKERS have booted and loaded the app (their size has settled):
+    the server answers as soon as the first one does."""
+    from .test_flood import _children, _status
 
-    return _children(server.process.pid)
+    end, last = time.monotonic() + deadline, None
+    while time.monotonic() < end:
+        workers = sorted(_children(server.process.pid))
+        sizes = [_status(pid) for pid in workers]
+        now = (tuple(workers), tuple(s and round(s[0]) for s in sizes))
+        if len(workers) == WORKERS and None not in sizes and now == last:
+            return
+        last = now
+        time.sleep(0.5)
+    raise AssertionError(f"{WORKERS} workers did not start in {deadline} s")
 
 
 @pytest.fixture
@@ -60,7 +72,7 @@ def limited(tmp_path):
 
 def test_the_documented_check_limit_holds_across_all_workers(limited):
     server = limited
-    assert len(_worker_pids(server)) == WORKERS
+    _all_workers_up(server)
     # When one client sends 30 receipt checks at once, over separate connections
     answers = _at_once(30, lambda: _post(server, "/api/v1/check",
                                          {"receipt": receipts.generate().formatted}))
