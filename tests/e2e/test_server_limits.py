@@ -66,13 +66,13 @@ def limited(tmp_path):
     running = start_server(tmp_path, workers=WORKERS, extra_env={
         "TIPDROP_CHECKS_PER_HOUR": "6", "TIPDROP_SUBMITS_PER_HOUR": "1000",
         "TIPDROP_FOLLOWUPS_PER_HOUR": "1000", "TIPDROP_FOLLOWUPS_PER_DAY": "4"})
+    _all_workers_up(running)
     yield running
     running.stop()
 
 
 def test_the_documented_check_limit_holds_across_all_workers(limited):
     server = limited
-    _all_workers_up(server)
     # When one client sends 30 receipt checks at once, over separate connections
     answers = _at_once(30, lambda: _post(server, "/api/v1/check",
                                          {"receipt": receipts.generate().formatted}))
@@ -133,6 +133,7 @@ def test_followups_from_one_client_are_rate_limited_across_workers(tmp_path):
         "TIPDROP_FOLLOWUPS_PER_HOUR": "5", "TIPDROP_FOLLOWUPS_PER_DAY": "1000",
         "TIPDROP_CHECKS_PER_HOUR": "1000"})
     try:
+        _all_workers_up(server)
         receipt = _report(server)
         tokens = [_post(server, "/api/v1/check", {"receipt": receipt})[1]["followup_token"]
                   for _ in range(20)]
