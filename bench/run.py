@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from bench import (browser_crypto, flood, http_load, officer_import, receipt_work, sealed_upload,
-                   stalled, stream_cipher, upload)
+                   shared_limits, stalled, stream_cipher, upload)
 from bench.common import MiB, machine
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +30,8 @@ def main():
                               seconds=3 if quick else 10)
     results |= http_load.measure(workers=processes, seconds=10 if quick else 30,
                                  argon2_bound=results["argon2_bound_per_s"])
+    results |= shared_limits.measure(processes, hits=1000 if quick else 5000,
+                                     argon2_bound=results["argon2_bound_per_s"])
     results |= flood.measure_both(workers=processes, requests_per_client=8 if quick else 25)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
     size = 128 * MiB if quick else 1024 * MiB
@@ -105,6 +107,12 @@ def summary(r):
         "",
         f"Capacity: about {_fmt(r['submit_per_s'] * 86400)} submits a day, or "
         f"{_fmt(r['check_per_s'] * 86400)} checks a day, on this one 2-core machine.",
+        "",
+        "Each of them is first counted in the server-wide rate limit, a write to a SQLite",
+        f"file in RAM shared by the workers (bench/shared_limits.py): {r.get('ratelimit_processes', '?')} "
+        f"processes x 4 threads count {_fmt(r.get('ratelimit_hits_per_s'))} requests/s "
+        f"(p50 / p99 {_fmt(r.get('ratelimit_p50_ms'), 2)} / {_fmt(r.get('ratelimit_p99_ms'), 2)} ms), "
+        f"{_fmt(r.get('ratelimit_vs_argon2_bound'))} times the Argon2 bound.",
         "",
     ]
     lines += _flood_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)

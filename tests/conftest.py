@@ -56,3 +56,22 @@ def unit_key_files(tmp_path, private_key_file, public_key_file):
     private.write_bytes(private_key_file)
     public.write_bytes(public_key_file)
     return SimpleNamespace(private=private, public=public, passphrase=PASSPHRASE)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _forget_shared_counts(tmp_path_factory):
+    """Remove the RAM folders of rate-limit counts the session's servers and apps left.
+
+    ``tipdrop serve`` removes its own when it stops; a server killed with -9
+    or an app made in-process leaves one under /dev/shm. Their names derive
+    from the data folder's path, so only folders of this session's data
+    folders (under its temporary base) are touched.
+    """
+    yield
+    from tipdrop.web.ratelimit import remove_shared
+
+    base = tmp_path_factory.getbasetemp()
+    for pattern in ("*", "*/*", "*/*/*"):
+        for folder in base.glob(pattern):
+            if folder.is_dir():
+                remove_shared("/dev/shm", folder)

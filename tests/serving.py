@@ -41,6 +41,8 @@ class Server:
     process: object = None
     workers: int = 2
     launch_env: dict = field(default_factory=dict, repr=False)
+    #: What gunicorn binds to; requests in these tests always go to 127.0.0.1.
+    host: str = "127.0.0.1"
 
     def request(self, method, path, body=None, headers=None, source="127.0.0.1", timeout=60):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
@@ -71,7 +73,7 @@ class Server:
         """
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(TIPDROP), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [str(TIPDROP), "serve", "--host", self.host, "--port", str(self.port),
                  "--workers", str(self.workers)],
                 stdout=log, stderr=subprocess.STDOUT, env=self.launch_env,
                 cwd=self.data_dir.parent, start_new_session=True,
@@ -144,7 +146,7 @@ def multipart(fields, files=()):
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None):
+def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host="127.0.0.1"):
     """Start ``tipdrop serve`` with a demo unit; by default its key is made here
     (private file with cheap test KDF parameters, passphrase "officer pass")."""
     keys_dir = tmp_path / "keys"
@@ -170,5 +172,5 @@ def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None):
             "TIPDROP_KEYS_DIR": str(keys_dir)} | (extra_env or {})
     log_path.write_bytes(b"")
     server = Server(port, data_dir, keys_dir, tmp_dir, log_path, unit_key, key_file,
-                    workers=workers, launch_env=env)
+                    workers=workers, launch_env=env, host=host)
     return server.start()

@@ -249,10 +249,12 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     Checks the keys folder (no private key, every file readable), that every
     routed unit has a public key, the data folder (0700, owned by you), the
     database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
-    (32+ bytes, 0600), the clock, free disk space for uploads, and, if given,
-    the nginx configuration or the live proxy (docs/reverse-proxy.md). Prints
-    one line per problem with its fix; exit code 0 only if all is well, else 2.
-    Run it as the user that runs the server.
+    (32+ bytes, 0600), the rate-limit folder (in RAM), the clock, free disk
+    space for uploads, with TIPDROP_PROXIES set that the running server
+    listens on loopback or a Unix socket only, and, if given, the nginx
+    configuration or the live proxy (docs/reverse-proxy.md). Prints one line
+    per problem with its fix; exit code 0 only if all is well, else 2. Run it
+    as the user that runs the server.
 
     Example: tipdrop doctor --nginx-config /etc/nginx/sites-enabled/tipdrop
     """
@@ -266,6 +268,9 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
         click.echo(str(finding))
     if not (nginx_config or check_url):
         click.echo("note: the reverse proxy was not checked (give --nginx-config or --check-url)")
+    if config.proxies and "listening address" not in {name for name, _ in results}:
+        click.echo("note: no running server of this data folder was found (run the doctor as "
+                   "its user), so its listening address was not checked")
     checked = ", ".join(name for name, _ in results)
     if findings:
         click.echo(f"doctor: {len(findings)} problem(s) found (checked {checked})")

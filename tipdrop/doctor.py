@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import nginxconf, store
+from . import nginxconf, sockets, store
 from .crypto import keys
 from .errors import ConfigError, KeyFileError, TipdropError
 from .routing import Routing
@@ -333,13 +333,49 @@ def check_proxy_header(base_url, fetch=_fetch):
     return found
 
 
-def diagnose(settings, *, nginx_config=None, check_url=None, workers=1):
+def check_runtime_dir(runtime_dir):
+    """The rate-limit counters' folder is in RAM (the server refuses to start otherwise)."""
+    from .web.ratelimit import RuntimeDirError, check_in_memory
+
+    try:
+        check_in_memory(runtime_dir)
+    except RuntimeDirError as e:
+        problem, _, fix = e.message.partition(": set ")
+        return [Finding(problem, "set " + fix if fix else "use a tmpfs folder")]
+    return []
+
+
+def check_listening(proxies, addresses):
+    """With trusted proxies, the server must be reachable through them only.
+
+    ``addresses``: the (host, port) pairs the running server listens on
+    (sockets.serving_addresses). TIPDROP_PROXIES tells tipdrop to take the
+    client's address from X-Forwarded-For; whoever reaches gunicorn directly
+    writes that header himself, claims a new address with every request and
+    is never rate-limited. So the server may listen on loopback or a Unix
+    socket only, with the proxy the one thing in front.
+    """
+    if not proxies or not addresses:
+        return []
+    return [Finding(
+        f"TIPDROP_PROXIES={proxies} trusts X-Forwarded-For, but the server listens on "
+        f"{host}:{port}, which is not loopback: anyone who reaches it directly can claim any "
+        "address and escape the rate limits",
+        "bind gunicorn to 127.0.0.1 or a Unix socket (bind in deploy/gunicorn.conf.py, "
+        "tipdrop serve --host 127.0.0.1) so it is reachable only through the proxy "
+        "(docs/reverse-proxy.md)")
+        for host, port in addresses if not sockets.is_loopback(host)]
+
+
+def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
+             listening=sockets.serving_addresses):
     """Run every check that applies: a list of (name, findings) pairs."""
     results = [
         ("keys folder", check_keys_dir(settings.keys_dir)),
         ("routing", check_routing(settings.keys_dir, settings.routing_path,
                                   settings.categories_path)),
         ("data folder", check_data_dir(settings.data_dir)),
+        ("runtime folder", check_runtime_dir(settings.runtime_dir)),
     ]
     if settings.data_dir.exists():
         results += [
@@ -352,6 +388,10 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1):
         ("disk space", check_disk_space(settings.data_dir, settings.max_upload_mb,
                                         settings.upload_slots, workers)),
     ]
+    if settings.proxies:
+        addresses = listening(settings.data_dir)
+        if addresses is not None:
+            results.append(("listening address", check_listening(settings.proxies, addresses)))
     if nginx_config:
         results.append(("nginx config", check_nginx_config(nginx_config)))
     if check_url:

@@ -137,6 +137,8 @@ def purge(db, attachments_dir, plan, batch=BATCH):
         if not any(counts.values()):
             break
     orphans = attachments.sweep_orphans(db, attachments_dir, plan.today)
+    # Also when no form was sent for days (a sent form deletes them too).
+    store.forget_spent_forms(db, plan.today)
     return Result(deleted, files, orphans, store.checkpoint_truncate(db), cleared)
 
 

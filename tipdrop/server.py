@@ -23,8 +23,13 @@ RESERVED_THREADS = 4
 
 
 def run_gunicorn(settings, host, port, workers):
-    """Serve with access logging off: reporter requests must leave no trace (DESIGN 4.2)."""
+    """Serve with access logging off: reporter requests must leave no trace (DESIGN 4.2).
+
+    When the server stops, the workers' shared rate-limit counters and their
+    day key go with it (web/ratelimit.py).
+    """
     from .web import create_app
+    from .web.ratelimit import remove_shared
 
     # Fail before forking if the set-up is wrong (e.g. a private key in keys/).
     create_app(settings)
@@ -46,5 +51,6 @@ def run_gunicorn(settings, host, port, workers):
         "loglevel": "warning",
         "timeout": 120,
         "graceful_timeout": 10,
+        "on_exit": lambda _arbiter: remove_shared(settings.runtime_dir, settings.data_dir),
     }
     _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()

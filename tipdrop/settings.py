@@ -47,9 +47,16 @@ SETTINGS = (
     Setting("rate_window", "TIPDROP_RATE_WINDOW", int, 30,
             "Seconds over which TIPDROP_MIN_BODY_RATE is measured."),
     Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
-            "Submissions per hour from one client (in-memory, anonymised)."),
+            "Submissions per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
-            "Receipt checks per hour from one client (in-memory, anonymised)."),
+            "Receipt checks per hour from one client, for the whole server (counted in RAM, anonymised)."),
+    Setting("followups_per_hour", "TIPDROP_FOLLOWUPS_PER_HOUR", int, 20,
+            "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
+    Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
+            "Follow-up messages one report takes per day (UTC), from all clients together."),
+    Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),
+            "A folder in RAM (tmpfs) where the workers of one server share their rate-limit "
+            "counters; never on a disk."),
     Setting("proxies", "TIPDROP_PROXIES", int, 0,
             "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
@@ -73,6 +80,9 @@ class Settings:
     rate_window: int = 30
     submits_per_hour: int = 20
     checks_per_hour: int = 60
+    followups_per_hour: int = 20
+    followups_per_day: int = 10
+    runtime_dir: Path = Path("/dev/shm")
     proxies: int = 0
     retention_days: int = 90
     #: Argon2id parameters for new receipts; not settable from the

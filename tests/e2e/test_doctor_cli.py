@@ -83,3 +83,36 @@ def test_doctor_asks_the_live_site_for_the_proxys_marker(run_cli, server):
     assert f"http://127.0.0.1:{server.port}/healthz answered without " \
            "'X-Tipdrop-Proxy-Buffering: off'" in problem
     assert "add_header X-Tipdrop-Proxy-Buffering off always;" in problem
+
+
+@pytest.mark.parametrize("host,found", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_doctor_checks_the_server_behind_a_trusted_proxy_listens_on_loopback_only(
+        run_cli, tmp_path, host, found):
+    from ..serving import start_server
+
+    # Given a running server that trusts one proxy, bound to `host`
+    server = start_server(tmp_path, host=host, extra_env={"TIPDROP_PROXIES": "1"})
+    try:
+        # When the doctor looks at the deployment
+        result = run_cli("doctor", env=server.env() | ENV | {"TIPDROP_PROXIES": "1"})
+    finally:
+        server.stop()
+    # Then a server anyone can reach directly is a problem, with its fix
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert "listening address" in result.stdout.splitlines()[-1]
+    if found:
+        assert result.returncode == 2, result.stdout
+        [problem] = problems
+        assert f"listens on 0.0.0.0:{server.port}, which is not loopback" in problem
+        assert "bind gunicorn to 127.0.0.1 or a Unix socket" in problem
+    else:
+        assert result.returncode == 0, result.stdout
+        assert problems == []
+
+
+def test_doctor_says_when_no_running_server_was_found_to_check(run_cli, deployment):
+    keys_dir, data_dir = deployment
+    result = run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir,
+                     env=ENV | {"TIPDROP_PROXIES": "1"})
+    assert result.returncode == 0, result.stdout
+    assert "note: no running server of this data folder was found" in result.stdout

@@ -295,18 +295,15 @@ def test_repeated_checks_from_one_client_get_429_and_others_are_unaffected(tmp_p
     server = start_server(tmp_path, workers=WORKERS,
                           extra_env={"TIPDROP_CHECKS_PER_HOUR": str(limit)})
     try:
-        # Given a client that checks receipts over and over. Counters live in
-        # each worker process, so one client gets at most WORKERS * limit
-        # answers before every worker refuses it.
+        # Given a client that checks receipts over and over. The workers share
+        # one count (web/ratelimit.py), so the limit is the server's.
         attempts = WORKERS * limit + 4
         answers = [_post_json(server, "/api/v1/check", {"receipt": receipts.generate().formatted})
                    for _ in range(attempts)]
         statuses = [status for status, _, _, _ in answers]
 
-        # Then no worker refuses before the limit, and all refuse after it
-        assert statuses[:limit] == [404] * limit, statuses
-        assert set(statuses) == {404, 429}, statuses
-        assert statuses.count(404) <= WORKERS * limit, statuses
+        # Then exactly `limit` are answered, whichever worker took them, and the rest refused
+        assert statuses == [404] * limit + [429] * (attempts - limit), statuses
         for status, headers, body, _ in answers:
             if status == 429:
                 assert int(headers["Retry-After"]) > 0

@@ -411,3 +411,52 @@ def test_nginx_variables_in_braces_are_not_blocks(tmp_path):
     path = nginx(tmp_path, "server { client_body_temp_path /run/t; set $x ${host}a;"
                  + GOOD_LOCATION + "}")
     assert doctor.check_nginx_config(path) == []
+
+
+# --- with trusted proxies, reachable only through them (docs/reverse-proxy.md) ---------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "::1", "::ffff:127.0.0.1"])
+def test_a_server_on_loopback_behind_trusted_proxies_is_fine(host):
+    assert doctor.check_listening(1, [(host, 8080)]) == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "2001:db8::1"])
+def test_a_server_reachable_past_its_trusted_proxy_is_found(host):
+    finding = only(doctor.check_listening(1, [("127.0.0.1", 8081), (host, 8080)]))
+    assert f"{host}:8080, which is not loopback" in finding.problem
+    assert "escape the rate limits" in finding.problem
+    assert "127.0.0.1 or a Unix socket" in finding.fix
+
+
+def test_without_trusted_proxies_the_listening_address_is_not_a_finding():
+    assert doctor.check_listening(0, [("0.0.0.0", 8080)]) == []
+
+
+def test_a_server_on_unix_sockets_only_is_fine():
+    assert doctor.check_listening(1, []) == []
+
+
+@pytest.mark.parametrize("line,address", [
+    ("0100007F:1F90", ("127.0.0.1", 8080)),
+    ("00000000:0050", ("0.0.0.0", 80)),
+    ("00000000000000000000000001000000:1F90", ("::1", 8080)),
+    ("0000000000000000FFFF00000100007F:1F91", ("::ffff:127.0.0.1", 8081)),
+])
+def test_kernel_socket_addresses_are_read_in_host_order(line, address):
+    import ipaddress
+
+    from tipdrop import sockets
+
+    host, port = sockets._address(line)
+    assert (ipaddress.ip_address(host), port) == (ipaddress.ip_address(address[0]), address[1])
+
+
+def test_a_runtime_folder_on_a_disk_is_found(deployment, tmp_path):
+    from tipdrop.web.ratelimit import IN_MEMORY, filesystem_type
+
+    disk = next(p for p in (tmp_path, Path(__file__).parent)
+                if filesystem_type(p) not in IN_MEMORY)
+    finding = only(doctor.check_runtime_dir(disk))
+    assert "not in RAM" in finding.problem and "TIPDROP_RUNTIME_DIR" in finding.fix
+    assert doctor.check_runtime_dir("/dev/shm") == []

@@ -243,7 +243,8 @@ API_PATHS = ["/api/v1/tips", "/api/v1/check", "/api/v1/followups"]
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """A module-wide app (Hypothesis reuses it), with limits no fuzz run reaches,
-    and a valid follow-up token so generated follow-ups get past the token check."""
+    and a valid follow-up token so generated follow-ups get past the token check (it is
+    spent by the first one stored; the text is checked before that, whatever the token)."""
     root = tmp_path_factory.mktemp("api")
     keys_dir = root / "keys"
     keys_dir.mkdir()
@@ -251,7 +252,7 @@ def api(tmp_path_factory):
     (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": {"astana": "demo"}}))
     app = create_app({"data_dir": root / "instance", "keys_dir": keys_dir,
                       "receipt_params": kdf.TEST_PARAMS, "submits_per_hour": 10**9,
-                      "checks_per_hour": 10**9})
+                      "checks_per_hour": 10**9, "followups_per_hour": 10**9})
     client = app.test_client()
     made = client.post("/api/v1/tips", json={"region": "astana", "category": "theft",
                                              "description": "seed tip"})

@@ -276,3 +276,14 @@ def test_a_successful_check_records_only_the_first_day_of_use(db, data_dir, unit
         tips.check(receipt=receipt.formatted)
         # Later visits leave no trace: nothing records when a reporter returns.
         assert used_day() == "2024-06-01"
+
+
+def test_purge_deletes_the_records_of_forms_that_have_expired(db, data_dir):
+    from tipdrop.errors import ReportAlreadySentError
+    from tipdrop.web.tokens import FormUse
+
+    for digest, day in ((b"\x01" * 32, "2024-01-09"), (b"\x02" * 32, "2024-01-10")):
+        store.spend_form_now(db, FormUse(digest, day, ReportAlreadySentError), "2024-01-09")
+    retention.purge(db, data_dir / "attachments",
+                    retention.plan(db, today="2024-01-10", closed_days=90))
+    assert [row[0] for row in db.execute("SELECT digest FROM spent_forms")] == [b"\x02" * 32]

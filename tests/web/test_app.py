@@ -2,7 +2,8 @@
 
 import pytest
 
-from tipdrop import store
+from tipdrop import receipts, store
+from tipdrop.crypto import kdf
 from tipdrop.errors import KeyFileError, PrivateKeyInKeysDirError
 from tipdrop.web import create_app
 
@@ -120,3 +121,27 @@ def test_data_dir_made_by_someone_else_is_made_private(tmp_path, keys_dir):
     data_dir.mkdir(mode=0o755)
     create_app({"data_dir": data_dir, "keys_dir": keys_dir})
     assert data_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_behind_a_proxy_forwarded_headers_count_only_from_this_machine(tmp_path, keys_dir):
+    # Given a server that trusts one proxy and allows 2 checks an hour per client
+    app = create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir, "proxies": 1,
+                      "checks_per_hour": 2, "receipt_params": kdf.TEST_PARAMS})
+    client = app.test_client()
+
+    def check(peer, forwarded):
+        return client.post("/api/v1/check", json={"receipt": receipts.generate().formatted},
+                           headers={"X-Forwarded-For": forwarded},
+                           environ_base={"REMOTE_ADDR": peer}).status_code
+
+    # When a client that reaches gunicorn directly claims a new address each time
+    direct = [check("192.0.2.7", f"198.51.100.{n}") for n in range(4)]
+    # Then its real address is what counts, and the claims are ignored
+    assert direct == [404, 404, 429, 429]
+    # And through the proxy on loopback, each forwarded client has its own count
+    proxied = [check("127.0.0.1", f"203.0.113.{n}") for n in range(4)]
+    assert proxied == [404, 404, 404, 404]
+    # And a forwarded https claim from past the proxy does not switch HSTS on
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"},
+                          environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert "Strict-Transport-Security" not in response.headers

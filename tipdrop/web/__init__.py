@@ -15,7 +15,8 @@ from . import api, deadlines, errors, health, i18n, officer_api, privacy, report
 from .body import GuardedStream
 from .context import close_db
 from .deadlines import Deadlines
-from .limits import RateLimiter, Slots
+from .limits import Slots
+from .ratelimit import RateLimiter, SharedCounts
 from .tokens import Tokens, load_secret
 
 
@@ -102,6 +103,7 @@ def create_app(config=None, hold_wal=False):
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
     prepare_storage(settings, hold_wal=hold_wal)
+    counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
 
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
@@ -113,8 +115,9 @@ def create_app(config=None, hold_wal=False):
         "upload_slots": Slots(settings.upload_slots, wait=0),
         "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
                                settings.rate_window),
-        "submit_limit": RateLimiter(settings.submits_per_hour, 3600),
-        "check_limit": RateLimiter(settings.checks_per_hour, 3600),
+        "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
+        "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
+        "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
     }
 
     app.teardown_appcontext(close_db)
@@ -138,8 +141,5 @@ def create_app(config=None, hold_wal=False):
     app.register_blueprint(privacy.bp)
     app.register_blueprint(stats.bp)
     if settings.proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies,
-                                x_host=0)
+        app.wsgi_app = security.LocalProxyFix(app.wsgi_app, settings.proxies)
     return app

@@ -47,6 +47,7 @@ def get_tips():
         settings.attachments_dir,
         receipt_params=settings.receipt_params or kdf.RECEIPT_PARAMS,
         argon2_slot=extension("argon2_slots"),
+        followups_per_day=settings.followups_per_day,
     )
 
 
@@ -57,9 +58,10 @@ def close_db(exc=None):
 
 
 def count_request(limit_name):
-    """Count this request against the named in-memory rate limit.
+    """Count this request against the named rate limit, shared by all workers.
 
     The only place the client address is read: it goes straight into the
-    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2).
+    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2;
+    see ratelimit.py).
     """
     extension(limit_name).hit(request.remote_addr or "")

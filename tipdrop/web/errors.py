@@ -35,7 +35,7 @@ HTTP_MESSAGES = {
 }
 
 
-def _respond(message, status, code, detail=None):
+def _respond(message, status, code, detail=None, page="error.html"):
     headers = {"Retry-After": "30"} if status in (429, 503) else {}
     if status == 401:  # only the officer API authenticates (docs/protocol.md section 12)
         headers["WWW-Authenticate"] = "Tipdrop-Signature"
@@ -48,7 +48,7 @@ def _respond(message, status, code, detail=None):
         # Werkzeug refused the Host header, so no link of the full page can be built.
         return _plain_page(message, status), status, headers
     try:
-        page = render_template("error.html", message=message, status=status)
+        page = render_template(page, message=message, status=status)
     except Exception as error:  # the page must never turn a 4xx into a 500
         log_internal_error(current_app.logger, error)
         page = _plain_page(message, status)
@@ -72,8 +72,10 @@ def log_internal_error(logger, error):
 def init_app(app):
     @app.errorhandler(TipdropError)
     def tipdrop_error(error):
+        # An error class may have a page of its own (a form sent twice is not a fault).
         return _respond(i18n.translate_error(error), error.http_status, type(error).__name__,
-                        error.detail if isinstance(error.detail, str) else None)
+                        error.detail if isinstance(error.detail, str) else None,
+                        getattr(error, "page", "error.html"))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

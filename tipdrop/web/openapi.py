@@ -12,6 +12,17 @@ _ERROR = {
 }
 
 
+#: The follow-up routes' own answers besides _errors (docs/integration.md section 7).
+_FOLLOWUP_REFUSALS = {
+    "409": {"description": "FollowupAlreadySentError: the token was already used; the follow-up "
+                           "was stored once (a followup_token is good for one follow-up)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "429": {"description": "RateLimitedError: too many follow-ups from this client; or "
+                           "FollowupLimitError: the report has taken its follow-ups for today",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
+
+
 def _errors(*codes):
     text = {
         400: "invalid input, or a body that could not be read (nothing was stored)",
@@ -204,7 +215,7 @@ def document():
             },
             "/api/v1/followups": {
                 "post": {
-                    "summary": "Add information to a report, with the followup_token from /check (valid 30 minutes)",
+                    "summary": "Add information to a report, with the followup_token from /check (valid 30 minutes, for one follow-up)",
                     "parameters": [_LANG],
                     "requestBody": {
                         "required": True,
@@ -218,7 +229,8 @@ def document():
                             "type": "object", "required": ["added", "seq"],
                             "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
                         }}}},
-                        **_errors(400, 403, 411, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 503),
+                        **_FOLLOWUP_REFUSALS,
                     },
                 }
             },
@@ -242,8 +254,9 @@ def document():
                             "type": "object", "required": ["added", "seq"],
                             "properties": {"added": {"type": "boolean"}, "seq": {"type": "integer"}},
                         }}}},
-                        "409": {"description": "another follow-up took number N meanwhile (check again and seal for the next number), or sealed to a key that is not installed (fetch /keys again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                        **_errors(400, 403, 411, 413, 429, 503),
+                        **_errors(400, 403, 411, 413, 503),
+                        **_FOLLOWUP_REFUSALS,
+                        "409": {"description": "FollowupNumberTakenError: another follow-up took number N meanwhile (check again and seal for the next number); StaleKeyError: sealed to a key that is not installed (fetch /keys again); FollowupAlreadySentError: the token was already used, the follow-up was stored once", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                     },
                 }
             },

@@ -52,19 +52,27 @@ def submit_form():
 
 
 def _check_form_fields(fields):
-    extension("tokens").check_form(fields.get("token"), "submit")
+    """The submit form's token (spent when the report is stored) and honeypot."""
+    once = extension("tokens").check_form(fields.get("token"), "submit")
     if fields.get(HONEYPOT):
         raise HoneypotError()
+    return once
 
 
 def receive_submission(tips, *, check_fields=_check_form_fields):
-    """Shared by the page and the API: stream the form in, then submit it."""
+    """Shared by the page and the API: stream the form in, then submit it.
+
+    ``check_fields(fields)`` returns the form token the submission spends
+    when it is stored (None for the API, which has no form token).
+    """
     settings_max = request.max_content_length
 
     def start_draft(fields):
-        check_fields(fields)
-        return tips.start(region=fields.get("region"),
-                          keep_location=fields.get("keep_location") == "yes")
+        once = check_fields(fields)
+        draft = tips.start(region=fields.get("region"),
+                           keep_location=fields.get("keep_location") == "yes")
+        draft.once = once
+        return draft
 
     with extension("upload_slots")():
         fields, draft = read_submission(request, start_draft, settings_max)
@@ -108,9 +116,9 @@ def check_form():
 def check():
     tokens = extension("tokens")
     form = read_small_form(request)
-    tokens.check_form(form.get("token"), "check")
+    once = tokens.check_form(form.get("token"), "check")
     count_request("check_limit")
-    result = get_tips().check(receipt=form.get("receipt", ""))
+    result = get_tips().check(receipt=form.get("receipt", ""), once=once)
     # What the page's JavaScript needs to seal a follow-up on the device, as
     # the reference client does: the unit's key and the next number. Never
     # the receipt.
@@ -123,15 +131,17 @@ def check():
 @bp.post("/followup")
 def followup():
     """A follow-up: sealed on the device by the page's JavaScript, or text the server seals."""
+    count_request("followup_limit")
     form = read_small_form(request)
-    tip_id = extension("tokens").check_followup(form.get("token"))
+    tip_id, once = extension("tokens").check_followup(form.get("token"))
     if form.get("sealed"):
         try:
             body = base64.b64decode(form["sealed"], validate=True)
         except (binascii.Error, ValueError):
             raise sealed.SealedFormatError("the sealed message is not base64") from None
-        sealed.add_followup(get_tips(), tip_id=tip_id, part=form.get("part", ""), body=body)
+        sealed.add_followup(get_tips(), tip_id=tip_id, part=form.get("part", ""), body=body,
+                            once=once)
     else:
-        get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""))
+        get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
     return render_template("followup_done.html", message=gettext("Your message was added."),
                            encrypted_on="device" if form.get("sealed") else "server")

@@ -8,9 +8,11 @@ browsers send ``Origin: null`` even for our own forms, so "null" proves
 nothing either way and is left to the token.
 """
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from flask import request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import InputError
 
@@ -42,6 +44,38 @@ def check_same_origin():
         raise CrossSiteError() from None
     if netloc != request.host:
         raise CrossSiteError()
+
+
+class LocalProxyFix:
+    """Believe X-Forwarded-For/-Proto only from a proxy on this machine.
+
+    With TIPDROP_PROXIES set, the client address the rate limits count comes
+    from X-Forwarded-For. Whoever reaches gunicorn past the proxy could write
+    that header himself and escape every limit, so a request whose peer is
+    not loopback (or a Unix socket) is taken as it is: its real address
+    counts. gunicorn must be reachable only through the proxy all the same
+    (docs/reverse-proxy.md; ``tipdrop doctor`` checks it).
+    """
+
+    def __init__(self, app, proxies):
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=proxies, x_proto=proxies, x_host=0)
+
+    def __call__(self, environ, start_response):
+        peer = environ.get("REMOTE_ADDR") or ""
+        if not peer or _is_loopback(peer):
+            return self.fixed(environ, start_response)
+        for name in ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO"):
+            environ.pop(name, None)
+        return self.app(environ, start_response)
+
+
+def _is_loopback(address):
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
 
 
 def init_app(app):
