@@ -30,7 +30,8 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("no500"), extra_env={
-        "TIPDROP_SUBMITS_PER_HOUR": "1000000", "TIPDROP_CHECKS_PER_HOUR": "1000000"})
+        "TIPDROP_SUBMITS_PER_HOUR": "1000000", "TIPDROP_CHECKS_PER_HOUR": "1000000",
+        "TIPDROP_FOLLOWUPS_PER_HOUR": "1000000", "TIPDROP_FOLLOWUPS_PER_DAY": "1000000"})
     yield running
     running.stop()
 

@@ -67,7 +67,9 @@ JSON = {"Content-Type": "application/json"}
 
 def _env(extra=None):
     return DEADLINES | {"TIPDROP_SUBMITS_PER_HOUR": "100000",
-                        "TIPDROP_CHECKS_PER_HOUR": "100000"} | (extra or {})
+                        "TIPDROP_CHECKS_PER_HOUR": "100000",
+                        "TIPDROP_FOLLOWUPS_PER_HOUR": "100000",
+                        "TIPDROP_FOLLOWUPS_PER_DAY": "100000"} | (extra or {})
 
 
 class Attacker:
