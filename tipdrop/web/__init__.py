@@ -4,12 +4,14 @@ from flask import Flask
 from flask import Request as _FlaskRequest
 
 from .. import attachments, store
+from ..errors import ConfigError
 from ..routing import Routing
 from ..settings import Settings
 from ..unitkeys import UnitKeys
 from . import api, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .context import close_db
 from .limits import RateLimiter, Slots
+from .pagelinks import PageLinks
 from .tokens import Tokens, load_secret
 
 
@@ -48,6 +50,9 @@ def create_app(config=None):
         MAX_FORM_PARTS=64,
         SESSION_COOKIE_NAME="-",
     )
+    if not settings.quick_exit_url.startswith(("https://", "http://")):
+        raise ConfigError("setting quick_exit_url must be an http(s) address")
+    app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
@@ -62,6 +67,7 @@ def create_app(config=None):
         "unit_keys": unit_keys,
         "routing": routing,
         "tokens": Tokens(load_secret(settings.data_dir)),
+        "page_links": PageLinks(settings.data_dir),
         "argon2_slots": Slots(settings.argon2_slots),
         "upload_slots": Slots(settings.upload_slots, wait=0.5),
         "submit_limit": RateLimiter(settings.submits_per_hour, 3600),
