@@ -99,8 +99,11 @@
     const exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
     document.addEventListener("submit", checkDone);
+    // Errors first; else the receipt, announced by moving the focus to it.
     const summary = document.getElementById("error-summary");
+    const receipt = document.getElementById("receipt-title");
     if (summary && !summary.hidden) summary.focus();
+    else if (receipt) receipt.focus();
   });
 
   // Empty every form when the page is left, so a page kept in memory for
