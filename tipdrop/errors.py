@@ -73,6 +73,34 @@ class UsageError(InputError):
     """The command was not used correctly."""
 
 
+class FormAlreadySentError(InputError):
+    """This form was already sent, so it was not sent again."""
+
+    http_status = 409
+    detail_is_message = False
+    #: The web layer shows these on their own page, not as an error.
+    page = "already_sent.html"
+
+
+class ReportAlreadySentError(FormAlreadySentError):
+    """This report was already sent and has arrived; it was not sent a second time. Its receipt code was shown only once, right after the first sending: if you did not see it, please make the report again."""
+
+
+class FollowupAlreadySentError(FormAlreadySentError):
+    """This message was already sent and added to your report; it was not added a second time."""
+
+
+class CheckFormUsedError(FormAlreadySentError):
+    """This form was already used. To see your report again, open the check page and enter your receipt code."""
+
+
+class FollowupLimitError(InputError):
+    """This report has received as many messages today as it can take in one day. Please send the rest tomorrow."""
+
+    http_status = 429
+    detail_is_message = False
+
+
 # --- keys and cryptography ------------------------------------------------
 
 

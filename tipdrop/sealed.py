@@ -221,7 +221,7 @@ def _key_of(draft, data, kind):
     return key_id
 
 
-def add_followup(tips, *, tip_id, part, body):
+def add_followup(tips, *, tip_id, part, body, once=None):
     """Store a follow-up sealed on the device as part ``fN`` of ``tip_id``; return N.
 
     N is bound into the ciphertext, so it must be the number the follow-up
@@ -247,4 +247,4 @@ def add_followup(tips, *, tip_id, part, body):
             raise FollowupNumberTakenError(f"it was sealed as f{wanted}, the next is f{seq}")
         return bytes(body)
 
-    return store.add_followup(tips.db, tip_id, as_sealed, tips.clock(), encrypted_on="device")
+    return tips.store_followup(tip_id, as_sealed, "device", once)

@@ -41,6 +41,10 @@ SETTINGS = (
             "Submissions per hour from one client (in-memory, anonymised)."),
     Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
             "Receipt checks per hour from one client (in-memory, anonymised)."),
+    Setting("followups_per_hour", "TIPDROP_FOLLOWUPS_PER_HOUR", int, 20,
+            "Follow-up messages per hour from one client (in-memory, anonymised)."),
+    Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
+            "Follow-up messages one report takes per day (UTC), from all clients together."),
     Setting("proxies", "TIPDROP_PROXIES", int, 0,
             "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
@@ -65,6 +69,8 @@ class Settings:
     upload_slots: int = 4
     submits_per_hour: int = 20
     checks_per_hour: int = 60
+    followups_per_hour: int = 20
+    followups_per_day: int = 10
     proxies: int = 0
     retention_days: int = 90
     quick_exit_url: str = "https://www.google.com/"

@@ -17,6 +17,7 @@ from . import attachments, bundles, device, receipts, store
 from .crypto import envelope, kdf, keys
 from .errors import (
     DecryptionError,
+    FollowupLimitError,
     InputError,
     SignatureError,
     TextEncodingError,
@@ -41,6 +42,8 @@ MAX_ANSWER = 2_000
 MAX_CONTACT = 500
 MAX_FOLLOWUP = 20_000
 MAX_ATTACHMENTS = 10
+#: Follow-ups one tip takes per day unless the server sets another number.
+FOLLOWUPS_PER_DAY = 10
 
 
 class EmptyDescriptionError(InputError):
@@ -139,6 +142,8 @@ class Draft:
     public_key: keys.UnitPublicKey
     attachments_dir: object
     keep_location: bool = False
+    #: The form token this submission spends when it is stored (web form only).
+    once: object = None
     writers: list = field(default_factory=list)
     names: list = field(default_factory=list)
 
@@ -204,7 +209,8 @@ class Tips:
     """The reporter-side use cases over one database and one set of unit keys."""
 
     def __init__(self, db, unit_keys, routing, attachments_dir,
-                 receipt_params=kdf.RECEIPT_PARAMS, argon2_slot=nullcontext, clock=today):
+                 receipt_params=kdf.RECEIPT_PARAMS, argon2_slot=nullcontext, clock=today,
+                 followups_per_day=FOLLOWUPS_PER_DAY):
         self.db = db
         self.unit_keys = unit_keys
         self.routing = routing
@@ -212,6 +218,7 @@ class Tips:
         self.receipt_params = receipt_params
         self.argon2_slot = argon2_slot
         self.clock = clock
+        self.followups_per_day = followups_per_day
 
     # --- submit -----------------------------------------------------------
 
@@ -240,7 +247,7 @@ class Tips:
             return self.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=draft.public_key.key_id,
                 region=report.region, category=report.category, body=body,
-                attachment_rows=rows, encrypted_on="server",
+                attachment_rows=rows, encrypted_on="server", once=draft.once,
             )
         except BaseException:
             draft.discard()
@@ -249,12 +256,13 @@ class Tips:
             raise
 
     def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
-                     attachment_rows, encrypted_on):
+                     attachment_rows, encrypted_on, once=None):
         """Store a sealed tip and its attachment rows; issue its receipt after COMMIT.
 
         Shared by reports sealed here and reports sealed on the reporter's
         device (tipdrop.sealed): from this point on they are stored alike,
-        told apart only by ``encrypted_on``.
+        told apart only by ``encrypted_on``. ``once``: the form token the
+        submission spends in the same transaction (see store.spend_form).
         """
         day = self.clock()
         for _ in range(5):
@@ -278,7 +286,7 @@ class Tips:
                 "export_seq": 0,
             }
             try:
-                store.insert_tip(self.db, tip, attachment_rows)
+                store.insert_tip(self.db, tip, attachment_rows, once=once)
             except sqlite3.IntegrityError:
                 # Two processes drew the same locator at once: draw again.
                 if store.tip_exists(self.db, tip_id):
@@ -324,7 +332,12 @@ class Tips:
 
     # --- check ------------------------------------------------------------
 
-    def check(self, *, receipt, decrypt=True):
+    def spend_form(self, once):
+        """Spend a form token on its own: the check page spends its token
+        before it sends the typed code on to the one-time status page."""
+        store.spend_form_now(self.db, once, self.clock())
+
+    def check(self, *, receipt, decrypt=True, once=None):
         """Verify a typed receipt; return the tip's status and decrypted replies.
 
         Format errors are reported before any Argon2 work; an unknown and a
@@ -332,8 +345,11 @@ class Tips:
         ``decrypt=False`` the replies are returned sealed (SealedReply), for
         a client that checks the unit's signature against a key it pinned
         and decrypts on the reporter's device, so the reply is never
-        decrypted here.
+        decrypted here. ``once``, the check form's token, is spent first,
+        whatever the answer: a replayed form costs no Argon2 run.
         """
+        if once is not None:
+            store.spend_form_now(self.db, once, self.clock())
         parsed = receipts.parse(receipt)
         row = store.find_by_locator(self.db, parsed.locator)
         stored = None
@@ -391,11 +407,12 @@ class Tips:
 
     # --- follow up ----------------------------------------------------------
 
-    def add_followup(self, *, tip_id, text):
+    def add_followup(self, *, tip_id, text, once=None):
         """Seal a reporter's follow-up to the tip's unit (its current key).
 
         A follow-up sealed on the reporter's device arrives through
-        tipdrop.sealed.add_followup instead.
+        tipdrop.sealed.add_followup instead. ``once``: the follow-up token,
+        spent when the follow-up is stored.
         """
         text = followup_text(text)
         tip = store.get_tip(self.db, tip_id)
@@ -407,4 +424,10 @@ class Tips:
         def seal(seq):
             return device.seal_followup(payload, public.recipient, tip_id, seq)
 
-        return store.add_followup(self.db, tip_id, seal, self.clock())
+        return self.store_followup(tip_id, seal, "server", once)
+
+    def store_followup(self, tip_id, make_body, encrypted_on, once):
+        """Store a follow-up, at most ``followups_per_day`` a day per tip (FollowupLimitError)."""
+        return store.add_followup(self.db, tip_id, make_body, self.clock(), encrypted_on,
+                                  once=once, per_day=self.followups_per_day,
+                                  too_many=FollowupLimitError)

@@ -106,6 +106,12 @@ SCHEMA = {
         "nonce": (str, N_("random number of a signed officer request, so a replay of it is refused")),
         "expires": (int, N_("when that request's time window closes (Unix seconds); deleted after")),
     },
+    "spent_forms": {
+        "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "
+                             "it again cannot store a report or a message twice")),
+        "expires_day": (str, N_("the day that form stops being valid anyway (no time of day); "
+                                "deleted after")),
+    },
 }
 
 
@@ -159,6 +165,11 @@ def init(db):
                 db[child].create_index(["tip_id"])
         if "spent_tip_ids" not in db.table_names():
             db["spent_tip_ids"].create({"digest": str}, pk="digest")
+        if "spent_forms" not in db.table_names():
+            # Keyed by the digest, without rowid: rows are kept in digest
+            # order, so nothing tells which form was sent before which.
+            db.execute("CREATE TABLE spent_forms (digest BLOB PRIMARY KEY, "
+                       "expires_day TEXT NOT NULL) WITHOUT ROWID")
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
@@ -204,9 +215,15 @@ def transaction(db):
     db.execute("COMMIT")
 
 
-def insert_tip(db, tip, attachments=(), followups=()):
-    """Insert a tip and its children in one durable transaction."""
+def insert_tip(db, tip, attachments=(), followups=(), once=None):
+    """Insert a tip and its children in one durable transaction.
+
+    ``once``: the form token this submission spends (see spend_form); a
+    token spent before raises its replay error and nothing is stored.
+    """
     with transaction(db):
+        if once is not None:
+            spend_form(db, once, tip["received_day"])
         db["tips"].insert(tip)
         if attachments:
             db["attachments"].insert_all(attachments)
@@ -231,15 +248,27 @@ def tip_exists(db, tip_id):
     return db.execute("SELECT 1 FROM tips WHERE id = ?", [tip_id]).fetchone() is not None
 
 
-def add_followup(db, tip_id, make_body, day, encrypted_on="server"):
+def add_followup(db, tip_id, make_body, day, encrypted_on="server", *, once=None,
+                 per_day=None, too_many=None):
     """Append a follow-up with the next sequence number, atomically.
 
     ``make_body(seq)`` seals the message for that number (the number is
     bound into the ciphertext), inside the write transaction so two
     follow-ups arriving at once cannot take the same number; if it raises,
-    nothing is stored.
+    nothing is stored. In the same transaction, ``once`` (a form token) is
+    spent, and if the tip already has ``per_day`` follow-ups dated ``day``,
+    ``too_many()`` is raised: counted under the write lock, so no number of
+    workers or requests at once can go past it.
     """
     with transaction(db):
+        if once is not None:
+            spend_form(db, once, day)
+        if per_day is not None:
+            (today_count,) = db.execute(
+                "SELECT COUNT(*) FROM followups WHERE tip_id = ? AND received_day = ?",
+                [tip_id, day]).fetchone()
+            if today_count >= per_day:
+                raise too_many()
         (seq,) = db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM followups WHERE tip_id = ?", [tip_id]
         ).fetchone()
@@ -368,6 +397,28 @@ def mark_held(db, table, key, export_seq):
     cursor = db.execute(f"UPDATE {table} SET held_seq = ? WHERE {_HELD_KEY[table]} "
                         "AND held_seq = 0", [export_seq, *key])
     return cursor.rowcount == 1
+
+
+def spend_form(db, once, day):
+    """Record that the form token ``once`` was used; raise ``once.replay_error`` if it was.
+
+    ``once`` has ``digest`` (bytes) and ``expires_day``, the day after which
+    the token is refused for its age anyway; rows of days before ``day`` are
+    deleted first. Call inside the transaction that acts on the form, so the
+    token is spent exactly when the action is stored.
+    """
+    db.execute("DELETE FROM spent_forms WHERE expires_day < ?", [day])
+    try:
+        db.execute("INSERT INTO spent_forms (digest, expires_day) VALUES (?, ?)",
+                   [bytes(once.digest), once.expires_day])
+    except sqlite3.IntegrityError:
+        raise once.replay_error() from None
+
+
+def spend_form_now(db, once, day):
+    """spend_form in a transaction of its own (a check spends its token up front)."""
+    with transaction(db):
+        spend_form(db, once, day)
 
 
 def remember_nonce(db, nonce, expires, now):

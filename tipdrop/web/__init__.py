@@ -72,6 +72,7 @@ def create_app(config=None):
         "upload_slots": Slots(settings.upload_slots, wait=0.5),
         "submit_limit": RateLimiter(settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(settings.checks_per_hour, 3600),
+        "followup_limit": RateLimiter(settings.followups_per_hour, 3600),
     }
 
     app.teardown_appcontext(close_db)

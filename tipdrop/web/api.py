@@ -82,8 +82,10 @@ def _receipt_answer(receipt, encrypted_on):
 
 
 def _check_api_fields(fields):
+    """Apps send no form token; the page's own JavaScript sends the form's, which is ignored."""
     for name in ("token", "website"):
         fields.pop(name, None)
+    return None
 
 
 @bp.post("/tips")
@@ -159,10 +161,11 @@ def check():
 @bp.post("/followups")
 def followup():
     doc = _json_body()
-    token = doc.get("token")
-    tip_id = extension("tokens").check_followup(token if isinstance(token, str) else "")
+    tip_id, once = extension("tokens").check_followup(doc.get("token"))
+    count_request("followup_limit")
     text = doc.get("text")
-    seq = get_tips().add_followup(tip_id=tip_id, text=text if isinstance(text, str) else "")
+    seq = get_tips().add_followup(tip_id=tip_id, text=text if isinstance(text, str) else "",
+                                  once=once)
     return {"added": True, "seq": seq}, 201
 
 
@@ -170,15 +173,15 @@ def followup():
 def followup_sealed():
     """A follow-up already encrypted on the reporter's device (see tipdrop.sealed)."""
     doc = _json_body()
-    token = doc.get("token")
-    tip_id = extension("tokens").check_followup(token if isinstance(token, str) else "")
+    tip_id, once = extension("tokens").check_followup(doc.get("token"))
+    count_request("followup_limit")
     part, body = doc.get("part"), doc.get("body")
     try:
         body = base64.b64decode(body if isinstance(body, str) else "", validate=True)
     except (binascii.Error, ValueError):
         raise sealed.SealedFormatError("the body is not base64") from None
     seq = sealed.add_followup(get_tips(), tip_id=tip_id,
-                              part=part if isinstance(part, str) else "", body=body)
+                              part=part if isinstance(part, str) else "", body=body, once=once)
     return {"added": True, "seq": seq}, 201
 
 

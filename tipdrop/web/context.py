@@ -47,6 +47,7 @@ def get_tips():
         settings.attachments_dir,
         receipt_params=settings.receipt_params or kdf.RECEIPT_PARAMS,
         argon2_slot=extension("argon2_slots"),
+        followups_per_day=settings.followups_per_day,
     )
 
 

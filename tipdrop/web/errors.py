@@ -27,7 +27,7 @@ HTTP_MESSAGES = {
 }
 
 
-def _respond(message, status, code, detail=None):
+def _respond(message, status, code, detail=None, page="error.html"):
     headers = {"Retry-After": "30"} if status in (429, 503) else {}
     if status == 401:  # only the officer API authenticates (docs/protocol.md section 12)
         headers["WWW-Authenticate"] = "Tipdrop-Signature"
@@ -36,15 +36,16 @@ def _respond(message, status, code, detail=None):
         if detail:
             body["detail"] = detail
         return body, status, headers
-    page = render_template("error.html", message=message, status=status)
-    return page, status, headers
+    return render_template(page, message=message, status=status), status, headers
 
 
 def init_app(app):
     @app.errorhandler(TipdropError)
     def tipdrop_error(error):
+        # An error class may have a page of its own (a form sent twice is not a fault).
         return _respond(i18n.translate_error(error), error.http_status, type(error).__name__,
-                        error.detail if isinstance(error.detail, str) else None)
+                        error.detail if isinstance(error.detail, str) else None,
+                        getattr(error, "page", "error.html"))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -6,7 +6,7 @@ Two mechanisms, both in process memory only:
   worker process does at once. A request that cannot get a slot within a
   short wait is answered 503 with Retry-After, quickly, instead of queueing
   until memory runs out.
-- *Rate limits* count recent submits and receipt checks per client. The
+- *Rate limits* count recent submits, receipt checks and follow-ups per client. The
   client is known only as HMAC(daily key, address): the key is random,
   lives in memory, is replaced every day and never written down, so the
   counters cannot be turned back into addresses even by whoever dumps the

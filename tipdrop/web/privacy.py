@@ -28,6 +28,10 @@ TABLES = {
     "spent_tip_ids": (N_("Ids of deleted reports"),
                       N_("Nothing about reports: one fingerprint of a random number per deleted "
                          "report, so that no new report can take its id.")),
+    "spent_forms": (N_("Forms already sent"),
+                    N_("Nothing about reports: one fingerprint of a random number per form sent, "
+                       "so that sending it again (for example by reloading the page) does not "
+                       "store anything twice. Deleted a day after the form expires.")),
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
                           "replayed requests. Each entry is deleted after a few minutes.")),

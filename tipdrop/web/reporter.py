@@ -60,19 +60,27 @@ def submit_form():
 
 
 def _check_form_fields(fields):
-    extension("tokens").check_form(fields.get("token"), "submit")
+    """The submit form's token (spent when the report is stored) and honeypot."""
+    once = extension("tokens").check_form(fields.get("token"), "submit")
     if fields.get(HONEYPOT):
         raise HoneypotError()
+    return once
 
 
 def receive_submission(tips, *, check_fields=_check_form_fields):
-    """Shared by the page and the API: stream the form in, then submit it."""
+    """Shared by the page and the API: stream the form in, then submit it.
+
+    ``check_fields(fields)`` returns the form token the submission spends
+    when it is stored (None for the API, which has no form token).
+    """
     settings_max = request.max_content_length
 
     def start_draft(fields):
-        check_fields(fields)
-        return tips.start(region=fields.get("region"),
-                          keep_location=fields.get("keep_location") == "yes")
+        once = check_fields(fields)
+        draft = tips.start(region=fields.get("region"),
+                           keep_location=fields.get("keep_location") == "yes")
+        draft.once = once
+        return draft
 
     with extension("upload_slots")():
         fields, draft = read_submission(request, start_draft, settings_max)
@@ -164,8 +172,9 @@ def check():
     """Only the format is read here; the code travels on sealed in a one-time link."""
     tokens = extension("tokens")
     form = read_small_form(request)
-    tokens.check_form(form.get("token"), "check")
+    once = tokens.check_form(form.get("token"), "check")
     count_request("check_limit")
+    get_tips().spend_form(once)  # one check per form, spent before the code is read
     try:
         receipt = receipts.parse(form.get("receipt", ""))
     except ReceiptError as error:
@@ -190,8 +199,9 @@ def status_page(link_id):
 @bp.post("/followup")
 def followup():
     form = read_small_form(request)
-    tip_id = extension("tokens").check_followup(form.get("token"))
-    get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""))
+    tip_id, once = extension("tokens").check_followup(form.get("token"))
+    count_request("followup_limit")
+    get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
     return redirect(link("reporter.followup_done"), 303)
 
 
