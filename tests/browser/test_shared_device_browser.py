@@ -13,6 +13,8 @@ import re
 import secrets
 import shutil
 import sqlite3
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -276,7 +278,11 @@ def test_errors_are_linked_to_their_fields_and_take_the_focus(browser, server, l
     assert messages[lang] in page.inner_text("#error-summary")
     assert page.url.endswith(f"/submit?lang={lang}")
 
-    # When the report is sent, the receipt is announced by taking the focus
+    # When the report is sent (one ?lang= in the upload's address, not two),
+    # the receipt is announced by taking the focus
+    uploads = []
+    page.on("request", lambda request: uploads.append(request.url)
+            if "/sealed-tips" in request.url else None)
     page.select_option("#region", "astana")
     page.select_option("#category", "theft")
     page.fill("#description", "Велосипед ұрланды.")
@@ -284,6 +290,8 @@ def test_errors_are_linked_to_their_fields_and_take_the_focus(browser, server, l
     page.wait_for_url(re.compile(r"/receipt/"))
     page.wait_for_function("document.activeElement && document.activeElement.id === 'receipt-title'")
     receipt = page.inner_text("#receipt").strip()
+    [upload] = uploads
+    assert parse_qs(urlsplit(upload).query) == {"lang": [lang], "receipt_page": ["yes"]}
 
     # A wrong last group is refused in the page's language, linked to its field
     wrong = "0000" if receipt[-4:] != "0000" else "1111"
@@ -318,3 +326,70 @@ def test_a_wrong_last_group_without_javascript_is_explained_in_the_page_language
     assert "төрт" in page.inner_text("#confirm-error")
     assert page.locator("#error-summary a[href='#confirm']").count() == 1
     context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "build" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_VIOLATIONS = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_every_reporter_page_has_no_axe_violation_and_fits_320_px(browser, server, lang):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test` installs axe-core from npm")
+    base = f"http://127.0.0.1:{server.port}"
+    # CSP allows only our own scripts: the checker is injected with the CSP bypassed.
+    context = browser.new_context(locale=LOCALES[lang], bypass_csp=True,
+                                  viewport={"width": 320, "height": 640})
+    neutral_site(context)
+    page = context.new_page()
+    problems = {}
+
+    def audit(name):
+        page.wait_for_load_state("domcontentloaded")
+        assert page.title() == TITLE and page.locator("#quick-exit").count() == 1, name
+        page.add_script_tag(path=str(AXE))
+        found = page.evaluate(AXE_VIOLATIONS)
+        if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
+            found.append("wider than the 320 px screen")
+        if found:
+            problems[name] = found
+
+    for path in ("/", "/privacy", "/stats", "/check", "/check?error=typo", "/no-such-page"):
+        page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang={lang}")
+        audit(path)
+    page.goto(f"{base}/submit?lang={lang}")
+    audit("/submit")
+    page.click("#report-form button[type=submit]")
+    audit("/submit with errors")
+    page.select_option("#region", "astana")
+    page.select_option("#category", "theft")
+    page.fill("#description", "Ұзын сөз: " + "Қылмыс" * 40)
+    page.click("#report-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    audit("receipt")
+    receipt = page.inner_text("#receipt").strip()
+    page.goto(re.sub(r"\?.*", "", page.url) + f"?lang={lang}&wrong=confirm")
+    audit("receipt with an error")
+    page.fill("#confirm", receipt[-4:])
+    page.check("#saved")
+    page.click("#done-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/submit/done"))
+    audit("done")
+    page.go_back()
+    audit("receipt page closed")
+    page.goto(f"{base}/check?lang={lang}")
+    page.fill("#receipt", receipt)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(r"/status/"))
+    audit("status")
+    page.fill("#text", "Тағы бір нәрсе")
+    page.click("main form[action^='/followup'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/followup/done"))
+    audit("follow-up added")
+    page.go_back()
+    audit("status page closed")
+    context.close()
+    assert problems == {}

@@ -192,7 +192,8 @@ def status_page(link_id):
         result = get_tips().check(receipt=payload["receipt"])
     except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
         return check_form(type(error), error.http_status)
-    return render_template("status.html", result=result,
+    # Its language links lead to the check form: this link is closed already.
+    return render_template("status.html", result=result, language_endpoint="reporter.check_form",
                            followup_token=extension("tokens").followup(result.tip_id))
 
 
