@@ -129,7 +129,7 @@ def test_the_api_followup_token_is_good_for_one_followup(app, client, submit, ch
     token = answer.json["followup_token"]
     first = client.post("/api/v1/followups", json={"token": token, "text": "one"})
     assert first.status_code == 201
-    again = client.post("/api/v1/followups", json={"token": token, "text": "two"})
+    again = client.post("/api/v1/followups?lang=en", json={"token": token, "text": "two"})
     assert again.status_code == 409
     assert again.json["error"] == "FollowupAlreadySentError"
     assert "already sent" in again.json["message"]
