@@ -236,5 +236,6 @@ def test_the_pages_say_where_each_thing_is_encrypted(client):
     assert "not even the server" not in privacy
     assert "uses the code you typed to open the replies" in privacy
     assert 'id="device"' in privacy and "crashed" in privacy
+    assert "random key and the time the page closes" in privacy  # the page-keys files
     added = client.get("/followup/done?lang=en").text
     assert 'data-encrypted-on="server"' in added and "Our server encrypted it" in added
