@@ -306,6 +306,25 @@ def test_errors_are_linked_to_their_fields_and_take_the_focus(browser, server, l
     context.close()
 
 
+def test_without_webcrypto_errors_are_still_explained_and_the_server_encrypts(browser, server):
+    """Plain http on a LAN address is no secure context: no crypto.subtle, no sealing."""
+    base = f"http://127.0.0.1:{server.port}"
+    context = browser.new_context(locale="ru-RU")
+    context.add_init_script("Object.defineProperty(Crypto.prototype, 'subtle', {get: () => undefined})")
+    page = context.new_page()
+    page.goto(f"{base}/submit?lang=ru")
+    page.click("#report-form button[type=submit]")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "Выберите регион" in page.inner_text("#error-summary")
+    page.select_option("#region", "astana")
+    page.select_option("#category", "theft")
+    page.fill("#description", "Украли велосипед.")
+    page.click("#report-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    assert page.get_attribute("p.protection", "data-encrypted-on") == "server"
+    context.close()
+
+
 def test_a_wrong_last_group_without_javascript_is_explained_in_the_page_language(browser, server):
     base = f"http://127.0.0.1:{server.port}"
     context = browser.new_context(locale="kk-KZ", java_script_enabled=False)

@@ -16,8 +16,10 @@
   const form = document.getElementById("report-form");
   const C = window.TipdropCrypto;
   const P = window.TipdropPhotos;
-  // Without the photo cleaner, photos would leave uncleaned: keep the server path.
-  if (!form || !C || !P || !window.crypto || !crypto.subtle) return;
+  if (!form) return;
+  // Without the photo cleaner, photos would leave uncleaned: keep the server
+  // path (WebCrypto exists only in secure contexts: HTTPS, onion, localhost).
+  const canSeal = Boolean(C && P && window.crypto && window.crypto.subtle);
 
   const MAX_PHOTO_BYTES = 32 * 1024 * 1024; // as the server (attachments.py)
   const MAX_ATTACHMENTS = 10;
@@ -240,6 +242,9 @@
     say((answer && answer.message) || form.dataset.msgNetwork);
   }
 
+  form.noValidate = true; // errors are shown by invalidFields, in the page's language
+  form.addEventListener("submit", send);
+  if (!canSeal) return;
   x25519Works().then((works) => {
     if (!works) return;
     ready = true;
@@ -247,6 +252,4 @@
     note.textContent = form.dataset.msgDevice;
     note.dataset.encryptedOn = "device";
   });
-  form.noValidate = true; // errors are shown by invalidFields, in the page's language
-  form.addEventListener("submit", send);
 })();
