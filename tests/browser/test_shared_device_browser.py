@@ -325,6 +325,45 @@ def test_without_webcrypto_errors_are_still_explained_and_the_server_encrypts(br
     context.close()
 
 
+def test_a_receipt_shown_in_the_submit_page_keeps_its_code_from_the_language_links(browser, server):
+    """When the server offers no receipt page (a receipt made on the device, which the
+    server never sees), submit.js shows the code in the form's place: focused, and
+    with the language links gone, since following one would lose the code."""
+    base = f"http://127.0.0.1:{server.port}"
+    context = browser.new_context(locale="kk-KZ")
+
+    def without_receipt_page(route):
+        response = route.fetch()
+        answer = response.json()
+        answer.pop("receipt_page", None)
+        route.fulfill(response=response, json=answer)
+
+    context.route(re.compile(r"/api/v1/sealed-tips"), without_receipt_page)
+    page = context.new_page()
+    page.goto(f"{base}/?lang=kk")
+    page.goto(f"{base}/submit?lang=kk")
+    page.select_option("#region", "astana")
+    page.select_option("#category", "theft")
+    page.fill("#description", "Велосипед ұрланды.")
+    page.click("#report-form button[type=submit]")
+    page.wait_for_selector("#receipt:not(:empty)")
+    assert page.url.endswith("/submit?lang=kk")
+    assert page.evaluate("document.activeElement.id") == "receipt-title"
+    assert page.locator("nav.languages").count() == 0
+    assert page.get_attribute("p.protection", "data-encrypted-on") == "device"
+    receipt = page.inner_text("#receipt").strip()
+    # The confirmation is checked in the page, as /check reads codes
+    page.fill("#confirm", "0000" if receipt[-4:] != "0000" else "1111")
+    page.check("#saved")
+    page.click("#done-form button[type=submit]")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "төрт" in page.inner_text("#confirm-error")
+    page.fill("#confirm", typed_like_a_person(receipt[-4:]))
+    page.click("#done-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/submit/done"))
+    context.close()
+
+
 def test_a_wrong_last_group_without_javascript_is_explained_in_the_page_language(browser, server):
     base = f"http://127.0.0.1:{server.port}"
     context = browser.new_context(locale="kk-KZ", java_script_enabled=False)

@@ -97,6 +97,7 @@ def test_every_reporter_post_answers_with_a_redirect_so_the_browser_keeps_no_bod
                  client.get(status).text)
     added = client.post("/followup?lang=en", data={"token": token, "text": "A white Lada."})
     assert added.status_code == 303 and added.location.startswith("/followup/done")
+    assert "on=server" in added.location  # the status page's form without JavaScript
 
 
 def test_the_status_page_opens_once_then_asks_for_the_code_again(client):
@@ -237,5 +238,7 @@ def test_the_pages_say_where_each_thing_is_encrypted(client):
     assert "uses the code you typed to open the replies" in privacy
     assert 'id="device"' in privacy and "crashed" in privacy
     assert "random key and the time the page closes" in privacy  # the page-keys files
-    added = client.get("/followup/done?lang=en").text
+    added = client.get("/followup/done?lang=en&on=server").text
     assert 'data-encrypted-on="server"' in added and "Our server encrypted it" in added
+    on_device = client.get("/followup/done?lang=en&on=device").text
+    assert 'data-encrypted-on="device"' in on_device and "Our server encrypted it" not in on_device

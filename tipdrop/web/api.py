@@ -128,7 +128,7 @@ def submit_sealed():
         receipt = sealed.submit(tips, draft, region=fields.get("region"),
                                 category=fields.get("category"))
     answer = _receipt_answer(receipt, "device")
-    if request.args.get("receipt_page") == "yes":
+    if request.args.get("receipt_page") == "yes" and receipt is not None:
         # The submit page leaves for the one-time receipt page (reporter.py),
         # so the code is shown, confirmed and closed as on the server path.
         answer["receipt_page"] = receipt_page_link(receipt, "device")

@@ -203,10 +203,11 @@ def followup():
     tip_id, once = extension("tokens").check_followup(form.get("token"))
     count_request("followup_limit")
     get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
-    return redirect(link("reporter.followup_done"), 303)
+    return redirect(link("reporter.followup_done", on="server"), 303)
 
 
 @bp.get("/followup/done")
 def followup_done():
-    """The server path's confirmation; a follow-up sealed on the device says so itself."""
-    return render_template("followup_done.html")
+    """The confirmation, saying where the message was encrypted (``?on=``)."""
+    encrypted_on = "device" if request.args.get("on") == "device" else "server"
+    return render_template("followup_done.html", encrypted_on=encrypted_on)
