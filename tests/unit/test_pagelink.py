@@ -1,4 +1,4 @@
-"""Page links (docs/protocol.md section 14): known answers, round trip, tampering."""
+"""Page links (docs/protocol.md section 15): known answers, round trip, tampering."""
 
 import json
 from pathlib import Path

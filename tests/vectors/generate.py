@@ -529,7 +529,7 @@ def page_link_vectors():
         })
     return {
         "description": (
-            "Page links (docs/protocol.md section 14): u8 version 1 || 12-byte nonce || "
+            "Page links (docs/protocol.md section 15): u8 version 1 || 12-byte nonce || "
             "ChaCha20-Poly1305(key, nonce, plaintext, aad = canonical('tipdrop/v1/page-link', "
             "purpose, link id)). Produced by tipdrop itself (tests/vectors/generate.py) from "
             "fixed keys and nonces."

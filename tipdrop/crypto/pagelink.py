@@ -6,7 +6,7 @@ for Reload and session restore. So the server answers a POST with a redirect
 to a link that carries the payload sealed under a fresh random key, and keeps
 only the key, for a few minutes. Once the page has served its purpose the key
 is deleted, and every copy of the link (browser history, session files, a
-proxy's log) is noise. Layout (docs/protocol.md section 14):
+proxy's log) is noise. Layout (docs/protocol.md section 15):
 
     version (1) | nonce (12) | ChaCha20-Poly1305 ciphertext and tag
 
