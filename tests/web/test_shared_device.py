@@ -221,11 +221,15 @@ def test_the_device_path_gets_a_receipt_page_that_says_the_device_encrypted_it(c
     assert 'data-encrypted-on="device"' in page.text
 
 
-@pytest.mark.parametrize("path", ["/receipt/0", "/status/0", "/submit/done", "/followup/done"])
-def test_the_new_pages_are_never_stored_by_the_browser(client, path):
-    response = client.get(f"{path}?lang=en")
-    assert response.headers["Cache-Control"] == "no-store"
-    assert "Set-Cookie" not in response.headers
+def test_the_pages_a_post_leads_to_are_never_stored_by_the_browser(client):
+    location, receipt_page = _receipt_page(client)
+    code = find(r'id="receipt">([^<]+)<', receipt_page.text)
+    pages = [receipt_page, client.get(_status_location(client, code)),
+             client.get("/submit/done?lang=en"), client.get("/followup/done?lang=en&on=server")]
+    for page in pages:
+        assert page.status_code == 200, page.request.path
+        assert page.headers["Cache-Control"] == "no-store"
+        assert "Set-Cookie" not in page.headers
 
 
 def test_the_pages_say_where_each_thing_is_encrypted(client):
