@@ -46,7 +46,16 @@ run: $(VENV)/.installed-run translations $(DEMO_KEY) keys/demo.pub
 	@echo
 	$(BIN)/tipdrop serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test translations
+# axe-core, the accessibility checker the browser tests inject into every
+# reporter page (tests/browser/test_shared_device_browser.py), from npm.
+AXE_VERSION := 4.10.3
+AXE := build/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	.ci/system-packages npm:npm
+	npm install --prefix build --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
+test: $(VENV)/.installed-test translations $(AXE)
 	.ci/system-packages chromium:chromium nginx:nginx
 	$(BIN)/python -m pytest
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tipdrop.crypto import kdf, keys
 
@@ -44,15 +45,25 @@ class Server:
     #: What gunicorn binds to; requests in these tests always go to 127.0.0.1.
     host: str = "127.0.0.1"
 
-    def request(self, method, path, body=None, headers=None, source="127.0.0.1", timeout=60):
+    def request(self, method, path, body=None, headers=None, source="127.0.0.1", timeout=60,
+                follow=True):
+        """One request; like a browser, a 303 (every reporter POST answers one,
+        see tipdrop/web/reporter.py) is followed with a GET unless ``follow`` is False."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(source, 0))
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            status, answer, data = response.status, dict(response.getheaders()), response.read()
         finally:
             conn.close()
+        if follow and status == 303:
+            kept = {k: v for k, v in (headers or {}).items()
+                    if k.lower() not in ("content-type", "content-length")}
+            target = urlsplit(answer["Location"])
+            path = target.path + (f"?{target.query}" if target.query else "")
+            return self.request("GET", path, headers=kept, source=source, timeout=timeout)
+        return status, answer, data
 
     def form_token(self, path):
         """GET a page and return the signed token of its form."""

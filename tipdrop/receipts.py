@@ -131,6 +131,19 @@ def parse(text):
     return Receipt(locator=symbols[:LOCATOR_LEN], secret=symbols[LOCATOR_LEN:-1])
 
 
+def last_group_matches(formatted, typed):
+    """Whether ``typed`` is the last group of the code ``formatted``, read the
+    way :func:`parse` reads a whole code (case, spaces, look-alike letters).
+
+    The receipt page asks for the last four characters to make sure the code
+    was written down; it must accept what /check will accept later.
+    """
+    if not isinstance(typed, str) or len(typed) > 40:
+        return False
+    expected = formatted.rsplit("-", 1)[-1]
+    return secrets.compare_digest(_normalise(typed).encode(), expected.encode())
+
+
 def _from_values(values):
     """Build a receipt from 23 symbol values (0..31): locator, then secret.
 

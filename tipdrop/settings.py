@@ -62,6 +62,8 @@ SETTINGS = (
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
     Setting("retention_days", "TIPDROP_RETENTION_DAYS", int, 90,
             "`tipdrop purge` deletes tips closed at least this many days ago."),
+    Setting("quick_exit_url", "TIPDROP_QUICK_EXIT_URL", str, "https://www.google.com/",
+            "Where the quick-exit button on every reporter page leads: a neutral site."),
 )
 
 #: Read from the environment only when a command needs it, never stored.
@@ -85,6 +87,7 @@ class Settings:
     runtime_dir: Path = Path("/dev/shm")
     proxies: int = 0
     retention_days: int = 90
+    quick_exit_url: str = "https://www.google.com/"
     #: Argon2id parameters for new receipts; not settable from the
     #: environment (tests pass cheap ones, production keeps the default).
     receipt_params: object = None

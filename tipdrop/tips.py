@@ -342,6 +342,11 @@ class Tips:
 
     # --- check ------------------------------------------------------------
 
+    def spend_form(self, once):
+        """Spend a form token on its own: the check page spends its token
+        before it sends the typed code on to the one-time status page."""
+        store.spend_form_now(self.db, once, self.clock())
+
     def check(self, *, receipt, decrypt=True, once=None):
         """Verify a typed receipt; return the tip's status and decrypted replies.
 

@@ -16,15 +16,28 @@ ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_driver():
+    """One Playwright driver for the session: for ``browser`` and for persistent profiles."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` / .ci/run install Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    yield browser
+    browser.close()
+
+
+def open_profile(playwright_driver, folder, **options):
+    """Chromium with a persistent profile in ``folder``, as a phone keeps one:
+    history, session files, autofill and caches are written there."""
+    return playwright_driver.chromium.launch_persistent_context(
+        str(folder), executable_path=CHROMIUM, headless=True, args=ARGS, **options)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def test_no_report_content_address_or_user_agent_is_left_anywhere(server):
     status, _, page = server.request("POST", "/check?lang=ru", form, headers | {
         "Content-Type": "application/x-www-form-urlencoded"}, source=CLIENT_ADDRESS)
     assert status == 200
-    followup_token = re.search(rb'action="/followup[^"]*">\s*<input type="hidden" name="token" value="([^"]+)"', page).group(1).decode()
+    followup_token = re.search(rb'action="/followup[^"]*"[^>]*>\s*<input type="hidden" name="token" value="([^"]+)"', page).group(1).decode()
     form = urllib.parse.urlencode({"token": followup_token, "text": CANARIES["followup"]})
     status, _, _ = server.request("POST", "/followup?lang=ru", form, headers | {
         "Content-Type": "application/x-www-form-urlencoded"}, source=CLIENT_ADDRESS)

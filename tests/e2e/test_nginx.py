@@ -195,7 +195,7 @@ def _files_with_canary(prefix):
 
 
 def _upload_with_a_pause(port, path, content_type, body, prefix):
-    """POST ``body`` in two halves with a pause between; return (status, page, files
+    """POST ``body`` in two halves with a pause between; return (status, Location, page, files
     under ``prefix`` that held the canary during the pause). nginx deletes its
     body temp files when a request ends, so the time to look is mid-upload."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -210,7 +210,7 @@ def _upload_with_a_pause(port, path, content_type, body, prefix):
         seen = _files_with_canary(prefix)
         conn.send(body[half:])
         response = conn.getresponse()
-        return response.status, response.read(), seen
+        return response.status, response.getheader("Location"), response.read(), seen
     finally:
         conn.close()
 
@@ -231,14 +231,15 @@ def test_upload_through_nginx_arrives_and_leaves_no_plaintext_in_nginx(proxied):
         {"token": token, "region": "astana", "category": "drugs", "website": "",
          "description": "through nginx " + CANARY.decode()},
         [("files", "clip.mp4", "video/mp4", file_bytes)])
-    status, page, seen_mid_upload = _upload_with_a_pause(onion_port, "/submit", content_type,
-                                                         body, prefix)
+    status, location, page, seen_mid_upload = _upload_with_a_pause(
+        onion_port, "/submit", content_type, body, prefix)
 
     # Then nginx held none of it in a file, not even while the upload was in flight
     assert seen_mid_upload == []
 
-    # Then it arrived: the receipt page, and one encrypted attachment on tipdrop's side
-    assert status == 200, page[:500]
+    # Then it arrived: a redirect to the receipt page, and one encrypted attachment on tipdrop's side
+    assert status == 303, page[:500]
+    status, _, page = onion.request("GET", location)
     assert re.search(rb'id="receipt">([^<]+)<', page), page[:500]
     blobs = [name for name, staged in all_blobs(server.data_dir).items() if staged is None]
     assert len(blobs) == 1
@@ -273,8 +274,8 @@ def test_control_with_request_buffering_on_the_check_above_sees_the_leak(proxied
     content_type, body = multipart(
         {"region": "astana", "category": "drugs", "description": "buffered"},
         [("files", "clip.mp4", "video/mp4", (CANARY + b"\x00" * 1000) * 2000)])
-    status, page, seen = _upload_with_a_pause(onion_port, "/api/v1/tips", content_type,
-                                              body, prefix)
+    status, _, page, seen = _upload_with_a_pause(onion_port, "/api/v1/tips", content_type,
+                                                 body, prefix)
     assert status == 201, page[:300]
     assert any(name.startswith("client_body_temp") for name in seen), seen
 

@@ -39,7 +39,7 @@ def _check(server, receipt, lang="ru"):
 
 
 def _answer(server, page, text):
-    token = re.search(r'action="/followup[^"]*">\s*<input type="hidden" name="token" value="([^"]+)"',
+    token = re.search(r'action="/followup[^"]*"[^>]*>\s*<input type="hidden" name="token" value="([^"]+)"',
                       page).group(1)
     form = urllib.parse.urlencode({"token": token, "text": text})
     status, _, _ = server.request("POST", "/followup?lang=ru", form,

@@ -1,7 +1,8 @@
 """(Re)write tipdrop's own known-answer vectors in tests/vectors/.
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
-officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json.
+officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
+page_link.json.
 
 Run from the repository root:
 
@@ -718,6 +719,38 @@ def record_vectors():
     }
 
 
+# --- page links (protocol.md section 15) ---------------------------------------------
+
+
+def page_link_vectors():
+    from tipdrop.crypto import pagelink
+
+    entries = []
+    for n, (purpose, payload) in enumerate([
+        ("receipt", {"receipt": "NG9Q-QN1E-K73T-PK5B-71CM-0FKW", "encrypted_on": "server"}),
+        ("status", {"receipt": "NG9Q-QN1E-K73T-PK5B-71CM-0FKW"}),
+    ]):
+        key, nonce = seed(f"page link key {n}"), seed(f"page link nonce {n}")[:pagelink.NONCE_LEN]
+        link_id = seed(f"page link id {n}")[:16].hex()
+        plaintext = json.dumps(payload).encode()
+        sealed = pagelink._seal_with_nonce(plaintext, key, nonce, purpose=purpose, link_id=link_id)
+        entries.append({
+            "purpose": purpose, "link_id": link_id, "key": key.hex(), "nonce": nonce.hex(),
+            "plaintext": plaintext.decode(),
+            "aad": canonical.encode(pagelink.LABEL, purpose, link_id).hex(),
+            "sealed": sealed.hex(),
+        })
+    return {
+        "description": (
+            "Page links (docs/protocol.md section 15): u8 version 1 || 12-byte nonce || "
+            "ChaCha20-Poly1305(key, nonce, plaintext, aad = canonical('tipdrop/v1/page-link', "
+            "purpose, link id)). Produced by tipdrop itself (tests/vectors/generate.py) from "
+            "fixed keys and nonces."
+        ),
+        "vectors": entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -730,6 +763,7 @@ def main():
     write("binding.json", binding_vectors())
     write("receipt_keys.json", receipt_key_vectors())
     write("records.json", record_vectors())
+    write("page_link.json", page_link_vectors())
 
 
 if __name__ == "__main__":

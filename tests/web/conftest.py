@@ -74,7 +74,9 @@ def submit(client):
         data = {k: v for k, v in data.items() if v is not None}
         if files:
             data["files"] = list(files)
-        return client.post(f"/submit?lang={lang}", data=data, content_type="multipart/form-data")
+        # The POST answers 303 to the one-time receipt page (reporter.py).
+        return client.post(f"/submit?lang={lang}", data=data, content_type="multipart/form-data",
+                           follow_redirects=True)
 
     return do
 
@@ -85,6 +87,8 @@ def check(client):
 
     def do(receipt, lang="en"):
         token = form_token(client, f"/check?lang={lang}")
-        return client.post(f"/check?lang={lang}", data={"token": token, "receipt": receipt})
+        # The POST answers 303 to the one-time status page (or back to the form).
+        return client.post(f"/check?lang={lang}", data={"token": token, "receipt": receipt},
+                           follow_redirects=True)
 
     return do

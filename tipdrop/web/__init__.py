@@ -7,6 +7,7 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
 from .. import attachments, logs, store
+from ..errors import ConfigError
 from ..routing import Routing
 from ..settings import Settings
 from ..tips import today
@@ -16,6 +17,7 @@ from .body import GuardedStream
 from .context import close_db
 from .deadlines import Deadlines
 from .limits import Slots
+from .pagelinks import PageLinks
 from .ratelimit import RateLimiter, SharedCounts
 from .tokens import Tokens, load_secret
 
@@ -99,6 +101,9 @@ def create_app(config=None, hold_wal=False):
         MAX_FORM_PARTS=64,
         SESSION_COOKIE_NAME="-",
     )
+    if not settings.quick_exit_url.startswith(("https://", "http://")):
+        raise ConfigError("setting quick_exit_url must be an http(s) address")
+    app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
@@ -109,6 +114,7 @@ def create_app(config=None, hold_wal=False):
         "unit_keys": unit_keys,
         "routing": routing,
         "tokens": Tokens(load_secret(settings.data_dir)),
+        "page_links": PageLinks(counts.folder),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers").

@@ -21,7 +21,7 @@ from . import openapi
 from .body import read_small
 from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
-from .reporter import receive_submission
+from .reporter import receipt_page_link, receive_submission
 from .upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -128,7 +128,12 @@ def submit_sealed():
             draft = start_draft(fields)
         receipt = sealed.submit(tips, draft, region=fields.get("region"),
                                 category=fields.get("category"))
-    return _receipt_answer(receipt, "device"), 201
+    answer = _receipt_answer(receipt, "device")
+    if request.args.get("receipt_page") == "yes" and receipt is not None:
+        # The submit page leaves for the one-time receipt page (reporter.py),
+        # so the code is shown, confirmed and closed as on the server path.
+        answer["receipt_page"] = receipt_page_link(receipt, "device")
+    return answer, 201
 
 
 @bp.post("/check")

@@ -85,9 +85,15 @@ def link(endpoint, **values):
     return url_for(endpoint, lang=current_language(), **values)
 
 
-def language_link(code):
+def language_link(code, endpoint=None):
     """This page in language ``code``, for the switcher; the start page where that
-    cannot be: after a POST, on an error page for no route, or for a static file."""
+    cannot be: after a POST, on an error page for no route, or for a static file.
+
+    ``endpoint``: a page that must link elsewhere (a one-time status page,
+    closed once shown, links to the check form).
+    """
+    if endpoint is not None and endpoint != request.endpoint:
+        return url_for(endpoint, lang=code)
     endpoint = request.endpoint
     if request.method != "GET" or not endpoint or endpoint == "static":
         return url_for("reporter.index", lang=code)

@@ -162,7 +162,9 @@ def document():
             "/api/v1/sealed-tips": {
                 "post": {
                     "summary": "Submit a report encrypted on the reporter's device (docs/integration.md); returns its receipt code once durably stored",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, {"name": "receipt_page", "in": "query", "required": False,
+                                           "schema": {"type": "string", "enum": ["yes"]},
+                                           "description": "also return receipt_page, a one-time link to the web page that shows the code (the submit page uses it)"}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -277,6 +279,7 @@ def document():
                         "status": {"type": "string"},
                         "encrypted_on": {"type": "string", "enum": ["server", "device"]},
                         "advice": {"type": "string"},
+                        "receipt_page": {"type": "string", "description": "with ?receipt_page=yes: the one-time receipt page's path"},
                     },
                 },
                 "Status": {

@@ -2,20 +2,31 @@
 
 Views parse input, call one use case in tipdrop.tips, and render. No view
 reads ``request.form`` on the submit route (see upload.py), sets a cookie,
-or logs anything about the reporter.
+or logs anything about the reporter. Every POST a reporter's browser makes
+answers with a 303 redirect (POST-redirect-GET): the browser then keeps no
+POST body (report, receipt code, follow-up) for Reload or session restore,
+and Back or Reload never send anything twice. Pages that show a receipt code
+are one-time links (pagelinks.py).
 """
 
 import base64
 import binascii
 
-from flask import Blueprint, render_template, request
-from flask_babel import gettext
+from flask import Blueprint, redirect, render_template, request
 
-from .. import sealed
-from ..errors import InputError
+from .. import receipts, sealed
+from ..errors import (
+    InputError,
+    ReceiptCharacterError,
+    ReceiptError,
+    ReceiptLengthError,
+    ReceiptNotRecognisedError,
+    ReceiptTypoError,
+)
 from ..tips import Report
+from . import pagelinks
 from .context import count_request, extension, get_tips, sealing_keys
-from .i18n import current_language
+from .i18n import current_language, link, translate_error
 from .upload import read_small_form, read_submission
 
 bp = Blueprint("reporter", __name__)
@@ -86,46 +97,113 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
         return tips.submit(draft, report)
 
 
+def receipt_page_link(receipt, encrypted_on):
+    """A one-time link to the page that shows ``receipt`` (see pagelinks.py)."""
+    link_id = extension("page_links").create(
+        "receipt", {"receipt": receipt.formatted, "encrypted_on": encrypted_on},
+        pagelinks.RECEIPT_MINUTES)
+    return link("reporter.receipt_page", link_id=link_id)
+
+
 @bp.post("/submit")
 def submit():
+    """Answer with a redirect, so the report is not kept with the page (pagelinks.py)."""
     count_request("submit_limit")
     receipt = receive_submission(get_tips())
-    last_group = receipt.formatted.rsplit("-", 1)[1]
+    return redirect(receipt_page_link(receipt, "server"), 303)
+
+
+@bp.get("/receipt/<link_id>")
+def receipt_page(link_id):
+    payload = extension("page_links").read(link_id, "receipt",
+                                           closed=pagelinks.ReceiptPageClosedError)
     return render_template(
         "receipt.html",
-        receipt=receipt.formatted,
-        confirm_pattern="".join(
-            f"[{c}{c.lower()}]" if c.isalpha() else c for c in last_group
-        ),
+        receipt=payload["receipt"],
+        encrypted_on=payload["encrypted_on"],
+        link_id=link_id,
+        wrong=request.args.get("wrong"),
         token=extension("tokens").form("done"),
     )
 
 
 @bp.post("/submit/done")
 def submit_done():
-    extension("tokens").check_form(read_small_form(request).get("token"), "done")
+    """Close the receipt page once the reporter typed the end of the code.
+
+    The device path shows the receipt in the submit page itself and checks
+    the confirmation there (submit.js); its form carries no link.
+    """
+    form = read_small_form(request)
+    extension("tokens").check_form(form.get("token"), "done")
+    link_id = form.get("link", "")
+    if link_id:
+        pages = extension("page_links")
+        payload = pages.read(link_id, "receipt", closed=pagelinks.ReceiptPageClosedError)
+        if form.get("saved") != "yes":
+            return redirect(link("reporter.receipt_page", link_id=link_id, wrong="saved"), 303)
+        if not receipts.last_group_matches(payload["receipt"], form.get("confirm", "")):
+            return redirect(link("reporter.receipt_page", link_id=link_id, wrong="confirm"), 303)
+        pages.close(link_id)
+    return redirect(link("reporter.done_page"), 303)
+
+
+@bp.get("/submit/done")
+def done_page():
     return render_template("done.html")
 
 
+#: Why a typed receipt was refused, as a short name in the /check?error= link.
+CHECK_ERRORS = {
+    "length": ReceiptLengthError,
+    "character": ReceiptCharacterError,
+    "typo": ReceiptTypoError,
+    "unknown": ReceiptNotRecognisedError,
+}
+
+
 @bp.get("/check")
-def check_form():
-    return render_template("check.html", token=extension("tokens").form("check"))
+def check_form(error=None, status=200):
+    error = error or CHECK_ERRORS.get(request.args.get("error"))
+    message = translate_error(error()) if error else None
+    return render_template("check.html", token=extension("tokens").form("check"),
+                           error=message), status
 
 
 @bp.post("/check")
 def check():
+    """Only the format is read here; the code travels on sealed in a one-time link."""
     tokens = extension("tokens")
     form = read_small_form(request)
     once = tokens.check_form(form.get("token"), "check")
     count_request("check_limit")
-    result = get_tips().check(receipt=form.get("receipt", ""), once=once)
+    get_tips().spend_form(once)  # one check per form, spent before the code is read
+    try:
+        receipt = receipts.parse(form.get("receipt", ""))
+    except ReceiptError as error:
+        name = next((n for n, cls in CHECK_ERRORS.items() if type(error) is cls), "length")
+        return redirect(link("reporter.check_form", error=name), 303)
+    link_id = extension("page_links").create("status", {"receipt": receipt.formatted},
+                                             pagelinks.STATUS_MINUTES)
+    return redirect(link("reporter.status_page", link_id=link_id), 303)
+
+
+@bp.get("/status/<link_id>")
+def status_page(link_id):
+    try:
+        payload = extension("page_links").take(link_id, "status")
+        result = get_tips().check(receipt=payload["receipt"])
+    except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
+        return check_form(type(error), error.http_status)
+    # Its language links lead to the check form: this link is closed already.
     # What the page's JavaScript needs to seal a follow-up on the device, as
     # the reference client does: the unit's key and the next number. Never
     # the receipt.
     sealing = {"tip_id": result.tip_id, "part": f"f{result.followups + 1}",
                "key": extension("unit_keys").current(result.unit).as_document()}
-    return render_template("status.html", result=result, sealing=sealing,
-                           followup_token=tokens.followup(result.tip_id))
+    return render_template("status.html", result=result, language_endpoint="reporter.check_form",
+                           sealing=sealing,
+                           followup_token=extension("tokens").followup(result.tip_id))
 
 
 @bp.post("/followup")
@@ -143,5 +221,12 @@ def followup():
                             once=once)
     else:
         get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
-    return render_template("followup_done.html", message=gettext("Your message was added."),
-                           encrypted_on="device" if form.get("sealed") else "server")
+    on = "device" if form.get("sealed") else "server"
+    return redirect(link("reporter.followup_done", on=on), 303)
+
+
+@bp.get("/followup/done")
+def followup_done():
+    """The confirmation, saying where the message was encrypted (``?on=``)."""
+    encrypted_on = "device" if request.args.get("on") == "device" else "server"
+    return render_template("followup_done.html", encrypted_on=encrypted_on)

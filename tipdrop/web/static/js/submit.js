@@ -6,8 +6,8 @@
  * each file are sealed in the page to the unit's public key (served with the
  * page, checked against its key id), photos are cleaned of identifying
  * metadata first (photo-clean.js), and only ciphertext goes to
- * /api/v1/sealed-tips. The receipt is then shown from a <template> the server
- * rendered in the reporter's language; the page says which path protected
+ * /api/v1/sealed-tips. The tab then moves on to the one-time receipt page
+ * (replacing this one in its history); the page says which path protected
  * the report. Formats: docs/protocol.md; the same steps as tipdrop/device.py.
  */
 (() => {
@@ -16,8 +16,10 @@
   const form = document.getElementById("report-form");
   const C = window.TipdropCrypto;
   const P = window.TipdropPhotos;
-  // Without the photo cleaner, photos would leave uncleaned: keep the server path.
-  if (!form || !C || !P || !window.crypto || !crypto.subtle) return;
+  if (!form) return;
+  // Without the photo cleaner, photos would leave uncleaned: keep the server
+  // path (WebCrypto exists only in secure contexts: HTTPS, onion, localhost).
+  const canSeal = Boolean(C && P && window.crypto && window.crypto.subtle);
 
   const MAX_PHOTO_BYTES = 32 * 1024 * 1024; // as the server (attachments.py)
   const MAX_ATTACHMENTS = 10;
@@ -159,16 +161,27 @@
     return body;
   }
 
+  /* Only if the one-time receipt page cannot be reached: the code in this
+   * page, announced and focused. The language links would lose it, so they
+   * go; reloading this page loses it too, which the page says. */
   function showReceipt(receipt) {
     const template = document.getElementById("device-receipt");
     const page = template.content.cloneNode(true);
     page.querySelector("#receipt").textContent = receipt;
-    const last = receipt.split("-").pop();
-    page.querySelector("#confirm").pattern = Array.from(last)
-      .map((c) => (/[A-Z]/.test(c) ? `[${c}${c.toLowerCase()}]` : c)).join("");
-    document.title = template.dataset.title;
     document.getElementById("main").replaceChildren(page);
+    const nav = document.querySelector("nav.languages");
+    if (nav) nav.remove();
     window.scrollTo(0, 0);
+    document.getElementById("receipt-title").focus();
+  }
+
+  /* The form's own errors, before anything is encrypted (page.js shows them). */
+  function invalidFields() {
+    const errors = [];
+    if (!form.elements.region.value) errors.push(["region", form.dataset.msgRegion]);
+    if (!form.elements.category.value) errors.push(["category", form.dataset.msgCategory]);
+    if (!field("description")) errors.push(["description", form.dataset.msgEmpty]);
+    return errors;
   }
 
   function offerServerPath() {
@@ -184,6 +197,12 @@
   }
 
   async function send(event) {
+    const errors = invalidFields();
+    if (window.TipdropPage) window.TipdropPage.showErrors(form, errors);
+    if (errors.length) {
+      event.preventDefault();
+      return;
+    }
     if (!ready) return; // the server path, as without JavaScript
     event.preventDefault();
     if (form.elements.website.value) { // the hidden field only robots fill in
@@ -205,8 +224,11 @@
     let response;
     let answer = null;
     try {
-      const lang = encodeURIComponent(document.documentElement.lang || "");
-      response = await fetch(`${form.dataset.sealedUrl}?lang=${lang}`, {
+      // The address already carries the page's ?lang= (one query, not two).
+      const url = new URL(form.dataset.sealedUrl, window.location.href);
+      url.searchParams.set("lang", document.documentElement.lang || "");
+      url.searchParams.set("receipt_page", "yes");
+      response = await fetch(url, {
         method: "POST", body, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
       });
       answer = await response.json().catch(() => null);
@@ -217,19 +239,26 @@
     }
     if (response.status === 201 && answer && answer.receipt) {
       form.reset();
-      showReceipt(answer.receipt);
+      if (answer.receipt_page) {
+        // Replace this page in the tab's history: Back leads before the form.
+        window.location.replace(answer.receipt_page);
+      } else {
+        showReceipt(answer.receipt);
+      }
       return;
     }
     button.disabled = false;
     say((answer && answer.message) || form.dataset.msgNetwork);
   }
 
+  form.noValidate = true; // errors are shown by invalidFields, in the page's language
+  form.addEventListener("submit", send);
+  if (!canSeal) return;
   x25519Works().then((works) => {
     if (!works) return;
     ready = true;
     const note = document.getElementById("protection");
     note.textContent = form.dataset.msgDevice;
     note.dataset.encryptedOn = "device";
-    form.addEventListener("submit", send);
   });
 })();
