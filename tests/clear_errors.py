@@ -18,6 +18,8 @@ from tipdrop.web import errors, i18n
 
 TRANSLATIONS = Path(tipdrop.web.__file__).parent / "translations"
 ERROR_PARAGRAPH = re.compile(rb'<p id="error" role="alert">(.*?)</p>', re.S)
+#: A form page that explains what to correct (templates/_errors.html): its first entry.
+ERROR_SUMMARY = re.compile(rb'<div id="error-summary"[^>]*>.*?<li><a href="#[^"]*">(.*?)</a></li>', re.S)
 PAGE_LANGUAGE = re.compile(rb'<html lang="([a-z]+)"')
 
 
@@ -59,7 +61,7 @@ def problem(status, headers, body, *, path, lang, method="GET"):
     page_lang = PAGE_LANGUAGE.search(body)
     if not page_lang or page_lang.group(1).decode() != lang:
         return f"{status} page not in {lang}: {body[:200]!r}"
-    paragraph = ERROR_PARAGRAPH.search(body)
+    paragraph = ERROR_PARAGRAPH.search(body) or ERROR_SUMMARY.search(body)
     text = html.unescape(paragraph.group(1).decode()) if paragraph else None
     if text not in known_messages(lang):
         return f"{status} page without a known {lang} error sentence: {text!r}"

@@ -242,7 +242,10 @@ def test_a_follow_up_sealed_by_the_page_is_stored_as_sealed_on_the_device(
     answer = client.post("/followup?lang=ru", data={
         "token": token, "part": "f1", "sealed": base64.b64encode(body).decode()})
 
-    assert answer.status_code == 200 and 'data-encrypted-on="device"' in answer.text
+    # POST-redirect-GET: the confirmation it leads to says where it was encrypted
+    assert answer.status_code == 303 and "on=device" in answer.headers["Location"]
+    done = client.get(answer.headers["Location"])
+    assert done.status_code == 200 and 'data-encrypted-on="device"' in done.text
     [row] = list(db["followups"].rows)
     assert (row["seq"], row["encrypted_on"], row["body"]) == (1, "device", body)
 

@@ -164,7 +164,9 @@ def test_a_wrong_confirmation_keeps_the_page_and_says_why_in_its_language(client
 
 
 def test_a_page_link_holds_the_code_only_sealed_and_its_key_is_overwritten_and_gone(app, client):
-    folder = app.config["TIPDROP"].data_dir / pagelinks.FOLDER
+    # In the server's folder in RAM, never in the data folder (no file times on disk)
+    folder = app.extensions["tipdrop"]["page_links"].folder
+    assert not (app.config["TIPDROP"].data_dir / pagelinks.FOLDER).exists()
     location, page = _receipt_page(client)
     code = find(r'id="receipt">([^<]+)<', page.text)
     [key_file] = list(folder.iterdir())
