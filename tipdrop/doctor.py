@@ -262,7 +262,7 @@ def check_nginx_config(path):
 
     nginx buffers a whole request body before proxying it, in temporary
     files once it outgrows memory: for tipdrop that would be uploads in
-    plaintext on disk (DESIGN 4.1). Every block that proxies to the app needs
+    plaintext on disk (docs/design.md, invariant 1). Every block that proxies to the app needs
     ``proxy_request_buffering off`` and ``proxy_http_version 1.1`` (with 1.0,
     nginx buffers chunked bodies regardless), and ``client_body_temp_path``
     should point to a RAM-backed folder for anything nginx still buffers.

@@ -1,4 +1,4 @@
-"""Bounded under flood (DESIGN 4.8): a real ``tipdrop serve`` under a burst.
+"""Bounded under flood (docs/design.md, invariant 8): a real ``tipdrop serve`` under a burst.
 
 Two workers with known slots receive a bounded burst of JSON submits,
 receipt checks and slow multipart uploads from many client threads at once,
