@@ -1,5 +1,6 @@
 """Docs are checked: every command is documented and shows an example."""
 
+import re
 from pathlib import Path
 
 import click
