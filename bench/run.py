@@ -33,6 +33,7 @@ def main():
     results |= shared_limits.measure(processes, hits=1000 if quick else 5000,
                                      argon2_bound=results["argon2_bound_per_s"])
     results |= flood.measure_both(workers=processes, requests_per_client=8 if quick else 25)
+    results |= flood.measure_refusals(workers=processes)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
     size = 128 * MiB if quick else 1024 * MiB
     results |= upload.measure(size, workers=processes, rounds=3 if quick else 2, sealed=True)
@@ -115,7 +116,7 @@ def summary(r):
         f"{_fmt(r.get('ratelimit_vs_argon2_bound'))} times the Argon2 bound.",
         "",
     ]
-    lines += _flood_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
+    lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
     lines += [
         f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
         "",
@@ -209,6 +210,30 @@ def _flood_section(r):
             "the goal (tests/e2e/test_flood.py's bound does).",
             ""]
     return lines
+
+
+def _refusal_section(r):
+    if r.get("refusal_503_p95_s") is None:
+        return []
+    statuses = ", ".join(f"{v} x {k}" for k, v in sorted(r["refusal_statuses"].items()))
+    return [
+        f"## Refusals under a burst ({r['refusal_workers']} workers, 1 Argon2 and 1 upload slot each)",
+        "",
+        f"The burst of tests/e2e/test_flood.py: {r['refusal_requests']} requests from "
+        f"{r['refusal_clients']} clients at once, every 4th an upload that pauses "
+        f"{flood.SLOW_STALL} s after its first KiB, every 3rd a JSON submit, the rest receipt "
+        f"checks ({statuses}). Seconds from sending a request to its answer; the test asserts "
+        "only that every request is answered and every 503 has Retry-After, since these "
+        "figures follow the machine's load.",
+        "",
+        "| answer | p50 | p95 | max |",
+        "|---|---|---|---|",
+        f"| 503 | {_fmt(r['refusal_503_p50_s'], 2)} s | {_fmt(r['refusal_503_p95_s'], 2)} s | "
+        f"{_fmt(r['refusal_503_max_s'], 2)} s |",
+        f"| any other | {_fmt(r['refusal_other_p50_s'], 2)} s | "
+        f"{_fmt(r['refusal_other_p95_s'], 2)} s | |",
+        "",
+    ]
 
 
 def _stalled_section(r):

@@ -34,7 +34,7 @@ workers = 2
 worker_class = "tipdrop.worker.Worker"
 threads = 8
 
-# No access log at all: reporter requests leave no trace (DESIGN 4.2).
+# No access log at all: reporter requests leave no trace (docs/design.md, invariant 2).
 accesslog = None
 errorlog = "-"          # stderr, i.e. the journal under systemd
 loglevel = "warning"

@@ -1,5 +1,6 @@
 """Docs are checked: every command is documented and shows an example."""
 
+import re
 from pathlib import Path
 
 import click
@@ -102,3 +103,14 @@ def test_every_module_is_in_the_readme_layout(module):
 
     # Listed by its file name, in the line of its folder or under it.
     assert re.search(rf"(?<![\w.]){re.escape(Path(module).name)}\b", _layout()), module
+
+
+def test_code_and_docs_cite_the_repository_not_an_outside_brief():
+    """The design is docs/design.md: no "DESIGN 4.x" citation of a document outside the repo."""
+    cited = []
+    for folder in ("tipdrop", "tests", "docs", "deploy", "bench", "fuzz"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in {".py", ".md", ".html", ".js", ".conf", ".service", ".timer"}:
+                text = path.read_text(errors="replace")
+                cited += [f"{path.relative_to(ROOT)}: {m}" for m in re.findall(r"DESIGN \d[\d.]*", text)]
+    assert not cited, cited

@@ -1,6 +1,6 @@
 """Attachments on the server: ciphertext only, kept in the database, swept when orphaned.
 
-Uploads are encrypted while they stream in (DESIGN 4.1): what is stored is a
+Uploads are encrypted while they stream in (docs/design.md, invariant 1): what is stored is a
 tipdrop stream (docs/protocol.md section 5), written piece by piece into the
 database as a staged blob (store/blobs.py: no file per attachment, so no
 file's times tell when a report arrived), and linked in the transaction

@@ -262,10 +262,13 @@ def check_nginx_config(path):
 
     nginx buffers a whole request body before proxying it, in temporary
     files once it outgrows memory: for tipdrop that would be uploads in
-    plaintext on disk (DESIGN 4.1). Every block that proxies to the app needs
+    plaintext on disk (docs/design.md, invariant 1). Every block that proxies to the app needs
     ``proxy_request_buffering off`` and ``proxy_http_version 1.1`` (with 1.0,
     nginx buffers chunked bodies regardless), and ``client_body_temp_path``
     should point to a RAM-backed folder for anything nginx still buffers.
+    Nor may nginx name reporters: ``access_log off``, and ``error_log
+    /dev/null``, since nginx ends every line about a connection or request, at
+    any level, with ``client: <address>`` (docs/reverse-proxy.md, "Logs").
     """
     try:
         root = nginxconf.parse(path)
@@ -298,7 +301,27 @@ def check_nginx_config(path):
                 "goes to its default temporary folder on disk",
                 "add 'client_body_temp_path /run/nginx-tipdrop;' (a folder in RAM, tmpfs) "
                 "to the server block"))
+        access = _in_force(proxy, "access_log")
+        if not access or any(log.args != ["off"] for log in access):
+            found.append(Finding(
+                f"{where}: access_log is not off, so nginx records every visitor's address",
+                "add 'access_log off;' to the server block"))
+        error_logs = _in_force(proxy, "error_log")
+        if not error_logs or any(log.args[:1] != ["/dev/null"] for log in error_logs):
+            found.append(Finding(
+                f"{where}: error_log is not /dev/null, so nginx's lines about refused, cut or "
+                "broken requests name the reporter's address ('client: ...')",
+                "add 'error_log /dev/null;' to the server block"))
     return found
+
+
+def _in_force(directive, name):
+    """Every ``name`` directive in force inside ``directive``'s block (nginx allows
+    several access_log and error_log at one level, and uses them all); [] if none."""
+    first = nginxconf.effective(directive, name)
+    if first is None:
+        return []
+    return [d for d in first.parent.children if d.name == name]
 
 
 def _fetch(url):

@@ -1,6 +1,6 @@
 """Signed officer API requests: the workstation proves it holds the unit's key.
 
-The server keeps no password and no token (DESIGN 4.6): every request to
+The server keeps no password and no token (docs/design.md, invariant 6): every request to
 /officer/v1 carries an Ed25519 signature by the unit's signing key over
 
     encode("tipdrop/v1/request", u64(1), unit, key_id, method, target,

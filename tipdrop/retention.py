@@ -13,7 +13,7 @@ stay: report, follow-ups, file descriptions and files. What the reporter
 still needs stays: the tip row with its status, receipt verifier and reply
 key, the replies, and the numbered rows of follow-ups and files.
 
-Deleted means gone (DESIGN 4.9): rows are deleted with ``secure_delete`` on,
+Deleted means gone (docs/design.md, invariant 9): rows are deleted with ``secure_delete`` on,
 so SQLite overwrites them with zeros (attachments' bytes too: they are rows,
 store/blobs.py); attachment files an older tipdrop left are overwritten,
 then unlinked; and the WAL, which still holds the pages as they were before the

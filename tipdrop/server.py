@@ -23,7 +23,7 @@ RESERVED_THREADS = 4
 
 
 def run_gunicorn(settings, host, port, workers):
-    """Serve with access logging off: reporter requests must leave no trace (DESIGN 4.2).
+    """Serve with access logging off: reporter requests must leave no trace (docs/design.md, invariant 2).
 
     When the server stops, the workers' shared rate-limit counters and their
     day key go with it (web/ratelimit.py).

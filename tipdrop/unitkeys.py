@@ -1,6 +1,6 @@
 """The server's view of the keys folder: unit public keys, never private ones.
 
-The server must hold no key that opens a report (DESIGN 4.6), so loading the
+The server must hold no key that opens a report (docs/design.md, invariant 6), so loading the
 keys folder fails loudly if anything in it looks like private key material,
 whatever its file name.
 """

@@ -1,4 +1,4 @@
-"""Crash safety (DESIGN 4.7): a kill -9 at any moment loses nothing acknowledged.
+"""Crash safety (docs/design.md, invariant 7): a kill -9 at any moment loses nothing acknowledged.
 
 A real ``tipdrop serve`` (gunicorn master and two workers) takes concurrent
 submissions — JSON, and multipart with a 300 KB attachment through the API

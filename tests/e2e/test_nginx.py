@@ -10,8 +10,12 @@ wrapped in a minimal nginx.conf the way Debian's includes sites-enabled/:
   in nginx's temp folders or logs (request buffering is off);
 * a client that stalls mid-upload is cut off by nginx's ``client_body_timeout``
   and tipdrop discards the draft (no staged blob left);
+* uploads nginx refuses, cuts off or sees abandoned, a broken request line
+  and a broken TLS handshake, all from a distinct loopback address, leave
+  that address nowhere in nginx's error log (and, as a control, a variant
+  without the blocks' ``error_log /dev/null`` does log it);
 * ``tipdrop doctor --nginx-config`` accepts the file and flags a variant
-  with ``proxy_request_buffering on``.
+  with ``proxy_request_buffering on``, and one that logs per-request errors.
 
 Skipped only where nginx is missing and cannot be installed (not root); in CI
 (root) ``make test`` installs it with .ci/system-packages.
@@ -77,8 +81,13 @@ def _self_signed(folder):
     return cert_path, key_path
 
 
-def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering="off"):
-    """Write PREFIX/nginx.conf including the shipped file with test addresses and paths."""
+def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering="off",
+           client_log=False):
+    """Write PREFIX/nginx.conf including the shipped file with test addresses and paths.
+
+    ``client_log`` (a control case) drops the server blocks' ``error_log /dev/null``,
+    so nginx writes per-request errors to the main error log, as by default.
+    """
     prefix.mkdir(parents=True, exist_ok=True)
     cert, key = _self_signed(prefix)
     text = SHIPPED.read_text()
@@ -98,6 +107,9 @@ def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering=
     text = re.sub(r"^\s*listen \[::\]:443.*$", "", text, flags=re.M)
     # Only for the test's control case: the unsafe setting, to see the check catch it.
     text = text.replace("proxy_request_buffering off;", f"proxy_request_buffering {buffering};")
+    if client_log:
+        assert "error_log /dev/null;" in text
+        text = text.replace("error_log /dev/null;", "")
     if body_timeout is not None:
         text = text.replace("client_body_timeout 60s;", f"client_body_timeout {body_timeout}s;")
     (prefix / "tipdrop.conf").write_text(text)
@@ -146,12 +158,15 @@ def test_nginx_accepts_the_shipped_config(tmp_path):
 def proxied(tmp_path, request):
     """tipdrop serve behind the shipped nginx config: (server, nginx prefix, ports).
 
-    Parametrize indirectly with "on" for the control case with request buffering on.
+    Parametrize indirectly with "on" for the control case with request buffering on,
+    "client-log" for the one where nginx logs per-request errors.
     """
     server = start_server(tmp_path, extra_env={"TIPDROP_PROXIES": "1"})
     tls_port, onion_port = free_port(), free_port()
+    variant = getattr(request, "param", "")
     conf = render(tmp_path / "nginx", server.port, tls_port, onion_port,
-                  body_timeout=TEST_BODY_TIMEOUT, buffering=getattr(request, "param", "off"))
+                  body_timeout=TEST_BODY_TIMEOUT, buffering="on" if variant == "on" else "off",
+                  client_log=variant == "client-log")
     process = subprocess.Popen(
         [NGINX, "-p", str(conf.parent), "-e", str(conf.parent / "error.log"), "-c", str(conf),
          "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -314,6 +329,67 @@ def test_a_stalled_upload_is_cut_off_by_nginx_and_discarded(proxied):
     assert CANARY not in b"".join(p.read_bytes() for p in prefix.rglob("*") if p.is_file())
 
 
+#: The address the clients of the error-log test come from; no other test uses it.
+SOURCE = "127.0.0.78"
+
+
+def _from_source(port, payload, wait=0.0):
+    """Send ``payload`` to nginx's ``port`` from SOURCE, wait, read until closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TEST_BODY_TIMEOUT + 20,
+                                  source_address=(SOURCE, 0)) as sock:
+        sock.sendall(payload)
+        time.sleep(wait)
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+def _refused_and_broken_requests(tls_port, onion_port):
+    """What makes nginx write per-request errors: each kind, from SOURCE."""
+    content_type, body = multipart({"region": "astana", "category": "theft", "description": "x"},
+                                   [("files", "a.mp4", "video/mp4", b"\x00" * 200_000)])
+    head = (f"POST /api/v1/tips HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    # A body over client_max_body_size: nginx refuses it (an "error" line).
+    _from_source(onion_port, b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 900000000\r\n\r\n")
+    # An upload that stalls until client_body_timeout, and one cut by the client.
+    _from_source(onion_port, head + body[:50_000], wait=TEST_BODY_TIMEOUT + 1)
+    with socket.create_connection(("127.0.0.1", onion_port), source_address=(SOURCE, 0)) as sock:
+        sock.sendall(head + body[:50_000])
+        time.sleep(0.5)
+    # A broken request line, a header nginx refuses, and a broken TLS handshake.
+    _from_source(onion_port, b"GARBAGE\r\n\r\n")
+    _from_source(onion_port, b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Header: y\r\n\r\n")
+    _from_source(tls_port, b"\x16\x03\x01\x00\x10" + b"\x01" * 16)
+    time.sleep(1.0)  # nginx's and tipdrop's sides of the cut upload finish
+
+
+@needs_nginx
+def test_no_client_address_reaches_nginx_error_log_after_refused_and_cut_uploads(proxied):
+    server, prefix, tls_port, onion_port = proxied
+    # When uploads are refused, stall, are cut short, and heads and handshakes are broken
+    _refused_and_broken_requests(tls_port, onion_port)
+    # Then the upload the client cut is gone, and nginx logged who sent none of it
+    assert not staged_blobs(server.data_dir)
+    log = (prefix / "error.log").read_bytes()
+    assert SOURCE.encode() not in log, log.decode(errors="replace")[-3000:]
+    assert b"client:" not in log, log.decode(errors="replace")[-3000:]
+
+
+@needs_nginx
+@pytest.mark.parametrize("proxied", ["client-log"], indirect=True)
+def test_control_without_error_log_off_nginx_logs_the_client_address(proxied):
+    """The search above is not vacuous: by default nginx names the client in these lines."""
+    server, prefix, tls_port, onion_port = proxied
+    _refused_and_broken_requests(tls_port, onion_port)
+    log = (prefix / "error.log").read_bytes()
+    assert f"client: {SOURCE}".encode() in log, log.decode(errors="replace")[-3000:]
+
+
 @needs_nginx
 def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployment, tmp_path):
     doctor = test_doctor_cli.doctor
@@ -327,3 +403,9 @@ def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployme
     result = doctor(run_cli, deployment, "--nginx-config", buffering)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "proxy_request_buffering" in result.stdout
+
+    logging = tmp_path / "logging.conf"
+    logging.write_text(SHIPPED.read_text().replace("error_log /dev/null;", "", 1))
+    result = doctor(run_cli, deployment, "--nginx-config", logging)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error_log is not /dev/null" in result.stdout

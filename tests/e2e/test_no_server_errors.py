@@ -13,6 +13,7 @@ import http.client
 import json
 import socket
 import sqlite3
+import time
 
 import pytest
 
@@ -206,6 +207,84 @@ def test_a_chunked_check_form_is_answered_like_any_other(gunicorn, log_is_clean)
     # the check page naming the error, as for any unchunked form).
     assert answer[0] == 303
     assert "error=length" in answer[1]["Location"]
+
+
+# --- requests gunicorn refuses before the app -----------------------------------------
+
+def send_head(server, head):
+    """Send raw ``head`` bytes (and shut the sending side); return the parsed answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        response = http.client.HTTPResponse(sock, method="GET")
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+def _refused(lang_header):
+    """(name, raw head, path, status) of requests gunicorn's parser refuses."""
+    al = f"Accept-Language: {lang_header}\r\n" if lang_header else ""
+    host = "Host: x\r\n"
+    return [
+        ("garbage request line", f"NONSENSE\r\n{host}{al}\r\n", "/", 400),
+        ("bad method", f"G@T /check HTTP/1.1\r\n{host}{al}\r\n", "/check", 400),
+        ("bad HTTP version", f"GET /check HTTP/9.9\r\n{host}{al}\r\n", "/check", 400),
+        ("header without colon", f"GET / HTTP/1.1\r\n{host}{al}NoColon\r\n\r\n", "/", 400),
+        ("bad header name", f"GET / HTTP/1.1\r\n{host}{al}Bad\x01Name: v\r\n\r\n", "/", 400),
+        ("obsolete line folding", f"GET / HTTP/1.1\r\n{host}{al}X-A: b\r\n c\r\n\r\n", "/", 400),
+        ("huge header", f"GET / HTTP/1.1\r\n{host}{al}X-Big: {'A' * 20000}\r\n\r\n", "/", 431),
+        ("too many headers", f"GET / HTTP/1.1\r\n{host}{al}"
+         + "".join(f"X-{n}: v\r\n" for n in range(200)) + "\r\n", "/", 431),
+        ("head larger than any", f"GET / HTTP/1.1\r\n{host}{al}"
+         + "".join(f"X-{n}: {'C' * 4000}\r\n" for n in range(20)), "/", 431),
+        ("huge request line", f"GET /check?r={'B' * 9000} HTTP/1.1\r\n{host}{al}\r\n",
+         "/check", 414),
+        ("unknown transfer coding", f"POST /submit HTTP/1.1\r\n{host}{al}"
+         "Transfer-Encoding: br\r\nContent-Type: multipart/form-data; boundary=x\r\n\r\n",
+         "/submit", 400),
+        ("gzip transfer coding", f"POST /submit HTTP/1.1\r\n{host}{al}"
+         "Transfer-Encoding: gzip\r\nContent-Type: multipart/form-data; boundary=x\r\n\r\n",
+         "/submit", 400),
+        ("gzip transfer coding, API", f"POST /api/v1/tips HTTP/1.1\r\n{host}{al}"
+         "Transfer-Encoding: gzip, chunked\r\nContent-Type: application/json\r\n\r\n"
+         "3\r\n{}\n\r\n0\r\n\r\n",
+         "/api/v1/tips", 400),
+        ("bad header name, API", f"POST /api/v1/check HTTP/1.1\r\n{host}{al}B@d: v\r\n\r\n",
+         "/api/v1/check", 400),
+    ]
+
+
+REFUSED_IDS = [case[0] for case in _refused("kk")]
+
+
+@pytest.mark.parametrize("lang_header, lang", [("kk", "kk"), ("en-GB,en;q=0.9", "en"),
+                                               ("ru-RU", "ru"), (None, "ru"), ("*", "ru")])
+@pytest.mark.parametrize("case", range(len(REFUSED_IDS)), ids=REFUSED_IDS)
+def test_a_request_gunicorn_refuses_is_a_clear_4xx_in_the_reporters_language(
+        gunicorn, log_is_clean, case, lang_header, lang):
+    # Given a request whose head gunicorn's parser refuses before tipdrop sees it
+    name, head, path, status = _refused(lang_header)[case]
+    start = gunicorn.log_path.stat().st_size
+
+    # When it is sent
+    answer = send_head(gunicorn, head.encode("latin-1"))
+
+    # Then the answer is the status for what was wrong, never a 5xx, in the reporter's
+    # language (Russian when the head does not say), as a page or API JSON ...
+    assert answer[0] == status, (name, answer)
+    assert_clear(answer, path, lang, "POST" if head.startswith("POST") else "GET")
+    assert answer[1]["Cache-Control"] == "no-store"
+    assert answer[1]["Connection"] == "close"
+    # ... and the log says a request was refused, without naming the client
+    time.sleep(0.2)
+    with open(gunicorn.log_path, "rb") as log:
+        log.seek(start)
+        written = log.read()
+    assert b"Invalid request refused with %d" % status in written, written
+    assert b"127.0.0.1" not in written and b"ip=" not in written, written
 
 
 # --- a sweep of malformed requests over every route ------------------------------------

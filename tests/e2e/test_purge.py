@@ -1,4 +1,4 @@
-"""Deleted means gone (DESIGN 4.9), through the real ``tipdrop purge``.
+"""Deleted means gone (docs/design.md, invariant 9), through the real ``tipdrop purge``.
 
 Tips are submitted to a real ``tipdrop serve`` (JSON and multipart with an
 attachment, a follow-up through the receipt), exported, then closed by

@@ -324,6 +324,9 @@ def test_behind_nginx_trickling_uploads_end_and_honest_reporters_are_served(behi
     for path in prefix.rglob("*"):
         if path.is_file():
             assert CANARY not in path.read_bytes(), f"canary found in {path}"
+    # nginx logged every cut and stalled upload without naming its client
+    # (docs/reverse-proxy.md, "Logs"; test_nginx.py has the control case)
+    assert b"client:" not in (prefix / "error.log").read_bytes()
 
 
 def test_a_request_head_longer_than_any_of_ours_is_refused(deadline_server):

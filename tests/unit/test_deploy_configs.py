@@ -41,7 +41,7 @@ def test_gunicorn_config_is_valid_and_quiet():
     from tipdrop.settings import Settings
 
     assert cfg.workers == 2 and cfg.threads == Settings().upload_slots + RESERVED_THREADS == 8
-    # No access log: reporter requests leave no trace (DESIGN 4.2).
+    # No access log: reporter requests leave no trace (docs/design.md, invariant 2).
     assert cfg.accesslog is None
     assert cfg.errorlog == "-"
     assert cfg.wsgi_app == "wsgi:app"

@@ -286,6 +286,8 @@ GOOD_LOCATION = """
         proxy_pass http://127.0.0.1:8080;
         proxy_request_buffering off;
         proxy_http_version 1.1;
+        access_log off;
+        error_log /dev/null;
     }
 """
 
@@ -304,13 +306,14 @@ def test_nginx_config_without_proxy_request_buffering_off_is_found(tmp_path):
     path = nginx(tmp_path, """
 server {
     client_body_temp_path /run/nginx-tipdrop;  # RAM
+    access_log off; error_log /dev/null;
     location / {
         proxy_pass http://127.0.0.1:8080;
         proxy_http_version 1.1;
     }
 }""")
     finding = only(doctor.check_nginx_config(path))
-    assert f"{path}:5 (location /): request bodies are buffered" in finding.problem
+    assert f"{path}:6 (location /): request bodies are buffered" in finding.problem
     assert "'proxy_request_buffering off;'" in finding.fix
 
 
@@ -320,6 +323,8 @@ http {
   proxy_request_buffering off;
   proxy_http_version 1.1;
   client_body_temp_path "/run/nginx tipdrop";
+  access_log off;
+  error_log /dev/null;
   server {
     location / { proxy_pass http://app; }
     location /submit { proxy_request_buffering on; proxy_pass http://app; }
@@ -330,7 +335,8 @@ http {
 
 
 def test_nginx_http_1_0_to_the_app_is_found(tmp_path):
-    path = nginx(tmp_path, "server { client_body_temp_path /run/t; location / {"
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t; access_log off;"
+                           " error_log /dev/null; location / {"
                            " proxy_pass http://app; proxy_request_buffering off; } }")
     assert "proxy_http_version is not 1.1" in only(doctor.check_nginx_config(path)).problem
 
@@ -339,6 +345,27 @@ def test_nginx_without_client_body_temp_path_is_found(tmp_path):
     path = nginx(tmp_path, "server {" + GOOD_LOCATION + "}")
     finding = only(doctor.check_nginx_config(path))
     assert "client_body_temp_path is not set" in finding.problem and "tmpfs" in finding.fix
+
+
+@pytest.mark.parametrize("logs", ["", "error_log /var/log/nginx/tipdrop.log crit;",
+                                  "error_log /dev/null; error_log /var/log/nginx/e.log emerg;"])
+def test_nginx_error_log_that_can_name_reporters_is_found(tmp_path, logs):
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t; access_log off;" + logs
+                 + GOOD_LOCATION.replace("error_log /dev/null;", "") + "}")
+    finding = only(doctor.check_nginx_config(path))
+    assert "error_log is not /dev/null" in finding.problem and "client:" in finding.problem
+
+
+def test_nginx_error_log_off_in_the_server_block_is_inherited(tmp_path):
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t; error_log /dev/null;"
+                 + GOOD_LOCATION.replace("error_log /dev/null;", "") + "}")
+    assert doctor.check_nginx_config(path) == []
+
+
+def test_nginx_access_log_on_is_found(tmp_path):
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t;"
+                 + GOOD_LOCATION.replace("access_log off;", "access_log /var/log/a.log;") + "}")
+    assert "access_log is not off" in only(doctor.check_nginx_config(path)).problem
 
 
 def test_nginx_includes_are_followed(tmp_path):

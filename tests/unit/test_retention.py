@@ -1,4 +1,4 @@
-"""Retention (DESIGN 4.9): the plan picks exactly the tips due, and purging leaves nothing.
+"""Retention (docs/design.md, invariant 9): the plan picks exactly the tips due, and purging leaves nothing.
 
 Tips are written straight into a real database file through tipdrop.store
 (their bodies are random bytes standing in for ciphertext); the receipt rule

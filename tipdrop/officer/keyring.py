@@ -1,6 +1,6 @@
 """The workstation's keyring: every private key of one unit the officer holds.
 
-Units rotate keys (DESIGN 5): each ciphertext names the key id it was made
+Units rotate keys (docs/protocol.md): each ciphertext names the key id it was made
 for, and old keys still open old tips. ``--key`` is therefore one ``.key``
 file or a folder of them, all of one unit and under one passphrase. A key is
 unlocked only when an item made for it is opened (Argon2id runs once per key

@@ -1,8 +1,8 @@
 """The only package that touches the database (SQLite through sqlite-utils).
 
 Every connection gets the pragmas the security invariants rely on: WAL with
-``synchronous=FULL`` so an acknowledged tip survives a crash (DESIGN 4.7),
-and ``secure_delete=ON`` so deleted rows are overwritten (DESIGN 4.9).
+``synchronous=FULL`` so an acknowledged tip survives a crash (docs/design.md, invariant 7),
+and ``secure_delete=ON`` so deleted rows are overwritten (docs/design.md, invariant 9).
 
 What is stored in the clear is only what routing and the public figures
 need: unit, key id, region, category, the day of arrival, the status. Report
@@ -258,7 +258,7 @@ def _migrate(db):
 
 @contextmanager
 def transaction(db):
-    """BEGIN IMMEDIATE ... COMMIT: all of it or none of it (DESIGN 4.7)."""
+    """BEGIN IMMEDIATE ... COMMIT: all of it or none of it (docs/design.md, invariant 7)."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -541,7 +541,7 @@ def insert_replies(db, rows, statuses):
                        [status, day, tip_id])
 
 
-# --- retention (DESIGN 4.9) --------------------------------------------------------
+# --- retention (docs/design.md, invariant 9) ------------------------------------------
 
 
 def mark_receipt_used(db, tip_id, day):

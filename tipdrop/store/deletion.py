@@ -1,4 +1,4 @@
-"""The SQL of deleting for good (DESIGN 4.9): which tips are due, and deleting them.
+"""The SQL of deleting for good (docs/design.md, invariant 9): which tips are due, and deleting them.
 
 tipdrop.retention decides and reports; these functions run the statements,
 each batch in one transaction, with the connection's secure_delete on, so

@@ -28,7 +28,7 @@ class TipdropRequest(_FlaskRequest):
 
     Submissions are streamed through encryption by upload.py; any other
     route that receives a file part refuses it instead of letting Werkzeug
-    write it to a temporary file in plaintext (DESIGN 4.1). Every read of
+    write it to a temporary file in plaintext (docs/design.md, invariant 1). Every read of
     the body goes through body.GuardedStream.
     """
 

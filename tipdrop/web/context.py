@@ -61,7 +61,7 @@ def count_request(limit_name):
     """Count this request against the named rate limit, shared by all workers.
 
     The only place the client address is read: it goes straight into the
-    limiter's daily-keyed HMAC and is never stored or logged (DESIGN 4.2;
+    limiter's daily-keyed HMAC and is never stored or logged (docs/design.md, invariant 2;
     see ratelimit.py).
     """
     extension(limit_name).hit(request.remote_addr or "")

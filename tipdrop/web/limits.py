@@ -1,4 +1,4 @@
-"""Staying up under a flood (DESIGN 4.8) without remembering who sent it (4.2).
+"""Staying up under a flood (docs/design.md, invariant 8) without remembering who sent it (invariant 2).
 
 Two mechanisms:
 

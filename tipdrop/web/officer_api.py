@@ -3,7 +3,7 @@
 Its audience is a unit's workstation, not reporters. Every request is
 signed with the unit's key (officer_auth.py); the server checks it against
 the public keys in keys/ and remembers each nonce for the time window, so
-it holds no password and no token (DESIGN 4.6). A request that fails any
+it holds no password and no token (docs/design.md, invariant 6). A request that fails any
 check is answered 401 before anything is read from or written to the
 database, except the nonce of a request that passed every other check.
 
@@ -126,7 +126,7 @@ def export(unit, body):
 def _sweep(folder, stale_after=3600):
     """Remove exports a crash left behind (kill -9 mid-export).
 
-    Only ciphertext, but a purged tip must not live on in one (DESIGN 4.9).
+    Only ciphertext, but a purged tip must not live on in one (docs/design.md, invariant 9).
     A file still being written is touched constantly, so age tells them apart.
     """
     cutoff = time.time() - stale_after

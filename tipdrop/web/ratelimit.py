@@ -1,4 +1,4 @@
-"""Rate limits that hold per server, whatever the number of workers (DESIGN 4.8, 4.2).
+"""Rate limits that hold per server, whatever the number of workers (docs/design.md, invariants 8 and 2).
 
 gunicorn runs several worker processes. Counted in each process's memory, a
 limit of N submits an hour let one client make N times the number of

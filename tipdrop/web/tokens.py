@@ -1,4 +1,4 @@
-"""Signed hidden form fields instead of cookies (DESIGN 4.10), each good for one use.
+"""Signed hidden form fields instead of cookies (docs/design.md, invariant 10), each good for one use.
 
 A token proves that a form came from this server recently (CSRF protection)
 or grants a short-lived permission (adding a follow-up to one tip after the

@@ -1,7 +1,7 @@
 """Read a multipart form as it streams in, encrypting files on the way.
 
 Werkzeug's own form parser spools large uploads to temporary files in
-plaintext; tipdrop must never write plaintext to disk (DESIGN 4.1). So the
+plaintext; tipdrop must never write plaintext to disk (docs/design.md, invariant 1). So the
 submit views do not touch ``request.form`` or ``request.files``: they run
 Werkzeug's low-level multipart decoder here, keep text fields in memory
 under a hard limit, and hand each file's bytes straight to an encrypting
