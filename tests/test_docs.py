@@ -106,7 +106,7 @@ def test_every_module_is_in_the_readme_layout(module):
 
 
 def test_code_and_docs_cite_the_repository_not_an_outside_brief():
-    """The design is docs/design.md: no "DESIGN 4.x" citation of a document outside the repo."""
+    """The design is docs/design.md: no citation of the brief outside the repo ("DESIGN" and a section number)."""
     cited = []
     for folder in ("tipdrop", "tests", "docs", "deploy", "bench", "fuzz"):
         for path in (ROOT / folder).rglob("*"):
