@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .crypto import keys
 from .crypto.keys import UNIT_NAME
 from .errors import FormatError
 from .routing import CODE
@@ -132,6 +133,18 @@ def raw(length=None, low=0, high=None):
     return Rule(f"base64 of {length} bytes" if length else "base64", check)
 
 
+def reply_public():
+    """A reporter's X25519 reply key that replies can be sealed to (not a low-order point)."""
+    decode = raw(32).check
+
+    def check(value):
+        data = decode(value)
+        if not keys.usable_reply_public(data):
+            raise Invalid("is not a usable X25519 public key")
+        return data
+    return Rule("base64 of a 32-byte X25519 public key", check)
+
+
 def nullable(rule):
     """``rule``, or JSON null (kept as None)."""
     def check(value):
@@ -168,7 +181,7 @@ EXPORT_HEADER = {
 EXPORT_TIP = {
     "id": TIP_ID, "key_id": KEY_ID, "region": CODE_RULE, "category": CODE_RULE,
     "received_day": DAY, "status": STATUS, "status_day": DAY,
-    "reply_public": raw(32),
+    "reply_public": reply_public(),
     # The next reply is reply_seq + 1: one less than the largest number.
     "reply_seq": number(0, MAX_NUMBER - 1),
     "encrypted_on": SEALED_BY.optional("server"),

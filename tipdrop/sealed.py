@@ -33,7 +33,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from . import attachments, receipts, store
-from .crypto import envelope, kdf, stream
+from .crypto import envelope, kdf, keys, stream
 from .errors import DecryptionError, FormatError, InputError
 from .tips import MAX_ATTACHMENTS, FollowupExpiredError, LocatorTakenError, TooManyFilesError
 
@@ -222,6 +222,8 @@ def device_receipt(text, params):
             raw[name] = b""
         if len(raw[name]) != length:
             raise SealedFormatError(f"the receipt {name} must be {length} bytes in base64")
+    if not keys.usable_reply_public(raw["reply_public"]):
+        raise SealedFormatError("the receipt reply_public is not a usable X25519 public key")
     return receipts.Protected(locator, raw["salt"], params, raw["verifier"],
                               raw["reply_public"])
 

@@ -300,6 +300,8 @@ def test_a_receipt_made_on_the_device_is_stored_without_the_server_seeing_it(ser
     ({"salt": "AAAA"}, sealed.SealedFormatError),
     ({"locator": "ILOU0"}, sealed.SealedFormatError),
     ({"verifier": "not base64"}, sealed.SealedFormatError),
+    # A low-order point: no reply could ever be sealed to it
+    ({"reply_public": "A" * 43 + "="}, sealed.SealedFormatError),
 ])
 def test_a_device_receipt_with_other_costs_or_bad_fields_is_refused(server, made, change,
                                                                     error):

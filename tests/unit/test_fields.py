@@ -82,3 +82,15 @@ def test_a_reply_bundle_naming_a_member_twice_is_refused(demo_key):
     assert twice != data
     with pytest.raises(bundles.BundleError, match="twice"):
         bundles.parse_reply_bundle(twice)
+
+
+def test_a_reply_key_no_reply_could_be_sealed_to_is_refused_at_open():
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    rule = fields.EXPORT_TIP["reply_public"]
+    with pytest.raises(fields.Invalid):
+        rule.check(base64.b64encode(bytes(32)).decode())  # a low-order point
+    good = X25519PrivateKey.generate().public_key().public_bytes_raw()
+    assert rule.check(base64.b64encode(good).decode()) == good

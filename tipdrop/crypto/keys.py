@@ -108,6 +108,20 @@ def reply_recipient(reply_public_raw):
     return Recipient(key_id, public)
 
 
+def usable_reply_public(raw):
+    """Whether replies can be sealed to the X25519 public key ``raw``.
+
+    A low-order point (32 zero bytes, and a few others) gives an all-zero
+    shared secret, which the library refuses when sealing: a stranger who
+    stored such a key would make the unit unable to answer that report.
+    """
+    try:
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(bytes(raw)))
+    except ValueError:
+        return False
+    return True
+
+
 def reply_opener(reply_key):
     """The opener for a reply key derived from a receipt (see kdf.receipt_keys)."""
     raw = reply_key.public_key().public_bytes_raw()

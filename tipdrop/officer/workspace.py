@@ -395,6 +395,10 @@ class Workspace:
             body = b""
             copy = None
             if message:
+                # Checked at open (fields.py); a workspace filled before that check may hold one.
+                if not keys.usable_reply_public(tip["reply_public"]):
+                    raise InputError(f"tip {tip_id[:12]} has an unusable reply key: "
+                                     "a message cannot be sealed to it (a status change can)")
                 body = envelope.seal(message.encode(), keys.reply_recipient(tip["reply_public"]),
                                      kind="reply", tip_id=tip_id, part=f"r{seq}")
                 copy = envelope.seal(message.encode(), unit_key.public.recipient, kind="note",
