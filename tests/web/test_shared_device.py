@@ -248,3 +248,32 @@ def test_the_pages_say_where_each_thing_is_encrypted(client):
     assert 'data-encrypted-on="server"' in added and "Our server encrypted it" in added
     on_device = client.get("/followup/done?lang=en&on=device").text
     assert 'data-encrypted-on="device"' in on_device and "Our server encrypted it" not in on_device
+
+
+def _tips_stored(app):
+    import sqlite3
+
+    with sqlite3.connect(app.config["TIPDROP"].database_path) as db:
+        return db.execute("SELECT COUNT(*) FROM tips").fetchone()[0]
+
+
+def test_a_receipt_page_that_cannot_be_made_refuses_the_report_before_storing_it(app, client):
+    # Given a folder in RAM that cannot take the page's key (here: its place taken by a file)
+    folder = app.extensions["tipdrop"]["page_links"].folder
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_bytes(b"")
+    token = form_token(client, "/submit?lang=ru")
+    data = {"token": token, "region": "astana", "category": "theft",
+            "description": "A bicycle was stolen.", "website": ""}
+    # When a report is sent, Then it is refused as "busy" and nothing is stored:
+    # a report stored without the page that shows its receipt would be lost
+    sent = client.post("/submit?lang=ru", data=data, content_type="multipart/form-data")
+    assert sent.status_code == 503
+    assert _tips_stored(app) == 0
+    # And once the folder is back, the same form goes through
+    folder.unlink()
+    assert client.post("/submit?lang=ru", data=data,
+                       content_type="multipart/form-data").status_code == 303
+    assert _tips_stored(app) == 1

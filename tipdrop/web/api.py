@@ -21,7 +21,7 @@ from . import openapi
 from .body import read_small
 from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
-from .reporter import receipt_page_link, receive_submission
+from .reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from .upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -117,6 +117,8 @@ def submit_sealed():
     count_request("submit_limit")
     tips = get_tips()
     max_body = request.max_content_length
+    # Its key is written before the report is stored (PageLinks.reserve).
+    reserved = reserve_receipt_page() if request.args.get("receipt_page") == "yes" else None
 
     def start_draft(fields):
         _check_api_fields(fields)
@@ -129,10 +131,10 @@ def submit_sealed():
         receipt = sealed.submit(tips, draft, region=fields.get("region"),
                                 category=fields.get("category"))
     answer = _receipt_answer(receipt, "device")
-    if request.args.get("receipt_page") == "yes" and receipt is not None:
+    if reserved is not None and receipt is not None:
         # The submit page leaves for the one-time receipt page (reporter.py),
         # so the code is shown, confirmed and closed as on the server path.
-        answer["receipt_page"] = receipt_page_link(receipt, "device")
+        answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
     return answer, 201
 
 

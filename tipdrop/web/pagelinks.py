@@ -29,6 +29,7 @@ from pathlib import Path
 from ..crypto import pagelink
 from ..errors import CryptoError, InputError
 from ..files import atomic_write
+from .limits import BusyError
 
 FOLDER = "page-keys"
 RECEIPT_MINUTES = 30
@@ -57,15 +58,35 @@ class PageLinks:
         self.folder.mkdir(mode=0o700, exist_ok=True)
         self.clock = clock
 
-    def create(self, purpose, payload, minutes):
-        """Seal ``payload`` (a dict) into a new link that opens for ``minutes``."""
-        self.sweep()
+    def reserve(self, minutes):
+        """Write the key of a link that will open for ``minutes``; return (link id, key).
+
+        Called before the work the link is about (storing a report): if the
+        folder in RAM cannot take the key (full, removed), the request is
+        refused with 503 before anything is stored, and :meth:`seal` after
+        the commit needs no disk, so a stored report never loses its receipt.
+        """
         link_id = secrets.token_hex(16)
         key = pagelink.new_key()
         expires = int(self.clock()) + minutes * 60
-        atomic_write(self.folder / link_id, key + expires.to_bytes(_EXPIRY_LEN, "big"))
+        try:
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+            self.sweep()
+            atomic_write(self.folder / link_id, key + expires.to_bytes(_EXPIRY_LEN, "big"))
+        except OSError:
+            raise BusyError() from None
+        return link_id, key
+
+    @staticmethod
+    def seal(reserved, purpose, payload):
+        """The link that opens ``payload`` (a dict) with a key from :meth:`reserve`."""
+        link_id, key = reserved
         sealed = pagelink.seal(json.dumps(payload).encode(), key, purpose=purpose, link_id=link_id)
         return f"{link_id}.{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
+
+    def create(self, purpose, payload, minutes):
+        """Seal ``payload`` (a dict) into a new link that opens for ``minutes``."""
+        return self.seal(self.reserve(minutes), purpose, payload)
 
     def read(self, link, purpose, closed=PageClosedError):
         """The payload of a link that is still open; ``closed`` is raised otherwise."""

@@ -97,11 +97,15 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
         return tips.submit(draft, report)
 
 
-def receipt_page_link(receipt, encrypted_on):
+def reserve_receipt_page():
+    """The key of the receipt page, written before the report is stored (PageLinks.reserve)."""
+    return extension("page_links").reserve(pagelinks.RECEIPT_MINUTES)
+
+
+def receipt_page_link(reserved, receipt, encrypted_on):
     """A one-time link to the page that shows ``receipt`` (see pagelinks.py)."""
-    link_id = extension("page_links").create(
-        "receipt", {"receipt": receipt.formatted, "encrypted_on": encrypted_on},
-        pagelinks.RECEIPT_MINUTES)
+    link_id = pagelinks.PageLinks.seal(
+        reserved, "receipt", {"receipt": receipt.formatted, "encrypted_on": encrypted_on})
     return link("reporter.receipt_page", link_id=link_id)
 
 
@@ -109,8 +113,9 @@ def receipt_page_link(receipt, encrypted_on):
 def submit():
     """Answer with a redirect, so the report is not kept with the page (pagelinks.py)."""
     count_request("submit_limit")
+    reserved = reserve_receipt_page()
     receipt = receive_submission(get_tips())
-    return redirect(receipt_page_link(receipt, "server"), 303)
+    return redirect(receipt_page_link(reserved, receipt, "server"), 303)
 
 
 @bp.get("/receipt/<link_id>")
