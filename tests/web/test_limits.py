@@ -231,3 +231,29 @@ def test_a_counts_folder_someone_else_could_read_is_refused(tmp_path, make):
 
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(decoy, ignore_errors=True)
+
+
+def test_counts_go_on_when_their_file_is_removed_while_the_server_runs(counts):
+    check = limiter(counts, 2)
+    check.hit("192.0.2.1")
+    (counts.folder / "limits.db").unlink()
+    # A new file is made and used (the others' processes reopen it too), no 500
+    check.hit("192.0.2.1")
+    check.hit("192.0.2.1")
+    with pytest.raises(RateLimitedError):
+        check.hit("192.0.2.1")
+    assert (counts.folder / "limits.db").exists()
+
+
+def test_counts_that_cannot_be_written_are_a_503_not_an_internal_error(counts):
+    check = limiter(counts, 2)
+    check.hit("192.0.2.1")
+    import shutil
+
+    shutil.rmtree(counts.folder)
+    counts.folder.write_bytes(b"")  # the folder's place taken: nothing can be opened there
+    try:
+        with pytest.raises(BusyError):
+            check.hit("192.0.2.1")
+    finally:
+        counts.folder.unlink()

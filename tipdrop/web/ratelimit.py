@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, TipdropError
+from .limits import BusyError
 
 #: File systems that live in RAM only.
 IN_MEMORY = {"tmpfs", "ramfs"}
@@ -160,6 +161,7 @@ class SharedCounts:
         self._conn = None
         self._lock_fd = None
         self._pid = None
+        self._inode = None
 
     @classmethod
     def for_server(cls, runtime_dir, data_dir, mounts="/proc/self/mounts"):
@@ -170,8 +172,14 @@ class SharedCounts:
         return shared
 
     def _connect(self):
-        if self._conn is not None and self._pid == os.getpid():
+        if self._conn is not None and self._pid == os.getpid() and self._same_file():
             return self._conn
+        if self._conn is not None and self._pid == os.getpid():
+            # The file was removed or replaced under us (an operator, a tmpfs
+            # cleaner): open the one the other workers now use, or make it.
+            self._conn.close()
+            os.close(self._lock_fd)
+            self._conn = None
         self.folder.mkdir(mode=0o700, exist_ok=True)
         _check_private(self.folder)
         path = self.folder / FILE_NAME
@@ -191,10 +199,29 @@ class SharedCounts:
         # soon as the lock is free, where SQLite's busy handler would sleep.
         lock_fd = os.open(self.folder / "lock", os.O_CREAT | os.O_RDWR, 0o600)
         self._conn, self._lock_fd, self._pid = conn, lock_fd, os.getpid()
+        self._inode = os.stat(path).st_ino
         return conn
 
+    def _same_file(self):
+        try:
+            return os.stat(self.folder / FILE_NAME).st_ino == self._inode
+        except OSError:
+            return False
+
     def hit(self, name, address, limit, window, now):
-        """Count one event of limit ``name``; raise RateLimitedError past ``limit``."""
+        """Count one event of limit ``name``; raise RateLimitedError past ``limit``.
+
+        A count that cannot be written (the folder in RAM full or gone) is a
+        503 "busy" (BusyError), never an internal error.
+        """
+        try:
+            allowed = self._count(name, address, limit, window, now)
+        except (OSError, sqlite3.Error):
+            raise BusyError() from None
+        if not allowed:
+            raise RateLimitedError()
+
+    def _count(self, name, address, limit, window, now):
         with self._lock:
             conn = self._connect()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -208,8 +235,7 @@ class SharedCounts:
                 conn.execute("COMMIT")
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if not allowed:
-            raise RateLimitedError()
+        return allowed
 
     def _hit(self, conn, name, address, limit, window, now):
         client = hmac.new(self._day_key(conn), address.encode(), hashlib.sha256).digest()[:16]
