@@ -54,6 +54,10 @@ SETTINGS = (
             "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
             "Follow-up messages one report takes per day (UTC), from all clients together."),
+    Setting("device_receipts", "TIPDROP_DEVICE_RECEIPTS", str, "off",
+            "on: apps may make the receipt on the device (protocol.md section 14), so their "
+            "follow-ups can be signed. Off by default: such a submit can tell whether a "
+            "receipt's locator is in use (docs/threat-model.md, open weakness)."),
     Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),
             "A folder in RAM (tmpfs) where the workers of one server share their rate-limit "
             "counters; never on a disk."),
@@ -84,6 +88,7 @@ class Settings:
     checks_per_hour: int = 60
     followups_per_hour: int = 20
     followups_per_day: int = 10
+    device_receipts: str = "off"
     runtime_dir: Path = Path("/dev/shm")
     proxies: int = 0
     retention_days: int = 90
@@ -108,6 +113,10 @@ class Settings:
     def categories_path(self):
         """Optional: the operator's own list of categories (else the shipped one)."""
         return self.keys_dir / "categories.json"
+
+    @property
+    def accepts_device_receipts(self):
+        return self.device_receipts.strip().lower() in ("on", "1", "yes", "true")
 
     @property
     def max_upload_bytes(self):

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from flask_babel import gettext
 
 from .. import sealed
@@ -23,6 +23,12 @@ from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
 from .reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from .upload import MAX_SMALL_FORM, read_submission
+
+class DeviceReceiptsOffError(InputError):
+    """This server makes the receipt itself: send the report without a receipt field."""
+
+    detail_is_message = False
+
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -68,7 +74,10 @@ def options():
 
 @bp.get("/keys")
 def keys():
-    """The unit keys, and the Argon2id costs for a device that makes its own receipt."""
+    """The unit keys, and (where this server accepts them) the Argon2id costs for a
+    device that makes its own receipt."""
+    if not current_app.config["TIPDROP"].accepts_device_receipts:
+        return sealing_keys()
     return sealing_keys() | {"receipt_kdf": get_tips().receipt_params.as_dict()}
 
 
@@ -122,6 +131,10 @@ def submit_sealed():
 
     def start_draft(fields):
         _check_api_fields(fields)
+        if fields.get("receipt") and not current_app.config["TIPDROP"].accepts_device_receipts:
+            # Refused before any lookup: a locator the device names could tell
+            # whether another report uses it (docs/threat-model.md).
+            raise DeviceReceiptsOffError()
         return sealed.start(tips, fields=fields, max_stream=max_body)
 
     with extension("upload_slots")():
