@@ -115,10 +115,6 @@ class Settings:
         return self.keys_dir / "categories.json"
 
     @property
-    def accepts_device_receipts(self):
-        return self.device_receipts.strip().lower() in ("on", "1", "yes", "true")
-
-    @property
     def max_upload_bytes(self):
         return self.max_upload_mb * 1024 * 1024
 

@@ -24,6 +24,12 @@ from .i18n import current_language
 from .reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from .upload import MAX_SMALL_FORM, read_submission
 
+def _device_receipts_on():
+    """TIPDROP_DEVICE_RECEIPTS: whether apps may make the receipt on the device."""
+    return current_app.config["TIPDROP"].device_receipts.strip().lower() in ("on", "1", "yes",
+                                                                             "true")
+
+
 class DeviceReceiptsOffError(InputError):
     """This server makes the receipt itself: send the report without a receipt field."""
 
@@ -76,7 +82,7 @@ def options():
 def keys():
     """The unit keys, and (where this server accepts them) the Argon2id costs for a
     device that makes its own receipt."""
-    if not current_app.config["TIPDROP"].accepts_device_receipts:
+    if not _device_receipts_on():
         return sealing_keys()
     return sealing_keys() | {"receipt_kdf": get_tips().receipt_params.as_dict()}
 
@@ -131,7 +137,7 @@ def submit_sealed():
 
     def start_draft(fields):
         _check_api_fields(fields)
-        if fields.get("receipt") and not current_app.config["TIPDROP"].accepts_device_receipts:
+        if fields.get("receipt") and not _device_receipts_on():
             # Refused before any lookup: a locator the device names could tell
             # whether another report uses it (docs/threat-model.md).
             raise DeviceReceiptsOffError()
