@@ -24,6 +24,7 @@ from .i18n import current_language
 from .reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from .upload import MAX_SMALL_FORM, read_submission
 
+
 def _device_receipts_on():
     """TIPDROP_DEVICE_RECEIPTS: whether apps may make the receipt on the device."""
     return current_app.config["TIPDROP"].device_receipts.strip().lower() in ("on", "1", "yes",
