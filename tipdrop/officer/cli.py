@@ -327,6 +327,48 @@ def outbox(workspace, key, out):
     click.echo(f"{count} replies written to {out}")
 
 
+@officer.command("app")
+@click.option("--port", default=0, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (default: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
+@click.option("--idle-minutes", default=15, show_default=True, type=click.IntRange(1, 24 * 60),
+              help="Lock (forget the keys and the decrypted index) after this long unused.")
+@click.option("--urgent", multiple=True, metavar="CATEGORY",
+              help="A category listed first in the inbox (repeat it); default: "
+                   "child-in-danger and domestic-violence.")
+@click.option("--outbox-dir", type=click.Path(file_okay=False),
+              help="Where the app writes reply bundles (default: WORKDIR/outbox).")
+@click.option("--workdir", type=click.Path(file_okay=False), envvar="TIPDROP_WORKDIR",
+              help="The officer's workspace folder (or TIPDROP_WORKDIR).")
+@click.option("--key", "key_path", type=click.Path(), envvar="TIPDROP_KEY",
+              help="The unit's private key file UNIT.key, or a folder of the unit's "
+                   ".key files after a key rotation (or TIPDROP_KEY).")
+def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path):
+    """Open the officer app: inbox, search, tips, notes and replies in the browser.
+
+    It listens on 127.0.0.1 only and prints an address with a one-time
+    launch token; the passphrase is typed in the page, and the keys and
+    decrypted reports stay in this process's memory until Lock, the idle
+    time, or Ctrl+C (docs/officer-guide.md).
+
+    Example: tipdrop officer app --workdir ~/cases --key demo.key
+    """
+    from importlib import resources
+
+    from .search import urgent_default
+    from .app.desk import Desk
+    from .app.serve import run
+
+    if not workdir:
+        raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
+    if not key_path:
+        raise UsageError("no key: pass --key or set TIPDROP_KEY")
+    urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
+    desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
+    run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
+        say=lambda line: click.echo(line))
+
+
 _SERVER_HELP = ("The server's address: https://..., or http:// to this computer only "
                 "(127.0.0.1, localhost, ::1).")
 

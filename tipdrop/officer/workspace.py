@@ -71,6 +71,12 @@ class AmbiguousTipError(InputError):
     detail_is_message = False
 
 
+class UnknownAttachmentError(InputError):
+    """This tip has no readable attachment of that name."""
+
+    detail_is_message = False
+
+
 class NothingToSendError(InputError):
     """The outbox is empty: there are no replies or status changes to send."""
 
@@ -257,8 +263,9 @@ class Workspace:
                            "damaged": bool(r["damaged"])}
                 for r in self.db.query(sql, args)]
 
-    def show(self, tip_id, keyring, save_to=None):
-        """Decrypt everything about one tip; mark its follow-ups read."""
+    def show(self, tip_id, keyring, save_to=None, mark_read=True):
+        """Decrypt everything about one tip; mark its follow-ups read (unless ``mark_read`` is
+        False: the officer app's index reads every tip at unlock, which is not reading them)."""
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
         what = f"tip {tip_id[:8]}"
         report = {}
@@ -322,8 +329,9 @@ class Workspace:
                 except OSError as e:
                     entry["save_error"] = e.strerror or type(e).__name__
             files.append(entry)
-        with store.transaction(self.db):
-            self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
+        if mark_read:
+            with store.transaction(self.db):
+                self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
         return {"tip": {k: tip[k] for k in ("id", "status", "status_day", "region", "category",
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
@@ -334,6 +342,20 @@ class Workspace:
                 "files_bound": digests is not None,
                 "followup_key": binding.followup_public_of(report) is not None if report
                 else False}
+
+    def read_attachment(self, tip_id, part, keyring, out):
+        """Decrypt one attachment into the binary stream ``out`` (memory, for the officer app).
+
+        The whole stream authenticates or nothing is usable: on an error the
+        caller drops ``out``. Nothing touches the disk here.
+        """
+        row = next(self.db["attachments"].rows_where("tip_id = ? AND part = ?", [tip_id, part]),
+                   None)
+        if row is None or row["damaged"]:
+            raise UnknownAttachmentError(f"{tip_id[:8]} {part}")
+        with open(self.blobs / row["blob"], "rb") as src:
+            stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
+                                  kind="attachment", tip_id=tip_id, part=part)
 
     def _save(self, row, entry, keyring, folder):
         """Decrypt one attachment into ``folder`` under a new name; never overwrite a file.

@@ -1,0 +1,397 @@
+"""The officer app (tipdrop/officer/app/): who may talk to it, locking, and the inbox's work.
+
+A real workspace opened from a bundle exported by the server's own code,
+a real key file under a passphrase, and Flask's test client speaking HTTP
+to the app as the browser on 127.0.0.1 would.
+"""
+
+import re
+
+import pytest
+
+from tipdrop.crypto import kdf
+from tipdrop.officer import keyfiles
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.app.gate import TOKEN_FIELD
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.workspace import Workspace
+from tipdrop.tips import Report
+
+from .test_bundles import Server
+
+PORT = 48123
+ORIGIN = f"http://127.0.0.1:{PORT}"
+PASSPHRASE = "correct horse battery staple"
+LAUNCH = "launch-token-for-tests"
+
+TIPS = [
+    # (region, category, language, description)
+    ("almaty", "theft", "ru", "Украли велосипед у подъезда, ещё вчера вечером."),
+    ("almaty", "corruption", "ru", "Инспектор требует взятку за справку в ЦОНе."),
+    ("almaty", "child-in-danger", "kk", "Қараусыз қалған бала көшеде жылап отыр."),
+    ("almaty", "drugs", "en", "Someone sells pills behind the school."),
+]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def unit(tmp_path):
+    """The unit's key file under a passphrase (cheap Argon2 for tests), and the key itself."""
+    made = keyfiles.create_unit_key("demo", tmp_path / "keys", PASSPHRASE, params=kdf.TEST_PARAMS)
+    return made.private_path, keyfiles.unlock(made.private_path, PASSPHRASE)
+
+
+@pytest.fixture
+def workdir(tmp_path, unit):
+    """A workspace holding TIPS, exported by the server's code and opened as the CLI does."""
+    key_path, key = unit
+    server = Server(tmp_path / "server", key)
+    for region, category, language, description in TIPS:
+        draft = server.tips.start(region=region)
+        if category == "theft":
+            draft.new_attachment("фото двора.jpg", "image/jpeg").write(b"\xff\xd8 evidence")
+        server.tips.submit(draft, Report.build(region=region, category=category,
+                                               description=description, language=language,
+                                               what="Случай" if language == "ru" else ""))
+    server.export("demo", tmp_path / "export.tdx")
+    server.db.close()
+    workspace = Workspace(tmp_path / "cases")
+    workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
+    workspace.close()
+    return tmp_path / "cases"
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def desk(workdir, unit, clock):
+    made = Desk(workdir, unit[0], urgent=("child-in-danger", "domestic-violence"),
+                idle_seconds=15 * 60, clock=clock)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def app(desk, tmp_path):
+    return create_app(desk, PORT, launch_token=LAUNCH, outbox_dir=tmp_path / "outbox")
+
+
+def browser(app, language="en"):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    return client
+
+
+def launched(app):
+    client = browser(app)
+    answer = client.get(f"/?token={LAUNCH}", base_url=ORIGIN)
+    assert answer.status_code == 303, answer.data
+    return client
+
+
+def get(client, path, **kwargs):
+    return client.get(path, base_url=ORIGIN, **kwargs)
+
+
+def post(client, path, data=None, origin=ORIGIN, token=True, headers=None):
+    data = dict(data or {})
+    if token:
+        data[TOKEN_FIELD] = client.application.extensions["officer_gate"].form_token
+    sent = {"Origin": origin, "Sec-Fetch-Site": "same-origin"} if origin else {}
+    return client.post(path, base_url=ORIGIN, data=data, headers=sent | (headers or {}))
+
+
+def unlocked(app):
+    client = launched(app)
+    answer = post(client, "/unlock", {"passphrase": PASSPHRASE})
+    assert answer.status_code == 303 and answer.location.endswith("/inbox"), answer.data
+    return client
+
+
+def tip_ids(page):
+    return re.findall(r'data-tip="([0-9a-f]+)"', page.get_data(as_text=True))
+
+
+# --- serving and the session -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["evil.example", f"evil.example:{PORT}", f"127.0.0.1:{PORT + 1}",
+                                  f"localhost.evil.example:{PORT}", "127.0.0.1"])
+def test_a_host_header_other_than_this_app_is_refused(app, host):
+    client = unlocked(app)
+    answer = client.get("/inbox", base_url=f"http://{host}")
+    assert answer.status_code == 421
+    assert "data-tip" not in answer.get_data(as_text=True)
+    # The launch link is refused under a foreign name too (DNS rebinding before launch).
+    fresh = create_app(app.extensions["officer_desk"], PORT, launch_token="other").test_client()
+    assert fresh.get("/?token=other", base_url=f"http://{host}").status_code == 421
+
+
+def test_localhost_with_the_port_is_this_app(app):
+    client = browser(app)
+    assert client.get(f"/?token={LAUNCH}", base_url=f"http://localhost:{PORT}").status_code == 303
+
+
+def test_the_launch_token_becomes_an_httponly_strict_cookie_and_leaves_the_address(app):
+    answer = browser(app).get(f"/?token={LAUNCH}", base_url=ORIGIN)
+    assert answer.status_code == 303 and answer.location == "/"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert LAUNCH not in cookie
+
+
+def test_without_the_launch_token_nothing_is_served(app):
+    client = browser(app)
+    for path in ("/", "/inbox", "/?token=wrong"):
+        answer = get(client, path)
+        assert answer.status_code == 403, path
+        assert "passphrase" not in answer.get_data(as_text=True)
+    assert post(client, "/unlock", {"passphrase": PASSPHRASE}).status_code == 403
+    assert not app.extensions["officer_desk"].unlocked
+
+
+def test_a_used_launch_token_opens_no_second_session(app):
+    first = launched(app)
+    second = browser(app)
+    answer = get(second, f"/?token={LAUNCH}")
+    assert answer.status_code == 403
+    assert "already used" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    assert get(second, "/").status_code == 403
+    assert get(first, "/").status_code == 200  # the first session goes on
+
+
+def test_a_forged_session_cookie_is_refused(app):
+    launched(app)
+    other = browser(app)
+    other.set_cookie(f"tipdrop_officer_{PORT}", "guessed", domain="127.0.0.1")
+    assert get(other, "/").status_code == 403
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": "http://127.0.0.1:9999"},  # another app on this computer: same site, not us
+    {"Origin": "null"},
+    {"Origin": ORIGIN, "Sec-Fetch-Site": "cross-site"},
+    {"Origin": ORIGIN, "Sec-Fetch-Site": "same-site"},
+])
+def test_a_cross_origin_post_is_refused_and_changes_nothing(app, headers):
+    client = unlocked(app)
+    [tip] = [t for t in tip_ids(get(client, "/inbox"))][:1]
+    answer = client.post(f"/tip/{tip}/note", base_url=ORIGIN, headers=headers,
+                         data={"text": "forged", TOKEN_FIELD: app.extensions[
+                             "officer_gate"].form_token})
+    assert answer.status_code == 403
+    assert "forged" not in get(client, f"/tip/{tip}").get_data(as_text=True)
+
+
+def test_a_post_without_origin_or_form_token_is_refused(app):
+    client = unlocked(app)
+    assert post(client, "/lock", origin=None).status_code == 403
+    assert post(client, "/lock", token=False).status_code == 403
+    assert app.extensions["officer_desk"].unlocked
+
+
+def test_every_answer_forbids_scripts_framing_caching_and_sniffing(app):
+    client = unlocked(app)
+    for answer in (get(client, "/inbox"), get(browser(app), "/inbox")):
+        csp = answer.headers["Content-Security-Policy"]
+        assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "default-src 'none'" in csp
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert "<script" not in answer.get_data(as_text=True)
+
+
+# --- unlock and lock -------------------------------------------------------------------
+
+
+def test_a_wrong_passphrase_unlocks_nothing(app):
+    client = launched(app)
+    answer = post(client, "/unlock", {"passphrase": "not it"})
+    assert answer.status_code == 400
+    assert "passphrase" in answer.get_data(as_text=True).lower()
+    assert not app.extensions["officer_desk"].unlocked
+    assert get(client, "/inbox").status_code == 403
+
+
+def test_after_lock_no_page_or_action_is_served(app):
+    client = unlocked(app)
+    [tip, *_] = tip_ids(get(client, "/inbox"))
+    assert post(client, "/lock").status_code == 303
+    desk = app.extensions["officer_desk"]
+    assert not desk.unlocked and desk._index is None
+    for answer in (get(client, "/inbox"), get(client, f"/tip/{tip}"),
+                   get(client, f"/tip/{tip}/file/a1"),
+                   post(client, f"/tip/{tip}/note", {"text": "after lock"}),
+                   post(client, "/outbox")):
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 403
+        assert 'id="passphrase"' in page
+        assert "велосипед" not in page and "data-tip" not in page
+    assert post(client, "/unlock", {"passphrase": PASSPHRASE}).status_code == 303
+    assert "after lock" not in get(client, f"/tip/{tip}").get_data(as_text=True)
+
+
+def test_idle_time_locks_the_app(app, clock):
+    client = unlocked(app)
+    clock.now += 14 * 60
+    assert get(client, "/inbox").status_code == 200  # a request starts the idle time again
+    clock.now += 14 * 60
+    assert get(client, "/inbox").status_code == 200
+    clock.now += 15 * 60
+    answer = get(client, "/inbox")
+    assert answer.status_code == 403 and 'id="idle-notice"' in answer.get_data(as_text=True)
+    assert not app.extensions["officer_desk"].unlocked
+
+
+def test_the_watchdog_locks_without_any_request(desk, clock):
+    desk.unlock(PASSPHRASE)
+    assert not desk.check_idle()
+    clock.now += 15 * 60
+    assert desk.check_idle() and not desk.unlocked
+
+
+# --- inbox ------------------------------------------------------------------------------
+
+
+def test_inbox_counts_by_status_and_lists_urgent_categories_first(app):
+    client = unlocked(app)
+    page = get(client, "/inbox")
+    text = page.get_data(as_text=True)
+    assert re.search(r'data-status="received">[^<]*: 4<', text)
+    assert re.search(r'data-status="need-info">[^<]*: 0<', text)
+    rows = re.findall(r'<tr class="tip( urgent)?" data-tip', text)
+    assert rows[0] == " urgent" and rows[1:] == ["", "", ""]
+    assert "Қараусыз" in text.split('data-tip="')[1]
+
+
+def test_inbox_filters_by_status_category_and_region(app):
+    client = unlocked(app)
+    assert len(tip_ids(get(client, "/inbox?category=corruption"))) == 1
+    assert len(tip_ids(get(client, "/inbox?region=almaty"))) == 4
+    assert len(tip_ids(get(client, "/inbox?region=astana"))) == 0
+    assert len(tip_ids(get(client, "/inbox?status=closed"))) == 0
+
+
+@pytest.mark.parametrize("query, found", [
+    ("взятк", "Инспектор"),          # a Russian stem finds its inflected form
+    ("ВЗЯТКУ", "Инспектор"),         # case
+    ("еще", "велосипед"),            # ё typed as е
+    ("ЕЩЁ", "велосипед"),
+    ("қараусыз", "Қараусыз"),        # Kazakh, case-folded
+    ("караусыз", "Қараусыз"),        # Kazakh typed on a Russian keyboard
+    ("ҚАЛҒАН бала", "Қараусыз"),     # two Kazakh words, both must match
+    ("Pills", "pills"),
+    ("фото", "велосипед"),           # a file's name
+])
+def test_search_finds_russian_kazakh_and_english_words(app, query, found):
+    page = get(unlocked(app), "/inbox", query_string={"q": query}).get_data(as_text=True)
+    assert len(re.findall(r'data-tip="', page)) == 1, query
+    assert found in page
+
+
+@pytest.mark.parametrize("query", ['"', "взятку OR", "NEAR(a b)", "*", "x AND -y", "бала велосипед"])
+def test_search_words_are_never_fts_syntax(app, query):
+    answer = get(unlocked(app), "/inbox", query_string={"q": query})
+    assert answer.status_code == 200
+
+
+def test_inbox_pages(desk):
+    desk.unlock(PASSPHRASE)
+    first = desk.index.inbox(page_size=3)
+    second = desk.index.inbox(page=2, page_size=3)
+    assert (first.total, first.pages, len(first.tips), len(second.tips)) == (4, 2, 3, 1)
+    assert not {t["id"] for t in first.tips} & {t["id"] for t in second.tips}
+    assert desk.index.inbox(page=99, page_size=3).page == 2
+
+
+# --- a tip and the work on it --------------------------------------------------------------
+
+
+def test_tip_page_shows_the_report_where_it_was_sealed_and_its_file_without_its_bytes(app):
+    client = unlocked(app)
+    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "велосипед"}))
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert "Украли велосипед у подъезда" in page
+    assert 'id="sealed">by the server' in page
+    assert "фото двора.jpg" in page and "evidence" not in page
+    assert "<img" not in page
+
+
+def test_an_attachment_is_only_offered_as_a_download(app):
+    client = unlocked(app)
+    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "велосипед"}))
+    answer = get(client, f"/tip/{tip}/file/a1", query_string={"name": "фото двора.jpg"})
+    assert answer.status_code == 200 and answer.data == b"\xff\xd8 evidence"
+    assert answer.mimetype == "application/octet-stream"
+    assert answer.headers["Content-Disposition"].startswith("attachment;")
+    assert "sandbox" in answer.headers["Content-Security-Policy"]
+    assert get(client, f"/tip/{tip}/file/a9").status_code == 400
+
+
+def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_written(app, tmp_path):
+    client = unlocked(app)
+    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "взятку"}))
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert re.search(r'<option value="ru" selected>', page)  # the report's language
+
+    assert post(client, f"/tip/{tip}/note", {"text": "Позвонил в ЦОН: дежурный подтвердил."}
+                ).status_code == 303
+    assert post(client, f"/tip/{tip}/reply", {"message": "В какой день это было?",
+                                             "status": "need-info"}).status_code == 303
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert "Позвонил в ЦОН" in page and "В какой день это было?" in page
+    assert 'data-status="need-info"' in page
+    # The index follows: the note is searchable, the count moved.
+    assert tip_ids(get(client, "/inbox", query_string={"q": "дежурный"})) == [tip]
+    assert re.search(r'data-status="need-info">[^<]*: 1<', get(client, "/inbox").get_data(
+        as_text=True))
+
+    written = post(client, "/outbox")
+    assert written.status_code == 200
+    [path] = (tmp_path / "outbox").iterdir()
+    assert str(path) in written.get_data(as_text=True)
+    assert b"\xd0\x92 \xd0\xba\xd0\xb0\xd0\xba\xd0\xbe\xd0\xb9" not in path.read_bytes()  # sealed
+    # Nothing left to send is one clear message, not a second empty file.
+    again = post(client, "/outbox")
+    assert again.status_code == 400 and "outbox is empty" in again.get_data(as_text=True)
+    assert len(list((tmp_path / "outbox").iterdir())) == 1
+
+
+def test_an_empty_note_or_unknown_tip_is_a_clear_message(app):
+    client = unlocked(app)
+    [tip, *_] = tip_ids(get(client, "/inbox"))
+    answer = post(client, f"/tip/{tip}/note", {"text": "  "})
+    assert answer.status_code == 400 and "Not done" in answer.get_data(as_text=True)
+    assert get(client, "/tip/0000000000").status_code == 400
+
+
+def test_a_reply_template_starts_in_the_reports_language(app):
+    client = unlocked(app)
+    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "бала"}))
+    page = get(client, f"/tip/{tip}", query_string={"template": "need-info"}).get_data(
+        as_text=True)
+    assert "Хабарламаңызға рақмет" in page
+    page = get(client, f"/tip/{tip}", query_string={"template": "need-info",
+                                                   "reply_lang": "ru"}).get_data(as_text=True)
+    assert "Спасибо за сообщение" in page
+
+
+def test_the_pages_speak_the_officers_language(app):
+    client = unlocked(app)
+    assert post(client, "/language", {"lang": "ru", "back": "/inbox"}).location == "/inbox"
+    assert "Ребёнок в опасности" in get(client, "/inbox").get_data(as_text=True)
+    assert post(client, "/language", {"lang": "kk", "back": "//evil.example"}).location == "/"

@@ -1,0 +1,45 @@
+"""``tipdrop officer app``: the workstation's local web app, another face of the workspace.
+
+Like the CLI, it is a thin shell over tipdrop/officer/ (Workspace, Keyring,
+search.py): the views parse a form, call one method and render. gate.py
+decides who may talk to it, desk.py holds the unlocked keys and index,
+views.py the pages, serve.py runs it on 127.0.0.1 (docs/officer-guide.md).
+"""
+
+import sys
+from pathlib import Path
+
+from flask import Flask
+from flask_babel import Babel
+
+from . import gate, views
+from .desk import Desk
+from .gate import Gate
+
+HERE = Path(__file__).resolve().parent
+#: The reporter pages' catalogs: one set of kk/ru translations for all of tipdrop.
+TRANSLATIONS = HERE.parents[1] / "web" / "translations"
+
+
+def create_app(desk: Desk, port: int, launch_token: str | None = None,
+               outbox_dir: Path | None = None) -> Flask:
+    """The officer app for ``desk`` served on 127.0.0.1:``port``.
+
+    ``outbox_dir``: where "Write the outbox" puts reply bundles (signed
+    ciphertext only); by default the workspace's ``outbox`` folder.
+    """
+    app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.config["OUTBOX_DIR"] = Path(outbox_dir or desk.workspace.dir / "outbox")
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # forms only: notes and replies are short
+    app.extensions["officer_desk"] = desk
+    gate.init_app(app, Gate(port, launch_token))
+    Babel(app, locale_selector=views.current_language,
+          default_translation_directories=str(TRANSLATIONS))
+    views.init_app(app)
+    app.log_exception = _log_exception
+    return app
+
+
+def _log_exception(exc_info):
+    """A bug: one line naming its type; a traceback could quote decrypted text."""
+    print(f"officer app: internal error ({exc_info[0].__name__})", file=sys.stderr)

@@ -1,0 +1,154 @@
+"""Who may talk to the officer app: one browser, of this officer, on this computer.
+
+The app listens on 127.0.0.1 only, but that alone keeps out neither a web
+page the officer happens to open (it can make the browser send requests to
+127.0.0.1) nor a DNS-rebinding site (a name that resolves to 127.0.0.1). So:
+
+- the Host header must be ``127.0.0.1:PORT`` or ``localhost:PORT``: a
+  rebinding site's requests carry its own name and are refused;
+- the address printed at start carries a one-time launch token; the first
+  request with it becomes the session (an HttpOnly, SameSite=Strict cookie),
+  and the browser is sent on to an address without the token, so it stays in
+  neither the history nor the address bar. The token never works twice, and
+  nothing but that session is served;
+- a POST must come from this origin (``Origin`` is exactly ours, and
+  ``Sec-Fetch-Site`` if sent is ``same-origin``) and carry the session's form
+  token. Cookies ignore ports, so another app on 127.0.0.1 counts as
+  "same-site" to the browser: the origin, not SameSite, tells them apart;
+- every answer forbids caching, sniffing, framing and every script (the app
+  has none), and sends no Referer anywhere else.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from flask import current_app, g, redirect, request
+
+from ...errors import InputError
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+#: The hosts a request may name; the port is added.
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+TOKEN_FIELD = "form_token"
+
+
+class WrongHostError(InputError):
+    """This address is not the officer app's: open the link printed in its terminal."""
+
+    http_status = 421
+    detail_is_message = False
+
+
+class NoSessionError(InputError):
+    """Open the officer app with the link printed in the terminal that started it."""
+
+    http_status = 403
+    detail_is_message = False
+
+
+class LaunchLinkUsedError(InputError):
+    """This launch link was already used. Start the officer app again for a new one."""
+
+    http_status = 403
+    detail_is_message = False
+
+
+class ForeignRequestError(InputError):
+    """This request did not come from the officer app's own page and was refused."""
+
+    http_status = 403
+    detail_is_message = False
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).digest()
+
+
+class Gate:
+    """The launch token, the one session it becomes, and that session's form token."""
+
+    def __init__(self, port=0, launch_token=None):
+        self.port = port
+        self.launch_token = launch_token or secrets.token_urlsafe(32)
+        self._launch_used = False
+        self._session = None  # sha256 of the cookie's value
+        self.form_token = secrets.token_urlsafe(32)
+
+    @property
+    def cookie_name(self):
+        # Cookies ignore ports: one name per port keeps two running apps apart.
+        return f"tipdrop_officer_{self.port}"
+
+    def launch_url(self):
+        return f"http://127.0.0.1:{self.port}/?token={self.launch_token}"
+
+    def check_host(self):
+        if request.host not in {f"{host}:{self.port}" for host in LOCAL_HOSTS}:
+            raise WrongHostError()
+
+    def launch(self):
+        """Turn the launch token into the session cookie; redirect to the same page without it."""
+        offered = request.args.get("token", "")
+        if self._launch_used:
+            raise LaunchLinkUsedError()
+        if not hmac.compare_digest(_digest(offered), _digest(self.launch_token)):
+            raise NoSessionError()
+        self._launch_used = True
+        session = secrets.token_urlsafe(32)
+        self._session = _digest(session)
+        response = redirect("/", code=303)
+        response.set_cookie(self.cookie_name, session, httponly=True, samesite="Strict",
+                            path="/")
+        return response
+
+    def check_session(self):
+        offered = request.cookies.get(self.cookie_name)
+        if self._session is None or offered is None or \
+                not hmac.compare_digest(_digest(offered), self._session):
+            raise NoSessionError()
+
+    def check_post(self):
+        """A POST from our own page: our origin, and the session's form token."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site != "same-origin":
+            raise ForeignRequestError()
+        if request.headers.get("Origin") != f"http://{request.host}":
+            raise ForeignRequestError()
+        offered = request.form.get(TOKEN_FIELD, "")
+        if not hmac.compare_digest(_digest(offered), _digest(self.form_token)):
+            raise ForeignRequestError()
+
+    def guard(self):
+        """Before every request: the host, then the launch or the session, then POST rules."""
+        self.check_host()
+        if request.endpoint == "static":
+            return None
+        if request.path == "/" and "token" in request.args:
+            return self.launch()
+        self.check_session()
+        g.in_session = True
+        if request.method not in ("GET", "HEAD"):
+            self.check_post()
+        return None
+
+
+def headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)  # a download sets its own
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"  # Origin stays ours on our own POSTs
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    return response
+
+
+def init_app(app, gate):
+    app.extensions["officer_gate"] = gate
+    app.before_request(gate.guard)
+    app.after_request(headers)
+    app.jinja_env.globals["form_token"] = lambda: current_app.extensions["officer_gate"].form_token
+    app.jinja_env.globals["TOKEN_FIELD"] = TOKEN_FIELD

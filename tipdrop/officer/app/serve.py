@@ -1,0 +1,62 @@
+"""Run the officer app: 127.0.0.1 only, one request at a time, the idle lock on a timer.
+
+werkzeug's own server, in this process: the app serves one officer's
+browser on this computer, so it needs neither workers nor a proxy, and the
+keys stay in the one process that asked for the passphrase.
+"""
+
+import threading
+import webbrowser
+from collections.abc import Callable
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import create_app
+from .desk import Desk
+
+HOST = "127.0.0.1"
+#: How often the watchdog checks the idle time, in seconds.
+WATCH_SECONDS = 5
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No request log: its lines would hold tip ids and search words, plaintext's shadows."""
+
+    def log(self, type, message, *args):
+        pass
+
+
+class Serialised:
+    """WSGI middleware: one request at a time, under the desk's mutex, body included."""
+
+    def __init__(self, app, mutex):
+        self.app, self.mutex = app, mutex
+
+    def __call__(self, environ, start_response):
+        with self.mutex:
+            return list(self.app(environ, start_response))
+
+
+def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
+        say: Callable[[str], None] = print) -> None:
+    """Serve until interrupted; print the launch address first (and open it unless told not to)."""
+    server = make_server(HOST, port, None, threaded=False, request_handler=QuietHandler)
+    app = create_app(desk, server.server_port, outbox_dir=outbox_dir)
+    server.app = Serialised(app, desk.mutex)
+    url = app.extensions["officer_gate"].launch_url()
+    say(f"officer app: {url}")
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(WATCH_SECONDS):
+            desk.check_idle()
+
+    threading.Thread(target=watch, name="idle-lock", daemon=True).start()
+    if open_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+        server.server_close()
+        desk.close()

@@ -1,0 +1,198 @@
+"""The officer app's pages: unlock, inbox, a tip, and the forms that act on it.
+
+Each view reads its form, calls one method of the desk or the workspace
+(the same ones `tipdrop officer ...` calls) and renders; errors are tipdrop
+errors, rendered by the one handler at the end in the officer's language.
+"""
+
+import io
+import secrets
+from functools import cache
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from ... import routing
+from ...errors import TipdropError
+from ...fields import STATUSES
+from ...tips import today
+from ..replytemplates import REPLY_TEMPLATES, reply_template
+from ..workspace import safe_name
+from .desk import LockedError
+
+bp = Blueprint("officer", __name__)
+
+LANGUAGES = ("kk", "ru", "en")
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+
+
+def N_(text):
+    """Mark ``text`` for the catalogs; it is translated where it is shown."""
+    return text
+
+
+#: The reporter side's status labels (tipdrop/web/i18n.py): one wording for both.
+STATUS_LABELS = {
+    "received": N_("Received"), "in-review": N_("In review"),
+    "need-info": N_("Information needed"), "confirmed": N_("Confirmed"),
+    "unfounded": N_("Not confirmed"), "duplicate": N_("Already reported"),
+    "referred": N_("Referred"), "closed": N_("Closed"),
+}
+
+
+def desk():
+    return current_app.extensions["officer_desk"]
+
+
+def current_language():
+    chosen = current_app.extensions.get("officer_language")
+    if chosen:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default="ru")
+
+
+@cache
+def _names(filename):
+    return routing._load_names(filename)
+
+
+def name_of(kind, code):
+    """A region's or category's name in the officer's language; the code if unknown."""
+    names = _names(f"{kind}.json").get(code)
+    return (names.get(current_language()) or names["en"]) if names else code
+
+
+def status_label(status):
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def _tip_id():
+    return desk().workspace.resolve(request.view_args["tip"])
+
+
+@bp.before_app_request
+def idle_lock():
+    if request.endpoint in (None, "static"):
+        return
+    g.locked_for_idle = desk().check_idle()
+    desk().touch()
+
+
+@bp.get("/")
+def index():
+    if desk().unlocked:
+        return redirect(url_for("officer.inbox"), code=303)
+    return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle)
+
+
+@bp.post("/unlock")
+def unlock():
+    desk().unlock(request.form.get("passphrase", ""))
+    return redirect(url_for("officer.inbox"), code=303)
+
+
+@bp.post("/lock")
+def lock():
+    desk().lock()
+    return redirect(url_for("officer.index"), code=303)
+
+
+@bp.post("/language")
+def language():
+    lang = request.form.get("lang")
+    if lang in LANGUAGES:
+        current_app.extensions["officer_language"] = lang
+    return redirect(request.form.get("back", "/") if request.form.get("back", "").startswith("/")
+                    and not request.form.get("back", "").startswith("//") else "/", code=303)
+
+
+@bp.get("/inbox")
+def inbox():
+    index = desk().index
+    filters = {k: request.args.get(k) or None for k in ("status", "category", "region")}
+    query = (request.args.get("q") or "").strip()
+    page = index.inbox(**filters, query=query, page=request.args.get("page", 1, type=int))
+    return render_template("inbox.html", page=page, counts=index.counts(), filters=filters,
+                           query=query, categories=index.choices("category"),
+                           regions=index.choices("region"), urgent=set(desk().urgent))
+
+
+@bp.get("/tip/<tip>")
+def tip(tip):
+    tip_id = _tip_id()
+    data = desk().workspace.show(tip_id, desk().keyring)
+    desk().refresh(tip_id)  # its follow-ups are read now
+    language = data["report"].get("language")
+    reply_language = request.args.get("reply_lang")
+    if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
+        reply_language = language if language in LANGUAGES else "ru"
+    template = request.args.get("template")
+    return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
+                           reply_language=reply_language, template=template,
+                           templates=REPLY_TEMPLATES,
+                           draft=reply_template(template, reply_language))
+
+
+@bp.post("/tip/<tip>/note")
+def note(tip):
+    tip_id = _tip_id()
+    desk().workspace.add_note(tip_id, request.form.get("text", ""), desk().keyring)
+    desk().refresh(tip_id)
+    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+
+
+@bp.post("/tip/<tip>/reply")
+def reply(tip):
+    tip_id = _tip_id()
+    status = request.form.get("status") or None
+    desk().workspace.reply(tip_id, desk().keyring, message=request.form.get("message", ""),
+                           status=status)
+    desk().refresh(tip_id)
+    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+
+
+@bp.get("/tip/<tip>/file/<part>")
+def attachment(tip, part):
+    """The decrypted file as a download: never shown in the page from the reporter's bytes."""
+    tip_id = _tip_id()
+    out = io.BytesIO()
+    desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
+    name = safe_name(request.args.get("name") or "attachment")
+    response = current_app.response_class(out.getvalue(), mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{tip_id[:8]}-{part}\"; filename*=UTF-8''{quote(name)}")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.post("/outbox")
+def outbox():
+    """Write the queued replies to a new file in the outbox folder, for the server."""
+    folder = current_app.config["OUTBOX_DIR"]
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"replies-{today()}-{secrets.token_hex(4)}.json"
+    count = desk().workspace.outbox(desk().keyring, path)
+    return render_template("message.html", title=gettext("Outbox written"),
+                           message=gettext("%(count)d replies written to the file below. Carry "
+                                           "it to the server and run tipdrop import-replies "
+                                           "with it.", count=count), path=str(path))
+
+
+def handle_error(error):
+    """The one error handler: a tipdrop error as a page in the officer's language."""
+    message = gettext((type(error).__doc__ or "").strip().splitlines()[0])
+    if isinstance(error, LockedError) or request.endpoint == "officer.unlock":
+        return render_template("unlock.html", error=message, idle=desk().locked_for_idle), \
+            error.http_status
+    return render_template("message.html", title=gettext("Not done"), message=message), \
+        error.http_status
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+    app.register_error_handler(TipdropError, handle_error)
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES, STATUSES=STATUSES,
+        status_label=status_label, name_of=name_of, current_language=current_language,
+        unlocked=lambda: desk().unlocked)

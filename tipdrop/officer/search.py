@@ -1,0 +1,165 @@
+"""The unlocked workspace as an in-memory index: the inbox's lists, counts and full-text search.
+
+Built when the officer unlocks the app (tipdrop/officer/app/) and dropped
+when it locks: the decrypted text lives only in a SQLite ``:memory:``
+database (``temp_store = MEMORY``, so not even a sort spills to a temporary
+file), never on disk. The workspace itself stays the record; the index is a
+fast, disposable view of it.
+
+Search has to work for Kazakh, Russian and English as officers actually type
+them. :func:`fold` normalises text before it is indexed and before a query
+is matched: NFC, Unicode case folding, ё→е, and the Kazakh letters to the
+Russian letters that stand in for them on a keyboard without them (қ→к,
+ң→н, ғ→г, ә→а, ө→о, ұ/ү→у, һ→х, і→и), so "казак" finds "Қазақ" and
+"ещё" finds "еще". Each word of a query matches as a prefix, which covers
+most Russian and Kazakh endings ("взятк" finds "взятку", "взятки").
+"""
+
+import json
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..fields import STATUSES
+
+#: Letters folded after case folding (see the module docstring).
+FOLD_TABLE = str.maketrans({
+    "ё": "е", "ә": "а", "ғ": "г", "қ": "к", "ң": "н", "ө": "о", "ұ": "у", "ү": "у",
+    "һ": "х", "і": "и",
+})
+#: Tips per inbox page.
+PAGE_SIZE = 50
+#: Words of a query that count; more are ignored (a query is a few words, not a document).
+MAX_QUERY_WORDS = 16
+_WORD = re.compile(r"\w+")
+
+SCHEMA = """
+CREATE TABLE tips (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, category TEXT NOT NULL, region TEXT NOT NULL,
+    received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
+    damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
+    summary TEXT NOT NULL);
+CREATE VIRTUAL TABLE words USING fts5(
+    id UNINDEXED, text, tokenize = "unicode61 remove_diacritics 2");
+"""
+
+
+def fold(text: str) -> str:
+    """``text`` as it is indexed and searched: NFC, case-folded, ё and Kazakh letters folded."""
+    return unicodedata.normalize("NFC", text or "").casefold().translate(FOLD_TABLE)
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression for what the officer typed: every word, each as a prefix.
+
+    Words are quoted, so nothing the officer types is read as FTS5 syntax.
+    None when the query holds no word.
+    """
+    words = _WORD.findall(fold(query))[:MAX_QUERY_WORDS]
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the inbox: its tips and where it is in the whole list."""
+
+    tips: list
+    total: int
+    page: int
+    pages: int
+
+
+class SearchIndex:
+    """The decrypted text and metadata of every tip, in memory, for one unlocked session."""
+
+    def __init__(self, urgent: Iterable[str] = ()):
+        # check_same_thread off: the idle watchdog closes it from its own thread;
+        # the app serialises every use (tipdrop/officer/app/desk.py).
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA temp_store = MEMORY")
+        self.db.executescript(SCHEMA)
+        self.urgent = frozenset(urgent)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def build(self, workspace, keyring, progress: Callable[[int, int], None] = lambda n, total: None):
+        """Decrypt every tip of ``workspace`` into the index; return how many."""
+        rows = workspace.list()
+        for number, row in enumerate(rows, 1):
+            self.put(workspace, keyring, row["id"], row)
+            progress(number, len(rows))
+        return len(rows)
+
+    def refresh(self, workspace, keyring, tip_id: str) -> None:
+        """Index one tip again, after a note, a reply or a status change."""
+        [row] = [r for r in workspace.list() if r["id"] == tip_id]
+        self.put(workspace, keyring, tip_id, row)
+
+    def put(self, workspace, keyring, tip_id: str, row: dict) -> None:
+        data = workspace.show(tip_id, keyring, mark_read=False)
+        report = data["report"]
+        texts = [report.get(k, "") for k in ("what", "where", "when", "description", "contact")]
+        texts += [f.get("text", "") for f in data["followups"]]
+        texts += [n["text"] for n in data["notes"]] + [r["text"] for r in data["replies"]]
+        texts += [a["name"] for a in data["attachments"] if a.get("name")]
+        summary = " ".join((report.get("description") or report.get("what") or "").split())[:120]
+        with self.db:
+            self.db.execute("DELETE FROM tips WHERE id = ?", [tip_id])
+            self.db.execute("DELETE FROM words WHERE id = ?", [tip_id])
+            self.db.execute(
+                "INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [tip_id, row["status"], row["category"], row["region"], row["received"] or "",
+                 row["unread_followups"], row["attachments"], int(row["damaged"]),
+                 int(row["category"] in self.urgent), report.get("language") or "", summary])
+            self.db.execute("INSERT INTO words (id, text) VALUES (?, ?)",
+                            [tip_id, fold("\n".join(t for t in texts if t))])
+
+    def counts(self) -> dict:
+        """How many tips have each status (every status, zeros included), and in all."""
+        found = dict(self.db.execute("SELECT status, COUNT(*) FROM tips GROUP BY status"))
+        counts = {status: found.pop(status, 0) for status in STATUSES}
+        counts.update(found)
+        return counts | {"all": sum(counts.values())}
+
+    def choices(self, column: str) -> list:
+        """The values of ``column`` (category or region) present, for the filters."""
+        if column not in ("category", "region"):
+            raise ValueError(column)
+        return [r[0] for r in self.db.execute(f"SELECT DISTINCT {column} FROM tips ORDER BY 1")]
+
+    def inbox(self, status: str | None = None, category: str | None = None,
+              region: str | None = None, query: str | None = None, page: int = 1,
+              page_size: int = PAGE_SIZE) -> Page:
+        """Tips matching the filters: urgent categories first, then the newest; one page."""
+        where, args = [], []
+        for column, value in (("status", status), ("category", category), ("region", region)):
+            if value:
+                where.append(f"t.{column} = ?")
+                args.append(value)
+        expression = match_expression(query or "")
+        if query and expression is None:
+            return Page([], 0, 1, 1)
+        if expression:
+            where.append("t.id IN (SELECT id FROM words WHERE words MATCH ?)")
+            args.append(expression)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        (total,) = self.db.execute(f"SELECT COUNT(*) FROM tips t{clause}", args).fetchone()
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        rows = self.db.execute(
+            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, t.received DESC, t.id "
+            "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
+        return Page([dict(r) for r in rows], total, page, pages)
+
+
+def urgent_default(categories_file) -> list:
+    """The categories urgent by default: a child in danger, domestic violence (when defined)."""
+    with open(categories_file, encoding="utf-8") as f:
+        codes = json.load(f)["items"]
+    return [code for code in ("child-in-danger", "domestic-violence") if code in codes]
