@@ -11,8 +11,13 @@ them. :func:`fold` normalises text before it is indexed and before a query
 is matched: NFC, Unicode case folding, ё→е, and the Kazakh letters to the
 Russian letters that stand in for them on a keyboard without them (қ→к,
 ң→н, ғ→г, ә→а, ө→о, ұ/ү→у, һ→х, і→и), so "казак" finds "Қазақ" and
-"ещё" finds "еще". Each word of a query matches as a prefix, which covers
-most Russian and Kazakh endings ("взятк" finds "взятку", "взятки").
+"ещё" finds "еще". Each word of a query is cut to its stem (Snowball's
+Russian stemmer for Cyrillic, its English one for Latin letters; the
+snowballstemmer package, pure Python, the stemmers search engines use) and
+matches as a prefix: "взятка" finds "взятку", "pills" finds "pill". The
+text is indexed as written, so a stem that is too short only finds more.
+Snowball has no Kazakh stemmer: a Kazakh word matches as a prefix, which
+covers words typed without their suffixes ("бала" finds "балалар").
 """
 
 import json
@@ -21,6 +26,9 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
+
+import snowballstemmer
 
 from ..fields import STATUSES
 
@@ -33,7 +41,10 @@ FOLD_TABLE = str.maketrans({
 PAGE_SIZE = 50
 #: Words of a query that count; more are ignored (a query is a few words, not a document).
 MAX_QUERY_WORDS = 16
+#: Stems shorter than this are not used: the word itself is (a prefix too short finds everything).
+MIN_STEM = 3
 _WORD = re.compile(r"\w+")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
 SCHEMA = """
 CREATE TABLE tips (
@@ -60,7 +71,19 @@ def match_expression(query: str) -> str | None:
     words = _WORD.findall(fold(query))[:MAX_QUERY_WORDS]
     if not words:
         return None
-    return " ".join(f'"{word}"*' for word in words)
+    return " ".join(f'"{stem(word)}"*' for word in words)
+
+
+@cache
+def _stemmer(language):
+    return snowballstemmer.stemmer(language)
+
+
+def stem(word: str) -> str:
+    """The stem of a folded query word (Russian rules for Cyrillic, English for Latin)."""
+    language = "russian" if _CYRILLIC.search(word) else "english"
+    found = _stemmer(language).stemWord(word)
+    return found if len(found) >= MIN_STEM else word
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         webbrowser.open(url)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl+C is how an officer ends the app
+        say("officer app: stopped; the keys are forgotten")
     finally:
         stop.set()
         server.server_close()
