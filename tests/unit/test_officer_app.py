@@ -398,4 +398,5 @@ def test_the_pages_speak_the_officers_language(app):
     client = unlocked(app)
     assert post(client, "/language", {"lang": "ru", "back": "/inbox"}).location == "/inbox"
     assert "Ребёнок в опасности" in get(client, "/inbox").get_data(as_text=True)
-    assert post(client, "/language", {"lang": "kk", "back": "//evil.example"}).location == "/"
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        assert post(client, "/language", {"lang": "kk", "back": elsewhere}).location == "/"

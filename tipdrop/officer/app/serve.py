@@ -2,7 +2,9 @@
 
 werkzeug's own server, in this process: the app serves one officer's
 browser on this computer, so it needs neither workers nor a proxy, and the
-keys stay in the one process that asked for the passphrase.
+keys stay in the one process that asked for the passphrase. Connections get
+a thread each (a browser's idle, preconnected socket must not hold up the
+page), but requests run one at a time, under the desk's mutex.
 """
 
 import threading
@@ -22,6 +24,9 @@ WATCH_SECONDS = 5
 class QuietHandler(WSGIRequestHandler):
     """No request log: its lines would hold tip ids and search words, plaintext's shadows."""
 
+    #: Seconds a connection may stay silent (a stalled client gives up its thread).
+    timeout = 30
+
     def log(self, type, message, *args):
         pass
 
@@ -40,7 +45,7 @@ class Serialised:
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         say: Callable[[str], None] = print) -> None:
     """Serve until interrupted; print the launch address first (and open it unless told not to)."""
-    server = make_server(HOST, port, None, threaded=False, request_handler=QuietHandler)
+    server = make_server(HOST, port, None, threaded=True, request_handler=QuietHandler)
     app = create_app(desk, server.server_port, outbox_dir=outbox_dir)
     server.app = Serialised(app, desk.mutex)
     url = app.extensions["officer_gate"].launch_url()

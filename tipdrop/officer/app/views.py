@@ -6,12 +6,13 @@ errors, rendered by the one handler at the end in the officer's language.
 """
 
 import io
+import re
 import secrets
 from functools import cache
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 
 from ... import routing
 from ...errors import TipdropError
@@ -103,8 +104,9 @@ def language():
     lang = request.form.get("lang")
     if lang in LANGUAGES:
         current_app.extensions["officer_language"] = lang
-    return redirect(request.form.get("back", "/") if request.form.get("back", "").startswith("/")
-                    and not request.form.get("back", "").startswith("//") else "/", code=303)
+    back = request.form.get("back", "")
+    # Only a path of this app: "//host" and "/\\host" are other sites to a browser.
+    return redirect(back if re.match(r"/(?![/\\])", back) else "/", code=303)
 
 
 @bp.get("/inbox")
@@ -174,9 +176,11 @@ def outbox():
     path = folder / f"replies-{today()}-{secrets.token_hex(4)}.json"
     count = desk().workspace.outbox(desk().keyring, path)
     return render_template("message.html", title=gettext("Outbox written"),
-                           message=gettext("%(count)d replies written to the file below. Carry "
-                                           "it to the server and run tipdrop import-replies "
-                                           "with it.", count=count), path=str(path))
+                           message=ngettext("%(num)d reply written to the file below. Carry it "
+                                            "to the server and run tipdrop import-replies with "
+                                            "it.", "%(num)d replies written to the file below. "
+                                            "Carry it to the server and run tipdrop "
+                                            "import-replies with it.", count), path=str(path))
 
 
 def handle_error(error):
