@@ -61,6 +61,8 @@ def workdir(tmp_path, unit):
         server.tips.submit(draft, Report.build(region=region, category=category,
                                                description=description, language=language,
                                                what="Случай" if language == "ru" else ""))
+        if category == "drugs":
+            server.tips.add_followup(tip_id=draft.tip_id, text="They are there again today.")
     server.export("demo", tmp_path / "export.tdx")
     server.db.close()
     workspace = Workspace(tmp_path / "cases")
@@ -311,6 +313,50 @@ def test_search_finds_russian_kazakh_and_english_words(app, query, found):
 def test_search_words_are_never_fts_syntax(app, query):
     answer = get(unlocked(app), "/inbox", query_string={"q": query})
     assert answer.status_code == 200
+
+
+def test_inbox_filters_by_the_day_received_and_sorts_either_way(desk):
+    desk.unlock(PASSPHRASE)
+    ids = [t["id"] for t in desk.index.inbox().tips]
+    for day, tip_id in zip(("2026-01-05", "2026-02-05", "2026-03-05", "2026-04-05"), ids):
+        desk.index.db.execute("UPDATE tips SET received = ? WHERE id = ?", [day, tip_id])
+
+    def days(**filters):
+        return [t["received"] for t in desk.index.inbox(**filters).tips]
+
+    assert days() == ["2026-01-05", "2026-04-05", "2026-03-05", "2026-02-05"]  # urgent first
+    assert days(oldest_first=True) == ["2026-01-05", "2026-02-05", "2026-03-05", "2026-04-05"]
+    assert days(since="2026-02-05", until="2026-03-05") == ["2026-03-05", "2026-02-05"]
+    assert days(since="not a day") == days()
+
+
+def test_new_follow_ups_are_marked_until_the_tip_is_opened(app):
+    client = unlocked(app)
+    page = get(client, "/inbox").get_data(as_text=True)
+    assert "1 new follow-up" in page  # unlocking read every tip, but marked none read
+    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "again today"}))
+    assert "They are there again today." in get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert "new follow-up" not in get(client, "/inbox").get_data(as_text=True)
+
+
+def test_the_app_refuses_to_start_without_fts5_with_a_clear_error(monkeypatch, workdir, unit):
+    import sqlite3
+
+    from tipdrop.officer import search
+
+    class NoFts5:
+        OperationalError = sqlite3.OperationalError
+        sqlite_version = "3.0.0"
+
+        @staticmethod
+        def connect(_):
+            db = sqlite3.connect(":memory:")
+            return type("Db", (), {"execute": lambda self, sql: (_ for _ in ()).throw(
+                sqlite3.OperationalError("no such module: fts5")), "close": db.close})()
+
+    monkeypatch.setattr(search, "sqlite3", NoFts5)
+    with pytest.raises(search.NoFullTextSearchError):
+        Desk(workdir, unit[0])
 
 
 def test_inbox_pages(desk):

@@ -30,6 +30,7 @@ from functools import cache
 
 import snowballstemmer
 
+from ..errors import ConfigError
 from ..fields import STATUSES
 
 #: Letters folded after case folding (see the module docstring).
@@ -45,6 +46,7 @@ MAX_QUERY_WORDS = 16
 MIN_STEM = 3
 _WORD = re.compile(r"\w+")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 SCHEMA = """
 CREATE TABLE tips (
@@ -55,6 +57,21 @@ CREATE TABLE tips (
 CREATE VIRTUAL TABLE words USING fts5(
     id UNINDEXED, text, tokenize = "unicode61 remove_diacritics 2");
 """
+
+
+class NoFullTextSearchError(ConfigError):
+    """This Python's SQLite has no FTS5 full-text search, which the officer app needs."""
+
+
+def require_fts5() -> None:
+    """Refuse to start the app on a Python whose SQLite lacks FTS5 (a clear error, not a crash)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
+    except sqlite3.OperationalError:
+        raise NoFullTextSearchError(f"SQLite {sqlite3.sqlite_version}") from None
+    finally:
+        db.close()
 
 
 def fold(text: str) -> str:
@@ -157,10 +174,19 @@ class SearchIndex:
         return [r[0] for r in self.db.execute(f"SELECT DISTINCT {column} FROM tips ORDER BY 1")]
 
     def inbox(self, status: str | None = None, category: str | None = None,
-              region: str | None = None, query: str | None = None, page: int = 1,
+              region: str | None = None, query: str | None = None, since: str | None = None,
+              until: str | None = None, oldest_first: bool = False, page: int = 1,
               page_size: int = PAGE_SIZE) -> Page:
-        """Tips matching the filters: urgent categories first, then the newest; one page."""
+        """Tips matching the filters: urgent categories first, then the newest (or oldest); one page.
+
+        ``since`` and ``until`` are days (YYYY-MM-DD), both included; anything
+        else is not a day and is ignored, as an empty field is.
+        """
         where, args = [], []
+        for operator, day in ((">=", since), ("<=", until)):
+            if day and _DAY.fullmatch(day):
+                where.append(f"t.received {operator} ?")
+                args.append(day)
         for column, value in (("status", status), ("category", category), ("region", region)):
             if value:
                 where.append(f"t.{column} = ?")
@@ -176,7 +202,8 @@ class SearchIndex:
         pages = max(1, -(-total // page_size))
         page = min(max(1, page), pages)
         rows = self.db.execute(
-            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, t.received DESC, t.id "
+            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, "
+            f"t.received {'ASC' if oldest_first else 'DESC'}, t.id "
             "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
         return Page([dict(r) for r in rows], total, page, pages)
 

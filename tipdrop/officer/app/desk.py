@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..keyring import Keyring
-from ..search import SearchIndex
+from ..search import SearchIndex, require_fts5
 from ..workspace import Workspace
 
 #: Minutes without a request after which the app locks itself.
@@ -40,6 +40,7 @@ class EmptyPassphraseError(InputError):
 class Desk:
     def __init__(self, workdir, key_path, urgent=(), idle_seconds=IDLE_MINUTES * 60,
                  clock=time.monotonic):
+        require_fts5()
         self.workspace = Workspace(workdir)
         self.key_path = Path(key_path)
         Keyring.load(self.key_path)  # a missing or wrong --key is a start-up error

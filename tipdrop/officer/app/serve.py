@@ -60,10 +60,9 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
     if open_browser:
         webbrowser.open(url)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl+C is how an officer ends the app
-        say("officer app: stopped; the keys are forgotten")
+        server.serve_forever()  # returns on Ctrl+C (werkzeug takes the KeyboardInterrupt)
     finally:
         stop.set()
         server.server_close()
         desk.close()
+    say("officer app: stopped; the keys are forgotten")

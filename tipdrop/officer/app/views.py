@@ -112,9 +112,12 @@ def language():
 @bp.get("/inbox")
 def inbox():
     index = desk().index
-    filters = {k: request.args.get(k) or None for k in ("status", "category", "region")}
+    filters = {k: request.args.get(k) or None
+               for k in ("status", "category", "region", "since", "until", "order")}
     query = (request.args.get("q") or "").strip()
-    page = index.inbox(**filters, query=query, page=request.args.get("page", 1, type=int))
+    page = index.inbox(**{k: v for k, v in filters.items() if k != "order"}, query=query,
+                       oldest_first=filters["order"] == "oldest",
+                       page=request.args.get("page", 1, type=int))
     return render_template("inbox.html", page=page, counts=index.counts(), filters=filters,
                            query=query, categories=index.choices("category"),
                            regions=index.choices("region"), urgent=set(desk().urgent))
