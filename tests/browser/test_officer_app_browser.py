@@ -1,8 +1,8 @@
 """The officer app in a real browser, as an officer works: the whole loop back to the reporter.
 
-A real server takes a Russian report; its export is opened on the
-workstation; `tipdrop officer app --no-browser` runs as a real process; in
-Chromium the officer unlocks, searches a Russian word, opens the tip, writes
+A real server takes a Russian report and exports it; `tipdrop officer app
+--no-browser` runs as a real process; in Chromium the officer unlocks, opens
+the bundle by picking the file, searches a Russian word, opens the tip, writes
 a note, replies with status need-info and writes the outbox; the server
 imports it and the reporter's check shows the reply. Afterwards no word of
 the report is in any file of the workspace or of the app's temporary folder.
@@ -60,7 +60,6 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
     receipt = _submit(server, f"Инспектор требует взятку за справку. {canary}")
     run_cli("export", "--unit", "demo", "--out", tmp_path / "export.tdx", env=server.env(),
             check=True)
-    run_cli("officer", "open", tmp_path / "export.tdx", env=officer, check=True)
 
     # Given the app started as the officer starts it, without the passphrase in its environment
     app_tmp = tmp_path / "app-tmp"
@@ -79,6 +78,12 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
         page.fill("#passphrase", PASS["TIPDROP_PASSPHRASE"])
         page.click("#unlock")
         page.wait_for_selector("#counts")
+
+        # And opens the export bundle by picking the file
+        page.set_input_files("#bundle", str(tmp_path / "export.tdx"))
+        page.click("#import")
+        assert "New: 1 tips" in page.inner_text("#imported")
+        page.click("text=Back to the inbox")
         page.screenshot(path=str(screenshots / "officer-app-inbox.png"), full_page=True)
 
         # And searches a Russian word of the report and opens it

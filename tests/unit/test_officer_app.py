@@ -64,6 +64,11 @@ def workdir(tmp_path, unit):
         if category == "drugs":
             server.tips.add_followup(tip_id=draft.tip_id, text="They are there again today.")
     server.export("demo", tmp_path / "export.tdx")
+    # A later export, not opened yet: the app's import form opens it.
+    draft = server.tips.start(region="almaty")
+    server.tips.submit(draft, Report.build(region="almaty", category="theft", language="ru",
+                                           description="Вырвали телефон из рук на остановке."))
+    server.export("demo", tmp_path / "export2.tdx")
     server.db.close()
     workspace = Workspace(tmp_path / "cases")
     workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
@@ -419,6 +424,51 @@ def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_writte
     again = post(client, "/outbox")
     assert again.status_code == 400 and "outbox is empty" in again.get_data(as_text=True)
     assert len(list((tmp_path / "outbox").iterdir())) == 1
+
+
+def _upload(client, path, name="export2.tdx", to="/import"):
+    with open(path, "rb") as f:
+        return client.post(to, base_url=ORIGIN, content_type="multipart/form-data",
+                           headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"},
+                           data={TOKEN_FIELD: client.application.extensions[
+                               "officer_gate"].form_token, "bundle": (f, name)})
+
+
+def test_a_bundle_picked_in_the_page_is_opened_and_indexed_and_its_copy_removed(app, tmp_path,
+                                                                                 workdir):
+    client = unlocked(app)
+    assert tip_ids(get(client, "/inbox", query_string={"q": "телефон"})) == []
+    answer = _upload(client, tmp_path / "export2.tdx")
+    assert answer.status_code == 200, answer.data
+    assert "New: 1 tips, 0 follow-ups, 0 files." in answer.get_data(as_text=True)
+    assert len(tip_ids(get(client, "/inbox", query_string={"q": "телефон"}))) == 1
+    assert list((workdir / "incoming").iterdir()) == []
+    again = _upload(client, tmp_path / "export2.tdx")
+    assert "already opened" in again.get_data(as_text=True)
+
+
+def test_a_file_that_is_not_a_bundle_imports_nothing_and_leaves_no_copy(app, tmp_path, workdir):
+    client = unlocked(app)
+    junk = tmp_path / "junk.tdx"
+    junk.write_bytes(b"not a bundle at all" * 100)
+    answer = _upload(client, junk)
+    assert answer.status_code == 400 and "Not done" in answer.get_data(as_text=True)
+    assert list((workdir / "incoming").iterdir()) == []
+    assert len(tip_ids(get(client, "/inbox"))) == 4
+
+
+def test_a_file_sent_anywhere_but_the_import_form_is_refused(app, tmp_path, workdir):
+    client = unlocked(app)
+    [tip, *_] = tip_ids(get(client, "/inbox"))
+    answer = _upload(client, tmp_path / "export2.tdx", to=f"/tip/{tip}/note")
+    assert answer.status_code == 400
+    assert not (workdir / "incoming").exists() or list((workdir / "incoming").iterdir()) == []
+
+
+def test_a_bundle_cannot_be_opened_while_locked(app, tmp_path):
+    client = unlocked(app)
+    post(client, "/lock")
+    assert _upload(client, tmp_path / "export2.tdx").status_code == 403
 
 
 def test_an_empty_note_or_unknown_tip_is_a_clear_message(app):

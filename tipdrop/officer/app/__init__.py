@@ -15,6 +15,7 @@ from flask_babel import Babel
 from . import gate, views
 from .desk import Desk
 from .gate import Gate
+from .incoming import BundleRequest, remove_incoming
 
 HERE = Path(__file__).resolve().parent
 #: The reporter pages' catalogs: one set of kk/ru translations for all of tipdrop.
@@ -29,7 +30,10 @@ def create_app(desk: Desk, port: int, launch_token: str | None = None,
     ciphertext only); by default the workspace's ``outbox`` folder.
     """
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.request_class = BundleRequest
     app.config["OUTBOX_DIR"] = Path(outbox_dir or desk.workspace.dir / "outbox")
+    app.config["INCOMING_DIR"] = desk.workspace.dir / "incoming"
+    app.teardown_request(remove_incoming)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # forms only: notes and replies are short
     app.extensions["officer_desk"] = desk
     gate.init_app(app, Gate(port, launch_token))

@@ -88,6 +88,21 @@ class Desk:
             self.locked_for_idle = False
             return count
 
+    def import_bundle(self, path) -> dict:
+        """Open an export bundle into the workspace (as `tipdrop officer open`); index it anew."""
+        with self.mutex:
+            keyring = self.keyring
+            counts = self.workspace.open_bundle(path, keyring)
+            index = SearchIndex(self.urgent)
+            try:
+                index.build(self.workspace, keyring)
+            except BaseException:
+                index.close()
+                raise
+            self._index, old = index, self._index
+            old.close()
+            return counts
+
     def lock(self) -> None:
         with self.mutex:
             index, self._index, self._keyring = self._index, None, None

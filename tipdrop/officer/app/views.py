@@ -21,6 +21,7 @@ from ...tips import today
 from ..replytemplates import REPLY_TEMPLATES, reply_template
 from ..workspace import safe_name
 from .desk import LockedError
+from .incoming import IMPORT_PATH, uploaded_path
 
 bp = Blueprint("officer", __name__)
 
@@ -171,6 +172,14 @@ def attachment(tip, part):
     return response
 
 
+@bp.post(IMPORT_PATH)
+def import_bundle():
+    """Open the export bundle the officer picked (it arrived in WORKDIR/incoming, see incoming.py)."""
+    desk().keyring  # locked: refused before anything is opened
+    counts = desk().import_bundle(uploaded_path(request.files.get("bundle")))
+    return render_template("imported.html", counts=counts)
+
+
 @bp.post("/outbox")
 def outbox():
     """Write the queued replies to a new file in the outbox folder, for the server."""
@@ -196,9 +205,16 @@ def handle_error(error):
         error.http_status
 
 
+def handle_bug(_error):
+    """A bug or an unknown address: a plain page; what went wrong stays out of it and the log."""
+    return render_template("message.html", title=gettext("Not done"),
+                           message=gettext("Something went wrong.")), 500
+
+
 def init_app(app):
     app.register_blueprint(bp)
     app.register_error_handler(TipdropError, handle_error)
+    app.register_error_handler(500, handle_bug)
     app.jinja_env.globals.update(
         LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES, STATUSES=STATUSES,
         status_label=status_label, name_of=name_of, current_language=current_language,
