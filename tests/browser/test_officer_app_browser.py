@@ -89,6 +89,7 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
         # And searches a Russian word of the report and opens it
         page.fill("#q", "ВЗЯТКА")  # another case and ending than the report's "взятку"
         page.click("#search")
+        assert "ВЗЯТКА" not in page.url and "%D0%92" not in page.url  # not in the history
         rows = page.locator("tr.tip")
         assert rows.count() == 1
         rows.locator("a").click()

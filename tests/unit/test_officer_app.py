@@ -126,6 +126,13 @@ def unlocked(app):
     return client
 
 
+def search(client, words, **filters):
+    """Search as the inbox form does: POST, then the address it redirects to."""
+    answer = post(client, "/search", {"q": words, **filters})
+    assert answer.status_code == 303, answer.data
+    return get(client, answer.location)
+
+
 def tip_ids(page):
     return re.findall(r'data-tip="([0-9a-f]+)"', page.get_data(as_text=True))
 
@@ -177,6 +184,8 @@ def test_a_used_launch_token_opens_no_second_session(app):
     assert "Set-Cookie" not in answer.headers
     assert get(second, "/").status_code == 403
     assert get(first, "/").status_code == 200  # the first session goes on
+    again = get(first, f"/?token={LAUNCH}")  # its own browser reloading the first address
+    assert again.status_code == 303 and "Set-Cookie" not in again.headers
 
 
 def test_a_forged_session_cookie_is_refused(app):
@@ -309,14 +318,14 @@ def test_inbox_filters_by_status_category_and_region(app):
     ("фото", "велосипед"),           # a file's name
 ])
 def test_search_finds_russian_kazakh_and_english_words(app, query, found):
-    page = get(unlocked(app), "/inbox", query_string={"q": query}).get_data(as_text=True)
+    page = search(unlocked(app), query).get_data(as_text=True)
     assert len(re.findall(r'data-tip="', page)) == 1, query
     assert found in page
 
 
 @pytest.mark.parametrize("query", ['"', "взятку OR", "NEAR(a b)", "*", "x AND -y", "бала велосипед"])
 def test_search_words_are_never_fts_syntax(app, query):
-    answer = get(unlocked(app), "/inbox", query_string={"q": query})
+    answer = search(unlocked(app), query)
     assert answer.status_code == 200
 
 
@@ -339,7 +348,7 @@ def test_new_follow_ups_are_marked_until_the_tip_is_opened(app):
     client = unlocked(app)
     page = get(client, "/inbox").get_data(as_text=True)
     assert "1 new follow-up" in page  # unlocking read every tip, but marked none read
-    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "again today"}))
+    [tip] = tip_ids(search(client, "again today"))
     assert "They are there again today." in get(client, f"/tip/{tip}").get_data(as_text=True)
     assert "new follow-up" not in get(client, "/inbox").get_data(as_text=True)
 
@@ -364,6 +373,21 @@ def test_the_app_refuses_to_start_without_fts5_with_a_clear_error(monkeypatch, w
         Desk(workdir, unit[0])
 
 
+def test_search_words_stay_out_of_every_address_and_are_forgotten_at_lock(app):
+    from urllib.parse import unquote
+
+    client = unlocked(app)
+    answer = post(client, "/search", {"q": "велосипед", "status": "received"})
+    assert "велосипед" not in unquote(answer.location) and "status=received" in answer.location
+    page = get(client, answer.location).get_data(as_text=True)
+    assert len(re.findall(r'data-tip="', page)) == 1
+    assert not [href for href in re.findall(r'(?:href|action)="([^"]*)"', page)
+                if "велосипед" in unquote(href)]
+    post(client, "/lock")
+    post(client, "/unlock", {"passphrase": PASSPHRASE})
+    assert len(tip_ids(get(client, answer.location))) == 4  # the words went with the lock
+
+
 def test_inbox_pages(desk):
     desk.unlock(PASSPHRASE)
     first = desk.index.inbox(page_size=3)
@@ -378,7 +402,7 @@ def test_inbox_pages(desk):
 
 def test_tip_page_shows_the_report_where_it_was_sealed_and_its_file_without_its_bytes(app):
     client = unlocked(app)
-    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "велосипед"}))
+    [tip] = tip_ids(search(client, "велосипед"))
     page = get(client, f"/tip/{tip}").get_data(as_text=True)
     assert "Украли велосипед у подъезда" in page
     assert 'id="sealed">by the server' in page
@@ -388,8 +412,8 @@ def test_tip_page_shows_the_report_where_it_was_sealed_and_its_file_without_its_
 
 def test_an_attachment_is_only_offered_as_a_download(app):
     client = unlocked(app)
-    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "велосипед"}))
-    answer = get(client, f"/tip/{tip}/file/a1", query_string={"name": "фото двора.jpg"})
+    [tip] = tip_ids(search(client, "велосипед"))
+    answer = get(client, f"/tip/{tip}/file/a1")
     assert answer.status_code == 200 and answer.data == b"\xff\xd8 evidence"
     assert answer.mimetype == "application/octet-stream"
     assert answer.headers["Content-Disposition"].startswith("attachment;")
@@ -399,7 +423,7 @@ def test_an_attachment_is_only_offered_as_a_download(app):
 
 def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_written(app, tmp_path):
     client = unlocked(app)
-    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "взятку"}))
+    [tip] = tip_ids(search(client, "взятку"))
     page = get(client, f"/tip/{tip}").get_data(as_text=True)
     assert re.search(r'<option value="ru" selected>', page)  # the report's language
 
@@ -411,7 +435,7 @@ def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_writte
     assert "Позвонил в ЦОН" in page and "В какой день это было?" in page
     assert 'data-status="need-info"' in page
     # The index follows: the note is searchable, the count moved.
-    assert tip_ids(get(client, "/inbox", query_string={"q": "дежурный"})) == [tip]
+    assert tip_ids(search(client, "дежурный")) == [tip]
     assert re.search(r'data-status="need-info">[^<]*: 1<', get(client, "/inbox").get_data(
         as_text=True))
 
@@ -437,11 +461,11 @@ def _upload(client, path, name="export2.tdx", to="/import"):
 def test_a_bundle_picked_in_the_page_is_opened_and_indexed_and_its_copy_removed(app, tmp_path,
                                                                                  workdir):
     client = unlocked(app)
-    assert tip_ids(get(client, "/inbox", query_string={"q": "телефон"})) == []
+    assert tip_ids(search(client, "телефон")) == []
     answer = _upload(client, tmp_path / "export2.tdx")
     assert answer.status_code == 200, answer.data
     assert "New: 1 tips, 0 follow-ups, 0 files." in answer.get_data(as_text=True)
-    assert len(tip_ids(get(client, "/inbox", query_string={"q": "телефон"}))) == 1
+    assert len(tip_ids(search(client, "телефон"))) == 1
     assert list((workdir / "incoming").iterdir()) == []
     again = _upload(client, tmp_path / "export2.tdx")
     assert "already opened" in again.get_data(as_text=True)
@@ -481,7 +505,7 @@ def test_an_empty_note_or_unknown_tip_is_a_clear_message(app):
 
 def test_a_reply_template_starts_in_the_reports_language(app):
     client = unlocked(app)
-    [tip] = tip_ids(get(client, "/inbox", query_string={"q": "бала"}))
+    [tip] = tip_ids(search(client, "бала"))
     page = get(client, f"/tip/{tip}", query_string={"template": "need-info"}).get_data(
         as_text=True)
     assert "Хабарламаңызға рақмет" in page

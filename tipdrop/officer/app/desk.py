@@ -11,6 +11,7 @@ Every request and the idle watchdog run under :attr:`mutex`, one at a time
 (tipdrop/officer/app/serve.py), so a lock never lands in the middle of a page.
 """
 
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from ..workspace import Workspace
 
 #: Minutes without a request after which the app locks itself.
 IDLE_MINUTES = 15
+#: Searches remembered for their addresses (paging through results); older ones are forgotten.
+MAX_SEARCHES = 32
 
 
 class LockedError(InputError):
@@ -51,6 +54,7 @@ class Desk:
         self._keyring = None
         self._index = None
         self._last = 0.0
+        self._searches = {}
         self.locked_for_idle = False
 
     @property
@@ -103,8 +107,25 @@ class Desk:
             old.close()
             return counts
 
+    def remember_search(self, words: str) -> str:
+        """Keep what the officer searched for, in memory; return a random handle for the address.
+
+        Search words are plaintext's shadows: in an address they would land in
+        the browser's history on disk, so the address carries the handle only.
+        """
+        handle = secrets.token_urlsafe(12)
+        with self.mutex:
+            self._searches[handle] = words
+            while len(self._searches) > MAX_SEARCHES:
+                del self._searches[next(iter(self._searches))]
+        return handle
+
+    def recall_search(self, handle: str | None) -> str:
+        return self._searches.get(handle or "", "")
+
     def lock(self) -> None:
         with self.mutex:
+            self._searches = {}
             index, self._index, self._keyring = self._index, None, None
             if index is not None:
                 index.close()

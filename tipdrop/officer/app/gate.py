@@ -92,6 +92,8 @@ class Gate:
         """Turn the launch token into the session cookie; redirect to the same page without it."""
         offered = request.args.get("token", "")
         if self._launch_used:
+            if self._has_session():  # the officer's own browser, reloading the first address
+                return redirect("/", code=303)
             raise LaunchLinkUsedError()
         if not hmac.compare_digest(_digest(offered), _digest(self.launch_token)):
             raise NoSessionError()
@@ -103,10 +105,13 @@ class Gate:
                             path="/")
         return response
 
-    def check_session(self):
+    def _has_session(self):
         offered = request.cookies.get(self.cookie_name)
-        if self._session is None or offered is None or \
-                not hmac.compare_digest(_digest(offered), self._session):
+        return self._session is not None and offered is not None and \
+            hmac.compare_digest(_digest(offered), self._session)
+
+    def check_session(self):
+        if not self._has_session():
             raise NoSessionError()
 
     def check_post(self):

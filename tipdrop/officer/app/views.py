@@ -110,17 +110,31 @@ def language():
     return redirect(back if re.match(r"/(?![/\\])", back) else "/", code=303)
 
 
+FILTERS = ("status", "category", "region", "since", "until", "order")
+
+
+@bp.post("/search")
+def search():
+    """The inbox form: its words stay in memory (Desk.remember_search), its filters in the address."""
+    desk().keyring  # locked: nothing to search
+    words = (request.form.get("q") or "").strip()
+    filters = {k: request.form.get(k) or None for k in FILTERS}
+    handle = desk().remember_search(words) if words else None
+    return redirect(url_for("officer.inbox", search=handle, **filters), code=303)
+
+
 @bp.get("/inbox")
 def inbox():
     index = desk().index
-    filters = {k: request.args.get(k) or None
-               for k in ("status", "category", "region", "since", "until", "order")}
-    query = (request.args.get("q") or "").strip()
+    filters = {k: request.args.get(k) or None for k in FILTERS}
+    handle = request.args.get("search")
+    query = desk().recall_search(handle)
     page = index.inbox(**{k: v for k, v in filters.items() if k != "order"}, query=query,
                        oldest_first=filters["order"] == "oldest",
                        page=request.args.get("page", 1, type=int))
     return render_template("inbox.html", page=page, counts=index.counts(), filters=filters,
-                           query=query, categories=index.choices("category"),
+                           query=query, search=handle if query else None,
+                           categories=index.choices("category"),
                            regions=index.choices("region"), urgent=set(desk().urgent))
 
 
@@ -164,7 +178,10 @@ def attachment(tip, part):
     tip_id = _tip_id()
     out = io.BytesIO()
     desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
-    name = safe_name(request.args.get("name") or "attachment")
+    # The name is the reporter's text: looked up here, never carried in the address.
+    name = next((f.get("name") for f in desk().workspace.show(
+        tip_id, desk().keyring, mark_read=False)["attachments"] if f["part"] == part), "")
+    name = safe_name(name or "attachment")
     response = current_app.response_class(out.getvalue(), mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"{tip_id[:8]}-{part}\"; filename*=UTF-8''{quote(name)}")
