@@ -517,6 +517,10 @@ def test_a_reply_template_starts_in_the_reports_language(app):
 def test_the_pages_speak_the_officers_language(app):
     client = unlocked(app)
     assert post(client, "/language", {"lang": "ru", "back": "/inbox"}).location == "/inbox"
-    assert "Ребёнок в опасности" in get(client, "/inbox").get_data(as_text=True)
+    page = get(client, "/inbox").get_data(as_text=True)
+    assert "Ребёнок в опасности" in page and "Входящие" in page and 'lang="ru"' in page
+    post(client, "/language", {"lang": "kk", "back": "/inbox"})
+    page = get(client, "/inbox").get_data(as_text=True)
+    assert "Балаға қауіп төнді" in page and "Кіріс хабарламалар" in page
     for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
         assert post(client, "/language", {"lang": "kk", "back": elsewhere}).location == "/"
