@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from .conftest import PASS, assert_clean_error
 from ..browser.test_officer_app_browser import _start_app
+from .conftest import PASS, assert_clean_error
 
 pytestmark = pytest.mark.e2e
 

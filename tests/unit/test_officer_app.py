@@ -323,7 +323,8 @@ def test_search_finds_russian_kazakh_and_english_words(app, query, found):
     assert found in page
 
 
-@pytest.mark.parametrize("query", ['"', "взятку OR", "NEAR(a b)", "*", "x AND -y", "бала велосипед"])
+@pytest.mark.parametrize("query", ['"', "взятку OR", "NEAR(a b)", "*", "x AND -y",
+                                   "бала велосипед"])
 def test_search_words_are_never_fts_syntax(app, query):
     answer = search(unlocked(app), query)
     assert answer.status_code == 200
@@ -332,7 +333,8 @@ def test_search_words_are_never_fts_syntax(app, query):
 def test_inbox_filters_by_the_day_received_and_sorts_either_way(desk):
     desk.unlock(PASSPHRASE)
     ids = [t["id"] for t in desk.index.inbox().tips]
-    for day, tip_id in zip(("2026-01-05", "2026-02-05", "2026-03-05", "2026-04-05"), ids):
+    for day, tip_id in zip(("2026-01-05", "2026-02-05", "2026-03-05", "2026-04-05"), ids,
+                            strict=True):
         desk.index.db.execute("UPDATE tips SET received = ? WHERE id = ?", [day, tip_id])
 
     def days(**filters):
@@ -386,6 +388,17 @@ def test_search_words_stay_out_of_every_address_and_are_forgotten_at_lock(app):
     post(client, "/lock")
     post(client, "/unlock", {"passphrase": PASSPHRASE})
     assert len(tip_ids(get(client, answer.location))) == 4  # the words went with the lock
+
+
+def test_the_index_rows_agree_with_the_cli_list_and_read_nothing(desk, unit):
+    workspace = desk.workspace
+    listed = {r["id"]: r for r in workspace.list()}
+    keys = ("status", "category", "region", "received", "unread_followups", "attachments",
+            "damaged")
+    found = {t["id"]: t for t in workspace.searchable(Keyring.of(unit[1]))}
+    assert {i: {k: t[k] for k in keys} for i, t in found.items()} == \
+        {i: {k: r[k] for k in keys} for i, r in listed.items()}
+    assert sum(r["unread_followups"] for r in workspace.list()) == 1  # still unread
 
 
 def test_inbox_pages(desk):

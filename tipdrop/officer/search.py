@@ -34,10 +34,8 @@ from ..errors import ConfigError
 from ..fields import STATUSES
 
 #: Letters folded after case folding (see the module docstring).
-FOLD_TABLE = str.maketrans({
-    "ё": "е", "ә": "а", "ғ": "г", "қ": "к", "ң": "н", "ө": "о", "ұ": "у", "ү": "у",
-    "һ": "х", "і": "и",
-})
+FOLDS = (("ё", "е"), ("ә", "а"), ("ғ", "г"), ("қ", "к"), ("ң", "н"), ("ө", "о"), ("ұ", "у"),
+         ("ү", "у"), ("һ", "х"), ("і", "и"))
 #: Tips per inbox page.
 PAGE_SIZE = 50
 #: Words of a query that count; more are ignored (a query is a few words, not a document).
@@ -50,12 +48,11 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 SCHEMA = """
 CREATE TABLE tips (
-    id TEXT PRIMARY KEY, status TEXT NOT NULL, category TEXT NOT NULL, region TEXT NOT NULL,
+    n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL, region TEXT NOT NULL,
     received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
     summary TEXT NOT NULL);
-CREATE VIRTUAL TABLE words USING fts5(
-    id UNINDEXED, text, tokenize = "unicode61 remove_diacritics 2");
+CREATE VIRTUAL TABLE words USING fts5(text, tokenize = "unicode61 remove_diacritics 2");
 """
 
 
@@ -76,7 +73,10 @@ def require_fts5() -> None:
 
 def fold(text: str) -> str:
     """``text`` as it is indexed and searched: NFC, case-folded, ё and Kazakh letters folded."""
-    return unicodedata.normalize("NFC", text or "").casefold().translate(FOLD_TABLE)
+    text = unicodedata.normalize("NFC", text or "").casefold()
+    for letter, base in FOLDS:  # str.replace, ten times: far faster than translate() here
+        text = text.replace(letter, base)
+    return text
 
 
 def match_expression(query: str) -> str | None:
@@ -128,37 +128,38 @@ class SearchIndex:
     def close(self) -> None:
         self.db.close()
 
-    def build(self, workspace, keyring, progress: Callable[[int, int], None] = lambda n, total: None):
+    def build(self, workspace, keyring,
+              progress: Callable[[int, int], None] = lambda n, total: None) -> int:
         """Decrypt every tip of ``workspace`` into the index; return how many."""
-        rows = workspace.list()
-        for number, row in enumerate(rows, 1):
-            self.put(workspace, keyring, row["id"], row)
-            progress(number, len(rows))
-        return len(rows)
+        (total,) = workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
+        count = 0
+        with self.db:
+            for count, tip in enumerate(workspace.searchable(keyring), 1):
+                self._put(tip)
+                progress(count, total)
+        return count
 
     def refresh(self, workspace, keyring, tip_id: str) -> None:
         """Index one tip again, after a note, a reply or a status change."""
-        [row] = [r for r in workspace.list() if r["id"] == tip_id]
-        self.put(workspace, keyring, tip_id, row)
-
-    def put(self, workspace, keyring, tip_id: str, row: dict) -> None:
-        data = workspace.show(tip_id, keyring, mark_read=False)
-        report = data["report"]
-        texts = [report.get(k, "") for k in ("what", "where", "when", "description", "contact")]
-        texts += [f.get("text", "") for f in data["followups"]]
-        texts += [n["text"] for n in data["notes"]] + [r["text"] for r in data["replies"]]
-        texts += [a["name"] for a in data["attachments"] if a.get("name")]
-        summary = " ".join((report.get("description") or report.get("what") or "").split())[:120]
         with self.db:
-            self.db.execute("DELETE FROM tips WHERE id = ?", [tip_id])
-            self.db.execute("DELETE FROM words WHERE id = ?", [tip_id])
-            self.db.execute(
-                "INSERT INTO tips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [tip_id, row["status"], row["category"], row["region"], row["received"] or "",
-                 row["unread_followups"], row["attachments"], int(row["damaged"]),
-                 int(row["category"] in self.urgent), report.get("language") or "", summary])
-            self.db.execute("INSERT INTO words (id, text) VALUES (?, ?)",
-                            [tip_id, fold("\n".join(t for t in texts if t))])
+            for tip in workspace.searchable(keyring, [tip_id]):
+                self._put(tip)
+
+    def _put(self, tip: dict) -> None:
+        # A tip's words are the FTS row of the same rowid: found and replaced by key.
+        old = self.db.execute("SELECT n FROM tips WHERE id = ?", [tip["id"]]).fetchone()
+        if old:
+            self.db.execute("DELETE FROM words WHERE rowid = ?", [old[0]])
+            self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
+        n = self.db.execute(
+            "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
+            " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [tip["id"], tip["status"], tip["category"], tip["region"], tip["received"] or "",
+             tip["unread_followups"], tip["attachments"], int(tip["damaged"]),
+             int(tip["category"] in self.urgent), tip["language"], tip["summary"]],
+        ).lastrowid
+        self.db.execute("INSERT INTO words (rowid, text) VALUES (?, ?)",
+                        [n, fold("\n".join(tip["texts"]))])
 
     def counts(self) -> dict:
         """How many tips have each status (every status, zeros included), and in all."""
@@ -171,13 +172,15 @@ class SearchIndex:
         """The values of ``column`` (category or region) present, for the filters."""
         if column not in ("category", "region"):
             raise ValueError(column)
-        return [r[0] for r in self.db.execute(f"SELECT DISTINCT {column} FROM tips ORDER BY 1")]
+        # column is one of two names checked above; values are always bound parameters.
+        sql = f"SELECT DISTINCT {column} FROM tips ORDER BY 1"  # noqa: S608
+        return [r[0] for r in self.db.execute(sql)]
 
     def inbox(self, status: str | None = None, category: str | None = None,
               region: str | None = None, query: str | None = None, since: str | None = None,
               until: str | None = None, oldest_first: bool = False, page: int = 1,
               page_size: int = PAGE_SIZE) -> Page:
-        """Tips matching the filters: urgent categories first, then the newest (or oldest); one page.
+        """Tips matching the filters: urgent categories first, then the newest (or oldest).
 
         ``since`` and ``until`` are days (YYYY-MM-DD), both included; anything
         else is not a day and is ignored, as an empty field is.
@@ -195,14 +198,16 @@ class SearchIndex:
         if query and expression is None:
             return Page([], 0, 1, 1)
         if expression:
-            where.append("t.id IN (SELECT id FROM words WHERE words MATCH ?)")
+            where.append("t.n IN (SELECT rowid FROM words WHERE words MATCH ?)")
             args.append(expression)
         clause = " WHERE " + " AND ".join(where) if where else ""
-        (total,) = self.db.execute(f"SELECT COUNT(*) FROM tips t{clause}", args).fetchone()
+        # The clause is built from fixed column names; every value is a bound parameter.
+        (total,) = self.db.execute(f"SELECT COUNT(*) FROM tips t{clause}",  # noqa: S608
+                                   args).fetchone()
         pages = max(1, -(-total // page_size))
         page = min(max(1, page), pages)
         rows = self.db.execute(
-            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, "
+            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, "  # noqa: S608
             f"t.received {'ASC' if oldest_first else 'DESC'}, t.id "
             "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
         return Page([dict(r) for r in rows], total, page, pages)

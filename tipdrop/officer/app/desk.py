@@ -67,6 +67,11 @@ class Desk:
             raise LockedError()
         return self._keyring
 
+    def require_unlocked(self) -> None:
+        """LockedError unless unlocked: checked before a request is acted on."""
+        if self._keyring is None:
+            raise LockedError()
+
     @property
     def index(self) -> SearchIndex:
         if self._index is None:
@@ -79,7 +84,7 @@ class Desk:
             raise EmptyPassphraseError()
         with self.mutex:
             keyring = Keyring.load(self.key_path, passphrase)
-            keyring.signing_key  # WrongPassphraseError here, before anything is decrypted
+            _ = keyring.signing_key  # WrongPassphraseError here, before anything is decrypted
             index = SearchIndex(self.urgent)
             try:
                 count = index.build(self.workspace, keyring)

@@ -1,4 +1,4 @@
-"""Export bundles picked in the officer app's page: streamed into the workspace folder, never a temp file.
+"""Export bundles picked in the officer app's page: streamed to the workspace, not a temp file.
 
 A bundle is ciphertext only, but it is the officer's file: it goes to
 ``WORKDIR/incoming/`` (0600, a random name) as it arrives, is opened by the

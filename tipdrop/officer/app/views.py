@@ -115,8 +115,9 @@ FILTERS = ("status", "category", "region", "since", "until", "order")
 
 @bp.post("/search")
 def search():
-    """The inbox form: its words stay in memory (Desk.remember_search), its filters in the address."""
-    desk().keyring  # locked: nothing to search
+    """The inbox form: its words stay in memory (Desk.remember_search), its filters in
+    the address."""
+    desk().require_unlocked()  # locked: nothing to search
     words = (request.form.get("q") or "").strip()
     filters = {k: request.form.get(k) or None for k in FILTERS}
     handle = desk().remember_search(words) if words else None
@@ -191,8 +192,8 @@ def attachment(tip, part):
 
 @bp.post(IMPORT_PATH)
 def import_bundle():
-    """Open the export bundle the officer picked (it arrived in WORKDIR/incoming, see incoming.py)."""
-    desk().keyring  # locked: refused before anything is opened
+    """Open the export bundle the officer picked (streamed to WORKDIR/incoming: incoming.py)."""
+    desk().require_unlocked()  # refused before anything is opened
     counts = desk().import_bundle(uploaded_path(request.files.get("bundle")))
     return render_template("imported.html", counts=counts)
 
