@@ -48,7 +48,8 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 SCHEMA = """
 CREATE TABLE tips (
-    n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL, region TEXT NOT NULL,
+    n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, status TEXT NOT NULL,
+    category TEXT NOT NULL, region TEXT NOT NULL,
     received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
     summary TEXT NOT NULL);
