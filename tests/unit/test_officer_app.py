@@ -119,11 +119,18 @@ def post(client, path, data=None, origin=ORIGIN, token=True, headers=None):
     return client.post(path, base_url=ORIGIN, data=data, headers=sent | (headers or {}))
 
 
-def unlocked(app):
-    client = launched(app)
+def unlock(client):
+    """Type the passphrase; wait for the index as the reloading progress page does."""
     answer = post(client, "/unlock", {"passphrase": PASSPHRASE})
-    assert answer.status_code == 303 and answer.location.endswith("/inbox"), answer.data
+    assert answer.status_code == 303 and answer.location.endswith("/unlocking"), answer.data
+    assert client.application.extensions["officer_desk"].unlocking.finished.wait(60)
+    ready = get(client, "/unlocking")
+    assert ready.status_code == 303 and ready.location.endswith("/inbox"), ready.data
     return client
+
+
+def unlocked(app):
+    return unlock(launched(app))
 
 
 def search(client, words, **filters):
@@ -257,8 +264,36 @@ def test_after_lock_no_page_or_action_is_served(app):
         assert answer.status_code == 403
         assert 'id="passphrase"' in page
         assert "велосипед" not in page and "data-tip" not in page
-    assert post(client, "/unlock", {"passphrase": PASSPHRASE}).status_code == 303
+    unlock(client)
     assert "after lock" not in get(client, f"/tip/{tip}").get_data(as_text=True)
+
+
+def test_unlocking_shows_its_progress_until_the_inbox_is_ready(app):
+    client = launched(app)
+    desk = app.extensions["officer_desk"]
+    with desk.mutex:  # the index is built, but cannot be published while we hold the mutex
+        post(client, "/unlock", {"passphrase": PASSPHRASE})
+        page = get(client, "/unlocking")
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and 'http-equiv="refresh"' in text
+        assert re.search(r'<progress id="progress" max="4" value="[0-4]"', text)
+        assert get(client, "/inbox").status_code == 403  # not before the index is whole
+        assert get(client, "/").location.endswith("/unlocking")
+    assert desk.unlocking.finished.wait(60)
+    assert get(client, "/unlocking").location.endswith("/inbox")
+    assert len(tip_ids(get(client, "/inbox"))) == 4
+
+
+def test_lock_while_unlocking_stops_it(app):
+    client = launched(app)
+    desk = app.extensions["officer_desk"]
+    with desk.mutex:
+        post(client, "/unlock", {"passphrase": PASSPHRASE})
+        job = desk.unlocking
+        assert post(client, "/lock").status_code == 303
+    assert job.finished.wait(60)
+    assert not desk.unlocked and desk.unlocking is None
+    assert get(client, "/inbox").status_code == 403
 
 
 def test_idle_time_locks_the_app(app, clock):
@@ -386,7 +421,7 @@ def test_search_words_stay_out_of_every_address_and_are_forgotten_at_lock(app):
     assert not [href for href in re.findall(r'(?:href|action)="([^"]*)"', page)
                 if "велосипед" in unquote(href)]
     post(client, "/lock")
-    post(client, "/unlock", {"passphrase": PASSPHRASE})
+    unlock(client)
     assert len(tip_ids(get(client, answer.location))) == 4  # the words went with the lock
 
 

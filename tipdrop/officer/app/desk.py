@@ -12,11 +12,12 @@ Every request and the idle watchdog run under :attr:`mutex`, one at a time
 """
 
 import secrets
+import sys
 import threading
 import time
 from pathlib import Path
 
-from ...errors import InputError
+from ...errors import InputError, TipdropError
 from ..keyring import Keyring
 from ..search import SearchIndex, require_fts5
 from ..workspace import Workspace
@@ -40,6 +41,27 @@ class EmptyPassphraseError(InputError):
     detail_is_message = False
 
 
+class UnlockFailedError(TipdropError):
+    """The workspace could not be decrypted. Try again; if it happens again, report it."""
+
+    http_status = 500
+
+
+class _Cancelled(Exception):
+    """Lock was pressed while unlocking."""
+
+
+class Unlocking:
+    """An unlock in progress: how many tips are decrypted of how many, and how it ended."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.error = None
+        self.cancelled = False
+        self.finished = threading.Event()
+
+
 class Desk:
     def __init__(self, workdir, key_path, urgent=(), idle_seconds=IDLE_MINUTES * 60,
                  clock=time.monotonic):
@@ -55,6 +77,7 @@ class Desk:
         self._index = None
         self._last = 0.0
         self._searches = {}
+        self._unlocking = None
         self.locked_for_idle = False
 
     @property
@@ -78,24 +101,79 @@ class Desk:
             raise LockedError()
         return self._index
 
-    def unlock(self, passphrase: str) -> int:
-        """Check the passphrase and build the index; return how many tips it holds."""
+    @property
+    def unlocking(self) -> "Unlocking | None":
+        """The unlock in progress (or ended in an error not yet shown), if any."""
+        return self._unlocking
+
+    def start_unlock(self, passphrase: str) -> "Unlocking":
+        """Check the passphrase now; decrypt the workspace into the index in a thread.
+
+        The page shows the progress (views.unlocking) and the app is unlocked
+        once the whole index is built. Lock cancels it.
+        """
         if not passphrase:
             raise EmptyPassphraseError()
         with self.mutex:
             keyring = Keyring.load(self.key_path, passphrase)
             _ = keyring.signing_key  # WrongPassphraseError here, before anything is decrypted
-            index = SearchIndex(self.urgent)
-            try:
-                count = index.build(self.workspace, keyring)
-            except BaseException:
-                index.close()
-                raise
             self.lock()
-            self._keyring, self._index = keyring, index
-            self._last = self.clock()
-            self.locked_for_idle = False
-            return count
+            (total,) = self.workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
+            job = self._unlocking = Unlocking(total)
+        threading.Thread(target=self._build, args=(job, keyring), name="unlock",
+                         daemon=True).start()
+        return job
+
+    def _build(self, job, keyring):
+        index = SearchIndex(self.urgent)
+
+        def progress(done, _total):
+            job.done = done
+            if job.cancelled:
+                raise _Cancelled()
+
+        try:
+            index.build(self.workspace, keyring, progress)
+        except _Cancelled:
+            index.close()
+        except BaseException as e:  # shown on the page; a bug is one line, no traceback
+            index.close()
+            if not isinstance(e, TipdropError):
+                print(f"officer app: internal error ({type(e).__name__})", file=sys.stderr)
+                e = UnlockFailedError()
+            job.error = e
+        else:
+            with self.mutex:
+                if job.cancelled or self._unlocking is not job:
+                    index.close()
+                else:
+                    self._keyring, self._index, self._unlocking = keyring, index, None
+                    self._last = self.clock()
+                    self.locked_for_idle = False
+        finally:
+            job.finished.set()
+
+    def unlock(self, passphrase: str) -> int:
+        """Unlock and wait for the index (scripts and tests); return how many tips it holds.
+
+        Not from a request: the build publishes under :attr:`mutex`, which a
+        request holds.
+        """
+        job = self.start_unlock(passphrase)
+        job.finished.wait()
+        if job.error:
+            self._unlocking = None
+            raise job.error
+        return job.total
+
+    def take_unlock_error(self) -> "TipdropError | None":
+        """The error the last unlock ended in, once (the page shows it, then it is gone)."""
+        with self.mutex:
+            job = self._unlocking
+            if job is not None and job.error is not None:
+                self._unlocking = None
+                return job.error
+            return None
 
     def import_bundle(self, path) -> dict:
         """Open an export bundle into the workspace (as `tipdrop officer open`); index it anew."""
@@ -130,6 +208,9 @@ class Desk:
 
     def lock(self) -> None:
         with self.mutex:
+            if self._unlocking is not None:
+                self._unlocking.cancelled = True
+                self._unlocking = None
             self._searches = {}
             index, self._index, self._keyring = self._index, None, None
             if index is not None:

@@ -70,6 +70,7 @@ def status_label(status):
 
 
 def _tip_id():
+    desk().require_unlocked()  # before the workspace is read at all
     return desk().workspace.resolve(request.view_args["tip"])
 
 
@@ -85,13 +86,29 @@ def idle_lock():
 def index():
     if desk().unlocked:
         return redirect(url_for("officer.inbox"), code=303)
+    if desk().unlocking is not None:
+        return redirect(url_for("officer.unlocking"), code=303)
     return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle)
 
 
 @bp.post("/unlock")
 def unlock():
-    desk().unlock(request.form.get("passphrase", ""))
-    return redirect(url_for("officer.inbox"), code=303)
+    desk().start_unlock(request.form.get("passphrase", ""))
+    return redirect(url_for("officer.unlocking"), code=303)
+
+
+@bp.get("/unlocking")
+def unlocking():
+    """The progress of an unlock; the page reloads itself (no script) until the inbox is ready."""
+    error = desk().take_unlock_error()
+    if error is not None:
+        raise error
+    if desk().unlocked:
+        return redirect(url_for("officer.inbox"), code=303)
+    job = desk().unlocking
+    if job is None:
+        return redirect(url_for("officer.index"), code=303)
+    return render_template("unlocking.html", job=job)
 
 
 @bp.post("/lock")
@@ -216,7 +233,8 @@ def outbox():
 def handle_error(error):
     """The one error handler: a tipdrop error as a page in the officer's language."""
     message = gettext((type(error).__doc__ or "").strip().splitlines()[0])
-    if isinstance(error, LockedError) or request.endpoint == "officer.unlock":
+    if isinstance(error, LockedError) or request.endpoint in ("officer.unlock",
+                                                               "officer.unlocking"):
         return render_template("unlock.html", error=message, idle=desk().locked_for_idle), \
             error.http_status
     return render_template("message.html", title=gettext("Not done"), message=message), \
