@@ -69,6 +69,14 @@ def status_label(status):
     return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
 
+def timeline(data):
+    """A tip's events in the order of their days: received, follow-ups, replies."""
+    events = [("received", data["tip"]["received_day"], None)]
+    events += [("followup", f["day"], f) for f in data["followups"]]
+    events += [("reply", r["day"], r) for r in data["replies"]]
+    return sorted(events, key=lambda event: event[1] or "")  # stable: same day, that order
+
+
 def _tip_id():
     desk().require_unlocked()  # before the workspace is read at all
     return desk().workspace.resolve(request.view_args["tip"])
@@ -167,6 +175,7 @@ def tip(tip):
         reply_language = language if language in LANGUAGES else "ru"
     template = request.args.get("template")
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
+                           timeline=timeline(data),
                            reply_language=reply_language, template=template,
                            templates=REPLY_TEMPLATES,
                            draft=reply_template(template, reply_language))
