@@ -5,6 +5,7 @@ Each view reads its form, calls one method of the desk or the workspace
 errors, rendered by the one handler at the end in the officer's language.
 """
 
+import datetime
 import io
 import re
 import secrets
@@ -17,7 +18,6 @@ from flask_babel import gettext, ngettext
 from ... import routing
 from ...errors import TipdropError
 from ...fields import STATUSES
-from ...tips import today
 from ..replytemplates import REPLY_TEMPLATES, reply_template
 from ..workspace import safe_name
 from .desk import LockedError
@@ -229,7 +229,8 @@ def outbox():
     """Write the queued replies to a new file in the outbox folder, for the server."""
     folder = current_app.config["OUTBOX_DIR"]
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = folder / f"replies-{today()}-{secrets.token_hex(4)}.json"
+    day = datetime.datetime.now(datetime.UTC).date().isoformat()  # a day, not a time
+    path = folder / f"replies-{day}-{secrets.token_hex(4)}.json"
     count = desk().workspace.outbox(desk().keyring, path)
     return render_template("message.html", title=gettext("Outbox written"),
                            message=ngettext("%(num)d reply written to the file below. Carry it "
