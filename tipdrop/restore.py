@@ -211,6 +211,8 @@ class _Feed:
             next(self._parser)
         except StopIteration:
             self.done = True
+            if self._pos != len(self._buf):
+                raise BackupFormatError("there are bytes after the end of the archive") from None
 
     def take(self, n):
         while len(self._buf) - self._pos < n:
