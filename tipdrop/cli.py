@@ -280,13 +280,14 @@ def backup_cmd(out, prune_dir, data_dir):
     if not out and not prune_dir:
         raise UsageError("give --out FILE, --prune DIR, or both")
     config = settings_mod.from_env(data_dir=data_dir)
-    if out:
-        path = backup.write_backup(config.data_dir, load_backup_public(config.backup_key), out)
-        click.echo(f"backup written: {path}")
+    # Pruning first: a backup that fails (a full disk) must not keep old ones alive.
     if prune_dir:
         removed = backup.prune(prune_dir, config.backup_days)
         click.echo(f"pruned {len(removed)} backup(s) older than {config.backup_days} days "
                    f"from {prune_dir}")
+    if out:
+        path = backup.write_backup(config.data_dir, load_backup_public(config.backup_key), out)
+        click.echo(f"backup written: {path}")
 
 
 @cli.command("restore")
