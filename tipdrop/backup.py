@@ -86,6 +86,41 @@ class _Writer:
         self._out.write(bytes([tag]) + payload)
         self.records += 1
 
+    def row(self, values):
+        """A ROW record, each value's bytes passed on without copying them first."""
+        self.records += 1
+        self._out.write(bytes([ROW]))
+        for value in values:
+            if isinstance(value, _LargeBlob):
+                self._out.write(bytes([BLOB]) + struct.pack(">I", value.length))
+                value.copy_to(self._out)
+            elif isinstance(value, (bytes, memoryview)) and len(value) > 4096:
+                self._out.write(bytes([BLOB]) + struct.pack(">I", len(value)))
+                self._out.write(value)
+            else:
+                self._out.write(_value(value))
+
+
+class _LargeBlob:
+    """A blob read in pieces (Connection.blobopen): no 1 MiB allocation per attachment piece."""
+
+    def __init__(self, db, table, column, rowid, length):
+        self.db, self.table, self.column, self.rowid, self.length = db, table, column, rowid, length
+
+    def copy_to(self, out):
+        with self.db.conn.blobopen(self.table, self.column, self.rowid, readonly=True) as blob:
+            remaining = self.length
+            while remaining:
+                data = blob.read(min(remaining, stream.CHUNK_SIZE))
+                if not data:
+                    raise OSError("a blob shrank while it was read")
+                out.write(data)
+                remaining -= len(data)
+
+
+#: Blobs larger than this are streamed in pieces rather than read whole.
+_LARGE = 256 * 1024
+
 
 def _name(text):
     data = text.encode("utf-8")
@@ -136,10 +171,23 @@ def _dump(db, data_dir, w):
         columns = [row[1] for row in db.execute(f"PRAGMA table_info({_quote(table)})")]
         w.record(TABLE, _name(table) + bytes([rowid]) + struct.pack(">H", len(columns))
                  + b"".join(_name(c) for c in columns))
-        select = ", ".join((["rowid"] if rowid else []) + [_quote(c) for c in columns])
-        order = " ORDER BY rowid" if rowid else ""
-        for row in db.execute(f"SELECT {select} FROM {_quote(table)}{order}"):
-            w.record(ROW, b"".join(_value(v) for v in row))
+        if not rowid:
+            select = ", ".join(_quote(c) for c in columns)
+            for row in db.execute(f"SELECT {select} FROM {_quote(table)}"):
+                w.row(row)
+            continue
+        # A large blob comes as NULL with its length, and is then read in pieces.
+        select = ", ".join(
+            f"CASE WHEN typeof({q}) = 'blob' AND length({q}) > {_LARGE} THEN NULL ELSE {q} END, "
+            f"CASE WHEN typeof({q}) = 'blob' AND length({q}) > {_LARGE} THEN length({q}) END"
+            for q in map(_quote, columns))
+        for row in db.execute(f"SELECT rowid, {select} FROM {_quote(table)} ORDER BY rowid"):
+            values = [row[0]]
+            for i, column in enumerate(columns):
+                value, large = row[1 + 2 * i], row[2 + 2 * i]
+                values.append(value if large is None
+                              else _LargeBlob(db, table, column, row[0], large))
+            w.row(values)
     for name, path in _data_files(data_dir):
         _write_file(w, name, path)
 

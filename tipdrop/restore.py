@@ -78,14 +78,21 @@ class _Loader:
 
     def table(self, name, rowid, columns):
         self.flush()
-        names = (["rowid"] if rowid else []) + [backup._quote(c) for c in columns]
-        self._width = len(names)
-        self._table = (f"INSERT INTO {backup._quote(name)} ({', '.join(names)}) "
-                       f"VALUES ({', '.join('?' * len(names))})")
+        self._name, self._rowid = name, rowid
+        self._names = (["rowid"] if rowid else []) + list(columns)
+        self._width = len(self._names)
+        self._table = self._insert(["?"] * self._width)
+
+    def _insert(self, params):
+        return (f"INSERT INTO {backup._quote(self._name)} "
+                f"({', '.join(map(backup._quote, self._names))}) VALUES ({', '.join(params)})")
 
     def row(self, values, size):
         if self._table is None or len(values) != self._width:
             raise BackupFormatError("a row does not fit its table")
+        if any(isinstance(v, _Pieces) for v in values):
+            self._large_row(values)
+            return
         self._batch.append(values)
         self._batch_bytes += size
         if len(self._batch) >= _BATCH_ROWS or self._batch_bytes >= _BATCH_BYTES:
@@ -99,6 +106,26 @@ class _Loader:
                 raise BackupFormatError("rows do not fit the schema") from None
         self._batch = []
         self._batch_bytes = 0
+
+    def _large_row(self, values):
+        """Insert a row with zeroblob placeholders, then write its large blobs in place."""
+        self.flush()
+        large = {i for i, v in enumerate(values) if isinstance(v, _Pieces)}
+        if not self._rowid or 0 in large or not isinstance(values[0], int):
+            # Only rowid tables get large blobs from tipdrop backup; anything else joins them.
+            self._batch.append([b"".join(v.pieces) if i in large else v
+                                for i, v in enumerate(values)])
+            return self.flush()
+        params = ["zeroblob(?)" if i in large else "?" for i in range(len(values))]
+        try:
+            self.db.execute(self._insert(params), [v.length if i in large else v
+                                                   for i, v in enumerate(values)])
+            for i in sorted(large):
+                with self.db.blobopen(self._name, self._names[i], values[0]) as blob:
+                    for piece in values[i].pieces:
+                        blob.write(piece)
+        except (sqlite3.Error, sqlite3.Warning, ValueError):
+            raise BackupFormatError("rows do not fit the schema") from None
 
     def open_file(self, name):
         if name != backup.TOKEN_SECRET and not backup.LEGACY_BLOB.fullmatch(name):
@@ -191,17 +218,39 @@ def _value(feed):
         return struct.unpack(">d", (yield from feed.take(8)))[0]
     if kind in (backup.TEXT, backup.BLOB):
         (n,) = struct.unpack(">I", (yield from feed.take(4)))
+        if kind == backup.BLOB and n > backup._LARGE:
+            pieces, remaining = [], _bounded(n)
+            while remaining:
+                piece = yield from feed.take_some(min(remaining, stream.CHUNK_SIZE))
+                pieces.append(piece)
+                remaining -= len(piece)
+            return _Pieces(pieces, n)
         data = yield from feed.take(_bounded(n))
-        return _text(data) if kind == backup.TEXT else bytes(data)
+        return _text(data) if kind == backup.TEXT else data
     raise BackupFormatError(f"unknown value type {kind}")
 
 
+class _Pieces:
+    """A large blob as the 64 KiB pieces it arrived in: written into its row with blobopen."""
+
+    def __init__(self, pieces, length):
+        self.pieces, self.length = pieces, length
+
+    def __len__(self):
+        return self.length
+
+
 class _Feed:
-    """A file object the stream decryptor writes into; drives the parser generator."""
+    """A file object the stream decryptor writes into; drives the parser generator.
+
+    Bytes not yet parsed wait in a buffer; while it is empty, the parser reads
+    straight from the bytes being written (one copy less for attachment pieces).
+    """
 
     def __init__(self, loader):
         self._buf = bytearray()
         self._pos = 0
+        self._view = memoryview(b"")
         self.done = False
         self._parser = _parse(loader, self)
         self._resume()
@@ -211,22 +260,38 @@ class _Feed:
             next(self._parser)
         except StopIteration:
             self.done = True
-            if self._pos != len(self._buf):
+            if self._pos != len(self._buf) or len(self._view):
                 raise BackupFormatError("there are bytes after the end of the archive") from None
 
+    def _direct(self, n):
+        """Up to ``n`` bytes from the written bytes, if nothing is buffered before them."""
+        if self._pos == len(self._buf) and len(self._view):
+            data = bytes(self._view[:n])
+            self._view = self._view[len(data):]
+            return data
+        return None
+
     def take(self, n):
+        # Bytes are either all buffered or all in the view being written (see write).
         while len(self._buf) - self._pos < n:
+            if self._pos == len(self._buf) and len(self._view) >= n:
+                return self._direct(n)
             yield
-        data = bytes(self._buf[self._pos:self._pos + n])
+        with memoryview(self._buf) as view:
+            data = bytes(view[self._pos:self._pos + n])
         self._pos += n
         self._compact()
         return data
 
     def take_some(self, limit):
-        while len(self._buf) == self._pos:
+        while len(self._buf) == self._pos and not len(self._view):
             yield
+        data = self._direct(limit)
+        if data is not None:
+            return data
         n = min(limit, len(self._buf) - self._pos)
-        data = bytes(self._buf[self._pos:self._pos + n])
+        with memoryview(self._buf) as view:
+            data = bytes(view[self._pos:self._pos + n])
         self._pos += n
         self._compact()
         return data
@@ -241,8 +306,19 @@ class _Feed:
             return 0
         if self.done:
             raise BackupFormatError("there are bytes after the end of the archive")
-        self._buf += data
-        self._resume()
+        if self._pos == len(self._buf):
+            self._view = memoryview(data).cast("B")
+        else:
+            self._buf += data
+        try:
+            self._resume()
+        finally:
+            # The caller may reuse its buffer: keep what the parser has not read yet.
+            if len(self._view):
+                self._compact()
+                self._buf += self._view
+            self._view.release() if isinstance(self._view, memoryview) else None
+            self._view = memoryview(b"")
         return len(data)
 
 
