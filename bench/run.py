@@ -533,8 +533,8 @@ def _backup_section(r):
         "the backup key, into a file it fsyncs; `tipdrop restore` decrypts, loads a new "
         "database, fsyncs it and renames the folder into place. The baseline is a plain copy "
         "of the same database file (`shutil.copyfile`, in-kernel, then fsync): the least any "
-        "durable backup must do, without a consistent snapshot or encryption. Best of "
-        "two runs each, each in its own process.",
+        "durable backup must do, without a consistent snapshot or encryption. The three "
+        "take turns, three rounds, each run in its own process; the best run of each counts.",
         "",
         "| operation | MB/s | vs plain copy |",
         "|---|---|---|",

@@ -215,3 +215,51 @@ def _row_kept(table, row, kept):
     if table == "blob_chunks":
         return True  # compared through the attachments that name them, below
     return row[0] in kept
+
+
+def test_prune_through_the_command_removes_only_backups_past_the_kept_days(run_cli, tmp_path):
+    import datetime
+
+    from tipdrop import backup, store
+    from tipdrop.crypto import backupkey
+
+    data = tmp_path / "instance"
+    store.init(store.connect(data / "tipdrop.db"))
+    key = backupkey.generate()
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for days in (30, 8, 6, 0):
+        backup.write_backup(data, key.public, folder, now=now - datetime.timedelta(days=days))
+    (folder / "README").write_text("not a backup")
+    env = {"TIPDROP_DATA_DIR": str(data), "TIPDROP_BACKUP_DAYS": "7"}
+
+    pruned = run_cli("backup", "--prune", folder, env=env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert pruned.stdout.strip() == f"pruned 2 backup(s) older than 7 days from {folder}"
+    assert sorted(b.created.date() for b in backup.find_backups(folder)) == sorted(
+        (now - datetime.timedelta(days=d)).date() for d in (6, 0))
+    assert (folder / "README").exists()
+
+
+def test_backup_refuses_without_a_key_or_a_database_with_one_line(run_cli, tmp_path):
+    from tipdrop import store
+
+    store.init(store.connect(tmp_path / "instance" / "tipdrop.db"))
+    env = {"TIPDROP_DATA_DIR": str(tmp_path / "instance")}
+    assert_clean_error(run_cli("backup", "--out", tmp_path / "b.tdbackup", env=env),
+                       "TIPDROP_BACKUP_KEY")
+    (tmp_path / "bad.pub").write_text("{}")
+    assert_clean_error(run_cli("backup", "--out", tmp_path / "b.tdbackup",
+                               env=env | {"TIPDROP_BACKUP_KEY": str(tmp_path / "bad.pub")}),
+                       "bad.pub")
+    made = run_cli("backup-keygen", "--out", tmp_path / "k", env=BACKUP_PASS)
+    assert made.returncode == 0, made.stderr
+    assert_clean_error(run_cli("backup-keygen", "--out", tmp_path / "k", env=BACKUP_PASS),
+                       "already exists")
+    keyed = {"TIPDROP_BACKUP_KEY": str(tmp_path / "k" / "backup.pub")}
+    assert_clean_error(run_cli("backup", "--out", tmp_path / "b.tdbackup",
+                               env={"TIPDROP_DATA_DIR": str(tmp_path / "none")} | keyed),
+                       "no tipdrop database")
+    assert_clean_error(run_cli("backup", env=env | keyed), "--out")
+    assert not (tmp_path / "b.tdbackup").exists() and not (tmp_path / "none").exists()
