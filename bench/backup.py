@@ -168,6 +168,7 @@ def measure(size):
                 settle()
                 run = run_worker("backup", "restore", out, workdir / f"restored-{label}", workdir)
                 back = run if back is None or run["seconds"] < back["seconds"] else back
+            peaks[label] = (made["peak_rss_mib"], back["peak_rss_mib"])
             if label == "large":
                 results |= {
                     "backup_db_mib": db_bytes / MiB,

@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import struct
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def _has_rowid(db, table):
     return True
 
 
-def _dump(db, data_dir, w):
+def _dump(db, files, w):
     """Write the snapshot: schema, every table's rows, then the data folder's files."""
     objects = db.execute(
         "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
@@ -188,8 +189,8 @@ def _dump(db, data_dir, w):
                 values.append(value if large is None
                               else _LargeBlob(db, table, column, row[0], large))
             w.row(values)
-    for name, path in _data_files(data_dir):
-        _write_file(w, name, path)
+    for name, f in files:
+        _write_file(w, name, f)
 
 
 def _data_files(data_dir):
@@ -207,21 +208,43 @@ def _data_files(data_dir):
     return found
 
 
-def _write_file(w, name, path):
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return  # moved into the database meanwhile: the snapshot has it
-    with f:
-        size = os.fstat(f.fileno()).st_size
-        w.record(FILE, _name(name) + struct.pack(">Q", size))
-        remaining = size
-        while remaining:
-            data = f.read(min(remaining, stream.CHUNK_SIZE * 4))
-            if not data:
-                raise OSError(f"{path} shrank while it was read")
-            w.raw(data)
-            remaining -= len(data)
+#: More attachment files than this from a tipdrop before version 6: restart the server first.
+MAX_LEGACY_FILES = 1000
+
+
+class LegacyFilesError(ConfigError):
+    """Too many attachment files of an older tipdrop are still in the data folder: restart the server (it moves them into the database), then back up."""
+
+
+def _open_files(data_dir, stack):
+    """Open the data folder's files before the snapshot starts.
+
+    A server that starts moves legacy attachment files into the database and
+    deletes them: a file opened first is read whole even if it is deleted
+    meanwhile, and one already moved is in the snapshot, so none is lost.
+    """
+    found = _data_files(data_dir)
+    if len(found) > MAX_LEGACY_FILES:
+        raise LegacyFilesError(f"{len(found) - 1} files")
+    opened = []
+    for name, path in found:
+        try:
+            opened.append((name, stack.enter_context(open(path, "rb"))))
+        except FileNotFoundError:
+            pass  # moved into the database already
+    return opened
+
+
+def _write_file(w, name, f):
+    size = os.fstat(f.fileno()).st_size
+    w.record(FILE, _name(name) + struct.pack(">Q", size))
+    remaining = size
+    while remaining:
+        data = f.read(min(remaining, stream.CHUNK_SIZE * 4))
+        if not data:
+            raise OSError(f"{name} shrank while it was read")
+        w.raw(data)
+        remaining -= len(data)
 
 
 def write_backup(data_dir: Path, public: BackupPublicKey, out: Path,
@@ -248,8 +271,10 @@ def write_backup(data_dir: Path, public: BackupPublicKey, out: Path,
             w = _Writer(encryptor)
             header = _archive_header(created)
             w.raw(struct.pack(">I", len(header)) + header)
-            with store.snapshot(db):
-                _dump(db, data_dir, w)
+            with ExitStack() as stack:
+                files = _open_files(data_dir, stack)
+                with store.snapshot(db):
+                    _dump(db, files, w)
             w.record(END, struct.pack(">Q", w.records))
             encryptor.close()
     finally:

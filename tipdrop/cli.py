@@ -334,7 +334,8 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     Checks the keys folder (no private key, every file readable), that every
     routed unit has a public key, the data folder (0700, owned by you), the
     database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
-    (32+ bytes, 0600), the rate-limit folder (in RAM), the clock, free disk
+    (32+ bytes, 0600), the rate-limit folder (in RAM), with TIPDROP_BACKUP_DIR
+    set the backup key and the age of the newest backup, the clock, free disk
     space for uploads, with TIPDROP_PROXIES set that the running server
     listens on loopback or a Unix socket only, and, if given, the nginx
     configuration or the live proxy (docs/reverse-proxy.md). Prints one line

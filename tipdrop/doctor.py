@@ -234,9 +234,14 @@ def check_backups(backup_dir, max_age_hours, backup_key=None, now=None):
 
     folder = Path(backup_dir)
     found = []
-    if backup_key is None or not Path(backup_key).is_file():
+    from .backups_cli import load_backup_public
+
+    try:
+        load_backup_public(backup_key)
+    except (TipdropError, OSError):
         found.append(Finding(
-            "TIPDROP_BACKUP_KEY is not set or names no file: `tipdrop backup` cannot run",
+            "TIPDROP_BACKUP_KEY is not set or names no backup public key: "
+            "`tipdrop backup` cannot run",
             "make a backup key offline with `tipdrop backup-keygen`, copy backup.pub to the "
             "server and set TIPDROP_BACKUP_KEY to it"))
     if not folder.is_dir():
@@ -244,7 +249,8 @@ def check_backups(backup_dir, max_age_hours, backup_key=None, now=None):
                                 f"install -d -m 0700 -o tipdrop {folder}, and enable "
                                 "tipdrop-backup.timer (docs/operations.md)")]
     now = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
-    backups = backup.find_backups(folder)
+    # Hidden files are unfinished backups a crash left (prune deletes them in time).
+    backups = [b for b in backup.find_backups(folder) if not b.path.name.startswith(".")]
     if not backups:
         return found + [Finding(f"there is no backup in {folder}",
                                 "run `tipdrop backup --out FOLDER` and enable tipdrop-backup.timer")]

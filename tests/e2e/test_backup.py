@@ -110,7 +110,8 @@ def test_a_backup_taken_under_load_restores_everything_the_server_cannot_read_it
     during, stop = [], threading.Event()
 
     def keep_submitting():
-        while not stop.is_set():
+        # At most 12: with the 2 before, under TIPDROP_SUBMITS_PER_HOUR (20) for this client.
+        while not stop.is_set() and len(during) < 12:
             during.append(_submit(server, f"{CANARY} during the backup"))
 
     (tmp_path / "backups").mkdir()
@@ -125,7 +126,7 @@ def test_a_backup_taken_under_load_restores_everything_the_server_cannot_read_it
         stop.set()
         submitter.join()
     assert backed.returncode == 0, backed.stderr
-    assert len(during) > submitted_while - 1 >= 1
+    assert submitted_while >= 2
     [backup_file] = (tmp_path / "backups").iterdir()
     assert backed.stdout.strip() == f"backup written: {backup_file}"
     assert oct(backup_file.stat().st_mode & 0o777) == "0o600"
