@@ -19,7 +19,7 @@ from contextlib import closing
 import pytest
 
 from ..serving import multipart
-from .conftest import PASS, assert_clean_error
+from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 
