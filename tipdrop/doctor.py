@@ -228,7 +228,8 @@ def check_legacy_attachments(attachments_dir):
         "database and deletes them")]
 
 
-def check_backups(backup_dir, max_age_hours, backup_key=None, now=None):
+def check_backups(backup_dir: Path, max_age_hours: int, backup_key: Path | None = None,
+                  now: float | None = None) -> list[Finding]:
     """The newest backup in TIPDROP_BACKUP_DIR is recent, and the backup key is installed."""
     from . import backup
 
