@@ -10,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
-from bench import (browser_crypto, flood, http_load, officer_import, receipt_work, sealed_upload,
-                   shared_limits, stalled, stream_cipher, upload)
+from bench import (backup, browser_crypto, flood, http_load, officer_import, receipt_work,
+                   sealed_upload, shared_limits, stalled, stream_cipher, upload)
 from bench.common import MiB, machine
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,7 @@ def main():
     growth = stream_cipher.memory_growth(16 * MiB, size)
     results["stream_peak_rss_mib_small"] = growth[16 * MiB]
     results["stream_peak_rss_mib_large"] = growth[size]
+    results |= backup.measure(size)
     # Phones send videos of this order; sealed in the page, in Chromium.
     results |= browser_crypto.measure(64 * MiB if quick else 256 * MiB)
     write(results)
@@ -143,6 +144,7 @@ def summary(r):
         "Decryption writes to /dev/null for every tool; encryption writes a file.",
         "",
     ]
+    lines += _backup_section(r)
     lines += _browser_section(r)
     return "\n".join(lines)
 
@@ -517,3 +519,52 @@ def _import_section(r):
 
 if __name__ == "__main__":
     main()
+
+
+def _backup_section(r):
+    """`tipdrop backup` and `tipdrop restore` against a plain copy (bench/backup.py)."""
+    if "backup_mb_s" not in r:
+        return ["## Backup and restore", "", "Not measured in this run.", ""]
+    ok = r["backup_vs_copy"] >= 0.5 and r["restore_vs_copy"] >= 0.5
+    return [
+        f"## Backup and restore ({_fmt(r['backup_db_mib'])} MiB database of attachment ciphertext)",
+        "",
+        "`tipdrop backup` reads the database in one read transaction and streams it, sealed to "
+        "the backup key, into a file it fsyncs; `tipdrop restore` decrypts, loads a new "
+        "database, fsyncs it and renames the folder into place. The baseline is a plain copy "
+        "of the same database file (`shutil.copyfile`, in-kernel, then fsync): the least any "
+        "durable backup must do, without a consistent snapshot or encryption. The three "
+        "take turns, three rounds, each run in its own process; the best run of each counts.",
+        "",
+        "| operation | MB/s | vs plain copy |",
+        "|---|---|---|",
+        f"| plain copy + fsync | {_fmt(r['backup_copy_mb_s'])} | 1.00 |",
+        f"| tipdrop backup | {_fmt(r['backup_mb_s'])} | {_fmt(r['backup_vs_copy'], 2)} |",
+        f"| tipdrop restore | {_fmt(r['restore_mb_s'])} | {_fmt(r['restore_vs_copy'], 2)} |",
+        f"| for comparison: SQLite's online backup API to a clear file + fsync (what an operator "
+        f"ran before `tipdrop backup`) | {_fmt(r['backup_sqlite_api_mb_s'])} | "
+        f"{_fmt(r['backup_sqlite_api_mb_s'] / r['backup_copy_mb_s'], 2)} |",
+        "",
+        f"Goal: both at least 0.5 of the copy: {_met(ok)}."
+        + ("" if r["restore_vs_copy"] >= 0.5 else
+           " Restore is the slower half: it decrypts, parses and inserts every row through "
+           "SQLite from Python into a new database (each attachment piece inserted, then "
+           "written in place), where the copy moves pages inside the kernel. Restores are rare "
+           "and on no reporter's path; the backup, which runs daily beside them, is the one "
+           "that must be light."),
+        "",
+        f"Peak RSS: backup {_fmt(r['backup_rss_small_mib'], 1)} MiB for 16 MiB of data, "
+        f"{_fmt(r['backup_rss_large_mib'], 1)} MiB for {_fmt(r['backup_size_mib'])} MiB; restore "
+        f"{_fmt(r['restore_rss_small_mib'], 1)} / {_fmt(r['restore_rss_large_mib'], 1)} MiB: "
+        "flat in the data size.",
+        "",
+        "Submit-like write transactions (a report row with a 4 KiB body, synchronous=FULL, "
+        "one every 10 ms from another process): "
+        f"99th percentile {_fmt(r['submit_idle_p99_ms'], 1)} ms and worst "
+        f"{_fmt(r['submit_idle_max_ms'], 1)} ms with no backup; "
+        f"{_fmt(r['submit_backup_p99_ms'], 1)} ms and {_fmt(r['submit_backup_max_ms'], 1)} ms "
+        f"while a backup ran ({_fmt(r['backup_during_s'], 1)} s). A backup takes no lock "
+        "writers wait for (WAL: readers and the writer do not block each other); what "
+        "submits see is the disk and CPU it shares.",
+        "",
+    ]

@@ -233,6 +233,91 @@ def purge(older_than, dry_run, data_dir):
         raise retention.WalBusyError()
 
 
+@cli.command("backup-keygen")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for backup.key (keep it offline) and backup.pub (for the server).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False),
+              help="Read the passphrase from this file instead of a prompt.")
+def backup_keygen(out_dir, passphrase_file):
+    """Make the operator's backup key pair, on a machine that is not the server.
+
+    OUT/backup.key is encrypted under a passphrase (Argon2id) and opens every
+    backup: keep it offline, away from the server. Install OUT/backup.pub on
+    the server (outside its keys folder) and set TIPDROP_BACKUP_KEY to it.
+
+    Example: tipdrop backup-keygen --out /media/offline-usb
+    """
+    from .backups_cli import make_backup_key
+    from .officer.cli import read_passphrase
+
+    passphrase = read_passphrase(passphrase_file, confirm=True)
+    key_id, private_path, public_path = make_backup_key(out_dir, passphrase)
+    click.echo(f"key id:      {key_id}")
+    click.echo(f"private key: {private_path}  (keep offline; it opens every backup)")
+    click.echo(f"public key:  {public_path}  (install on the server, set TIPDROP_BACKUP_KEY)")
+
+
+@cli.command("backup")
+@click.option("--out", type=click.Path(),
+              help="Backup file to write (must not exist), or a folder to write it into.")
+@click.option("--prune", "prune_dir", type=click.Path(file_okay=False),
+              help="Then delete the backups in this folder older than TIPDROP_BACKUP_DAYS.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+def backup_cmd(out, prune_dir, data_dir):
+    """Server: seal a consistent snapshot of the data folder to the backup key.
+
+    Safe while the server runs: submits go on. The file holds the database
+    and the token secret, encrypted to TIPDROP_BACKUP_KEY; the server cannot
+    read it. With --prune DIR, backups made more than TIPDROP_BACKUP_DAYS
+    days ago are overwritten and deleted, so a purged report is gone from
+    backups too (docs/operations.md).
+
+    Example: tipdrop backup --out /var/backups/tipdrop --prune /var/backups/tipdrop
+    """
+    from . import backup
+    from .backups_cli import load_backup_public
+
+    if not out and not prune_dir:
+        raise UsageError("give --out FILE, --prune DIR, or both")
+    config = settings_mod.from_env(data_dir=data_dir)
+    # Pruning first: a backup that fails (a full disk) must not keep old ones alive.
+    if prune_dir:
+        removed = backup.prune(prune_dir, config.backup_days)
+        click.echo(f"pruned {len(removed)} backup(s) older than {config.backup_days} days "
+                   f"from {prune_dir}")
+    if out:
+        path = backup.write_backup(config.data_dir, load_backup_public(config.backup_key), out)
+        click.echo(f"backup written: {path}")
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The backup private key file (backup.key from tipdrop backup-keygen).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False),
+              help="Read the passphrase from this file instead of a prompt.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
+def restore_cmd(file, key_file, passphrase_file, data_dir):
+    """Server: restore a backup onto an empty data folder, all of it or nothing.
+
+    Refuses a data folder that is not empty. A wrong key, a changed byte or
+    a file cut short writes nothing. Run `tipdrop purge` right after: the
+    backup may hold reports purged since it was made (docs/operations.md).
+
+    Example: tipdrop restore /var/backups/tipdrop/tipdrop-20240630T040000Z.tdbackup --key /media/offline-usb/backup.key
+    """
+    from .backups_cli import unlock_backup_key
+    from .officer.cli import read_passphrase
+    from .restore import restore
+
+    config = settings_mod.from_env(data_dir=data_dir)
+    private = unlock_backup_key(key_file, read_passphrase(passphrase_file))
+    counts = restore(file, private, config.data_dir)
+    click.echo(f"restored the backup of {counts['created']} into {config.data_dir}: "
+               f"{counts.get('tips', 0)} tips, {counts.get('followups', 0)} follow-ups, "
+               f"{counts.get('replies', 0)} replies, {counts.get('attachments', 0)} attachments")
+
+
 @cli.command()
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
 @click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
@@ -249,7 +334,8 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     Checks the keys folder (no private key, every file readable), that every
     routed unit has a public key, the data folder (0700, owned by you), the
     database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
-    (32+ bytes, 0600), the rate-limit folder (in RAM), the clock, free disk
+    (32+ bytes, 0600), the rate-limit folder (in RAM), with TIPDROP_BACKUP_DIR
+    set the backup key and the age of the newest backup, the clock, free disk
     space for uploads, with TIPDROP_PROXIES set that the running server
     listens on loopback or a Unix socket only, and, if given, the nginx
     configuration or the live proxy (docs/reverse-proxy.md). Prints one line

@@ -228,6 +228,42 @@ def check_legacy_attachments(attachments_dir):
         "database and deletes them")]
 
 
+def check_backups(backup_dir: Path, max_age_hours: int, backup_key: Path | None = None,
+                  now: float | None = None) -> list[Finding]:
+    """The newest backup in TIPDROP_BACKUP_DIR is recent, and the backup key is installed."""
+    from . import backup
+
+    folder = Path(backup_dir)
+    found = []
+    from .backups_cli import load_backup_public
+
+    try:
+        load_backup_public(backup_key)
+    except (TipdropError, OSError):
+        found.append(Finding(
+            "TIPDROP_BACKUP_KEY is not set or names no backup public key: "
+            "`tipdrop backup` cannot run",
+            "make a backup key offline with `tipdrop backup-keygen`, copy backup.pub to the "
+            "server and set TIPDROP_BACKUP_KEY to it"))
+    if not folder.is_dir():
+        return found + [Finding(f"the backup folder {folder} does not exist",
+                                f"install -d -m 0700 -o tipdrop {folder}, and enable "
+                                "tipdrop-backup.timer (docs/operations.md)")]
+    now = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    # Hidden files are unfinished backups a crash left (prune deletes them in time).
+    backups = [b for b in backup.find_backups(folder) if not b.path.name.startswith(".")]
+    if not backups:
+        return found + [Finding(f"there is no backup in {folder}",
+                                "run `tipdrop backup --out FOLDER` and enable tipdrop-backup.timer")]
+    age = now - backups[-1].created
+    if age.total_seconds() > max_age_hours * 3600:
+        found.append(Finding(
+            f"the newest backup in {folder} was made {age.total_seconds() / 3600:.0f} hours ago, "
+            f"more than TIPDROP_BACKUP_MAX_AGE_HOURS ({max_age_hours})",
+            "check the timer: systemctl status tipdrop-backup.timer; journalctl -u tipdrop-backup"))
+    return found
+
+
 def check_clock(now=None):
     """The system clock is at least plausible (token expiry and officer requests rely on it)."""
     now = time.time() if now is None else now
@@ -406,6 +442,9 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
             ("token secret", check_token_secret(settings.data_dir)),
             ("attachment files", check_legacy_attachments(settings.attachments_dir)),
         ]
+    if settings.backup_dir is not None:
+        results.append(("backups", check_backups(settings.backup_dir, settings.backup_max_age_hours,
+                                                 settings.backup_key)))
     results += [
         ("clock", check_clock()),
         ("disk space", check_disk_space(settings.data_dir, settings.max_upload_mb,

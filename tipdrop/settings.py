@@ -66,6 +66,16 @@ SETTINGS = (
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
     Setting("retention_days", "TIPDROP_RETENTION_DAYS", int, 90,
             "`tipdrop purge` deletes tips closed at least this many days ago."),
+    Setting("backup_key", "TIPDROP_BACKUP_KEY", Path, None,
+            "The operator's backup public key file (from `tipdrop backup-keygen`), outside the "
+            "keys folder: `tipdrop backup` seals to it; its private half is kept offline."),
+    Setting("backup_dir", "TIPDROP_BACKUP_DIR", Path, None,
+            "Where backups are kept: `tipdrop doctor` warns when the newest there is too old."),
+    Setting("backup_days", "TIPDROP_BACKUP_DAYS", int, 14,
+            "`tipdrop backup --prune` deletes backups made more than this many days ago; a "
+            "purged report survives in backups at most this long plus one day."),
+    Setting("backup_max_age_hours", "TIPDROP_BACKUP_MAX_AGE_HOURS", int, 36,
+            "`tipdrop doctor` warns when the newest backup in TIPDROP_BACKUP_DIR is older."),
     Setting("quick_exit_url", "TIPDROP_QUICK_EXIT_URL", str, "https://www.google.com/",
             "Where the quick-exit button on every reporter page leads: a neutral site."),
 )
@@ -92,6 +102,10 @@ class Settings:
     runtime_dir: Path = Path("/dev/shm")
     proxies: int = 0
     retention_days: int = 90
+    backup_key: Path | None = None
+    backup_dir: Path | None = None
+    backup_days: int = 14
+    backup_max_age_hours: int = 36
     quick_exit_url: str = "https://www.google.com/"
     #: Argon2id parameters for new receipts; not settable from the
     #: environment (tests pass cheap ones, production keeps the default).

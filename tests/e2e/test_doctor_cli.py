@@ -117,3 +117,32 @@ def test_doctor_says_when_no_running_server_was_found_to_check(run_cli, deployme
                      env=ENV | {"TIPDROP_PROXIES": "1"})
     assert result.returncode == 0, result.stdout
     assert "note: no running server of this data folder was found" in result.stdout
+
+
+def test_doctor_checks_the_backups_when_a_backup_folder_is_set(run_cli, deployment, tmp_path):
+    import datetime
+
+    from tipdrop import backup
+    from tipdrop.crypto import backupkey
+
+    keys_dir, data_dir = deployment
+    key = backupkey.generate()
+    (tmp_path / "backup.pub").write_bytes(key.public.to_json())
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    env = ENV | {"TIPDROP_BACKUP_DIR": str(folder), "TIPDROP_BACKUP_KEY": str(tmp_path / "backup.pub")}
+
+    def run():
+        return run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, env=env)
+
+    empty = run()
+    assert empty.returncode == 2
+    assert f"problem: there is no backup in {folder}" in empty.stdout
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=50)
+    backup.write_backup(data_dir, key.public, folder, now=old)
+    late = run()
+    assert late.returncode == 2 and "was made 50 hours ago" in late.stdout
+    backup.write_backup(data_dir, key.public, folder)
+    fresh = run()
+    assert fresh.returncode == 0, fresh.stdout
+    assert "backups" in fresh.stdout.strip().splitlines()[-1]

@@ -130,6 +130,21 @@ def test_purge_service_and_daily_timer():
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
+def test_backup_service_prunes_then_backs_up_daily_at_a_fixed_time():
+    service = unit("tipdrop-backup.service")["Service"]
+    assert service["Type"] == "oneshot" and service["User"] == "tipdrop"
+    assert service["ExecStart"].endswith(
+        "tipdrop backup --prune /var/backups/tipdrop --out /var/backups/tipdrop")
+    env = service["Environment"].split("\n")
+    assert "TIPDROP_BACKUP_KEY=/etc/tipdrop/backup.pub" in env
+    assert "TIPDROP_BACKUP_DAYS=14" in env
+    assert service["ReadWritePaths"] == "/var/lib/tipdrop /var/backups/tipdrop"
+    timer = unit("tipdrop-backup.timer")["Timer"]
+    # No random delay: the age bound in docs/operations.md counts on one run a day.
+    assert timer["OnCalendar"] == "*-*-* 04:00:00" and "RandomizedDelaySec" not in timer
+    assert timer["Persistent"] == "true"
+
+
 def test_torrc_points_the_onion_at_nginx_onion_block():
     lines = [line.split() for line in (DEPLOY / "tor" / "torrc").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
@@ -141,12 +156,15 @@ def test_torrc_points_the_onion_at_nginx_onion_block():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 def test_systemd_analyze_finds_no_syntax_errors(tmp_path):
     # Only syntax: the paths (/opt/tipdrop, user tipdrop) do not exist here.
-    for name in ("tipdrop.service", "tipdrop-purge.service", "tipdrop-purge.timer"):
+    for name in ("tipdrop.service", "tipdrop-purge.service", "tipdrop-purge.timer",
+                 "tipdrop-backup.service", "tipdrop-backup.timer"):
         (tmp_path / name).write_text((DEPLOY / "systemd" / name).read_text())
     result = subprocess.run(["systemd-analyze", "verify", "--man=no",
                              *(str(tmp_path / n) for n in ("tipdrop.service",
                                                            "tipdrop-purge.service",
-                                                           "tipdrop-purge.timer"))],
+                                                           "tipdrop-purge.timer",
+                                                           "tipdrop-backup.service",
+                                                           "tipdrop-backup.timer"))],
                             capture_output=True, text=True, timeout=60)
     syntax = [line for line in result.stderr.splitlines()
               if "Unknown key" in line or "Unknown section" in line

@@ -2,7 +2,7 @@
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
-page_link.json.
+page_link.json, backup.json.
 
 Run from the repository root:
 
@@ -751,6 +751,77 @@ def page_link_vectors():
     }
 
 
+# --- backups -------------------------------------------------------------------
+
+
+def backup_archive(created):
+    """A small archive in the record format of docs/protocol.md section 16."""
+    import struct
+
+    from tipdrop import backup
+
+    def name(text):
+        return struct.pack(">H", len(text)) + text.encode()
+
+    header = backup._archive_header(created)
+    sql = "CREATE TABLE notes (id TEXT PRIMARY KEY, n INTEGER, x REAL, body BLOB)"
+    records = [
+        bytes([backup.SQL]) + struct.pack(">I", len(sql)) + sql.encode(),
+        bytes([backup.TABLE]) + name("notes") + b"\x01" + struct.pack(">H", 4)
+        + name("id") + name("n") + name("x") + name("body"),
+        bytes([backup.ROW]) + backup._value(1) + backup._value("T-0001") + backup._value(-7)
+        + backup._value(0.5) + backup._value(b"\x00\xff ciphertext"),
+        bytes([backup.ROW]) + backup._value(2) + backup._value("T-0002") + backup._value(None)
+        + backup._value(None) + backup._value(None),
+        bytes([backup.FILE]) + name("token-secret") + struct.pack(">Q", 32) + seed("token secret"),
+    ]
+    return (struct.pack(">I", len(header)) + header + b"".join(records)
+            + bytes([backup.END]) + struct.pack(">Q", len(records)))
+
+
+def backup_vectors():
+    from tipdrop import backup
+    from tipdrop.crypto import backupkey
+
+    created = "2024-05-01T04:00:00Z"
+    private = backupkey.BackupPrivateKey(
+        X25519PrivateKey.from_private_bytes(seed("tipdrop test vector backup x25519")), created)
+    archive = backup_archive(created)
+    payload_key = seed("tipdrop test vector backup payload key")
+    eph = ephemeral("backup")
+    out = io.BytesIO()
+    out.write(backup.MAGIC + created.encode("ascii"))
+    with stream_encryptor(out, private.public.recipient, kind="backup", tip_id="backup",
+                          part=created, payload_key=payload_key, ephemeral=eph) as enc:
+        enc.write(archive)
+    salt, nonce = seed("backup key file salt")[:kdf.SALT_LEN], seed("backup key file nonce")[:12]
+    key_file = backupkey._private_to_file(private, CREME, kdf.TEST_PARAMS, salt=salt, nonce=nonce)
+    return {
+        "description": (
+            "Backups (docs/protocol.md section 16): 'TDBACKUP' || created (20 ASCII bytes) || "
+            "STREAM (section 5) of kind backup (0x07), tip id 'backup', part = created, sealed "
+            "to the backup key; its plaintext is the archive of records given here in full. "
+            "The backup key files (public and passphrase-wrapped private, Argon2id test "
+            "parameters) are given too. Produced by tipdrop itself (tests/vectors/generate.py) "
+            "from a fixed key, payload key and ephemeral key."
+        ),
+        "vectors": [{
+            "created": created,
+            "x25519_private": x_raw(private.x25519),
+            "key_id": private.public.key_id.hex(),
+            "public_key_file": private.public.to_json().decode(),
+            "private_key_file": key_file.decode(),
+            "passphrase": unicodedata.normalize("NFD", CREME),
+            "archive": archive.hex(),
+            "payload_key": payload_key.hex(),
+            "ephemeral_private": x_raw(eph),
+            "backup": out.getvalue().hex(),
+            "rows": [[1, "T-0001", -7, 0.5, "00ff2063697068657274657874"],
+                     [2, "T-0002", None, None, None]],
+        }],
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -764,6 +835,7 @@ def main():
     write("receipt_keys.json", receipt_key_vectors())
     write("records.json", record_vectors())
     write("page_link.json", page_link_vectors())
+    write("backup.json", backup_vectors())
 
 
 if __name__ == "__main__":

@@ -84,6 +84,19 @@ def test_page_states_the_configured_retention(app_config):
     assert "deleted 30 days later" in text
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_page_states_how_long_a_deleted_report_survives_in_backups(app_config, lang):
+    from tipdrop.web import create_app
+
+    client = create_app(app_config | {"backup_days": 20}).test_client()
+    text = client.get(f"/privacy?lang={lang}").text
+    assert 'data-backup-days="20"' in text
+    # TIPDROP_BACKUP_DAYS + 1: the daily prune deletes a backup the first run after it is 20 days old.
+    assert re.search(r'data-backup-days="20">[^<]*\b21\b', text)
+    if lang == "en":
+        assert "for up to 21 days more" in text
+
+
 @pytest.mark.parametrize("path", ["/", "/submit", "/check", "/no-such-page"])
 def test_every_page_links_to_privacy_in_its_language(client, path):
     assert 'href="/privacy?lang=kk"' in client.get(f"{path}?lang=kk").text

@@ -25,6 +25,8 @@ KINDS = {
     "attachment": 4,
     "attachment-info": 5,
     "note": 6,
+    # A STREAM only: a whole data folder sealed to the backup key (tipdrop.backup).
+    "backup": 7,
 }
 KIND_NAMES = {code: name for name, code in KINDS.items()}
 

@@ -301,6 +301,7 @@ def looks_private(data):
         b"BEGIN OPENSSH PRIVATE KEY",
         b"BEGIN PGP PRIVATE KEY",
         b"AGE-SECRET-KEY-",
+        b"\"backup-private-key\"",
     )
     return any(marker in data for marker in markers)
 

@@ -60,4 +60,5 @@ def _tables():
 def page():
     settings = current_app.config["TIPDROP"]
     return render_template("privacy.html", tables=list(_tables()),
-                           retention_days=settings.retention_days)
+                           retention_days=settings.retention_days,
+                           backup_days=settings.backup_days)
