@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from .. import terminal
+from .. import bundles, terminal
 from ..errors import InputError, UsageError
 from ..settings import PASSPHRASE_ENV
 from ..tips import STATUSES
@@ -312,19 +312,38 @@ def reply(workspace, key, tip, message, status):
 
 
 @officer.command("outbox")
+@click.argument("tips", nargs=-1)
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="File to write the signed reply bundle to.")
+@click.option("--resend", is_flag=True,
+              help="Write replies already sent again (a lost or damaged outbox file): all "
+                   "of them, those sent since --since, or those of the TIPs given.")
+@click.option("--since", help="With --resend: only replies sent on or after this day "
+                              "(YYYY-MM-DD).")
 @_workspace_options
-def outbox(workspace, key, out):
+def outbox(workspace, key, out, tips, resend, since):
     """Write all queued replies into one bundle signed by the unit.
 
     Carry the file to the server and run `tipdrop import-replies FILE` there
-    (or send them online with `tipdrop officer push`).
+    (or send them online with `tipdrop officer push`). If that file is lost,
+    `--resend` writes the replies already sent once more: the server skips
+    those it holds byte for byte and imports the rest.
 
     Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
     """
-    count = workspace.outbox(key.unlock(), out)
-    click.echo(f"{count} replies written to {out}")
+    if not resend:
+        if tips or since:
+            raise UsageError("TIP and --since go with --resend")
+        count = workspace.outbox(key.unlock(), out)
+        click.echo(f"{count} replies written to {out}")
+        return
+    if since is not None and not bundles.DAY.match(since):
+        raise UsageError("--since must be a day, YYYY-MM-DD")
+    if since is not None and tips:
+        raise UsageError("give --since or TIPs, not both")
+    tip_ids = tuple(sorted({workspace.resolve(tip) for tip in tips}))
+    count = workspace.outbox(key.unlock(), out, resend={"since": since, "tip_ids": tip_ids})
+    click.echo(f"{count} replies already sent written again to {out}")
 
 
 _SERVER_HELP = ("The server's address: https://..., or http:// to this computer only "

@@ -414,11 +414,19 @@ class Workspace:
                             [status, day, tip_id])
         return seq
 
-    def outbox(self, keyring, out):
-        """Write every unsent reply into one signed bundle file; mark them sent."""
+    def outbox(self, keyring, out, resend=None):
+        """Write every unsent reply into one signed bundle file; mark them sent.
+
+        With ``resend`` (a dict of :meth:`resend_bundle` arguments), write
+        replies already sent instead; nothing is marked.
+        """
         out = Path(out)
         if out.exists():
             raise InputError(f"{out} already exists; refusing to overwrite it")
+        if resend is not None:
+            data, count = self.resend_bundle(keyring, **resend)
+            atomic_write(out, data, mode=0o600)
+            return count
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
         self.mark_sent(rows)
@@ -450,6 +458,39 @@ class Workspace:
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                                          today(), replies)
         return data, rows
+
+    def resend_bundle(self, keyring, since=None, tip_ids=()):
+        """Replies already sent, in one new signed bundle: (bundle bytes, number of replies).
+
+        For a bundle file that was lost on the way: the server counts the
+        replies it already holds byte for byte and imports the others.
+        ``since`` (a day) keeps those sent on or after it, ``tip_ids`` those
+        of these tips. Replies signed by an older key are signed again by
+        the newest (one bundle names one key); the workspace keeps its rows.
+        """
+        where, args = ["sent_day IS NOT NULL"], []
+        if since is not None:
+            where.append("sent_day >= ?")
+            args.append(since)
+        if tip_ids:
+            where.append(f"tip_id IN ({', '.join('?' * len(tip_ids))})")
+            args += list(tip_ids)
+        rows = list(self.db["outbox"].rows_where(" AND ".join(where), args,
+                                                 order_by="tip_id, seq"))
+        if not rows:
+            raise InputError("no sent replies match; nothing to write again")
+        unit_key = keyring.signing_key
+        replies = []
+        for r in rows:
+            reply = bundles.Reply(r["tip_id"], r["seq"], r["day"], r["status"], r["body"],
+                                  r["signature"])
+            if r["key_id"] != unit_key.key_id.hex():
+                reply = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                           tip_id=r["tip_id"], seq=r["seq"], day=r["day"],
+                                           status=r["status"], body=r["body"])
+            replies.append(reply)
+        return bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                         today(), replies), len(rows)
 
     def mark_sent(self, rows):
         with store.transaction(self.db):
