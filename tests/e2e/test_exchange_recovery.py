@@ -2,12 +2,16 @@
 
 A lost outbox file is written again (`officer outbox --resend`) and imported
 once: the server skips the replies it holds byte for byte and refuses a
-resend that was altered or forged.
+resend that was altered or forged. A tip the workspace holds damaged is
+replaced by the intact copy a later export brings, at `officer open` or
+with `officer reopen`, only once that copy passed every check.
 """
 
 import json
 import re
+import sqlite3
 import urllib.parse
+from contextlib import closing
 
 import pytest
 
@@ -146,3 +150,88 @@ def test_an_altered_or_forged_resend_is_refused_whole(server, officer, two_tips,
     # Then nothing of any of them was imported: the lost reply is still missing
     assert _status_seen_by(server, first_receipt) == "in-review"
     assert _status_seen_by(server, second_receipt) == "received"
+
+
+REPORT = "DEVICE-CANARY: the night guard sells the seized fuel"
+
+
+@pytest.fixture
+def damaged_tip(server, officer, run_cli, tmp_path):
+    """A report sealed on the reporter's device, whose server copy was damaged before the
+    first export (a disk fault, then restored from a backup): the workspace holds it
+    marked DAMAGED. Returns the tip id and a function that mends the server's copy."""
+    pinned = tmp_path / "pinned.pub"
+    pinned.write_bytes((server.keys_dir / "demo.pub").read_bytes())
+    (tmp_path / "report.txt").write_text(REPORT, encoding="utf-8")
+    run_cli("submit", "--server", f"http://127.0.0.1:{server.port}", "--region", "almaty",
+            "--category", "theft", "--text-file", tmp_path / "report.txt",
+            "--unit-key", pinned, check=True)
+    database = server.data_dir / "tipdrop.db"
+    with closing(sqlite3.connect(database)) as conn, conn:
+        (tip_id, body), = conn.execute("SELECT id, body FROM tips")
+        conn.execute("UPDATE tips SET body = ? WHERE id = ?",
+                     [body[:-20] + bytes(b ^ 0x55 for b in body[-20:]), tip_id])
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e1.tdx", env=server.env(),
+            check=True)
+    opened = run_cli("officer", "open", tmp_path / "e1.tdx", env=officer, check=True)
+    assert "1 items sealed on reporters' devices could not be read" in opened.stdout
+    [listed] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    assert listed["damaged"]
+
+    def mend():
+        with closing(sqlite3.connect(database)) as conn, conn:
+            conn.execute("UPDATE tips SET body = ? WHERE id = ?", [body, tip_id])
+
+    return tip_id, mend
+
+
+def test_a_damaged_tip_is_replaced_by_the_intact_copy_a_later_export_brings(
+        server, officer, damaged_tip, run_cli, tmp_path):
+    tip_id, mend = damaged_tip
+    run_cli("officer", "reply", tip_id, "--status", "in-review", env=officer, check=True)
+    # When the server's copy is mended and everything is exported again
+    mend()
+    run_cli("export", "--unit", "demo", "--since-start", "--out", tmp_path / "e2.tdx",
+            env=server.env(), check=True)
+    opened = run_cli("officer", "open", tmp_path / "e2.tdx", env=officer, check=True)
+
+    # Then opening it replaces the damaged copy, and the report reads
+    assert f"replaced 1 damaged items with intact copies (tips {tip_id[:12]})" in opened.stdout
+    [listed] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    assert not listed["damaged"]
+    shown = run_cli("officer", "show", tip_id, env=officer, check=True)
+    assert REPORT in shown.stdout and "DAMAGED" not in shown.stdout
+    # And what the officer did with the tip stays: its status and its reply
+    assert listed["status"] == "in-review" and "reply 1" in shown.stdout
+    # And the acknowledgement now names it: the server may delete its copy
+    acked = run_cli("officer", "ack", "--out", tmp_path / "ack.json", env=officer, check=True)
+    assert tip_id in json.loads((tmp_path / "ack.json").read_text())["tips"], acked.stdout
+
+
+def test_reopen_replaces_a_damaged_tip_only_with_a_copy_that_passes_the_checks(
+        server, officer, damaged_tip, run_cli, tmp_path):
+    tip_id, mend = damaged_tip
+    # When the officer reopens it from the same damaged bundle, nothing changes
+    same = run_cli("officer", "reopen", tip_id[:8], tmp_path / "e1.tdx", env=officer)
+    assert_clean_error(same, "is still damaged")
+    # When the bundle's copy was altered on the way, the bundle is refused whole
+    mend()
+    run_cli("export", "--unit", "demo", "--since-start", "--out", tmp_path / "e2.tdx",
+            env=server.env(), check=True)
+    data = bytearray((tmp_path / "e2.tdx").read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / "altered.tdx").write_bytes(bytes(data))
+    altered = run_cli("officer", "reopen", tip_id[:8], tmp_path / "altered.tdx", env=officer)
+    assert_clean_error(altered)
+    [listed] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    assert listed["damaged"]
+
+    # When it reopens the tip from an export holding an intact copy
+    reopened = run_cli("officer", "reopen", tip_id[:8], tmp_path / "e2.tdx", env=officer,
+                       check=True)
+
+    # Then the tip is intact; reopening it again has nothing to do
+    assert f"tip {tip_id[:12]} is intact now" in reopened.stdout
+    assert REPORT in run_cli("officer", "show", tip_id, env=officer, check=True).stdout
+    again = run_cli("officer", "reopen", tip_id[:8], tmp_path / "e2.tdx", env=officer)
+    assert_clean_error(again, "holds nothing damaged")

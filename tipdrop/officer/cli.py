@@ -118,6 +118,9 @@ def open_bundle(workspace, key, bundle):
 
 
 def _say_unavailable(counts):
+    if counts.get("replaced"):
+        click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
+                   f"(tips {', '.join(t[:12] for t in counts['replaced_tips'])})")
     if counts.get("not_bound"):
         click.echo(f"WARNING: {counts['not_bound']} attachments are not the ones their sealed "
                    "reports list (added, replaced or dropped after the reporter sealed them); "
@@ -132,6 +135,33 @@ def _say_unavailable(counts):
     if counts.get("unavailable"):
         click.echo(f"skipped {counts['unavailable']} tips whose reports are no longer on the "
                    "server: the unit acknowledged holding them in another workspace")
+
+
+@officer.command("reopen")
+@click.argument("tip")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@_workspace_options
+def reopen(workspace, key, tip, bundle):
+    """Replace the damaged copy of a tip with the intact one a bundle holds.
+
+    BUNDLE is an export, e.g. from `tipdrop export --since-start`, opened
+    before or not; it is checked exactly like `officer open`, and everything
+    new in it is imported too. Each of the tip's damaged items (report,
+    follow-up, file) that the bundle holds intact, and that passes every
+    check, replaces the damaged copy; the tip keeps its status, notes and
+    replies. `officer open` and `officer pull` do this by themselves.
+
+    Example: tipdrop officer reopen 3f9a export-all.tdx --workdir ~/cases --key demo.key
+    """
+    tip_id = workspace.resolve(tip)
+    if not workspace.is_damaged(tip_id):
+        raise InputError(f"tip {tip_id[:12]} holds nothing damaged; nothing to replace")
+    counts = workspace.open_bundle(bundle, key.unlock(), again=True)
+    _say_unavailable(counts)
+    if workspace.is_damaged(tip_id):
+        raise InputError(f"tip {tip_id[:12]} is still damaged: {bundle} holds no intact copy "
+                         "of its damaged items (anything else new in it was opened)")
+    click.echo(f"tip {tip_id[:12]} is intact now")
 
 
 @officer.command("ack")

@@ -155,9 +155,15 @@ class Workspace:
 
     # --- open a bundle ----------------------------------------------------------
 
-    def open_bundle(self, path, keyring, progress=lambda n: None):
+    def open_bundle(self, path, keyring, progress=lambda n: None, again=False):
         """Import an export bundle after proving every item authentic; return counts."""
-        return opening.open_bundle(self, path, keyring, progress)
+        return opening.open_bundle(self, path, keyring, progress, again=again)
+
+    def is_damaged(self, tip_id):
+        """Whether the tip's report, a follow-up or a file of it is held damaged."""
+        return any(self.has(table, f"{column} = ? AND damaged IS NOT NULL", tip_id)
+                   for table, column in (("tips", "id"), ("followups", "tip_id"),
+                                         ("attachments", "tip_id")))
 
     def record_held(self, export_seq, held):
         """Remember what an export gave us (inside the import's transaction)."""
