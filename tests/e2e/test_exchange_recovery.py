@@ -235,3 +235,44 @@ def test_reopen_replaces_a_damaged_tip_only_with_a_copy_that_passes_the_checks(
     assert REPORT in run_cli("officer", "show", tip_id, env=officer, check=True).stdout
     again = run_cli("officer", "reopen", tip_id[:8], tmp_path / "e2.tdx", env=officer)
     assert_clean_error(again, "holds nothing damaged")
+
+
+def _backup(database, to):
+    with closing(sqlite3.connect(database)) as live, closing(sqlite3.connect(to)) as copy:
+        live.backup(copy)
+
+
+def _restore(server, backup):
+    """Restore the server's database from ``backup`` the way an operator does: stopped."""
+    server.stop()
+    database = server.data_dir / "tipdrop.db"
+    for suffix in ("-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    database.write_bytes(backup.read_bytes())
+    server.start()
+
+
+def test_a_refused_acknowledgement_is_set_aside_and_the_pull_goes_on(server, officer, run_cli,
+                                                                     tmp_path):
+    url = f"http://127.0.0.1:{server.port}"
+    _submit(server, "before the backup")
+    _backup(server.data_dir / "tipdrop.db", tmp_path / "backup.db")
+    run_cli("officer", "pull", "--server", url, env=officer, check=True)
+    # Given the server is restored from a backup older than that pull
+    _restore(server, tmp_path / "backup.db")
+    _submit(server, "after the restore")
+
+    # When the officer pulls with --ack: the server never made the export acknowledged
+    pulled = run_cli("officer", "pull", "--ack", "--server", url, env=officer)
+
+    # Then the refusal is reported and set aside, and the pull still brings the new tip
+    assert pulled.returncode == 0, pulled.stderr
+    assert "the server refused the acknowledgement of export(s) 1" in pulled.stdout
+    assert "did not carry" in pulled.stdout
+    assert "pulled: 1 new tips" in pulled.stdout
+    # And the next pull acknowledges what the restored server did export: both tips
+    again = run_cli("officer", "pull", "--ack", "--server", url, env=officer, check=True)
+    assert "acknowledged to the server: 2 tips" in again.stdout, again.stdout
+    assert "refused" not in again.stdout
+    quiet = run_cli("officer", "pull", "--ack", "--server", url, env=officer, check=True)
+    assert "nothing to acknowledge" in quiet.stdout

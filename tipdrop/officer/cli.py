@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from .. import bundles, terminal
-from ..errors import InputError, UsageError
+from ..errors import InputError, TipdropError, UsageError
 from ..settings import PASSPHRASE_ENV
 from ..tips import STATUSES
 from .keyring import Keyring
@@ -408,13 +408,7 @@ def pull(workspace, key, server, since_start, send_ack):
     url = client.check_server_url(server)
     keyring = key.unlock()
     if send_ack:
-        held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
-                                  keyring)
-        if held is None:
-            click.echo("nothing to acknowledge")
-        else:
-            click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
-                       f"follow-ups, {held['attachments']} attachments newly held")
+        _acknowledge(workspace, client.OfficerClient(url, keyring.signing_key), keyring)
     counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key), keyring,
                          since_start=since_start)
     if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
@@ -423,6 +417,29 @@ def pull(workspace, key, server, since_start, send_ack):
         click.echo(f"pulled: {counts['tips']} new tips, {counts['followups']} follow-ups, "
                    f"{counts['attachments']} attachments")
     _say_unavailable(counts)
+
+
+def _acknowledge(workspace, officer_client, keyring):
+    """Send the pending acknowledgement; whatever becomes of it, the pull goes on."""
+    from . import client
+
+    try:
+        held = client.acknowledge(workspace, officer_client, keyring)
+    except TipdropError as e:
+        click.echo(f"WARNING: the acknowledgement was not sent ({e.message}); it stays "
+                   "pending for the next pull --ack")
+        return
+    if held is None:
+        click.echo("nothing to acknowledge")
+    elif "refused" in held:
+        click.echo(f"WARNING: the server refused the acknowledgement of export(s) "
+                   f"{', '.join(map(str, held['exports']))}: {held['refused']}. It is set "
+                   "aside and not sent again, and the server keeps its copy of those items "
+                   "(e.g. after a restore, it never made those exports); tell the operator. "
+                   "`officer ack --all` writes everything again.")
+    else:
+        click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
+                   f"follow-ups, {held['attachments']} attachments newly held")
 
 
 @officer.command("push")

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     copy BLOB, sent_day TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS bundles (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
-    export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT);
+    export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
+    ack_refused TEXT);
 """
 
 
@@ -149,6 +150,8 @@ class Workspace:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
         if "encrypted_on" not in self.db["followups"].columns_dict:  # made before binding
             self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
+        if "ack_refused" not in self.db["held"].columns_dict:  # made before set-aside acks
+            self.db.execute("ALTER TABLE held ADD COLUMN ack_refused TEXT")
 
     def close(self):
         self.db.close()
@@ -186,10 +189,11 @@ class Workspace:
         It names every item those exports gave this workspace, under the
         newest of their numbers (the server checks each item was exported no
         later than that). With ``everything``, exports already acknowledged are
-        named again (a lost acknowledgement file). Returns (bytes, numbers);
-        nothing is marked here: :meth:`mark_acked` does, once it is delivered.
+        named again (a lost acknowledgement file), and so are those the server
+        refused (:meth:`set_aside_ack`). Returns (bytes, numbers); nothing is
+        marked here: :meth:`mark_acked` does, once it is delivered.
         """
-        where = "" if everything else " WHERE acked_day IS NULL"
+        where = "" if everything else " WHERE acked_day IS NULL AND ack_refused IS NULL"
         rows = list(self.db.execute(f"SELECT export_seq, items FROM held{where}"))
         if not rows:
             raise InputError("every opened export is already acknowledged; nothing to write "
@@ -204,13 +208,27 @@ class Workspace:
         return acks.dumps(ack), [seq for seq, _ in rows]
 
     def ack_pending(self):
-        return self.has("held", "acked_day IS NULL")
+        return self.has("held", "acked_day IS NULL AND ack_refused IS NULL")
 
     def mark_acked(self, numbers):
         with store.transaction(self.db):
             for seq in numbers:
-                self.db.execute("UPDATE held SET acked_day = ? WHERE export_seq = ?",
-                                [today(), seq])
+                self.db.execute("UPDATE held SET acked_day = ?, ack_refused = NULL "
+                                "WHERE export_seq = ?", [today(), seq])
+
+    def set_aside_ack(self, numbers, reason):
+        """The server refused the acknowledgement of these exports: do not send it again.
+
+        E.g. a server restored from a backup older than the exports: it
+        never made them, so it never will accept it. The server keeps its
+        copy of those items; opening the same export number again (the
+        restored server's) makes it pending anew, and ``officer ack --all``
+        names it again.
+        """
+        with store.transaction(self.db):
+            for seq in numbers:
+                self.db.execute("UPDATE held SET ack_refused = ? WHERE export_seq = ?",
+                                [f"{today()}: {reason}"[:400], seq])
 
     def write_ack(self, keyring, out, everything=False):
         """Write the pending acknowledgement to the file ``out``; return the export numbers."""
