@@ -19,7 +19,6 @@ from .errors import InputError, SignatureError, TipdropError, UnknownUnitError
 from .files import atomic_file
 from .tips import STATUSES, today
 
-
 #: Only a comparison of two replies, never signed or stored.
 _HELD = "tipdrop/v1/held-reply"
 

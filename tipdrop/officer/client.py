@@ -22,8 +22,14 @@ import tempfile
 from urllib.parse import urlencode
 
 from .. import officer_auth
-from ..remote import (ServerAnswerError, ServerRefusedError, ServerURL, check_server_url,
-                      network_step, refusal)
+from ..remote import (
+    ServerAnswerError,
+    ServerRefusedError,
+    ServerURL,
+    check_server_url,
+    network_step,
+    refusal,
+)
 
 API = "/officer/v1"
 TIMEOUT = 120
