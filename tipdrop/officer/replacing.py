@@ -41,21 +41,22 @@ def replace_damaged(db, replacing: dict) -> list:
     """Write the intact copies over the damaged ones; return the old files' names.
 
     A tip keeps what the workspace did with it (status, replies, notes); its
-    report, key and the server's metadata are the new copy's. The checks
-    were those of any new item (opening._Reading), the bindings included.
+    report, key and the server's metadata are the new copy's. Who sealed an
+    item (``encrypted_on``) stays as first recorded: only a device's item is
+    ever held damaged, and a later copy must not change that claim. The
+    checks were those of any new item (opening._Reading), the bindings
+    included.
     """
     for row in replacing["tips"]:
         db.execute("UPDATE tips SET key_id = ?, region = ?, category = ?, server_region = ?, "
-                   "server_category = ?, body = ?, encrypted_on = ?, damaged = NULL "
+                   "server_category = ?, body = ?, damaged = NULL "
                    "WHERE id = ? AND damaged IS NOT NULL",
                    [row["key_id"], row["region"], row["category"], row["server_region"],
-                    row["server_category"], row["body"], row["encrypted_on"], row["id"]])
+                    row["server_category"], row["body"], row["id"]])
     for row in replacing["followups"]:
-        db.execute("UPDATE followups SET body = ?, encrypted_on = ?, received_day = ?, "
-                   "read = 0, damaged = NULL WHERE tip_id = ? AND seq = ? "
-                   "AND damaged IS NOT NULL",
-                   [row["body"], row["encrypted_on"], row["received_day"], row["tip_id"],
-                    row["seq"]])
+        db.execute("UPDATE followups SET body = ?, received_day = ?, read = 0, damaged = NULL "
+                   "WHERE tip_id = ? AND seq = ? AND damaged IS NOT NULL",
+                   [row["body"], row["received_day"], row["tip_id"], row["seq"]])
     old = []
     for row in replacing["attachments"]:
         (before,) = db.execute("SELECT blob FROM attachments WHERE tip_id = ? AND part = ?",
