@@ -69,8 +69,12 @@ forwarded_allow_ips = "127.0.0.1"
 def on_starting(server):
     """In the master, before any worker: make or upgrade the database, and move
     attachment files an older tipdrop left into it (docs/operations.md). Done
-    here, no worker timeout cuts a long move short."""
+    here, no worker timeout cuts a long move short. And make SIGHUP (systemctl
+    reload tipdrop) check the keys folder and routing.json before it starts
+    new workers with them (tipdrop/reload.py, docs/operations.md)."""
+    from tipdrop.reload import guard_hup
     from tipdrop.settings import from_env
     from tipdrop.web import prepare_storage
 
     prepare_storage(from_env())
+    guard_hup(server, from_env)

@@ -135,7 +135,10 @@ def export(unit, out, since_start, data_dir):
 def import_replies(file, data_dir, keys_dir):
     """Server: import a reply bundle signed by a unit; all of it or nothing.
 
-    Forged, modified, replayed or wrong-unit bundles are refused whole.
+    Forged, modified, reordered or wrong-unit bundles are refused whole. A
+    bundle written again with `tipdrop officer outbox --resend` may hold
+    replies already imported: those that are byte for byte the ones here
+    are counted and skipped, any that differ refuse the bundle.
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
@@ -143,7 +146,8 @@ def import_replies(file, data_dir, keys_dir):
 
     db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
     counts = exchange.import_replies(db, unit_keys, data)
-    click.echo(f"imported {counts['replies']} replies for {counts['tips']} tips")
+    click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
+               f"(for {counts['tips']} tips)")
 
 
 def _server_and_file(data_dir, keys_dir, file):

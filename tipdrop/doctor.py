@@ -404,6 +404,26 @@ def check_runtime_dir(runtime_dir):
     return []
 
 
+def check_loaded_config(settings):
+    """Whether the running server uses the keys folder and routing as they are on disk.
+
+    Each server worker records a digest of the files it loaded
+    (tipdrop/reload.py); a different digest now means a key or routing.json
+    changed since, and the server was not reloaded, or refused the reload.
+    """
+    from .reload import config_digest, read_loaded
+    from .web.ratelimit import shared_dir
+
+    running = read_loaded(shared_dir(settings.runtime_dir, settings.data_dir))
+    if running is None or running[0] == config_digest(settings):
+        return []
+    return [Finding(
+        f"the running server (gunicorn master {running[1]}) uses other unit keys or routing "
+        f"than the files in {settings.keys_dir} now",
+        f"reload it: systemctl reload tipdrop (or kill -HUP {running[1]}); if it refuses the "
+        "files, its log says why and the checks above show what is wrong")]
+
+
 def check_listening(proxies, addresses):
     """With trusted proxies, the server must be reachable through them only.
 
@@ -435,6 +455,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
                                   settings.categories_path)),
         ("data folder", check_data_dir(settings.data_dir)),
         ("runtime folder", check_runtime_dir(settings.runtime_dir)),
+        ("keys in use", check_loaded_config(settings)),
     ]
     if settings.data_dir.exists():
         results += [

@@ -10,12 +10,17 @@ out of order or meant for another unit's tips. Export acknowledgements
 recorded so that ``tipdrop purge`` can delete the ciphertext the unit holds.
 """
 
+import hmac
 from pathlib import Path
 
 from . import acks, attachments, bundles, store
+from .crypto import canonical
 from .errors import InputError, SignatureError, TipdropError, UnknownUnitError
 from .files import atomic_file
 from .tips import STATUSES, today
+
+#: Only a comparison of two replies, never signed or stored.
+_HELD = "tipdrop/v1/held-reply"
 
 
 class ReplayError(TipdropError):
@@ -97,29 +102,31 @@ def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
         writer.finish()
 
 
-def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
+def import_replies(db, unit_keys, data, *, sender=None):
     """Verify a signed reply bundle and store all of it, or none of it.
 
     ``sender`` is the unit that sent it over the officer API, which must be
-    the bundle's own. With ``skip_delivered``, replies the server already
-    holds with the very same signature are counted as delivered instead of
-    refused: a push whose answer was lost on the way can then be repeated,
-    and still nothing can be changed or reordered by a replay.
+    the bundle's own. A reply the server already holds with the very same
+    day, status and sealed body is counted as already held, not refused: a
+    lost outbox file can be written again (``officer outbox --resend``) and
+    a push whose answer was lost can be repeated. Anything else under a
+    number already taken, forged, or out of order refuses the whole bundle,
+    so nothing can be changed or reordered by a replay. Already-held
+    replies must come before the new ones of their tip.
     """
     bundle = bundles.parse_reply_bundle(data)
     if sender is not None and bundle.unit != sender:
         raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
     bundles.verify_reply_bundle(bundle, _signer(unit_keys, bundle, "bundle").ed25519)
-    rows, statuses, next_seq, delivered = [], {}, {}, 0
+    rows, statuses, next_seq, held = [], {}, {}, 0
     for reply in bundle.replies:
         tip = store.get_tip(db, reply.tip_id)
         if tip is None or tip["unit"] != bundle.unit:
             raise WrongUnitError(f"tip {reply.tip_id[:8]}")
         if reply.status not in STATUSES:
             raise bundles.BundleError(f"unknown status {reply.status!r}")
-        if (skip_delivered and reply.tip_id not in next_seq
-                and store.reply_signature(db, reply.tip_id, reply.seq) == reply.signature):
-            delivered += 1
+        if reply.tip_id not in next_seq and _already_held(db, reply):
+            held += 1
             continue
         expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
         if reply.seq != expected:
@@ -132,7 +139,26 @@ def import_replies(db, unit_keys, data, *, sender=None, skip_delivered=False):
                      "signature": reply.signature, "key_id": bundle.key_id.hex()})
         statuses[reply.tip_id] = (reply.status, reply.day)
     store.insert_replies(db, rows, statuses)
-    return {"replies": len(rows), "tips": len(statuses), "already_imported": delivered}
+    return {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+
+
+def _already_held(db, reply):
+    """Whether the server holds this very reply; a different one under its number is refused.
+
+    The same day, status and sealed body (compared in constant time): the
+    signature may differ only if a newer key of the unit signed it again
+    after a rotation, and that signature was verified with the bundle.
+    """
+    stored = store.stored_reply(db, reply.tip_id, reply.seq)
+    if stored is None:
+        return False
+    same = hmac.compare_digest(
+        canonical.encode(_HELD, stored["day"], stored["status"], bytes(stored["body"])),
+        canonical.encode(_HELD, reply.day, reply.status, bytes(reply.body)))
+    if not same:
+        raise ReplayError(f"tip {reply.tip_id[:8]}: reply {reply.seq} differs from the one "
+                          "already imported under that number")
+    return True
 
 
 def _signer(unit_keys, signed, what):

@@ -30,6 +30,9 @@ class ServerUnreachableError(TipdropError):
 class ServerRefusedError(TipdropError):
     """The server refused the request."""
 
+    #: The HTTP status of the refusal (set by :func:`refusal`).
+    status = None
+
 
 class ServerAnswerError(TipdropError):
     """The server's answer was cut short or is not an officer API answer."""
@@ -99,8 +102,11 @@ def refusal(status, raw):
     except (UnicodeDecodeError, ValueError):
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
-        return ServerRefusedError(f"HTTP {status}")
-    text = doc["message"]
-    if isinstance(doc.get("detail"), str):
-        text = f"{text.rstrip('.')}: {doc['detail']}"
-    return ServerRefusedError(f"{text} (HTTP {status})")
+        error = ServerRefusedError(f"HTTP {status}")
+    else:
+        text = doc["message"]
+        if isinstance(doc.get("detail"), str):
+            text = f"{text.rstrip('.')}: {doc['detail']}"
+        error = ServerRefusedError(f"{text} (HTTP {status})")
+    error.status = status
+    return error

@@ -28,6 +28,7 @@ def run_gunicorn(settings, host, port, workers):
     When the server stops, the workers' shared rate-limit counters and their
     day key go with it (web/ratelimit.py).
     """
+    from . import reload
     from .web import create_app
     from .web.ratelimit import remove_shared
 
@@ -51,6 +52,9 @@ def run_gunicorn(settings, host, port, workers):
         "loglevel": "warning",
         "timeout": 120,
         "graceful_timeout": 10,
+        # SIGHUP loads the keys folder and routing again, once the master
+        # has checked them (reload.py).
+        "on_starting": lambda arbiter: reload.guard_hup(arbiter, lambda: settings),
         "on_exit": lambda _arbiter: remove_shared(settings.runtime_dir, settings.data_dir),
     }
     _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()

@@ -107,7 +107,7 @@ def test_old_tips_open_with_the_old_key_and_new_ones_with_the_new(rotation, run_
     bundle = json.loads((tmp_path / "r2.json").read_text())
     assert bundle["key_id"] == new_id and len(bundle["replies"]) == 2
     imported = run_cli("import-replies", tmp_path / "r2.json", env=server.env(), check=True)
-    assert "imported 2 replies for 2 tips" in imported.stdout
+    assert "0 replies already held, 2 new (for 2 tips)" in imported.stdout
 
     # When the old key is retired: its .pub moved to keys/retired/, the server restarted
     (server.keys_dir / "retired").mkdir()

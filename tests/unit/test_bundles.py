@@ -481,17 +481,33 @@ def test_reply_to_a_tip_the_server_does_not_have_is_refused(server, demo_key):
     assert_refused_and_nothing_stored(server, data, exchange.WrongUnitError)
 
 
-def test_replayed_bundle_is_refused(server, demo_key):
+def test_a_bundle_imported_again_changes_nothing_and_says_so(server, demo_key):
     data = reply_bundle(demo_key, [signed(demo_key, server.demo_tip, 1, "in-review")])
     server.import_replies(data)
-    error = assert_refused_and_nothing_stored(server, data, exchange.ReplayError)
-    assert "already imported" in error.message
+    before = server.replies_and_statuses()
+    assert server.import_replies(data) == {"replies": 0, "tips": 0, "already_imported": 1}
+    assert server.replies_and_statuses() == before
 
 
-def test_bundle_repeating_an_imported_reply_is_refused_whole(server, demo_key):
+def test_a_bundle_repeating_an_imported_reply_imports_only_the_new_one(server, demo_key):
     first = signed(demo_key, server.demo_tip, 1, "in-review")
     server.import_replies(reply_bundle(demo_key, [first]))
     data = reply_bundle(demo_key, [first, signed(demo_key, server.demo_tip, 2, "confirmed")])
+    assert server.import_replies(data) == {"replies": 1, "tips": 1, "already_imported": 1}
+
+
+def test_another_reply_under_a_number_already_imported_is_refused_whole(server, demo_key):
+    server.import_replies(reply_bundle(demo_key, [signed(demo_key, server.demo_tip, 1,
+                                                         "in-review")]))
+    data = reply_bundle(demo_key, [signed(demo_key, server.demo_tip, 1, "confirmed")])
+    error = assert_refused_and_nothing_stored(server, data, exchange.ReplayError)
+    assert "differs from the one already imported" in error.message
+
+
+def test_an_imported_reply_after_a_new_one_of_its_tip_is_refused_whole(server, demo_key):
+    first = signed(demo_key, server.demo_tip, 1, "in-review")
+    server.import_replies(reply_bundle(demo_key, [first]))
+    data = reply_bundle(demo_key, [signed(demo_key, server.demo_tip, 2, "confirmed"), first])
     assert_refused_and_nothing_stored(server, data, exchange.ReplayError)
 
 

@@ -1,6 +1,7 @@
 """The files in deploy/ are what gunicorn and systemd expect (docs/deploy.md)."""
 
 import configparser
+import logging
 import os
 import runpy
 import shutil
@@ -67,8 +68,35 @@ def test_the_master_moves_attachment_files_of_an_older_tipdrop_before_workers_st
     orphan.write_bytes(b"left by a crash of an older tipdrop")
     os.utime(orphan, (0, 0))
     monkeypatch.setenv("TIPDROP_DATA_DIR", str(data_dir))
-    gunicorn_config().on_starting(None)
+    gunicorn_config().on_starting(_Master())
     assert not (data_dir / "attachments").exists()
+
+
+class _Master:
+    """What on_starting touches of gunicorn's arbiter: its SIGHUP handler."""
+
+    def handle_hup(self):
+        self.reloaded = True
+
+
+def test_the_master_checks_keys_and_routing_before_a_sighup_reload(tmp_path, monkeypatch):
+    data_dir, keys_dir = tmp_path / "instance", tmp_path / "keys"
+    keys_dir.mkdir()
+    (keys_dir / "routing.json").write_text('{"version": 1, "regions": {"astana": "demo"}}')
+    monkeypatch.setenv("TIPDROP_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("TIPDROP_KEYS_DIR", str(keys_dir))
+    master = _Master()
+    master.log = logging.getLogger("test-master")
+    gunicorn_config().on_starting(master)
+    # Given a region routed to a unit without a key, a SIGHUP changes nothing
+    master.handle_hup()
+    assert not hasattr(master, "reloaded")
+    # And once the key is there, it reloads
+    from tipdrop.crypto import keys
+
+    (keys_dir / "demo.pub").write_bytes(keys.generate("demo").public.to_json())
+    master.handle_hup()
+    assert master.reloaded
 
 
 def test_gunicorn_config_matches_tipdrop_serve():

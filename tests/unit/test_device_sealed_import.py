@@ -8,6 +8,7 @@ whatever a report says must not reach the officer's terminal as control codes.
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -301,7 +302,7 @@ def test_officer_show_prints_a_damaged_follow_up_as_damaged_and_escapes_the_othe
     assert "plate\\u001b[2J 017\\u202e" in shown.output
 
 
-def test_a_damaged_copy_already_held_is_not_acknowledged_when_exported_again(
+def test_a_damaged_copy_is_acknowledged_only_once_an_intact_copy_replaced_it(
         server, workspace, demo_key, tmp_path):
     # Given a device report that a faulty server damaged on the first export
     tip_id = submit_sealed(server, demo_key)
@@ -311,11 +312,74 @@ def test_a_damaged_copy_already_held_is_not_acknowledged_when_exported_again(
                       [garbage_envelope("tip", demo_key.public.key_id), tip_id])
     open_export(server, workspace, demo_key, tmp_path)
     assert {row["id"]: row["damaged"] for row in workspace.list()} == {tip_id: True, intact: False}
-    # When a later export carries an intact copy (the workspace keeps what it has)
+    # When a later export carries the same damaged copy, it stays, not acknowledged
+    exchange.export_unit(server.db, server.attachments, unit="demo",
+                         out=tmp_path / "same.tdx", since_start=True)
+    counts = workspace.open_bundle(tmp_path / "same.tdx", Keyring.of(demo_key))
+    assert "replaced" not in counts
+    data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
+    assert json.loads(data)["tips"] == [intact]
+    # When one carries an intact copy (the server's copy was mended)
     server.db.execute("UPDATE tips SET body = ? WHERE id = ?", [good, tip_id])
     exchange.export_unit(server.db, server.attachments, unit="demo",
                          out=tmp_path / "again.tdx", since_start=True)
-    workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
-    # Then the report is still not acknowledged: the server must keep its copy
+    counts = workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
+    # Then it replaces the damaged one, and only now is the report acknowledged
+    assert (counts["replaced"], counts["replaced_tips"]) == (1, [tip_id])
+    assert {row["id"]: row["damaged"] for row in workspace.list()} == {tip_id: False,
+                                                                       intact: False}
     data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
-    assert json.loads(data)["tips"] == [intact]
+    assert json.loads(data)["tips"] == sorted([intact, tip_id])
+
+
+def _export_again(server, workspace, demo_key, out):
+    exchange.export_unit(server.db, server.attachments, unit="demo", out=out, since_start=True)
+    return workspace.open_bundle(out, Keyring.of(demo_key))
+
+
+def test_an_intact_copy_of_a_damaged_device_follow_up_replaces_it(
+        server, workspace, demo_key, tmp_path):
+    tip, _ = server.submit("almaty")
+    add_device_followup(server, demo_key, tip["id"], 1,
+                        body=garbage_envelope("followup", demo_key.public.key_id))
+    open_export(server, workspace, demo_key, tmp_path)
+    good = device.seal_followup(device.followup_document("Mended on the server."),
+                                demo_key.public.recipient, tip["id"], 1)
+    server.db.execute("UPDATE followups SET body = ? WHERE tip_id = ?", [good, tip["id"]])
+
+    counts = _export_again(server, workspace, demo_key, tmp_path / "again.tdx")
+
+    assert (counts["replaced"], counts["followups"]) == (1, 0)
+    [followup] = workspace.show(tip["id"], Keyring.of(demo_key))["followups"]
+    assert followup["text"] == "Mended on the server." and followup["new"]
+    data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
+    assert json.loads(data)["followups"] == [[tip["id"], 1]]
+
+
+def test_an_intact_copy_of_a_damaged_device_file_replaces_it_and_the_old_file_goes(
+        server, workspace, demo_key, tmp_path):
+    def flip_last_byte(data):
+        return data[:-1] + bytes([data[-1] ^ 1])
+
+    frames = b"frame" * 30_000
+    tip_id = submit_sealed(server, demo_key, files=[frames], stream_for=flip_last_byte)
+    open_export(server, workspace, demo_key, tmp_path)
+    [damaged_blob] = [r[0] for r in workspace.db.execute("SELECT blob FROM attachments")]
+    # When the server's copy is mended (its last byte flipped back) and exported again
+    (blob,) = server.db.execute("SELECT blob FROM attachments WHERE tip_id = ?",
+                                [tip_id]).fetchone()
+    seq, data = server.db.execute("SELECT seq, data FROM blob_chunks WHERE blob = ? "
+                                  "ORDER BY seq DESC LIMIT 1", [blob]).fetchone()
+    server.db.execute("UPDATE blob_chunks SET data = ? WHERE blob = ? AND seq = ?",
+                      [flip_last_byte(data), blob, seq])
+    counts = _export_again(server, workspace, demo_key, tmp_path / "again.tdx")
+
+    # Then the intact file replaces the damaged one, which is deleted, and it saves
+    assert counts["replaced"] == 1
+    assert not (workspace.blobs / damaged_blob).exists()
+    shown = workspace.show(tip_id, Keyring.of(demo_key), save_to=tmp_path / "out")
+    [entry] = shown["attachments"]
+    assert "damaged" not in entry
+    assert Path(entry["saved_to"]).read_bytes() == frames
+    assert sorted(p.name for p in workspace.blobs.iterdir()) == sorted(
+        ["tmp"] + [r[0] for r in workspace.db.execute("SELECT blob FROM attachments")])

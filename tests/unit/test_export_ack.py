@@ -301,3 +301,25 @@ def test_workspace_acknowledges_exactly_what_it_opened_once(server, demo_key, tm
         assert acks.parse((tmp_path / "again.json").read_bytes()) == ack
     finally:
         workspace.close()
+
+
+def test_an_acknowledgement_set_aside_is_not_pending_until_named_again(server, demo_key,
+                                                                       tmp_path):
+    workspace = Workspace(tmp_path / "cases")
+    keyring = Keyring.of(demo_key)
+    try:
+        workspace.open_bundle(tmp_path / "demo-1.tdx", keyring)
+        _, numbers = workspace.pending_ack(keyring)
+        # When the server refused it, it is set aside: nothing is pending any more
+        workspace.set_aside_ack(numbers, "export 1 did not carry this tip")
+        assert not workspace.ack_pending()
+        with pytest.raises(InputError, match="already acknowledged"):
+            workspace.pending_ack(keyring)
+        # And --all names it again; once delivered it is acknowledged, no longer set aside
+        data, again = workspace.pending_ack(keyring, everything=True)
+        assert again == [1] and acks.parse(data).tips == (server.tip_id,)
+        workspace.mark_acked(again)
+        assert workspace.db.execute("SELECT acked_day IS NOT NULL, ack_refused FROM held"
+                                    ).fetchall() == [(1, None)]
+    finally:
+        workspace.close()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from .. import terminal
-from ..errors import InputError, UsageError
+from .. import bundles, terminal
+from ..errors import InputError, TipdropError, UsageError
 from ..settings import PASSPHRASE_ENV
 from ..tips import STATUSES
 from .keyring import Keyring
@@ -118,6 +118,9 @@ def open_bundle(workspace, key, bundle):
 
 
 def _say_unavailable(counts):
+    if counts.get("replaced"):
+        click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
+                   f"(tips {', '.join(t[:12] for t in counts['replaced_tips'])})")
     if counts.get("not_bound"):
         click.echo(f"WARNING: {counts['not_bound']} attachments are not the ones their sealed "
                    "reports list (added, replaced or dropped after the reporter sealed them); "
@@ -132,6 +135,33 @@ def _say_unavailable(counts):
     if counts.get("unavailable"):
         click.echo(f"skipped {counts['unavailable']} tips whose reports are no longer on the "
                    "server: the unit acknowledged holding them in another workspace")
+
+
+@officer.command("reopen")
+@click.argument("tip")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@_workspace_options
+def reopen(workspace, key, tip, bundle):
+    """Replace the damaged copy of a tip with the intact one a bundle holds.
+
+    BUNDLE is an export, e.g. from `tipdrop export --since-start`, opened
+    before or not; it is checked exactly like `officer open`, and everything
+    new in it is imported too. Each of the tip's damaged items (report,
+    follow-up, file) that the bundle holds intact, and that passes every
+    check, replaces the damaged copy; the tip keeps its status, notes and
+    replies. `officer open` and `officer pull` do this by themselves.
+
+    Example: tipdrop officer reopen 3f9a export-all.tdx --workdir ~/cases --key demo.key
+    """
+    tip_id = workspace.resolve(tip)
+    if not workspace.is_damaged(tip_id):
+        raise InputError(f"tip {tip_id[:12]} holds nothing damaged; nothing to replace")
+    counts = workspace.open_bundle(bundle, key.unlock(), again=True)
+    _say_unavailable(counts)
+    if workspace.is_damaged(tip_id):
+        raise InputError(f"tip {tip_id[:12]} is still damaged: {bundle} holds no intact copy "
+                         "of its damaged items (anything else new in it was opened)")
+    click.echo(f"tip {tip_id[:12]} is intact now")
 
 
 @officer.command("ack")
@@ -312,19 +342,38 @@ def reply(workspace, key, tip, message, status):
 
 
 @officer.command("outbox")
+@click.argument("tips", nargs=-1)
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="File to write the signed reply bundle to.")
+@click.option("--resend", is_flag=True,
+              help="Write replies already sent again (a lost or damaged outbox file): all "
+                   "of them, those sent since --since, or those of the TIPs given.")
+@click.option("--since", help="With --resend: only replies sent on or after this day "
+                              "(YYYY-MM-DD).")
 @_workspace_options
-def outbox(workspace, key, out):
+def outbox(workspace, key, out, tips, resend, since):
     """Write all queued replies into one bundle signed by the unit.
 
     Carry the file to the server and run `tipdrop import-replies FILE` there
-    (or send them online with `tipdrop officer push`).
+    (or send them online with `tipdrop officer push`). If that file is lost,
+    `--resend` writes the replies already sent once more: the server skips
+    those it holds byte for byte and imports the rest.
 
     Example: tipdrop officer outbox --out replies.json --workdir ~/cases --key demo.key
     """
-    count = workspace.outbox(key.unlock(), out)
-    click.echo(f"{count} replies written to {out}")
+    if not resend:
+        if tips or since:
+            raise UsageError("TIP and --since go with --resend")
+        count = workspace.outbox(key.unlock(), out)
+        click.echo(f"{count} replies written to {out}")
+        return
+    if since is not None and not bundles.DAY.match(since):
+        raise UsageError("--since must be a day, YYYY-MM-DD")
+    if since is not None and tips:
+        raise UsageError("give --since or TIPs, not both")
+    tip_ids = tuple(sorted({workspace.resolve(tip) for tip in tips}))
+    count = workspace.outbox(key.unlock(), out, resend={"since": since, "tip_ids": tip_ids})
+    click.echo(f"{count} replies already sent written again to {out}")
 
 
 @officer.command("app")
@@ -401,13 +450,7 @@ def pull(workspace, key, server, since_start, send_ack):
     url = client.check_server_url(server)
     keyring = key.unlock()
     if send_ack:
-        held = client.acknowledge(workspace, client.OfficerClient(url, keyring.signing_key),
-                                  keyring)
-        if held is None:
-            click.echo("nothing to acknowledge")
-        else:
-            click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
-                       f"follow-ups, {held['attachments']} attachments newly held")
+        _acknowledge(workspace, client.OfficerClient(url, keyring.signing_key), keyring)
     counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key), keyring,
                          since_start=since_start)
     if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
@@ -416,6 +459,29 @@ def pull(workspace, key, server, since_start, send_ack):
         click.echo(f"pulled: {counts['tips']} new tips, {counts['followups']} follow-ups, "
                    f"{counts['attachments']} attachments")
     _say_unavailable(counts)
+
+
+def _acknowledge(workspace, officer_client, keyring):
+    """Send the pending acknowledgement; whatever becomes of it, the pull goes on."""
+    from . import client
+
+    try:
+        held = client.acknowledge(workspace, officer_client, keyring)
+    except TipdropError as e:
+        click.echo(f"WARNING: the acknowledgement was not sent ({e.message}); it stays "
+                   "pending for the next pull --ack")
+        return
+    if held is None:
+        click.echo("nothing to acknowledge")
+    elif "refused" in held:
+        click.echo(f"WARNING: the server refused the acknowledgement of export(s) "
+                   f"{', '.join(map(str, held['exports']))}: {held['refused']}. It is set "
+                   "aside and not sent again, and the server keeps its copy of those items "
+                   "(e.g. after a restore, it never made those exports); tell the operator. "
+                   "`officer ack --all` writes everything again.")
+    else:
+        click.echo(f"acknowledged to the server: {held['tips']} tips, {held['followups']} "
+                   f"follow-ups, {held['attachments']} attachments newly held")
 
 
 @officer.command("push")

@@ -22,7 +22,14 @@ import tempfile
 from urllib.parse import urlencode
 
 from .. import officer_auth
-from ..remote import ServerAnswerError, ServerURL, check_server_url, network_step, refusal
+from ..remote import (
+    ServerAnswerError,
+    ServerRefusedError,
+    ServerURL,
+    check_server_url,
+    network_step,
+    refusal,
+)
 
 API = "/officer/v1"
 TIMEOUT = 120
@@ -129,15 +136,31 @@ def push(workspace, client, keyring):
     return {"sent": len(rows), "already_imported": counts.get("already_imported", 0)}
 
 
+#: Answers that refuse the acknowledgement itself, not the request: sending it again
+#: would be refused again (400 AckItemsError, SignatureError ...; 403 another unit's;
+#: 413 too large).
+ACK_REFUSALS = (400, 403, 413)
+
+
 def acknowledge(workspace, client, keyring):
     """Tell the server, signed, what the workspace holds of the exports it opened.
 
     Returns the server's counts, or None when there was nothing to
-    acknowledge. Marked acknowledged only once the server recorded it.
+    acknowledge. Marked acknowledged only once the server recorded it. One
+    the server refuses is set aside (Workspace.set_aside_ack) and returned
+    as ``{"refused": reason, "exports": numbers}``: it must never block the
+    next pull. Any other failure (the network, a 401, a 5xx) leaves it
+    pending for next time and is raised.
     """
     if not workspace.ack_pending():
         return None
     data, numbers = workspace.pending_ack(keyring)
-    counts = client.send_ack(data)
+    try:
+        counts = client.send_ack(data)
+    except ServerRefusedError as e:
+        if e.status not in ACK_REFUSALS:
+            raise
+        workspace.set_aside_ack(numbers, e.message)
+        return {"refused": e.message, "exports": sorted(numbers)}
     workspace.mark_acked(numbers)
     return counts

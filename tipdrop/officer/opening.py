@@ -40,10 +40,12 @@ from ..files import fsync_dir
 from ..routing import CODE
 from ..tips import today
 from . import provenance
+from . import replacing as replacing_mod
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
 _SKIP = object()
+_REPLACES = replacing_mod.REPLACES
 #: What a device-sealed item may fail with and still be imported (as damaged).
 _DEVICE_FAULTS = (DecryptionError, FormatError)
 _REPORT_TEXT = ("region", "category", "what", "where", "when", "description", "contact",
@@ -76,26 +78,38 @@ class _Staged:
     not_signed: int = 0
 
 
-def open_bundle(workspace, path, keyring, progress=lambda n: None):
-    """Import an export bundle after proving every item authentic; return counts."""
+def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
+    """Import an export bundle after proving every item authentic; return counts.
+
+    An intact copy of an item the workspace holds damaged replaces it, in
+    the same transaction (counted as ``replaced``). ``again`` opens a bundle
+    opened before (``officer reopen``: e.g. once the keyring has the key a
+    damaged item needed).
+    """
     db = workspace.db
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    if db.execute("SELECT 1 FROM bundles WHERE sha256 = ?", [digest.hexdigest()]).fetchone():
+    opened_before = db.execute("SELECT 1 FROM bundles WHERE sha256 = ?",
+                               [digest.hexdigest()]).fetchone()
+    if opened_before and not again:
         return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}
     staged = _Staged()
     reading = _Reading(workspace, keyring, staged)
+    old_blobs = []
     try:
         with open(path, "rb") as f:
             reading.read(_Counting(f, progress))
+        replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
         with store.transaction(db):
             for table, rows in (("tips", staged.tips), ("followups", staged.followups),
                                 ("attachments", staged.attachments)):
                 if rows:
                     db[table].insert_all(rows)
-            db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
+            old_blobs = replacing_mod.replace_damaged(db, replacing)
+            if not opened_before:
+                db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
             workspace.record_held(staged.export_seq, staged.held)
             for tmp, final in staged.files:
                 os.rename(tmp, final)
@@ -103,9 +117,16 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None):
     finally:
         for tmp, _ in staged.files:
             Path(tmp).unlink(missing_ok=True)
+    for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
+        (workspace.blobs / name).unlink(missing_ok=True)
     counts = {"tips": len(staged.tips), "followups": len(staged.followups),
               "attachments": len(staged.attachments), "already_opened": False,
               "unavailable": len(staged.gone), "damaged": staged.damaged}
+    replaced = sum(map(len, replacing.values()))
+    if replaced:  # only when there is something to say, like the counts below
+        counts |= {"replaced": replaced,
+                   "replaced_tips": sorted({row.get("tip_id") or row.get("id")
+                                            for rows in replacing.values() for row in rows})}
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}
@@ -143,11 +164,15 @@ class _Reading:
                     continue
                 row = self._stage_followup(record.doc)
                 key = (row["tip_id"], row["seq"])
+                held_damaged = self._has(
+                    "followups", "tip_id = ? AND seq = ? AND damaged IS NOT NULL", *key)
                 if not self._has("followups", "tip_id = ? AND seq = ?", *key):
                     staged.followups.append(row)
+                elif held_damaged and not row["damaged"]:  # an intact copy at last
+                    staged.followups.append(row | {_REPLACES: True})
+                    held_damaged = False
                 # As with tips: never acknowledge what the workspace cannot read.
-                if not row["damaged"] and not self._has(
-                        "followups", "tip_id = ? AND seq = ? AND damaged IS NOT NULL", *key):
+                if not row["damaged"] and not held_damaged:
                     staged.held["followups"].add(key)
             elif record.kind == bundles.ATTACHMENT:
                 current = _SKIP
@@ -160,12 +185,18 @@ class _Reading:
                     continue
                 if current is None:
                     raise bundles.BundleError("attachment data without its description")
-                if self._has("attachments", "tip_id = ? AND part = ?", current["tip_id"],
-                             current["part"]):
+                key = (current["tip_id"], current["part"])
+                held_damaged = self._has("attachments", "tip_id = ? AND part = ? AND damaged "
+                                         "IS NOT NULL", *key)
+                if held_damaged and not current["damaged"]:  # perhaps an intact copy
+                    row = self._stage_stream(reader, current)
+                    staged.attachments.append(row | {_REPLACES: True})
+                    if not row["damaged"]:
+                        staged.held["attachments"].add(key)
+                elif self._has("attachments", "tip_id = ? AND part = ?", *key):
                     reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
-                    if not self._has("attachments", "tip_id = ? AND part = ? AND damaged IS "
-                                     "NOT NULL", current["tip_id"], current["part"]):
-                        staged.held["attachments"].add((current["tip_id"], current["part"]))
+                    if not held_damaged:
+                        staged.held["attachments"].add(key)
                 else:
                     row = self._stage_stream(reader, current)
                     staged.attachments.append(row)
@@ -183,7 +214,9 @@ class _Reading:
                 raise bundles.BundleError(
                     f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
                     "workspace: open the earlier bundles first")
-        staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])]
+        staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])] + [
+            t | {_REPLACES: True} for t in staged.tips if not t["damaged"]
+            and self._has("tips", "id = ? AND damaged IS NOT NULL", t["id"])]
         self._check_bindings()
         staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
                              if row.get("damaged"))
@@ -242,8 +275,8 @@ class _Reading:
         # A damaged item is not acknowledged: the server keeps its copy, in
         # case the damage was done on the way (by a faulty server). That goes
         # for the copy this workspace already holds, too (a re-export).
-        if not row["damaged"] and not self._has("tips", "id = ? AND damaged IS NOT NULL",
-                                                row["id"]):
+        # An intact copy of a tip held damaged replaces it (open_bundle), so is held.
+        if not row["damaged"]:
             staged.held["tips"].add(row["id"])
 
     def _stage_tip(self, doc):

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     copy BLOB, sent_day TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS bundles (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
-    export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT);
+    export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
+    ack_refused TEXT);
 """
 
 
@@ -155,15 +156,23 @@ class Workspace:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
         if "encrypted_on" not in self.db["followups"].columns_dict:  # made before binding
             self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
+        if "ack_refused" not in self.db["held"].columns_dict:  # made before set-aside acks
+            self.db.execute("ALTER TABLE held ADD COLUMN ack_refused TEXT")
 
     def close(self):
         self.db.close()
 
     # --- open a bundle ----------------------------------------------------------
 
-    def open_bundle(self, path, keyring, progress=lambda n: None):
+    def open_bundle(self, path, keyring, progress=lambda n: None, again=False):
         """Import an export bundle after proving every item authentic; return counts."""
-        return opening.open_bundle(self, path, keyring, progress)
+        return opening.open_bundle(self, path, keyring, progress, again=again)
+
+    def is_damaged(self, tip_id):
+        """Whether the tip's report, a follow-up or a file of it is held damaged."""
+        return any(self.has(table, f"{column} = ? AND damaged IS NOT NULL", tip_id)
+                   for table, column in (("tips", "id"), ("followups", "tip_id"),
+                                         ("attachments", "tip_id")))
 
     def record_held(self, export_seq, held):
         """Remember what an export gave us (inside the import's transaction)."""
@@ -186,10 +195,11 @@ class Workspace:
         It names every item those exports gave this workspace, under the
         newest of their numbers (the server checks each item was exported no
         later than that). With ``everything``, exports already acknowledged are
-        named again (a lost acknowledgement file). Returns (bytes, numbers);
-        nothing is marked here: :meth:`mark_acked` does, once it is delivered.
+        named again (a lost acknowledgement file), and so are those the server
+        refused (:meth:`set_aside_ack`). Returns (bytes, numbers); nothing is
+        marked here: :meth:`mark_acked` does, once it is delivered.
         """
-        where = "" if everything else " WHERE acked_day IS NULL"
+        where = "" if everything else " WHERE acked_day IS NULL AND ack_refused IS NULL"
         rows = list(self.db.execute(f"SELECT export_seq, items FROM held{where}"))
         if not rows:
             raise InputError("every opened export is already acknowledged; nothing to write "
@@ -204,13 +214,27 @@ class Workspace:
         return acks.dumps(ack), [seq for seq, _ in rows]
 
     def ack_pending(self):
-        return self.has("held", "acked_day IS NULL")
+        return self.has("held", "acked_day IS NULL AND ack_refused IS NULL")
 
     def mark_acked(self, numbers):
         with store.transaction(self.db):
             for seq in numbers:
-                self.db.execute("UPDATE held SET acked_day = ? WHERE export_seq = ?",
-                                [today(), seq])
+                self.db.execute("UPDATE held SET acked_day = ?, ack_refused = NULL "
+                                "WHERE export_seq = ?", [today(), seq])
+
+    def set_aside_ack(self, numbers, reason):
+        """The server refused the acknowledgement of these exports: do not send it again.
+
+        E.g. a server restored from a backup older than the exports: it
+        never made them, so it never will accept it. The server keeps its
+        copy of those items; opening the same export number again (the
+        restored server's) makes it pending anew, and ``officer ack --all``
+        names it again.
+        """
+        with store.transaction(self.db):
+            for seq in numbers:
+                self.db.execute("UPDATE held SET ack_refused = ? WHERE export_seq = ?",
+                                [f"{today()}: {reason}"[:400], seq])
 
     def write_ack(self, keyring, out, everything=False):
         """Write the pending acknowledgement to the file ``out``; return the export numbers."""
@@ -436,11 +460,19 @@ class Workspace:
                             [status, day, tip_id])
         return seq
 
-    def outbox(self, keyring, out):
-        """Write every unsent reply into one signed bundle file; mark them sent."""
+    def outbox(self, keyring, out, resend=None):
+        """Write every unsent reply into one signed bundle file; mark them sent.
+
+        With ``resend`` (a dict of :meth:`resend_bundle` arguments), write
+        replies already sent instead; nothing is marked.
+        """
         out = Path(out)
         if out.exists():
             raise InputError(f"{out} already exists; refusing to overwrite it")
+        if resend is not None:
+            data, count = self.resend_bundle(keyring, **resend)
+            atomic_write(out, data, mode=0o600)
+            return count
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
         self.mark_sent(rows)
@@ -472,6 +504,39 @@ class Workspace:
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                                          today(), replies)
         return data, rows
+
+    def resend_bundle(self, keyring, since=None, tip_ids=()):
+        """Replies already sent, in one new signed bundle: (bundle bytes, number of replies).
+
+        For a bundle file that was lost on the way: the server counts the
+        replies it already holds byte for byte and imports the others.
+        ``since`` (a day) keeps those sent on or after it, ``tip_ids`` those
+        of these tips. Replies signed by an older key are signed again by
+        the newest (one bundle names one key); the workspace keeps its rows.
+        """
+        where, args = ["sent_day IS NOT NULL"], []
+        if since is not None:
+            where.append("sent_day >= ?")
+            args.append(since)
+        if tip_ids:
+            where.append(f"tip_id IN ({', '.join('?' * len(tip_ids))})")
+            args += list(tip_ids)
+        rows = list(self.db["outbox"].rows_where(" AND ".join(where), args,
+                                                 order_by="tip_id, seq"))
+        if not rows:
+            raise InputError("no sent replies match; nothing to write again")
+        unit_key = keyring.signing_key
+        replies = []
+        for r in rows:
+            reply = bundles.Reply(r["tip_id"], r["seq"], r["day"], r["status"], r["body"],
+                                  r["signature"])
+            if r["key_id"] != unit_key.key_id.hex():
+                reply = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                           tip_id=r["tip_id"], seq=r["seq"], day=r["day"],
+                                           status=r["status"], body=r["body"])
+            replies.append(reply)
+        return bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                         today(), replies), len(rows)
 
     def mark_sent(self, rows):
         with store.transaction(self.db):

@@ -520,11 +520,12 @@ def remember_nonce(db, nonce, expires, now):
     return True
 
 
-def reply_signature(db, tip_id, seq):
-    """The stored signature of a tip's reply number ``seq``, or None."""
-    row = db.execute("SELECT signature FROM replies WHERE tip_id = ? AND seq = ?",
-                     [tip_id, seq]).fetchone()
-    return row[0] if row else None
+def stored_reply(db, tip_id, seq):
+    """A tip's stored reply number ``seq`` (day, status, body, signature), or None."""
+    row = db.execute("SELECT day, status, body, signature FROM replies WHERE tip_id = ? "
+                     "AND seq = ?", [tip_id, seq]).fetchone()
+    return None if row is None else {"day": row[0], "status": row[1], "body": row[2] or b"",
+                                     "signature": row[3]}
 
 
 def last_reply_seq(db, tip_id):

@@ -1,17 +1,17 @@
 """The web app: ``create_app`` and the blueprints, cut by audience."""
 
+import os
+
 from flask import Flask
 from flask import Request as _FlaskRequest
 from flask.logging import default_handler
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
-from .. import attachments, logs, store
+from .. import attachments, logs, reload, store
 from ..errors import ConfigError
-from ..routing import Routing
 from ..settings import Settings
 from ..tips import today
-from ..unitkeys import UnitKeys
 from . import api, deadlines, errors, health, i18n, officer_api, privacy, reporter, security, stats
 from .body import GuardedStream
 from .context import close_db
@@ -81,7 +81,8 @@ def create_app(config=None, hold_wal=False):
     ``hold_wal``: for a server process (a gunicorn worker), keep one idle
     database connection open for as long as the process runs, so that the
     database's -wal and -shm files are made once, not at the first request
-    after every quiet spell (store.hold_wal).
+    after every quiet spell (store.hold_wal); such a process also records
+    which keys and routing it loaded, for ``tipdrop doctor`` (reload.py).
 
     Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
     private key material: the server must hold only public keys. Refuses
@@ -104,11 +105,13 @@ def create_app(config=None, hold_wal=False):
     if not settings.quick_exit_url.startswith(("https://", "http://")):
         raise ConfigError("setting quick_exit_url must be an http(s) address")
     app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
-    unit_keys = UnitKeys.load(settings.keys_dir)
-    routing = Routing.load(settings.routing_path, settings.categories_path)
-    routing.check_units_have_keys(unit_keys)
+    # The digest first: a file changed while loading then shows as differing.
+    loaded = reload.config_digest(settings)
+    unit_keys, routing = reload.load_config(settings)
     prepare_storage(settings, hold_wal=hold_wal)
     counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
+    if hold_wal:  # a gunicorn worker: its parent is the master
+        reload.publish_loaded(counts.folder, loaded, os.getppid())
 
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,

@@ -143,11 +143,10 @@ def _sweep(folder, stale_after=3600):
 def replies(unit, body):
     """Import a reply bundle of the signing unit: all of it or nothing.
 
-    Replies the server already holds with the same signature count as
-    delivered, so a push whose answer was lost can simply be repeated.
+    Replies the server already holds byte for byte count as already held,
+    so a push whose answer was lost can simply be repeated.
     """
-    counts = exchange.import_replies(_db(), extension("unit_keys"), body, sender=unit,
-                                     skip_delivered=True)
+    counts = exchange.import_replies(_db(), extension("unit_keys"), body, sender=unit)
     return counts, 201
 
 
