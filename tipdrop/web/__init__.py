@@ -8,6 +8,7 @@ from werkzeug.wsgi import get_input_stream
 
 from .. import attachments, logs, store
 from ..errors import ConfigError
+from ..locators import Locators
 from ..routing import Routing
 from ..settings import Settings
 from ..tips import today
@@ -115,6 +116,8 @@ def create_app(config=None, hold_wal=False):
         "routing": routing,
         "tokens": Tokens(load_secret(settings.data_dir)),
         "page_links": PageLinks(counts.folder),
+        # Beside the counts, in RAM and shared by the workers (tipdrop/locators.py).
+        "locators": Locators(counts),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers").
@@ -124,6 +127,8 @@ def create_app(config=None, hold_wal=False):
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
         "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
+        # Asking for a locator is the first step of a submit: limited alike.
+        "locator_limit": RateLimiter(counts, "locator", settings.submits_per_hour, 3600),
     }
 
     app.teardown_appcontext(close_db)
