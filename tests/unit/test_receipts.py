@@ -113,6 +113,20 @@ def test_generated_receipt_parses_back_from_its_formatted_form():
     assert parse(receipt.formatted) == receipt
 
 
+def test_a_receipt_on_a_given_locator_keeps_it_and_draws_a_fresh_secret():
+    made = [receipts.generate("AB3XY") for _ in range(20)]
+    assert all(r.locator == "AB3XY" and parse(r.formatted) == r for r in made)
+    assert len({r.secret for r in made}) == 20
+
+
+@pytest.mark.parametrize("locator, error", [("AB3X", ReceiptLengthError),
+                                            ("AB3XI", ReceiptCharacterError),
+                                            ("ab3xy", ReceiptCharacterError)])
+def test_a_receipt_on_a_malformed_locator_is_refused(locator, error):
+    with pytest.raises(error):
+        receipts.generate(locator)
+
+
 def test_lower_case_with_spaces_parses_to_the_same_receipt():
     receipt = receipts.generate()
     assert parse(receipt.formatted.lower().replace("-", " ")) == receipt

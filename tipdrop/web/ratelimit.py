@@ -19,6 +19,9 @@ What that file holds, and what it never holds:
   as it did per process before). So yesterday's digests cannot be turned back
   into addresses by anyone, even with the file and the process memory, and
   today's cannot be linked to yesterday's.
+- The receipt locators reserved for devices (tipdrop/locators.py): each
+  locator, SHA-256 of its token and its expiry on the monotonic clock, no
+  client; deleted when the submit that spends it ends or its hour is up.
 
 The key is kept next to the digests on purpose: the workers must share it
 and no process outlives the others to hold it. Whoever can read the file
