@@ -104,9 +104,17 @@ class Receipt:
     __str__ = __repr__
 
 
-def generate():
-    """Make a new receipt with ENTROPY_BITS of randomness from ``secrets``."""
-    return _from_values([secrets.randbelow(len(ALPHABET)) for _ in range(CODE_LEN - 1)])
+def generate(locator=None):
+    """Make a new receipt with ENTROPY_BITS of randomness from ``secrets``.
+
+    With ``locator`` (one the server handed out, docs/protocol.md section
+    14), only the secret is drawn here.
+    """
+    if locator is None:
+        return _from_values([secrets.randbelow(len(ALPHABET)) for _ in range(CODE_LEN - 1)])
+    _require_symbols("locator", locator, LOCATOR_LEN)
+    return _from_values([_VALUE[symbol] for symbol in locator]
+                        + [secrets.randbelow(len(ALPHABET)) for _ in range(SECRET_LEN)])
 
 
 def parse(text):

@@ -49,9 +49,11 @@ def submit_command(server, region, category, text_file, what, where, when, conta
     """Send a report sealed on this computer: the server never sees its text or files.
 
     The report and every file are encrypted here to the unit's public key;
-    photos (JPEG, PNG) are first cleaned of identifying metadata. Prints the
-    receipt code, once: keep it to read the police's replies with
-    `tipdrop check`.
+    photos (JPEG, PNG) are first cleaned of identifying metadata. The
+    receipt code is made here too, after its first five symbols, which the
+    server reserves for it: the server never sees the code, and follow-ups
+    sent with it are signed. Prints the receipt code, once: keep it to read
+    the police's replies with `tipdrop check`.
 
     Example: tipdrop submit --server https://tips.example.kz --region almaty --category corruption --text-file report.txt --attach IMG_0001.jpg --unit-key demo.pub
     """

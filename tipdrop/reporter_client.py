@@ -190,27 +190,55 @@ class MadeReceipt:
     receipt: receipts.Receipt
     protected: receipts.Protected
     followup_public: bytes
+    #: The token that reserved the receipt's locator (POST /api/v1/locators).
+    reservation: str = ""
 
     def field(self):
         """The ``receipt`` text field of the upload (protocol.md section 14): never the code."""
         p = self.protected
-        return json.dumps({"locator": p.locator, "salt": bundles.b64(p.salt), **p.params.as_dict(),
+        return json.dumps({"locator": p.locator, "reservation": self.reservation,
+                           "salt": bundles.b64(p.salt), **p.params.as_dict(),
                            "verifier": bundles.b64(p.verifier),
                            "reply_public": bundles.b64(p.reply_public)})
 
 
-def make_receipt(params):
-    """Make a receipt here and derive its keys (one Argon2id run, protocol.md section 8).
+#: The token of a reservation: 32 random bytes, base64url without padding.
+_RESERVATION_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
-    The server gets the locator, salt, verifier and reply key, as it would
-    have stored them; the report carries the follow-up key's public half.
+
+def reserve_locator(server, timeout=TIMEOUT):
+    """Ask the server for a locator (protocol.md section 14); return (locator, token).
+
+    The locator is the only part of the receipt the server chooses; the
+    secret is drawn here.
     """
-    receipt = receipts.generate()
+    server = _url(server)
+    doc = _answer(server, *_call(server, "POST", "/locators", timeout=timeout,
+                                 headers={"Content-Length": "0"}), expect=201)
+    locator, token = doc.get("locator"), doc.get("reservation")
+    if not (isinstance(locator, str) and len(locator) == receipts.LOCATOR_LEN
+            and all(symbol in receipts.ALPHABET for symbol in locator)):
+        raise ReporterAnswerError("the locator answer has no valid locator")
+    if not (isinstance(token, str) and 0 < len(token) <= 100
+            and set(token) <= _RESERVATION_CHARS):
+        raise ReporterAnswerError("the locator answer has no valid reservation")
+    return locator, token
+
+
+def make_receipt(params, locator, reservation):
+    """Make a receipt here on the server's ``locator``, derive its keys (one Argon2id run,
+    protocol.md section 8).
+
+    The server gets the locator, reservation, salt, verifier and reply key,
+    as it would have stored them; the report carries the follow-up key's
+    public half.
+    """
+    receipt = receipts.generate(locator)
     salt = secrets.token_bytes(kdf.SALT_LEN)
     derived = kdf.receipt_keys(receipt.secret_bytes, salt, params, followup=True)
     protected = receipts.Protected(receipt.locator, salt, params, derived.verifier,
                                    derived.reply_public)
-    return MadeReceipt(receipt, protected, derived.followup_public)
+    return MadeReceipt(receipt, protected, derived.followup_public, reservation)
 
 
 def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=None,
@@ -250,11 +278,12 @@ def submit(server, *, region, category, description, what="", where="", when="",
            contact="", files=(), keep_location=False, pinned=(), timeout=TIMEOUT):
     """Seal a report here, upload it to /api/v1/sealed-tips, return what the server stored.
 
-    The receipt is made here too (when the server offers its Argon2id
-    costs), so the server never sees it and the report carries its
-    follow-up key. If the unit's key changed between fetching it and
-    uploading, or the receipt's locator is taken (HTTP 409), the keys are
-    fetched again and everything is made and sealed afresh, once.
+    The receipt is made here too, on a locator the server reserved for it
+    (when the server offers its Argon2id costs), so the server never sees
+    it and the report carries its follow-up key. If the unit's key changed
+    between fetching it and uploading, or the reservation is gone (the
+    server restarted; HTTP 409), the keys and a locator are fetched again
+    and everything is made and sealed afresh, once.
     """
     server = _url(server)
     report = Report.build(region=region, category=category, description=description,
@@ -264,7 +293,9 @@ def submit(server, *, region, category, description, what="", where="", when="",
     for attempt in (1, 2):
         offered = fetch_keys(server, timeout)
         public = offered.key_for(region, pinned)
-        made = make_receipt(offered.receipt_params) if offered.receipt_params else None
+        made = None
+        if offered.receipt_params:
+            made = make_receipt(offered.receipt_params, *reserve_locator(server, timeout))
         with tempfile.TemporaryDirectory(prefix="tipdrop-") as workdir:
             _, body, sealed = seal_upload(report, list(files), public.recipient, workdir,
                                           keep_location, made=made)

@@ -15,10 +15,11 @@ The upload is one multipart form (see web/api.py): the text fields
 attachment-info envelope) and ``aN`` (its stream), N = 1, 2, ...
 
 A device that makes the receipt itself (so that its report can carry the
-receipt's follow-up key, docs/protocol.md section 14) sends, instead of the
-receipt, only what the server would have stored for it: a text field
-``receipt`` with the locator, salt, Argon2id costs, verifier and reply key
-(:func:`device_receipt`). This server never learns that receipt.
+receipt's follow-up key, docs/protocol.md section 14) first asks this server
+for a locator (tipdrop.locators), then sends, instead of the receipt, only
+what the server would have stored for it: a text field ``receipt`` with the
+locator, the token of its reservation, salt, Argon2id costs, verifier and
+reply key (:func:`device_receipt`). This server never learns that receipt.
 
 A follow-up sealed on the device (:func:`add_followup`) is one envelope,
 part ``fN``: the device seals it for the number it expects, and the server
@@ -35,7 +36,8 @@ from dataclasses import dataclass, field
 from . import attachments, receipts, store
 from .crypto import envelope, kdf, keys, stream
 from .errors import DecryptionError, FormatError, InputError
-from .tips import MAX_ATTACHMENTS, FollowupExpiredError, LocatorTakenError, TooManyFilesError
+from .locators import LocatorNotReservedError
+from .tips import MAX_ATTACHMENTS, FollowupExpiredError, TooManyFilesError
 
 #: The client picks the tip id (it is bound into every ciphertext before the
 #: upload starts): 128 random bits as 32 lower-case hex digits.
@@ -140,6 +142,8 @@ class SealedDraft:
     max_stream: int
     #: What the device derived from a receipt it made (receipts.Protected), or None.
     protected: receipts.Protected | None = None
+    #: The token of the reservation of that receipt's locator (tipdrop.locators).
+    reservation: object = None
     body: _EnvelopeBuffer | None = None
     infos: dict = field(default_factory=dict)
     streams: dict = field(default_factory=dict)
@@ -176,11 +180,14 @@ def start(tips, *, fields, max_stream):
     if store.tip_id_taken(tips.db, tip_id):
         raise SealedFormatError("this tip id is already used; make a new one")
     unit = tips.routing.unit_for(fields.get("region"))
-    protected = None
+    protected = reservation = None
     if fields.get("receipt") is not None:
-        protected = device_receipt(fields["receipt"], tips.receipt_params)
-        if store.locator_taken(tips.db, protected.locator):
-            raise LocatorTakenError()
+        protected, reservation = device_receipt(fields["receipt"], tips.receipt_params)
+        # Refused before the upload is read, never by whether another report
+        # uses the locator: the same check whatever the locator (tipdrop.locators).
+        if tips.locators is None:
+            raise LocatorNotReservedError()
+        tips.locators.check(protected.locator, reservation)
     return SealedDraft(
         tip_id=tip_id,
         unit=unit,
@@ -189,16 +196,19 @@ def start(tips, *, fields, max_stream):
         day=tips.clock(),
         max_stream=max_stream,
         protected=protected,
+        reservation=reservation,
     )
 
 
 def device_receipt(text, params):
     """Parse the ``receipt`` field of a device that made its own receipt (protocol.md section 14).
 
-    JSON ``{"locator", "salt", "time_cost", "memory_cost_kib", "parallelism",
-    "verifier", "reply_public"}``: what receipts.protect would have stored.
-    The costs must be this server's (a client may not weaken, or inflate,
-    the Argon2id work every check of its receipt costs).
+    JSON ``{"locator", "reservation", "salt", "time_cost", "memory_cost_kib",
+    "parallelism", "verifier", "reply_public"}``: what receipts.protect would
+    have stored, and the token that reserved the locator; returns both. The
+    costs must be this server's (a client may not weaken, or inflate, the
+    Argon2id work every check of its receipt costs). Whether the token holds
+    the locator is not looked at here.
     """
     try:
         doc = json.loads(text) if isinstance(text, str) and len(text) <= 1024 else None
@@ -224,8 +234,10 @@ def device_receipt(text, params):
             raise SealedFormatError(f"the receipt {name} must be {length} bytes in base64")
     if not keys.usable_reply_public(raw["reply_public"]):
         raise SealedFormatError("the receipt reply_public is not a usable X25519 public key")
+    # Checked by tipdrop.locators alone: a missing or malformed token is
+    # refused there, the same way as one that does not hold the locator.
     return receipts.Protected(locator, raw["salt"], params, raw["verifier"],
-                              raw["reply_public"])
+                              raw["reply_public"]), doc.get("reservation")
 
 
 def submit(tips, draft, *, region, category):
@@ -259,6 +271,7 @@ def submit(tips, draft, *, region, category):
                 tip_id=draft.tip_id, unit=draft.unit, key_id=key_id, region=region,
                 category=category, body=bytes(draft.body.data), attachment_rows=rows,
                 encrypted_on="device", protected=draft.protected,
+                reservation=draft.reservation,
             )
         except sqlite3.IntegrityError:
             raise SealedFormatError("this tip id is already used; make a new one") from None

@@ -47,20 +47,17 @@ SETTINGS = (
     Setting("rate_window", "TIPDROP_RATE_WINDOW", int, 30,
             "Seconds over which TIPDROP_MIN_BODY_RATE is measured."),
     Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
-            "Submissions per hour from one client, for the whole server (counted in RAM, anonymised)."),
+            "Submissions per hour from one client, for the whole server (counted in RAM, "
+            "anonymised); locators asked for by devices are counted alike, on their own."),
     Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
             "Receipt checks per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("followups_per_hour", "TIPDROP_FOLLOWUPS_PER_HOUR", int, 20,
             "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
             "Follow-up messages one report takes per day (UTC), from all clients together."),
-    Setting("device_receipts", "TIPDROP_DEVICE_RECEIPTS", str, "off",
-            "on: apps may make the receipt on the device (protocol.md section 14), so their "
-            "follow-ups can be signed. Off by default: such a submit can tell whether a "
-            "receipt's locator is in use (docs/threat-model.md, open weakness)."),
     Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),
             "A folder in RAM (tmpfs) where the workers of one server share their rate-limit "
-            "counters; never on a disk."),
+            "counters, one-time page keys and the locators reserved for devices; never on a disk."),
     Setting("proxies", "TIPDROP_PROXIES", int, 0,
             "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
             "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
@@ -98,7 +95,6 @@ class Settings:
     checks_per_hour: int = 60
     followups_per_hour: int = 20
     followups_per_day: int = 10
-    device_receipts: str = "off"
     runtime_dir: Path = Path("/dev/shm")
     proxies: int = 0
     retention_days: int = 90

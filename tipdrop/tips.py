@@ -10,7 +10,7 @@ import datetime
 import json
 import secrets
 import sqlite3
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from . import attachments, binding, bundles, device, receipts, store
@@ -25,6 +25,7 @@ from .errors import (
     UnknownUnitError,
 )
 from .fields import STATUSES  # noqa: F401 (re-exported as tips.STATUSES)
+from .locators import LocatorNotReservedError
 
 MAX_DESCRIPTION = 20_000
 MAX_ANSWER = 2_000
@@ -51,13 +52,6 @@ class TextTooLongError(InputError):
 class TooManyFilesError(InputError):
     """Too many files: please attach at most 10."""
 
-    detail_is_message = False
-
-
-class LocatorTakenError(InputError):
-    """Another report already uses the first characters of that receipt code. Please send the report again."""
-
-    http_status = 409
     detail_is_message = False
 
 
@@ -208,7 +202,7 @@ class Tips:
 
     def __init__(self, db, unit_keys, routing, attachments_dir,
                  receipt_params=kdf.RECEIPT_PARAMS, argon2_slot=nullcontext, clock=today,
-                 followups_per_day=FOLLOWUPS_PER_DAY):
+                 followups_per_day=FOLLOWUPS_PER_DAY, locators=None):
         self.db = db
         self.unit_keys = unit_keys
         self.routing = routing
@@ -217,6 +211,9 @@ class Tips:
         self.argon2_slot = argon2_slot
         self.clock = clock
         self.followups_per_day = followups_per_day
+        #: The server's locator reservations (tipdrop.locators.Locators); None
+        #: only where no device makes receipts (tests, benchmarks).
+        self.locators = locators
 
     # --- submit -----------------------------------------------------------
 
@@ -252,23 +249,23 @@ class Tips:
             raise
 
     def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
-                     attachment_rows, encrypted_on, protected=None, once=None):
+                     attachment_rows, encrypted_on, protected=None, reservation=None,
+                     once=None):
         """Store a sealed tip and its attachment rows; issue its receipt after COMMIT.
 
         Shared by reports sealed here and reports sealed on the reporter's
         device (tipdrop.sealed): from this point on they are stored alike,
         told apart only by ``encrypted_on``. A device that made the receipt
-        itself passes what it derived (``protected``, a receipts.Protected):
+        itself passes what it derived (``protected``, a receipts.Protected)
+        and the token of the locator's reservation (``reservation``,
+        tipdrop.locators): the reservation is spent with this very insert,
         this server never sees that receipt, and returns None for it.
         ``once``: the form token the submission spends in the same
         transaction (see store.spend_form).
         """
         day = self.clock()
-        made_on_device = protected
-        for _ in range(1 if made_on_device else 5):
-            # A receipt made on the device is tried once; one made here is
-            # drawn again if its locator collides.
-            receipt, protected = (None, made_on_device) if made_on_device else self._new_receipt()
+
+        def insert(protected):
             tip = {
                 "id": tip_id,
                 "unit": unit,
@@ -287,17 +284,51 @@ class Tips:
                 "encrypted_on": encrypted_on,
                 "export_seq": 0,
             }
-            try:
-                store.insert_tip(self.db, tip, attachment_rows, once=once)
-            except sqlite3.IntegrityError:
-                # Two processes drew the same locator at once: draw again.
-                if store.tip_exists(self.db, tip_id):
-                    raise
-                if receipt is None:
-                    raise LocatorTakenError() from None
-                continue
-            return receipt
+            store.insert_tip(self.db, tip, attachment_rows, once=once)
+
+        if protected is not None:
+            if self.locators is None:
+                raise LocatorNotReservedError()
+            with self.locators.spent(protected.locator, reservation):
+                try:
+                    insert(protected)
+                except sqlite3.IntegrityError:
+                    if store.tip_exists(self.db, tip_id):
+                        raise
+                    # The reservations were lost (the RAM file removed) and the
+                    # locator handed out twice: the same answer as any stale token.
+                    raise LocatorNotReservedError() from None
+            return None
+        for _ in range(5):
+            with self._held_locator() as locator:
+                receipt, protected = self._new_receipt(locator)
+                try:
+                    insert(protected)
+                except sqlite3.IntegrityError:
+                    # Another process stored that locator meanwhile: draw again.
+                    if store.tip_exists(self.db, tip_id):
+                        raise
+                    continue
+                return receipt
         raise TipdropError("could not allocate a receipt")
+
+    def reserve_locator(self):
+        """Hand a device a locator for the receipt it makes (tipdrop.locators)."""
+        return self.locators.reserve(lambda locator: store.locator_taken(self.db, locator))
+
+    @contextmanager
+    def _held_locator(self):
+        """A locator for a receipt made here, held against devices until it is stored."""
+        if self.locators is not None:
+            with self.locators.held(lambda locator: store.locator_taken(self.db, locator)) \
+                    as locator:
+                yield locator
+            return
+        for _ in range(20):
+            locator = receipts.generate().locator
+            if not store.locator_taken(self.db, locator):
+                break
+        yield locator
 
     def _attachment_rows(self, draft):
         rows = []
@@ -331,11 +362,8 @@ class Tips:
             parts=[w.part for w in draft.writers], digests=digests,
         )
 
-    def _new_receipt(self):
-        for _ in range(20):
-            receipt = receipts.generate()
-            if not store.locator_taken(self.db, receipt.locator):
-                break
+    def _new_receipt(self, locator):
+        receipt = receipts.generate(locator)
         with self.argon2_slot():
             protected, _ = receipts.protect(receipt, self.receipt_params)
         return receipt, protected

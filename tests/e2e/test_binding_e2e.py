@@ -24,8 +24,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def setup(tmp_path):
-    # Receipts made on the device are off by default (docs/threat-model.md)
-    server = start_server(tmp_path, extra_env={"TIPDROP_DEVICE_RECEIPTS": "on"})
+    # The server's defaults: devices make their receipts on locators it hands out
+    server = start_server(tmp_path)
     pinned = tmp_path / "demo.pub"
     pinned.write_bytes((server.keys_dir / "demo.pub").read_bytes())
     officer = {"TIPDROP_PASSPHRASE": "officer pass", "TIPDROP_KEY": str(server.key_file),

@@ -224,14 +224,15 @@ def test_a_report_whose_digests_do_not_match_its_file_list_is_damaged(
 
 
 @pytest.fixture
-def made():
-    """A receipt made on the device, with the server's (test) Argon2 costs."""
-    receipt = receipts.generate()
+def made(server):
+    """A receipt made on the device, on a locator the server reserved, with its (test) costs."""
+    reservation = server.tips.reserve_locator()
+    receipt = receipts.generate(reservation.locator)
     salt = bytes(range(16))
     derived = kdf.receipt_keys(receipt.secret_bytes, salt, kdf.TEST_PARAMS, followup=True)
     protected = receipts.Protected(receipt.locator, salt, kdf.TEST_PARAMS, derived.verifier,
                                    derived.reply_public)
-    return MadeReceipt(receipt, protected, derived.followup_public)
+    return MadeReceipt(receipt, protected, derived.followup_public, reservation.token)
 
 
 def device_followup(server, key, tip_id, seq, text, signer=None, signature=None):
@@ -311,9 +312,10 @@ def test_a_device_receipt_with_other_costs_or_bad_fields_is_refused(server, made
                                           "receipt": json.dumps(doc)}, max_stream=1 << 20)
 
 
-def test_a_device_receipt_whose_locator_is_taken_is_refused_with_409(server, demo_key, made):
+def test_a_locators_reservation_is_spent_by_its_submit_and_refused_with_409_after(
+        server, demo_key, made):
     submit_on_device(server, demo_key, made=made)
-    with pytest.raises(sealed.LocatorTakenError) as refused:
+    with pytest.raises(sealed.LocatorNotReservedError) as refused:
         submit_on_device(server, demo_key, made=made)
     assert refused.value.http_status == 409
 

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 from tipdrop import bundles, exchange, store
 from tipdrop.crypto import envelope, kdf, keys
 from tipdrop.errors import SignatureError, TipdropError, WrongKeyError
+from tipdrop.locators import Locators
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.routing import Routing
 from tipdrop.tips import Report, Tips
 from tipdrop.unitkeys import UnitKeys
+from tipdrop.web.ratelimit import SharedCounts
 
 DAY = "2026-01-10"
 EVIDENCE = b"dashcam frame " * 40
@@ -43,8 +45,11 @@ class Server:
         store.init(self.db)
         self.attachments = root / "instance" / "attachments"
         self.unit_keys = UnitKeys.load(keys_dir)
+        # The server's file in RAM, here in the test's folder (tipdrop/locators.py).
+        self.locators = Locators(SharedCounts(root / "runtime"))
         self.tips = Tips(self.db, self.unit_keys, Routing.load(keys_dir / "routing.json"),
-                         self.attachments, receipt_params=kdf.TEST_PARAMS)
+                         self.attachments, receipt_params=kdf.TEST_PARAMS,
+                         locators=self.locators)
 
     def submit(self, region, description="A bicycle was stolen.", files=()):
         """A reporter's tip; returns (tip row, receipt)."""

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tipdrop import receipts
@@ -113,6 +113,20 @@ def test_generated_receipt_parses_back_from_its_formatted_form():
     assert parse(receipt.formatted) == receipt
 
 
+def test_a_receipt_on_a_given_locator_keeps_it_and_draws_a_fresh_secret():
+    made = [receipts.generate("AB3XY") for _ in range(20)]
+    assert all(r.locator == "AB3XY" and parse(r.formatted) == r for r in made)
+    assert len({r.secret for r in made}) == 20
+
+
+@pytest.mark.parametrize("locator, error", [("AB3X", ReceiptLengthError),
+                                            ("AB3XI", ReceiptCharacterError),
+                                            ("ab3xy", ReceiptCharacterError)])
+def test_a_receipt_on_a_malformed_locator_is_refused(locator, error):
+    with pytest.raises(error):
+        receipts.generate(locator)
+
+
 def test_lower_case_with_spaces_parses_to_the_same_receipt():
     receipt = receipts.generate()
     assert parse(receipt.formatted.lower().replace("-", " ")) == receipt
@@ -127,6 +141,8 @@ def test_secret_bytes_are_the_canonical_secret_in_ascii():
     st.lists(st.integers(0, 31), min_size=23, max_size=23),
     st.data(),
 )
+# Behaviour, not speed: on a loaded machine one example can take over 200 ms.
+@settings(deadline=None)
 def test_code_survives_inserted_separators_spaces_and_lower_case(values, data):
     receipt = receipts._from_values(values)
     typed = []

@@ -305,6 +305,54 @@ def test_a_key_change_during_the_upload_is_sealed_again_once_with_a_new_tip_id(
     assert first != second
 
 
+def test_a_receipt_is_made_on_a_reserved_locator_and_made_again_if_the_reservation_is_gone(
+        monkeypatch, unit_key):
+    # Given a server that offers its receipt costs and hands out locators,
+    # and whose first reservation is gone by the time the report arrives (a restart)
+    keys_doc = {"regions": {"almaty": unit_key.unit},
+                "units": {unit_key.unit: unit_key.public.as_document()},
+                "receipt_kdf": kdf.TEST_PARAMS.as_dict()}
+    handed = iter([("AAAAA", "t" * 43), ("BBBBB", "u" * 43)])
+    uploads = []
+
+    def fake_call(server, method, path, body=(), headers=None, timeout=None):
+        if method == "GET":
+            return 200, {}, json.dumps(keys_doc).encode()
+        if path == "/locators":
+            locator, token = next(handed)
+            return 201, {}, json.dumps({"locator": locator, "reservation": token,
+                                        "expires_in": 3600}).encode()
+        raw = b"".join(body)
+        uploads.append(json.loads(raw.split(b'name="receipt"\r\n\r\n')[1].split(b"\r\n")[0]))
+        if len(uploads) == 1:
+            return 409, {}, json.dumps({"error": "LocatorNotReservedError",
+                                        "message": "send it again"}).encode()
+        return 201, {}, json.dumps({"receipt": None, "encrypted_on": "device"}).encode()
+
+    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    # When the reference client sends a report
+    sent = reporter_client.submit("http://127.0.0.1:1", region="almaty", category="other",
+                                  description="x")
+    # Then it made the receipt again on a new locator, and sent each with its token
+    assert [(u["locator"], u["reservation"]) for u in uploads] == [("AAAAA", "t" * 43),
+                                                                   ("BBBBB", "u" * 43)]
+    assert sent.receipt.locator == "BBBBB"
+    assert sent.receipt.secret not in json.dumps(uploads)
+
+
+@pytest.mark.parametrize("doc", [
+    {"locator": "AAAA", "reservation": "t" * 43},
+    {"locator": "ILOU0", "reservation": "t" * 43},
+    {"locator": "AAAAA", "reservation": ""},
+    {"locator": "AAAAA", "reservation": "t\r\nX"},
+    {"locator": "AAAAA"},
+])
+def test_a_malformed_locator_answer_is_refused(monkeypatch, doc):
+    _serve(monkeypatch, doc, status=201)
+    with pytest.raises(ReporterAnswerError):
+        reporter_client.reserve_locator("http://127.0.0.1:1")
+
+
 def test_a_busy_server_is_reported_with_its_message_and_when_to_retry(monkeypatch):
     answer = {"error": "BusyError", "message": "The service is busy right now."}
     monkeypatch.setattr(reporter_client, "_call", lambda *a, **k: (

@@ -43,7 +43,7 @@ def test_api_document_has_every_operation(app_config):
     labels = {op.label for op in _operations(app_config)}
     assert labels == {"GET /api/v1/options", "POST /api/v1/tips", "POST /api/v1/check",
                       "POST /api/v1/followups", "GET /api/v1/stats",
-                      "GET /api/v1/keys", "POST /api/v1/sealed-tips",
+                      "GET /api/v1/keys", "POST /api/v1/locators", "POST /api/v1/sealed-tips",
                       "POST /api/v1/sealed-followups"}
 
 
@@ -51,7 +51,8 @@ def test_api_document_has_every_operation(app_config):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("label", ["GET /api/v1/options", "GET /api/v1/stats", "POST /api/v1/tips",
                                    "POST /api/v1/check", "POST /api/v1/followups",
-                                   "POST /api/v1/sealed-followups", "POST /api/v1/sealed-tips"])
+                                   "POST /api/v1/sealed-followups", "POST /api/v1/sealed-tips",
+                                   "POST /api/v1/locators"])
 def test_api_answers_every_generated_request_as_documented(app_config, label, mode):
     [operation] = [op for op in _operations(app_config) if op.label == label]
 

@@ -149,22 +149,3 @@ def test_sealed_check_returns_what_a_device_needs_to_decrypt_replies_itself(clie
     doc = answer.json
     assert doc["tip_id"] == tip_id and doc["replies"] == []
     assert set(doc["receipt_kdf"]) == {"salt", "time_cost", "memory_cost_kib", "parallelism"}
-
-
-def test_by_default_a_submit_cannot_tell_whether_a_receipts_locator_is_in_use(client, unit_key):
-    # Given a stored report and its receipt's locator
-    tip_id, data = sealed_form(unit_key)
-    stored = post(client, data)
-    assert stored.status_code == 201, stored.text
-    taken = stored.json["receipt"][:4] + stored.json["receipt"][5]  # "XXXX-X..." -> 5 symbols
-    # When receipts made on the device are not switched on (the default), /keys
-    # offers no costs for them, and a submit naming a locator gets the same
-    # refusal whether that locator is in use or not (no existence oracle)
-    assert "receipt_kdf" not in client.get("/api/v1/keys").json
-    answers = []
-    for locator in (taken, "ZZZZZ" if taken != "ZZZZZ" else "YYYYY"):
-        fields = {"region": "almaty", "category": "theft", "tip_id": device.new_tip_id(),
-                  "receipt": '{"locator": "%s"}' % locator}
-        answer = post(client, fields)
-        answers.append((answer.status_code, answer.json["error"]))
-    assert answers[0] == answers[1] == (400, "DeviceReceiptsOffError")

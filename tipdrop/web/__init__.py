@@ -10,6 +10,7 @@ from werkzeug.wsgi import get_input_stream
 
 from .. import attachments, logs, reload, store
 from ..errors import ConfigError
+from ..locators import Locators
 from ..settings import Settings
 from ..tips import today
 from . import api, deadlines, errors, health, i18n, officer_api, privacy, reporter, security, stats
@@ -118,6 +119,8 @@ def create_app(config=None, hold_wal=False):
         "routing": routing,
         "tokens": Tokens(load_secret(settings.data_dir)),
         "page_links": PageLinks(counts.folder),
+        # Beside the counts, in RAM and shared by the workers (tipdrop/locators.py).
+        "locators": Locators(counts),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers").
@@ -127,6 +130,8 @@ def create_app(config=None, hold_wal=False):
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
         "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
+        # Asking for a locator is the first step of a submit: limited alike.
+        "locator_limit": RateLimiter(counts, "locator", settings.submits_per_hour, 3600),
     }
 
     app.teardown_appcontext(close_db)

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from flask_babel import gettext
 
 from .. import sealed
@@ -23,18 +23,6 @@ from .context import count_request, extension, get_tips, sealing_keys
 from .i18n import current_language
 from .reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from .upload import MAX_SMALL_FORM, read_submission
-
-
-def _device_receipts_on():
-    """TIPDROP_DEVICE_RECEIPTS: whether apps may make the receipt on the device."""
-    return current_app.config["TIPDROP"].device_receipts.strip().lower() in ("on", "1", "yes",
-                                                                             "true")
-
-
-class DeviceReceiptsOffError(InputError):
-    """This server makes the receipt itself: send the report without a receipt field."""
-
-    detail_is_message = False
 
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -81,11 +69,17 @@ def options():
 
 @bp.get("/keys")
 def keys():
-    """The unit keys, and (where this server accepts them) the Argon2id costs for a
-    device that makes its own receipt."""
-    if not _device_receipts_on():
-        return sealing_keys()
+    """The unit keys, and the Argon2id costs for a device that makes its own receipt."""
     return sealing_keys() | {"receipt_kdf": get_tips().receipt_params.as_dict()}
+
+
+@bp.post("/locators")
+def reserve_locator():
+    """A locator for the receipt a device makes, reserved for it (tipdrop/locators.py)."""
+    count_request("locator_limit")
+    reservation = get_tips().reserve_locator()
+    return {"locator": reservation.locator, "reservation": reservation.token,
+            "expires_in": reservation.seconds}, 201
 
 
 def _receipt_answer(receipt, encrypted_on):
@@ -138,10 +132,6 @@ def submit_sealed():
 
     def start_draft(fields):
         _check_api_fields(fields)
-        if fields.get("receipt") and not _device_receipts_on():
-            # Refused before any lookup: a locator the device names could tell
-            # whether another report uses it (docs/threat-model.md).
-            raise DeviceReceiptsOffError()
         return sealed.start(tips, fields=fields, max_stream=max_body)
 
     with extension("upload_slots")():

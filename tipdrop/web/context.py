@@ -48,6 +48,7 @@ def get_tips():
         receipt_params=settings.receipt_params or kdf.RECEIPT_PARAMS,
         argon2_slot=extension("argon2_slots"),
         followups_per_day=settings.followups_per_day,
+        locators=extension("locators"),
     )
 
 

@@ -159,6 +159,17 @@ def document():
                     "responses": {"200": {"description": "regions to units, and each unit's newest key in the .pub file format", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Keys"}}}}},
                 }
             },
+            "/api/v1/locators": {
+                "post": {
+                    "summary": "Reserve a receipt locator for a receipt the device makes (protocol.md section 14); no request body",
+                    "parameters": [_LANG],
+                    "responses": {
+                        "201": {"description": "a locator no report uses and nobody else holds, reserved for expires_in seconds against the reservation token (send both with the report, in the receipt field of /sealed-tips)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Locator"}}}},
+                        "503": {"description": "LocatorsBusyError: too many locators are reserved right now (or a busy server); retry later (see Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                        **_errors(403, 429),
+                    },
+                }
+            },
             "/api/v1/sealed-tips": {
                 "post": {
                     "summary": "Submit a report encrypted on the reporter's device (docs/integration.md); returns its receipt code once durably stored",
@@ -176,7 +187,7 @@ def document():
                                         "region": _REPORT_PROPERTIES["region"],
                                         "category": _REPORT_PROPERTIES["category"],
                                         "tip_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits chosen by the device; every ciphertext is bound to it"},
-                                        "receipt": {"type": "string", "maxLength": 1024, "description": "optional, a device that made the receipt itself: JSON {locator, salt, time_cost, memory_cost_kib, parallelism, verifier, reply_public} (protocol.md section 14); the answer's receipt is then null"},
+                                        "receipt": {"type": "string", "maxLength": 1024, "description": "optional, a device that made the receipt itself on a locator from POST /locators: JSON {locator, reservation, salt, time_cost, memory_cost_kib, parallelism, verifier, reply_public} (protocol.md section 14); the answer's receipt is then null"},
                                         "tip": {"type": "string", "format": "binary", "description": "the report envelope (protocol.md section 4, kind tip)"},
                                         "a1-info": {"type": "string", "format": "binary", "description": "attachment-info envelope of attachment 1 (and a2-info, ...)"},
                                         "a1": {"type": "string", "format": "binary", "description": "stream of attachment 1 (protocol.md section 5; and a2, ...)"},
@@ -189,7 +200,7 @@ def document():
                     },
                     "responses": {
                         "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}}},
-                        "409": {"description": "sealed to a key that is not installed, or receipt costs that are not the server's: fetch /keys again; or the receipt's locator is taken: make another receipt and seal again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                        "409": {"description": "StaleKeyError: sealed to a key that is not installed, or ReceiptSettingsChangedError: receipt costs that are not the server's: fetch /keys again; LocatorNotReservedError: the receipt field's locator is not reserved by its reservation token now (expired, spent, or never; one answer whatever the locator): ask POST /locators again, make a new receipt and seal again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                         **_errors(400, 403, 411, 413, 429, 503),
                     },
                 }
@@ -333,11 +344,19 @@ def document():
                                    "created": _TEXT, "key_id": _TEXT, "x25519": _TEXT, "ed25519": _TEXT},
                 },
                 "Keys": {
-                    "type": "object", "required": ["regions", "units"],
+                    "type": "object", "required": ["regions", "units", "receipt_kdf"],
                     "properties": {
                         "regions": {"type": "object", "additionalProperties": _TEXT, "description": "region code to unit"},
                         "units": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PublicKey"}},
-                        "receipt_kdf": {"type": "object", "description": "Argon2id costs a device that makes its own receipt must use (protocol.md section 14)", "properties": {"time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
+                        "receipt_kdf": {"type": "object", "description": "Argon2id costs a device that makes its own receipt (on a locator from POST /locators) must use (protocol.md section 14)", "properties": {"time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
+                    },
+                },
+                "Locator": {
+                    "type": "object", "required": ["locator", "reservation", "expires_in"],
+                    "properties": {
+                        "locator": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}$", "description": "the first 5 symbols of the receipt the device makes (protocol.md section 7)"},
+                        "reservation": {"type": "string", "description": "the token that spends the reservation, once: 32 random bytes, base64url without padding"},
+                        "expires_in": {"type": "integer", "description": "seconds the reservation lasts (3600); a server restart ends it sooner"},
                     },
                 },
                 "Options": {

@@ -19,6 +19,9 @@ What that file holds, and what it never holds:
   as it did per process before). So yesterday's digests cannot be turned back
   into addresses by anyone, even with the file and the process memory, and
   today's cannot be linked to yesterday's.
+- The receipt locators reserved for devices (tipdrop/locators.py): each
+  locator, SHA-256 of its token and its expiry on the monotonic clock, no
+  client; deleted when the submit that spends it ends or its hour is up.
 
 The key is kept next to the digests on purpose: the workers must share it
 and no process outlives the others to hold it. Whoever can read the file
@@ -51,9 +54,12 @@ import stat
 import threading
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from ..errors import ConfigError, TipdropError
 from .limits import BusyError
+
+T = TypeVar("T")
 
 #: File systems that live in RAM only.
 IN_MEMORY = {"tmpfs", "ramfs"}
@@ -70,6 +76,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (name TEXT NOT NULL, client BLOB NOT NULL,"
     " at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_by_client ON events (name, client, at)",
+    # Locators handed out to devices (tipdrop/locators.py): no report, no client.
+    "CREATE TABLE IF NOT EXISTS reservations (locator TEXT PRIMARY KEY,"
+    " token_hash BLOB NOT NULL, expires REAL NOT NULL, claimed INTEGER NOT NULL)",
 )
 
 
@@ -214,28 +223,37 @@ class SharedCounts:
         A count that cannot be written (the folder in RAM full or gone) is a
         503 "busy" (BusyError), never an internal error.
         """
-        try:
-            allowed = self._count(name, address, limit, window, now)
-        except (OSError, sqlite3.Error):
-            raise BusyError() from None
+        allowed = self.transaction(
+            lambda conn: self._hit(conn, name, address, limit, window, now))
         if not allowed:
             raise RateLimitedError()
 
-    def _count(self, name, address, limit, window, now):
-        with self._lock:
-            conn = self._connect()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+    def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(connection)`` as one write transaction of all the server's processes.
+
+        Also used by the locator reservations (tipdrop/locators.py), which
+        live in this file for the same reasons as the counts. Any error
+        rolls the transaction back; a file that cannot be written (OSError,
+        sqlite3.Error) is a BusyError (503), and tipdrop's own errors pass
+        through.
+        """
+        try:
+            with self._lock:
+                conn = self._connect()
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
-                    allowed = self._hit(conn, name, address, limit, window, now)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        return allowed
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = work(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except (OSError, sqlite3.Error):
+            raise BusyError() from None
+        return result
 
     def _hit(self, conn, name, address, limit, window, now):
         client = hmac.new(self._day_key(conn), address.encode(), hashlib.sha256).digest()[:16]
@@ -275,7 +293,7 @@ class SharedCounts:
         with self._lock:
             conn = self._connect()
             return {table: conn.execute(f"SELECT * FROM {table}").fetchall()
-                    for table in ("day_key", "events")}
+                    for table in ("day_key", "events", "reservations")}
 
 
 class RateLimiter:
