@@ -249,13 +249,13 @@ def check_backups(backup_dir: Path, max_age_hours: int, backup_key: Path | None 
         return found + [Finding(f"the backup folder {folder} does not exist",
                                 f"install -d -m 0700 -o tipdrop {folder}, and enable "
                                 "tipdrop-backup.timer (docs/operations.md)")]
-    now = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    today = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     # Hidden files are unfinished backups a crash left (prune deletes them in time).
     backups = [b for b in backup.find_backups(folder) if not b.path.name.startswith(".")]
     if not backups:
         return found + [Finding(f"there is no backup in {folder}",
                                 "run `tipdrop backup --out FOLDER` and enable tipdrop-backup.timer")]
-    age = now - backups[-1].created
+    age = today - backups[-1].created
     if age.total_seconds() > max_age_hours * 3600:
         found.append(Finding(
             f"the newest backup in {folder} was made {age.total_seconds() / 3600:.0f} hours ago, "

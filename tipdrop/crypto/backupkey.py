@@ -173,9 +173,13 @@ def parse_private(data: bytes, passphrase: str | bytes) -> BackupPrivateKey:
     k = doc.get("kdf")
     if not isinstance(k, dict) or k.get("name") != "argon2id" or doc.get("aead") != "aes-256-gcm":
         raise KeyFileError("unsupported KDF or cipher")
+    costs = [k.get(name) for name in ("time_cost", "memory_cost_kib", "parallelism")]
+    time_cost, memory_cost_kib, parallelism = costs
+    if not (type(time_cost) is int and type(memory_cost_kib) is int
+            and type(parallelism) is int):
+        raise KeyFileError("invalid KDF parameters")
     try:
-        params = kdf.Argon2Params(k.get("time_cost"), k.get("memory_cost_kib"),
-                                  k.get("parallelism"))
+        params = kdf.Argon2Params(time_cost, memory_cost_kib, parallelism)
     except Exception:
         raise KeyFileError("invalid KDF parameters") from None
     salt = _unb64(k.get("salt"), kdf.SALT_LEN, "salt")

@@ -23,7 +23,8 @@ def take_replacements(staged, item_lists: tuple) -> dict:
     """
     replacing, dropped = {}, set()
     for name in item_lists:
-        kept, copies = [], []
+        kept: list[dict] = []
+        copies: list[dict] = []
         for row in getattr(staged, name):
             (copies if row.pop(REPLACES, False) else kept).append(row)
         setattr(staged, name, kept)

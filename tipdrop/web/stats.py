@@ -25,7 +25,7 @@ bp = Blueprint("stats", __name__)
 #: Figures change once a month; recomputing them at most this often keeps
 #: a busy public page from costing a database scan per visit.
 CACHE_SECONDS = 600
-_cache = {}
+_cache: dict = {}
 
 
 def current_figures():

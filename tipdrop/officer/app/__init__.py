@@ -40,7 +40,7 @@ def create_app(desk: Desk, port: int, launch_token: str | None = None,
     Babel(app, locale_selector=views.current_language,
           default_translation_directories=str(TRANSLATIONS))
     views.init_app(app)
-    app.log_exception = _log_exception
+    app.log_exception = _log_exception  # type: ignore[method-assign]  # no traceback, ever
     return app
 
 

@@ -26,7 +26,7 @@ class NotABundleUploadError(InputError):
 
 
 class BundleRequest(Request):
-    @property
+    @property  # type: ignore[misc]  # werkzeug's is a plain attribute; this one depends on the path
     def max_content_length(self):
         if self.path == IMPORT_PATH:
             return None  # bundles carry files: the workstation's disk is the limit

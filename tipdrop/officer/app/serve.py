@@ -42,10 +42,16 @@ class Serialised:
             return list(self.app(environ, start_response))
 
 
+def _starting(environ, start_response):
+    """The app until create_app has the port the server was given (a moment, before any print)."""
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         say: Callable[[str], None] = print) -> None:
     """Serve until interrupted; print the launch address first (and open it unless told not to)."""
-    server = make_server(HOST, port, None, threaded=True, request_handler=QuietHandler)
+    server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
     app = create_app(desk, server.server_port, outbox_dir=outbox_dir)
     server.app = Serialised(app, desk.mutex)
     url = app.extensions["officer_gate"].launch_url()
