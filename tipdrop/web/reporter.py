@@ -57,8 +57,18 @@ def _options():
 
 
 def questions_for_page(categories, lang):
-    """What submit.js needs to seal the answers as the server would (questions.answers_document)."""
-    return {c.code: [q.as_document() for q in c.questions] for c in categories if c.questions}
+    """What submit.js needs to seal the answers as the server would (questions.answers_document).
+
+    Only the page's language: the page carries no text the reporter cannot read.
+    """
+    def one_language(doc):
+        doc = doc | {"label": {lang: doc["label"][lang]}}
+        doc.pop("help", None)
+        if "options" in doc:
+            doc["options"] = [o | {"label": {lang: o["label"][lang]}} for o in doc["options"]]
+        return doc
+    return {c.code: [one_language(q.as_document()) for q in c.questions]
+            for c in categories if c.questions}
 
 
 @bp.get("/")
