@@ -116,3 +116,9 @@ def test_the_form_lists_regions_and_categories_in_the_languages_order(client):
     assert categories[:3] == ["Алаяқтық", "Балаға қауіп төнді", "Басқа"]
     assert categories.index("Қоғамдық орындағы дөрекілік пен боқтық сөз") < categories.index("Полиция қызметкеріне шағым")
     assert categories[-1] == "Ұрлық"
+
+
+def test_the_language_links_of_the_second_step_keep_its_category(client):
+    page = client.get("/submit?lang=ru&category=drugs").text
+    assert 'href="/submit?category=drugs&amp;lang=kk"' in page
+    assert 'href="/submit?category=drugs&amp;lang=en"' in page
