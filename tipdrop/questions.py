@@ -122,7 +122,8 @@ class Question:
         doc = {"id": self.id, "kind": self.kind, "label": self.label(lang), "value": value}
         if self.kind == "text":
             if len(value) > self.max_length:
-                raise AnswerInvalidError(f"question {self.id}: at most {self.max_length} characters")
+                raise AnswerInvalidError(
+                    f"question {self.id}: at most {self.max_length} characters")
         elif self.kind == "date":
             if not is_day(value):
                 raise AnswerInvalidError(f"question {self.id}: not a real day YYYY-MM-DD")

@@ -496,7 +496,7 @@ def _followup_target(doc):
 
 
 def fetch_questions(server, category, timeout=TIMEOUT):
-    """The questions ``category`` asks, from GET /api/v1/categories, checked like the operator's file.
+    """The questions ``category`` asks (GET /api/v1/categories), checked like the operator's file.
 
     None from a server without questions (404), or for a category it does
     not list (it will refuse the report itself).

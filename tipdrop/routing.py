@@ -65,7 +65,8 @@ def _load_names(filename, path=None, questions=False):
         known = set(LANGUAGES) | ({"questions"} if questions else set())
         unknown = sorted(set(names) - known)
         if unknown:
-            raise ConfigError(f"{path or filename}: {code} has unknown members {', '.join(unknown)}")
+            raise ConfigError(
+                f"{path or filename}: {code} has unknown members {', '.join(unknown)}")
         if questions:
             parse_questions(names.get("questions"), f"{path or filename}: {code}")
     return items
@@ -145,7 +146,10 @@ class Routing:
         return next((c.questions for c in self.categories if c.code == category), ())
 
     def categories_document(self):
-        """The categories and their questions, in the categories file's format (/api/v1/categories)."""
+        """The categories and their questions, in the categories file's format.
+
+        What /api/v1/categories answers.
+        """
         return {"version": 1, "items": {
             c.code: {lang: c.names[lang] for lang in LANGUAGES}
             | {"questions": [q.as_document() for q in c.questions]}

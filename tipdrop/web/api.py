@@ -79,7 +79,8 @@ def options():
     lang = current_language()
     return {
         "language": lang,
-        "regions": [{"code": r.code, "name": r.name(lang)} for r in in_order(routing.regions, lang)],
+        "regions": [{"code": r.code, "name": r.name(lang)}
+                    for r in in_order(routing.regions, lang)],
         "categories": [{"code": c.code, "name": c.name(lang)}
                        for c in in_order(routing.categories, lang)],
     }

@@ -36,7 +36,7 @@ class Asset:
 
 
 class Assets:
-    """The static folder, read once: fingerprinted name -> Asset, and plain name -> fingerprinted."""
+    """The static folder, read once: fingerprinted name -> Asset, plain -> fingerprinted name."""
 
     def __init__(self, folder: Path = FOLDER):
         self.files: dict[str, Asset] = {}
@@ -46,7 +46,8 @@ class Assets:
             data = path.read_bytes()
             stem, _, ext = plain.rpartition(".")
             name = f"{stem}.{hashlib.sha256(data).hexdigest()[:16]}.{ext}"
-            kind = _TYPES.get(path.suffix) or mimetypes.guess_type(plain)[0] or "application/octet-stream"
+            kind = (_TYPES.get(path.suffix) or mimetypes.guess_type(plain)[0]
+                    or "application/octet-stream")
             packed = gzip.compress(data, 9, mtime=0)
             self.files[name] = Asset(kind, data, packed if len(packed) < len(data) else None)
             self.names[plain] = name
