@@ -58,8 +58,8 @@ def screenshots():
 def collect_errors(page):
     """The page's console errors and uncaught exceptions, as a list that fills as they come.
 
-    The browser's own request for /favicon.ico fails: the app has none, and
-    needs none, so that one is not an error here.
+    Pages link their icon (/assets/favicon.<digest>.svg); a browser that
+    still asks for /favicon.ico gets a 404, which is not an error here.
     """
     errors = []
 
