@@ -6,6 +6,7 @@ import re
 import pytest
 
 from .conftest import collect_errors
+from .test_questions_browser import require
 from .test_shared_device_browser import AXE, AXE_VIOLATIONS
 from .test_stats_browser import _seed
 
@@ -61,6 +62,7 @@ def test_the_questionnaire_has_no_axe_violation_with_or_without_its_script(brows
                                                                            scheme):
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: `make test` installs axe-core from npm")
+    require(server, "drugs.place")
     base = f"http://127.0.0.1:{server.port}"
     context = browser.new_context(locale={"kk": "kk-KZ", "ru": "ru-RU"}[lang], bypass_csp=True,
                                   color_scheme=scheme, viewport={"width": 320, "height": 640})

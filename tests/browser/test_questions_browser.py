@@ -12,7 +12,16 @@ import pytest
 
 from tipdrop import store
 
+from ..web.test_questions import required_categories
 from .conftest import choose_category
+
+
+def require(server, *questions):
+    """Restart ``server`` with an operator categories file making ``questions`` required
+    (the shipped ones are all optional)."""
+    required_categories(server.keys_dir / "categories.json", *questions)
+    server.stop()
+    server.start()
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +97,7 @@ def test_answers_reach_the_officer_labelled_in_the_reporters_language(
 
 
 def test_a_required_question_is_explained_before_anything_is_encrypted(browser, server):
+    require(server, "drugs.place")
     page = browser.new_page(locale="ru-RU")
     posts = []
     page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
@@ -105,6 +115,7 @@ def test_a_required_question_is_explained_before_anything_is_encrypted(browser, 
 
 
 def test_a_required_question_without_javascript_is_explained_by_the_server(browser, server):
+    require(server, "domestic-violence.danger-now")
     context = browser.new_context(locale="kk-KZ", java_script_enabled=False)
     page = context.new_page()
     page.goto(f"http://127.0.0.1:{server.port}/submit?lang=kk")

@@ -31,6 +31,8 @@ def test_shipped_categories_ask_questions_in_every_language():
     for category in routing.categories:
         for q in category.questions:
             assert all(q.label(lang).strip() for lang in questions.LANGUAGES)
+            # Optional: a client from before questions must not be refused (operations.md)
+            assert not q.required
 
 
 def test_operator_questions_are_loaded(tmp_path):
