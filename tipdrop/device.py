@@ -24,13 +24,17 @@ def new_tip_id():
 
 
 def report_document(*, tip_id, region, category, description, what="", where="", when="",
-                    contact="", language="", parts=(), digests=None, followup_public=None):
+                    contact="", language="", parts=(), digests=None, followup_public=None,
+                    answers=()):
     """The JSON document inside a ``tip`` envelope (protocol.md sections 13 and 14).
 
     ``digests`` binds each attachment ({part: binding.attachment_digest(...)},
     one per part); ``followup_public`` is the receipt's follow-up key, when
     the device made the receipt (section 14), so the unit can tell the
-    reporter's follow-ups from anyone else's.
+    reporter's follow-ups from anyone else's. ``answers`` is the list
+    questions.answers_document made from the category's questions; the
+    member is left out when there is none, so a report without questions
+    is byte for byte what it was before questions existed.
     """
     doc = {
         "format": "tipdrop-report",
@@ -50,6 +54,8 @@ def report_document(*, tip_id, region, category, description, what="", where="",
         if sorted(digests) != sorted(parts):
             raise ValueError("one digest per attachment, no more")
         doc[binding.ATTACHMENT_DIGESTS] = {part: dict(digests[part]) for part in parts}
+    if answers:
+        doc["answers"] = [dict(answer) for answer in answers]
     if followup_public is not None:
         doc[binding.FOLLOWUP_KEY] = base64.b64encode(bytes(followup_public)).decode("ascii")
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import questions
 from .crypto import keys
 from .crypto.keys import UNIT_NAME
 from .errors import FormatError
@@ -207,6 +208,61 @@ EXPORT_ACK = {
     "format": constant("tipdrop-export-ack"), "version": constant(1), "unit": UNIT,
     "key_id": KEY_ID, "export_seq": number(1), "signature": SIGNATURE,
 }
+
+def text(low, high):
+    """Unicode text (no lone surrogate, no NUL) of ``low`` to ``high`` characters."""
+    def check(value):
+        if not isinstance(value, str) or "\x00" in value:
+            raise Invalid("is not text")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Invalid("is not valid Unicode text") from None
+        if not low <= len(value) <= high:
+            raise Invalid(f"is not {low} to {high} characters long")
+        return value
+    return Rule(f"text of {low} to {high} characters", check)
+
+
+#: One answer in the report's ``answers`` list (docs/protocol.md section 13;
+#: tipdrop/questions.py builds them). A device may send anything: the
+#: workstation checks each answer whole before it shows one.
+ANSWER = {
+    "id": _text(re.compile(rf"\A{questions.QUESTION_ID.pattern}\Z"),
+                "a question id (1-32 of a-z, 0-9, '-', starting with a letter)"),
+    "kind": one_of(*questions.KINDS),
+    "label": text(1, questions.MAX_LABEL),
+    "value": text(1, questions.MAX_ANSWER),
+    "value_label": text(1, questions.MAX_LABEL).optional(),
+}
+
+
+def answers(doc, error=FormatError):
+    """The report's ``answers``, each checked (ANSWER, and its value for its kind).
+
+    An empty list when the report has none (it was made before questions,
+    or its category asks none).
+    """
+    if doc is None:
+        return []
+    if not isinstance(doc, list) or len(doc) > questions.MAX_QUESTIONS:
+        raise error(f"the report's answers are not a list of at most {questions.MAX_QUESTIONS}")
+    checked, seen = [], set()
+    for n, item in enumerate(doc, 1):
+        answer = check(item, ANSWER, f"the report's answer {n}", error)
+        if answer["id"] in seen:
+            raise error(f"the report answers question {answer['id']!r} twice")
+        seen.add(answer["id"])
+        kind, value = answer["kind"], answer["value"]
+        if kind == "date" and not questions.is_day(value):
+            raise error(f"the report's answer {n} is not a real day YYYY-MM-DD")
+        if kind == "yes-no" and value not in questions.YES_NO:
+            raise error(f"the report's answer {n} is not yes or no")
+        if kind in ("choice", "yes-no") and answer["value_label"] is None:
+            raise error(f"the report's answer {n} has no value_label")
+        checked.append({k: v for k, v in answer.items() if v is not None})
+    return checked
+
 
 #: Every table above with its name in the protocol, for docs and tests.
 RECORDS = {

@@ -42,10 +42,15 @@ def _read_text_file(path):
               help="A file to attach (repeatable, at most 10).")
 @click.option("--keep-location", is_flag=True,
               help="Keep the GPS position and capture time in photos (all else is removed).")
+@click.option("--answer", "answers", multiple=True, metavar="ID=VALUE",
+              help="Answer one of the category's questions (repeatable): text, an option id, "
+                   "yes or no, or a day YYYY-MM-DD. The server's /api/v1/categories lists them.")
+@click.option("--language", type=click.Choice(["kk", "ru", "en"]), default="en",
+              help="The language of the questions' labels sealed with the answers.")
 @click.option("--unit-key", "unit_keys", multiple=True, help=_PIN_HELP,
               type=click.Path(exists=True, dir_okay=False))
 def submit_command(server, region, category, text_file, what, where, when, contact, files,
-                   keep_location, unit_keys):
+                   keep_location, answers, language, unit_keys):
     """Send a report sealed on this computer: the server never sees its text or files.
 
     The report and every file are encrypted here to the unit's public key;
@@ -62,7 +67,8 @@ def submit_command(server, region, category, text_file, what, where, when, conta
     sent = reporter_client.submit(
         server, region=region, category=category, description=_read_text_file(text_file),
         what=what, where=where, when=when, contact=contact, files=files,
-        keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys))
+        keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys),
+        answers=_answers(answers), language=language)
     pin = "pinned" if sent.pinned else "not pinned: use --unit-key to be sure"
     terminal.echo(f"sealed here to unit {sent.unit}, key {sent.key_id.hex()} ({pin})")
     for name, info in sent.files:
@@ -73,6 +79,19 @@ def submit_command(server, region, category, text_file, what, where, when, conta
                        f"items removed ({kept})")
     click.echo(f"receipt: {sent.receipt.formatted}")
     click.echo("Keep this code: a lost receipt cannot be recovered by anyone, not even the police.")
+
+
+def _answers(pairs):
+    """--answer ID=VALUE options as a dict; each question answered once."""
+    answers = {}
+    for pair in pairs:
+        qid, sep, value = pair.partition("=")
+        if not sep or not qid:
+            raise UsageError(f"--answer {pair!r}: expected ID=VALUE")
+        if qid in answers:
+            raise UsageError(f"--answer: question {qid} answered twice")
+        answers[qid] = value
+    return answers
 
 
 def _read_receipt():

@@ -26,10 +26,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import binding, bundles, device, photos, receipts
+from . import binding, bundles, device, photos, questions, receipts
 from .attachments import MAX_PHOTO_BYTES, PhotoTooLargeError
 from .crypto import envelope, kdf, keys, stream
-from .errors import CryptoError, SignatureError, TipdropError, UsageError
+from .errors import ConfigError, CryptoError, SignatureError, TipdropError, UsageError
 from .multipart import MultipartBody, Part
 from .remote import ServerRefusedError, check_server_url, network_step
 from .tips import MAX_ATTACHMENTS, Report, TooManyFilesError, followup_text
@@ -242,12 +242,13 @@ def make_receipt(params, locator, reservation):
 
 
 def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=None,
-                made=None):
+                made=None, answers=()):
     """Seal a report and its files; return (tip id, MultipartBody, sealed files).
 
     The files are sealed first, so the report can bind each of them
     (protocol.md section 14); with ``made`` (a MadeReceipt) it also carries
-    the receipt's follow-up key. The text fields region, category, tip_id
+    the receipt's follow-up key; ``answers`` is the category's answers
+    (questions.answers_document). The text fields region, category, tip_id
     (and receipt) go first: the server picks the unit's key by region
     before the first file.
     """
@@ -260,8 +261,8 @@ def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=N
     document = device.report_document(
         tip_id=tip_id, region=report.region, category=report.category,
         description=report.description, what=report.what, where=report.where,
-        when=report.when, contact=report.contact, language="", parts=names, digests=digests,
-        followup_public=made.followup_public if made else None)
+        when=report.when, contact=report.contact, language=report.language, parts=names,
+        digests=digests, followup_public=made.followup_public if made else None, answers=answers)
     parts = [Part("region", report.region.encode("utf-8")),
              Part("category", report.category.encode("utf-8")),
              Part("tip_id", tip_id.encode("ascii"))]
@@ -275,7 +276,8 @@ def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=N
 
 
 def submit(server, *, region, category, description, what="", where="", when="",
-           contact="", files=(), keep_location=False, pinned=(), timeout=TIMEOUT):
+           contact="", files=(), keep_location=False, pinned=(), timeout=TIMEOUT,
+           answers=None, language=""):
     """Seal a report here, upload it to /api/v1/sealed-tips, return what the server stored.
 
     The receipt is made here too, on a locator the server reserved for it
@@ -284,10 +286,20 @@ def submit(server, *, region, category, description, what="", where="", when="",
     between fetching it and uploading, or the reservation is gone (the
     server restarted; HTTP 409), the keys and a locator are fetched again
     and everything is made and sealed afresh, once.
+    ``answers`` (question id -> text) answer the category's questions,
+    fetched from the server and checked here as the server would; their
+    labels are sealed in ``language`` (kk, ru or en).
     """
     server = _url(server)
     report = Report.build(region=region, category=category, description=description,
-                          what=what, where=where, when=when, contact=contact)
+                          what=what, where=where, when=when, contact=contact,
+                          language=language)
+    asked = fetch_questions(server, category, timeout)
+    answers = dict(answers or {})
+    unknown = sorted(set(answers) - {q.id for q in asked})
+    if unknown:
+        raise UsageError(f"category {category} asks no question {', '.join(unknown)}")
+    answered = questions.answers_document(asked, answers, language)
     if len(files) > MAX_ATTACHMENTS:
         raise TooManyFilesError()
     for attempt in (1, 2):
@@ -298,7 +310,7 @@ def submit(server, *, region, category, description, what="", where="", when="",
             made = make_receipt(offered.receipt_params, *reserve_locator(server, timeout))
         with tempfile.TemporaryDirectory(prefix="tipdrop-") as workdir:
             _, body, sealed = seal_upload(report, list(files), public.recipient, workdir,
-                                          keep_location, made=made)
+                                          keep_location, made=made, answers=answered)
             status, headers, raw = _call(
                 server, "POST", "/sealed-tips", body=body.chunks(), timeout=timeout,
                 headers={"Content-Type": body.content_type, "Content-Length": str(body.length)})
@@ -512,6 +524,29 @@ def _followup_target(doc):
 
 
 # --- HTTP -------------------------------------------------------------------------
+
+
+def fetch_questions(server, category, timeout=TIMEOUT):
+    """The questions ``category`` asks (GET /api/v1/categories), checked like the operator's file.
+
+    None from a server without questions (404), or for a category it does
+    not list (it will refuse the report itself).
+    """
+    server = _url(server)
+    status, headers, raw = _call(server, "GET", "/categories", timeout=timeout)
+    if status == 404:
+        return ()
+    doc = _answer(server, status, headers, raw, expect=200)
+    items = doc.get("items")
+    if not isinstance(items, dict):
+        raise ReporterAnswerError("the categories answer has no items")
+    item = items.get(category)
+    if not isinstance(item, dict):
+        return ()
+    try:
+        return questions.parse_questions(item.get("questions"), f"the server's category {category}")
+    except ConfigError as e:
+        raise ReporterAnswerError(e.detail or str(e)) from None
 
 
 def _call_json(server, path, doc, timeout):

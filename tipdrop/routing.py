@@ -10,9 +10,12 @@ for the public aggregate figures.
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 
+from . import collation
 from .errors import ConfigError, InputError, UnknownUnitError
+from .questions import parse_questions
 
 LANGUAGES = ("kk", "ru", "en")
 
@@ -34,8 +37,12 @@ class UnknownCategoryError(InputError):
 CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
-def _load_names(filename, path=None):
-    """Names per language from the package data, or from ``path`` if given."""
+def _load_names(filename, path=None, questions=False):
+    """Names per language from the package data, or from ``path`` if given.
+
+    With ``questions`` (the categories file), an item may also carry its
+    questions (tipdrop/questions.py); they are checked here, at start.
+    """
     if path is not None:
         try:
             doc = json.loads(path.read_text("utf-8"))
@@ -51,9 +58,17 @@ def _load_names(filename, path=None):
             raise ConfigError(f"{path or filename}: {code!r} is not a code (a-z, 0-9 and -)")
         if not isinstance(names, dict):
             raise ConfigError(f"{path or filename}: {code} needs names per language")
-        missing = [lang for lang in LANGUAGES if not names.get(lang)]
+        missing = [lang for lang in LANGUAGES if not isinstance(names.get(lang), str)
+                   or not names[lang].strip()]
         if missing:
-            raise ConfigError(f"{filename}: {code} has no name in {', '.join(missing)}")
+            raise ConfigError(f"{path or filename}: {code} has no name in {', '.join(missing)}")
+        known = set(LANGUAGES) | ({"questions"} if questions else set())
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(
+                f"{path or filename}: {code} has unknown members {', '.join(unknown)}")
+        if questions:
+            parse_questions(names.get("questions"), f"{path or filename}: {code}")
     return items
 
 
@@ -65,6 +80,16 @@ class Choice:
     def name(self, lang):
         return self.names.get(lang) or self.names["en"]
 
+    @cached_property
+    def questions(self):
+        """The category's questions (tipdrop/questions.py); none for a region."""
+        return parse_questions(self.names.get("questions"), self.code)
+
+
+def in_order(choices, lang):
+    """``choices`` sorted by their names in ``lang``'s own alphabetical order (collation.py)."""
+    return sorted(choices, key=lambda c: collation.sort_key(c.name(lang), lang))
+
 
 class Routing:
     """Region → unit, plus the lists of regions and categories to offer."""
@@ -72,7 +97,8 @@ class Routing:
     def __init__(self, region_units, regions=None, categories=None):
         self.regions = [Choice(c, n) for c, n in (regions or _load_names("regions.json")).items()]
         self.categories = [
-            Choice(c, n) for c, n in (categories or _load_names("categories.json")).items()
+            Choice(c, n) for c, n in
+            (categories or _load_names("categories.json", questions=True)).items()
         ]
         known = {r.code for r in self.regions}
         unknown = sorted(set(region_units) - known)
@@ -89,7 +115,7 @@ class Routing:
         """Load routing.json; ``categories_path``, if it exists, replaces the categories."""
         categories = None
         if categories_path is not None and categories_path.exists():
-            categories = _load_names("categories.json", categories_path)
+            categories = _load_names("categories.json", categories_path, questions=True)
         try:
             doc = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
@@ -114,6 +140,20 @@ class Routing:
         if category not in {c.code for c in self.categories}:
             raise UnknownCategoryError()
         return category
+
+    def questions_of(self, category):
+        """The questions a category asks (none for an unknown one: check_category refuses it)."""
+        return next((c.questions for c in self.categories if c.code == category), ())
+
+    def categories_document(self):
+        """The categories and their questions, in the categories file's format.
+
+        What /api/v1/categories answers.
+        """
+        return {"version": 1, "items": {
+            c.code: {lang: c.names[lang] for lang in LANGUAGES}
+            | {"questions": [q.as_document() for q in c.questions]}
+            for c in self.categories}}
 
     def check_units_have_keys(self, unit_keys):
         """Every routed unit needs a public key, or its tips could not be sealed."""

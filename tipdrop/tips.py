@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from . import attachments, binding, bundles, device, receipts, store
+from . import attachments, binding, bundles, device, questions, receipts, store
 from .crypto import envelope, kdf, keys
 from .errors import (
     DecryptionError,
@@ -104,6 +104,9 @@ class Report:
     when: str = ""
     contact: str = ""
     language: str = ""
+    #: What the form answered to the category's questions: question id -> text.
+    #: Checked against the questions when the tip is submitted (questions.py).
+    answers: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, **fields):
@@ -116,6 +119,7 @@ class Report:
             when=_clean_text(fields.get("when"), MAX_ANSWER, "when"),
             contact=_clean_text(fields.get("contact"), MAX_CONTACT, "contact"),
             language=(fields.get("language") or "")[:8],
+            answers=dict(fields.get("answers") or {}),
         )
         if not report.description:
             raise EmptyDescriptionError()
@@ -236,8 +240,10 @@ class Tips:
             if unit != draft.unit:
                 raise InputError("the region changed during the upload")
             self.routing.check_category(report.category)
+            answers = questions.answers_document(self.routing.questions_of(report.category),
+                                                 report.answers, report.language)
             rows = self._attachment_rows(draft)
-            body = envelope.seal(self._report_json(draft, report, rows),
+            body = envelope.seal(self._report_json(draft, report, rows, answers),
                                  draft.public_key.recipient, kind="tip", tip_id=draft.tip_id)
             return self.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=draft.public_key.key_id,
@@ -347,7 +353,7 @@ class Tips:
             })
         return rows
 
-    def _report_json(self, draft, report, rows):
+    def _report_json(self, draft, report, rows, answers=()):
         """The report document; it binds each file (protocol.md section 14).
 
         Sealed here, the binding cannot protect the report from this server,
@@ -359,7 +365,7 @@ class Tips:
             tip_id=draft.tip_id, region=report.region, category=report.category,
             description=report.description, what=report.what, where=report.where,
             when=report.when, contact=report.contact, language=report.language,
-            parts=[w.part for w in draft.writers], digests=digests,
+            parts=[w.part for w in draft.writers], digests=digests, answers=answers,
         )
 
     def _new_receipt(self, locator):

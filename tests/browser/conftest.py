@@ -58,8 +58,8 @@ def screenshots():
 def collect_errors(page):
     """The page's console errors and uncaught exceptions, as a list that fills as they come.
 
-    The browser's own request for /favicon.ico fails: the app has none, and
-    needs none, so that one is not an error here.
+    Pages link their icon (/assets/favicon.<digest>.svg); a browser that
+    still asks for /favicon.ico gets a 404, which is not an error here.
     """
     errors = []
 
@@ -70,3 +70,13 @@ def collect_errors(page):
     page.on("console", console)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
+
+
+def choose_category(page, category):
+    """Choose the report's category: without JavaScript on the form's first step
+    (then the page with its questions loads), with it in the whole form."""
+    if page.locator("#category-step").is_visible():
+        page.select_option("#category-first", category)
+        page.click("#category-step button[type=submit]")
+        page.wait_for_load_state()
+    page.select_option("#category", category)

@@ -18,6 +18,7 @@ from tipdrop import store
 
 from ..samples import photo_with_metadata
 from ..serving import start_server
+from .conftest import choose_category
 from .recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.e2e
@@ -35,8 +36,8 @@ def proxy(server):
 
 def _fill_and_send(page, base, files):
     page.goto(f"{base}/submit?lang=ru")
+    choose_category(page, "corruption")
     page.select_option("#region", "almaty")
-    page.select_option("#category", "corruption")
     page.fill("#where", "ЦОН №2")
     page.fill("#description", CANARY)
     page.set_input_files("#files", [str(f) for f in files])
@@ -130,8 +131,8 @@ def test_files_the_server_would_refuse_are_refused_before_encrypting(browser, tm
         page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
         page.goto(f"http://127.0.0.1:{small.port}/submit?lang=ru")
         page.wait_for_function("document.getElementById('protection').dataset.encryptedOn === 'device'")
+        choose_category(page, "corruption")
         page.select_option("#region", "almaty")
-        page.select_option("#category", "corruption")
         page.fill("#description", CANARY)
         page.set_input_files("#files", str(tmp_path / "big.bin"))
         page.click("form button[type=submit]")
@@ -146,8 +147,8 @@ def test_files_the_server_would_refuse_are_refused_before_encrypting(browser, tm
 def _ready_form(page, base):
     page.goto(f"{base}/submit?lang=ru")
     page.wait_for_function("document.getElementById('protection').dataset.encryptedOn === 'device'")
+    choose_category(page, "corruption")
     page.select_option("#region", "almaty")
-    page.select_option("#category", "corruption")
     page.fill("#description", CANARY)
 
 

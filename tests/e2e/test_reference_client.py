@@ -187,3 +187,27 @@ def test_a_follow_up_is_never_sealed_to_a_key_other_than_the_pinned_one(setup, r
     assert_clean_error(result, "pinned")
     with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
         assert db.execute("SELECT count(*) FROM followups").fetchone() == (0,)
+
+
+def test_reference_client_seals_the_categorys_answers_for_the_officer(setup, run_cli, tmp_path):
+    server, pinned, officer = setup
+    url = f"http://127.0.0.1:{server.port}"
+    (tmp_path / "report.txt").write_text("Взятку берут у окна 4.\n", encoding="utf-8")
+    base = ["submit", "--server", url, "--region", "almaty", "--category", "corruption",
+            "--text-file", tmp_path / "report.txt", "--unit-key", pinned, "--language", "ru"]
+
+    # An answer the category's question does not allow is refused here, and nothing is sent
+    refused = run_cli(*base, "--answer", "where=bank")
+    assert_clean_error(refused)
+    refused = run_cli(*base, "--answer", "plate=123")
+    assert_clean_error(refused, "asks no question plate")
+    with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
+        assert db.execute("SELECT count(*) FROM tips").fetchone() == (0,)
+
+    sent = run_cli(*base, "--answer", "where=akimat")
+    assert sent.returncode == 0, sent.stderr
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    shown = run_cli("officer", "show", tip["id"], env=officer, check=True).stdout
+    assert "  Где работает должностное лицо?: Акимат или другой госорган [akimat]" in shown

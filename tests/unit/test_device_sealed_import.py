@@ -104,8 +104,12 @@ def _report_with(**fields):
     _report_with(region="\x1b]0;owned\x07"),
     _report_with(category="Theft Of Bicycles"),
     _report_with(attachments=["../../etc/passwd"]),
+    _report_with(answers={"plate": "123"}),
+    _report_with(answers=[{"id": "day", "kind": "date", "label": "Day", "value": "2023-02-30"}]),
+    _report_with(answers=[{"id": "x", "kind": "text", "label": "\ud800", "value": "a"}]),
 ], ids=["not-json", "not-an-object", "version-2", "another-tip", "lone-surrogate",
-        "escape-in-region", "not-a-category-code", "bad-part-name"])
+        "escape-in-region", "not-a-category-code", "bad-part-name", "answers-not-a-list",
+        "answer-not-a-real-day", "answer-label-lone-surrogate"])
 def test_a_device_report_that_is_not_a_valid_document_is_marked_damaged(
         server, workspace, demo_key, tmp_path, report):
     tip_id = device.new_tip_id()

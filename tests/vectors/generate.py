@@ -822,6 +822,77 @@ def backup_vectors():
     }
 
 
+# --- questions and answers (protocol.md section 13) ----------------------------------
+
+
+#: One category's questions in the categories file's format: every kind.
+QUESTIONNAIRE = [
+    {"id": "plate", "kind": "text", "required": False, "max_length": 20,
+     "label": {"kk": "Көліктің мемлекеттік нөмірі", "ru": "Госномер автомобиля", "en": "Number plate"}},
+    {"id": "place", "kind": "choice", "required": True,
+     "label": {"kk": "Бұл қай жерде болып жатыр?", "ru": "Где это происходит?", "en": "Where does it happen?"},
+     "options": [
+         {"id": "street", "label": {"kk": "Көшеде немесе аулада", "ru": "На улице или во дворе", "en": "In the street or a yard"}},
+         {"id": "school", "label": {"kk": "Мектептің немесе колледждің маңында", "ru": "Возле школы или колледжа", "en": "Near a school or college"}}]},
+    {"id": "ongoing", "kind": "yes-no", "required": False,
+     "label": {"kk": "Бұл қазір де жалғасып жатыр ма?", "ru": "Это продолжается сейчас?", "en": "Is it still going on?"}},
+    {"id": "day", "kind": "date", "required": False,
+     "label": {"kk": "Бұл қай күні болды?", "ru": "В какой день это произошло?", "en": "On what day did it happen?"}},
+]
+
+
+def questionnaire_vectors():
+    from tipdrop import device, questions
+
+    unit = unit_key("vector-unit")
+    asked = questions.parse_questions(QUESTIONNAIRE, "vector")
+    cases = [
+        ("kk", {"plate": " 123 ABC 02 ", "place": "school", "ongoing": "yes", "day": "2024-02-29"}),
+        ("ru", {"place": "street", "ongoing": "no", "plate": ""}),
+        ("en", {"place": "school", "day": "2024-05-01"}),
+    ]
+    entries = []
+    for n, (lang, values) in enumerate(cases):
+        tip_id = seed(f"tipdrop test vector questionnaire tip {n}")[:16].hex()
+        answers = questions.answers_document(asked, values, lang)
+        document = device.report_document(tip_id=tip_id, region="almaty", category="drugs",
+                                          description="Test report.", language=lang,
+                                          answers=answers)
+        eph = ephemeral(f"questionnaire {n}")
+        sealed = envelope_with_ephemeral(document, unit.public.recipient, eph, kind="tip",
+                                         tip_id=tip_id, part="")
+        entries.append({"language": lang, "values": values, "answers": answers,
+                        "tip_id": tip_id, "document": document.hex(),
+                        "x25519_private": x_raw(unit.x25519),
+                        "key_id": unit.public.recipient.key_id.hex(),
+                        "ephemeral_private": x_raw(eph), "envelope": sealed.hex()})
+    refused = [
+        ("a required question unanswered", {"ongoing": "yes"}),
+        ("an option not in the list", {"place": "garage"}),
+        ("yes-no answered otherwise", {"place": "street", "ongoing": "maybe"}),
+        ("not a real day", {"place": "street", "day": "2023-02-29"}),
+        ("not written YYYY-MM-DD", {"place": "street", "day": "29.02.2024"}),
+        ("a text longer than its max_length", {"place": "street", "plate": "X" * 21}),
+    ]
+    return {
+        "description": (
+            "A category's questions and the report's answers (docs/protocol.md section 13). "
+            "questions: one category's questions in the categories file's format "
+            "(GET /api/v1/categories). vectors: what the reporter typed or chose (values), "
+            "the answers list made from them in the report's language (answered questions "
+            "only, in the questions' order, text trimmed; a choice or yes-no answer also "
+            "carries its option's label), the report document as tipdrop/device.py writes it "
+            "(UTF-8 hex) and that document sealed as a 'tip' envelope to the vector unit "
+            "(envelope.json's key) with a fixed ephemeral key. refused: values a reporter's "
+            "device and the server must refuse. Produced by tipdrop itself "
+            "(tests/vectors/generate.py)."
+        ),
+        "questions": QUESTIONNAIRE,
+        "vectors": entries,
+        "refused": [{"why": why, "values": values} for why, values in refused],
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -836,6 +907,7 @@ def main():
     write("records.json", record_vectors())
     write("page_link.json", page_link_vectors())
     write("backup.json", backup_vectors())
+    write("questionnaire.json", questionnaire_vectors())
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def test_api_document_has_every_operation(app_config):
     labels = {op.label for op in _operations(app_config)}
     assert labels == {"GET /api/v1/options", "POST /api/v1/tips", "POST /api/v1/check",
                       "POST /api/v1/followups", "GET /api/v1/stats",
-                      "GET /api/v1/keys", "POST /api/v1/locators", "POST /api/v1/sealed-tips",
+                      "GET /api/v1/keys", "POST /api/v1/locators",
+                      "GET /api/v1/categories", "POST /api/v1/sealed-tips",
                       "POST /api/v1/sealed-followups"}
 
 

@@ -64,7 +64,7 @@ def test_receipt_page_warns_that_a_lost_code_cannot_be_recovered(submit):
 def test_receipt_page_has_no_script_and_checks_the_last_group_on_the_server(submit):
     text = submit().text
     assert find(r'id="receipt">([^<]+)<', text)
-    assert "<script" not in text.replace('<script src="/static/js/page.js" defer></script>', "")
+    assert "<script" not in re.sub(r'<script src="/assets/js/page\.[0-9a-f]{16}\.js" defer></script>', "", text)
     assert 'name="link"' in text and "pattern=" not in text
 
 
@@ -302,8 +302,9 @@ def test_every_page_works_without_javascript_and_loads_nothing_external(client):
         assert all(body == "" for body in scripts)
         sources = re.findall(r'<script src="([^"]+)"', text)
         assert len(sources) == len(scripts)
-        assert all(src.startswith("/static/js/") for src in sources)
-        assert (path == "/submit") == ("/static/js/submit.js" in sources)
+        assert all(src.startswith("/assets/js/") for src in sources)
+        assert (path == "/submit") == any(re.fullmatch(r"/assets/js/submit\.[0-9a-f]{16}\.js", src)
+                                          for src in sources)
 
 
 def _jpeg_with_metadata():

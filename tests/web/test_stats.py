@@ -112,3 +112,21 @@ def test_nothing_about_a_single_tip_is_published(client, seeded):
 def test_empty_figures_render(client):
     assert client.get("/stats?lang=en").status_code == 200
     assert client.get("/api/v1/stats").get_json()["cells"] == []
+
+
+def test_regions_and_equal_bars_follow_the_kazakh_alphabet_not_code_points(tmp_path, keys_dir):
+    import json
+
+    from tipdrop.web import create_app
+
+    # Қ (U+049B) sorts after every Russian letter by code point; in Kazakh it follows К.
+    (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": {
+        "astana": "demo", "almaty": "demo", "aktobe": "demo", "kostanay": "demo"}}))
+    app = create_app({"data_dir": tmp_path / "instance", "keys_dir": keys_dir})
+    page = app.test_client().get("/stats?lang=kk").text
+    table = page[page.index('id="regions"'):]
+    rows = re.findall(r'<th scope="row">([^<]+)</th>', table)[:4]
+    assert rows == ["Ақтөбе облысы", "Алматы", "Астана", "Қостанай облысы"]
+    chart = page[page.index('id="chart-region"'):page.index("</figure>", page.index('id="chart-region"'))]
+    labels = re.findall(r'<text class="label"[^>]*>([^<]+)</text>', chart)
+    assert labels == ["Ақтөбе облысы", "Алматы", "Астана", "Қостанай облысы"]

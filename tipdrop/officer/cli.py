@@ -252,6 +252,22 @@ def show(workspace, key, tip, save_attachments, as_json):
     _print_tip(data)
 
 
+def _print_answers(report, say, one):
+    """The category's questions as the reporter read them, with the answers.
+
+    The labels come from the sealed report itself (protocol.md section 13),
+    in the reporter's language: what was asked, as it was asked, whatever
+    the server's categories file says today.
+    """
+    answers = report.get("answers") or []
+    if answers:
+        say(f"answers to the category's questions (asked in {one(report.get('language') or '?')}):")
+    for a in answers:
+        shown = a.get("value_label") or a["value"]
+        code = f" [{one(a['value'])}]" if a.get("value_label") else ""
+        say(f"  {one(a['label'])}: {one(shown)}{code}")
+
+
 def _print_tip(data):
     t, r = data["tip"], data["report"]
     # Everything below may be a stranger's text: say() escapes control and
@@ -268,6 +284,7 @@ def _print_tip(data):
     for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
         if r.get(key):
             say(f"{label}: {one(r[key])}")
+    _print_answers(r, say, one)
     say("\n" + r.get("description", ""))
     if r.get("contact"):
         say(f"\ncontact offered by the reporter: {r['contact']}")

@@ -423,6 +423,7 @@ def _report(plaintext, tip_id):
         raise FormatError("the report's list of attachments is not a list of part names")
     binding.digests_of(doc)
     binding.followup_public_of(doc)
+    fields.answers(doc.get("answers"))
     return doc
 
 

@@ -13,7 +13,8 @@ from ..errors import ConfigError
 from ..locators import Locators
 from ..settings import Settings
 from ..tips import today
-from . import api, deadlines, errors, health, i18n, officer_api, privacy, reporter, security, stats
+from . import (api, assets, deadlines, errors, health, i18n, officer_api, privacy, reporter, security,
+               stats)
 from .body import GuardedStream
 from .context import close_db
 from .deadlines import Deadlines
@@ -148,6 +149,7 @@ def create_app(config=None, hold_wal=False):
     i18n.init_app(app)
     errors.init_app(app)
     deadlines.init_app(app)
+    assets.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(officer_api.bp)

@@ -16,6 +16,7 @@ from flask_babel import gettext
 
 from .. import sealed
 from ..errors import InputError, TextEncodingError
+from ..routing import in_order
 from ..tips import Report
 from . import openapi
 from .body import read_small
@@ -45,6 +46,10 @@ def _json_body():
     if not isinstance(doc, dict):
         raise InputError("expected a JSON object")
     for name, value in doc.items():
+        if name == "answers" and isinstance(value, dict):  # question id -> answer (questions.py)
+            value = value.values()
+            if all(isinstance(v, str) for v in value):
+                continue
         if value is not None and not isinstance(value, (str, bool)):
             raise InputError(f"the field {name!r} must be a string")
     return doc
@@ -62,9 +67,17 @@ def options():
     lang = current_language()
     return {
         "language": lang,
-        "regions": [{"code": r.code, "name": r.name(lang)} for r in routing.regions],
-        "categories": [{"code": c.code, "name": c.name(lang)} for c in routing.categories],
+        "regions": [{"code": r.code, "name": r.name(lang)}
+                    for r in in_order(routing.regions, lang)],
+        "categories": [{"code": c.code, "name": c.name(lang)}
+                       for c in in_order(routing.categories, lang)],
     }
+
+
+@bp.get("/categories")
+def categories():
+    """Every category with its names and questions in all languages (an app seals the answers)."""
+    return extension("routing").categories_document()
 
 
 @bp.get("/keys")

@@ -95,9 +95,12 @@ def language_link(code, endpoint=None):
     if endpoint is not None and endpoint != request.endpoint:
         return url_for(endpoint, lang=code)
     endpoint = request.endpoint
-    if request.method != "GET" or not endpoint or endpoint == "static":
+    if request.method != "GET" or not endpoint or endpoint in ("static", "assets.asset"):
         return url_for("reporter.index", lang=code)
-    return url_for(endpoint, **(request.view_args or {}), lang=code)
+    # The report form's second step (without JavaScript) stays on its category.
+    kept = {"category": request.args["category"]} if (
+        endpoint == "reporter.submit_form" and request.args.get("category")) else {}
+    return url_for(endpoint, **(request.view_args or {}), **kept, lang=code)
 
 
 def summary(error_class):

@@ -153,6 +153,12 @@ def document():
                     },
                 }
             },
+            "/api/v1/categories": {
+                "get": {
+                    "summary": "Every category with its names and questions in kk, ru and en, in the operator's categories.json format; an app sealing on the device builds the report's answers from them (docs/protocol.md section 13)",
+                    "responses": {"200": {"description": "the categories", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Categories"}}}}},
+                }
+            },
             "/api/v1/keys": {
                 "get": {
                     "summary": "The public key each region's reports are sealed to (pin them by fingerprint)",
@@ -280,7 +286,9 @@ def document():
                 "Report": {
                     "type": "object",
                     "required": ["region", "category", "description"],
-                    "properties": {**_REPORT_PROPERTIES, "keep_location": {"type": "boolean"}},
+                    "properties": {**_REPORT_PROPERTIES, "keep_location": {"type": "boolean"},
+                                   "answers": {"type": "object", "additionalProperties": _TEXT,
+                                               "description": "question id -> answer, for the category's questions (GET /categories): a choice's option id, yes or no, a date YYYY-MM-DD, or text. In multipart/form-data, field q.<category>.<question id> instead"}},
                 },
                 "Receipt": {
                     "type": "object",
@@ -357,6 +365,31 @@ def document():
                         "locator": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}$", "description": "the first 5 symbols of the receipt the device makes (protocol.md section 7)"},
                         "reservation": {"type": "string", "description": "the token that spends the reservation, once: 32 random bytes, base64url without padding"},
                         "expires_in": {"type": "integer", "description": "seconds the reservation lasts (3600); a server restart ends it sooner"},
+                    },
+                },
+                "Categories": {
+                    "type": "object",
+                    "required": ["version", "items"],
+                    "properties": {
+                        "version": {"type": "integer", "enum": [1]},
+                        "items": {"type": "object", "additionalProperties": {
+                            "type": "object", "required": ["kk", "ru", "en", "questions"],
+                            "properties": {"kk": _TEXT, "ru": _TEXT, "en": _TEXT,
+                                           "questions": {"type": "array", "items": {"$ref": "#/components/schemas/Question"}}},
+                        }},
+                    },
+                },
+                "Question": {
+                    "type": "object",
+                    "required": ["id", "kind", "label", "required"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
+                        "kind": {"type": "string", "enum": ["text", "choice", "yes-no", "date"]},
+                        "label": _NAMES, "help": _NAMES, "required": {"type": "boolean"},
+                        "max_length": {"type": "integer", "description": "text only: the longest answer"},
+                        "options": {"type": "array", "description": "choice only", "items": {
+                            "type": "object", "required": ["id", "label"],
+                            "properties": {"id": _TEXT, "label": _NAMES}}},
                     },
                 },
                 "Options": {

@@ -23,6 +23,7 @@ from ..errors import (
     ReceiptNotRecognisedError,
     ReceiptTypoError,
 )
+from ..routing import in_order
 from ..tips import Report
 from . import pagelinks
 from .context import count_request, extension, get_tips, sealing_keys
@@ -42,12 +43,32 @@ class HoneypotError(InputError):
 
 
 def _options():
+    """Regions and categories in the page language's alphabetical order, and the questions."""
     routing = extension("routing")
     lang = current_language()
+    categories = in_order(routing.categories, lang)
     return {
-        "regions": [(r.code, r.name(lang)) for r in routing.regions],
-        "categories": [(c.code, c.name(lang)) for c in routing.categories],
+        "regions": [(r.code, r.name(lang)) for r in in_order(routing.regions, lang)],
+        "categories": [(c.code, c.name(lang)) for c in categories],
+        "questionnaires": [(c.code, c.name(lang), c.questions) for c in categories
+                           if c.questions],
+        "questions_json": questions_for_page(categories, lang),
     }
+
+
+def questions_for_page(categories, lang):
+    """What submit.js needs to seal the answers as the server would (questions.answers_document).
+
+    Only the page's language: the page carries no text the reporter cannot read.
+    """
+    def one_language(doc):
+        doc = doc | {"label": {lang: doc["label"][lang]}}
+        doc.pop("help", None)
+        if "options" in doc:
+            doc["options"] = [o | {"label": {lang: o["label"][lang]}} for o in doc["options"]]
+        return doc
+    return {c.code: [one_language(q.as_document()) for q in c.questions]
+            for c in categories if c.questions}
 
 
 @bp.get("/")
@@ -57,9 +78,19 @@ def index():
 
 @bp.get("/submit")
 def submit_form():
+    """The report form; ``?category=`` is the second step of the form without JavaScript.
+
+    Without JavaScript the page first asks only for the category (a GET
+    form back to this page), so the second step can show that category's
+    questions. With JavaScript the whole form shows at once and submit.js
+    reveals the questions when the category changes.
+    """
     tokens = extension("tokens")
+    category = request.args.get("category", "")
+    if category not in {c.code for c in extension("routing").categories}:
+        category = ""
     return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
-                           unit_keys=sealing_keys(), **_options())
+                           unit_keys=sealing_keys(), chosen=category, **_options())
 
 
 def _check_form_fields(fields):
@@ -90,11 +121,22 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
         if draft is None:
             draft = start_draft(fields)
         try:
-            report = Report.build(**{**fields, "language": current_language()})
+            report = Report.build(**{**fields, "language": current_language(),
+                                     "answers": answers_in(fields)})
         except BaseException:
             draft.discard()
             raise
         return tips.submit(draft, report)
+
+
+def answers_in(fields):
+    """The form's answers to its category's questions: field ``q.<category>.<id>``.
+
+    Only the chosen category's fields are read: the page disables the others.
+    """
+    prefix = f"q.{fields.get('category') or ''}."
+    return {name[len(prefix):]: value for name, value in fields.items()
+            if name.startswith(prefix)}
 
 
 def reserve_receipt_page():

@@ -87,7 +87,9 @@ def init_app(app):
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
+        # Pages never stay in the cache; fingerprinted static files may (assets.py).
+        if not (request.endpoint == "assets.asset" and response.status_code == 200):
+            response.headers["Cache-Control"] = "no-store"
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if request.is_secure:

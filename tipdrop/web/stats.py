@@ -15,7 +15,7 @@ import time
 from flask import Blueprint, Response, current_app, render_template
 from flask_babel import format_date, gettext
 
-from .. import stats
+from .. import collation, stats
 from ..tips import STATUSES
 from .context import extension, get_db
 from .i18n import current_language, status_label
@@ -89,8 +89,10 @@ def bars(rows):
 
 
 def _by_value(counts, names):
+    """Largest first; equal counts in the page language's alphabetical order."""
+    lang = current_language()
     return sorted(((names.get(code, code), count) for code, count in counts.items()),
-                  key=lambda row: (-row[1].value, row[0]))
+                  key=lambda row: (-row[1].value, collation.sort_key(row[0], lang)))
 
 
 @bp.get("/stats")
@@ -100,11 +102,13 @@ def page():
     per_region = figures.by("region", _served())
     confirmed = figures.by("region", per_region, status="confirmed")
     unfounded = figures.by("region", per_region, status="unfounded")
+    # The table is for looking a region up: in the alphabet's order.
+    lang = current_language()
     region_rows = [
         {"name": regions.get(code, code), "total": shown(count),
          "confirmed": shown(confirmed[code]), "unfounded": shown(unfounded[code])}
-        for code, count in sorted(per_region.items(),
-                                  key=lambda item: (-item[1].value, regions.get(item[0], item[0])))
+        for code, count in sorted(per_region.items(), key=lambda item: collation.sort_key(
+            regions.get(item[0], item[0]), lang))
     ]
     charts = {
         "month": bars([(_month_name(m, "LLL y"), c)

@@ -17,6 +17,81 @@
   const C = window.TipdropCrypto;
   const P = window.TipdropPhotos;
   if (!form) return;
+  // Without JavaScript the category comes first, on its own step, so the
+  // next page can ask its questions; here they follow the category field.
+  const step = document.getElementById("category-step");
+  if (step) step.remove();
+  form.hidden = false;
+  const QUESTIONS = JSON.parse(form.dataset.questions || "{}");
+  const YES_NO = { yes: true, no: true };
+
+  /* Show and enable only the chosen category's questions: a disabled
+   * fieldset's fields are neither sent nor checked. */
+  function showQuestions() {
+    const category = form.elements.category.value;
+    for (const set of form.querySelectorAll("fieldset.questions")) {
+      const mine = set.dataset.category === category;
+      set.hidden = !mine;
+      set.disabled = !mine;
+    }
+  }
+  form.elements.category.addEventListener("change", showQuestions);
+  showQuestions();
+
+  /* The answer to one question as typed, and the element to point an error at. */
+  function answerOf(category, question) {
+    const name = `q.${category}.${question.id}`;
+    const element = form.elements[name];
+    const value = element ? String(element.value || "").replace(/\r\n/g, "\n").trim() : "";
+    const id = `q-${category}-${question.id}`;
+    return { value, target: question.kind === "yes-no" ? `${id}-yes` : id };
+  }
+
+  /* The report's "answers", exactly as tipdrop/questions.py answers_document
+   * makes them: the answered questions in order, with the labels read here. */
+  function answersDocument(category, lang) {
+    const answers = [];
+    for (const question of QUESTIONS[category] || []) {
+      const { value } = answerOf(category, question);
+      if (!value) continue;
+      const label = question.label[lang] || question.label.en;
+      const answer = { id: question.id, kind: question.kind, label, value };
+      if (question.kind === "choice") {
+        const option = question.options.find((o) => o.id === value);
+        answer.value_label = option.label[lang] || option.label.en;
+      } else if (question.kind === "yes-no") {
+        const radio = document.getElementById(`q-${category}-${question.id}-${value}`);
+        answer.value_label = radio.closest("label").textContent.trim();
+      }
+      answers.push(answer);
+    }
+    return answers;
+  }
+
+  function realDay(value) {
+    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(value)) return false;
+    const [y, m, d] = value.split("-").map(Number);
+    const date = new Date(Date.UTC(y, m - 1, d));
+    return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+  }
+
+  function answerErrors() {
+    const category = form.elements.category.value;
+    const errors = [];
+    for (const question of QUESTIONS[category] || []) {
+      const { value, target } = answerOf(category, question);
+      if (!value) {
+        if (question.required) errors.push([target, form.dataset.msgAnswer]);
+        continue;
+      }
+      const valid = question.kind === "date" ? realDay(value)
+        : question.kind === "choice" ? question.options.some((o) => o.id === value)
+          : question.kind === "yes-no" ? value in YES_NO
+            : value.length <= question.max_length;
+      if (!valid) errors.push([target, form.dataset.msgAnswerInvalid]);
+    }
+    return errors;
+  }
   // Without the photo cleaner, photos would leave uncleaned: keep the server
   // path (WebCrypto exists only in secure contexts: HTTPS, onion, localhost).
   const canSeal = Boolean(C && P && window.crypto && window.crypto.subtle);
@@ -156,6 +231,9 @@
       language: document.documentElement.lang || "", attachments: parts,
       attachment_digests: digests,
     };
+    const answers = answersDocument(category, report.language);
+    // As tipdrop/device.py: no "answers" member when nothing was answered.
+    if (answers.length) report.answers = answers;
     const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(report)), recipient, { kind: "tip", tipId });
     body.append("tip", new Blob([envelope]), "tip");
     return body;
@@ -180,6 +258,7 @@
     const errors = [];
     if (!form.elements.region.value) errors.push(["region", form.dataset.msgRegion]);
     if (!form.elements.category.value) errors.push(["category", form.dataset.msgCategory]);
+    errors.push(...answerErrors());
     if (!field("description")) errors.push(["description", form.dataset.msgEmpty]);
     return errors;
   }
