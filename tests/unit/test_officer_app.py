@@ -59,9 +59,11 @@ def workdir(tmp_path, unit):
         draft = server.tips.start(region=region)
         if category == "theft":
             draft.new_attachment("фото двора.jpg", "image/jpeg").write(b"\xff\xd8 evidence")
+        answers = {"place": "school", "ongoing": "yes"} if category == "drugs" else {}
         server.tips.submit(draft, Report.build(region=region, category=category,
                                                description=description, language=language,
-                                               what="Случай" if language == "ru" else ""))
+                                               what="Случай" if language == "ru" else "",
+                                               answers=answers))
         if category == "drugs":
             server.tips.add_followup(tip_id=draft.tip_id, text="They are there again today.")
     server.export("demo", tmp_path / "export.tdx")
@@ -577,3 +579,17 @@ def test_the_pages_speak_the_officers_language(app):
     assert "Балаға қауіп төнді" in page and "Кіріс хабарламалар" in page
     for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
         assert post(client, "/language", {"lang": "kk", "back": elsewhere}).location == "/"
+
+
+def test_a_tips_page_shows_the_answers_to_its_categorys_questions_with_their_labels(app):
+    # Given the drugs report, whose reporter answered two questions (in English)
+    client = unlocked(app)
+    [tip] = [t for t in tip_ids(get(client, "/inbox?category=drugs"))]
+    # When the officer opens it
+    text = get(client, f"/tip/{tip}").get_data(as_text=True)
+    # Then each answer is shown under the label the reporter read
+    answers = re.findall(r'<p class="answer"><strong dir="auto">([^<]*):</strong> '
+                         r'<span dir="auto">([^<]*)</span>', text)
+    assert len(answers) == 2
+    assert all(label and value for label, value in answers)
+    assert "school" not in {value for _, value in answers}  # the label of the choice, not its id

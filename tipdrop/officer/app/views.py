@@ -56,7 +56,7 @@ def current_language():
 
 @cache
 def _names(filename):
-    return routing._load_names(filename)
+    return routing._load_names(filename, questions=filename == "categories.json")
 
 
 def name_of(kind, code):
