@@ -28,6 +28,7 @@ from ..errors import InputError, TipdropError
 from ..files import atomic_write
 from ..tips import STATUSES, today
 from . import opening, provenance
+from .audit import AuditLog
 from .opening import ITEM_LISTS, open_envelope, stream_opener
 
 SCHEMA = """
@@ -149,15 +150,35 @@ class Workspace:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
         if "encrypted_on" not in self.db["followups"].columns_dict:  # made before binding
             self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
+        self.audit = AuditLog(self.dir)
+        #: The keyring that made the last pending bundle or acknowledgement (for the audit).
+        self._signer = None
 
     def close(self):
         self.db.close()
 
     # --- open a bundle ----------------------------------------------------------
 
+    def unlocked(self, keyring):
+        """Record in the audit log that ``keyring`` was unlocked (once per keyring)."""
+        if not keyring.audited:
+            self.audit.record_many(keyring, [])
+
+    def verify_audit(self, keyring):
+        """Check the audit log (audit.py) with the unit key; return its entries."""
+        entries = self.audit.verify(keyring)
+        self.audit.record(keyring, "audit-verify", entries=len(entries))
+        return entries
+
     def open_bundle(self, path, keyring, progress=lambda n: None):
         """Import an export bundle after proving every item authentic; return counts."""
-        return opening.open_bundle(self, path, keyring, progress)
+        before = {row[0] for row in self.db.execute("SELECT id FROM tips")}
+        counts = opening.open_bundle(self, path, keyring, progress)
+        new = sorted({row[0] for row in self.db.execute("SELECT id FROM tips")} - before)
+        self.audit.record_many(keyring, [("open-bundle", None, {
+            k: counts.get(k, 0) for k in ("tips", "followups", "attachments")})]
+            + [("import", tip_id, {}) for tip_id in new])
+        return counts
 
     def record_held(self, export_seq, held):
         """Remember what an export gave us (inside the import's transaction)."""
@@ -193,6 +214,7 @@ class Workspace:
             for name, values in json.loads(text).items():
                 items[name].update(tuple(v) if isinstance(v, list) else v for v in values)
         unit_key = keyring.signing_key
+        self._signer = keyring
         ack = acks.sign_ack(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                             export_seq=max(seq for seq, _ in rows), **items)
         return acks.dumps(ack), [seq for seq, _ in rows]
@@ -200,11 +222,13 @@ class Workspace:
     def ack_pending(self):
         return self.has("held", "acked_day IS NULL")
 
-    def mark_acked(self, numbers):
+    def mark_acked(self, numbers, action="ack-sent"):
         with store.transaction(self.db):
             for seq in numbers:
                 self.db.execute("UPDATE held SET acked_day = ? WHERE export_seq = ?",
                                 [today(), seq])
+        if self._signer is not None:
+            self.audit.record(self._signer, action, exports=len(numbers))
 
     def write_ack(self, keyring, out, everything=False):
         """Write the pending acknowledgement to the file ``out``; return the export numbers."""
@@ -213,7 +237,7 @@ class Workspace:
             raise InputError(f"{out} already exists; refusing to overwrite it")
         data, numbers = self.pending_ack(keyring, everything)
         atomic_write(out, data, mode=0o600)
-        self.mark_acked(numbers)
+        self.mark_acked(numbers, action="ack")
         return numbers
 
     def has(self, table, where, *args):
@@ -324,6 +348,8 @@ class Workspace:
             files.append(entry)
         with store.transaction(self.db):
             self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
+        self.audit.record_many(keyring, [("show", tip_id, {})] + [
+            ("save-attachment", tip_id, {"part": f["part"]}) for f in files if "saved_to" in f])
         return {"tip": {k: tip[k] for k in ("id", "status", "status_day", "region", "category",
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
@@ -364,15 +390,18 @@ class Workspace:
     # --- write ------------------------------------------------------------------
 
     def add_note(self, tip_id, text, keyring):
+        """Seal a note to the unit's newest key; the keyring must unlock (the audit names who)."""
         text = (text or "").strip()
         if not text:
             raise InputError("the note is empty")
+        self.unlocked(keyring)
         with store.transaction(self.db):
             (n,) = self.db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM notes WHERE tip_id = ?",
                                    [tip_id]).fetchone()
             body = envelope.seal(text.encode(), keyring.newest_public.recipient, kind="note",
                                  tip_id=tip_id, part=f"n{n}")
             self.db["notes"].insert({"tip_id": tip_id, "n": n, "day": today(), "body": body})
+        self.audit.record(keyring, "note", tip_id, n=n)
         return n
 
     def reply(self, tip_id, keyring, message=None, status=None):
@@ -412,6 +441,10 @@ class Workspace:
             })
             self.db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
                             [status, day, tip_id])
+        done = [("reply", tip_id, {"seq": seq})] if message else []
+        if status != tip["status"]:
+            done.append(("status", tip_id, {"seq": seq, "status": status}))
+        self.audit.record_many(keyring, done)
         return seq
 
     def outbox(self, keyring, out):
@@ -421,7 +454,7 @@ class Workspace:
             raise InputError(f"{out} already exists; refusing to overwrite it")
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
-        self.mark_sent(rows)
+        self.mark_sent(rows, action="outbox")
         return len(rows)
 
     def pending_bundle(self, keyring):
@@ -433,6 +466,7 @@ class Workspace:
         key, since one bundle names one key.
         """
         unit_key = keyring.signing_key
+        self._signer = keyring
         if not self.has("outbox", "sent_day IS NULL"):
             raise NothingToSendError()
         with store.transaction(self.db):
@@ -451,10 +485,14 @@ class Workspace:
                                          today(), replies)
         return data, rows
 
-    def mark_sent(self, rows):
+    def mark_sent(self, rows, action="replies-sent"):
+        """Mark replies sent (written to an outbox file, or stored by the server)."""
         with store.transaction(self.db):
             for r in rows:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])
+        if self._signer is not None:
+            self.audit.record(self._signer, action, replies=len(rows),
+                              tips=sorted({r["tip_id"] for r in rows}))
 
 
