@@ -27,7 +27,8 @@ def _filled(tmp_path, keyring=None):
     log.record(keyring, "show", TIP)
     log.record(keyring, "note", TIP, n=1)
     log.record(keyring, "status", TIP, seq=1, status="in-progress")
-    log.record(keyring, "outbox", replies=1, tips=[TIP])
+    log.record(keyring, "outbox", replies=1, tip_ids=[TIP])
+    log.record(keyring, "open-bundle", tips=1, followups=0, attachments=0)
     return log, keyring
 
 
@@ -37,7 +38,8 @@ def _lines(log):
 
 def test_audit_vector_hashes_and_macs_are_reproduced():
     unit = keys.UnitPrivateKey(
-        VECTOR["unit"], X25519PrivateKey.from_private_bytes(bytes.fromhex(VECTOR["x25519_private"])),
+        VECTOR["unit"],
+        X25519PrivateKey.from_private_bytes(bytes.fromhex(VECTOR["x25519_private"])),
         Ed25519PrivateKey.from_private_bytes(bytes.fromhex(VECTOR["ed25519_private"])),
         "2024-05-01")
     key = chain.audit_key(unit)
@@ -57,9 +59,10 @@ def test_audit_vector_hashes_and_macs_are_reproduced():
 def test_every_action_is_recorded_after_one_unlock_with_the_officers_slot(tmp_path):
     log, keyring = _filled(tmp_path)
     entries = log.verify(keyring)
-    assert [e["action"] for e in entries] == ["unlock", "show", "note", "status", "outbox"]
+    assert [e["action"] for e in entries] == ["unlock", "show", "note", "status", "outbox",
+                                                   "open-bundle"]
     assert {e["officer"] for e in entries} == {"aigerim"}
-    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6]
 
 
 def test_entries_hold_tip_ids_and_numbers_never_text(tmp_path):
@@ -76,7 +79,7 @@ def test_entries_hold_tip_ids_and_numbers_never_text(tmp_path):
     (lambda ls: ls[:1] + [ls[2], ls[1]] + ls[3:], "entry 2"),
     (lambda ls: ls[:-1], "removed from the end"),
     (lambda ls: [], "deleted"),
-    (lambda ls: ls + ["{}\n"], "line 6"),
+    (lambda ls: ls + ["{}\n"], "line 7"),
     (lambda ls: ls[:-1] + [ls[-1].rstrip("\n")], "incomplete"),
 ], ids=["edited", "deleted", "reordered", "cut-at-end", "emptied", "added-garbage", "torn"])
 def test_a_changed_deleted_or_reordered_entry_is_detected(tmp_path, tamper, says):
@@ -123,10 +126,10 @@ def test_another_units_key_cannot_verify_the_log(tmp_path):
 def test_a_line_torn_by_a_crash_is_dropped_before_the_next_entry(tmp_path):
     log, keyring = _filled(tmp_path)
     with open(log.path, "ab") as f:
-        f.write(b'{"seq": 6, "time": "2026-')
+        f.write(b'{"seq": 7, "time": "2026-')
     log.record(keyring, "show", TIP)
     entries = log.verify(keyring)
-    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_a_head_one_write_behind_after_a_crash_still_verifies(tmp_path):
@@ -134,7 +137,7 @@ def test_a_head_one_write_behind_after_a_crash_still_verifies(tmp_path):
     head = log.head_path.read_text()
     log.record(keyring, "show", TIP)
     log.head_path.write_text(head)
-    assert len(log.verify(keyring)) == 6
+    assert len(log.verify(keyring)) == 7
 
 
 def test_an_unknown_action_is_a_programming_error(tmp_path):
@@ -147,3 +150,20 @@ def test_lines_filter_by_tip_prefix_including_lists_of_tips(tmp_path):
     shown = list(audit.lines(log.verify(keyring), TIP[:6]))
     assert len(shown) == 4 and all("aigerim" in line for line in shown)
     assert list(audit.lines(log.verify(keyring), "ffff")) == []
+
+
+def test_entries_cut_off_the_end_stay_detected_after_the_next_entry(tmp_path):
+    # Without this, the next unlock would move the head past the gap and hide it.
+    log, keyring = _filled(tmp_path)
+    log.path.write_text("".join(_lines(log)[:-2]))
+    log.record(keyring, "show", TIP)
+    with pytest.raises(AuditError, match="entry 5 records that entries were removed"):
+        log.verify(keyring)
+
+
+def test_a_deleted_head_is_recorded_by_the_next_entry(tmp_path):
+    log, keyring = _filled(tmp_path)
+    log.head_path.unlink()
+    log.record(keyring, "show", TIP)
+    with pytest.raises(AuditError, match="removed before"):
+        log.verify(keyring)

@@ -29,18 +29,18 @@ from ..files import atomic_write, fsync_dir
 
 LOG_NAME = "audit.log"
 HEAD_NAME = "audit.head"
-ACTIONS = ("unlock", "open-bundle", "import", "show", "save-attachment", "note", "reply",
+ACTIONS = ("log-cut", "unlock", "open-bundle", "import", "show", "save-attachment", "note", "reply",
            "status", "outbox", "replies-sent", "ack", "ack-sent", "audit-verify")
 _FIELDS = ("seq", "time", "officer", "action", "tip", "info", "key_id", "prev", "hash", "mac")
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class AuditError(CryptoError):
-    """The audit log does not verify: it was changed, cut or reordered."""
+    """The audit log does not verify."""
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _info_text(info: dict[str, Any]) -> str:
@@ -70,6 +70,10 @@ class AuditLog:
         mac_key = chain.audit_key(key)
         with self._locked() as log:
             seq, prev = self._last(log)
+            cut = self._cut_since_head(seq, prev)
+            if cut:
+                # Appending would move the head past the gap and hide it: say so, signed.
+                actions = [("log-cut", None, cut)] + list(actions)
             lines = []
             for action, tip, info in actions:
                 if action not in ACTIONS:
@@ -104,6 +108,18 @@ class AuditLog:
             if created:
                 fsync_dir(self.path.parent)
             yield log
+
+    def _cut_since_head(self, seq: int, prev: bytes) -> dict[str, int] | None:
+        """What the head says was there and the log no longer has, if anything."""
+        try:
+            head = self._head()
+        except AuditError:
+            return {"head_seq": -1, "log_seq": seq}
+        if head is None:
+            return {"head_seq": 0, "log_seq": seq} if seq else None
+        if head["seq"] > seq or (head["seq"] == seq and head["hash"] != prev.hex()):
+            return {"head_seq": head["seq"], "log_seq": seq}
+        return None
 
     def _last(self, log: Any) -> tuple[int, bytes]:
         """The number and hash of the last complete entry.
@@ -198,6 +214,10 @@ class AuditLog:
                 raise AuditError(f"{where} was not written with the unit key") from None
             prev = digest
         self._check_head(keyring, keys_by_id, head, entries)
+        for number, entry in enumerate(entries, 1):
+            if entry["action"] == "log-cut":
+                raise AuditError(f"entry {number} records that entries were removed before "
+                                 f"it (the head named entry {entry['info'].get('head_seq')})")
         return entries
 
     def _head(self) -> dict[str, Any] | None:
@@ -242,13 +262,14 @@ class AuditLog:
 def lines(entries: list[dict[str, Any]], tip: str | None = None) -> Iterator[str]:
     """The entries as lines of text, those of one tip (id prefix) if ``tip`` is given."""
     for entry in entries:
-        tips = [entry["tip"] or ""] + [str(t) for t in entry["info"].get("tips", [])]
-        if tip and not any(t.startswith(tip) for t in tips):
+        listed = entry["info"].get("tip_ids")
+        listed = [str(t) for t in listed] if isinstance(listed, list) else []
+        if tip and not any(t.startswith(tip) for t in [entry["tip"] or ""] + listed):
             continue
-        info = " ".join(f"{k}={v}" for k, v in sorted(entry["info"].items()) if k != "tips")
+        info = " ".join(f"{k}={v}" for k, v in sorted(entry["info"].items()) if k != "tip_ids")
         about = f"tip {entry['tip']}" if entry["tip"] else ""
-        if entry["info"].get("tips"):
-            about = f"{len(entry['info']['tips'])} tips"
+        if listed:
+            about = f"{len(listed)} tip(s)"
         yield " ".join(part for part in (f"{entry['seq']:>5}", entry["time"],
                                          f"{entry['officer']:<12}", f"{entry['action']:<15}",
                                          about, info) if part)

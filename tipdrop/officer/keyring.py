@@ -58,11 +58,15 @@ class Keyring:
         return cls([(f, keyfiles.describe_private(f), None) for f in files], passphrase,
                    officer)
 
+    def unlock_newest(self):
+        """Unlock the newest key now, so a wrong passphrase fails here and not at first use."""
+        return self.signing_key
+
     @property
     def officer_name(self):
         """The slot that unlocked this keyring (unlocking its newest key if none is yet)."""
         if not self._unlocked:
-            self.signing_key
+            self.unlock_newest()
         return self.officer or keyfiles.keyslots.LEGACY_SLOT
 
     @property

@@ -151,7 +151,7 @@ def audit_log(workspace, key, verify, tip):
     """
     tip = audit.check_tip_filter(tip)
     if verify:
-        entries = workspace.verify_audit(key.unlock())
+        entries = workspace.verify_audit(key.unlock(audited=False))
     else:
         entries = workspace.audit.entries()
     for line in audit.lines(entries, tip):
