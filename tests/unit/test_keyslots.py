@@ -218,3 +218,17 @@ def test_a_wrong_passphrase_in_one_file_of_a_folder_changes_none(tmp_path):
     with pytest.raises(WrongPassphraseError):
         keyfiles.add_member(tmp_path, "pw", None, "aigerim", "hers", P)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_adding_an_officer_skips_key_files_that_already_have_their_slot(tmp_path):
+    old, new = keys.generate("demo", "2026-01-01"), keys.generate("demo", "2026-06-01")
+    (tmp_path / "a.key").write_bytes(keys.private_to_file(old, "pw", P))
+    keyfiles.add_member(tmp_path / "a.key", "pw", None, "aigerim", "hers", P)
+    b = keyslots.to_file(new, "aigerim", "hers", P)
+    b = keyslots.add_slot(b, keyslots.unlock(b, "hers"), "daniyar", "his", P)
+    (tmp_path / "b.key").write_bytes(b)
+    keyfiles.add_member(tmp_path, "hers", "aigerim", "daniyar", "his", P)
+    assert keyfiles.slot_names(tmp_path / "a.key") == ["shared", "aigerim", "daniyar"]
+    assert (tmp_path / "b.key").read_bytes() == b
+    with pytest.raises(keyslots.SlotError, match="already exists"):
+        keyfiles.add_member(tmp_path, "hers", "aigerim", "daniyar", "his", P)

@@ -123,10 +123,14 @@ def add_member(path, passphrase, officer, name, new_passphrase,
 
     The files are unlocked with ``passphrase`` (the slot ``officer``, or any):
     only someone who can already unlock the key can let another person in.
+    Files that already have a slot ``name`` are left as they are.
     """
+    check_new_member(path, name)
     changes = []
     for file in key_files(path):
         data = read_key_file(file)
+        if name in keyslots.slot_names(data):  # e.g. a key made after NAME joined
+            continue
         unlocked = unlock(file, passphrase, officer)
         changes.append((file, keyslots.add_slot(data, unlocked, name, new_passphrase, params,
                                                 legacy_passphrase=passphrase)))
