@@ -60,6 +60,10 @@ def test_two_officers_open_one_workspace_and_a_removed_one_is_locked_out(ceremon
     assert re.search(r"daniyar\s+show\s+tip " + tip["id"], log)
     assert re.search(r"daniyar\s+status\s+tip " + tip["id"] + r".*status=in-review", log)
     assert "verified:" in log and "Инспектор" not in log
+    everything = run_cli("officer", "audit", env=base, check=True).stdout
+    assert re.search(r"shared\s+team-add\s+.*name=aigerim", everything)
+    assert re.search(r"aigerim\s+team-add\s+.*name=daniyar", everything)
+    assert re.search(r"aigerim\s+team-remove\s+.*name=shared", everything)
 
     # When Daniyar's slot is removed, his passphrase opens nothing any more
     run_cli("officer", "team", "remove", "daniyar", env=base | AIGERIM, check=True)
@@ -132,6 +136,9 @@ def test_key_backup_and_restore_from_two_of_three_shares_opens_old_tips(ceremony
                    check=True)
     shares = _shares(made.stdout)
     assert len(shares) == 3 and all(len(s.split()) == 59 for s in shares)
+    recorded = run_cli("officer", "audit", env=officer, check=True).stdout
+    assert re.search(r"shared\s+key-backup\s+.*shares=3 threshold=2", recorded)
+    assert " ".join(shares[0].split()[:3]) not in recorded
 
     # When the key file is lost and two holders bring their shares
     restored = tmp_path / "restored" / "demo.key"

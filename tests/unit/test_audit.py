@@ -167,3 +167,19 @@ def test_a_deleted_head_is_recorded_by_the_next_entry(tmp_path):
     log.record(keyring, "show", TIP)
     with pytest.raises(AuditError, match="removed before"):
         log.verify(keyring)
+
+
+def test_the_workspace_gives_one_tips_trail_for_the_officer_app(tmp_path):
+    from tipdrop.officer.workspace import Workspace
+
+    workspace = Workspace(tmp_path)
+    try:
+        keyring = _keyring()
+        workspace.audit.record(keyring, "show", TIP)
+        workspace.audit.record(keyring, "show", "f" * 32)
+        workspace.audit.record(keyring, "replies-sent", replies=2, tip_ids=[TIP, "e" * 32])
+        trail = workspace.audit_trail(TIP, keyring)
+        assert [e["action"] for e in trail] == ["show", "replies-sent"]
+        assert workspace.audit_trail(TIP) == trail
+    finally:
+        workspace.close()

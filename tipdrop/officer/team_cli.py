@@ -18,6 +18,8 @@ from ..errors import UsageError
 from ..settings import NEW_PASSPHRASE_ENV
 from . import audit, keyfiles
 from .cli import _workspace_options, officer, officer_option, read_passphrase
+from .keyring import Keyring
+from .workspace import Workspace
 
 
 def read_new_passphrase(new_passphrase_file: str | None, whose: str) -> str:
@@ -37,6 +39,30 @@ def read_new_passphrase(new_passphrase_file: str | None, whose: str) -> str:
     return text
 
 
+class _Audited:
+    """Records a key command in the workspace's audit log, when there is a workspace.
+
+    The keyring is unlocked before the command changes anything, so the
+    entry can be written even after the officer's own slot changed or went.
+    """
+
+    def __init__(self, workdir, key_path, passphrase, officer):
+        self.keyring = None
+        if workdir:
+            self.workdir = workdir
+            self.keyring = Keyring.load(key_path, passphrase, officer)
+            self.keyring.unlock_newest()
+
+    def record(self, action, **info):
+        if self.keyring is None:
+            return
+        workspace = Workspace(self.workdir)
+        try:
+            workspace.audit.record(self.keyring, action, **info)
+        finally:
+            workspace.close()
+
+
 def _key_options(command):
     @click.option("--key", "key_path", type=click.Path(), envvar="TIPDROP_KEY", required=True,
                   help="The unit's private key file UNIT.key, or the folder of its .key "
@@ -44,9 +70,13 @@ def _key_options(command):
     @click.option("--passphrase-file", type=click.Path(dir_okay=False),
                   help="Read your passphrase from this file instead of TIPDROP_PASSPHRASE "
                        "or a prompt.")
+    @click.option("--workdir", type=click.Path(file_okay=False), envvar="TIPDROP_WORKDIR",
+                  help="Record the change in this workspace's audit log (or TIPDROP_WORKDIR).")
     @officer_option
-    def wrapper(key_path, passphrase_file, officer, **kwargs):
-        return command(Path(key_path), read_passphrase(passphrase_file), officer, **kwargs)
+    def wrapper(key_path, passphrase_file, workdir, officer, **kwargs):
+        passphrase = read_passphrase(passphrase_file)
+        audited = _Audited(workdir, Path(key_path), passphrase, officer)
+        return command(Path(key_path), passphrase, officer, audited, **kwargs)
 
     wrapper.__name__ = command.__name__
     wrapper.__doc__ = command.__doc__
@@ -71,7 +101,7 @@ def team():
 @click.argument("name")
 @_NEW_PASSPHRASE
 @_key_options
-def team_add(key_path, passphrase, officer, name, new_passphrase_file):
+def team_add(key_path, passphrase, officer, audited, name, new_passphrase_file):
     """Give officer NAME their own passphrase for every key file of --key.
 
     You unlock with your passphrase; NAME then types theirs (or it comes
@@ -83,13 +113,14 @@ def team_add(key_path, passphrase, officer, name, new_passphrase_file):
     keyfiles.check_new_member(key_path, name)
     new = read_new_passphrase(new_passphrase_file, name)
     changed = keyfiles.add_member(key_path, passphrase, officer, name, new)
+    audited.record("team-add", name=name, files=len(changed))
     click.echo(f"{name} can now unlock {len(changed)} key file(s)")
 
 
 @team.command("remove")
 @click.argument("name")
 @_key_options
-def team_remove(key_path, passphrase, officer, name):
+def team_remove(key_path, passphrase, officer, audited, name):
     """Remove officer NAME's slot from every key file of --key.
 
     This stops NAME's passphrase opening these files, not a copy of a file
@@ -99,6 +130,7 @@ def team_remove(key_path, passphrase, officer, name):
     Example: tipdrop officer team remove aigerim --key ~/tipdrop-keys --officer daniyar
     """
     changed = keyfiles.remove_member(key_path, passphrase, officer, name)
+    audited.record("team-remove", name=name, files=len(changed))
     click.echo(f"removed {name} from {len(changed)} key file(s); a copy taken before still "
                "opens with the old passphrase: rotate the key if that matters")
 
@@ -121,7 +153,7 @@ def team_list(key_path):
 @officer.command("passwd")
 @_NEW_PASSPHRASE
 @_key_options
-def passwd(key_path, passphrase, officer, new_passphrase_file):
+def passwd(key_path, passphrase, officer, audited, new_passphrase_file):
     """Change your own passphrase in every key file of --key.
 
     Only the slot your current passphrase opens changes; the other
@@ -131,6 +163,7 @@ def passwd(key_path, passphrase, officer, new_passphrase_file):
     """
     slot, changed = keyfiles.change_passphrase(
         key_path, passphrase, officer, read_new_passphrase(new_passphrase_file, "you"))
+    audited.record("passwd", files=len(changed))
     click.echo(f"new passphrase for {slot} in {len(changed)} key file(s)")
 
 
@@ -169,7 +202,7 @@ def audit_log(workspace, key, verify, tip):
 @click.option("--threshold", type=click.IntRange(2, 16), required=True,
               help="How many of them must come together to rebuild the key (at least 2).")
 @_key_options
-def key_backup(key_path, passphrase, officer, count, threshold):
+def key_backup(key_path, passphrase, officer, audited, count, threshold):
     """Split one unit key into SLIP-39 word shares for paper backups.
 
     Any --threshold of the --shares shares rebuild the key with
@@ -182,6 +215,7 @@ def key_backup(key_path, passphrase, officer, count, threshold):
     if threshold > count:
         raise UsageError("--threshold cannot be more than --shares")
     public, words = keyfiles.backup_shares(key_path, passphrase, officer, count, threshold)
+    audited.record("key-backup", key=public.key_id.hex()[:8], shares=count, threshold=threshold)
     click.echo(f"unit {public.unit}, key {public.key_id.hex()}, created {public.created}")
     click.echo(f"fingerprint {keys.format_fingerprint(public.fingerprint)}")
     click.echo(f"{count} shares; any {threshold} rebuild the key. Give each holder one share "

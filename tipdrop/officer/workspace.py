@@ -164,6 +164,18 @@ class Workspace:
         if not keyring.audited:
             self.audit.record_many(keyring, [])
 
+    def audit_trail(self, tip_id=None, keyring=None):
+        """The audit entries (of one tip, if given): checked first when a keyring is given.
+
+        For the officer app's per-tip history; without a keyring the entries
+        are read as they are on disk, unverified.
+        """
+        entries = self.audit.verify(keyring) if keyring is not None else self.audit.entries()
+        if tip_id is None:
+            return entries
+        return [e for e in entries if e["tip"] == tip_id
+                or tip_id in (e["info"].get("tip_ids") or [])]
+
     def verify_audit(self, keyring):
         """Check the audit log (audit.py) with the unit key; return its entries.
 
