@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tipdrop.crypto import chain, keys
-from tipdrop.errors import MissingKeyError
+from tipdrop.errors import MissingKeyError, TipdropError
 from tipdrop.officer import audit
 from tipdrop.officer.audit import AuditError, AuditLog
 from tipdrop.officer.keyring import Keyring
@@ -183,3 +185,28 @@ def test_the_workspace_gives_one_tips_trail_for_the_officer_app(tmp_path):
         assert workspace.audit_trail(TIP) == trail
     finally:
         workspace.close()
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**70) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(line=st.integers(0, 5), field=st.sampled_from(audit._FIELDS), value=_values)
+def test_any_value_in_any_field_of_any_entry_fails_verification_cleanly(tmp_path, line, field,
+                                                                        value):
+    import tempfile
+
+    log, keyring = _filled(Path(tempfile.mkdtemp(dir=tmp_path)))
+    lines = _lines(log)
+    entry = json.loads(lines[line])
+    if entry[field] == value:
+        return
+    entry[field] = value
+    lines[line] = json.dumps(entry) + "\n"
+    log.path.write_text("".join(lines))
+    with pytest.raises(TipdropError):
+        log.verify(keyring)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tipdrop.crypto import kdf, keys, keyslots
 from tipdrop.errors import KeyFileError, TipdropError, WrongPassphraseError
@@ -232,3 +234,45 @@ def test_adding_an_officer_skips_key_files_that_already_have_their_slot(tmp_path
     assert (tmp_path / "b.key").read_bytes() == b
     with pytest.raises(keyslots.SlotError, match="already exists"):
         keyfiles.add_member(tmp_path, "hers", "aigerim", "daniyar", "his", P)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**70) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6)
+_PATHS = [("version",), ("unit",), ("key_id",), ("public",), ("slots",), ("slots", 0),
+          ("slots", 0, "name"), ("slots", 0, "kdf"), ("slots", 0, "kdf", "salt"),
+          ("slots", 0, "kdf", "memory_cost_kib"), ("slots", 0, "aead"), ("slots", 0, "nonce"),
+          ("slots", 1, "ciphertext")]
+_FUZZED = _file(("aigerim", "one"), ("daniyar", "two"))[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from(_PATHS), value=_json_values)
+def test_any_value_in_any_field_opens_the_same_key_or_raises_a_tipdrop_error(path, value):
+    doc = json.loads(_FUZZED)
+    where = doc
+    for step in path[:-1]:
+        where = where[step]
+    where[path[-1]] = value
+    data = json.dumps(doc).encode()
+    for call in (lambda: keyslots.unlock(data, "two"), lambda: keyslots.slot_names(data),
+                 lambda: keyslots.public_part(data)):
+        try:
+            call()
+        except TipdropError:
+            pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1,
+                      max_size=4))
+def test_random_byte_edits_never_escape_as_another_exception(edits):
+    data = bytearray(_FUZZED)
+    for at, value in edits:
+        data[at % len(data)] = value
+    try:
+        opened = keyslots.unlock(bytes(data), "two")
+    except TipdropError:
+        return
+    assert opened.slot == "daniyar"
