@@ -205,7 +205,7 @@ def test_team_changes_rewrite_every_key_file_of_a_folder(tmp_path):
     keyfiles.remove_member(tmp_path, "hers", "aigerim", "shared")
     for name in ("demo.key", "demo-2.key"):
         assert keyfiles.slot_names(tmp_path / name) == ["aigerim"]
-        assert keyfiles.unlock(tmp_path / name, "hers").slot == "aigerim"
+        assert keyfiles.open_slot(tmp_path / name, "hers").slot == "aigerim"
     slot, changed = keyfiles.change_passphrase(tmp_path, "hers", None, "hers too", P)
     assert slot == "aigerim" and len(changed) == 2
     with pytest.raises(WrongPassphraseError):

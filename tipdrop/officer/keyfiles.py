@@ -76,8 +76,13 @@ def describe_private(path):
     return public
 
 
-def unlock(path, passphrase, officer=None) -> keyslots.Unlocked:
+def unlock(path, passphrase, officer=None) -> keys.UnitPrivateKey:
     """Load and decrypt a private key file with the slot ``officer`` (or any slot)."""
+    return open_slot(path, passphrase, officer).private
+
+
+def open_slot(path, passphrase, officer=None) -> keyslots.Unlocked:
+    """Like :func:`unlock`, and say which slot opened the file (the audit names it)."""
     try:
         return keyslots.unlock(read_key_file(path), passphrase, officer)
     except keyslots.SlotError as e:
@@ -131,7 +136,7 @@ def add_member(path, passphrase, officer, name, new_passphrase,
         data = read_key_file(file)
         if name in keyslots.slot_names(data):  # e.g. a key made after NAME joined
             continue
-        unlocked = unlock(file, passphrase, officer)
+        unlocked = open_slot(file, passphrase, officer)
         changes.append((file, keyslots.add_slot(data, unlocked, name, new_passphrase, params,
                                                 legacy_passphrase=passphrase)))
     _rewrite(changes)
@@ -147,7 +152,7 @@ def remove_member(path, passphrase, officer, name) -> list[Path]:
     """
     changes = []
     for file in key_files(path):
-        unlock(file, passphrase, officer)
+        open_slot(file, passphrase, officer)
         data = read_key_file(file)
         if name in keyslots.slot_names(data):
             changes.append((file, keyslots.remove_slot(data, name)))
@@ -166,7 +171,7 @@ def change_passphrase(path, passphrase, officer, new_passphrase,
     """
     changes = []
     for file in key_files(path):
-        unlocked = unlock(file, passphrase, officer)
+        unlocked = open_slot(file, passphrase, officer)
         officer = unlocked.slot
         changes.append((file, keyslots.replace_slot(read_key_file(file), unlocked,
                                                     new_passphrase, params)))
@@ -179,7 +184,7 @@ def backup_shares(path, passphrase, officer, count, threshold):
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder: back up each key file on its own "
                          "(--key FOLDER/UNIT-xxxxxxxx.key)")
-    private = unlock(path, passphrase, officer).private
+    private = unlock(path, passphrase, officer)
     return private.public, shares.split(private, count, threshold)
 
 

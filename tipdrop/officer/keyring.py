@@ -98,7 +98,7 @@ class Keyring:
                 raise UsageError("the keys are locked: no passphrase was given")
             path = self._paths[key_id]
             try:
-                unlocked = keyfiles.unlock(path, self._passphrase, self.officer)
+                unlocked = keyfiles.open_slot(path, self._passphrase, self.officer)
             except WrongPassphraseError:
                 # One passphrase for the whole keyring: say which file refused it.
                 raise WrongPassphraseError(str(path)) from None
