@@ -79,6 +79,10 @@ SETTINGS = (
 
 #: Read from the environment only when a command needs it, never stored.
 PASSPHRASE_ENV = "TIPDROP_PASSPHRASE"
+#: The new passphrase of `tipdrop officer team add`, `passwd` and `key-restore`.
+NEW_PASSPHRASE_ENV = "TIPDROP_NEW_PASSPHRASE"
+#: The officer's unlock slot in the key file (`--officer`).
+OFFICER_ENV = "TIPDROP_OFFICER"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
 page_link.json, backup.json.
+page_link.json, keyslots.json, audit.json.
 
 Run from the repository root:
 
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rfc9180 import envelope_with_ephemeral, stream_encryptor
 
-from tipdrop.crypto import canonical, envelope, kdf, keys, padding, signing, stream
+from tipdrop.crypto import canonical, chain, envelope, kdf, keys, keyslots, padding, signing, stream
 
 HERE = Path(__file__).resolve().parent
 CREATED = "2024-05-01"
@@ -893,6 +894,92 @@ def questionnaire_vectors():
     }
 
 
+def keyslot_vectors():
+    """Version 2 key files: one unit key under named slots (docs/protocol.md section 6)."""
+    entries = []
+    cases = [
+        ("vector-unit", [("aigerim", "correct horse"), ("daniyar", CREME)], kdf.TEST_PARAMS),
+        ("second-unit", [("shared", "correct horse")], kdf.TEST_PARAMS),
+    ]
+    for number, (unit_name, slots, params) in enumerate(cases):
+        unit = unit_key(unit_name)
+        made = []
+        for index, (name, passphrase) in enumerate(slots):
+            fixed = {"salt": seed(f"tipdrop test vector key slot salt {number}.{index}")[:16],
+                     "nonce": seed(f"tipdrop test vector key slot nonce {number}.{index}")[:12]}
+            made.append((name, passphrase, params, fixed))
+        private_file = keyslots._to_file(unit, made)
+        entries.append({
+            "unit": unit.unit,
+            "created": unit.created,
+            "x25519_private": x_raw(unit.x25519),
+            "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+            "key_id": unit.public.key_id.hex(),
+            "kdf_params": params.as_dict(),
+            "slots": [{
+                "name": name,
+                "passphrase": passphrase,
+                "salt": fixed["salt"].hex(),
+                "nonce": fixed["nonce"].hex(),
+                "wrapping_key": kdf.key_slot_wrapping_key(
+                    unicodedata.normalize("NFC", passphrase).encode("utf-8"), fixed["salt"],
+                    params).hex(),
+            } for name, passphrase, params, fixed in made],
+            "private_file": private_file.decode("ascii"),
+        })
+    return {
+        "description": (
+            "Key files with unlock slots (docs/protocol.md section 6, 'Key files with slots'): "
+            "version 2 private key files where each named slot wraps the same unit keys with "
+            "AES-256-GCM under an Argon2id+HKDF key from that officer's NFC-normalised UTF-8 "
+            "passphrase; the header, the public keys and the slot's name and parameters are "
+            "the associated data. Produced by tipdrop itself from fixed keys, salts and nonces, "
+            "with the cheap unit-test Argon2 parameters."
+        ),
+        "vectors": entries,
+    }
+
+
+def audit_vectors():
+    """An audit log of three entries and its head (docs/protocol.md section 17)."""
+    unit = unit_key("vector-unit")
+    key = chain.audit_key(unit)
+    key_id = unit.public.key_id.hex()
+    tip = "00112233445566778899aabbccddeeff"
+    steps = [
+        ("2026-12-06T03:00:00Z", "aigerim", "unlock", "", {"keys": 1}),
+        ("2026-12-06T03:00:01Z", "aigerim", "show", tip, {}),
+        ("2026-12-06T03:00:05Z", "daniyar", "status", tip, {"seq": 1, "status": "in-progress"}),
+    ]
+    prev = chain.GENESIS
+    entries = []
+    for seq, (time, officer, action, tip_id, info) in enumerate(steps, 1):
+        text = json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        digest = chain.entry_hash(prev, seq, time, officer, action, tip_id, text, key_id)
+        entries.append({
+            "seq": seq, "time": time, "officer": officer, "action": action,
+            "tip": tip_id or None, "info": info, "key_id": key_id, "prev": prev.hex(),
+            "hash": digest.hex(), "mac": chain.entry_mac(key, unit.unit, digest).hex(),
+            "info_text": text,
+        })
+        prev = digest
+    return {
+        "description": (
+            "The workstation's audit log (docs/protocol.md section 17): each entry's SHA-256 "
+            "hash over the previous hash and its fields, its HMAC-SHA256 under the audit key "
+            "derived from the unit key, and the head's HMAC. 'info_text' is the canonical JSON "
+            "of 'info' that enters the hash; it is not a field of the log line."
+        ),
+        "unit": unit.unit,
+        "x25519_private": x_raw(unit.x25519),
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "audit_key": key.hex(),
+        "entries": entries,
+        "head": {"seq": len(entries), "hash": prev.hex(), "key_id": key_id,
+                 "mac": chain.head_mac(key, unit.unit, len(entries), prev).hex()},
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -908,6 +995,8 @@ def main():
     write("page_link.json", page_link_vectors())
     write("backup.json", backup_vectors())
     write("questionnaire.json", questionnaire_vectors())
+    write("keyslots.json", keyslot_vectors())
+    write("audit.json", audit_vectors())
 
 
 if __name__ == "__main__":

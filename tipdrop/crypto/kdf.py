@@ -127,3 +127,9 @@ def key_file_wrapping_key(passphrase, salt, params):
     """The AES-256-GCM key that wraps a unit's private keys in its key file."""
     master = argon2id(passphrase, salt, params)
     return expand(master, "tipdrop/v1/key-file/wrap")
+
+
+def key_slot_wrapping_key(passphrase, salt, params):
+    """The AES-256-GCM key that wraps a unit's private keys in one named slot of a key file."""
+    master = argon2id(passphrase, salt, params)
+    return expand(master, "tipdrop/v2/key-file/slot-wrap")

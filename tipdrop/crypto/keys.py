@@ -239,7 +239,7 @@ def _unb64(text, length, what):
     return data
 
 
-def _load_doc(data, kind):
+def _load_doc(data, kind, version=canonical.FORMAT_VERSION):
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError("file is far too large to be a key")
     try:
@@ -255,8 +255,8 @@ def _load_doc(data, kind):
         raise KeyFileError(f"this is not a {wanted} key file")
     # type() check: JSON true and 1.0 compare equal to 1 but cannot be encoded
     # into the private file's associated data.
-    version = doc.get("version")
-    if type(version) is not int or version != canonical.FORMAT_VERSION:
+    found = doc.get("version")
+    if type(found) is not int or found != version:
         raise KeyFileError(f"unsupported key file version {doc.get('version')!r}")
     for field in ("unit", "created", "key_id"):
         if not isinstance(doc.get(field), str):

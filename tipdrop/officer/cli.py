@@ -2,9 +2,11 @@
 
 Every command takes ``--workdir`` and ``--key`` (or TIPDROP_WORKDIR /
 TIPDROP_KEY): one ``.key`` file, or a folder holding all of the unit's keys
-after a rotation. Commands that decrypt or sign read the passphrase once
-(one passphrase for all keys of the folder) from ``--passphrase-file``, else
-TIPDROP_PASSPHRASE, else a hidden prompt.
+after a rotation. Commands that decrypt, sign or write read the officer's
+passphrase once (it opens the officer's slot in every key of the folder) from
+``--passphrase-file``, else TIPDROP_PASSPHRASE, else a hidden prompt; each
+unlock and what follows is recorded in the workspace's audit log (audit.py)
+under the slot's name (``--officer``, or whichever slot the passphrase opens).
 """
 
 import json
@@ -18,7 +20,7 @@ import click
 
 from .. import bundles, terminal
 from ..errors import InputError, TipdropError, UsageError
-from ..settings import PASSPHRASE_ENV
+from ..settings import OFFICER_ENV, PASSPHRASE_ENV
 from ..tips import STATUSES
 from .keyring import Keyring
 from .workspace import Workspace
@@ -46,16 +48,29 @@ def read_passphrase(passphrase_file=None, confirm=False):
     return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
 
 
+def officer_option(command):
+    return click.option("--officer", envvar=OFFICER_ENV, metavar="NAME",
+                        help="Your slot in the key file (or TIPDROP_OFFICER); without it "
+                             "every slot is tried in turn, one Argon2id run each.")(command)
+
+
 @dataclass(frozen=True)
 class _UnitKey:
     """Where the unit's private keys are, and where their passphrase comes from."""
 
     path: Path
     passphrase_file: str | None
+    officer: str | None
+    workspace: Workspace
 
-    def unlock(self):
-        """The keyring; its keys unlock with one passphrase, read now."""
-        return Keyring.load(self.path, read_passphrase(self.passphrase_file))
+    def unlock(self, audited=True):
+        """The keyring, unlocked now with the officer's passphrase; the unlock is audited."""
+        keyring = Keyring.load(self.path, read_passphrase(self.passphrase_file), self.officer)
+        if audited:
+            self.workspace.unlocked(keyring)
+        else:
+            keyring.unlock_newest()
+        return keyring
 
 
 def _workspace_options(command):
@@ -67,15 +82,17 @@ def _workspace_options(command):
     @click.option("--passphrase-file", type=click.Path(dir_okay=False),
                   help="Read the key's passphrase from this file (first line) instead of "
                        "TIPDROP_PASSPHRASE or a prompt.")
+    @officer_option
     @wraps(command)
-    def wrapper(workdir, key_path, passphrase_file, **kwargs):
+    def wrapper(workdir, key_path, passphrase_file, officer, **kwargs):
         if not workdir:
             raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
         if not key_path:
             raise UsageError("no key: pass --key or set TIPDROP_KEY")
         workspace = Workspace(workdir)
         try:
-            return command(workspace, _UnitKey(Path(key_path), passphrase_file), **kwargs)
+            return command(workspace, _UnitKey(Path(key_path), passphrase_file, officer, workspace),
+                           **kwargs)
         finally:
             workspace.close()
 
@@ -333,10 +350,12 @@ def _print_tip(data):
 def note(workspace, key, tip, text):
     """Record a verification note; notes stay on the workstation, encrypted.
 
+    It needs the passphrase: the audit log names who wrote it.
+
     Example: tipdrop officer note 3f9a "Called the shop: CCTV confirms 22:10" --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    n = workspace.add_note(tip_id, text, Keyring.load(key.path))
+    n = workspace.add_note(tip_id, text, key.unlock())
     click.echo(f"note {n} added to {tip_id[:12]}")
 
 
@@ -522,3 +541,6 @@ def push(workspace, key, server):
     already = counts["already_imported"]
     note = f" ({already} of them were already there)" if already else ""
     click.echo(f"{counts['sent']} replies sent to the server{note}")
+
+
+from . import team_cli  # noqa: E402,F401  (adds team, passwd, audit, key-backup, key-restore)

@@ -2,10 +2,12 @@
 
 Units rotate keys (docs/protocol.md): each ciphertext names the key id it was made
 for, and old keys still open old tips. ``--key`` is therefore one ``.key``
-file or a folder of them, all of one unit and under one passphrase. A key is
-unlocked only when an item made for it is opened (Argon2id runs once per key
-and command, not once per key in the folder); new replies and notes use the
-newest key, by ``created``.
+file or a folder of them, all of one unit; each file has one unlock slot per
+officer (or one shared passphrase), and one officer's passphrase opens them
+all. A key is unlocked only when an item made for it is opened (Argon2id runs
+once per key and command, not once per key in the folder); new replies and
+notes use the newest key, by ``created``. The name of the slot that unlocked
+is the officer the audit log (audit.py) names.
 """
 
 from pathlib import Path
@@ -18,7 +20,7 @@ from . import keyfiles
 class Keyring:
     """One unit's private keys, by key id; unlocked on first use."""
 
-    def __init__(self, entries, passphrase=None):
+    def __init__(self, entries, passphrase=None, officer=None):
         """``entries``: (path or None, UnitPublicKey, UnitPrivateKey or None) triples."""
         if not entries:
             raise UsageError("the keyring holds no key")
@@ -31,24 +33,41 @@ class Keyring:
         self._publics = {public.key_id: public for _, public, _ in entries}
         self._unlocked = {private.key_id: private for _, _, private in entries if private}
         self._passphrase = passphrase
+        #: Whether this session's unlock is in the audit log yet (audit.py).
+        self.audited = False
+        #: The slot name asked for (--officer), then the one that unlocked.
+        self.officer = officer
         self.newest_public = keys.newest(self._publics.values())
 
     @classmethod
-    def of(cls, *private_keys):
+    def of(cls, *private_keys, officer=None):
         """A keyring of keys already unlocked (tests, scripts)."""
-        return cls([(None, key.public, key) for key in private_keys])
+        return cls([(None, key.public, key) for key in private_keys], officer=officer)
 
     @classmethod
-    def load(cls, path, passphrase=None):
+    def load(cls, path, passphrase=None, officer=None):
         """Read ``path`` (a ``.key`` file or a folder of them); unlock keys later, on use.
 
-        Without ``passphrase`` the keyring only seals (notes), never opens or signs.
+        Without ``passphrase`` the keyring only seals, never opens or signs.
+        ``officer`` names the unlock slot to try (else every slot is tried).
         """
         path = Path(path)
         files = sorted(path.glob("*.key")) if path.is_dir() else [path]
         if not files:
             raise UsageError(f"{path} holds no .key file")
-        return cls([(f, keyfiles.describe_private(f), None) for f in files], passphrase)
+        return cls([(f, keyfiles.describe_private(f), None) for f in files], passphrase,
+                   officer)
+
+    def unlock_newest(self):
+        """Unlock the newest key now, so a wrong passphrase fails here and not at first use."""
+        return self.signing_key
+
+    @property
+    def officer_name(self):
+        """The slot that unlocked this keyring (unlocking its newest key if none is yet)."""
+        if not self._unlocked:
+            self.unlock_newest()
+        return self.officer or keyfiles.keyslots.LEGACY_SLOT
 
     @property
     def key_ids(self):
@@ -68,14 +87,22 @@ class Keyring:
                 "which is not in your keyring (--key)")
         return self._unlock(key_id).opener
 
+    def private_for(self, key_id, what="this item"):
+        """The private key ``key_id`` (unlocking it); MissingKeyError if we lack it."""
+        self.opener_for(key_id, what)
+        return self._unlock(bytes(key_id))
+
     def _unlock(self, key_id):
         if key_id not in self._unlocked:
             if self._passphrase is None:
                 raise UsageError("the keys are locked: no passphrase was given")
             path = self._paths[key_id]
             try:
-                self._unlocked[key_id] = keyfiles.unlock(path, self._passphrase)
+                unlocked = keyfiles.open_slot(path, self._passphrase, self.officer)
             except WrongPassphraseError:
                 # One passphrase for the whole keyring: say which file refused it.
                 raise WrongPassphraseError(str(path)) from None
+            # Every later key of this session opens with the same officer's slot.
+            self.officer = unlocked.slot
+            self._unlocked[key_id] = unlocked.private
         return self._unlocked[key_id]

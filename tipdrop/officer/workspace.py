@@ -28,6 +28,7 @@ from ..errors import InputError, TipdropError
 from ..files import atomic_write
 from ..tips import STATUSES, today
 from . import opening, provenance
+from .audit import AuditLog
 from .opening import ITEM_LISTS, open_envelope, stream_opener
 
 SCHEMA = """
@@ -158,15 +159,54 @@ class Workspace:
             self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
         if "ack_refused" not in self.db["held"].columns_dict:  # made before set-aside acks
             self.db.execute("ALTER TABLE held ADD COLUMN ack_refused TEXT")
+        self.audit = AuditLog(self.dir)
+        #: The keyring that made the last pending bundle or acknowledgement (for the audit).
+        self._signer = None
 
     def close(self):
         self.db.close()
 
     # --- open a bundle ----------------------------------------------------------
 
+    def unlocked(self, keyring):
+        """Record in the audit log that ``keyring`` was unlocked (once per keyring)."""
+        if not keyring.audited:
+            self.audit.record_many(keyring, [])
+
+    def audit_trail(self, tip_id=None, keyring=None):
+        """The audit entries (of one tip, if given): checked first when a keyring is given.
+
+        For the officer app's per-tip history; without a keyring the entries
+        are read as they are on disk, unverified.
+        """
+        entries = self.audit.verify(keyring) if keyring is not None else self.audit.entries()
+        if tip_id is None:
+            return entries
+        return [e for e in entries if e["tip"] == tip_id
+                or tip_id in (e["info"].get("tip_ids") or [])]
+
+    def verify_audit(self, keyring):
+        """Check the audit log (audit.py) with the unit key; return its entries.
+
+        The check itself is recorded after it ran, so it reports the log as found.
+        """
+        verified = 0
+        try:
+            entries = self.audit.verify(keyring)
+            verified = 1
+        finally:
+            self.audit.record(keyring, "audit-verify", verified=verified)
+        return entries
+
     def open_bundle(self, path, keyring, progress=lambda n: None, again=False):
         """Import an export bundle after proving every item authentic; return counts."""
-        return opening.open_bundle(self, path, keyring, progress, again=again)
+        before = {row[0] for row in self.db.execute("SELECT id FROM tips")}
+        counts = opening.open_bundle(self, path, keyring, progress, again=again)
+        new = sorted({row[0] for row in self.db.execute("SELECT id FROM tips")} - before)
+        self.audit.record_many(keyring, [("open-bundle", None, {
+            k: counts.get(k, 0) for k in ("tips", "followups", "attachments")})]
+            + [("import", tip_id, {}) for tip_id in new])
+        return counts
 
     def is_damaged(self, tip_id):
         """Whether the tip's report, a follow-up or a file of it is held damaged."""
@@ -209,6 +249,7 @@ class Workspace:
             for name, values in json.loads(text).items():
                 items[name].update(tuple(v) if isinstance(v, list) else v for v in values)
         unit_key = keyring.signing_key
+        self._signer = keyring
         ack = acks.sign_ack(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                             export_seq=max(seq for seq, _ in rows), **items)
         return acks.dumps(ack), [seq for seq, _ in rows]
@@ -216,11 +257,13 @@ class Workspace:
     def ack_pending(self):
         return self.has("held", "acked_day IS NULL AND ack_refused IS NULL")
 
-    def mark_acked(self, numbers):
+    def mark_acked(self, numbers, action="ack-sent"):
         with store.transaction(self.db):
             for seq in numbers:
                 self.db.execute("UPDATE held SET acked_day = ?, ack_refused = NULL "
                                 "WHERE export_seq = ?", [today(), seq])
+        if self._signer is not None:
+            self.audit.record(self._signer, action, exports=len(numbers))
 
     def set_aside_ack(self, numbers, reason):
         """The server refused the acknowledgement of these exports: do not send it again.
@@ -243,7 +286,7 @@ class Workspace:
             raise InputError(f"{out} already exists; refusing to overwrite it")
         data, numbers = self.pending_ack(keyring, everything)
         atomic_write(out, data, mode=0o600)
-        self.mark_acked(numbers)
+        self.mark_acked(numbers, action="ack")
         return numbers
 
     def has(self, table, where, *args):
@@ -356,6 +399,9 @@ class Workspace:
         if mark_read:
             with store.transaction(self.db):
                 self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
+            self.audit.record_many(keyring, [("show", tip_id, {})] + [
+                ("save-attachment", tip_id, {"part": f["part"]})
+                for f in files if "saved_to" in f])
         return {"tip": {k: tip[k] for k in ("id", "status", "status_day", "region", "category",
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
@@ -410,15 +456,18 @@ class Workspace:
     # --- write ------------------------------------------------------------------
 
     def add_note(self, tip_id, text, keyring):
+        """Seal a note to the unit's newest key; the keyring must unlock (the audit names who)."""
         text = (text or "").strip()
         if not text:
             raise InputError("the note is empty")
+        self.unlocked(keyring)
         with store.transaction(self.db):
             (n,) = self.db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM notes WHERE tip_id = ?",
                                    [tip_id]).fetchone()
             body = envelope.seal(text.encode(), keyring.newest_public.recipient, kind="note",
                                  tip_id=tip_id, part=f"n{n}")
             self.db["notes"].insert({"tip_id": tip_id, "n": n, "day": today(), "body": body})
+        self.audit.record(keyring, "note", tip_id, n=n)
         return n
 
     def reply(self, tip_id, keyring, message=None, status=None):
@@ -458,6 +507,10 @@ class Workspace:
             })
             self.db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
                             [status, day, tip_id])
+        done = [("reply", tip_id, {"seq": seq})] if message else []
+        if status != tip["status"]:
+            done.append(("status", tip_id, {"seq": seq, "status": status}))
+        self.audit.record_many(keyring, done)
         return seq
 
     def outbox(self, keyring, out, resend=None):
@@ -475,7 +528,7 @@ class Workspace:
             return count
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
-        self.mark_sent(rows)
+        self.mark_sent(rows, action="outbox")
         return len(rows)
 
     def pending_bundle(self, keyring):
@@ -487,6 +540,7 @@ class Workspace:
         key, since one bundle names one key.
         """
         unit_key = keyring.signing_key
+        self._signer = keyring
         if not self.has("outbox", "sent_day IS NULL"):
             raise NothingToSendError()
         with store.transaction(self.db):
@@ -538,10 +592,14 @@ class Workspace:
         return bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                                          today(), replies), len(rows)
 
-    def mark_sent(self, rows):
+    def mark_sent(self, rows, action="replies-sent"):
+        """Mark replies sent (written to an outbox file, or stored by the server)."""
         with store.transaction(self.db):
             for r in rows:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])
+        if self._signer is not None:
+            self.audit.record(self._signer, action, replies=len(rows),
+                              tip_ids=sorted({r["tip_id"] for r in rows}))
 
 
