@@ -593,3 +593,12 @@ def test_a_tips_page_shows_the_answers_to_its_categorys_questions_with_their_lab
     assert len(answers) == 2
     assert all(label and value for label, value in answers)
     assert "school" not in {value for _, value in answers}  # the label of the choice, not its id
+
+
+def test_unlocking_the_app_is_recorded_in_the_audit_log_with_the_officers_slot(app, workdir):
+    # When the officer unlocks the app with the unit key's passphrase
+    unlocked(app)
+    # Then the workstation's audit log has the unlock, signed like every other entry
+    entries = Workspace(workdir).audit.entries()
+    assert [e["action"] for e in entries][-1:] == ["unlock"]
+    assert entries[-1]["officer"] == "shared"  # a key file made before slots: one slot, "shared"

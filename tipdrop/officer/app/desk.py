@@ -117,6 +117,7 @@ class Desk:
         with self.mutex:
             keyring = Keyring.load(self.key_path, passphrase)
             _ = keyring.signing_key  # WrongPassphraseError here, before anything is decrypted
+            self.workspace.unlocked(keyring)  # the audit log names who unlocked (audit.py)
             self.lock()
             (total,) = self.workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
             job = self._unlocking = Unlocking(total)
