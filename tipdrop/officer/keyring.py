@@ -30,6 +30,9 @@ class Keyring:
         self._paths = {public.key_id: path for path, public, _ in entries}
         self._publics = {public.key_id: public for _, public, _ in entries}
         self._unlocked = {private.key_id: private for _, _, private in entries if private}
+        #: One opener per key id: building one derives the key id again (keys.py),
+        #: which an import of 100k tips would otherwise do 100k times.
+        self._openers = {}
         self._passphrase = passphrase
         self.newest_public = keys.newest(self._publics.values())
 
@@ -66,7 +69,10 @@ class Keyring:
             raise MissingKeyError(
                 f"{what} was encrypted to key {key_id.hex()} of unit {self.unit}, "
                 "which is not in your keyring (--key)")
-        return self._unlock(key_id).opener
+        opener = self._openers.get(key_id)
+        if opener is None:
+            opener = self._openers[key_id] = self._unlock(key_id).opener
+        return opener
 
     def _unlock(self, key_id):
         if key_id not in self._unlocked:
