@@ -11,9 +11,12 @@ from gunicorn.app.base import BaseApplication
 #: from then on every gthread thread keeps a freed block in its own malloc arena:
 #: a worker's memory follows its threads (8), not its Argon2 slots (2). A fixed
 #: threshold keeps such blocks mmapped and returns them to the system on free
-#: (bench/RESULTS.md, "Flood"). glibc reads these variables only when a process
-#: starts, so ``tipdrop serve`` starts itself again with them
-#: (:func:`with_allocator_settings`) and deploy/systemd/tipdrop.service sets them.
+#: (bench/RESULTS.md, "Flood"). 4 MiB, not less: the 1 MiB buffers an upload
+#: is received in must stay in the heap (at 1 MiB each was a fresh mapping,
+#: and gunicorn received bodies at half the speed). glibc reads these
+#: variables only when a process starts, so ``tipdrop serve`` starts itself
+#: again with them (:func:`with_allocator_settings`) and
+#: deploy/systemd/tipdrop.service sets them.
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024)}
 
 
