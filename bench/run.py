@@ -41,9 +41,9 @@ def main():
     results |= sealed_upload.in_process(min(size, 256 * MiB))
     results |= officer_import.measure(2_000 if quick else 10_000)
     results |= stream_cipher.measure(size)
-    growth = stream_cipher.memory_growth(16 * MiB, size)
-    results["stream_peak_rss_mib_small"] = growth[16 * MiB]
-    results["stream_peak_rss_mib_large"] = growth[size]
+    peaks = stream_cipher.memory_growth(16 * MiB, size)
+    results["stream_peak_rss_mib_small"] = peaks[16 * MiB]
+    results["stream_peak_rss_mib_large"] = peaks[size]
     # Phones send videos of this order; sealed in the page, in Chromium.
     results |= browser_crypto.measure(64 * MiB if quick else 256 * MiB)
     results |= growth.measure(quick, results)
