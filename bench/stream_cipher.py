@@ -1,9 +1,13 @@
 """Stream cipher throughput and memory, file to file.
 
 Measures, in one run on the same file: tipdrop's stream encrypt and decrypt,
-the raw AES-256-GCM chunk loop in memory (the bound our framing can reach),
-and Debian's ``age`` and ``gpg`` when installed. Every figure comes from a
-separate process so its peak RSS is its own.
+each writing a file and fsyncing it once at the end, against their bound, the
+disk: a plain copy of the same file with the same discipline (read, write in
+64 KiB pieces, fsync once at the end, no crypto). Also the raw AES-256-GCM
+chunk loop in memory (what the CPU allows our framing), and Debian's ``age``
+and ``gpg`` when installed (their decryption, and ours for that comparison,
+writes /dev/null). Every figure comes from a separate process so its peak RSS
+is its own.
 """
 
 import os
@@ -37,6 +41,8 @@ def _worker(op, *args):
             aead.encrypt_into(i.to_bytes(12, "big"), chunk, None, out)
         return worker_result(seconds=time.perf_counter() - start, bytes=n * stream.CHUNK_SIZE)
     src, dst = args[0], args[1]
+    if op == "copy":
+        return _copy(src, dst)
     unit = keys.generate("bench")
     with open(src, "rb") as f_in, open(dst, "wb") as f_out:
         start = time.perf_counter()
@@ -45,14 +51,44 @@ def _worker(op, *args):
         else:
             raise SystemExit("unknown op")
         f_out.flush()
+        os.fsync(f_out.fileno())
         seconds = time.perf_counter() - start
+    settle()
     # Decrypt the file just written, with the same key, in this process too
-    # but measured separately.
+    # but measured separately: into a file, fsynced (against the copy), and
+    # into /dev/null (against age and gpg, which do not fsync).
+    plain = f"{dst}.plain"
+    with open(dst, "rb") as f_in, open(plain, "wb") as f_out:
+        start = time.perf_counter()
+        stream.decrypt_stream(f_in, f_out, unit.opener, kind="attachment", tip_id="bench")
+        f_out.flush()
+        os.fsync(f_out.fileno())
+        dec_seconds = time.perf_counter() - start
+    os.unlink(plain)
+    settle()
     with open(dst, "rb") as f_in, open(os.devnull, "wb") as f_out:
         start = time.perf_counter()
         stream.decrypt_stream(f_in, f_out, unit.opener, kind="attachment", tip_id="bench")
-        dec_seconds = time.perf_counter() - start
-    return worker_result(seconds=seconds, decrypt_seconds=dec_seconds, bytes=os.path.getsize(src))
+        null_seconds = time.perf_counter() - start
+    return worker_result(seconds=seconds, decrypt_seconds=dec_seconds,
+                         decrypt_devnull_seconds=null_seconds, bytes=os.path.getsize(src))
+
+
+def _copy(src, dst):
+    """The disk bound: read and write in the cipher's 64 KiB pieces, fsync once at the end."""
+    from tipdrop.crypto import stream
+
+    buffer = bytearray(stream.CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as f_in, open(dst, "wb") as f_out:
+        start = time.perf_counter()
+        while n := f_in.readinto(buffer):
+            f_out.write(view[:n])
+        f_out.flush()
+        os.fsync(f_out.fileno())
+        seconds = time.perf_counter() - start
+    os.unlink(dst)
+    return worker_result(seconds=seconds, bytes=os.path.getsize(src))
 
 
 def _time_command(argv, stdin=None, stdout=None):
@@ -97,13 +133,18 @@ def _gpg(src, workdir, extra):
 
 
 def _best_ours(src, workdir):
-    runs = []
+    """Best of ROUNDS for tipdrop's stream and for the copy, in turns."""
+    runs, copies = [], []
     for _ in range(ROUNDS):
         settle()
         runs.append(run_worker("stream_cipher", "encrypt", src, workdir / "f.tdr"))
         os.unlink(workdir / "f.tdr")
+        settle()
+        copies.append(run_worker("stream_cipher", "copy", src, workdir / "f.copy"))
     return {"seconds": min(r["seconds"] for r in runs),
             "decrypt_seconds": min(r["decrypt_seconds"] for r in runs),
+            "decrypt_devnull_seconds": min(r["decrypt_devnull_seconds"] for r in runs),
+            "copy_seconds": min(r["seconds"] for r in copies),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)}
 
 
@@ -127,6 +168,10 @@ def measure(size):
             "stream_size_mib": size / MiB,
             "stream_encrypt_mb_s": mb / ours["seconds"],
             "stream_decrypt_mb_s": mb / ours["decrypt_seconds"],
+            "stream_decrypt_devnull_mb_s": mb / ours["decrypt_devnull_seconds"],
+            "stream_copy_bound_mb_s": mb / ours["copy_seconds"],
+            "stream_encrypt_vs_copy_bound": ours["copy_seconds"] / ours["seconds"],
+            "stream_decrypt_vs_copy_bound": ours["copy_seconds"] / ours["decrypt_seconds"],
             "stream_peak_rss_mib": ours["peak_rss_mib"],
             "raw_aead_mb_s": raw["bytes"] / 1e6 / raw["seconds"],
         }
@@ -136,7 +181,8 @@ def measure(size):
             result["age_encrypt_mb_s"] = mb / age[0]
             result["age_decrypt_mb_s"] = mb / age[1]
             result["encrypt_vs_age"] = result["stream_encrypt_mb_s"] / result["age_encrypt_mb_s"]
-            result["decrypt_vs_age"] = result["stream_decrypt_mb_s"] / result["age_decrypt_mb_s"]
+            result["decrypt_vs_age"] = (result["stream_decrypt_devnull_mb_s"]
+                                        / result["age_decrypt_mb_s"])
         for name, extra in (("gpg", []), ("gpg_z0", ["-z", "0"])):
             gpg = _best(lambda: _gpg(src, workdir, extra))
             if gpg:

@@ -1,12 +1,14 @@
-"""Attachment streaming through the real server, against the multipart bound.
+"""Attachment streaming through the real server, against the transport bound.
 
 One large non-photo file (random bytes labelled video/mp4) is POSTed as
 multipart to ``POST /api/v1/tips`` of ``tipdrop serve``, the text fields
 first, the body streamed from a repeated block with its Content-Length known
-(the client never holds the upload in memory). The same body goes to
-bench/upload_sink.py, the same multipart decoder loop into a sink, served by
-gunicorn with the same settings (gthread, 4 threads, same worker count): the
-bound of the multipart path. Both servers run at once and take turns.
+(the client never holds the upload in memory), at several sizes. The same
+body goes to bench/upload_reader.py, a WSGI app that only reads the body and
+drops it, served by gunicorn as ``tipdrop serve`` serves tipdrop (same worker
+class, threads, worker count and allocator settings): the bound, what receiving
+the body costs. Both servers run at once and take turns. Below it, the
+loopback socket alone (upload_reader.loopback).
 
 While an upload runs, the VmRSS of the master and every worker is sampled
 every 20 ms; the figure that matters is the peak of the worker that handled
@@ -33,14 +35,14 @@ SMALL = 16 * MiB
 TIMEOUT = 120
 
 
-class SinkServer:
-    """bench/upload_sink.py under gunicorn, launched and configured like ``tipdrop serve``."""
+class ReaderServer:
+    """bench/upload_reader.py under gunicorn, launched and configured like ``tipdrop serve``."""
 
     def __init__(self, workers):
         self.port = _port()
         env = os.environ | {"PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.upload_sink", str(self.port), str(workers)],
+            [sys.executable, "-m", "bench.upload_reader", str(self.port), str(workers)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.monotonic() + 30
@@ -51,7 +53,7 @@ class SinkServer:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("the sink server did not start")
+        raise RuntimeError("the reader server did not start")
 
     def stop(self):
         Server.stop(self)
@@ -109,62 +111,122 @@ def decoder_in_memory(size=64 * MiB):
     return size / 1e6 / (time.perf_counter() - start)
 
 
-def measure(size, workers, rounds=2, sealed=True):
-    """Upload ``size`` bytes to tipdrop and to the sink, ``rounds`` times each, in turns.
+def blob_store(size, rounds=2):
+    """MB/s of storing ``size`` bytes as tipdrop stores an attachment's ciphertext, nothing else.
+
+    tipdrop.attachments.BlobWriter into a fresh database with tipdrop's
+    pragmas (tipdrop/store/blobs.py: 1 MiB pieces, a short transaction
+    each), given 64 KiB at a time as the stream cipher gives them; in this
+    process, no HTTP, no encryption. Every upload pays it, so it bounds the
+    upload too. Best of ``rounds``.
+    """
+    from tipdrop import store
+    from tipdrop.attachments import BlobWriter
+
+    piece = memoryview(_BLOCK)[:64 * 1024]
+    best = 0.0
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="tipdrop-bench-blobs-") as tmp:
+            db = store.connect(os.path.join(tmp, "tipdrop.db"))
+            store.init(db)
+            settle()
+            start = time.perf_counter()
+            writer = BlobWriter(db, "2026-01-01")
+            for _ in range(size // len(piece)):
+                writer.write(piece)
+            writer.close()
+            best = max(best, size / 1e6 / (time.perf_counter() - start))
+            db.close()
+    return best
+
+
+def measure(sizes, workers, rounds=2, sealed=True):
+    """Upload each of ``sizes`` to tipdrop and to the WSGI reader, ``rounds`` times each, in turns.
 
     With ``sealed``, each round also uploads the same file sealed on the
     "device" to ``POST /api/v1/sealed-tips`` of the same server
-    (bench/sealed_upload.py); every report is sealed before the first round.
-    The best round of each counts (the machine is shared and noisy); the
-    memory figure is the worst round's.
+    (bench/sealed_upload.py), sealed just before its upload (not timed). The
+    best round of each counts (the machine is shared and noisy); the memory
+    figure is the worst round's. The largest size gives the headline figures;
+    the ``*_vs_wsgi_reader_bound`` keys are the lowest ratio over the sizes.
     """
+    size = max(sizes)
     tipdrop = Server(workers, extra_env={
         "TIPDROP_MAX_UPLOAD_MB": str(size // 1_000_000 + 100), "TIPDROP_UPLOAD_SLOTS": "4"})
     workdir = tempfile.TemporaryDirectory(prefix="tipdrop-bench-sealed-")
+    per_size = {}
     try:
-        sink = SinkServer(workers)
+        reader = ReaderServer(workers)
         try:
             # Warm both (first request, imports) with a small upload each.
             _upload(tipdrop.port, MiB)
-            _upload(sink.port, MiB)
+            _upload(reader.port, MiB)
+            recipient = sealed and sealed_upload.recipient_of(tipdrop)
             if sealed:
-                recipient = sealed_upload.recipient_of(tipdrop)
-                reports = [sealed_upload.seal(recipient, _BLOCK, n, workdir.name)
-                           for n in (MiB, SMALL, *[size] * rounds)]
-                sealed_upload.measured(tipdrop, reports.pop(0))  # warm the sealed path
+                sealed_upload.measured(tipdrop, sealed_upload.seal(recipient, _BLOCK, MiB,
+                                                                   workdir.name))
                 settle()
             # A small upload first: if memory grew with size, the large ones would peak higher.
             small = _measured_upload(tipdrop, SMALL)
-            small_sealed = sealed and sealed_upload.measured(tipdrop, reports.pop(0))
-            ours, bound, device = [], [], []
-            for _ in range(rounds):
-                ours.append(_measured_upload(tipdrop, size))
-                bound.append(_measured_upload(sink, size))
-                if sealed:
-                    device.append(sealed_upload.measured(tipdrop, reports.pop(0)))
+            small_sealed = sealed and sealed_upload.measured(
+                tipdrop, sealed_upload.seal(recipient, _BLOCK, SMALL, workdir.name))
+            for n in sorted(sizes):
+                ours, bound, device = [], [], []
+                for _ in range(rounds):
+                    report = sealed and sealed_upload.seal(recipient, _BLOCK, n, workdir.name)
+                    settle()
+                    ours.append(_measured_upload(tipdrop, n))
+                    bound.append(_measured_upload(reader, n))
+                    if sealed:
+                        device.append(sealed_upload.measured(tipdrop, report))
+                per_size[n] = (ours, bound, device)
         finally:
-            sink.stop()
+            reader.stop()
     finally:
         tipdrop.stop()
         workdir.cleanup()
+    from .upload_reader import loopback
+
+    loop = max(loopback(size, _BLOCK) for _ in range(rounds))
+    stored = blob_store(size)
+    result = {"upload_sizes_mib": [n // MiB for n in sorted(sizes)], "loopback_mb_s": loop,
+              "blob_store_mb_s": stored}
+    for n, (ours, bound, device) in sorted(per_size.items()):
+        tag = f"{n // MiB}mib"
+        best, best_bound = max(r["mb_s"] for r in ours), max(r["mb_s"] for r in bound)
+        result |= {f"upload_mb_s_{tag}": best, f"wsgi_reader_mb_s_{tag}": best_bound,
+                   f"upload_vs_wsgi_reader_bound_{tag}": best / best_bound}
+        if sealed:
+            best_sealed = max(r["mb_s"] for r in device)
+            result |= {f"sealed_upload_mb_s_{tag}": best_sealed,
+                       f"sealed_upload_vs_wsgi_reader_bound_{tag}": best_sealed / best_bound,
+                       f"sealed_upload_vs_server_{tag}": best_sealed / best}
+    ours, bound, device = per_size[size]
     best = max(r["mb_s"] for r in ours)
     best_bound = max(r["mb_s"] for r in bound)
     peak = max(ours, key=lambda r: r["worker_peak"])
-    result = {
+    tags = [f"{n // MiB}mib" for n in sorted(sizes)]
+    result |= {
         "upload_size_mib": size / MiB,
         "upload_mb_s": best,
-        "upload_sink_bound_mb_s": best_bound,
-        "upload_vs_sink_bound": best / best_bound,
+        "wsgi_reader_bound_mb_s": best_bound,
+        "upload_vs_wsgi_reader_bound": min(result[f"upload_vs_wsgi_reader_bound_{t}"] for t in tags),
+        "wsgi_reader_vs_loopback": best_bound / loop,
+        "upload_vs_blob_store_bound": best / stored,
         "upload_peak_rss_mib": peak["worker_peak"],
         "upload_worker_rss_before_mib": min(r["worker_before"] for r in ours),
         "upload_peak_rss_mib_16mib": small["worker_peak"],
         "upload_worker_hwm_mib": max(r["worker_hwm"] or 0 for r in ours),
         "upload_server_peak_rss_mib": max(r["server_peak"] for r in ours),
-        "upload_sink_worker_peak_rss_mib": max(r["worker_peak"] for r in bound),
+        "wsgi_reader_worker_peak_rss_mib": max(r["worker_peak"] for r in bound),
         "upload_decoder_in_memory_mb_s": decoder_in_memory(),
     }
     if sealed:
         result |= _sealed_figures(device, small_sealed, best, best_bound, size)
+        result["sealed_upload_vs_wsgi_reader_bound"] = min(
+            result[f"sealed_upload_vs_wsgi_reader_bound_{t}"] for t in tags)
+        result["sealed_upload_vs_server_min"] = min(
+            result[f"sealed_upload_vs_server_{t}"] for t in tags)
     return result
 
 
@@ -175,7 +237,6 @@ def _sealed_figures(device, small, server_mb_s, bound_mb_s, size):
         "sealed_upload_stream_mib": best["mb_s"] * best["seconds"] * 1e6 / MiB,
         "sealed_upload_mb_s": best["mb_s"],
         "sealed_upload_vs_server": best["mb_s"] / server_mb_s,
-        "sealed_upload_vs_sink_bound": best["mb_s"] / bound_mb_s,
         "sealed_upload_time_vs_server": best["seconds"] / server_seconds,
         "sealed_upload_peak_rss_mib": max(r["worker_peak"] for r in device),
         "sealed_upload_worker_rss_before_mib": min(r["worker_before"] for r in device),
@@ -185,5 +246,5 @@ def _sealed_figures(device, small, server_mb_s, bound_mb_s, size):
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 128 * MiB, 2, 3),
-                     indent=2))
+    sizes = [int(n) * MiB for n in sys.argv[1:]] or [16 * MiB, 128 * MiB]
+    print(json.dumps(measure(sizes, 2, 2), indent=2))

@@ -1,11 +1,12 @@
-"""The bound of the multipart path: a bare WSGI app that parses an upload into a sink.
+"""The multipart decoder loop of tipdrop/web/upload.py alone, into a sink: a WSGI app.
 
 It runs the same ``werkzeug.sansio.multipart.MultipartDecoder`` loop as
-tipdrop/web/upload.py (same read size, same limits), keeps the text fields
-and throws every file byte away: no Flask, no encryption, no disk. Served by
-gunicorn with the same settings as ``tipdrop serve`` (bench/upload.py), it is
-what the server could reach if storing an upload cost nothing.
-Benchmarks only; never part of tipdrop.
+tipdrop/web/upload.py (same limits), keeps the text fields and throws every
+file byte away: no Flask, no encryption, no disk. bench/upload.py runs it on
+a body already in memory, to show that parsing is not what limits an upload.
+It used to be served as the upload's bound, but its own decoder loop read the
+body in 64 KiB pieces, slower than tipdrop's: the bound is now the transport
+(bench/upload_reader.py). Benchmarks only; never part of tipdrop.
 """
 
 import json
@@ -52,19 +53,3 @@ def app(environ, start_response):
     start_response("201 Created", [("Content-Type", "application/json"),
                                    ("Content-Length", str(len(body)))])
     return [body]
-
-
-def serve(port, workers):
-    """Serve the sink as ``tipdrop serve`` serves the app (tipdrop/server.py's options)."""
-    from tipdrop.server import _Gunicorn
-
-    options = {"bind": f"127.0.0.1:{port}", "workers": workers, "worker_class": "gthread",
-               "threads": 4, "accesslog": None, "errorlog": "-", "loglevel": "warning",
-               "timeout": 120, "graceful_timeout": 10}
-    _Gunicorn(lambda: app, options).run()
-
-
-if __name__ == "__main__":
-    import sys
-
-    serve(int(sys.argv[1]), int(sys.argv[2]))

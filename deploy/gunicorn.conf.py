@@ -27,8 +27,10 @@ bind = "127.0.0.1:8080"
 #   pages and /healthz. With as many threads as upload slots, 100 stalled uploads
 #   left no thread for a check (docs/deploy.md, "Workers, threads and slow
 #   clients"). Raise both numbers together.
-# * Memory grows with threads, not slots (tests/e2e/test_flood.py): up to one
-#   19 MiB Argon2 block per thread, so about 2 x (8 x 19 + 64) MiB above the base.
+# * Memory follows the Argon2 slots only with glibc's mmap threshold fixed
+#   (MALLOC_MMAP_THRESHOLD_ in deploy/systemd/tipdrop.service; docs/deploy.md,
+#   "Memory"); without it up to one 19 MiB Argon2 block per thread stays in the
+#   worker, about 2 x (8 x 19 + 64) MiB above the base (tests/e2e/test_flood.py).
 workers = 2
 # gthread that reads each request head before giving it a thread (tipdrop/worker.py).
 worker_class = "tipdrop.worker.Worker"

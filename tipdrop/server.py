@@ -1,6 +1,23 @@
 """Run the app under gunicorn from ``tipdrop serve`` (and so from ``make run``)."""
 
+import os
+import sys
+
 from gunicorn.app.base import BaseApplication
+
+#: glibc malloc settings the server runs with (docs/deploy.md, "Memory"). Each
+#: receipt derivation allocates one 19 MiB Argon2 block. With glibc's dynamic
+#: mmap threshold, the first free raises the threshold to the block's size, and
+#: from then on every gthread thread keeps a freed block in its own malloc arena:
+#: a worker's memory follows its threads (8), not its Argon2 slots (2). A fixed
+#: threshold keeps such blocks mmapped and returns them to the system on free
+#: (bench/RESULTS.md, "Flood"). 4 MiB, not less: the 1 MiB buffers an upload
+#: is received in must stay in the heap (at 1 MiB each was a fresh mapping,
+#: and gunicorn received bodies at half the speed). glibc reads these
+#: variables only when a process starts, so ``tipdrop serve`` starts itself
+#: again with them (:func:`with_allocator_settings`) and
+#: deploy/systemd/tipdrop.service sets them.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024)}
 
 
 class _Gunicorn(BaseApplication):
@@ -22,6 +39,20 @@ class _Gunicorn(BaseApplication):
 RESERVED_THREADS = 4
 
 
+def with_allocator_settings() -> None:
+    """Start this process again, same arguments, with ALLOCATOR_ENV, unless it has them.
+
+    A variable the operator set already is kept as it is; once every one is
+    set this returns, so the process starts again at most once. The pid stays
+    the same (exec), so a supervisor sees no difference.
+    """
+    missing = {name: value for name, value in ALLOCATOR_ENV.items() if name not in os.environ}
+    if missing:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], os.environ | missing)
+
+
 def run_gunicorn(settings, host, port, workers):
     """Serve with access logging off: reporter requests must leave no trace (docs/design.md, invariant 2).
 
@@ -32,6 +63,7 @@ def run_gunicorn(settings, host, port, workers):
     from .web import create_app
     from .web.ratelimit import remove_shared
 
+    with_allocator_settings()
     # Fail before forking if the set-up is wrong (e.g. a private key in keys/).
     create_app(settings)
     options = {

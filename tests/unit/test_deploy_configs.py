@@ -147,6 +147,15 @@ def test_tipdrop_service_runs_gunicorn_as_tipdrop_with_hardening():
     assert unit("tipdrop.service")["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_tipdrop_service_starts_gunicorn_with_the_allocator_settings_of_tipdrop_serve():
+    """Production runs gunicorn itself, so the unit must set what `tipdrop serve` sets."""
+    from tipdrop.server import ALLOCATOR_ENV
+
+    env = unit("tipdrop.service")["Service"]["Environment"].split("\n")
+    for name, value in ALLOCATOR_ENV.items():
+        assert f"{name}={value}" in env
+
+
 def test_purge_service_and_daily_timer():
     service = unit("tipdrop-purge.service")["Service"]
     assert service["Type"] == "oneshot" and service["User"] == "tipdrop"

@@ -210,6 +210,30 @@ def test_any_buffer_type_can_be_written(recipient, opener):
     assert _decrypt(_encrypt(data, recipient, pieces), opener) == data
 
 
+class _Writes(io.BytesIO):
+    """An output that records the size of every write it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def write(self, data):
+        self.sizes.append(len(data))
+        return super().write(data)
+
+
+def test_decrypting_writes_the_output_in_pieces_of_several_chunks(recipient, opener):
+    # Given a stream of ten chunks' worth of data (non-zero bytes throughout)
+    data = bytes(range(1, 256)) * (10 * CHUNK // 255)
+    out = _Writes()
+    stream.decrypt_stream(io.BytesIO(_encrypt(data, recipient)), out, opener, **CONTEXT)
+    # Then the data comes out whole, in a few large writes: not two writes per
+    # chunk, one of them a single byte (the unpadder holds each chunk's last
+    # non-zero byte back), which halved the speed of decrypting into a file
+    assert out.getvalue() == data
+    assert len(out.sizes) <= 3 and min(out.sizes[:-1]) >= 2 * CHUNK, out.sizes[:6]
+
+
 def test_encrypt_stream_reads_a_whole_file(tmp_path, recipient, opener):
     data = pattern(2 * CHUNK + 7)
     source = tmp_path / "photo.jpg"

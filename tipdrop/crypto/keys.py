@@ -14,6 +14,7 @@ associated data, so editing any of it makes the file fail to open.
 
 import base64
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -116,10 +117,21 @@ def usable_reply_public(raw):
     stored such a key would make the unit unable to answer that report.
     """
     try:
-        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(bytes(raw)))
+        _probe_key().exchange(X25519PublicKey.from_public_bytes(bytes(raw)))
     except ValueError:
         return False
     return True
+
+
+@functools.cache
+def _probe_key():
+    """One throwaway key per process for :func:`usable_reply_public`.
+
+    Its shared secrets are never used, only whether the library refuses them;
+    making a fresh key for every check doubled its cost, and an import checks
+    every tip's reply key (bench/officer_import.py).
+    """
+    return X25519PrivateKey.generate()
 
 
 def reply_opener(reply_key):

@@ -32,6 +32,9 @@ class Keyring:
         self._paths = {public.key_id: path for path, public, _ in entries}
         self._publics = {public.key_id: public for _, public, _ in entries}
         self._unlocked = {private.key_id: private for _, _, private in entries if private}
+        #: One opener per key id: building one derives the key id again (keys.py),
+        #: which an import of 100k tips would otherwise do 100k times.
+        self._openers = {}
         self._passphrase = passphrase
         #: Whether this session's unlock is in the audit log yet (audit.py).
         self.audited = False
@@ -85,7 +88,10 @@ class Keyring:
             raise MissingKeyError(
                 f"{what} was encrypted to key {key_id.hex()} of unit {self.unit}, "
                 "which is not in your keyring (--key)")
-        return self._unlock(key_id).opener
+        opener = self._openers.get(key_id)
+        if opener is None:
+            opener = self._openers[key_id] = self._unlock(key_id).opener
+        return opener
 
     def private_for(self, key_id, what="this item"):
         """The private key ``key_id`` (unlocking it); MissingKeyError if we lack it."""

@@ -106,7 +106,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
             for table, rows in (("tips", staged.tips), ("followups", staged.followups),
                                 ("attachments", staged.attachments)):
                 if rows:
-                    db[table].insert_all(rows)
+                    _insert(db, table, rows)
             old_blobs = replacing_mod.replace_damaged(db, replacing)
             if not opened_before:
                 db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
@@ -140,6 +140,11 @@ class _Reading:
         self.ws = workspace
         self.keyring = keyring
         self.staged = staged
+        #: The tips the workspace holds, read in one query rather than several per
+        #: tip: id -> (sealed on the device, marked damaged).
+        self.held_tips = {tip_id: (bool(device), bool(damaged)) for tip_id, device, damaged
+                          in workspace.db.execute("SELECT id, encrypted_on = 'device', "
+                                                  "damaged IS NOT NULL FROM tips")}
 
     def _has(self, table, where, *args):
         return self.ws.has(table, where, *args)
@@ -210,13 +215,13 @@ class _Reading:
         _refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips} | staged.gone
         for row in staged.followups + staged.attachments:
-            if row["tip_id"] not in known and not self._has("tips", "id = ?", row["tip_id"]):
+            if row["tip_id"] not in known and row["tip_id"] not in self.held_tips:
                 raise bundles.BundleError(
                     f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
                     "workspace: open the earlier bundles first")
-        staged.tips = [t for t in staged.tips if not self._has("tips", "id = ?", t["id"])] + [
-            t | {_REPLACES: True} for t in staged.tips if not t["damaged"]
-            and self._has("tips", "id = ? AND damaged IS NOT NULL", t["id"])]
+        staged.tips = [t for t in staged.tips if t["id"] not in self.held_tips] + [
+            t | {_REPLACES: True} for t in staged.tips
+            if not t["damaged"] and self._held_damaged(t["id"])]
         self._check_bindings()
         staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
                              if row.get("damaged"))
@@ -224,8 +229,16 @@ class _Reading:
     def _check_bindings(self):
         """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
         provenance.check_staged(self.staged, self.ws.db, self._report_for, self._stream_header,
-                                lambda tip_id: tip_id in self.staged.device or self._has(
-                                    "tips", "id = ? AND encrypted_on = 'device'", tip_id))
+                                lambda tip_id: tip_id in self.staged.device
+                                or self._held_device(tip_id))
+
+    def _held_device(self, tip_id):
+        """Whether the workspace holds ``tip_id`` as sealed on the reporter's device."""
+        return self.held_tips.get(tip_id, (False, False))[0]
+
+    def _held_damaged(self, tip_id):
+        """Whether the workspace holds ``tip_id`` marked damaged."""
+        return self.held_tips.get(tip_id, (False, False))[1]
 
     def _stream_header(self, row):
         with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
@@ -262,10 +275,10 @@ class _Reading:
         staged = self.staged
         if doc["body"] is None:
             tip_id = doc["id"]
-            if self._has("tips", "id = ?", tip_id):
-                if not self._has("tips", "id = ? AND damaged IS NOT NULL", tip_id):
+            if tip_id in self.held_tips:
+                if not self._held_damaged(tip_id):
                     staged.held["tips"].add(tip_id)
-                if self._has("tips", "id = ? AND encrypted_on = 'device'", tip_id):
+                if self._held_device(tip_id):
                     staged.device.add(tip_id)
             else:
                 staged.gone.add(tip_id)
@@ -282,8 +295,7 @@ class _Reading:
     def _stage_tip(self, doc):
         tip_id = doc["id"]
         encrypted_on = doc["encrypted_on"]
-        if encrypted_on == "device" or self._has("tips", "id = ? AND encrypted_on = 'device'",
-                                                 tip_id):
+        if encrypted_on == "device" or self._held_device(tip_id):
             self.staged.device.add(tip_id)
         body = doc["body"]
         damaged = None
@@ -358,6 +370,19 @@ class _Reading:
                 raise
             row = row | {"damaged": row["damaged"] or _reason(e)}
         return row | {"blob": name}
+
+
+def _insert(db, table, rows):
+    """Insert ``rows`` (dicts) into ``table`` with one executemany.
+
+    sqlite-utils' ``insert_all`` spends Python work per row that an import of
+    100k tips feels (bench/officer_import.py); the rows here are all made by
+    this module, so their columns are known and the same.
+    """
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    names = ", ".join(f'"{name}"' for name in columns)
+    db.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
+                        [tuple(row.get(name) for name in columns) for row in rows])
 
 
 def _reason(error):

@@ -9,6 +9,8 @@ report; this module judges each item against the report it belongs to
 or mark) and when a tip is shown (to label every item).
 """
 
+import json
+
 from .. import binding, bundles
 from ..crypto.stream import HEADER_LEN
 from ..errors import FormatError, SignatureError
@@ -122,13 +124,18 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device):
             row["damaged"] = reason[:300]
             staged.held["attachments"].discard((tip_id, row["part"]))
 
-    for tip_id in sorted(set(by_tip) | first_seen):
+    tip_ids = sorted(set(by_tip) | first_seen)
+    # The files the workspace already holds of these tips, in one query (not one per tip).
+    held_parts = {}
+    for tip_id, part in db.execute("SELECT tip_id, part FROM attachments WHERE tip_id IN "
+                                   "(SELECT value FROM json_each(?))", [json.dumps(tip_ids)]):
+        held_parts.setdefault(tip_id, set()).add(part)
+    for tip_id in tip_ids:
         report = report_for(tip_id)
         if report is None:  # a damaged report binds nothing; it is flagged itself
             continue
         digests = binding.digests_of(report)
-        held = {r[0] for r in db.execute("SELECT part FROM attachments WHERE tip_id = ?",
-                                         [tip_id])}
+        held = held_parts.get(tip_id, set())
         for row in by_tip.get(tip_id, []):
             held.add(row["part"])
             header = header_of(row).ljust(HEADER_LEN, b"\0")  # a cut stream binds nothing

@@ -34,8 +34,9 @@ once it has all it asked for. So each read asks for about one second of the
 client's recent speed (at least 4 KiB, the first one 4 KiB): a slow but
 honest client is seen making progress every second or so, and is cut off
 only if its speed falls below the minimum, or suddenly by a factor of about
-the window in seconds. Fast clients keep 64 KiB reads (small reads out of
-gunicorn's 1 MiB read-ahead buffer copy it again each time).
+the window in seconds. Fast clients get the 1 MiB reads the views ask for
+(tipdrop/web/upload.py, BODY_READ: smaller reads out of gunicorn's 1 MiB
+read-ahead buffer copy it again each time).
 
 Outside gunicorn (Flask's test client, another WSGI server) the environ
 has no socket: bodies are then read without either rule.

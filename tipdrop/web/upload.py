@@ -21,6 +21,13 @@ from ..errors import InputError, TextEncodingError
 from .body import check_length, read_small
 from .deadlines import open_body
 
+#: What one read of the body asks for (tipdrop/web/deadlines.py asks less of a
+#: slow client). gunicorn reads a body ahead up to 1 MiB and copies everything
+#: it holds on every read, so 64 KiB reads cost about 2 MiB of copying each:
+#: a third of an upload's time (bench/RESULTS.md, "Attachment upload").
+BODY_READ = 1024 * 1024
+#: What the multipart decoder is given at a time: its form-memory limit
+#: (MAX_FIELD_BYTES) counts the bytes it holds unparsed, so it must stay below it.
 READ_SIZE = 64 * 1024
 MAX_FIELD_BYTES = 128 * 1024
 MAX_FIELDS_TOTAL = 512 * 1024
@@ -129,6 +136,21 @@ def read_small_form(request):
     return fields
 
 
+def _decode_piece(decoder, parser, piece):
+    """Give the decoder ``piece`` (None: the body ended), handle its events; True at the end."""
+    decoder.receive_data(piece)
+    try:
+        event = decoder.next_event()
+        while not isinstance(event, NeedData):
+            if isinstance(event, Epilogue):
+                return True
+            parser.handle(event)
+            event = decoder.next_event()
+    except ValueError:
+        raise FormError("the upload was malformed or cut short") from None
+    return False
+
+
 def read_submission(request, start_draft, max_body):
     """Parse a multipart submission; return (fields, draft or None).
 
@@ -151,23 +173,19 @@ def read_submission(request, start_draft, max_body):
     finished = False
     try:
         while not finished:
-            chunk = stream.read(READ_SIZE)
+            chunk = stream.read(BODY_READ)
             received += len(chunk)
             if received > max_body:
                 raise RequestEntityTooLarge()
-            decoder.receive_data(chunk or None)
-            try:
-                event = decoder.next_event()
-                while not isinstance(event, NeedData):
-                    if isinstance(event, Epilogue):
-                        finished = True
-                        break
-                    parser.handle(event)
-                    event = decoder.next_event()
-            except ValueError:
-                raise FormError("the upload was malformed or cut short") from None
-            if not chunk and not finished:
-                raise FormError("the upload was cut short")
+            if not chunk:
+                if not _decode_piece(decoder, parser, None):
+                    raise FormError("the upload was cut short")
+                break
+            view = memoryview(chunk)
+            for at in range(0, len(chunk), READ_SIZE):
+                if _decode_piece(decoder, parser, view[at:at + READ_SIZE]):
+                    finished = True
+                    break
     except BaseException:
         if parser.draft is not None:
             parser.draft.discard()

@@ -1,0 +1,47 @@
+"""`tipdrop serve` runs its workers with the glibc allocator settings it ships.
+
+Without them a burst of receipt checks leaves a freed 19 MiB Argon2 block in
+the malloc arena of every gthread thread, and the flood's memory goal is
+missed (tipdrop/server.py, ALLOCATOR_ENV; bench/RESULTS.md, "Flood"). glibc
+reads the settings only when a process starts, so what counts is the
+environment each worker process was started with: /proc/PID/environ.
+"""
+
+from pathlib import Path
+
+from tipdrop.server import ALLOCATOR_ENV
+
+from ..serving import start_server
+from .test_flood import _children
+
+
+def _environ(pid):
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def test_serve_workers_start_with_the_allocator_settings(tmp_path, monkeypatch):
+    for name in ALLOCATOR_ENV:  # started without them, as an operator would
+        monkeypatch.delenv(name, raising=False)
+    server = start_server(tmp_path, workers=2)
+    try:
+        assert not set(ALLOCATOR_ENV) & set(server.launch_env)
+        master = server.process.pid
+        workers = _children(master)
+        assert len(workers) == 2
+        for pid in {master} | workers:
+            environ = _environ(pid)
+            for name, value in ALLOCATOR_ENV.items():
+                assert environ.get(name) == value, (pid, name)
+    finally:
+        server.stop()
+
+
+def test_an_allocator_setting_the_operator_chose_is_kept(tmp_path):
+    name = next(iter(ALLOCATOR_ENV))
+    server = start_server(tmp_path, workers=1, extra_env={name: "4194304"})
+    try:
+        for pid in {server.process.pid} | _children(server.process.pid):
+            assert _environ(pid)[name] == "4194304"
+    finally:
+        server.stop()
