@@ -122,7 +122,8 @@ def test_an_altered_or_forged_resend_is_refused_whole(server, officer, two_tips,
 
     # When a byte of the held reply is changed in the file (its signature no longer holds)
     altered = json.loads(json.dumps(doc))
-    altered["replies"][0]["status"] = "closed"
+    held = altered["replies"][0]
+    held["status"] = "unfounded" if held["status"] != "unfounded" else "closed"  # a real change
     (tmp_path / "altered.json").write_text(json.dumps(altered))
     refused = run_cli("import-replies", tmp_path / "altered.json", env=server.env())
     assert_clean_error(refused, "signature")
