@@ -34,7 +34,7 @@ keys/demo.pub: $(DEMO_KEY)
 # The compiled catalogs (.mo, git-ignored) are a build step: the app refuses to start
 # without them or with ones older than their .po, and never writes into its package.
 translations: $(VENV)/.installed-run
-	$(BIN)/python -m tipdrop.web.catalog compile
+	$(BIN)/python -m tipdrop.server.web.catalog compile
 
 run: $(VENV)/.installed-run translations $(DEMO_KEY) keys/demo.pub
 	@echo
@@ -86,7 +86,7 @@ fuzz: $(VENV)/.installed-test
 	  echo "atheris cannot be installed for $$($(BIN)/python -V): running Hypothesis" \
 	       "with $(FUZZ_EXAMPLES) examples per property instead"; \
 	  TIPDROP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
-	    tests/unit/test_fuzz_parsers.py tests/unit/test_fuzz_bundle_metadata.py; \
+	    tests/protocol/test_fuzz_parsers.py tests/officer/test_fuzz_bundle_metadata.py; \
 	fi
 
 bench: $(VENV)/.installed-test translations

@@ -29,7 +29,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from .common import MiB, ROOT, run_worker, settle, worker_result
+from bench.common import ROOT, MiB, run_worker, settle, worker_result
+from tipdrop.common import sqlite
 
 PIECE = 1024 * 1024
 ROUNDS = 3
@@ -37,10 +38,10 @@ ROUNDS = 3
 
 def make_folder(folder, size):
     """A data folder whose database holds about ``size`` bytes of attachment ciphertext."""
-    from tipdrop import store
-    from tipdrop.store import blobs
+    from tipdrop.server import store
+    from tipdrop.server.store import blobs
 
-    db = store.connect(Path(folder) / "tipdrop.db")
+    db = sqlite.connect(Path(folder) / "tipdrop.db")
     store.init(db)
     piece = os.urandom(PIECE)
     n = 0
@@ -80,7 +81,7 @@ def _key(workdir):
 
 
 def _worker(op, *args):
-    from tipdrop import backup, restore
+    from tipdrop.server import backup, restore
 
     if op == "backup":
         folder, out, workdir = args
@@ -119,9 +120,9 @@ def _worker(op, *args):
 
 def _submits(folder, seconds):
     """Write report rows for ``seconds``; the latency of each transaction, in ms."""
-    from tipdrop import store
+    from tipdrop.server import store
 
-    db = store.connect(Path(folder) / "tipdrop.db")
+    db = sqlite.connect(Path(folder) / "tipdrop.db")
     latencies = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:

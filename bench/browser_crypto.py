@@ -27,7 +27,7 @@ renderer and browser processes, read from /proc every 20 ms.
 
 Photos: ``TipdropPhotos.clean`` on a 12-megapixel JPEG with Exif, XMP, ICC
 and a comment (made with Pillow, sent once as base64), against
-``tipdrop.photos.clean`` on the same bytes in this process; both outputs must
+``tipdrop.common.photos.clean`` on the same bytes in this process; both outputs must
 be the same bytes.
 """
 
@@ -42,8 +42,8 @@ import threading
 import time
 from pathlib import Path
 
-from .common import MiB, make_file, proc_status
-from .http_load import Server
+from bench.common import MiB, make_file, proc_status
+from bench.http_load import Server
 
 CHROMIUM = os.environ.get("TIPDROP_CHROMIUM", "/usr/bin/chromium")
 # tests/browser/conftest.py's flags, and exact (not bucketed) performance.memory figures.
@@ -284,7 +284,7 @@ def photo_12mp():
 
 
 def _photo(page):
-    from tipdrop import photos
+    from tipdrop.common import photos
 
     data = photo_12mp()
     page.evaluate("(b64) => TipdropBench.setPhoto(b64)", base64.b64encode(data).decode())
@@ -295,7 +295,7 @@ def _photo(page):
         result = photos.clean(data, "image/jpeg", False)
         best = min(best, time.perf_counter() - start)
     if hashlib.sha256(result.data).hexdigest() != browser["sha256"]:
-        raise RuntimeError("photo-clean.js and tipdrop.photos cleaned the photo differently")
+        raise RuntimeError("photo-clean.js and tipdrop.common.photos cleaned the photo differently")
     return {
         "browser_photo_mib": len(data) / MiB,
         "browser_photo_removed": len(result.removed),
@@ -352,7 +352,8 @@ def _speed(page, cdp, path, size):
 def measure(size):
     """Figures for sealing ``size`` random bytes in Chromium, and for cleaning a photo there."""
     try:
-        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
     except ImportError:
         return {"browser_skipped": "playwright is not installed (pip install -e '.[test]')"}
     if not Path(CHROMIUM).exists():

@@ -21,8 +21,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .common import proc_children, proc_status
-from .http_load import Server
+from bench.common import proc_children, proc_status
+from bench.http_load import Server
 
 ARGON2_SLOTS = 2
 #: Clients per unit of the concurrency limit.
@@ -67,8 +67,8 @@ def _settled_workers(master, count, deadline=30):
 
 
 def measure(workers, requests_per_client, extra_env=None):
-    from tipdrop import receipts
     from tipdrop.crypto import kdf
+    from tipdrop.protocol import receipts
 
     limit = workers * ARGON2_SLOTS
     clients = limit * OVER_LIMIT
@@ -197,7 +197,7 @@ def measure_refusals(workers):
     503s, which depends on the machine's load, is measured here: seconds from
     sending a request to its 503, and for comparison to any other answer.
     """
-    from tipdrop import receipts
+    from tipdrop.protocol import receipts
 
     server = Server(workers, extra_env={"TIPDROP_ARGON2_SLOTS": "1",
                                         "TIPDROP_UPLOAD_SLOTS": "1"})

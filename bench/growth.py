@@ -3,8 +3,8 @@
 For each figure, the seconds one piece of work takes at a few sizes:
 uploads (from bench/upload.py's sizes), the officer import
 (bench/officer_import.py at several bundle sizes), a purge of closed tips
-(tipdrop.retention on a database holding only those tips, written straight
-in SQL) and the public figures of ``/stats`` (tipdrop.stats.figures over a
+(tipdrop.server.retention on a database holding only those tips, written straight
+in SQL) and the public figures of ``/stats`` (tipdrop.server.stats.figures over a
 database of that many tips spread over the last 12 months). A cost that
 grows like the work is linear: the plot (:func:`svg`) shows each figure's
 time multiple against its work multiple on log scales, with the line of
@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import officer_import
+from bench import officer_import
+from tipdrop.common import sqlite
 
 _ROWS = 10_000
 _REGIONS = ("astana", "almaty", "shymkent", "karaganda")
@@ -28,9 +29,9 @@ _CATEGORIES = ("drugs", "theft", "fraud", "violence")
 
 def _database(path, count, *, closed_days_ago=None, today):
     """A server database of ``count`` tips; with ``closed_days_ago`` all closed that long ago."""
-    from tipdrop import store
+    from tipdrop.server import store
 
-    db = store.connect(path)
+    db = sqlite.connect(path)
     store.init(db)
     db.execute("PRAGMA synchronous=OFF")  # building is not measured
     body = os.urandom(2048)
@@ -52,14 +53,14 @@ def _database(path, count, *, closed_days_ago=None, today):
                          _CATEGORIES[i % 4 // 2 + i % 2], day.isoformat(), status,
                          status_day.isoformat(), secrets.token_hex(8), os.urandom(16),
                          "{}", os.urandom(32), os.urandom(32), body, "server"))
-        with store.transaction(db):
+        with sqlite.transaction(db):
             db.conn.executemany(sql, rows)
     return db
 
 
 def stats_seconds(count: int) -> float:
-    """Seconds of ``tipdrop.stats.figures`` over ``count`` tips, best of 3."""
-    from tipdrop import stats
+    """Seconds of ``tipdrop.server.stats.figures`` over ``count`` tips, best of 3."""
+    from tipdrop.server import stats
 
     today = datetime.date.today()
     with tempfile.TemporaryDirectory(prefix="tipdrop-bench-stats-") as tmp:
@@ -75,7 +76,7 @@ def stats_seconds(count: int) -> float:
 
 def purge_seconds(count: int) -> float:
     """Seconds to purge ``count`` closed tips past the retention time (one run)."""
-    from tipdrop import retention
+    from tipdrop.server import retention
 
     today = datetime.date.today()
     with tempfile.TemporaryDirectory(prefix="tipdrop-bench-purge-") as tmp:

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from .common import ROOT
+from bench.common import ROOT
 
 TEXT = ("Каждый вечер у остановки продают наркотики. " * 40)[:2000]
 
@@ -156,7 +156,7 @@ def measure(workers, seconds, argon2_bound):
         body = json.dumps({"region": "astana", "category": "drugs", "description": TEXT}).encode()
         submit = _closed_loop(server, clients=workers * 3, seconds=seconds,
                               make_request=lambda n, i: ("POST", "/api/v1/tips", body))
-        from tipdrop import receipts
+        from tipdrop.protocol import receipts
 
         made = []
         for _ in range(20):

@@ -1,8 +1,8 @@
 """Officer import: opening an export bundle of N tips, against the HPKE unseal bound.
 
-The bundle is built without the web server, through the library (tipdrop.tips
+The bundle is built without the web server, through the library (tipdrop.server.tips
 with cheap test Argon2 parameters for the receipts, which play no part in
-importing; then tipdrop.exchange.export_unit). One child process then times,
+importing; then tipdrop.server.exchange.export_unit). One child process then times,
 in the same run, ``Workspace.open_bundle`` on it and the bound: opening the
 same tip envelopes (``envelope.open_``, i.e. HPKE X25519 unseal) in memory and
 doing nothing else. The ratio says what parsing, checks and SQLite cost on top.
@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import run_worker, worker_result
+from bench.common import run_worker, worker_result
+from tipdrop.common import sqlite
 
 #: Each report text is about 2 KB, as the issue asks.
 TEXT = ("Каждый вечер у остановки продают наркотики, номер машины известен. " * 40)[:1000]
@@ -28,16 +29,17 @@ def _build(workdir, count):
     """Make ``count`` tips in a server database and export them; write the key file."""
     import os
 
-    from tipdrop import exchange, store
     from tipdrop.crypto import kdf, keys
-    from tipdrop.routing import Routing
-    from tipdrop.tips import Report, Tips
-    from tipdrop.unitkeys import UnitKeys
+    from tipdrop.protocol.report import Report
+    from tipdrop.protocol.routing import Routing
+    from tipdrop.server import exchange, store
+    from tipdrop.server.tips import Tips
+    from tipdrop.server.unitkeys import UnitKeys
 
     workdir = Path(workdir)
     unit = keys.generate("demo")
     (workdir / "demo.key").write_bytes(keys.private_to_file(unit, PASSPHRASE, params=kdf.TEST_PARAMS))
-    db = store.connect(workdir / "server" / "tipdrop.db")
+    db = sqlite.connect(workdir / "server" / "tipdrop.db")
     store.init(db)
     # Building speed is not measured: no fsync per tip.
     db.execute("PRAGMA synchronous=OFF")
@@ -61,14 +63,13 @@ def _build(workdir, count):
 
 def _worker(workdir):
     """Time the unseal bound and open_bundle in this one process."""
-    from tipdrop import store
     from tipdrop.crypto import envelope, keys
     from tipdrop.officer.keyring import Keyring
     from tipdrop.officer.workspace import Workspace
 
     workdir = Path(workdir)
     private = keys.parse_private((workdir / "demo.key").read_bytes(), PASSPHRASE)
-    db = store.connect(workdir / "server" / "tipdrop.db")
+    db = sqlite.connect(workdir / "server" / "tipdrop.db")
     bodies = [(row[0], bytes(row[1])) for row in db.execute("SELECT id, body FROM tips")]
     db.close()
     opener = private.opener

@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from .common import run_worker, worker_result
+from bench.common import run_worker, worker_result
 
 
 def _derive_many(count):

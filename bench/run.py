@@ -10,8 +10,20 @@ import json
 import os
 from pathlib import Path
 
-from bench import (backup, browser_crypto, flood, growth, http_load, officer_import, receipt_work,
-                   sealed_upload, shared_limits, stalled, stream_cipher, upload)
+from bench import (
+    backup,
+    browser_crypto,
+    flood,
+    growth,
+    http_load,
+    officer_import,
+    receipt_work,
+    sealed_upload,
+    shared_limits,
+    stalled,
+    stream_cipher,
+    upload,
+)
 from bench.common import MiB, machine
 
 HERE = Path(__file__).resolve().parent
@@ -263,7 +275,7 @@ def _flood_section(r):
     lines += [
         "The server runs with glibc's mmap threshold fixed at 4 MiB (MALLOC_MMAP_THRESHOLD_, "
         "set by `tipdrop serve` for itself and its workers and by deploy/systemd/"
-        "tipdrop.service; tipdrop/server.py ALLOCATOR_ENV). Without it, glibc raises its "
+        "tipdrop.service; tipdrop/server/serve.py ALLOCATOR_ENV). Without it, glibc raises its "
         "dynamic threshold to the size of the first freed 19 MiB Argon2 block and every "
         "gthread thread then keeps one in its own malloc arena, so memory followed the "
         "threads (8 per worker), not the Argon2 slots: the same burst peaked at 298 MiB "
@@ -354,7 +366,7 @@ def _upload_section(r):
         "Content-Length; the same file sealed on the device (bench/sealed_upload.py) posted to "
         "`POST /api/v1/sealed-tips` of the same server. The bound is the transport: "
         "bench/upload_reader.py, a WSGI app that reads `wsgi.input` in 1 MiB pieces and drops "
-        "them, served by gunicorn with tipdrop's worker class (tipdrop/worker.py), threads, "
+        "them, served by gunicorn with tipdrop's worker class (tipdrop/server/worker.py), threads, "
         "workers and allocator settings; below it the loopback socket alone. Each size is "
         "uploaded in turns to the three, best of 2 rounds each.",
         "",
@@ -407,13 +419,13 @@ def _upload_section(r):
     lines += [
         "Where the time goes, sampled with py-spy (`py-spy record --threads` on the worker "
         "during a 256 MiB server-encrypted upload, outside the bench run, same machine): "
-        "48 % storing the ciphertext in SQLite (tipdrop/store/blobs.py: one 1 MiB row per "
+        "48 % storing the ciphertext in SQLite (tipdrop/server/store/blobs.py: one 1 MiB row per "
         "short transaction, each written to the WAL and again to the database at "
         "checkpoints), 26 % gunicorn receiving the body, 9 % the werkzeug and tipdrop "
         "stream wrappers (a copy into Flask's stream and the deadline checks), 8 % the "
         "multipart decoder, 6 % AES-GCM and its framing. Before this run's fix a third of "
         "the time was gunicorn copying its 1 MiB read-ahead buffer on every 64 KiB read "
-        "(tipdrop/web/upload.py now reads 1 MiB at a time and gives the decoder 64 KiB "
+        "(tipdrop/server/web/upload.py now reads 1 MiB at a time and gives the decoder 64 KiB "
         "slices); and glibc's 1 MiB mmap threshold, the first allocator fix tried, made every "
         "1 MiB receive buffer a fresh mmap (the WSGI reader ran at less than half its speed), "
         "so the threshold shipped is 4 MiB, still below the 19 MiB Argon2 blocks.",
@@ -545,7 +557,7 @@ def _browser_section(r):
         f"{_fmt(r['browser_process_peak_rss_mib_large'])} MiB | |",
         f"| `TipdropPhotos.clean`, 12-megapixel JPEG with Exif, XMP, ICC "
         f"({_fmt(r['browser_photo_mib'], 1)} MiB) | {_fmt(r['browser_photo_clean_ms'], 1)} ms | "
-        f"`tipdrop.photos.clean` on the same bytes: {_fmt(r['python_photo_clean_ms'], 1)} ms "
+        f"`tipdrop.common.photos.clean` on the same bytes: {_fmt(r['python_photo_clean_ms'], 1)} ms "
         f"(JS takes {_fmt(r['browser_photo_clean_vs_python'], 2)}x; same output bytes) |",
         "",
         f"What it means: sealing a {_fmt(size)} MiB video in the page takes about "
@@ -589,7 +601,7 @@ def _import_section(r):
         "",
         f"About 2 KB of text each, {r['officer_import_attachments']} with a 256 KiB attachment; "
         f"the bundle is {_fmt(r['officer_import_bundle_mib'], 1)} MiB, built through the library "
-        "(tipdrop.tips, exchange.export_unit). `Workspace.open_bundle` opens and checks every "
+        "(tipdrop.server.tips, exchange.export_unit). `Workspace.open_bundle` opens and checks every "
         "envelope and stream, then stores everything in one transaction. The bound, in the "
         "same process and run, is `envelope.open_` (HPKE X25519 unseal) on the same tip "
         "envelopes in memory.",

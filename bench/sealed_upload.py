@@ -1,7 +1,7 @@
 """A report sealed on the reporter's device, uploaded to ``POST /api/v1/sealed-tips``.
 
 The same file as bench/upload.py's (its repeated random block, labelled
-video/mp4) is sealed with tipdrop.device, as the reference client and the
+video/mp4) is sealed with tipdrop.protocol.device, as the reference client and the
 browser do, into a temporary file *before* the clock starts: the report
 envelope, the attachment-info envelope and the attachment stream, all bound
 to a fresh tip id. Only the HTTP upload is timed, streamed from that file
@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import measured_upload, post_streamed
+from bench.common import measured_upload, post_streamed
 
 BOUNDARY = "tipdropbenchsealed5e1a"
 READ_BLOCK = 4 * 1024 * 1024
@@ -70,7 +70,7 @@ def recipient_of(server):
 
 def seal(recipient, block, size, workdir):
     """Seal ``size`` bytes of ``block`` repeated as a one-attachment report, as a device would."""
-    from tipdrop import device
+    from tipdrop.protocol import device
 
     tip_id = device.new_tip_id()
     path = Path(workdir) / f"{tip_id}.stream"
@@ -137,8 +137,8 @@ def in_process(size, rounds=3):
     import time
 
     from tipdrop.crypto import kdf, keys
-    from tipdrop.web import create_app
-    from tipdrop.web.ratelimit import remove_shared
+    from tipdrop.server.web import create_app
+    from tipdrop.server.web.ratelimit import remove_shared
 
     with tempfile.TemporaryDirectory(prefix="tipdrop-bench-inproc-") as tmp:
         tmp = Path(tmp)
@@ -173,7 +173,7 @@ def in_process(size, rounds=3):
 
 
 def _sealed_form(recipient, data):
-    from tipdrop import device
+    from tipdrop.protocol import device
 
     tip_id = device.new_tip_id()
     out = io.BytesIO()

@@ -1,4 +1,4 @@
-"""What counting a request in the server-wide rate limit costs (tipdrop/web/ratelimit.py).
+"""What counting a request in the server-wide rate limit costs (tipdrop/server/web/ratelimit.py).
 
 Every submit, check and follow-up now writes one row to a SQLite file in
 RAM that all workers share, in a transaction taken in turn across processes.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def _worker(folder, hits, threads, results):
-    from tipdrop.web.ratelimit import RateLimiter, SharedCounts
+    from tipdrop.server.web.ratelimit import RateLimiter, SharedCounts
 
     counts = SharedCounts(folder)
     limiter = RateLimiter(counts, "check", 10**9, 3600)
@@ -39,7 +39,7 @@ def _worker(folder, hits, threads, results):
 
 
 def measure(processes=2, threads=4, hits=2000, argon2_bound=None):
-    from tipdrop.web.ratelimit import SharedCounts, shared_dir
+    from tipdrop.server.web.ratelimit import SharedCounts, shared_dir
 
     data_dir = Path(tempfile.mkdtemp(prefix="tipdrop-bench-limits-"))
     folder = shared_dir("/dev/shm", data_dir)

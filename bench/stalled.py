@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 
-from .http_load import TEXT, Server
+from bench.http_load import TEXT, Server
 
 STALLED = 100
 HEAD_BYTES = 1024

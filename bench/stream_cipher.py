@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import MiB, make_file, run_worker, settle, worker_result
+from bench.common import MiB, make_file, run_worker, settle, worker_result
 
 #: Each tool runs this many times on the same file; the best run counts, so
 #: a burst of load from another tenant does not decide a ratio.

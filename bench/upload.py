@@ -25,9 +25,10 @@ import sys
 import tempfile
 import time
 
-from . import sealed_upload
-from .common import MiB, ROOT, measured_upload, post_streamed, settle
-from .http_load import Server, _port
+from bench import sealed_upload
+from bench.common import ROOT, MiB, measured_upload, post_streamed, settle
+from bench.http_load import Server, _port
+from tipdrop.common import sqlite
 
 BOUNDARY = "tipdropbench7d2f9c"
 BLOCK = 4 * MiB
@@ -100,7 +101,7 @@ def decoder_in_memory(size=64 * MiB):
     """MB/s of the sink's decoder loop alone, on a body already in memory (no HTTP)."""
     import io
 
-    from .upload_sink import app
+    from bench.upload_sink import app
 
     head, tail = _parts(size)
     body = head + _BLOCK * (size // BLOCK) + _BLOCK[:size % BLOCK] + tail
@@ -114,20 +115,20 @@ def decoder_in_memory(size=64 * MiB):
 def blob_store(size, rounds=2):
     """MB/s of storing ``size`` bytes as tipdrop stores an attachment's ciphertext, nothing else.
 
-    tipdrop.attachments.BlobWriter into a fresh database with tipdrop's
-    pragmas (tipdrop/store/blobs.py: 1 MiB pieces, a short transaction
+    tipdrop.server.attachments.BlobWriter into a fresh database with tipdrop's
+    pragmas (tipdrop/server/store/blobs.py: 1 MiB pieces, a short transaction
     each), given 64 KiB at a time as the stream cipher gives them; in this
     process, no HTTP, no encryption. Every upload pays it, so it bounds the
     upload too. Best of ``rounds``.
     """
-    from tipdrop import store
-    from tipdrop.attachments import BlobWriter
+    from tipdrop.server import store
+    from tipdrop.server.attachments import BlobWriter
 
     piece = memoryview(_BLOCK)[:64 * 1024]
     best = 0.0
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="tipdrop-bench-blobs-") as tmp:
-            db = store.connect(os.path.join(tmp, "tipdrop.db"))
+            db = sqlite.connect(os.path.join(tmp, "tipdrop.db"))
             store.init(db)
             settle()
             start = time.perf_counter()
@@ -185,7 +186,7 @@ def measure(sizes, workers, rounds=2, sealed=True):
     finally:
         tipdrop.stop()
         workdir.cleanup()
-    from .upload_reader import loopback
+    from bench.upload_reader import loopback
 
     loop = max(loopback(size, _BLOCK) for _ in range(rounds))
     stored = blob_store(size)

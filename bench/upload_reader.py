@@ -3,7 +3,7 @@
 ``app`` is a minimal WSGI app that reads ``wsgi.input`` in 1 MiB pieces and
 throws them away: no Flask, no multipart parsing, no encryption, no disk.
 ``serve`` runs it under gunicorn exactly as ``tipdrop serve`` runs tipdrop
-(the same worker class, tipdrop/worker.py, the same threads, logger and
+(the same worker class, tipdrop/server/worker.py, the same threads, logger and
 timeouts, the same glibc allocator settings), so an upload to it costs what
 receiving the body costs: the most tipdrop could reach on this machine.
 
@@ -28,7 +28,7 @@ class ReaderApp:
     """A WSGI app that reads the whole request body and discards it."""
 
     def __init__(self, read_timeout: float):
-        # tipdrop/worker.py reads request heads in its main loop only for an
+        # tipdrop/server/worker.py reads request heads in its main loop only for an
         # app that says its head deadline, as tipdrop's app does: say it too.
         self.extensions = {"tipdrop": {"deadlines": SimpleNamespace(read_timeout=read_timeout)}}
 
@@ -44,16 +44,16 @@ class ReaderApp:
 
 
 def serve(port: int, workers: int) -> None:
-    """Serve ReaderApp with ``tipdrop serve``'s gunicorn options (tipdrop/server.py)."""
-    from tipdrop.server import RESERVED_THREADS, _Gunicorn, with_allocator_settings
-    from tipdrop.settings import from_env
+    """Serve ReaderApp with ``tipdrop serve``'s gunicorn options (tipdrop/server/serve.py)."""
+    from tipdrop.server.serve import RESERVED_THREADS, _Gunicorn, with_allocator_settings
+    from tipdrop.server.settings import from_env
 
     with_allocator_settings()
     settings = from_env()
     options = {"bind": f"127.0.0.1:{port}", "workers": workers,
-               "worker_class": "tipdrop.worker.Worker",
+               "worker_class": "tipdrop.server.worker.Worker",
                "threads": settings.upload_slots + RESERVED_THREADS,
-               "accesslog": None, "errorlog": "-", "logger_class": "tipdrop.logs.GunicornLogger",
+               "accesslog": None, "errorlog": "-", "logger_class": "tipdrop.server.logs.GunicornLogger",
                "loglevel": "warning", "timeout": 120, "graceful_timeout": 10}
     app = ReaderApp(settings.read_timeout)
     _Gunicorn(lambda: app, options).run()

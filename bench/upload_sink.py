@@ -1,7 +1,7 @@
-"""The multipart decoder loop of tipdrop/web/upload.py alone, into a sink: a WSGI app.
+"""The multipart decoder loop of tipdrop/server/web/upload.py alone, into a sink: a WSGI app.
 
 It runs the same ``werkzeug.sansio.multipart.MultipartDecoder`` loop as
-tipdrop/web/upload.py (same limits), keeps the text fields and throws every
+tipdrop/server/web/upload.py (same limits), keeps the text fields and throws every
 file byte away: no Flask, no encryption, no disk. bench/upload.py runs it on
 a body already in memory, to show that parsing is not what limits an upload.
 It used to be served as the upload's bound, but its own decoder loop read the
@@ -11,10 +11,10 @@ body in 64 KiB pieces, slower than tipdrop's: the bound is now the transport
 
 import json
 
-from werkzeug.wsgi import get_input_stream
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.wsgi import get_input_stream
 
-from tipdrop.web.upload import MAX_FIELD_BYTES, MAX_PARTS, READ_SIZE
+from tipdrop.server.web.upload import MAX_FIELD_BYTES, MAX_PARTS, READ_SIZE
 
 
 def app(environ, start_response):

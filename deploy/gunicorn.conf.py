@@ -3,7 +3,7 @@
 Run from the checkout (``wsgi.py`` is there) as the service user; settings of
 tipdrop itself come from TIPDROP_* environment variables (deploy/systemd/
 tipdrop.service, docs/deploy.md). ``tipdrop serve`` uses the same choices.
-tests/unit/test_deploy_configs.py loads this file through gunicorn's own
+tests/server/test_deploy_configs.py loads this file through gunicorn's own
 configuration classes.
 """
 
@@ -22,7 +22,7 @@ bind = "127.0.0.1:8080"
 #   holds a thread, not a whole worker, while Argon2 runs stay bounded by
 #   TIPDROP_ARGON2_SLOTS (2) per worker.
 # * threads = TIPDROP_UPLOAD_SLOTS (4) + 4, as `tipdrop serve` (RESERVED_THREADS in
-#   tipdrop/server.py): at most 4 threads read uploads, beyond that a worker
+#   tipdrop/server/serve.py): at most 4 threads read uploads, beyond that a worker
 #   answers 503 at once, and the other 4 are always there for receipt checks,
 #   pages and /healthz. With as many threads as upload slots, 100 stalled uploads
 #   left no thread for a check (docs/deploy.md, "Workers, threads and slow
@@ -32,8 +32,8 @@ bind = "127.0.0.1:8080"
 #   "Memory"); without it up to one 19 MiB Argon2 block per thread stays in the
 #   worker, about 2 x (8 x 19 + 64) MiB above the base (tests/e2e/test_flood.py).
 workers = 2
-# gthread that reads each request head before giving it a thread (tipdrop/worker.py).
-worker_class = "tipdrop.worker.Worker"
+# gthread that reads each request head before giving it a thread (tipdrop/server/worker.py).
+worker_class = "tipdrop.server.worker.Worker"
 threads = 8
 
 # No access log at all: reporter requests leave no trace (docs/design.md, invariant 2).
@@ -42,8 +42,8 @@ errorlog = "-"          # stderr, i.e. the journal under systemd
 loglevel = "warning"
 # No address, user agent or request content in any line (gunicorn's own
 # "Invalid request from ip=..." included), and a bounded number of lines per
-# request: tipdrop/logs.py.
-logger_class = "tipdrop.logs.GunicornLogger"
+# request: tipdrop/server/logs.py.
+logger_class = "tipdrop.server.logs.GunicornLogger"
 
 # `timeout` is the worker heartbeat, not a per-request limit: a gthread worker
 # whose threads are all blocked reading slow uploads still heartbeats. A stalled
@@ -73,10 +73,10 @@ def on_starting(server):
     attachment files an older tipdrop left into it (docs/operations.md). Done
     here, no worker timeout cuts a long move short. And make SIGHUP (systemctl
     reload tipdrop) check the keys folder and routing.json before it starts
-    new workers with them (tipdrop/reload.py, docs/operations.md)."""
-    from tipdrop.reload import guard_hup
-    from tipdrop.settings import from_env
-    from tipdrop.web import prepare_storage
+    new workers with them (tipdrop/server/reload.py, docs/operations.md)."""
+    from tipdrop.server.reload import guard_hup
+    from tipdrop.server.settings import from_env
+    from tipdrop.server.web import prepare_storage
 
     prepare_storage(from_env())
     guard_hup(server, from_env)

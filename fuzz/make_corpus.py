@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 
 import targets
-from tipdrop import bundles
+
+from tipdrop.protocol import bundles
 
 HERE = Path(__file__).parent
 VECTORS = HERE.parent / "tests" / "vectors"
 # The vectors' deterministic sealing (test-only, beside the vectors).
 sys.path.insert(0, str(VECTORS))
 from rfc9180 import stream_encryptor  # noqa: E402
+
 CORPUS = HERE / "corpus"
 DAY = "2024-05-02"
 TIP_ID = "ab" * 16

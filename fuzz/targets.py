@@ -31,10 +31,10 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from gunicorn.http.parser import RequestParser
 from werkzeug.test import run_wsgi_app
 
-from tipdrop import bundles
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import TipdropError
-from tipdrop.web import create_app
+from tipdrop.protocol import bundles
+from tipdrop.server.web import create_app
 
 
 def _seed(label):

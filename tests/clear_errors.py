@@ -1,6 +1,6 @@
 """What a clear error looks like: a 4xx in the reporter's language, never a 5xx.
 
-Shared by the test-client sweep (tests/web/test_request_errors.py), the one
+Shared by the test-client sweep (tests/server/web/test_request_errors.py), the one
 over real gunicorn (tests/e2e/test_no_server_errors.py) and the HTTP fuzz
 target (fuzz/targets.py).
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from babel.support import Translations
 
-import tipdrop.web
-from tipdrop.web import errors, i18n
+import tipdrop.server.web
+from tipdrop.server.web import errors, i18n
 
-TRANSLATIONS = Path(tipdrop.web.__file__).parent / "translations"
+TRANSLATIONS = Path(tipdrop.server.web.__file__).parent / "translations"
 ERROR_PARAGRAPH = re.compile(rb'<p id="error" role="alert">(.*?)</p>', re.S)
 #: A form page that explains what to correct (templates/_errors.html): its first entry.
 ERROR_SUMMARY = re.compile(rb'<div id="error-summary"[^>]*>.*?<li><a href="#[^"]*">(.*?)</a></li>', re.S)

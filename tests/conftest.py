@@ -68,10 +68,20 @@ def _forget_shared_counts(tmp_path_factory):
     folders (under its temporary base) are touched.
     """
     yield
-    from tipdrop.web.ratelimit import remove_shared
+    from tipdrop.server.web.ratelimit import remove_shared
 
     base = tmp_path_factory.getbasetemp()
     for pattern in ("*", "*/*", "*/*/*"):
         for folder in base.glob(pattern):
             if folder.is_dir():
                 remove_shared("/dev/shm", folder)
+
+#: Unit keys of the exchange tests (made once per module).
+@pytest.fixture(scope="module")
+def demo_key():
+    return keys.generate("demo")
+
+
+@pytest.fixture(scope="module")
+def astana_key():
+    return keys.generate("astana-police")

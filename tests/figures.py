@@ -1,10 +1,10 @@
-"""Seed plaintext tip rows for the public-figures tests (tipdrop.stats reads only
+"""Seed plaintext tip rows for the public-figures tests (tipdrop.server.stats reads only
 region, category, day and status; the ciphertext columns hold placeholders)."""
 
 import json
 import secrets
 
-from tipdrop import store
+from tipdrop.server import store
 
 
 def add_tips(db, count, *, region="almaty", category="theft", day="2026-03-14",

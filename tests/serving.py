@@ -48,7 +48,7 @@ class Server:
     def request(self, method, path, body=None, headers=None, source="127.0.0.1", timeout=60,
                 follow=True):
         """One request; like a browser, a 303 (every reporter POST answers one,
-        see tipdrop/web/reporter.py) is followed with a GET unless ``follow`` is False."""
+        see tipdrop/server/web/reporter.py) is followed with a GET unless ``follow`` is False."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(source, 0))
         try:

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tipdrop import acks, bundles, fields
 from tipdrop.crypto import canonical, keys
-from tipdrop.web import i18n
+from tipdrop.protocol import acks, bundles, fields
+from tipdrop.server.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")

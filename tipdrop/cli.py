@@ -9,9 +9,9 @@ import sys
 
 import click
 
-from . import settings as settings_mod
-from . import terminal
-from .errors import TipdropError, UsageError
+from tipdrop.common import sqlite, terminal
+from tipdrop.errors import TipdropError, UsageError
+from tipdrop.server import settings as settings_mod
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 1
@@ -46,9 +46,9 @@ def keygen(unit, out_dir, passphrase_file, rotate):
 
     Example: TIPDROP_PASSPHRASE=... tipdrop keygen --unit almaty-city --out ~/tipdrop-keys --rotate
     """
-    from .crypto.keys import check_unit_name, format_fingerprint
-    from .officer.cli import read_passphrase
-    from .officer.keyfiles import create_unit_key
+    from tipdrop.crypto.keys import check_unit_name, format_fingerprint
+    from tipdrop.officer.cli import read_passphrase
+    from tipdrop.officer.keyfiles import create_unit_key
 
     check_unit_name(unit)
     passphrase = read_passphrase(passphrase_file, confirm=True)
@@ -75,8 +75,8 @@ def keys_show(file):
 
     Example: tipdrop keys show keys/demo.pub
     """
-    from .crypto.keys import format_fingerprint
-    from .officer.keyfiles import describe
+    from tipdrop.crypto.keys import format_fingerprint
+    from tipdrop.officer.keyfiles import describe
 
     kind, public = describe(file)
     click.echo(f"file:        {file} ({kind} key)")
@@ -97,7 +97,7 @@ def serve(host, port, workers, data_dir, keys_dir):
 
     Example: tipdrop serve --host 127.0.0.1 --port 8080
     """
-    from .server import run_gunicorn
+    from tipdrop.server.serve import run_gunicorn
 
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
     run_gunicorn(config, host=host, port=port, workers=workers)
@@ -117,10 +117,10 @@ def export(unit, out, since_start, data_dir):
 
     Example: tipdrop export --unit demo --out /media/usb/export.tdx
     """
-    from . import exchange, store
+    from tipdrop.server import exchange, store
 
     config = settings_mod.from_env(data_dir=data_dir)
-    db = store.connect(config.database_path)
+    db = sqlite.connect(config.database_path)
     store.init(db)
     counts = exchange.export_unit(db, config.attachments_dir, unit=unit, out=out,
                                   since_start=since_start)
@@ -142,7 +142,7 @@ def import_replies(file, data_dir, keys_dir):
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
-    from . import exchange
+    from tipdrop.server import exchange
 
     db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
     counts = exchange.import_replies(db, unit_keys, data)
@@ -152,11 +152,11 @@ def import_replies(file, data_dir, keys_dir):
 
 def _server_and_file(data_dir, keys_dir, file):
     """The server's database and installed keys, and the bytes of a file a unit sent."""
-    from . import store
-    from .unitkeys import UnitKeys
+    from tipdrop.server import store
+    from tipdrop.server.unitkeys import UnitKeys
 
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
-    db = store.connect(config.database_path)
+    db = sqlite.connect(config.database_path)
     store.init(db)
     with open(file, "rb") as f:
         data = f.read()
@@ -177,7 +177,7 @@ def import_ack(file, data_dir, keys_dir):
 
     Example: tipdrop import-ack /media/usb/ack.json
     """
-    from . import exchange
+    from tipdrop.server import exchange
 
     db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
     counts = exchange.import_ack(db, unit_keys, data)
@@ -206,14 +206,14 @@ def purge(older_than, dry_run, data_dir):
 
     Example: tipdrop purge --dry-run
     """
-    from . import retention, store
-    from .tips import today
+    from tipdrop.common.days import today
+    from tipdrop.server import retention, store
 
     config = settings_mod.from_env(data_dir=data_dir, retention_days=older_than)
     if not config.database_path.is_file():
         # Not created here: an empty new database would make a mistyped folder look purged.
         raise UsageError(f"no tipdrop database at {config.database_path}")
-    db = store.connect(config.database_path)
+    db = sqlite.connect(config.database_path)
     store.init(db)
     found = retention.plan(db, today=today(), closed_days=config.retention_days)
     counts = found.counts()
@@ -251,8 +251,8 @@ def backup_keygen(out_dir, passphrase_file):
 
     Example: tipdrop backup-keygen --out /media/offline-usb
     """
-    from .backups_cli import make_backup_key
-    from .officer.cli import read_passphrase
+    from tipdrop.officer.cli import read_passphrase
+    from tipdrop.server.backups_cli import make_backup_key
 
     passphrase = read_passphrase(passphrase_file, confirm=True)
     key_id, private_path, public_path = make_backup_key(out_dir, passphrase)
@@ -278,8 +278,8 @@ def backup_cmd(out, prune_dir, data_dir):
 
     Example: tipdrop backup --out /var/backups/tipdrop --prune /var/backups/tipdrop
     """
-    from . import backup
-    from .backups_cli import load_backup_public
+    from tipdrop.server import backup
+    from tipdrop.server.backups_cli import load_backup_public
 
     if not out and not prune_dir:
         raise UsageError("give --out FILE, --prune DIR, or both")
@@ -310,9 +310,9 @@ def restore_cmd(file, key_file, passphrase_file, data_dir):
 
     Example: tipdrop restore /var/backups/tipdrop/tipdrop-20240630T040000Z.tdbackup --key /media/offline-usb/backup.key
     """
-    from .backups_cli import unlock_backup_key
-    from .officer.cli import read_passphrase
-    from .restore import restore
+    from tipdrop.officer.cli import read_passphrase
+    from tipdrop.server.backups_cli import unlock_backup_key
+    from tipdrop.server.restore import restore
 
     config = settings_mod.from_env(data_dir=data_dir)
     private = unlock_backup_key(key_file, read_passphrase(passphrase_file))
@@ -348,7 +348,7 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
 
     Example: tipdrop doctor --nginx-config /etc/nginx/sites-enabled/tipdrop
     """
-    from . import doctor as doctor_mod
+    from tipdrop.server import doctor as doctor_mod
 
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
     results = doctor_mod.diagnose(config, nginx_config=nginx_config, check_url=check_url,
@@ -374,8 +374,8 @@ def register_commands(group=cli):
     Called by :func:`main` (and by tests that inspect the whole command
     tree), not at import: importing this module loads neither zone's code.
     """
-    from .officer.cli import officer
-    from .reporter_cli import REPORTER_COMMANDS
+    from tipdrop.officer.cli import officer
+    from tipdrop.reporter.cli import REPORTER_COMMANDS
 
     group.add_command(officer)
     for command in REPORTER_COMMANDS:

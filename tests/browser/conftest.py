@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ..e2e.conftest import run_cli  # noqa: F401  (the real CLI, for the officer's side)
-from ..serving import start_server
+from tests.e2e.conftest import run_cli  # noqa: F401  (the real CLI, for the officer's side)
+from tests.serving import start_server
 
 CHROMIUM = os.environ.get("TIPDROP_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

@@ -14,12 +14,11 @@ import os
 import pytest
 from PIL import Image
 
-from tipdrop import store
-
-from ..samples import photo_with_metadata
-from ..serving import start_server
-from .conftest import choose_category
-from .recording_proxy import RecordingProxy
+from tests.browser.conftest import choose_category
+from tests.browser.recording_proxy import RecordingProxy
+from tests.samples import photo_with_metadata
+from tests.serving import start_server
+from tipdrop.common import sqlite
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +85,7 @@ def test_report_and_files_leave_the_browser_only_encrypted_when_javascript_runs(
               any(w in sent for w in _windows(evidence))]
     assert leaked == ([False] * 3 if javascript else [True] * 3)
 
-    db = store.connect(server.data_dir / "tipdrop.db")
+    db = sqlite.connect(server.data_dir / "tipdrop.db")
     [tip] = list(db["tips"].rows)
     assert tip["encrypted_on"] == where
 

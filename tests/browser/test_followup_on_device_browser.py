@@ -14,7 +14,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from .recording_proxy import RecordingProxy
+from tests.browser.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.e2e
 

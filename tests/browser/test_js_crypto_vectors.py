@@ -16,10 +16,9 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from tests.browser.conftest import collect_errors
+from tests.serving import start_server
 from tipdrop.crypto import canonical, envelope, padding, stream
-
-from ..serving import start_server
-from .conftest import collect_errors
 
 pytestmark = pytest.mark.e2e
 

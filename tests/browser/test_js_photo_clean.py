@@ -1,8 +1,8 @@
 """photo-clean.js in a real Chromium: the browser cleans photos as the server would.
 
 The script is loaded from the real server under its CSP; every result is checked
-here in Python, with Pillow and against tipdrop.photos.clean on the same bytes.
-The test photos come from tests/unit/test_photos.py.
+here in Python, with Pillow and against tipdrop.common.photos.clean on the same bytes.
+The test photos come from tests/common/test_photos.py.
 """
 
 import base64
@@ -12,15 +12,32 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
-from tipdrop import photos
-
-from ..serving import start_server
-from ..unit.test_photos import (
-    DAMAGED, DATE_TIME_ORIGINAL, EXIF, GPS, GPS_IFD, ORIENTATION, SECRETS, SMALL_JPEG, SMALL_PNG,
-    _exif, _exif_tiff, _insert_chunks_after_ihdr, _jpeg, _noise, _phone_jpeg, _phone_png, _pixels,
-    _png, _png_chunk, JPEG_KINDS, JPEG_KIND_IDS,
+from tests.browser.conftest import collect_errors
+from tests.common.test_photos import (
+    DAMAGED,
+    DATE_TIME_ORIGINAL,
+    EXIF,
+    GPS,
+    GPS_IFD,
+    JPEG_KIND_IDS,
+    JPEG_KINDS,
+    ORIENTATION,
+    SECRETS,
+    SMALL_JPEG,
+    SMALL_PNG,
+    _exif,
+    _exif_tiff,
+    _insert_chunks_after_ihdr,
+    _jpeg,
+    _noise,
+    _phone_jpeg,
+    _phone_png,
+    _pixels,
+    _png,
+    _png_chunk,
 )  # fmt: skip
-from .conftest import collect_errors
+from tests.serving import start_server
+from tipdrop.common import photos
 
 # The test photos are malformed on purpose (a fake MPF block, damaged Exif): Pillow says so.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning:PIL")]

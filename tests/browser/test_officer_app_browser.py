@@ -16,9 +16,9 @@ import subprocess
 
 import pytest
 
-from ..e2e.conftest import PASS, TIPDROP, ceremony  # noqa: F401 (a fixture)
-from ..e2e.test_officer_loop import _check, _submit
-from .conftest import collect_errors
+from tests.browser.conftest import collect_errors
+from tests.e2e.conftest import PASS, TIPDROP, ceremony  # noqa: F401 (a fixture)
+from tests.e2e.test_officer_loop import _check, _submit
 
 pytestmark = pytest.mark.e2e
 

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from .conftest import collect_errors
-from .test_questions_browser import require
-from .test_shared_device_browser import AXE, AXE_VIOLATIONS
-from .test_stats_browser import _seed
+from tests.browser.conftest import collect_errors
+from tests.browser.test_questions_browser import require
+from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS
+from tests.browser.test_stats_browser import _seed
 
 pytestmark = pytest.mark.e2e
 

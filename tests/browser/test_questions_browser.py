@@ -10,10 +10,9 @@ import json
 
 import pytest
 
-from tipdrop import store
-
-from ..web.test_questions import required_categories
-from .conftest import choose_category
+from tests.browser.conftest import choose_category
+from tests.server.web.test_questions import required_categories
+from tipdrop.common import sqlite
 
 
 def require(server, *questions):
@@ -81,7 +80,7 @@ def test_answers_reach_the_officer_labelled_in_the_reporters_language(
     context.close()
 
     # Then the report was sealed where the page said, with the answers inside
-    [tip] = list(store.connect(server.data_dir / "tipdrop.db")["tips"].rows)
+    [tip] = list(sqlite.connect(server.data_dir / "tipdrop.db")["tips"].rows)
     assert tip["encrypted_on"] == ("device" if javascript else "server")
     officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
                "TIPDROP_KEY": str(server.key_file)}

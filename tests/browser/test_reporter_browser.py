@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from tipdrop import store
+from tests.browser.conftest import choose_category
+from tests.stored import blob_bytes
+from tipdrop.common import sqlite
 from tipdrop.crypto import envelope, stream
-
-from ..stored import blob_bytes
-from .conftest import choose_category
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +58,7 @@ def test_russian_reporter_submits_reads_the_receipt_and_checks_it(browser, serve
     context.close()
 
     # And the unit's key opens the report and the attachment byte for byte
-    db = store.connect(server.data_dir / "tipdrop.db")
+    db = sqlite.connect(server.data_dir / "tipdrop.db")
     [tip] = list(db["tips"].rows)
     report = json.loads(envelope.open_(tip["body"], server.unit_key.opener, kind="tip",
                                        tip_id=tip["id"]))

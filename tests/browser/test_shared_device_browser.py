@@ -18,10 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tipdrop import store
-
-from ..serving import start_server
-from .conftest import choose_category, open_profile
+from tests.browser.conftest import choose_category, open_profile
+from tests.serving import start_server
+from tipdrop.common import sqlite
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +28,7 @@ EXIT = "https://www.google.com/"
 NEUTRAL = "<!doctype html><html><head><title>Weather</title></head><body><p>Sunny.</p></body></html>"
 LOCALES = {"kk": "kk-KZ", "ru": "ru-RU", "en": "en-US"}
 TITLE = "tipdrop"
-# Latin receipt symbols and the Cyrillic letters that look the same (tipdrop/receipts.py).
+# Latin receipt symbols and the Cyrillic letters that look the same (tipdrop/protocol/receipts.py).
 CYRILLIC = str.maketrans("ABEKMHPCTXY03", "АВЕКМНРСТХУОЗ")
 
 
@@ -41,7 +40,7 @@ def server(tmp_path_factory):
 
 
 def counts(server):
-    db = store.connect(server.data_dir / "tipdrop.db")
+    db = sqlite.connect(server.data_dir / "tipdrop.db")
     try:
         return db["tips"].count, db["followups"].count
     finally:

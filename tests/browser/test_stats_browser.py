@@ -4,10 +4,10 @@ import datetime
 
 import pytest
 
-from tipdrop import stats, store
-
-from ..figures import add_tips
-from .conftest import collect_errors
+from tests.browser.conftest import collect_errors
+from tests.figures import add_tips
+from tipdrop.common import sqlite
+from tipdrop.server import stats
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 def _seed(data_dir):
     """A year of tips in three regions, some with small counts."""
     months = stats.period(datetime.datetime.now(datetime.timezone.utc).date())
-    db = store.connect(data_dir / "tipdrop.db")
+    db = sqlite.connect(data_dir / "tipdrop.db")
     for i, month in enumerate(months):
         add_tips(db, 5 + i * 2, region="almaty", category="public-disorder", day=f"{month}-03",
                  statuses=[(f"{month}-20", "confirmed")])

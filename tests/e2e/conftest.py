@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..serving import start_server
+from tests.serving import start_server
 
 TIPDROP = Path(sys.executable).with_name("tipdrop")
 

@@ -2,17 +2,16 @@
 
 Without them a burst of receipt checks leaves a freed 19 MiB Argon2 block in
 the malloc arena of every gthread thread, and the flood's memory goal is
-missed (tipdrop/server.py, ALLOCATOR_ENV; bench/RESULTS.md, "Flood"). glibc
+missed (tipdrop/server/serve.py, ALLOCATOR_ENV; bench/RESULTS.md, "Flood"). glibc
 reads the settings only when a process starts, so what counts is the
 environment each worker process was started with: /proc/PID/environ.
 """
 
 from pathlib import Path
 
-from tipdrop.server import ALLOCATOR_ENV
-
-from ..serving import start_server
-from .test_flood import _children
+from tests.e2e.test_flood import _children
+from tests.serving import start_server
+from tipdrop.server.serve import ALLOCATOR_ENV
 
 
 def _environ(pid):

@@ -18,8 +18,9 @@ from contextlib import closing
 
 import pytest
 
-from ..serving import multipart
-from .conftest import assert_clean_error
+from tests.e2e.conftest import assert_clean_error
+from tests.serving import multipart
+from tipdrop.common import sqlite
 
 pytestmark = pytest.mark.e2e
 
@@ -221,11 +222,11 @@ def _row_kept(table, row, kept):
 def test_prune_through_the_command_removes_only_backups_past_the_kept_days(run_cli, tmp_path):
     import datetime
 
-    from tipdrop import backup, store
     from tipdrop.crypto import backupkey
+    from tipdrop.server import backup, store
 
     data = tmp_path / "instance"
-    store.init(store.connect(data / "tipdrop.db"))
+    store.init(sqlite.connect(data / "tipdrop.db"))
     key = backupkey.generate()
     folder = tmp_path / "backups"
     folder.mkdir()
@@ -244,9 +245,9 @@ def test_prune_through_the_command_removes_only_backups_past_the_kept_days(run_c
 
 
 def test_backup_refuses_without_a_key_or_a_database_with_one_line(run_cli, tmp_path):
-    from tipdrop import store
+    from tipdrop.server import store
 
-    store.init(store.connect(tmp_path / "instance" / "tipdrop.db"))
+    store.init(sqlite.connect(tmp_path / "instance" / "tipdrop.db"))
     env = {"TIPDROP_DATA_DIR": str(tmp_path / "instance")}
     assert_clean_error(run_cli("backup", "--out", tmp_path / "b.tdbackup", env=env),
                        "TIPDROP_BACKUP_KEY")

@@ -12,13 +12,12 @@ import sqlite3
 
 import pytest
 
-from tipdrop import device
+from tests.browser.recording_proxy import RecordingProxy
+from tests.e2e.conftest import assert_clean_error
+from tests.protocol.test_binding import forged_attachment, read_records, write_records
+from tests.serving import multipart, start_server
 from tipdrop.crypto import keys
-
-from ..browser.recording_proxy import RecordingProxy
-from ..serving import multipart, start_server
-from ..unit.test_binding import forged_attachment, read_records, write_records
-from .conftest import assert_clean_error
+from tipdrop.protocol import device
 
 pytestmark = pytest.mark.e2e
 

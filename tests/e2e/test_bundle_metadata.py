@@ -12,11 +12,10 @@ import json
 
 import pytest
 
-from tipdrop import acks, bundles
+from tests.e2e.conftest import assert_clean_error
+from tests.protocol.test_bundles import EVIDENCE, Server, _bundle, _records
 from tipdrop.crypto import kdf, keys
-
-from ..unit.test_bundles import EVIDENCE, Server, _bundle, _records
-from .conftest import assert_clean_error
+from tipdrop.protocol import acks, bundles
 
 pytestmark = pytest.mark.e2e
 PASS = {"TIPDROP_PASSPHRASE": "metadata pass"}

@@ -8,9 +8,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import assert_clean_error
 from tipdrop.crypto import keys
-
-from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 

@@ -41,12 +41,11 @@ from functools import partial
 
 import pytest
 
-from tipdrop import bundles, receipts
+from tests.serving import TIPDROP, multipart, start_server
 from tipdrop.crypto import envelope, stream
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
-
-from ..serving import TIPDROP, multipart, start_server
+from tipdrop.protocol import bundles, receipts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tipdrop.crypto import kdf, keys
-from tipdrop.web import create_app
+from tipdrop.server.web import create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ def test_doctor_asks_the_live_site_for_the_proxys_marker(run_cli, server):
 @pytest.mark.parametrize("host,found", [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_doctor_checks_the_server_behind_a_trusted_proxy_listens_on_loopback_only(
         run_cli, tmp_path, host, found):
-    from ..serving import start_server
+    from tests.serving import start_server
 
     # Given a running server that trusts one proxy, bound to `host`
     server = start_server(tmp_path, host=host, extra_env={"TIPDROP_PROXIES": "1"})
@@ -122,8 +122,8 @@ def test_doctor_says_when_no_running_server_was_found_to_check(run_cli, deployme
 def test_doctor_checks_the_backups_when_a_backup_folder_is_set(run_cli, deployment, tmp_path):
     import datetime
 
-    from tipdrop import backup
     from tipdrop.crypto import backupkey
+    from tipdrop.server import backup
 
     keys_dir, data_dir = deployment
     key = backupkey.generate()

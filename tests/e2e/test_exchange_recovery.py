@@ -15,11 +15,10 @@ from contextlib import closing
 
 import pytest
 
-from tipdrop import bundles
+from tests.e2e.conftest import assert_clean_error
+from tests.serving import multipart
 from tipdrop.crypto import keys
-
-from ..serving import multipart
-from .conftest import assert_clean_error
+from tipdrop.protocol import bundles
 
 pytestmark = pytest.mark.e2e
 

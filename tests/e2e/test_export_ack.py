@@ -19,9 +19,9 @@ from contextlib import closing
 
 import pytest
 
-from ..serving import multipart
-from ..stored import blob_exists
-from .conftest import assert_clean_error, assert_nothing_left
+from tests.e2e.conftest import assert_clean_error, assert_nothing_left
+from tests.serving import multipart
+from tests.stored import blob_exists
 
 pytestmark = pytest.mark.e2e
 

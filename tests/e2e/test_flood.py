@@ -29,18 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from tipdrop import receipts
+from tests.serving import multipart, start_server
 from tipdrop.crypto import kdf
-from tipdrop.server import RESERVED_THREADS
-
-from ..serving import multipart, start_server
+from tipdrop.protocol import receipts
+from tipdrop.server.serve import RESERVED_THREADS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WORKERS = 2
 ARGON2_SLOTS = 1
 UPLOAD_SLOTS = 1
-#: gthread threads per worker process, as set in tipdrop/server.py.
+#: gthread threads per worker process, as set in tipdrop/server/serve.py.
 THREADS = UPLOAD_SLOTS + RESERVED_THREADS
 ARGON2_MIB = kdf.RECEIPT_PARAMS.memory_cost_kib / 1024
 #: Interpreter, app and per-thread overhead a worker may add after boot

@@ -13,9 +13,9 @@ import shutil
 
 import pytest
 
-from ..serving import start_server
-from .conftest import PASS, assert_clean_error
-from .test_officer_loop import _answer, _check, _submit
+from tests.e2e.conftest import PASS, assert_clean_error
+from tests.e2e.test_officer_loop import _answer, _check, _submit
+from tests.serving import start_server
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ import urllib.parse
 
 import pytest
 
-from ..serving import multipart
-from ..stored import all_blobs
+from tests.serving import multipart
+from tests.stored import all_blobs
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ def test_server_log_is_silent_about_reporter_requests(server):
     status, _, _ = server.request("GET", "/healthz")
     server.stop()
     log = server.log_path.read_bytes()
-    # (The log masks long path-like strings, tipdrop/logs.py, so look for the message.)
+    # (The log masks long path-like strings, tipdrop/server/logs.py, so look for the message.)
     assert status == 503 and b"holds a private key" in log, log
     assert b"/submit" not in log and b"/check" not in log
     assert CLIENT_ADDRESS.encode() not in log and USER_AGENT.encode() not in log

@@ -1,6 +1,6 @@
 """Locators handed out by a real gunicorn server to devices that make their receipts.
 
-Reservations live in the workers' shared file in RAM (tipdrop/locators.py):
+Reservations live in the workers' shared file in RAM (tipdrop/server/locators.py):
 one worker's reservation is spent on another, once, and a restart ends
 them all with the same answer as any other invalid reservation.
 """
@@ -12,10 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tipdrop import reporter_client
-from tipdrop.tips import Report
-
-from ..serving import start_server
+from tests.serving import start_server
+from tipdrop.protocol.report import Report
+from tipdrop.reporter import client as reporter_client
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,6 @@ Then one photo whose Exif claims thousands of 4 GiB entries (Pillow warns
 once per entry) is submitted, and the lines the log gained are counted.
 """
 
-import io
 import re
 import socket
 import struct
@@ -20,10 +19,10 @@ import time
 
 import pytest
 
-from tipdrop import logs, receipts
-
-from ..samples import photo_with_metadata
-from ..serving import multipart
+from tests.samples import photo_with_metadata
+from tests.serving import multipart
+from tipdrop.protocol import receipts
+from tipdrop.server import logs
 
 pytestmark = pytest.mark.e2e
 
@@ -141,7 +140,7 @@ def test_one_photo_with_a_flood_of_exif_warnings_writes_a_few_lines_at_most(serv
 def test_the_photo_above_really_makes_pillow_warn_thousands_of_times():
     import warnings
 
-    from tipdrop import photos
+    from tipdrop.common import photos
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

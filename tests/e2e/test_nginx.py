@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from ..serving import free_port, multipart, start_server
-from ..stored import all_blobs, staged_blobs
-from . import test_doctor_cli
+from tests.e2e import test_doctor_cli
+from tests.serving import free_port, multipart, start_server
+from tests.stored import all_blobs, staged_blobs
 
 #: A data and keys folder as on a first start (the fixture of test_doctor_cli).
 deployment = test_doctor_cli.deployment

@@ -17,10 +17,9 @@ import time
 
 import pytest
 
-from tipdrop.web import create_app
-
-from ..clear_errors import log_problem, problem
-from ..serving import multipart, start_server
+from tests.clear_errors import log_problem, problem
+from tests.serving import multipart, start_server
+from tipdrop.server.web import create_app
 
 pytestmark = pytest.mark.e2e
 

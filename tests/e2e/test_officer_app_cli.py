@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from ..browser.test_officer_app_browser import _start_app
-from .conftest import PASS, assert_clean_error
+from tests.browser.test_officer_app_browser import _start_app
+from tests.e2e.conftest import PASS, assert_clean_error
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import urllib.parse
 
 import pytest
 
-from ..serving import multipart
-from .conftest import assert_clean_error
+from tests.e2e.conftest import assert_clean_error
+from tests.serving import multipart
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,10 @@ import urllib.parse
 
 import pytest
 
-from tipdrop import officer_auth
+from tests.e2e.conftest import assert_clean_error
+from tests.serving import free_port, multipart
 from tipdrop.crypto import kdf, keys
-
-from ..serving import free_port, multipart
-from .conftest import assert_clean_error
+from tipdrop.protocol import officer_auth
 
 pytestmark = pytest.mark.e2e
 

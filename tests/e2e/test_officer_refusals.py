@@ -11,12 +11,11 @@ import json
 
 import pytest
 
-from tipdrop import bundles
+from tests.e2e.conftest import assert_clean_error
+from tests.e2e.test_officer_loop import _check, _submit
+from tests.serving import start_server
 from tipdrop.crypto import kdf, keys
-
-from ..serving import start_server
-from .conftest import assert_clean_error
-from .test_officer_loop import _check, _submit
+from tipdrop.protocol import bundles
 
 pytestmark = pytest.mark.e2e
 

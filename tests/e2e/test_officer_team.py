@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from .conftest import PASS, assert_clean_error
-from .test_officer_loop import _submit
+from tests.e2e.conftest import PASS, assert_clean_error
+from tests.e2e.test_officer_loop import _submit
 
 pytestmark = pytest.mark.e2e
 

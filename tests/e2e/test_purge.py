@@ -32,10 +32,10 @@ from contextlib import closing
 
 import pytest
 
-from tipdrop import attachments
-
-from ..serving import TIPDROP, multipart, start_server
-from .conftest import assert_nothing_left
+from tests.e2e.conftest import assert_nothing_left
+from tests.serving import TIPDROP, multipart, start_server
+from tipdrop.common import sqlite
+from tipdrop.server import attachments
 
 pytestmark = pytest.mark.e2e
 
@@ -219,14 +219,13 @@ def _rows(database):
 
 
 def test_purge_answers_bad_input_with_one_line(run_cli, tmp_path):
-    from tipdrop import store
-
-    from .conftest import assert_clean_error
+    from tests.e2e.conftest import assert_clean_error
+    from tipdrop.server import store
 
     env = {"TIPDROP_DATA_DIR": str(tmp_path / "instance")}
     assert_clean_error(run_cli("purge", env=env), "no tipdrop database at")
     assert not (tmp_path / "instance").exists()
-    with closing(store.connect(tmp_path / "instance" / "tipdrop.db")) as db:
+    with closing(sqlite.connect(tmp_path / "instance" / "tipdrop.db")) as db:
         store.init(db)
     assert_clean_error(run_cli("purge", "--older-than", "0", env=env), "retention time")
     assert_clean_error(run_cli("purge", "--older-than", "soon", env=env), "--older-than")

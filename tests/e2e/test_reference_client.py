@@ -13,11 +13,10 @@ import sqlite3
 import pytest
 from PIL import Image
 
+from tests.e2e.conftest import assert_clean_error
+from tests.samples import photo_with_metadata
+from tests.serving import start_server
 from tipdrop.crypto import keys
-
-from ..samples import photo_with_metadata
-from ..serving import start_server
-from .conftest import assert_clean_error
 
 pytestmark = pytest.mark.e2e
 

@@ -18,12 +18,11 @@ from contextlib import closing
 
 import pytest
 
-from tipdrop import reload
+from tests.serving import multipart, start_server
 from tipdrop.crypto import keys
-from tipdrop.settings import Settings
-from tipdrop.web.ratelimit import shared_dir
-
-from ..serving import multipart, start_server
+from tipdrop.server import reload
+from tipdrop.server.settings import Settings
+from tipdrop.server.web.ratelimit import shared_dir
 
 pytestmark = pytest.mark.e2e
 

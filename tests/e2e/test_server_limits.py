@@ -6,7 +6,6 @@ a limit counted in each worker's memory would let through ``workers``
 times the documented number.
 """
 
-import http.client
 import json
 import re
 import sqlite3
@@ -15,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tipdrop import receipts
-
-from ..serving import multipart, start_server
+from tests.serving import multipart, start_server
+from tipdrop.protocol import receipts
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,7 +45,7 @@ def _followups(server):
 def _all_workers_up(server, deadline=60):
     """Wait until all WORKERS have booted and loaded the app (their size has settled):
     the server answers as soon as the first one does."""
-    from .test_flood import _children, _status
+    from tests.e2e.test_flood import _children, _status
 
     end, last = time.monotonic() + deadline, None
     while time.monotonic() < end:
@@ -170,7 +168,7 @@ def test_reloading_the_receipt_page_gives_already_sent_and_no_second_report(limi
 
 
 def test_the_counters_live_in_ram_and_go_when_the_server_stops(tmp_path):
-    from tipdrop.web.ratelimit import shared_dir
+    from tipdrop.server.web.ratelimit import shared_dir
 
     server = start_server(tmp_path, workers=2)
     folder = shared_dir("/dev/shm", server.data_dir)

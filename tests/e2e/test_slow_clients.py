@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..serving import multipart, start_server
-from ..stored import all_blobs, staged_blobs
+from tests.serving import multipart, start_server
+from tests.stored import all_blobs, staged_blobs
 
 pytestmark = pytest.mark.e2e
 

@@ -37,9 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .. import stored
-from ..serving import free_port, multipart, start_server
-from . import test_nginx
+from tests import stored
+from tests.e2e import test_nginx
+from tests.serving import free_port, multipart, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -275,7 +275,7 @@ def deadline_server(tmp_path):
 def test_stalled_and_trickling_uploads_end_and_honest_reporters_are_served(deadline_server):
     server = deadline_server
     # Without nginx some also send only the start of their request head, more of
-    # them than there are threads (tipdrop/worker.py reads heads without a thread).
+    # them than there are threads (tipdrop/server/worker.py reads heads without a thread).
     attackers, honest, tips_before = _attack_while_reporting(server.port, server,
                                                              partial_heads=PARTIAL_HEADS)
     _assert_outcome(server, server.port, attackers, honest, tips_before)
@@ -331,7 +331,7 @@ def test_behind_nginx_trickling_uploads_end_and_honest_reporters_are_served(behi
 
 def test_a_request_head_longer_than_any_of_ours_is_refused(deadline_server):
     """Heads are read ahead without a thread, up to a bound: beyond it, 431 and closed."""
-    from tipdrop.worker import MAX_HEAD
+    from tipdrop.server.worker import MAX_HEAD
 
     sock = socket.create_connection(("127.0.0.1", deadline_server.port), timeout=30)
     try:

@@ -27,11 +27,10 @@ from contextlib import closing
 
 import pytest
 
-from tipdrop import bundles, device
+from tests.serving import multipart
+from tests.stored import all_blobs, blob_bytes
 from tipdrop.crypto import stream
-
-from ..serving import multipart
-from ..stored import all_blobs, blob_bytes
+from tipdrop.protocol import bundles, device
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,8 @@ import unicodedata
 
 import pytest
 
+from tests.protocol.test_bundles import Server
 from tipdrop.crypto import kdf, keys
-
-from ..unit.test_bundles import Server
 
 pytestmark = pytest.mark.e2e
 PASS = "hygiene pass"

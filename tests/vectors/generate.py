@@ -32,10 +32,19 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from rfc9180 import envelope_with_ephemeral, stream_encryptor
 
-from tipdrop.crypto import canonical, chain, envelope, kdf, keys, keyslots, padding, signing, stream
+from tipdrop.crypto import (
+    canonical,
+    chain,
+    envelope,
+    kdf,
+    keys,
+    keyslots,
+    padding,
+    signing,
+    stream,
+)
 
 HERE = Path(__file__).resolve().parent
 CREATED = "2024-05-01"
@@ -414,7 +423,7 @@ def kdf_vectors():
 
 
 def officer_request_vectors():
-    from tipdrop import officer_auth
+    from tipdrop.protocol import officer_auth
 
     unit = unit_key("vector-unit")
     reply_bundle = b'{"format": "tipdrop-replies", "version": 1}\n'
@@ -470,7 +479,7 @@ def officer_request_vectors():
 
 
 def export_ack_vectors():
-    from tipdrop import acks
+    from tipdrop.protocol import acks
 
     unit = unit_key("vector-unit")
     tip_a, tip_b = seed("ack tip a")[:16].hex(), seed("ack tip b")[:16].hex()
@@ -519,7 +528,7 @@ def export_ack_vectors():
 
 
 def binding_vectors():
-    from tipdrop import binding, device
+    from tipdrop.protocol import binding, device
 
     unit = unit_key("vector-unit")
     recipient = unit.public.recipient
@@ -593,7 +602,7 @@ def binding_vectors():
 
 def receipt_key_vectors():
     """From the text a reporter types to the server's verifier and the reply key pair."""
-    from tipdrop import receipts
+    from tipdrop.protocol import receipts
 
     cases = [
         ("typed in lower case with spaces", "01va bekm hpct xy30 1vab ekm9", kdf.TEST_PARAMS,
@@ -660,7 +669,7 @@ def _record_entry(label, fields, **shown):
 
 def record_vectors():
     """Replies and reply bundles exactly as the workstation signs and sends them."""
-    from tipdrop import bundles
+    from tipdrop.protocol import bundles
 
     unit = unit_key("vector-unit")
     tip_id = seed("records tip")[:16].hex()
@@ -759,7 +768,7 @@ def backup_archive(created):
     """A small archive in the record format of docs/protocol.md section 16."""
     import struct
 
-    from tipdrop import backup
+    from tipdrop.server import backup
 
     def name(text):
         return struct.pack(">H", len(text)) + text.encode()
@@ -781,8 +790,8 @@ def backup_archive(created):
 
 
 def backup_vectors():
-    from tipdrop import backup
     from tipdrop.crypto import backupkey
+    from tipdrop.server import backup
 
     created = "2024-05-01T04:00:00Z"
     private = backupkey.BackupPrivateKey(
@@ -843,7 +852,7 @@ QUESTIONNAIRE = [
 
 
 def questionnaire_vectors():
-    from tipdrop import device, questions
+    from tipdrop.protocol import device, questions
 
     unit = unit_key("vector-unit")
     asked = questions.parse_questions(QUESTIONNAIRE, "vector")
@@ -882,7 +891,7 @@ def questionnaire_vectors():
             "(GET /api/v1/categories). vectors: what the reporter typed or chose (values), "
             "the answers list made from them in the report's language (answered questions "
             "only, in the questions' order, text trimmed; a choice or yes-no answer also "
-            "carries its option's label), the report document as tipdrop/device.py writes it "
+            "carries its option's label), the report document as tipdrop/protocol/device.py writes it "
             "(UTF-8 hex) and that document sealed as a 'tip' envelope to the vector unit "
             "(envelope.json's key) with a fixed ephemeral key. refused: values a reporter's "
             "device and the server must refuse. Produced by tipdrop itself "

@@ -5,7 +5,7 @@ draws the ephemeral key itself and so cannot reproduce a fixed vector. This
 module rebuilds the same single-shot base-mode sealing (DHKEM(X25519,
 HKDF-SHA256), HKDF-SHA256, AES-128/256-GCM; RFC 9180 sections 4.1, 5.1 and
 6.1) from pyca/cryptography's X25519, HMAC, HKDF-Expand and AES-GCM, with the
-ephemeral key as a parameter. tests/unit/test_hpke.py checks it against
+ephemeral key as a parameter. tests/crypto/test_hpke.py checks it against
 RFC 9180's own vectors (hpke-rfc9180.json) and against the library's HPKE,
 so a vector made here is one the library could have made.
 

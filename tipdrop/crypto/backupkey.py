@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import InputError, KeyFileError, WrongPassphraseError
-from . import canonical, kdf
-from .keys import CREATED, KEY_ID_LEN, MAX_KEY_FILE, Opener, Recipient
+from tipdrop.crypto import canonical, kdf
+from tipdrop.crypto.keys import CREATED, KEY_ID_LEN, MAX_KEY_FILE, Opener, Recipient
+from tipdrop.errors import InputError, KeyFileError, WrongPassphraseError
 
 PUBLIC_KIND = "backup-public-key"
 PRIVATE_KIND = "backup-private-key"
@@ -148,7 +148,7 @@ def private_to_file(private: BackupPrivateKey, passphrase: str | bytes,
 
 def _private_to_file(private, passphrase, params, *, salt, nonce):
     """:func:`private_to_file` with the salt and nonce given: for known-answer vectors."""
-    from .keys import _normalise_passphrase
+    from tipdrop.crypto.keys import _normalise_passphrase
 
     passphrase = _normalise_passphrase(passphrase)
     if not passphrase:
@@ -167,7 +167,7 @@ def _private_to_file(private, passphrase, params, *, salt, nonce):
 
 def parse_private(data: bytes, passphrase: str | bytes) -> BackupPrivateKey:
     """Decrypt a backup ``.key`` file; WrongPassphraseError if it does not open."""
-    from .keys import _normalise_passphrase
+    from tipdrop.crypto.keys import _normalise_passphrase
 
     doc, public = _load(data, PRIVATE_KIND)
     k = doc.get("kdf")

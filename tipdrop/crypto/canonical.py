@@ -8,7 +8,7 @@ separates one record type from another (domain separation).
 
 import struct
 
-from ..errors import FormatError
+from tipdrop.errors import FormatError
 
 #: Version byte of every format defined in docs/protocol.md.
 FORMAT_VERSION = 1

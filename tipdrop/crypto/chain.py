@@ -13,8 +13,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..errors import CryptoError
-from . import canonical, keys
+from tipdrop.crypto import canonical, keys
+from tipdrop.errors import CryptoError
 
 #: The "previous hash" of the first entry.
 GENESIS = bytes(32)

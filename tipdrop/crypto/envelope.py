@@ -10,8 +10,8 @@ but it is also bound into HPKE's ``info`` together with the tip id and part,
 so a ciphertext moved to another tip, kind or key fails to open.
 """
 
-from ..errors import DecryptionError, FormatError
-from . import canonical, hpke, padding
+from tipdrop.crypto import canonical, hpke, padding
+from tipdrop.errors import DecryptionError, FormatError
 
 VERSION = canonical.FORMAT_VERSION
 HEADER_LEN = 1 + 1 + 16
@@ -25,7 +25,7 @@ KINDS = {
     "attachment": 4,
     "attachment-info": 5,
     "note": 6,
-    # A STREAM only: a whole data folder sealed to the backup key (tipdrop.backup).
+    # A STREAM only: a whole data folder sealed to the backup key (tipdrop.server.backup).
     "backup": 7,
 }
 KIND_NAMES = {code: name for name, code in KINDS.items()}

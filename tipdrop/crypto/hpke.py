@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PublicKey,
 )
 
-from ..errors import DecryptionError
+from tipdrop.errors import DecryptionError
 
 ENC_LEN = 32
 TAG_LEN = 16

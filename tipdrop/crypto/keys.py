@@ -33,14 +33,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import (
+from tipdrop.crypto import canonical, kdf
+from tipdrop.errors import (
     InputError,
     KeyFileError,
     KeyOrderError,
     WrongKeyError,
     WrongPassphraseError,
 )
-from . import canonical, kdf
 
 KEY_ID_LEN = 16
 PUBLIC_KIND = "unit-public-key"

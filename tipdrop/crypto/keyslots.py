@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import InputError, KeyFileError, WrongPassphraseError
-from . import canonical, kdf, keys
+from tipdrop.crypto import canonical, kdf, keys
+from tipdrop.errors import InputError, KeyFileError, WrongPassphraseError
 
 SLOTS_VERSION = 2
 #: The name a version 1 (single passphrase) file's one passphrase goes by.

@@ -10,7 +10,7 @@ original length is recovered from the plaintext alone and a stream can be
 padded at its end without knowing its length in advance.
 """
 
-from ..errors import PaddingError
+from tipdrop.errors import PaddingError
 
 MARKER = 0x80
 

@@ -19,8 +19,8 @@ import secrets
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from ..errors import DecryptionError, FormatError
-from . import canonical
+from tipdrop.crypto import canonical
+from tipdrop.errors import DecryptionError, FormatError
 
 VERSION = 1
 KEY_LEN = 32

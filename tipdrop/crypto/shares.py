@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from shamir_mnemonic import MnemonicError, Share
 
-from ..errors import InputError
-from . import keys
+from tipdrop.crypto import keys
+from tipdrop.errors import InputError
 
 MAX_SHARES = 16
 SECRET_LEN = 64

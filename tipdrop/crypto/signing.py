@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from ..errors import SignatureError
-from . import canonical
+from tipdrop.crypto import canonical
+from tipdrop.errors import SignatureError
 
 SIGNATURE_LEN = 64
 

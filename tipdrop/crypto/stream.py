@@ -20,10 +20,10 @@ import secrets
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import DecryptionError, FormatError, TruncatedError
-from . import hpke, padding
-from .envelope import HEADER_LEN as _KIND_HEADER_LEN
-from .envelope import _header, context_info, parse_header
+from tipdrop.crypto import hpke, padding
+from tipdrop.crypto.envelope import HEADER_LEN as _KIND_HEADER_LEN
+from tipdrop.crypto.envelope import _header, context_info, parse_header
+from tipdrop.errors import DecryptionError, FormatError, TruncatedError
 
 CHUNK_SIZE = 64 * 1024
 #: Decrypted bytes are written out in pieces of about this size.

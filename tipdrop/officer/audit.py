@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..crypto import chain
-from ..errors import CryptoError, InputError
-from ..files import atomic_write, fsync_dir
+from tipdrop.common.files import atomic_write, fsync_dir
+from tipdrop.crypto import chain
+from tipdrop.errors import CryptoError, InputError
 
 LOG_NAME = "audit.log"
 HEAD_NAME = "audit.head"

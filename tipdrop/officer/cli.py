@@ -18,12 +18,13 @@ from pathlib import Path
 
 import click
 
-from .. import bundles, terminal
-from ..errors import InputError, TipdropError, UsageError
-from ..settings import OFFICER_ENV, PASSPHRASE_ENV
-from ..tips import STATUSES
-from .keyring import Keyring
-from .workspace import Workspace
+from tipdrop.common import terminal
+from tipdrop.errors import InputError, TipdropError, UsageError
+from tipdrop.officer.keyfiles import OFFICER_ENV, PASSPHRASE_ENV
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol import bundles
+from tipdrop.protocol.fields import STATUSES
 
 
 def read_passphrase(passphrase_file=None, confirm=False):
@@ -440,9 +441,9 @@ def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path):
     """
     from importlib import resources
 
-    from .search import urgent_default
-    from .app.desk import Desk
-    from .app.serve import run
+    from tipdrop.officer.app.desk import Desk
+    from tipdrop.officer.app.serve import run
+    from tipdrop.officer.search import urgent_default
 
     if not workdir:
         raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
@@ -481,7 +482,7 @@ def pull(workspace, key, server, since_start, send_ack):
 
     Example: tipdrop officer pull --ack --server https://tips.example.kz --workdir ~/cases --key demo.key
     """
-    from . import client
+    from tipdrop.officer import client
 
     url = client.check_server_url(server)
     keyring = key.unlock()
@@ -499,7 +500,7 @@ def pull(workspace, key, server, since_start, send_ack):
 
 def _acknowledge(workspace, officer_client, keyring):
     """Send the pending acknowledgement; whatever becomes of it, the pull goes on."""
-    from . import client
+    from tipdrop.officer import client
 
     try:
         held = client.acknowledge(workspace, officer_client, keyring)
@@ -533,7 +534,7 @@ def push(workspace, key, server):
 
     Example: tipdrop officer push --server https://tips.example.kz --workdir ~/cases --key demo.key
     """
-    from . import client
+    from tipdrop.officer import client
 
     url = client.check_server_url(server)
     keyring = key.unlock()
@@ -543,4 +544,4 @@ def push(workspace, key, server):
     click.echo(f"{counts['sent']} replies sent to the server{note}")
 
 
-from . import team_cli  # noqa: E402,F401  (adds team, passwd, audit, key-backup, key-restore)
+from tipdrop.officer import team_cli  # noqa: E402,F401  (adds team, passwd, audit, key-backup, key-restore)

@@ -21,8 +21,7 @@ import ssl
 import tempfile
 from urllib.parse import urlencode
 
-from .. import officer_auth
-from ..remote import (
+from tipdrop.common.remote import (
     ServerAnswerError,
     ServerRefusedError,
     ServerURL,
@@ -30,6 +29,7 @@ from ..remote import (
     network_step,
     refusal,
 )
+from tipdrop.protocol import officer_auth
 
 API = "/officer/v1"
 TIMEOUT = 120

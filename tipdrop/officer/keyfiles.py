@@ -3,9 +3,16 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..crypto import kdf, keys, keyslots, shares
-from ..errors import InputError, KeyFileError
-from ..files import atomic_write
+from tipdrop.common.files import atomic_write
+from tipdrop.crypto import kdf, keys, keyslots, shares
+from tipdrop.errors import InputError, KeyFileError
+
+#: Read from the environment only when a command needs it, never stored.
+PASSPHRASE_ENV = "TIPDROP_PASSPHRASE"
+#: The new passphrase of `tipdrop officer team add`, `passwd` and `key-restore`.
+NEW_PASSPHRASE_ENV = "TIPDROP_NEW_PASSPHRASE"
+#: The officer's unlock slot in the key file (`--officer`).
+OFFICER_ENV = "TIPDROP_OFFICER"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ is the officer the audit log (audit.py) names.
 
 from pathlib import Path
 
-from ..crypto import keys
-from ..errors import MissingKeyError, UsageError, WrongPassphraseError
-from . import keyfiles
+from tipdrop.crypto import keys
+from tipdrop.errors import MissingKeyError, UsageError, WrongPassphraseError
+from tipdrop.officer import keyfiles
 
 
 class Keyring:

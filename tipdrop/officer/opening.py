@@ -33,14 +33,15 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import binding, bundles, fields, store
-from ..crypto import envelope, stream
-from ..errors import DecryptionError, FormatError, WrongKeyError
-from ..files import fsync_dir
-from ..routing import CODE
-from ..tips import today
-from . import provenance
-from . import replacing as replacing_mod
+from tipdrop.common import sqlite
+from tipdrop.common.days import today
+from tipdrop.common.files import fsync_dir
+from tipdrop.crypto import envelope, stream
+from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
+from tipdrop.officer import provenance
+from tipdrop.officer import replacing as replacing_mod
+from tipdrop.protocol import binding, bundles, fields
+from tipdrop.protocol.fields import CODE
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
@@ -102,7 +103,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
         with open(path, "rb") as f:
             reading.read(_Counting(f, progress))
         replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
-        with store.transaction(db):
+        with sqlite.transaction(db):
             for table, rows in (("tips", staged.tips), ("followups", staged.followups),
                                 ("attachments", staged.attachments)):
                 if rows:

@@ -3,7 +3,7 @@
 The server (or anyone who alters an export on its way: the bundle's
 checksum has no key) can hand the workstation an attachment or a follow-up
 sealed to the unit's public key, correctly bound to the tip and part, that
-the reporter never sent. tipdrop.binding defines what ties them to the
+the reporter never sent. tipdrop.protocol.binding defines what ties them to the
 report; this module judges each item against the report it belongs to
 (docs/protocol.md section 14). It is used when a bundle is opened (to refuse
 or mark) and when a tip is shown (to label every item).
@@ -11,9 +11,9 @@ or mark) and when a tip is shown (to label every item).
 
 import json
 
-from .. import binding, bundles
-from ..crypto.stream import HEADER_LEN
-from ..errors import FormatError, SignatureError
+from tipdrop.crypto.stream import HEADER_LEN
+from tipdrop.errors import FormatError, SignatureError
+from tipdrop.protocol import binding, bundles
 
 #: An attachment the report binds, by digest.
 BOUND = "bound"

@@ -30,9 +30,9 @@ from functools import cache
 
 import snowballstemmer
 
-from ..errors import ConfigError
-from ..fields import STATUSES
-from .opening import open_envelope
+from tipdrop.errors import ConfigError
+from tipdrop.officer.opening import open_envelope
+from tipdrop.protocol.fields import STATUSES
 
 #: Letters folded after case folding (see the module docstring).
 FOLDS = (("ё", "е"), ("ә", "а"), ("ғ", "г"), ("қ", "к"), ("ң", "н"), ("ө", "о"), ("ұ", "у"),

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import click
 
-from .. import terminal
-from ..crypto import keys
-from ..errors import UsageError
-from ..settings import NEW_PASSPHRASE_ENV
-from . import audit, keyfiles
-from .cli import _workspace_options, officer, officer_option, read_passphrase
-from .keyring import Keyring
-from .workspace import Workspace
+from tipdrop.common import terminal
+from tipdrop.crypto import keys
+from tipdrop.errors import UsageError
+from tipdrop.officer import audit, keyfiles
+from tipdrop.officer.cli import _workspace_options, officer, officer_option, read_passphrase
+from tipdrop.officer.keyfiles import NEW_PASSPHRASE_ENV
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.workspace import Workspace
 
 
 def read_new_passphrase(new_passphrase_file: str | None, whose: str) -> str:

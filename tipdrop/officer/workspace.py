@@ -22,14 +22,16 @@ import secrets
 import unicodedata
 from pathlib import Path
 
-from .. import acks, binding, bundles, fields, store
-from ..crypto import envelope, keys, stream
-from ..errors import InputError, TipdropError
-from ..files import atomic_write
-from ..tips import STATUSES, today
-from . import opening, provenance
-from .audit import AuditLog
-from .opening import ITEM_LISTS, open_envelope, stream_opener
+from tipdrop.common import sqlite
+from tipdrop.common.days import today
+from tipdrop.common.files import atomic_write
+from tipdrop.crypto import envelope, keys, stream
+from tipdrop.errors import InputError, TipdropError
+from tipdrop.officer import opening, provenance
+from tipdrop.officer.audit import AuditLog
+from tipdrop.officer.opening import ITEM_LISTS, open_envelope, stream_opener
+from tipdrop.protocol import acks, binding, bundles, fields
+from tipdrop.protocol.fields import STATUSES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tips (
@@ -150,7 +152,7 @@ class Workspace:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.blobs = self.dir / "attachments"
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.db = store.connect(self.dir / "workspace.db")
+        self.db = sqlite.connect(self.dir / "workspace.db")
         self.db.conn.executescript(SCHEMA)
         for table in ("tips", "attachments", "followups"):  # made before device sealing
             if "damaged" not in self.db[table].columns_dict:
@@ -258,7 +260,7 @@ class Workspace:
         return self.has("held", "acked_day IS NULL AND ack_refused IS NULL")
 
     def mark_acked(self, numbers, action="ack-sent"):
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             for seq in numbers:
                 self.db.execute("UPDATE held SET acked_day = ?, ack_refused = NULL "
                                 "WHERE export_seq = ?", [today(), seq])
@@ -274,7 +276,7 @@ class Workspace:
         restored server's) makes it pending anew, and ``officer ack --all``
         names it again.
         """
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             for seq in numbers:
                 self.db.execute("UPDATE held SET ack_refused = ? WHERE export_seq = ?",
                                 [f"{today()}: {reason}"[:400], seq])
@@ -397,7 +399,7 @@ class Workspace:
                     entry["save_error"] = e.strerror or type(e).__name__
             files.append(entry)
         if mark_read:
-            with store.transaction(self.db):
+            with sqlite.transaction(self.db):
                 self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
             self.audit.record_many(keyring, [("show", tip_id, {})] + [
                 ("save-attachment", tip_id, {"part": f["part"]})
@@ -461,7 +463,7 @@ class Workspace:
         if not text:
             raise InputError("the note is empty")
         self.unlocked(keyring)
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             (n,) = self.db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM notes WHERE tip_id = ?",
                                    [tip_id]).fetchone()
             body = envelope.seal(text.encode(), keyring.newest_public.recipient, kind="note",
@@ -481,7 +483,7 @@ class Workspace:
         status = status or tip["status"]
         day = today()
         unit_key = keyring.signing_key
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
                                       [tip_id]).fetchone()
             seq = max(last, tip["reply_seq"]) + 1
@@ -543,7 +545,7 @@ class Workspace:
         self._signer = keyring
         if not self.has("outbox", "sent_day IS NULL"):
             raise NothingToSendError()
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             for r in self.db["outbox"].rows_where("sent_day IS NULL AND key_id != ?",
                                                   [unit_key.key_id.hex()]):
                 signed = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
@@ -594,7 +596,7 @@ class Workspace:
 
     def mark_sent(self, rows, action="replies-sent"):
         """Mark replies sent (written to an outbox file, or stored by the server)."""
-        with store.transaction(self.db):
+        with sqlite.transaction(self.db):
             for r in rows:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])

@@ -12,10 +12,10 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 
-from . import gate, views
-from .desk import Desk
-from .gate import Gate
-from .incoming import BundleRequest, remove_incoming
+from tipdrop.officer.app import gate, views
+from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.app.gate import Gate
+from tipdrop.officer.app.incoming import BundleRequest, remove_incoming
 
 HERE = Path(__file__).resolve().parent
 #: The reporter pages' catalogs: one set of kk/ru translations for all of tipdrop.

@@ -17,10 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from ...errors import InputError, TipdropError
-from ..keyring import Keyring
-from ..search import SearchIndex, require_fts5
-from ..workspace import Workspace
+from tipdrop.errors import InputError, TipdropError
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.search import SearchIndex, require_fts5
+from tipdrop.officer.workspace import Workspace
 
 #: Minutes without a request after which the app locks itself.
 IDLE_MINUTES = 15

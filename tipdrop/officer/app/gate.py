@@ -25,7 +25,7 @@ import secrets
 
 from flask import current_app, g, redirect, request
 
-from ...errors import InputError
+from tipdrop.errors import InputError
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

@@ -13,7 +13,7 @@ import secrets
 
 from flask import Request, current_app, g
 
-from ...errors import InputError
+from tipdrop.errors import InputError
 
 IMPORT_PATH = "/import"
 

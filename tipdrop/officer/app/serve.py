@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import create_app
-from .desk import Desk
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.desk import Desk
 
 HOST = "127.0.0.1"
 #: How often the watchdog checks the idle time, in seconds.

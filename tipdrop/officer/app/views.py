@@ -15,13 +15,13 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
-from ... import routing
-from ...errors import TipdropError
-from ...fields import STATUSES
-from ..replytemplates import REPLY_TEMPLATES, reply_template
-from ..workspace import safe_name
-from .desk import LockedError
-from .incoming import IMPORT_PATH, uploaded_path
+from tipdrop.errors import TipdropError
+from tipdrop.officer.app.desk import LockedError
+from tipdrop.officer.app.incoming import IMPORT_PATH, uploaded_path
+from tipdrop.officer.replytemplates import REPLY_TEMPLATES, reply_template
+from tipdrop.officer.workspace import safe_name
+from tipdrop.protocol import routing
+from tipdrop.protocol.fields import STATUSES
 
 bp = Blueprint("officer", __name__)
 
@@ -34,7 +34,7 @@ def N_(text):
     return text
 
 
-#: The reporter side's status labels (tipdrop/web/i18n.py): one wording for both.
+#: The reporter side's status labels (tipdrop/server/web/i18n.py): one wording for both.
 STATUS_LABELS = {
     "received": N_("Received"), "in-review": N_("In review"),
     "need-info": N_("Information needed"), "confirmed": N_("Confirmed"),

@@ -1,0 +1,58 @@
+"""Opening a bundle does a fixed amount of database and key work, whatever the number of tips.
+
+An import of a day's national volume must stay close to the cost of unsealing
+the envelopes (bench/officer_import.py): the workspace's tips are looked up in
+one query, not several per tip, and each key's opener is built once.
+"""
+
+import pytest
+
+from tipdrop.common import sqlite
+from tipdrop.crypto import kdf, keys
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol.report import Report
+from tipdrop.protocol.routing import Routing
+from tipdrop.server import exchange, store
+from tipdrop.server.tips import Tips
+from tipdrop.server.unitkeys import UnitKeys
+
+
+@pytest.fixture(scope="module")
+def unit():
+    return keys.generate("demo")
+
+
+def _bundle(folder, unit, count):
+    db = sqlite.connect(folder / "server" / "tipdrop.db")
+    store.init(db)
+    tips = Tips(db, UnitKeys([unit.public]), Routing({"astana": "demo"}),
+                folder / "server" / "attachments", receipt_params=kdf.TEST_PARAMS)
+    for i in range(count):
+        tips.submit(tips.start(region="astana"),
+                    Report.build(region="astana", category="drugs", description=f"tip {i}"))
+    out = folder / "export.tdx"
+    exchange.export_unit(db, folder / "server" / "attachments", unit="demo", out=out)
+    db.close()
+    return out
+
+
+def _selects_while_opening(tmp_path, unit, count):
+    bundle = _bundle(tmp_path / str(count), unit, count)
+    workspace = Workspace(tmp_path / str(count) / "workspace")
+    statements = []
+    workspace.db.conn.set_trace_callback(statements.append)
+    counts = workspace.open_bundle(bundle, Keyring.of(unit))
+    workspace.db.conn.set_trace_callback(None)
+    workspace.close()
+    assert counts["tips"] == count
+    return sum(1 for sql in statements if sql.lstrip().upper().startswith("SELECT"))
+
+
+def test_opening_a_bundle_runs_as_many_queries_for_five_tips_as_for_thirty(tmp_path, unit):
+    assert _selects_while_opening(tmp_path, unit, 30) == _selects_while_opening(tmp_path, unit, 5)
+
+
+def test_the_keyring_builds_one_opener_per_key(unit):
+    keyring = Keyring.of(unit)
+    assert keyring.opener_for(unit.key_id) is keyring.opener_for(unit.key_id)

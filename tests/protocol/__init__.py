@@ -1,0 +1,2 @@
+"""Tests of tipdrop.protocol: the formats two zones share.
+"""

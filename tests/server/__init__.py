@@ -1,0 +1,2 @@
+"""Tests of the server zone; web/ drives the Flask app in-process.
+"""

@@ -1,0 +1,259 @@
+"""Flood protection: concurrency slots, and rate limits shared by a server's workers."""
+
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from tipdrop.server.web import create_app
+from tipdrop.server.web.limits import BusyError, Slots
+from tipdrop.server.web.ratelimit import (
+    IN_MEMORY,
+    RateLimitedError,
+    RateLimiter,
+    RuntimeDirError,
+    SharedCounts,
+    check_in_memory,
+    filesystem_type,
+    shared_dir,
+)
+
+
+@pytest.fixture
+def counts(tmp_path):
+    """A server's shared counters in a folder of their own under /dev/shm (tmpfs)."""
+    counts = SharedCounts.for_server("/dev/shm", tmp_path / "instance")
+    yield counts
+    import shutil
+
+    shutil.rmtree(counts.folder, ignore_errors=True)
+
+
+def limiter(counts, limit, window=60, now=None, name="check"):
+    clock = (lambda: now[0]) if now is not None else time.monotonic
+    return RateLimiter(counts, name, limit, window, clock=clock)
+
+
+def test_rate_limiter_refuses_past_the_limit_and_forgets_after_the_window(counts):
+    now = [1000.0]
+    checks = limiter(counts, 3, now=now)
+    for _ in range(3):
+        checks.hit("10.0.0.1")
+    with pytest.raises(RateLimitedError):
+        checks.hit("10.0.0.1")
+    checks.hit("10.0.0.2")  # someone else is not affected
+    now[0] += 61
+    checks.hit("10.0.0.1")
+
+
+def test_each_limit_counts_on_its_own(counts):
+    limiter(counts, 1, name="submit").hit("10.0.0.1")
+    limiter(counts, 1, name="check").hit("10.0.0.1")
+    with pytest.raises(RateLimitedError):
+        limiter(counts, 1, name="submit").hit("10.0.0.1")
+
+
+def test_window_slides_one_event_at_a_time(counts):
+    now = [1000.0]
+    checks = limiter(counts, 2, window=60, now=now)
+    checks.hit("a")
+    now[0] += 30
+    checks.hit("a")
+    now[0] += 29  # the first is 59 s old: still inside the window
+    with pytest.raises(RateLimitedError):
+        checks.hit("a")
+    now[0] += 2  # now it has left the window, the second has not
+    checks.hit("a")
+    with pytest.raises(RateLimitedError):
+        checks.hit("a")
+
+
+def _hit_in_child(folder, limit, results):
+    counts = SharedCounts(folder)
+    refused = 0
+    for _ in range(limit):
+        try:
+            RateLimiter(counts, "check", limit, 3600).hit("192.0.2.7")
+        except RateLimitedError:
+            refused += 1
+    results.put(refused)
+
+
+def test_processes_sharing_the_counts_share_one_limit(counts):
+    # Given four processes (as gunicorn forks workers) each trying `limit` times
+    limit, processes = 25, 4
+    results = multiprocessing.get_context("fork").Queue()
+    children = [multiprocessing.get_context("fork").Process(
+        target=_hit_in_child, args=(counts.folder, limit, results)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    refused = sum(results.get(timeout=10) for _ in children)
+    # Then exactly `limit` got through, all processes together
+    assert processes * limit - refused == limit
+
+
+def test_counts_keep_no_address_only_keyed_digests(counts):
+    limiter(counts, 5).hit("192.0.2.44")
+    rows = counts.rows()
+    raw = (counts.folder / "limits.db").read_bytes()
+    assert b"192.0.2.44" not in raw and "192.0.2.44" not in repr(rows)
+    assert [len(client) for _, client, _ in rows["events"]] == [16]
+
+
+def test_day_key_changes_daily_and_takes_the_old_counts_with_it(tmp_path):
+    day = [1]
+    counts = SharedCounts(shared_dir("/dev/shm", tmp_path / "d"), day=lambda: day[0])
+    try:
+        limiter(counts, 1).hit("192.0.2.44")
+        (key1,) = [key for _, _, key in counts.rows()["day_key"]]
+        first = {client for _, client, _ in counts.rows()["events"]}
+        day[0] = 2
+        limiter(counts, 1).hit("192.0.2.44")  # not refused: yesterday's count is gone
+        rows = counts.rows()
+        assert [key for _, _, key in rows["day_key"]] != [key1]
+        assert len(rows["events"]) == 1
+        assert {client for _, client, _ in rows["events"]}.isdisjoint(first)
+        assert key1 not in (counts.folder / "limits.db").read_bytes()
+    finally:
+        import shutil
+
+        shutil.rmtree(counts.folder, ignore_errors=True)
+
+
+def test_counts_are_bounded(counts, monkeypatch):
+    from tipdrop.server.web import ratelimit
+
+    monkeypatch.setattr(ratelimit, "MAX_EVENTS", 100)
+    monkeypatch.setattr(ratelimit, "PRUNE_EVERY", 10)
+    checks = limiter(counts, 1)
+    for i in range(1000):
+        checks.hit(f"10.0.{i // 256}.{i % 256}")
+    assert len(counts.rows()["events"]) <= 100 + 10
+
+
+def test_counts_folder_and_file_are_private(counts):
+    assert counts.folder.stat().st_mode & 0o777 == 0o700
+    assert (counts.folder / "limits.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_runtime_folder_on_a_disk_is_refused(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/vda / ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n"
+                      "tmpfs /run tmpfs rw 0 0\n")
+    disk = tmp_path / "on-disk"
+    disk.mkdir()
+    with pytest.raises(RuntimeDirError, match="ext4"):
+        check_in_memory(disk, mounts)
+    check_in_memory("/dev/shm", mounts)
+    with pytest.raises(RuntimeDirError, match="does not exist"):
+        check_in_memory(tmp_path / "missing", mounts)
+
+
+def test_app_refuses_to_start_with_counts_on_a_disk(app_config, tmp_path):
+    # A real folder on a disk: the test's own, or else this checkout's.
+    disk = next(p for p in (tmp_path, Path(__file__).parent)
+                if filesystem_type(p) not in IN_MEMORY)
+    with pytest.raises(RuntimeDirError, match="not in RAM"):
+        create_app(app_config | {"runtime_dir": disk})
+    assert not shared_dir(disk, app_config["data_dir"]).exists()
+
+
+def test_slots_give_up_quickly_when_full():
+    slots = Slots(1, wait=0.05)
+    with slots():
+        start = time.monotonic()
+        with pytest.raises(BusyError):
+            with slots():
+                pass
+        assert time.monotonic() - start < 1
+    with slots():
+        pass
+
+
+def test_busy_server_answers_503_with_retry_after(app_config):
+    app = create_app(app_config | {"argon2_slots": 1})
+    slots = app.extensions["tipdrop"]["argon2_slots"]
+    slots.wait = 0.05
+    client = app.test_client()
+    with slots():
+        response = client.post("/api/v1/check", data=json.dumps({"receipt": "0" * 23 + "1"}),
+                               content_type="application/json")
+    # A malformed receipt is refused before any Argon2 work, busy or not.
+    assert response.status_code == 400
+    from tipdrop.protocol import receipts
+
+    with slots():
+        response = client.post("/api/v1/check",
+                               data=json.dumps({"receipt": receipts.generate().formatted}),
+                               content_type="application/json")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+
+
+def test_too_many_checks_from_one_client_get_429(app_config):
+    app = create_app(app_config | {"checks_per_hour": 2})
+    client = app.test_client()
+    from tipdrop.protocol import receipts
+
+    codes = []
+    for _ in range(3):
+        response = client.post("/api/v1/check",
+                               data=json.dumps({"receipt": receipts.generate().formatted}),
+                               content_type="application/json")
+        codes.append(response.status_code)
+    assert codes == [404, 404, 429]
+
+
+@pytest.mark.parametrize("make", ["open to others", "a link"])
+def test_a_counts_folder_someone_else_could_read_is_refused(tmp_path, make):
+    # /dev/shm is writable by every user and the folder's name can be guessed
+    data_dir = tmp_path / "instance"
+    folder = shared_dir("/dev/shm", data_dir)
+    decoy = Path("/dev/shm") / f"{folder.name}-decoy"
+    try:
+        if make == "open to others":
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o777)
+        else:
+            decoy.mkdir(mode=0o700)
+            folder.symlink_to(decoy)
+        with pytest.raises(RuntimeDirError, match="not a private folder"):
+            SharedCounts.for_server("/dev/shm", data_dir)
+        assert not (folder / "limits.db").exists()
+    finally:
+        if folder.is_symlink():
+            folder.unlink()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(decoy, ignore_errors=True)
+
+
+def test_counts_go_on_when_their_file_is_removed_while_the_server_runs(counts):
+    check = limiter(counts, 2)
+    check.hit("192.0.2.1")
+    (counts.folder / "limits.db").unlink()
+    # A new file is made and used (the others' processes reopen it too), no 500
+    check.hit("192.0.2.1")
+    check.hit("192.0.2.1")
+    with pytest.raises(RateLimitedError):
+        check.hit("192.0.2.1")
+    assert (counts.folder / "limits.db").exists()
+
+
+def test_counts_that_cannot_be_written_are_a_503_not_an_internal_error(counts):
+    check = limiter(counts, 2)
+    check.hit("192.0.2.1")
+    import shutil
+
+    shutil.rmtree(counts.folder)
+    counts.folder.write_bytes(b"")  # the folder's place taken: nothing can be opened there
+    try:
+        with pytest.raises(BusyError):
+            check.hit("192.0.2.1")
+    finally:
+        counts.folder.unlink()

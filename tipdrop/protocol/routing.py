@@ -1,0 +1,159 @@
+"""Regions, categories, and which unit receives the tips of each region.
+
+Regions and categories (with their names in Kazakh, Russian and English) ship
+with the package in ``tipdrop/data``; the operator's ``routing.json`` in the
+keys folder says which unit serves each region. Only region, category and a
+coarse date are ever stored in the clear: they are needed to route a tip and
+for the public aggregate figures.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+
+from tipdrop.common import collation
+from tipdrop.errors import ConfigError, InputError, UnknownUnitError
+from tipdrop.protocol.fields import CODE
+from tipdrop.protocol.questions import parse_questions
+
+LANGUAGES = ("kk", "ru", "en")
+
+
+class UnknownRegionError(InputError):
+    """Please choose a region from the list."""
+
+    detail_is_message = False
+
+
+class UnknownCategoryError(InputError):
+    """Please choose a category from the list."""
+
+    detail_is_message = False
+
+
+def _load_names(filename, path=None, questions=False):
+    """Names per language from the package data, or from ``path`` if given.
+
+    With ``questions`` (the categories file), an item may also carry its
+    questions (tipdrop/protocol/questions.py); they are checked here, at start.
+    """
+    if path is not None:
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ConfigError(f"{path}: {e}") from None
+    else:
+        doc = json.loads(resources.files("tipdrop.data").joinpath(filename).read_text("utf-8"))
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, dict) or not items:
+        raise ConfigError(f"{path or filename}: expected {{\"items\": {{code: names}}}}")
+    for code, names in items.items():
+        if not CODE.fullmatch(code):
+            raise ConfigError(f"{path or filename}: {code!r} is not a code (a-z, 0-9 and -)")
+        if not isinstance(names, dict):
+            raise ConfigError(f"{path or filename}: {code} needs names per language")
+        missing = [lang for lang in LANGUAGES if not isinstance(names.get(lang), str)
+                   or not names[lang].strip()]
+        if missing:
+            raise ConfigError(f"{path or filename}: {code} has no name in {', '.join(missing)}")
+        known = set(LANGUAGES) | ({"questions"} if questions else set())
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(
+                f"{path or filename}: {code} has unknown members {', '.join(unknown)}")
+        if questions:
+            parse_questions(names.get("questions"), f"{path or filename}: {code}")
+    return items
+
+
+@dataclass(frozen=True)
+class Choice:
+    code: str
+    names: dict
+
+    def name(self, lang):
+        return self.names.get(lang) or self.names["en"]
+
+    @cached_property
+    def questions(self):
+        """The category's questions (tipdrop/protocol/questions.py); none for a region."""
+        return parse_questions(self.names.get("questions"), self.code)
+
+
+def in_order(choices, lang):
+    """``choices`` sorted by their names in ``lang``'s own alphabetical order (collation.py)."""
+    return sorted(choices, key=lambda c: collation.sort_key(c.name(lang), lang))
+
+
+class Routing:
+    """Region → unit, plus the lists of regions and categories to offer."""
+
+    def __init__(self, region_units, regions=None, categories=None):
+        self.regions = [Choice(c, n) for c, n in (regions or _load_names("regions.json")).items()]
+        self.categories = [
+            Choice(c, n) for c, n in
+            (categories or _load_names("categories.json", questions=True)).items()
+        ]
+        known = {r.code for r in self.regions}
+        unknown = sorted(set(region_units) - known)
+        if unknown:
+            raise ConfigError(f"routing.json names unknown regions: {', '.join(unknown)}")
+        self._units = dict(region_units)
+        #: Every known region, served or not: names for the public figures.
+        self.all_regions = list(self.regions)
+        # Only regions some unit serves are offered to reporters.
+        self.regions = [r for r in self.regions if r.code in self._units]
+
+    @classmethod
+    def load(cls, path, categories_path=None):
+        """Load routing.json; ``categories_path``, if it exists, replaces the categories."""
+        categories = None
+        if categories_path is not None and categories_path.exists():
+            categories = _load_names("categories.json", categories_path, questions=True)
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path} is missing") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path} is not valid JSON: {e}") from None
+        if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("regions"), dict):
+            raise ConfigError(f"{path}: expected {{\"version\": 1, \"regions\": {{...}}}}")
+        return cls(doc["regions"], categories=categories)
+
+    @property
+    def units(self):
+        return sorted(set(self._units.values()))
+
+    def unit_for(self, region):
+        try:
+            return self._units[region]
+        except (KeyError, TypeError):
+            raise UnknownRegionError() from None
+
+    def check_category(self, category):
+        if category not in {c.code for c in self.categories}:
+            raise UnknownCategoryError()
+        return category
+
+    def questions_of(self, category):
+        """The questions a category asks (none for an unknown one: check_category refuses it)."""
+        return next((c.questions for c in self.categories if c.code == category), ())
+
+    def categories_document(self):
+        """The categories and their questions, in the categories file's format.
+
+        What /api/v1/categories answers.
+        """
+        return {"version": 1, "items": {
+            c.code: {lang: c.names[lang] for lang in LANGUAGES}
+            | {"questions": [q.as_document() for q in c.questions]}
+            for c in self.categories}}
+
+    def check_units_have_keys(self, unit_keys):
+        """Every routed unit needs a public key, or its tips could not be sealed."""
+        for unit in self.units:
+            try:
+                unit_keys.current(unit)
+            except UnknownUnitError:
+                raise ConfigError(f"routing.json sends tips to unit {unit!r}, which has no .pub in the keys folder") from None

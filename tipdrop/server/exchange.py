@@ -1,0 +1,211 @@
+"""Server side of the officer exchange: export bundles out, reply bundles in.
+
+The server holds only ciphertext, so exporting is copying: every tip,
+follow-up and attachment of a unit that no earlier export carried goes into
+one bundle file, and the export cursor moves only once the file is complete
+and synced. Importing replies trusts nothing but the unit's signature: the
+whole bundle is refused if any part of it is forged, modified, replayed,
+out of order or meant for another unit's tips. Export acknowledgements
+(acks.py) come back the same way: signed by the unit, checked whole, and
+recorded so that ``tipdrop purge`` can delete the ciphertext the unit holds.
+"""
+
+import hmac
+from pathlib import Path
+
+from tipdrop.common import sqlite
+from tipdrop.common.days import today
+from tipdrop.common.files import atomic_file
+from tipdrop.crypto import canonical
+from tipdrop.errors import InputError, SignatureError, TipdropError, UnknownUnitError
+from tipdrop.protocol import acks, bundles
+from tipdrop.protocol.fields import STATUSES
+from tipdrop.server import attachments, store
+
+#: Only a comparison of two replies, never signed or stored.
+_HELD = "tipdrop/v1/held-reply"
+
+
+class ReplayError(TipdropError):
+    """These replies were already imported, or are out of order: nothing was imported."""
+
+
+class WrongUnitError(TipdropError):
+    """The bundle contains replies to tips of another unit: nothing was imported."""
+
+
+class NotYourBundleError(TipdropError):
+    """This reply bundle was made by another unit than the one sending it: nothing was imported."""
+
+    http_status = 403
+
+
+class AckItemsError(TipdropError):
+    """The acknowledgement names items this server never exported to that unit: nothing was recorded."""
+
+
+class NotYourAckError(TipdropError):
+    """This acknowledgement was made by another unit than the one sending it: nothing was recorded."""
+
+    http_status = 403
+
+
+def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=today):
+    """Write the unit's new ciphertext to the file ``out``; return counts.
+
+    The file appears only when complete (temporary file, fsync, rename), and
+    only then does the cursor move, so an interrupted export is simply
+    repeated next time. Rows and attachment bytes are read in one read
+    transaction: a purge running meanwhile cannot take bytes from under it.
+    """
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out} already exists; refusing to overwrite it")
+    with sqlite.snapshot(db):
+        seq = store.next_export_seq(db, unit)
+        tips, followups, files = store.export_rows(db, unit, since_start)
+        _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
+                      tips, followups, files)
+    store.mark_exported(db, seq, tips, followups, files)
+    return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
+            "export_seq": seq}
+
+
+def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
+                  tips, followups, files):
+    with atomic_file(out, mode=0o600) as f:
+        writer = bundles.ExportWriter(f)
+        writer.record(bundles.HEADER, {
+            "format": bundles.EXPORT_FORMAT, "version": 1, "unit": unit,
+            "export_seq": seq, "created_day": clock(), "since_start": bool(since_start),
+        })
+        for tip in tips:
+            writer.record(bundles.TIP, {
+                "id": tip["id"], "key_id": tip["key_id"], "region": tip["region"],
+                "category": tip["category"], "received_day": tip["received_day"],
+                "status": tip["status"], "status_day": tip["status_day"],
+                "reply_public": bundles.b64(tip["reply_public"]),
+                "reply_seq": tip["reply_seq"], "encrypted_on": tip["encrypted_on"],
+                # None: the unit acknowledged holding the report and the server deleted it.
+                "body": bundles.b64(tip["body"]) if tip["body"] else None,
+            })
+        for row in followups:
+            writer.record(bundles.FOLLOWUP, {
+                "tip_id": row["tip_id"], "seq": row["seq"],
+                "received_day": row["received_day"], "encrypted_on": row["encrypted_on"],
+                "body": bundles.b64(row["body"]),
+            })
+        for row in files:
+            with attachments.open_blob(db, attachments_dir, row["blob"]) as (blob, size):
+                writer.record(bundles.ATTACHMENT, {
+                    "tip_id": row["tip_id"], "part": row["part"],
+                    "info": bundles.b64(row["info"]), "size": size,
+                })
+                writer.stream(blob, size)
+        writer.finish()
+
+
+def import_replies(db, unit_keys, data, *, sender=None):
+    """Verify a signed reply bundle and store all of it, or none of it.
+
+    ``sender`` is the unit that sent it over the officer API, which must be
+    the bundle's own. A reply the server already holds with the very same
+    day, status and sealed body is counted as already held, not refused: a
+    lost outbox file can be written again (``officer outbox --resend``) and
+    a push whose answer was lost can be repeated. Anything else under a
+    number already taken, forged, or out of order refuses the whole bundle,
+    so nothing can be changed or reordered by a replay. Already-held
+    replies must come before the new ones of their tip.
+    """
+    bundle = bundles.parse_reply_bundle(data)
+    if sender is not None and bundle.unit != sender:
+        raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
+    bundles.verify_reply_bundle(bundle, _signer(unit_keys, bundle, "bundle").ed25519)
+    rows, statuses, next_seq, held = [], {}, {}, 0
+    for reply in bundle.replies:
+        tip = store.get_tip(db, reply.tip_id)
+        if tip is None or tip["unit"] != bundle.unit:
+            raise WrongUnitError(f"tip {reply.tip_id[:8]}")
+        if reply.status not in STATUSES:
+            raise bundles.BundleError(f"unknown status {reply.status!r}")
+        if reply.tip_id not in next_seq and _already_held(db, reply):
+            held += 1
+            continue
+        expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
+        if reply.seq != expected:
+            raise ReplayError(
+                f"tip {reply.tip_id[:8]}: reply {reply.seq} arrived, {expected} was expected"
+            )
+        next_seq[reply.tip_id] = reply.seq + 1
+        rows.append({"tip_id": reply.tip_id, "seq": reply.seq, "day": reply.day,
+                     "status": reply.status, "body": reply.body or None,
+                     "signature": reply.signature, "key_id": bundle.key_id.hex()})
+        statuses[reply.tip_id] = (reply.status, reply.day)
+    store.insert_replies(db, rows, statuses)
+    return {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+
+
+def _already_held(db, reply):
+    """Whether the server holds this very reply; a different one under its number is refused.
+
+    The same day, status and sealed body (compared in constant time): the
+    signature may differ only if a newer key of the unit signed it again
+    after a rotation, and that signature was verified with the bundle.
+    """
+    stored = store.stored_reply(db, reply.tip_id, reply.seq)
+    if stored is None:
+        return False
+    same = hmac.compare_digest(
+        canonical.encode(_HELD, stored["day"], stored["status"], bytes(stored["body"])),
+        canonical.encode(_HELD, reply.day, reply.status, bytes(reply.body)))
+    if not same:
+        raise ReplayError(f"tip {reply.tip_id[:8]}: reply {reply.seq} differs from the one "
+                          "already imported under that number")
+    return True
+
+
+def _signer(unit_keys, signed, what):
+    """The installed (never a retired) key a unit document names, which must be that unit's."""
+    try:
+        public = unit_keys.by_id(signed.key_id)
+    except UnknownUnitError:
+        raise SignatureError(
+            f"signed with key {signed.key_id.hex()}, which is not installed on this server"
+        ) from None
+    if public.unit != signed.unit:
+        raise SignatureError(f"the {what} names a different unit than its key")
+    return public
+
+
+def import_ack(db, unit_keys, data, *, sender=None):
+    """Verify a signed export acknowledgement and record every item it names, or none.
+
+    Each item must be a row of the signing unit that an export numbered
+    ``export_seq`` or earlier carried. Items no longer here (purged since)
+    are counted as gone; items already recorded stay as they are, so a
+    replayed acknowledgement changes nothing. Returns counts.
+    """
+    ack = acks.parse(data)
+    if sender is not None and ack.unit != sender:
+        raise NotYourAckError(f"the acknowledgement is unit {ack.unit!r}'s")
+    acks.verify_ack(ack, _signer(unit_keys, ack, "acknowledgement").ed25519)
+    counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
+    named = [("tips", (tip_id,)) for tip_id in ack.tips]
+    named += [("followups", key) for key in ack.followups]
+    named += [("attachments", key) for key in ack.attachments]
+    with sqlite.transaction(db):
+        for table, key in named:
+            row = store.held_item(db, table, key)
+            if row is None:
+                counts["gone"] += 1
+                continue
+            if row["unit"] != ack.unit:
+                raise AckItemsError(f"tip {key[0][:8]} is not unit {ack.unit!r}'s")
+            if not 0 < row["export_seq"] <= ack.export_seq:
+                raise AckItemsError(f"export {ack.export_seq} did not carry this {table[:-1]} "
+                                    f"of tip {key[0][:8]}")
+            if store.mark_held(db, table, key, ack.export_seq):
+                counts[table] += 1
+            else:
+                counts["already"] += 1
+    return counts

@@ -1,0 +1,117 @@
+"""Keys and routing without a restart: SIGHUP, and what the running server uses.
+
+gunicorn's own SIGHUP already does most of it: the master starts new
+workers, which load the keys folder and routing.json afresh (create_app),
+and stops the old ones gracefully; the listening socket stays open
+throughout, so a request waits in its queue for a moment but never fails
+(tests/e2e/test_reload.py). What gunicorn does not do is look before it
+leaps: new workers that cannot load a broken keys folder make the master
+halt, and the old workers are already stopping, so a typo in routing.json
+would take the whole server down. :func:`guard_hup` makes the master load
+the new files itself first and, if they are wrong, log why and keep the
+workers it has.
+
+Each worker also publishes a digest of the files it loaded
+(:func:`publish_loaded`), in the server's runtime folder, so ``tipdrop
+doctor`` can say when the files on disk are not the ones the running server
+uses (a forgotten or refused reload). The digest covers file names and
+bytes: public keys and routing, nothing secret.
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from tipdrop.common.files import atomic_write
+from tipdrop.errors import TipdropError
+from tipdrop.protocol.routing import Routing
+from tipdrop.server.unitkeys import RETIRED, UnitKeys
+
+#: The runtime file a worker writes after loading keys and routing.
+LOADED = "loaded-config.json"
+
+log = logging.getLogger(__name__)
+
+
+def config_files(settings) -> list[Path]:
+    """Every file that decides which keys and routes the server uses."""
+    keys_dir = Path(settings.keys_dir)
+    found = sorted(keys_dir.glob("*.pub")) + sorted((keys_dir / RETIRED).glob("*.pub"))
+    found.append(Path(settings.routing_path))
+    if settings.categories_path is not None:
+        found.append(Path(settings.categories_path))
+    return found
+
+
+def config_digest(settings) -> str:
+    """SHA-256 over the names and bytes of :func:`config_files` (a missing one counts too)."""
+    digest = hashlib.sha256()
+    for path in config_files(settings):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        name = str(path).encode("utf-8", "surrogateescape")
+        digest.update(len(name).to_bytes(4, "big") + name)
+        digest.update(b"\x00" if data is None else b"\x01" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def load_config(settings) -> tuple[UnitKeys, Routing]:
+    """Load and cross-check the keys folder and routing.json; raise what is wrong."""
+    unit_keys = UnitKeys.load(settings.keys_dir)
+    routing = Routing.load(settings.routing_path, settings.categories_path)
+    routing.check_units_have_keys(unit_keys)
+    return unit_keys, routing
+
+
+def publish_loaded(folder, digest: str, master: int) -> None:
+    """Record, for ``tipdrop doctor``, which files a worker of server ``master`` loaded.
+
+    ``folder`` is the server's shared runtime folder (web/ratelimit.py);
+    ``master`` the gunicorn master's process id, so that a file a stopped
+    server left behind is known as such. The last worker to start writes
+    last: after a reload, a new one.
+    """
+    atomic_write(Path(folder) / LOADED,
+                 json.dumps({"digest": digest, "master": master}).encode(), overwrite=True)
+
+
+def read_loaded(folder):
+    """What :func:`publish_loaded` recorded, if a server is running: (digest, master pid)."""
+    try:
+        doc = json.loads((Path(folder) / LOADED).read_text("utf-8"))
+        digest, master = doc["digest"], int(doc["master"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(master, 0)
+    except ProcessLookupError:
+        return None  # that server stopped
+    except PermissionError:
+        pass  # running, as another user
+    return digest, master
+
+
+def guard_hup(arbiter, settings_factory) -> None:
+    """Make the gunicorn master check the keys folder and routing before a SIGHUP reload.
+
+    Call it from gunicorn's ``on_starting`` hook. gunicorn looks its signal
+    handlers up on the arbiter object, so this one replaces ``handle_hup``
+    for that arbiter only.
+    """
+    reload = arbiter.handle_hup
+
+    def handle_hup():
+        try:
+            load_config(settings_factory())
+        except TipdropError as e:
+            # The file name and the reason, never a key: these are public files.
+            arbiter.log.error("reload refused, the server keeps its keys and routing: %s",
+                              e.message)
+            return
+        reload()
+
+    arbiter.handle_hup = handle_hup

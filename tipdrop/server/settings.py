@@ -1,0 +1,157 @@
+"""Settings as data: each has a name, an environment variable, a type, a default and help.
+
+Settings are read once, by :func:`from_env` at the edge (the CLI, ``wsgi.py``)
+and passed down as a frozen object; nothing reads the environment at import
+time. Tests build ``Settings`` directly or pass a dict to ``create_app``.
+
+These are the server's settings. The workstation's (TIPDROP_KEY,
+TIPDROP_WORKDIR, TIPDROP_PASSPHRASE) are options of the officer commands,
+read by click where they are used (tipdrop/officer/cli.py).
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipdrop.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    type: type
+    default: object
+    help: str
+
+
+SETTINGS = (
+    Setting("data_dir", "TIPDROP_DATA_DIR", Path, Path("./instance"),
+            "Server data: the SQLite database, attachment ciphertext, the token secret."),
+    Setting("keys_dir", "TIPDROP_KEYS_DIR", Path, Path("./keys"),
+            "Unit public keys (*.pub) and routing.json. Never a private key."),
+    Setting("max_upload_mb", "TIPDROP_MAX_UPLOAD_MB", int, 200,
+            "Largest submission (all files together), in megabytes."),
+    Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
+            "Receipt hashes one worker process runs at once; more wait, then get 503."),
+    Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
+            "Submissions one worker process reads at once; more get 503 at once. "
+            "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
+    Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
+            "Seconds a request body may pause between two pieces (then it is ended, 408), "
+            "and a request head may take to arrive."),
+    Setting("min_body_rate", "TIPDROP_MIN_BODY_RATE", int, 1024,
+            "Bytes per second a request body must average over every TIPDROP_RATE_WINDOW; "
+            "a slower one is ended (408) and nothing of it is kept."),
+    Setting("rate_window", "TIPDROP_RATE_WINDOW", int, 30,
+            "Seconds over which TIPDROP_MIN_BODY_RATE is measured."),
+    Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
+            "Submissions per hour from one client, for the whole server (counted in RAM, "
+            "anonymised); locators asked for by devices are counted alike, on their own."),
+    Setting("checks_per_hour", "TIPDROP_CHECKS_PER_HOUR", int, 60,
+            "Receipt checks per hour from one client, for the whole server (counted in RAM, anonymised)."),
+    Setting("followups_per_hour", "TIPDROP_FOLLOWUPS_PER_HOUR", int, 20,
+            "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
+    Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
+            "Follow-up messages one report takes per day (UTC), from all clients together."),
+    Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),
+            "A folder in RAM (tmpfs) where the workers of one server share their rate-limit "
+            "counters, one-time page keys and the locators reserved for devices; never on a disk."),
+    Setting("proxies", "TIPDROP_PROXIES", int, 0,
+            "Reverse proxies in front of the app (e.g. 1 for nginx): trust that many "
+            "X-Forwarded-For/-Proto hops, for rate limits and HSTS. 0 when exposed directly."),
+    Setting("retention_days", "TIPDROP_RETENTION_DAYS", int, 90,
+            "`tipdrop purge` deletes tips closed at least this many days ago."),
+    Setting("backup_key", "TIPDROP_BACKUP_KEY", Path, None,
+            "The operator's backup public key file (from `tipdrop backup-keygen`), outside the "
+            "keys folder: `tipdrop backup` seals to it; its private half is kept offline."),
+    Setting("backup_dir", "TIPDROP_BACKUP_DIR", Path, None,
+            "Where backups are kept: `tipdrop doctor` warns when the newest there is too old."),
+    Setting("backup_days", "TIPDROP_BACKUP_DAYS", int, 14,
+            "`tipdrop backup --prune` deletes backups made more than this many days ago; a "
+            "purged report survives in backups at most this long plus one day."),
+    Setting("backup_max_age_hours", "TIPDROP_BACKUP_MAX_AGE_HOURS", int, 36,
+            "`tipdrop doctor` warns when the newest backup in TIPDROP_BACKUP_DIR is older."),
+    Setting("quick_exit_url", "TIPDROP_QUICK_EXIT_URL", str, "https://www.google.com/",
+            "Where the quick-exit button on every reporter page leads: a neutral site."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./instance")
+    keys_dir: Path = Path("./keys")
+    max_upload_mb: int = 200
+    argon2_slots: int = 2
+    upload_slots: int = 4
+    read_timeout: int = 20
+    min_body_rate: int = 1024
+    rate_window: int = 30
+    submits_per_hour: int = 20
+    checks_per_hour: int = 60
+    followups_per_hour: int = 20
+    followups_per_day: int = 10
+    runtime_dir: Path = Path("/dev/shm")
+    proxies: int = 0
+    retention_days: int = 90
+    backup_key: Path | None = None
+    backup_dir: Path | None = None
+    backup_days: int = 14
+    backup_max_age_hours: int = 36
+    quick_exit_url: str = "https://www.google.com/"
+    #: Argon2id parameters for new receipts; not settable from the
+    #: environment (tests pass cheap ones, production keeps the default).
+    receipt_params: object = None
+
+    @property
+    def database_path(self):
+        return self.data_dir / "tipdrop.db"
+
+    @property
+    def attachments_dir(self):
+        return self.data_dir / "attachments"
+
+    @property
+    def routing_path(self):
+        return self.keys_dir / "routing.json"
+
+    @property
+    def categories_path(self):
+        """Optional: the operator's own list of categories (else the shipped one)."""
+        return self.keys_dir / "categories.json"
+
+    @property
+    def max_upload_bytes(self):
+        return self.max_upload_mb * 1024 * 1024
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (None values ignored), converted to each setting's type."""
+        types = {s.name: s.type for s in SETTINGS}
+        values = {}
+        for name, value in changes.items():
+            if value is None:
+                continue
+            if name not in {f.name for f in dataclasses.fields(self)}:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _convert(name, types.get(name), value)
+        return dataclasses.replace(self, **values)
+
+
+def _convert(name, kind, value):
+    if kind is None or isinstance(value, kind):
+        return value
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
+    if kind is int and converted < (0 if name == "proxies" else 1):
+        raise ConfigError(f"setting {name} is out of range")
+    return converted
+
+
+def from_env(environ=None, **overrides):
+    """Build Settings from ``environ`` (default os.environ); non-None overrides win."""
+    environ = os.environ if environ is None else environ
+    values = {s.name: environ[s.env] for s in SETTINGS if environ.get(s.env)}
+    return Settings().replace(**values).replace(**overrides)

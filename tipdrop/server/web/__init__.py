@@ -1,0 +1,175 @@
+"""The web app: ``create_app`` and the blueprints, cut by audience."""
+
+import os
+
+from flask import Flask
+from flask import Request as _FlaskRequest
+from flask.logging import default_handler
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
+
+from tipdrop.common import sqlite
+from tipdrop.common.days import today
+from tipdrop.errors import ConfigError
+from tipdrop.server import attachments, logs, reload, store
+from tipdrop.server.locators import Locators
+from tipdrop.server.settings import Settings
+from tipdrop.server.web import (
+    api,
+    assets,
+    deadlines,
+    errors,
+    health,
+    i18n,
+    officer_api,
+    privacy,
+    reporter,
+    security,
+    stats,
+)
+from tipdrop.server.web.body import GuardedStream
+from tipdrop.server.web.context import close_db
+from tipdrop.server.web.deadlines import Deadlines
+from tipdrop.server.web.limits import Slots
+from tipdrop.server.web.pagelinks import PageLinks
+from tipdrop.server.web.ratelimit import RateLimiter, SharedCounts
+from tipdrop.server.web.tokens import Tokens, load_secret
+
+
+class TipdropRequest(_FlaskRequest):
+    """A request whose form parser can never spool an upload to disk,
+    and whose body reads fail only with clear 4xx errors.
+
+    Submissions are streamed through encryption by upload.py; any other
+    route that receives a file part refuses it instead of letting Werkzeug
+    write it to a temporary file in plaintext (docs/design.md, invariant 1). Every read of
+    the body goes through body.GuardedStream.
+    """
+
+    @cached_property
+    def stream(self):
+        if self.shallow:
+            raise RuntimeError("this request may not read its body")
+        return GuardedStream(get_input_stream(self.environ,
+                                              max_content_length=self.max_content_length))
+
+    def _get_file_stream(self, *args, **kwargs):
+        from tipdrop.server.web.upload import FormError
+
+        raise FormError("files can only be sent with a report")
+
+
+def prepare_storage(settings, hold_wal=False):
+    """Make or upgrade the data folder and database; move files an older tipdrop left.
+
+    Run by every server process at start (create_app) and, in production,
+    once by gunicorn's master before any worker (deploy/gunicorn.conf.py),
+    where moving many attachment files into the database meets no worker
+    timeout. Unfinished uploads two days old are deleted.
+    """
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # even if something else created it first
+    db = sqlite.connect(settings.database_path)
+    try:
+        store.init(db)
+        if hold_wal:
+            store.hold_wal(settings.database_path)
+        attachments.migrate_files(db, settings.attachments_dir, today())
+        attachments.sweep_orphans(db, settings.attachments_dir, today())
+    finally:
+        db.close()
+
+
+class TipdropApp(Flask):
+    """Flask, except that an error escaping every handler is logged by class name only."""
+
+    request_class = TipdropRequest
+
+    def log_exception(self, exc_info):
+        errors.log_internal_error(self.logger, exc_info[1])
+
+
+def create_app(config=None, hold_wal=False):
+    """Build the app from a Settings object or a dict of setting overrides.
+
+    ``hold_wal``: for a server process (a gunicorn worker), keep one idle
+    database connection open for as long as the process runs, so that the
+    database's -wal and -shm files are made once, not at the first request
+    after every quiet spell (store.hold_wal); such a process also records
+    which keys and routing it loaded, for ``tipdrop doctor`` (reload.py).
+
+    Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
+    private key material: the server must hold only public keys. Refuses
+    too (ConfigError) if a region is routed to a unit without a public key,
+    or if the translations were not compiled (`make translations`).
+    """
+    if isinstance(config, dict):
+        config = Settings().replace(**config)
+    settings = config or Settings()
+    app = TipdropApp(__name__)
+    app.config.update(
+        TIPDROP=settings,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
+        # Nothing may parse a form into temporary files or big memory
+        # buffers behind our back (the submit views stream; see upload.py).
+        MAX_FORM_MEMORY_SIZE=128 * 1024,
+        MAX_FORM_PARTS=64,
+        SESSION_COOKIE_NAME="-",
+    )
+    if not settings.quick_exit_url.startswith(("https://", "http://")):
+        raise ConfigError("setting quick_exit_url must be an http(s) address")
+    app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
+    # The digest first: a file changed while loading then shows as differing.
+    loaded = reload.config_digest(settings)
+    unit_keys, routing = reload.load_config(settings)
+    prepare_storage(settings, hold_wal=hold_wal)
+    counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
+    if hold_wal:  # a gunicorn worker: its parent is the master
+        reload.publish_loaded(counts.folder, loaded, os.getppid())
+
+    app.extensions["tipdrop"] = {
+        "unit_keys": unit_keys,
+        "routing": routing,
+        "tokens": Tokens(load_secret(settings.data_dir)),
+        "page_links": PageLinks(counts.folder),
+        # Beside the counts, in RAM and shared by the workers (tipdrop/server/locators.py).
+        "locators": Locators(counts),
+        "argon2_slots": Slots(settings.argon2_slots),
+        # No wait: a thread waiting for an upload slot is a thread kept from
+        # checks and pages (docs/deploy.md, "Workers").
+        "upload_slots": Slots(settings.upload_slots, wait=0),
+        "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
+                               settings.rate_window),
+        "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
+        "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
+        "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
+        # Asking for a locator is the first step of a submit: limited alike.
+        "locator_limit": RateLimiter(counts, "locator", settings.submits_per_hour, 3600),
+    }
+
+    app.teardown_appcontext(close_db)
+    # Every record goes to the root logger's handlers, which the server guards
+    # (tipdrop/server/logs.py); a request's budget of log records starts here.
+    app.logger.removeHandler(default_handler)
+    app.before_request(logs.start_request)
+    app.teardown_request(logs.end_request)
+
+    from tipdrop.server.web import (
+        catalog,  # only here: `python -m tipdrop.server.web.catalog` must not import itself
+    )
+
+    catalog.require_compiled()
+    security.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    deadlines.init_app(app)
+    assets.init_app(app)
+    app.register_blueprint(reporter.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(officer_api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(stats.bp)
+    if settings.proxies:
+        app.wsgi_app = security.LocalProxyFix(app.wsgi_app, settings.proxies)
+    return app

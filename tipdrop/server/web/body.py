@@ -1,0 +1,105 @@
+"""Reading a request body: every way it can fail is one clear 4xx.
+
+A body comes from the network and can fail in ways no view should need to
+know about: gunicorn finds a malformed chunk (InvalidChunkSize,
+ChunkMissingTerminator, ...), the client goes away mid-body (NoMoreData,
+ClientDisconnected), a read times out. ``request.stream`` is a
+:class:`GuardedStream` (see TipdropRequest in this package), which turns any
+such failure into :class:`BodyReadError` (400) or a 408 for a read that timed
+out: the view's own clean-up runs as for any refusal (upload.py discards the
+draft), errors.py answers with a page or JSON, and nothing about the request
+reaches the log. Gunicorn closes the connection after a failed body read,
+so the rest of a broken body is never parsed as a next request.
+"""
+
+from werkzeug.exceptions import (
+    ClientDisconnected,
+    HTTPException,
+    LengthRequired,
+    RequestEntityTooLarge,
+    RequestTimeout,
+)
+
+from tipdrop.errors import InputError, TipdropError
+
+
+class BodyReadError(InputError):
+    """The request could not be read completely. Please try again."""
+
+    detail_is_message = False
+
+
+class GuardedStream:
+    """A request body whose read failures are TipdropErrors or HTTPExceptions, never others."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _guarded(self, method, *args):
+        try:
+            return getattr(self._stream, method)(*args)
+        except ClientDisconnected:  # Werkzeug's name for a body that ended early
+            raise BodyReadError("the body ended early") from None
+        except (HTTPException, TipdropError):
+            raise  # already a clear 4xx (too large, a slow-client refusal)
+        except TimeoutError:
+            raise RequestTimeout() from None
+        except Exception as error:  # anything the server's body reader raises
+            raise BodyReadError(type(error).__name__) from None
+
+    def read(self, size=-1):
+        return self._guarded("read", size)
+
+    def readline(self, size=-1):
+        return self._guarded("readline", size)
+
+    def readlines(self, hint=-1):
+        return self._guarded("readlines", hint)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        self._guarded("close")
+
+
+def is_chunked(request):
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def check_length(request, limit):
+    """Refuse a body that says nothing of its length (411) or declares more than ``limit`` (413).
+
+    A POST with neither Content-Length nor chunked framing has no body at
+    all: that is a client that forgot the length, not a form too large.
+    """
+    length = request.content_length
+    if length is None and not is_chunked(request):
+        raise LengthRequired()
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
+
+
+def read_small(request, limit):
+    """The whole body of a small request (a form, a JSON document), at most ``limit`` bytes.
+
+    Chunked bodies are read up to the same limit, so an app or proxy that
+    does not send Content-Length is served too.
+    """
+    from tipdrop.server.web.deadlines import (
+        open_body,  # deadlines reads through this module's GuardedStream
+    )
+
+    check_length(request, limit)
+    # Under the read deadline and minimum rate, like uploads (deadlines.py).
+    with open_body() as body:
+        data = body.read_up_to(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data

@@ -1,0 +1,68 @@
+"""Per-app and per-request objects the views share."""
+
+from flask import current_app, g, request
+
+from tipdrop.common import sqlite
+from tipdrop.crypto import kdf
+from tipdrop.server.tips import Tips
+
+
+def extension(name):
+    """An app-wide object built by create_app (keys, routing, tokens, limits)."""
+    return current_app.extensions["tipdrop"][name]
+
+
+def sealing_keys():
+    """Which key each region's reports are sealed to: its unit's newest key.
+
+    Served to the submit page (for encryption in the browser) and to apps at
+    /api/v1/keys, in the .pub file format. An app should pin these keys
+    (compare the fingerprint out of band) rather than trust this answer.
+    """
+    routing, unit_keys = extension("routing"), extension("unit_keys")
+    regions = {r.code: routing.unit_for(r.code) for r in routing.regions}
+    return {
+        "regions": regions,
+        "units": {unit: unit_keys.current(unit).as_document()
+                  for unit in sorted(set(regions.values()))},
+    }
+
+
+def get_db():
+    """This request's database connection (closed at the end of the request)."""
+    if "db" not in g:
+        g.db = sqlite.connect(current_app.config["TIPDROP"].database_path)
+    return g.db
+
+
+def get_tips():
+    """The Tips use cases over this request's database connection."""
+    settings = current_app.config["TIPDROP"]
+    if "db" not in g:
+        g.db = sqlite.connect(settings.database_path)
+    return Tips(
+        g.db,
+        extension("unit_keys"),
+        extension("routing"),
+        settings.attachments_dir,
+        receipt_params=settings.receipt_params or kdf.RECEIPT_PARAMS,
+        argon2_slot=extension("argon2_slots"),
+        followups_per_day=settings.followups_per_day,
+        locators=extension("locators"),
+    )
+
+
+def close_db(exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def count_request(limit_name):
+    """Count this request against the named rate limit, shared by all workers.
+
+    The only place the client address is read: it goes straight into the
+    limiter's daily-keyed HMAC and is never stored or logged (docs/design.md, invariant 2;
+    see ratelimit.py).
+    """
+    extension(limit_name).hit(request.remote_addr or "")

@@ -1,0 +1,253 @@
+"""Request bodies that stall or trickle end, and refused bodies are not waited for.
+
+gunicorn's gthread worker reads a request body in the thread that serves the
+request, with a blocking ``recv`` and no deadline of its own. A client that
+sends the head of an upload and then nothing, or one byte every few seconds,
+would hold that thread (and an upload slot) for as long as it liked: a few
+dozen such clients stopped the service (issue 13). Two rules end them, both
+set by the operator (README, "Settings"; docs/operations.md, "Slow clients"):
+
+* **A deadline per read** (``read_timeout``): the socket's timeout is set
+  before every read of the body, so a pause longer than that raises in
+  ``recv`` itself.
+* **A minimum rate** (``min_rate`` bytes per second over every ``window``
+  seconds). Short pauses can still carry almost nothing, and gunicorn's
+  body read returns only once it holds all the bytes asked for, so the
+  reading thread never gets to look at the clock. One watchdog thread per
+  process does: when a body falls behind, it shuts down the socket's
+  receiving side; the blocked ``recv`` returns end-of-file at once.
+
+Either way the reader raises SlowClientError, and the view's error path
+runs as for any broken upload: the draft is discarded (its ``.part`` files
+are removed, nothing is committed). Only the receiving side is shut, so the
+408 page still reaches an honest reporter on a bad connection.
+
+A request refused before its body was read (no upload slot, a rate limit, a
+bad token) gets its receiving side shut too (:func:`init_app`): otherwise
+gunicorn would spend a thread draining the unread body of a stalled client
+for up to 5 s before reusing the connection, and refusals must stay cheap
+for capacity to be kept for everyone else (docs/deploy.md, "Workers,
+threads and slow clients"). Request heads are tipdrop/server/worker.py's business.
+
+Progress is counted in the bytes the app has read, and a read returns only
+once it has all it asked for. So each read asks for about one second of the
+client's recent speed (at least 4 KiB, the first one 4 KiB): a slow but
+honest client is seen making progress every second or so, and is cut off
+only if its speed falls below the minimum, or suddenly by a factor of about
+the window in seconds. Fast clients get the 1 MiB reads the views ask for
+(tipdrop/server/web/upload.py, BODY_READ: smaller reads out of gunicorn's 1 MiB
+read-ahead buffer copy it again each time).
+
+Outside gunicorn (Flask's test client, another WSGI server) the environ
+has no socket: bodies are then read without either rule.
+"""
+
+import os
+import socket
+import threading
+import time
+from collections import deque
+
+from flask import current_app, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+
+from tipdrop.errors import TipdropError
+
+#: The least a read asks for, and what the first read of a body asks for.
+SMALL_READ = 4096
+#: A read asks for about this many seconds of the client's recent speed.
+READ_SECONDS = 1.0
+
+
+class SlowClientError(TipdropError):
+    """The connection was too slow to send the form. Please try again on a better connection."""
+
+    http_status = 408
+
+
+def _shut_receiving_side(sock):
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass  # already closed by the client
+
+
+class _Body:
+    """One request body being read under both rules."""
+
+    def __init__(self, deadlines, environ, stream):
+        self._deadlines = deadlines
+        self.environ = environ
+        self.sock = environ.get("gunicorn.socket")
+        self.stream = stream
+        self.received = 0
+        #: (monotonic time, bytes received then), one per watchdog tick.
+        self.samples = deque()
+        self.expired = False
+        #: The body was read to its end.
+        self.complete = False
+        self._next_size = SMALL_READ
+
+    def read(self, size):
+        """Up to ``size`` bytes of the body; b"" at its end."""
+        if self.sock is None:
+            return self.stream.read(size)
+        ask = min(size, self._next_size)
+        self.sock.settimeout(self._deadlines.read_timeout)
+        started = time.monotonic()
+        try:
+            data = self.stream.read(ask)
+        except (OSError, ClientDisconnected, HTTPException, TipdropError) as error:
+            # request.stream is body.GuardedStream: a timed-out or shut read
+            # reaches here as RequestTimeout or BodyReadError, the socket's
+            # error kept as its context.
+            if self.expired or _timed_out(error):
+                self.expire()
+                raise SlowClientError() from None
+            raise
+        if self.expired:
+            raise SlowClientError()
+        if not data:
+            self.complete = True
+        self.received += len(data)
+        speed = len(data) / max(time.monotonic() - started, 0.001)
+        self._next_size = max(SMALL_READ, int(speed * READ_SECONDS))
+        return data
+
+    def read_up_to(self, limit):
+        """The whole body, or ``limit`` bytes of it if it is longer."""
+        pieces, total = [], 0
+        while total < limit:
+            piece = self.read(limit - total)
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+        return b"".join(pieces)
+
+    def close(self):
+        """Stop watching; tell the after-request check whether the body was read to its end."""
+        self._deadlines.done(self)
+        if self.complete:
+            self.environ["tipdrop.body_complete"] = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def expire(self):
+        """End the body: the blocked or next read sees end-of-file."""
+        self.expired = True
+        _shut_receiving_side(self.sock)
+
+
+def _timed_out(error):
+    """Whether ``error`` is, or was raised while handling, a socket timeout.
+
+    Werkzeug's stream turns a failed read into ClientDisconnected, keeping
+    the socket's TimeoutError as the context.
+    """
+    while error is not None:
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class Deadlines:
+    """The read deadline and minimum rate of one worker process (see module docstring)."""
+
+    def __init__(self, read_timeout, min_rate, window, clock=time.monotonic, watchdog=True):
+        self.read_timeout = read_timeout
+        self.min_rate = min_rate
+        self.window = window
+        self.clock = clock
+        #: False in unit tests, which call :meth:`check` themselves with a fake clock.
+        self.watchdog = watchdog
+        self._lock = threading.Lock()
+        self._bodies = set()
+        self._watchdog = None
+        self._pid = None
+
+    def body(self, environ, stream):
+        """A reader for this request's body; close it when done."""
+        body = _Body(self, environ, stream)
+        if body.sock is not None:
+            body.samples.append((self.clock(), 0))
+            with self._lock:
+                self._bodies.add(body)
+                if self.watchdog:
+                    self._start_watchdog()
+        return body
+
+    def done(self, body):
+        with self._lock:
+            self._bodies.discard(body)
+
+    def _start_watchdog(self):
+        # Started in the process that reads bodies (a gunicorn worker, after
+        # the fork), and again if that process is a fork of one that had it.
+        if self._watchdog is not None and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._watchdog = threading.Thread(target=self._watch, name="tipdrop-body-deadlines",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def _watch(self):
+        tick = min(1.0, self.window / 4)
+        while True:
+            time.sleep(tick)
+            self.check()
+
+    def check(self):
+        """Expire every body that received less than ``min_rate`` over the last window."""
+        now = self.clock()
+        with self._lock:
+            bodies = list(self._bodies)
+        for body in bodies:
+            samples = body.samples
+            samples.append((now, body.received))
+            while len(samples) > 1 and samples[1][0] <= now - self.window:
+                samples.popleft()
+            since, received_then = samples[0]
+            if now - since >= self.window and (
+                    body.received - received_then < self.min_rate * self.window):
+                self.done(body)
+                body.expire()
+
+
+def open_body():
+    """This request's body, read under the deadlines; close it when done.
+
+    Usable as a context manager: ``with open_body() as body: body.read(n)``.
+    """
+    deadlines = current_app.extensions["tipdrop"]["deadlines"]
+    return deadlines.body(request.environ, request.stream)
+
+
+def _unread_body_left(environ):
+    """Whether the request announced a body that the app did not read to its end."""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if not (chunked or length) or environ.get("tipdrop.body_complete"):
+        return False
+    # A body of known length: Werkzeug's stream knows how much was read.
+    return not getattr(request.stream, "is_exhausted", False)
+
+
+def init_app(app):
+    """Refused requests do not keep a thread waiting for their body (module docstring)."""
+
+    @app.after_request
+    def stop_reading_refused_bodies(response):
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None and response.status_code >= 400 and _unread_body_left(request.environ):
+            _shut_receiving_side(sock)
+        return response

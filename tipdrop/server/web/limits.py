@@ -1,0 +1,42 @@
+"""Staying up under a flood (docs/design.md, invariant 8) without remembering who sent it (invariant 2).
+
+Two mechanisms:
+
+- *Concurrency slots* (here) bound the expensive work (Argon2id runs,
+  uploads) a worker process does at once. A request that cannot get a slot
+  within a short wait is answered 503 with Retry-After, quickly, instead of
+  queueing until memory runs out.
+- *Rate limits* (ratelimit.py) count recent submits, receipt checks and
+  follow-ups per client, for the whole server rather than per worker, in a
+  RAM file the workers share. The client is known only as HMAC(day key,
+  address): the key is random, replaced every day, and never on a disk.
+"""
+
+import threading
+from contextlib import contextmanager
+
+from tipdrop.errors import TipdropError
+
+
+class BusyError(TipdropError):
+    """The service is busy right now. Please try again in a minute."""
+
+    http_status = 503
+
+
+class Slots:
+    """A counting semaphore that gives up after ``wait`` seconds."""
+
+    def __init__(self, size, wait=2.0):
+        self.size = size
+        self.wait = wait
+        self._sem = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def __call__(self):
+        if not self._sem.acquire(timeout=self.wait):
+            raise BusyError()
+        try:
+            yield
+        finally:
+            self._sem.release()

@@ -1,0 +1,158 @@
+"""One-time pages: the receipt page and the status page, reached by a sealed link.
+
+A page that shows a receipt code, or what only its code unlocks, must never be
+the answer to a POST: Chromium keeps a POST's body (the report, the code) in
+its session files for Reload and for restoring tabs after a restart. So those
+POSTs answer with a 303 redirect to a link made here (POST-redirect-GET), and
+the browser keeps only the link. The link carries the payload sealed under a
+random key (tipdrop.crypto.pagelink); the key is a small file in the server's
+folder in RAM (``TIPDROP_RUNTIME_DIR``, the folder the workers share their
+rate-limit counts in, ratelimit.py), never on a disk, so no file's times say
+when a report arrived (docs/threat-model.md, "Times"); it is deleted when the
+page has served its purpose or its time is up. A link whose key is gone opens nothing, whoever
+finds it in the browser's history or session files later.
+
+- the receipt page lives until the reporter confirms they saved the code (or
+  RECEIPT_MINUTES pass), so Reload and the language links show it again;
+- the status page opens once (STATUS_MINUTES to follow the redirect): Back,
+  Reload and session restore find it closed, and the code must be typed again.
+"""
+
+import base64
+import json
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+
+from tipdrop.common.files import atomic_write
+from tipdrop.crypto import pagelink
+from tipdrop.errors import CryptoError, InputError
+from tipdrop.server.web.limits import BusyError
+
+FOLDER = "page-keys"
+RECEIPT_MINUTES = 30
+STATUS_MINUTES = 10
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_EXPIRY_LEN = 8
+
+
+class PageClosedError(InputError):
+    """This page is shown only once and is now closed. To see your report, enter your receipt code again."""
+
+    http_status = 410
+    detail_is_message = False
+
+
+class ReceiptPageClosedError(InputError):
+    """This page has closed: a receipt code is shown only until you confirm that you saved it, or for 30 minutes."""
+
+    http_status = 410
+    detail_is_message = False
+
+
+class PageLinks:
+    def __init__(self, runtime_folder, clock=time.time):
+        self.folder = Path(runtime_folder) / FOLDER
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        self.clock = clock
+
+    def reserve(self, minutes):
+        """Write the key of a link that will open for ``minutes``; return (link id, key).
+
+        Called before the work the link is about (storing a report): if the
+        folder in RAM cannot take the key (full, removed), the request is
+        refused with 503 before anything is stored, and :meth:`seal` after
+        the commit needs no disk, so a stored report never loses its receipt.
+        """
+        link_id = secrets.token_hex(16)
+        key = pagelink.new_key()
+        expires = int(self.clock()) + minutes * 60
+        try:
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+            self.sweep()
+            atomic_write(self.folder / link_id, key + expires.to_bytes(_EXPIRY_LEN, "big"))
+        except OSError:
+            raise BusyError() from None
+        return link_id, key
+
+    @staticmethod
+    def seal(reserved, purpose, payload):
+        """The link that opens ``payload`` (a dict) with a key from :meth:`reserve`."""
+        link_id, key = reserved
+        sealed = pagelink.seal(json.dumps(payload).encode(), key, purpose=purpose, link_id=link_id)
+        return f"{link_id}.{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
+
+    def create(self, purpose, payload, minutes):
+        """Seal ``payload`` (a dict) into a new link that opens for ``minutes``."""
+        return self.seal(self.reserve(minutes), purpose, payload)
+
+    def read(self, link, purpose, closed=PageClosedError):
+        """The payload of a link that is still open; ``closed`` is raised otherwise."""
+        link_id, sealed = self._split(link, closed)
+        key = self._key(link_id, closed)
+        try:
+            return json.loads(pagelink.open_(sealed, key, purpose=purpose, link_id=link_id))
+        except (CryptoError, ValueError):
+            raise closed() from None
+
+    def take(self, link, purpose, closed=PageClosedError):
+        """Read a link and close it; of two requests racing for it, one gets it."""
+        payload = self.read(link, purpose, closed)
+        if not self.close(link):
+            raise closed()
+        return payload
+
+    def close(self, link):
+        """Delete a link's key (overwritten first); True if this call deleted it."""
+        link_id = link.split(".", 1)[0]
+        if not _ID.match(link_id):
+            return False
+        path = self.folder / link_id
+        try:
+            with open(path, "r+b") as f:
+                f.write(bytes(pagelink.KEY_LEN + _EXPIRY_LEN))
+                f.flush()
+                os.fsync(f.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def sweep(self):
+        """Delete the keys of links whose time is up."""
+        now = self.clock()
+        for path in self.folder.iterdir():
+            if _ID.match(path.name) and self._expired(path, now):
+                self.close(path.name)
+
+    def _split(self, link, closed):
+        link_id, _, text = (link or "").partition(".")
+        if not _ID.match(link_id) or not text or len(text) > 2048:
+            raise closed()
+        try:
+            return link_id, base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError:
+            raise closed() from None
+
+    def _key(self, link_id, closed):
+        path = self.folder / link_id
+        if self._expired(path, self.clock()):
+            self.close(link_id)
+            raise closed()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise closed() from None
+        return data[:pagelink.KEY_LEN]
+
+    @staticmethod
+    def _expired(path, now):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return True
+        if len(data) != pagelink.KEY_LEN + _EXPIRY_LEN:
+            return True
+        return int.from_bytes(data[pagelink.KEY_LEN:], "big") <= now

@@ -1,0 +1,311 @@
+"""Rate limits that hold per server, whatever the number of workers (docs/design.md, invariants 8 and 2).
+
+gunicorn runs several worker processes. Counted in each process's memory, a
+limit of N submits an hour let one client make N times the number of
+workers; so the counts live in one place every worker of the server shares:
+a small SQLite file in RAM (a tmpfs folder, ``TIPDROP_RUNTIME_DIR``, by
+default ``/dev/shm``), never on a disk.
+
+What that file holds, and what it never holds:
+
+- For each counted request, ``HMAC-SHA256(day key, address)`` cut to 16
+  bytes, which limit it counts against, and when (the system's monotonic
+  clock, seconds since boot). Rows older than their limit's window are
+  deleted as the client comes back, and all of them when the day changes.
+  No address, ever: the client is known only by the digest.
+- The *day key*: 32 random bytes drawn by the first worker to count on a
+  new UTC day, which in the same transaction deletes the previous key and
+  every row counted under it (so every count starts over at 00:00 UTC,
+  as it did per process before). So yesterday's digests cannot be turned back
+  into addresses by anyone, even with the file and the process memory, and
+  today's cannot be linked to yesterday's.
+- The receipt locators reserved for devices (tipdrop/server/locators.py): each
+  locator, SHA-256 of its token and its expiry on the monotonic clock, no
+  client; deleted when the submit that spends it ends or its hour is up.
+
+The key is kept next to the digests on purpose: the workers must share it
+and no process outlives the others to hold it. Whoever can read the file
+(the service's user, root) could test candidate addresses against today's
+digests, as whoever can read a worker's memory could before; nothing of it
+reaches a disk, a backup or the next boot. create_app refuses a runtime
+folder that is not tmpfs or ramfs (:func:`check_in_memory`), the folder
+and file are private (0700, 0600), ``secure_delete`` overwrites what is
+deleted, and ``tipdrop serve`` (like systemd's ``RuntimeDirectory=``,
+docs/deploy.md) removes the folder when the server stops. The file's folder
+is named after a digest of the data folder's path, so all processes of one
+server, and only they, count together.
+
+Why SQLite: one write transaction per counted request (``BEGIN IMMEDIATE``)
+serialises the count and the insert across processes, so two workers can
+never both let through the request that reaches the limit; the cost is tens
+of microseconds, beside Argon2's tens of milliseconds. The window is exact
+(a sliding log), as the settings promise: at most ``limit`` events in any
+``window`` seconds.
+"""
+
+import fcntl
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import sqlite3
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from tipdrop.errors import ConfigError, TipdropError
+from tipdrop.server.web.limits import BusyError
+
+T = TypeVar("T")
+
+#: File systems that live in RAM only.
+IN_MEMORY = {"tmpfs", "ramfs"}
+FILE_NAME = "limits.db"
+#: Rows (counted events, all limits together) the file may hold; past it,
+#: expired rows are pruned, and if that is not enough the limit starts over.
+MAX_EVENTS = 200_000
+#: How often (in inserted rows) the total is looked at.
+PRUNE_EVERY = 1024
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS day_key (one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " day INTEGER NOT NULL, key BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events (name TEXT NOT NULL, client BLOB NOT NULL,"
+    " at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_by_client ON events (name, client, at)",
+    # Locators handed out to devices (tipdrop/server/locators.py): no report, no client.
+    "CREATE TABLE IF NOT EXISTS reservations (locator TEXT PRIMARY KEY,"
+    " token_hash BLOB NOT NULL, expires REAL NOT NULL, claimed INTEGER NOT NULL)",
+)
+
+
+class RateLimitedError(TipdropError):
+    """Too many attempts. Please wait a few minutes and try again."""
+
+    http_status = 429
+
+
+class RuntimeDirError(ConfigError):
+    """The runtime folder for rate limits must be in RAM (tmpfs)."""
+
+    detail_is_message = True
+
+
+def filesystem_type(path, mounts="/proc/self/mounts"):
+    """The type of the file system ``path`` is on, from the mount table (Linux)."""
+    path = os.path.realpath(path)
+    best, kind = "", None
+    with open(mounts, encoding="utf-8") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            point = fields[1].replace("\\040", " ")
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, kind = point, fields[2]
+    return kind
+
+
+def check_in_memory(runtime_dir, mounts="/proc/self/mounts"):
+    """Raise RuntimeDirError unless ``runtime_dir`` exists on tmpfs or ramfs."""
+    runtime_dir = Path(runtime_dir)
+    fix = ("set TIPDROP_RUNTIME_DIR to a folder in RAM: /dev/shm, or /run/tipdrop from "
+           "systemd's RuntimeDirectory=tipdrop (docs/deploy.md)")
+    if not runtime_dir.is_dir():
+        raise RuntimeDirError(f"the runtime folder {runtime_dir} does not exist: {fix}")
+    try:
+        kind = filesystem_type(runtime_dir, mounts)
+    except OSError:
+        kind = None
+    if kind not in IN_MEMORY:
+        raise RuntimeDirError(
+            f"the runtime folder {runtime_dir} is on {kind or 'an unknown file system'}, "
+            f"not in RAM, and rate-limit keys must never reach a disk: {fix}")
+
+
+def shared_dir(runtime_dir, data_dir):
+    """The folder the processes serving ``data_dir`` share: one per server."""
+    name = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    return Path(runtime_dir) / f"tipdrop-{name}"
+
+
+def remove_shared(runtime_dir, data_dir):
+    """Delete the server's counters and key (when the server stops)."""
+    shutil.rmtree(shared_dir(runtime_dir, data_dir), ignore_errors=True)
+
+
+def _check_private(folder):
+    info = os.lstat(folder)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077):
+        raise RuntimeDirError(
+            f"{folder} is not a private folder of this user (a link, another user's, or open "
+            "to others), so the rate-limit key could leak: remove it and start again")
+
+
+def _utc_day():
+    return int(time.time() // 86400)
+
+
+class SharedCounts:
+    """The RAM file of one server's counters, opened once per process.
+
+    A gunicorn worker is forked with whatever its parent holds, so the
+    connection is (re)opened in the process that uses it; its threads share
+    it under a lock, and processes take turns through a lock file.
+
+    The folder's name can be guessed and /dev/shm is writable by every
+    user, so a folder that is a link, belongs to another user or is open to
+    others is refused rather than used: someone else could read the key.
+    """
+
+    def __init__(self, folder, day=_utc_day):
+        self.folder = Path(folder)
+        self.day = day
+        self._lock = threading.Lock()
+        self._conn = None
+        self._lock_fd = None
+        self._pid = None
+        self._inode = None
+
+    @classmethod
+    def for_server(cls, runtime_dir, data_dir, mounts="/proc/self/mounts"):
+        check_in_memory(runtime_dir, mounts)
+        shared = cls(shared_dir(runtime_dir, data_dir))
+        with shared._lock:
+            shared._connect()  # fail at start, not at the first reporter
+        return shared
+
+    def _connect(self):
+        if self._conn is not None and self._pid == os.getpid() and self._same_file():
+            return self._conn
+        if self._conn is not None and self._pid == os.getpid():
+            # The file was removed or replaced under us (an operator, a tmpfs
+            # cleaner): open the one the other workers now use, or make it.
+            self._conn.close()
+            os.close(self._lock_fd)
+            self._conn = None
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        _check_private(self.folder)
+        path = self.folder / FILE_NAME
+        if not path.exists():
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass  # another worker made it first
+        conn = sqlite3.connect(str(path), timeout=10, isolation_level=None,
+                               check_same_thread=False)
+        for pragma in ("PRAGMA busy_timeout=10000", "PRAGMA secure_delete=ON",
+                       "PRAGMA synchronous=OFF", "PRAGMA journal_mode=TRUNCATE"):
+            conn.execute(pragma)
+        for statement in SCHEMA:
+            conn.execute(statement)
+        # Processes take turns through a lock file: flock wakes the next one as
+        # soon as the lock is free, where SQLite's busy handler would sleep.
+        lock_fd = os.open(self.folder / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+        self._conn, self._lock_fd, self._pid = conn, lock_fd, os.getpid()
+        self._inode = os.stat(path).st_ino
+        return conn
+
+    def _same_file(self):
+        try:
+            return os.stat(self.folder / FILE_NAME).st_ino == self._inode
+        except OSError:
+            return False
+
+    def hit(self, name, address, limit, window, now):
+        """Count one event of limit ``name``; raise RateLimitedError past ``limit``.
+
+        A count that cannot be written (the folder in RAM full or gone) is a
+        503 "busy" (BusyError), never an internal error.
+        """
+        allowed = self.transaction(
+            lambda conn: self._hit(conn, name, address, limit, window, now))
+        if not allowed:
+            raise RateLimitedError()
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(connection)`` as one write transaction of all the server's processes.
+
+        Also used by the locator reservations (tipdrop/server/locators.py), which
+        live in this file for the same reasons as the counts. Any error
+        rolls the transaction back; a file that cannot be written (OSError,
+        sqlite3.Error) is a BusyError (503), and tipdrop's own errors pass
+        through.
+        """
+        try:
+            with self._lock:
+                conn = self._connect()
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = work(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except (OSError, sqlite3.Error):
+            raise BusyError() from None
+        return result
+
+    def _hit(self, conn, name, address, limit, window, now):
+        client = hmac.new(self._day_key(conn), address.encode(), hashlib.sha256).digest()[:16]
+        conn.execute("DELETE FROM events WHERE name = ? AND client = ? AND at <= ?",
+                     [name, client, now - window])
+        (count,) = conn.execute("SELECT COUNT(*) FROM events WHERE name = ? AND client = ?",
+                                [name, client]).fetchone()
+        if count >= limit:
+            return False
+        row = conn.execute("INSERT INTO events (name, client, at) VALUES (?, ?, ?)",
+                           [name, client, now]).lastrowid
+        if row % PRUNE_EVERY == 0:
+            self._prune(conn, name, window, now)
+        return True
+
+    def _day_key(self, conn):
+        today = self.day()
+        row = conn.execute("SELECT day, key FROM day_key").fetchone()
+        if row is not None and row[0] == today:
+            return row[1]
+        # A new day: a new key, and every row counted under the old one goes with it.
+        key = secrets.token_bytes(32)
+        conn.execute("DELETE FROM events")
+        conn.execute("INSERT OR REPLACE INTO day_key (one, day, key) VALUES (1, ?, ?)",
+                     [today, key])
+        return key
+
+    def _prune(self, conn, name, window, now):
+        conn.execute("DELETE FROM events WHERE name = ? AND at <= ?", [name, now - window])
+        (total,) = conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        if total >= MAX_EVENTS:
+            # Still full: this limit forgets everyone rather than grow without bound.
+            conn.execute("DELETE FROM events WHERE name = ?", [name])
+
+    def rows(self):
+        """Every stored row of every table, for tests that look for what must not be there."""
+        with self._lock:
+            conn = self._connect()
+            return {table: conn.execute(f"SELECT * FROM {table}").fetchall()
+                    for table in ("day_key", "events", "reservations")}
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds per (anonymised) client, per server."""
+
+    def __init__(self, shared, name, limit, window, clock=time.monotonic):
+        self.shared = shared
+        self.name = name
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+
+    def hit(self, address):
+        """Record one event for ``address``; raise RateLimitedError past the limit."""
+        self.shared.hit(self.name, address or "", self.limit, self.window, self.clock())

@@ -1,0 +1,280 @@
+"""Pages for reporters: plain HTML forms that work with JavaScript off.
+
+Views parse input, call one use case in tipdrop.server.tips, and render. No view
+reads ``request.form`` on the submit route (see upload.py), sets a cookie,
+or logs anything about the reporter. Every POST a reporter's browser makes
+answers with a 303 redirect (POST-redirect-GET): the browser then keeps no
+POST body (report, receipt code, follow-up) for Reload or session restore,
+and Back or Reload never send anything twice. Pages that show a receipt code
+are one-time links (pagelinks.py).
+"""
+
+import base64
+import binascii
+
+from flask import Blueprint, redirect, render_template, request
+
+from tipdrop.errors import (
+    InputError,
+    ReceiptCharacterError,
+    ReceiptError,
+    ReceiptLengthError,
+    ReceiptNotRecognisedError,
+    ReceiptTypoError,
+)
+from tipdrop.protocol import receipts
+from tipdrop.protocol.report import Report
+from tipdrop.protocol.routing import in_order
+from tipdrop.server import sealed
+from tipdrop.server.web import pagelinks
+from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
+from tipdrop.server.web.i18n import current_language, link, translate_error
+from tipdrop.server.web.upload import read_small_form, read_submission
+
+bp = Blueprint("reporter", __name__)
+
+HONEYPOT = "website"
+
+
+class HoneypotError(InputError):
+    """Your report could not be accepted. Please try again."""
+
+    detail_is_message = False
+
+
+
+def _options():
+    """Regions and categories in the page language's alphabetical order, and the questions."""
+    routing = extension("routing")
+    lang = current_language()
+    categories = in_order(routing.categories, lang)
+    return {
+        "regions": [(r.code, r.name(lang)) for r in in_order(routing.regions, lang)],
+        "categories": [(c.code, c.name(lang)) for c in categories],
+        "questionnaires": [(c.code, c.name(lang), c.questions) for c in categories
+                           if c.questions],
+        "questions_json": questions_for_page(categories, lang),
+    }
+
+
+def questions_for_page(categories, lang):
+    """What submit.js needs to seal the answers as the server would (questions.answers_document).
+
+    Only the page's language: the page carries no text the reporter cannot read.
+    """
+    def one_language(doc):
+        doc = doc | {"label": {lang: doc["label"][lang]}}
+        doc.pop("help", None)
+        if "options" in doc:
+            doc["options"] = [o | {"label": {lang: o["label"][lang]}} for o in doc["options"]]
+        return doc
+    return {c.code: [one_language(q.as_document()) for q in c.questions]
+            for c in categories if c.questions}
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.get("/submit")
+def submit_form():
+    """The report form; ``?category=`` is the second step of the form without JavaScript.
+
+    Without JavaScript the page first asks only for the category (a GET
+    form back to this page), so the second step can show that category's
+    questions. With JavaScript the whole form shows at once and submit.js
+    reveals the questions when the category changes.
+    """
+    tokens = extension("tokens")
+    category = request.args.get("category", "")
+    if category not in {c.code for c in extension("routing").categories}:
+        category = ""
+    return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
+                           unit_keys=sealing_keys(), chosen=category, **_options())
+
+
+def _check_form_fields(fields):
+    """The submit form's token (spent when the report is stored) and honeypot."""
+    once = extension("tokens").check_form(fields.get("token"), "submit")
+    if fields.get(HONEYPOT):
+        raise HoneypotError()
+    return once
+
+
+def receive_submission(tips, *, check_fields=_check_form_fields):
+    """Shared by the page and the API: stream the form in, then submit it.
+
+    ``check_fields(fields)`` returns the form token the submission spends
+    when it is stored (None for the API, which has no form token).
+    """
+    settings_max = request.max_content_length
+
+    def start_draft(fields):
+        once = check_fields(fields)
+        draft = tips.start(region=fields.get("region"),
+                           keep_location=fields.get("keep_location") == "yes")
+        draft.once = once
+        return draft
+
+    with extension("upload_slots")():
+        fields, draft = read_submission(request, start_draft, settings_max)
+        if draft is None:
+            draft = start_draft(fields)
+        try:
+            report = Report.build(**{**fields, "language": current_language(),
+                                     "answers": answers_in(fields)})
+        except BaseException:
+            draft.discard()
+            raise
+        return tips.submit(draft, report)
+
+
+def answers_in(fields):
+    """The form's answers to its category's questions: field ``q.<category>.<id>``.
+
+    Only the chosen category's fields are read: the page disables the others.
+    """
+    prefix = f"q.{fields.get('category') or ''}."
+    return {name[len(prefix):]: value for name, value in fields.items()
+            if name.startswith(prefix)}
+
+
+def reserve_receipt_page():
+    """The key of the receipt page, written before the report is stored (PageLinks.reserve)."""
+    return extension("page_links").reserve(pagelinks.RECEIPT_MINUTES)
+
+
+def receipt_page_link(reserved, receipt, encrypted_on):
+    """A one-time link to the page that shows ``receipt`` (see pagelinks.py)."""
+    link_id = pagelinks.PageLinks.seal(
+        reserved, "receipt", {"receipt": receipt.formatted, "encrypted_on": encrypted_on})
+    return link("reporter.receipt_page", link_id=link_id)
+
+
+@bp.post("/submit")
+def submit():
+    """Answer with a redirect, so the report is not kept with the page (pagelinks.py)."""
+    count_request("submit_limit")
+    reserved = reserve_receipt_page()
+    receipt = receive_submission(get_tips())
+    return redirect(receipt_page_link(reserved, receipt, "server"), 303)
+
+
+@bp.get("/receipt/<link_id>")
+def receipt_page(link_id):
+    payload = extension("page_links").read(link_id, "receipt",
+                                           closed=pagelinks.ReceiptPageClosedError)
+    return render_template(
+        "receipt.html",
+        receipt=payload["receipt"],
+        encrypted_on=payload["encrypted_on"],
+        link_id=link_id,
+        wrong=request.args.get("wrong"),
+        token=extension("tokens").form("done"),
+    )
+
+
+@bp.post("/submit/done")
+def submit_done():
+    """Close the receipt page once the reporter typed the end of the code.
+
+    The device path shows the receipt in the submit page itself and checks
+    the confirmation there (submit.js); its form carries no link.
+    """
+    form = read_small_form(request)
+    extension("tokens").check_form(form.get("token"), "done")
+    link_id = form.get("link", "")
+    if link_id:
+        pages = extension("page_links")
+        payload = pages.read(link_id, "receipt", closed=pagelinks.ReceiptPageClosedError)
+        if form.get("saved") != "yes":
+            return redirect(link("reporter.receipt_page", link_id=link_id, wrong="saved"), 303)
+        if not receipts.last_group_matches(payload["receipt"], form.get("confirm", "")):
+            return redirect(link("reporter.receipt_page", link_id=link_id, wrong="confirm"), 303)
+        pages.close(link_id)
+    return redirect(link("reporter.done_page"), 303)
+
+
+@bp.get("/submit/done")
+def done_page():
+    return render_template("done.html")
+
+
+#: Why a typed receipt was refused, as a short name in the /check?error= link.
+CHECK_ERRORS = {
+    "length": ReceiptLengthError,
+    "character": ReceiptCharacterError,
+    "typo": ReceiptTypoError,
+    "unknown": ReceiptNotRecognisedError,
+}
+
+
+@bp.get("/check")
+def check_form(error=None, status=200):
+    error = error or CHECK_ERRORS.get(request.args.get("error"))
+    message = translate_error(error()) if error else None
+    return render_template("check.html", token=extension("tokens").form("check"),
+                           error=message), status
+
+
+@bp.post("/check")
+def check():
+    """Only the format is read here; the code travels on sealed in a one-time link."""
+    tokens = extension("tokens")
+    form = read_small_form(request)
+    once = tokens.check_form(form.get("token"), "check")
+    count_request("check_limit")
+    get_tips().spend_form(once)  # one check per form, spent before the code is read
+    try:
+        receipt = receipts.parse(form.get("receipt", ""))
+    except ReceiptError as error:
+        name = next((n for n, cls in CHECK_ERRORS.items() if type(error) is cls), "length")
+        return redirect(link("reporter.check_form", error=name), 303)
+    link_id = extension("page_links").create("status", {"receipt": receipt.formatted},
+                                             pagelinks.STATUS_MINUTES)
+    return redirect(link("reporter.status_page", link_id=link_id), 303)
+
+
+@bp.get("/status/<link_id>")
+def status_page(link_id):
+    try:
+        payload = extension("page_links").take(link_id, "status")
+        result = get_tips().check(receipt=payload["receipt"])
+    except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
+        return check_form(type(error), error.http_status)
+    # Its language links lead to the check form: this link is closed already.
+    # What the page's JavaScript needs to seal a follow-up on the device, as
+    # the reference client does: the unit's key and the next number. Never
+    # the receipt.
+    sealing = {"tip_id": result.tip_id, "part": f"f{result.followups + 1}",
+               "key": extension("unit_keys").current(result.unit).as_document()}
+    return render_template("status.html", result=result, language_endpoint="reporter.check_form",
+                           sealing=sealing,
+                           followup_token=extension("tokens").followup(result.tip_id))
+
+
+@bp.post("/followup")
+def followup():
+    """A follow-up: sealed on the device by the page's JavaScript, or text the server seals."""
+    count_request("followup_limit")
+    form = read_small_form(request)
+    tip_id, once = extension("tokens").check_followup(form.get("token"))
+    if form.get("sealed"):
+        try:
+            body = base64.b64decode(form["sealed"], validate=True)
+        except (binascii.Error, ValueError):
+            raise sealed.SealedFormatError("the sealed message is not base64") from None
+        sealed.add_followup(get_tips(), tip_id=tip_id, part=form.get("part", ""), body=body,
+                            once=once)
+    else:
+        get_tips().add_followup(tip_id=tip_id, text=form.get("text", ""), once=once)
+    on = "device" if form.get("sealed") else "server"
+    return redirect(link("reporter.followup_done", on=on), 303)
+
+
+@bp.get("/followup/done")
+def followup_done():
+    """The confirmation, saying where the message was encrypted (``?on=``)."""
+    encrypted_on = "device" if request.args.get("on") == "device" else "server"
+    return render_template("followup_done.html", encrypted_on=encrypted_on)

@@ -1,0 +1,195 @@
+"""Read a multipart form as it streams in, encrypting files on the way.
+
+Werkzeug's own form parser spools large uploads to temporary files in
+plaintext; tipdrop must never write plaintext to disk (docs/design.md, invariant 1). So the
+submit views do not touch ``request.form`` or ``request.files``: they run
+Werkzeug's low-level multipart decoder here, keep text fields in memory
+under a hard limit, and hand each file's bytes straight to an encrypting
+writer (see attachments.AttachmentWriter) as they arrive.
+
+Files are encrypted to the unit of the chosen region, so the ``region``
+field must come before the first file: the HTML form is laid out that way,
+and API clients are told so in the OpenAPI document.
+"""
+
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from tipdrop.errors import InputError, TextEncodingError
+from tipdrop.server.web.body import check_length, read_small
+from tipdrop.server.web.deadlines import open_body
+
+#: What one read of the body asks for (tipdrop/server/web/deadlines.py asks less of a
+#: slow client). gunicorn reads a body ahead up to 1 MiB and copies everything
+#: it holds on every read, so 64 KiB reads cost about 2 MiB of copying each:
+#: a third of an upload's time (bench/RESULTS.md, "Attachment upload").
+BODY_READ = 1024 * 1024
+#: What the multipart decoder is given at a time: its form-memory limit
+#: (MAX_FIELD_BYTES) counts the bytes it holds unparsed, so it must stay below it.
+READ_SIZE = 64 * 1024
+MAX_FIELD_BYTES = 128 * 1024
+MAX_FIELDS_TOTAL = 512 * 1024
+MAX_PARTS = 64
+
+
+class FormError(InputError):
+    """The form could not be read. Please try again."""
+
+    detail_is_message = False
+
+
+class RegionFirstError(InputError):
+    """Please choose a region before attaching files."""
+
+    detail_is_message = False
+
+
+def _decode(name, raw):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TextEncodingError(f"the field {name!r}") from None
+
+
+class _Parser:
+    def __init__(self, start_draft, max_body):
+        self.start_draft = start_draft
+        self.max_body = max_body
+        self.fields = {}
+        self.draft = None
+        self.part = None
+        self.buffer = None
+        self.writer = None
+        self.field_bytes = 0
+
+    def handle(self, event):
+        if isinstance(event, (Field, File)) and not event.name:
+            raise FormError("a part of the form has no name")
+        if isinstance(event, Field):
+            if event.name in self.fields:
+                raise FormError(f"the field {event.name!r} appears twice")
+            self.part, self.buffer, self.writer = event.name, bytearray(), None
+        elif isinstance(event, File):
+            self._start_file(event)
+        elif isinstance(event, Data):
+            self._data(event)
+
+    def _start_file(self, event):
+        self.part, self.buffer = event.name, None
+        if not event.filename:
+            # An empty <input type=file>: browsers send a nameless, empty part.
+            self.writer = None
+            return
+        if self.draft is None:
+            if not self.fields.get("region"):
+                raise RegionFirstError()
+            self.draft = self.start_draft(self.fields)
+        self.writer = self.draft.new_file(
+            event.name, event.filename, event.headers.get("content-type", "")
+        )
+
+    def _data(self, event):
+        if self.buffer is not None:
+            self.field_bytes += len(event.data)
+            if len(self.buffer) + len(event.data) > MAX_FIELD_BYTES or (
+                self.field_bytes > MAX_FIELDS_TOTAL
+            ):
+                raise RequestEntityTooLarge()
+            self.buffer += event.data
+            if not event.more_data:
+                self.fields[self.part] = _decode(self.part, bytes(self.buffer))
+                self.buffer = None
+        elif self.writer is not None:
+            if event.data:
+                self.writer.write(event.data)
+            if not event.more_data:
+                self.writer = None
+
+
+MAX_SMALL_FORM = 256 * 1024
+
+
+def read_small_form(request):
+    """Parse a small url-encoded form strictly: invalid UTF-8 is an error, not mojibake.
+
+    Used by every POST except submit; it never reads more than
+    MAX_SMALL_FORM bytes and never touches the disk.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise FormError("expected a url-encoded form")
+    body = read_small(request, MAX_SMALL_FORM)
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                          strict_parsing=False, encoding="utf-8", errors="strict",
+                          max_num_fields=MAX_PARTS)
+    except UnicodeDecodeError:
+        raise TextEncodingError() from None
+    except ValueError:
+        raise FormError("too many fields") from None
+    fields = {}
+    for name, value in pairs:
+        if name in fields:
+            raise FormError(f"the field {name!r} appears twice")
+        fields[name] = value
+    return fields
+
+
+def _decode_piece(decoder, parser, piece):
+    """Give the decoder ``piece`` (None: the body ended), handle its events; True at the end."""
+    decoder.receive_data(piece)
+    try:
+        event = decoder.next_event()
+        while not isinstance(event, NeedData):
+            if isinstance(event, Epilogue):
+                return True
+            parser.handle(event)
+            event = decoder.next_event()
+    except ValueError:
+        raise FormError("the upload was malformed or cut short") from None
+    return False
+
+
+def read_submission(request, start_draft, max_body):
+    """Parse a multipart submission; return (fields, draft or None).
+
+    ``start_draft(fields)`` is called at the first file, with the fields
+    read so far, and returns a tips.Draft. On any error every file written
+    so far is discarded before the error propagates.
+    """
+    if request.mimetype != "multipart/form-data":
+        raise FormError("expected multipart/form-data")
+    boundary = request.mimetype_params.get("boundary", "").encode("ascii", "replace")
+    if not boundary:
+        raise FormError("missing multipart boundary")
+    check_length(request, max_body)
+    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
+    parser = _Parser(start_draft, max_body)
+    # Under the read deadline and minimum rate: a stalled upload ends in
+    # SlowClientError and is discarded below like any other broken one.
+    stream = open_body()
+    received = 0
+    finished = False
+    try:
+        while not finished:
+            chunk = stream.read(BODY_READ)
+            received += len(chunk)
+            if received > max_body:
+                raise RequestEntityTooLarge()
+            if not chunk:
+                if not _decode_piece(decoder, parser, None):
+                    raise FormError("the upload was cut short")
+                break
+            view = memoryview(chunk)
+            for at in range(0, len(chunk), READ_SIZE):
+                if _decode_piece(decoder, parser, view[at:at + READ_SIZE]):
+                    finished = True
+                    break
+    except BaseException:
+        if parser.draft is not None:
+            parser.draft.discard()
+        raise
+    finally:
+        stream.close()
+    return parser.fields, parser.draft
