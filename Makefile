@@ -12,11 +12,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server,officer]'
 	touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[server,officer,test]'
 	touch $@ $(VENV)/.installed-run
 
 $(VENV)/.installed-lint: setup.cfg pyproject.toml | $(BIN)/python
@@ -57,6 +57,8 @@ $(AXE):
 
 test: $(VENV)/.installed-test translations $(AXE)
 	.ci/system-packages chromium:chromium nginx:nginx
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # ruff with the rule set stated in pyproject.toml. Not part of `make test` yet: the

@@ -9,12 +9,19 @@ import sys
 
 import click
 
-from tipdrop.common import sqlite, terminal
+from tipdrop.common import terminal
 from tipdrop.errors import TipdropError, UsageError
 from tipdrop.server import settings as settings_mod
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 1
+
+#: Libraries only some zones need (setup.cfg's extras): a command that needs
+#: one on a machine installed without it says which extra to install.
+EXTRA_OF_LIBRARY = {
+    "flask": "server", "flask_babel": "server", "babel": "server", "werkzeug": "server",
+    "gunicorn": "server", "itsdangerous": "server", "sqlite_utils": "server] or [officer",
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,8 +127,7 @@ def export(unit, out, since_start, data_dir):
     from tipdrop.server import exchange, store
 
     config = settings_mod.from_env(data_dir=data_dir)
-    db = sqlite.connect(config.database_path)
-    store.init(db)
+    db = store.open_database(config.database_path)
     counts = exchange.export_unit(db, config.attachments_dir, unit=unit, out=out,
                                   since_start=since_start)
     click.echo(f"exported {counts['tips']} tips, {counts['followups']} follow-ups, "
@@ -156,8 +162,7 @@ def _server_and_file(data_dir, keys_dir, file):
     from tipdrop.server.unitkeys import UnitKeys
 
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
-    db = sqlite.connect(config.database_path)
-    store.init(db)
+    db = store.open_database(config.database_path)
     with open(file, "rb") as f:
         data = f.read()
     return db, UnitKeys.load(config.keys_dir), data
@@ -213,8 +218,7 @@ def purge(older_than, dry_run, data_dir):
     if not config.database_path.is_file():
         # Not created here: an empty new database would make a mistyped folder look purged.
         raise UsageError(f"no tipdrop database at {config.database_path}")
-    db = sqlite.connect(config.database_path)
-    store.init(db)
+    db = store.open_database(config.database_path)
     found = retention.plan(db, today=today(), closed_days=config.retention_days)
     counts = found.counts()
     summary = (f"{len(found.tips)} tips ({counts['expired']} closed {found.closed_days}+ days, "
@@ -373,14 +377,33 @@ def register_commands(group=cli):
 
     Called by :func:`main` (and by tests that inspect the whole command
     tree), not at import: importing this module loads neither zone's code.
+    On a reporter's computer installed without the workstation's libraries
+    (setup.cfg's extras), ``tipdrop officer`` says what to install.
     """
-    from tipdrop.officer.cli import officer
     from tipdrop.reporter.cli import REPORTER_COMMANDS
 
-    group.add_command(officer)
     for command in REPORTER_COMMANDS:
         group.add_command(command)
+    try:
+        from tipdrop.officer.cli import officer
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in EXTRA_OF_LIBRARY:
+            raise
+        officer = _needs_extra("officer", e.name)
+    group.add_command(officer)
     return group
+
+
+def _needs_extra(name, library):
+    """A stand-in command for a zone whose libraries are not installed."""
+
+    @click.command(name, add_help_option=False,
+                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def missing():
+        """Not installed here: pip install 'tipdrop[officer]'."""
+        raise UsageError(f"this command needs {library}: pip install 'tipdrop[{name}]'")
+
+    return missing
 
 
 def main(argv=None):
@@ -404,6 +427,14 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
+    except ModuleNotFoundError as e:
+        extra = EXTRA_OF_LIBRARY.get((e.name or "").split(".")[0])
+        if extra is None:
+            click.echo(f"error: internal error ({type(e).__name__}); please report it", err=True)
+            return EXIT_INTERNAL
+        click.echo(f"error: this command needs {e.name}: pip install 'tipdrop[{extra}]'",
+                   err=True)
+        return EXIT_ERROR
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         click.echo(f"error: {e.strerror or e}{where}", err=True)

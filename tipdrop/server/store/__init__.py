@@ -138,6 +138,17 @@ def hold_wal(path):
         _HELD[key] = conn
 
 
+def open_database(path):
+    """The server's database, made or upgraded to this version of the schema.
+
+    The one way server commands and the web app open it: ``connect`` for the
+    pragmas, then ``init`` so no command ever works on an old schema.
+    """
+    db = connect(path)
+    init(db)
+    return db
+
+
 def init(db):
     """Create the schema if missing (idempotent)."""
     with transaction(db):

@@ -8,7 +8,6 @@ from flask.logging import default_handler
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
-from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.errors import ConfigError
 from tipdrop.server import attachments, logs, reload, store
@@ -69,9 +68,8 @@ def prepare_storage(settings, hold_wal=False):
     """
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)  # even if something else created it first
-    db = sqlite.connect(settings.database_path)
+    db = store.open_database(settings.database_path)
     try:
-        store.init(db)
         if hold_wal:
             store.hold_wal(settings.database_path)
         attachments.migrate_files(db, settings.attachments_dir, today())

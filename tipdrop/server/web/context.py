@@ -29,7 +29,10 @@ def sealing_keys():
 
 
 def get_db():
-    """This request's database connection (closed at the end of the request)."""
+    """This request's database connection, the only one a request opens (closed by close_db).
+
+    The schema was made or upgraded when the process started (prepare_storage).
+    """
     if "db" not in g:
         g.db = sqlite.connect(current_app.config["TIPDROP"].database_path)
     return g.db
@@ -38,10 +41,8 @@ def get_db():
 def get_tips():
     """The Tips use cases over this request's database connection."""
     settings = current_app.config["TIPDROP"]
-    if "db" not in g:
-        g.db = sqlite.connect(settings.database_path)
     return Tips(
-        g.db,
+        get_db(),
         extension("unit_keys"),
         extension("routing"),
         settings.attachments_dir,

@@ -16,14 +16,13 @@ import secrets
 import time
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, current_app, request
 from werkzeug.wsgi import wrap_file
 
-from tipdrop.common import sqlite
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.protocol import acks, bundles, officer_auth
 from tipdrop.server import exchange, store
-from tipdrop.server.web.context import extension
+from tipdrop.server.web.context import extension, get_db
 
 bp = Blueprint("officer_api", __name__, url_prefix="/officer/v1")
 
@@ -33,12 +32,6 @@ class RequestTooLargeError(TipdropError):
 
     http_status = 413
 
-
-def _db():
-    """This request's database connection (closed by context.close_db)."""
-    if "db" not in g:
-        g.db = sqlite.connect(current_app.config["TIPDROP"].database_path)
-    return g.db
 
 
 def _read_body(limit):
@@ -77,7 +70,7 @@ def signed(max_body):
                 request.headers, extension("unit_keys"), method=request.method,
                 target=_target(), body=body, now=now,
                 remember_nonce=lambda nonce, expires: store.remember_nonce(
-                    _db(), nonce, expires, now),
+                    get_db(), nonce, expires, now),
             )
             return view(public.unit, body, **kwargs)
 
@@ -107,7 +100,7 @@ def export(unit, body):
     folder.mkdir(mode=0o700, exist_ok=True)
     _sweep(folder)
     path = folder / f"{secrets.token_hex(16)}.tdx"
-    counts = exchange.export_unit(_db(), settings.attachments_dir, unit=unit, out=path,
+    counts = exchange.export_unit(get_db(), settings.attachments_dir, unit=unit, out=path,
                                   since_start=since_start == "1")
     f = open(path, "rb")
     try:
@@ -148,7 +141,7 @@ def replies(unit, body):
     Replies the server already holds byte for byte count as already held,
     so a push whose answer was lost can simply be repeated.
     """
-    counts = exchange.import_replies(_db(), extension("unit_keys"), body, sender=unit)
+    counts = exchange.import_replies(get_db(), extension("unit_keys"), body, sender=unit)
     return counts, 201
 
 
@@ -160,4 +153,4 @@ def export_ack(unit, body):
     Verified and recorded like ``tipdrop import-ack``, all or nothing; a
     repeated acknowledgement changes nothing, so a lost answer is harmless.
     """
-    return exchange.import_ack(_db(), extension("unit_keys"), body, sender=unit), 201
+    return exchange.import_ack(get_db(), extension("unit_keys"), body, sender=unit), 201
