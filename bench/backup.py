@@ -162,7 +162,7 @@ def measure(size):
             db_bytes = (folder / "tipdrop.db").stat().st_size
             out = workdir / f"{label}.tdbackup"
             made = back = copy = online = None
-            for round_ in range(ROUNDS):
+            for _round in range(ROUNDS):
                 # Copy, backup and restore take turns, and the best of ROUNDS runs of each
                 # counts: a burst of load from another tenant must not decide a ratio.
                 if out.exists():

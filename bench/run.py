@@ -462,7 +462,7 @@ def _sealed_upload_section(r):
     faster = r["sealed_upload_vs_server_min"] >= 1
     flat = r["sealed_upload_peak_rss_mib"] <= r["sealed_upload_peak_rss_mib_16mib"] + 32
     lines = [
-        f"## A report sealed on the device, uploaded through the same server",
+        "## A report sealed on the device, uploaded through the same server",
         "",
         "The sealed uploads of the table above: the server only checks the framing and the "
         "key ids, and stores; it encrypts nothing. The stream is Padmé-padded: "

@@ -184,7 +184,7 @@ def measure(size):
             result["decrypt_vs_age"] = (result["stream_decrypt_devnull_mb_s"]
                                         / result["age_decrypt_mb_s"])
         for name, extra in (("gpg", []), ("gpg_z0", ["-z", "0"])):
-            gpg = _best(lambda: _gpg(src, workdir, extra))
+            gpg = _best(lambda extra=extra: _gpg(src, workdir, extra))
             if gpg:
                 result[f"{name}_encrypt_mb_s"] = mb / gpg[0]
                 result[f"{name}_decrypt_mb_s"] = mb / gpg[1]

@@ -61,7 +61,7 @@ limit_request_field_size = 8190
 # Files tipdrop writes are for the service user alone.
 umask = 0o077
 # The heartbeat file, in RAM.
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # noqa: S108 (a RAM folder, by design)
 proc_name = "tipdrop"
 # Trust X-Forwarded-Proto only from nginx on loopback (tipdrop itself trusts
 # X-Forwarded-For hops per TIPDROP_PROXIES).

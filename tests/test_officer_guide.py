@@ -39,7 +39,7 @@ def test_every_command_and_option_in_the_guide_exists(line):
     command, rest = _resolve(shlex.split(line.replace("…", "X")))
     assert not isinstance(command, click.Group), f"{line!r} names no command"
     options = {opt: param for param in command.params for opt in param.opts}
-    for word, value in zip(rest, rest[1:] + [None]):
+    for word, value in zip(rest, rest[1:] + [None], strict=False):
         if word.startswith("--"):
             assert word in options, f"{word} is not an option of {line!r}"
             if isinstance(options[word].type, click.Choice):

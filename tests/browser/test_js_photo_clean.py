@@ -244,7 +244,7 @@ def test_browser_gives_the_servers_bytes_and_summary(page, keep):
 
     results = clean_all(page, [(SAME_AS_SERVER[name], keep) for name in names])
 
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=False):
         expected = photos.clean(SAME_AS_SERVER[name], None, keep_location_and_time=keep)
         assert (result["data"], result["kind"]) == (expected.data, expected.kind), name
         assert set(result["removed"]) == set(expected.removed), name
@@ -286,7 +286,7 @@ def test_damaged_photos_are_refused_or_cleaned_exactly_as_the_server_does(page):
 
     # Then it refuses what the server refuses, and otherwise gives the same bytes and summary
     outcomes = {"refused": 0, "cleaned": 0}
-    for case, ((data, keep), result) in enumerate(zip(cases, results)):
+    for case, ((data, keep), result) in enumerate(zip(cases, results, strict=False)):
         try:
             expected = photos.clean(data, None, keep_location_and_time=keep)
         except photos.PhotoError:

@@ -17,7 +17,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 
 def _seed(data_dir):
     """A year of tips in three regions, some with small counts."""
-    months = stats.period(datetime.datetime.now(datetime.timezone.utc).date())
+    months = stats.period(datetime.datetime.now(datetime.UTC).date())
     db = sqlite.connect(data_dir / "tipdrop.db")
     for i, month in enumerate(months):
         add_tips(db, 5 + i * 2, region="almaty", category="public-disorder", day=f"{month}-03",

@@ -18,7 +18,7 @@ VECTORS = json.loads(
 )
 CONTEXT = {"kind": "tip", "tip_id": "T-0001", "part": ""}
 byte_edits = st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
-REPORT = "The blue van parks behind the school every night.".encode()
+REPORT = b"The blue van parks behind the school every night."
 
 # Byte ranges of an envelope, and the error a flip there must raise.
 ENC_START = envelope.HEADER_LEN

@@ -115,7 +115,7 @@ def test_encrypting_reproduces_vectors(vector):
     assert made[:HEADER].hex() == vector["header"]
     chunks = _chunks(made)
     assert len(chunks) == len(vector["chunks"])
-    for chunk, expected in zip(chunks, vector["chunks"]):
+    for chunk, expected in zip(chunks, vector["chunks"], strict=False):
         assert len(chunk) == expected["length"]
         assert hashlib.sha256(chunk).hexdigest() == expected["sha256"]
         if "hex" in expected:
@@ -316,7 +316,7 @@ def test_memory_does_not_grow_with_the_stream_length(tmp_path, recipient, opener
     # Then neither direction holds more than a few chunks at a time (~0.5 MiB
     # measured), and eight times the data needs no more memory: the peak
     # varies only by a transient chunk copy, depending on where zeros fall
-    for peak_small, peak_large in zip(small, large):
+    for peak_small, peak_large in zip(small, large, strict=False):
         assert peak_large < 1 * MiB, (small, large)
         assert peak_large - peak_small < 512 * 1024, (small, large)
 

@@ -230,7 +230,7 @@ def test_prune_through_the_command_removes_only_backups_past_the_kept_days(run_c
     key = backupkey.generate()
     folder = tmp_path / "backups"
     folder.mkdir()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     for days in (30, 8, 6, 0):
         backup.write_backup(data, key.public, folder, now=now - datetime.timedelta(days=days))
     (folder / "README").write_text("not a backup")

@@ -251,7 +251,7 @@ def test_kill_9_while_submitting_loses_no_acknowledged_tip(tmp_path):
         started = time.monotonic()
         with ThreadPoolExecutor(4) as pool:
             checked = pool.map(partial(_check_receipt, server), acknowledged)
-            for receipt, (status, body) in zip(acknowledged, checked):
+            for receipt, (status, body) in zip(acknowledged, checked, strict=False):
                 assert status == 200 and body["status"] == "received", (receipt, status, body)
         print(f"checked {len(acknowledged)} receipts in {time.monotonic() - started:.1f} s")
     finally:

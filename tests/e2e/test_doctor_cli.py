@@ -138,7 +138,7 @@ def test_doctor_checks_the_backups_when_a_backup_folder_is_set(run_cli, deployme
     empty = run()
     assert empty.returncode == 2
     assert f"problem: there is no backup in {folder}" in empty.stdout
-    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=50)
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=50)
     backup.write_backup(data_dir, key.public, folder, now=old)
     late = run()
     assert late.returncode == 2 and "was made 50 hours ago" in late.stdout

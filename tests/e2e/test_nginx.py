@@ -66,7 +66,7 @@ def _self_signed(folder):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tips.example.kz")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -178,7 +178,7 @@ def proxied(tmp_path, request):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
-                raise AssertionError(f"nginx did not start: {process.stderr.read()}")
+                raise AssertionError(f"nginx did not start: {process.stderr.read()}") from None
             time.sleep(0.1)
     yield server, conf.parent, tls_port, onion_port
     process.terminate()

@@ -173,7 +173,7 @@ def test_slow_uploads_do_not_block_others_and_leave_nothing_behind(slow_server):
     assert len(_part_files(server)) == SLOW_CLIENTS
 
     # When the slow clients give up, each its own way
-    for (sock, _), how in zip(sockets, ["close", "reset", "half-close"]):
+    for (sock, _), how in zip(sockets, ["close", "reset", "half-close"], strict=False):
         _give_up(sock, how)
 
     # Then their drafts are discarded: no staged blob, no tip, no plaintext

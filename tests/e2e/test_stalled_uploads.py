@@ -303,7 +303,7 @@ def behind_nginx(tmp_path):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
-                raise AssertionError(f"nginx did not start: {process.stderr.read()}")
+                raise AssertionError(f"nginx did not start: {process.stderr.read()}") from None
             time.sleep(0.1)
     yield server, onion_port, conf.parent
     process.terminate()

@@ -45,7 +45,7 @@ def _file_times(root):
     out = subprocess.run(["stat", "--format=%.9W %.9X %.9Y %.9Z", *map(str, paths)],
                          capture_output=True, text=True, check=True).stdout.split("\n")
     times = {}
-    for path, line in zip(paths, out):
+    for path, line in zip(paths, out, strict=False):
         birth, access, modify, change = (int(value.replace(".", "")) for value in line.split())
         times[path] = {"birth": birth, "access": access, "modify": modify, "change": change}
     return times
@@ -161,7 +161,7 @@ def test_no_database_record_holds_a_precise_time(server):
         for table in tables:
             names = [row[1] for row in conn.execute(f"PRAGMA table_info([{table}])")]
             for row in conn.execute(f"SELECT * FROM [{table}]"):
-                for name, value in zip(names, row):
+                for name, value in zip(names, row, strict=False):
                     if isinstance(value, int) and not isinstance(value, bool) and any(
                             low <= value / scale <= high for scale in (1, 1e3, 1e6, 1e9)):
                         found.append((table, name, value))

@@ -116,7 +116,7 @@ def _raw_unsafe(text):
 def test_no_control_bidi_or_separator_character_reaches_the_terminal(officer, run_cli, tmp_path):
     env, bring = officer
     tip_id, bundle = bring(f"Seen at the gate. {HOSTILE}",
-                           [(f"photo{HOSTILE}.jpg", b"jpeg"), (f"name\nfake line.txt", b"x")])
+                           [(f"photo{HOSTILE}.jpg", b"jpeg"), ("name\nfake line.txt", b"x")])
     assert run_cli("officer", "open", bundle, env=env).returncode == 0
 
     shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "saved", env=env)

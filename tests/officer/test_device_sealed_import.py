@@ -47,7 +47,7 @@ def submit_sealed(server, key, *, body=None, report=None, files=(), stream_for=N
                          max_stream=1 << 30)
     draft.new_file("tip", "tip", "").write(
         body if body is not None else device.seal_report(report, recipient, tip_id))
-    for part, data in zip(parts, files):
+    for part, data in zip(parts, files, strict=False):
         info = device.attachment_info_document(name="clip.bin", content_type="", size=len(data))
         draft.new_file(f"{part}-info", "info", "").write(
             device.seal_attachment_info(info, recipient, tip_id, part))

@@ -22,10 +22,6 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tipdrop.cli import register_commands
-from tipdrop.protocol import bundles
-
-cli = register_commands()
 from tests.protocol.test_bundles import (
     EVIDENCE,
     Server,
@@ -33,11 +29,14 @@ from tests.protocol.test_bundles import (
     _records,
     assert_nothing_imported,
 )
+from tipdrop.cli import register_commands
 from tipdrop.crypto import kdf, keys
 from tipdrop.errors import TipdropError
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol import bundles
 
+cli = register_commands()
 PASS = "metadata fuzz"
 #: The fields of each record as docs/protocol.md section 10 lists them
 #: (test_the_fields_listed_here_are_the_ones_the_server_writes keeps this true).

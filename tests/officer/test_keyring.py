@@ -79,7 +79,7 @@ def test_a_public_key_file_with_an_unordered_created_is_refused(created):
 
 
 def test_keys_created_by_keygen_carry_the_utc_second():
-    moment = datetime.datetime(2026, 11, 28, 9, 5, 7, tzinfo=datetime.timezone.utc)
+    moment = datetime.datetime(2026, 11, 28, 9, 5, 7, tzinfo=datetime.UTC)
     assert keys.now_created(moment) == "2026-11-28T09:05:07Z"
 
 
@@ -177,7 +177,7 @@ def test_without_a_passphrase_the_keyring_only_seals(tmp_path, new_key):
     keyring = Keyring.load(_write_key(tmp_path, "demo.key", new_key))
     assert keyring.newest_public.key_id == new_key.key_id
     with pytest.raises(UsageError):
-        keyring.signing_key
+        _ = keyring.signing_key
 
 
 @pytest.mark.parametrize("setup, message", [

@@ -124,7 +124,7 @@ def submit_on_device(server, key, *, files=(), made=None, bind=True):
     draft = sealed.start(server.tips, fields=fields, max_stream=1 << 30)
     parts = [f"a{n}" for n in range(1, len(files) + 1)]
     digests = {}
-    for part, data in zip(parts, files):
+    for part, data in zip(parts, files, strict=False):
         info = device.seal_attachment_info(device.attachment_info_document(
             name=f"{part}.bin", content_type="", size=len(data)), recipient, tip_id, part)
         out = io.BytesIO()

@@ -20,7 +20,7 @@ from tipdrop.errors import (
 from tipdrop.server import backup, doctor, restore, store
 from tipdrop.server.store import blobs
 
-NOW = datetime.datetime(2026, 6, 30, 4, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 6, 30, 4, 0, 0, tzinfo=datetime.UTC)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 import urllib.error
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
@@ -256,13 +256,13 @@ def test_attachment_files_from_before_version_6_are_found(deployment):
 
 
 def test_clock_before_2025_is_found():
-    long_ago = datetime(2001, 1, 1, tzinfo=timezone.utc).timestamp()
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC).timestamp()
     finding = only(doctor.check_clock(now=long_ago))
     assert "2001-01-01, before 2025" in finding.problem and "timedatectl" in finding.fix
 
 
 def test_clock_in_2025_or_later_is_fine():
-    assert doctor.check_clock(now=datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()) == []
+    assert doctor.check_clock(now=datetime(2025, 1, 1, tzinfo=UTC).timestamp()) == []
     assert doctor.check_clock() == []
 
 

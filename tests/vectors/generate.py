@@ -98,14 +98,14 @@ def envelope_vectors():
     unit = unit_key("vector-unit")
     reply_key = X25519PrivateKey.from_private_bytes(seed("tipdrop test vector reply key"))
     cases = [
-        ("tip", "T-0001", "", "Stolen bicycles are sold behind the station.".encode()),
+        ("tip", "T-0001", "", b"Stolen bicycles are sold behind the station."),
         ("tip", "T-0002", "", b""),
         ("tip", "T-0003", "", pattern(300)),
-        ("followup", "T-0001", "1", "The seller came back on Tuesday, around noon.".encode()),
+        ("followup", "T-0001", "1", b"The seller came back on Tuesday, around noon."),
         ("attachment", "T-0001", "photo-1", pattern(5000)),
         ("attachment-info", "T-0001", "photo-1", b'{"name": "shed.jpg", "type": "image/jpeg"}'),
-        ("reply", "T-0001", "1", "Thank you. Can you tell us what the seller wore?".encode()),
-        ("note", "T-0001", "n1", "Called the station guard: matches the description.".encode()),
+        ("reply", "T-0001", "1", b"Thank you. Can you tell us what the seller wore?"),
+        ("note", "T-0001", "n1", b"Called the station guard: matches the description."),
     ]
     entries = []
     for number, (kind, tip_id, part, plaintext) in enumerate(cases):

@@ -6,4 +6,4 @@ import datetime
 
 def today():
     """Stored dates are days (UTC), never times: a time of day can identify."""
-    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    return datetime.datetime.now(datetime.UTC).date().isoformat()

@@ -77,7 +77,7 @@ class BackupPrivateKey:
 
 
 def generate(clock: datetime.datetime | None = None) -> BackupPrivateKey:
-    moment = clock or datetime.datetime.now(datetime.timezone.utc)
+    moment = clock or datetime.datetime.now(datetime.UTC)
     return BackupPrivateKey(X25519PrivateKey.generate(), moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 

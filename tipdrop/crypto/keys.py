@@ -220,7 +220,7 @@ def newest(public_keys):
 
 def now_created(clock=None):
     """``created`` for a key made now: the UTC second, so same-day rotations order."""
-    moment = clock or datetime.datetime.now(datetime.timezone.utc)
+    moment = clock or datetime.datetime.now(datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -228,7 +228,7 @@ def generate(unit, created=None):
     """A fresh unit key pair; ``created`` is a coarse date string (default today, UTC)."""
     check_unit_name(unit)
     if created is None:
-        created = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        created = datetime.datetime.now(datetime.UTC).date().isoformat()
     return UnitPrivateKey(
         unit, X25519PrivateKey.generate(), Ed25519PrivateKey.generate(), created
     )

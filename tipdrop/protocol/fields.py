@@ -21,8 +21,9 @@ import binascii
 import datetime
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tipdrop.crypto import keys
 from tipdrop.crypto.keys import UNIT_NAME

@@ -262,7 +262,7 @@ def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=N
     tip_id = tip_id or device.new_tip_id()
     names = [f"a{n}" for n in range(1, len(files) + 1)]
     sealed = [seal_attachment(path, recipient, tip_id, part, workdir, keep_location)
-              for part, path in zip(names, files)]
+              for part, path in zip(names, files, strict=True)]
     digests = {item.part: binding.attachment_digest(item.info_envelope, item.stream_header)
                for item in sealed}
     document = device.report_document(

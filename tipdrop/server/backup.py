@@ -46,7 +46,7 @@ END, SQL, TABLE, ROW, FILE = 0, 1, 2, 3, 4
 NULL, INT, REAL, TEXT, BLOB = 0, 1, 2, 3, 4
 
 #: Files of the data folder a backup carries, besides the database.
-TOKEN_SECRET = "token-secret"
+TOKEN_SECRET = "token-secret"  # noqa: S105 (a file name, not a secret)
 LEGACY_BLOB = re.compile(r"attachments/[0-9a-f]{1,64}\.bin")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -62,11 +62,11 @@ class NoDatabaseError(UsageError):
 
 
 def created_text(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime(_TIME)
+    return moment.astimezone(datetime.UTC).strftime(_TIME)
 
 
 def parse_created(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, _TIME).replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime.strptime(text, _TIME).replace(tzinfo=datetime.UTC)
 
 
 def default_name(created: str) -> str:
@@ -256,7 +256,7 @@ def write_backup(data_dir: Path, public: BackupPublicKey, out: Path,
     database = Path(data_dir) / "tipdrop.db"
     if not database.is_file():
         raise NoDatabaseError(str(database))
-    created = created_text(now or datetime.datetime.now(datetime.timezone.utc))
+    created = created_text(now or datetime.datetime.now(datetime.UTC))
     out = Path(out)
     if out.is_dir():
         out = out / default_name(created)
@@ -332,7 +332,7 @@ def prune(folder: Path, keep_days: int, now: datetime.datetime | None = None) ->
     """Overwrite and unlink the backups made more than ``keep_days`` days ago; return them."""
     if not Path(folder).is_dir():
         raise UsageError(f"{folder} is not a folder")
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     cutoff = now - datetime.timedelta(days=keep_days)
     removed = []
     for backup in find_backups(folder):

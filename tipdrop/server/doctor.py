@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tipdrop.common import sqlite
@@ -250,7 +250,7 @@ def check_backups(backup_dir: Path, max_age_hours: int, backup_key: Path | None 
         return found + [Finding(f"the backup folder {folder} does not exist",
                                 f"install -d -m 0700 -o tipdrop {folder}, and enable "
                                 "tipdrop-backup.timer (docs/operations.md)")]
-    today = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    today = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     # Hidden files are unfinished backups a crash left (prune deletes them in time).
     backups = [b for b in backup.find_backups(folder) if not b.path.name.startswith(".")]
     if not backups:
@@ -268,7 +268,7 @@ def check_backups(backup_dir: Path, max_age_hours: int, backup_key: Path | None 
 def check_clock(now=None):
     """The system clock is at least plausible (token expiry and officer requests rely on it)."""
     now = time.time() if now is None else now
-    today = datetime.fromtimestamp(now, timezone.utc)
+    today = datetime.fromtimestamp(now, UTC)
     if today.year >= EARLIEST_YEAR:
         return []
     return [Finding(f"the system clock says {today:%Y-%m-%d}, before {EARLIEST_YEAR}",
@@ -362,10 +362,12 @@ def _in_force(directive, name):
 
 
 def _fetch(url):
-    """(status, headers) of a GET, also for error statuses."""
-    request = urllib.request.Request(url, headers={"User-Agent": "tipdrop-doctor"})
+    """(status, headers) of a GET, also for error statuses; http(s) only."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"not an http(s) address: {url}")
+    request = urllib.request.Request(url, headers={"User-Agent": "tipdrop-doctor"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (checked above)
             return response.status, response.headers
     except urllib.error.HTTPError as e:
         return e.code, e.headers

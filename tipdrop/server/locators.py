@@ -38,9 +38,10 @@ import hmac
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.protocol import receipts

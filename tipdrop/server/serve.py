@@ -50,7 +50,9 @@ def with_allocator_settings() -> None:
     if missing:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], os.environ | missing)
+        # The same interpreter and arguments again, never a shell.
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],  # noqa: S606
+                  os.environ | missing)
 
 
 def run_gunicorn(settings, host, port, workers):

@@ -55,7 +55,7 @@ SETTINGS = (
             "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
             "Follow-up messages one report takes per day (UTC), from all clients together."),
-    Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),
+    Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),  # noqa: S108 (a RAM folder, by design)
             "A folder in RAM (tmpfs) where the workers of one server share their rate-limit "
             "counters, one-time page keys and the locators reserved for devices; never on a disk."),
     Setting("proxies", "TIPDROP_PROXIES", int, 0,
@@ -92,7 +92,7 @@ class Settings:
     checks_per_hour: int = 60
     followups_per_hour: int = 20
     followups_per_day: int = 10
-    runtime_dir: Path = Path("/dev/shm")
+    runtime_dir: Path = Path("/dev/shm")  # noqa: S108 (a RAM folder, by design)
     proxies: int = 0
     retention_days: int = 90
     backup_key: Path | None = None

@@ -152,7 +152,7 @@ def _public(counts):
 
 def figures(db, *, today=None):
     """The published figures for the 12 months before ``today`` (UTC today by default)."""
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    today = today or datetime.datetime.now(datetime.UTC).date()
     months = period(today)
     first = f"{months[0]}-01"
     last = (datetime.date(today.year, today.month, 1) - datetime.timedelta(days=1)).isoformat()

@@ -251,7 +251,7 @@ class Tips:
 
     def _attachment_rows(self, draft):
         rows = []
-        for writer, (name, content_type) in zip(draft.writers, draft.names):
+        for writer, (name, content_type) in zip(draft.writers, draft.names, strict=True):
             info = writer.finish() | {"name": name, "type": content_type}
             rows.append({
                 "tip_id": draft.tip_id,

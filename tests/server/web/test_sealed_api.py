@@ -1,6 +1,7 @@
 """The API for reports sealed on the reporter's device: structure checks, storage, receipt."""
 
 import io
+import json
 import os
 
 import pytest
@@ -22,7 +23,7 @@ def sealed_form(unit_key, *, tip_id=None, files=(), recipient=None):
                                  description="sealed on the device", parts=parts)
     data = {**FIELDS, "tip_id": tip_id,
             "tip": (io.BytesIO(device.seal_report(doc, recipient, tip_id)), "tip")}
-    for part, content in zip(parts, files):
+    for part, content in zip(parts, files, strict=False):
         info = device.attachment_info_document(name="x.bin", content_type="", size=len(content))
         data[f"{part}-info"] = (
             io.BytesIO(device.seal_attachment_info(info, recipient, tip_id, part)), "info")
@@ -83,7 +84,6 @@ def test_device_sealed_tip_is_stored_byte_for_byte_and_gets_a_receipt(client, ap
 def test_keys_document_names_each_regions_unit_and_parses_as_a_public_key(client, unit_key):
     doc = client.get("/api/v1/keys").json
     assert doc["regions"]["astana"] == "demo"
-    import json
     parsed = keys.parse_public(json.dumps(doc["units"]["demo"]).encode())
     assert parsed.key_id == unit_key.public.key_id
 

@@ -11,7 +11,7 @@ from tests.figures import add_tips
 from tipdrop.common import sqlite
 from tipdrop.server import stats
 
-MONTHS = stats.period(datetime.datetime.now(datetime.timezone.utc).date())
+MONTHS = stats.period(datetime.datetime.now(datetime.UTC).date())
 
 
 @pytest.fixture

@@ -409,7 +409,7 @@ _HELD_KEY = {"tips": "id = ?", "followups": "tip_id = ? AND seq = ?",
 def held_item(db, table, key):
     """{"unit", "export_seq", "held_seq"} of one item named by an acknowledgement, or None."""
     row = db.execute(_HELD_ITEM[table], list(key)).fetchone()
-    return dict(zip(("unit", "export_seq", "held_seq"), row)) if row else None
+    return dict(zip(("unit", "export_seq", "held_seq"), row, strict=True)) if row else None
 
 
 def mark_held(db, table, key, export_seq):

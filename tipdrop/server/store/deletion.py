@@ -34,7 +34,7 @@ def purgeable_tips(db, *, closed, cutoff, ids=None):
     if ids is not None:
         only = "AND id IN (SELECT value FROM json_each(:ids))"
         params["ids"] = json.dumps(list(ids))
-    return [dict(zip(("id", "status", "status_day", "rule"), row))
+    return [dict(zip(("id", "status", "status_day", "rule"), row, strict=True))
             for row in db.execute(_PURGEABLE.format(only=only), params)]
 
 

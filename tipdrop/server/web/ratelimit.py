@@ -53,8 +53,9 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from tipdrop.errors import ConfigError, TipdropError
 from tipdrop.server.web.limits import BusyError

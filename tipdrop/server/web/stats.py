@@ -31,7 +31,7 @@ _cache: dict = {}
 
 def current_figures():
     settings = current_app.config["TIPDROP"]
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     key = (str(settings.database_path), today)
     cached = _cache.get(key)
     if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:

@@ -41,7 +41,7 @@ from tipdrop.errors import (
     ReportAlreadySentError,
 )
 
-SECRET_FILE = "token-secret"
+SECRET_FILE = "token-secret"  # noqa: S105 (a file name, not a secret)
 FORM_MAX_AGE = 4 * 3600
 FOLLOWUP_MAX_AGE = 30 * 60
 #: Domain separation for the digest of a spent token's nonce.
@@ -129,7 +129,7 @@ class Tokens:
             raise FormExpiredError()  # a token from before tokens were single-use
         expires = issued + datetime.timedelta(seconds=max_age)
         return FormUse(hashlib.sha256(SPENT_LABEL + nonce.encode()).digest(),
-                       expires.astimezone(datetime.timezone.utc).date().isoformat(), error)
+                       expires.astimezone(datetime.UTC).date().isoformat(), error)
 
     def _load(self, token, max_age):
         if not isinstance(token, str) or not token or len(token) > 512:
