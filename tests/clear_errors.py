@@ -16,7 +16,7 @@ from babel.support import Translations
 import tipdrop.server.web
 from tipdrop.server.web import errors, i18n
 
-TRANSLATIONS = Path(tipdrop.server.web.__file__).parent / "translations"
+TRANSLATIONS = Path(tipdrop.__file__).parent / "translations"
 ERROR_PARAGRAPH = re.compile(rb'<p id="error" role="alert">(.*?)</p>', re.S)
 #: A form page that explains what to correct (templates/_errors.html): its first entry.
 ERROR_SUMMARY = re.compile(rb'<div id="error-summary"[^>]*>.*?<li><a href="#[^"]*">(.*?)</a></li>', re.S)

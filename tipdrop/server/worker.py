@@ -37,7 +37,6 @@ import threading
 import time
 from functools import cache, partial
 from html import escape
-from pathlib import Path
 
 from babel.support import Translations
 from gunicorn.http import errors as http_errors
@@ -75,7 +74,7 @@ _CLIENT_ERRORS = (
     http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator,
     http_errors.InvalidChunkExtension,
 )
-_TRANSLATIONS = Path(i18n.__file__).parent / "translations"
+_TRANSLATIONS = i18n.TRANSLATIONS
 _ACCEPT_LANGUAGE = re.compile(rb"^accept-language[ \t]*:(.*)$", re.I | re.M)
 _PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
          '<p id="error" role="alert">{message}</p><p><a href="{root}/?lang={lang}">tipdrop</a></p>')

@@ -19,7 +19,7 @@ from tipdrop.officer.app.incoming import BundleRequest, remove_incoming
 
 HERE = Path(__file__).resolve().parent
 #: The reporter pages' catalogs: one set of kk/ru translations for all of tipdrop.
-TRANSLATIONS = HERE.parents[1] / "web" / "translations"
+TRANSLATIONS = HERE.parents[1] / "translations"
 
 
 def create_app(desk: Desk, port: int, launch_token: str | None = None,

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po, write_po
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
-TRANSLATIONS = HERE / "translations"
+TRANSLATIONS = HERE.parents[1] / "translations"
 POT = TRANSLATIONS / "messages.pot"
 TRANSLATED = ("kk", "ru")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None}

@@ -7,10 +7,16 @@ Error messages are the docstrings of tipdrop's exception classes, looked up
 in the same gettext catalogs (see :func:`error_messages`).
 """
 
+from pathlib import Path
+
 from flask import g, request, url_for
 from flask_babel import Babel, gettext
 
+import tipdrop
 from tipdrop import errors
+
+#: The kk and ru catalogs, shared by the server's pages and the officer app.
+TRANSLATIONS = Path(tipdrop.__file__).parent / "translations"
 
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -138,7 +144,7 @@ def translate_error(error):
 
 def init_app(app):
     Babel(app, locale_selector=current_language,
-          default_translation_directories="translations")
+          default_translation_directories=str(TRANSLATIONS))
     app.jinja_env.globals.update(
         link=link, language_link=language_link, LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES,
         status_label=status_label, status_help=status_help,
