@@ -7,6 +7,7 @@ reads the settings only when a process starts, so what counts is the
 environment each worker process was started with: /proc/PID/environ.
 """
 
+import time
 from pathlib import Path
 
 from tests.e2e.test_flood import _children
@@ -19,6 +20,15 @@ def _environ(pid):
     return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
+def _workers(master, count, seconds=60):
+    """The master's worker processes, once ``count`` of them run (the server
+    answers as soon as the first one does; the others may still be starting)."""
+    deadline = time.monotonic() + seconds
+    while len(workers := _children(master)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return workers
+
+
 def test_serve_workers_start_with_the_allocator_settings(tmp_path, monkeypatch):
     for name in ALLOCATOR_ENV:  # started without them, as an operator would
         monkeypatch.delenv(name, raising=False)
@@ -26,7 +36,7 @@ def test_serve_workers_start_with_the_allocator_settings(tmp_path, monkeypatch):
     try:
         assert not set(ALLOCATOR_ENV) & set(server.launch_env)
         master = server.process.pid
-        workers = _children(master)
+        workers = _workers(master, 2)
         assert len(workers) == 2
         for pid in {master} | workers:
             environ = _environ(pid)
@@ -40,7 +50,7 @@ def test_an_allocator_setting_the_operator_chose_is_kept(tmp_path):
     name = next(iter(ALLOCATOR_ENV))
     server = start_server(tmp_path, workers=1, extra_env={name: "4194304"})
     try:
-        for pid in {server.process.pid} | _children(server.process.pid):
+        for pid in {server.process.pid} | _workers(server.process.pid, 1):
             assert _environ(pid)[name] == "4194304"
     finally:
         server.stop()
