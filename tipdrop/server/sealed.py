@@ -35,15 +35,15 @@ from dataclasses import dataclass, field
 
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import DecryptionError, FormatError, InputError
-from tipdrop.protocol import receipts
+from tipdrop.protocol import bundles, receipts
 from tipdrop.protocol.report import MAX_ATTACHMENTS, TooManyFilesError
 from tipdrop.server import attachments, store
 from tipdrop.server.locators import LocatorNotReservedError
 from tipdrop.server.tips import FollowupExpiredError
 
 #: The client picks the tip id (it is bound into every ciphertext before the
-#: upload starts): 128 random bits as 32 lower-case hex digits.
-TIP_ID = re.compile(r"[0-9a-f]{32}")
+#: upload starts): 128 random bits as 32 lower-case hex digits (bundles.TIP_ID).
+TIP_ID = bundles.TIP_ID
 #: The largest report envelope: 20,000 characters of text and the answers,
 #: JSON-escaped, padded. Far above what the form allows, far below memory worries.
 MAX_ENVELOPE = 512 * 1024

@@ -7,7 +7,6 @@ the clear is region, category, the day, and the status (see store.SCHEMA).
 """
 
 import json
-import secrets
 import sqlite3
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -138,7 +137,7 @@ class Tips:
         """Begin a submission for ``region``: fixes tip id and unit key."""
         unit = self.routing.unit_for(region)
         return Draft(
-            tip_id=secrets.token_hex(16),
+            tip_id=device.new_tip_id(),  # the same ids a device makes (protocol/device.py)
             unit=unit,
             public_key=self.unit_keys.current(unit),
             db=self.db,
