@@ -11,6 +11,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from tipdrop.common.multipart import COPY_CHUNK, MultipartBody, Part
 from tipdrop.common.photos import PhotoError
+from tipdrop.common.remote import ServerRefusedError
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import InputError, KeyFileError, UsageError
 from tipdrop.protocol import binding, bundles, device, receipts
@@ -362,7 +363,7 @@ def test_a_busy_server_is_reported_with_its_message_and_when_to_retry(monkeypatc
     answer = {"error": "BusyError", "message": "The service is busy right now."}
     monkeypatch.setattr(reporter_client, "_call", lambda *a, **k: (
         503, {"retry-after": "30"}, json.dumps(answer).encode()))
-    with pytest.raises(reporter_client.ServerRefusedError,
+    with pytest.raises(ServerRefusedError,
                        match=r"busy right now \(HTTP 503\); try again in 30 seconds"):
         reporter_client.fetch_keys("http://127.0.0.1:1")
 
@@ -420,7 +421,7 @@ def test_a_follow_up_that_lost_its_number_is_sealed_again_for_the_next_one(
 def test_a_follow_up_refused_twice_is_reported_not_retried_forever(monkeypatch, unit_key):
     _, sent, _, fake_call = _followup_server(unit_key, refusals=2)
     monkeypatch.setattr(reporter_client, "_call", fake_call)
-    with pytest.raises(reporter_client.ServerRefusedError, match="HTTP 409"):
+    with pytest.raises(ServerRefusedError, match="HTTP 409"):
         reporter_client.add_followup("http://127.0.0.1:1", receipts.generate(), "x")
     assert len(sent) == 2
 

@@ -95,18 +95,36 @@ def network_step(server, call, *args, answer_error=ServerAnswerError, **kwargs):
         raise ServerUnreachableError(f"{server}: {reason}") from None
 
 
-def refusal(status, raw):
-    """A ServerRefusedError carrying the server's own message, when it sent one."""
+def connect(server, timeout):
+    """One HTTP connection to ``server`` (a ServerURL); https checks the certificate.
+
+    The reporter's client and the workstation's both open theirs here, so
+    they follow the same rules (check_server_url decided which addresses).
+    """
+    if server.scheme == "https":
+        return http.client.HTTPSConnection(server.host, server.port, timeout=timeout,
+                                           context=ssl.create_default_context())
+    return http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+
+
+def refusal(status, raw, headers=None):
+    """A ServerRefusedError carrying the server's own message, when it sent one.
+
+    With ``headers``, a 429 or 503 also says when to try again (Retry-After).
+    """
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
-        error = ServerRefusedError(f"HTTP {status}")
-    else:
-        text = doc["message"]
+    message = f"HTTP {status}"
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        text = doc["message"].rstrip(".")
         if isinstance(doc.get("detail"), str):
-            text = f"{text.rstrip('.')}: {doc['detail']}"
-        error = ServerRefusedError(f"{text} (HTTP {status})")
+            text = f"{text}: {doc['detail']}"
+        message = f"{text} ({message})"
+    retry = (headers or {}).get("retry-after", "")
+    if status in (429, 503) and retry.isdigit():
+        message += f"; try again in {retry} seconds"
+    error = ServerRefusedError(message)
     error.status = status
     return error

@@ -14,10 +14,8 @@ acknowledgement of what was opened, are marked sent only after the server
 confirmed it stored them.
 """
 
-import http.client
 import json
 import os
-import ssl
 import tempfile
 from urllib.parse import urlencode
 
@@ -26,6 +24,7 @@ from tipdrop.common.remote import (
     ServerRefusedError,
     ServerURL,
     check_server_url,
+    connect,
     network_step,
     refusal,
 )
@@ -89,20 +88,15 @@ class OfficerClient:
     def _send(self, method, path, body, headers):
         target = self.server.base + API + path
         signed = officer_auth.sign_request(self._key, method, target, body)
-        if self.server.scheme == "https":
-            conn = http.client.HTTPSConnection(self.server.host, self.server.port,
-                                               timeout=self._timeout,
-                                               context=ssl.create_default_context())
-        else:
-            conn = http.client.HTTPConnection(self.server.host, self.server.port,
-                                              timeout=self._timeout)
+        conn = connect(self.server, self._timeout)
         try:
             # English, like the rest of the CLI (the server's default is Russian).
             self._network(conn.request, method, target, body=body or None,
                           headers={**signed, **headers, "Accept-Language": "en"})
             response = self._network(conn.getresponse)
             if response.status not in (200, 201):
-                raise refusal(response.status, self._network(response.read))
+                raise refusal(response.status, self._network(response.read),
+                              {k.lower(): v for k, v in response.getheaders()})
         except BaseException:
             conn.close()
             raise

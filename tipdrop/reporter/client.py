@@ -15,20 +15,23 @@ server that offers another key, or replies signed by another key, is
 exactly what pinning is there to catch.
 """
 
-import http.client
 import io
 import json
 import mimetypes
 import os
 import secrets
-import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tipdrop.common import photos
 from tipdrop.common.multipart import MultipartBody, Part
-from tipdrop.common.remote import ServerRefusedError, check_server_url, network_step
+from tipdrop.common.remote import (
+    check_server_url,
+    connect,
+    network_step,
+    refusal,
+)
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import ConfigError, CryptoError, SignatureError, TipdropError, UsageError
 from tipdrop.protocol import binding, bundles, device, questions, receipts
@@ -584,11 +587,7 @@ def _network(server, call, *args):
 
 def _call(server, method, path, *, body=(), headers=None, timeout=TIMEOUT):
     """Send one request (``body``: an iterable of bytes); return (status, headers, raw answer)."""
-    if server.scheme == "https":
-        conn = http.client.HTTPSConnection(server.host, server.port, timeout=timeout,
-                                           context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+    conn = connect(server, timeout)
     try:
         _network(server, conn.putrequest, method, server.base + API + path)
         # English, like the rest of the CLI (the server's default is Russian).
@@ -610,21 +609,14 @@ def _call(server, method, path, *, body=(), headers=None, timeout=TIMEOUT):
 
 def _answer(server, status, headers, raw, *, expect):
     """The JSON object of a ``expect`` answer; any other status raises ServerRefusedError."""
+    if len(raw) > MAX_ANSWER:
+        raw = b""  # cut short by the reader: not an answer of ours
+    if status != expect:
+        raise refusal(status, raw, headers)
     try:
-        doc = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_ANSWER else None
+        doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         doc = None
-    if status != expect:
-        message = f"HTTP {status}"
-        if isinstance(doc, dict) and isinstance(doc.get("message"), str):
-            text = doc["message"].rstrip(".")
-            if isinstance(doc.get("detail"), str):
-                text = f"{text}: {doc['detail']}"
-            message = f"{text} ({message})"
-        retry = headers.get("retry-after", "")
-        if status in (429, 503) and retry.isdigit():
-            message += f"; try again in {retry} seconds"
-        raise ServerRefusedError(message)
     if not isinstance(doc, dict):
         raise ReporterAnswerError(f"{server}: the answer is not a JSON object")
     return doc
