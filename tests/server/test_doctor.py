@@ -171,7 +171,7 @@ def test_missing_data_folder_is_found(tmp_path):
 
 
 def connect_with(*pragmas):
-    """A stand-in for store.connect whose connections get ``pragmas`` instead."""
+    """A stand-in for sqlite.connect whose connections get ``pragmas`` instead."""
 
     def connect(path):
         conn = sqlite3.connect(str(path), isolation_level=None)

@@ -1,7 +1,7 @@
 """Talking to a tipdrop server over HTTP: which addresses are allowed, and network errors.
 
 Shared by the officer's client (officer/client.py) and the reporter's
-reference client (reporter_client.py); standard library only. Plain http://
+reference client (reporter/client.py); standard library only. Plain http://
 is refused unless the server is this very computer: over a network, reports,
 replies and receipts travel only over TLS checked against the system's
 trusted certificates.
