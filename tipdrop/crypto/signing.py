@@ -30,20 +30,21 @@ LABELS = frozenset(
 )
 
 
-def _message(label, fields):
+def _message(label: str, fields: tuple[canonical.Field, ...]) -> bytes:
     if label not in LABELS:
         raise ValueError(f"unknown signature label {label!r}")
     return canonical.encode(label, *fields)
 
 
-def sign(private_key, label, *fields):
+def sign(private_key: Ed25519PrivateKey, label: str, *fields: canonical.Field) -> bytes:
     """Sign the canonical encoding of ``fields`` under ``label``."""
     if not isinstance(private_key, Ed25519PrivateKey):
         raise TypeError("private_key must be an Ed25519PrivateKey")
     return private_key.sign(_message(label, fields))
 
 
-def verify(public_key, signature, label, *fields):
+def verify(public_key: Ed25519PublicKey | bytes | bytearray, signature: bytes, label: str,
+           *fields: canonical.Field) -> None:
     """Raise SignatureError unless ``signature`` is valid; return None otherwise."""
     if isinstance(public_key, (bytes, bytearray)):
         if len(public_key) != 32:
