@@ -45,7 +45,7 @@ def seal(plaintext: bytes, recipient: X25519PublicKey, info: bytes) -> bytes:
     return _SUITE.encrypt(bytes(plaintext), recipient, info=bytes(info))
 
 
-def open_(sealed: bytes, private_key: X25519PrivateKey, info: bytes) -> bytes:
+def open_(sealed: bytes | bytearray, private_key: X25519PrivateKey, info: bytes) -> bytes:
     """Decrypt a message made by :func:`seal`; raise DecryptionError on any fault."""
     if not isinstance(private_key, X25519PrivateKey):
         raise TypeError("private_key must be an X25519PrivateKey")
