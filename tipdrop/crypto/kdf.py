@@ -97,7 +97,9 @@ class ReceiptKeys:
 
     @property
     def followup_public(self) -> bytes:
-        assert self.followup_key is not None, "derived without followup=True"
+        if self.followup_key is None:
+            # The same exception as reading .public_key() of None, with its reason.
+            raise AttributeError("these receipt keys were derived without followup=True")
         return self.followup_key.public_key().public_bytes_raw()
 
     @property

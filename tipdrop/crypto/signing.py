@@ -7,6 +7,8 @@ and a per-tip sequence number among the fields, so replays and reorderings
 change the signed bytes.
 """
 
+from typing import TypeAlias
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -17,6 +19,11 @@ from tipdrop.crypto import canonical
 from tipdrop.errors import SignatureError
 
 SIGNATURE_LEN = 64
+
+#: The key types, by name, for modules outside tipdrop.crypto: only this
+#: package imports the crypto libraries (the import contracts in pyproject.toml).
+PrivateKey: TypeAlias = Ed25519PrivateKey
+PublicKey: TypeAlias = Ed25519PublicKey
 
 LABELS = frozenset(
     {

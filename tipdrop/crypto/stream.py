@@ -284,7 +284,7 @@ def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, ti
     while True:
         if len(current) < SEALED_CHUNK:
             last = True
-            upcoming: memoryview | None = None
+            upcoming = current[:0]  # nothing follows the final chunk
         else:
             upcoming = _read_into(src, buffers[(counter + 1) % 2])
             last = not upcoming
@@ -294,7 +294,6 @@ def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, ti
         unpadder.feed(memoryview(plain)[:n])
         if last:
             break
-        assert upcoming is not None  # not the last chunk, so one was read
         current = upcoming
         counter += 1
     unpadder.finish()

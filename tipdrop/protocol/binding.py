@@ -27,8 +27,6 @@ import re
 from collections.abc import Mapping
 from typing import cast
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from tipdrop.crypto import signing
 from tipdrop.crypto.stream import HEADER_LEN as STREAM_HEADER_LEN
 from tipdrop.errors import FormatError, SignatureError
@@ -91,12 +89,12 @@ def followup_public_of(report: Mapping[str, object]) -> bytes | None:
     return key
 
 
-def sign_followup(followup_key: Ed25519PrivateKey, *, tip_id: str, seq: int, text: str) -> bytes:
+def sign_followup(followup_key: signing.PrivateKey, *, tip_id: str, seq: int, text: str) -> bytes:
     """The reporter's signature on follow-up ``seq`` of ``tip_id`` (64 bytes)."""
     return signing.sign(followup_key, FOLLOWUP_LABEL, 1, tip_id, seq, text)
 
 
-def verify_followup(public: Ed25519PublicKey | bytes, signature: object, *, tip_id: str, seq: int,
+def verify_followup(public: signing.PublicKey | bytes, signature: object, *, tip_id: str, seq: int,
                     text: str) -> None:
     """Raise SignatureError unless ``signature`` is the receipt holder's for this follow-up."""
     if not isinstance(signature, str):

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from tipdrop.crypto import canonical, keys, signing
 from tipdrop.errors import SignatureError, TipdropError, UnknownUnitError
 
@@ -91,7 +89,7 @@ def sign_request(unit_key: keys.UnitPrivateKey, method: str, target: str,
                             nonce=secrets.token_bytes(NONCE_LEN))
 
 
-def _sign_request_at(signing_key: Ed25519PrivateKey, unit: str, key_id: bytes, method: str,
+def _sign_request_at(signing_key: signing.PrivateKey, unit: str, key_id: bytes, method: str,
                      target: str, body: bytes, *, timestamp: int, nonce: bytes) -> dict[str, str]:
     """:func:`sign_request` with the time and the nonce given (known-answer tests)."""
     if len(nonce) != NONCE_LEN or len(key_id) != keys.KEY_ID_LEN:

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias, cast
 from tipdrop.common import collation
 from tipdrop.errors import ConfigError, InputError, UnknownUnitError
 from tipdrop.protocol.fields import CODE
-from tipdrop.protocol.questions import Question, QuestionDocument, parse_questions
+from tipdrop.protocol.questions import Question, parse_questions
 
 LANGUAGES = ("kk", "ru", "en")
 
