@@ -62,8 +62,8 @@ def ack_fields(unit: str, key_id: bytes, export_seq: int, tips: Sequence[str],
                followups: Sequence[FollowupItem],
                attachments: Sequence[AttachmentItem]) -> tuple[canonical.Field, ...]:
     """What an acknowledgement's signature covers, in order (docs/protocol.md section 11)."""
-    fields: list[canonical.Field] = [canonical.FORMAT_VERSION, unit, bytes(key_id), export_seq, len(tips), *tips,
-              len(followups)]
+    fields: list[canonical.Field] = [canonical.FORMAT_VERSION, unit, bytes(key_id), export_seq,
+                                     len(tips), *tips, len(followups)]
     for tip_id, seq in followups:
         fields += [tip_id, seq]
     fields.append(len(attachments))
