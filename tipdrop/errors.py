@@ -16,12 +16,12 @@ class TipdropError(Exception):
     #: Generic classes whose detail is the whole message ("file X: no such file").
     detail_is_message = False
 
-    def __init__(self, detail=None):
+    def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
         super().__init__(self.message)
 
     @property
-    def message(self):
+    def message(self) -> str:
         summary = (self.__doc__ or "").strip().splitlines()[0]
         if self.detail and self.detail_is_message:
             return self.detail

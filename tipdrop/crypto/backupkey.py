@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tipdrop.crypto import canonical, kdf
-from tipdrop.crypto.keys import CREATED, KEY_ID_LEN, MAX_KEY_FILE, Opener, Recipient
+from tipdrop.crypto.keys import CREATED, KEY_ID_LEN, MAX_KEY_FILE, KeyDoc, Opener, Recipient
 from tipdrop.errors import InputError, KeyFileError, WrongPassphraseError
 
 PUBLIC_KIND = "backup-public-key"
@@ -64,7 +64,7 @@ class BackupPrivateKey:
     x25519: X25519PrivateKey
     created: str
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"BackupPrivateKey(key_id={self.public.key_id.hex()}, <private>)"
 
     @property
@@ -81,11 +81,13 @@ def generate(clock: datetime.datetime | None = None) -> BackupPrivateKey:
     return BackupPrivateKey(X25519PrivateKey.generate(), moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def _b64(data):
+def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text, length, what):
+def _unb64(text: object, length: int, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise KeyFileError(f"{what} is not valid base64")
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, AttributeError, UnicodeEncodeError):
@@ -95,7 +97,7 @@ def _unb64(text, length, what):
     return data
 
 
-def _load(data, kind):
+def _load(data: bytes, kind: str) -> tuple[KeyDoc, BackupPublicKey]:
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError("file is far too large to be a key")
     try:
@@ -126,7 +128,7 @@ def parse_public(data: bytes) -> BackupPublicKey:
     return _load(data, PUBLIC_KIND)[1]
 
 
-def _aad(doc):
+def _aad(doc: KeyDoc) -> bytes:
     k = doc["kdf"]
     return canonical.encode(
         "tipdrop/v1/backup-private-key", doc["version"], doc["created"], doc["key_id"],
@@ -134,7 +136,7 @@ def _aad(doc):
         k["parallelism"], doc["aead"], doc["nonce"])
 
 
-def _wrapping_key(passphrase, salt, params):
+def _wrapping_key(passphrase: bytes, salt: bytes, params: kdf.Argon2Params) -> bytes:
     return kdf.expand(kdf.argon2id(passphrase, salt, params), _WRAP_LABEL)
 
 
@@ -146,20 +148,21 @@ def private_to_file(private: BackupPrivateKey, passphrase: str | bytes,
                             nonce=secrets.token_bytes(12))
 
 
-def _private_to_file(private, passphrase, params, *, salt, nonce):
+def _private_to_file(private: BackupPrivateKey, passphrase: str | bytes,
+                     params: kdf.Argon2Params, *, salt: bytes, nonce: bytes) -> bytes:
     """:func:`private_to_file` with the salt and nonce given: for known-answer vectors."""
     from tipdrop.crypto.keys import _normalise_passphrase
 
-    passphrase = _normalise_passphrase(passphrase)
-    if not passphrase:
+    secret_phrase = _normalise_passphrase(passphrase)
+    if not secret_phrase:
         raise InputError("the passphrase must not be empty")
     public = private.public
-    doc = {"tipdrop": PRIVATE_KIND, "version": canonical.FORMAT_VERSION,
+    doc: KeyDoc = {"tipdrop": PRIVATE_KIND, "version": canonical.FORMAT_VERSION,
            "created": private.created, "key_id": public.key_id.hex(),
            "x25519": _b64(public.x25519.public_bytes_raw()),
            "kdf": {"name": "argon2id", "salt": _b64(salt), **params.as_dict()},
            "aead": "aes-256-gcm", "nonce": _b64(nonce)}
-    key = _wrapping_key(passphrase, salt, params)
+    key = _wrapping_key(secret_phrase, salt, params)
     doc["ciphertext"] = _b64(AESGCM(key).encrypt(nonce, private.x25519.private_bytes_raw(),
                                                  _aad(doc)))
     return (json.dumps(doc, indent=2) + "\n").encode("ascii")

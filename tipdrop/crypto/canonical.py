@@ -7,14 +7,18 @@ separates one record type from another (domain separation).
 """
 
 import struct
+from typing import TypeAlias
 
 from tipdrop.errors import FormatError
 
 #: Version byte of every format defined in docs/protocol.md.
 FORMAT_VERSION = 1
 
+#: What one field may be: bytes-like, text, or a non-negative 64-bit integer.
+Field: TypeAlias = bytes | bytearray | memoryview | str | int
 
-def encode(label, *fields):
+
+def encode(label: str, *fields: Field) -> bytes:
     """Return ``len(label) || label || (len(field) || field)*``.
 
     ``label`` is an ASCII string such as ``"tipdrop/v1/reply"``. Fields are
@@ -30,7 +34,7 @@ def encode(label, *fields):
     return b"".join(parts)
 
 
-def field_bytes(field):
+def field_bytes(field: object) -> bytes:
     """Turn one field into bytes, refusing types that have no fixed encoding."""
     if isinstance(field, bool):
         raise TypeError("booleans have no canonical encoding; use 0 or 1")

@@ -10,7 +10,11 @@ but it is also bound into HPKE's ``info`` together with the tip id and part,
 so a ciphertext moved to another tip, kind or key fails to open.
 """
 
-from tipdrop.crypto import canonical, hpke, padding
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from tipdrop.crypto import canonical, hpke, keys, padding
 from tipdrop.errors import DecryptionError, FormatError
 
 VERSION = canonical.FORMAT_VERSION
@@ -30,15 +34,18 @@ KINDS = {
 }
 KIND_NAMES = {code: name for name, code in KINDS.items()}
 
+#: hpke.seal's signature: (plaintext, recipient's X25519 key, info) -> sealed.
+HpkeSeal = Callable[[bytes, X25519PublicKey, bytes], bytes]
 
-def kind_code(kind):
+
+def kind_code(kind: str) -> int:
     try:
         return KINDS[kind]
     except KeyError:
         raise ValueError(f"unknown ciphertext kind {kind!r}") from None
 
 
-def check_context(tip_id, part):
+def check_context(tip_id: object, part: object) -> None:
     """Tip ids and parts are short ASCII strings; reject anything else early."""
     for name, value in (("tip id", tip_id), ("part", part)):
         if not isinstance(value, str) or len(value) > 64 or not value.isascii():
@@ -47,13 +54,14 @@ def check_context(tip_id, part):
         raise FormatError("tip id must not be empty")
 
 
-def context_info(label, kind, tip_id, part, key_id):
+def context_info(label: str, kind: str, tip_id: str, part: str,
+                 key_id: bytes | bytearray) -> bytes:
     """The HPKE ``info`` every ciphertext of tipdrop is bound to."""
     check_context(tip_id, part)
     return canonical.encode(label, VERSION, kind, tip_id, part, bytes(key_id))
 
 
-def parse_header(data):
+def parse_header(data: bytes | bytearray | memoryview) -> tuple[str, bytes]:
     """Return (kind name, key id) from the first HEADER_LEN bytes of a ciphertext."""
     if len(data) < HEADER_LEN:
         raise FormatError("too short to hold a header")
@@ -65,16 +73,18 @@ def parse_header(data):
     return kind, bytes(data[2:HEADER_LEN])
 
 
-def _header(kind, key_id):
+def _header(kind: str, key_id: bytes) -> bytes:
     return bytes([VERSION, kind_code(kind)]) + bytes(key_id)
 
 
-def seal(plaintext, recipient, *, kind, tip_id, part=""):
+def seal(plaintext: bytes | bytearray | memoryview, recipient: keys.Recipient, *, kind: str,
+         tip_id: str, part: str = "") -> bytes:
     """Pad ``plaintext`` and encrypt it to ``recipient`` (a keys.Recipient)."""
     return _seal_with(hpke.seal, plaintext, recipient, kind=kind, tip_id=tip_id, part=part)
 
 
-def _seal_with(hpke_seal, plaintext, recipient, *, kind, tip_id, part):
+def _seal_with(hpke_seal: HpkeSeal, plaintext: bytes | bytearray | memoryview,
+               recipient: keys.Recipient, *, kind: str, tip_id: str, part: str) -> bytes:
     """The envelope around ``hpke_seal(padded, x25519 key, info)``.
 
     :func:`seal` passes the library's HPKE, which draws its own ephemeral
@@ -86,9 +96,10 @@ def _seal_with(hpke_seal, plaintext, recipient, *, kind, tip_id, part):
     return _header(kind, recipient.key_id) + sealed
 
 
-def open_(envelope, opener, *, kind, tip_id, part=""):
+def open_(data: bytes | bytearray | memoryview, opener: keys.Opener, *, kind: str, tip_id: str,
+          part: str = "") -> bytes:
     """Decrypt an envelope with ``opener`` (a keys.Opener); raise on any fault."""
-    envelope = bytes(envelope)
+    envelope = bytes(data)
     found_kind, key_id = parse_header(envelope)
     if found_kind != kind:
         raise DecryptionError(f"expected a {kind} ciphertext, found a {found_kind}")
@@ -99,7 +110,7 @@ def open_(envelope, opener, *, kind, tip_id, part=""):
     return padding.unpad(hpke.open_(envelope[HEADER_LEN:], opener.x25519, info))
 
 
-def check_sealed(envelope, *, kind, max_len):
+def check_sealed(data: bytes | bytearray | memoryview, *, kind: str, max_len: int) -> bytes:
     """Check what can be checked of an envelope without its key; return the key id.
 
     A server that receives envelopes sealed on the reporter's device cannot
@@ -108,7 +119,7 @@ def check_sealed(envelope, *, kind, max_len):
     plaintext is always a Padmé length of at least 256 bytes, section 3).
     Whether the key id names a key of the right unit is the caller's check.
     """
-    envelope = bytes(envelope)
+    envelope = bytes(data)
     if len(envelope) > max_len:
         raise FormatError("the envelope is too large")
     found_kind, key_id = parse_header(envelope)

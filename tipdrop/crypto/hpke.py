@@ -34,7 +34,7 @@ OVERHEAD = ENC_LEN + TAG_LEN
 _SUITE = _lib.Suite(_lib.KEM.X25519, _lib.KDF.HKDF_SHA256, _lib.AEAD.AES_256_GCM)
 
 
-def seal(plaintext, recipient, info):
+def seal(plaintext: bytes, recipient: X25519PublicKey, info: bytes) -> bytes:
     """Encrypt ``plaintext`` to the X25519 public key ``recipient``.
 
     ``info`` binds the ciphertext to its context: opening with any other
@@ -45,7 +45,7 @@ def seal(plaintext, recipient, info):
     return _SUITE.encrypt(bytes(plaintext), recipient, info=bytes(info))
 
 
-def open_(sealed, private_key, info):
+def open_(sealed: bytes | bytearray, private_key: X25519PrivateKey, info: bytes) -> bytes:
     """Decrypt a message made by :func:`seal`; raise DecryptionError on any fault."""
     if not isinstance(private_key, X25519PrivateKey):
         raise TypeError("private_key must be an X25519PrivateKey")

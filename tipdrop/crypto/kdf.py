@@ -28,7 +28,7 @@ class Argon2Params:
     memory_cost_kib: int
     parallelism: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise FormatError(f"Argon2 parameter {name} must be a positive integer")
@@ -37,7 +37,7 @@ class Argon2Params:
         if self.memory_cost_kib > 4 * 1024 * 1024 or self.time_cost > 64:
             raise FormatError("Argon2 parameters are implausibly large")
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
@@ -55,7 +55,8 @@ KEY_FILE_PARAMS = Argon2Params(time_cost=3, memory_cost_kib=256 * 1024, parallel
 TEST_PARAMS = Argon2Params(time_cost=1, memory_cost_kib=64, parallelism=1)
 
 
-def argon2id(secret, salt, params, length=32):
+def argon2id(secret: bytes | bytearray, salt: bytes | bytearray, params: Argon2Params,
+             length: int = 32) -> bytes:
     """Raw Argon2id output of ``length`` bytes."""
     if not isinstance(secret, (bytes, bytearray)) or not isinstance(salt, (bytes, bytearray)):
         raise TypeError("secret and salt must be bytes")
@@ -72,7 +73,7 @@ def argon2id(secret, salt, params, length=32):
     )
 
 
-def expand(key_material, label, length=32):
+def expand(key_material: bytes, label: str, length: int = 32) -> bytes:
     """HKDF-Expand(SHA-256) of uniform ``key_material`` under an ASCII ``label``."""
     return HKDFExpand(hashes.SHA256(), length, label.encode("ascii")).derive(
         bytes(key_material)
@@ -95,18 +96,22 @@ class ReceiptKeys:
     followup_key: Ed25519PrivateKey | None = None
 
     @property
-    def followup_public(self):
+    def followup_public(self) -> bytes:
+        if self.followup_key is None:
+            # The same exception as reading .public_key() of None, with its reason.
+            raise AttributeError("these receipt keys were derived without followup=True")
         return self.followup_key.public_key().public_bytes_raw()
 
     @property
-    def reply_public(self):
+    def reply_public(self) -> bytes:
         return self.reply_key.public_key().public_bytes_raw()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "ReceiptKeys(<hidden>)"
 
 
-def receipt_keys(secret, salt, params, *, followup=False):
+def receipt_keys(secret: bytes | bytearray, salt: bytes | bytearray, params: Argon2Params, *,
+                 followup: bool = False) -> ReceiptKeys:
     """Derive the verifier and the reporter's reply key from a receipt secret.
 
     With ``followup`` also the key that signs the reporter's follow-ups
@@ -116,20 +121,22 @@ def receipt_keys(secret, salt, params, *, followup=False):
     master = argon2id(secret, salt, params)
     verifier = expand(master, "tipdrop/v1/receipt/verifier")
     reply_seed = expand(master, "tipdrop/v1/receipt/reply-key")
-    followup_key = None
+    followup_key: Ed25519PrivateKey | None = None
     if followup:
         followup_key = Ed25519PrivateKey.from_private_bytes(
             expand(master, "tipdrop/v1/receipt/followup-key"))
     return ReceiptKeys(verifier, X25519PrivateKey.from_private_bytes(reply_seed), followup_key)
 
 
-def key_file_wrapping_key(passphrase, salt, params):
+def key_file_wrapping_key(passphrase: bytes | bytearray, salt: bytes | bytearray,
+                          params: Argon2Params) -> bytes:
     """The AES-256-GCM key that wraps a unit's private keys in its key file."""
     master = argon2id(passphrase, salt, params)
     return expand(master, "tipdrop/v1/key-file/wrap")
 
 
-def key_slot_wrapping_key(passphrase, salt, params):
+def key_slot_wrapping_key(passphrase: bytes | bytearray, salt: bytes | bytearray,
+                          params: Argon2Params) -> bytes:
     """The AES-256-GCM key that wraps a unit's private keys in one named slot of a key file."""
     master = argon2id(passphrase, salt, params)
     return expand(master, "tipdrop/v2/key-file/slot-wrap")

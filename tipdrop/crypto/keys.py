@@ -20,7 +20,9 @@ import json
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -50,8 +52,11 @@ UNIT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 CREATED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?")
 MAX_KEY_FILE = 64 * 1024
 
+#: A key file's JSON object, as parsed: its values are checked field by field.
+KeyDoc: TypeAlias = dict[str, Any]
 
-def check_unit_name(unit):
+
+def check_unit_name(unit: object) -> str:
     """Unit names end up in file names and routing config: keep them plain."""
     # fullmatch: with match(), "$" also matches before a trailing newline.
     if not isinstance(unit, str) or not UNIT_NAME.fullmatch(unit):
@@ -61,13 +66,13 @@ def check_unit_name(unit):
     return unit
 
 
-def fingerprint(unit, x25519_raw, ed25519_raw):
+def fingerprint(unit: str, x25519_raw: bytes, ed25519_raw: bytes) -> bytes:
     """SHA-256 over the unit name and both public keys: what people compare."""
     data = canonical.encode("tipdrop/v1/key-id", unit, x25519_raw, ed25519_raw)
     return hashlib.sha256(data).digest()
 
 
-def format_fingerprint(digest):
+def format_fingerprint(digest: bytes) -> str:
     """Upper-case hex in groups of four, for reading aloud during a key ceremony."""
     text = digest.hex().upper()
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
@@ -89,10 +94,10 @@ class Opener:
     x25519: X25519PrivateKey
     label: str = ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Opener(key_id={self.key_id.hex()}, <private>)"
 
-    def require(self, key_id):
+    def require(self, key_id: bytes | bytearray) -> None:
         """Raise WrongKeyError unless a ciphertext for ``key_id`` is ours."""
         if not secrets.compare_digest(bytes(key_id), self.key_id):
             who = f" ({self.label})" if self.label else ""
@@ -102,14 +107,14 @@ class Opener:
             )
 
 
-def reply_recipient(reply_public_raw):
+def reply_recipient(reply_public_raw: bytes | bytearray) -> Recipient:
     """A reporter's reply key as a recipient; its key id has no unit and no signing key."""
     public = X25519PublicKey.from_public_bytes(bytes(reply_public_raw))
     key_id = fingerprint("", bytes(reply_public_raw), b"")[:KEY_ID_LEN]
     return Recipient(key_id, public)
 
 
-def usable_reply_public(raw):
+def usable_reply_public(raw: bytes | bytearray) -> bool:
     """Whether replies can be sealed to the X25519 public key ``raw``.
 
     A low-order point (32 zero bytes, and a few others) gives an all-zero
@@ -124,7 +129,7 @@ def usable_reply_public(raw):
 
 
 @functools.cache
-def _probe_key():
+def _probe_key() -> X25519PrivateKey:
     """One throwaway key per process for :func:`usable_reply_public`.
 
     Its shared secrets are never used, only whether the library refuses them;
@@ -134,7 +139,7 @@ def _probe_key():
     return X25519PrivateKey.generate()
 
 
-def reply_opener(reply_key):
+def reply_opener(reply_key: X25519PrivateKey) -> Opener:
     """The opener for a reply key derived from a receipt (see kdf.receipt_keys)."""
     raw = reply_key.public_key().public_bytes_raw()
     return Opener(fingerprint("", raw, b"")[:KEY_ID_LEN], reply_key, "reply key")
@@ -148,20 +153,20 @@ class UnitPublicKey:
     created: str
 
     @property
-    def fingerprint(self):
+    def fingerprint(self) -> bytes:
         return fingerprint(
             self.unit, self.x25519.public_bytes_raw(), self.ed25519.public_bytes_raw()
         )
 
     @property
-    def key_id(self):
+    def key_id(self) -> bytes:
         return self.fingerprint[:KEY_ID_LEN]
 
     @property
-    def recipient(self):
+    def recipient(self) -> Recipient:
         return Recipient(self.key_id, self.x25519)
 
-    def as_document(self):
+    def as_document(self) -> dict[str, str | int]:
         """The public key file's JSON object (also served by the API at /api/v1/keys)."""
         return {
             "tipdrop": PUBLIC_KIND,
@@ -173,7 +178,7 @@ class UnitPublicKey:
             "ed25519": _b64(self.ed25519.public_bytes_raw()),
         }
 
-    def to_json(self):
+    def to_json(self) -> bytes:
         return (json.dumps(self.as_document(), indent=2) + "\n").encode("ascii")
 
 
@@ -184,25 +189,25 @@ class UnitPrivateKey:
     ed25519: Ed25519PrivateKey
     created: str
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"UnitPrivateKey(unit={self.unit!r}, key_id={self.key_id.hex()}, <private>)"
 
     @property
-    def public(self):
+    def public(self) -> UnitPublicKey:
         return UnitPublicKey(
             self.unit, self.x25519.public_key(), self.ed25519.public_key(), self.created
         )
 
     @property
-    def key_id(self):
+    def key_id(self) -> bytes:
         return self.public.key_id
 
     @property
-    def opener(self):
+    def opener(self) -> Opener:
         return Opener(self.key_id, self.x25519, f"unit {self.unit}")
 
 
-def newest(public_keys):
+def newest(public_keys: Iterable[UnitPublicKey]) -> UnitPublicKey:
     """The newest of one unit's keys, by ``created``; KeyOrderError on a tie.
 
     A key made without a time (a day only) counts as older than one made at
@@ -218,13 +223,13 @@ def newest(public_keys):
     return ordered[-1]
 
 
-def now_created(clock=None):
+def now_created(clock: datetime.datetime | None = None) -> str:
     """``created`` for a key made now: the UTC second, so same-day rotations order."""
     moment = clock or datetime.datetime.now(datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def generate(unit, created=None):
+def generate(unit: str, created: str | None = None) -> UnitPrivateKey:
     """A fresh unit key pair; ``created`` is a coarse date string (default today, UTC)."""
     check_unit_name(unit)
     if created is None:
@@ -237,11 +242,13 @@ def generate(unit, created=None):
 # --- files ---------------------------------------------------------------
 
 
-def _b64(data):
+def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text, length, what):
+def _unb64(text: object, length: int | None, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise KeyFileError(f"{what} is not valid base64")
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, AttributeError, UnicodeEncodeError):
@@ -251,7 +258,7 @@ def _unb64(text, length, what):
     return data
 
 
-def _load_doc(data, kind, version=canonical.FORMAT_VERSION):
+def _load_doc(data: bytes, kind: str, version: int = canonical.FORMAT_VERSION) -> KeyDoc:
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError("file is far too large to be a key")
     try:
@@ -282,7 +289,7 @@ def _load_doc(data, kind, version=canonical.FORMAT_VERSION):
     return doc
 
 
-def _public_from_doc(doc, where):
+def _public_from_doc(doc: KeyDoc, where: KeyDoc) -> UnitPublicKey:
     x_raw = _unb64(where.get("x25519"), 32, "x25519 key")
     ed_raw = _unb64(where.get("ed25519"), 32, "ed25519 key")
     public = UnitPublicKey(
@@ -296,13 +303,13 @@ def _public_from_doc(doc, where):
     return public
 
 
-def parse_public(data):
+def parse_public(data: bytes) -> UnitPublicKey:
     """Parse a ``.pub`` file's bytes into a UnitPublicKey."""
     doc = _load_doc(data, PUBLIC_KIND)
     return _public_from_doc(doc, doc)
 
 
-def looks_private(data):
+def looks_private(data: bytes) -> bool:
     """True if ``data`` holds private key material of any kind we know of.
 
     The server refuses to start when its keys folder holds such a file.
@@ -318,7 +325,7 @@ def looks_private(data):
     return any(marker in data for marker in markers)
 
 
-def _normalise_passphrase(passphrase):
+def _normalise_passphrase(passphrase: str | bytes) -> bytes:
     if isinstance(passphrase, str):
         try:
             passphrase = unicodedata.normalize("NFC", passphrase).encode("utf-8")
@@ -329,7 +336,7 @@ def _normalise_passphrase(passphrase):
     return passphrase
 
 
-def _private_aad(doc):
+def _private_aad(doc: KeyDoc) -> bytes:
     kdf_doc = doc["kdf"]
     return canonical.encode(
         "tipdrop/v1/private-key",
@@ -349,19 +356,21 @@ def _private_aad(doc):
     )
 
 
-def private_to_file(private, passphrase, params=kdf.KEY_FILE_PARAMS):
+def private_to_file(private: UnitPrivateKey, passphrase: str | bytes,
+                    params: kdf.Argon2Params = kdf.KEY_FILE_PARAMS) -> bytes:
     """Serialise ``private`` encrypted under ``passphrase`` (never empty)."""
     return _private_to_file(private, passphrase, params,
                             salt=secrets.token_bytes(kdf.SALT_LEN), nonce=secrets.token_bytes(12))
 
 
-def _private_to_file(private, passphrase, params, *, salt, nonce):
+def _private_to_file(private: UnitPrivateKey, passphrase: str | bytes, params: kdf.Argon2Params,
+                     *, salt: bytes, nonce: bytes) -> bytes:
     """:func:`private_to_file` with the salt and nonce given: for known-answer vectors."""
-    passphrase = _normalise_passphrase(passphrase)
-    if not passphrase:
+    secret_phrase = _normalise_passphrase(passphrase)
+    if not secret_phrase:
         raise InputError("the passphrase must not be empty")
     public = private.public
-    doc = {
+    doc: KeyDoc = {
         "tipdrop": PRIVATE_KIND,
         "version": canonical.FORMAT_VERSION,
         "unit": private.unit,
@@ -375,20 +384,20 @@ def _private_to_file(private, passphrase, params, *, salt, nonce):
         "aead": "aes-256-gcm",
         "nonce": _b64(nonce),
     }
-    key = kdf.key_file_wrapping_key(passphrase, salt, params)
+    key = kdf.key_file_wrapping_key(secret_phrase, salt, params)
     secret = private.x25519.private_bytes_raw() + private.ed25519.private_bytes_raw()
     doc["ciphertext"] = _b64(AESGCM(key).encrypt(nonce, secret, _private_aad(doc)))
     return (json.dumps(doc, indent=2) + "\n").encode("ascii")
 
 
-def _private_doc(data):
+def _private_doc(data: bytes) -> tuple[KeyDoc, UnitPublicKey]:
     doc = _load_doc(data, PRIVATE_KIND)
     if not isinstance(doc.get("public"), dict) or not isinstance(doc.get("kdf"), dict):
         raise KeyFileError("missing public keys or KDF parameters")
     return doc, _public_from_doc(doc, doc["public"])
 
 
-def parse_private_public_part(data):
+def parse_private_public_part(data: bytes) -> UnitPublicKey:
     """The public keys named in a ``.key`` file, without unlocking it.
 
     Only the key id check protects these before the passphrase is given;
@@ -397,7 +406,7 @@ def parse_private_public_part(data):
     return _private_doc(data)[1]
 
 
-def parse_private(data, passphrase):
+def parse_private(data: bytes, passphrase: str | bytes) -> UnitPrivateKey:
     """Decrypt a ``.key`` file; WrongPassphraseError if it does not open."""
     doc, public = _private_doc(data)
     kdf_doc = doc["kdf"]

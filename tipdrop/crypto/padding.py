@@ -10,6 +10,8 @@ original length is recovered from the plaintext alone and a stream can be
 padded at its end without knowing its length in advance.
 """
 
+from collections.abc import Callable
+
 from tipdrop.errors import PaddingError
 
 MARKER = 0x80
@@ -18,7 +20,7 @@ MARKER = 0x80
 MIN_PADDED_LEN = 256
 
 
-def padme(length):
+def padme(length: int) -> int:
     """Round ``length`` up to its Padmé bucket."""
     if length < 2:
         return length
@@ -29,18 +31,18 @@ def padme(length):
     return (length + mask) & ~mask
 
 
-def padded_length(length, minimum=0):
+def padded_length(length: int, minimum: int = 0) -> int:
     """Total plaintext length after padding ``length`` data bytes."""
     return padme(max(length + 1, minimum))
 
 
-def pad(data, minimum=MIN_PADDED_LEN):
+def pad(data: bytes | bytearray | memoryview, minimum: int = MIN_PADDED_LEN) -> bytes:
     """Return ``data || 0x80 || 0x00*`` with Padmé length (at least ``minimum``)."""
     total = padded_length(len(data), minimum)
     return bytes(data) + b"\x80" + bytes(total - len(data) - 1)
 
 
-def unpad(padded, minimum=MIN_PADDED_LEN):
+def unpad(padded: bytes | bytearray | memoryview, minimum: int = MIN_PADDED_LEN) -> bytes:
     """Inverse of :func:`pad`; raise PaddingError unless the padding is canonical."""
     body = bytes(padded).rstrip(b"\x00")
     if not body or body[-1] != MARKER:
@@ -51,7 +53,7 @@ def unpad(padded, minimum=MIN_PADDED_LEN):
     return data
 
 
-def padding_for(length, minimum=0):
+def padding_for(length: int, minimum: int = 0) -> int:
     """How many padding bytes (marker included) follow ``length`` data bytes."""
     return padded_length(length, minimum) - length
 
@@ -66,15 +68,15 @@ class StreamUnpadder:
 
     _ZERO_BLOCK = bytes(64 * 1024)
 
-    def __init__(self, write):
+    def __init__(self, write: Callable[[bytes | memoryview], object]) -> None:
         self._write = write
-        self._held = None
+        self._held: int | None = None
         self._zeros = 0
         self.total = 0
         self.data_length = 0
 
-    def feed(self, chunk):
-        chunk = memoryview(chunk)
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        chunk = memoryview(data)
         if not len(chunk):
             return
         self.total += len(chunk)
@@ -91,7 +93,7 @@ class StreamUnpadder:
         self._held = chunk[last]
         self._zeros = len(chunk) - last - 1
 
-    def _release(self):
+    def _release(self) -> None:
         if self._held is not None:
             self._emit(bytes([self._held]))
         while self._zeros:
@@ -100,12 +102,12 @@ class StreamUnpadder:
             self._zeros -= n
         self._held = None
 
-    def _emit(self, data):
+    def _emit(self, data: bytes | memoryview) -> None:
         if len(data):
             self._write(data)
             self.data_length += len(data)
 
-    def finish(self, minimum=0):
+    def finish(self, minimum: int = 0) -> None:
         """Check the held-back tail is exactly a canonical padding."""
         if self._held != MARKER:
             raise PaddingError()

@@ -28,27 +28,28 @@ NONCE_LEN = 12
 LABEL = "tipdrop/v1/page-link"
 
 
-def new_key():
+def new_key() -> bytes:
     return secrets.token_bytes(KEY_LEN)
 
 
-def _aad(purpose, link_id):
+def _aad(purpose: str, link_id: str) -> bytes:
     return canonical.encode(LABEL, purpose, link_id)
 
 
-def seal(plaintext, key, *, purpose, link_id):
+def seal(plaintext: bytes, key: bytes, *, purpose: str, link_id: str) -> bytes:
     return _seal_with_nonce(plaintext, key, secrets.token_bytes(NONCE_LEN),
                             purpose=purpose, link_id=link_id)
 
 
-def _seal_with_nonce(plaintext, key, nonce, *, purpose, link_id):
+def _seal_with_nonce(plaintext: bytes, key: bytes, nonce: bytes, *, purpose: str,
+                     link_id: str) -> bytes:
     if len(key) != KEY_LEN or len(nonce) != NONCE_LEN:
         raise FormatError("page-link key or nonce has the wrong length")
     sealed = ChaCha20Poly1305(key).encrypt(nonce, plaintext, _aad(purpose, link_id))
     return bytes([VERSION]) + nonce + sealed
 
 
-def open_(data, key, *, purpose, link_id):
+def open_(data: bytes, key: bytes, *, purpose: str, link_id: str) -> bytes:
     if len(data) < 1 + NONCE_LEN + 16 or data[0] != VERSION:
         raise FormatError("not a page link")
     nonce, sealed = data[1:1 + NONCE_LEN], data[1 + NONCE_LEN:]

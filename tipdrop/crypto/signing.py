@@ -7,6 +7,8 @@ and a per-tip sequence number among the fields, so replays and reorderings
 change the signed bytes.
 """
 
+from typing import TypeAlias
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -17,6 +19,11 @@ from tipdrop.crypto import canonical
 from tipdrop.errors import SignatureError
 
 SIGNATURE_LEN = 64
+
+#: The key types, by name, for modules outside tipdrop.crypto: only this
+#: package imports the crypto libraries (the import contracts in pyproject.toml).
+PrivateKey: TypeAlias = Ed25519PrivateKey
+PublicKey: TypeAlias = Ed25519PublicKey
 
 LABELS = frozenset(
     {
@@ -30,20 +37,21 @@ LABELS = frozenset(
 )
 
 
-def _message(label, fields):
+def _message(label: str, fields: tuple[canonical.Field, ...]) -> bytes:
     if label not in LABELS:
         raise ValueError(f"unknown signature label {label!r}")
     return canonical.encode(label, *fields)
 
 
-def sign(private_key, label, *fields):
+def sign(private_key: Ed25519PrivateKey, label: str, *fields: canonical.Field) -> bytes:
     """Sign the canonical encoding of ``fields`` under ``label``."""
     if not isinstance(private_key, Ed25519PrivateKey):
         raise TypeError("private_key must be an Ed25519PrivateKey")
     return private_key.sign(_message(label, fields))
 
 
-def verify(public_key, signature, label, *fields):
+def verify(public_key: Ed25519PublicKey | bytes | bytearray, signature: bytes, label: str,
+           *fields: canonical.Field) -> None:
     """Raise SignatureError unless ``signature`` is valid; return None otherwise."""
     if isinstance(public_key, (bytes, bytearray)):
         if len(public_key) != 32:

@@ -16,13 +16,15 @@ fail to decrypt.
 """
 
 import secrets
+from types import TracebackType
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tipdrop.crypto import hpke, padding
+from tipdrop.crypto import hpke, keys, padding
 from tipdrop.crypto.envelope import HEADER_LEN as _KIND_HEADER_LEN
-from tipdrop.crypto.envelope import _header, context_info, parse_header
+from tipdrop.crypto.envelope import HpkeSeal, _header, context_info, parse_header
 from tipdrop.errors import DecryptionError, FormatError, TruncatedError
 
 CHUNK_SIZE = 64 * 1024
@@ -36,13 +38,25 @@ _MAX_COUNTER = 2**88 - 1
 _LABEL = "tipdrop/v1/stream"
 
 
-def _nonce(counter, last):
+class Source(Protocol):
+    """What a stream is read from: a binary file, a socket's file, a BytesIO."""
+
+    def readinto(self, buffer: bytearray | memoryview, /) -> int | None: ...
+
+
+class Sink(Protocol):
+    """What a stream is written to."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+
+def _nonce(counter: int, last: bool) -> bytes:
     if counter > _MAX_COUNTER:
         raise FormatError("stream too long")
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def ciphertext_length(plaintext_length):
+def ciphertext_length(plaintext_length: int) -> int:
     """Exact stream length for ``plaintext_length`` bytes of data."""
     padded = padding.padded_length(plaintext_length)
     chunks = -(-padded // CHUNK_SIZE)
@@ -60,14 +74,14 @@ class FramingCheck:
     which holds the key.
     """
 
-    def __init__(self, *, kind, max_len):
+    def __init__(self, *, kind: str, max_len: int) -> None:
         self.kind = kind
         self.max_len = max_len
         self.length = 0
         self._head = bytearray()
-        self.key_id = None
+        self.key_id: bytes | None = None
 
-    def update(self, data):
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         self.length += len(data)
         if self.length > self.max_len:
             raise FormatError("the stream is too large")
@@ -78,7 +92,7 @@ class FramingCheck:
                 if found != self.kind:
                     raise FormatError(f"expected a {self.kind} stream, found a {found}")
 
-    def finish(self):
+    def finish(self) -> bytes:
         """Return the header's key id once the whole stream passed and fits."""
         body = self.length - HEADER_LEN
         if self.key_id is None or body <= 0:
@@ -98,12 +112,14 @@ class StreamEncryptor:
     A stream that is never closed has no final chunk and will not decrypt.
     """
 
-    def __init__(self, out, recipient, *, kind, tip_id, part=""):
+    def __init__(self, out: Sink, recipient: keys.Recipient, *, kind: str, tip_id: str,
+                 part: str = "") -> None:
         self._start(out, recipient, kind, tip_id, part,
                     secrets.token_bytes(PAYLOAD_KEY_LEN), hpke.seal)
 
     @classmethod
-    def _from_parts(cls, out, recipient, *, kind, tip_id, part="", payload_key, hpke_seal):
+    def _from_parts(cls, out: Sink, recipient: keys.Recipient, *, kind: str, tip_id: str,
+                    part: str = "", payload_key: bytes, hpke_seal: HpkeSeal) -> "StreamEncryptor":
         """An encryptor with the caller's payload key and HPKE seal.
 
         For the known-answer vectors only (tests/vectors/rfc9180.py passes a
@@ -114,7 +130,8 @@ class StreamEncryptor:
         self._start(out, recipient, kind, tip_id, part, payload_key, hpke_seal)
         return self
 
-    def _start(self, out, recipient, kind, tip_id, part, payload_key, hpke_seal):
+    def _start(self, out: Sink, recipient: keys.Recipient, kind: str, tip_id: str, part: str,
+               payload_key: bytes, hpke_seal: HpkeSeal) -> None:
         info = context_info(_LABEL, kind, tip_id, part, recipient.key_id)
         sealed_key = hpke_seal(payload_key, recipient.x25519, info)
         self._out = out
@@ -130,10 +147,10 @@ class StreamEncryptor:
         self.header = _header(kind, recipient.key_id) + sealed_key
         out.write(self.header)
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def _emit(self, data, last):
+    def _emit(self, data: bytearray | memoryview, last: bool) -> None:
         n = self._aead.encrypt_into(
             _nonce(self._counter, last), data, None, memoryview(self._sealed)[: len(data) + TAG_LEN]
         )
@@ -141,7 +158,7 @@ class StreamEncryptor:
         self._counter += 1
         self.bytes_written += n
 
-    def _push(self, data):
+    def _push(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
         while len(view):
             if self._fill == CHUNK_SIZE:
@@ -158,7 +175,7 @@ class StreamEncryptor:
             self._fill += take
             view = view[take:]
 
-    def write(self, data):
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed stream")
         n = len(memoryview(data).cast("B"))
@@ -166,7 +183,7 @@ class StreamEncryptor:
         self.data_length += n
         return n
 
-    def close(self):
+    def close(self) -> None:
         if self._closed:
             return
         pad = padding.padding_for(self.data_length)
@@ -180,10 +197,11 @@ class StreamEncryptor:
         self._emit(memoryview(self._buf)[: self._fill], last=True)
         self._closed = True
 
-    def __enter__(self):
+    def __enter__(self) -> "StreamEncryptor":
         return self
 
-    def __exit__(self, exc_type, *exc):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -191,7 +209,8 @@ class StreamEncryptor:
             self._closed = True
 
 
-def encrypt_stream(src, out, recipient, *, kind, tip_id, part=""):
+def encrypt_stream(src: Source, out: Sink, recipient: keys.Recipient, *, kind: str, tip_id: str,
+                   part: str = "") -> int:
     """Encrypt everything readable from ``src`` into ``out``; return bytes written."""
     enc = StreamEncryptor(out, recipient, kind=kind, tip_id=tip_id, part=part)
     buf = bytearray(CHUNK_SIZE * 4)
@@ -205,7 +224,7 @@ def encrypt_stream(src, out, recipient, *, kind, tip_id, part=""):
     return enc.bytes_written
 
 
-def read_header(src):
+def read_header(src: Source) -> tuple[str, bytes, bytearray]:
     """Read and parse a stream header: (kind, key id, header bytes)."""
     header = _read_exactly(src, HEADER_LEN)
     if len(header) < HEADER_LEN:
@@ -214,7 +233,7 @@ def read_header(src):
     return kind, key_id, header
 
 
-def _read_exactly(src, n):
+def _read_exactly(src: Source, n: int) -> bytearray:
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -226,7 +245,8 @@ def _read_exactly(src, n):
     return buf if got == n else buf[:got]
 
 
-def decrypt_stream(src, out, opener, *, kind, tip_id, part=""):
+def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, tip_id: str,
+                   part: str = "") -> int:
     """Decrypt a stream from ``src`` into ``out``; return the data length.
 
     Raises DecryptionError (or TruncatedError) on any tampering. Output
@@ -247,7 +267,7 @@ def decrypt_stream(src, out, opener, *, kind, tip_id, part=""):
     pending = memoryview(bytearray(OUT_BYTES))
     filled = 0
 
-    def collect(data):
+    def collect(data: bytes | bytearray | memoryview) -> None:
         nonlocal filled
         if filled + len(data) > len(pending):
             out.write(pending[:filled])
@@ -264,7 +284,7 @@ def decrypt_stream(src, out, opener, *, kind, tip_id, part=""):
     while True:
         if len(current) < SEALED_CHUNK:
             last = True
-            upcoming = None
+            upcoming = current[:0]  # nothing follows the final chunk
         else:
             upcoming = _read_into(src, buffers[(counter + 1) % 2])
             last = not upcoming
@@ -281,7 +301,7 @@ def decrypt_stream(src, out, opener, *, kind, tip_id, part=""):
     return unpadder.data_length
 
 
-def _read_into(src, buffer):
+def _read_into(src: Source, buffer: bytearray) -> memoryview:
     """Fill ``buffer`` from ``src`` as far as it goes; the filled part, as a memoryview."""
     view = memoryview(buffer)
     got = 0
@@ -293,8 +313,9 @@ def _read_into(src, buffer):
     return view[:got]
 
 
-def _open_chunk(aead, counter, last, sealed, plain):
-    plain = memoryview(plain)[: len(sealed) - TAG_LEN]
+def _open_chunk(aead: AESGCM, counter: int, last: bool, sealed: memoryview,
+                buffer: bytearray) -> int:
+    plain = memoryview(buffer)[: len(sealed) - TAG_LEN]
     try:
         return aead.decrypt_into(_nonce(counter, last), sealed, None, plain)
     except InvalidTag:

@@ -24,6 +24,8 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import cast
 
 from tipdrop.crypto import signing
 from tipdrop.crypto.stream import HEADER_LEN as STREAM_HEADER_LEN
@@ -36,8 +38,12 @@ FOLLOWUP_KEY = "followup_key"
 FOLLOWUP_LABEL = "tipdrop/v1/followup"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
+#: One attachment's binding: {"info": hex SHA-256, "stream_header": hex SHA-256}.
+Digest = dict[str, str]
 
-def attachment_digest(info_envelope, stream_header):
+
+def attachment_digest(info_envelope: bytes | bytearray | memoryview,
+                      stream_header: bytes | bytearray | memoryview) -> Digest:
     """The binding of one attachment: what the report document lists for it."""
     header = bytes(stream_header)
     if len(header) < STREAM_HEADER_LEN:
@@ -46,7 +52,7 @@ def attachment_digest(info_envelope, stream_header):
             "stream_header": hashlib.sha256(header[:STREAM_HEADER_LEN]).hexdigest()}
 
 
-def digests_of(report):
+def digests_of(report: Mapping[str, object]) -> dict[str, Digest] | None:
     """The report's attachment bindings as {part: {"info", "stream_header"}}, or None.
 
     None means the report binds nothing (sealed before binding existed, or
@@ -63,12 +69,13 @@ def digests_of(report):
                 isinstance(entry.get(name), str) and _HEX64.fullmatch(entry[name])
                 for name in ("info", "stream_header"))):
             raise FormatError(f"the report's digest of {str(part)[:8]} is malformed")
-    if sorted(digests) != sorted(report.get("attachments", [])):
+    attachments = report.get("attachments", [])
+    if not isinstance(attachments, list) or sorted(digests) != sorted(attachments):
         raise FormatError("the report's attachment digests do not match its list of files")
-    return digests
+    return cast(dict[str, Digest], digests)  # every entry checked above
 
 
-def followup_public_of(report):
+def followup_public_of(report: Mapping[str, object]) -> bytes | None:
     """The 32-byte follow-up public key a report carries, or None."""
     text = report.get(FOLLOWUP_KEY)
     if text is None:
@@ -82,12 +89,13 @@ def followup_public_of(report):
     return key
 
 
-def sign_followup(followup_key, *, tip_id, seq, text):
+def sign_followup(followup_key: signing.PrivateKey, *, tip_id: str, seq: int, text: str) -> bytes:
     """The reporter's signature on follow-up ``seq`` of ``tip_id`` (64 bytes)."""
     return signing.sign(followup_key, FOLLOWUP_LABEL, 1, tip_id, seq, text)
 
 
-def verify_followup(public, signature, *, tip_id, seq, text):
+def verify_followup(public: signing.PublicKey | bytes, signature: object, *, tip_id: str, seq: int,
+                    text: str) -> None:
     """Raise SignatureError unless ``signature`` is the receipt holder's for this follow-up."""
     if not isinstance(signature, str):
         raise SignatureError("the follow-up carries no signature")

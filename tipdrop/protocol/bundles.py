@@ -34,7 +34,9 @@ import hashlib
 import json
 import re
 import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from tipdrop.crypto import canonical, signing
 from tipdrop.errors import FormatError, SignatureError
@@ -57,15 +59,30 @@ TIP_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 MAX_REPLY_BUNDLE = 64 * 1024 * 1024
 
 
+_T = TypeVar("_T")
+
+
+class Readable(Protocol):
+    """A binary file a bundle or an attachment's stream is read from."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    """A binary file a bundle is written to."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class BundleError(FormatError):
     """The bundle file is damaged, incomplete or not a tipdrop bundle."""
 
 
-def b64(data):
+def b64(data: bytes | bytearray | memoryview) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def unb64(text, what="field"):
+def unb64(text: object, what: str = "field") -> bytes:
     if not isinstance(text, str):
         raise BundleError(f"{what} is not base64 text")
     try:
@@ -80,23 +97,23 @@ def unb64(text, what="field"):
 class ExportWriter:
     """Write an export bundle to a binary file object, hashing as it goes."""
 
-    def __init__(self, out):
+    def __init__(self, out: Writable) -> None:
         self._out = out
         self._hash = hashlib.sha256()
         self.records = 0
         self._write(EXPORT_MAGIC)
 
-    def _write(self, data):
+    def _write(self, data: bytes) -> None:
         self._out.write(data)
         self._hash.update(data)
 
-    def record(self, kind, doc):
+    def record(self, kind: int, doc: Mapping[str, object]) -> None:
         payload = json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode()
         self._write(_LEN.pack(kind, len(payload)))
         self._write(payload)
         self.records += 1
 
-    def stream(self, src, length):
+    def stream(self, src: Readable, length: int) -> None:
         """Copy ``length`` bytes of STREAM ciphertext from ``src``."""
         self._write(_LEN.pack(STREAM, length))
         left = length
@@ -108,7 +125,7 @@ class ExportWriter:
             left -= len(chunk)
         self.records += 1
 
-    def finish(self):
+    def finish(self) -> None:
         digest = self._hash.hexdigest()
         payload = json.dumps({"records": self.records, "sha256": digest}).encode()
         self._out.write(_LEN.pack(END, len(payload)) + payload)
@@ -120,7 +137,7 @@ class ExportWriter:
 @dataclass
 class Record:
     kind: int
-    doc: dict | None = None
+    doc: fields.JSONObject | None = None
     length: int = 0
 
 
@@ -131,7 +148,7 @@ class ExportReader:
     right after receiving one.
     """
 
-    def __init__(self, src):
+    def __init__(self, src: Readable) -> None:
         self._src = src
         self._hash = hashlib.sha256()
         self.records = 0
@@ -139,7 +156,7 @@ class ExportReader:
         if self._read(len(EXPORT_MAGIC)) != EXPORT_MAGIC:
             raise BundleError("not a tipdrop export bundle")
 
-    def _read(self, n, hashed=True):
+    def _read(self, n: int, hashed: bool = True) -> bytes:
         data = self._src.read(n)
         if len(data) != n:
             raise BundleError("the file ends too early: it is incomplete")
@@ -147,7 +164,7 @@ class ExportReader:
             self._hash.update(data)
         return data
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Record]:
         while True:
             if self._pending:
                 raise BundleError("a stream record was not consumed")
@@ -170,7 +187,7 @@ class ExportReader:
             else:
                 raise BundleError(f"unknown record type {kind}")
 
-    def _read_json(self, length, hashed=True):
+    def _read_json(self, length: int, hashed: bool = True) -> fields.JSONObject:
         if length > MAX_JSON_RECORD:
             raise BundleError("a record is implausibly large")
         doc = fields.loads(self._read(length, hashed), BundleError, "a record")
@@ -178,7 +195,7 @@ class ExportReader:
             raise BundleError("a record is not a JSON object")
         return doc
 
-    def copy_stream(self, write):
+    def copy_stream(self, write: Callable[[bytes], object]) -> None:
         """Pass the pending stream record's bytes to ``write``."""
         left, self._pending = self._pending, 0
         while left:
@@ -186,14 +203,14 @@ class ExportReader:
             write(chunk)
             left -= len(chunk)
 
-    def _verify_end(self, doc):
+    def _verify_end(self, doc: fields.JSONObject) -> None:
         if doc.get("records") != self.records or doc.get("sha256") != self._hash.hexdigest():
             raise BundleError("the checksum does not match: the file was damaged or changed")
         if self._src.read(1):
             raise BundleError("unexpected data after the end of the bundle")
 
 
-def require(doc, field, kind, what="record"):
+def require(doc: Mapping[str, object], field: str, kind: type[_T], what: str = "record") -> _T:
     value = doc.get(field)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         raise BundleError(f"{what} has no valid {field!r}")
@@ -213,29 +230,33 @@ class Reply:
     signature: bytes
 
 
-def reply_fields(unit, key_id, reply):
+def reply_fields(unit: str, key_id: bytes, reply: Reply) -> tuple[canonical.Field, ...]:
     """What a reply's signature covers, in order (docs/protocol.md section 11)."""
     return (canonical.FORMAT_VERSION, unit, bytes(key_id), reply.tip_id, reply.seq,
             reply.day, reply.status, reply.body)
 
 
-def sign_reply(signing_key, unit, key_id, *, tip_id, seq, day, status, body):
+def sign_reply(signing_key: signing.PrivateKey, unit: str, key_id: bytes, *, tip_id: str, seq: int,
+               day: str, status: str, body: bytes | bytearray | memoryview) -> Reply:
     draft = Reply(tip_id, seq, day, status, bytes(body), b"")
     signature = signing.sign(signing_key, "tipdrop/v1/reply", *reply_fields(unit, key_id, draft))
     return Reply(tip_id, seq, day, status, bytes(body), signature)
 
 
-def verify_reply(public_key, unit, key_id, reply):
+def verify_reply(public_key: signing.PublicKey | bytes, unit: str, key_id: bytes,
+                 reply: Reply) -> None:
     signing.verify(public_key, reply.signature, "tipdrop/v1/reply",
                    *reply_fields(unit, key_id, reply))
 
 
-def _bundle_fields(unit, key_id, created_day, replies):
+def _bundle_fields(unit: str, key_id: bytes, created_day: str,
+                   replies: Sequence[Reply]) -> tuple[canonical.Field, ...]:
     return (canonical.FORMAT_VERSION, unit, bytes(key_id), created_day, len(replies),
             *(r.signature for r in replies))
 
 
-def make_reply_bundle(signing_key, unit, key_id, created_day, replies):
+def make_reply_bundle(signing_key: signing.PrivateKey, unit: str, key_id: bytes, created_day: str,
+                      replies: Sequence[Reply]) -> bytes:
     """Serialise and sign a reply bundle; returns bytes."""
     signature = signing.sign(signing_key, "tipdrop/v1/bundle",
                              *_bundle_fields(unit, key_id, created_day, replies))
@@ -260,11 +281,11 @@ class ReplyBundle:
     unit: str
     key_id: bytes
     created_day: str
-    replies: tuple
+    replies: tuple[Reply, ...]
     signature: bytes
 
 
-def parse_reply_bundle(data):
+def parse_reply_bundle(data: bytes) -> ReplyBundle:
     """Parse a reply bundle, every field checked (signatures are checked by verify_reply_bundle).
 
     The rules are fields.REPLY_BUNDLE and fields.REPLY: the same table the
@@ -281,7 +302,7 @@ def parse_reply_bundle(data):
     if type(doc.get("version")) is not int or doc["version"] != canonical.FORMAT_VERSION:
         raise BundleError(f"unsupported reply bundle version {doc.get('version')!r}")
     head = fields.check(doc, fields.REPLY_BUNDLE, "the bundle", BundleError)
-    items = require(doc, "replies", list, "bundle")
+    items: list[Any] = require(doc, "replies", list, "bundle")
     replies = []
     for number, item in enumerate(items, start=1):
         reply = fields.check(item, fields.REPLY, f"reply {number}", BundleError)
@@ -291,7 +312,7 @@ def parse_reply_bundle(data):
                        tuple(replies), head["signature"])
 
 
-def verify_reply_bundle(bundle, public_key):
+def verify_reply_bundle(bundle: ReplyBundle, public_key: signing.PublicKey | bytes) -> None:
     """Check the bundle signature and every reply signature; raise SignatureError."""
     signing.verify(public_key, bundle.signature, "tipdrop/v1/bundle",
                    *_bundle_fields(bundle.unit, bundle.key_id, bundle.created_day, bundle.replies))

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from tipdrop.crypto import keys
 from tipdrop.crypto.keys import UNIT_NAME
@@ -61,6 +61,12 @@ _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 _PART = re.compile(r"\Aa[1-9][0-9]{0,2}\Z")
 
 
+#: What raises when a record breaks a rule: an exception class taking one message.
+ErrorClass: TypeAlias = Callable[[str], Exception]
+#: A record as parsed JSON (its members are arbitrary until a rule checked them).
+JSONObject: TypeAlias = dict[str, Any]
+
+
 class Invalid(ValueError):
     """Why a value breaks its rule (said after the field's name)."""
 
@@ -74,20 +80,20 @@ class Rule:
     required: bool = True
     default: Any = None
 
-    def optional(self, default=None):
+    def optional(self, default: Any = None) -> "Rule":
         """The same rule for a field that may be missing (then ``default`` is kept)."""
         return Rule(self.describe, self.check, False, default)
 
 
-def _text(pattern, describe):
-    def check(value):
+def _text(pattern: re.Pattern[str], describe: str) -> Rule:
+    def check(value: object) -> str:
         if not isinstance(value, str) or not pattern.search(value):
             raise Invalid(f"is not {describe}")
         return value
     return Rule(describe, check)
 
 
-def _day(value):
+def _day(value: object) -> str:
     if not isinstance(value, str) or not _DAY.search(value):
         raise Invalid("is not a day YYYY-MM-DD")
     try:
@@ -97,34 +103,34 @@ def _day(value):
     return value
 
 
-def number(low, high=MAX_NUMBER):
+def number(low: int, high: int = MAX_NUMBER) -> Rule:
     """An integer from ``low`` to ``high`` (JSON true/false and 1.0 are not numbers)."""
-    def check(value):
+    def check(value: object) -> int:
         if type(value) is not int or not low <= value <= high:
             raise Invalid(f"is not a whole number from {low} to {high}")
         return value
     return Rule(f"integer {low} to {high}", check)
 
 
-def one_of(*values):
-    def check(value):
+def one_of(*values: str) -> Rule:
+    def check(value: object) -> str:
         if not isinstance(value, str) or value not in values:
             raise Invalid(f"is not one of {', '.join(values)}")
         return value
     return Rule(" | ".join(values), check)
 
 
-def constant(expected):
-    def check(value):
+def constant(expected: str | int) -> Rule:
+    def check(value: object) -> object:
         if type(value) is not type(expected) or value != expected:
             raise Invalid(f"is not {expected!r}")
         return value
     return Rule(repr(expected), check)
 
 
-def raw(length=None, low=0, high=None):
+def raw(length: int | None = None, low: int = 0, high: int | None = None) -> Rule:
     """Base64 text (RFC 4648, with padding); the decoded bytes are kept."""
-    def check(value):
+    def check(value: object) -> bytes:
         if not isinstance(value, str) or not value.isascii():
             raise Invalid("is not base64 text")
         try:
@@ -139,27 +145,27 @@ def raw(length=None, low=0, high=None):
     return Rule(f"base64 of {length} bytes" if length else "base64", check)
 
 
-def reply_public():
+def reply_public() -> Rule:
     """A reporter's X25519 reply key that replies can be sealed to (not a low-order point)."""
     decode = raw(32).check
 
-    def check(value):
-        data = decode(value)
+    def check(value: object) -> bytes:
+        data: bytes = decode(value)
         if not keys.usable_reply_public(data):
             raise Invalid("is not a usable X25519 public key")
         return data
     return Rule("base64 of a 32-byte X25519 public key", check)
 
 
-def nullable(rule):
+def nullable(rule: Rule) -> Rule:
     """``rule``, or JSON null (kept as None)."""
-    def check(value):
+    def check(value: object) -> Any:
         return None if value is None else rule.check(value)
     return Rule(f"{rule.describe} or null", check)
 
 
-def flag():
-    def check(value):
+def flag() -> Rule:
+    def check(value: object) -> bool:
         if type(value) is not bool:
             raise Invalid("is not true or false")
         return value
@@ -214,9 +220,9 @@ EXPORT_ACK = {
     "key_id": KEY_ID, "export_seq": number(1), "signature": SIGNATURE,
 }
 
-def text(low, high):
+def text(low: int, high: int) -> Rule:
     """Unicode text (no lone surrogate, no NUL) of ``low`` to ``high`` characters."""
-    def check(value):
+    def check(value: object) -> str:
         if not isinstance(value, str) or "\x00" in value:
             raise Invalid("is not text")
         try:
@@ -242,7 +248,7 @@ ANSWER = {
 }
 
 
-def answers(doc, error=FormatError):
+def answers(doc: object, error: ErrorClass = FormatError) -> list[dict[str, str]]:
     """The report's ``answers``, each checked (ANSWER, and its value for its kind).
 
     An empty list when the report has none (it was made before questions,
@@ -252,7 +258,8 @@ def answers(doc, error=FormatError):
         return []
     if not isinstance(doc, list) or len(doc) > questions.MAX_QUESTIONS:
         raise error(f"the report's answers are not a list of at most {questions.MAX_QUESTIONS}")
-    checked, seen = [], set()
+    checked: list[dict[str, str]] = []
+    seen: set[str] = set()
     for n, item in enumerate(doc, 1):
         answer = check(item, ANSWER, f"the report's answer {n}", error)
         if answer["id"] in seen:
@@ -277,7 +284,7 @@ RECORDS = {
 }
 
 
-def _no_repeats(pairs):
+def _no_repeats(pairs: list[tuple[str, Any]]) -> JSONObject:
     names = [name for name, _ in pairs]
     if len(set(names)) != len(names):
         # Two values for one name: another parser might keep the other one.
@@ -285,11 +292,12 @@ def _no_repeats(pairs):
     return dict(pairs)
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> float:
     raise Invalid(f"{name} is not a JSON number")
 
 
-def loads(data, error=FormatError, what="it"):
+def loads(data: bytes | bytearray | memoryview, error: ErrorClass = FormatError,
+          what: str = "it") -> Any:
     """Parse UTF-8 JSON from the other side; raise ``error`` if it is not valid.
 
     Stricter than json.loads: an object naming a member twice, and NaN or
@@ -304,7 +312,8 @@ def loads(data, error=FormatError, what="it"):
         raise error(f"{what} is not valid JSON") from None
 
 
-def check(doc, rules, what, error=FormatError):
+def check(doc: object, rules: dict[str, Rule], what: str,
+          error: ErrorClass = FormatError) -> JSONObject:
     """The fields of ``doc`` that ``rules`` name, each checked; raise ``error`` on the first bad one.
 
     Members the rules do not name are ignored (a later version may add some);
@@ -313,7 +322,7 @@ def check(doc, rules, what, error=FormatError):
     """
     if not isinstance(doc, dict):
         raise error(f"{what} is not a JSON object")
-    checked = {}
+    checked: JSONObject = {}
     for name, rule in rules.items():
         if name not in doc:
             if rule.required:
@@ -327,7 +336,7 @@ def check(doc, rules, what, error=FormatError):
     return checked
 
 
-def _shown(value, limit=40):
+def _shown(value: object, limit: int = 40) -> str:
     """A short, printable picture of a refused value: repr escapes control characters."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         text = repr(value)

@@ -22,7 +22,9 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from tipdrop.crypto import canonical, keys, signing
 from tipdrop.errors import SignatureError, TipdropError, UnknownUnitError
@@ -43,6 +45,18 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
+class Headers(Protocol):
+    """The request's headers as the web framework gives them (or a dict)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+class InstalledKeys(Protocol):
+    """The server's public keys (tipdrop.server.unitkeys), looked up by key id."""
+
+    def by_id(self, key_id: bytes, /) -> keys.UnitPublicKey: ...
+
+
 class RequestAuthError(TipdropError):
     """The request's signature was refused: it is missing, forged, expired or replayed."""
 
@@ -60,20 +74,23 @@ class SignedRequest:
     signature: bytes
 
 
-def request_fields(unit, key_id, method, target, timestamp, nonce, body_hash):
+def request_fields(unit: str, key_id: bytes, method: str, target: str, timestamp: int,
+                   nonce: bytes, body_hash: bytes) -> tuple[canonical.Field, ...]:
     """What a request signature covers, in order (docs/protocol.md section 12)."""
     return (canonical.FORMAT_VERSION, unit, bytes(key_id), method, target, timestamp,
             bytes(nonce), bytes(body_hash))
 
 
-def sign_request(unit_key, method, target, body=b""):
+def sign_request(unit_key: keys.UnitPrivateKey, method: str, target: str,
+                 body: bytes = b"") -> dict[str, str]:
     """The signature headers for one request by ``unit_key``, signed now."""
     return _sign_request_at(unit_key.ed25519, unit_key.unit, unit_key.key_id, method, target,
                             body, timestamp=int(time.time()),
                             nonce=secrets.token_bytes(NONCE_LEN))
 
 
-def _sign_request_at(signing_key, unit, key_id, method, target, body, *, timestamp, nonce):
+def _sign_request_at(signing_key: signing.PrivateKey, unit: str, key_id: bytes, method: str,
+                     target: str, body: bytes, *, timestamp: int, nonce: bytes) -> dict[str, str]:
     """:func:`sign_request` with the time and the nonce given (known-answer tests)."""
     if len(nonce) != NONCE_LEN or len(key_id) != keys.KEY_ID_LEN:
         raise ValueError("nonce and key id must be 16 bytes")
@@ -89,9 +106,9 @@ def _sign_request_at(signing_key, unit, key_id, method, target, body, *, timesta
     }
 
 
-def parse_headers(headers):
+def parse_headers(headers: Headers) -> SignedRequest:
     """Read the five signature headers from a mapping; raise RequestAuthError."""
-    values = {}
+    values: dict[str, str] = {}
     for name in HEADERS:
         value = headers.get(name)
         if not value:
@@ -112,8 +129,9 @@ def parse_headers(headers):
                          bytes.fromhex(values[NONCE]), signature)
 
 
-def verify_request(headers, unit_keys, *, method, target, body, now, remember_nonce,
-                   window=WINDOW):
+def verify_request(headers: Headers, unit_keys: InstalledKeys, *, method: str, target: str,
+                   body: bytes, now: int, remember_nonce: Callable[[str, int], bool],
+                   window: int = WINDOW) -> keys.UnitPublicKey:
     """Check a request's signature headers; return the signer's UnitPublicKey.
 
     ``remember_nonce(nonce_hex, expires)`` records the nonce and returns

@@ -23,7 +23,9 @@ document builder.
 
 import datetime
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 from tipdrop.errors import ConfigError, InputError
 
@@ -45,6 +47,36 @@ YES_NO = {
 }
 _QUESTION_MEMBERS = {"id", "kind", "label", "help", "required", "options", "max_length"}
 
+#: A text in every language: {"kk": ..., "ru": ..., "en": ...}.
+Names = dict[str, str]
+
+
+class OptionDocument(TypedDict):
+    id: str
+    label: Names
+
+
+class QuestionDocument(TypedDict):
+    """A question as the categories file (and /api/v1/categories) writes it."""
+
+    id: str
+    kind: str
+    label: Names
+    required: bool
+    help: NotRequired[Names]
+    options: NotRequired[list[OptionDocument]]
+    max_length: NotRequired[int]
+
+
+class Answer(TypedDict):
+    """One entry of the report's ``answers`` list (docs/protocol.md section 13)."""
+
+    id: str
+    kind: str
+    label: str
+    value: str
+    value_label: NotRequired[str]
+
 
 class AnswerRequiredError(InputError):
     """Please answer every question marked *."""
@@ -61,7 +93,7 @@ class AnswerInvalidError(InputError):
 @dataclass(frozen=True)
 class Option:
     id: str
-    labels: dict
+    labels: Names
 
     def label(self, lang: str) -> str:
         return self.labels.get(lang) or self.labels["en"]
@@ -73,10 +105,10 @@ class Question:
 
     id: str
     kind: str
-    labels: dict
-    helps: dict | None = None
+    labels: Names
+    helps: Names | None = None
     required: bool = False
-    options: tuple = ()
+    options: tuple[Option, ...] = ()
     max_length: int = DEFAULT_TEXT_LENGTH
 
     def label(self, lang: str) -> str:
@@ -85,16 +117,16 @@ class Question:
     def help(self, lang: str) -> str:
         return (self.helps or {}).get(lang) or (self.helps or {}).get("en") or ""
 
-    def option_labels(self, lang: str) -> list:
+    def option_labels(self, lang: str) -> list[tuple[str, str]]:
         """(value, label) pairs a reporter chooses from: a choice's options, or yes and no."""
         if self.kind == "yes-no":
             return [(value, names.get(lang) or names["en"]) for value, names in YES_NO.items()]
         return [(o.id, o.label(lang)) for o in self.options]
 
-    def as_document(self) -> dict:
+    def as_document(self) -> QuestionDocument:
         """The question as the categories file (and /api/v1/categories) writes it."""
-        doc = {"id": self.id, "kind": self.kind, "label": dict(self.labels),
-               "required": self.required}
+        doc: QuestionDocument = {"id": self.id, "kind": self.kind, "label": dict(self.labels),
+                                 "required": self.required}
         if self.helps:
             doc["help"] = dict(self.helps)
         if self.kind == "choice":
@@ -103,7 +135,7 @@ class Question:
             doc["max_length"] = self.max_length
         return doc
 
-    def answer(self, value, lang: str):
+    def answer(self, value: object, lang: str) -> Answer | None:
         """The answer document for ``value`` (form text), None if unanswered.
 
         Raises AnswerRequiredError or AnswerInvalidError: the reporter's input.
@@ -119,7 +151,7 @@ class Question:
             return None
         if "\x00" in value or _lone_surrogate(value):
             raise AnswerInvalidError(f"question {self.id}: not valid text")
-        doc = {"id": self.id, "kind": self.kind, "label": self.label(lang), "value": value}
+        doc: Answer = {"id": self.id, "kind": self.kind, "label": self.label(lang), "value": value}
         if self.kind == "text":
             if len(value) > self.max_length:
                 raise AnswerInvalidError(
@@ -135,7 +167,7 @@ class Question:
         return doc
 
 
-def _lone_surrogate(value):
+def _lone_surrogate(value: str) -> bool:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -146,7 +178,7 @@ def _lone_surrogate(value):
 _DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
-def is_day(value) -> bool:
+def is_day(value: object) -> bool:
     """A real calendar day written YYYY-MM-DD (ASCII digits only)."""
     if not isinstance(value, str) or not _DAY.search(value):
         return False
@@ -157,7 +189,8 @@ def is_day(value) -> bool:
     return True
 
 
-def answers_document(questions, values, lang: str) -> list:
+def answers_document(questions: Iterable[Question], values: Mapping[str, object],
+                     lang: str) -> list[Answer]:
     """The report's ``answers`` list: one entry per answered question, in the file's order.
 
     ``values`` maps question id to what the reporter typed or chose. Every
@@ -165,7 +198,7 @@ def answers_document(questions, values, lang: str) -> list:
     others are wrong too.
     """
     lang = lang if lang in LANGUAGES else "en"
-    answers = []
+    answers: list[Answer] = []
     for question in questions:
         answer = question.answer(values.get(question.id), lang)
         if answer is not None:
@@ -173,9 +206,7 @@ def answers_document(questions, values, lang: str) -> list:
     return answers
 
 
-def _names(value, where, limit, required=True):
-    if value is None and not required:
-        return None
+def _names(value: object, where: str, limit: int) -> Names:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} needs texts per language ({', '.join(LANGUAGES)})")
     extra = sorted(set(value) - set(LANGUAGES))
@@ -190,7 +221,7 @@ def _names(value, where, limit, required=True):
     return dict(value)
 
 
-def parse_questions(doc, where: str) -> tuple:
+def parse_questions(doc: object, where: str) -> tuple[Question, ...]:
     """The questions of one category, checked strictly; ``where`` names it in errors."""
     if doc is None:
         return ()
@@ -198,7 +229,8 @@ def parse_questions(doc, where: str) -> tuple:
         raise ConfigError(f"{where}: \"questions\" must be a list")
     if len(doc) > MAX_QUESTIONS:
         raise ConfigError(f"{where}: at most {MAX_QUESTIONS} questions")
-    questions, seen = [], set()
+    questions: list[Question] = []
+    seen: set[str] = set()
     for n, item in enumerate(doc, 1):
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: question {n} is not an object")
@@ -213,12 +245,12 @@ def parse_questions(doc, where: str) -> tuple:
         if unknown:
             raise ConfigError(f"{here}: unknown members {', '.join(unknown)}")
         kind = item.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ConfigError(f"{here}: kind must be one of {', '.join(KINDS)}")
         required = item.get("required", False)
         if type(required) is not bool:
             raise ConfigError(f"{here}: required must be true or false")
-        options = ()
+        options: tuple[Option, ...] = ()
         if kind == "choice":
             options = _parse_options(item.get("options"), here)
         elif "options" in item:
@@ -230,15 +262,17 @@ def parse_questions(doc, where: str) -> tuple:
             raise ConfigError(f"{here}: max_length must be a whole number from 1 to {MAX_ANSWER}")
         questions.append(Question(
             id=qid, kind=kind, labels=_names(item.get("label"), f"{here}: label", MAX_LABEL),
-            helps=_names(item.get("help"), f"{here}: help", MAX_HELP, required=False),
+            helps=None if item.get("help") is None
+            else _names(item.get("help"), f"{here}: help", MAX_HELP),
             required=required, options=options, max_length=max_length))
     return tuple(questions)
 
 
-def _parse_options(doc, where):
+def _parse_options(doc: object, where: str) -> tuple[Option, ...]:
     if not isinstance(doc, list) or not 2 <= len(doc) <= MAX_OPTIONS:
         raise ConfigError(f"{where}: a choice needs a list of 2 to {MAX_OPTIONS} options")
-    options, seen = [], set()
+    options: list[Option] = []
+    seen: set[str] = set()
     for n, item in enumerate(doc, 1):
         if not isinstance(item, dict) or set(item) != {"id", "label"}:
             raise ConfigError(f"{where}: option {n} must be {{\"id\", \"label\"}}")

@@ -13,6 +13,7 @@ both the stored verifier and the reporter's reply key.
 
 import secrets
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tipdrop.crypto import kdf
@@ -77,34 +78,34 @@ class Receipt:
     locator: str
     secret: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _require_symbols("locator", self.locator, LOCATOR_LEN)
         _require_symbols("secret", self.secret, SECRET_LEN)
 
     @property
-    def code(self):
+    def code(self) -> str:
         """The 24 symbols, check symbol last, without separators."""
         body = self.locator + self.secret
         return body + ALPHABET[_check_value([_VALUE[s] for s in body])]
 
     @property
-    def formatted(self):
+    def formatted(self) -> str:
         """The code in groups of four, the way it is shown and printed."""
         code = self.code
         return "-".join(code[i:i + GROUP_LEN] for i in range(0, CODE_LEN, GROUP_LEN))
 
     @property
-    def secret_bytes(self):
+    def secret_bytes(self) -> bytes:
         """The secret's canonical symbols as ASCII: the Argon2id input."""
         return self.secret.encode("ascii")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Receipt(locator={self.locator!r}, secret=<hidden>)"
 
     __str__ = __repr__
 
 
-def generate(locator=None):
+def generate(locator: str | None = None) -> Receipt:
     """Make a new receipt with ENTROPY_BITS of randomness from ``secrets``.
 
     With ``locator`` (one the server handed out, docs/protocol.md section
@@ -117,7 +118,7 @@ def generate(locator=None):
                         + [secrets.randbelow(len(ALPHABET)) for _ in range(SECRET_LEN)])
 
 
-def parse(text):
+def parse(text: object) -> Receipt:
     """Read back a receipt the way a person types it.
 
     Forgives case, spacing, separators and look-alike letters; refuses
@@ -139,7 +140,7 @@ def parse(text):
     return Receipt(locator=symbols[:LOCATOR_LEN], secret=symbols[LOCATOR_LEN:-1])
 
 
-def last_group_matches(formatted, typed):
+def last_group_matches(formatted: str, typed: object) -> bool:
     """Whether ``typed`` is the last group of the code ``formatted``, read the
     way :func:`parse` reads a whole code (case, spaces, look-alike letters).
 
@@ -152,7 +153,7 @@ def last_group_matches(formatted, typed):
     return secrets.compare_digest(_normalise(typed).encode(), expected.encode())
 
 
-def _from_values(values):
+def _from_values(values: Sequence[int]) -> Receipt:
     """Build a receipt from 23 symbol values (0..31): locator, then secret.
 
     The randomness is a parameter here so that tests and the known-answer
@@ -166,12 +167,12 @@ def _from_values(values):
     return Receipt(locator=body[:LOCATOR_LEN], secret=body[LOCATOR_LEN:])
 
 
-def _normalise(text):
+def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_DROP).upper()
     return text.translate(_LOOK_ALIKES)
 
 
-def _require_symbols(name, value, length):
+def _require_symbols(name: str, value: object, length: int) -> None:
     if not isinstance(value, str):
         raise ReceiptError(f"the {name} must be text")
     if len(value) != length:
@@ -180,7 +181,7 @@ def _require_symbols(name, value, length):
         raise ReceiptCharacterError(f"the {name} must use only receipt symbols")
 
 
-def _gf_mul(a, b):
+def _gf_mul(a: int, b: int) -> int:
     """Multiply two elements of GF(32): carry-less, reduced by _POLYNOMIAL."""
     product = 0
     while b:
@@ -193,7 +194,7 @@ def _gf_mul(a, b):
     return product
 
 
-def _damm(values):
+def _damm(values: Iterable[int]) -> int:
     """Damm's algorithm over the quasigroup x∘y = 2·x ⊕ y in GF(32).
 
     Chosen over a plain sum because that quasigroup is totally
@@ -207,7 +208,7 @@ def _damm(values):
     return interim
 
 
-def _check_value(body_values):
+def _check_value(body_values: Iterable[int]) -> int:
     """The check symbol's value: the one that brings the run back to 0.
 
     The quasigroup's diagonal is not zero (x∘x = 3·x), so the check is not
@@ -230,7 +231,8 @@ class Protected:
     reply_public: bytes
 
 
-def protect(receipt, params=kdf.RECEIPT_PARAMS):
+def protect(receipt: Receipt,
+            params: kdf.Argon2Params = kdf.RECEIPT_PARAMS) -> tuple[Protected, kdf.ReceiptKeys]:
     """Derive what the server stores for ``receipt``; also return its ReceiptKeys."""
     salt = secrets.token_bytes(kdf.SALT_LEN)
     derived = kdf.receipt_keys(receipt.secret_bytes, salt, params)
@@ -243,7 +245,7 @@ def protect(receipt, params=kdf.RECEIPT_PARAMS):
 _DUMMY_SALT = bytes(kdf.SALT_LEN)
 
 
-def verify(receipt, stored):
+def verify(receipt: Receipt, stored: Protected | None) -> kdf.ReceiptKeys:
     """Return the ReceiptKeys if ``receipt`` matches ``stored`` (a Protected or None).
 
     An unknown locator (``stored`` is None) runs the same Argon2id work on a

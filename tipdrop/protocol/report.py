@@ -5,6 +5,7 @@ client before sealing it on the device, so both refuse the same input.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipdrop.errors import (
     InputError,
@@ -49,7 +50,7 @@ class TooManyFilesError(InputError):
     detail_is_message = False
 
 
-def _clean_text(value, limit, name):
+def _clean_text(value: object, limit: int, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -66,9 +67,9 @@ def _clean_text(value, limit, name):
     return value
 
 
-def followup_text(text):
+def followup_text(value: object) -> str:
     """A reporter's follow-up, checked and tidied like the report's text; never empty."""
-    text = _clean_text(text, MAX_FOLLOWUP, "message")
+    text = _clean_text(value, MAX_FOLLOWUP, "message")
     if not text:
         raise EmptyDescriptionError()
     return text
@@ -88,10 +89,12 @@ class Report:
     language: str = ""
     #: What the form answered to the category's questions: question id -> text.
     #: Checked against the questions when the tip is submitted (questions.py).
-    answers: dict = field(default_factory=dict)
+    answers: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, **fields):
+    def build(cls, **fields: Any) -> "Report":
+        # Values come from a form or a JSON request: the texts are checked by
+        # _clean_text, region and category by the routing when the tip is sealed.
         report = cls(
             region=fields.get("region") or "",
             category=fields.get("category") or "",

@@ -8,16 +8,29 @@ for the public aggregate figures.
 """
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, TypeAlias, cast
 
 from tipdrop.common import collation
 from tipdrop.errors import ConfigError, InputError, UnknownUnitError
 from tipdrop.protocol.fields import CODE
-from tipdrop.protocol.questions import parse_questions
+from tipdrop.protocol.questions import Question, parse_questions
 
 LANGUAGES = ("kk", "ru", "en")
+
+#: One item of regions.json or categories.json: a name per language (checked
+#: to be text) and, for a category, its "questions" (checked by parse_questions).
+ItemNames: TypeAlias = dict[str, Any]
+
+
+class _UnitKeys(Protocol):
+    """What check_units_have_keys asks of the server's unit keys (tipdrop.server.unitkeys)."""
+
+    def current(self, unit: str) -> object: ...
 
 
 class UnknownRegionError(InputError):
@@ -32,7 +45,8 @@ class UnknownCategoryError(InputError):
     detail_is_message = False
 
 
-def _load_names(filename, path=None, questions=False):
+def _load_names(filename: str, path: Path | None = None,
+                questions: bool = False) -> dict[str, ItemNames]:
     """Names per language from the package data, or from ``path`` if given.
 
     With ``questions`` (the categories file), an item may also carry its
@@ -45,11 +59,11 @@ def _load_names(filename, path=None, questions=False):
             raise ConfigError(f"{path}: {e}") from None
     else:
         doc = json.loads(resources.files("tipdrop.data").joinpath(filename).read_text("utf-8"))
-    items = doc.get("items") if isinstance(doc, dict) else None
+    items: object = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(items, dict) or not items:
         raise ConfigError(f"{path or filename}: expected {{\"items\": {{code: names}}}}")
     for code, names in items.items():
-        if not CODE.fullmatch(code):
+        if not isinstance(code, str) or not CODE.fullmatch(code):
             raise ConfigError(f"{path or filename}: {code!r} is not a code (a-z, 0-9 and -)")
         if not isinstance(names, dict):
             raise ConfigError(f"{path or filename}: {code} needs names per language")
@@ -64,24 +78,25 @@ def _load_names(filename, path=None, questions=False):
                 f"{path or filename}: {code} has unknown members {', '.join(unknown)}")
         if questions:
             parse_questions(names.get("questions"), f"{path or filename}: {code}")
-    return items
+    return cast(dict[str, ItemNames], items)  # every key and value checked above
 
 
 @dataclass(frozen=True)
 class Choice:
     code: str
-    names: dict
+    names: ItemNames
 
-    def name(self, lang):
-        return self.names.get(lang) or self.names["en"]
+    def name(self, lang: str) -> str:
+        # _load_names checked that every language's name is text.
+        return cast(str, self.names.get(lang) or self.names["en"])
 
     @cached_property
-    def questions(self):
+    def questions(self) -> tuple[Question, ...]:
         """The category's questions (tipdrop/protocol/questions.py); none for a region."""
         return parse_questions(self.names.get("questions"), self.code)
 
 
-def in_order(choices, lang):
+def in_order(choices: Iterable[Choice], lang: str) -> list[Choice]:
     """``choices`` sorted by their names in ``lang``'s own alphabetical order (collation.py)."""
     return sorted(choices, key=lambda c: collation.sort_key(c.name(lang), lang))
 
@@ -89,7 +104,9 @@ def in_order(choices, lang):
 class Routing:
     """Region → unit, plus the lists of regions and categories to offer."""
 
-    def __init__(self, region_units, regions=None, categories=None):
+    def __init__(self, region_units: Mapping[str, str],
+                 regions: Mapping[str, ItemNames] | None = None,
+                 categories: Mapping[str, ItemNames] | None = None) -> None:
         self.regions = [Choice(c, n) for c, n in (regions or _load_names("regions.json")).items()]
         self.categories = [
             Choice(c, n) for c, n in
@@ -106,7 +123,7 @@ class Routing:
         self.regions = [r for r in self.regions if r.code in self._units]
 
     @classmethod
-    def load(cls, path, categories_path=None):
+    def load(cls, path: Path, categories_path: Path | None = None) -> "Routing":
         """Load routing.json; ``categories_path``, if it exists, replaces the categories."""
         categories = None
         if categories_path is not None and categories_path.exists():
@@ -122,25 +139,25 @@ class Routing:
         return cls(doc["regions"], categories=categories)
 
     @property
-    def units(self):
+    def units(self) -> list[str]:
         return sorted(set(self._units.values()))
 
-    def unit_for(self, region):
+    def unit_for(self, region: str) -> str:
         try:
             return self._units[region]
         except (KeyError, TypeError):
             raise UnknownRegionError() from None
 
-    def check_category(self, category):
+    def check_category(self, category: str) -> str:
         if category not in {c.code for c in self.categories}:
             raise UnknownCategoryError()
         return category
 
-    def questions_of(self, category):
+    def questions_of(self, category: str) -> tuple[Question, ...]:
         """The questions a category asks (none for an unknown one: check_category refuses it)."""
         return next((c.questions for c in self.categories if c.code == category), ())
 
-    def categories_document(self):
+    def categories_document(self) -> dict[str, object]:
         """The categories and their questions, in the categories file's format.
 
         What /api/v1/categories answers.
@@ -150,7 +167,7 @@ class Routing:
             | {"questions": [q.as_document() for q in c.questions]}
             for c in self.categories}}
 
-    def check_units_have_keys(self, unit_keys):
+    def check_units_have_keys(self, unit_keys: _UnitKeys) -> None:
         """Every routed unit needs a public key, or its tips could not be sealed."""
         for unit in self.units:
             try:
