@@ -32,7 +32,11 @@ CHECKS = ["/healthz", "/submit?lang=ru", "/check?lang=kk", "/"]
 
 @pytest.fixture
 def server(tmp_path):
-    running = start_server(tmp_path, workers=2)
+    # One worker: the server answers once it has booted, so no worker is still
+    # starting (and reading the keys folder) when a test changes the files. A
+    # worker that boots while a broken file is installed stops the whole server
+    # (gunicorn halts on a boot error): install files whole, then reload at once.
+    running = start_server(tmp_path, workers=1)
     yield running
     running.stop()
 
