@@ -96,7 +96,11 @@ class Server:
             try:
                 if self.request("GET", "/", timeout=5)[0] == 200:
                     return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Not listening yet. A connect to a free port of the ephemeral range
+                # can even meet itself (TCP self-connect) and read back its own
+                # "GET / HTTP/1.1" as the answer: closed at once, so the port is
+                # free again for the server, and tried again.
                 time.sleep(0.1)
         self.stop()
         raise AssertionError("server did not start in 30 s")
