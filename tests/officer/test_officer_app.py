@@ -601,3 +601,22 @@ def test_unlocking_the_app_is_recorded_in_the_audit_log_with_the_officers_slot(a
     entries = Workspace(workdir).audit.entries()
     assert [e["action"] for e in entries][-1:] == ["unlock"]
     assert entries[-1]["officer"] == "shared"  # a key file made before slots: one slot, "shared"
+
+
+def test_every_form_and_field_of_the_app_has_autocomplete_off(app):
+    # The browser would keep typed search words, dates and notes in its form
+    # history on the workstation's disk, outside the locked app.
+    client = unlocked(app)
+    [tip] = tip_ids(get(client, "/inbox"))[:1]
+    pages = {"inbox": get(client, "/inbox"), "tip": get(client, f"/tip/{tip}"),
+             "unlock": get(browser(app), "/")}
+    fields = 0
+    for name, page in pages.items():
+        text = page.get_data(as_text=True)
+        for form in re.findall(r"<form[^>]*>", text):
+            assert 'autocomplete="off"' in form, (name, form)
+        for field in re.findall(r"<(?:input|select|textarea)\b[^>]*>", text):
+            if 'type="hidden"' not in field:
+                fields += 1
+                assert 'autocomplete="off"' in field, (name, field)
+    assert fields >= 8
