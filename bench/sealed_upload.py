@@ -70,16 +70,16 @@ def recipient_of(server):
 
 def seal(recipient, block, size, workdir):
     """Seal ``size`` bytes of ``block`` repeated as a one-attachment report, as a device would."""
-    from tipdrop.protocol import device
+    from tipdrop.protocol import device, documents
 
     tip_id = device.new_tip_id()
     path = Path(workdir) / f"{tip_id}.stream"
     with open(path, "wb") as out:
         device.encrypt_attachment(_Repeated(block, size), out, recipient, tip_id, "a1")
-    report = device.report_document(
+    report = documents.report_document(
         tip_id=tip_id, region="astana", category="drugs",
         description="A video of the sale, filmed from the window.", parts=["a1"])
-    info = device.attachment_info_document(name="clip.mp4", content_type="video/mp4", size=size)
+    info = documents.attachment_info_document(name="clip.mp4", content_type="video/mp4", size=size)
     head = b"".join(
         [_field(name, value) for name, value in
          (("region", "astana"), ("category", "drugs"), ("tip_id", tip_id))]
@@ -173,14 +173,14 @@ def in_process(size, rounds=3):
 
 
 def _sealed_form(recipient, data):
-    from tipdrop.protocol import device
+    from tipdrop.protocol import device, documents
 
     tip_id = device.new_tip_id()
     out = io.BytesIO()
     device.encrypt_attachment(io.BytesIO(data), out, recipient, tip_id, "a1")
-    report = device.report_document(tip_id=tip_id, region="astana", category="drugs",
+    report = documents.report_document(tip_id=tip_id, region="astana", category="drugs",
                                     description="x", parts=["a1"])
-    info = device.attachment_info_document(name="v.mp4", content_type="video/mp4",
+    info = documents.attachment_info_document(name="v.mp4", content_type="video/mp4",
                                            size=len(data))
     return {"region": "astana", "category": "drugs", "tip_id": tip_id,
             "tip": (io.BytesIO(device.seal_report(report, recipient, tip_id)), "tip"),

@@ -17,7 +17,7 @@ from tests.e2e.conftest import assert_clean_error
 from tests.protocol.test_binding import forged_attachment, read_records, write_records
 from tests.serving import multipart, start_server
 from tipdrop.crypto import keys
-from tipdrop.protocol import device
+from tipdrop.protocol import device, documents
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def _receipt_of(result):
 def _forge_followup(server, tip_id, seq, text):
     """What a compromised server can do: seal to the unit's public key, store as 'device'."""
     public = keys.parse_public((server.keys_dir / "demo.pub").read_bytes())
-    body = device.seal_followup(device.followup_document(text), public.recipient, tip_id, seq)
+    body = device.seal_followup(documents.followup_document(text), public.recipient, tip_id, seq)
     with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
         db.execute("INSERT INTO followups (tip_id, seq, body, received_day, encrypted_on, "
                    "export_seq, held_seq) VALUES (?, ?, ?, '2026-12-01', 'device', 0, 0)",

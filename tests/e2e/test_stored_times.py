@@ -30,7 +30,7 @@ import pytest
 from tests.serving import multipart
 from tests.stored import all_blobs, blob_bytes
 from tipdrop.crypto import stream
-from tipdrop.protocol import bundles, device
+from tipdrop.protocol import bundles, device, documents
 
 pytestmark = pytest.mark.e2e
 
@@ -80,10 +80,10 @@ def _form(server):
 def _device_sealed(server):
     recipient = server.unit_key.public.recipient
     tip_id = device.new_tip_id()
-    report = device.report_document(tip_id=tip_id, region="shymkent", category="other",
+    report = documents.report_document(tip_id=tip_id, region="shymkent", category="other",
                                     description="sealed on the device", parts=["a1"])
     data = os.urandom(200_000)
-    info = device.attachment_info_document(name="a.bin", content_type="", size=len(data))
+    info = documents.attachment_info_document(name="a.bin", content_type="", size=len(data))
     sealed = io.BytesIO()
     device.encrypt_attachment(io.BytesIO(data), sealed, recipient, tip_id, "a1")
     content_type, body = multipart(

@@ -19,7 +19,7 @@ from tipdrop.errors import DecryptionError, FormatError
 from tipdrop.officer.cli import officer
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
-from tipdrop.protocol import device
+from tipdrop.protocol import device, documents
 from tipdrop.server import exchange, sealed
 
 
@@ -41,14 +41,14 @@ def submit_sealed(server, key, *, body=None, report=None, files=(), stream_for=N
     recipient = key.public.recipient
     parts = [f"a{n}" for n in range(1, len(files) + 1)]
     if report is None:
-        report = device.report_document(tip_id=tip_id, region="almaty", category="theft",
+        report = documents.report_document(tip_id=tip_id, region="almaty", category="theft",
                                         description="sealed on a phone", parts=parts)
     draft = sealed.start(server.tips, fields={"region": "almaty", "tip_id": tip_id},
                          max_stream=1 << 30)
     draft.new_file("tip", "tip", "").write(
         body if body is not None else device.seal_report(report, recipient, tip_id))
     for part, data in zip(parts, files, strict=False):
-        info = device.attachment_info_document(name="clip.bin", content_type="", size=len(data))
+        info = documents.attachment_info_document(name="clip.bin", content_type="", size=len(data))
         draft.new_file(f"{part}-info", "info", "").write(
             device.seal_attachment_info(info, recipient, tip_id, part))
         out = io.BytesIO()
@@ -91,7 +91,7 @@ def test_a_device_report_that_does_not_open_is_imported_as_damaged_with_the_rest
 
 def _report_with(**fields):
     def make(tip_id):
-        doc = json.loads(device.report_document(tip_id=tip_id, region="almaty", category="theft",
+        doc = json.loads(documents.report_document(tip_id=tip_id, region="almaty", category="theft",
                                                 description="x"))
         return json.dumps(doc | fields).encode()
     return make
@@ -170,7 +170,7 @@ def test_control_characters_in_a_report_never_reach_the_officers_terminal(
         server, demo_key, tmp_path):
     tip_id = device.new_tip_id()
     hostile = "look\x1b]0;owned\x07 here\u202eexe.pdf\x1b[2J"
-    report = device.report_document(tip_id=tip_id, region="almaty", category="theft",
+    report = documents.report_document(tip_id=tip_id, region="almaty", category="theft",
                                     description=hostile, where="\x1b[31mred")
     draft = sealed.start(server.tips, fields={"region": "almaty", "tip_id": tip_id},
                          max_stream=1 << 20)
@@ -199,7 +199,7 @@ def test_padding_of_garbage_envelope_matches_what_the_server_accepts(demo_key):
 def add_device_followup(server, key, tip_id, seq, *, text="A red car, plate 017.", body=None,
                         document=None):
     if body is None:
-        document = document if document is not None else device.followup_document(text)
+        document = document if document is not None else documents.followup_document(text)
         body = device.seal_followup(document, key.public.recipient, tip_id, seq)
     return sealed.add_followup(server.tips, tip_id=tip_id, part=f"f{seq}", body=body)
 
@@ -347,7 +347,7 @@ def test_an_intact_copy_of_a_damaged_device_follow_up_replaces_it(
     add_device_followup(server, demo_key, tip["id"], 1,
                         body=garbage_envelope("followup", demo_key.public.key_id))
     open_export(server, workspace, demo_key, tmp_path)
-    good = device.seal_followup(device.followup_document("Mended on the server."),
+    good = device.seal_followup(documents.followup_document("Mended on the server."),
                                 demo_key.public.recipient, tip["id"], 1)
     server.db.execute("UPDATE followups SET body = ? WHERE tip_id = ?", [good, tip["id"]])
 

@@ -24,7 +24,7 @@ from tipdrop.errors import SignatureError
 from tipdrop.officer import provenance
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
-from tipdrop.protocol import binding, bundles, device, receipts
+from tipdrop.protocol import binding, bundles, device, documents, receipts
 from tipdrop.reporter.client import MadeReceipt
 from tipdrop.server import sealed
 
@@ -56,7 +56,7 @@ def write_records(records):
 def forged_attachment(public, tip_id, part, data=b"planted evidence"):
     """An attachment-info record and stream anyone with the unit's public key can make."""
     recipient = public.recipient
-    info = device.seal_attachment_info(device.attachment_info_document(
+    info = device.seal_attachment_info(documents.attachment_info_document(
         name="planted.jpg", content_type="image/jpeg", size=len(data)), recipient, tip_id, part)
     out = io.BytesIO()
     device.encrypt_attachment(io.BytesIO(data), out, recipient, tip_id, part)
@@ -125,14 +125,14 @@ def submit_on_device(server, key, *, files=(), made=None, bind=True):
     parts = [f"a{n}" for n in range(1, len(files) + 1)]
     digests = {}
     for part, data in zip(parts, files, strict=False):
-        info = device.seal_attachment_info(device.attachment_info_document(
+        info = device.seal_attachment_info(documents.attachment_info_document(
             name=f"{part}.bin", content_type="", size=len(data)), recipient, tip_id, part)
         out = io.BytesIO()
         header = device.encrypt_attachment(io.BytesIO(data), out, recipient, tip_id, part)
         digests[part] = binding.attachment_digest(info, header)
         draft.new_file(f"{part}-info", "info", "").write(info)
         draft.new_file(part, "stream", "").write(out.getvalue())
-    report = device.report_document(
+    report = documents.report_document(
         tip_id=tip_id, region="almaty", category="theft", description="sealed on a phone",
         parts=parts, digests=digests if bind else None,
         followup_public=made.followup_public if made else None)
@@ -207,7 +207,7 @@ def test_a_report_sealed_before_binding_says_its_files_are_unbound(server, works
 def test_a_report_whose_digests_do_not_match_its_file_list_is_damaged(
         server, workspace, demo_key, tmp_path):
     tip_id, recipient = device.new_tip_id(), demo_key.public.recipient
-    doc = json.loads(device.report_document(tip_id=tip_id, region="almaty", category="theft",
+    doc = json.loads(documents.report_document(tip_id=tip_id, region="almaty", category="theft",
                                             description="x", parts=["a1"]))
     doc["attachment_digests"] = {}
     draft = sealed.start(server.tips, fields={"region": "almaty", "tip_id": tip_id},
@@ -238,7 +238,7 @@ def made(server):
 def device_followup(server, key, tip_id, seq, text, signer=None, signature=None):
     if signer is not None:
         signature = binding.sign_followup(signer, tip_id=tip_id, seq=seq, text=text)
-    body = device.seal_followup(device.followup_document(text, signature), key.public.recipient,
+    body = device.seal_followup(documents.followup_document(text, signature), key.public.recipient,
                                 tip_id, seq)
     return sealed.add_followup(server.tips, tip_id=tip_id, part=f"f{seq}", body=body)
 
@@ -343,7 +343,7 @@ def test_binding_vectors_reproduce():
         signature = binding.sign_followup(signer, tip_id=fields[0], seq=fields[1],
                                           text=fields[2])
         assert signature.hex() == case["signature"]
-        assert json.loads(device.followup_document(case["text"], signature)) == case["document"]
+        assert json.loads(documents.followup_document(case["text"], signature)) == case["document"]
 
 
 def test_an_unsigned_device_follow_up_of_a_report_without_a_key_is_labelled_not_alarming(

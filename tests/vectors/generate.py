@@ -528,7 +528,7 @@ def export_ack_vectors():
 
 
 def binding_vectors():
-    from tipdrop.protocol import binding, device
+    from tipdrop.protocol import binding, documents
 
     unit = unit_key("vector-unit")
     recipient = unit.public.recipient
@@ -548,7 +548,7 @@ def binding_vectors():
     for n, data in enumerate([b"", pattern(70000)], start=1):
         part = f"a{n}"
         info = envelope_with_ephemeral(
-            device.attachment_info_document(name=f"file{n}.bin",
+            documents.attachment_info_document(name=f"file{n}.bin",
                                             content_type="application/octet-stream",
                                             size=len(data)),
             recipient, ephemeral(f"binding info {n}"), kind="attachment-info", tip_id=tip_id,
@@ -564,7 +564,7 @@ def binding_vectors():
                                "stream_header": encryptor.header.hex(),
                                "digest": digests[part]})
     signer = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_entries[0]["followup_seed"]))
-    report = device.report_document(
+    report = documents.report_document(
         tip_id=tip_id, region="almaty", category="theft", description="Test report.",
         parts=list(digests), digests=digests,
         followup_public=bytes.fromhex(key_entries[0]["followup_public"]))
@@ -576,7 +576,7 @@ def binding_vectors():
             "text": text,
             "encoding": canonical.encode(binding.FOLLOWUP_LABEL, 1, tip_id, seq, text).hex(),
             "signature": signature.hex(),
-            "document": json.loads(device.followup_document(text, signature)),
+            "document": json.loads(documents.followup_document(text, signature)),
         })
     return {
         "description": (
@@ -852,7 +852,7 @@ QUESTIONNAIRE = [
 
 
 def questionnaire_vectors():
-    from tipdrop.protocol import device, questions
+    from tipdrop.protocol import documents, questions
 
     unit = unit_key("vector-unit")
     asked = questions.parse_questions(QUESTIONNAIRE, "vector")
@@ -865,7 +865,7 @@ def questionnaire_vectors():
     for n, (lang, values) in enumerate(cases):
         tip_id = seed(f"tipdrop test vector questionnaire tip {n}")[:16].hex()
         answers = questions.answers_document(asked, values, lang)
-        document = device.report_document(tip_id=tip_id, region="almaty", category="drugs",
+        document = documents.report_document(tip_id=tip_id, region="almaty", category="drugs",
                                           description="Test report.", language=lang,
                                           answers=answers)
         eph = ephemeral(f"questionnaire {n}")

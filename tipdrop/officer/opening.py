@@ -26,9 +26,7 @@ receipt holder's.
 """
 
 import hashlib
-import json
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +38,7 @@ from tipdrop.crypto import envelope, stream
 from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
 from tipdrop.officer import provenance
 from tipdrop.officer import replacing as replacing_mod
-from tipdrop.protocol import binding, bundles, fields
-from tipdrop.protocol.fields import CODE
+from tipdrop.protocol import bundles, documents, fields
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
@@ -49,9 +46,6 @@ _SKIP = object()
 _REPLACES = replacing_mod.REPLACES
 #: What a device-sealed item may fail with and still be imported (as damaged).
 _DEVICE_FAULTS = (DecryptionError, FormatError)
-_REPORT_TEXT = ("region", "category", "what", "where", "when", "description", "contact",
-                "language")
-_PART = re.compile(r"a\d{1,3}")
 #: The field rules of each record type, and how an error names the record.
 _RULES = {bundles.TIP: (fields.EXPORT_TIP, "a tip record"),
           bundles.FOLLOWUP: (fields.EXPORT_FOLLOWUP, "a follow-up record"),
@@ -250,7 +244,7 @@ class _Reading:
         if tip_id not in self.staged.reports:
             rows = list(self.ws.db.execute(
                 "SELECT body FROM tips WHERE id = ? AND damaged IS NULL", [tip_id]))
-            self.staged.reports[tip_id] = _report(open_envelope(
+            self.staged.reports[tip_id] = documents.read_report(open_envelope(
                 rows[0][0], self.keyring, f"tip {tip_id[:8]}", kind="tip", tip_id=tip_id),
                 tip_id) if rows else None
         return self.staged.reports[tip_id]
@@ -301,7 +295,7 @@ class _Reading:
         body = doc["body"]
         damaged = None
         try:
-            report = _report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
+            report = documents.read_report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
                                    tip_id=tip_id), tip_id)
             self.staged.reports[tip_id] = report
         except _DEVICE_FAULTS as e:
@@ -328,7 +322,7 @@ class _Reading:
         damaged = None
         encrypted_on = doc["encrypted_on"]
         try:
-            opened = _followup(open_envelope(body, self.keyring,
+            opened = documents.read_followup(open_envelope(body, self.keyring,
                                              f"follow-up {seq} of tip {tip_id[:8]}",
                                              kind="followup", tip_id=tip_id, part=f"f{seq}"))
         except _DEVICE_FAULTS as e:
@@ -345,7 +339,7 @@ class _Reading:
         tip_id, part, info = doc["tip_id"], doc["part"], doc["info"]
         damaged = None
         try:
-            _attachment_info(open_envelope(info, self.keyring, f"attachment {part} of tip {tip_id[:8]}",
+            documents.read_attachment_info(open_envelope(info, self.keyring, f"attachment {part} of tip {tip_id[:8]}",
                                    kind="attachment-info", tip_id=tip_id, part=part))
         except _DEVICE_FAULTS as e:
             if tip_id not in self.staged.device:
@@ -419,77 +413,6 @@ def stream_opener(f, keyring, row):
     _, key_id, _ = stream.read_header(f)
     f.seek(0)
     return keyring.opener_for(key_id, f"attachment {row['part']} of tip {row['tip_id'][:8]}")
-
-
-def json_object(plaintext, what="report"):
-    try:
-        doc = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise DecryptionError(f"the decrypted {what} is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise DecryptionError(f"the decrypted {what} is not a JSON object")
-    return doc
-
-
-def _report(plaintext, tip_id):
-    """The report document, checked (protocol.md section 13): a device may send anything."""
-    doc = json_object(plaintext)
-    if doc.get("format") != "tipdrop-report" or doc.get("version") != 1:
-        raise FormatError("the decrypted report is not a tipdrop report of version 1")
-    if doc.get("tip_id") != tip_id:
-        raise FormatError("the decrypted report names another tip")
-    for name in _REPORT_TEXT:
-        _text(doc.get(name, ""), f"the report's {name!r}")
-    for name in ("region", "category"):
-        if not CODE.fullmatch(doc.get(name, "")):
-            raise FormatError(f"the report's {name!r} is not a region or category code")
-    parts = doc.get("attachments", [])
-    if not isinstance(parts, list) or not all(isinstance(p, str) and _PART.fullmatch(p)
-                                              for p in parts):
-        raise FormatError("the report's list of attachments is not a list of part names")
-    binding.digests_of(doc)
-    binding.followup_public_of(doc)
-    fields.answers(doc.get("answers"))
-    return doc
-
-
-def _text(value, what):
-    """Text a reporter's device wrote must be text that can be stored and printed.
-
-    JSON lets a string carry a lone surrogate ("\\ud800"), which no UTF-8
-    encoder accepts: it would fail later, in SQLite or on the terminal.
-    """
-    if not isinstance(value, str):
-        raise FormatError(f"{what} is not text")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise FormatError(f"{what} is not valid Unicode text") from None
-    return value
-
-
-def _followup(plaintext):
-    """The follow-up document (protocol.md section 13), checked like a report."""
-    doc = json_object(plaintext, "follow-up")
-    if doc.get("format") != "tipdrop-followup" or doc.get("version") != 1:
-        raise FormatError("the decrypted follow-up is not a tipdrop follow-up of version 1")
-    _text(doc.get("text"), "the follow-up's text")
-    return doc
-
-
-def _attachment_info(plaintext):
-    doc = json_object(plaintext, "attachment description")
-    size = doc.get("size")
-    if type(size) is not int or size < 0:
-        raise FormatError("the attachment description has no valid size")
-    for name in ("name", "type", "photo"):
-        _text(doc.get(name) or "", f"the attachment description's {name!r}")
-    removed = doc.get("metadata_removed", [])
-    if not isinstance(removed, list):
-        raise FormatError("the attachment description's list of removed metadata is invalid")
-    for item in removed:
-        _text(item, "the attachment description's list of removed metadata")
-    return doc
 
 
 class _Counting:

@@ -34,7 +34,7 @@ from tipdrop.common.remote import (
 )
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import ConfigError, CryptoError, SignatureError, TipdropError, UsageError
-from tipdrop.protocol import binding, bundles, device, questions, receipts
+from tipdrop.protocol import binding, bundles, device, documents, questions, receipts
 from tipdrop.protocol.report import (
     MAX_ATTACHMENTS,
     MAX_PHOTO_BYTES,
@@ -187,7 +187,7 @@ def seal_attachment(path, recipient, tip_id, part, workdir, keep_location=False)
     if out_path.stat().st_size != stream.ciphertext_length(size):
         raise UsageError(f"{path.name} changed while it was being encrypted")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    info = device.attachment_info_document(name=path.name, content_type=content_type,
+    info = documents.attachment_info_document(name=path.name, content_type=content_type,
                                            size=size, **photo)
     return Sealed(part, path.name, json.loads(info),
                   device.seal_attachment_info(info, recipient, tip_id, part), out_path, header)
@@ -268,7 +268,7 @@ def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=N
               for part, path in zip(names, files, strict=True)]
     digests = {item.part: binding.attachment_digest(item.info_envelope, item.stream_header)
                for item in sealed}
-    document = device.report_document(
+    document = documents.report_document(
         tip_id=tip_id, region=report.region, category=report.category,
         description=report.description, what=report.what, where=report.where,
         when=report.when, contact=report.contact, language=report.language, parts=names,
@@ -508,7 +508,7 @@ def add_followup(server, receipt, text, pinned=(), timeout=TIMEOUT):
         # Signed with the receipt's follow-up key (protocol.md section 14):
         # the unit can tell it from a follow-up anyone else sealed.
         signer = reply_keys(parsed, answer.get("receipt_kdf")).followup_key
-        document = device.followup_document(text, binding.sign_followup(
+        document = documents.followup_document(text, binding.sign_followup(
             signer, tip_id=tip_id, seq=seq, text=text))
         sealed = device.seal_followup(document, public.recipient, tip_id, seq)
         status, headers, raw = _call_json(server, "/sealed-followups", {

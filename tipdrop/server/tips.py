@@ -21,7 +21,7 @@ from tipdrop.errors import (
     TipdropError,
     UnknownUnitError,
 )
-from tipdrop.protocol import binding, bundles, device, questions, receipts
+from tipdrop.protocol import binding, bundles, device, documents, questions, receipts
 from tipdrop.protocol.fields import STATUSES  # noqa: F401 (re-exported as tips.STATUSES)
 from tipdrop.protocol.report import MAX_ATTACHMENTS, TooManyFilesError, followup_text
 from tipdrop.server import attachments, store
@@ -273,7 +273,7 @@ class Tips:
         """
         digests = {row["part"]: binding.attachment_digest(row["info"], row.pop("stream_header"))
                    for row in rows}
-        return device.report_document(
+        return documents.report_document(
             tip_id=draft.tip_id, region=report.region, category=report.category,
             description=report.description, what=report.what, where=report.where,
             when=report.when, contact=report.contact, language=report.language,
@@ -375,7 +375,7 @@ class Tips:
         if tip is None:
             raise FollowupExpiredError()
         public = self.unit_keys.current(tip["unit"])
-        payload = device.followup_document(text)
+        payload = documents.followup_document(text)
 
         def seal(seq):
             return device.seal_followup(payload, public.recipient, tip_id, seq)

@@ -15,7 +15,7 @@ import pytest
 
 from tipdrop.common import sqlite
 from tipdrop.crypto import kdf
-from tipdrop.protocol import device
+from tipdrop.protocol import device, documents
 from tipdrop.reporter.client import make_receipt
 from tipdrop.server import locators
 
@@ -56,7 +56,7 @@ def device_form(unit_key, locator, token, tip_id=None):
     """A report sealed on the device with a receipt made there on ``locator``."""
     made = make_receipt(kdf.TEST_PARAMS, locator, token)
     tip_id = tip_id or device.new_tip_id()
-    doc = device.report_document(tip_id=tip_id, region="astana", category="other",
+    doc = documents.report_document(tip_id=tip_id, region="astana", category="other",
                                  description="sealed on the device", parts=[],
                                  followup_public=made.followup_public)
     data = {"region": "astana", "category": "other", "tip_id": tip_id, "receipt": made.field(),

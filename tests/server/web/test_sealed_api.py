@@ -9,7 +9,7 @@ import pytest
 from tests.stored import all_blobs, blob_bytes, staged_blobs
 from tipdrop.common import sqlite
 from tipdrop.crypto import keys
-from tipdrop.protocol import device
+from tipdrop.protocol import device, documents
 
 FIELDS = {"region": "astana", "category": "other"}
 
@@ -19,12 +19,12 @@ def sealed_form(unit_key, *, tip_id=None, files=(), recipient=None):
     tip_id = tip_id or device.new_tip_id()
     recipient = recipient or unit_key.public.recipient
     parts = [f"a{n}" for n in range(1, len(files) + 1)]
-    doc = device.report_document(tip_id=tip_id, region="astana", category="other",
+    doc = documents.report_document(tip_id=tip_id, region="astana", category="other",
                                  description="sealed on the device", parts=parts)
     data = {**FIELDS, "tip_id": tip_id,
             "tip": (io.BytesIO(device.seal_report(doc, recipient, tip_id)), "tip")}
     for part, content in zip(parts, files, strict=False):
-        info = device.attachment_info_document(name="x.bin", content_type="", size=len(content))
+        info = documents.attachment_info_document(name="x.bin", content_type="", size=len(content))
         data[f"{part}-info"] = (
             io.BytesIO(device.seal_attachment_info(info, recipient, tip_id, part)), "info")
         out = io.BytesIO()

@@ -11,7 +11,7 @@ from tests.server.web.conftest import find
 from tests.server.web.test_sealed_api import post, sealed_form
 from tipdrop.common import sqlite
 from tipdrop.crypto import envelope, keys
-from tipdrop.protocol import device
+from tipdrop.protocol import device, documents
 from tipdrop.server import sealed
 
 
@@ -41,7 +41,7 @@ def report(client, unit_key):
 
 
 def sealed_followup(unit_key, tip_id, seq, text="He drives a red car.", recipient=None):
-    return device.seal_followup(device.followup_document(text),
+    return device.seal_followup(documents.followup_document(text),
                                 recipient or unit_key.public.recipient, tip_id, seq)
 
 
@@ -112,7 +112,7 @@ def test_a_follow_up_that_lost_the_race_is_refused_and_the_next_number_works(
 
 
 def _wrong_kind(unit_key, tip_id):
-    return device.seal_report(device.followup_document("x"), unit_key.public.recipient, tip_id)
+    return device.seal_report(documents.followup_document("x"), unit_key.public.recipient, tip_id)
 
 
 @pytest.mark.parametrize("damage,status,error", [
