@@ -43,6 +43,24 @@ def test_the_workstation_loads_no_server_code():
                 if name.startswith(("tipdrop.server", "tipdrop.reporter", "gunicorn"))}
 
 
+def test_each_zones_commands_load_only_their_own_zone():
+    server = _loaded_after("import tipdrop.server.cli")
+    assert "tipdrop.server.cli" in server
+    assert not {name for name in server if name.startswith(("tipdrop.officer", "tipdrop.reporter"))}
+    keys = _loaded_after("import tipdrop.officer.keys_cli")
+    assert "tipdrop.officer.keyfiles" in keys
+    assert not {name for name in keys if name.startswith(("tipdrop.server", "tipdrop.reporter"))}
+
+
+def test_the_commands_of_every_zone_are_registered_by_main_alone():
+    from tipdrop import cli
+
+    assert set(cli.register_commands(cli.click.Group()).commands) == {
+        "submit", "check", "followup", "officer",
+        *(name for names in cli.ZONE_COMMAND_NAMES.values() for name in names)}
+    assert set(cli.cli.commands) <= set(cli.register_commands().commands)
+
+
 def test_the_protocol_loads_no_zone():
     loaded = _loaded_after("import tipdrop.protocol." + ", tipdrop.protocol.".join(
         sorted(path.stem for path in (PACKAGE / "protocol").glob("*.py")
@@ -88,6 +106,9 @@ def test_a_command_of_a_zone_not_installed_names_the_extra_to_install(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: this command needs gunicorn: pip install 'tipdrop[server]'")
+    result = _tipdrop_without(SERVER_LIBRARIES, "backup", "--prune", str(tmp_path))
+    assert result.returncode == 2
+    assert "pip install 'tipdrop[server]'" in result.stderr.strip()
     result = _tipdrop_without(SERVER_LIBRARIES, "officer", "list", "--workdir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == (

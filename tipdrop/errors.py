@@ -8,6 +8,10 @@ put secrets, plaintext or receipts into a detail.
 """
 
 
+#: The exit code of a command that ends in a TipdropError (or finds problems: doctor).
+EXIT_CODE = 2
+
+
 class TipdropError(Exception):
     """Something went wrong."""
 

@@ -19,34 +19,13 @@ from pathlib import Path
 import click
 
 from tipdrop.common import terminal
+from tipdrop.common.passphrase import read_passphrase
 from tipdrop.errors import InputError, TipdropError, UsageError
-from tipdrop.officer.keyfiles import OFFICER_ENV, PASSPHRASE_ENV
+from tipdrop.officer.keyfiles import OFFICER_ENV
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import bundles
 from tipdrop.protocol.fields import STATUSES
-
-
-def read_passphrase(passphrase_file=None, confirm=False):
-    """Passphrase from a file, then TIPDROP_PASSPHRASE, then a hidden prompt."""
-    if passphrase_file:
-        try:
-            with open(passphrase_file, encoding="utf-8") as f:
-                text = f.read().rstrip("\r\n")
-        except OSError as e:
-            raise UsageError(f"cannot read passphrase file: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError("the passphrase file is not UTF-8 text") from None
-        return text
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    if from_env:
-        return from_env
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"no passphrase: set {PASSPHRASE_ENV}, use --passphrase-file, "
-            "or run in a terminal"
-        )
-    return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
 
 
 def officer_option(command):

@@ -8,7 +8,6 @@ from tipdrop.crypto import kdf, keys, keyslots, shares
 from tipdrop.errors import InputError, KeyFileError
 
 #: Read from the environment only when a command needs it, never stored.
-PASSPHRASE_ENV = "TIPDROP_PASSPHRASE"  # noqa: S105 (a variable name)
 #: The new passphrase of `tipdrop officer team add`, `passwd` and `key-restore`.
 NEW_PASSPHRASE_ENV = "TIPDROP_NEW_PASSPHRASE"  # noqa: S105 (a variable name)
 #: The officer's unlock slot in the key file (`--officer`).

@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 
 from tipdrop.common import terminal
+from tipdrop.common.passphrase import read_passphrase
 from tipdrop.crypto import keys
 from tipdrop.errors import UsageError
 from tipdrop.officer import audit, keyfiles
-from tipdrop.officer.cli import _workspace_options, officer, officer_option, read_passphrase
+from tipdrop.officer.cli import _workspace_options, officer, officer_option
 from tipdrop.officer.keyfiles import NEW_PASSPHRASE_ENV
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
