@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.acked import acknowledged
 from tests.protocol.test_bundles import Server
 from tipdrop.crypto import envelope, kdf, keys, padding
 from tipdrop.errors import DecryptionError, FormatError
@@ -129,7 +130,7 @@ def test_damaged_items_are_not_acknowledged_so_the_server_keeps_its_copy(
     fine = submit_sealed(server, demo_key)
     open_export(server, workspace, demo_key, tmp_path)
     data, _ = workspace.pending_ack(Keyring.of(demo_key))
-    named = json.loads(data)["tips"]
+    named = acknowledged(data, server.db)["tips"]
     assert fine in named and bad not in named
 
 
@@ -228,7 +229,7 @@ def test_a_device_follow_up_that_does_not_open_is_imported_damaged_and_not_ackno
     assert by_seq[3]["text"] == "A red car, plate 017."
     # And the damaged one is not acknowledged, so the server keeps its copy
     data, _ = workspace.pending_ack(Keyring.of(demo_key))
-    assert json.loads(data)["followups"] == [[tip["id"], 1], [tip["id"], 3]]
+    assert acknowledged(data, server.db)["followups"] == [[tip["id"], 1], [tip["id"], 3]]
 
 
 def test_a_damaged_device_follow_up_is_not_acknowledged_when_exported_again(
@@ -245,7 +246,7 @@ def test_a_damaged_device_follow_up_is_not_acknowledged_when_exported_again(
     counts = workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
     assert counts["followups"] == 0
     data, _ = workspace.pending_ack(Keyring.of(demo_key))
-    assert json.loads(data)["followups"] == []
+    assert acknowledged(data, server.db)["followups"] == []
 
 
 def _followup_with(**fields):
@@ -322,7 +323,7 @@ def test_a_damaged_copy_is_acknowledged_only_once_an_intact_copy_replaced_it(
     counts = workspace.open_bundle(tmp_path / "same.tdx", Keyring.of(demo_key))
     assert "replaced" not in counts
     data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
-    assert json.loads(data)["tips"] == [intact]
+    assert acknowledged(data, server.db)["tips"] == [intact]
     # When one carries an intact copy (the server's copy was mended)
     server.db.execute("UPDATE tips SET body = ? WHERE id = ?", [good, tip_id])
     exchange.export_unit(server.db, server.attachments, unit="demo",
@@ -333,7 +334,7 @@ def test_a_damaged_copy_is_acknowledged_only_once_an_intact_copy_replaced_it(
     assert {row["id"]: row["damaged"] for row in workspace.list()} == {tip_id: False,
                                                                        intact: False}
     data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
-    assert json.loads(data)["tips"] == sorted([intact, tip_id])
+    assert acknowledged(data, server.db)["tips"] == sorted([intact, tip_id])
 
 
 def _export_again(server, workspace, demo_key, out):
@@ -357,7 +358,7 @@ def test_an_intact_copy_of_a_damaged_device_follow_up_replaces_it(
     [followup] = workspace.show(tip["id"], Keyring.of(demo_key))["followups"]
     assert followup["text"] == "Mended on the server." and followup["new"]
     data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)
-    assert json.loads(data)["followups"] == [[tip["id"], 1]]
+    assert acknowledged(data, server.db)["followups"] == [[tip["id"], 1]]
 
 
 def test_an_intact_copy_of_a_damaged_device_file_replaces_it_and_the_old_file_goes(

@@ -24,7 +24,7 @@ from tipdrop.errors import SignatureError
 from tipdrop.officer import provenance
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
-from tipdrop.protocol import binding, bundles, device, documents, receipts
+from tipdrop.protocol import acks, binding, bundles, device, documents, receipts
 from tipdrop.reporter.client import MadeReceipt
 from tipdrop.server import sealed
 
@@ -45,12 +45,32 @@ def read_records(data):
 
 
 def write_records(records):
-    """Rebuild a bundle whose (keyless) checksum is right again."""
+    """Rebuild a bundle as a compromised server would: its checksum and chain right again."""
+    records = rechain(records)
     out = bytearray(b"TDEXPRT1")
     for kind, payload in records:
         out += struct.pack(">BQ", kind, len(payload)) + payload
     end = json.dumps({"records": len(records), "sha256": hashlib.sha256(out).hexdigest()})
     return bytes(out + struct.pack(">BQ", 0xFF, len(end)) + end.encode())
+
+
+def rechain(records):
+    """The records with the header's chain value made over the items they now carry."""
+    header = json.loads(records[0][1])
+    items = {"tips": [], "followups": [], "attachments": []}
+    for kind, payload in records[1:]:
+        if kind == 0x02:
+            items["tips"].append(json.loads(payload)["id"])
+        elif kind == 0x03:
+            doc = json.loads(payload)
+            items["followups"].append((doc["tip_id"], doc["seq"]))
+        elif kind == 0x04:
+            doc = json.loads(payload)
+            items["attachments"].append((doc["tip_id"], doc["part"]))
+    header["chain"] = acks.chain_link(
+        bytes.fromhex(header["previous_chain"]), header["unit"], header["export_seq"],
+        bytes.fromhex(header["export_id"]), acks.items_digest(**items)).hex()
+    return [(0x01, json.dumps(header).encode())] + records[1:]
 
 
 def forged_attachment(public, tip_id, part, data=b"planted evidence"):
@@ -187,9 +207,11 @@ def test_an_altered_file_list_of_a_device_report_is_flagged_never_shown_as_the_r
         if f["binding"] != "bound":
             # Marked, not readable as evidence, never saved, never acknowledged.
             assert "NOT THE REPORTER'S" in f["damaged"] and "saved_to" not in f
-    ack = json.loads(workspace.pending_ack(Keyring.of(demo_key))[0])
-    assert sorted(part for _, part in ack["attachments"]) == sorted(
-        part for part, verdict in verdicts.items() if verdict == "bound")
+    # The acknowledgement names the export, which commits to the items the
+    # workstation read, and names every file it read but does not hold
+    ack = acks.parse(workspace.pending_ack(Keyring.of(demo_key))[0])
+    assert {part for _, part in ack.except_attachments} == {
+        part for part, verdict in verdicts.items() if verdict != "bound"}
     assert [p.name.split("-")[1] for p in sorted((tmp_path / "saved").iterdir())] == sorted(
         part for part, verdict in verdicts.items() if verdict == "bound")
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.acked import acknowledged
 from tests.protocol.test_bundles import Server
 from tipdrop.crypto import canonical, signing
 from tipdrop.errors import InputError, SignatureError
@@ -289,11 +290,12 @@ def test_workspace_acknowledges_exactly_what_it_opened_once(server, demo_key, tm
         workspace.open_bundle(tmp_path / "demo-1.tdx", keyring)
         numbers = workspace.write_ack(keyring, tmp_path / "ack.json")
         assert numbers == [1]
-        ack = acks.parse((tmp_path / "ack.json").read_bytes())
+        data = (tmp_path / "ack.json").read_bytes()
+        ack = acks.parse(data)
         assert (ack.unit, ack.key_id, ack.export_seq) == ("demo", demo_key.key_id, 1)
-        assert ack.tips == (server.tip_id,)
-        assert ack.followups == ((server.tip_id, 1),)
-        assert ack.attachments == ((server.tip_id, "a1"),)
+        assert acknowledged(data, server.db) == {
+            "tips": [server.tip_id], "followups": [[server.tip_id, 1]],
+            "attachments": [[server.tip_id, "a1"]]}
         # Written once; --all writes it again
         with pytest.raises(InputError, match="already acknowledged"):
             workspace.write_ack(keyring, tmp_path / "again.json")
@@ -317,7 +319,7 @@ def test_an_acknowledgement_set_aside_is_not_pending_until_named_again(server, d
             workspace.pending_ack(keyring)
         # And --all names it again; once delivered it is acknowledged, no longer set aside
         data, again = workspace.pending_ack(keyring, everything=True)
-        assert again == [1] and acks.parse(data).tips == (server.tip_id,)
+        assert again == [1] and acknowledged(data, server.db)["tips"] == [server.tip_id]
         workspace.mark_acked(again)
         assert workspace.db.execute("SELECT acked_day IS NOT NULL, ack_refused FROM held"
                                     ).fetchall() == [(1, None)]

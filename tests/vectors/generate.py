@@ -2,8 +2,7 @@
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
-page_link.json, backup.json.
-page_link.json, keyslots.json, audit.json.
+page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json.
 
 Run from the repository root:
 
@@ -524,6 +523,67 @@ def export_ack_vectors():
     }
 
 
+def compact_ack_vectors():
+    from tipdrop.protocol import acks
+
+    unit = unit_key("vector-unit")
+    tip_a, tip_b = seed("ack tip a")[:16].hex(), seed("ack tip b")[:16].hex()
+    cases = [
+        ("first export", 1, acks.GENESIS,
+         {"tips": [tip_a], "followups": [], "attachments": [(tip_a, "a1")]}, {}),
+        ("second export, one follow-up not held", 2, None,
+         {"tips": [tip_b], "followups": [(tip_a, 1), (tip_b, 2)], "attachments": []},
+         {"except_followups": [(tip_b, 2)]}),
+    ]
+    entries, previous, chains = [], None, []
+    for name, export_seq, first_previous, items, excepted in cases:
+        previous = first_previous if first_previous is not None else previous
+        export_id = seed(f"export id {export_seq}")[:16]
+        digest = acks.items_digest(items["tips"], items["followups"], items["attachments"])
+        chain = acks.chain_link(previous, unit.unit, export_seq, export_id, digest)
+        chains.append(chain)
+        ranges = [(1, export_seq, chain)]
+        ack = acks.sign_range_ack(unit.ed25519, unit.unit, unit.key_id, ranges=ranges,
+                                  **excepted)
+        fields = acks.range_ack_fields(ack.unit, ack.key_id, ack.ranges, ack.except_tips,
+                                       ack.except_followups, ack.except_attachments)
+        entries.append({
+            "name": name, "export_seq": export_seq, "export_id": export_id.hex(),
+            "previous_chain": previous.hex(),
+            "items": {"tips": items["tips"], "followups": [list(f) for f in items["followups"]],
+                      "attachments": [list(a) for a in items["attachments"]]},
+            "items_encoding": acks.items_encoding(items["tips"], items["followups"],
+                                                  items["attachments"]).hex(),
+            "items_digest": digest.hex(), "chain": chain.hex(),
+            "ranges": [[first, last, value.hex()] for first, last, value in ack.ranges],
+            "except_tips": list(ack.except_tips),
+            "except_followups": [list(f) for f in ack.except_followups],
+            "except_attachments": [list(a) for a in ack.except_attachments],
+            "encoding": canonical.encode(acks.LABEL_V2, *fields).hex(),
+            "signature": ack.signature.hex(),
+            "file": acks.dumps(ack).decode("ascii"),
+        })
+        previous = chain
+    return {
+        "description": (
+            "Compact export acknowledgements and the export chain (docs/protocol.md, section "
+            "'Compact acknowledgements'): items digest = SHA-256(canonical("
+            "'tipdrop/v1/export-items', u64 n, tip id..., u64 m, (tip id, u64 seq)..., u64 k, "
+            "(tip id, part)...)); chain = SHA-256(canonical('tipdrop/v1/export-chain', unit, "
+            "u64 export_seq, export id (16 bytes), items digest (32 bytes), previous chain "
+            "(32 bytes, zeros before the first))); signature = Ed25519 over canonical("
+            "'tipdrop/v2/export-ack', u64 2, unit, key id (16 bytes), u64 number of runs, "
+            "(u64 first, u64 last, chain of last (32 bytes))..., then the not-held lists "
+            "encoded as in version 1). The second entry's run covers both exports."
+        ),
+        "unit": unit.unit,
+        "ed25519_private": unit.ed25519.private_bytes_raw().hex(),
+        "ed25519_public": unit.ed25519.public_key().public_bytes_raw().hex(),
+        "key_id": unit.key_id.hex(),
+        "vectors": entries,
+    }
+
+
 # --- binding files and follow-ups to the report (protocol.md section 14) -----------------
 
 
@@ -998,6 +1058,7 @@ def main():
     write("kdf.json", kdf_vectors())
     write("officer_request.json", officer_request_vectors())
     write("export_ack.json", export_ack_vectors())
+    write("export_ack_compact.json", compact_ack_vectors())
     write("binding.json", binding_vectors())
     write("receipt_keys.json", receipt_key_vectors())
     write("records.json", record_vectors())

@@ -32,6 +32,7 @@ LABELS = frozenset(
         "tipdrop/v1/request",
         "tipdrop/v1/bundle",
         "tipdrop/v1/export-ack",
+        "tipdrop/v2/export-ack",
         "tipdrop/v1/followup",
     }
 )

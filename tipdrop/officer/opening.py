@@ -26,6 +26,7 @@ receipt holder's.
 """
 
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from tipdrop.crypto import envelope, stream
 from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
 from tipdrop.officer import provenance
 from tipdrop.officer import replacing as replacing_mod
-from tipdrop.protocol import bundles, documents, fields
+from tipdrop.protocol import acks, bundles, documents, fields
 
 ITEM_LISTS = ("tips", "followups", "attachments")
 #: Stands for the description of a file skipped with its tip (see _stage_tip_record).
@@ -59,6 +60,13 @@ class _Staged:
     attachments: list = field(default_factory=list)
     files: list = field(default_factory=list)
     export_seq: int = 0
+    #: The header's unit, and its export id and chain values (None from an older server).
+    unit: str = ""
+    export_id: bytes | None = None
+    previous_chain: bytes | None = None
+    chain: bytes | None = None
+    #: Every item the bundle named, held or not (acking.py names those not held).
+    carried: dict = field(default_factory=lambda: {name: set() for name in ITEM_LISTS})
     #: What the workspace holds of this export once it is imported, for the acknowledgement.
     held: dict = field(default_factory=lambda: {name: set() for name in ITEM_LISTS})
     #: Tips the server no longer holds (another workspace acknowledged them) and this one lacks.
@@ -105,7 +113,9 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
             old_blobs = replacing_mod.replace_damaged(db, replacing)
             if not opened_before:
                 db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
-            workspace.record_held(staged.export_seq, staged.held)
+            workspace.record_held(staged.export_seq, staged.held, export_id=staged.export_id,
+                                  previous_chain=staged.previous_chain, chain=staged.chain,
+                                  carried=staged.carried)
             for tmp, final in staged.files:
                 os.rename(tmp, final)
         fsync_dir(workspace.blobs)
@@ -152,11 +162,16 @@ class _Reading:
         for record in reader:
             if header is None:
                 header = self._check_header(record)
-                staged.export_seq = header["export_seq"]
+                staged.export_seq, staged.unit = header["export_seq"], header["unit"]
+                if header["export_id"] and header["chain"] and header["previous_chain"]:
+                    staged.export_id = bytes.fromhex(header["export_id"])
+                    staged.previous_chain = bytes.fromhex(header["previous_chain"])
+                    staged.chain = bytes.fromhex(header["chain"])
                 continue
             if record.kind in _RULES:
                 # Every field is checked before anything acts on it (fields.py).
                 record.doc = fields.check(record.doc, *_RULES[record.kind], bundles.BundleError)
+                staged.carried[_LIST_OF[record.kind]].add(_key_of(record.kind, record.doc))
             if record.kind == bundles.TIP:
                 self._stage_tip_record(record.doc)
             elif record.kind == bundles.FOLLOWUP:
@@ -207,6 +222,7 @@ class _Reading:
                 raise bundles.BundleError("a record appears out of place")
         if header is None:
             raise bundles.BundleError("the bundle has no header")
+        _check_chain(staged)
         _refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips} | staged.gone
         for row in staged.followups + staged.attachments:
@@ -388,6 +404,35 @@ def _reason(error):
 def _tip_of(doc):
     """The record's tip id (already checked against fields.py's rules)."""
     return doc["tip_id"]
+
+
+def _check_chain(staged):
+    """The items read must be the ones the server chained (acking.py acknowledges by it).
+
+    The checksum at the end of a bundle has no key, so whoever rewrote a
+    bundle could drop a report and fix it; the chain value still names the
+    server's own list, and a compact acknowledgement is checked against it.
+    """
+    if staged.chain is None:
+        return
+    carried = staged.carried
+    items = acks.items_digest(carried["tips"], carried["followups"], carried["attachments"])
+    expected = acks.chain_link(staged.previous_chain, staged.unit, staged.export_seq,
+                               staged.export_id, items)
+    if not hmac.compare_digest(expected, staged.chain):
+        raise bundles.BundleError("its items are not the ones its server listed in its "
+                                  "header: it was altered")
+
+
+#: The item list each record type belongs to, and its key there.
+_LIST_OF = {bundles.TIP: "tips", bundles.FOLLOWUP: "followups",
+            bundles.ATTACHMENT: "attachments"}
+
+
+def _key_of(kind, doc):
+    if kind == bundles.TIP:
+        return doc["id"]
+    return (doc["tip_id"], doc["seq"] if kind == bundles.FOLLOWUP else doc["part"])
 
 
 def _refuse_duplicates(staged):

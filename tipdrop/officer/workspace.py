@@ -27,10 +27,10 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, keys, stream
 from tipdrop.errors import InputError, TipdropError
-from tipdrop.officer import opening, provenance
+from tipdrop.officer import acking, opening, provenance
 from tipdrop.officer.audit import AuditLog
-from tipdrop.officer.opening import ITEM_LISTS, open_envelope, stream_opener
-from tipdrop.protocol import acks, binding, bundles, fields
+from tipdrop.officer.opening import open_envelope, stream_opener
+from tipdrop.protocol import binding, bundles, fields
 from tipdrop.protocol.fields import STATUSES
 
 SCHEMA = """
@@ -161,6 +161,7 @@ class Workspace:
             self.db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT")
         if "ack_refused" not in self.db["held"].columns_dict:  # made before set-aside acks
             self.db.execute("ALTER TABLE held ADD COLUMN ack_refused TEXT")
+        acking.migrate(self.db)  # made before compact acknowledgements
         self.audit = AuditLog(self.dir)
         #: The keyring that made the last pending bundle or acknowledgement (for the audit).
         self._signer = None
@@ -216,45 +217,26 @@ class Workspace:
                    for table, column in (("tips", "id"), ("followups", "tip_id"),
                                          ("attachments", "tip_id")))
 
-    def record_held(self, export_seq, held):
-        """Remember what an export gave us (inside the import's transaction)."""
-        if not any(held.values()):
-            return
-        row = self.db.execute("SELECT items FROM held WHERE export_seq = ?",
-                              [export_seq]).fetchone()
-        items = {name: sorted(held[name]) for name in ITEM_LISTS}
-        if row:  # the same number again (a restored server): keep both lists
-            before = json.loads(row[0])
-            items = {name: sorted({tuple(i) if isinstance(i, list) else i
-                                   for i in before[name] + items[name]}) for name in ITEM_LISTS}
-        self.db.execute("INSERT OR REPLACE INTO held (export_seq, items, day, acked_day) "
-                        "VALUES (?, ?, ?, NULL)",
-                        [export_seq, json.dumps(items), today()])
+    def record_held(self, export_seq, held, **export):
+        """Remember what an export gave us (inside the import's transaction).
+
+        ``export`` is the header's export id and chain values and the items
+        the bundle carried, for compact acknowledgements (acking.py).
+        """
+        acking.record_held(self.db, export_seq, held, **export)
 
     def pending_ack(self, keyring, everything=False):
-        """One signed acknowledgement of every export opened and not yet acknowledged.
+        """One signed acknowledgement of the exports opened and not yet acknowledged.
 
-        It names every item those exports gave this workspace, under the
-        newest of their numbers (the server checks each item was exported no
-        later than that). With ``everything``, exports already acknowledged are
+        Compact when the server chains its exports, item by item otherwise
+        (acking.py). With ``everything``, exports already acknowledged are
         named again (a lost acknowledgement file), and so are those the server
         refused (:meth:`set_aside_ack`). Returns (bytes, numbers); nothing is
         marked here: :meth:`mark_acked` does, once it is delivered.
         """
-        where = "" if everything else " WHERE acked_day IS NULL AND ack_refused IS NULL"
-        rows = list(self.db.execute(f"SELECT export_seq, items FROM held{where}"))
-        if not rows:
-            raise InputError("every opened export is already acknowledged; nothing to write "
-                             "(--all writes them all again)")
-        items = {name: set() for name in ITEM_LISTS}
-        for _, text in rows:
-            for name, values in json.loads(text).items():
-                items[name].update(tuple(v) if isinstance(v, list) else v for v in values)
-        unit_key = keyring.signing_key
+        data, numbers = acking.pending_ack(self.db, keyring, everything)
         self._signer = keyring
-        ack = acks.sign_ack(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                            export_seq=max(seq for seq, _ in rows), **items)
-        return acks.dumps(ack), [seq for seq, _ in rows]
+        return data, numbers
 
     def ack_pending(self):
         return self.has("held", "acked_day IS NULL AND ack_refused IS NULL")

@@ -58,6 +58,7 @@ MAX_SIZE = 16 * 1024**3
 # \d matches the digits of every script.
 _DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _PART = re.compile(r"\Aa[1-9][0-9]{0,2}\Z")
 
 
@@ -175,6 +176,8 @@ def flag() -> Rule:
 DAY = Rule("YYYY-MM-DD, a real calendar day", _day)
 TIP_ID = _text(_HEX32, "32 lower-case hex digits")
 KEY_ID = _text(_HEX32, "32 lower-case hex digits")
+EXPORT_ID = _text(_HEX32, "32 lower-case hex digits")
+CHAIN = _text(_HEX64, "64 lower-case hex digits")
 UNIT = _text(re.compile(UNIT_NAME.pattern.replace("^", r"\A").replace("$", r"\Z")),
              "a unit name (1-32 of a-z, 0-9, '-', not starting with '-')")
 CODE_RULE = _text(re.compile(rf"\A{CODE.pattern}\Z"),
@@ -189,6 +192,9 @@ EXPORT_HEADER = {
     "format": constant("tipdrop-export"), "version": constant(1), "unit": UNIT,
     "export_seq": number(1), "created_day": DAY,
     "since_start": flag().optional(False),
+    # Missing from a server older than compact acknowledgements (section 11).
+    "export_id": EXPORT_ID.optional(), "previous_chain": CHAIN.optional(),
+    "chain": CHAIN.optional(),
 }
 EXPORT_TIP = {
     "id": TIP_ID, "key_id": KEY_ID, "region": CODE_RULE, "category": CODE_RULE,
@@ -218,6 +224,10 @@ REPLY = {
 EXPORT_ACK = {
     "format": constant("tipdrop-export-ack"), "version": constant(1), "unit": UNIT,
     "key_id": KEY_ID, "export_seq": number(1), "signature": SIGNATURE,
+}
+EXPORT_ACK_V2 = {
+    "format": constant("tipdrop-export-ack"), "version": constant(2), "unit": UNIT,
+    "key_id": KEY_ID, "signature": SIGNATURE,
 }
 
 def text(low: int, high: int) -> Rule:
@@ -281,6 +291,7 @@ RECORDS = {
     "export header": EXPORT_HEADER, "export tip": EXPORT_TIP,
     "export follow-up": EXPORT_FOLLOWUP, "export attachment": EXPORT_ATTACHMENT,
     "reply bundle": REPLY_BUNDLE, "reply": REPLY, "export acknowledgement": EXPORT_ACK,
+    "compact export acknowledgement": EXPORT_ACK_V2,
 }
 
 

@@ -11,6 +11,7 @@ recorded so that ``tipdrop purge`` can delete the ciphertext the unit holds.
 """
 
 import hmac
+import secrets
 from pathlib import Path
 
 from tipdrop.common import sqlite
@@ -44,6 +45,10 @@ class AckItemsError(TipdropError):
     """The acknowledgement names items this server never exported to that unit: nothing was recorded."""
 
 
+class AckHistoryError(AckItemsError):
+    """The acknowledgement names exports this server did not make (its history differs, e.g. after a restore): nothing was recorded."""
+
+
 class NotYourAckError(TipdropError):
     """This acknowledgement was made by another unit than the one sending it: nothing was recorded."""
 
@@ -61,23 +66,33 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
     out = Path(out)
     if out.exists():
         raise InputError(f"{out} already exists; refusing to overwrite it")
+    # A random id per export, chained to the unit's earlier exports: a compact
+    # acknowledgement names runs of exports by it (protocol.md section 11).
+    export_id = secrets.token_bytes(16)
     with sqlite.snapshot(db):
         seq = store.next_export_seq(db, unit)
         tips, followups, files = store.export_rows(db, unit, since_start)
+        previous = store.export_chain(db, unit, seq - 1) or acks.GENESIS
+        chain = acks.chain_link(previous, unit, seq, export_id, acks.items_digest(
+            [t["id"] for t in tips], [(f["tip_id"], f["seq"]) for f in followups],
+            [(a["tip_id"], a["part"]) for a in files]))
         _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
-                      tips, followups, files)
-    store.mark_exported(db, seq, tips, followups, files)
+                      tips, followups, files, export_id=export_id, chain=(previous, chain))
+    store.mark_exported(db, seq, tips, followups, files, unit=unit, export_id=export_id,
+                        chain=chain)
     return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
             "export_seq": seq}
 
 
 def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
-                  tips, followups, files):
+                  tips, followups, files, *, export_id, chain):
     with atomic_file(out, mode=0o600) as f:
         writer = bundles.ExportWriter(f)
         writer.record(bundles.HEADER, {
             "format": bundles.EXPORT_FORMAT, "version": 1, "unit": unit,
             "export_seq": seq, "created_day": clock(), "since_start": bool(since_start),
+            "export_id": export_id.hex(), "previous_chain": chain[0].hex(),
+            "chain": chain[1].hex(),
         })
         for tip in tips:
             writer.record(bundles.TIP, {
@@ -189,6 +204,8 @@ def import_ack(db, unit_keys, data, *, sender=None):
     if sender is not None and ack.unit != sender:
         raise NotYourAckError(f"the acknowledgement is unit {ack.unit!r}'s")
     acks.verify_ack(ack, _signer(unit_keys, ack, "acknowledgement").ed25519)
+    if isinstance(ack, acks.RangeAck):
+        return _import_range_ack(db, ack)
     counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
     named = [("tips", (tip_id,)) for tip_id in ack.tips]
     named += [("followups", key) for key in ack.followups]
@@ -209,3 +226,37 @@ def import_ack(db, unit_keys, data, *, sender=None):
             else:
                 counts["already"] += 1
     return counts
+
+
+def _import_range_ack(db, ack):
+    """Record a compact acknowledgement: every item first carried by its runs of exports.
+
+    Each run must end in an export this server made for the unit with the
+    same chain value, so the whole run is the exports the workstation
+    opened; each item named as not held must be one of the run's (or gone).
+    """
+    counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
+    excepted = {"tips": [(t,) for t in ack.except_tips], "followups": ack.except_followups,
+                "attachments": ack.except_attachments}
+    with sqlite.transaction(db):
+        for _, last, chain in ack.ranges:
+            ours = store.export_chain(db, ack.unit, last)
+            if ours is None or not hmac.compare_digest(ours, chain):
+                raise AckHistoryError(f"export {last} of unit {ack.unit!r}")
+        for table, keys in excepted.items():
+            for key in keys:
+                row = store.held_item(db, table, key)
+                if row is None:
+                    counts["gone"] += 1
+                    continue
+                if row["unit"] != ack.unit or not any(
+                        first <= row["export_seq"] <= last for first, last, _ in ack.ranges):
+                    raise AckItemsError(f"a {table[:-1]} of tip {key[0][:8]} it names as "
+                                        "not held")
+        for first, last, _ in ack.ranges:
+            for table, keys in excepted.items():
+                held, already = store.mark_held_range(db, table, ack.unit, first, last, keys)
+                counts[table] += held
+                counts["already"] += already
+    return counts
+

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def N_(text):
@@ -108,6 +108,14 @@ SCHEMA = {
         "nonce": (str, N_("random number of a signed officer request, so a replay of it is refused")),
         "expires": (int, N_("when that request's time window closes (Unix seconds); deleted after")),
     },
+    "exports": {
+        "unit": (str, N_("the police unit an officer export was made for")),
+        "seq": (int, N_("the number of that export")),
+        "export_id": (bytes, N_("a random number naming that export, so the unit's confirmation "
+                                "of what it holds cannot be taken for another export's")),
+        "chain": (bytes, N_("a hash over this and the unit's earlier exports' numbers, the same "
+                            "check for a whole run of exports")),
+    },
     "spent_forms": {
         "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "
                              "it again cannot store a report or a message twice")),
@@ -192,6 +200,10 @@ def init(db):
             # order, so nothing tells which form was sent before which.
             db.execute("CREATE TABLE spent_forms (digest BLOB PRIMARY KEY, "
                        "expires_day TEXT NOT NULL) WITHOUT ROWID")
+        if "exports" not in db.table_names():
+            # Version 7: compact acknowledgements name exports (protocol.md section 11).
+            db.execute("CREATE TABLE exports (unit TEXT NOT NULL, seq INTEGER NOT NULL, "
+                       "export_id BLOB NOT NULL, chain BLOB NOT NULL, PRIMARY KEY (unit, seq))")
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
@@ -343,12 +355,21 @@ def next_export_seq(db, unit):
     (current,) = db.execute(
         "SELECT COALESCE(MAX(export_seq), 0) FROM tips WHERE unit = ?", [unit]
     ).fetchone()
+    (recorded,) = db.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM exports WHERE unit = ?", [unit]).fetchone()
     (children,) = db.execute(
         "SELECT MAX(COALESCE((SELECT MAX(f.export_seq) FROM followups f JOIN tips t ON t.id = f.tip_id WHERE t.unit = ?), 0),"
         " COALESCE((SELECT MAX(a.export_seq) FROM attachments a JOIN tips t ON t.id = a.tip_id WHERE t.unit = ?), 0))",
         [unit, unit],
     ).fetchone()
-    return max(current, children) + 1
+    # An export whose rows were all deleted since still took its number.
+    return max(current, children, recorded) + 1
+
+
+def export_chain(db, unit, seq):
+    """The chain value recorded for the unit's export ``seq``, or None (none, or made before)."""
+    row = db.execute("SELECT chain FROM exports WHERE unit = ? AND seq = ?", [unit, seq]).fetchone()
+    return bytes(row[0]) if row else None
 
 
 def export_rows(db, unit, since_start):
@@ -380,9 +401,11 @@ def export_rows(db, unit, since_start):
     return tips, followups, attachments
 
 
-def mark_exported(db, seq, tips, followups, attachments):
-    """Advance the export cursor for exactly the rows written to a bundle."""
+def mark_exported(db, seq, tips, followups, attachments, *, unit, export_id, chain):
+    """Advance the export cursor for exactly the rows written to a bundle; record the export."""
     with transaction(db):
+        db.execute("INSERT INTO exports (unit, seq, export_id, chain) VALUES (?, ?, ?, ?)",
+                   [unit, seq, export_id, chain])
         for tip in tips:
             db.execute("UPDATE tips SET export_seq = ? WHERE id = ? AND export_seq = 0",
                        [seq, tip["id"]])
@@ -421,6 +444,40 @@ def mark_held(db, table, key, export_seq):
     cursor = db.execute(f"UPDATE {table} SET held_seq = ? WHERE {_HELD_KEY[table]} "
                         "AND held_seq = 0", [export_seq, *key])
     return cursor.rowcount == 1
+
+
+#: The rows of one unit's items first carried by exports first..last, not yet held.
+_IN_RANGE = {
+    "tips": "unit = ?1 AND export_seq BETWEEN ?2 AND ?3",
+    "followups": "tip_id IN (SELECT id FROM tips WHERE unit = ?1) AND export_seq BETWEEN ?2 AND ?3",
+    "attachments": "tip_id IN (SELECT id FROM tips WHERE unit = ?1) "
+                   "AND export_seq BETWEEN ?2 AND ?3",
+}
+#: An item named in the JSON list ?4 of not-held items.
+_EXCEPTED = {
+    "tips": "id IN (SELECT value FROM json_each(?4))",
+    "followups": "EXISTS (SELECT 1 FROM json_each(?4) AS j WHERE j.value ->> 0 = tip_id "
+                 "AND j.value ->> 1 = seq)",
+    "attachments": "EXISTS (SELECT 1 FROM json_each(?4) AS j WHERE j.value ->> 0 = tip_id "
+                   "AND j.value ->> 1 = part)",
+}
+
+
+def mark_held_range(db, table, unit, first, last, excepted):
+    """Record that the unit holds every item of ``table`` first carried by exports
+    ``first``..``last``, except the keys in ``excepted``; (newly held, already held).
+
+    Each item's held_seq becomes the export that first carried it. Call inside
+    a transaction with the checks that admit the run of exports.
+    """
+    params = [unit, first, last, json.dumps([list(key) if len(key) > 1 else key[0]
+                                             for key in excepted])]
+    where = f"{_IN_RANGE[table]} AND NOT {_EXCEPTED[table]}"
+    (already,) = db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where} AND held_seq != 0",
+                            params).fetchone()
+    cursor = db.execute(f"UPDATE {table} SET held_seq = export_seq WHERE {where} "
+                        "AND held_seq = 0", params)
+    return cursor.rowcount, already
 
 
 def spend_form(db, once, day):
