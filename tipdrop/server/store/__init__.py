@@ -113,8 +113,9 @@ SCHEMA = {
         "seq": (int, N_("the number of that export")),
         "export_id": (bytes, N_("a random number naming that export, so the unit's confirmation "
                                 "of what it holds cannot be taken for another export's")),
-        "chain": (bytes, N_("a hash over this and the unit's earlier exports' numbers, the same "
-                            "check for a whole run of exports")),
+        "chain": (bytes, N_("a checksum over the list of what this export carried and over the "
+                            "unit's earlier exports, so a whole run of exports is checked at "
+                            "once")),
     },
     "spent_forms": {
         "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "

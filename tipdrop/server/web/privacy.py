@@ -40,6 +40,10 @@ TABLES = {
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
                           "replayed requests. Each entry is deleted after a few minutes.")),
+    "exports": (N_("Exports to officers"),
+                N_("Nothing about reports: the number of each batch of encrypted reports "
+                   "handed to a police unit, with a random name and a checksum, so the unit's "
+                   "confirmation of what it received can be checked.")),
     "meta": (N_("About the database"),
              N_("Nothing about reports: the version of the database format.")),
 }
