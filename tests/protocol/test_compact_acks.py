@@ -22,7 +22,7 @@ from tests.officer.test_device_sealed_import import garbage_envelope, submit_sea
 from tests.protocol.test_binding import read_records, rechain, write_records
 from tests.protocol.test_bundles import Server
 from tipdrop.crypto import canonical
-from tipdrop.errors import SignatureError
+from tipdrop.errors import InputError, SignatureError
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import acks, bundles, device, documents
@@ -316,3 +316,23 @@ def test_the_tests_rechain_computes_the_chain_value_the_server_wrote(server, tmp
     server.submit("almaty")
     records = read_records(export(server, tmp_path, "e.tdx").read_bytes())
     assert json.loads(rechain(records)[0][1]) == json.loads(records[0][1])
+
+
+def test_exports_that_carried_nothing_neither_wait_nor_split_the_runs(
+        server, workspace, demo_key, tmp_path):
+    keyring = Keyring.of(demo_key)
+    server.submit("almaty")
+    workspace.open_bundle(export(server, tmp_path, "e1.tdx"), keyring)
+    for n in (2, 3):  # pulls with nothing new
+        workspace.open_bundle(export(server, tmp_path, f"e{n}.tdx"), keyring)
+    server.submit("almaty")
+    workspace.open_bundle(export(server, tmp_path, "e4.tdx"), keyring)
+    data, numbers = workspace.pending_ack(keyring)
+    assert [r[:2] for r in acks.parse(data).ranges] == [(1, 4)] and numbers == [1, 2, 3, 4]
+    import_ack(server, data)
+    workspace.mark_acked(numbers)
+    # And once acknowledged, more empty pulls leave nothing to acknowledge
+    workspace.open_bundle(export(server, tmp_path, "e5.tdx"), keyring)
+    assert not workspace.ack_pending()
+    with pytest.raises(InputError, match="already acknowledged"):
+        workspace.pending_ack(keyring)

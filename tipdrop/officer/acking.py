@@ -70,9 +70,12 @@ def record_held(db, export_seq, held, *, export_id=None, previous_chain=None, ch
             earlier = _keys(json.loads(row[2]))
             missing = {name: missing[name] | earlier[name] for name in ITEM_LISTS}
     missing = {name: missing[name] - items[name] for name in ITEM_LISTS}
+    # An export that carried nothing (a pull with nothing new) has nothing to
+    # acknowledge; it is kept so that the runs around it stay one run.
+    empty = not any(items.values()) and not any(missing.values())
     db.execute("INSERT OR REPLACE INTO held (export_seq, items, day, acked_day, export_id, "
-               "previous_chain, chain, missing) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
-               [export_seq, _dump(items), today()] + [
+               "previous_chain, chain, missing) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [export_seq, _dump(items), today(), today() if empty else None] + [
                    value.hex() if value else None
                    for value in (export_id, previous_chain, chain)] + [_dump(missing)])
     _reopen_acknowledged(db, export_seq, items)
@@ -101,16 +104,20 @@ def pending_ack(db, keyring, everything=False):
     most acks.MAX_RANGES runs and acks.MAX_EXCEPT items not held: exports
     beyond stay pending for the next acknowledgement.
     """
-    rows = [row for row in db.execute(
+    rows = list(db.execute(
         "SELECT export_seq, items, chain, previous_chain, missing, acked_day IS NULL AND "
-        "ack_refused IS NULL FROM held ORDER BY export_seq") if everything or row[5]]
-    if not rows:
+        "ack_refused IS NULL FROM held ORDER BY export_seq"))
+    empty = {row[0] for row in rows if row[2] and row[1] == row[4] == _dump(_empty())}
+    due = [row for row in rows if (everything or row[5]) and row[0] not in empty]
+    if not due:
         raise InputError("every opened export is already acknowledged; nothing to write "
                          "(--all writes them all again)")
     unit_key = keyring.signing_key
-    if any(row[2] is None for row in rows):
-        return _by_item(unit_key, rows)
-    return _compact(db, unit_key, rows)
+    if any(row[2] is None for row in due):
+        return _by_item(unit_key, due)
+    # Exports that carried nothing join the runs: a run goes on across them.
+    return _compact(db, unit_key, [row for row in rows if row in due or row[0] in empty],
+                    {row[0] for row in due})
 
 
 def _by_item(unit_key, rows):
@@ -124,35 +131,45 @@ def _by_item(unit_key, rows):
     return acks.dumps(ack), [row[0] for row in rows]
 
 
-def _compact(db, unit_key, rows):
+def _compact(db, unit_key, rows, due):
     """Version 2: runs of consecutive chained exports, and what they carried not held.
 
     An export continues the run before it when its header's previous chain
     value is that export's chain value: the server's own check of the run's
-    last value then covers every export of the run.
+    last value then covers every export of the run. ``rows`` may hold
+    exports that carried nothing, so that a run goes on across them; a run
+    with no export of ``due`` (numbers) in it is left out.
     """
+    runs = []  # [first, last, chain of last, [numbers], not held]
     held_anywhere = None
-    runs, numbers, excepted = [], [], _empty()
     for seq, _, chain, previous, missing, _ in rows:
         not_held = _keys(json.loads(missing)) if missing else _empty()
         if any(not_held.values()):
             if held_anywhere is None:
                 held_anywhere = _all_held(db)
             not_held = {name: not_held[name] - held_anywhere[name] for name in ITEM_LISTS}
-        extends = bool(runs) and runs[-1][1] == seq - 1 and runs[-1][2].hex() == previous
-        if (not extends and len(runs) == acks.MAX_RANGES) or sum(
-                len(excepted[name] | not_held[name]) for name in ITEM_LISTS) > acks.MAX_EXCEPT:
-            break  # the rest waits for the next acknowledgement
-        if extends:
-            runs[-1] = (runs[-1][0], seq, bytes.fromhex(chain))
+        if runs and runs[-1][1] == seq - 1 and runs[-1][2].hex() == previous:
+            run = runs[-1]
+            run[1:3] = [seq, bytes.fromhex(chain)]
         else:
-            runs.append((seq, seq, bytes.fromhex(chain)))
-        excepted = {name: excepted[name] | not_held[name] for name in ITEM_LISTS}
-        numbers.append(seq)
-    if not runs:
-        raise InputError(f"the first export to acknowledge carried more than {acks.MAX_EXCEPT} "
+            run = [seq, seq, bytes.fromhex(chain), [], _empty()]
+            runs.append(run)
+        run[3].append(seq)
+        run[4] = {name: run[4][name] | not_held[name] for name in ITEM_LISTS}
+    chosen, numbers, excepted = [], [], _empty()
+    for first, last, chain, seqs, not_held in runs:
+        if not due.intersection(seqs):
+            continue
+        more = {name: excepted[name] | not_held[name] for name in ITEM_LISTS}
+        if len(chosen) == acks.MAX_RANGES or sum(map(len, more.values())) > acks.MAX_EXCEPT:
+            break  # the rest waits for the next acknowledgement
+        chosen.append((first, last, chain))
+        numbers += seqs
+        excepted = more
+    if not chosen:
+        raise InputError(f"the first exports to acknowledge carried more than {acks.MAX_EXCEPT} "
                          "items this workspace does not hold; reopen them first")
-    ack = acks.sign_range_ack(unit_key.ed25519, unit_key.unit, unit_key.key_id, ranges=runs,
+    ack = acks.sign_range_ack(unit_key.ed25519, unit_key.unit, unit_key.key_id, ranges=chosen,
                               except_tips=excepted["tips"],
                               except_followups=excepted["followups"],
                               except_attachments=excepted["attachments"])
