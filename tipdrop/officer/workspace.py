@@ -1,10 +1,10 @@
 """The officer's workspace: imported ciphertext, notes and the outbox, on the workstation.
 
 Everything sensitive stays encrypted at rest here too: reports, follow-ups
-and attachments are kept exactly as they came from the server, notes and
-copies of replies are sealed to the unit's own key, so a lost laptop shows
-only what the server already shows (region, category, day, status) unless
-the unit key's passphrase is known. Decryption happens per command, in
+and attachments are kept exactly as they came from the server, notes,
+copies of replies and duplicate links (triage.py) are sealed to the unit's
+own key, so a lost laptop shows only what the server already shows (region,
+category, day, status) unless the unit key's passphrase is known. Decryption happens per command, in
 memory, with a keyring (keyring.py): each item opens with the key its
 header names, so tips sealed before a key rotation still open.
 
