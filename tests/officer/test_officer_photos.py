@@ -231,3 +231,12 @@ def test_a_photo_is_served_to_this_session_only(app):
     assert get(stranger, f"/tip/{tip}/photo/a1").status_code == 403
     answer = stranger.get(f"/tip/{tip}/photo/a1", base_url="http://evil.example")
     assert answer.status_code == 421
+
+
+@pytest.mark.parametrize("lang, words", [("ru", "слишком велика"), ("kk", "тым үлкен")])
+def test_the_message_about_a_photo_speaks_the_officers_language(app, lang, words):
+    client = unlocked(app)
+    tip = the_tip(client)
+    post(client, "/language", {"lang": lang, "back": "/inbox"})
+    text = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert re.search(rf'id="photo-refused-a2">[^<]*{words}', text)
