@@ -2,12 +2,14 @@
 
 A real server takes a Russian report and exports it; `tipdrop officer app
 --no-browser` runs as a real process; in Chromium the officer unlocks, opens
-the bundle by picking the file, searches a Russian word, opens the tip, writes
+the bundle by picking the file, searches a Russian word, opens the tip, sees
+its photo (redrawn by the sandbox: an image that loads), writes
 a note, replies with status need-info and writes the outbox; the server
 imports it and the reporter's check shows the reply. Afterwards no word of
 the report is in any file of the workspace or of the app's temporary folder.
 """
 
+import io
 import os
 import secrets
 import selectors
@@ -15,6 +17,7 @@ import signal
 import subprocess
 
 import pytest
+from PIL import Image
 
 from tests.browser.conftest import collect_errors
 from tests.e2e.conftest import PASS, TIPDROP, ceremony  # noqa: F401 (a fixture)
@@ -39,6 +42,15 @@ def _start_app(env, cwd):
     return process, line.removeprefix("officer app: ")
 
 
+def _photo():
+    """A real JPEG, 320 x 240, as a phone would send (the server cleans its metadata)."""
+    image = Image.new("RGB", (320, 240), "white")
+    image.paste("navy", (40, 60, 280, 180))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()
+
+
 def _files_holding(root, pieces):
     found = []
     for folder, _, names in os.walk(root):
@@ -57,7 +69,8 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
         ceremony, run_cli, browser, tmp_path, screenshots):  # noqa: F811
     server, officer = ceremony
     canary = f"канарейка{secrets.token_hex(4)}"
-    receipt = _submit(server, f"Инспектор требует взятку за справку. {canary}")
+    receipt = _submit(server, f"Инспектор требует взятку за справку. {canary}",
+                      [("files", "справка.jpg", "image/jpeg", _photo())])
     run_cli("export", "--unit", "demo", "--out", tmp_path / "export.tdx", env=server.env(),
             check=True)
 
@@ -95,6 +108,14 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
         rows.locator("a").click()
         assert canary in page.inner_text("#report")
         assert "by the server" in page.inner_text("#sealed")
+
+        # And sees the photo, redrawn by the sandbox and loaded from the app itself
+        photo = page.locator("#photo-a1")
+        photo.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('#photo-a1').complete")
+        assert photo.evaluate("img => img.naturalWidth") == 320
+        assert photo.evaluate("img => img.naturalHeight") == 240
+        assert photo.get_attribute("src").endswith("/photo/a1")
 
         # And writes a note, then asks the reporter a question with status need-info
         page.fill("#note", "Проверил график дежурств ЦОН-2.")

@@ -523,4 +523,5 @@ def push(workspace, key, server):
     click.echo(f"{counts['sent']} replies sent to the server{note}")
 
 
-from tipdrop.officer import team_cli  # noqa: E402,F401  (adds team, passwd, audit, key-backup, key-restore)
+# team, passwd, audit, key-backup, key-restore; duplicate
+from tipdrop.officer import team_cli, triage_cli  # noqa: E402,F401

@@ -1,10 +1,10 @@
 """The officer's workspace: imported ciphertext, notes and the outbox, on the workstation.
 
 Everything sensitive stays encrypted at rest here too: reports, follow-ups
-and attachments are kept exactly as they came from the server, notes and
-copies of replies are sealed to the unit's own key, so a lost laptop shows
-only what the server already shows (region, category, day, status) unless
-the unit key's passphrase is known. Decryption happens per command, in
+and attachments are kept exactly as they came from the server, notes,
+copies of replies and duplicate links (triage.py) are sealed to the unit's
+own key, so a lost laptop shows only what the server already shows (region,
+category, day, status) unless the unit key's passphrase is known. Decryption happens per command, in
 memory, with a keyring (keyring.py): each item opens with the key its
 header names, so tips sealed before a key rotation still open.
 
@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL,
     copy BLOB, sent_day TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS bundles (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS links (
+    tip_id TEXT NOT NULL REFERENCES tips(id), n INTEGER NOT NULL, day TEXT NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (tip_id, n));
 CREATE TABLE IF NOT EXISTS held (
     export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
     ack_refused TEXT);
@@ -77,6 +80,18 @@ class AmbiguousTipError(InputError):
 
 class UnknownAttachmentError(InputError):
     """This tip has no readable attachment of that name."""
+
+    detail_is_message = False
+
+
+class NoTipSelectedError(InputError):
+    """No tip was selected: tick the tips whose status should change."""
+
+    detail_is_message = False
+
+
+class UnknownStatusError(InputError):
+    """That is not a status a tip can have."""
 
     detail_is_message = False
 
@@ -463,38 +478,70 @@ class Workspace:
             raise InputError("give a --message, a --status, or both")
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
         status = status or tip["status"]
-        day = today()
-        unit_key = keyring.signing_key
         with sqlite.transaction(self.db):
-            (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
-                                      [tip_id]).fetchone()
-            seq = max(last, tip["reply_seq"]) + 1
-            if seq > fields.MAX_NUMBER:  # bundles are checked at open; this is a last guard
-                raise InputError(f"tip {tip_id[:12]} has no reply numbers left")
-            body = b""
-            copy = None
-            if message:
-                # Checked at open (fields.py); a workspace filled before that check may hold one.
-                if not keys.usable_reply_public(tip["reply_public"]):
-                    raise InputError(f"tip {tip_id[:12]} has an unusable reply key: "
-                                     "a message cannot be sealed to it (a status change can)")
-                body = envelope.seal(message.encode(), keys.reply_recipient(tip["reply_public"]),
-                                     kind="reply", tip_id=tip_id, part=f"r{seq}")
-                copy = envelope.seal(message.encode(), unit_key.public.recipient, kind="note",
-                                     tip_id=tip_id, part=f"r{seq}")
-            signed = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                                        tip_id=tip_id, seq=seq, day=day, status=status, body=body)
-            self.db["outbox"].insert({
-                "tip_id": tip_id, "seq": seq, "day": day, "status": status, "body": body,
-                "signature": signed.signature, "key_id": unit_key.key_id.hex(), "copy": copy,
-                "sent_day": None,
-            })
-            self.db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
-                            [status, day, tip_id])
+            seq = self._queue_reply(tip, keyring, message, status, today())
         done = [("reply", tip_id, {"seq": seq})] if message else []
         if status != tip["status"]:
             done.append(("status", tip_id, {"seq": seq, "status": status}))
         self.audit.record_many(keyring, done)
+        return seq
+
+    def set_status(self, tip_ids, status, keyring):
+        """Give several tips one new status, all in one transaction or none (the app's bulk
+        status); tips that already have it are left alone. Returns the ids changed.
+
+        Each change is a signed status change in the outbox, as ``reply`` makes
+        it, and one ``status`` entry per tip in the audit log.
+        """
+        if status not in STATUSES:
+            raise UnknownStatusError(str(status)[:32])
+        tips = []
+        for tip_id in dict.fromkeys(tip_ids):
+            tip = next(self.db["tips"].rows_where("id = ?", [tip_id]), None)
+            if tip is None:
+                raise UnknownTipError(str(tip_id)[:32])
+            tips.append(tip)
+        if not tips:
+            raise NoTipSelectedError()
+        changed = []
+        with sqlite.transaction(self.db):
+            for tip in tips:
+                if tip["status"] != status:
+                    changed.append((tip["id"], self._queue_reply(tip, keyring, "", status,
+                                                                 today())))
+        self.audit.record_many(keyring, [("status", tip_id, {"seq": seq, "status": status})
+                                         for tip_id, seq in changed])
+        return [tip_id for tip_id, _ in changed]
+
+    def _queue_reply(self, tip, keyring, message, status, day):
+        """Sign and queue one reply of ``tip`` (a row) in the outbox; inside a transaction."""
+        tip_id = tip["id"]
+        unit_key = keyring.signing_key
+        (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
+                                  [tip_id]).fetchone()
+        seq = max(last, tip["reply_seq"]) + 1
+        if seq > fields.MAX_NUMBER:  # bundles are checked at open; this is a last guard
+            raise InputError(f"tip {tip_id[:12]} has no reply numbers left")
+        body = b""
+        copy = None
+        if message:
+            # Checked at open (fields.py); a workspace filled before that check may hold one.
+            if not keys.usable_reply_public(tip["reply_public"]):
+                raise InputError(f"tip {tip_id[:12]} has an unusable reply key: "
+                                 "a message cannot be sealed to it (a status change can)")
+            body = envelope.seal(message.encode(), keys.reply_recipient(tip["reply_public"]),
+                                 kind="reply", tip_id=tip_id, part=f"r{seq}")
+            copy = envelope.seal(message.encode(), unit_key.public.recipient, kind="note",
+                                 tip_id=tip_id, part=f"r{seq}")
+        signed = bundles.sign_reply(unit_key.ed25519, unit_key.unit, unit_key.key_id,
+                                    tip_id=tip_id, seq=seq, day=day, status=status, body=body)
+        self.db["outbox"].insert({
+            "tip_id": tip_id, "seq": seq, "day": day, "status": status, "body": body,
+            "signature": signed.signature, "key_id": unit_key.key_id.hex(), "copy": copy,
+            "sent_day": None,
+        })
+        self.db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
+                        [status, day, tip_id])
         return seq
 
     def outbox(self, keyring, out, resend=None):

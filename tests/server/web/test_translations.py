@@ -18,6 +18,13 @@ def test_every_error_message_is_in_the_template():
     assert missing == []
 
 
+def test_the_officer_apps_pages_are_in_the_template():
+    # The catalogs are shared by the server's pages and the officer app
+    # (tipdrop/translations): extraction must read both zones.
+    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog.build_template()}
+    assert {"Add the note", "Write the outbox", "Passphrase of the unit key"} <= ids
+
+
 def test_every_region_and_category_has_a_name_in_each_language():
     routing = Routing({"astana": "demo"})
     regions = _load_names("regions.json")

@@ -20,6 +20,7 @@ from pathlib import Path
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.search import SearchIndex, require_fts5
+from tipdrop.officer.viewing import PhotoViews
 from tipdrop.officer.workspace import Workspace
 
 #: Minutes without a request after which the app locks itself.
@@ -79,6 +80,8 @@ class Desk:
         self._searches = {}
         self._unlocking = None
         self.locked_for_idle = False
+        #: Photos redrawn for the tip pages (viewing.py), forgotten at lock.
+        self.photos = PhotoViews()
 
     @property
     def unlocked(self) -> bool:
@@ -213,6 +216,7 @@ class Desk:
                 self._unlocking.cancelled = True
                 self._unlocking = None
             self._searches = {}
+            self.photos.forget()
             index, self._index, self._keyring = self._index, None, None
             if index is not None:
                 index.close()

@@ -205,6 +205,7 @@ def attachment(tip, part):
     tip_id = _tip_id()
     out = io.BytesIO()
     desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
+    desk().workspace.audit.record(desk().keyring, "save-attachment", tip_id, part=part)
     # The name is the reporter's text: looked up here, never carried in the address.
     name = next((f.get("name") for f in desk().workspace.show(
         tip_id, desk().keyring, mark_read=False)["attachments"] if f["part"] == part), "")
