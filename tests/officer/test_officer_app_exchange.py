@@ -13,22 +13,21 @@ import threading
 
 import pytest
 
-from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
+from tests.officer import test_officer_app as base
+from tests.officer.test_officer_app import (
     _upload,
-    app,
-    clock,
-    desk,
     get,
     outcome,
     post,
     search,
     tip_ids,
-    unit,
     unlock,
     unlocked,
-    workdir,
 )
 from tipdrop.officer.app.transfers import Transfer
+
+# The fixtures of the app's tests: a workspace of four tips, its key, the app, a clock.
+app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir
 
 
 def test_a_picked_bundle_opens_with_its_progress_shown_until_the_outcome(app, tmp_path):
