@@ -18,7 +18,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 HERE = Path(__file__).resolve().parent
-PACKAGE = HERE.parent
+PACKAGE = HERE.parents[1]  # all of tipdrop: the server's pages and the officer app
 TRANSLATIONS = HERE.parents[1] / "translations"
 POT = TRANSLATIONS / "messages.pot"
 TRANSLATED = ("kk", "ru")
