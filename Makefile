@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DEMO_KEY := instance/officer/demo.key
 
-.PHONY: run test lint bench bench-quick clean translations fuzz
+.PHONY: run test lint bench bench-quick clean translations fuzz screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,13 @@ fuzz: $(VENV)/.installed-test
 	  TIPDROP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
 	    tests/protocol/test_fuzz_parsers.py tests/officer/test_fuzz_bundle_metadata.py; \
 	fi
+
+# The officer guide's pictures (docs/img/officer-app-*.png), taken from invented reports by
+# the browser test of those screens (tests/browser/test_officer_guide_screenshots.py).
+screenshots: $(VENV)/.installed-test translations
+	.ci/system-packages chromium:chromium
+	TIPDROP_GUIDE_SCREENSHOTS=1 $(BIN)/python -m pytest -q \
+	  tests/browser/test_officer_guide_screenshots.py
 
 bench: $(VENV)/.installed-test translations
 	.ci/system-packages age:age gpg:gnupg

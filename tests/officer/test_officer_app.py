@@ -229,15 +229,28 @@ def test_a_post_without_origin_or_form_token_is_refused(app):
     assert app.extensions["officer_desk"].unlocked
 
 
-def test_every_answer_forbids_scripts_framing_caching_and_sniffing(app):
+def test_every_answer_forbids_framing_caching_sniffing_and_any_script_but_the_apps_file(app):
     client = unlocked(app)
-    for answer in (get(client, "/inbox"), get(browser(app), "/inbox")):
+    scripted, stranger = get(client, "/inbox"), get(browser(app), "/inbox")
+    for answer in (scripted, stranger):
         csp = answer.headers["Content-Security-Policy"]
-        assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
-        assert "default-src 'none'" in csp
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert answer.headers["Cache-Control"] == "no-store"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["X-Frame-Options"] == "DENY"
+    # An unlocked page loads the app's own script file, nothing inline, nothing else.
+    scripts = re.findall(r"<script[^>]*>", scripted.get_data(as_text=True))
+    assert scripts == [s for s in scripts if 'src="/static/exchange.js"' in s] and scripts
+    assert "script-src 'self'" in scripted.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in stranger.headers["Content-Security-Policy"]
+
+
+def test_the_passphrase_page_and_a_locked_app_run_no_script(app):
+    client = launched(app)
+    for answer in (get(client, "/"), get(client, "/inbox")):
+        assert "<script" not in answer.get_data(as_text=True)
+        assert "script-src 'none'" in answer.headers["Content-Security-Policy"]
         assert "<script" not in answer.get_data(as_text=True)
 
 
@@ -512,16 +525,28 @@ def _upload(client, path, name="export2.tdx", to="/import"):
                                "officer_gate"].form_token, "bundle": (f, name)})
 
 
+def outcome(client, started):
+    """Follow a started exchange as its progress page does, to the page of its outcome."""
+    assert started.status_code == 303 and started.location.endswith("/exchange/progress"), \
+        started.data
+    courier = client.application.extensions["officer_courier"]
+    transfer = courier.current
+    assert transfer is None or transfer.finished.wait(60)
+    ready = get(client, "/exchange/progress")
+    assert ready.status_code == 303 and ready.location.endswith("/exchange/done"), ready.data
+    return get(client, "/exchange/done")
+
+
 def test_a_bundle_picked_in_the_page_is_opened_and_indexed_and_its_copy_removed(app, tmp_path,
                                                                                  workdir):
     client = unlocked(app)
     assert tip_ids(search(client, "телефон")) == []
-    answer = _upload(client, tmp_path / "export2.tdx")
+    answer = outcome(client, _upload(client, tmp_path / "export2.tdx"))
     assert answer.status_code == 200, answer.data
     assert "New: 1 tips, 0 follow-ups, 0 files." in answer.get_data(as_text=True)
     assert len(tip_ids(search(client, "телефон"))) == 1
     assert list((workdir / "incoming").iterdir()) == []
-    again = _upload(client, tmp_path / "export2.tdx")
+    again = outcome(client, _upload(client, tmp_path / "export2.tdx"))
     assert "already opened" in again.get_data(as_text=True)
 
 
@@ -529,8 +554,8 @@ def test_a_file_that_is_not_a_bundle_imports_nothing_and_leaves_no_copy(app, tmp
     client = unlocked(app)
     junk = tmp_path / "junk.tdx"
     junk.write_bytes(b"not a bundle at all" * 100)
-    answer = _upload(client, junk)
-    assert answer.status_code == 400 and "Not done" in answer.get_data(as_text=True)
+    answer = outcome(client, _upload(client, junk))
+    assert answer.status_code == 400 and 'id="transfer-error"' in answer.get_data(as_text=True)
     assert list((workdir / "incoming").iterdir()) == []
     assert len(tip_ids(get(client, "/inbox"))) == 4
 

@@ -392,6 +392,12 @@ def outbox(workspace, key, out, tips, resend, since):
     click.echo(f"{count} replies already sent written again to {out}")
 
 
+#: ``--server`` of pull, push and the app: one setting, so the app pulls from where the CLI does.
+SERVER_ENV = "TIPDROP_SERVER"
+_SERVER_HELP = ("The server's address: https://..., or http:// to this computer only "
+                f"(127.0.0.1, localhost, ::1) (or {SERVER_ENV}).")
+
+
 @officer.command("app")
 @click.option("--port", default=0, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (default: any free one).")
@@ -408,7 +414,10 @@ def outbox(workspace, key, out, tips, resend, since):
 @click.option("--key", "key_path", type=click.Path(), envvar="TIPDROP_KEY",
               help="The unit's private key file UNIT.key, or a folder of the unit's "
                    ".key files after a key rotation (or TIPDROP_KEY).")
-def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path):
+@click.option("--server", envvar=SERVER_ENV,
+              help="The server the Exchange page pulls from and pushes to, as `officer pull` "
+                   f"(or {SERVER_ENV}); without it the app exchanges files only.")
+def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path, server):
     """Open the officer app: inbox, search, tips, notes and replies in the browser.
 
     It listens on 127.0.0.1 only and prints an address with a one-time
@@ -428,18 +437,19 @@ def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path):
         raise UsageError("no workspace: pass --workdir or set TIPDROP_WORKDIR")
     if not key_path:
         raise UsageError("no key: pass --key or set TIPDROP_KEY")
+    from tipdrop.officer.client import check_server_url
+
+    server = check_server_url(server) if server else None  # a wrong address stops it now
     urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
     desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
     run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
-        say=lambda line: click.echo(line))
+        say=lambda line: click.echo(line), server_url=server)
 
 
-_SERVER_HELP = ("The server's address: https://..., or http:// to this computer only "
-                "(127.0.0.1, localhost, ::1).")
 
 
 @officer.command("pull")
-@click.option("--server", required=True, help=_SERVER_HELP)
+@click.option("--server", required=True, envvar=SERVER_ENV, help=_SERVER_HELP)
 @click.option("--since-start", is_flag=True,
               help="Ask for everything again, not only what is new (e.g. after a lost download).")
 @click.option("--ack", "send_ack", is_flag=True,
@@ -501,7 +511,7 @@ def _acknowledge(workspace, officer_client, keyring):
 
 
 @officer.command("push")
-@click.option("--server", required=True, help=_SERVER_HELP)
+@click.option("--server", required=True, envvar=SERVER_ENV, help=_SERVER_HELP)
 @_workspace_options
 def push(workspace, key, server):
     """Send all queued replies to the server over the officer API.

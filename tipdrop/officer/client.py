@@ -17,6 +17,7 @@ confirmed it stored them.
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from tipdrop.common.remote import (
@@ -43,18 +44,24 @@ class OfficerClient:
         self._key = unit_key
         self._timeout = timeout
 
-    def download_export(self, out, since_start=False):
-        """Write the server's export bundle to the binary file ``out``; return its size."""
+    def download_export(self, out, since_start=False, progress=lambda done, expected: None):
+        """Write the server's export bundle to the binary file ``out``; return its size.
+
+        ``progress(bytes so far, bytes announced or None)`` is called after
+        each piece (the officer app's progress bar; it may raise to stop).
+        """
         query = urlencode({"since_start": int(bool(since_start))})
         conn, response = self._send("GET", f"/export?{query}", b"", {})
         try:
             expected, total = response.length, 0
+            progress(0, expected)
             while True:
                 chunk = self._network(response.read, COPY_CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)
                 total += len(chunk)
+                progress(total, expected)
         finally:
             conn.close()
         if expected is not None and total != expected:
@@ -106,20 +113,31 @@ class OfficerClient:
         return network_step(self.server, call, *args, **kwargs)
 
 
-def pull(workspace, client, keyring, since_start=False):
-    """Download the unit's export into the workspace and open it; return counts.
+@contextmanager
+def downloaded_export(workspace, client, since_start=False,
+                      progress=lambda done, expected: None):
+    """The unit's export, downloaded to a private file in the workspace folder; its path.
 
-    The download goes to a private file in the workspace folder (ciphertext
-    only), which is removed once opened: the bundle is imported whole, or
-    not at all, exactly like ``tipdrop officer open``.
+    Ciphertext only, and removed when the block ends, opened or not. The
+    officer app opens it in a step of its own, with its own progress.
     """
     fd, tmp = tempfile.mkstemp(dir=workspace.dir, prefix=".pull-", suffix=".tdx")
     try:
         with os.fdopen(fd, "wb") as f:
-            client.download_export(f, since_start=since_start)
-        return workspace.open_bundle(tmp, keyring)
+            client.download_export(f, since_start=since_start, progress=progress)
+        yield tmp
     finally:
         os.unlink(tmp)
+
+
+def pull(workspace, client, keyring, since_start=False):
+    """Download the unit's export into the workspace and open it; return counts.
+
+    The bundle is imported whole, or not at all, exactly like ``tipdrop
+    officer open``.
+    """
+    with downloaded_export(workspace, client, since_start=since_start) as path:
+        return workspace.open_bundle(path, keyring)
 
 
 def push(workspace, client, keyring):

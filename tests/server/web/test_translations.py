@@ -58,3 +58,11 @@ def test_error_pages_are_in_the_reporters_language(client, lang):
     assert other.status_code == 404
     message = re.search(r'id="error"[^>]*>([^<]+)<', english.text).group(1)
     assert message not in other.text
+
+
+def test_the_template_holds_the_officer_apps_pages_as_well_as_the_servers():
+    # One set of catalogs for all of tipdrop (tipdrop/translations/): both apps' strings.
+    locations = {path for m in catalog.build_template() for path, _ in m.locations}
+    assert any(p.startswith("tipdrop/officer/app/templates/") for p in locations)
+    assert any(p.startswith("tipdrop/officer/app/") and p.endswith(".py") for p in locations)
+    assert any(p.startswith("tipdrop/server/web/templates/") for p in locations)

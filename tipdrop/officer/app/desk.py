@@ -179,20 +179,20 @@ class Desk:
                 return job.error
             return None
 
-    def import_bundle(self, path) -> dict:
-        """Open an export bundle into the workspace (as `tipdrop officer open`); index it anew."""
+    def replace_index(self, index: SearchIndex, keyring: Keyring) -> bool:
+        """Put ``index``, built with ``keyring`` after an import, in place of the current one.
+
+        False (and ``index`` closed) if the app was locked meanwhile: a locked
+        app holds no index, and the next unlock builds a whole new one.
+        """
         with self.mutex:
-            keyring = self.keyring
-            counts = self.workspace.open_bundle(path, keyring)
-            index = SearchIndex(self.urgent)
-            try:
-                index.build(self.workspace, keyring)
-            except BaseException:
+            if self._keyring is not keyring:
                 index.close()
-                raise
+                return False
             self._index, old = index, self._index
-            old.close()
-            return counts
+            if old is not None:
+                old.close()
+            return True
 
     def remember_search(self, words: str) -> str:
         """Keep what the officer searched for, in memory; return a random handle for the address.

@@ -15,8 +15,9 @@ page the officer happens to open (it can make the browser send requests to
   ``Sec-Fetch-Site`` if sent is ``same-origin``) and carry the session's form
   token. Cookies ignore ports, so another app on 127.0.0.1 counts as
   "same-site" to the browser: the origin, not SameSite, tells them apart;
-- every answer forbids caching, sniffing, framing and every script (the app
-  has none), and sends no Referer anywhere else.
+- every answer forbids caching, sniffing, framing and every script, and
+  sends no Referer anywhere else; an unlocked page alone may load the app's
+  own script file (exchange.py: ``script-src 'self'``, nothing inline).
 """
 
 import hashlib

@@ -55,7 +55,25 @@ def uploaded_path(storage):
     return storage.stream.name
 
 
+def claim_upload(storage):
+    """The picked file's copy, now the caller's to remove: it outlives the request.
+
+    The officer app opens a bundle in a thread of its own (transfers.py),
+    which removes the copy when it is done, imported or not.
+    """
+    path = uploaded_path(storage)
+    storage.stream.close()
+    g.incoming = [p for p in g.get("incoming", []) if str(p) != path]
+    return path
+
+
 def remove_incoming(_error=None):
     """After every request: the uploaded copies go, imported or not."""
     for path in g.pop("incoming", []):
+        path.unlink(missing_ok=True)
+
+
+def remove_leftovers(folder):
+    """At start: copies a stopped app was still opening (ciphertext, but the officer's) go."""
+    for path in folder.glob("*.tdx") if folder.is_dir() else ():
         path.unlink(missing_ok=True)

@@ -49,10 +49,13 @@ def _starting(environ, start_response):
 
 
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
-        say: Callable[[str], None] = print) -> None:
-    """Serve until interrupted; print the launch address first (and open it unless told not to)."""
+        say: Callable[[str], None] = print, server_url=None) -> None:
+    """Serve until interrupted; print the launch address first (and open it unless told not to).
+
+    ``server_url``: the tipdrop server the Exchange page pulls from (a ServerURL), if any.
+    """
     server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
-    app = create_app(desk, server.server_port, outbox_dir=outbox_dir)
+    app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
     server.app = Serialised(app, desk.mutex)
     url = app.extensions["officer_gate"].launch_url()
     say(f"officer app: {url}")
@@ -70,5 +73,6 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
     finally:
         stop.set()
         server.server_close()
+        app.extensions["officer_courier"].close()
         desk.close()
     say("officer app: stopped; the keys are forgotten")

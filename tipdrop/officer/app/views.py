@@ -5,19 +5,16 @@ Each view reads its form, calls one method of the desk or the workspace
 errors, rendered by the one handler at the end in the officer's language.
 """
 
-import datetime
 import io
 import re
-import secrets
 from functools import cache
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import gettext
 
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
-from tipdrop.officer.app.incoming import IMPORT_PATH, uploaded_path
 from tipdrop.officer.replytemplates import REPLY_TEMPLATES, reply_template
 from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
@@ -82,9 +79,13 @@ def _tip_id():
     return desk().workspace.resolve(request.view_args["tip"])
 
 
+#: Not the officer's activity: the page's script asks for news by itself (exchange.news).
+PASSIVE = (None, "static", "exchange.news")
+
+
 @bp.before_app_request
 def idle_lock():
-    if request.endpoint in (None, "static"):
+    if request.endpoint in PASSIVE:
         return
     g.locked_for_idle = desk().check_idle()
     desk().touch()
@@ -215,30 +216,6 @@ def attachment(tip, part):
         f"attachment; filename=\"{tip_id[:8]}-{part}\"; filename*=UTF-8''{quote(name)}")
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
-
-
-@bp.post(IMPORT_PATH)
-def import_bundle():
-    """Open the export bundle the officer picked (streamed to WORKDIR/incoming: incoming.py)."""
-    desk().require_unlocked()  # refused before anything is opened
-    counts = desk().import_bundle(uploaded_path(request.files.get("bundle")))
-    return render_template("imported.html", counts=counts)
-
-
-@bp.post("/outbox")
-def outbox():
-    """Write the queued replies to a new file in the outbox folder, for the server."""
-    folder = current_app.config["OUTBOX_DIR"]
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    day = datetime.datetime.now(datetime.UTC).date().isoformat()  # a day, not a time
-    path = folder / f"replies-{day}-{secrets.token_hex(4)}.json"
-    count = desk().workspace.outbox(desk().keyring, path)
-    return render_template("message.html", title=gettext("Outbox written"),
-                           message=ngettext("%(num)d reply written to the file below. Carry it "
-                                            "to the server and run tipdrop import-replies with "
-                                            "it.", "%(num)d replies written to the file below. "
-                                            "Carry it to the server and run tipdrop "
-                                            "import-replies with it.", count), path=str(path))
 
 
 def handle_error(error):

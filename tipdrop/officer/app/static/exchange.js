@@ -1,0 +1,86 @@
+// The officer app's one script, served to unlocked pages only (tipdrop/officer/app/exchange.py).
+// Every page works without it; with it:
+// - a transfer's progress bar moves without the page reloading itself;
+// - the browser shows a notification when the automatic pull brought urgent reports
+//   (how many, never a word of them), once the officer allowed it with a click;
+// - when the app has locked itself, the page leaves the screen for the unlock page.
+"use strict";
+(function () {
+  var script = document.currentScript;
+  var newsUrl = script.dataset.news;
+  var autoPull = script.dataset.autoPull === "1";
+  var every = Math.max(1, Number(script.dataset.every) || 30) * 1000;
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (answer) {
+      return answer.ok ? answer.json() : null;
+    }).catch(function () { return null; });
+  }
+
+  function canNotify() {
+    return "Notification" in window && Notification.permission === "granted";
+  }
+
+  // --- news: urgent reports pulled, or the app locked -------------------------------
+  function askForNews() {
+    var notify = autoPull && canNotify();
+    getJSON(newsUrl + (notify ? "?notify=1" : "")).then(function (news) {
+      if (!news) return;
+      if (news.locked) {
+        location.replace("/");  // the unlock page, instead of decrypted text left on screen
+        return;
+      }
+      if (news.urgent && notify) {
+        new Notification(news.title, {body: news.text, tag: "tipdrop-urgent"});
+      }
+    });
+  }
+  setInterval(askForNews, every);
+
+  // --- the button that asks for the browser's permission -----------------------------
+  function showPermission(box) {
+    var state = document.getElementById("notify-state");
+    var button = document.getElementById("notify");
+    var permission = Notification.permission;
+    button.hidden = permission !== "default";
+    state.textContent = permission === "granted" ? box.dataset.granted
+      : permission === "denied" ? box.dataset.denied : "";
+  }
+
+  function setUpPermission() {
+    var box = document.getElementById("notify-box");
+    if (!box || !("Notification" in window)) return;
+    box.hidden = false;
+    showPermission(box);
+    document.getElementById("notify").addEventListener("click", function () {
+      Notification.requestPermission().then(function () { showPermission(box); });
+    });
+  }
+
+  // --- a transfer's progress ---------------------------------------------------------
+  function followTransfer() {
+    var bar = document.getElementById("transfer-progress");
+    if (!bar) return;
+    var text = document.getElementById("transfer-text");
+    function poll() {
+      getJSON(bar.dataset.poll).then(function (state) {
+        if (state && state.finished) {
+          location.replace(state.next);
+          return;
+        }
+        if (state) {
+          text.textContent = state.text;
+          if (state.percent === null) bar.removeAttribute("value");
+          else bar.value = state.percent;
+        }
+        setTimeout(poll, 500);
+      });
+    }
+    setTimeout(poll, 300);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpPermission();
+    followTransfer();
+  });
+})();
