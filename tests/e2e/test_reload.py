@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from contextlib import closing
 
 import pytest
@@ -32,10 +33,8 @@ CHECKS = ["/healthz", "/submit?lang=ru", "/check?lang=kk", "/"]
 
 @pytest.fixture
 def server(tmp_path):
-    # One worker: the server answers once it has booted, so no worker is still
-    # starting (and reading the keys folder) when a test changes the files. A
-    # worker that boots while a broken file is installed stops the whole server
-    # (gunicorn halts on a boot error): install files whole, then reload at once.
+    # One worker, so the tests can tell which process serves; a worker started
+    # later serves what the master checked, whatever is on disk (reload.py).
     running = start_server(tmp_path, workers=1)
     yield running
     running.stop()
@@ -175,3 +174,32 @@ def test_a_keys_folder_that_does_not_load_is_refused_and_the_server_keeps_servin
     # And the doctor says the server does not use the files on disk
     doctor = run_cli("doctor", env=server.env())
     assert "uses other unit keys or routing" in doctor.stdout, doctor.stdout
+
+
+def _workers(server):
+    """The process ids of the gunicorn master's workers."""
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_a_worker_started_while_a_broken_file_is_installed_serves_what_the_master_checked(
+        server):
+    _wait_for(lambda: _in_use(server), "the digest of the loaded keys")
+    before = _in_use(server)
+    [worker] = _workers(server)
+    # Given routing.json broken on disk (a unit without a key), not reloaded
+    _put(server.keys_dir / "routing.json", json.dumps({"version": 1, "regions": ROUTES}).encode())
+    # When the worker dies and gunicorn starts another one (a crash, the OOM killer)
+    os.kill(worker, signal.SIGKILL)
+    _wait_for(lambda: _workers(server) - {worker}, "a new worker")
+    # Then the new worker boots with the keys and routing the master checked: the server
+    # keeps serving, and seals as before
+    checks = _Checks(server, [path for path in CHECKS if path != "/healthz"])
+    checks.start()
+    _wait_for(lambda: checks.answered >= 20, "requests to the new worker")
+    checks.stop()
+    assert checks.failed == [] and server.process.poll() is None
+    assert _submit(server, "almaty")[0] == "demo"
+    assert _in_use(server) == before
+    assert b"failed to boot" not in server.log_path.read_bytes().lower()

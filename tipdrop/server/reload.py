@@ -11,6 +11,15 @@ would take the whole server down. :func:`guard_hup` makes the master load
 the new files itself first and, if they are wrong, log why and keep the
 workers it has.
 
+A worker also starts outside a reload: gunicorn replaces one that died (a
+crash, the kernel's OOM killer) or timed out. Such a worker must not read
+files an operator installed but did not reload, or that a refused reload
+left on disk: if they were broken it could not boot, and gunicorn halts on
+a worker that cannot boot. So the master keeps the keys and routing it
+checked last (:func:`check_in_master`, at start and at each accepted
+SIGHUP) and every worker it forks serves those (:func:`config_for_worker`):
+the files on disk are read again only at the next reload.
+
 Each worker also publishes a digest of the files it loaded
 (:func:`publish_loaded`), in the server's runtime folder, so ``tipdrop
 doctor`` can say when the files on disk are not the ones the running server
@@ -67,6 +76,37 @@ def load_config(settings) -> tuple[UnitKeys, Routing]:
     return unit_keys, routing
 
 
+#: Set in the gunicorn master only: the keys, routing and digest it checked last, by the
+#: settings' file paths. Workers forked later inherit it (a fork copies memory).
+_checked: dict[tuple[str, str, str], tuple[UnitKeys, Routing, str]] = {}
+
+
+def _paths(settings) -> tuple[str, str, str]:
+    return str(settings.keys_dir), str(settings.routing_path), str(settings.categories_path)
+
+
+def check_in_master(settings) -> None:
+    """Load and check the files (raise what is wrong), and keep them for the workers to come."""
+    # The digest first: a file changed while loading then shows as differing.
+    digest = config_digest(settings)
+    unit_keys, routing = load_config(settings)
+    _checked[_paths(settings)] = (unit_keys, routing, digest)
+
+
+def config_for_worker(settings) -> tuple[UnitKeys, Routing, str]:
+    """The keys, routing and their digest a new process serves.
+
+    In a worker of ``tipdrop serve``, the master's last checked copy;
+    anywhere else (a test, a WSGI server of the operator's), the files.
+    """
+    checked = _checked.get(_paths(settings))
+    if checked is not None:
+        return checked
+    digest = config_digest(settings)
+    unit_keys, routing = load_config(settings)
+    return unit_keys, routing, digest
+
+
 def publish_loaded(folder, digest: str, master: int) -> None:
     """Record, for ``tipdrop doctor``, which files a worker of server ``master`` loaded.
 
@@ -106,7 +146,7 @@ def guard_hup(arbiter, settings_factory) -> None:
 
     def handle_hup():
         try:
-            load_config(settings_factory())
+            check_in_master(settings_factory())
         except TipdropError as e:
             # The file name and the reason, never a key: these are public files.
             arbiter.log.error("reload refused, the server keeps its keys and routing: %s",

@@ -66,7 +66,9 @@ def run_gunicorn(settings, host, port, workers):
     from tipdrop.server.web.ratelimit import remove_shared
 
     with_allocator_settings()
-    # Fail before forking if the set-up is wrong (e.g. a private key in keys/).
+    # Fail before forking if the set-up is wrong (e.g. a private key in keys/);
+    # the keys and routing checked here are what every worker serves (reload.py).
+    reload.check_in_master(settings)
     create_app(settings)
     options = {
         "bind": f"{host}:{port}",

@@ -117,9 +117,8 @@ def create_app(config=None, hold_wal=False):
     if not settings.quick_exit_url.startswith(("https://", "http://")):
         raise ConfigError("setting quick_exit_url must be an http(s) address")
     app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
-    # The digest first: a file changed while loading then shows as differing.
-    loaded = reload.config_digest(settings)
-    unit_keys, routing = reload.load_config(settings)
+    # A worker of `tipdrop serve` serves what the master checked (reload.py).
+    unit_keys, routing, loaded = reload.config_for_worker(settings)
     prepare_storage(settings, hold_wal=hold_wal)
     counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
     if hold_wal:  # a gunicorn worker: its parent is the master
