@@ -41,7 +41,8 @@ PASS = "metadata fuzz"
 #: The fields of each record as docs/protocol.md section 10 lists them
 #: (test_the_fields_listed_here_are_the_ones_the_server_writes keeps this true).
 FIELDS = {
-    bundles.HEADER: ("format", "version", "unit", "export_seq", "created_day", "since_start"),
+    bundles.HEADER: ("format", "version", "unit", "export_seq", "created_day", "since_start",
+                     "export_id", "previous_chain", "chain"),
     bundles.TIP: ("id", "key_id", "region", "category", "received_day", "status", "status_day",
                   "reply_public", "reply_seq", "encrypted_on", "body"),
     bundles.FOLLOWUP: ("tip_id", "seq", "received_day", "encrypted_on", "body"),
