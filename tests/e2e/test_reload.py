@@ -14,8 +14,8 @@ import signal
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
