@@ -28,6 +28,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def connect_to_listener(host, port, timeout=1):
+    """Connect to a process listening on (host, port); OSError if none is, yet.
+
+    A free port is an ephemeral one, so while nothing listens there a
+    connection to it can be given that very port as its source and meet
+    itself (TCP self-connect): that is not a listener.
+    """
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if sock.getsockname() == sock.getpeername():
+        sock.close()
+        raise ConnectionRefusedError(f"nothing listens on {host}:{port} yet (self-connect)")
+    return sock
+
+
 @dataclass
 class Server:
     """A running ``tipdrop serve`` (gunicorn) on loopback and its folders."""

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import test_doctor_cli
-from tests.serving import free_port, multipart, start_server
+from tests.serving import connect_to_listener, free_port, multipart, start_server
 from tests.stored import all_blobs, staged_blobs
 
 #: A data and keys folder as on a first start (the fixture of test_doctor_cli).
@@ -173,7 +173,7 @@ def proxied(tmp_path, request):
     deadline = time.monotonic() + 15
     while True:
         try:
-            socket.create_connection(("127.0.0.1", onion_port), timeout=1).close()
+            connect_to_listener("127.0.0.1", onion_port).close()
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:

@@ -3,12 +3,12 @@
 import http.client
 import os
 import signal
-import socket
 
 import pytest
 
 from tests.browser.test_officer_app_browser import _start_app
 from tests.e2e.conftest import PASS, assert_clean_error
+from tests.serving import connect_to_listener
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def test_the_app_listens_on_127_0_0_1_only_logs_no_request_and_stops_on_ctrl_c(c
         port = int(url.split(":")[2].split("/")[0])
         # Another loopback address of this machine is not listened on: the bind is 127.0.0.1.
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.2", port), timeout=10).close()
+            connect_to_listener("127.0.0.2", port, timeout=10).close()
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("GET", "/inbox?q=secretword", headers={"Host": "rebound.example"})
         assert connection.getresponse().status == 421

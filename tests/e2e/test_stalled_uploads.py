@@ -39,7 +39,7 @@ import pytest
 
 from tests import stored
 from tests.e2e import test_nginx
-from tests.serving import free_port, multipart, start_server
+from tests.serving import connect_to_listener, free_port, multipart, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -298,7 +298,7 @@ def behind_nginx(tmp_path):
     deadline = time.monotonic() + 15
     while True:
         try:
-            socket.create_connection(("127.0.0.1", onion_port), timeout=1).close()
+            connect_to_listener("127.0.0.1", onion_port).close()
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
