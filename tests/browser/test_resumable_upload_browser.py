@@ -10,10 +10,12 @@ shows bytes, percent and time left; nothing of the upload stays in the
 browser's storage; axe-core finds nothing on the page while it works.
 """
 
+import json
 import re
 import secrets
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -136,4 +138,35 @@ def test_without_javascript_the_form_posts_as_before(browser, server, tmp_path):
     assert len(_tips(server)) == 1
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM uploads").fetchone() == (0,)
+    context.close()
+
+
+def test_resume_js_computes_the_upload_vectors(browser, server):
+    vectors = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "uploads.json")
+                         .read_text())
+    context = browser.new_context()
+    page = context.new_page()
+    errors = collect_errors(page)
+    page.goto(f"http://127.0.0.1:{server.port}/submit")
+    page.wait_for_function("() => window.TipdropResume !== undefined")
+    found = page.evaluate("""async (v) => {
+      const R = window.TipdropResume, C = window.TipdropCrypto;
+      const body = new Uint8Array(v.body_length).map((_, i) => i % 251);
+      const id = await R.uploadId(v.key);
+      let chain = await R.chainStart(id);
+      const steps = [C.bytesToHex(chain)];
+      for (const step of v.pieces) {
+        const at = step.index * v.piece_bytes;
+        const piece = body.subarray(at, at + v.piece_bytes);
+        const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", piece));
+        chain = await R.chainNext(chain, step.index, digest);
+        steps.push(C.bytesToHex(digest), C.bytesToHex(chain));
+      }
+      return { id, steps };
+    }""", vectors)
+    expected = [vectors["chain_start"]]
+    for step in vectors["pieces"]:
+        expected += [step["digest"], step["chain"]]
+    assert found == {"id": vectors["upload_id"], "steps": expected}
+    assert expected[-1] == vectors["chain"] and errors == []
     context.close()
