@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 
 from tipdrop.protocol import uploads
 
-#: Statuses worth trying again after a pause: busy, a piece that lost a race,
-#: a report being stored by a request whose answer was lost.
-_AGAIN = {408, 409, 429, 502, 503, 504}
+#: Statuses worth trying again after a pause (busy, overloaded, slow)...
+_AGAIN = {408, 429, 502, 503, 504}
+#: ...and the 409s that say "not yet": a piece that lost a race, a report being
+#: stored by a request whose answer was lost. Another 409 (a stale unit key) is final.
+_AGAIN_409 = {"UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"}
+
+
+def _again(status, answer):
+    return status in _AGAIN or (status == 409 and isinstance(answer, dict)
+                                and answer.get("error") in _AGAIN_409)
 
 
 class UploadRefusedError(Exception):
@@ -73,7 +80,7 @@ class ResumableUpload:
                 status, answer = step()
             except (OSError, http.client.HTTPException):
                 status, answer = None, None
-            if status is not None and status not in _AGAIN:
+            if status is not None and not _again(status, answer):
                 if status >= 400:
                     raise UploadRefusedError(status, answer)
                 return status, answer
@@ -114,7 +121,7 @@ class ResumableUpload:
                 time.sleep(self.pause)
                 return False
             if status != 200:
-                if status not in _AGAIN and status != 422:
+                if not _again(status, answer) and status != 422:
                     raise UploadRefusedError(status, answer)
                 self.interruptions += 1
                 time.sleep(self.pause)

@@ -24,7 +24,11 @@
   const ID_LABEL = "tipdrop/v1/upload-id";
   const START_LABEL = "tipdrop/v1/upload-start";
   const PIECE_LABEL = "tipdrop/v1/upload-piece";
-  const AGAIN = new Set([408, 409, 429, 502, 503, 504]);
+  const AGAIN = new Set([408, 429, 502, 503, 504]);
+  // A 409 is worth asking again only for these; another (a stale unit key) is final.
+  const AGAIN_409 = new Set(["UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"]);
+  const again = (status, answer) => AGAIN.has(status)
+    || (status === 409 && Boolean(answer) && AGAIN_409.has(answer.error));
   const MAX_PAUSE = 30000;
 
   class RefusedError extends Error {
@@ -127,7 +131,7 @@
           await waitAfterFailure();
           continue;
         }
-        if (!AGAIN.has(result.status)) {
+        if (!again(result.status, result.answer)) {
           if (result.status >= 400) throw new RefusedError(result.status, result.answer);
           return result.answer;
         }
@@ -162,7 +166,7 @@
           result = null;
         }
         if (!result || result.status !== 200) {
-          if (result && !AGAIN.has(result.status) && result.status !== 422) {
+          if (result && !again(result.status, result.answer) && result.status !== 422) {
             throw new RefusedError(result.status, result.answer);
           }
           stopped = true;
