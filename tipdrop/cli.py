@@ -234,16 +234,18 @@ def purge(older_than, dry_run, data_dir):
         for tip in found.tips:
             click.echo(f"{tip.tip_id[:12]}  {tip.status:<10} {tip.status_day}  "
                        f"{found.reason(tip)}")
+        expired = uploads.purge_expired(db, today(), dry_run=True)
+        if expired:  # only then: the summary stays the last line
+            click.echo(f"would delete {expired} uploads in pieces past their time")
         click.echo(f"would purge {summary} and delete {held(found.held)}; nothing was changed")
-        click.echo(f"would delete {uploads.purge_expired(db, today(), dry_run=True)} "
-                   "uploads in pieces past their time")
         return
     # Before the tips: the log truncated at the end holds these deletions too.
     expired = uploads.purge_expired(db, today())
     result = retention.purge(db, config.attachments_dir, found)
     click.echo(f"purged {result.tips} of {summary}; deleted {held(result.cleared)}; "
                f"files removed: {result.files} attachments, {result.orphans} orphaned")
-    click.echo(f"deleted {expired} uploads in pieces past their time")
+    if expired:
+        click.echo(f"deleted {expired} uploads in pieces past their time")
     if not result.wal_truncated:
         raise retention.WalBusyError()
 

@@ -348,13 +348,21 @@
     const base = new URL(form.dataset.uploadsUrl, window.location.href).pathname;
     const query = `?lang=${encodeURIComponent(document.documentElement.lang || "")}`;
     let answer;
+    let waiting = false;
     progress.start(form.dataset.msgSending);
     say(form.dataset.msgWorking);
     try {
       answer = await R.send({
         base, query, ...sealed,
-        onProgress: (done, total) => progress.show(done, total),
-        onWaiting: () => say(form.dataset.msgOffline),
+        onProgress: (done, total) => {
+          if (waiting) say(form.dataset.msgWorking); // the server answered again
+          waiting = false;
+          progress.show(done, total);
+        },
+        onWaiting: () => {
+          waiting = true;
+          say(form.dataset.msgOffline);
+        },
         onStoring: () => say(form.dataset.msgStoring),
       });
     } catch (e) {
