@@ -9,8 +9,9 @@ downlink of DOWN_BPS, each request's first bytes held back half a round
 trip (RTT) each way. Two uploads of the same size run side by side, each
 through its own link (the link is emulated, so they do not slow each other;
 the server's CPU is shared and barely used at these rates): one
-uninterrupted, and one whose link drops every connection (RST) after 25 %,
-50 % and 75 % of the bytes have gone up, then refuses connections for
+uninterrupted, and one whose link drops every connection (RST) half-way
+through the pieces at 25 %, 50 % and 75 % of the upload (each cut costs
+half a piece, what a drop costs on average), then refuses connections for
 OUTAGE seconds. Both use the reference client (tipdrop/reporter/resumable.py),
 which waits, asks where to resume and goes on. What is read: the time with
 drops against the time without, and the bytes the drops cost (pieces cut
@@ -33,6 +34,7 @@ from pathlib import Path
 from bench import sealed_upload
 from bench.common import MiB
 from bench.http_load import Server
+from tipdrop.protocol import uploads
 
 UP_BPS = 1_500_000
 DOWN_BPS = 3_000_000
@@ -46,7 +48,9 @@ class Link:
 
     def __init__(self, target, drops=()):
         self.target = target
-        self.drops = sorted(drops)
+        #: Piece numbers to cut off half-way through, once each.
+        self.drops = set(drops)
+        self._armed = None
         self.up_bytes = 0
         self.drop_count = 0
         self._lock = threading.Lock()
@@ -106,19 +110,26 @@ class Link:
                 dst.sendall(data)
                 idle_since = time.monotonic()
                 if direction == "up":
-                    self._count_up(len(data))
+                    self._count_up(data)
         except OSError:
             pass
         finally:
             for sock in (src, dst):
                 _close(sock)
 
-    def _count_up(self, n):
+    def _count_up(self, data):
+        """Count bytes gone up; cut every connection half-way through a chosen piece."""
         with self._lock:
-            self.up_bytes += n
-            due = self.drops and self.up_bytes >= self.drops[0]
+            self.up_bytes += len(data)
+            at = data.find(b"PUT /api/v1/uploads/pieces/")
+            if at >= 0:
+                index = int(data[at + 27:].split(b"?")[0].split(b" ")[0])
+                if index in self.drops:
+                    self.drops.discard(index)
+                    self._armed = self.up_bytes - len(data) + at + uploads.PIECE_BYTES // 2
+            due = self._armed is not None and self.up_bytes >= self._armed
             if due:
-                self.drops.pop(0)
+                self._armed = None
                 self.drop_count += 1
                 self._outage_until = time.monotonic() + OUTAGE
         if due:
@@ -193,7 +204,10 @@ def measure(size):
             plain = _sealed_body(recipient, size, workdir)
             dropped = _sealed_body(recipient, size, workdir)
             total = Path(dropped[1]).stat().st_size
-            drops = [total * q // 4 for q in (1, 2, 3)]
+            # Half-way through the pieces under way at 25, 50 and 75 %: each drop then
+            # costs half a piece (one just after a piece ends would cost nothing).
+            count = uploads.piece_count(total)
+            drops = [count * q // 4 for q in (1, 2, 3)]
             results = {}
             threads = [threading.Thread(target=lambda k, a, d: results.__setitem__(k, _run(server, *a, d)),
                                         args=(name, args, d))
@@ -228,7 +242,7 @@ def section(r):
         "",
         f"Link: {r['resume_3g_link']} (bench/resume_3g.py: a throttling TCP proxy in front "
         "of the real server). The same sealed report size twice, side by side: once "
-        "uninterrupted, once with every connection reset after 25, 50 and 75 % of the bytes; "
+        "uninterrupted, once with every connection reset half-way through the piece at 25, 50 and 75 % of the upload; "
         "the reference client (tipdrop/reporter/resumable.py) resumes each time from the last "
         "piece the server holds.",
         "",
