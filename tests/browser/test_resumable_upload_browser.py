@@ -170,3 +170,28 @@ def test_resume_js_computes_the_upload_vectors(browser, server):
     assert found == {"id": vectors["upload_id"], "steps": expected}
     assert expected[-1] == vectors["chain"] and errors == []
     context.close()
+
+
+def test_on_a_slow_link_the_progress_says_bytes_percent_and_time_left(browser, server, tmp_path):
+    # Chromium's own network emulation: a 3G-class uplink of 250 kB/s, 300 ms latency
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(SIZE))
+    context = browser.new_context(locale="kk-KZ")
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 300, "downloadThroughput": 500_000,
+        "uploadThroughput": 250_000})
+    _fill(page, f"http://127.0.0.1:{server.port}", "kk", tmp_path / "clip.bin")
+    page.click("#report-form button[type=submit]")
+    left = page.locator("#report-form").get_attribute("data-msg-seconds-left").split("{")[0]
+    page.wait_for_function("(left) => document.getElementById('send-progress-text')"
+                           ".textContent.includes(left)", arg=left, timeout=60_000)
+    text = page.inner_text("#send-progress-text")
+    # "Жіберілуде: 2,6 МБ-тың 0,4 МБ-ы (17 %), шамамен 10 с қалды" (the browser's
+    # number format for the language: its decimal mark and percent spacing)
+    assert re.search(r"2[.,]6 МБ-тың [0-9][.,][0-9] МБ-ы \([0-9]+\s?%\), шамамен [0-9]+ с қалды",
+                     text), text
+    page.wait_for_url(re.compile(r"/receipt/"), timeout=60_000)
+    assert len(_tips(server)) == 1
+    context.close()
