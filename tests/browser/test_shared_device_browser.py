@@ -277,11 +277,11 @@ def test_errors_are_linked_to_their_fields_and_take_the_focus(browser, server, l
     assert messages[lang] in page.inner_text("#error-summary")
     assert page.url.endswith(f"/submit?lang={lang}")
 
-    # When the report is sent (one ?lang= in the upload's address, not two),
+    # When the report is sent (one ?lang= in the upload's last address, not two),
     # the receipt is announced by taking the focus
     uploads = []
     page.on("request", lambda request: uploads.append(request.url)
-            if "/sealed-tips" in request.url else None)
+            if "/uploads/finish" in request.url else None)
     choose_category(page, "theft")
     page.select_option("#region", "astana")
     page.fill("#description", "Велосипед ұрланды.")
@@ -337,7 +337,7 @@ def test_a_receipt_shown_in_the_submit_page_keeps_its_code_from_the_language_lin
         answer.pop("receipt_page", None)
         route.fulfill(response=response, json=answer)
 
-    context.route(re.compile(r"/api/v1/sealed-tips"), without_receipt_page)
+    context.route(re.compile(r"/api/v1/uploads/finish"), without_receipt_page)
     page = context.new_page()
     page.goto(f"{base}/?lang=kk")
     page.goto(f"{base}/submit?lang=kk")

@@ -2,7 +2,7 @@
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
-page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json.
+page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json, uploads.json.
 
 Run from the repository root:
 
@@ -1049,6 +1049,41 @@ def audit_vectors():
     }
 
 
+def upload_vectors():
+    """A resumable upload's id, piece digests and chain (docs/protocol.md section 19)."""
+    from tipdrop.protocol import uploads
+
+    key = seed("upload key for uploads.json")[:16].hex()
+    upload = uploads.upload_id(key)
+    body = pattern(2 * uploads.PIECE_BYTES + 1000)
+    pieces = [body[at:at + uploads.PIECE_BYTES]
+              for at in range(0, len(body), uploads.PIECE_BYTES)]
+    digests = [uploads.piece_digest(piece) for piece in pieces]
+    chain_value = uploads.chain_start(upload)
+    steps = []
+    for index, digest in enumerate(digests):
+        chain_value = uploads.chain_next(chain_value, index, digest)
+        steps.append({"index": index, "length": len(pieces[index]), "digest": digest.hex(),
+                      "chain": chain_value.hex()})
+    return {
+        "description": (
+            "Resumable uploads (docs/protocol.md section 19): the upload id of a key, and an "
+            "upload body of 'body_length' bytes where byte i is i mod 251, cut into pieces of "
+            "'piece_bytes': each piece's SHA-256 and the chain after it. 'chain_start' is the "
+            "chain before any piece; the last 'chain' is what the finish request carries."
+        ),
+        "key": key,
+        "upload_id": upload,
+        "id_input": canonical.encode(uploads.ID_LABEL, bytes.fromhex(key)).hex(),
+        "piece_bytes": uploads.PIECE_BYTES,
+        "body_length": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "chain_start": uploads.chain_start(upload).hex(),
+        "pieces": steps,
+        "chain": chain_value.hex(),
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -1067,6 +1102,7 @@ def main():
     write("questionnaire.json", questionnaire_vectors())
     write("keyslots.json", keyslot_vectors())
     write("audit.json", audit_vectors())
+    write("uploads.json", upload_vectors())
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class MultipartBody:
 
     def __init__(self, parts, boundary=None):
         self.boundary = boundary or "tipdrop-" + secrets.token_hex(16)
+        #: The parts in order (a resumable upload sends the file parts without the framing).
+        self.parts = tuple(parts)
         self._parts = [(self._head(part), part, part.size()) for part in parts]
         self._tail = f"--{self.boundary}--\r\n".encode("ascii")
         self.length = sum(len(head) + size + 2 for head, _, size in self._parts) + len(self._tail)

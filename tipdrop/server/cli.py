@@ -124,14 +124,16 @@ def purge(older_than, dry_run, data_dir):
     receipt was never used, with their follow-ups, replies and files. From
     the tips that stay it deletes the ciphertext the unit acknowledged
     holding (`tipdrop import-ack`): report, follow-ups and files; the status,
-    receipt check and replies stay. Rows are overwritten (secure_delete),
+    receipt check and replies stay. Uploads in pieces begun more than a day
+    before today, unfinished or not, are deleted too (docs/protocol.md section 19).
+    Rows are overwritten (secure_delete),
     files overwritten then unlinked, and the write-ahead log truncated. Safe
     while the server runs; schedule it daily (docs/operations.md).
 
     Example: tipdrop purge --dry-run
     """
     from tipdrop.common.days import today
-    from tipdrop.server import retention, store
+    from tipdrop.server import retention, store, uploads
 
     config = settings_mod.from_env(data_dir=data_dir, retention_days=older_than)
     if not config.database_path.is_file():
@@ -151,11 +153,18 @@ def purge(older_than, dry_run, data_dir):
         for tip in found.tips:
             click.echo(f"{tip.tip_id[:12]}  {tip.status:<10} {tip.status_day}  "
                        f"{found.reason(tip)}")
+        expired = uploads.purge_expired(db, today(), dry_run=True)
+        if expired:  # only then: the summary stays the last line
+            click.echo(f"would delete {expired} uploads in pieces past their time")
         click.echo(f"would purge {summary} and delete {held(found.held)}; nothing was changed")
         return
+    # Before the tips: the log truncated at the end holds these deletions too.
+    expired = uploads.purge_expired(db, today())
     result = retention.purge(db, config.attachments_dir, found)
     click.echo(f"purged {result.tips} of {summary}; deleted {held(result.cleared)}; "
                f"files removed: {result.files} attachments, {result.orphans} orphaned")
+    if expired:
+        click.echo(f"deleted {expired} uploads in pieces past their time")
     if not result.wal_truncated:
         raise retention.WalBusyError()
 

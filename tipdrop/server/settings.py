@@ -38,6 +38,10 @@ SETTINGS = (
     Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
             "Submissions one worker process reads at once; more get 503 at once. "
             "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
+    Setting("open_uploads", "TIPDROP_OPEN_UPLOADS", int, 50,
+            "Reports being uploaded in resumable pieces at once, for the whole server; more "
+            "get 503. Each holds at most TIPDROP_MAX_UPLOAD_MB of ciphertext in the database "
+            "until it is stored or `tipdrop purge` deletes it (a day or two later)."),
     Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
             "Seconds a request body may pause between two pieces (then it is ended, 408), "
             "and a request head may take to arrive."),
@@ -85,6 +89,7 @@ class Settings:
     max_upload_mb: int = 200
     argon2_slots: int = 2
     upload_slots: int = 4
+    open_uploads: int = 50
     read_timeout: int = 20
     min_body_rate: int = 1024
     rate_window: int = 30

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def N_(text):
@@ -117,6 +117,24 @@ SCHEMA = {
                             "unit's earlier exports, so a whole run of exports is checked at "
                             "once")),
     },
+    "uploads": {
+        "id": (str, N_("SHA-256 of the random key of a report being uploaded in pieces; only the "
+                       "device that chose the key can add to it or learn how it ended")),
+        "request": (bytes, N_("SHA-256 of what the device said it would send, so the same key "
+                              "cannot start a different upload")),
+        "fields": (str, N_("region, category, random report id and the sizes of the encrypted "
+                           "parts the device will send; deleted when the report is stored")),
+        "blob": (str, N_("the encrypted pieces received so far; deleted when the report is stored")),
+        "day": (str, N_("the day the upload began (no time of day), so an unfinished one is "
+                        "deleted a day or two later")),
+        "pieces": (int, N_("how many pieces have arrived, so a cut-off upload resumes where it stopped")),
+        "chain": (bytes, N_("a digest over the pieces received, in order, checked against the "
+                            "device's at the end")),
+        "state": (str, N_("'open', 'storing' or 'done'")),
+        "answer": (bytes, N_("the answer to the finished upload, encrypted under a key only the "
+                             "device holds, so a repeated request gets it again and never makes "
+                             "a second report")),
+    },
     "spent_forms": {
         "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "
                              "it again cannot store a report or a message twice")),
@@ -205,6 +223,12 @@ def init(db):
             # Version 7: compact acknowledgements name exports (protocol.md section 11).
             db.execute("CREATE TABLE exports (unit TEXT NOT NULL, seq INTEGER NOT NULL, "
                        "export_id BLOB NOT NULL, chain BLOB NOT NULL, PRIMARY KEY (unit, seq))")
+        if "uploads" not in db.table_names():
+            # Version 8: resumable uploads (store/uploads.py).
+            db["uploads"].create(
+                {name: kind for name, (kind, _) in SCHEMA["uploads"].items()},
+                pk="id", not_null={"request", "day", "pieces", "state"},
+            )
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},

@@ -25,6 +25,7 @@ from tipdrop.server.web import (
     reporter,
     security,
     stats,
+    uploads_api,
 )
 from tipdrop.server.web.body import GuardedStream
 from tipdrop.server.web.context import close_db
@@ -135,6 +136,8 @@ def create_app(config=None, hold_wal=False):
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers").
         "upload_slots": Slots(settings.upload_slots, wait=0),
+        # Resumable uploads not yet finished, for the whole server (tipdrop/server/uploads.py).
+        "open_uploads": settings.open_uploads,
         "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
                                settings.rate_window),
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
@@ -163,6 +166,7 @@ def create_app(config=None, hold_wal=False):
     assets.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(uploads_api.bp)
     app.register_blueprint(officer_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(privacy.bp)

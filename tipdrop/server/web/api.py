@@ -94,7 +94,7 @@ def reserve_locator():
             "expires_in": reservation.seconds}, 201
 
 
-def _receipt_answer(receipt, encrypted_on):
+def receipt_answer(receipt, encrypted_on):
     """The answer to a stored report; ``receipt`` is None when the device made it."""
     return {
         "receipt": receipt.formatted if receipt is not None else None,
@@ -130,7 +130,7 @@ def submit():
                 draft.discard()
                 raise
             receipt = tips.submit(draft, report)
-    return _receipt_answer(receipt, "server"), 201
+    return receipt_answer(receipt, "server"), 201
 
 
 @bp.post("/sealed-tips")
@@ -152,7 +152,7 @@ def submit_sealed():
             draft = start_draft(fields)
         receipt = sealed.submit(tips, draft, region=fields.get("region"),
                                 category=fields.get("category"))
-    answer = _receipt_answer(receipt, "device")
+    answer = receipt_answer(receipt, "device")
     if reserved is not None and receipt is not None:
         # The submit page leaves for the one-time receipt page (reporter.py),
         # so the code is shown, confirmed and closed as on the server path.

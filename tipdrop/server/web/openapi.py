@@ -2,6 +2,7 @@
 
 from tipdrop.protocol import receipts, report
 from tipdrop.server import sealed, tips
+from tipdrop.server.web import openapi_uploads
 
 _ERROR = {
     "type": "object",
@@ -280,6 +281,7 @@ def document():
                     },
                 }
             },
+            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"}),
         },
         "components": {
             "schemas": {

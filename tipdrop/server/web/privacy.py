@@ -30,6 +30,10 @@ TABLES = {
                   N_("The encrypted message is deleted at the first purge after the police unit "
                      "confirms it holds it; the entry, with the report.")),
     "replies": (N_("Replies from the police"), N_("Deleted with the report.")),
+    "uploads": (N_("Reports being sent in pieces"),
+                N_("While a report sent with JavaScript arrives, its encrypted pieces, so a cut "
+                   "connection can go on where it stopped. The pieces are deleted when the report "
+                   "is stored; the entry a day or two after the upload began.")),
     "spent_tip_ids": (N_("Ids of deleted reports"),
                       N_("Nothing about reports: one fingerprint of a random number per deleted "
                          "report, so that no new report can take its id.")),

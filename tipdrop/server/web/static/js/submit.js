@@ -5,8 +5,9 @@
  * always did: the server encrypts on arrival. When it runs, the report and
  * each file are sealed in the page to the unit's public key (served with the
  * page, checked against its key id), photos are cleaned of identifying
- * metadata first (photo-clean.js), and only ciphertext goes to
- * /api/v1/sealed-tips. The tab then moves on to the one-time receipt page
+ * metadata first (photo-clean.js), with a progress bar, and only
+ * ciphertext goes to /api/v1/uploads, in pieces that resume after a
+ * dropped connection (resume.js). The tab then moves on to the one-time receipt page
  * (replacing this one in its history); the page says which path protected
  * the report. Formats: docs/protocol.md; the same steps as tipdrop/protocol/device.py.
  */
@@ -16,6 +17,7 @@
   const form = document.getElementById("report-form");
   const C = window.TipdropCrypto;
   const P = window.TipdropPhotos;
+  const R = window.TipdropResume;
   if (!form) return;
   // Without JavaScript the category comes first, on its own step, so the
   // next page can ask its questions; here they follow the category field.
@@ -94,7 +96,7 @@
   }
   // Without the photo cleaner, photos would leave uncleaned: keep the server
   // path (WebCrypto exists only in secure contexts: HTTPS, onion, localhost).
-  const canSeal = Boolean(C && P && window.crypto && window.crypto.subtle);
+  const canSeal = Boolean(C && P && R && window.crypto && window.crypto.subtle);
 
   const MAX_PHOTO_BYTES = 32 * 1024 * 1024; // as the server (attachments.py)
   const MAX_ATTACHMENTS = 10;
@@ -174,23 +176,61 @@
 
   /* Encrypt chunk by chunk; folding batches into a Blob lets the browser
    * keep the ciphertext out of the JavaScript heap (and on disk if large).
-   * The first piece is the stream's header, which the report binds. */
-  async function sealFile(blob, recipient, tipId, part) {
-    let sealed = new Blob([]);
+   * The first piece is the stream's header, which the report binds.
+   * ``sealed(n)`` is told of every n bytes of ciphertext made. */
+  async function sealFile(blob, recipient, tipId, part, sealed) {
+    let out = new Blob([]);
     let batch = [];
     let header = null;
     for await (const piece of C.encryptStream(blob, recipient, { tipId, part })) {
       if (header === null) header = piece;
       batch.push(piece);
+      sealed(piece.length);
       if (batch.length >= BATCH) {
-        sealed = new Blob([sealed, ...batch]);
+        out = new Blob([out, ...batch]);
         batch = [];
       }
     }
-    return { stream: new Blob([sealed, ...batch]), header };
+    return { stream: new Blob([out, ...batch]), header };
   }
 
-  async function sealedForm() {
+  /* The progress bar and its words (bytes, percent, time left): the text is
+   * not a live region, so a screen reader is not read every number; the
+   * status line above it (aria-live) says each change of step. */
+  const progress = {
+    box: document.getElementById("send-progress"),
+    bar: document.getElementById("send-progress-bar"),
+    text: document.getElementById("send-progress-text"),
+    lang: document.documentElement.lang || "en",
+    start(message) {
+      this.message = message;
+      this.began = performance.now();
+      this.box.hidden = false;
+      this.show(0, 1);
+    },
+    show(done, total) {
+      const fraction = total > 0 ? Math.min(1, done / total) : 0;
+      const mb = new Intl.NumberFormat(this.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+      const percent = new Intl.NumberFormat(this.lang, { style: "percent" }).format(fraction);
+      let text = this.message.replace("{done}", mb.format(done / 1e6))
+        .replace("{total}", mb.format(total / 1e6)).replace("{percent}", percent);
+      const elapsed = (performance.now() - this.began) / 1000;
+      if (fraction > 0.01 && fraction < 1 && elapsed > 2) {
+        const left = Math.round(elapsed * (1 - fraction) / fraction);
+        text += ", " + (left >= 120
+          ? form.dataset.msgMinutesLeft.replace("{minutes}", String(Math.round(left / 60)))
+          : form.dataset.msgSecondsLeft.replace("{seconds}", String(left)));
+      }
+      this.bar.value = Math.round(fraction * 1000);
+      this.text.textContent = text;
+    },
+    stop() {
+      this.box.hidden = true;
+    },
+  };
+
+  /* Seal the report and its files; return the fields and the parts to send. */
+  async function sealedReport() {
     const region = form.elements.region.value;
     const description = field("description");
     if (!description) throw new ReporterError(form.dataset.msgEmpty);
@@ -204,39 +244,42 @@
     const keep = form.elements.keep_location.checked;
     const recipient = await recipientFor(region);
     const tipId = newTipId();
-    const parts = files.map((_, i) => `a${i + 1}`);
+    const names = files.map((_, i) => `a${i + 1}`);
     const category = form.elements.category.value;
-    const body = new FormData();
-    // Text fields first: the server picks the unit before the first file.
-    body.append("region", region);
-    body.append("category", category);
-    body.append("tip_id", tipId);
+    const parts = [];
+    let sealedBytes = 0;
+    const expected = Math.max(1, files.reduce((sum, f) => sum + C.streamLength(f.size), 0));
+    progress.start(form.dataset.msgSealing);
+    const onSealed = (n) => {
+      sealedBytes += n;
+      progress.show(Math.min(sealedBytes, expected), expected);
+    };
     // The files first, so the report can bind each one (protocol.md section 14).
     const digests = {};
     for (const [i, file] of files.entries()) {
-      const part = parts[i];
+      const part = names[i];
       const { blob, info } = await prepare(file, keep);
       const sealedInfo = await C.sealEnvelope(C.utf8(JSON.stringify(info)), recipient,
         { kind: "attachment-info", tipId, part });
-      const { stream, header } = await sealFile(blob, recipient, tipId, part);
+      const { stream, header } = await sealFile(blob, recipient, tipId, part, onSealed);
       digests[part] = await C.attachmentDigest(sealedInfo, header);
-      body.append(`${part}-info`, new Blob([sealedInfo]), "info");
-      body.append(part, stream, "stream");
+      parts.push([`${part}-info`, new Blob([sealedInfo])], [part, stream]);
     }
     const report = {
       format: "tipdrop-report", version: 1, tip_id: tipId,
       region, category,
       what: field("what"), where: field("where"), when: field("when"),
       description, contact: field("contact"),
-      language: document.documentElement.lang || "", attachments: parts,
+      language: document.documentElement.lang || "", attachments: names,
       attachment_digests: digests,
     };
     const answers = answersDocument(category, report.language);
     // As tipdrop/protocol/device.py: no "answers" member when nothing was answered.
     if (answers.length) report.answers = answers;
     const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(report)), recipient, { kind: "tip", tipId });
-    body.append("tip", new Blob([envelope]), "tip");
-    return body;
+    parts.push(["tip", new Blob([envelope])]);
+    progress.show(expected, expected);
+    return { fields: { region, category, tip_id: tipId }, parts };
   }
 
   /* Only if the one-time receipt page cannot be reached: the code in this
@@ -291,41 +334,57 @@
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     say(form.dataset.msgWorking);
-    let body;
+    let sealed;
     try {
-      body = await sealedForm();
+      sealed = await sealedReport();
     } catch (e) {
+      progress.stop();
       button.disabled = false;
       if (e instanceof ReporterError) say(e.message);
       else offerServerPath();
       return;
     }
-    let response;
-    let answer = null;
+    // The uploads API's path; every request carries the page's language.
+    const base = new URL(form.dataset.uploadsUrl, window.location.href).pathname;
+    const query = `?lang=${encodeURIComponent(document.documentElement.lang || "")}`;
+    let answer;
+    let waiting = false;
+    progress.start(form.dataset.msgSending);
+    say(form.dataset.msgWorking);
     try {
-      // The address already carries the page's ?lang= (one query, not two).
-      const url = new URL(form.dataset.sealedUrl, window.location.href);
-      url.searchParams.set("lang", document.documentElement.lang || "");
-      url.searchParams.set("receipt_page", "yes");
-      response = await fetch(url, {
-        method: "POST", body, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
+      answer = await R.send({
+        base, query, ...sealed,
+        onProgress: (done, total) => {
+          if (waiting) say(form.dataset.msgWorking); // the server answered again
+          waiting = false;
+          progress.show(done, total);
+        },
+        onWaiting: () => {
+          waiting = true;
+          say(form.dataset.msgOffline);
+        },
+        onStoring: () => say(form.dataset.msgStoring),
       });
-      answer = await response.json().catch(() => null);
     } catch (e) {
+      progress.stop();
       button.disabled = false;
-      say(form.dataset.msgNetwork);
+      say((e instanceof R.RefusedError && e.message) || form.dataset.msgNetwork);
       return;
     }
-    if (response.status === 201 && answer && answer.receipt) {
+    // Nothing of the upload is kept: the page's memory goes with it.
+    sealed = null;
+    if (answer && answer.receipt) {
       form.reset();
       if (answer.receipt_page) {
         // Replace this page in the tab's history: Back leads before the form.
         window.location.replace(answer.receipt_page);
       } else {
+        progress.stop();
         showReceipt(answer.receipt);
       }
       return;
     }
+    progress.stop();
     button.disabled = false;
     say((answer && answer.message) || form.dataset.msgNetwork);
   }

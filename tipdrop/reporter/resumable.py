@@ -1,0 +1,160 @@
+"""Sending a device-sealed report in pieces that resume after a dropped connection.
+
+The reference implementation of docs/protocol.md section 19, the same steps
+as the submit page's JavaScript (static/js/resume.js): a random upload key,
+begin (which also says where to resume), the pieces in order each with its
+SHA-256, and finish with the chain over every piece. Any network failure or
+busy answer is met by waiting a little, asking the server how far it got and
+going on from there, so a report of any size arrives once, whatever the
+connection does, and a finish whose answer was lost is simply asked again.
+
+Standard library only; the body is read from a seekable file (the sealed
+parts one after another), one piece in memory at a time.
+"""
+
+import http.client
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from tipdrop.protocol import uploads
+
+#: Statuses worth trying again after a pause (busy, overloaded, slow)...
+_AGAIN = {408, 429, 502, 503, 504}
+#: ...and the 409s that say "not yet": a piece that lost a race, a report being
+#: stored by a request whose answer was lost. Another 409 (a stale unit key) is final.
+_AGAIN_409 = {"UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"}
+
+
+def _again(status, answer):
+    return status in _AGAIN or (status == 409 and isinstance(answer, dict)
+                                and answer.get("error") in _AGAIN_409)
+
+
+class UploadRefusedError(Exception):
+    """The server refused the upload for good (the status and its message say why)."""
+
+    def __init__(self, status, answer):
+        self.status, self.answer = status, answer
+        super().__init__(f"{status}: {answer.get('message', '') if isinstance(answer, dict) else ''}")
+
+
+@dataclass
+class ResumableUpload:
+    """One report's upload to ``host:port`` (plain HTTP: tests and benches on loopback)."""
+
+    host: str
+    port: int
+    request: dict
+    key: str = field(default_factory=lambda: secrets.token_hex(16))
+    timeout: float = 30.0
+    pause: float = 0.5
+    max_attempts: int = 1000
+    #: How many times the connection failed or the server asked to wait.
+    interruptions: int = 0
+
+    def _call(self, method, path, body=b"", headers=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=body,
+                         headers={"Idempotency-Key": self.key, **(headers or {})})
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = {}
+        return response.status, answer
+
+    def _json(self, path, doc):
+        return self._call("POST", path, json.dumps(doc).encode("utf-8"),
+                          {"Content-Type": "application/json"})
+
+    def _retrying(self, step):
+        """Run ``step()`` until it neither fails on the network nor asks to wait."""
+        for _ in range(self.max_attempts):
+            try:
+                status, answer = step()
+            except (OSError, http.client.HTTPException):
+                status, answer = None, None
+            if status is not None and not _again(status, answer):
+                if status >= 400:
+                    raise UploadRefusedError(status, answer)
+                return status, answer
+            self.interruptions += 1
+            time.sleep(self.pause)
+        raise UploadRefusedError(0, {"message": "gave up after too many attempts"})
+
+    def send(self, body, *, receipt_page=False):
+        """Upload ``body`` (a seekable binary file) and store the report; return the answer."""
+        digests = []
+        while True:
+            _, status = self._retrying(lambda: self._json("/api/v1/uploads", self.request))
+            received, count = status["received"], status["pieces"]
+            _digests_up_to(body, digests, received)
+            if status["state"] != "open" or received == count:
+                break  # all there, or being stored (finish answers when it is)
+            if self._pieces(body, received, count, digests):
+                break
+        _digests_up_to(body, digests, count)
+        chain = uploads.chain(uploads.upload_id(self.key), digests)
+        query = "?receipt_page=yes" if receipt_page else ""
+        _, answer = self._retrying(
+            lambda: self._json(f"/api/v1/uploads/finish{query}", {"chain": chain.hex()}))
+        return answer
+
+    def _pieces(self, body, start, count, digests):
+        """Send pieces ``start`` to the end; True when all went, False to resume after a failure."""
+        body.seek(start * uploads.PIECE_BYTES)
+        for index in range(start, count):
+            data = body.read(uploads.PIECE_BYTES)
+            digest = uploads.piece_digest(data)
+            try:
+                status, answer = self._call(
+                    "PUT", f"/api/v1/uploads/pieces/{index}", data,
+                    {"Content-Type": "application/octet-stream", "Piece-Digest": digest.hex()})
+            except (OSError, http.client.HTTPException):
+                self.interruptions += 1
+                time.sleep(self.pause)
+                return False
+            if status != 200:
+                if not _again(status, answer) and status != 422:
+                    raise UploadRefusedError(status, answer)
+                self.interruptions += 1
+                time.sleep(self.pause)
+                return False
+            digests.append(digest)
+        return True
+
+
+def _digests_up_to(body, digests, count):
+    """Make ``digests`` the digests of the first ``count`` pieces of ``body``."""
+    del digests[count:]
+    while len(digests) < count:
+        body.seek(len(digests) * uploads.PIECE_BYTES)
+        digests.append(uploads.piece_digest(body.read(uploads.PIECE_BYTES)))
+
+
+def write_body(parts, out):
+    """Write the file parts of a sealed upload (common.multipart.Part, as client.seal_upload
+    makes them) one after another to ``out``; return the begin request's fields.
+
+    The text fields (region, category, tip_id) become the request's members;
+    every file part is listed with its size, in the order written.
+    """
+    request = {"parts": []}
+    for part in parts:
+        if part.filename is None:
+            request[part.name] = part.data.decode("utf-8")
+            continue
+        if part.path is None:
+            out.write(part.data)
+        else:
+            with open(part.path, "rb") as src:
+                while block := src.read(uploads.PIECE_BYTES):
+                    out.write(block)
+        request["parts"].append([part.name, part.size()])
+    return request

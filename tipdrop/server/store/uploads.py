@@ -1,0 +1,97 @@
+"""Resumable uploads in the database: one row each, its pieces in a staged blob.
+
+The pieces of an upload (tipdrop/server/uploads.py) are rows of a staged
+blob (blobs.py), so they are ciphertext at rest like attachments, deleted
+with ``secure_delete`` like them, and swept with them if nothing else does.
+A piece and the upload's count and chain are written in one transaction:
+a piece is stored whole with its place in the chain, or not at all.
+"""
+
+import json
+
+from tipdrop.common.sqlite import transaction
+from tipdrop.server.store import blobs
+
+COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer"
+
+
+def get(db, upload):
+    """The row of upload ``upload`` as a dict, or None."""
+    cursor = db.execute(f"SELECT {COLUMNS} FROM uploads WHERE id = ?", [upload])  # noqa: S608
+    row = cursor.fetchone()
+    return None if row is None else dict(zip(COLUMNS.split(", "), row, strict=True))
+
+
+def count_unfinished(db):
+    return db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done'").fetchone()[0]
+
+
+def create(db, row):
+    """Insert a new upload and its empty staged blob; raises sqlite3.IntegrityError if taken."""
+    with transaction(db):
+        db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [row["blob"], row["day"]])
+        db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state) "
+                   "VALUES (?, ?, ?, ?, ?, 0, ?, 'open')",
+                   [row["id"], row["request"], row["fields"], row["blob"], row["day"],
+                    row["chain"]])
+
+
+def add_piece(db, upload, index, data, chain):
+    """Store piece ``index`` if it is the next one of an open upload; True if stored.
+
+    ``synchronous=NORMAL`` as for an attachment's pieces (blobs.append): the
+    report's own transaction makes them durable; a piece lost to a power cut
+    is lost with its count and chain, and the device sends it again.
+    """
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with transaction(db):
+            cursor = db.execute("UPDATE uploads SET pieces = pieces + 1, chain = ? "
+                                "WHERE id = ? AND pieces = ? AND state = 'open'",
+                                [chain, upload, index])
+            if cursor.rowcount != 1:
+                return False
+            blob = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()[0]
+            db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
+                       [blob, index, bytes(data)])
+            return True
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
+
+
+def claim(db, upload):
+    """Mark an open upload as being stored; False if another request has it (or it is done)."""
+    with transaction(db):
+        cursor = db.execute("UPDATE uploads SET state = 'storing' WHERE id = ? AND state = 'open'",
+                            [upload])
+        return cursor.rowcount == 1
+
+
+def finish(db, upload, answer):
+    """The report is stored: keep only the sealed answer, for a retry; delete the pieces."""
+    with transaction(db):
+        blob = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()
+        db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
+                   "chain = NULL WHERE id = ?", [answer, upload])
+        if blob is not None and blob[0] is not None:
+            blobs.delete(db, [blob[0]])
+
+
+def drop(db, upload):
+    """Delete an upload and its pieces (refused at the end: the device starts again)."""
+    with transaction(db):
+        row = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()
+        db.execute("DELETE FROM uploads WHERE id = ?", [upload])
+        if row is not None and row[0] is not None:
+            blobs.delete(db, [row[0]])
+
+
+def delete_older(db, cutoff, dry_run=False):
+    """Delete every upload begun before ``cutoff`` (YYYY-MM-DD), finished or not; return how many."""
+    with transaction(db):
+        rows = db.execute("SELECT id, blob FROM uploads WHERE day < ?", [cutoff]).fetchall()
+        if not dry_run:
+            db.execute("DELETE FROM uploads WHERE id IN (SELECT value FROM json_each(?))",
+                       [json.dumps([row[0] for row in rows])])
+            blobs.delete(db, [row[1] for row in rows if row[1] is not None])
+    return len(rows)

@@ -1,0 +1,284 @@
+"""Device-sealed reports uploaded in pieces that survive a dropped connection.
+
+The protocol is docs/protocol.md section 17; the digests are
+tipdrop/protocol/uploads.py. In short: the device names the upload by a
+random key (which the server never stores, only its :func:`upload_id`),
+says once what it will send (region, category, tip id, and the name and
+size of each sealed part, in order), sends the concatenated parts in pieces
+of PIECE_BYTES, each with its SHA-256, strictly in order, and finally asks
+the server to store the report, giving the chain over all pieces.
+
+Asking to begin again with the same key and the same request answers how
+many pieces arrived: that is how a device resumes. The end is all or
+nothing: the parts are read back from the pieces into the same checks as a
+one-request sealed upload (tipdrop.server.sealed), and the report is stored
+in one transaction, or the upload is deleted and the device starts again.
+Asking to finish again answers what the first time answered (sealed under a
+key derived from the upload key, which only the device holds): a retried
+request never makes a second report, and the tip id, bound into every
+ciphertext, could not be stored twice anyway.
+
+Unfinished uploads (and the answers of finished ones) are deleted by
+``tipdrop purge`` once older than TTL_DAYS (and their pieces by the staged
+blob sweep, store/blobs.py, two days after they began, whatever happens).
+"""
+
+import datetime
+import hashlib
+import json
+import secrets
+import sqlite3
+
+from tipdrop.crypto import kdf, pagelink
+from tipdrop.errors import CryptoError, InputError
+from tipdrop.protocol import uploads as protocol
+from tipdrop.protocol.report import MAX_ATTACHMENTS
+from tipdrop.server import sealed
+from tipdrop.server.store import blobs
+from tipdrop.server.store import uploads as store
+
+#: Unfinished uploads begun more than this many whole days ago are deleted by
+#: ``tipdrop purge``: one begun today lives through tomorrow.
+TTL_DAYS = 1
+ANSWER_LABEL = "tipdrop/v1/upload-answer"
+_PART_NAMES = ({"tip"} | {f"a{n}" for n in range(1, MAX_ATTACHMENTS + 1)}
+               | {f"a{n}-info" for n in range(1, MAX_ATTACHMENTS + 1)})
+
+
+class UploadKeyError(InputError):
+    """The upload could not be continued: its key is not valid. Please send the report again."""
+
+    detail_is_message = False
+
+
+class UploadRequestError(InputError):
+    """The upload could not be started: its description is not valid. Please send the report again."""
+
+    detail_is_message = False
+
+
+class UploadTooLargeError(InputError):
+    """The files are too large. Please send fewer or smaller files at once."""
+
+    http_status = 413
+    detail_is_message = False
+
+
+class UploadKeyReusedError(InputError):
+    """This upload key was already used for a different upload. Please send the report again."""
+
+    http_status = 422
+    detail_is_message = False
+
+
+class UploadNotFoundError(InputError):
+    """This upload is not known here (it may have expired). Please send the report again."""
+
+    http_status = 404
+    detail_is_message = False
+
+
+class TooManyUploadsError(InputError):
+    """Too many reports are being uploaded right now. Please try again in a few minutes."""
+
+    http_status = 503
+    detail_is_message = False
+
+
+class PieceOutOfOrderError(InputError):
+    """A piece of the upload arrived out of order. The page will continue where the server stopped."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class PieceDigestError(InputError):
+    """A piece of the upload arrived damaged. The page will send it again."""
+
+    http_status = 422
+    detail_is_message = False
+
+
+class UploadIncompleteError(InputError):
+    """Not every piece of the upload has arrived yet. The page will send the rest."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class UploadBusyError(InputError):
+    """This report is being stored right now. Please wait a moment."""
+
+    http_status = 409
+    detail_is_message = False
+
+
+class ChainMismatchError(InputError):
+    """The upload arrived damaged and was deleted. Please send the report again."""
+
+    http_status = 422
+    detail_is_message = False
+
+
+def _id(key):
+    if not isinstance(key, str) or not protocol.UPLOAD_KEY.fullmatch(key):
+        raise UploadKeyError("the upload key must be 32 lower-case hex digits")
+    return protocol.upload_id(key)
+
+
+def _request(doc, max_bytes):
+    """The normalised creation request, or UploadRequestError."""
+    fields = {name: doc.get(name) for name in ("region", "category", "tip_id")}
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise UploadRequestError("region, category and tip_id must be strings")
+    parts = doc.get("parts")
+    if not isinstance(parts, list) or not 1 <= len(parts) <= 2 * MAX_ATTACHMENTS + 1:
+        raise UploadRequestError("parts must be a list of [name, size]")
+    seen, total = set(), 0
+    for part in parts:
+        if not (isinstance(part, list) and len(part) == 2 and part[0] in _PART_NAMES
+                and type(part[1]) is int and part[1] >= 1):
+            raise UploadRequestError("each part is [name, size]: tip, aN-info or aN, size >= 1")
+        if part[0] in seen:
+            raise UploadRequestError(f"the part {part[0]!r} appears twice")
+        seen.add(part[0])
+        total += part[1]
+    if "tip" not in seen:
+        raise UploadRequestError("the part 'tip' is missing")
+    if total > max_bytes:
+        raise UploadTooLargeError(f"{total} bytes, at most {max_bytes}")
+    return fields | {"parts": [list(part) for part in parts], "total": total}
+
+
+def _digest(request):
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode("ascii")).digest()
+
+
+def _status(row, total):
+    return {"received": row["pieces"], "pieces": protocol.piece_count(total),
+            "piece_bytes": protocol.PIECE_BYTES, "state": row["state"]}
+
+
+def begin(tips, *, key, doc, max_bytes, max_open, on_new=lambda: None):
+    """Start an upload, or say how far it got; returns (status, created).
+
+    ``on_new()`` runs before a new upload is made (the view counts it
+    against the submission rate limit there, once per report, not per retry).
+    """
+    upload = _id(key)
+    request = _request(doc, max_bytes)
+    row = store.get(tips.db, upload)
+    if row is None:
+        on_new()
+        # The same checks a one-request upload meets before its first byte.
+        sealed.start(tips, fields=request, max_stream=max_bytes)
+        tips.routing.check_category(request["category"])
+        if store.count_unfinished(tips.db) >= max_open:
+            raise TooManyUploadsError()
+        try:
+            store.create(tips.db, {
+                "id": upload, "request": _digest(request), "fields": json.dumps(request),
+                "blob": secrets.token_hex(16), "day": tips.clock(),
+                "chain": protocol.chain_start(upload)})
+        except sqlite3.IntegrityError:  # the same key, at the same moment, in another worker
+            pass
+        else:
+            return _status(store.get(tips.db, upload), request["total"]), True
+        row = store.get(tips.db, upload)
+    if not secrets.compare_digest(row["request"], _digest(request)):
+        raise UploadKeyReusedError()
+    return _status(row, request["total"]), False
+
+
+def _open_row(tips, upload):
+    row = store.get(tips.db, upload)
+    if row is None:
+        raise UploadNotFoundError()
+    return row
+
+
+def put_piece(tips, *, key, index, digest, data):
+    """Store piece ``index`` of an upload if it is the next and its SHA-256 is ``digest`` (hex)."""
+    upload = _id(key)
+    row = _open_row(tips, upload)
+    if row["state"] != "open":
+        raise UploadBusyError()
+    total = json.loads(row["fields"])["total"]
+    count = protocol.piece_count(total)
+    if index != row["pieces"] or index >= count:
+        raise PieceOutOfOrderError(f"expected piece {row['pieces']}")
+    expected = protocol.PIECE_BYTES if index < count - 1 else total - index * protocol.PIECE_BYTES
+    actual = protocol.piece_digest(data)
+    if len(data) != expected or not secrets.compare_digest(actual.hex(), str(digest)):
+        raise PieceDigestError(f"piece {index} does not match its digest or size")
+    if not store.add_piece(tips.db, upload, index, data,
+                           protocol.chain_next(row["chain"], index, actual)):
+        raise PieceOutOfOrderError("another request stored this piece first")
+    return index + 1
+
+
+def _answer_key(key):
+    return kdf.expand(bytes.fromhex(key), ANSWER_LABEL)
+
+
+def finish(tips, *, key, chain, max_bytes, answer_for):
+    """Store the report the pieces make; returns (answer, first time?).
+
+    ``answer_for(receipt)`` makes the answer (the view adds the receipt page
+    link); it is kept sealed under the upload key, so a retry gets it again.
+    """
+    upload = _id(key)
+    row = _open_row(tips, upload)
+    if row["state"] == "done":
+        try:
+            plain = pagelink.open_(row["answer"], _answer_key(key), purpose="upload-answer",
+                                   link_id=upload)
+        except CryptoError:
+            raise UploadKeyError("the stored answer does not open with this key") from None
+        return json.loads(plain), False
+    if row["state"] != "open":
+        raise UploadBusyError()
+    request = json.loads(row["fields"])
+    if row["pieces"] != protocol.piece_count(request["total"]):
+        raise UploadIncompleteError(f"{row['pieces']} pieces received")
+    if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
+        store.drop(tips.db, upload)
+        raise ChainMismatchError()
+    if not store.claim(tips.db, upload):
+        raise UploadBusyError()
+    try:
+        receipt = _assemble(tips, row, request, max_bytes)
+    except BaseException:
+        store.drop(tips.db, upload)
+        raise
+    answer = answer_for(receipt)
+    store.finish(tips.db, upload, pagelink.seal(json.dumps(answer).encode("utf-8"),
+                                                _answer_key(key), purpose="upload-answer",
+                                                link_id=upload))
+    return answer, True
+
+
+def _assemble(tips, row, request, max_bytes):
+    """Read the parts back from the pieces into the one-request checks; store; return the receipt."""
+    draft = sealed.start(tips, fields=request, max_stream=max_bytes)
+    reader = blobs.Reader(tips.db, row["blob"])
+    try:
+        for name, size in request["parts"]:
+            writer = draft.new_file(name, name, "")
+            left = size
+            while left:
+                data = reader.read(min(left, protocol.PIECE_BYTES))
+                if not data:
+                    raise sealed.SealedFormatError("the pieces are shorter than the parts")
+                writer.write(data)
+                left -= len(data)
+    except BaseException:
+        draft.discard()
+        raise
+    return sealed.submit(tips, draft, region=request["region"], category=request["category"])
+
+
+def purge_expired(db, today, dry_run=False):
+    """Delete uploads begun more than TTL_DAYS whole days before ``today``; return how many."""
+    day = today if isinstance(today, datetime.date) else datetime.date.fromisoformat(today)
+    return store.delete_older(db, (day - datetime.timedelta(days=TTL_DAYS)).isoformat(), dry_run)

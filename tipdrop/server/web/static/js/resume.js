@@ -1,0 +1,189 @@
+/* Send a device-sealed report in pieces that survive a dropped connection.
+ *
+ * docs/protocol.md section 19; the same steps as tipdrop/reporter/resumable.py.
+ * The sealed parts (already ciphertext) are sent one after another in pieces
+ * of the size the server names, each with its SHA-256, under a random upload
+ * key made here with crypto.getRandomValues; the last request carries the
+ * chain over every piece. When the network fails or the server asks to
+ * wait, the page waits (longer each time, at once when the browser says it
+ * is online again), asks the server how far it got, and goes on from there.
+ * A finish whose answer was lost is asked again and answered the same: one
+ * report, however often the connection drops.
+ *
+ * Everything lives in this page's memory only: the key, the sealed bytes
+ * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
+ * phone shared with the person being reported, a kept key would let them
+ * finish the upload and read its receipt, and kept ciphertext would show a
+ * report was made (docs/threat-model.md, "Resumable uploads"). A closed tab
+ * therefore starts again; the server deletes what it held a day or two later.
+ */
+(() => {
+  "use strict";
+
+  const C = window.TipdropCrypto;
+  const ID_LABEL = "tipdrop/v1/upload-id";
+  const START_LABEL = "tipdrop/v1/upload-start";
+  const PIECE_LABEL = "tipdrop/v1/upload-piece";
+  const AGAIN = new Set([408, 429, 502, 503, 504]);
+  // A 409 is worth asking again only for these; another (a stale unit key) is final.
+  const AGAIN_409 = new Set(["UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"]);
+  const again = (status, answer) => AGAIN.has(status)
+    || (status === 409 && Boolean(answer) && AGAIN_409.has(answer.error));
+  const MAX_PAUSE = 30000;
+
+  class RefusedError extends Error {
+    constructor(status, answer) {
+      super((answer && answer.message) || `HTTP ${status}`);
+      this.status = status;
+      this.answer = answer;
+    }
+  }
+
+  async function sha256(data) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  }
+
+  async function uploadId(key) {
+    return C.bytesToHex(await sha256(C.canonicalEncode(ID_LABEL, [C.hexToBytes(key)])));
+  }
+
+  async function chainStart(upload) {
+    return sha256(C.canonicalEncode(START_LABEL, [upload]));
+  }
+
+  async function chainNext(previous, index, digest) {
+    return sha256(C.canonicalEncode(PIECE_LABEL, [previous, index, digest]));
+  }
+
+  function newKey() {
+    return C.bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+  }
+
+  /* Wait ``ms``, or less if the browser comes back online meanwhile. */
+  function pause(ms) {
+    return new Promise((resolve) => {
+      const done = () => { window.removeEventListener("online", done); clearTimeout(timer); resolve(); };
+      const timer = setTimeout(done, ms);
+      window.addEventListener("online", done);
+    });
+  }
+
+  async function callJson(url, key, doc) {
+    const response = await fetch(url, {
+      method: "POST", body: JSON.stringify(doc), credentials: "omit", cache: "no-store",
+      referrerPolicy: "no-referrer",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+    });
+    const answer = await response.json().catch(() => null);
+    return { status: response.status, answer };
+  }
+
+  /* PUT one piece; progress(bytes sent of this piece) as it goes. XHR, not
+   * fetch: only XHR reports how much of a request body has gone. */
+  function putPiece(url, key, data, digest, progress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", url);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.setRequestHeader("Idempotency-Key", key);
+      xhr.setRequestHeader("Piece-Digest", C.bytesToHex(digest));
+      xhr.upload.onprogress = (event) => progress(event.loaded);
+      xhr.onload = () => {
+        let answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+        resolve({ status: xhr.status, answer });
+      };
+      xhr.onerror = () => reject(new TypeError("network"));
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = xhr.onerror;
+      xhr.send(data);
+    });
+  }
+
+  /* Send ``parts`` ([[name, Blob], ...]) with ``fields`` (region, category,
+   * tip_id) to the uploads API at ``base`` (a path; ``query`` "?lang=..." is
+   * added to every request); resolve with the finish answer, which links
+   * the one-time receipt page.
+   * ``onProgress(sentBytes, totalBytes)``; ``onWaiting()`` when the
+   * connection failed and the page waits to resume. */
+  async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring }) {
+    const key = newKey();
+    const upload = await uploadId(key);
+    const body = new Blob(parts.map(([, blob]) => blob));
+    const request = { ...fields, parts: parts.map(([name, blob]) => [name, blob.size]) };
+    const total = body.size;
+    const digests = [];
+    let failures = 0;
+
+    async function waitAfterFailure() {
+      failures += 1;
+      if (onWaiting) onWaiting();
+      await pause(Math.min(MAX_PAUSE, 500 * 2 ** Math.min(failures, 6)));
+    }
+
+    /* A JSON call, repeated until the network and the server let it through. */
+    async function retrying(url, doc) {
+      for (;;) {
+        let result;
+        try {
+          result = await callJson(url, key, doc);
+        } catch (e) {
+          await waitAfterFailure();
+          continue;
+        }
+        if (!again(result.status, result.answer)) {
+          if (result.status >= 400) throw new RefusedError(result.status, result.answer);
+          return result.answer;
+        }
+        await waitAfterFailure();
+      }
+    }
+
+    async function digestsUpTo(count, pieceBytes) {
+      digests.length = Math.min(digests.length, count);
+      while (digests.length < count) {
+        const at = digests.length * pieceBytes;
+        digests.push(await sha256(await body.slice(at, at + pieceBytes).arrayBuffer()));
+      }
+    }
+
+    let status;
+    for (;;) {
+      status = await retrying(`${base}${query}`, request);
+      const { received, pieces, piece_bytes: pieceBytes } = status;
+      await digestsUpTo(received, pieceBytes);
+      onProgress(Math.min(total, received * pieceBytes), total);
+      if (status.state !== "open" || received === pieces) break;
+      let stopped = false;
+      for (let index = received; index < pieces; index += 1) {
+        const data = body.slice(index * pieceBytes, (index + 1) * pieceBytes);
+        const digest = await sha256(await data.arrayBuffer());
+        let result;
+        try {
+          result = await putPiece(`${base}/pieces/${index}${query}`, key, data, digest,
+            (sent) => onProgress(Math.min(total, index * pieceBytes + sent), total));
+        } catch (e) {
+          result = null;
+        }
+        if (!result || result.status !== 200) {
+          if (result && !again(result.status, result.answer) && result.status !== 422) {
+            throw new RefusedError(result.status, result.answer);
+          }
+          stopped = true;
+          break;
+        }
+        failures = 0;
+        digests.push(digest);
+      }
+      if (!stopped) break;
+      await waitAfterFailure();
+    }
+    await digestsUpTo(status.pieces, status.piece_bytes);
+    let chain = await chainStart(upload);
+    for (const [index, digest] of digests.entries()) chain = await chainNext(chain, index, digest);
+    if (onStoring) onStoring();
+    return retrying(`${base}/finish${query}&receipt_page=yes`, { chain: C.bytesToHex(chain) });
+  }
+
+  window.TipdropResume = Object.freeze({ send, uploadId, chainStart, chainNext, RefusedError });
+})();

@@ -1,0 +1,85 @@
+"""/api/v1/uploads: a device-sealed report sent in pieces that resume (tipdrop/server/uploads.py).
+
+Three requests, each naming the upload by the device's random key in the
+``Idempotency-Key`` header (docs/protocol.md section 17): begin (or ask how
+far it got), put a piece, finish. Nothing about the request is logged or
+kept beyond what tipdrop/server/uploads.py stores; the key itself never is.
+"""
+
+import json
+
+from flask import Blueprint, request
+
+from tipdrop.errors import InputError, TextEncodingError
+from tipdrop.protocol.uploads import PIECE_BYTES
+from tipdrop.server import uploads
+from tipdrop.server.web.api import receipt_answer
+from tipdrop.server.web.body import read_small
+from tipdrop.server.web.context import count_request, extension, get_tips
+from tipdrop.server.web.reporter import receipt_page_link, reserve_receipt_page
+from tipdrop.server.web.upload import MAX_SMALL_FORM
+
+bp = Blueprint("uploads", __name__, url_prefix="/api/v1/uploads")
+
+
+def _key():
+    return request.headers.get("Idempotency-Key", "")
+
+
+def _json_doc():
+    if request.mimetype != "application/json":
+        raise InputError("expected application/json")
+    try:
+        doc = json.loads(read_small(request, MAX_SMALL_FORM).decode("utf-8"))
+    except UnicodeError:
+        raise TextEncodingError() from None
+    except (ValueError, RecursionError):
+        raise InputError("the request is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise InputError("expected a JSON object")
+    return doc
+
+
+def _settings():
+    return request.max_content_length, extension("open_uploads")
+
+
+@bp.post("")
+def begin():
+    """Start an upload (201), or say how many pieces arrived (200): the device resumes there."""
+    max_bytes, max_open = _settings()
+    status, created = uploads.begin(get_tips(), key=_key(), doc=_json_doc(), max_bytes=max_bytes,
+                                    max_open=max_open,
+                                    on_new=lambda: count_request("submit_limit"))
+    return status, 201 if created else 200
+
+
+@bp.put("/pieces/<int:index>")
+def put_piece(index):
+    if request.mimetype != "application/octet-stream":
+        raise InputError("expected application/octet-stream")
+    with extension("upload_slots")():
+        data = read_small(request, PIECE_BYTES)
+        received = uploads.put_piece(get_tips(), key=_key(), index=index,
+                                     digest=request.headers.get("Piece-Digest", ""), data=data)
+    return {"received": received}
+
+
+@bp.post("/finish")
+def finish():
+    """Store the report (201); a repeated request answers the same again (200), storing nothing."""
+    doc = _json_doc()
+    max_bytes, _ = _settings()
+    # Its key is written before the report is stored (PageLinks.reserve).
+    reserved = reserve_receipt_page() if request.args.get("receipt_page") == "yes" else None
+
+    def answer_for(receipt):
+        answer = receipt_answer(receipt, "device")
+        if reserved is not None and receipt is not None:
+            answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
+        return answer
+
+    with extension("upload_slots")():
+        answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
+                                       max_bytes=max_bytes, answer_for=answer_for)
+    return answer, 201 if first else 200
