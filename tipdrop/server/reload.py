@@ -27,6 +27,7 @@ from pathlib import Path
 from tipdrop.common.files import atomic_write
 from tipdrop.errors import TipdropError
 from tipdrop.protocol.routing import Routing
+from tipdrop.server import alertconfig
 from tipdrop.server.unitkeys import RETIRED, UnitKeys
 
 #: The runtime file a worker writes after loading keys and routing.
@@ -36,12 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def config_files(settings) -> list[Path]:
-    """Every file that decides which keys and routes the server uses."""
+    """Every file that decides which keys, routes and duty alerts the server uses."""
     keys_dir = Path(settings.keys_dir)
     found = sorted(keys_dir.glob("*.pub")) + sorted((keys_dir / RETIRED).glob("*.pub"))
     found.append(Path(settings.routing_path))
     if settings.categories_path is not None:
         found.append(Path(settings.categories_path))
+    found.append(Path(settings.alerts_path))
     return found
 
 
@@ -59,12 +61,19 @@ def config_digest(settings) -> str:
     return digest.hexdigest()
 
 
-def load_config(settings) -> tuple[UnitKeys, Routing]:
-    """Load and cross-check the keys folder and routing.json; raise what is wrong."""
+def load_config(settings, secrets=False) -> tuple[UnitKeys, Routing, alertconfig.AlertConfig]:
+    """Load and cross-check the keys folder, routing.json and alerts.json; raise what is wrong.
+
+    With ``secrets``, the secret files alerts.json names are read and
+    checked too (by the master and the alert sender; a web worker needs none).
+    """
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
-    return unit_keys, routing
+    alerts = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing)
+    if secrets:
+        alertconfig.read_secrets(alerts)
+    return unit_keys, routing, alerts
 
 
 def publish_loaded(folder, digest: str, master: int) -> None:
@@ -95,23 +104,26 @@ def read_loaded(folder):
     return digest, master
 
 
-def guard_hup(arbiter, settings_factory) -> None:
+def guard_hup(arbiter, settings_factory, after=None) -> None:
     """Make the gunicorn master check the keys folder and routing before a SIGHUP reload.
 
     Call it from gunicorn's ``on_starting`` hook. gunicorn looks its signal
     handlers up on the arbiter object, so this one replaces ``handle_hup``
-    for that arbiter only.
+    for that arbiter only. ``after`` is called once the new files passed
+    (the alert sender reloads them: alerts.py).
     """
     reload = arbiter.handle_hup
 
     def handle_hup():
         try:
-            load_config(settings_factory())
+            load_config(settings_factory(), secrets=True)
         except TipdropError as e:
-            # The file name and the reason, never a key: these are public files.
+            # The file name and the reason, never a key or a secret's content.
             arbiter.log.error("reload refused, the server keeps its keys and routing: %s",
                               e.message)
             return
         reload()
+        if after is not None:
+            after()
 
     arbiter.handle_hup = handle_hup

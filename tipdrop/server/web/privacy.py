@@ -40,6 +40,10 @@ TABLES = {
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
                           "replayed requests. Each entry is deleted after a few minutes.")),
+    "alerts_pending": (N_("Alerts to the police"),
+                       N_("Only numbers: how many reports arrived for a police unit since its last "
+                          "alert, and how many of them are urgent; no report, no date or time. "
+                          "Set back once the alert is sent.")),
     "meta": (N_("About the database"),
              N_("Nothing about reports: the version of the database format.")),
 }
