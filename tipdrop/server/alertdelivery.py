@@ -25,7 +25,7 @@ from tipdrop.protocol import alerts as alert_format
 
 TIMEOUT = 30
 #: The plain text of an e-mail alert is padded with spaces to this many bytes.
-EMAIL_TEXT_SIZE = 640
+EMAIL_TEXT_SIZE = 768
 _LINES = (
     "unit {unit}: {new} new, {urgent} urgent",
     "подразделение {unit}: новых сообщений: {new}, из них срочных: {urgent}",
