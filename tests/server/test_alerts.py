@@ -7,6 +7,8 @@ network and processes are in tests/e2e/test_duty_alerts.py.
 
 import json
 import logging
+import os
+import threading
 
 import pytest
 
@@ -17,7 +19,7 @@ from tipdrop.protocol.alerts import Alert
 from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import Routing
 from tipdrop.server import alertconfig, alertdelivery, store
-from tipdrop.server.alerts import Sender, jitter_draw, retry_delay
+from tipdrop.server.alerts import Sender, hold_lock, jitter_draw, retry_delay
 from tipdrop.server.settings import Settings
 from tipdrop.server.store import alerts as pending_alerts
 from tipdrop.server.tips import Tips
@@ -364,6 +366,41 @@ def test_a_reload_keeps_the_clocks_of_unchanged_units_and_forgets_switched_off_w
     assert set(made.due) == {("test-unit", "email")}
     assert pending_alerts.pending(made.db, "test-unit", "webhook") == (0, 0)
     assert pending_alerts.pending(made.db, "test-unit", "email") == (4, 0)
+
+
+def test_an_unexpected_failure_is_retried_like_a_failed_delivery(sender, caplog):
+    made, clock, deliveries = sender
+    _count(made.db, 1, targets=("email",))
+
+    def broken(target, cfg, alert):
+        raise RuntimeError("a bug")
+
+    made.deliver = broken
+    clock.now = 1065.0
+    made.tick("test-unit", "email")
+    assert "not delivered: unexpected RuntimeError; trying again in 30 s" in caplog.text
+    assert pending_alerts.pending(made.db, "test-unit", "email") == (1, 0)
+
+
+def test_only_one_sender_holds_a_data_folder_and_a_waiting_one_can_be_stopped(tmp_path):
+    first = hold_lock(tmp_path, threading.Event())
+    second_stop, taken = threading.Event(), []
+    second = threading.Thread(target=lambda: taken.append(hold_lock(tmp_path, second_stop)))
+    second.start()
+    second.join(1.5)
+    assert second.is_alive() and taken == []
+    # When the first sender ends, the second takes over
+    os.close(first)
+    second.join(10)
+    assert taken and taken[0] is not None
+    # And a third, waiting behind it, stops when told to
+    third_stop, third_taken = threading.Event(), []
+    third = threading.Thread(target=lambda: third_taken.append(hold_lock(tmp_path, third_stop)))
+    third.start()
+    third_stop.set()
+    third.join(10)
+    assert third_taken == [None]
+    os.close(taken[0])
 
 
 def test_retries_start_at_30_seconds_or_the_interval_and_stop_growing():

@@ -145,11 +145,13 @@ class Sender:
         alert = Alert(unit, new, min(urgent, new))
         try:
             self.deliver(target, cfg, alert)
-        except alertdelivery.DeliveryError as e:
+        except Exception as e:  # noqa: BLE001 - whatever fails, the counts wait for a retry
+            reason = e.reason if isinstance(e, alertdelivery.DeliveryError) \
+                else f"unexpected {type(e).__name__}"
             failures = self.failures[(unit, target)] = self.failures.get((unit, target), 0) + 1
             delay = retry_delay(cfg.interval, failures)
             log.warning("alert for unit %s by %s not delivered: %s; trying again in %d s",
-                        unit, target, e.reason, delay)
+                        unit, target, reason, delay)
             self.due[(unit, target)] = self.clock() + delay
             return
         pending_alerts.delivered(self.db, unit, target, alert.new, alert.urgent)
@@ -169,15 +171,24 @@ class Sender:
                         "recipients, the others got it", alert.unit, refused, len(cfg.email))
 
 
-def hold_lock(data_dir):
-    """Take the sender's lock of ``data_dir``, waiting while another sender holds it."""
+def hold_lock(data_dir, stopping):
+    """Take the sender's lock of ``data_dir``, waiting while another sender holds it.
+
+    Returns the locked file descriptor, or None if ``stopping`` was set first.
+    """
     fd = os.open(os.path.join(data_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log.warning("another alert sender runs for this data folder; this one waits")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if not waiting:
+                log.warning("another alert sender runs for this data folder; this one waits")
+                waiting = True
+        if stopping.wait(1.0):
+            os.close(fd)
+            return None
 
 
 def main():
@@ -194,9 +205,13 @@ def main():
         settings = from_env()
         sender = Sender(settings)
         signal.signal(signal.SIGTERM, lambda *_: sender.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: sender.stopping.set())
+        # Ctrl+C at `tipdrop serve` reaches the whole process group: the master
+        # stops the sender itself (SIGTERM), so it is not restarted meanwhile.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, lambda *_: sender.hup.set())
-        lock = hold_lock(settings.data_dir)
+        lock = hold_lock(settings.data_dir, sender.stopping)
+        if lock is None:
+            return 0
         try:
             sender.run(parent=parent)
         finally:
