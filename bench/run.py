@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from bench import (
+    alerts,
     backup,
     browser_crypto,
     flood,
@@ -45,6 +46,7 @@ def main():
                                  argon2_bound=results["argon2_bound_per_s"])
     results |= shared_limits.measure(processes, hits=1000 if quick else 5000,
                                      argon2_bound=results["argon2_bound_per_s"])
+    results |= alerts.measure(20 if quick else 100)
     results |= flood.measure(workers=processes, requests_per_client=8 if quick else 25)
     results |= flood.measure_refusals(workers=processes)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
@@ -134,6 +136,12 @@ def summary(r):
         f"processes x 4 threads count {_fmt(r.get('ratelimit_hits_per_s'))} requests/s "
         f"(p50 / p99 {_fmt(r.get('ratelimit_p50_ms'), 2)} / {_fmt(r.get('ratelimit_p99_ms'), 2)} ms), "
         f"{_fmt(r.get('ratelimit_vs_argon2_bound'))} times the Argon2 bound.",
+        "",
+        "A unit with duty alerts by e-mail and webhook adds two counter upserts to the",
+        "transaction that stores each report (bench/alerts.py; the sending is another process):",
+        f"a submission took {_fmt(r.get('alert_submit_ratio'), 2)} times as long as one to a unit "
+        f"without alerts ({_fmt(r.get('alert_submit_ms'), 1)} ms), the store's transaction alone "
+        f"{_fmt(r.get('alert_insert_ratio'), 2)} times ({_fmt(r.get('alert_insert_ms'), 2)} ms).",
         "",
     ]
     lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + resume_3g.section(r) + _import_section(r)

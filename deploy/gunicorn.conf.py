@@ -68,15 +68,35 @@ proc_name = "tipdrop"
 forwarded_allow_ips = "127.0.0.1"
 
 
+#: The duty alert sender (tipdrop/server/alerts.py), made in on_starting.
+_SENDER = []
+
+
 def on_starting(server):
     """In the master, before any worker: make or upgrade the database, and move
     attachment files an older tipdrop left into it (docs/operations.md). Done
     here, no worker timeout cuts a long move short. And make SIGHUP (systemctl
-    reload tipdrop) check the keys folder and routing.json before it starts
-    new workers with them (tipdrop/server/reload.py, docs/operations.md)."""
+    reload tipdrop) check the keys folder, routing.json and alerts.json before
+    it starts new workers with them (tipdrop/server/reload.py, docs/operations.md)."""
+    from tipdrop.server.alerts import SenderProcess
     from tipdrop.server.reload import guard_hup
     from tipdrop.server.settings import from_env
     from tipdrop.server.web import prepare_storage
 
-    prepare_storage(from_env())
-    guard_hup(server, from_env)
+    settings = from_env()
+    prepare_storage(settings)
+    _SENDER[:] = [SenderProcess(settings)]
+    guard_hup(server, from_env, after=_SENDER[0].reload)
+
+
+def when_ready(server):
+    """Start the duty alert sender, a child of the master that survives worker
+    restarts; a wrong alerts.json or secret file stops the server here, with one
+    line in the journal (docs/operations.md, "Duty alerts")."""
+    _SENDER[0].when_ready(server)
+
+
+def on_exit(server):
+    """Stop the duty alert sender with the master."""
+    if _SENDER:
+        _SENDER[0].stop()

@@ -175,9 +175,11 @@ def multipart(fields, files=()):
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host="127.0.0.1"):
+def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host="127.0.0.1",
+                 keys_files=None):
     """Start ``tipdrop serve`` with a demo unit; by default its key is made here
-    (private file with cheap test KDF parameters, passphrase "officer pass")."""
+    (private file with cheap test KDF parameters, passphrase "officer pass").
+    ``keys_files``: more files for the keys folder, {name: text} (e.g. alerts.json)."""
     keys_dir = tmp_path / "keys"
     keys_dir.mkdir()
     officer = tmp_path / "officer"
@@ -191,6 +193,8 @@ def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host
         key_file = officer / "demo.key"
         key_file.write_bytes(keys.private_to_file(unit_key, "officer pass", kdf.TEST_PARAMS))
     (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": REGIONS}))
+    for name, text in (keys_files or {}).items():
+        (keys_dir / name).write_text(text)
     data_dir = tmp_path / "instance"
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()

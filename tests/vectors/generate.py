@@ -2,7 +2,8 @@
 
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
-page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json, uploads.json.
+page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json, uploads.json,
+alerts.json.
 
 Run from the repository root:
 
@@ -1081,6 +1082,38 @@ def upload_vectors():
         "chain_start": uploads.chain_start(upload).hex(),
         "pieces": steps,
         "chain": chain_value.hex(),
+def alert_vectors():
+    """Duty alert webhooks (docs/protocol.md section 20): body, signed bytes, signature."""
+    from tipdrop.protocol import alerts
+
+    secret = "7f1c0e5a9b2d4c6e8a0f1b3d5c7e9a2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f1a3c"
+    cases = [
+        ("one urgent report", "almaty-city", 1, 1, 1796522400),
+        ("a burst, some urgent", "demo", 50, 10, 1796522999),
+        ("heartbeat: nothing new", "north", 0, 0, 1796523600),
+        ("the most one alert counts", "a" * 32, alerts.MAX_COUNT, alerts.MAX_COUNT, 1796524200),
+    ]
+    entries = []
+    for comment, unit, new, urgent, timestamp in cases:
+        nonce = seed(f"tipdrop test vector alert nonce {comment}")[:alerts.NONCE_LEN]
+        body = alerts.webhook_body(alerts.Alert(unit, new, urgent), nonce)
+        entries.append({
+            "comment": comment, "unit": unit, "new": new, "urgent": urgent,
+            "nonce": nonce.hex(), "timestamp": timestamp,
+            "body": body.decode("ascii"), "body_hex": body.hex(),
+            "signed": canonical.encode(alerts.LABEL, timestamp, body).hex(),
+            "signature_header": alerts.signature(secret.encode("ascii"), timestamp, body),
+        })
+    return {
+        "description": (
+            "Duty alert webhooks (docs/protocol.md section 20): the body is compact JSON "
+            "padded with spaces to 256 bytes; X-Tipdrop-Signature is 'v1=' and the hex "
+            "HMAC-SHA256, keyed with the ASCII bytes of the unit's secret, of "
+            "encode('tipdrop/v1/alert', u64(timestamp), body); X-Tipdrop-Timestamp is the "
+            "timestamp in decimal. Produced by tipdrop itself from fixed nonces."
+        ),
+        "secret": secret,
+        "vectors": entries,
     }
 
 
@@ -1103,6 +1136,7 @@ def main():
     write("keyslots.json", keyslot_vectors())
     write("audit.json", audit_vectors())
     write("uploads.json", upload_vectors())
+    write("alerts.json", alert_vectors())
 
 
 if __name__ == "__main__":

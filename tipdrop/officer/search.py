@@ -33,6 +33,7 @@ import snowballstemmer
 from tipdrop.errors import ConfigError
 from tipdrop.officer.opening import open_envelope
 from tipdrop.protocol.fields import STATUSES
+from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 
 #: Letters folded after case folding (see the module docstring).
 FOLDS = (("ё", "е"), ("ә", "а"), ("ғ", "г"), ("қ", "к"), ("ң", "н"), ("ө", "о"), ("ұ", "у"),
@@ -282,4 +283,4 @@ def urgent_default(categories_file) -> list:
     """The categories urgent by default: a child in danger, domestic violence (when defined)."""
     with open(categories_file, encoding="utf-8") as f:
         codes = json.load(f)["items"]
-    return [code for code in ("child-in-danger", "domestic-violence") if code in codes]
+    return [code for code in URGENT_BY_DEFAULT if code in codes]

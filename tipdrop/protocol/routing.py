@@ -21,6 +21,10 @@ from tipdrop.protocol.fields import CODE
 from tipdrop.protocol.questions import Question, parse_questions
 
 LANGUAGES = ("kk", "ru", "en")
+#: The categories urgent unless a unit says otherwise: the officer app lists
+#: them first, and a duty alert counts them apart (when the categories file
+#: defines them).
+URGENT_BY_DEFAULT = ("child-in-danger", "domestic-violence")
 
 #: One item of regions.json or categories.json: a name per language (checked
 #: to be text) and, for a category, its "questions" (checked by parse_questions).

@@ -117,6 +117,35 @@ def check_routing(keys_dir, routing_path, categories_path=None):
     return found
 
 
+#: An alert interval below this tells a report's time of arrival too finely.
+ALERT_INTERVAL_FLOOR = 60
+
+
+def check_alerts(settings):
+    """alerts.json and the secret files it names, as the server would load them at start."""
+    from tipdrop.server import alertconfig
+
+    if not Path(settings.alerts_path).exists():
+        return []
+    try:
+        routing = Routing.load(Path(settings.routing_path), settings.categories_path)
+    except ConfigError:
+        return []  # check_routing says why
+    fix = (f"correct {settings.alerts_path} or the file it names (docs/operations.md, "
+           "\"Duty alerts\"), then reload: systemctl reload tipdrop")
+    try:
+        config = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing)
+        alertconfig.read_secrets(config)
+    except ConfigError as e:
+        return [Finding(e.detail or e.message, fix)]
+    return [Finding(
+        f"{settings.alerts_path}: unit {unit} is alerted every {found.interval} s: an alert then "
+        f"tells when a report arrived to within {found.interval} s (docs/threat-model.md, "
+        "\"Duty alerts\")", f"set its interval to {ALERT_INTERVAL_FLOOR} s or more")
+        for unit, found in sorted(config.units.items())
+        if found.interval < ALERT_INTERVAL_FLOOR]
+
+
 def check_data_dir(data_dir, uid=None):
     """The data folder is private: mode 0700, owned by the user running the server."""
     data_dir = Path(data_dir)
@@ -422,7 +451,7 @@ def check_loaded_config(settings):
         return []
     return [Finding(
         f"the running server (gunicorn master {running[1]}) uses other unit keys or routing "
-        f"than the files in {settings.keys_dir} now",
+        f"than the files in {settings.keys_dir} now (alerts.json included)",
         f"reload it: systemctl reload tipdrop (or kill -HUP {running[1]}); if it refuses the "
         "files, its log says why and the checks above show what is wrong")]
 
@@ -456,6 +485,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
         ("keys folder", check_keys_dir(settings.keys_dir)),
         ("routing", check_routing(settings.keys_dir, settings.routing_path,
                                   settings.categories_path)),
+        ("alerts", check_alerts(settings)),
         ("data folder", check_data_dir(settings.data_dir)),
         ("runtime folder", check_runtime_dir(settings.runtime_dir)),
         ("keys in use", check_loaded_config(settings)),

@@ -36,6 +36,8 @@ from pathlib import Path
 from tipdrop.common.files import atomic_write
 from tipdrop.errors import TipdropError
 from tipdrop.protocol.routing import Routing
+from tipdrop.server import alertconfig
+from tipdrop.server.alertconfig import AlertConfig
 from tipdrop.server.unitkeys import RETIRED, UnitKeys
 
 #: The runtime file a worker writes after loading keys and routing.
@@ -45,12 +47,13 @@ log = logging.getLogger(__name__)
 
 
 def config_files(settings) -> list[Path]:
-    """Every file that decides which keys and routes the server uses."""
+    """Every file that decides which keys, routes and duty alerts the server uses."""
     keys_dir = Path(settings.keys_dir)
     found = sorted(keys_dir.glob("*.pub")) + sorted((keys_dir / RETIRED).glob("*.pub"))
     found.append(Path(settings.routing_path))
     if settings.categories_path is not None:
         found.append(Path(settings.categories_path))
+    found.append(Path(settings.alerts_path))
     return found
 
 
@@ -68,17 +71,24 @@ def config_digest(settings) -> str:
     return digest.hexdigest()
 
 
-def load_config(settings) -> tuple[UnitKeys, Routing]:
-    """Load and cross-check the keys folder and routing.json; raise what is wrong."""
+def load_config(settings, secrets=False) -> tuple[UnitKeys, Routing, alertconfig.AlertConfig]:
+    """Load and cross-check the keys folder, routing.json and alerts.json; raise what is wrong.
+
+    With ``secrets``, the secret files alerts.json names are read and
+    checked too (by the master and the alert sender; a web worker needs none).
+    """
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
-    return unit_keys, routing
+    alerts = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing)
+    if secrets:
+        alertconfig.read_secrets(alerts)
+    return unit_keys, routing, alerts
 
 
 #: Set in the gunicorn master only: the keys, routing and digest it checked last, by the
 #: settings' file paths. Workers forked later inherit it (a fork copies memory).
-_checked: dict[tuple[str, str, str], tuple[UnitKeys, Routing, str]] = {}
+_checked: dict[tuple[str, str, str], tuple[UnitKeys, Routing, AlertConfig, str]] = {}
 
 
 def _paths(settings) -> tuple[str, str, str]:
@@ -86,14 +96,18 @@ def _paths(settings) -> tuple[str, str, str]:
 
 
 def check_in_master(settings) -> None:
-    """Load and check the files (raise what is wrong), and keep them for the workers to come."""
+    """Load and check the files (raise what is wrong), and keep them for the workers to come.
+
+    The duty alerts' secret files are checked too, but not kept: a worker
+    has no use for them (alerts.py sends from a process of its own).
+    """
     # The digest first: a file changed while loading then shows as differing.
     digest = config_digest(settings)
-    unit_keys, routing = load_config(settings)
-    _checked[_paths(settings)] = (unit_keys, routing, digest)
+    unit_keys, routing, alerts = load_config(settings, secrets=True)
+    _checked[_paths(settings)] = (unit_keys, routing, alerts, digest)
 
 
-def config_for_worker(settings) -> tuple[UnitKeys, Routing, str]:
+def config_for_worker(settings) -> tuple[UnitKeys, Routing, AlertConfig, str]:
     """The keys, routing and their digest a new process serves.
 
     In a worker of ``tipdrop serve``, the master's last checked copy;
@@ -103,8 +117,8 @@ def config_for_worker(settings) -> tuple[UnitKeys, Routing, str]:
     if checked is not None:
         return checked
     digest = config_digest(settings)
-    unit_keys, routing = load_config(settings)
-    return unit_keys, routing, digest
+    unit_keys, routing, alerts = load_config(settings)
+    return unit_keys, routing, alerts, digest
 
 
 def publish_loaded(folder, digest: str, master: int) -> None:
@@ -135,12 +149,13 @@ def read_loaded(folder):
     return digest, master
 
 
-def guard_hup(arbiter, settings_factory) -> None:
+def guard_hup(arbiter, settings_factory, after=None) -> None:
     """Make the gunicorn master check the keys folder and routing before a SIGHUP reload.
 
     Call it from gunicorn's ``on_starting`` hook. gunicorn looks its signal
     handlers up on the arbiter object, so this one replaces ``handle_hup``
-    for that arbiter only.
+    for that arbiter only. ``after`` is called once the new files passed
+    (the alert sender reloads them: alerts.py).
     """
     reload = arbiter.handle_hup
 
@@ -148,10 +163,12 @@ def guard_hup(arbiter, settings_factory) -> None:
         try:
             check_in_master(settings_factory())
         except TipdropError as e:
-            # The file name and the reason, never a key: these are public files.
+            # The file name and the reason, never a key or a secret's content.
             arbiter.log.error("reload refused, the server keeps its keys and routing: %s",
                               e.message)
             return
         reload()
+        if after is not None:
+            after()
 
     arbiter.handle_hup = handle_hup

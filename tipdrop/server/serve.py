@@ -62,14 +62,18 @@ def run_gunicorn(settings, host, port, workers):
     day key go with it (web/ratelimit.py).
     """
     from tipdrop.server import reload
+    from tipdrop.server.alerts import SenderProcess
     from tipdrop.server.web import create_app
     from tipdrop.server.web.ratelimit import remove_shared
 
     with_allocator_settings()
-    # Fail before forking if the set-up is wrong (e.g. a private key in keys/);
-    # the keys and routing checked here are what every worker serves (reload.py).
+    # Fail before forking if the set-up is wrong (e.g. a private key in keys/,
+    # a duty alert's secret file missing); the keys and routing checked here
+    # are what every worker serves (reload.py).
     reload.check_in_master(settings)
     create_app(settings)
+    # The duty alert sender: a child of the master (tipdrop/server/alerts.py).
+    sender = SenderProcess(settings)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -88,9 +92,12 @@ def run_gunicorn(settings, host, port, workers):
         "loglevel": "warning",
         "timeout": 120,
         "graceful_timeout": 10,
-        # SIGHUP loads the keys folder and routing again, once the master
-        # has checked them (reload.py).
-        "on_starting": lambda arbiter: reload.guard_hup(arbiter, lambda: settings),
-        "on_exit": lambda _arbiter: remove_shared(settings.runtime_dir, settings.data_dir),
+        # SIGHUP loads the keys folder, routing and alerts again, once the
+        # master has checked them (reload.py).
+        "on_starting": lambda arbiter: reload.guard_hup(arbiter, lambda: settings,
+                                                        after=sender.reload),
+        "when_ready": sender.when_ready,
+        "on_exit": lambda _arbiter: (sender.stop(),
+                                     remove_shared(settings.runtime_dir, settings.data_dir)),
     }
     _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()

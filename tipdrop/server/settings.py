@@ -130,6 +130,24 @@ class Settings:
     def max_upload_bytes(self):
         return self.max_upload_mb * 1024 * 1024
 
+    @property
+    def alerts_path(self):
+        """Optional: which units get duty alerts, and how (alertconfig.py)."""
+        return self.keys_dir / "alerts.json"
+
+    def as_env(self):
+        """These settings as the environment variables :func:`from_env` reads back.
+
+        How a process started by the server (the alert sender, alerts.py)
+        gets the very settings the server runs with, flags included.
+        """
+        found = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            if value is not None:
+                found[setting.env] = str(value)
+        return found
+
     def replace(self, **changes):
         """A copy with ``changes`` (None values ignored), converted to each setting's type."""
         types = {s.name: s.type for s in SETTINGS}

@@ -118,7 +118,7 @@ class Tips:
 
     def __init__(self, db, unit_keys, routing, attachments_dir,
                  receipt_params=kdf.RECEIPT_PARAMS, argon2_slot=nullcontext, clock=today,
-                 followups_per_day=FOLLOWUPS_PER_DAY, locators=None):
+                 followups_per_day=FOLLOWUPS_PER_DAY, locators=None, alerts=None):
         self.db = db
         self.unit_keys = unit_keys
         self.routing = routing
@@ -130,6 +130,9 @@ class Tips:
         #: The server's locator reservations (tipdrop.server.locators.Locators); None
         #: only where no device makes receipts (tests, benchmarks).
         self.locators = locators
+        #: Which units are alerted of new reports (tipdrop.server.alertconfig.AlertConfig);
+        #: None: none are.
+        self.alerts = alerts
 
     # --- submit -----------------------------------------------------------
 
@@ -182,6 +185,10 @@ class Tips:
         transaction (see store.spend_form).
         """
         day = self.clock()
+        # A unit alerted of new reports: its counts go up in the report's own
+        # transaction; the alert itself is sent later, by another process.
+        targets = self.alerts.targets_of(unit) if self.alerts is not None else ()
+        alert = (targets, self.alerts.is_urgent(unit, category)) if targets else None
 
         def insert(protected):
             tip = {
@@ -202,7 +209,7 @@ class Tips:
                 "encrypted_on": encrypted_on,
                 "export_seq": 0,
             }
-            store.insert_tip(self.db, tip, attachment_rows, once=once)
+            store.insert_tip(self.db, tip, attachment_rows, once=once, alert=alert)
 
         if protected is not None:
             if self.locators is None:

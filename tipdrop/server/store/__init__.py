@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def N_(text):
@@ -135,6 +135,12 @@ SCHEMA = {
                              "device holds, so a repeated request gets it again and never makes "
                              "a second report")),
     },
+    "alerts_pending": {
+        "unit": (str, N_("a police unit that asked to be alerted of new reports")),
+        "target": (str, N_("how the alert goes out: 'email' or 'webhook'")),
+        "new": (int, N_("how many reports arrived for the unit since its last alert")),
+        "urgent": (int, N_("how many of them are in a category the unit counts as urgent")),
+    },
     "spent_forms": {
         "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "
                              "it again cannot store a report or a message twice")),
@@ -229,6 +235,12 @@ def init(db):
                 {name: kind for name, (kind, _) in SCHEMA["uploads"].items()},
                 pk="id", not_null={"request", "day", "pieces", "state"},
             )
+        if "alerts_pending" not in db.table_names():
+            # Version 9: duty alerts (store/alerts.py). Counts only, one row per
+            # unit and way of alerting; without rowid, like spent_forms.
+            db.execute("CREATE TABLE alerts_pending (unit TEXT NOT NULL, target TEXT NOT NULL, "
+                       "new INTEGER NOT NULL, urgent INTEGER NOT NULL, "
+                       "PRIMARY KEY (unit, target)) WITHOUT ROWID")
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
@@ -262,14 +274,17 @@ def _migrate(db):
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
 
-def insert_tip(db, tip, attachments=(), followups=(), once=None):
+def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
     """Insert a tip and its children in one durable transaction.
 
     The attachment rows' blobs, staged while they streamed in, are linked
     in the same transaction (blobs.link): all of the report or none of it.
     ``once``: the form token this submission spends (see spend_form); a
     token spent before raises its replay error and nothing is stored.
+    ``alert``: (targets, urgent) when the tip's unit is alerted of new
+    reports: its counts go up with the tip, or not at all (store/alerts.py).
     """
+    from tipdrop.server.store.alerts import count_report
     from tipdrop.server.store.blobs import link
 
     with transaction(db):
@@ -281,6 +296,8 @@ def insert_tip(db, tip, attachments=(), followups=(), once=None):
             db["attachments"].insert_all(attachments)
         if followups:
             db["followups"].insert_all(followups)
+        if alert is not None:
+            count_report(db, tip["unit"], *alert)
 
 
 def find_by_locator(db, locator):

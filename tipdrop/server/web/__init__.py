@@ -100,7 +100,8 @@ def create_app(config=None, hold_wal=False):
     Refuses to start (PrivateKeyInKeysDirError) if the keys folder holds any
     private key material: the server must hold only public keys. Refuses
     too (ConfigError) if a region is routed to a unit without a public key,
-    or if the translations were not compiled (`make translations`).
+    if alerts.json is wrong (alertconfig.py), or if the translations were
+    not compiled (`make translations`).
     """
     if isinstance(config, dict):
         config = Settings().replace(**config)
@@ -119,7 +120,7 @@ def create_app(config=None, hold_wal=False):
         raise ConfigError("setting quick_exit_url must be an http(s) address")
     app.config["QUICK_EXIT_URL"] = settings.quick_exit_url
     # A worker of `tipdrop serve` serves what the master checked (reload.py).
-    unit_keys, routing, loaded = reload.config_for_worker(settings)
+    unit_keys, routing, alerts, loaded = reload.config_for_worker(settings)
     prepare_storage(settings, hold_wal=hold_wal)
     counts = SharedCounts.for_server(settings.runtime_dir, settings.data_dir)
     if hold_wal:  # a gunicorn worker: its parent is the master
@@ -128,6 +129,8 @@ def create_app(config=None, hold_wal=False):
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
         "routing": routing,
+        # Which units are alerted of new reports; the secrets stay with the sender.
+        "alerts": alerts,
         "tokens": Tokens(load_secret(settings.data_dir)),
         "page_links": PageLinks(counts.folder),
         # Beside the counts, in RAM and shared by the workers (tipdrop/server/locators.py).

@@ -50,6 +50,7 @@ def get_tips():
         argon2_slot=extension("argon2_slots"),
         followups_per_day=settings.followups_per_day,
         locators=extension("locators"),
+        alerts=extension("alerts"),
     )
 
 

@@ -48,6 +48,10 @@ TABLES = {
                 N_("Nothing about reports: the number of each batch of encrypted reports "
                    "handed to a police unit, with a random name and a checksum, so the unit's "
                    "confirmation of what it received can be checked.")),
+    "alerts_pending": (N_("Alerts to the police"),
+                       N_("Only numbers: how many reports arrived for a police unit since its last "
+                          "alert, and how many of them are urgent; no report, no date or time. "
+                          "Set back once the alert is sent.")),
     "meta": (N_("About the database"),
              N_("Nothing about reports: the version of the database format.")),
 }
