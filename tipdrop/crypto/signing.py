@@ -33,6 +33,7 @@ LABELS = frozenset(
         "tipdrop/v1/bundle",
         "tipdrop/v1/export-ack",
         "tipdrop/v1/followup",
+        "tipdrop/v1/forward",
     }
 )
 

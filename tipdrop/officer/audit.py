@@ -31,7 +31,8 @@ LOG_NAME = "audit.log"
 HEAD_NAME = "audit.head"
 ACTIONS = ("log-cut", "unlock", "open-bundle", "import", "show", "save-attachment", "note", "reply",
            "status", "outbox", "replies-sent", "ack", "ack-sent", "audit-verify", "team-add",
-           "team-remove", "passwd", "key-backup")
+           "team-remove", "passwd", "key-backup", "forward",
+           "forward-cancel")
 _FIELDS = ("seq", "time", "officer", "action", "tip", "info", "key_id", "prev", "hash", "mac")
 _HEX = re.compile(r"[0-9a-f]{64}")
 

@@ -27,11 +27,11 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, keys, stream
 from tipdrop.errors import InputError, TipdropError
-from tipdrop.officer import opening, provenance
+from tipdrop.officer import forwarding, opening, provenance
 from tipdrop.officer.audit import AuditLog
 from tipdrop.officer.opening import ITEM_LISTS, open_envelope, stream_opener
 from tipdrop.protocol import acks, binding, bundles, fields
-from tipdrop.protocol.fields import STATUSES
+from tipdrop.protocol.fields import REPLY_STATUSES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tips (
@@ -56,11 +56,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL,
     copy BLOB, sent_day TEXT, PRIMARY KEY (tip_id, seq));
 CREATE TABLE IF NOT EXISTS bundles (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS forwards (
+    tip_id TEXT PRIMARY KEY REFERENCES tips(id), to_unit TEXT NOT NULL, day TEXT NOT NULL,
+    forward BLOB NOT NULL, key_id TEXT NOT NULL, sent_day TEXT,
+    prev_status TEXT NOT NULL, prev_status_day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
     export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
     ack_refused TEXT);
 """
 
+
+
+class TipForwardedError(InputError):
+    """This tip was forwarded to another unit: replies and status changes now come from there."""
+
+    detail_is_message = False
 
 
 class UnknownTipError(InputError):
@@ -164,6 +174,8 @@ class Workspace:
         self.audit = AuditLog(self.dir)
         #: The keyring that made the last pending bundle or acknowledgement (for the audit).
         self._signer = None
+        #: Whether the last outbox file carried a forward (forwarding.py).
+        self.forwarded_in_last = False
 
     def close(self):
         self.db.close()
@@ -475,12 +487,17 @@ class Workspace:
     def reply(self, tip_id, keyring, message=None, status=None):
         """Queue a reply and/or status change in the outbox, signed by the newest key."""
         message = (message or "").strip()
-        if status is not None and status not in STATUSES:
-            raise InputError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
+        if status is not None and status not in REPLY_STATUSES:
+            raise InputError(f"unknown status {status!r}; one of: {', '.join(REPLY_STATUSES)}")
         if not message and status is None:
             raise InputError("give a --message, a --status, or both")
+        forwarded = self.db.execute("SELECT to_unit FROM forwards WHERE tip_id = ?",
+                                    [tip_id]).fetchone()
+        if forwarded is not None:
+            raise TipForwardedError(f"tip {tip_id[:12]} went to unit {forwarded[0]!r}")
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
-        status = status or tip["status"]
+        # A tip forwarded to this unit arrives "transferred": a reply takes it on.
+        status = status or (tip["status"] if tip["status"] in REPLY_STATUSES else "in-review")
         day = today()
         unit_key = keyring.signing_key
         with sqlite.transaction(self.db):
@@ -531,6 +548,7 @@ class Workspace:
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
         self.mark_sent(rows, action="outbox")
+        self.forwarded_in_last = any("forward" in r for r in rows)
         return len(rows)
 
     def pending_bundle(self, keyring):
@@ -543,7 +561,8 @@ class Workspace:
         """
         unit_key = keyring.signing_key
         self._signer = keyring
-        if not self.has("outbox", "sent_day IS NULL"):
+        if not self.has("outbox", "sent_day IS NULL") and not self.has("forwards",
+                                                                        "sent_day IS NULL"):
             raise NothingToSendError()
         with sqlite.transaction(self.db):
             for r in self.db["outbox"].rows_where("sent_day IS NULL AND key_id != ?",
@@ -557,9 +576,10 @@ class Workspace:
         rows = list(self.db["outbox"].rows_where("sent_day IS NULL", order_by="tip_id, seq"))
         replies = [bundles.Reply(r["tip_id"], r["seq"], r["day"], r["status"], r["body"],
                                  r["signature"]) for r in rows]
+        queued = forwarding.pending(self.db)
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                                         today(), replies)
-        return data, rows
+                                         today(), replies, forwarding.signed_by(queued, unit_key))
+        return data, rows + [{"forward": r["tip_id"]} for r in queued]
 
     def resend_bundle(self, keyring, since=None, tip_ids=()):
         """Replies already sent, in one new signed bundle: (bundle bytes, number of replies).
@@ -579,7 +599,8 @@ class Workspace:
             args += list(tip_ids)
         rows = list(self.db["outbox"].rows_where(" AND ".join(where), args,
                                                  order_by="tip_id, seq"))
-        if not rows:
+        sent_forwards = forwarding.pending(self.db, sent=True, since=since, tip_ids=tip_ids)
+        if not rows and not sent_forwards:
             raise InputError("no sent replies match; nothing to write again")
         unit_key = keyring.signing_key
         replies = []
@@ -592,16 +613,25 @@ class Workspace:
                                            status=r["status"], body=r["body"])
             replies.append(reply)
         return bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                                         today(), replies), len(rows)
+                                         today(), replies,
+                                         forwarding.signed_by(sent_forwards, unit_key)), \
+            len(rows) + len(sent_forwards)
 
     def mark_sent(self, rows, action="replies-sent"):
         """Mark replies sent (written to an outbox file, or stored by the server)."""
+        replies = [r for r in rows if "forward" not in r]
+        moved = sorted(r["forward"] for r in rows if "forward" in r)
         with sqlite.transaction(self.db):
-            for r in rows:
+            for r in replies:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])
+            for tip_id in moved:
+                self.db.execute("UPDATE forwards SET sent_day = ? WHERE tip_id = ?",
+                                [today(), tip_id])
         if self._signer is not None:
-            self.audit.record(self._signer, action, replies=len(rows),
-                              tip_ids=sorted({r["tip_id"] for r in rows}))
+            extra = {"forwards": len(moved)} if moved else {}
+            self.audit.record(self._signer, action, replies=len(replies),
+                              tip_ids=sorted({r["tip_id"] for r in replies} | set(moved)),
+                              **extra)
 
 
