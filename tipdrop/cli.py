@@ -156,7 +156,7 @@ def import_replies(file, data_dir, keys_dir):
     counts = exchange.import_replies(db, unit_keys, data)
     click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
                f"(for {counts['tips']} tips)")
-    if counts["forwards"] or counts["forwards_already"]:
+    if "forwards" in counts:
         click.echo(f"{counts['forwards']} tips forwarded to another unit, "
                    f"{counts['forwards_already']} forwards already held")
 

@@ -127,8 +127,10 @@ def import_replies(db, unit_keys, data, *, sender=None):
         rows, statuses, held = _new_replies(db, bundle)
         store.insert_replies(db, rows, statuses)
         moved = [forwarding.apply(db, unit_keys, bundle, f) for f in bundle.forwards]
-    return {"replies": len(rows), "tips": len(statuses), "already_imported": held,
-            "forwards": moved.count(True), "forwards_already": moved.count(False)}
+    counts = {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+    if moved:
+        counts |= {"forwards": moved.count(True), "forwards_already": moved.count(False)}
+    return counts
 
 
 def _new_replies(db, bundle):

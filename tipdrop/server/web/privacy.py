@@ -30,6 +30,9 @@ TABLES = {
                   N_("The encrypted message is deleted at the first purge after the police unit "
                      "confirms it holds it; the entry, with the report.")),
     "replies": (N_("Replies from the police"), N_("Deleted with the report.")),
+    "transfers": (N_("Reports passed to another unit"),
+                  N_("One entry each time a police unit forwarded a report to the unit "
+                     "responsible for it. Deleted with the report.")),
     "spent_tip_ids": (N_("Ids of deleted reports"),
                       N_("Nothing about reports: one fingerprint of a random number per deleted "
                          "report, so that no new report can take its id.")),
