@@ -123,6 +123,16 @@ def _assert_reporter_sees_transfer(server, receipt):
         < page.index("Ваше сообщение передано нам")
     english = _check(server, receipt, "en")
     assert "forwarded to the police unit responsible for it" in english
+    assert "Ваше сообщение передано подразделению полиции" in page
+    status, _, body = server.request("POST", "/api/v1/check", json.dumps({"receipt": receipt}),
+                                     {"Content-Type": "application/json"})
+    answer = json.loads(body)
+    assert status == 200 and answer["status"] == "in-review"
+    assert [t["after_reply"] for t in answer["transfers"]] == [1]
+    assert "north" not in body.decode() and "demo" not in body.decode()
+    kazakh = _check(server, receipt, "kk")
+    assert "Басқа бөлімшеге берілді" in kazakh
+    assert "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды" in kazakh
 
 
 def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(

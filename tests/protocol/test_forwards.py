@@ -19,7 +19,7 @@ from tipdrop.officer import forwarding as workstation
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import TipForwardedError, Workspace
 from tipdrop.protocol import bundles, device, forwards
-from tipdrop.server import forwarding, store
+from tipdrop.server import exchange, forwarding, store
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "forward.json").read_text())
 EVIDENCE = bytes(range(256)) * 300
@@ -157,6 +157,16 @@ def test_the_old_units_replies_are_refused_after_the_forward(setting, demo_key, 
     # and the workstation that forwarded it refuses to queue one at all
     with pytest.raises(TipForwardedError, match="astana-police"):
         demo.reply(tip["id"], Keyring.of(demo_key), message="late")
+
+
+def test_an_acknowledgement_naming_a_forwarded_tip_is_accepted_without_touching_it(
+        setting, demo_key, astana_key):
+    server, demo, tip, _ = setting
+    server.import_replies(_forwarded(demo, demo_key, tip, astana_key.public))
+    ack, _ = demo.pending_ack(Keyring.of(demo_key))
+    counts = exchange.import_ack(server.db, server.unit_keys, ack)
+    assert counts["gone"] == 3 and counts["tips"] == 0  # the tip, its follow-up, its file
+    assert store.get_tip(server.db, tip["id"])["held_seq"] == 0  # astana-police's to export
 
 
 def _resigned(data, demo_key, change):

@@ -204,8 +204,8 @@ def import_ack(db, unit_keys, data, *, sender=None):
     """Verify a signed export acknowledgement and record every item it names, or none.
 
     Each item must be a row of the signing unit that an export numbered
-    ``export_seq`` or earlier carried. Items no longer here (purged since)
-    are counted as gone; items already recorded stay as they are, so a
+    ``export_seq`` or earlier carried. Items no longer here (purged since,
+    or forwarded by the unit to another one) are counted as gone; items already recorded stay as they are, so a
     replayed acknowledgement changes nothing. Returns counts.
     """
     ack = acks.parse(data)
@@ -220,6 +220,10 @@ def import_ack(db, unit_keys, data, *, sender=None):
         for table, key in named:
             row = store.held_item(db, table, key)
             if row is None:
+                counts["gone"] += 1
+                continue
+            if row["unit"] != ack.unit and forwarding.transferred_from(db, key[0], ack.unit):
+                # Forwarded since: its ciphertext is now the other unit's, to keep.
                 counts["gone"] += 1
                 continue
             if row["unit"] != ack.unit:

@@ -86,7 +86,7 @@ SCHEMA = {
         "held_seq": (int, _HELD),
     },
     "transfers": {
-        "tip_id": (str, N_("a report the unit it went to forwarded to another unit")),
+        "tip_id": (str, N_("the report that was forwarded to another unit")),
         "n": (int, N_("the number of this forward among the report's forwards")),
         "day": (str, N_("the day the unit forwarded it (no time of day)")),
         "from_unit": (str, N_("the unit that forwarded the report")),
