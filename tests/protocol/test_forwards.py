@@ -169,6 +169,17 @@ def test_an_acknowledgement_naming_a_forwarded_tip_is_accepted_without_touching_
     assert store.get_tip(server.db, tip["id"])["held_seq"] == 0  # astana-police's to export
 
 
+def test_a_tip_too_large_for_one_bundle_is_refused_before_anything_is_sealed(
+        setting, demo_key, astana_key):
+    _, demo, tip, _ = setting
+    # as if its file were 48 MiB: 64 MiB in base64, more than a bundle carries
+    demo.db.execute("UPDATE attachments SET size = ? WHERE tip_id = ?", [48 * 2**20, tip["id"]])
+    with pytest.raises(workstation.ForwardTooLargeError, match="MiB"):
+        workstation.forward(demo, Keyring.of(demo_key), tip["id"], astana_key.public)
+    assert demo.db["forwards"].count == 0
+    assert demo.db.execute("SELECT status FROM tips").fetchone() == ("received",)
+
+
 def _resigned(data, demo_key, change):
     """The bundle with its forward changed by ``change`` and everything signed again by demo:
     what a workstation with demo's key could send, checked by the server's own rules."""

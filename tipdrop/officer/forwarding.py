@@ -90,9 +90,7 @@ def forward(workspace, keyring, tip_id, target):
     if workspace.is_damaged(tip_id):
         raise DamagedTipError(tip_id[:12])
     rows = list(db["attachments"].rows_where("tip_id = ?", [tip_id], order_by="part"))
-    room = (bundles.MAX_REPLY_BUNDLE - _BUNDLE_MARGIN) * 3 // 4 // 2
-    if sum(r["size"] for r in rows) > room:
-        raise ForwardTooLargeError(f"its files exceed {room // 2**20} MiB")
+    _check_size(db, tip, rows)
     recipient = target.recipient
     what = f"tip {tip_id[:8]}"
     report = open_envelope(tip["body"], keyring, what, kind="tip", tip_id=tip_id)
@@ -122,6 +120,26 @@ def forward(workspace, keyring, tip_id, target):
     workspace.audit.record(keyring, "forward", tip_id, to_unit=target.unit,
                            key_id=target.key_id.hex())
     return {"followups": len(followups), "attachments": len(copies)}
+
+
+def _check_size(db, tip, rows):
+    """Refuse, before sealing anything, a forward the next bundle could not carry.
+
+    Sealed again, every item keeps its length (same plaintext, same padding),
+    so the sizes held here are the sizes sent, in base64 (4/3), next to the
+    forwards already queued: they all leave in one bundle, which must stay
+    under bundles.MAX_REPLY_BUNDLE with room for replies.
+    """
+    (followups,) = db.execute("SELECT COALESCE(SUM(length(body)), 0) FROM followups "
+                              "WHERE tip_id = ?", [tip["id"]]).fetchone()
+    (queued,) = db.execute("SELECT COALESCE(SUM(length(forward)), 0) FROM forwards "
+                           "WHERE sent_day IS NULL").fetchone()
+    sealed = len(tip["body"]) + followups + sum(r["size"] + len(r["info"]) for r in rows)
+    if sealed * 4 // 3 + queued > bundles.MAX_REPLY_BUNDLE - _BUNDLE_MARGIN:
+        hint = "; send the forwards already queued first (outbox or push)" if queued else ""
+        raise ForwardTooLargeError(f"it would take {sealed * 4 // 3 // 2**20} MiB of the "
+                                   f"{(bundles.MAX_REPLY_BUNDLE - _BUNDLE_MARGIN) // 2**20} "
+                                   f"MiB a bundle can carry{hint}")
 
 
 def cancel(workspace, keyring, tip_id):
