@@ -31,6 +31,7 @@ from tests.serving import multipart
 from tests.stored import all_blobs, blob_bytes
 from tipdrop.crypto import stream
 from tipdrop.protocol import bundles, device
+from tipdrop.server import store
 
 pytestmark = pytest.mark.e2e
 
@@ -230,7 +231,7 @@ def test_a_folder_from_before_is_exported_then_moved_into_the_database(server, r
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as conn:
         names = [row[0] for row in conn.execute("SELECT blob FROM attachments")]
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone() == ("6",)
+                            ).fetchone() == (str(store.SCHEMA_VERSION),)
     assert sorted(blob_bytes(server.data_dir, name) for name in names) == sorted(
         old_files.values())
     everything = b"".join(p.read_bytes() for p in server.data_dir.rglob("*") if p.is_file())
