@@ -790,6 +790,77 @@ def record_vectors():
     }
 
 
+# --- forwards (protocol.md section 11a) -----------------------------------------------
+
+
+def forward_vectors():
+    """A tip forwarded from one unit to another, exactly as the workstation seals and signs it."""
+    from tipdrop.protocol import binding, bundles, device, forwards
+
+    sender = unit_key("vector-unit")
+    target = unit_key("vector-north")
+    tip_id = seed("forward tip")[:16].hex()
+    to = target.public.recipient
+
+    def sealed(document, kind, part):
+        return envelope_with_ephemeral(document, to, ephemeral(f"forward {kind} {part}"),
+                                       kind=kind, tip_id=tip_id, part=part)
+
+    info = sealed(device.attachment_info_document(name="photo.jpg", content_type="image/jpeg",
+                                                  size=300), "attachment-info", "a1")
+    out = io.BytesIO()
+    with stream_encryptor(out, to, kind="attachment", tip_id=tip_id, part="a1",
+                          payload_key=seed("tipdrop test vector forward payload key"),
+                          ephemeral=ephemeral("forward stream a1")) as enc:
+        enc.write(pattern(300))
+    stream_bytes = out.getvalue()
+    report = sealed(device.report_document(
+        tip_id=tip_id, region="astana", category="theft", description="Forwarded report.",
+        parts=["a1"], digests={"a1": binding.attachment_digest(info, stream_bytes)}),
+        "tip", "")
+    followup = sealed(device.followup_document("One more detail."), "followup", "f1")
+    draft = forwards.Forward(
+        tip_id, target.unit, target.key_id, "2026-12-01", report,
+        (forwards.FollowupCopy(1, "2026-11-30", "server", followup),),
+        (forwards.AttachmentCopy("a1", info, stream_bytes),))
+    forward = forwards.sign_forward(sender.ed25519, sender.unit, sender.key_id, draft)
+    fields = forwards.forward_fields(sender.unit, sender.key_id, forward)
+    created_day = "2026-12-01"
+    file = bundles.make_reply_bundle(sender.ed25519, sender.unit, sender.key_id, created_day,
+                                     [], [forward])
+    bundle_fields = bundles._bundle_fields(sender.unit, sender.key_id, created_day, [],
+                                           [forward])
+    return {
+        "description": (
+            "A forward (docs/protocol.md section 11a): unit vector-unit hands tip tip_id, "
+            "its report, one follow-up and one attachment, sealed again to unit "
+            "vector-north's key, to that unit, in a reply bundle with no replies. The "
+            "forward entry gives the label, the fields in order (key ids as 16 raw bytes, "
+            "SHA-256 digests as 32 raw bytes), the canonical encoding, the Ed25519 "
+            "signature and the digest the server keeps to recognise it again; the bundle "
+            "entry gives its fields and the whole file. The sealed items are made with "
+            "fixed ephemeral keys (rfc9180.py); the report binds the attachment "
+            "(binding.json). Produced by tests/vectors/generate.py."
+        ),
+        "from_unit": sender.unit,
+        "from_ed25519_private": sender.ed25519.private_bytes_raw().hex(),
+        "from_ed25519_public": sender.ed25519.public_key().public_bytes_raw().hex(),
+        "from_key_id": sender.key_id.hex(),
+        "to_unit": target.unit,
+        "to_x25519_private": x_raw(target.x25519),
+        "to_key_id": target.key_id.hex(),
+        "tip_id": tip_id,
+        "vectors": [
+            _record_entry(forwards.LABEL, fields, record="forward",
+                          json=forwards.to_json(forward), signature=forward.signature.hex(),
+                          digest=forwards.digest(sender.unit, sender.key_id, forward).hex()),
+            _record_entry("tipdrop/v1/bundle", bundle_fields, record="reply bundle",
+                          signature=bundles.parse_reply_bundle(file).signature.hex(),
+                          file=file.decode("ascii")),
+        ],
+    }
+
+
 # --- page links (protocol.md section 15) ---------------------------------------------
 
 
@@ -1137,6 +1208,7 @@ def main():
     write("audit.json", audit_vectors())
     write("uploads.json", upload_vectors())
     write("alerts.json", alert_vectors())
+    write("forward.json", forward_vectors())
 
 
 if __name__ == "__main__":

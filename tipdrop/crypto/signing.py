@@ -34,6 +34,7 @@ LABELS = frozenset(
         "tipdrop/v1/export-ack",
         "tipdrop/v2/export-ack",
         "tipdrop/v1/followup",
+        "tipdrop/v1/forward",
     }
 )
 

@@ -141,11 +141,13 @@ def pull(workspace, client, keyring, since_start=False):
 
 
 def push(workspace, client, keyring):
-    """Send every queued reply in one signed bundle; mark them sent once stored."""
+    """Send every queued reply and forward in one signed bundle; mark them sent once stored."""
     data, rows = workspace.pending_bundle(keyring)
     counts = client.send_replies(data)
     workspace.mark_sent(rows)
-    return {"sent": len(rows), "already_imported": counts.get("already_imported", 0)}
+    forwarded = sum(1 for r in rows if "forward" in r)
+    return {"sent": len(rows) - forwarded, "already_imported": counts.get("already_imported", 0),
+            "forwards": forwarded}
 
 
 #: Answers that refuse the acknowledgement itself, not the request: sending it again

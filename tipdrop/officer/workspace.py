@@ -27,11 +27,11 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, keys, stream
 from tipdrop.errors import InputError, TipdropError
-from tipdrop.officer import acking, opening, provenance
+from tipdrop.officer import acking, forwarding, opening, provenance
 from tipdrop.officer.audit import AuditLog
-from tipdrop.officer.opening import open_envelope, stream_opener
-from tipdrop.protocol import binding, bundles, fields
-from tipdrop.protocol.fields import STATUSES
+from tipdrop.officer.opening import ITEM_LISTS, open_envelope, stream_opener
+from tipdrop.protocol import acks, binding, bundles, fields
+from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tips (
@@ -59,11 +59,21 @@ CREATE TABLE IF NOT EXISTS bundles (sha256 TEXT PRIMARY KEY, day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS links (
     tip_id TEXT NOT NULL REFERENCES tips(id), n INTEGER NOT NULL, day TEXT NOT NULL,
     body BLOB NOT NULL, PRIMARY KEY (tip_id, n));
+CREATE TABLE IF NOT EXISTS forwards (
+    tip_id TEXT PRIMARY KEY REFERENCES tips(id), to_unit TEXT NOT NULL, day TEXT NOT NULL,
+    forward BLOB NOT NULL, key_id TEXT NOT NULL, sent_day TEXT,
+    prev_status TEXT NOT NULL, prev_status_day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
     export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
     ack_refused TEXT);
 """
 
+
+
+class TipForwardedError(InputError):
+    """This tip was forwarded to another unit: replies and status changes now come from there."""
+
+    detail_is_message = False
 
 
 class UnknownTipError(InputError):
@@ -180,6 +190,8 @@ class Workspace:
         self.audit = AuditLog(self.dir)
         #: The keyring that made the last pending bundle or acknowledgement (for the audit).
         self._signer = None
+        #: Whether the last outbox file carried a forward (forwarding.py).
+        self.forwarded_in_last = False
 
     def close(self):
         self.db.close()
@@ -472,12 +484,17 @@ class Workspace:
     def reply(self, tip_id, keyring, message=None, status=None):
         """Queue a reply and/or status change in the outbox, signed by the newest key."""
         message = (message or "").strip()
-        if status is not None and status not in STATUSES:
-            raise InputError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
+        if status is not None and status not in REPLY_STATUSES:
+            raise InputError(f"unknown status {status!r}; one of: {', '.join(REPLY_STATUSES)}")
         if not message and status is None:
             raise InputError("give a --message, a --status, or both")
+        forwarded = self.db.execute("SELECT to_unit FROM forwards WHERE tip_id = ?",
+                                    [tip_id]).fetchone()
+        if forwarded is not None:
+            raise TipForwardedError(f"tip {tip_id[:12]} went to unit {forwarded[0]!r}")
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
-        status = status or tip["status"]
+        # A tip forwarded to this unit arrives "transferred": a reply takes it on.
+        status = status or (tip["status"] if tip["status"] in REPLY_STATUSES else "in-review")
         with sqlite.transaction(self.db):
             seq = self._queue_reply(tip, keyring, message, status, today())
         done = [("reply", tip_id, {"seq": seq})] if message else []
@@ -493,13 +510,17 @@ class Workspace:
         Each change is a signed status change in the outbox, as ``reply`` makes
         it, and one ``status`` entry per tip in the audit log.
         """
-        if status not in STATUSES:
+        if status not in REPLY_STATUSES:  # never "transferred": only a forward sets it
             raise UnknownStatusError(str(status)[:32])
         tips = []
         for tip_id in dict.fromkeys(tip_ids):
             tip = next(self.db["tips"].rows_where("id = ?", [tip_id]), None)
             if tip is None:
                 raise UnknownTipError(str(tip_id)[:32])
+            forwarded = self.db.execute("SELECT to_unit FROM forwards WHERE tip_id = ?",
+                                        [tip_id]).fetchone()
+            if forwarded is not None:
+                raise TipForwardedError(f"tip {tip_id[:12]} went to unit {forwarded[0]!r}")
             tips.append(tip)
         if not tips:
             raise NoTipSelectedError()
@@ -560,6 +581,7 @@ class Workspace:
         data, rows = self.pending_bundle(keyring)
         atomic_write(out, data, mode=0o600)
         self.mark_sent(rows, action="outbox")
+        self.forwarded_in_last = any("forward" in r for r in rows)
         return len(rows)
 
     def pending_bundle(self, keyring):
@@ -572,7 +594,8 @@ class Workspace:
         """
         unit_key = keyring.signing_key
         self._signer = keyring
-        if not self.has("outbox", "sent_day IS NULL"):
+        if not self.has("outbox", "sent_day IS NULL") and not self.has("forwards",
+                                                                        "sent_day IS NULL"):
             raise NothingToSendError()
         with sqlite.transaction(self.db):
             for r in self.db["outbox"].rows_where("sent_day IS NULL AND key_id != ?",
@@ -586,9 +609,10 @@ class Workspace:
         rows = list(self.db["outbox"].rows_where("sent_day IS NULL", order_by="tip_id, seq"))
         replies = [bundles.Reply(r["tip_id"], r["seq"], r["day"], r["status"], r["body"],
                                  r["signature"]) for r in rows]
+        queued = forwarding.pending(self.db)
         data = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                                         today(), replies)
-        return data, rows
+                                         today(), replies, forwarding.signed_by(queued, unit_key))
+        return data, rows + [{"forward": r["tip_id"]} for r in queued]
 
     def resend_bundle(self, keyring, since=None, tip_ids=()):
         """Replies already sent, in one new signed bundle: (bundle bytes, number of replies).
@@ -608,7 +632,8 @@ class Workspace:
             args += list(tip_ids)
         rows = list(self.db["outbox"].rows_where(" AND ".join(where), args,
                                                  order_by="tip_id, seq"))
-        if not rows:
+        sent_forwards = forwarding.pending(self.db, sent=True, since=since, tip_ids=tip_ids)
+        if not rows and not sent_forwards:
             raise InputError("no sent replies match; nothing to write again")
         unit_key = keyring.signing_key
         replies = []
@@ -621,16 +646,25 @@ class Workspace:
                                            status=r["status"], body=r["body"])
             replies.append(reply)
         return bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
-                                         today(), replies), len(rows)
+                                         today(), replies,
+                                         forwarding.signed_by(sent_forwards, unit_key)), \
+            len(rows) + len(sent_forwards)
 
     def mark_sent(self, rows, action="replies-sent"):
         """Mark replies sent (written to an outbox file, or stored by the server)."""
+        replies = [r for r in rows if "forward" not in r]
+        moved = sorted(r["forward"] for r in rows if "forward" in r)
         with sqlite.transaction(self.db):
-            for r in rows:
+            for r in replies:
                 self.db.execute("UPDATE outbox SET sent_day = ? WHERE tip_id = ? AND seq = ?",
                                 [today(), r["tip_id"], r["seq"]])
+            for tip_id in moved:
+                self.db.execute("UPDATE forwards SET sent_day = ? WHERE tip_id = ?",
+                                [today(), tip_id])
         if self._signer is not None:
-            self.audit.record(self._signer, action, replies=len(rows),
-                              tip_ids=sorted({r["tip_id"] for r in rows}))
+            extra = {"forwards": len(moved)} if moved else {}
+            self.audit.record(self._signer, action, replies=len(replies),
+                              tip_ids=sorted({r["tip_id"] for r in replies} | set(moved)),
+                              **extra)
 
 

@@ -25,8 +25,9 @@ Reply bundle (workstation → server), JSON, signed by the unit:
 
 Each reply is signed (label tipdrop/v1/reply) over unit, key id, tip id,
 sequence number, day, status and sealed body; the bundle signature (label
-tipdrop/v1/bundle) covers the list of reply signatures in order. See
-docs/protocol.md sections 10 and 11.
+tipdrop/v1/bundle) covers the list of reply signatures in order, then,
+when the bundle carries forwards (forwards.py), the list of their
+signatures. See docs/protocol.md sections 10, 11 and 11a.
 """
 
 import base64
@@ -40,7 +41,8 @@ from typing import Any, Protocol, TypeVar
 
 from tipdrop.crypto import canonical, signing
 from tipdrop.errors import FormatError, SignatureError
-from tipdrop.protocol import fields
+from tipdrop.protocol import fields, forwards
+from tipdrop.protocol.forwards import Forward
 
 EXPORT_MAGIC = b"TDEXPRT1"
 HEADER, TIP, FOLLOWUP, ATTACHMENT, STREAM, END = 0x01, 0x02, 0x03, 0x04, 0x05, 0xFF
@@ -249,18 +251,27 @@ def verify_reply(public_key: signing.PublicKey | bytes, unit: str, key_id: bytes
                    *reply_fields(unit, key_id, reply))
 
 
-def _bundle_fields(unit: str, key_id: bytes, created_day: str,
-                   replies: Sequence[Reply]) -> tuple[canonical.Field, ...]:
-    return (canonical.FORMAT_VERSION, unit, bytes(key_id), created_day, len(replies),
-            *(r.signature for r in replies))
+def _bundle_fields(unit: str, key_id: bytes, created_day: str, replies: Sequence[Reply],
+                   forwarded: Sequence[forwards.Forward] = ()) -> tuple[canonical.Field, ...]:
+    signed: tuple[canonical.Field, ...] = (
+        canonical.FORMAT_VERSION, unit, bytes(key_id), created_day, len(replies),
+        *(r.signature for r in replies))
+    if forwarded:  # a bundle without forwards signs exactly what it signed before they existed
+        signed += ("forwards", len(forwarded), *(f.signature for f in forwarded))
+    return signed
 
 
 def make_reply_bundle(signing_key: signing.PrivateKey, unit: str, key_id: bytes, created_day: str,
-                      replies: Sequence[Reply]) -> bytes:
-    """Serialise and sign a reply bundle; returns bytes."""
+                      replies: Sequence[Reply],
+                      forwarded: Sequence[forwards.Forward] = ()) -> bytes:
+    """Serialise and sign a reply bundle; returns bytes.
+
+    ``forwarded``: signed forwards (forwards.sign_forward) it carries too;
+    the member is left out when there is none.
+    """
     signature = signing.sign(signing_key, "tipdrop/v1/bundle",
-                             *_bundle_fields(unit, key_id, created_day, replies))
-    doc = {
+                             *_bundle_fields(unit, key_id, created_day, replies, forwarded))
+    doc: dict[str, object] = {
         "format": REPLIES_FORMAT,
         "version": canonical.FORMAT_VERSION,
         "unit": unit,
@@ -273,6 +284,8 @@ def make_reply_bundle(signing_key: signing.PrivateKey, unit: str, key_id: bytes,
         ],
         "signature": b64(signature),
     }
+    if forwarded:
+        doc["forwards"] = [forwards.to_json(f) for f in forwarded]
     return (json.dumps(doc, indent=1) + "\n").encode("ascii")
 
 
@@ -283,6 +296,7 @@ class ReplyBundle:
     created_day: str
     replies: tuple[Reply, ...]
     signature: bytes
+    forwards: tuple[Forward, ...] = ()
 
 
 def parse_reply_bundle(data: bytes) -> ReplyBundle:
@@ -308,16 +322,32 @@ def parse_reply_bundle(data: bytes) -> ReplyBundle:
         reply = fields.check(item, fields.REPLY, f"reply {number}", BundleError)
         replies.append(Reply(reply["tip_id"], reply["seq"], reply["day"], reply["status"],
                              reply["body"], reply["signature"]))
+    forwarded: list[forwards.Forward] = []
+    if "forwards" in doc:
+        items = doc["forwards"]
+        if not isinstance(items, list) or not items:
+            raise BundleError("the bundle's 'forwards' is not a non-empty list")
+        for number, item in enumerate(items, start=1):
+            try:
+                forwarded.append(forwards.from_json(item, f"forward {number}"))
+            except FormatError as e:
+                raise BundleError(e.detail) from None
     return ReplyBundle(head["unit"], bytes.fromhex(head["key_id"]), head["created_day"],
-                       tuple(replies), head["signature"])
+                       tuple(replies), head["signature"], tuple(forwarded))
 
 
 def verify_reply_bundle(bundle: ReplyBundle, public_key: signing.PublicKey | bytes) -> None:
     """Check the bundle signature and every reply signature; raise SignatureError."""
     signing.verify(public_key, bundle.signature, "tipdrop/v1/bundle",
-                   *_bundle_fields(bundle.unit, bundle.key_id, bundle.created_day, bundle.replies))
+                   *_bundle_fields(bundle.unit, bundle.key_id, bundle.created_day, bundle.replies,
+                                   bundle.forwards))
     for reply in bundle.replies:
         try:
             verify_reply(public_key, bundle.unit, bundle.key_id, reply)
         except SignatureError:
             raise SignatureError(f"reply {reply.seq} for tip {reply.tip_id[:8]}") from None
+    for forward in bundle.forwards:
+        try:
+            forwards.verify_forward(public_key, bundle.unit, bundle.key_id, forward)
+        except SignatureError:
+            raise SignatureError(f"the forward of tip {forward.tip_id[:8]}") from None

@@ -45,7 +45,12 @@ STATUSES = (
     "duplicate",
     "referred",
     "closed",
+    # Forwarded to another unit with tipdrop (protocol.md section 11a): set only
+    # by a forward, never by a reply; the receiving unit's replies go on from it.
+    "transferred",
 )
+#: The statuses a reply may set: every one but "transferred", which only a forward sets.
+REPLY_STATUSES = tuple(s for s in STATUSES if s != "transferred")
 
 #: The largest number any record may carry: JavaScript's largest exact integer
 #: (2^53 - 1), so every implementation reads it exactly, and far enough below

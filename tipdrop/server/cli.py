@@ -63,7 +63,9 @@ def import_replies(file, data_dir, keys_dir):
     Forged, modified, reordered or wrong-unit bundles are refused whole. A
     bundle written again with `tipdrop officer outbox --resend` may hold
     replies already imported: those that are byte for byte the ones here
-    are counted and skipped, any that differ refuse the bundle.
+    are counted and skipped, any that differ refuse the bundle. Tips the
+    bundle forwards to another unit (`tipdrop officer forward`) move to that
+    unit in the same transaction.
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
@@ -73,6 +75,9 @@ def import_replies(file, data_dir, keys_dir):
     counts = exchange.import_replies(db, unit_keys, data)
     click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
                f"(for {counts['tips']} tips)")
+    if "forwards" in counts:
+        click.echo(f"{counts['forwards']} tips forwarded to another unit, "
+                   f"{counts['forwards_already']} forwards already held")
 
 
 def _server_and_file(data_dir, keys_dir, file):

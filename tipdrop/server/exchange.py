@@ -20,8 +20,8 @@ from tipdrop.common.files import atomic_file
 from tipdrop.crypto import canonical
 from tipdrop.errors import InputError, SignatureError, TipdropError, UnknownUnitError
 from tipdrop.protocol import acks, bundles
-from tipdrop.protocol.fields import STATUSES
-from tipdrop.server import attachments, store
+from tipdrop.protocol.fields import REPLY_STATUSES
+from tipdrop.server import attachments, forwarding, store
 
 #: Only a comparison of two replies, never signed or stored.
 _HELD = "tipdrop/v1/held-reply"
@@ -130,19 +130,43 @@ def import_replies(db, unit_keys, data, *, sender=None):
     a push whose answer was lost can be repeated. Anything else under a
     number already taken, forged, or out of order refuses the whole bundle,
     so nothing can be changed or reordered by a replay. Already-held
-    replies must come before the new ones of their tip.
+    replies must come before the new ones of their tip. Forwards the
+    bundle carries (forwarding.py) are applied after its replies, in the
+    same transaction; one imported before counts as already held.
     """
     bundle = bundles.parse_reply_bundle(data)
     if sender is not None and bundle.unit != sender:
         raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
     bundles.verify_reply_bundle(bundle, _signer(unit_keys, bundle, "bundle").ed25519)
+    with sqlite.transaction(db):
+        rows, statuses, held = _new_replies(db, bundle)
+        store.insert_replies(db, rows, statuses)
+        moved = [forwarding.apply(db, unit_keys, bundle, f) for f in bundle.forwards]
+    counts = {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+    if moved:
+        counts |= {"forwards": moved.count(True), "forwards_already": moved.count(False)}
+    return counts
+
+
+def _new_replies(db, bundle):
+    """The bundle's replies not held yet, checked: (rows, {tip: (status, day)}, held count)."""
     rows, statuses, next_seq, held = [], {}, {}, 0
     for reply in bundle.replies:
         tip = store.get_tip(db, reply.tip_id)
+        if reply.status not in REPLY_STATUSES:
+            raise bundles.BundleError(f"unknown status {reply.status!r}")
+        if tip is not None and tip["unit"] != bundle.unit \
+                and forwarding.transferred_from(db, reply.tip_id, bundle.unit):
+            # Sent again after the forward (a resent outbox file): fine if held as it is.
+            try:
+                if reply.tip_id not in next_seq and _already_held(db, reply):
+                    held += 1
+                    continue
+            except ReplayError:
+                pass
+            raise forwarding.TransferredTipError(f"tip {reply.tip_id[:8]}")
         if tip is None or tip["unit"] != bundle.unit:
             raise WrongUnitError(f"tip {reply.tip_id[:8]}")
-        if reply.status not in STATUSES:
-            raise bundles.BundleError(f"unknown status {reply.status!r}")
         if reply.tip_id not in next_seq and _already_held(db, reply):
             held += 1
             continue
@@ -156,8 +180,7 @@ def import_replies(db, unit_keys, data, *, sender=None):
                      "status": reply.status, "body": reply.body or None,
                      "signature": reply.signature, "key_id": bundle.key_id.hex()})
         statuses[reply.tip_id] = (reply.status, reply.day)
-    store.insert_replies(db, rows, statuses)
-    return {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+    return rows, statuses, held
 
 
 def _already_held(db, reply):
@@ -196,8 +219,8 @@ def import_ack(db, unit_keys, data, *, sender=None):
     """Verify a signed export acknowledgement and record every item it names, or none.
 
     Each item must be a row of the signing unit that an export numbered
-    ``export_seq`` or earlier carried. Items no longer here (purged since)
-    are counted as gone; items already recorded stay as they are, so a
+    ``export_seq`` or earlier carried. Items no longer here (purged since,
+    or forwarded by the unit to another one) are counted as gone; items already recorded stay as they are, so a
     replayed acknowledgement changes nothing. Returns counts.
     """
     ack = acks.parse(data)
@@ -214,6 +237,10 @@ def import_ack(db, unit_keys, data, *, sender=None):
         for table, key in named:
             row = store.held_item(db, table, key)
             if row is None:
+                counts["gone"] += 1
+                continue
+            if row["unit"] != ack.unit and forwarding.transferred_from(db, key[0], ack.unit):
+                # Forwarded since: its ciphertext is now the other unit's, to keep.
                 counts["gone"] += 1
                 continue
             if row["unit"] != ack.unit:

@@ -111,6 +111,29 @@ class CheckResult:
     #: What a client needs to derive the reply key from the receipt itself.
     receipt_salt: bytes = b""
     receipt_params: dict = field(default_factory=dict)
+    #: Forwards to another unit (Transfer), each after the replies it followed.
+    transfers: tuple = ()
+
+    @property
+    def history(self):
+        """Replies and transfers in the order they happened."""
+        events, transfers = [], list(self.transfers)
+        for reply in self.replies:
+            while transfers and transfers[0].after_reply < reply.seq:
+                events.append(transfers.pop(0))
+            events.append(reply)
+        return tuple(events + transfers)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The report went to another unit on ``day`` (which units is not shown to the reporter)."""
+
+    day: str
+    after_reply: int
+    status: str = "transferred"
+    message: str = ""
+    kind: str = "transfer"
 
 
 class Tips:
@@ -340,6 +363,8 @@ class Tips:
             unit=row["unit"],
             receipt_salt=row["receipt_salt"],
             receipt_params=dict(row["receipt_params"]),
+            transfers=tuple(Transfer(t["day"], t["after_reply"])
+                            for t in store.transfers_of(self.db, row["id"])),
         )
 
     def _open_reply(self, tip, reply, opener):

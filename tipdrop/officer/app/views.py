@@ -18,7 +18,7 @@ from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.replytemplates import REPLY_TEMPLATES, reply_template
 from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
-from tipdrop.protocol.fields import STATUSES
+from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
 
 bp = Blueprint("officer", __name__)
 
@@ -36,7 +36,7 @@ STATUS_LABELS = {
     "received": N_("Received"), "in-review": N_("In review"),
     "need-info": N_("Information needed"), "confirmed": N_("Confirmed"),
     "unfounded": N_("Not confirmed"), "duplicate": N_("Already reported"),
-    "referred": N_("Referred"), "closed": N_("Closed"),
+    "referred": N_("Referred"), "closed": N_("Closed"), "transferred": N_("Transferred"),
 }
 
 
@@ -241,5 +241,6 @@ def init_app(app):
     app.register_error_handler(500, handle_bug)
     app.jinja_env.globals.update(
         LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES, STATUSES=STATUSES,
+        REPLY_STATUSES=REPLY_STATUSES,
         status_label=status_label, name_of=name_of, current_language=current_language,
         unlocked=lambda: desk().unlocked)

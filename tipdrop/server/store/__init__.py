@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def N_(text):
@@ -84,6 +84,17 @@ SCHEMA = {
         "received_day": (str, N_("the day it arrived")),
         "export_seq": (int, N_("export cursor")),
         "held_seq": (int, _HELD),
+    },
+    "transfers": {
+        "tip_id": (str, N_("the report that was forwarded to another unit")),
+        "n": (int, N_("the number of this forward among the report's forwards")),
+        "day": (str, N_("the day the unit forwarded it (no time of day)")),
+        "from_unit": (str, N_("the unit that forwarded the report")),
+        "to_unit": (str, N_("the unit the report was forwarded to")),
+        "after_reply": (int, N_("how many replies the report had then, to show the forward "
+                                "in its place among them")),
+        "digest": (bytes, N_("SHA-256 of the signed forward, so the same forward sent "
+                             "again changes nothing")),
     },
     "blobs": {
         "id": (str, N_("random name of one file's encrypted bytes")),
@@ -253,6 +264,7 @@ _CHILD_DEFAULTS = {
     "attachments": {"export_seq": 0, "held_seq": 0},
     "followups": {"export_seq": 0, "held_seq": 0, "encrypted_on": "server"},
     "replies": None,
+    "transfers": None,  # version 10: forwards between units
 }
 
 
@@ -580,12 +592,62 @@ def last_reply_seq(db, tip_id):
 
 
 def insert_replies(db, rows, statuses):
-    """Store verified replies and the resulting statuses, all or nothing."""
-    with transaction(db):
-        db["replies"].insert_all(rows)
-        for tip_id, (status, day) in statuses.items():
-            db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
-                       [status, day, tip_id])
+    """Store verified replies and the resulting statuses; call inside a transaction."""
+    db["replies"].insert_all(rows)
+    for tip_id, (status, day) in statuses.items():
+        db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
+                   [status, day, tip_id])
+
+
+# --- transfers between units (docs/protocol.md section 11a) ---------------------------
+
+
+def transfers_of(db, tip_id):
+    """A tip's transfers, oldest first: [{"n", "day", "from_unit", "to_unit", "after_reply",
+    "digest"}]."""
+    names = ("n", "day", "from_unit", "to_unit", "after_reply", "digest")
+    return [dict(zip(names, row, strict=True))
+            for row in db.execute(f"SELECT {', '.join(names)} FROM transfers "
+                                  "WHERE tip_id = ? ORDER BY n", [tip_id])]
+
+
+def child_keys(db, tip_id):
+    """(follow-up numbers, attachment parts) the server holds for a tip, sorted."""
+    seqs = [r[0] for r in db.execute("SELECT seq FROM followups WHERE tip_id = ? ORDER BY seq",
+                                     [tip_id])]
+    parts = [r[0] for r in db.execute("SELECT part FROM attachments WHERE tip_id = ? "
+                                      "ORDER BY part", [tip_id])]
+    return seqs, parts
+
+
+def move_tip(db, *, tip_id, from_unit, to_unit, key_id, day, report, followups, attachments,
+             digest):
+    """Hand a tip to ``to_unit`` with its re-sealed ciphertext; call inside a transaction.
+
+    The tip keeps its row, so its receipt (locator, verifier, reply key) and
+    its replies stay one record. Every item is marked not exported and not
+    held, so the new unit's next export carries all of it; the replaced
+    attachment blobs are deleted (``attachments``: {part: (info, new blob)}).
+    """
+    old_blobs = [r[0] for r in db.execute(
+        "SELECT blob FROM attachments WHERE tip_id = ? AND blob IS NOT NULL", [tip_id])]
+    db.execute("UPDATE tips SET unit = ?, key_id = ?, body = ?, status = 'transferred', "
+               "status_day = ?, export_seq = 0, held_seq = 0 WHERE id = ?",
+               [to_unit, key_id, report, day, tip_id])
+    for seq, body in followups.items():
+        db.execute("UPDATE followups SET body = ?, export_seq = 0, held_seq = 0 "
+                   "WHERE tip_id = ? AND seq = ?", [body, tip_id, seq])
+    for part, (info, blob, size) in attachments.items():
+        db.execute("UPDATE attachments SET info = ?, blob = ?, size = ?, export_seq = 0, "
+                   "held_seq = 0 WHERE tip_id = ? AND part = ?", [info, blob, size, tip_id, part])
+    from tipdrop.server.store.blobs import delete
+
+    delete(db, [b for b in old_blobs if not is_legacy_blob(b)])
+    (n,) = db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM transfers WHERE tip_id = ?",
+                      [tip_id]).fetchone()
+    db["transfers"].insert({"tip_id": tip_id, "n": n, "day": day, "from_unit": from_unit,
+                            "to_unit": to_unit, "after_reply": last_reply_seq(db, tip_id),
+                            "digest": digest})
 
 
 # --- retention (docs/design.md, invariant 9) ------------------------------------------

@@ -73,6 +73,21 @@ def append(db, blob, seq, data):
         db.execute("PRAGMA synchronous=FULL")
 
 
+def insert(db, data):
+    """Store ``data`` as a new, already linked blob; call inside the caller's transaction.
+
+    For ciphertext that arrives whole and signed (a forward between units,
+    tipdrop.server.exchange), stored with the rest of it or not at all.
+    """
+    blob = secrets.token_hex(16)
+    db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, NULL)", [blob])
+    view = memoryview(bytes(data))
+    for seq, start in enumerate(range(0, max(len(view), 1), CHUNK_BYTES)):
+        db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
+                   [blob, seq, bytes(view[start:start + CHUNK_BYTES])])
+    return blob
+
+
 def link(db, names):
     """Mark the staged blobs ``names`` as stored; call inside the report's transaction.
 

@@ -56,7 +56,7 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
         names = [row[0] for row in db.execute(
             "SELECT blob FROM attachments WHERE blob IS NOT NULL"
             " AND tip_id IN (SELECT value FROM json_each(?))", [ids])]
-        for table in ("followups", "replies", "attachments"):
+        for table in ("followups", "replies", "attachments", "transfers"):
             db.execute(f"DELETE FROM {table} WHERE tip_id IN (SELECT value FROM json_each(?))",
                        [ids])
         db.execute("DELETE FROM tips WHERE id IN (SELECT value FROM json_each(?))", [ids])

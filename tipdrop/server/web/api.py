@@ -179,8 +179,14 @@ def check():
             {"seq": r.seq, "day": r.day, "status": r.status, "message": r.message}
             for r in result.replies
         ],
+        "transfers": _transfers(result),
         "followup_token": extension("tokens").followup(result.tip_id),
     }
+
+
+def _transfers(result):
+    """When the report went to another unit, after how many replies (never which units)."""
+    return [{"day": t.day, "after_reply": t.after_reply} for t in result.transfers]
 
 
 @bp.post("/followups")
@@ -235,5 +241,6 @@ def _sealed_check_answer(result):
              "signature": _b64(r.signature), "signer": r.signer.as_document()}
             for r in result.replies
         ],
+        "transfers": _transfers(result),
         "followup_token": extension("tokens").followup(result.tip_id),
     }

@@ -38,6 +38,7 @@ STATUS_TEXT = {
     "duplicate": (N_("Already reported"), N_("This incident was already reported. It is being handled under the earlier report.")),
     "referred": (N_("Referred"), N_("The report was passed to another unit or agency that is responsible for it.")),
     "closed": (N_("Closed"), N_("Work on this report has ended.")),
+    "transferred": (N_("Transferred"), N_("Your report was forwarded to the police unit responsible for it. Its officers will answer you here, and your messages go to them.")),
 }
 
 

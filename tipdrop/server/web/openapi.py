@@ -45,6 +45,12 @@ def _errors(*codes):
 
 
 _TEXT = {"type": "string"}
+#: When the report was forwarded to another unit (protocol.md section 11a), never which units.
+_TRANSFERS = {"type": "array", "description": "forwards of the report to another unit: the day, "
+              "and how many replies came before it", "items": {
+                  "type": "object", "required": ["day", "after_reply"],
+                  "properties": {"day": {"type": "string", "format": "date"},
+                                 "after_reply": {"type": "integer"}}}}
 _REPORT_PROPERTIES = {
     "region": {**_TEXT, "description": "region code from GET /options; must come before any file part"},
     "category": {**_TEXT, "description": "category code from GET /options"},
@@ -313,6 +319,7 @@ def document():
                         "received_day": {"type": "string", "format": "date"},
                         "followups": {"type": "integer"},
                         "followup_token": {"type": "string"},
+                        "transfers": _TRANSFERS,
                         "replies": {"type": "array", "items": {
                             "type": "object",
                             "required": ["seq", "day", "status", "message"],
@@ -334,6 +341,7 @@ def document():
                         "received_day": {"type": "string", "format": "date"},
                         "followups": {"type": "integer"},
                         "followup_token": {"type": "string"},
+                        "transfers": _TRANSFERS,
                         "receipt_kdf": {"type": "object", "description": "Argon2id salt (base64) and cost of this receipt (protocol.md section 8)", "required": ["salt", "time_cost", "memory_cost_kib", "parallelism"], "properties": {"salt": _TEXT, "time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
                         "replies": {"type": "array", "items": {
                             "type": "object",

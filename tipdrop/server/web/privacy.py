@@ -34,6 +34,9 @@ TABLES = {
                 N_("While a report sent with JavaScript arrives, its encrypted pieces, so a cut "
                    "connection can go on where it stopped. The pieces are deleted when the report "
                    "is stored; the entry a day or two after the upload began.")),
+    "transfers": (N_("Reports passed to another unit"),
+                  N_("One entry each time a police unit forwarded a report to the unit "
+                     "responsible for it. Deleted with the report.")),
     "spent_tip_ids": (N_("Ids of deleted reports"),
                       N_("Nothing about reports: one fingerprint of a random number per deleted "
                          "report, so that no new report can take its id.")),

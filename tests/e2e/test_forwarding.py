@@ -1,0 +1,310 @@
+"""Forwarding a tip to another unit, through the real CLI and the real server (gunicorn).
+
+Unit "demo" gets a report with a file and a follow-up, opens it, forwards it
+to unit "north" (outbox file → import-replies, or push → pull); north opens
+it (the file byte for byte), replies, and the reporter's /check shows the
+transfer and north's reply. demo's copy is ``transferred`` and its late
+replies are refused; forged and altered forwards, and a forward to a unit
+with no key, are refused whole.
+"""
+
+import base64
+import json
+import re
+import urllib.parse
+
+import pytest
+
+from tests.e2e.conftest import assert_clean_error
+from tests.serving import multipart, start_server
+from tipdrop.common.remote import ServerRefusedError
+from tipdrop.crypto import kdf, keys
+from tipdrop.officer.client import OfficerClient
+from tipdrop.protocol import bundles, forwards
+
+pytestmark = pytest.mark.e2e
+
+EVIDENCE = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 2000
+OFFICER_PASS = "officer pass"
+
+
+@pytest.fixture
+def two_units(tmp_path):
+    """A server with units demo (every region) and north (a key, no region), and
+    the environments of one officer of each."""
+    server = start_server(tmp_path)
+    north = keys.generate("north")
+    north_pub = tmp_path / "north.pub"
+    north_pub.write_bytes(north.public.to_json())
+    (tmp_path / "north-officer").mkdir()
+    north_key = tmp_path / "north-officer" / "north.key"
+    north_key.write_bytes(keys.private_to_file(north, OFFICER_PASS, kdf.TEST_PARAMS))
+    server.stop()
+    (server.keys_dir / "north.pub").write_bytes(north_pub.read_bytes())
+    server.start()
+    demo = {"TIPDROP_PASSPHRASE": OFFICER_PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases-demo"),
+            "TIPDROP_KEY": str(server.key_file)}
+    north_env = {"TIPDROP_PASSPHRASE": OFFICER_PASS,
+                 "TIPDROP_WORKDIR": str(tmp_path / "cases-north"), "TIPDROP_KEY": str(north_key)}
+    yield server, demo, north_env, north_pub, keys.format_fingerprint(north.public.fingerprint)
+    server.stop()
+
+
+def _submit(server):
+    token = server.form_token("/submit?lang=ru")
+    content_type, body = multipart(
+        {"token": token, "region": "shymkent", "category": "corruption",
+         "description": "Инспектор требует взятку за справку."},
+        [("files", "video.mp4", "video/mp4", EVIDENCE)])
+    status, _, page = server.request("POST", "/submit?lang=ru", body,
+                                     {"Content-Type": content_type})
+    assert status == 200, page[:300]
+    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
+
+
+def _check(server, receipt, lang="ru"):
+    token = server.form_token(f"/check?lang={lang}")
+    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
+    status, _, page = server.request("POST", f"/check?lang={lang}", form,
+                                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    return page.decode()
+
+
+def _follow_up(server, receipt, text):
+    page = _check(server, receipt)
+    token = re.search(r'action="/followup[^"]*"[^>]*>\s*<input type="hidden" name="token" '
+                      r'value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"token": token, "text": text})
+    status, _, _ = server.request("POST", "/followup?lang=ru", form,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+
+
+def _demo_holds_tip(server, demo, run_cli, tmp_path):
+    """A report with a file and a follow-up, exported to demo and opened there."""
+    receipt = _submit(server)
+    _follow_up(server, receipt, "Номер кабинета 214.")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "demo1.tdx", env=server.env(),
+            check=True)
+    run_cli("officer", "open", tmp_path / "demo1.tdx", env=demo, check=True)
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=demo, check=True).stdout)
+    run_cli("officer", "reply", tip["id"], "--status", "in-review", "--message",
+            "Спасибо, проверяем.", env=demo, check=True)
+    return receipt, tip["id"]
+
+
+def _forward(run_cli, demo, tip_id, north_pub, fingerprint, to="north"):
+    return run_cli("officer", "forward", tip_id[:8], "--to", to, "--unit-key", north_pub,
+                   "--fingerprint", fingerprint, env=demo)
+
+
+def _north_reads_and_answers(server, north, run_cli, tmp_path, tip_id, opened_via):
+    """north's workstation holds the forwarded tip whole and answers it."""
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=north, check=True).stdout)
+    assert tip["id"] == tip_id, opened_via
+    shown = run_cli("officer", "show", tip_id[:8], "--save-attachments", tmp_path / "north-files",
+                    env=north, check=True)
+    assert "Инспектор требует взятку за справку." in shown.stdout
+    assert "Номер кабинета 214." in shown.stdout
+    [saved] = list((tmp_path / "north-files").iterdir())
+    assert saved.read_bytes() == EVIDENCE and saved.name.endswith("video.mp4")
+    run_cli("officer", "reply", tip_id[:8], "--status", "in-review", "--message",
+            "Ваше сообщение передано нам, работаем.", env=north, check=True)
+
+
+def _assert_reporter_sees_transfer(server, receipt):
+    page = _check(server, receipt)
+    assert re.search(r'<li class="transfer" data-status="transferred"', page)
+    assert "Спасибо, проверяем." in page  # demo's reply before the forward stays
+    assert "Ваше сообщение передано нам, работаем." in page
+    # in that order: demo's reply, the transfer, north's reply
+    assert page.index("Спасибо, проверяем.") < page.index('class="transfer"') \
+        < page.index("Ваше сообщение передано нам")
+    english = _check(server, receipt, "en")
+    assert "forwarded to the police unit responsible for it" in english
+    assert "Ваше сообщение передано подразделению полиции" in page
+    status, _, body = server.request("POST", "/api/v1/check", json.dumps({"receipt": receipt}),
+                                     {"Content-Type": "application/json"})
+    answer = json.loads(body)
+    assert status == 200 and answer["status"] == "in-review"
+    assert [t["after_reply"] for t in answer["transfers"]] == [1]
+    assert "north" not in body.decode() and "demo" not in body.decode()
+    kazakh = _check(server, receipt, "kk")
+    assert "Басқа бөлімшеге берілді" in kazakh
+    assert "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды" in kazakh
+
+
+def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
+        two_units, run_cli, tmp_path):
+    server, demo, north, north_pub, fingerprint = two_units
+    receipt, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+
+    # When demo's officer forwards the tip to north, pinning north's key by fingerprint
+    forwarded = _forward(run_cli, demo, tip_id, north_pub, fingerprint)
+    assert forwarded.returncode == 0, forwarded.stderr
+    assert "1 follow-ups and 1 attachments" in forwarded.stdout
+
+    # Then demo's copy is transferred and takes no more replies
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=demo, check=True).stdout)
+    assert tip["status"] == "transferred"
+    late = run_cli("officer", "reply", tip_id[:8], "--message", "ещё", env=demo)
+    assert_clean_error(late, "forwarded to another unit", "north")
+
+    # When the outbox file (the reply and the forward) is imported on the server
+    run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+    imported = run_cli("import-replies", tmp_path / "out.json", env=server.env())
+    assert imported.returncode == 0, imported.stderr
+    assert "1 tips forwarded to another unit" in imported.stdout
+    # and again: a replay changes nothing
+    again = run_cli("import-replies", tmp_path / "out.json", env=server.env(), check=True)
+    assert "1 replies already held, 0 new" in again.stdout
+    assert "0 tips forwarded to another unit, 1 forwards already held" in again.stdout
+
+    # Then north's next export carries the whole tip, and demo's carries nothing
+    exported = run_cli("export", "--unit", "north", "--out", tmp_path / "north1.tdx",
+                       env=server.env(), check=True)
+    assert "1 tips" in exported.stdout and "1 attachments" in exported.stdout
+    demo_export = run_cli("export", "--unit", "demo", "--out", tmp_path / "demo2.tdx",
+                          env=server.env(), check=True)
+    assert "0 tips" in demo_export.stdout
+    run_cli("officer", "open", tmp_path / "north1.tdx", env=north, check=True)
+    _north_reads_and_answers(server, north, run_cli, tmp_path, tip_id, "export file")
+    run_cli("officer", "outbox", "--out", tmp_path / "north-out.json", env=north, check=True)
+    run_cli("import-replies", tmp_path / "north-out.json", env=server.env(), check=True)
+
+    # Then the reporter's receipt shows the transfer and north's reply
+    _assert_reporter_sees_transfer(server, receipt)
+
+    # When the reporter writes again, the message is sealed to north, not demo
+    _follow_up(server, receipt, "Ещё одна деталь: это было в среду.")
+    run_cli("export", "--unit", "north", "--out", tmp_path / "north2.tdx", env=server.env(),
+            check=True)
+    opened = run_cli("officer", "open", tmp_path / "north2.tdx", env=north, check=True)
+    assert "1 follow-ups" in opened.stdout
+    shown = run_cli("officer", "show", tip_id[:8], env=north, check=True)
+    assert "Ещё одна деталь: это было в среду." in shown.stdout
+
+    # And a reply demo's key signs after the forward is refused by the server
+    late_bundle = _signed_by_demo(server, tip_id, seq=3)
+    (tmp_path / "late.json").write_bytes(late_bundle)
+    refused = run_cli("import-replies", tmp_path / "late.json", env=server.env())
+    assert_clean_error(refused, "forwarded to another unit")
+
+    # And the forward is in demo's audit log, with no content
+    audit = run_cli("officer", "audit", "--tip", tip_id, env=demo, check=True)
+    assert "forward" in audit.stdout
+    assert "Инспектор" not in audit.stdout
+
+
+def _signed_by_demo(server, tip_id, seq, status="closed"):
+    """A reply bundle demo's real key signs (as a second demo workstation would)."""
+    key = server.unit_key
+    reply = bundles.sign_reply(key.ed25519, "demo", key.public.key_id, tip_id=tip_id, seq=seq,
+                               day="2026-01-02", status=status, body=b"")
+    return bundles.make_reply_bundle(key.ed25519, "demo", key.public.key_id, "2026-01-02",
+                                     [reply])
+
+
+def test_a_tip_forwarded_by_push_is_pulled_by_the_other_unit(two_units, run_cli, tmp_path):
+    server, demo, north, north_pub, fingerprint = two_units
+    url = f"http://127.0.0.1:{server.port}"
+    receipt, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+
+    # When demo forwards online
+    _forward(run_cli, demo, tip_id, north_pub, fingerprint.replace(" ", "").lower())
+    pushed = run_cli("officer", "push", "--server", url, env=demo)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "1 forwarded tips handed to the server" in pushed.stdout
+
+    # Then north pulls it, reads it whole and answers online
+    pulled = run_cli("officer", "pull", "--server", url, env=north)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "pulled: 1 new tips, 1 follow-ups, 1 attachments" in pulled.stdout
+    _north_reads_and_answers(server, north, run_cli, tmp_path, tip_id, "pull")
+    run_cli("officer", "push", "--server", url, env=north, check=True)
+    _assert_reporter_sees_transfer(server, receipt)
+
+    # And demo's key can no longer reply online either
+    late = _signed_by_demo(server, tip_id, seq=3)
+    with pytest.raises(ServerRefusedError, match="forwarded to another unit"):
+        OfficerClient(url, server.unit_key).send_replies(late)
+
+
+def _outbox_doc(run_cli, demo, tmp_path):
+    run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+    return json.loads((tmp_path / "out.json").read_text())
+
+
+@pytest.mark.parametrize("change", ["altered report", "other target", "dropped forward",
+                                    "forged by another key"])
+def test_forged_and_altered_forwards_are_refused_whole(two_units, run_cli, tmp_path, change):
+    server, demo, _, north_pub, fingerprint = two_units
+    receipt, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+    _forward(run_cli, demo, tip_id, north_pub, fingerprint)
+    doc = _outbox_doc(run_cli, demo, tmp_path)
+
+    # When the forward is changed on its way to the server
+    forward = doc["forwards"][0]
+    if change == "altered report":
+        report = bytearray(base64.b64decode(forward["report"]))
+        report[-1] ^= 1
+        forward["report"] = base64.b64encode(bytes(report)).decode()
+    elif change == "other target":
+        forward["to_unit"] = "demo2"
+    elif change == "dropped forward":
+        del doc["forwards"]
+        doc["replies"] = []  # and the reply: a bundle of nothing but a changed signature
+    else:  # someone with a key of their own, calling itself demo, signs it all again
+        thief = keys.generate("demo")
+        resigned = forwards.sign_forward(thief.ed25519, "demo", thief.key_id,
+                                         forwards.from_json(forward))
+        doc = json.loads(bundles.make_reply_bundle(thief.ed25519, "demo", thief.key_id,
+                                                   doc["created_day"], [], [resigned]))
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    result = run_cli("import-replies", tmp_path / "bad.json", env=server.env())
+
+    # Then nothing of the bundle is imported
+    assert_clean_error(result)
+    assert "signature" in result.stderr or "not installed" in result.stderr
+    page = _check(server, receipt)
+    assert 'data-status="received"' in page and 'class="transfer"' not in page
+    north = run_cli("export", "--unit", "north", "--out", tmp_path / "n.tdx", env=server.env(),
+                    check=True)
+    assert "0 tips" in north.stdout
+
+
+def test_a_forward_to_a_unit_with_no_key_fails_cleanly_and_can_be_withdrawn(
+        two_units, run_cli, tmp_path):
+    server, demo, _, north_pub, fingerprint = two_units
+    receipt, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+
+    # A key file whose fingerprint is not the one given is refused before anything is sealed
+    wrong = run_cli("officer", "forward", tip_id[:8], "--to", "north", "--unit-key", north_pub,
+                    "--fingerprint", "0000 1111", env=demo)
+    assert_clean_error(wrong, "fingerprint")
+    assert json.loads(run_cli("officer", "list", "--json", env=demo).stdout)[0]["status"] \
+        == "in-review"
+
+    # When demo forwards to a unit the server has no key for
+    ghost = keys.generate("ghost")
+    (tmp_path / "ghost.pub").write_bytes(ghost.public.to_json())
+    made = _forward(run_cli, demo, tip_id, tmp_path / "ghost.pub",
+                    keys.format_fingerprint(ghost.public.fingerprint), to="ghost")
+    assert made.returncode == 0, made.stderr
+    run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+    result = run_cli("import-replies", tmp_path / "out.json", env=server.env())
+
+    # Then the server refuses the whole bundle in one line, the reply with it
+    assert_clean_error(result, "no installed key", "ghost")
+    page = _check(server, receipt)
+    assert 'data-status="received"' in page and "Спасибо, проверяем." not in page
+
+    # And once demo withdraws the forward, its reply goes through and it can reply again
+    withdrawn = run_cli("officer", "forward", tip_id[:8], "--cancel", env=demo)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    run_cli("officer", "outbox", "--resend", "--out", tmp_path / "again.json", env=demo,
+            check=True)
+    run_cli("import-replies", tmp_path / "again.json", env=server.env(), check=True)
+    assert "Спасибо, проверяем." in _check(server, receipt)
+    run_cli("officer", "reply", tip_id[:8], "--status", "closed", env=demo, check=True)
