@@ -161,12 +161,12 @@ def _close(sock):
 def _sealed_body(recipient, size, workdir):
     """A sealed one-file report as one body file: (begin request, path)."""
     report = sealed_upload.seal(recipient, os.urandom(4 * MiB), size, workdir)
-    from tipdrop.protocol import device
+    from tipdrop.protocol import device, documents
 
-    doc = device.report_document(tip_id=report.tip_id, region="astana", category="drugs",
+    doc = documents.report_document(tip_id=report.tip_id, region="astana", category="drugs",
                                  description="A video of the sale, filmed from the window.",
                                  parts=["a1"])
-    info = device.attachment_info_document(name="clip.mp4", content_type="video/mp4", size=size)
+    info = documents.attachment_info_document(name="clip.mp4", content_type="video/mp4", size=size)
     tip = device.seal_report(doc, recipient, report.tip_id)
     info_env = device.seal_attachment_info(info, recipient, report.tip_id, "a1")
     path = Path(workdir) / f"{report.tip_id}.body"

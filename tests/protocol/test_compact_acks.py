@@ -336,3 +336,21 @@ def test_exports_that_carried_nothing_neither_wait_nor_split_the_runs(
     assert not workspace.ack_pending()
     with pytest.raises(InputError, match="already acknowledged"):
         workspace.pending_ack(keyring)
+
+
+def test_a_compact_ack_naming_a_tip_forwarded_since_counts_it_gone(
+        server, workspace, demo_key, tmp_path):
+    # Given a damaged device report, named as not held, then forwarded to astana's unit
+    bad = submit_sealed(server, demo_key, body=garbage_envelope("tip", demo_key.public.key_id))
+    workspace.open_bundle(export(server, tmp_path, "e1.tdx"), Keyring.of(demo_key))
+    data, _ = workspace.pending_ack(Keyring.of(demo_key))
+    assert acks.parse(data).except_tips == (bad,)
+    server.db.execute("UPDATE tips SET unit = 'astana-police', export_seq = 0 WHERE id = ?",
+                      [bad])
+    server.db.execute("INSERT INTO transfers (tip_id, n, day, from_unit, to_unit, after_reply, "
+                      "digest) VALUES (?, 1, '2026-12-06', 'demo', 'astana-police', 0, ?)",
+                      [bad, b"\x00" * 32])
+    # Then the server takes the acknowledgement, and leaves the other unit's tip alone
+    counts = import_ack(server, data)
+    assert counts["gone"] == 1
+    assert held_seqs(server)[bad] == 0

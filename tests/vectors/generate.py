@@ -795,7 +795,7 @@ def record_vectors():
 
 def forward_vectors():
     """A tip forwarded from one unit to another, exactly as the workstation seals and signs it."""
-    from tipdrop.protocol import binding, bundles, device, forwards
+    from tipdrop.protocol import binding, bundles, documents, forwards
 
     sender = unit_key("vector-unit")
     target = unit_key("vector-north")
@@ -806,7 +806,7 @@ def forward_vectors():
         return envelope_with_ephemeral(document, to, ephemeral(f"forward {kind} {part}"),
                                        kind=kind, tip_id=tip_id, part=part)
 
-    info = sealed(device.attachment_info_document(name="photo.jpg", content_type="image/jpeg",
+    info = sealed(documents.attachment_info_document(name="photo.jpg", content_type="image/jpeg",
                                                   size=300), "attachment-info", "a1")
     out = io.BytesIO()
     with stream_encryptor(out, to, kind="attachment", tip_id=tip_id, part="a1",
@@ -814,11 +814,11 @@ def forward_vectors():
                           ephemeral=ephemeral("forward stream a1")) as enc:
         enc.write(pattern(300))
     stream_bytes = out.getvalue()
-    report = sealed(device.report_document(
+    report = sealed(documents.report_document(
         tip_id=tip_id, region="astana", category="theft", description="Forwarded report.",
         parts=["a1"], digests={"a1": binding.attachment_digest(info, stream_bytes)}),
         "tip", "")
-    followup = sealed(device.followup_document("One more detail."), "followup", "f1")
+    followup = sealed(documents.followup_document("One more detail."), "followup", "f1")
     draft = forwards.Forward(
         tip_id, target.unit, target.key_id, "2026-12-01", report,
         (forwards.FollowupCopy(1, "2026-11-30", "server", followup),),
@@ -1153,6 +1153,9 @@ def upload_vectors():
         "chain_start": uploads.chain_start(upload).hex(),
         "pieces": steps,
         "chain": chain_value.hex(),
+    }
+
+
 def alert_vectors():
     """Duty alert webhooks (docs/protocol.md section 20): body, signed bytes, signature."""
     from tipdrop.protocol import alerts

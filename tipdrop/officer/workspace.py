@@ -29,9 +29,9 @@ from tipdrop.crypto import envelope, keys, stream
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.officer import acking, forwarding, opening, provenance
 from tipdrop.officer.audit import AuditLog
-from tipdrop.officer.opening import ITEM_LISTS, open_envelope, stream_opener
-from tipdrop.protocol import acks, binding, bundles, fields
-from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
+from tipdrop.officer.opening import open_envelope, stream_opener
+from tipdrop.protocol import binding, bundles, fields
+from tipdrop.protocol.fields import REPLY_STATUSES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tips (

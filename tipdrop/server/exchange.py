@@ -260,7 +260,10 @@ def _import_range_ack(db, ack):
 
     Each run must end in an export this server made for the unit with the
     same chain value, so the whole run is the exports the workstation
-    opened; each item named as not held must be one of the run's (or gone).
+    opened; each item named as not held must be one of the run's (or gone:
+    purged, or forwarded by the unit to another since). A tip forwarded since
+    is another unit's row, first exported again by that unit's exports: no
+    run of this unit's covers it.
     """
     counts = {"tips": 0, "followups": 0, "attachments": 0, "already": 0, "gone": 0}
     excepted = {"tips": [(t,) for t in ack.except_tips], "followups": ack.except_followups,
@@ -273,7 +276,8 @@ def _import_range_ack(db, ack):
         for table, keys in excepted.items():
             for key in keys:
                 row = store.held_item(db, table, key)
-                if row is None:
+                if row is None or (row["unit"] != ack.unit and forwarding.transferred_from(
+                        db, key[0], ack.unit)):  # purged, or forwarded by the unit since
                     counts["gone"] += 1
                     continue
                 if row["unit"] != ack.unit or not any(
