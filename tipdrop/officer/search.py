@@ -31,6 +31,7 @@ from functools import cache
 import snowballstemmer
 
 from tipdrop.errors import ConfigError
+from tipdrop.officer import similar
 from tipdrop.officer.opening import open_envelope
 from tipdrop.protocol.fields import STATUSES
 
@@ -125,6 +126,7 @@ class SearchIndex:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA temp_store = MEMORY")
         self.db.executescript(SCHEMA)
+        similar.create(self.db)
         self.urgent = frozenset(urgent)
 
     def close(self) -> None:
@@ -153,6 +155,7 @@ class SearchIndex:
         if old:
             self.db.execute("DELETE FROM words WHERE rowid = ?", [old[0]])
             self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
+            self.db.execute("DELETE FROM reports WHERE n = ?", [old[0]])
         n = self.db.execute(
             "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
             " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -160,8 +163,15 @@ class SearchIndex:
              tip["unread_followups"], tip["attachments"], int(tip["damaged"]),
              int(tip["category"] in self.urgent), tip["language"], tip["summary"]],
         ).lastrowid
+        # The report's own words come first: similar.py compares those alone.
+        report = fold("\n".join(tip["texts"][:tip["report_parts"]]))
         self.db.execute("INSERT INTO words (rowid, text) VALUES (?, ?)",
                         [n, fold("\n".join(tip["texts"]))])
+        similar.put(self.db, n, len(report))
+
+    def similar(self, tip_id: str) -> list:
+        """Tips of the same region and category whose reports read alike (similar.py)."""
+        return similar.similar_tips(self.db, tip_id)
 
     def counts(self) -> dict:
         """How many tips have each status (every status, zeros included), and in all."""
@@ -246,6 +256,7 @@ def decrypted_tips(workspace, keyring, tip_ids=None):
             body, keyring, what, kind="tip", tip_id=tip_id))
         texts = [report.get(k) or "" for k in ("what", "where", "when", "description",
                                                "contact")]
+        report_parts = sum(1 for t in texts if t)
         for _, seq, fbody, _, fdamaged in followups.get(tip_id, []):
             if not fdamaged:
                 texts.append(json.loads(open_envelope(
@@ -275,6 +286,7 @@ def decrypted_tips(workspace, keyring, tip_ids=None):
             "summary": " ".join((report.get("description") or report.get("what")
                                  or "").split())[:120],
             "texts": [t for t in texts if t],
+            "report_parts": report_parts,
         }
 
 

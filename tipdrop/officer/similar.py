@@ -1,0 +1,114 @@
+"""Similar reports, suggested on a tip's page: same region and category, similar words.
+
+It works on the unlocked in-memory index (tipdrop/officer/search.py) and
+nothing else: no file, no structure of its own beyond a table of report
+lengths. Two steps, each done by a well-kept library:
+
+1. **Candidates: SQLite FTS5**, the full-text index search already builds at
+   unlock. The tip's rarest words (fewest tips holding them, read from
+   FTS5's own vocabulary table) are looked up at once, restricted to the
+   tip's region and category, and ranked by BM25: a handful of tips sharing
+   the unusual words of this one (a car plate, a street, a name).
+2. **Score: rapidfuzz** (``fuzz.token_sort_ratio``, 0–100): how alike the
+   two reports' words are, order ignored, on the report text only (the
+   reporter's what/where/when/description/contact; not notes or replies,
+   which repeat the unit's own templates). Only those at
+   :data:`MIN_SCORE` or above are suggested.
+
+Why not MinHash-LSH (datasketch): it needs numpy and scipy (about 100 MiB
+of memory and a second to import on the workstation) and a signature per
+tip computed at every unlock, which on 10,000 tips costs longer than the
+decryption itself; and its threshold sees only near-copies. Why not
+rapidfuzz alone over every tip of a region and category: scoring 10,000
+reports of 2 KB takes seconds. FTS5 narrows to a few, rapidfuzz judges
+them: no extra work at unlock, milliseconds per tip page (bench/officer_app.py).
+
+Text is compared as search indexes it: folded by :func:`search.fold` (case,
+ё/е, Kazakh letters), so a Kazakh report retyped without its Kazakh letters
+still matches.
+"""
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+#: Suggestions below this rapidfuzz score (0–100) are not shown. Unrelated
+#: reports of one category share its vocabulary and score about 30–50
+#: (bench/officer_app.py measures the highest in its run); a report written
+#: again, or retold with a few words changed, scores 75 and up.
+MIN_SCORE = 60
+#: The tip's rarest words looked up to find candidates.
+RARE_WORDS = 24
+#: Candidates (best BM25 first) scored with rapidfuzz.
+CANDIDATES = 20
+#: Suggestions shown on a tip's page.
+SHOWN = 5
+_TOKEN = re.compile(r"[^\W_]+")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (n INTEGER PRIMARY KEY, chars INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab(words, row);
+"""
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A tip suggested as similar: its list row and how alike the reports are (0–100)."""
+
+    tip: dict
+    score: int
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Add what similarity needs to a new index (after search.SCHEMA)."""
+    db.executescript(SCHEMA)
+
+
+def put(db: sqlite3.Connection, n: int | None, report_chars: int) -> None:
+    """Remember how much of tip ``n``'s indexed text is the report (it comes first)."""
+    db.execute("INSERT OR REPLACE INTO reports (n, chars) VALUES (?, ?)", [n, report_chars])
+
+
+def _report(db, n):
+    row = db.execute("SELECT substr(w.text, 1, r.chars) FROM words w JOIN reports r "
+                     "ON r.n = w.rowid WHERE w.rowid = ?", [n]).fetchone()
+    return " ".join(_TOKEN.findall(row[0])) if row else ""
+
+
+def _rare_words(db, text):
+    words = sorted(set(_TOKEN.findall(text)))
+    if not words:
+        return []
+    # A word only this tip holds finds nothing; the rest, rarest first.
+    held = db.execute(f"SELECT term, doc FROM words_vocab WHERE term IN "  # noqa: S608
+                      f"({', '.join('?' * len(words))}) AND doc > 1", words).fetchall()
+    held.sort(key=lambda row: (row[1], row[0]))
+    return [term for term, _ in held[:RARE_WORDS]]
+
+
+def similar_tips(db: sqlite3.Connection, tip_id: str, limit: int = SHOWN) -> list[Similar]:
+    """Tips of the same region and category whose reports read like ``tip_id``'s, best first."""
+    row = db.execute("SELECT n, region, category FROM tips WHERE id = ?", [tip_id]).fetchone()
+    if row is None:
+        return []
+    n, region, category = row
+    text = _report(db, n)
+    words = _rare_words(db, text)
+    if not words:
+        return []
+    # Words are runs of letters and digits: quoted, nothing in them is FTS5 syntax.
+    expression = " OR ".join(f'"{word}"' for word in words)
+    candidates = db.execute(
+        "SELECT t.* FROM words JOIN tips t ON t.n = words.rowid WHERE words MATCH ? "
+        "AND t.region = ? AND t.category = ? AND t.n != ? ORDER BY bm25(words) LIMIT ?",
+        [expression, region, category, n, CANDIDATES]).fetchall()
+    found = []
+    for candidate in candidates:
+        score = fuzz.token_sort_ratio(text, _report(db, candidate["n"]),
+                                      score_cutoff=MIN_SCORE)
+        if score:
+            found.append(Similar(dict(candidate), round(score)))
+    found.sort(key=lambda s: (-s.score, s.tip["id"]))
+    return found[:limit]
