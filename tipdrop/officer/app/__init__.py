@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 
-from tipdrop.officer.app import gate, views
+from tipdrop.officer.app import gate, suggestions, views
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import Gate
 from tipdrop.officer.app.incoming import BundleRequest, remove_incoming
@@ -40,6 +40,7 @@ def create_app(desk: Desk, port: int, launch_token: str | None = None,
     Babel(app, locale_selector=views.current_language,
           default_translation_directories=str(TRANSLATIONS))
     views.init_app(app)
+    suggestions.init_app(app)
     app.log_exception = _log_exception  # type: ignore[method-assign]  # no traceback, ever
     return app
 

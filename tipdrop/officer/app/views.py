@@ -18,7 +18,8 @@ from flask_babel import gettext, ngettext
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.incoming import IMPORT_PATH, uploaded_path
-from tipdrop.officer.replytemplates import REPLY_TEMPLATES, reply_template
+from tipdrop.officer.app.suggestions import reply_templates
+from tipdrop.officer.replytemplates import reply_template
 from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
 from tipdrop.protocol.fields import STATUSES
@@ -174,11 +175,12 @@ def tip(tip):
     if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
         reply_language = language if language in LANGUAGES else "ru"
     template = request.args.get("template")
+    templates, templates_error = reply_templates()  # the unit's file, read anew (suggestions.py)
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
-                           templates=REPLY_TEMPLATES,
-                           draft=reply_template(template, reply_language))
+                           templates=templates, templates_error=templates_error,
+                           draft=reply_template(template, reply_language, templates))
 
 
 @bp.post("/tip/<tip>/note")
