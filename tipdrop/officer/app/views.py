@@ -52,7 +52,9 @@ def current_language():
     chosen = current_app.extensions.get("officer_language")
     if chosen:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES, default="ru")
+    if "accepted_language" not in g:  # once a request: an inbox page asks ~100 times
+        g.accepted_language = request.accept_languages.best_match(LANGUAGES, default="ru")
+    return g.accepted_language
 
 
 @cache
