@@ -58,6 +58,13 @@ CREATE TABLE tips (
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
     summary TEXT NOT NULL);
 CREATE VIRTUAL TABLE words USING fts5(text, tokenize = "unicode61 remove_diacritics 2");
+-- Every inbox page counts by status, lists the categories and regions and
+-- shows the first tips in order: from these, without reading every row.
+CREATE INDEX tips_status ON tips (status);
+CREATE INDEX tips_category ON tips (category);
+CREATE INDEX tips_region ON tips (region);
+CREATE INDEX tips_newest ON tips (urgent DESC, received DESC, id);
+CREATE INDEX tips_oldest ON tips (urgent DESC, received, id);
 """
 
 
