@@ -129,12 +129,15 @@ BAD_FILES = [
     ('{"call-us": {"name": "Позвонить"}}', "has no text in kk, ru, en"),
     ('{"Call Us": {"ru": "Позвоните"}}', "template code 'Call Us'"),
     ('{"call-us": "Позвоните"}', "must be an object"),
+    ('{"call-us": {"ru": "' + "д" * 600_000 + '"}}', "larger than 1024 KiB"),
+    (b"\xff\xfe{}", "not UTF-8 text"),
 ]
 
 
 @pytest.mark.parametrize("text, fragment", BAD_FILES)
 def test_a_bad_templates_file_is_refused_naming_what_is_wrong(tmp_path, text, fragment):
-    templates_path(tmp_path).write_text(text)
+    path = templates_path(tmp_path)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(BadReplyTemplatesError) as raised:
         load_templates(tmp_path)
     assert fragment in raised.value.message and "reply-templates.json" in raised.value.message

@@ -27,8 +27,9 @@ FILE_NAME = "reply-templates.json"
 LANGUAGES = ("kk", "ru", "en")
 #: A template's text, at most (a reply is a short message read on a phone).
 MAX_TEXT = 4000
-#: Templates in one file, at most.
+#: Templates in one file, at most, and the file's size.
 MAX_TEMPLATES = 100
+MAX_FILE = 1024 * 1024
 _CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 #: Template code -> language -> text: the shipped set, used when the unit has no file.
@@ -70,11 +71,14 @@ def load_templates(workdir) -> dict:
     """The unit's templates from WORKDIR/reply-templates.json; the shipped ones if it is absent."""
     path = templates_path(workdir)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE + 1)  # read for every tip page: never a huge file whole
     except FileNotFoundError:
         return DEFAULT_TEMPLATES
     except OSError as e:
         raise BadReplyTemplatesError(f"{path}: {e.strerror}") from None
+    if len(raw) > MAX_FILE:
+        raise BadReplyTemplatesError(f"{path}: larger than {MAX_FILE // 1024} KiB")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
