@@ -661,6 +661,8 @@ def _officer_app_section(r):
         f"{_met(unlock_ok)} |",
         f"| the same in CPU time (this process, all threads) | "
         f"{_fmt(r.get('app_unlock_vs_unseal_bound_cpu'), 2)} | | |",
+        f"| the index alone (`SearchIndex.build`: no passphrase, no audit entry) vs the bound | "
+        f"{_fmt(r.get('app_index_build_vs_unseal_bound'), 2)} | | |",
         f"| search p50 / p95 | {_fmt(r['app_search_p50_ms'], 1)} / {_fmt(r['app_search_p95_ms'], 1)} ms "
         f"| p95 <= 50 ms | {_met(r['app_search_p95_ms'] <= 50)} |",
         f"| inbox page p50 / p95 | {_fmt(r['app_inbox_p50_ms'], 1)} / {_fmt(r['app_inbox_p95_ms'], 1)} ms "
