@@ -671,8 +671,9 @@ def _officer_app_section(r):
         f"| p95 <= 100 ms | {_met(r['app_inbox_p95_ms'] <= 100)} |",
         f"| similar reports for a tip, p50 / p95 | {_fmt(r['app_similar_p50_ms'], 1)} / "
         f"{_fmt(r['app_similar_p95_ms'], 1)} ms | | |",
-        f"| RSS locked / unlocked (peak) | {_fmt(r['app_rss_locked_mib'])} / "
-        f"{_fmt(r['app_rss_unlocked_mib'])} MiB ({_fmt(r['app_peak_rss_mib'])}) | | |",
+        f"| RSS locked / after the first unlock (peak of the run) | "
+        f"{_fmt(r['app_rss_locked_mib'])} / {_fmt(r['app_rss_unlocked_mib'])} MiB "
+        f"({_fmt(r['app_peak_rss_mib'])}) | | |",
         "",
         f"Similar reports: {r['app_similar_copies_found']} of {r['app_similar_copies']} planted "
         "near-copies (a tenth of the words moved, a twentieth replaced, ё typed as е, Kazakh "
