@@ -330,7 +330,7 @@ def record(results, command):
     if "## The officer app" in text:
         start = text.index("## The officer app")
         end = text.find("\n## ", start)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section + (text[end:] if end >= 0 else "")
     else:
         at = text.index("## Attachment stream cipher")
         text = text[:at] + section + "\n" + text[at:]

@@ -706,8 +706,8 @@ def _officer_app_section(r):
             "JSON and the workspace queries the rest. FTS5 alone costs about 160-190 µs of "
             "CPU per 2 KB text, twice an unseal (about 86 µs); its merge settings change that "
             "by under 15 %. Fixed: rows go in by batches with executemany, each text is folded "
-            "once (it was folded twice for similar reports), and a summary no longer splits "
-            "the whole report. A second thread decrypting while SQLite indexes gained nothing "
+            "once, by pieces (which also tells similar reports where the report's own words "
+            "end), and a summary no longer splits the whole report. A second thread decrypting while SQLite indexes gained nothing "
             "measurable on this loaded 2-core machine and was left out. What would meet it: "
             "showing the inbox before the full-text index is built (search waiting for it).",
             ""]
