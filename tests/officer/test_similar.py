@@ -1,8 +1,8 @@
 """Similar reports (tipdrop/officer/similar.py) on the real in-memory index (SQLite FTS5).
 
 The tips are put into a real SearchIndex as the unlock puts them (the rows
-decrypted_tips yields); the app test at the end goes through a workspace
-opened from a bundle the server's code exported.
+decrypted_tips yields); test_officer_app_suggestions.py shows them on the
+tip page of a workspace opened from a bundle the server's code exported.
 """
 
 import pytest
