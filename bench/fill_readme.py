@@ -56,7 +56,7 @@ def main():
         "BROWSER_HEAP_LARGE": _figure(r, "browser_heap_retained_mib_large", ".0f"),
         "PHOTO_JS_MS": _figure(r, "browser_photo_clean_ms", ".1f"),
         "PHOTO_PY_MS": _figure(r, "python_photo_clean_ms", ".1f"),
-    }
+    } | officer_app_values(r)
     readme = ROOT / "README.md"
     text = readme.read_text()
     start = text.index("| figure | measured |")
@@ -66,6 +66,19 @@ def main():
     for key, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
         template = template.replace(key, value)
     readme.write_text(text.replace(table, template))
+
+
+def officer_app_values(r):
+    """The officer app's row (bench/officer_app.py also fills it from a run of its own)."""
+    return {
+        "APP_TIPS": _figure(r, "app_tips", ","),
+        "APP_UNLOCK_RATIO": _figure(r, "app_unlock_vs_unseal_bound", ".2f"),
+        "APP_UNLOCK_S": _figure(r, "app_unlock_seconds", ".1f"),
+        "APP_SEARCH_P95": _figure(r, "app_search_p95_ms", ".1f"),
+        "APP_INBOX_P95": _figure(r, "app_inbox_p95_ms", ".1f"),
+        "APP_SIMILAR_P95": _figure(r, "app_similar_p95_ms", ".1f"),
+        "APP_RSS": _figure(r, "app_rss_unlocked_mib", ".0f"),
+    }
 
 
 def _figure(r, key, spec):

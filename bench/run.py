@@ -17,6 +17,7 @@ from bench import (
     flood,
     growth,
     http_load,
+    officer_app,
     officer_import,
     receipt_work,
     resume_3g,
@@ -55,6 +56,7 @@ def main():
     results |= upload.measure(sizes, workers=processes, rounds=2, sealed=True)
     results |= sealed_upload.in_process(min(size, 256 * MiB))
     results |= officer_import.measure(2_000 if quick else 10_000)
+    results |= officer_app.measure(2_000 if quick else 10_000)
     results |= stream_cipher.measure(size)
     peaks = stream_cipher.memory_growth(16 * MiB, size)
     results["stream_peak_rss_mib_small"] = peaks[16 * MiB]
@@ -145,6 +147,7 @@ def summary(r):
         "",
     ]
     lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + resume_3g.section(r) + _import_section(r)
+    lines += _officer_app_section(r)
     lines += [
         f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
         "",
@@ -640,6 +643,84 @@ def _import_section(r):
             "bound does one), reading and checking the bundle's JSON records about 25 %, "
             "base64 and SQLite the rest. Absolute speed is not the issue: a day of national "
             "volume opens in well under a second.",
+            ""]
+    return lines
+
+
+def _officer_app_section(r):
+    """The officer app over N tips (bench/officer_app.py): unlock, search, inbox, similar, RSS."""
+    if "app_unlock_tips_per_s" not in r:
+        return []
+    unlock_ok = r["app_unlock_vs_unseal_bound"] >= 0.5
+    lines = [
+        f"## The officer app over {_fmt(r['app_tips'])} tips",
+        "",
+        "About 2 KB of Russian or Kazakh text each, over 5 regions and 8 categories, made "
+        "through the library and opened into a workspace (bench/officer_app.py); then, in one "
+        "process: `Desk.unlock` of the real app (the passphrase, then every tip decrypted into "
+        "the in-memory SQLite FTS5 index), searches through `SearchIndex.inbox`, `GET /inbox` "
+        "rendered by the real Flask app, and similar reports for one tip. The bound is "
+        "`envelope.open_` (HPKE X25519 unseal) of the same tip envelopes in memory, the better "
+        "of three turns with the unlock (and the best unlock).",
+        "",
+        "| figure | value | goal | |",
+        "|---|---|---|---|",
+        f"| unlock | {_fmt(r['app_unlock_tips_per_s'])} tips/s ({_fmt(r['app_unlock_seconds'], 2)} s) "
+        "| | |",
+        f"| unseal alone (bound) | {_fmt(r['app_unseal_bound_per_s'])} envelopes/s | | |",
+        f"| unlock vs the bound | {_fmt(r['app_unlock_vs_unseal_bound'], 2)} | >= 0.5 | "
+        f"{_met(unlock_ok)} |",
+        f"| the same in CPU time (this process, all threads) | "
+        f"{_fmt(r.get('app_unlock_vs_unseal_bound_cpu'), 2)} | | |",
+        f"| the index alone (`SearchIndex.build`: no passphrase, no audit entry) vs the bound | "
+        f"{_fmt(r.get('app_index_build_vs_unseal_bound'), 2)} | | |",
+        f"| search p50 / p95 | {_fmt(r['app_search_p50_ms'], 1)} / {_fmt(r['app_search_p95_ms'], 1)} ms "
+        f"(p95 in CPU time {_fmt(r.get('app_search_cpu_p95_ms'), 1)} ms) "
+        f"| p95 <= 50 ms | {_met(r['app_search_p95_ms'] <= 50)} |",
+        f"| inbox page p50 / p95 | {_fmt(r['app_inbox_p50_ms'], 1)} / {_fmt(r['app_inbox_p95_ms'], 1)} ms "
+        f"(p95 in CPU time {_fmt(r.get('app_inbox_cpu_p95_ms'), 1)} ms) "
+        f"| p95 <= 100 ms | {_met(r['app_inbox_p95_ms'] <= 100)} |",
+        f"| similar reports for a tip, p50 / p95 | {_fmt(r['app_similar_p50_ms'], 1)} / "
+        f"{_fmt(r['app_similar_p95_ms'], 1)} ms | | |",
+        f"| RSS locked / after the first unlock (peak of the run) | "
+        f"{_fmt(r['app_rss_locked_mib'])} / {_fmt(r['app_rss_unlocked_mib'])} MiB "
+        f"({_fmt(r['app_peak_rss_mib'])}) | | |",
+        "",
+        f"Similar reports: {r['app_similar_copies_found']} of {r['app_similar_copies']} planted "
+        "near-copies (a tenth of the words moved, a twentieth replaced, ё typed as е, Kazakh "
+        "letters as Russian ones) were the first suggestion for their original; "
+        f"{r['app_similar_unrelated_suggested']} of {r['app_similar_unrelated_checked']} other "
+        "tips got any suggestion; the best score of an unrelated report was "
+        f"{r['app_similar_unrelated_top_score']} (suggested from {r['app_similar_min_score']}). "
+        "Similarity adds nothing to build at unlock: it looks candidates up in the FTS5 index "
+        "search already has and scores a handful with rapidfuzz (tipdrop/officer/similar.py).",
+        "",
+    ]
+    slow = [name for name, wall, cpu, goal in (
+        ("search", r["app_search_p95_ms"], r.get("app_search_cpu_p95_ms"), 50),
+        ("inbox page", r["app_inbox_p95_ms"], r.get("app_inbox_cpu_p95_ms"), 100))
+        if wall > goal and cpu is not None and cpu <= goal]
+    if slow:
+        lines += [
+            f"The {' and '.join(slow)} goal is missed in wall-clock time only: the same "
+            "requests took less CPU time than the goal. The rest was waiting for a core: the "
+            f"load average was {_fmt(r.get('app_load_average'), 1)} on "
+            f"{r['machine']['cores'] if 'machine' in r else 'the'} cores during the run.",
+            ""]
+    if not unlock_ok:
+        lines += [
+            "Why the unlock goal is not met: indexing the text is the larger half of the work. "
+            "Profiled with cProfile on 2,000 tips (python -m cProfile over "
+            "`SearchIndex.build`): SQLite building the FTS5 index (the executemany calls) "
+            "about 36 %, the envelope open about 33 % (HPKE itself 20 %, checking the "
+            "envelope's context the rest), folding the text (case, ё, Kazakh letters) 8 %, "
+            "JSON and the workspace queries the rest. FTS5 alone costs about 160-190 µs of "
+            "CPU per 2 KB text, twice an unseal (about 86 µs); its merge settings change that "
+            "by under 15 %. Fixed: rows go in by batches with executemany, each text is folded "
+            "once, by pieces (which also tells similar reports where the report's own words "
+            "end), and a summary no longer splits the whole report. A second thread decrypting while SQLite indexes gained nothing "
+            "measurable on this loaded 2-core machine and was left out. What would meet it: "
+            "showing the inbox before the full-text index is built (search waiting for it).",
             ""]
     return lines
 

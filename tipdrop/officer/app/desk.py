@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.replytemplates import load_templates
 from tipdrop.officer.search import SearchIndex, require_fts5
 from tipdrop.officer.viewing import PhotoViews
 from tipdrop.officer.workspace import Workspace
@@ -70,6 +71,7 @@ class Desk:
         self.workspace = Workspace(workdir)
         self.key_path = Path(key_path)
         Keyring.load(self.key_path)  # a missing or wrong --key is a start-up error
+        load_templates(self.workspace.dir)  # so is a bad reply templates file
         self.urgent = tuple(urgent)
         self.idle_seconds = idle_seconds
         self.clock = clock

@@ -15,7 +15,8 @@ from flask_babel import gettext
 
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
-from tipdrop.officer.replytemplates import REPLY_TEMPLATES, reply_template
+from tipdrop.officer.app.suggestions import reply_templates
+from tipdrop.officer.replytemplates import reply_template
 from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
@@ -48,7 +49,9 @@ def current_language():
     chosen = current_app.extensions.get("officer_language")
     if chosen:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES, default="ru")
+    if "accepted_language" not in g:  # once a request: an inbox page asks ~100 times
+        g.accepted_language = request.accept_languages.best_match(LANGUAGES, default="ru")
+    return g.accepted_language
 
 
 @cache
@@ -175,11 +178,12 @@ def tip(tip):
     if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
         reply_language = language if language in LANGUAGES else "ru"
     template = request.args.get("template")
+    templates, templates_error = reply_templates()  # the unit's file, read anew (suggestions.py)
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
-                           templates=REPLY_TEMPLATES,
-                           draft=reply_template(template, reply_language))
+                           templates=templates, templates_error=templates_error,
+                           draft=reply_template(template, reply_language, templates))
 
 
 @bp.post("/tip/<tip>/note")
