@@ -18,7 +18,7 @@ from tipdrop.errors import SignatureError, TipdropError
 from tipdrop.officer import forwarding as workstation
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import TipForwardedError, Workspace
-from tipdrop.protocol import bundles, device, forwards
+from tipdrop.protocol import acks, bundles, device, forwards
 from tipdrop.server import exchange, forwarding, store
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "forward.json").read_text())
@@ -165,8 +165,14 @@ def test_an_acknowledgement_naming_a_forwarded_tip_is_accepted_without_touching_
     server.import_replies(_forwarded(demo, demo_key, tip, astana_key.public))
     ack, _ = demo.pending_ack(Keyring.of(demo_key))
     counts = exchange.import_ack(server.db, server.unit_keys, ack)
-    assert counts["gone"] == 3 and counts["tips"] == 0  # the tip, its follow-up, its file
+    # A compact acknowledgement names demo's exports; the tip is now astana-police's row,
+    # first exported by none of them: nothing of it is recorded (or refused)
+    assert (counts["tips"], counts["followups"], counts["attachments"]) == (0, 0, 0)
     assert store.get_tip(server.db, tip["id"])["held_seq"] == 0  # astana-police's to export
+    # And a version-1 acknowledgement naming it item by item counts it as gone
+    v1 = acks.sign_ack(demo_key.ed25519, "demo", demo_key.key_id, export_seq=1,
+                       tips=[tip["id"]])
+    assert exchange.import_ack(server.db, server.unit_keys, acks.dumps(v1))["gone"] == 1
 
 
 def test_a_tip_too_large_for_one_bundle_is_refused_before_anything_is_sealed(
