@@ -107,7 +107,7 @@ def test_acknowledged_ciphertext_is_purged_and_the_reporter_still_reads_replies(
 
     # Then a tampered copy is refused with one line, and nothing is recorded
     doc = json.loads((tmp_path / "ack.json").read_text())
-    doc["export_seq"] += 1
+    doc["exports"][0][1] += 1  # a compact acknowledgement: "exports 1 to 2"
     (tmp_path / "tampered.json").write_text(json.dumps(doc))
     before = _held_rows(database)
     assert_clean_error(run_cli("import-ack", tmp_path / "tampered.json", env=server.env()),
