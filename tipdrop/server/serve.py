@@ -69,9 +69,10 @@ def run_gunicorn(settings, host, port, workers):
     with_allocator_settings()
     # Fail before forking if the set-up is wrong (e.g. a private key in keys/,
     # a duty alert's secret file missing); the keys and routing checked here
-    # are what every worker serves (reload.py).
-    reload.check_in_master(settings)
+    # are what every worker serves (reload.py). The app first: it makes the
+    # data folder, so a doctor run after a refused start finds only the problem.
     create_app(settings)
+    reload.check_in_master(settings)
     # The duty alert sender: a child of the master (tipdrop/server/alerts.py).
     sender = SenderProcess(settings)
     options = {
