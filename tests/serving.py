@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -22,8 +23,35 @@ TIPDROP = Path(sys.executable).with_name("tipdrop")
 REGIONS = {"astana": "demo", "almaty": "demo", "shymkent": "demo"}
 
 
+def _ephemeral_range():
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
 def free_port():
-    with socket.socket() as s:
+    """A port nothing listens on, below the kernel's ephemeral range.
+
+    A port the kernel hands out for port 0 is an ephemeral one: until the
+    server binds it, any outgoing connection (another test's client, a
+    restart after kill -9) may take it as its own source port, and the
+    server then cannot bind ("Connection in use"). Ports below the range are
+    never given to outgoing connections, so only another listener can take
+    one, and the bind here checks for that.
+    """
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 20000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # every one taken: the kernel's choice, as before
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
