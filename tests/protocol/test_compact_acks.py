@@ -354,3 +354,27 @@ def test_a_compact_ack_naming_a_tip_forwarded_since_counts_it_gone(
     counts = import_ack(server, data)
     assert counts["gone"] == 1
     assert held_seqs(server)[bad] == 0
+
+
+def test_a_second_workspace_that_opened_only_a_later_full_export_is_acknowledged(
+        server, workspace, demo_key, tmp_path):
+    # Given a first workspace that opened export 1 and acknowledged it (the server cleared it)
+    first, _ = server.submit("almaty", description="held by the first workspace")
+    workspace.open_bundle(export(server, tmp_path, "e1.tdx"), Keyring.of(demo_key))
+    data, numbers = workspace.pending_ack(Keyring.of(demo_key))
+    import_ack(server, data)
+    server.db.execute("UPDATE tips SET body = X'' WHERE id = ?", [first["id"]])
+    # When a second workspace opens only a later since-start export: the first tip is a
+    # bodiless record it cannot have, named as not held
+    second, _ = server.submit("almaty", description="new")
+    other = Workspace(tmp_path / "other")
+    try:
+        other.open_bundle(export(server, tmp_path, "e2.tdx", since_start=True),
+                          Keyring.of(demo_key))
+        data, _ = other.pending_ack(Keyring.of(demo_key))
+    finally:
+        other.close()
+    assert acks.parse(data).except_tips == (first["id"],)
+    # Then the server takes it: the new tip is held, the first stays as it was
+    counts = import_ack(server, data)
+    assert counts["tips"] == 1 and held_seqs(server) == {first["id"]: 1, second["id"]: 2}

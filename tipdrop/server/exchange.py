@@ -260,7 +260,7 @@ def _import_range_ack(db, ack):
 
     Each run must end in an export this server made for the unit with the
     same chain value, so the whole run is the exports the workstation
-    opened; each item named as not held must be one of the run's (or gone:
+    opened; each item named as not held must be the unit's (or gone:
     purged, or forwarded by the unit to another since). A tip forwarded since
     is another unit's row, first exported again by that unit's exports: no
     run of this unit's covers it.
@@ -280,8 +280,10 @@ def _import_range_ack(db, ack):
                         db, key[0], ack.unit)):  # purged, or forwarded by the unit since
                     counts["gone"] += 1
                     continue
-                if row["unit"] != ack.unit or not any(
-                        first <= row["export_seq"] <= last for first, last, _ in ack.ranges):
+                # An item first carried by an export outside the runs (a tip another
+                # workspace holds, carried again by a since-start export) is simply
+                # not marked: naming it as not held can only keep a copy here.
+                if row["unit"] != ack.unit:
                     raise AckItemsError(f"a {table[:-1]} of tip {key[0][:8]} it names as "
                                         "not held")
         for first, last, _ in ack.ranges:
