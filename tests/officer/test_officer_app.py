@@ -634,7 +634,7 @@ def test_every_form_and_field_of_the_app_has_autocomplete_off(app):
     client = unlocked(app)
     [tip] = tip_ids(get(client, "/inbox"))[:1]
     pages = {"inbox": get(client, "/inbox"), "tip": get(client, f"/tip/{tip}"),
-             "unlock": get(browser(app), "/")}
+             "exchange": get(client, "/exchange"), "unlock": get(browser(app), "/")}
     fields = 0
     for name, page in pages.items():
         text = page.get_data(as_text=True)
