@@ -49,7 +49,7 @@ def main():
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
     sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
     size = max(sizes)
-    results |= upload.measure(sizes, workers=processes, rounds=2, sealed=True)
+    results |= upload.measure(sizes, workers=processes, rounds=3, sealed=True)
     results |= sealed_upload.in_process(min(size, 256 * MiB))
     results |= officer_import.measure(2_000 if quick else 10_000)
     results |= stream_cipher.measure(size)
@@ -380,7 +380,9 @@ def _upload_section(r):
         "bench/upload_reader.py, a WSGI app that reads `wsgi.input` in 1 MiB pieces and drops "
         "them, served by gunicorn with tipdrop's worker class (tipdrop/server/worker.py), threads, "
         "workers and allocator settings; below it the loopback socket alone. Each size is "
-        "uploaded in turns to the three, best of 2 rounds each.",
+        f"uploaded in turns to the three, {r.get('upload_rounds', 3)} rounds; a ratio is the "
+        "median of the rounds' (load average at the end: "
+        f"{_fmt(r.get('upload_load'), 1)} on {os.cpu_count()} cores).",
         "",
         "| size | tipdrop (server encrypts) | device-sealed | WSGI reader (bound) | "
         "tipdrop / bound | sealed / bound | sealed / tipdrop |",
@@ -428,36 +430,48 @@ def _upload_section(r):
     if size < 1024:
         lines += [f"This run went up to {_fmt(size)} MiB (quick mode); the goal is stated for "
                   "16 MiB, 256 MiB and 1 GiB (`make bench`).", ""]
+    fixed = r.get("upload_fixed_seconds")
     lines += [
-        "Where the time goes, sampled with py-spy (`py-spy record --threads` on the worker "
-        "during a 256 MiB server-encrypted upload, outside the bench run, same machine): "
-        "48 % storing the ciphertext in SQLite (tipdrop/server/store/blobs.py: one 1 MiB row per "
-        "short transaction, each written to the WAL and again to the database at "
-        "checkpoints), 26 % gunicorn receiving the body, 9 % the werkzeug and tipdrop "
-        "stream wrappers (a copy into Flask's stream and the deadline checks), 8 % the "
-        "multipart decoder, 6 % AES-GCM and its framing. Before this run's fix a third of "
-        "the time was gunicorn copying its 1 MiB read-ahead buffer on every 64 KiB read "
-        "(tipdrop/server/web/upload.py now reads 1 MiB at a time and gives the decoder 64 KiB "
-        "slices); and glibc's 1 MiB mmap threshold, the first allocator fix tried, made every "
-        "1 MiB receive buffer a fresh mmap (the WSGI reader ran at less than half its speed), "
-        "so the threshold shipped is 4 MiB, still below the 19 MiB Argon2 blocks.",
+        "Where the time goes, sampled with py-spy (`py-spy record --threads --native` on the "
+        "worker during 128 MiB server-encrypted uploads, outside the bench run, same machine). "
+        "Before this run: 40 % of the request thread storing the ciphertext in SQLite "
+        "(tipdrop/server/store/blobs.py: a 1 MiB row per short transaction, written to the WAL "
+        "and again at checkpoints), which it waited for before reading on; 34 % reading the "
+        "body, of which Werkzeug's `read` copied each piece twice more; the multipart "
+        "decoder and the stream cipher the rest. Now the pieces are stored by a thread of "
+        "the upload's own (tipdrop/server/attachments.py, BlobWriter: a queue of two 1 MiB "
+        "pieces, its own connection; SQLite works without the GIL), idle two thirds of the "
+        "time, and the body is read into one reused buffer. The request thread is left with "
+        "41 % gunicorn reading the body (the reader's whole work: its `Unreader` copies "
+        "each piece in Python; the `recv` itself is 4 %), 12 % the multipart decoder, 30 % "
+        "encrypting and handing the pieces over (AES-GCM itself 2 %: the rest is copying "
+        "between the decoder's, the cipher's and the piece's buffers), 5 % the receipt's "
+        "Argon2 derivation and waits for the GIL. Earlier runs: gunicorn copied its 1 MiB "
+        "read-ahead buffer on every 64 KiB read (the view now reads 1 MiB at a time), and a "
+        "1 MiB mmap threshold made every receive buffer a fresh mmap (the threshold shipped "
+        "is 4 MiB).",
         "",
     ]
+    if fixed is not None:
+        lines += [
+            f"What a submit costs whatever its size (a 1 KiB file, median of 5): "
+            f"{fixed * 1000:,.0f} ms, against {r['wsgi_reader_fixed_seconds'] * 1000:,.0f} ms "
+            "for the reader: the receipt's Argon2 derivation (19 MiB, t=2), sealing the "
+            "report and the fsyncs of its transactions. At 16 MiB that is "
+            f"{fixed / (16 * 1.048576 / r['upload_mb_s_16mib']):.0%} of the upload's time.",
+            ""]
     if not speed_ok:
         lines += [
-            "Why the speed goal is not met: the reader only receives, while tipdrop's worker "
-            "thread, after receiving each piece, parses it, encrypts it and stores it before "
-            "it receives the next: the work adds up, nothing overlaps. Receiving is about a "
-            "quarter of the upload's time in the py-spy sample above, so about 0.3 of the "
-            "reader is what this design reaches; storing the ciphertext in SQLite is the "
-            "largest part (alone, without HTTP or encryption: "
-            f"{_fmt(r['blob_store_mb_s'])} MB/s, about as fast as the reader receives: "
-            f"{_fmt(r['wsgi_reader_bound_mb_s'])} MB/s). It is the price of "
-            "docs/threat-model.md's \"Times\" (no file per attachment, whose times would tell "
-            "when its report arrived). What would close most of it, not done here: store the "
-            "pieces from a second thread while the next ones are received (sqlite3 and recv "
-            "both release the GIL), and larger SQLite checkpoints while an upload streams "
-            "(a 1 GiB checkpoint stored 35 % faster than the 64 MiB one in a trial).",
+            "Why the speed goal is not met: the reader only receives, while tipdrop's request "
+            "thread also parses the form and encrypts; with the storing moved to its own "
+            "thread, receiving is about 40 % of that thread's time, so about 0.4 of the "
+            "reader is what this design reaches on two cores (the decoder and the cipher "
+            "hold the GIL, so a third thread would not run beside them), less at 16 MiB "
+            "where the fixed cost above weighs. Closing it would take fewer copies of each "
+            "byte in Python (the decoder's buffer, its events, the cipher's gathering, the "
+            "piece) or a receiver outside Python; storing the ciphertext in files instead "
+            "of SQLite is ruled out by docs/threat-model.md's \"Times\" and no longer on "
+            "the critical path anyway.",
             ""]
     if not rss_ok:
         lines += ["Why the memory goal is not met: the worker reached "
@@ -502,8 +516,9 @@ def _sealed_upload_section(r):
     if not faster:
         lines += [
             "Why the goal is not met at every size: both uploads spend most of their time "
-            "storing the ciphertext in SQLite (see above), the same work for both, and "
-            "encryption is only about 6 % of the server-encrypted upload; what is left to "
+            "receiving and parsing the body and handing it to the storing thread (see above), "
+            "the same work for both, and AES-GCM is only about 2 % of the server-encrypted "
+            "upload (its framing and copies a few more); what is left to "
             "tell them apart is smaller than the difference between two rounds on this shared "
             "machine, with the clients on the same two cores (the sealed client reads its "
             "file from disk in 4 MiB pieces, the other generates its bytes in memory). The "
