@@ -6,6 +6,7 @@ what to read: absolute times on a shared machine are noisy.
 """
 
 import argparse
+import datetime
 import json
 import os
 from pathlib import Path
@@ -36,7 +37,9 @@ def main():
     mode.add_argument("--full", action="store_true", help="1 GiB streams, longer runs")
     args = parser.parse_args()
     quick = not args.full
-    results = {"mode": "quick" if quick else "full", "machine": machine()}
+    results = {"mode": "quick" if quick else "full", "machine": machine(),
+               "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+               "load_at_start": os.getloadavg()[0]}
     processes = os.cpu_count() or 2
     results |= receipt_work.measure(count=20 if quick else 100, processes=processes,
                               seconds=3 if quick else 10)
@@ -89,7 +92,10 @@ def summary(r):
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python -m bench.run --{r['mode']}` (`make bench` / `make bench-quick`).",
+        f"Written by `python -m bench.run --{r['mode']}` (`make bench` / `make bench-quick`)"
+        + (f", started {r['date']} with a load average of {r['load_at_start']:.1f} on "
+           f"{r['machine']['cores']} cores (other helpers' work on the same machine)."
+           if "date" in r else "."),
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
         f"cryptography {m['cryptography']}, Linux {m['kernel']}. The machine is shared and noisy: "
         "read the ratios measured in one run, not the absolute times.",
@@ -177,7 +183,8 @@ def summary(r):
         "Where the time goes (perf, encrypting and decrypting 256 MiB file to file): the "
         "kernel's copies into and out of the page cache, which the plain copy makes too, "
         "about 30 % of the CPU time; AES-GCM 9-12 %; Python 16-21 %; the rest the page "
-        "cache and ext4. On this shared machine (2 cores, load average near 10) a process "
+        "cache and ext4. On this shared machine (2 cores; the load average was near 10 while "
+        "this was sampled) a process "
         "is on a core only part of the time, so wall time follows CPU time: the copy needs "
         "about 0.10 s of CPU per 256 MiB, the stream 0.15. Fixed in this run: the unpadder "
         "looked for the padding's last non-zero byte with `bytes.rstrip`, one memchr call "
@@ -717,7 +724,7 @@ def _backup_section(r):
            "inside the kernel (sendfile) and spends its time waiting for the disk. Sampled "
            "with perf and py-spy: reading the file and writing the database (the kernel's "
            "copies) a third of its CPU time, AES-GCM a sixth, the rest SQLite and Python; on "
-           "this shared machine (2 cores, load near 10) CPU time is what stretches a run, "
+           "this shared machine (2 cores, other tenants) CPU time is what stretches a run, "
            "and SQLite's own online backup API, in C, reaches only "
            f"{_fmt(r.get('backup_sqlite_api_vs_copy'), 2)} of the copy here. Fixed in this "
            "run: decryption's copies and Python per chunk (see the stream cipher above), and "
