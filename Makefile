@@ -101,10 +101,12 @@ screenshots: $(VENV)/.installed-test translations
 bench: $(VENV)/.installed-test translations
 	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --full
+	$(BIN)/python -m bench.fill_readme
 
 bench-quick: $(VENV)/.installed-test translations
 	.ci/system-packages age:age gpg:gnupg
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.fill_readme
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -33,7 +33,7 @@ from bench.common import ROOT, MiB, run_worker, settle, worker_result
 from tipdrop.common import sqlite
 
 PIECE = 1024 * 1024
-ROUNDS = 3
+ROUNDS = 5
 
 
 def make_folder(folder, size):
@@ -151,6 +151,12 @@ def _submits_while(folder, workdir, seconds, during_backup):
     return result, backup_seconds
 
 
+def _median_run(rounds, name):
+    """The run of ``name`` with the median time over the rounds."""
+    runs = sorted((run[name] for run in rounds), key=lambda run: run["seconds"])
+    return runs[len(runs) // 2]
+
+
 def measure(size):
     workdir = Path(tempfile.mkdtemp(prefix="tipdrop-bench-backup-"))
     try:
@@ -161,31 +167,40 @@ def measure(size):
             make_folder(folder, bytes_)
             db_bytes = (folder / "tipdrop.db").stat().st_size
             out = workdir / f"{label}.tdbackup"
-            made = back = copy = online = None
+            rounds = []
             for _round in range(ROUNDS):
-                # Copy, backup and restore take turns, and the best of ROUNDS runs of each
-                # counts: a burst of load from another tenant must not decide a ratio.
+                # Copy, backup and restore take turns; each round's ratios are of runs
+                # made one after the other, and the median round counts: a burst of
+                # load from another tenant must not decide a ratio.
                 if out.exists():
                     out.unlink()
                     shutil.rmtree(workdir / f"restored-{label}")
+                run = {}
                 if label == "large":
                     settle()
-                    run = run_worker("backup", "copy", folder / "tipdrop.db", workdir / "copy.db")
+                    run["copy"] = run_worker("backup", "copy", folder / "tipdrop.db",
+                                             workdir / "copy.db")
                     (workdir / "copy.db").unlink()
-                    copy = run if copy is None or run["seconds"] < copy["seconds"] else copy
                     settle()
-                    run = run_worker("backup", "sqlite_backup", folder / "tipdrop.db",
-                                     workdir / "copy.db")
+                    run["online"] = run_worker("backup", "sqlite_backup", folder / "tipdrop.db",
+                                               workdir / "copy.db")
                     (workdir / "copy.db").unlink()
-                    online = run if online is None or run["seconds"] < online["seconds"] else online
                 settle()
-                run = run_worker("backup", "backup", folder, out, workdir)
-                made = run if made is None or run["seconds"] < made["seconds"] else made
+                run["backup"] = run_worker("backup", "backup", folder, out, workdir)
                 settle()
-                run = run_worker("backup", "restore", out, workdir / f"restored-{label}", workdir)
-                back = run if back is None or run["seconds"] < back["seconds"] else back
+                run["restore"] = run_worker("backup", "restore", out,
+                                            workdir / f"restored-{label}", workdir)
+                rounds.append(run)
+            made = _median_run(rounds, "backup")
+            back = _median_run(rounds, "restore")
             peaks[label] = (made["peak_rss_mib"], back["peak_rss_mib"])
             if label == "large":
+                import statistics
+
+                ratios = [{name: run["copy"]["seconds"] / run[name]["seconds"]
+                           for name in ("backup", "restore", "online")} for run in rounds]
+                copy = _median_run(rounds, "copy")
+                online = _median_run(rounds, "online")
                 results |= {
                     "backup_db_mib": db_bytes / MiB,
                     "backup_file_mib": out.stat().st_size / MiB,
@@ -193,9 +208,13 @@ def measure(size):
                     "restore_mb_s": db_bytes / MiB / back["seconds"],
                     "backup_copy_mb_s": db_bytes / MiB / copy["seconds"],
                     "backup_sqlite_api_mb_s": db_bytes / MiB / online["seconds"],
+                    "backup_vs_copy": statistics.median(r["backup"] for r in ratios),
+                    "restore_vs_copy": statistics.median(r["restore"] for r in ratios),
+                    "backup_sqlite_api_vs_copy": statistics.median(r["online"] for r in ratios),
+                    "backup_rounds": [[round(r["backup"], 3), round(r["restore"], 3)]
+                                      for r in ratios],
+                    "backup_load": os.getloadavg()[0],
                 }
-                results["backup_vs_copy"] = results["backup_mb_s"] / results["backup_copy_mb_s"]
-                results["restore_vs_copy"] = results["restore_mb_s"] / results["backup_copy_mb_s"]
                 idle, _ = _submits_while(folder, workdir, 6, during_backup=False)
                 busy, took = _submits_while(folder, workdir, max(6, 2 + 2 * made["seconds"]),
                                             during_backup=True)

@@ -74,22 +74,26 @@ def stats_seconds(count: int) -> float:
     return best
 
 
-def purge_seconds(count: int) -> float:
-    """Seconds to purge ``count`` closed tips past the retention time (one run)."""
+def purge_seconds(count: int, rounds: int = 3) -> float:
+    """Seconds to purge ``count`` closed tips past the retention time (median of ``rounds``)."""
+    import statistics
+
     from tipdrop.server import retention
 
     today = datetime.date.today()
-    with tempfile.TemporaryDirectory(prefix="tipdrop-bench-purge-") as tmp:
-        db = _database(Path(tmp) / "tipdrop.db", count, closed_days_ago=100, today=today)
-        (Path(tmp) / "attachments").mkdir()
-        start = time.perf_counter()
-        result = retention.purge(db, Path(tmp) / "attachments",
-                                 retention.plan(db, today=today, closed_days=90))
-        seconds = time.perf_counter() - start
-        db.close()
-    if result.tips != count:
-        raise RuntimeError(f"the purge deleted {result.tips} of {count} tips")
-    return seconds
+    runs = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="tipdrop-bench-purge-") as tmp:
+            db = _database(Path(tmp) / "tipdrop.db", count, closed_days_ago=100, today=today)
+            (Path(tmp) / "attachments").mkdir()
+            start = time.perf_counter()
+            result = retention.purge(db, Path(tmp) / "attachments",
+                                     retention.plan(db, today=today, closed_days=90))
+            runs.append(time.perf_counter() - start)
+            db.close()
+        if result.tips != count:
+            raise RuntimeError(f"the purge deleted {result.tips} of {count} tips")
+    return statistics.median(runs)
 
 
 def measure(quick: bool, uploads: dict) -> dict:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bench.common import MiB, make_file, run_worker, settle, worker_result
 
-#: Each tool runs this many times on the same file; the best run counts, so
-#: a burst of load from another tenant does not decide a ratio.
-ROUNDS = 2
+#: Each tool runs this many times on the same file, in turns; the median
+#: counts, so a burst of load from another tenant does not decide a ratio.
+ROUNDS = 5
 
 
 def _worker(op, *args):
@@ -133,23 +133,39 @@ def _gpg(src, workdir, extra):
 
 
 def _best_ours(src, workdir):
-    """Best of ROUNDS for tipdrop's stream and for the copy, in turns."""
+    """tipdrop's stream and the copy in turns, ROUNDS times; the median round's figures.
+
+    Each round's ratios are of a copy and a stream run one after the other,
+    so a burst of load from another tenant weighs on both; the figure is the
+    median of the rounds' ratios (and of their times).
+    """
+    import statistics
+
     runs, copies = [], []
     for _ in range(ROUNDS):
         settle()
+        copies.append(run_worker("stream_cipher", "copy", src, workdir / "f.copy"))
+        settle()
         runs.append(run_worker("stream_cipher", "encrypt", src, workdir / "f.tdr"))
         os.unlink(workdir / "f.tdr")
-        settle()
-        copies.append(run_worker("stream_cipher", "copy", src, workdir / "f.copy"))
-    return {"seconds": min(r["seconds"] for r in runs),
-            "decrypt_seconds": min(r["decrypt_seconds"] for r in runs),
-            "decrypt_devnull_seconds": min(r["decrypt_devnull_seconds"] for r in runs),
-            "copy_seconds": min(r["seconds"] for r in copies),
+    median = statistics.median
+    return {"seconds": median(r["seconds"] for r in runs),
+            "decrypt_seconds": median(r["decrypt_seconds"] for r in runs),
+            "decrypt_devnull_seconds": median(r["decrypt_devnull_seconds"] for r in runs),
+            "copy_seconds": median(r["seconds"] for r in copies),
+            "encrypt_ratio": median(c["seconds"] / r["seconds"] for c, r in zip(copies, runs, strict=True)),
+            "decrypt_ratio": median(c["seconds"] / r["decrypt_seconds"]
+                                    for c, r in zip(copies, runs, strict=True)),
+            "rounds": [[round(c["seconds"] / r["seconds"], 3),
+                        round(c["seconds"] / r["decrypt_seconds"], 3)]
+                       for c, r in zip(copies, runs, strict=True)],
+            "load": os.getloadavg()[0],
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)}
 
 
 def _best(run):
-    results = [run() for _ in range(ROUNDS)]
+    """Best of two runs of age or gpg (they are comparisons, not bounds)."""
+    results = [run() for _ in range(2)]
     if results[0] is None:
         return None
     return min(r[0] for r in results), min(r[1] for r in results)
@@ -170,8 +186,10 @@ def measure(size):
             "stream_decrypt_mb_s": mb / ours["decrypt_seconds"],
             "stream_decrypt_devnull_mb_s": mb / ours["decrypt_devnull_seconds"],
             "stream_copy_bound_mb_s": mb / ours["copy_seconds"],
-            "stream_encrypt_vs_copy_bound": ours["copy_seconds"] / ours["seconds"],
-            "stream_decrypt_vs_copy_bound": ours["copy_seconds"] / ours["decrypt_seconds"],
+            "stream_encrypt_vs_copy_bound": ours["encrypt_ratio"],
+            "stream_decrypt_vs_copy_bound": ours["decrypt_ratio"],
+            "stream_rounds": ours["rounds"],
+            "stream_load": ours["load"],
             "stream_peak_rss_mib": ours["peak_rss_mib"],
             "raw_aead_mb_s": raw["bytes"] / 1e6 / raw["seconds"],
         }

@@ -539,3 +539,53 @@ def test_key_file_shaped_documents_with_arbitrary_fields_are_refused(doc):
         keys.parse_public(data)
     with pytest.raises((KeyFileError, WrongPassphraseError)):
         keys.parse_private(data, "pw")
+
+
+# --- reply keys no reply could be sealed to ----------------------------------------
+
+_P = 2**255 - 19
+
+
+def _library_refuses(raw):
+    """What the library says: an exchange with this public key fails (all-zero secret)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    try:
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        return True
+    return False
+
+
+def _encodings(u):
+    """``u`` as 32 little-endian bytes, and with the top bit (which X25519 ignores) set."""
+    return [u.to_bytes(32, "little"), (u | 1 << 255).to_bytes(32, "little")]
+
+
+def test_every_small_order_point_is_refused_as_a_reply_key_as_the_library_refuses_it():
+    for u in keys._SMALL_ORDER_U:
+        for raw in _encodings(u):
+            assert _library_refuses(raw)
+            assert not keys.usable_reply_public(raw)
+
+
+def test_the_reply_key_check_agrees_with_the_library_near_every_small_order_point():
+    # The values around each listed point, the first and last of the field, and
+    # the non-canonical encodings at or above p: refused by the check exactly
+    # when an exchange with them fails.
+    near = {u + d for u in keys._SMALL_ORDER_U | {2**255 - 1} for d in range(-40, 41)
+            if 0 <= u + d < 2**255}
+    for u in sorted(near):
+        for raw in _encodings(u):
+            assert keys.usable_reply_public(raw) is not _library_refuses(raw), u
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_the_reply_key_check_agrees_with_the_library_on_any_32_bytes(raw):
+    assert keys.usable_reply_public(raw) is not _library_refuses(raw)
+
+
+@pytest.mark.parametrize("length", [0, 31, 33])
+def test_a_reply_key_of_another_length_is_refused(length):
+    assert not keys.usable_reply_public(bytes([9]) * length)

@@ -171,3 +171,48 @@ def test_stream_unpadder_passes_long_zero_runs_inside_the_data():
     out, _ = _unpad_in_pieces(padded, range(0, len(padded), 65536), 0)
     # Then every zero inside the data comes out, and the padding does not
     assert out == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 3 * padding._BLOCK))
+def test_the_last_non_zero_byte_is_found_across_blocks_of_zeros(head, zeros):
+    data = head + bytes(zeros)
+    expected = len(data.rstrip(b"\x00")) - 1
+    assert padding._last_nonzero(memoryview(data)) == expected
+
+
+def _unpad_after_spare(padded, cuts, minimum):
+    """As _unpad_in_pieces, each piece given behind a spare byte (as decrypt_stream does)."""
+    out = bytearray()
+    unpadder = padding.StreamUnpadder(lambda data: out.extend(bytes(data)))
+    for piece in _splits(padded, cuts):
+        unpadder.feed_after_spare(memoryview(bytearray(b"?") + piece))
+    unpadder.finish(minimum)
+    return bytes(out), unpadder
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), tricky_tails, st.lists(st.integers(0, 700), max_size=6),
+       st.sampled_from([0, padding.MIN_PADDED_LEN]))
+def test_pieces_behind_a_spare_byte_unpad_as_pieces_do(data, tail, cuts, minimum):
+    padded = padding.pad(data + tail, minimum)
+    expected, plain = _unpad_in_pieces(padded, cuts, minimum)
+    got, spare = _unpad_after_spare(padded, cuts, minimum)
+    assert got == expected == data + tail
+    assert (spare.total, spare.data_length) == (plain.total, plain.data_length)
+
+
+def _outcome(unpad, data, cuts):
+    try:
+        return unpad(data, cuts, 0)[0]
+    except PaddingError:
+        return PaddingError
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), tricky_tails, st.sampled_from([b"", b"\x00", b"\x80\x00\x00\x00"]),
+       st.lists(st.integers(0, 400), max_size=5))
+def test_any_bytes_behind_a_spare_byte_are_refused_or_unpadded_as_in_pieces(data, tail, end, cuts):
+    # Canonical paddings and not (no marker, or one of the wrong length) alike
+    damaged = data + tail + end
+    assert _outcome(_unpad_after_spare, damaged, cuts) == _outcome(_unpad_in_pieces, damaged, cuts)

@@ -56,3 +56,24 @@ def test_opening_a_bundle_runs_as_many_queries_for_five_tips_as_for_thirty(tmp_p
 def test_the_keyring_builds_one_opener_per_key(unit):
     keyring = Keyring.of(unit)
     assert keyring.opener_for(unit.key_id) is keyring.opener_for(unit.key_id)
+
+
+def test_opening_a_bundle_makes_no_x25519_key_of_a_reply_key(tmp_path, unit, monkeypatch):
+    # Each tip's reply key is checked (no reply could be sealed to a point of
+    # small order), without an X25519 exchange per tip: the import's one
+    # exchange per tip is the unseal's, inside the library's HPKE.
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    bundle = _bundle(tmp_path, unit, 5)
+    made = []
+    real = x25519.X25519PublicKey.from_public_bytes
+
+    def counting(data):
+        made.append(bytes(data))
+        return real(data)
+
+    monkeypatch.setattr(x25519.X25519PublicKey, "from_public_bytes", staticmethod(counting))
+    workspace = Workspace(tmp_path / "workspace")
+    assert workspace.open_bundle(bundle, Keyring.of(unit))["tips"] == 5
+    workspace.close()
+    assert made == []

@@ -195,3 +195,55 @@ def test_a_row_naming_a_missing_blob_is_a_clear_error_on_export(data_dir):
     with pytest.raises(blobs.BlobMissingError):
         with attachments.open_blob(db, data_dir / "attachments", "0" * 32):
             pass
+
+
+def test_a_writer_goes_on_receiving_while_the_database_is_busy_and_stores_it_all_after(
+        data_dir):
+    # Given an upload whose first piece is stored, and another connection that
+    # then holds the database's write lock (a purge, another report)
+    db = connect(data_dir)
+    writer = attachments.BlobWriter(db, TODAY)
+    content = os.urandom(4 * blobs.CHUNK_BYTES)
+    writer.write(content[:blobs.CHUNK_BYTES])
+    other = connect(data_dir)
+    other.execute("BEGIN IMMEDIATE")
+    # When the next pieces arrive: they are handed to the writer's storing
+    # thread, which waits for the lock, while the receiving thread goes on
+    # (it used to wait for each piece to be stored, here until the lock's
+    # busy timeout ended the upload)
+    done = threading.Event()
+
+    def receive():
+        writer.write(content[blobs.CHUNK_BYTES:3 * blobs.CHUNK_BYTES])
+        done.set()
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    try:
+        assert done.wait(5)
+    finally:
+        other.execute("COMMIT")
+        receiver.join()
+    # Then, the lock released, everything is stored in order
+    writer.write(content[3 * blobs.CHUNK_BYTES:])
+    writer.close()
+    assert blobs.Reader(db, writer.blob).read() == content
+
+
+def test_a_piece_that_cannot_be_stored_ends_the_upload_and_discarding_leaves_nothing(data_dir):
+    # Given an upload of several pieces whose staged blob is deleted on the way
+    # (as the sweep does to one older than two days)
+    db = connect(data_dir)
+    writer = attachments.BlobWriter(db, TODAY)
+    writer.write(os.urandom(blobs.CHUNK_BYTES))
+    with sqlite.transaction(db):
+        blobs.delete(db, [writer.blob])
+    # When more pieces arrive, the storing thread cannot store them: the upload
+    # fails, at a later write or at the latest when it is closed
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - SQLite's own error
+        for _ in range(8):
+            writer.write(os.urandom(blobs.CHUNK_BYTES))
+        writer.close()
+    assert "FOREIGN KEY" in str(failed.value)
+    writer.discard()
+    assert all_blobs(data_dir) == {} and db["blob_chunks"].count == 0

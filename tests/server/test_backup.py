@@ -179,3 +179,27 @@ def test_the_private_key_file_opens_only_with_its_passphrase(key):
     assert backupkey.parse_public(key.public.to_json()).key_id == key.public.key_id
     from tipdrop.crypto.keys import looks_private
     assert looks_private(data)
+
+
+def test_restoring_a_large_blob_does_not_hold_it_in_memory(tmp_path, key):
+    # Given a data folder holding one 32 MiB value (no tipdrop piece is so large,
+    # but a backup may hold one: restore accepts up to restore.MAX_VALUE)
+    import tracemalloc
+
+    folder = tmp_path / "big"
+    db = sqlite.connect(folder / "tipdrop.db")
+    store.init(db)
+    blob = blobs.new(db, "2026-06-29")
+    blobs.append(db, blob, 0, bytes(range(256)) * (32 * 1024 * 1024 // 256))
+    db.conn.close()
+    out = backup.write_backup(folder, key.public, tmp_path, now=NOW)
+    # When it is restored
+    tracemalloc.start()
+    try:
+        restore.restore(out, key, tmp_path / "restored")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then the value went into its row piece by piece as it was decrypted
+    assert _dump(tmp_path / "restored" / "tipdrop.db") == _dump(folder / "tipdrop.db")
+    assert peak < 4 * 1024 * 1024, peak

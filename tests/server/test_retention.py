@@ -10,6 +10,7 @@ import os
 import secrets
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from tipdrop.protocol.fields import STATUSES
 from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import Routing
 from tipdrop.server import attachments, retention, store
+from tipdrop.server.store import deletion
 from tipdrop.server.tips import Tips
 from tipdrop.server.unitkeys import UnitKeys
 
@@ -239,6 +241,64 @@ def test_purge_in_small_batches_deletes_everything_due(db, data_dir):
                              retention.plan(db, today=TODAY, closed_days=DAYS), batch=3)
     assert (result.tips, result.files) == (7, 7)
     assert not any(store.get_tip(db, tip) for tip in due)
+
+
+def test_a_batch_holds_at_most_its_bytes_of_files_and_a_larger_tip_goes_alone(db, data_dir):
+    # Given five tips due, each with a 5 KiB file, stored in this order
+    tips = [add_tip(db, data_dir, status="closed", status_day="2023-01-01", files=1)[0]
+            for _ in range(5)]
+    # When they are cut into batches of at most 4 tips and 11,000 bytes of files,
+    # named in another order than they were stored
+    chunks = deletion.batches(db, sorted(tips), tips=4, size=11_000)
+    # Then each batch holds two files' worth, in the order the tips were stored
+    assert chunks == [tips[0:2], tips[2:4], tips[4:5]]
+    # And a tip whose files alone pass the limit still goes, in a batch of its own
+    assert deletion.batches(db, tips, tips=4, size=100) == [[tip] for tip in tips]
+    assert deletion.batches(db, tips[:3], tips=2, size=10**9) == [tips[0:2], tips[2:3]]
+
+
+def _closed_tips(db, count):
+    """``count`` closed tips past the retention time, written in bulk (2 KB bodies)."""
+    rows = [(secrets.token_hex(16), "demo", "00" * 8, "astana", "theft", "2023-01-01",
+             "closed", "2023-01-01", secrets.token_hex(8), os.urandom(16), "{}",
+             os.urandom(32), os.urandom(32), os.urandom(2048), "server")
+            for _ in range(count)]
+    db.execute("PRAGMA synchronous=OFF")
+    with sqlite.transaction(db):
+        db.conn.executemany(
+            "INSERT INTO tips (id, unit, key_id, region, category, received_day, status,"
+            " status_day, locator, receipt_salt, receipt_params, verifier, reply_public, body,"
+            " encrypted_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("PRAGMA synchronous=FULL")
+
+
+def _bytes_written_per_tip(tmp_path, count):
+    folder = tmp_path / str(count)
+    (folder / "attachments").mkdir(parents=True)
+    database = sqlite.connect(folder / "tipdrop.db")
+    store.init(database)
+    _closed_tips(database, count)
+    found = retention.plan(database, today=TODAY, closed_days=DAYS)
+
+    def written():
+        return int(dict(line.split(": ") for line in
+                        Path("/proc/self/io").read_text().splitlines())["wchar"])
+
+    before = written()
+    assert retention.purge(database, folder / "attachments", found).tips == count
+    per_tip = (written() - before) / count
+    database.close()
+    return per_tip
+
+
+def test_a_purge_writes_as_much_per_tip_for_ten_thousand_tips_as_for_a_thousand(tmp_path):
+    # Every page a delete changes is copied whole (64 KiB) into the WAL: taken
+    # in their plan's order, each tip of a large purge changed pages of its own
+    # (and the page cache spilled them), so the bytes written per tip grew
+    # with the number of tips (5.5 times from 1,000 to 10,000 tips).
+    small = _bytes_written_per_tip(tmp_path, 1_000)
+    large = _bytes_written_per_tip(tmp_path, 10_000)
+    assert large < 2 * small
 
 
 # --- the receipt-used day, and the migration that adds it ------------------------

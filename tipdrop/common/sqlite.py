@@ -44,6 +44,14 @@ def connect(path):
     return sqlite_utils.Database(conn)
 
 
+def path_of(db):
+    """The file of ``db``'s main database (to open another connection to it)."""
+    for _, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return file
+    raise ValueError("the connection has no main database")
+
+
 def pragma_report(db):
     """The pragmas actually in effect, for self-checks and tests."""
     return {

@@ -18,6 +18,10 @@ FORMAT_VERSION = 1
 Field: TypeAlias = bytes | bytearray | memoryview | str | int
 
 
+_LABEL_LEN = struct.Struct(">H")
+_FIELD_LEN = struct.Struct(">I")
+
+
 def encode(label: str, *fields: Field) -> bytes:
     """Return ``len(label) || label || (len(field) || field)*``.
 
@@ -26,16 +30,23 @@ def encode(label: str, *fields: Field) -> bytes:
     Lengths are 4-byte big-endian; the label length is 2 bytes.
     """
     label_bytes = label.encode("ascii")
-    parts = [struct.pack(">H", len(label_bytes)), label_bytes]
+    parts = [_LABEL_LEN.pack(len(label_bytes)), label_bytes]
     for field in fields:
-        data = field_bytes(field)
-        parts.append(struct.pack(">I", len(data)))
+        # Plain bytes go as they are: every envelope opened and every audit
+        # entry written encodes a context here (bench/officer_import.py).
+        data = field if type(field) is bytes else field_bytes(field)
+        parts.append(_FIELD_LEN.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
 
 
 def field_bytes(field: object) -> bytes:
     """Turn one field into bytes, refusing types that have no fixed encoding."""
+    if type(field) is str:  # the common case first: no isinstance chain
+        try:
+            return field.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FormatError("text field is not valid Unicode (lone surrogate)") from None
     if isinstance(field, bool):
         raise TypeError("booleans have no canonical encoding; use 0 or 1")
     if isinstance(field, (bytes, bytearray, memoryview)):

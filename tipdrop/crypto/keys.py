@@ -14,7 +14,6 @@ associated data, so editing any of it makes the file fail to open.
 
 import base64
 import datetime
-import functools
 import hashlib
 import json
 import re
@@ -114,29 +113,41 @@ def reply_recipient(reply_public_raw: bytes | bytearray) -> Recipient:
     return Recipient(key_id, public)
 
 
+#: Curve25519's prime.
+_P = 2**255 - 19
+#: The u-coordinates of the points of small order on Curve25519 and its
+#: twist, with their encodings at or above p: 0 (order 2), 1 (order 4), the
+#: two of order 8, p - 1 (order 4 on the twist), p and p + 1 (0 and 1 again).
+#: From https://cr.yp.to/ecdh.html ("Which Curve25519 public keys are
+#: invalid?"), the list libsodium refuses as well.
+_SMALL_ORDER_U = frozenset((
+    0, 1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+    _P - 1, _P, _P + 1,
+))
+
+
 def usable_reply_public(raw: bytes | bytearray) -> bool:
     """Whether replies can be sealed to the X25519 public key ``raw``.
 
     A low-order point (32 zero bytes, and a few others) gives an all-zero
     shared secret, which the library refuses when sealing: a stranger who
     stored such a key would make the unit unable to answer that report.
+
+    Checked by looking the point up among those few, not by an exchange
+    with a throwaway key: the same answer (X25519 ignores the top bit of
+    the encoding, and a clamped scalar, a multiple of 8 below the order of
+    the large subgroup, sends exactly the points of order 1, 2, 4 or 8 to
+    zero; tests/crypto/test_keys.py compares the two), without an X25519
+    exchange per key, which cost an import of a bundle as much as opening
+    the report itself (bench/officer_import.py). Sealing still goes
+    through the library, which refuses an all-zero secret on its own.
     """
-    try:
-        _probe_key().exchange(X25519PublicKey.from_public_bytes(bytes(raw)))
-    except ValueError:
+    if len(raw) != 32:
         return False
-    return True
-
-
-@functools.cache
-def _probe_key() -> X25519PrivateKey:
-    """One throwaway key per process for :func:`usable_reply_public`.
-
-    Its shared secrets are never used, only whether the library refuses them;
-    making a fresh key for every check doubled its cost, and an import checks
-    every tip's reply key (bench/officer_import.py).
-    """
-    return X25519PrivateKey.generate()
+    u = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    return u not in _SMALL_ORDER_U
 
 
 def reply_opener(reply_key: X25519PrivateKey) -> Opener:

@@ -28,10 +28,11 @@ from tipdrop.crypto.envelope import HpkeSeal, _header, context_info, parse_heade
 from tipdrop.errors import DecryptionError, FormatError, TruncatedError
 
 CHUNK_SIZE = 64 * 1024
-#: Decrypted bytes are written out in pieces of about this size.
-OUT_BYTES = 256 * 1024
 TAG_LEN = 16
 SEALED_CHUNK = CHUNK_SIZE + TAG_LEN
+#: Sealed chunks (encrypting) and opened chunks (decrypting) are written out
+#: this many at a time.
+OUT_CHUNKS = 4
 PAYLOAD_KEY_LEN = 32
 HEADER_LEN = _KIND_HEADER_LEN + hpke.OVERHEAD + PAYLOAD_KEY_LEN
 _MAX_COUNTER = 2**88 - 1
@@ -137,7 +138,11 @@ class StreamEncryptor:
         self._out = out
         self._aead = AESGCM(payload_key)
         self._buf = bytearray(CHUNK_SIZE)
-        self._sealed = bytearray(SEALED_CHUNK)
+        # Sealed chunks are gathered here and written OUT_CHUNKS at a time:
+        # one write per chunk was a tenth of the CPU time of encrypting a
+        # file (bench/RESULTS.md, "Attachment stream cipher").
+        self._sealed = memoryview(bytearray(OUT_CHUNKS * SEALED_CHUNK))
+        self._sealed_fill = 0
         self._fill = 0
         self._counter = 0
         self._closed = False
@@ -151,12 +156,23 @@ class StreamEncryptor:
         return True
 
     def _emit(self, data: bytearray | memoryview, last: bool) -> None:
+        start = self._sealed_fill
+        if start + len(data) + TAG_LEN > len(self._sealed):
+            self._flush()
+            start = 0
         n = self._aead.encrypt_into(
-            _nonce(self._counter, last), data, None, memoryview(self._sealed)[: len(data) + TAG_LEN]
+            _nonce(self._counter, last), data, None, self._sealed[start : start + len(data) + TAG_LEN]
         )
-        self._out.write(memoryview(self._sealed)[:n])
+        self._sealed_fill = start + n
         self._counter += 1
         self.bytes_written += n
+        if last:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._sealed_fill:
+            self._out.write(self._sealed[: self._sealed_fill])
+            self._sealed_fill = 0
 
     def _push(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
@@ -260,23 +276,15 @@ def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, ti
     info = context_info(_LABEL, kind, tip_id, part, key_id)
     payload_key = hpke.open_(header[_KIND_HEADER_LEN:], opener.x25519, info)
     aead = AESGCM(payload_key)
-    # Opened chunks go out in pieces of OUT_BYTES: the unpadder writes each
-    # chunk in two parts (it holds its last non-zero byte back), and two small
-    # writes per chunk cost a decryption into a file half its speed
-    # (bench/RESULTS.md, "Attachment stream cipher").
-    pending = memoryview(bytearray(OUT_BYTES))
-    filled = 0
-
-    def collect(data: bytes | bytearray | memoryview) -> None:
-        nonlocal filled
-        if filled + len(data) > len(pending):
-            out.write(pending[:filled])
-            filled = 0
-        pending[filled:filled + len(data)] = data  # never more than a chunk at a time
-        filled += len(data)
-
-    unpadder = padding.StreamUnpadder(collect)
-    plain = bytearray(CHUNK_SIZE)
+    # Opened chunks are gathered OUT_CHUNKS at a time behind one spare byte,
+    # where the unpadder puts the byte it held back (it holds each piece's
+    # last non-zero byte until more data shows it was not the padding's
+    # marker): one write per piece, and no copy of the data. One write per
+    # chunk, or two (the second a single byte), cost a decryption into a
+    # file half its speed (bench/RESULTS.md, "Attachment stream cipher").
+    plain = memoryview(bytearray(1 + OUT_CHUNKS * CHUNK_SIZE))
+    filled = 1
+    unpadder = padding.StreamUnpadder(out.write)
     # Two read buffers, used in turns: the chunk being opened and the one after it.
     buffers = (bytearray(SEALED_CHUNK), bytearray(SEALED_CHUNK))
     current = _read_into(src, buffers[0])
@@ -290,14 +298,16 @@ def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, ti
             last = not upcoming
         if len(current) <= TAG_LEN:
             raise TruncatedError("a chunk is missing or cut short")
-        n = _open_chunk(aead, counter, last, current, plain)
-        unpadder.feed(memoryview(plain)[:n])
+        filled += _open_chunk(aead, counter, last, current,
+                              plain[filled : filled + len(current) - TAG_LEN])
+        if last or filled + CHUNK_SIZE > len(plain):
+            unpadder.feed_after_spare(plain[:filled])
+            filled = 1
         if last:
             break
         current = upcoming
         counter += 1
     unpadder.finish()
-    out.write(pending[:filled])
     return unpadder.data_length
 
 
@@ -314,8 +324,8 @@ def _read_into(src: Source, buffer: bytearray) -> memoryview:
 
 
 def _open_chunk(aead: AESGCM, counter: int, last: bool, sealed: memoryview,
-                buffer: bytearray) -> int:
-    plain = memoryview(buffer)[: len(sealed) - TAG_LEN]
+                plain: memoryview) -> int:
+    """Open one sealed chunk into ``plain`` (its length less the tag); return that length."""
     try:
         return aead.decrypt_into(_nonce(counter, last), sealed, None, plain)
     except InvalidTag:

@@ -45,8 +45,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The encoders of an entry's info and of its line, made once: json.dumps with
+#: arguments makes a new encoder per call, and an import writes an entry per tip.
+_INFO = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _info_text(info: dict[str, Any]) -> str:
-    return json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _INFO.encode(info)
 
 
 class AuditLog:
@@ -70,6 +76,9 @@ class AuditLog:
             actions = [("unlock", None, {"keys": len(keyring.key_ids)})] + list(actions)
         time = time or now()
         mac_key = chain.audit_key(key)
+        # Once, not per entry: each reading derives the public keys and hashes
+        # them, and an import records one entry per tip (bench/officer_import.py).
+        key_id = key.key_id.hex()
         with self._locked() as log:
             seq, prev = self._last(log)
             cut = self._cut_since_head(seq, prev)
@@ -83,18 +92,17 @@ class AuditLog:
                 seq += 1
                 text = _info_text(info)
                 digest = chain.entry_hash(prev, seq, time, officer, action, tip or "", text,
-                                          key.key_id.hex())
-                lines.append(json.dumps({
+                                          key_id)
+                lines.append(_LINE.encode({
                     "seq": seq, "time": time, "officer": officer, "action": action,
-                    "tip": tip, "info": info, "key_id": key.key_id.hex(), "prev": prev.hex(),
+                    "tip": tip, "info": info, "key_id": key_id, "prev": prev.hex(),
                     "hash": digest.hex(),
-                    "mac": chain.entry_mac(mac_key, key.unit, digest).hex()},
-                    ensure_ascii=True, separators=(",", ":")) + "\n")
+                    "mac": chain.entry_mac(mac_key, key.unit, digest).hex()}) + "\n")
                 prev = digest
             log.write("".join(lines).encode("ascii"))
             log.flush()
             os.fsync(log.fileno())
-            head = {"seq": seq, "hash": prev.hex(), "key_id": key.key_id.hex(),
+            head = {"seq": seq, "hash": prev.hex(), "key_id": key_id,
                     "mac": chain.head_mac(mac_key, key.unit, seq, prev).hex()}
             atomic_write(self.head_path, (json.dumps(head) + "\n").encode("ascii"),
                          overwrite=True)

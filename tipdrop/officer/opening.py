@@ -145,6 +145,8 @@ class _Reading:
         self.ws = workspace
         self.keyring = keyring
         self.staged = staged
+        #: The import's day, for every row it stages (asked once, not per tip).
+        self.today = today()
         #: The tips the workspace holds, read in one query rather than several per
         #: tip: id -> (sealed on the device, marked damaged).
         self.held_tips = {tip_id: (bool(device), bool(damaged)) for tip_id, device, damaged
@@ -329,7 +331,7 @@ class _Reading:
             "received_day": doc["received_day"], "status": doc["status"],
             "status_day": doc["status_day"],
             "reply_public": doc["reply_public"], "reply_seq": doc["reply_seq"],
-            "body": body, "encrypted_on": encrypted_on, "imported_day": today(),
+            "body": body, "encrypted_on": encrypted_on, "imported_day": self.today,
             "damaged": damaged,
         }
 

@@ -19,6 +19,7 @@ section 10 ("The fields of a record") lists the same rules.
 import base64
 import binascii
 import datetime
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -100,7 +101,17 @@ def _text(pattern: re.Pattern[str], describe: str) -> Rule:
 
 
 def _day(value: object) -> str:
-    if not isinstance(value, str) or not _DAY.search(value):
+    if not isinstance(value, str):
+        raise Invalid("is not a day YYYY-MM-DD")
+    return _real_day(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_day(value: str) -> str:
+    """``value`` if it is a real calendar day; remembered, since a bundle's
+    records name the same few days over and over (an import checks two per tip).
+    A refused value raises, and is not remembered."""
+    if not _DAY.search(value):
         raise Invalid("is not a day YYYY-MM-DD")
     try:
         datetime.date.fromisoformat(value)
@@ -312,6 +323,11 @@ def _no_constant(name: str) -> float:
     raise Invalid(f"{name} is not a JSON number")
 
 
+#: json.loads with these arguments would build a decoder for every call (an
+#: import parses a record per tip): the same decoder, made once.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_repeats, parse_constant=_no_constant)
+
+
 def loads(data: bytes | bytearray | memoryview, error: ErrorClass = FormatError,
           what: str = "it") -> Any:
     """Parse UTF-8 JSON from the other side; raise ``error`` if it is not valid.
@@ -320,8 +336,7 @@ def loads(data: bytes | bytearray | memoryview, error: ErrorClass = FormatError,
     Infinity (not JSON), are refused (docs/protocol.md, conventions).
     """
     try:
-        return json.loads(bytes(data).decode("utf-8"), object_pairs_hook=_no_repeats,
-                          parse_constant=_no_constant)
+        return _DECODER.decode(bytes(data).decode("utf-8"))
     except Invalid as e:
         raise error(f"{what} is not valid JSON: {e}") from None
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -19,7 +19,9 @@ any file it could not move, the file is read and deleted where it is.
 
 import io
 import os
+import queue
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,48 +40,124 @@ _PHOTO_MAGIC = (photos.JPEG_MAGIC, photos.PNG_MAGIC)
 class BlobWriter:
     """A write-only file object that stores what it is given as a staged blob.
 
-    Bytes are kept until a whole piece (blobs.CHUNK_BYTES) is there, then
-    stored in a transaction of its own; :meth:`close` stores the rest.
+    Bytes are gathered into whole pieces (blobs.CHUNK_BYTES); :meth:`close`
+    stores the rest. From the second piece on, pieces are stored by a thread
+    of this writer's own, over a connection of its own, while the next ones
+    arrive: storing a piece (SQLite writes it to the WAL, and again at a
+    checkpoint) took half of an upload's time, and the thread that receives
+    the body, parses and encrypts it waited for each (bench/RESULTS.md,
+    "Attachment upload"). SQLite lets go of Python's lock while it works, so
+    both go on at once. At most QUEUED pieces wait between the two: memory
+    stays a few pieces per upload, and a database slower than the client
+    slows the client down. A failure to store ends the upload at its next
+    write (or at :meth:`close`); what was stored stays staged until
+    :meth:`discard` or the sweep deletes it.
     """
+
+    #: Whole pieces waiting to be stored, at most.
+    QUEUED = 2
 
     def __init__(self, db, day):
         self.db = db
         self.blob = blobs.new(db, day)
         self.size = 0
         self._seq = 0
-        self._buffer = bytearray()
+        self._piece = bytearray(blobs.CHUNK_BYTES)
+        self._fill = 0
+        self._storer = None
         self.closed = False
 
     def writable(self):
         return True
 
     def write(self, data):
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) >= blobs.CHUNK_BYTES:
-            self._store(memoryview(self._buffer)[:blobs.CHUNK_BYTES])
-            del self._buffer[:blobs.CHUNK_BYTES]
-        return len(data)
+        view = memoryview(data).cast("B")
+        n = len(view)
+        while len(view):
+            take = min(len(view), blobs.CHUNK_BYTES - self._fill)
+            self._piece[self._fill:self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+            if self._fill == blobs.CHUNK_BYTES:
+                self._store(self._piece)
+                self._piece = bytearray(blobs.CHUNK_BYTES)
+                self._fill = 0
+        self.size += n
+        return n
 
     def _store(self, piece):
-        blobs.append(self.db, self.blob, self._seq, piece)
+        if self._seq == 0:
+            blobs.append(self.db, self.blob, 0, piece)  # a small file needs no thread
+        else:
+            if self._storer is None:
+                self._storer = _Storer(self.db, self.blob, self.QUEUED)
+            self._storer.put(self._seq, piece)
         self._seq += 1
 
     def close(self):
         if not self.closed:
-            if self._buffer or self._seq == 0:
-                self._store(self._buffer)
-            self._buffer = bytearray()
             self.closed = True
+            if self._fill or self._seq == 0:
+                self._store(memoryview(self._piece)[:self._fill])
+            self._piece = bytearray()
+            if self._storer is not None:
+                self._storer.finish()
 
     def discard(self):
         """Delete the staged blob. If the database refuses now, the sweep deletes it later."""
-        self._buffer = bytearray()
+        self._piece = bytearray()
         self.closed = True
+        if self._storer is not None:
+            self._storer.stop()
         try:
             blobs.discard(self.db, self.blob)
         except sqlite3.Error:
             pass
+
+
+class _Storer:
+    """The thread that stores a BlobWriter's pieces, in order, over its own connection."""
+
+    def __init__(self, db, blob, queued):
+        self.blob = blob
+        self.path = sqlite.path_of(db)
+        self.error = None
+        self._queue = queue.Queue(queued)
+        self._thread = threading.Thread(target=self._run, name="tipdrop-blob-storer",
+                                         daemon=True)
+        self._thread.start()
+
+    def put(self, seq, piece):
+        """Hand a piece over; raise what stopped the thread, if something did."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put((seq, piece))
+
+    def finish(self):
+        """Wait until every piece is stored; raise what stopped the thread, if something did."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self):
+        """Let the thread store what it holds (or drop it, after a failure) and end."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self):
+        db = None
+        try:
+            db = sqlite.connect(self.path)
+            while (item := self._queue.get()) is not None:
+                blobs.append(db, self.blob, *item)
+        except BaseException as error:  # noqa: BLE001 - handed to the writer's thread
+            self.error = error
+            # Keep taking pieces, so a writer waiting to hand one over goes on to see the error.
+            while self._queue.get() is not None:
+                pass
+        finally:
+            if db is not None:
+                db.close()
 
 
 @dataclass

@@ -13,6 +13,8 @@ statements, run one at a time under an authorizer that refuses ATTACH, only
 file names a data folder holds, and no value larger than any tipdrop stores.
 """
 
+import contextlib
+import functools
 import os
 import shutil
 import sqlite3
@@ -127,6 +129,26 @@ class _Loader:
         except (sqlite3.Error, sqlite3.Warning, ValueError):
             raise BackupFormatError("rows do not fit the schema") from None
 
+    def streams_large(self, values):
+        """Whether a large blob ending the row begun with ``values`` can go straight into it."""
+        return self._rowid and bool(values) and type(values[0]) is int
+
+    def start_large(self, values, length):
+        """Insert the row ``values`` with ``length`` zero bytes last; the blob to write them.
+
+        So an attachment piece goes from the decrypted stream into its row
+        as it arrives: not held in memory, not copied first (bench/backup.py).
+        """
+        self.flush()
+        if len(values) != self._width - 1:
+            raise BackupFormatError("a row does not fit its table")
+        params = ["?"] * len(values) + ["zeroblob(?)"]
+        try:
+            self.db.execute(self._insert(params), [*values, length])
+            return self.db.blobopen(self._name, self._names[-1], values[0])
+        except (sqlite3.Error, sqlite3.Warning, ValueError):
+            raise BackupFormatError("rows do not fit the schema") from None
+
     def open_file(self, name):
         if name != backup.TOKEN_SECRET and not backup.LEGACY_BLOB.fullmatch(name):
             raise BackupFormatError("the backup names a file a data folder does not hold")
@@ -171,10 +193,16 @@ def _parse(loader, feed):
             loader.table(name, bool(rowid), columns)
         elif tag == backup.ROW:
             values, size = [], 0
-            for _ in range(loader._width if loader._table else 0):
-                value = yield from _value(feed)
+            width = loader._width if loader._table else 0
+            for i in range(width):
+                # A large blob in a row's last column goes straight into its row.
+                into = (functools.partial(loader.start_large, values)
+                        if i == width - 1 and loader.streams_large(values) else None)
+                value = yield from _value(feed, into)
                 values.append(value)
                 size += len(value) if isinstance(value, (bytes, str)) else 8
+            if values and values[-1] is _STORED:
+                continue
             loader.row(values, size)
         elif tag == backup.FILE:
             name = yield from _name(feed)
@@ -208,7 +236,12 @@ def _name(feed):
     return _text((yield from feed.take(n)))
 
 
-def _value(feed):
+#: What _value returns for a large blob it wrote into its row itself.
+_STORED = object()
+
+
+def _value(feed, into=None):
+    """One value; a large blob goes through ``into(length)`` (a blob to write) if given."""
     kind = (yield from feed.take(1))[0]
     if kind == backup.NULL:
         return None
@@ -218,6 +251,18 @@ def _value(feed):
         return struct.unpack(">d", (yield from feed.take(8)))[0]
     if kind in (backup.TEXT, backup.BLOB):
         (n,) = struct.unpack(">I", (yield from feed.take(4)))
+        if kind == backup.BLOB and n > backup._LARGE and into is not None:
+            remaining = _bounded(n)
+            with into(n) as blob:
+                while remaining:
+                    piece = yield from feed.take_view(min(remaining, stream.CHUNK_SIZE))
+                    try:
+                        blob.write(piece)
+                    except (sqlite3.Error, ValueError):
+                        raise BackupFormatError("rows do not fit the schema") from None
+                    remaining -= len(piece)
+                    piece.release()
+            return _STORED
         if kind == backup.BLOB and n > backup._LARGE:
             pieces, remaining = [], _bounded(n)
             while remaining:
@@ -255,6 +300,10 @@ class _Feed:
         self._parser = _parse(loader, self)
         self._resume()
 
+    def close(self):
+        """Stop the parser where it is (a failed restore), closing what it holds open."""
+        self._parser.close()
+
     def _resume(self):
         try:
             next(self._parser)
@@ -282,6 +331,19 @@ class _Feed:
         self._pos += n
         self._compact()
         return data
+
+    def take_view(self, limit):
+        """:meth:`take_some`, as a view of the bytes being written when it can be.
+
+        Valid only until the parser yields again: write it out at once.
+        """
+        while len(self._buf) == self._pos and not len(self._view):
+            yield
+        if self._pos == len(self._buf) and len(self._view):
+            data = self._view[:limit]
+            self._view = self._view[len(data):]
+            return data
+        return memoryview((yield from self.take_some(limit)))
 
     def take_some(self, limit):
         while len(self._buf) == self._pos and not len(self._view):
@@ -334,7 +396,7 @@ def restore(file: Path, private: BackupPrivateKey, target: Path) -> dict:
             raise NotABackupError(str(file))
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.restore-"))
-        loader = None
+        loader = feed = None
         try:
             loader = _Loader(work)
             feed = _Feed(loader)
@@ -348,6 +410,9 @@ def restore(file: Path, private: BackupPrivateKey, target: Path) -> dict:
             os.rename(work, target)  # replaces an empty folder
             fsync_dir(target.parent)
         except BaseException:
+            if feed is not None:
+                with contextlib.suppress(Exception):  # the error to report is the first one
+                    feed.close()  # first: it may hold a blob of the database open
             if loader is not None:
                 loader.db.close()
             shutil.rmtree(work, ignore_errors=True)

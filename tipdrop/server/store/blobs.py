@@ -67,8 +67,9 @@ def append(db, blob, seq, data):
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with transaction(db):
+            # Bound as it is (bytes, bytearray, memoryview): SQLite copies it anyway.
             db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
-                       [blob, seq, bytes(data)])
+                       [blob, seq, data])
     finally:
         db.execute("PRAGMA synchronous=FULL")
 

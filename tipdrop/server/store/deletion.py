@@ -38,6 +38,39 @@ def purgeable_tips(db, *, closed, cutoff, ids=None):
             for row in db.execute(_PURGEABLE.format(only=only), params)]
 
 
+def batches(db, tip_ids, *, tips, size):
+    """``tip_ids`` in the order their rows are stored, cut into lists for :func:`purge_tips`.
+
+    Each list holds at most ``tips`` tips and, unless it is a single tip,
+    at most ``size`` bytes of attachment ciphertext still here: the write
+    lock of a batch stays short whether its tips carry files or not.
+
+    Storage (rowid) order, not the plan's oldest-first order: with
+    secure_delete every page a transaction changes is zeroed or rewritten
+    and copied into the WAL, page by page. Tips taken in the order they
+    were stored share their table pages (and those of the index on unit
+    and export number) with the rest of their batch; taken in any other
+    order, each tip of a batch changes a page of its own once the table
+    outgrows the batch, and a purge of 100,000 tips wrote a 64 KiB page
+    per tip (bench/RESULTS.md, "How the costs grow").
+    """
+    rows = db.execute(
+        "SELECT t.id, (SELECT COALESCE(SUM(a.size), 0) FROM attachments a"
+        " WHERE a.tip_id = t.id AND a.blob IS NOT NULL)"
+        " FROM tips t WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.rowid",
+        [json.dumps(list(tip_ids))])
+    out, batch, batch_size = [], [], 0
+    for tip_id, files in rows:
+        if batch and (len(batch) >= tips or batch_size + files > size):
+            out.append(batch)
+            batch, batch_size = [], 0
+        batch.append(tip_id)
+        batch_size += files
+    if batch:
+        out.append(batch)
+    return out
+
+
 def purge_tips(db, tip_ids, *, closed, cutoff):
     """Delete those of ``tip_ids`` still due, with everything that hangs off them.
 

@@ -50,6 +50,9 @@ class GuardedStream:
     def read(self, size=-1):
         return self._guarded("read", size)
 
+    def readinto(self, buffer):
+        return self._guarded("readinto", buffer)
+
     def readline(self, size=-1):
         return self._guarded("readline", size)
 

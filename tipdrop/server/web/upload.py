@@ -171,18 +171,20 @@ def read_submission(request, start_draft, max_body):
     stream = open_body()
     received = 0
     finished = False
+    # One buffer for every read: the decoder copies what it is given.
+    buffer = memoryview(bytearray(BODY_READ))
     try:
         while not finished:
-            chunk = stream.read(BODY_READ)
-            received += len(chunk)
+            n = stream.readinto(buffer)
+            received += n
             if received > max_body:
                 raise RequestEntityTooLarge()
-            if not chunk:
+            if not n:
                 if not _decode_piece(decoder, parser, None):
                     raise FormError("the upload was cut short")
                 break
-            view = memoryview(chunk)
-            for at in range(0, len(chunk), READ_SIZE):
+            view = buffer[:n]
+            for at in range(0, n, READ_SIZE):
                 if _decode_piece(decoder, parser, view[at:at + READ_SIZE]):
                     finished = True
                     break
