@@ -129,6 +129,8 @@ def unlock(client):
     assert job is None or job.finished.wait(60)
     ready = get(client, "/unlocking")
     assert ready.status_code == 303 and ready.location.endswith("/inbox"), ready.data
+    # The inbox is usable now; search once the full-text index is whole too.
+    assert client.application.extensions["officer_desk"].index.wait_for_words(60)
     return client
 
 

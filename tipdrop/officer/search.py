@@ -8,10 +8,19 @@ fast, disposable view of it.
 
 Search has to work for Kazakh, Russian and English as officers actually type
 them. :func:`fold` normalises text before it is indexed and before a query
-is matched: NFC, Unicode case folding, ё→е, and the Kazakh letters to the
-Russian letters that stand in for them on a keyboard without them (қ→к,
-ң→н, ғ→г, ә→а, ө→о, ұ/ү→у, һ→х, і→и), so "казак" finds "Қазақ" and
-"ещё" finds "еще". Each word of a query is cut to its stem (Snowball's
+is matched: NFC, lower case, ё→е, and the Kazakh letters to the Russian
+letters that stand in for them on a keyboard without them (қ→к, ң→н, ғ→г,
+ә→а, ө→о, ұ/ү→у, һ→х, і→и), so "казак" finds "Қазақ" and "ещё" finds
+"еще"; Latin letters lose their accents (é→e, ş→s, ğ→g), and the
+punctuation and spaces typed outside ASCII (« » — … “ ” № and the like)
+become spaces.
+
+Folding is all the index needs, so FTS5 is given the ``ascii`` tokenizer,
+which splits at ASCII punctuation and spaces and takes every other letter
+as it comes: a third of the work of ``unicode61``, which would look up and
+fold each Cyrillic letter again (bench/officer_app.py). A query is cut into
+words at the same places (:data:`QUERY_WORD`), so each word of it is one
+token of the index. Each word of a query is cut to its stem (Snowball's
 Russian stemmer for Cyrillic, its English one for Latin letters; the
 snowballstemmer package, pure Python, the stemmers search engines use) and
 matches as a prefix: "взятка" finds "взятку", "pills" finds "pill". The
@@ -21,8 +30,12 @@ covers words typed without their suffixes ("бала" finds "балалар").
 """
 
 import json
+import queue
 import re
+import secrets
 import sqlite3
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +43,7 @@ from functools import cache
 
 import snowballstemmer
 
-from tipdrop.errors import ConfigError
+from tipdrop.errors import ConfigError, TipdropError
 from tipdrop.officer import similar
 from tipdrop.officer.opening import open_envelope
 from tipdrop.protocol.fields import STATUSES
@@ -38,7 +51,28 @@ from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 
 #: Letters folded after case folding (see the module docstring).
 FOLDS = (("ё", "е"), ("ә", "а"), ("ғ", "г"), ("қ", "к"), ("ң", "н"), ("ө", "о"), ("ұ", "у"),
-         ("ү", "у"), ("һ", "х"), ("і", "и"))
+         ("ү", "у"), ("һ", "х"), ("і", "и"), ("ß", "ss"))
+#: Latin letters with accents (Latin-1, and those of Kazakh's and Turkish's Latin
+#: alphabets) and the letter they fold to, after lower case.
+ACCENTS = tuple(
+    (letter, unicodedata.normalize("NFD", letter)[0])
+    for letter in "àáâãäåçèéêëìíîïñòóôõöùúûüýÿāăąćčďēėęěğīįľłńňōőřśşšţťūůűųźżž"
+    if unicodedata.normalize("NFD", letter)[0].isascii())
+#: Spaces and punctuation outside ASCII that texts in our languages use: spaces
+#: in the index (the ascii tokenizer would take them for letters). The soft
+#: hyphen and zero-width characters join the word instead.
+SEPARATORS = "\u00a0\u2007\u202f\u2002\u2003\u2009«»‹›„“”‚‘’—–‒―‑‐…•·№§°×÷¶"
+JOINERS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_RARE_FOLDS = (ACCENTS + tuple((mark, " ") for mark in SEPARATORS)
+               + tuple((mark, "") for mark in JOINERS))
+_RARE_LEADS = (b"\xc2", b"\xc3", b"\xc4", b"\xc5", b"\xe2", b"\xef")
+#: FTS5 options: see the module docstring for the tokenizer. Positions are kept
+#: (detail=full): search needs none (every query word is one token, matched as a
+#: prefix), but similar reports rank their candidates by BM25, which without
+#: them counts each word once per tip and misses near-copies among short tips
+#: (tests/officer/test_similar.py); the cost falls on the index's own thread.
+#: The text is kept once, in the reports table, not again by FTS5 (content='').
+FTS_OPTIONS = "tokenize = 'ascii', detail = full, content = ''"
 #: Tips decrypted and inserted together when the index is built.
 BATCH = 128
 #: Tips per inbox page.
@@ -47,7 +81,9 @@ PAGE_SIZE = 50
 MAX_QUERY_WORDS = 16
 #: Stems shorter than this are not used: the word itself is (a prefix too short finds everything).
 MIN_STEM = 3
-_WORD = re.compile(r"\w+")
+#: A word of a query: what the ascii tokenizer takes as one (anything but ASCII
+#: punctuation and spaces), so a quoted word is always one token of the index.
+QUERY_WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -58,7 +94,6 @@ CREATE TABLE tips (
     received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
     summary TEXT NOT NULL);
-CREATE VIRTUAL TABLE words USING fts5(text, tokenize = "unicode61 remove_diacritics 2");
 -- Every inbox page counts by status, lists the categories and regions and
 -- shows the first tips in order: from these, without reading every row.
 CREATE INDEX tips_status ON tips (status);
@@ -67,6 +102,7 @@ CREATE INDEX tips_region ON tips (region);
 CREATE INDEX tips_newest ON tips (urgent DESC, received DESC, id);
 CREATE INDEX tips_oldest ON tips (urgent DESC, received, id);
 """
+WORDS_SCHEMA = f"CREATE VIRTUAL TABLE fulltext.words USING fts5(text, {FTS_OPTIONS})"
 
 
 class NoFullTextSearchError(ConfigError):
@@ -85,10 +121,20 @@ def require_fts5() -> None:
 
 
 def fold(text: str) -> str:
-    """``text`` as it is indexed and searched: NFC, case-folded, ё and Kazakh letters folded."""
-    text = unicodedata.normalize("NFC", text or "").casefold()
-    for letter, base in FOLDS:  # str.replace, ten times: far faster than translate() here
+    """``text`` as it is indexed and searched (see the module docstring)."""
+    # lower() is casefold() for our three languages (ß is folded below), at half the cost.
+    text = unicodedata.normalize("NFC", text or "").lower()
+    # str.replace of a letter the text lacks only scans it: far faster than
+    # translate() or a regular expression over Cyrillic text. Kazakh and ё are
+    # common; accents and punctuation outside ASCII are looked for only when
+    # the UTF-8 form has a first byte of theirs (U+0080-U+017F, U+2000-U+2FFF,
+    # U+FEFF): a few memchr calls instead of some eighty scans.
+    for letter, base in FOLDS:
         text = text.replace(letter, base)
+    encoded = text.encode()
+    if any(lead in encoded for lead in _RARE_LEADS):
+        for letter, base in _RARE_FOLDS:
+            text = text.replace(letter, base)
     return text
 
 
@@ -98,7 +144,7 @@ def match_expression(query: str) -> str | None:
     Words are quoted, so nothing the officer types is read as FTS5 syntax.
     None when the query holds no word.
     """
-    words = _WORD.findall(fold(query))[:MAX_QUERY_WORDS]
+    words = QUERY_WORD.findall(fold(query))[:MAX_QUERY_WORDS]
     if not words:
         return None
     return " ".join(f'"{stem(word)}"*' for word in words)
@@ -126,46 +172,171 @@ class Page:
     pages: int
 
 
+class SearchIndexFailedError(TipdropError):
+    """The search index could not be built. Lock the app and unlock it again; if it happens
+    again, report it."""
+
+    http_status = 500
+
+
+class SearchIndexBuildingError(TipdropError):
+    """The search index is still being built: search again in a moment."""
+
+    http_status = 503
+
+    def __init__(self, percent: int):
+        super().__init__(f"{percent} %")
+        self.percent = percent
+
+
 class SearchIndex:
-    """The decrypted text and metadata of every tip, in memory, for one unlocked session."""
+    """The decrypted text and metadata of every tip, in memory, for one unlocked session.
+
+    Two in-memory databases: the list (the ``tips`` table and each report's
+    folded text), in this connection's own ``:memory:``; and the full-text
+    index, ``words``, in a private in-memory database (SQLite's ``memdb``,
+    named at random, never a file) attached to it. :meth:`build` fills the
+    list and hands each batch of texts to a thread that fills the full-text
+    index through its own connection: SQLite lets go of Python's lock while
+    it indexes, so that thread works on the second core while this one
+    decrypts, and the inbox is usable as soon as the list is whole. Search
+    and similar reports wait for :attr:`words_ready`
+    (:class:`SearchIndexBuildingError` until then, never an empty answer).
+    """
 
     def __init__(self, urgent: Iterable[str] = ()):
         # check_same_thread off: the idle watchdog closes it from its own thread;
         # the app serialises every use (tipdrop/officer/app/desk.py).
-        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db = sqlite3.connect(":memory:", check_same_thread=False, uri=True)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA temp_store = MEMORY")
         self.db.executescript(SCHEMA)
         similar.create(self.db)
+        self._words_uri = f"file:/tipdrop-words-{secrets.token_hex(16)}?vfs=memdb"
+        self.db.execute("ATTACH ? AS fulltext", [self._words_uri])
+        self.db.execute(WORDS_SCHEMA)
+        self.db.commit()
         self.urgent = frozenset(urgent)
+        #: Set while the full-text index holds every text handed over (or failed):
+        #: from the start (an empty index is whole), and again once a build ends.
+        self.words_ready = threading.Event()
+        self.words_ready.set()
+        self.words_done = 0
+        self.words_total = 0
+        #: The tip texts the full-text thread indexed, and its CPU time (bench/officer_app.py).
+        self.words_cpu_seconds = 0.0
+        self._words_error: BaseException | None = None
+        self._feed: queue.SimpleQueue = queue.SimpleQueue()
+        self._late: list | None = None  # while the thread runs: refreshed texts it adds last
+        self._lock = threading.Lock()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._listed = threading.Event()
 
     def close(self) -> None:
+        """Stop the full-text thread (it drops its unfinished work) and free both databases."""
+        self._stop = True
+        self._feed.put(None)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
         self.db.close()
 
     def build(self, workspace, keyring,
               progress: Callable[[int, int], None] = lambda n, total: None) -> int:
         """Decrypt every tip of ``workspace`` into this new index; return how many.
 
-        Tips go in by batches of :data:`BATCH`, one executemany per table;
-        each text is folded once (bench/officer_app.py measures the whole
-        against the bare HPKE unseal, and says where the rest goes).
+        This thread decrypts and folds; the index's thread (:meth:`_fill`)
+        writes each batch of :data:`BATCH` tips into the list and the
+        full-text index (one executemany per table), SQLite working while
+        this thread decrypts the next batch. Returns once the list is whole:
+        the inbox works; search waits for the full-text index
+        (:meth:`wait_for_words`), which follows a batch behind.
+        bench/officer_app.py measures both against the bare HPKE unseal.
         """
         (total,) = workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
+        self.words_total = total
+        self.words_ready.clear()
+        self._late = []
+        self._thread = threading.Thread(target=self._fill, name="search-index", daemon=True)
+        self._thread.start()
         count = 0
-        with self.db:
+        try:
             for batch in self._rows(decrypted_tips(workspace, keyring)):
-                numbered = [(count + i, *row) for i, row in enumerate(batch, 1)]
+                self._feed.put([(count + i, *row) for i, row in enumerate(batch, 1)])
+                count += len(batch)
+                progress(count, total)
+        finally:
+            self._feed.put(None)  # the end (or, after an error, close() stops the thread)
+        self.words_total = count
+        self._listed.wait()
+        if self._words_error is not None:
+            raise SearchIndexFailedError() from self._words_error
+        return count
+
+    def _fill(self) -> None:
+        """The index's thread: write each batch into the list and the full-text index.
+
+        The list (this index's connection) is committed once whole, and the
+        inbox may use it; the full-text index (its own connection to the
+        attached in-memory database) then adds the texts refreshed meanwhile
+        and is committed, and search may use it.
+        """
+        start = time.thread_time()
+        words = sqlite3.connect(self._words_uri, uri=True, isolation_level=None,
+                                check_same_thread=False)
+        try:
+            words.execute("PRAGMA temp_store = MEMORY")
+            words.execute("BEGIN")
+            while (batch := self._feed.get()) is not None and not self._stop:
                 self.db.executemany(
                     "INSERT INTO tips (n, id, status, category, region, received, unread,"
                     " attachments, damaged, urgent, language, summary)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in numbered])
-                self.db.executemany("INSERT INTO words (rowid, text) VALUES (?, ?)",
-                                    [(r[0], r[-2]) for r in numbered])
-                self.db.executemany("INSERT INTO reports (n, chars) VALUES (?, ?)",
-                                    [(r[0], r[-1]) for r in numbered])
-                count += len(batch)
-                progress(count, total)
-        return count
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in batch])
+                self.db.executemany("INSERT INTO reports (n, chars, text) VALUES (?, ?, ?)",
+                                    [(r[0], r[-1], r[-2]) for r in batch])
+                words.executemany("INSERT INTO words (rowid, text) VALUES (?, ?)",
+                                  [(r[0], r[-2]) for r in batch])
+                self.words_done += len(batch)
+            if self._stop:
+                self._words_error = SearchIndexFailedError()  # closed: nothing to search
+                return
+            self.db.commit()
+            self._listed.set()
+            with self._lock:
+                if self._stop:  # locked while the list was in use: nothing more to do
+                    self._words_error = SearchIndexFailedError()
+                    return
+                words.executemany("INSERT INTO words (rowid, text) VALUES (?, ?)", self._late or [])
+                words.execute("COMMIT")
+                self._late = None  # from now on a refresh writes the index itself
+        except BaseException as e:  # a bug: the unlock fails, search never misses
+            self._words_error = e
+        finally:
+            words.close()
+            self.words_cpu_seconds = time.thread_time() - start
+            self._listed.set()
+            self.words_ready.set()
+
+    def wait_for_words(self, timeout: float | None = None) -> bool:
+        """Wait until the full-text index is whole; False if ``timeout`` came first.
+
+        SearchIndexFailedError if it could not be built.
+        """
+        if not self.words_ready.wait(timeout):
+            return False
+        if self._words_error is not None:
+            raise SearchIndexFailedError() from self._words_error
+        return True
+
+    def words_percent(self) -> int:
+        """How much of the full-text index is built, 0–99 (100 is ready, not a count)."""
+        return min(99, self.words_done * 100 // max(1, self.words_total))
+
+    def _require_words(self) -> None:
+        if not self.words_ready.is_set():
+            raise SearchIndexBuildingError(self.words_percent())
+        if self._words_error is not None:
+            raise SearchIndexFailedError() from self._words_error
 
     def _rows(self, tips):
         """Batches of (row of tips..., folded text, length of its report part)."""
@@ -195,10 +366,11 @@ class SearchIndex:
                 self._put(tip)
 
     def _put(self, tip: dict) -> None:
-        # A tip's words are the FTS row of the same rowid: found and replaced by key.
+        # The tip gets a new row number. Its old words stay in the full-text index
+        # (a contentless FTS5 table deletes only given the old text again) but lead
+        # nowhere: every search and similar looks its matches up in tips.
         old = self.db.execute("SELECT n FROM tips WHERE id = ?", [tip["id"]]).fetchone()
         if old:
-            self.db.execute("DELETE FROM words WHERE rowid = ?", [old[0]])
             self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
             self.db.execute("DELETE FROM reports WHERE n = ?", [old[0]])
         *row, text, report_chars = self._row(tip)
@@ -206,12 +378,17 @@ class SearchIndex:
             "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
             " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row).lastrowid
-        self.db.execute("INSERT INTO words (rowid, text) VALUES (?, ?)", [n, text])
         # The report's own words come first: similar.py compares those alone.
-        similar.put(self.db, n, report_chars)
+        similar.put(self.db, n, report_chars, text)
+        with self._lock:
+            if self._late is not None:  # the full-text thread still runs: it adds these
+                self._late.append((n, text))
+                return
+        self.db.execute("INSERT INTO fulltext.words (rowid, text) VALUES (?, ?)", [n, text])
 
     def similar(self, tip_id: str) -> list:
         """Tips of the same region and category whose reports read alike (similar.py)."""
+        self._require_words()
         return similar.similar_tips(self.db, tip_id)
 
     def counts(self) -> dict:
@@ -251,7 +428,8 @@ class SearchIndex:
         if query and expression is None:
             return Page([], 0, 1, 1)
         if expression:
-            where.append("t.n IN (SELECT rowid FROM words WHERE words MATCH ?)")
+            self._require_words()  # never an empty answer for want of the index
+            where.append("t.n IN (SELECT rowid FROM fulltext.words WHERE words MATCH ?)")
             args.append(expression)
         clause = " WHERE " + " AND ".join(where) if where else ""
         # The clause is built from fixed column names; every value is a bound parameter.

@@ -54,7 +54,8 @@ SHOWN = 5
 _TOKEN = re.compile(r"[^\W_]+")
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS reports (n INTEGER PRIMARY KEY, chars INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reports (n INTEGER PRIMARY KEY, chars INTEGER NOT NULL,
+                                    text TEXT NOT NULL);
 """
 
 
@@ -71,15 +72,15 @@ def create(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def put(db: sqlite3.Connection, n: int | None, report_chars: int) -> None:
-    """Remember how much of tip ``n``'s indexed text is the report (it comes first)."""
-    db.execute("INSERT OR REPLACE INTO reports (n, chars) VALUES (?, ?)", [n, report_chars])
+def put(db: sqlite3.Connection, n: int | None, report_chars: int, text: str) -> None:
+    """Keep tip ``n``'s indexed text and how much of it is the report (it comes first)."""
+    db.execute("INSERT OR REPLACE INTO reports (n, chars, text) VALUES (?, ?, ?)",
+               [n, report_chars, text])
 
 
 def _report(db, n):
     """The distinct words of tip ``n``'s report, sorted."""
-    row = db.execute("SELECT substr(w.text, 1, r.chars) FROM words w JOIN reports r "
-                     "ON r.n = w.rowid WHERE w.rowid = ?", [n]).fetchone()
+    row = db.execute("SELECT substr(text, 1, chars) FROM reports WHERE n = ?", [n]).fetchone()
     return sorted(set(_TOKEN.findall(row[0]))) if row else []
 
 
@@ -112,7 +113,7 @@ def similar_tips(db: sqlite3.Connection, tip_id: str, limit: int = SHOWN,
     # Words are runs of letters and digits: quoted, nothing in them is FTS5 syntax.
     expression = " OR ".join(f'"{word}"' for word in words)
     candidates = db.execute(
-        "SELECT t.* FROM words JOIN tips t ON t.n = words.rowid WHERE words MATCH ? "
+        "SELECT t.* FROM fulltext.words JOIN tips t ON t.n = words.rowid WHERE words MATCH ? "
         "AND t.region = ? AND t.category = ? AND t.n != ? ORDER BY bm25(words) LIMIT ?",
         [expression, region, category, n, CANDIDATES]).fetchall()
     found = []

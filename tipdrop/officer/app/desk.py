@@ -2,7 +2,9 @@
 
 Unlocking reads the unit key's passphrase from the page, proves it on the
 newest key (Argon2id), and decrypts the workspace into an in-memory index
-(tipdrop/officer/search.py). Locking, by the Lock button or after
+(tipdrop/officer/search.py). The app is unlocked, and the inbox usable, as
+soon as every tip is decrypted and listed; the full-text index follows in
+the index's own thread, and search says how far it is until then. Locking, by the Lock button or after
 ``idle_seconds`` without a request, drops both: from then on nothing
 decrypted is reachable until the passphrase is typed again. Python cannot
 wipe memory it freed; dropping every reference is what it can do.
@@ -115,7 +117,8 @@ class Desk:
         """Check the passphrase now; decrypt the workspace into the index in a thread.
 
         The page shows the progress (views.unlocking) and the app is unlocked
-        once the whole index is built. Lock cancels it.
+        once every tip is listed (the full-text index may still be filling:
+        SearchIndex.words_ready). Lock cancels either.
         """
         if not passphrase:
             raise EmptyPassphraseError()
@@ -160,7 +163,8 @@ class Desk:
             job.finished.set()
 
     def unlock(self, passphrase: str) -> int:
-        """Unlock and wait for the index (scripts and tests); return how many tips it holds.
+        """Unlock and wait for the whole index, full text included (scripts and tests);
+        return how many tips it holds.
 
         Not from a request: the build publishes under :attr:`mutex`, which a
         request holds.
@@ -170,6 +174,9 @@ class Desk:
         if job.error:
             self._unlocking = None
             raise job.error
+        index = self._index
+        if index is not None:
+            index.wait_for_words()
         return job.total
 
     def take_unlock_error(self) -> "TipdropError | None":

@@ -9,15 +9,23 @@ from flask import current_app
 
 from tipdrop.errors import TipdropError
 from tipdrop.officer.replytemplates import DEFAULT_TEMPLATES, load_templates
+from tipdrop.officer.search import SearchIndexBuildingError
 
 
 def _desk():
     return current_app.extensions["officer_desk"]
 
 
-def similar_tips(tip_id: str) -> list:
-    """Tips of the same region and category whose reports read like this one's."""
-    return _desk().index.similar(tip_id)
+def similar_tips(tip_id: str) -> list | int:
+    """Tips of the same region and category whose reports read like this one's.
+
+    While the full-text index is still being built: how far it is (0-99),
+    which the page says instead of "no similar report".
+    """
+    try:
+        return _desk().index.similar(tip_id)
+    except SearchIndexBuildingError as e:
+        return e.percent
 
 
 def reply_templates():

@@ -269,6 +269,7 @@ class Courier:
             index = SearchIndex(self.desk.urgent)
             try:
                 index.build(workspace, transfer.keyring, self._indexed(transfer))
+                index.wait_for_words()  # the old index serves until the new one is whole
             except BaseException:
                 index.close()
                 raise

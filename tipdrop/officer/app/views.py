@@ -17,6 +17,7 @@ from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
 from tipdrop.officer.replytemplates import reply_template
+from tipdrop.officer.search import SearchIndexBuildingError
 from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
@@ -159,11 +160,15 @@ def inbox():
     filters = {k: request.args.get(k) or None for k in FILTERS}
     handle = request.args.get("search")
     query = desk().recall_search(handle)
-    page = index.inbox(**{k: v for k, v in filters.items() if k != "order"}, query=query,
-                       oldest_first=filters["order"] == "oldest",
-                       page=request.args.get("page", 1, type=int))
-    return render_template("inbox.html", page=page, counts=index.counts(), filters=filters,
-                           query=query, search=handle if query else None,
+    try:
+        page, building = index.inbox(
+            **{k: v for k, v in filters.items() if k != "order"}, query=query,
+            oldest_first=filters["order"] == "oldest",
+            page=request.args.get("page", 1, type=int)), None
+    except SearchIndexBuildingError as e:  # says how far, reloads; never an empty answer
+        page, building = None, e.percent
+    return render_template("inbox.html", page=page, building=building, counts=index.counts(),
+                           filters=filters, query=query, search=handle if query else None,
                            categories=index.choices("category"),
                            regions=index.choices("region"), urgent=set(desk().urgent))
 
