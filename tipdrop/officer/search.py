@@ -60,9 +60,10 @@ ACCENTS = tuple(
     if unicodedata.normalize("NFD", letter)[0].isascii())
 #: Spaces and punctuation outside ASCII that texts in our languages use: spaces
 #: in the index (the ascii tokenizer would take them for letters). The soft
-#: hyphen and zero-width characters join the word instead.
-SEPARATORS = "\u00a0\u2007\u202f\u2002\u2003\u2009«»‹›„“”‚‘’—–‒―‑‐…•·№§°×÷¶"
-JOINERS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+#: hyphen, the zero-width (non-)joiners, the word joiner and a byte order mark
+#: are dropped: they sit inside a word.
+SEPARATORS = "\u00a0\u2007\u202f\u2002\u2003\u2009\u200b«»‹›„“”‚‘’—–‒―‑‐…•·№§°×÷¶"
+JOINERS = "\u00ad\u200c\u200d\u2060\ufeff"
 _RARE_FOLDS = (ACCENTS + tuple((mark, " ") for mark in SEPARATORS)
                + tuple((mark, "") for mark in JOINERS))
 _RARE_LEADS = (b"\xc2", b"\xc3", b"\xc4", b"\xc5", b"\xe2", b"\xef")
