@@ -74,6 +74,8 @@ def officer_app_values(r):
         "APP_TIPS": _figure(r, "app_tips", ","),
         "APP_UNLOCK_RATIO": _figure(r, "app_unlock_vs_unseal_bound", ".2f"),
         "APP_UNLOCK_S": _figure(r, "app_unlock_seconds", ".1f"),
+        "APP_UNLOCK_CPU_RATIO": _figure(r, "app_unlock_vs_unseal_bound_cpu", ".2f"),
+        "APP_INBOX_RATIO": _figure(r, "app_inbox_ready_vs_unseal_bound", ".2f"),
         "APP_SEARCH_P95": _figure(r, "app_search_p95_ms", ".1f"),
         "APP_INBOX_P95": _figure(r, "app_inbox_p95_ms", ".1f"),
         "APP_SIMILAR_P95": _figure(r, "app_similar_p95_ms", ".1f"),

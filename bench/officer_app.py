@@ -13,10 +13,13 @@ One child process then measures, in the same run:
 
 - the bound: HPKE unseal (``envelope.open_``) of every tip envelope of the
   workspace in memory;
-- unlock: ``Desk.unlock`` of the real app (passphrase, then every tip
-  decrypted into the in-memory index), as tips per second against the bound,
-  in wall time and in CPU time (the machine is shared); the two take turns
-  :data:`ROUNDS` times and the best of each counts;
+- unlock: the real app's ``Desk.start_unlock`` (passphrase, then every tip
+  decrypted into the in-memory index) until the inbox is usable (every tip
+  listed) and until search is ready (the full-text index whole: the figure
+  the goal is about), as tips per second against the bound, in wall time
+  and in CPU time (the machine is shared), with the CPU time of each of the
+  two threads (the bound uses one core); the two take turns :data:`ROUNDS`
+  times and the best of each counts;
 - search: ``SearchIndex.inbox`` with a query, p50 / p95 over a set of queries;
 - the inbox page: GET /inbox rendered by the real Flask app (gate, session,
   templates, Babel), p50 / p95; both also in CPU time, which a burst of load
@@ -189,6 +192,8 @@ def _worker(workdir):
     # Bound and unlock take turns, ROUNDS times; the best of each counts (the
     # machine is shared: a burst of load elsewhere must not decide the ratio).
     bound = bound_cpu = unlock_seconds = unlock_cpu = index_seconds = float("inf")
+    inbox_seconds = float("inf")
+    threads_cpu = (0.0, 0.0)
     rss_unlocked = None
     for _ in range(ROUNDS):
         desk.lock()
@@ -197,15 +202,24 @@ def _worker(workdir):
         bound = min(bound, time.perf_counter() - start)
         bound_cpu = min(bound_cpu, time.process_time() - cpu)
         start, cpu = time.perf_counter(), time.process_time()
-        tips = desk.unlock(PASSPHRASE)
-        unlock_seconds = min(unlock_seconds, time.perf_counter() - start)
+        job = desk.start_unlock(PASSPHRASE)
+        job.finished.wait()
+        inbox_seconds = min(inbox_seconds, time.perf_counter() - start)  # the inbox works
+        index = desk.index
+        index.wait_for_words()  # and search
+        ready = time.perf_counter() - start
+        if ready < unlock_seconds:
+            unlock_seconds = ready
+            threads_cpu = (index.list_cpu_seconds, index.words_cpu_seconds)
         unlock_cpu = min(unlock_cpu, time.process_time() - cpu)
+        tips = job.total
         if rss_unlocked is None:  # after the first unlock: later rounds add freed memory
             rss_unlocked = _rss_mib()
         # The index alone, without the passphrase check and the audit log's fsync.
         index = SearchIndex()
         start = time.perf_counter()
         index.build(desk.workspace, keyring)
+        index.wait_for_words()
         index_seconds = min(index_seconds, time.perf_counter() - start)
         index.close()
     index = desk.index
@@ -261,6 +275,8 @@ def _worker(workdir):
     worker_result(
         tips=tips, unseal_per_s=tips / bound, unseal_cpu_per_s=tips / bound_cpu,
         unlock_seconds=unlock_seconds, unlock_cpu_seconds=unlock_cpu,
+        inbox_seconds=inbox_seconds, list_cpu_seconds=threads_cpu[0],
+        words_cpu_seconds=threads_cpu[1],
         index_seconds=index_seconds, rss_locked_mib=rss_locked, rss_unlocked_mib=rss_unlocked,
         search_p50_ms=_p(search_times, 0.5), search_p95_ms=_p(search_times, 0.95),
         inbox_p50_ms=_p(render_times, 0.5), inbox_p95_ms=_p(render_times, 0.95),
@@ -288,6 +304,12 @@ def measure(count):
         "app_unlock_vs_unseal_bound": per_s / r["unseal_per_s"],
         "app_unlock_vs_unseal_bound_cpu": r["tips"] / r["unlock_cpu_seconds"]
         / r["unseal_cpu_per_s"],
+        "app_unlock_cpu_seconds": r["unlock_cpu_seconds"],
+        "app_inbox_ready_seconds": r["inbox_seconds"],
+        "app_inbox_ready_vs_unseal_bound": r["tips"] / r["inbox_seconds"] / r["unseal_per_s"],
+        "app_unlock_list_cpu_seconds": r["list_cpu_seconds"],
+        "app_unlock_words_cpu_seconds": r["words_cpu_seconds"],
+        "app_unseal_bound_cpu_seconds": r["tips"] / r["unseal_cpu_per_s"],
         "app_index_build_vs_unseal_bound": r["tips"] / r["index_seconds"] / r["unseal_per_s"],
         "app_search_p50_ms": r["search_p50_ms"],
         "app_search_p95_ms": r["search_p95_ms"],

@@ -224,7 +224,9 @@ class SearchIndex:
         self.words_ready.set()
         self.words_done = 0
         self.words_total = 0
-        #: The tip texts the full-text thread indexed, and its CPU time (bench/officer_app.py).
+        #: CPU time of the decrypting thread (in build) and of the index's thread, for
+        #: bench/officer_app.py: the bound it is measured against uses one core.
+        self.list_cpu_seconds = 0.0
         self.words_cpu_seconds = 0.0
         self._words_error: BaseException | None = None
         self._feed: queue.SimpleQueue = queue.SimpleQueue()
@@ -261,6 +263,7 @@ class SearchIndex:
         self._thread = threading.Thread(target=self._fill, name="search-index", daemon=True)
         self._thread.start()
         count = 0
+        cpu = time.thread_time()
         try:
             for batch in self._rows(decrypted_tips(workspace, keyring)):
                 self._feed.put([(count + i, *row) for i, row in enumerate(batch, 1)])
@@ -269,6 +272,7 @@ class SearchIndex:
         finally:
             self._feed.put(None)  # the end (or, after an error, close() stops the thread)
         self.words_total = count
+        self.list_cpu_seconds = time.thread_time() - cpu
         self._listed.wait()
         if self._words_error is not None:
             raise SearchIndexFailedError() from self._words_error
