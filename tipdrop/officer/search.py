@@ -1,8 +1,9 @@
 """The unlocked workspace as an in-memory index: the inbox's lists, counts and full-text search.
 
 Built when the officer unlocks the app (tipdrop/officer/app/) and dropped
-when it locks: the decrypted text lives only in a SQLite ``:memory:``
-database (``temp_store = MEMORY``, so not even a sort spills to a temporary
+when it locks: the decrypted text lives only in SQLite's in-memory
+databases (``:memory:`` for the list, a ``memdb`` one for the full-text
+index; ``temp_store = MEMORY``, so not even a sort spills to a temporary
 file), never on disk. The workspace itself stays the record; the index is a
 fast, disposable view of it.
 
