@@ -175,8 +175,7 @@ class Page:
 
 
 class SearchIndexFailedError(TipdropError):
-    """The search index could not be built. Lock the app and unlock it again; if it happens
-    again, report it."""
+    """The search index could not be built: lock the app and unlock it again."""
 
     http_status = 500
 
