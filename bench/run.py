@@ -746,7 +746,8 @@ def _officer_app_section(r):
         lines.append(
             f"| CPU time of the decrypting thread / the index's thread (cores used over the "
             f"unlock) | {_fmt(list_cpu, 2)} s / {_fmt(words_cpu, 2)} s ({_fmt(list_cpu / ready, 2)}"
-            f" / {_fmt(words_cpu / ready, 2)} of a core; the bound: {_fmt(bound_cpu, 2)} s) | | |")
+            f" / {_fmt(words_cpu / ready, 2)} of a core; the bound: {_fmt(bound_cpu, 2)} s, so the "
+            f"decrypting thread alone runs at {_fmt(bound_cpu / list_cpu, 2)} of it) | | |")
     lines += [
         f"| the index alone (`SearchIndex.build` until search is ready: no passphrase, no audit "
         f"entry) vs the bound | {_fmt(r.get('app_index_build_vs_unseal_bound'), 2)} | | |",
@@ -802,7 +803,8 @@ def _officer_app_section(r):
             "when the index's thread has a core of its own; on one core (the CPU-time ratio "
             "above) the index's work adds to it. On this shared 2-core machine, with the "
             "load average above, neither thread has a core to itself and the wall-clock "
-            "ratio follows the CPU-time one.",
+            "ratio follows the CPU-time one (the cores-used figures above: the process had "
+            "well under one core in all).",
             ""]
     return lines
 
