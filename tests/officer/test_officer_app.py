@@ -421,9 +421,9 @@ def test_the_app_refuses_to_start_without_fts5_with_a_clear_error(monkeypatch, w
         sqlite_version = "3.0.0"
 
         @staticmethod
-        def connect(_):
+        def connect(*_, **__):
             db = sqlite3.connect(":memory:")
-            return type("Db", (), {"execute": lambda self, sql: (_ for _ in ()).throw(
+            return type("Db", (), {"execute": lambda self, *_: (_ for _ in ()).throw(
                 sqlite3.OperationalError("no such module: fts5")), "close": db.close})()
 
     monkeypatch.setattr(search, "sqlite3", NoFts5)

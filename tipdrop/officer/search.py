@@ -108,14 +108,16 @@ WORDS_SCHEMA = f"CREATE VIRTUAL TABLE fulltext.words USING fts5(text, {FTS_OPTIO
 
 
 class NoFullTextSearchError(ConfigError):
-    """This Python's SQLite has no FTS5 full-text search, which the officer app needs."""
+    """This Python's SQLite lacks FTS5 or memdb, which the officer app needs."""
 
 
 def require_fts5() -> None:
-    """Refuse to start the app on a Python whose SQLite lacks FTS5 (a clear error, not a crash)."""
-    db = sqlite3.connect(":memory:")
+    """Refuse to start the app on a Python whose SQLite cannot hold the index (a clear error,
+    not a crash): FTS5 with the ascii tokenizer, in a ``memdb`` database attached by name."""
+    db = sqlite3.connect(":memory:", uri=True)
     try:
-        db.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
+        db.execute("ATTACH ? AS probe", [f"file:/tipdrop-probe-{secrets.token_hex(8)}?vfs=memdb"])
+        db.execute(f"CREATE VIRTUAL TABLE probe.words USING fts5(text, {FTS_OPTIONS})")
     except sqlite3.OperationalError:
         raise NoFullTextSearchError(f"SQLite {sqlite3.sqlite_version}") from None
     finally:
