@@ -785,11 +785,13 @@ def _officer_app_section(r):
         "for only when the text has a character of theirs). Tried and not kept: "
         "`detail=none` and `detail=column` (10-25 % cheaper FTS5, but similar reports rank "
         "their candidates by BM25, which then counts each word once and misses near-copies "
-        "among short reports: tests/officer/test_similar.py fails); `columnsize=0` (BM25 "
-        "would tokenize every candidate again); prefix indexes (search's prefixes are "
-        "stems of any length, a prefix index would add work to every insert); "
-        "a regular expression or str.translate to fold punctuation (they cost more than an "
-        "unseal over 2 KB of Cyrillic).",
+        "among short reports: tests/officer/test_similar.py fails); a regular expression "
+        "or str.translate to fold punctuation (100 and 340 µs per 2 KB of Cyrillic, more "
+        "than an unseal). Not used, without measuring: `columnsize=0` (BM25 would then "
+        "tokenize every candidate's text again), prefix indexes (search's prefixes are stems "
+        "of any length; each would add work to every insert); the merge settings (`pgsz`, "
+        "`automerge`, `crisismerge`) changed FTS5's cost by under 15 % in an earlier run. "
+        "The index is one FTS5 column per tip already.",
         "",
     ]
     if not unlock_ok:
