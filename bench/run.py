@@ -776,7 +776,7 @@ def _officer_app_section(r):
         "search already has and scores a handful with rapidfuzz (tipdrop/officer/similar.py).",
         "",
         "What made the unlock cheaper (each measured on 2,000 tips, CPU time): the FTS5 index "
-        "uses the `ascii` tokenizer over text search.fold has already folded (lower case, ё, "
+        "uses the `ascii` tokenizer over text folding.fold has already folded (lower case, ё, "
         "Kazakh letters, Latin accents, and punctuation and spaces outside ASCII turned into "
         "spaces), instead of `unicode61` looking up and folding every Cyrillic letter again: "
         "FTS5 went from about 130 to 43 µs of CPU per 2 KB text. The table is contentless "

@@ -1,7 +1,7 @@
 """Search over text as people type it: punctuation and spaces outside ASCII, accents.
 
 The index's FTS5 tokenizer is ``ascii`` (tipdrop/officer/search.py): it
-splits only at ASCII punctuation and spaces, so search.fold must turn the
+splits only at ASCII punctuation and spaces, so folding.fold must turn the
 others into spaces (or join the word, for a soft hyphen) in the text and in
 the query alike. A real SearchIndex, tips put in as a refresh puts them.
 """

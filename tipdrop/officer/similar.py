@@ -29,7 +29,7 @@ rapidfuzz alone over every tip of a region and category: scoring 10,000
 reports of 2 KB takes seconds. FTS5 narrows to a few, rapidfuzz judges
 them: no extra work at unlock, milliseconds per tip page (bench/officer_app.py).
 
-Text is compared as search indexes it: folded by :func:`search.fold` (case,
+Text is compared as search indexes it: folded by :func:`folding.fold` (case,
 ё/е, Kazakh letters), so a Kazakh report retyped without its Kazakh letters
 still matches.
 """
