@@ -82,7 +82,9 @@ class _Staged:
 
 
 def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
-    """Import an export bundle after proving every item authentic; return counts.
+    """Import an export bundle after proving every item authentic.
+
+    Returns the counts and the ids of the tips it added (for the audit log).
 
     An intact copy of an item the workspace holds damaged replaces it, in
     the same transaction (counted as ``replaced``). ``again`` opens a bundle
@@ -97,7 +99,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     opened_before = db.execute("SELECT 1 FROM bundles WHERE sha256 = ?",
                                [digest.hexdigest()]).fetchone()
     if opened_before and not again:
-        return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}
+        return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}, []
     staged = _Staged()
     reading = _Reading(workspace, keyring, staged)
     old_blobs = []
@@ -135,7 +137,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}
-    return counts
+    return counts, [row["id"] for row in staged.tips]  # the replacing copies were taken out
 
 
 class _Reading:
