@@ -6,6 +6,9 @@ importing; then tipdrop.server.exchange.export_unit). One child process then tim
 in the same run, ``Workspace.open_bundle`` on it and the bound: opening the
 same tip envelopes (``envelope.open_``, i.e. HPKE X25519 unseal) in memory and
 doing nothing else. The ratio says what parsing, checks and SQLite cost on top.
+
+``python -m bench.officer_import [N] [--record]``: ``--record`` writes the
+figures into bench/RESULTS.md, the README's row and bench/results.json.
 """
 
 import json
