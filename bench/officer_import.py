@@ -6,6 +6,9 @@ importing; then tipdrop.server.exchange.export_unit). One child process then tim
 in the same run, ``Workspace.open_bundle`` on it and the bound: opening the
 same tip envelopes (``envelope.open_``, i.e. HPKE X25519 unseal) in memory and
 doing nothing else. The ratio says what parsing, checks and SQLite cost on top.
+
+``python -m bench.officer_import [N] [--record]``: ``--record`` writes the
+figures into bench/RESULTS.md, the README's row and bench/results.json.
 """
 
 import json
@@ -61,7 +64,7 @@ def _build(workdir, count):
             "attachments": attachments, "tips": counts["tips"]}
 
 
-def _worker(workdir, rounds="3"):
+def _worker(workdir, rounds="5"):
     """Time the unseal bound and open_bundle in this one process, in turns.
 
     Each round: the bound, an import into a fresh workspace, the bound
@@ -138,8 +141,47 @@ def measure(count):
     }
 
 
+def record(results, command):
+    """Put ``results`` into bench/RESULTS.md (this section), the README's row and
+    bench/results.json (a local file a full or quick run rewrites whole), as
+    bench/officer_app.py does for its own figures."""
+    import datetime
+
+    from bench import run
+    from bench.common import ROOT
+
+    day = datetime.date.today().isoformat()
+    lines = run._import_section(results)
+    lines[1:1] = ["", f"Measured alone by `{command}` on {day}; `make bench` measures it too "
+                  "(10,000 tips), `make bench-quick` on 2,000."]
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text()
+    start = text.index("## Officer import")
+    end = text.find("\n## ", start)
+    path.write_text(text[:start] + "\n".join(lines) + (text[end:] if end >= 0 else ""))
+    row = next(line for line in (ROOT / "bench" / "readme_table.md").read_text().splitlines()
+               if "IMPORT_TIPS" in line)
+    values = {"IMPORT_TIPS": f"{results['officer_import_tips']:,}",
+              "IMPORT_PER_S": f"{results['officer_import_tips_per_s']:,.0f}",
+              "IMPORT_RATIO": f"{results['officer_import_vs_unseal_bound']:.2f}",
+              "UNSEAL_PER_S": f"{results['officer_unseal_bound_per_s']:,.0f}"}
+    for key, value in values.items():
+        row = row.replace(key, value)
+    readme = ROOT / "README.md"
+    lines = readme.read_text().split("\n")
+    lines[next(i for i, line in enumerate(lines) if line.startswith("| officer import:"))] = row
+    readme.write_text("\n".join(lines))
+    stored = ROOT / "bench" / "results.json"
+    if stored.exists():
+        stored.write_text(json.dumps(json.loads(stored.read_text()) | results, indent=2) + "\n")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         _worker(*sys.argv[2:])
     else:
-        print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 2000), indent=2))
+        args = [a for a in sys.argv[1:] if a != "--record"]
+        figures = measure(int(args[0]) if args else 2000)
+        print(json.dumps(figures, indent=2))
+        if "--record" in sys.argv:
+            record(figures, "python -m bench.officer_import " + " ".join(sys.argv[1:]))

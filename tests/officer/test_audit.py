@@ -210,3 +210,14 @@ def test_any_value_in_any_field_of_any_entry_fails_verification_cleanly(tmp_path
     log.path.write_text("".join(lines))
     with pytest.raises(TipdropError):
         log.verify(keyring)
+
+
+def test_one_tips_trail_names_it_in_an_entry_that_lists_several_tips(tmp_path):
+    # An import entry names up to 1,000 tips (Workspace.open_bundle): a tip's
+    # own trail (officer audit --tip) shows it as an entry of its own would.
+    log, keyring = AuditLog(tmp_path), _keyring()
+    log.record(keyring, "import", tip_ids=["e" * 32, TIP, "f" * 32])
+    [shown] = list(audit.lines(log.verify(keyring), tip=TIP[:8]))
+    assert f"import          tip {TIP} (and 2 more)" in shown
+    [everything] = [line for line in audit.lines(log.verify(keyring)) if "import" in line]
+    assert "3 tip(s)" in everything

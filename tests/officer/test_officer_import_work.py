@@ -77,3 +77,37 @@ def test_opening_a_bundle_makes_no_x25519_key_of_a_reply_key(tmp_path, unit, mon
     assert workspace.open_bundle(bundle, Keyring.of(unit))["tips"] == 5
     workspace.close()
     assert made == []
+
+
+def test_the_audit_log_names_every_imported_tip_in_chained_authenticated_entries(
+        tmp_path, unit, monkeypatch):
+    # One `import` entry per IMPORT_ENTRY_TIPS tips, not one per tip; each tip
+    # is still named, and no name can be taken out of an entry unnoticed.
+    import json
+
+    from tipdrop.officer import workspace as workspace_mod
+    from tipdrop.officer.audit import AuditError
+
+    monkeypatch.setattr(workspace_mod, "IMPORT_ENTRY_TIPS", 2)
+    bundle = _bundle(tmp_path, unit, 5)
+    workspace = Workspace(tmp_path / "workspace")
+    keyring = Keyring.of(unit)
+    try:
+        workspace.open_bundle(bundle, keyring)
+        tip_ids = sorted(row[0] for row in workspace.db.execute("SELECT id FROM tips"))
+        imports = [e for e in workspace.audit.verify(keyring) if e["action"] == "import"]
+        assert [e["info"]["tip_ids"] for e in imports] == [tip_ids[:2], tip_ids[2:4],
+                                                           tip_ids[4:]]
+        assert all(e["tip"] is None for e in imports)
+        for tip_id in tip_ids:
+            assert "import" in [e["action"] for e in workspace.audit_trail(tip_id, keyring)]
+        lines = workspace.audit.path.read_text().splitlines(keepends=True)
+        at = next(n for n, line in enumerate(lines) if '"action":"import"' in line)
+        entry = json.loads(lines[at])
+        entry["info"]["tip_ids"] = entry["info"]["tip_ids"][1:]
+        lines[at] = json.dumps(entry, separators=(",", ":")) + "\n"
+        workspace.audit.path.write_text("".join(lines))
+        with pytest.raises(AuditError, match="was changed"):
+            workspace.audit.verify(keyring)
+    finally:
+        workspace.close()

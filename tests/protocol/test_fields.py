@@ -1,6 +1,8 @@
 """The field rules of records from the other side (tipdrop/protocol/fields.py), at their edges."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tipdrop.errors import FormatError
 from tipdrop.protocol import fields
@@ -94,3 +96,43 @@ def test_a_reply_key_no_reply_could_be_sealed_to_is_refused_at_open():
         rule.check(base64.b64encode(bytes(32)).decode())  # a low-order point
     good = X25519PrivateKey.generate().public_key().public_bytes_raw()
     assert rule.check(base64.b64encode(good).decode()) == good
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=200), edits=st.lists(
+    st.tuples(st.integers(0, 400), st.sampled_from(list("A/+=\n -_\x00é.")),
+              st.sampled_from(["replace", "insert", "delete"])), max_size=3))
+def test_the_fast_base64_decoder_accepts_only_what_the_standard_one_accepts_and_alike(data,
+                                                                                       edits):
+    # fields.b64decode tries pybase64 first: it may refuse more (the standard
+    # decoder then decides), never accept more nor decode otherwise.
+    import base64
+    import binascii
+
+    import pybase64
+
+    text = list(base64.b64encode(data).decode())
+    for at, char, how in edits:
+        at %= len(text) + 1
+        if how == "insert" or not text:
+            text.insert(at, char)
+        elif how == "replace":
+            text[min(at, len(text) - 1)] = char
+        else:
+            del text[min(at, len(text) - 1)]
+    text = "".join(text)
+    try:
+        fast = pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        fast = None
+    try:
+        standard = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError):
+        standard = None
+    if fast is not None:
+        assert fast == standard
+    if standard is None:
+        with pytest.raises(ValueError):  # binascii.Error is one
+            fields.b64decode(text)
+    else:
+        assert fields.b64decode(text) == standard

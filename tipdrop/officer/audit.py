@@ -280,6 +280,10 @@ def lines(entries: list[dict[str, Any]], tip: str | None = None) -> Iterator[str
         about = f"tip {entry['tip']}" if entry["tip"] else ""
         if listed:
             about = f"{len(listed)} tip(s)"
+            matching = [t for t in listed if tip and t.startswith(tip)]
+            if len(matching) == 1:  # one tip's trail: name it, as an entry of its own would
+                others = len(listed) - 1
+                about = f"tip {matching[0]}" + (f" (and {others} more)" if others else "")
         yield " ".join(part for part in (f"{entry['seq']:>5}", entry["time"],
                                          f"{entry['officer']:<12}", f"{entry['action']:<15}",
                                          about, info) if part)

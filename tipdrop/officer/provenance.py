@@ -134,6 +134,10 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device):
         report = report_for(tip_id)
         if report is None:  # a damaged report binds nothing; it is flagged itself
             continue
+        if tip_id not in by_tip and not report.get(binding.ATTACHMENT_DIGESTS):
+            # No file here and none bound (most reports): nothing to judge, nothing
+            # missing. read_report already refused a malformed member.
+            continue
         digests = binding.digests_of(report)
         held = held_parts.get(tip_id, set())
         for row in by_tip.get(tip_id, []):

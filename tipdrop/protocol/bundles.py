@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from tipdrop.crypto import canonical, signing
 from tipdrop.errors import FormatError, SignatureError
 from tipdrop.protocol import fields, forwards
+from tipdrop.protocol.compact import Compact
 from tipdrop.protocol.forwards import Forward
 
 EXPORT_MAGIC = b"TDEXPRT1"
@@ -141,17 +142,23 @@ class Record:
     kind: int
     doc: fields.JSONObject | None = None
     length: int = 0
+    #: Whether ``doc`` was already checked against its table (a Compact of the reader's).
+    checked: bool = False
 
 
 class ExportReader:
     """Read an export bundle record by record; :meth:`verify_end` must pass before use.
 
     Stream records are not loaded: call :meth:`copy_stream` with a writer
-    right after receiving one.
+    right after receiving one. ``compact`` maps record types to the
+    compact.Compact of their table: a record of such a type in the form the
+    server writes comes already checked (``Record.checked``); any other is
+    parsed as JSON, for the caller to check with fields.check.
     """
 
-    def __init__(self, src: Readable) -> None:
+    def __init__(self, src: Readable, compact: Mapping[int, Compact] | None = None) -> None:
         self._src = src
+        self._compact = compact or {}
         self._hash = hashlib.sha256()
         self.records = 0
         self._pending = 0
@@ -184,15 +191,29 @@ class ExportReader:
                     raise BundleError("an attachment is implausibly large")
                 self._pending = length
                 yield Record(kind, length=length)
+            elif kind in self._compact:
+                payload = self._read_payload(length)
+                doc = self._compact[kind].read(payload)
+                if doc is None:
+                    yield Record(kind, self._parse_json(payload))
+                else:
+                    yield Record(kind, doc, checked=True)
             elif kind in _JSON_RECORDS:
                 yield Record(kind, self._read_json(length))
             else:
                 raise BundleError(f"unknown record type {kind}")
 
     def _read_json(self, length: int, hashed: bool = True) -> fields.JSONObject:
+        return self._parse_json(self._read_payload(length, hashed))
+
+    def _read_payload(self, length: int, hashed: bool = True) -> bytes:
         if length > MAX_JSON_RECORD:
             raise BundleError("a record is implausibly large")
-        doc = fields.loads(self._read(length, hashed), BundleError, "a record")
+        return self._read(length, hashed)
+
+    @staticmethod
+    def _parse_json(payload: bytes) -> fields.JSONObject:
+        doc = fields.loads(payload, BundleError, "a record")
         if not isinstance(doc, dict):
             raise BundleError("a record is not a JSON object")
         return doc
