@@ -126,8 +126,9 @@ class _Storer:
         self.error = None
         self._queue = queue.Queue(queued)
         # Pieces stored and free to fill again: a fresh 1 MiB buffer per
-        # piece was zeroed, and faulted in again after glibc gave it back,
-        # a tenth of a sealed upload's time (bench/RESULTS.md, "Attachment upload").
+        # piece was zeroed, and faulted in again after glibc gave it back:
+        # about 4 % of a sealed upload's request thread (bench/RESULTS.md,
+        # "Attachment upload").
         # At most QUEUED + 2 buffers go round: one filling, one being stored.
         self._free = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tipdrop-blob-storer",
