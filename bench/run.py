@@ -531,9 +531,11 @@ def _upload_section(r):
             "Reaching 0.8 of the reader would take at most 1.25 times. "
             "The reader only receives; tipdrop receives the same way (the same gunicorn "
             "copies: half of its request thread, two thirds for a sealed upload, see above) "
-            "and also stores every byte in SQLite (the storing thread, measured alone in the "
-            "row \"storing ciphertext alone\": about the reader's whole CPU again, written to "
-            "the WAL and again at checkpoints), pays a fixed cost per submit (the receipt's "
+            "and also stores every byte in SQLite (the storing thread; measured alone, "
+            f"{_fmt(r.get('blob_store_cpu_s'), 2)} CPU seconds for {_fmt(size)} MiB against "
+            f"the reader's {_fmt(r.get(f'wsgi_reader_worker_cpu_s_{size:.0f}mib'), 2)}: each "
+            "byte is written to the WAL and again at checkpoints), pays a fixed cost per "
+            "submit (the receipt's "
             "Argon2 derivation, sealing the report, the fsyncs: the 1 KiB row above) and, "
             "when it encrypts, AES-GCM and its framing. What is left in Python per byte is "
             "one copy into the storing thread's piece and the delimiter search; the rest "
@@ -599,9 +601,9 @@ def _sealed_upload_section(r):
     ]
     if not faster:
         lines += [
-            "Why the goal is not met at every size: a sealed upload costs the server "
-            "less (no cipher; CPU seconds per upload in the table above: "
-            f"{_cpu_comparison(r)}), but both spend most "
+            "Why the goal is not met at every size: a sealed upload spares the server the "
+            "cipher (in CPU seconds per upload, the table above, it cost "
+            f"{_cpu_comparison(r)}; /proc counts 10 ms ticks), but both spend most "
             "of it on the same work, receiving the body and storing it (see above), so the "
             "time they take differs by less than two rounds of the same upload do on this "
             "shared machine, with both clients on the same two cores (the sealed stream is "

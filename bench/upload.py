@@ -301,7 +301,7 @@ def record(result, workers):
     start = text.index("## Attachment upload through the real server")
     end = text.index("\n## ", text.index("## A report sealed on the device", start)) + 1
     section = "\n".join(run._upload_section(merged) + run._sealed_upload_section(merged))
-    (here / "RESULTS.md").write_text(text[:start] + section + text[end:])
+    (here / "RESULTS.md").write_text(text[:start] + section + "\n" + text[end:])
 
 
 if __name__ == "__main__":
@@ -317,7 +317,8 @@ if __name__ == "__main__":
     if args.record:
         # The steadier comparison of the two paths, as make bench records it (bench/run.py).
         figures |= sealed_upload.in_process(min(max(args.sizes), 256) * MiB)
-        figures["upload_command"] = " ".join(["python -m bench.upload", "--record"]
-                                             + [str(n) for n in args.sizes])
+        figures["upload_command"] = " ".join(
+            ["python -m bench.upload --record --rounds", str(args.rounds)]
+            + [str(n) for n in args.sizes])
         record(figures, 2)
     print(json.dumps(figures, indent=2))
