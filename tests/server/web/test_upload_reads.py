@@ -10,6 +10,7 @@ leaves nothing stored.
 
 import io
 import os
+import tracemalloc
 
 from tipdrop.common import sqlite
 from tipdrop.server.web.upload import MAX_FIELD_BYTES
@@ -96,3 +97,65 @@ def test_a_preamble_and_an_epilogue_around_the_form_are_ignored(client, app):
     db = sqlite.connect(app.config["TIPDROP"].database_path)
     [row] = list(db["attachments"].rows)
     assert row["size"] > len(file_bytes)
+
+
+class _Generated(io.RawIOBase):
+    """A multipart body with ``size`` file bytes, made as it is read: never held whole."""
+
+    def __init__(self, size):
+        head = _body(b"")
+        cut = head.index(f"\r\n--{BOUNDARY}--".encode())
+        self.head, self.tail = head[:cut], head[cut:]
+        self.length = len(head) + size
+        self.told = 0
+        self.left = size
+        self.block = b"\0" + os.urandom(1024 * 1024 - 1)
+
+    def readable(self):
+        return True
+
+    # Werkzeug's test client measures the body by seeking to its end and back.
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.told
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        assert (offset, whence) in ((0, io.SEEK_END), (0, io.SEEK_SET))
+        self.told = self.length if whence == io.SEEK_END else 0
+        return self.told
+
+    def readinto(self, buffer):
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        if self.left:
+            n = min(len(buffer), self.left, len(self.block))
+            buffer[:n] = self.block[:n]
+            self.left -= n
+            return n
+        n = min(len(buffer), len(self.tail))
+        buffer[:n], self.tail = self.tail[:n], self.tail[n:]
+        return n
+
+
+def _peak_of_upload(client, size):
+    body = _Generated(size)
+    tracemalloc.start()
+    try:
+        made = client.post("/api/v1/tips", input_stream=body, content_length=body.length,
+                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert made.status_code == 201, made.get_data()
+    return peak
+
+
+def test_memory_while_uploading_does_not_grow_with_the_upload(client, app):
+    small, large = _peak_of_upload(client, 4 * 1024 * 1024), _peak_of_upload(client, 40 * 1024 * 1024)
+    # A few 1 MiB pieces whatever the size: the body's piece, the storing thread's queue.
+    assert large < small + 2 * 1024 * 1024, (small, large)
+    assert large < 16 * 1024 * 1024
