@@ -293,8 +293,8 @@ def record(result, workers):
     here = ROOT / "bench"
     saved = here / "results.json"
     merged = json.loads(saved.read_text()) if saved.exists() else {"http_workers": workers}
-    merged |= result | {"upload_recorded": datetime.datetime.now(datetime.UTC).strftime(
-        "%Y-%m-%d %H:%M UTC")}
+    merged |= {"upload_recorded": datetime.datetime.now(datetime.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")} | result
     if saved.exists():
         saved.write_text(json.dumps(merged, indent=2) + "\n")
     text = (here / "RESULTS.md").read_text()
