@@ -105,6 +105,15 @@ def proc_status(pid):
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def proc_cpu_seconds(pid):
+    """User + system CPU seconds ``pid`` has used (all its threads), or 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_children(pid):
     found = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -170,6 +179,7 @@ def measured_upload(server, send, nbytes):
     """
     master = server.process.pid
     before = {pid: proc_status(pid) for pid in {master} | proc_children(master)}
+    cpu_before = {pid: proc_cpu_seconds(pid) for pid in before}
     sampler = Sampler(master)
     sampler.start()
     try:
@@ -181,6 +191,10 @@ def measured_upload(server, send, nbytes):
     workers = {pid: peak for pid, peak in sampler.peaks.items() if pid != master}
     busy = max(workers, key=lambda pid: workers[pid] - (before.get(pid) or (0, 0))[0])
     after = proc_status(busy)
+    # The CPU the worker spent on this upload (all its threads): what the
+    # upload costs the machine, whatever else runs on it.
+    cpu = proc_cpu_seconds(busy) - cpu_before.get(busy, 0.0)
     return {"mb_s": nbytes / 1e6 / result["seconds"], "seconds": result["seconds"],
+            "worker_cpu_seconds": cpu,
             "worker_peak": workers[busy], "worker_before": (before.get(busy) or (0, 0))[0],
             "worker_hwm": after and after[1], "server_peak": sampler.peak_sum}

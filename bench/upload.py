@@ -119,26 +119,27 @@ def blob_store(size, rounds=2):
     pragmas (tipdrop/server/store/blobs.py: 1 MiB pieces, a short transaction
     each), given 64 KiB at a time as the stream cipher gives them; in this
     process, no HTTP, no encryption. Every upload pays it, so it bounds the
-    upload too. Best of ``rounds``.
+    upload too. Best MB/s of ``rounds``, and the least CPU seconds it took.
     """
     from tipdrop.server import store
     from tipdrop.server.attachments import BlobWriter
 
     piece = memoryview(_BLOCK)[:64 * 1024]
-    best = 0.0
+    best, cpu = 0.0, []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="tipdrop-bench-blobs-") as tmp:
             db = sqlite.connect(os.path.join(tmp, "tipdrop.db"))
             store.init(db)
             settle()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             writer = BlobWriter(db, "2026-01-01")
             for _ in range(size // len(piece)):
                 writer.write(piece)
             writer.close()
             best = max(best, size / 1e6 / (time.perf_counter() - start))
+            cpu.append(time.process_time() - cpu_start)  # both threads: the storing is most
             db.close()
-    return best
+    return best, min(cpu)
 
 
 def _median(values):
@@ -211,14 +212,20 @@ def measure(sizes, workers, rounds=3, sealed=True):
     from bench.upload_reader import loopback
 
     loop = max(loopback(size, _BLOCK) for _ in range(rounds))
-    stored = blob_store(size)
+    stored, stored_cpu = blob_store(size)
     result = {"upload_sizes_mib": [n // MiB for n in sorted(sizes)], "loopback_mb_s": loop,
-              "blob_store_mb_s": stored}
+              "blob_store_mb_s": stored, "blob_store_cpu_s": stored_cpu}
     result |= fixed | {"upload_rounds": rounds, "upload_load": os.getloadavg()[0]}
     for n, (ours, bound, device) in sorted(per_size.items()):
         # Each round's ratio is of uploads made one after the other; the median counts.
         tag = f"{n // MiB}mib"
         best, best_bound = _median(r["mb_s"] for r in ours), _median(r["mb_s"] for r in bound)
+        result |= {f"upload_worker_cpu_s_{tag}": _median(r["worker_cpu_seconds"] for r in ours),
+                   f"wsgi_reader_worker_cpu_s_{tag}": _median(
+                       r["worker_cpu_seconds"] for r in bound)}
+        if sealed:
+            result[f"sealed_upload_worker_cpu_s_{tag}"] = _median(
+                r["worker_cpu_seconds"] for r in device)
         result |= {f"upload_mb_s_{tag}": best, f"wsgi_reader_mb_s_{tag}": best_bound,
                    f"upload_vs_wsgi_reader_bound_{tag}": _median(
                        o["mb_s"] / b["mb_s"] for o, b in zip(ours, bound, strict=True))}
@@ -273,6 +280,45 @@ def _sealed_figures(device, small, server_mb_s, bound_mb_s, size):
     }
 
 
+def record(result, workers):
+    """Put ``result`` into bench/results.json (when a run left one) and RESULTS.md's upload sections.
+
+    For measuring the uploads again without the hour of ``make bench-quick``:
+    the other sections of RESULTS.md stay as their run wrote them.
+    """
+    import datetime
+
+    from bench import run
+
+    here = ROOT / "bench"
+    saved = here / "results.json"
+    merged = json.loads(saved.read_text()) if saved.exists() else {"http_workers": workers}
+    merged |= {"upload_recorded": datetime.datetime.now(datetime.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")} | result
+    if saved.exists():
+        saved.write_text(json.dumps(merged, indent=2) + "\n")
+    text = (here / "RESULTS.md").read_text()
+    start = text.index("## Attachment upload through the real server")
+    end = text.index("\n## ", text.index("## A report sealed on the device", start)) + 1
+    section = "\n".join(run._upload_section(merged) + run._sealed_upload_section(merged))
+    (here / "RESULTS.md").write_text(text[:start] + section + "\n" + text[end:])
+
+
 if __name__ == "__main__":
-    sizes = [int(n) * MiB for n in sys.argv[1:]] or [16 * MiB, 128 * MiB]
-    print(json.dumps(measure(sizes, 2, 3), indent=2))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[16, 128], help="MiB")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--record", action="store_true",
+                        help="write the figures into bench/RESULTS.md (and results.json)")
+    args = parser.parse_args()
+    figures = measure([n * MiB for n in args.sizes], 2, args.rounds)
+    if args.record:
+        # The steadier comparison of the two paths, as make bench records it (bench/run.py).
+        figures |= sealed_upload.in_process(min(max(args.sizes), 256) * MiB)
+        figures["upload_command"] = " ".join(
+            ["python -m bench.upload --record --rounds", str(args.rounds)]
+            + [str(n) for n in args.sizes])
+        record(figures, 2)
+    print(json.dumps(figures, indent=2))

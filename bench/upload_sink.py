@@ -1,55 +1,50 @@
-"""The multipart decoder loop of tipdrop/server/web/upload.py alone, into a sink: a WSGI app.
+"""The multipart reader of tipdrop/server/web/upload.py alone, into a sink: a WSGI app.
 
-It runs the same ``werkzeug.sansio.multipart.MultipartDecoder`` loop as
-tipdrop/server/web/upload.py (same limits), keeps the text fields and throws every
-file byte away: no Flask, no encryption, no disk. bench/upload.py runs it on
-a body already in memory, to show that parsing is not what limits an upload.
-It used to be served as the upload's bound, but its own decoder loop read the
-body in 64 KiB pieces, slower than tipdrop's: the bound is now the transport
+It runs tipdrop's own streaming reader (tipdrop/server/web/multipart.py) with
+the same limits and read size as tipdrop/server/web/upload.py, keeps the text
+fields and throws every file byte away: no Flask, no encryption, no disk.
+bench/upload.py runs it on a body already in memory, to show what parsing
+costs. It used to be served as the upload's bound, but its own decoder loop
+was slower than tipdrop's: the bound is now the transport
 (bench/upload_reader.py). Benchmarks only; never part of tipdrop.
 """
 
 import json
 
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wsgi import get_input_stream
 
-from tipdrop.server.web.upload import MAX_FIELD_BYTES, MAX_PARTS, READ_SIZE
+from tipdrop.server.web.multipart import MultipartReader
+from tipdrop.server.web.upload import BODY_READ, MAX_FIELD_BYTES, MAX_PARTS
+
+
+class _Sink:
+    def __init__(self):
+        self.fields, self.part, self.buffer, self.discarded = {}, None, None, 0
+
+    def start_part(self, name, filename, headers):
+        self.part, self.buffer = name, (bytearray() if filename is None else None)
+
+    def data(self, view):
+        if self.buffer is not None:
+            self.buffer += view
+        else:
+            self.discarded += len(view)
+
+    def end_part(self):
+        if self.buffer is not None:
+            self.fields[self.part] = bytes(self.buffer).decode()
+        self.buffer = None
 
 
 def app(environ, start_response):
     content_type = environ.get("CONTENT_TYPE", "")
     boundary = content_type.partition("boundary=")[2].strip('"').encode("ascii")
-    # The stream tipdrop's views read: Flask's request.stream is this wrapper, with
-    # the app's MAX_CONTENT_LENGTH (a limit above the body's length) as its bound.
     length = int(environ.get("CONTENT_LENGTH") or 0)
     stream = get_input_stream(environ, max_content_length=length + 1024 * 1024)
-    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
-    fields, part, buffer, discarded, finished = {}, None, None, 0, False
-    while not finished:
-        chunk = stream.read(READ_SIZE)
-        decoder.receive_data(chunk or None)
-        event = decoder.next_event()
-        while not isinstance(event, NeedData):
-            if isinstance(event, Epilogue):
-                finished = True
-                break
-            if isinstance(event, Field):
-                part, buffer = event.name, bytearray()
-            elif isinstance(event, File):
-                part, buffer = event.name, None
-            elif isinstance(event, Data):
-                if buffer is not None:
-                    buffer += event.data
-                    if not event.more_data:
-                        fields[part] = bytes(buffer).decode("utf-8")
-                else:
-                    discarded += len(event.data)  # the sink
-            event = decoder.next_event()
-        if not chunk and not finished:
-            start_response("400 Bad Request", [("Content-Type", "text/plain")])
-            return [b"cut short"]
-    body = json.dumps({"fields": sorted(fields), "discarded": discarded}).encode()
+    sink = _Sink()
+    MultipartReader(stream.read, boundary, sink, read_size=BODY_READ, max_parts=MAX_PARTS,
+                    max_preamble=MAX_FIELD_BYTES).run()
+    answer = json.dumps({"fields": sorted(sink.fields), "discarded": sink.discarded}).encode()
     start_response("201 Created", [("Content-Type", "application/json"),
-                                   ("Content-Length", str(len(body)))])
-    return [body]
+                                   ("Content-Length", str(len(answer)))])
+    return [answer]

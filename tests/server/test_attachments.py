@@ -71,6 +71,21 @@ def test_a_blob_is_stored_in_pieces_of_a_bounded_size_and_reads_back_whole(data_
     assert all_blobs(data_dir) == {writer.blob: TODAY}
 
 
+def test_a_long_upload_fills_the_same_few_piece_buffers_again_and_stores_every_byte(data_dir):
+    db = connect(data_dir)
+    content = os.urandom(16 * blobs.CHUNK_BYTES + 777)
+    writer = attachments.BlobWriter(db, TODAY)
+    buffers = []  # kept alive, so a new buffer could never take an old one's place
+    for start in range(0, len(content), 300_000):
+        writer.write(content[start:start + 300_000])
+        if all(piece is not writer._piece for piece in buffers):
+            buffers.append(writer._piece)
+    writer.close()
+    # One filling, at most QUEUED waiting, one being stored: nothing allocated per piece.
+    assert len(buffers) <= attachments.BlobWriter.QUEUED + 2
+    assert blobs.Reader(db, writer.blob).read() == content
+
+
 def test_a_discarded_upload_leaves_no_blob_and_no_piece(data_dir):
     db = connect(data_dir)
     writer = attachments.BlobWriter(db, TODAY)

@@ -79,20 +79,22 @@ class BlobWriter:
             self._fill += take
             view = view[take:]
             if self._fill == blobs.CHUNK_BYTES:
-                self._store(self._piece)
-                self._piece = bytearray(blobs.CHUNK_BYTES)
+                self._piece = self._store(self._piece)
                 self._fill = 0
         self.size += n
         return n
 
     def _store(self, piece):
-        if self._seq == 0:
-            blobs.append(self.db, self.blob, 0, piece)  # a small file needs no thread
-        else:
-            if self._storer is None:
-                self._storer = _Storer(self.db, self.blob, self.QUEUED)
-            self._storer.put(self._seq, piece)
+        """Store ``piece`` or hand it over; return a buffer for the next one."""
+        seq = self._seq
         self._seq += 1
+        if seq == 0:
+            blobs.append(self.db, self.blob, 0, piece)  # a small file needs no thread
+            return piece  # SQLite copied it: free again
+        if self._storer is None:
+            self._storer = _Storer(self.db, self.blob, self.QUEUED)
+        self._storer.put(seq, piece)
+        return self._storer.spare()
 
     def close(self):
         if not self.closed:
@@ -123,6 +125,12 @@ class _Storer:
         self.path = sqlite.path_of(db)
         self.error = None
         self._queue = queue.Queue(queued)
+        # Pieces stored and free to fill again: a fresh 1 MiB buffer per
+        # piece was zeroed, and faulted in again after glibc gave it back:
+        # about 4 % of a sealed upload's request thread (bench/RESULTS.md,
+        # "Attachment upload").
+        # At most QUEUED + 2 buffers go round: one filling, one being stored.
+        self._free = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tipdrop-blob-storer",
                                          daemon=True)
         self._thread.start()
@@ -132,6 +140,13 @@ class _Storer:
         if self.error is not None:
             raise self.error
         self._queue.put((seq, piece))
+
+    def spare(self):
+        """A stored piece's buffer to fill again, or a new one if none is free yet."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return bytearray(blobs.CHUNK_BYTES)
 
     def finish(self):
         """Wait until every piece is stored; raise what stopped the thread, if something did."""
@@ -149,7 +164,10 @@ class _Storer:
         try:
             db = sqlite.connect(self.path)
             while (item := self._queue.get()) is not None:
-                blobs.append(db, self.blob, *item)
+                seq, piece = item
+                blobs.append(db, self.blob, seq, piece)
+                if isinstance(piece, bytearray):  # SQLite copied it: free again
+                    self._free.put(piece)
         except BaseException as error:  # noqa: BLE001 - handed to the writer's thread
             self.error = error
             # Keep taking pieces, so a writer waiting to hand one over goes on to see the error.

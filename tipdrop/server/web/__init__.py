@@ -6,7 +6,6 @@ from flask import Flask
 from flask import Request as _FlaskRequest
 from flask.logging import default_handler
 from werkzeug.utils import cached_property
-from werkzeug.wsgi import get_input_stream
 
 from tipdrop.common.days import today
 from tipdrop.errors import ConfigError
@@ -27,7 +26,7 @@ from tipdrop.server.web import (
     stats,
     uploads_api,
 )
-from tipdrop.server.web.body import GuardedStream
+from tipdrop.server.web.body import GuardedStream, input_stream
 from tipdrop.server.web.context import close_db
 from tipdrop.server.web.deadlines import Deadlines
 from tipdrop.server.web.limits import Slots
@@ -50,8 +49,7 @@ class TipdropRequest(_FlaskRequest):
     def stream(self):
         if self.shallow:
             raise RuntimeError("this request may not read its body")
-        return GuardedStream(get_input_stream(self.environ,
-                                              max_content_length=self.max_content_length))
+        return GuardedStream(input_stream(self.environ, self.max_content_length))
 
     def _get_file_stream(self, *args, **kwargs):
         from tipdrop.server.web.upload import FormError

@@ -12,6 +12,8 @@ reaches the log. Gunicorn closes the connection after a failed body read,
 so the rest of a broken body is never parsed as a next request.
 """
 
+import io
+
 from werkzeug.exceptions import (
     ClientDisconnected,
     HTTPException,
@@ -19,6 +21,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
     RequestTimeout,
 )
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 from tipdrop.errors import InputError, TipdropError
 
@@ -27,6 +30,49 @@ class BodyReadError(InputError):
     """The request could not be read completely. Please try again."""
 
     detail_is_message = False
+
+
+class BodyStream(LimitedStream):
+    """Werkzeug's limited request body, which can also hand on the server's own pieces.
+
+    ``LimitedStream.readinto`` copies each piece the server returns into the
+    caller's buffer, and ``read`` copies it twice; an upload's multipart
+    reader only looks at the bytes and hands views of them on, so
+    :meth:`read_piece` gives it the server's bytes object itself, under the
+    same limit and with the same end-of-body and disconnect rules.
+    """
+
+    def read_piece(self, size):
+        remaining = self.limit - self._pos
+        if remaining <= 0:
+            self.on_exhausted()
+            return b""
+        try:
+            data = self._stream.read(min(size, remaining))
+        except (OSError, ValueError) as error:
+            self.on_disconnect(error=error)
+            return b""
+        if not data:
+            self.on_disconnect()
+            return b""
+        self._pos += len(data)
+        return data
+
+
+def input_stream(environ, max_content_length):
+    """``wsgi.input`` limited as werkzeug.wsgi.get_input_stream limits it, as a BodyStream."""
+    stream = environ["wsgi.input"]
+    content_length = get_content_length(environ)
+    if content_length is not None and max_content_length is not None:
+        if content_length > max_content_length:
+            raise RequestEntityTooLarge()
+    if "wsgi.input_terminated" in environ:
+        if max_content_length is None:
+            return stream
+        return BodyStream(stream, max_content_length, is_max=True)
+    if content_length is None:
+        return io.BytesIO()
+    return BodyStream(stream, content_length)
 
 
 class GuardedStream:
@@ -52,6 +98,12 @@ class GuardedStream:
 
     def readinto(self, buffer):
         return self._guarded("readinto", buffer)
+
+    def read_piece(self, size):
+        """Up to ``size`` bytes as the server returned them, uncopied (BodyStream.read_piece)."""
+        if hasattr(self._stream, "read_piece"):
+            return self._guarded("read_piece", size)
+        return self._guarded("read", size)
 
     def readline(self, size=-1):
         return self._guarded("readline", size)

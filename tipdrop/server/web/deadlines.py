@@ -92,15 +92,13 @@ class _Body:
         """Up to ``size`` bytes of the body; b"" at its end."""
         return self._read(size, self.stream.read, len)
 
-    def readinto(self, buffer):
-        """Read up to ``len(buffer)`` bytes of the body into ``buffer``; how many (0 at its end).
+    def read_piece(self, size):
+        """Up to ``size`` bytes of the body, as the server returned them (b"" at its end).
 
-        What uploads read with (upload.py): Werkzeug's ``read`` copies each
-        piece twice more, into a fresh buffer and out of it.
+        What uploads read with (upload.py): no copy of tipdrop's own, where
+        Werkzeug's ``read`` copies each piece twice more and ``readinto`` once.
         """
-        view = memoryview(buffer)
-        return self._read(len(view), lambda ask: self.stream.readinto(view[:ask]) or 0,
-                          lambda n: n)
+        return self._read(size, self.stream.read_piece, len)
 
     def _read(self, size, read, length):
         if self.sock is None:

@@ -3,9 +3,9 @@
 Werkzeug's own form parser spools large uploads to temporary files in
 plaintext; tipdrop must never write plaintext to disk (docs/design.md, invariant 1). So the
 submit views do not touch ``request.form`` or ``request.files``: they run
-Werkzeug's low-level multipart decoder here, keep text fields in memory
+tipdrop's streaming multipart reader (multipart.py) here, keep text fields in memory
 under a hard limit, and hand each file's bytes straight to an encrypting
-writer (see attachments.AttachmentWriter) as they arrive.
+writer (see attachments.AttachmentWriter) as they arrive, without copying them first.
 
 Files are encrypted to the unit of the chosen region, so the ``region``
 field must come before the first file: the HTML form is laid out that way,
@@ -15,20 +15,17 @@ and API clients are told so in the OpenAPI document.
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from tipdrop.errors import InputError, TextEncodingError
 from tipdrop.server.web.body import check_length, read_small
 from tipdrop.server.web.deadlines import open_body
+from tipdrop.server.web.multipart import MalformedForm, MultipartReader
 
 #: What one read of the body asks for (tipdrop/server/web/deadlines.py asks less of a
 #: slow client). gunicorn reads a body ahead up to 1 MiB and copies everything
 #: it holds on every read, so 64 KiB reads cost about 2 MiB of copying each:
 #: a third of an upload's time (bench/RESULTS.md, "Attachment upload").
 BODY_READ = 1024 * 1024
-#: What the multipart decoder is given at a time: its form-memory limit
-#: (MAX_FIELD_BYTES) counts the bytes it holds unparsed, so it must stay below it.
-READ_SIZE = 64 * 1024
 MAX_FIELD_BYTES = 128 * 1024
 MAX_FIELDS_TOTAL = 512 * 1024
 MAX_PARTS = 64
@@ -54,9 +51,10 @@ def _decode(name, raw):
 
 
 class _Parser:
-    def __init__(self, start_draft, max_body):
+    """What the multipart reader finds, turned into fields (in memory) and files (encrypted)."""
+
+    def __init__(self, start_draft):
         self.start_draft = start_draft
-        self.max_body = max_body
         self.fields = {}
         self.draft = None
         self.part = None
@@ -64,21 +62,19 @@ class _Parser:
         self.writer = None
         self.field_bytes = 0
 
-    def handle(self, event):
-        if isinstance(event, (Field, File)) and not event.name:
+    def start_part(self, name, filename, headers):
+        if not name:
             raise FormError("a part of the form has no name")
-        if isinstance(event, Field):
-            if event.name in self.fields:
-                raise FormError(f"the field {event.name!r} appears twice")
-            self.part, self.buffer, self.writer = event.name, bytearray(), None
-        elif isinstance(event, File):
-            self._start_file(event)
-        elif isinstance(event, Data):
-            self._data(event)
+        if filename is None:
+            if name in self.fields:
+                raise FormError(f"the field {name!r} appears twice")
+            self.part, self.buffer, self.writer = name, bytearray(), None
+        else:
+            self._start_file(name, filename, headers.get("content-type", ""))
 
-    def _start_file(self, event):
-        self.part, self.buffer = event.name, None
-        if not event.filename:
+    def _start_file(self, name, filename, content_type):
+        self.part, self.buffer = name, None
+        if not filename:
             # An empty <input type=file>: browsers send a nameless, empty part.
             self.writer = None
             return
@@ -86,26 +82,23 @@ class _Parser:
             if not self.fields.get("region"):
                 raise RegionFirstError()
             self.draft = self.start_draft(self.fields)
-        self.writer = self.draft.new_file(
-            event.name, event.filename, event.headers.get("content-type", "")
-        )
+        self.writer = self.draft.new_file(name, filename, content_type)
 
-    def _data(self, event):
+    def data(self, view):
         if self.buffer is not None:
-            self.field_bytes += len(event.data)
-            if len(self.buffer) + len(event.data) > MAX_FIELD_BYTES or (
+            self.field_bytes += len(view)
+            if len(self.buffer) + len(view) > MAX_FIELD_BYTES or (
                 self.field_bytes > MAX_FIELDS_TOTAL
             ):
                 raise RequestEntityTooLarge()
-            self.buffer += event.data
-            if not event.more_data:
-                self.fields[self.part] = _decode(self.part, bytes(self.buffer))
-                self.buffer = None
+            self.buffer += view
         elif self.writer is not None:
-            if event.data:
-                self.writer.write(event.data)
-            if not event.more_data:
-                self.writer = None
+            self.writer.write(view)
+
+    def end_part(self):
+        if self.buffer is not None:
+            self.fields[self.part] = _decode(self.part, bytes(self.buffer))
+        self.buffer = self.writer = None
 
 
 MAX_SMALL_FORM = 256 * 1024
@@ -136,21 +129,6 @@ def read_small_form(request):
     return fields
 
 
-def _decode_piece(decoder, parser, piece):
-    """Give the decoder ``piece`` (None: the body ended), handle its events; True at the end."""
-    decoder.receive_data(piece)
-    try:
-        event = decoder.next_event()
-        while not isinstance(event, NeedData):
-            if isinstance(event, Epilogue):
-                return True
-            parser.handle(event)
-            event = decoder.next_event()
-    except ValueError:
-        raise FormError("the upload was malformed or cut short") from None
-    return False
-
-
 def read_submission(request, start_draft, max_body):
     """Parse a multipart submission; return (fields, draft or None).
 
@@ -164,30 +142,28 @@ def read_submission(request, start_draft, max_body):
     if not boundary:
         raise FormError("missing multipart boundary")
     check_length(request, max_body)
-    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
-    parser = _Parser(start_draft, max_body)
+    parser = _Parser(start_draft)
     # Under the read deadline and minimum rate: a stalled upload ends in
     # SlowClientError and is discarded below like any other broken one.
     stream = open_body()
     received = 0
-    finished = False
-    # One buffer for every read: the decoder copies what it is given.
-    buffer = memoryview(bytearray(BODY_READ))
+
+    def read(size):
+        nonlocal received
+        # Each piece as the server returns it: the reader hands views of it on.
+        piece = stream.read_piece(size)
+        received += len(piece)
+        if received > max_body:
+            raise RequestEntityTooLarge()
+        return piece
+
     try:
-        while not finished:
-            n = stream.readinto(buffer)
-            received += n
-            if received > max_body:
-                raise RequestEntityTooLarge()
-            if not n:
-                if not _decode_piece(decoder, parser, None):
-                    raise FormError("the upload was cut short")
-                break
-            view = buffer[:n]
-            for at in range(0, n, READ_SIZE):
-                if _decode_piece(decoder, parser, view[at:at + READ_SIZE]):
-                    finished = True
-                    break
+        MultipartReader(read, boundary, parser, read_size=BODY_READ, max_parts=MAX_PARTS,
+                        max_preamble=MAX_FIELD_BYTES).run()
+    except MalformedForm:
+        if parser.draft is not None:
+            parser.draft.discard()
+        raise FormError("the upload was malformed or cut short") from None
     except BaseException:
         if parser.draft is not None:
             parser.draft.discard()
