@@ -234,6 +234,39 @@ def test_decrypting_writes_the_output_in_pieces_of_several_chunks(recipient, ope
     assert len(out.sizes) <= 3 and min(out.sizes[:-1]) >= 2 * CHUNK, out.sizes[:6]
 
 
+def test_a_whole_chunk_written_is_sealed_at_once(recipient, opener):
+    # Given an encryptor, written exactly one chunk's worth of data
+    out = io.BytesIO()
+    enc = stream.StreamEncryptor(out, recipient, **CONTEXT)
+    data = pattern(3 * CHUNK)
+    enc.write(data[:CHUNK])
+    # Then that chunk is sealed now, not copied aside until more data shows
+    # it was not the final one: the padding's marker always follows written
+    # data, so written data never ends the stream (holding the chunk back
+    # cost a 64 KiB copy per read of a file, bench/RESULTS.md)
+    assert enc.bytes_written == HEADER + SEALED
+    # And writes that end on chunk boundaries still give a stream that decrypts
+    enc.write(data[CHUNK:])
+    enc.close()
+    assert enc.bytes_written == len(out.getvalue()) == stream.ciphertext_length(len(data))
+    assert _decrypt(out.getvalue(), opener) == data
+
+
+def test_encrypting_a_file_writes_several_chunks_at_a_time(tmp_path, recipient, opener):
+    # Given a file of ten chunks' worth of data
+    data = pattern(10 * CHUNK)
+    source = tmp_path / "video.mp4"
+    source.write_bytes(data)
+    out = _Writes()
+    with source.open("rb") as src:
+        stream.encrypt_stream(src, out, recipient, **CONTEXT)
+    # Then after the header the stream goes out in writes of several sealed
+    # chunks, not one write per chunk
+    assert out.sizes[0] == HEADER
+    assert len(out.sizes) <= 1 + 3 and min(out.sizes[1:-1]) >= 4 * SEALED, out.sizes
+    assert _decrypt(out.getvalue(), opener) == data
+
+
 def test_encrypt_stream_reads_a_whole_file(tmp_path, recipient, opener):
     data = pattern(2 * CHUNK + 7)
     source = tmp_path / "photo.jpg"

@@ -174,15 +174,25 @@ class StreamEncryptor:
             self._out.write(self._sealed[: self._sealed_fill])
             self._sealed_fill = 0
 
-    def _push(self, data: bytes | bytearray | memoryview) -> None:
+    def _push(self, data: bytes | bytearray | memoryview, *, data_follows: bool) -> None:
+        """Seal ``data``'s whole chunks and keep the rest for the next call.
+
+        A chunk can only be sealed once it is known not to be the final one.
+        With ``data_follows`` (what the caller writes) that is always known:
+        at least the padding's marker comes after it, so a chunk is sealed as
+        soon as it is whole, straight from the caller's buffer when it lies
+        there whole. The padding (``data_follows`` false) may end exactly on a
+        chunk boundary, so its last whole chunk waits for :meth:`close`.
+        """
         view = memoryview(data).cast("B")
+        # A chunk in the caller's buffer is sealed from there if it is whole,
+        # and is not possibly the final one.
+        direct = CHUNK_SIZE if data_follows else CHUNK_SIZE + 1
         while len(view):
             if self._fill == CHUNK_SIZE:
-                # Only now do we know a full buffer is not the final chunk.
                 self._emit(self._buf, last=False)
                 self._fill = 0
-            if self._fill == 0 and len(view) > CHUNK_SIZE:
-                # Fast path: seal straight from the caller's buffer.
+            if self._fill == 0 and len(view) >= direct:
                 self._emit(view[:CHUNK_SIZE], last=False)
                 view = view[CHUNK_SIZE:]
                 continue
@@ -190,12 +200,15 @@ class StreamEncryptor:
             self._buf[self._fill : self._fill + take] = view[:take]
             self._fill += take
             view = view[take:]
+        if data_follows and self._fill == CHUNK_SIZE:
+            self._emit(self._buf, last=False)
+            self._fill = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed stream")
         n = len(memoryview(data).cast("B"))
-        self._push(data)
+        self._push(data, data_follows=True)
         self.data_length += n
         return n
 
@@ -203,12 +216,12 @@ class StreamEncryptor:
         if self._closed:
             return
         pad = padding.padding_for(self.data_length)
-        self._push(b"\x80")
+        self._push(b"\x80", data_follows=False)
         zeros = bytes(min(pad - 1, CHUNK_SIZE))
         remaining = pad - 1
         while remaining:
             n = min(remaining, len(zeros))
-            self._push(memoryview(zeros)[:n])
+            self._push(memoryview(zeros)[:n], data_follows=False)
             remaining -= n
         self._emit(memoryview(self._buf)[: self._fill], last=True)
         self._closed = True
