@@ -38,8 +38,16 @@ def main():
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
     mode.add_argument("--full", action="store_true", help="1 GiB streams, longer runs")
+    parser.add_argument("--only", metavar="NAME[,NAME]",
+                        help=f"run only these ({', '.join(PARTS)}): merge their figures into "
+                             "results.json and rewrite only their sections of RESULTS.md")
     args = parser.parse_args()
     quick = not args.full
+    if args.only:
+        names = args.only.split(",")
+        if unknown := set(names) - set(PARTS):
+            parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
+        return partial(names, quick)
     results = {"mode": "quick" if quick else "full", "machine": machine(),
                "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "load_at_start": os.getloadavg()[0]}
@@ -71,6 +79,59 @@ def main():
     results |= resume_3g.measure(4_000_000 if quick else 200_000_000)
     results |= growth.measure(quick, results)
     write(results)
+
+
+def _stream_figures(size):
+    results = stream_cipher.measure(size)
+    peaks = stream_cipher.memory_growth(16 * MiB, size)
+    return results | {"stream_peak_rss_mib_small": peaks[16 * MiB],
+                      "stream_peak_rss_mib_large": peaks[size]}
+
+
+#: What ``--only`` can run: the figures (for the run's largest size) and the section they fill.
+PARTS = {
+    "stream_cipher": (_stream_figures, lambda r: _stream_section(r)),
+    "backup": (lambda size: backup.measure(size), lambda r: _backup_section(r)),
+}
+
+
+def partial(names, quick):
+    """Run only ``names``; update their keys in results.json and their sections of RESULTS.md.
+
+    For working on one figure without the whole run: the other sections
+    stay as the last full run wrote them, and each rewritten section says
+    when and under what load it was measured.
+    """
+    size = 128 * MiB if quick else 1024 * MiB
+    command = f"python -m bench.run --{'quick' if quick else 'full'} --only {','.join(names)}"
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    results = {}
+    for name in names:
+        results |= PARTS[name][0](size)
+    path = HERE / "results.json"
+    merged = (json.loads(path.read_text()) if path.exists() else {}) | results
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    text = (HERE / "RESULTS.md").read_text()
+    for name in names:
+        lines = PARTS[name][1](results)
+        note = (f"Measured on its own by `{command}`, started {date} with a load average of "
+                f"{load:.1f} on {os.cpu_count()} cores; the other sections are from the last "
+                "full run.")
+        text = replace_section(text, "\n".join([lines[0], "", note, *lines[1:]]))
+    (HERE / "RESULTS.md").write_text(text)
+    for key, value in results.items():
+        print(f"{key}  {value:,.3f}" if isinstance(value, float) else f"{key}  {value}")
+    print(f"\nwritten: {path} and the sections of {HERE / 'RESULTS.md'}")
+
+
+def replace_section(text, section):
+    """``text`` with the section of ``section``'s heading (up to the next "## ") replaced."""
+    heading = section.split("(", 1)[0].split("\n", 1)[0]
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    end = len(text) if end < 0 else end + 1
+    return text[:start] + section.rstrip("\n") + "\n\n" + text[end:]
 
 
 def write(results):
@@ -154,7 +215,15 @@ def summary(r):
     ]
     lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + resume_3g.section(r) + _import_section(r)
     lines += _officer_app_section(r)
-    lines += [
+    lines += _stream_section(r)
+    lines += _backup_section(r)
+    lines += _browser_section(r) + _growth_section(r) + _above_bound_section(r)
+    return "\n".join(lines)
+
+
+def _stream_section(r):
+    """The stream cipher against its bound, the disk (bench/stream_cipher.py)."""
+    lines = [
         f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
         "",
         "The bound is the disk: a plain copy of the same file, read and written in 64 KiB "
@@ -217,9 +286,7 @@ def summary(r):
             "with the cores shared, that CPU time shows in the wall time, and one round "
             "differs from the next by tens of percent (see the rounds above).",
             ""]
-    lines += _backup_section(r)
-    lines += _browser_section(r) + _growth_section(r) + _above_bound_section(r)
-    return "\n".join(lines)
+    return lines
 
 
 def _above_bound_section(r):
