@@ -276,10 +276,14 @@ def _stream_section(r):
         "ext4. Encryption and decryption make the same kernel copies (the same samples in "
         "`_copy_to_iter` and `copy_folio_from_iter_atomic`) and add AES-GCM, about 14 ms per "
         "128 MiB (some 15 % of their CPU time), and Python per 64 KiB chunk (about 4 %): "
-        "about 1.3 times the copy's CPU time. On this shared machine a process is on a core "
-        "only part of the time, so wall time follows CPU time and the ratios sit near 0.8, "
-        "one round differing from the next by tens of percent (the rounds above); on a quiet "
-        "machine both wait for the disk.",
+        "about 1.3 to 1.5 times the copy's CPU time. On this shared machine a process is on "
+        "a core only part of the time, so wall time follows CPU time: three runs of this "
+        "bench on 2026-12-06, at load averages of 8 to 11, gave encrypt 0.80, 0.89 and 0.65 "
+        "and decrypt 0.80, 0.72 and 0.63 of the copy, one round differing from the next by "
+        "tens of percent (the rounds above). What is left is AES-GCM itself, not Python: a "
+        "minimal loop in the same process (read 256 KiB, `encrypt_into` four chunks, one "
+        "write; no framing, no padding) took 0.76 of the copy's CPU time, `encrypt_stream` "
+        "0.73 (seven runs each, medians).",
         "",
         "Fixed in this run: encryption held back each chunk written to it whole until more "
         "data showed it was not the final chunk, copying 64 KiB aside per 256 KiB read "
@@ -306,9 +310,10 @@ def _stream_section(r):
     if min(r["stream_encrypt_vs_copy_bound"], r["stream_decrypt_vs_copy_bound"]) < 0.7:
         lines += [
             "Why a goal is not met in this run: besides the copy's own work (the kernel's "
-            "copies, the disk), the stream does AES-GCM and runs Python per 64 KiB chunk; "
-            "with the cores shared, that CPU time shows in the wall time, and one round "
-            "differs from the next by tens of percent (see the rounds above).",
+            "copies, the disk), the stream does AES-GCM, which no framing can avoid; with "
+            "the cores saturated, that CPU time shows in the wall time (the CPU-time ratios "
+            "above), and one round differs from the next by tens of percent (the rounds "
+            "above). The goal is met in runs where the disk, not the CPU, is what waits.",
             ""]
     return lines
 
@@ -919,8 +924,12 @@ def _backup_section(r):
         "readinto; a restore writes it into the page the same way, after SQLite zero-fills "
         "the row's blob, memset 4 %); the rest Python, the "
         "archive's parser and ext4. On this shared machine (2 cores, other tenants) CPU "
-        "time is what stretches a run, so both sit near 0.5 and one round differs from the "
-        "next by tens of percent (the rounds above); SQLite's own online backup API, in C, "
+        "time is what stretches a run: three runs on 2026-12-06, at load averages of 7 to "
+        "15, gave backup 0.46, 0.49 and 0.39 and restore 0.51, 0.49 and 0.51 of the copy, "
+        "one round differing from the next by tens of percent (the rounds above), where an "
+        "eight-round A/B of this run's backup against the one before it, in turns, gave "
+        "0.55 and 0.60 (within the rounds' spread; perf counted a sixth less CPU for this "
+        "run's); SQLite's own online backup API, in C, "
         f"reaches {_fmt(r.get('backup_sqlite_api_vs_copy'), 2)} of the copy here, in clear.",
         "",
         "Fixed in this run: a backup read each large blob 64 KiB at a time, and the record "
