@@ -29,7 +29,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from bench.common import ROOT, MiB, run_worker, settle, worker_result
+from bench.common import ROOT, MiB, cpu_seconds, run_worker, settle, worker_result
 from tipdrop.common import sqlite
 
 PIECE = 1024 * 1024
@@ -86,23 +86,23 @@ def _worker(op, *args):
     if op == "backup":
         folder, out, workdir = args
         key = _key(workdir)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         backup.write_backup(Path(folder), key.public, Path(out))
-        return worker_result(seconds=time.perf_counter() - start)
+        return worker_result(seconds=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
     if op == "restore":
         src, target, workdir = args
         key = _key(workdir)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         restore.restore(Path(src), key, Path(target))
-        return worker_result(seconds=time.perf_counter() - start)
+        return worker_result(seconds=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
     if op == "copy":
         src, dst = args
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         shutil.copyfile(src, dst)
         fd = os.open(dst, os.O_RDONLY)
         os.fsync(fd)
         os.close(fd)
-        return worker_result(seconds=time.perf_counter() - start)
+        return worker_result(seconds=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
     if op == "sqlite_backup":
         src, dst = args
         start = time.perf_counter()
@@ -211,6 +211,10 @@ def measure(size):
                     "backup_vs_copy": statistics.median(r["backup"] for r in ratios),
                     "restore_vs_copy": statistics.median(r["restore"] for r in ratios),
                     "backup_sqlite_api_vs_copy": statistics.median(r["online"] for r in ratios),
+                    "backup_cpu_vs_copy": statistics.median(
+                        run["copy"]["cpu"] / run["backup"]["cpu"] for run in rounds),
+                    "restore_cpu_vs_copy": statistics.median(
+                        run["copy"]["cpu"] / run["restore"]["cpu"] for run in rounds),
                     "backup_rounds": [[round(r["backup"], 3), round(r["restore"], 3)]
                                       for r in ratios],
                     "backup_load": os.getloadavg()[0],

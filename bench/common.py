@@ -45,6 +45,17 @@ def run_worker(module, *args):
     return json.loads(out.stdout)
 
 
+def cpu_seconds():
+    """CPU time (user + system) this process has used so far.
+
+    Wall time on a shared machine follows CPU time once the cores are busy:
+    the CPU time of two runs of the same work compares them without the
+    other tenants' load (the kernel's work on a process's behalf, its copies
+    and page cache, counts as its system time; the disk's own time does not).
+    """
+    return time.process_time()
+
+
 def worker_result(**fields):
     print(json.dumps(fields | {"peak_rss_mib": round(peak_rss_mib(), 1)}))
 

@@ -56,7 +56,7 @@ def main():
         "BROWSER_HEAP_LARGE": _figure(r, "browser_heap_retained_mib_large", ".0f"),
         "PHOTO_JS_MS": _figure(r, "browser_photo_clean_ms", ".1f"),
         "PHOTO_PY_MS": _figure(r, "python_photo_clean_ms", ".1f"),
-    } | officer_app_values(r)
+    } | officer_app_values(r) | backup_values(r)
     readme = ROOT / "README.md"
     text = readme.read_text()
     start = text.index("| figure | measured |")
@@ -80,6 +80,20 @@ def officer_app_values(r):
         "APP_INBOX_P95": _figure(r, "app_inbox_p95_ms", ".1f"),
         "APP_SIMILAR_P95": _figure(r, "app_similar_p95_ms", ".1f"),
         "APP_RSS": _figure(r, "app_rss_unlocked_mib", ".0f"),
+    }
+
+
+def backup_values(r):
+    """The backup and restore row (bench/backup.py)."""
+    return {
+        "BK_DB": _figure(r, "backup_db_mib", ".0f"),
+        "BK_MBS": _figure(r, "backup_mb_s", ",.0f"),
+        "RS_MBS": _figure(r, "restore_mb_s", ",.0f"),
+        "BK_RATIO": _figure(r, "backup_vs_copy", ".2f"),
+        "RS_RATIO": _figure(r, "restore_vs_copy", ".2f"),
+        "BK_COPY": _figure(r, "backup_copy_mb_s", ",.0f"),
+        "BK_RSS": _figure(r, "backup_rss_large_mib", ".0f"),
+        "RS_RSS": _figure(r, "restore_rss_large_mib", ".0f"),
     }
 
 

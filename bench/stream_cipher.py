@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import MiB, make_file, run_worker, settle, worker_result
+from bench.common import MiB, cpu_seconds, make_file, run_worker, settle, worker_result
 
 #: Each tool runs this many times on the same file, in turns; the median
 #: counts, so a burst of load from another tenant does not decide a ratio.
@@ -45,32 +45,32 @@ def _worker(op, *args):
         return _copy(src, dst)
     unit = keys.generate("bench")
     with open(src, "rb") as f_in, open(dst, "wb") as f_out:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         if op == "encrypt":
             stream.encrypt_stream(f_in, f_out, unit.public.recipient, kind="attachment", tip_id="bench")
         else:
             raise SystemExit("unknown op")
         f_out.flush()
         os.fsync(f_out.fileno())
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     settle()
     # Decrypt the file just written, with the same key, in this process too
     # but measured separately: into a file, fsynced (against the copy), and
     # into /dev/null (against age and gpg, which do not fsync).
     plain = f"{dst}.plain"
     with open(dst, "rb") as f_in, open(plain, "wb") as f_out:
-        start = time.perf_counter()
+        start, dec_cpu = time.perf_counter(), cpu_seconds()
         stream.decrypt_stream(f_in, f_out, unit.opener, kind="attachment", tip_id="bench")
         f_out.flush()
         os.fsync(f_out.fileno())
-        dec_seconds = time.perf_counter() - start
+        dec_seconds, dec_cpu = time.perf_counter() - start, cpu_seconds() - dec_cpu
     os.unlink(plain)
     settle()
     with open(dst, "rb") as f_in, open(os.devnull, "wb") as f_out:
         start = time.perf_counter()
         stream.decrypt_stream(f_in, f_out, unit.opener, kind="attachment", tip_id="bench")
         null_seconds = time.perf_counter() - start
-    return worker_result(seconds=seconds, decrypt_seconds=dec_seconds,
+    return worker_result(seconds=seconds, decrypt_seconds=dec_seconds, cpu=cpu, decrypt_cpu=dec_cpu,
                          decrypt_devnull_seconds=null_seconds, bytes=os.path.getsize(src))
 
 
@@ -81,14 +81,14 @@ def _copy(src, dst):
     buffer = bytearray(stream.CHUNK_SIZE)
     view = memoryview(buffer)
     with open(src, "rb", buffering=0) as f_in, open(dst, "wb") as f_out:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         while n := f_in.readinto(buffer):
             f_out.write(view[:n])
         f_out.flush()
         os.fsync(f_out.fileno())
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     os.unlink(dst)
-    return worker_result(seconds=seconds, bytes=os.path.getsize(src))
+    return worker_result(seconds=seconds, cpu=cpu, bytes=os.path.getsize(src))
 
 
 def _time_command(argv, stdin=None, stdout=None):
@@ -156,6 +156,9 @@ def _best_ours(src, workdir):
             "encrypt_ratio": median(c["seconds"] / r["seconds"] for c, r in zip(copies, runs, strict=True)),
             "decrypt_ratio": median(c["seconds"] / r["decrypt_seconds"]
                                     for c, r in zip(copies, runs, strict=True)),
+            "encrypt_cpu_ratio": median(c["cpu"] / r["cpu"] for c, r in zip(copies, runs, strict=True)),
+            "decrypt_cpu_ratio": median(c["cpu"] / r["decrypt_cpu"]
+                                        for c, r in zip(copies, runs, strict=True)),
             "rounds": [[round(c["seconds"] / r["seconds"], 3),
                         round(c["seconds"] / r["decrypt_seconds"], 3)]
                        for c, r in zip(copies, runs, strict=True)],
@@ -189,6 +192,8 @@ def measure(size):
             "stream_encrypt_vs_copy_bound": ours["encrypt_ratio"],
             "stream_decrypt_vs_copy_bound": ours["decrypt_ratio"],
             "stream_rounds": ours["rounds"],
+            "stream_encrypt_cpu_vs_copy": ours["encrypt_cpu_ratio"],
+            "stream_decrypt_cpu_vs_copy": ours["decrypt_cpu_ratio"],
             "stream_load": ours["load"],
             "stream_peak_rss_mib": ours["peak_rss_mib"],
             "raw_aead_mb_s": raw["bytes"] / 1e6 / raw["seconds"],

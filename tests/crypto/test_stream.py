@@ -234,6 +234,87 @@ def test_decrypting_writes_the_output_in_pieces_of_several_chunks(recipient, ope
     assert len(out.sizes) <= 3 and min(out.sizes[:-1]) >= 2 * CHUNK, out.sizes[:6]
 
 
+def test_a_whole_chunk_written_is_sealed_at_once(recipient, opener):
+    # Given an encryptor, written exactly one chunk's worth of data
+    out = io.BytesIO()
+    enc = stream.StreamEncryptor(out, recipient, **CONTEXT)
+    data = pattern(3 * CHUNK)
+    enc.write(data[:CHUNK])
+    # Then that chunk is sealed now, not copied aside until more data shows
+    # it was not the final one: the padding's marker always follows written
+    # data, so written data never ends the stream (holding the chunk back
+    # cost a 64 KiB copy per read of a file, bench/RESULTS.md)
+    assert enc.bytes_written == HEADER + SEALED
+    # And writes that end on chunk boundaries still give a stream that decrypts
+    enc.write(data[CHUNK:])
+    enc.close()
+    assert enc.bytes_written == len(out.getvalue()) == stream.ciphertext_length(len(data))
+    assert _decrypt(out.getvalue(), opener) == data
+
+
+def test_encrypting_a_file_writes_several_chunks_at_a_time(tmp_path, recipient, opener):
+    # Given a file of ten chunks' worth of data
+    data = pattern(10 * CHUNK)
+    source = tmp_path / "video.mp4"
+    source.write_bytes(data)
+    out = _Writes()
+    with source.open("rb") as src:
+        stream.encrypt_stream(src, out, recipient, **CONTEXT)
+    # Then after the header the stream goes out in writes of several sealed
+    # chunks, not one write per chunk
+    assert out.sizes[0] == HEADER
+    assert len(out.sizes) <= 1 + 3 and min(out.sizes[1:-1]) >= 4 * SEALED, out.sizes
+    assert _decrypt(out.getvalue(), opener) == data
+
+
+class _Reads(io.BytesIO):
+    """A source that records how many reads it is given."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.reads = 0
+
+    def readinto(self, buffer):
+        self.reads += 1
+        return super().readinto(buffer)
+
+
+def test_decrypting_reads_the_stream_several_chunks_at_a_time(recipient, opener):
+    # Given a stream of sixteen chunks
+    data = pattern(16 * CHUNK - 1)
+    src = _Reads(_encrypt(data, recipient))
+    out = io.BytesIO()
+    stream.decrypt_stream(src, out, opener, **CONTEXT)
+    # Then it comes out whole after a few reads of several chunks each, not
+    # one read per chunk
+    assert out.getvalue() == data
+    assert src.reads <= 16 // stream.OUT_CHUNKS + 3, src.reads
+
+
+#: Padded lengths of whole read batches (the final chunk full, ending a batch) and around them.
+BATCH_LENGTHS = [stream.OUT_CHUNKS * CHUNK - 1, stream.OUT_CHUNKS * CHUNK,
+                 2 * stream.OUT_CHUNKS * CHUNK - 1, 2 * stream.OUT_CHUNKS * CHUNK + 1]
+
+
+@pytest.mark.parametrize("length", BATCH_LENGTHS, ids=lambda n: f"{n}-bytes")
+def test_streams_round_trip_around_read_batch_boundaries(recipient, opener, length):
+    data = pattern(length)
+    ciphertext = _encrypt(data, recipient)
+    assert len(ciphertext) == stream.ciphertext_length(length)
+    assert _decrypt(ciphertext, opener) == data
+
+
+def test_cutting_a_long_stream_at_any_chunk_boundary_is_detected(recipient, opener):
+    # Given a stream whose final chunk is full and ends the second read batch
+    ciphertext = _encrypt(pattern(2 * stream.OUT_CHUNKS * CHUNK - 1), recipient)
+    chunks = len(_chunks(ciphertext))
+    assert chunks == 2 * stream.OUT_CHUNKS and len(_chunks(ciphertext)[-1]) == SEALED
+    # Then cut after any number of its chunks, at a batch boundary or not, it is truncated
+    for kept in range(chunks):
+        with pytest.raises(TruncatedError):
+            _decrypt(ciphertext[: HEADER + kept * SEALED], opener)
+
+
 def test_encrypt_stream_reads_a_whole_file(tmp_path, recipient, opener):
     data = pattern(2 * CHUNK + 7)
     source = tmp_path / "photo.jpg"

@@ -174,15 +174,25 @@ class StreamEncryptor:
             self._out.write(self._sealed[: self._sealed_fill])
             self._sealed_fill = 0
 
-    def _push(self, data: bytes | bytearray | memoryview) -> None:
+    def _push(self, data: bytes | bytearray | memoryview, *, data_follows: bool) -> None:
+        """Seal ``data``'s whole chunks and keep the rest for the next call.
+
+        A chunk can only be sealed once it is known not to be the final one.
+        With ``data_follows`` (what the caller writes) that is always known:
+        at least the padding's marker comes after it, so a chunk is sealed as
+        soon as it is whole, straight from the caller's buffer when it lies
+        there whole. The padding (``data_follows`` false) may end exactly on a
+        chunk boundary, so its last whole chunk waits for :meth:`close`.
+        """
         view = memoryview(data).cast("B")
+        # A chunk in the caller's buffer is sealed from there if it is whole,
+        # and is not possibly the final one.
+        direct = CHUNK_SIZE if data_follows else CHUNK_SIZE + 1
         while len(view):
             if self._fill == CHUNK_SIZE:
-                # Only now do we know a full buffer is not the final chunk.
                 self._emit(self._buf, last=False)
                 self._fill = 0
-            if self._fill == 0 and len(view) > CHUNK_SIZE:
-                # Fast path: seal straight from the caller's buffer.
+            if self._fill == 0 and len(view) >= direct:
                 self._emit(view[:CHUNK_SIZE], last=False)
                 view = view[CHUNK_SIZE:]
                 continue
@@ -190,12 +200,15 @@ class StreamEncryptor:
             self._buf[self._fill : self._fill + take] = view[:take]
             self._fill += take
             view = view[take:]
+        if data_follows and self._fill == CHUNK_SIZE:
+            self._emit(self._buf, last=False)
+            self._fill = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed stream")
         n = len(memoryview(data).cast("B"))
-        self._push(data)
+        self._push(data, data_follows=True)
         self.data_length += n
         return n
 
@@ -203,12 +216,12 @@ class StreamEncryptor:
         if self._closed:
             return
         pad = padding.padding_for(self.data_length)
-        self._push(b"\x80")
+        self._push(b"\x80", data_follows=False)
         zeros = bytes(min(pad - 1, CHUNK_SIZE))
         remaining = pad - 1
         while remaining:
             n = min(remaining, len(zeros))
-            self._push(memoryview(zeros)[:n])
+            self._push(memoryview(zeros)[:n], data_follows=False)
             remaining -= n
         self._emit(memoryview(self._buf)[: self._fill], last=True)
         self._closed = True
@@ -285,28 +298,38 @@ def decrypt_stream(src: Source, out: Sink, opener: keys.Opener, *, kind: str, ti
     plain = memoryview(bytearray(1 + OUT_CHUNKS * CHUNK_SIZE))
     filled = 1
     unpadder = padding.StreamUnpadder(out.write)
-    # Two read buffers, used in turns: the chunk being opened and the one after it.
-    buffers = (bytearray(SEALED_CHUNK), bytearray(SEALED_CHUNK))
+    # The stream is read OUT_CHUNKS sealed chunks at a time, into two buffers
+    # used in turns: the batch being opened and the one after it, read first,
+    # which tells whether the batch's last chunk is the stream's last. One
+    # read per chunk was a tenth of a decryption's CPU time in system calls
+    # and Python (bench/RESULTS.md, "Attachment stream cipher").
+    batch = OUT_CHUNKS * SEALED_CHUNK
+    buffers = (bytearray(batch), bytearray(batch))
     current = _read_into(src, buffers[0])
-    counter = 0
+    turn = counter = 0
     while True:
-        if len(current) < SEALED_CHUNK:
-            last = True
-            upcoming = current[:0]  # nothing follows the final chunk
-        else:
-            upcoming = _read_into(src, buffers[(counter + 1) % 2])
-            last = not upcoming
-        if len(current) <= TAG_LEN:
-            raise TruncatedError("a chunk is missing or cut short")
-        filled += _open_chunk(aead, counter, last, current,
-                              plain[filled : filled + len(current) - TAG_LEN])
-        if last or filled + CHUNK_SIZE > len(plain):
-            unpadder.feed_after_spare(plain[:filled])
-            filled = 1
+        turn = 1 - turn
+        # A batch cut short is the stream's end: nothing follows it.
+        upcoming = _read_into(src, buffers[turn]) if len(current) == batch else current[:0]
+        end = len(current)
+        start = 0
+        while True:
+            sealed = current[start : start + SEALED_CHUNK]
+            start += SEALED_CHUNK
+            last = start >= end and not upcoming
+            if len(sealed) <= TAG_LEN:
+                raise TruncatedError("a chunk is missing or cut short")
+            filled += _open_chunk(aead, counter, last, sealed,
+                                  plain[filled : filled + len(sealed) - TAG_LEN])
+            counter += 1
+            if last or filled + CHUNK_SIZE > len(plain):
+                unpadder.feed_after_spare(plain[:filled])
+                filled = 1
+            if start >= end:
+                break
         if last:
             break
         current = upcoming
-        counter += 1
     unpadder.finish()
     return unpadder.data_length
 

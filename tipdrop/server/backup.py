@@ -112,7 +112,10 @@ class _LargeBlob:
         with self.db.conn.blobopen(self.table, self.column, self.rowid, readonly=True) as blob:
             remaining = self.length
             while remaining:
-                data = blob.read(min(remaining, stream.CHUNK_SIZE))
+                # Several chunks at a time: the record's header puts the piece
+                # off the encryptor's chunk boundaries, so it copies what does
+                # not fill a whole chunk; per 64 KiB read, that was all of it.
+                data = blob.read(min(remaining, stream.OUT_CHUNKS * stream.CHUNK_SIZE))
                 if not data:
                     raise OSError("a blob shrank while it was read")
                 out.write(data)

@@ -255,7 +255,7 @@ def _value(feed, into=None):
             remaining = _bounded(n)
             with into(n) as blob:
                 while remaining:
-                    piece = yield from feed.take_view(min(remaining, stream.CHUNK_SIZE))
+                    piece = yield from feed.take_view(remaining)
                     try:
                         blob.write(piece)
                     except (sqlite3.Error, ValueError):
