@@ -44,7 +44,7 @@ def test_api_document_has_every_operation(app_config):
                       "POST /api/v1/followups", "GET /api/v1/stats",
                       "GET /api/v1/keys", "POST /api/v1/locators",
                       "GET /api/v1/categories", "POST /api/v1/sealed-tips",
-                      "POST /api/v1/sealed-followups"}
+                      "POST /api/v1/sealed-followups", "GET /api/v1/puzzle"}
 
 
 @pytest.mark.slow
@@ -52,7 +52,7 @@ def test_api_document_has_every_operation(app_config):
 @pytest.mark.parametrize("label", ["GET /api/v1/options", "GET /api/v1/stats", "POST /api/v1/tips",
                                    "POST /api/v1/check", "POST /api/v1/followups",
                                    "POST /api/v1/sealed-followups", "POST /api/v1/sealed-tips",
-                                   "POST /api/v1/locators"])
+                                   "POST /api/v1/locators", "GET /api/v1/puzzle"])
 def test_api_answers_every_generated_request_as_documented(app_config, label, mode):
     [operation] = [op for op in _operations(app_config) if op.label == label]
 
