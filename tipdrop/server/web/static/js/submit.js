@@ -282,7 +282,11 @@
       event.preventDefault();
       return;
     }
-    if (!ready) return; // the server path, as without JavaScript
+    if (!ready) {
+      // The server path, as without JavaScript; past a reached limit, the puzzle first (puzzle.js).
+      if (window.TipdropPuzzle) window.TipdropPuzzle.submit(form, event);
+      return;
+    }
     event.preventDefault();
     if (form.elements.website.value) { // the hidden field only robots fill in
       say(form.dataset.msgRefused);
@@ -307,9 +311,11 @@
       const url = new URL(form.dataset.sealedUrl, window.location.href);
       url.searchParams.set("lang", document.documentElement.lang || "");
       url.searchParams.set("receipt_page", "yes");
-      response = await fetch(url, {
+      // Past a reached limit, puzzle.js solves the server's puzzle and sends again.
+      const post = window.TipdropPuzzle ? window.TipdropPuzzle.fetch : (...args) => fetch(...args);
+      response = await post(url, {
         method: "POST", body, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
-      });
+      }, form);
       answer = await response.json().catch(() => null);
     } catch (e) {
       button.disabled = false;
