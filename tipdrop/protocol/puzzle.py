@@ -42,7 +42,7 @@ _SOLUTION = re.compile(rf"^([A-Za-z0-9_-]{{{CHALLENGE_CHARS}}})\.([0-9a-f]{{16}}
 
 
 class PuzzleRefusedError(InputError):
-    """The anti-flood check could not be accepted. Please try again."""
+    """The anti-flood puzzle could not be accepted. Please try again."""
 
     #: The request stays over its limit: the answer carries a new challenge.
     http_status = 429
@@ -50,19 +50,19 @@ class PuzzleRefusedError(InputError):
 
 
 class PuzzleInvalidError(PuzzleRefusedError):
-    """The anti-flood check was not solved correctly. Please try again."""
+    """The anti-flood puzzle was not solved correctly. Please try again."""
 
 
 class PuzzleExpiredError(PuzzleRefusedError):
-    """The anti-flood check has expired. Please try again."""
+    """The anti-flood puzzle has expired. Please try again."""
 
 
 class PuzzleTooEasyError(PuzzleRefusedError):
-    """The anti-flood check is no longer hard enough: the service is under heavy load. Please try again."""
+    """The anti-flood puzzle is no longer hard enough: the service is under heavy load. Please try again."""
 
 
 class PuzzleSpentError(PuzzleRefusedError):
-    """This anti-flood check was already used. Please try again."""
+    """This anti-flood puzzle was already used. Please try again."""
 
 
 @dataclass(frozen=True)
