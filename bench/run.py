@@ -17,6 +17,7 @@ from bench import (
     growth,
     http_load,
     officer_import,
+    puzzle,
     receipt_work,
     sealed_upload,
     shared_limits,
@@ -47,6 +48,7 @@ def main():
     results |= flood.measure(workers=processes, requests_per_client=8 if quick else 25)
     results |= flood.measure_refusals(workers=processes)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
+    results |= puzzle.measure(quick)
     sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
     size = max(sizes)
     results |= upload.measure(sizes, workers=processes, rounds=2, sealed=True)
@@ -133,7 +135,7 @@ def summary(r):
         f"{_fmt(r.get('ratelimit_vs_argon2_bound'))} times the Argon2 bound.",
         "",
     ]
-    lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
+    lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + puzzle.section(r) + _upload_section(r) + _sealed_upload_section(r) + _import_section(r)
     lines += [
         f"## Attachment stream cipher, file to file ({_fmt(r['stream_size_mib'])} MiB of random data)",
         "",

@@ -31,8 +31,8 @@
 
   const ALGORITHM = "tipdrop/v1/puzzle";
   const NONCE_LEN = 8;
-  // Digests asked for at once: WebCrypto hashes off the main thread, so a
-  // few in flight keep it busy (bench/puzzle.py measured the best size).
+  // Digests asked for at once: with 4 to 16 in flight Chromium hashes a
+  // little faster than one at a time (bench/RESULTS.md, "Anti-flood puzzle").
   const BATCH = 16;
   const MAX_TRIES = 3;
   // Milliseconds of work between two turns given back to the page.
