@@ -64,9 +64,9 @@ def close_db(exc=None):
 def count_request(limit_name):
     """Count this request against the named rate limit, shared by all workers.
 
-    With :func:`limit_reached`, the only place the client address is read: it goes straight into the
-    limiter's daily-keyed HMAC and is never stored or logged (docs/design.md, invariant 2;
-    see ratelimit.py).
+    With :func:`limit_reached`, the only place the client address is read:
+    it goes straight into the limiter's daily-keyed HMAC and is never stored
+    or logged (docs/design.md, invariant 2; see ratelimit.py).
 
     A request that brings a puzzle solution is admitted by it alone, and not
     counted; past the limit, a client that solves puzzles gets its 429 with
