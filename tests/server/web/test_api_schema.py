@@ -45,7 +45,8 @@ def test_api_document_has_every_operation(app_config):
                       "GET /api/v1/keys", "POST /api/v1/locators",
                       "GET /api/v1/categories", "POST /api/v1/sealed-tips",
                       "POST /api/v1/sealed-followups", "POST /api/v1/uploads",
-                      "PUT /api/v1/uploads/pieces/{index}", "POST /api/v1/uploads/finish"}
+                      "PUT /api/v1/uploads/pieces/{index}", "POST /api/v1/uploads/finish",
+                      "GET /api/v1/puzzle"}
 
 
 @pytest.mark.slow
@@ -55,7 +56,7 @@ def test_api_document_has_every_operation(app_config):
                                    "POST /api/v1/sealed-followups", "POST /api/v1/sealed-tips",
                                    "POST /api/v1/locators", "POST /api/v1/uploads",
                                    "PUT /api/v1/uploads/pieces/{index}",
-                                   "POST /api/v1/uploads/finish"])
+                                   "POST /api/v1/uploads/finish", "GET /api/v1/puzzle"])
 def test_api_answers_every_generated_request_as_documented(app_config, label, mode):
     [operation] = [op for op in _operations(app_config) if op.label == label]
 

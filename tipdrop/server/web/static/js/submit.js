@@ -325,7 +325,11 @@
       event.preventDefault();
       return;
     }
-    if (!ready) return; // the server path, as without JavaScript
+    if (!ready) {
+      // The server path, as without JavaScript; past a reached limit, the puzzle first (puzzle.js).
+      if (window.TipdropPuzzle) window.TipdropPuzzle.submit(form, event);
+      return;
+    }
     event.preventDefault();
     if (form.elements.website.value) { // the hidden field only robots fill in
       say(form.dataset.msgRefused);
