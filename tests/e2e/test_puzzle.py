@@ -12,6 +12,7 @@ and a solution sent again are refused, and nothing is stored for them.
 import base64
 import json
 import re
+import secrets
 import sqlite3
 import time
 
@@ -20,7 +21,7 @@ import pytest
 from tests.clear_errors import ERROR_PARAGRAPH, PAGE_LANGUAGE, known_messages
 from tests.serving import multipart, start_server
 from tipdrop.crypto import puzzle as primitives
-from tipdrop.protocol import device, puzzle
+from tipdrop.protocol import device, documents, puzzle, uploads
 
 pytestmark = [pytest.mark.e2e]
 
@@ -183,8 +184,8 @@ def test_a_harder_challenge_than_asked_is_accepted(server):
 def test_a_solution_passes_a_device_sealed_submit_of_the_page(server):
     recipient = server.unit_key.public.recipient
     tip_id = device.new_tip_id()
-    report = device.report_document(tip_id=tip_id, region="astana", category="theft",
-                                    description="sealed on the device", parts=[])
+    report = documents.report_document(tip_id=tip_id, region="astana", category="theft",
+                                       description="sealed on the device", parts=[])
     content_type, body = multipart({"region": "astana", "category": "theft", "tip_id": tip_id},
                                    [("tip", "tip", "application/octet-stream",
                                      device.seal_report(report, recipient, tip_id))])
@@ -196,6 +197,50 @@ def test_a_solution_passes_a_device_sealed_submit_of_the_page(server):
                                        | _solution_header(solution))
     assert status == 201, answer
     assert json.loads(answer)["receipt_page"].startswith("/receipt/")
+
+
+def test_a_solution_admits_one_resumable_upload_whose_pieces_and_resumption_need_none(server):
+    """Only the begin of a new upload is limited (docs/protocol.md section 21, "Resumable uploads")."""
+    recipient = server.unit_key.public.recipient
+    tip_id = device.new_tip_id()
+    report = documents.report_document(tip_id=tip_id, region="astana", category="theft",
+                                       description="sealed, sent in pieces", parts=[])
+    sealed = device.seal_report(report, recipient, tip_id)
+    doc = {"region": "astana", "category": "theft", "tip_id": tip_id,
+           "parts": [["tip", len(sealed)]]}
+    key = secrets.token_hex(16)
+
+    def begin(key, headers=None):
+        status, _, raw = server.request("POST", "/api/v1/uploads", json.dumps(doc).encode(),
+                                        JSON | {"Idempotency-Key": key} | (headers or {}))
+        return status, json.loads(raw)
+
+    stored = _tips(server)
+    # Past the limit, the begin of a new upload gets a puzzle and no upload is made
+    status, answer = begin(key)
+    assert status == 429 and answer["error"] == "RateLimitedError"
+    solution = puzzle.solve(_challenge(server, answer))
+    # With the solution it is admitted
+    status, answer = begin(key, _solution_header(solution))
+    assert (status, answer["received"]) == (201, 0)
+    # Asked again to resume, with no solution, it is not limited
+    status, answer = begin(key)
+    assert (status, answer["received"]) == (200, 0)
+    # Nor is its piece, nor its finish
+    status, _, raw = server.request("PUT", "/api/v1/uploads/pieces/0", sealed, {
+        "Content-Type": "application/octet-stream", "Idempotency-Key": key,
+        "Piece-Digest": uploads.piece_digest(sealed).hex()})
+    assert status == 200, raw
+    chain = uploads.chain(uploads.upload_id(key), [uploads.piece_digest(sealed)])
+    status, _, raw = server.request("POST", "/api/v1/uploads/finish",
+                                    json.dumps({"chain": chain.hex()}).encode(),
+                                    JSON | {"Idempotency-Key": key})
+    assert status == 201, raw
+    assert _tips(server) == stored + 1
+    # And the same solution does not admit a second upload
+    status, answer = begin(secrets.token_hex(16), _solution_header(solution))
+    assert status == 429 and answer["error"] == "PuzzleSpentError" and answer["puzzle"]
+    assert _tips(server) == stored + 1
 
 
 def test_a_solution_passes_a_server_sealed_submit_of_the_page(server):
