@@ -5,14 +5,16 @@ of SHA-256 work, solved with the page's WebCrypto). The hour's submit is
 spent first, as a flood behind the same onion address would spend it. Then
 a reporter's page, with its script, gets a puzzle, solves it, shows that it
 works on it (in the page's language, read out by the status line) and sends
-the report: sealed on the device, or by the server when the page cannot
-seal. A browser without WebCrypto, or without JavaScript, gets the 429 page
+the report: sealed on the device and sent in resumable pieces (only the
+request that begins the upload carries the solution), or by the server when
+the page cannot seal. A browser without WebCrypto, or without JavaScript, gets the 429 page
 in its language. The solver finds the same nonces as tipdrop/crypto/puzzle.py
 (tests/vectors/puzzle.json), and axe-core finds nothing while it works.
 """
 
 import json
 import re
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +29,9 @@ from tipdrop.server.web import create_app
 pytestmark = pytest.mark.e2e
 
 BITS = 12
+SIZE = 2_600_000  # three pieces of 1 MiB once sealed
+#: The request that begins an upload (not its pieces, not its finish).
+BEGIN = re.compile(r"/api/v1/uploads\?")
 VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "puzzle.json")
                      .read_text(encoding="utf-8"))
 REPORT = {"region": "astana", "category": "theft", "description": "spent the hour's submit"}
@@ -88,25 +93,49 @@ def _solutions_sent(page):
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru", "en"])
-def test_past_the_limit_the_page_solves_the_puzzle_and_the_sealed_report_goes_through(
-        browser, limited, lang):
+def test_past_the_limit_the_page_solves_the_puzzle_and_the_resumable_upload_goes_through(
+        browser, limited, lang, tmp_path):
+    """Only the request that begins the upload carries a solution; its pieces, and the
+    upload resumed after a cut connection, need none (docs/protocol.md section 21)."""
     base = f"http://127.0.0.1:{limited.port}"
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(SIZE))
     context = browser.new_context(locale=LOCALES[lang])
     page = context.new_page()
     errors = collect_errors(page)
     sent = _solutions_sent(page)
     stored = _tips(limited)
-    # When the reporter sends a report while the hour's submit is spent
+    cut = []
+
+    def piece(route):
+        if "/pieces/1" in route.request.url and not cut:
+            cut.append(route.request.url)  # the connection drops as piece 1 leaves
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
+    # When the reporter sends a report with a file while the hour's submit is spent
     _fill(page, base, lang, f"puzzle {lang}")
+    page.set_input_files("#files", [str(tmp_path / "clip.bin")])
     assert page.get_attribute("#protection", "data-encrypted-on") == "device"
     page.click("#report-form button[type=submit]")
     # Then the page solves the puzzle and reaches the receipt page, sealed on the device
-    page.wait_for_url(re.compile(r"/receipt/"), timeout=60_000)
+    page.wait_for_url(re.compile(r"/receipt/"), timeout=90_000)
     assert page.get_attribute(".protection", "data-encrypted-on") == "device"
+    # And exactly one report arrived, through the uploads API
     assert _tips(limited) == stored + 1
-    [solution] = [s for method, url, s in sent if method == "POST" and "/sealed-tips" in url]
-    assert re.fullmatch(r"[A-Za-z0-9_-]{79}\.[0-9a-f]{16}", solution)
-    assert errors == []
+    assert cut
+    begins = [s for method, url, s in sent if method == "POST" and BEGIN.search(url)]
+    # The first begin met the limit; the second carried the solution; the one
+    # after the cut connection resumed the admitted upload without any
+    assert len(begins) == 3 and begins[0] is None and begins[2] is None
+    assert re.fullmatch(r"[A-Za-z0-9_-]{79}\.[0-9a-f]{16}", begins[1])
+    others = [(method, url) for method, url, s in sent if s and not BEGIN.search(url)]
+    assert others == []
+    pieces = [url for method, url, _ in sent if method == "PUT"]
+    assert len(pieces) == 4  # three pieces, piece 1 twice
+    assert not any(method == "POST" and "/sealed-tips" in url for method, url, _ in sent)
+    assert errors == [] or all("ERR_CONNECTION_RESET" in e or "429" in e for e in errors), errors
     context.close()
 
 
@@ -194,9 +223,9 @@ def test_the_page_has_no_axe_violation_while_it_solves(browser, limited, lang):
     # bits the first nonce that solves this challenge is 7,062,226 (crypto.puzzle.solve)
     hard = {"algorithm": "tipdrop/v1/puzzle", "challenge": VECTORS["vectors"][0]["challenge"],
             "difficulty": 22, "expires_in": 600}
-    context.route(re.compile(r"/api/v1/puzzle\?"), lambda route: route.fulfill(
-        status=200, content_type="application/json",
-        body=json.dumps({"limit_reached": True, "puzzle": hard})))
+    context.route(BEGIN, lambda route: route.fulfill(
+        status=429, content_type="application/json",
+        body=json.dumps({"error": "RateLimitedError", "message": "limit", "puzzle": hard})))
     _fill(page, base, lang, "axe while solving")
     page.click("#report-form button[type=submit]")
     page.wait_for_selector("#puzzle:not([hidden])", timeout=60_000)

@@ -14,10 +14,9 @@
  * the pages behave as without JavaScript: a reached limit shows the 429 page.
  *
  * window.TipdropPuzzle:
- *   fetch(url, init, form)  fetch() past the limit of ``form.dataset.puzzleFor``:
- *                           asks first whether the limit is reached (so a large upload is
- *                           not sent only to be refused), solves, sends; a 429 with a
- *                           challenge is solved and sent again (at most MAX_TRIES times).
+ *   solveShown(form, puzzle) the solution's text, the page showing that it works
+ *                           (status line and bar): resume.js calls it when the request
+ *                           that begins an upload is answered with a puzzle.
  *   submit(form, event)     a form's server path: true if it took the submit over (the
  *                           limit is reached: solve, then send with fetch); false to let
  *                           the browser post the form as without JavaScript.
@@ -34,7 +33,6 @@
   // Digests asked for at once: with 4 to 16 in flight Chromium hashes a
   // little faster than one at a time (bench/RESULTS.md, "Anti-flood puzzle").
   const BATCH = 16;
-  const MAX_TRIES = 3;
   // Milliseconds of work between two turns given back to the page.
   const SLICE = 50;
   const SOLUTION_HEADER = "Tipdrop-Puzzle-Solution";
@@ -139,13 +137,6 @@
     }
   }
 
-  /* The puzzle of a 429 answer (read from a copy), or null. */
-  async function puzzleOf(response) {
-    if (response.status !== 429) return null;
-    const answer = await response.clone().json().catch(() => null);
-    return (answer && answer.puzzle) || null;
-  }
-
   /* Whether the limit is reached now, and its puzzle; nothing is counted. */
   async function probe(form) {
     const url = new URL(form.dataset.puzzleUrl, window.location.href);
@@ -156,18 +147,6 @@
       return (answer && answer.puzzle) || null;
     } catch (e) {
       return null; // the request itself then meets the limit, and its 429 brings the puzzle
-    }
-  }
-
-  async function fetchPast(url, init, form) {
-    let puzzle = await probe(form);
-    for (let tries = 0; ; tries++) {
-      const headers = new Headers(init.headers || {});
-      headers.set("Tipdrop-Puzzle", "accept");
-      if (puzzle) headers.set(SOLUTION_HEADER, await solveShown(form, puzzle));
-      const response = await window.fetch(url, { ...init, headers });
-      puzzle = await puzzleOf(response);
-      if (!puzzle || tries + 1 >= MAX_TRIES) return response;
     }
   }
 
@@ -227,5 +206,5 @@
     return true;
   }
 
-  window.TipdropPuzzle = { fetch: fetchPast, submit, solve };
+  window.TipdropPuzzle = { solveShown, submit, solve };
 })();

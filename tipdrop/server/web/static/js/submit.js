@@ -368,6 +368,8 @@
           say(form.dataset.msgOffline);
         },
         onStoring: () => say(form.dataset.msgStoring),
+        // Past the submit limit: the anti-flood puzzle, solved here (puzzle.js).
+        solve: window.TipdropPuzzle && ((puzzle) => window.TipdropPuzzle.solveShown(form, puzzle)),
       });
     } catch (e) {
       progress.stop();
