@@ -132,3 +132,53 @@ def test_out_of_range_challenges_cannot_be_made():
                     {"difficulty": -1}, {"expires": 2**64}):
         with pytest.raises(ValueError):
             _challenge(**changes)
+
+
+# --- a client's side: solving what a server offers ------------------------------------
+
+
+def _offer(vector, **changes):
+    return {"algorithm": "tipdrop/v1/puzzle", "challenge": vector["challenge"],
+            "difficulty": vector["difficulty"], "expires_in": 600} | changes
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["purpose"])
+def test_a_client_solves_an_offered_puzzle_as_the_vector_says(vector):
+    assert puzzle.solve_offered(_offer(vector)) == vector["solution"]
+
+
+def test_a_client_works_to_the_tokens_own_difficulty_not_the_json_member():
+    """The server holds the work to the token's byte; a lower JSON number changes nothing."""
+    vector = VECTORS["vectors"][1]
+    assert puzzle.solve_offered(_offer(vector, difficulty=1)) == vector["solution"]
+
+
+def test_a_client_refuses_a_puzzle_harder_than_it_works_for():
+    hard = _challenge(difficulty=puzzle.CLIENT_MAX_DIFFICULTY + 1)
+    offer = {"algorithm": "tipdrop/v1/puzzle", "challenge": hard.text, "difficulty": 29}
+    with pytest.raises(puzzle.PuzzleOfferError, match="29 bits"):
+        puzzle.solve_offered(offer)
+
+
+@pytest.mark.parametrize("offer", [
+    {"algorithm": "tipdrop/v2/puzzle", "challenge": VECTORS["vectors"][0]["challenge"]},
+    {"algorithm": "tipdrop/v1/puzzle", "challenge": VECTORS["vectors"][0]["challenge"][:-1]},
+    {"algorithm": "tipdrop/v1/puzzle", "challenge": "!" * puzzle.CHALLENGE_CHARS},
+    {"algorithm": "tipdrop/v1/puzzle", "challenge": 7},
+    {"algorithm": "tipdrop/v1/puzzle"},
+], ids=["another algorithm", "cut short", "not base64url", "not a string", "no challenge"])
+def test_a_client_refuses_what_is_not_a_puzzle_it_knows(offer):
+    with pytest.raises(puzzle.PuzzleOfferError):
+        puzzle.solve_offered(offer)
+
+
+@pytest.mark.parametrize(("status", "raw", "found"), [
+    (429, b'{"error": "RateLimitedError", "puzzle": {"challenge": "x"}}', {"challenge": "x"}),
+    (429, b'{"error": "RateLimitedError", "message": "wait"}', None),
+    (429, b"<html>429</html>", None),
+    (429, b'{"puzzle": "x"}', None),
+    (429, b"[1]", None),
+    (400, b'{"puzzle": {"challenge": "x"}}', None),
+])
+def test_only_a_429_json_object_offers_a_puzzle(status, raw, found):
+    assert puzzle.offered(status, raw) == found

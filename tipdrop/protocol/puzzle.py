@@ -21,6 +21,7 @@ rounded up to a whole minute, and the id is random.
 
 import base64
 import binascii
+import json
 import re
 import secrets
 import struct
@@ -167,3 +168,66 @@ def solve(challenge: Challenge) -> str:
     """Do the work in Python and return the solution's text (clients, tests, bench)."""
     return challenge.solution(primitives.solve(challenge.token, challenge.difficulty))
 
+
+# --- a client's side ------------------------------------------------------------
+
+ALGORITHM = "tipdrop/v1/puzzle"
+#: The header a request sent again carries its solution in.
+SOLUTION_HEADER = "Tipdrop-Puzzle-Solution"
+#: Puzzles a client solves in a row for one request (each refused solution, expired
+#: or spent, comes back with a new puzzle) before it takes the 429 as the answer.
+MAX_SOLVES = 3
+#: The most bits a client in Python works for: 2^28 SHA-256 digests expected, a few
+#: minutes of one core. An honest server asks TIPDROP_PUZZLE_BITS (16) plus at most
+#: 4 under load; a server asking far more would hold the client for hours.
+CLIENT_MAX_DIFFICULTY = 28
+
+
+class PuzzleOfferError(InputError):
+    """The server's anti-flood puzzle is not one this client can solve."""
+
+    detail_is_message = False
+
+
+def offered(status: int, raw: bytes) -> dict[str, object] | None:
+    """The puzzle a server's answer offers: the ``puzzle`` member of a 429's JSON object."""
+    if status != 429:
+        return None
+    try:
+        answer = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return puzzle_of(answer)
+
+
+def puzzle_of(answer: object) -> dict[str, object] | None:
+    """The ``puzzle`` member of a 429 answer's parsed JSON, or None when there is none."""
+    if not isinstance(answer, dict):
+        return None
+    found = answer.get("puzzle")
+    return found if isinstance(found, dict) else None
+
+
+def solve_offered(offer: dict[str, object],
+                  max_difficulty: int = CLIENT_MAX_DIFFICULTY) -> str:
+    """The solution's text for a puzzle a server offered (docs/protocol.md section 21).
+
+    A client cannot check the MAC (it is the server's) and need not: the
+    server does. It reads the token's own difficulty byte, the one the server
+    will hold the work to, and refuses to work past ``max_difficulty``.
+    """
+    text = offer.get("challenge")
+    if offer.get("algorithm") != ALGORITHM or not isinstance(text, str) or (
+            len(text) != CHALLENGE_CHARS):
+        raise PuzzleOfferError("not a tipdrop/v1/puzzle challenge")
+    try:
+        token = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise PuzzleOfferError("the challenge is not base64url") from None
+    if len(token) != TOKEN_LEN:
+        raise PuzzleOfferError("the challenge is not base64url of a token")
+    difficulty = token[2]
+    if difficulty > max_difficulty:
+        raise PuzzleOfferError(f"it asks {difficulty} bits of work, more than the "
+                               f"{max_difficulty} this client does")
+    return f"{text}.{primitives.solve(token, difficulty).hex()}"

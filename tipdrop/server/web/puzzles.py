@@ -32,7 +32,7 @@ from tipdrop.protocol import puzzle
 from tipdrop.server.web.limits import BusyError
 
 ACCEPT_HEADER = "Tipdrop-Puzzle"
-SOLUTION_HEADER = "Tipdrop-Puzzle-Solution"
+SOLUTION_HEADER = puzzle.SOLUTION_HEADER
 #: Seconds a challenge may take to be solved and sent (its expiry is then
 #: rounded up to a whole minute): a slow phone and a slow network, but short
 #: enough that hoarded challenges are stale soon.
