@@ -325,7 +325,8 @@ def document():
                     },
                 }
             },
-            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"}),
+            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"},
+                                    _SOLUTION),
         },
         "components": {
             "schemas": {
