@@ -56,6 +56,13 @@ def main():
         "BROWSER_HEAP_LARGE": _figure(r, "browser_heap_retained_mib_large", ".0f"),
         "PHOTO_JS_MS": _figure(r, "browser_photo_clean_ms", ".1f"),
         "PHOTO_PY_MS": _figure(r, "python_photo_clean_ms", ".1f"),
+        "PUZZLE_PHONE": _figure(r, "puzzle_js_expected_solve_s_x6", ".1f"),
+        "PUZZLE_PC": _figure(r, "puzzle_js_expected_solve_s_x1", ".1f"),
+        "PUZZLE_CHECK": _figure(r, "puzzle_check_us", ".0f"),
+        "PUZZLE_REDEEM": _figure(r, "puzzle_redeem_us_empty", ".0f"),
+        "PUZZLE_FLOOD": _figure(r, "puzzle_flood_puzzle_last_third_per_s", ".1f"),
+        "PUZZLE_BITS_END": _figure(r, "puzzle_flood_end_difficulty", "d"),
+        "PUZZLE_OPEN": _figure(r, "puzzle_flood_unlimited_last_third_per_s", ".1f"),
     } | officer_app_values(r) | backup_values(r)
     readme = ROOT / "README.md"
     text = readme.read_text()

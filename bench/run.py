@@ -20,6 +20,7 @@ from bench import (
     http_load,
     officer_app,
     officer_import,
+    puzzle,
     receipt_work,
     resume_3g,
     sealed_upload,
@@ -62,6 +63,7 @@ def main():
     results |= flood.measure(workers=processes, requests_per_client=8 if quick else 25)
     results |= flood.measure_refusals(workers=processes)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
+    results |= puzzle.measure(quick)
     sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
     size = max(sizes)
     results |= upload.measure(sizes, workers=processes, rounds=3, sealed=True)
@@ -213,7 +215,7 @@ def summary(r):
         f"{_fmt(r.get('alert_insert_ratio'), 2)} times ({_fmt(r.get('alert_insert_ms'), 2)} ms).",
         "",
     ]
-    lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + _upload_section(r) + _sealed_upload_section(r) + resume_3g.section(r) + _import_section(r)
+    lines += _flood_section(r) + _refusal_section(r) + _stalled_section(r) + puzzle.section(r) + _upload_section(r) + _sealed_upload_section(r) + resume_3g.section(r) + _import_section(r)
     lines += _officer_app_section(r)
     lines += _stream_section(r)
     lines += _backup_section(r)

@@ -3,7 +3,7 @@
 Files: envelope.json, stream.json, keyfile.json, signing.json, padding.json, kdf.json,
 officer_request.json, export_ack.json, binding.json, receipt_keys.json, records.json,
 page_link.json, backup.json, keyslots.json, audit.json, export_ack_compact.json, uploads.json,
-alerts.json.
+alerts.json, puzzle.json.
 
 Run from the repository root:
 
@@ -1191,6 +1191,60 @@ def alert_vectors():
     }
 
 
+# --- proof-of-work puzzles (protocol.md section 21) ------------------------------------
+
+
+def puzzle_vectors():
+    from tipdrop.crypto import puzzle as primitives
+    from tipdrop.protocol import puzzle
+
+    secret = seed("puzzle token secret")
+    entries = []
+    # 2024-05-01 10:10 UTC and 23:59:00 (its key is that day's); 2024-05-02 00:00 (the next day's).
+    for n, (purpose, difficulty, expires) in enumerate([
+        ("submit", 12, 1714558200), ("check", 16, 1714607940), ("locator", 4, 1714608000),
+    ]):
+        challenge = puzzle._make_with_id(secret, purpose, difficulty, expires,
+                                         seed(f"puzzle id {n}")[:puzzle.ID_LEN])
+        header = challenge.token[:puzzle.HEADER.size]
+        nonce = primitives.solve(challenge.token, difficulty)
+        digest = primitives.work(challenge.token, nonce)
+        # The nonce just before the solution does not solve it (the search starts at 0).
+        before = (int.from_bytes(nonce, "big") - 1).to_bytes(8, "big") if nonce != bytes(8) else None
+        entries.append({
+            "purpose": purpose, "difficulty": difficulty, "expires": expires,
+            "day": expires // puzzle.SECONDS_PER_DAY,
+            "id": challenge.id.hex(),
+            "day_key": primitives.day_key(secret, expires // puzzle.SECONDS_PER_DAY).hex(),
+            "header": header.hex(),
+            "mac_input": canonical.encode(primitives.MAC_LABEL, header).hex(),
+            "token": challenge.token.hex(),
+            "challenge": challenge.text,
+            "nonce": nonce.hex(),
+            "work": digest.hex(),
+            "zero_bits": primitives.zero_bits(digest),
+            "solution": challenge.solution(nonce),
+            "not_a_solution": (None if before is None else {
+                "nonce": before.hex(),
+                "zero_bits": primitives.zero_bits(primitives.work(challenge.token, before))}),
+        })
+    return {
+        "description": (
+            "Proof-of-work challenges (docs/protocol.md section 21). day_key = "
+            "HKDF-Expand(SHA-256, token secret, info = canonical('tipdrop/v1/puzzle-key', day), "
+            "32) with day = expires // 86400; header = u8 version 1 || u8 purpose (1 submit, "
+            "2 check, 3 followup, 4 locator) || u8 difficulty || u64 expires || 16-byte id; "
+            "token = header || HMAC-SHA256(day_key, canonical('tipdrop/v1/puzzle', header)); "
+            "challenge = base64url without padding of the token; work = SHA-256(token || "
+            "8-byte nonce), which must start with `difficulty` zero bits; nonce is the first "
+            "solving one counting from 0 as u64; solution = challenge '.' hex(nonce). Produced "
+            "by tipdrop itself (tests/vectors/generate.py) from a fixed secret and ids."
+        ),
+        "token_secret": secret.hex(),
+        "vectors": entries,
+    }
+
+
 def main():
     write("envelope.json", envelope_vectors())
     write("stream.json", stream_vectors())
@@ -1212,6 +1266,7 @@ def main():
     write("uploads.json", upload_vectors())
     write("alerts.json", alert_vectors())
     write("forward.json", forward_vectors())
+    write("puzzle.json", puzzle_vectors())
 
 
 if __name__ == "__main__":

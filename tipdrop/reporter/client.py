@@ -34,7 +34,7 @@ from tipdrop.common.remote import (
 )
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import ConfigError, CryptoError, SignatureError, TipdropError, UsageError
-from tipdrop.protocol import binding, bundles, device, documents, questions, receipts
+from tipdrop.protocol import binding, bundles, device, documents, puzzle, questions, receipts
 from tipdrop.protocol.report import (
     MAX_ATTACHMENTS,
     MAX_PHOTO_BYTES,
@@ -322,7 +322,7 @@ def submit(server, *, region, category, description, what="", where="", when="",
             _, body, sealed = seal_upload(report, list(files), public.recipient, workdir,
                                           keep_location, made=made, answers=answered)
             status, headers, raw = _call(
-                server, "POST", "/sealed-tips", body=body.chunks(), timeout=timeout,
+                server, "POST", "/sealed-tips", body=body.chunks, timeout=timeout,
                 headers={"Content-Type": body.content_type, "Content-Length": str(body.length)})
         if status == 409 and attempt == 1:
             continue  # the unit rotated its key meanwhile: seal again to the new one
@@ -586,6 +586,27 @@ def _network(server, call, *args):
 
 
 def _call(server, method, path, *, body=(), headers=None, timeout=TIMEOUT):
+    """Send one request; return (status, headers, raw answer).
+
+    Past a rate limit the server may answer 429 with an anti-flood puzzle
+    (protocol.md section 21): it is solved here and the request sent again
+    with the solution, up to MAX_SOLVES times. ``body`` is a list of bytes,
+    or a callable that gives the chunks anew for each sending.
+    """
+    solution = None
+    for _ in range(puzzle.MAX_SOLVES + 1):
+        sending = {**(headers or {}), **({puzzle.SOLUTION_HEADER: solution} if solution else {})}
+        status, answer_headers, raw = _call_once(server, method, path, timeout=timeout,
+                                                 body=body() if callable(body) else body,
+                                                 headers=sending)
+        offer = puzzle.offered(status, raw)
+        if offer is None:
+            break
+        solution = puzzle.solve_offered(offer)
+    return status, answer_headers, raw
+
+
+def _call_once(server, method, path, *, body, headers, timeout):
     """Send one request (``body``: an iterable of bytes); return (status, headers, raw answer)."""
     conn = connect(server, timeout)
     try:

@@ -8,6 +8,12 @@ busy answer is met by waiting a little, asking the server how far it got and
 going on from there, so a report of any size arrives once, whatever the
 connection does, and a finish whose answer was lost is simply asked again.
 
+Past the submit limit, the request that begins an upload is answered 429
+with an anti-flood puzzle (docs/protocol.md section 21): it is solved here
+and the begin sent again with the solution. Only that request is limited;
+the pieces and the finish of an admitted upload, and a resumed begin (its
+upload exists), never are.
+
 Standard library only; the body is read from a seekable file (the sealed
 parts one after another), one piece in memory at a time.
 """
@@ -18,7 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from tipdrop.protocol import uploads
+from tipdrop.protocol import puzzle, uploads
 
 #: Statuses worth trying again after a pause (busy, overloaded, slow)...
 _AGAIN = {408, 429, 502, 503, 504}
@@ -53,6 +59,8 @@ class ResumableUpload:
     max_attempts: int = 1000
     #: How many times the connection failed or the server asked to wait.
     interruptions: int = 0
+    #: How many anti-flood puzzles were solved to begin.
+    puzzles_solved: int = 0
 
     def _call(self, method, path, body=b"", headers=None):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -69,17 +77,33 @@ class ResumableUpload:
             answer = {}
         return response.status, answer
 
-    def _json(self, path, doc):
-        return self._call("POST", path, json.dumps(doc).encode("utf-8"),
-                          {"Content-Type": "application/json"})
+    def _json(self, path, doc, solution=None):
+        headers = {"Content-Type": "application/json"}
+        if solution:
+            headers[puzzle.SOLUTION_HEADER] = solution
+        return self._call("POST", path, json.dumps(doc).encode("utf-8"), headers)
 
     def _retrying(self, step):
-        """Run ``step()`` until it neither fails on the network nor asks to wait."""
+        """Run ``step(solution)`` until it neither fails on the network nor asks to wait.
+
+        A 429 with a puzzle is solved and the step run again with the
+        solution (at most puzzle.MAX_SOLVES in a row). The solution is kept
+        for the retries of a network failure: if the server admitted it and
+        the answer was lost, the upload exists and it is not looked at again.
+        """
+        solution, solves = None, 0
         for _ in range(self.max_attempts):
             try:
-                status, answer = step()
+                status, answer = step(solution)
             except (OSError, http.client.HTTPException):
                 status, answer = None, None
+            offer = puzzle.puzzle_of(answer) if status == 429 else None
+            if offer is not None:
+                if solves >= puzzle.MAX_SOLVES:
+                    raise UploadRefusedError(status, answer)
+                solution, solves = puzzle.solve_offered(offer), solves + 1
+                self.puzzles_solved += 1
+                continue
             if status is not None and not _again(status, answer):
                 if status >= 400:
                     raise UploadRefusedError(status, answer)
@@ -92,7 +116,8 @@ class ResumableUpload:
         """Upload ``body`` (a seekable binary file) and store the report; return the answer."""
         digests = []
         while True:
-            _, status = self._retrying(lambda: self._json("/api/v1/uploads", self.request))
+            _, status = self._retrying(
+                lambda solution: self._json("/api/v1/uploads", self.request, solution))
             received, count = status["received"], status["pieces"]
             _digests_up_to(body, digests, received)
             if status["state"] != "open" or received == count:
@@ -103,7 +128,7 @@ class ResumableUpload:
         chain = uploads.chain(uploads.upload_id(self.key), digests)
         query = "?receipt_page=yes" if receipt_page else ""
         _, answer = self._retrying(
-            lambda: self._json(f"/api/v1/uploads/finish{query}", {"chain": chain.hex()}))
+            lambda _: self._json(f"/api/v1/uploads/finish{query}", {"chain": chain.hex()}))
         return answer
 
     def _pieces(self, body, start, count, digests):

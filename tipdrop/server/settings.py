@@ -16,6 +16,9 @@ from pathlib import Path
 
 from tipdrop.errors import ConfigError
 
+#: Past this a phone would work for hours (docs/protocol.md section 21).
+MAX_PUZZLE_BITS = 32
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -57,6 +60,10 @@ SETTINGS = (
             "Receipt checks per hour from one client, for the whole server (counted in RAM, anonymised)."),
     Setting("followups_per_hour", "TIPDROP_FOLLOWUPS_PER_HOUR", int, 20,
             "Follow-up messages per hour from one client, for the whole server (counted in RAM, anonymised)."),
+    Setting("puzzle_bits", "TIPDROP_PUZZLE_BITS", int, 16,
+            "Past a per-client limit, a client with JavaScript (or an app) may pass by solving a "
+            "puzzle of this many bits of SHA-256 work (each bit doubles it; 16 is a few seconds "
+            "on a phone); 0: no puzzle, a plain 429 as for a browser without JavaScript."),
     Setting("followups_per_day", "TIPDROP_FOLLOWUPS_PER_DAY", int, 10,
             "Follow-up messages one report takes per day (UTC), from all clients together."),
     Setting("runtime_dir", "TIPDROP_RUNTIME_DIR", Path, Path("/dev/shm"),  # noqa: S108 (a RAM folder, by design)
@@ -96,6 +103,7 @@ class Settings:
     submits_per_hour: int = 20
     checks_per_hour: int = 60
     followups_per_hour: int = 20
+    puzzle_bits: int = 16
     followups_per_day: int = 10
     runtime_dir: Path = Path("/dev/shm")  # noqa: S108 (a RAM folder, by design)
     proxies: int = 0
@@ -168,8 +176,10 @@ def _convert(name, kind, value):
         converted = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
-    if kind is int and converted < (0 if name == "proxies" else 1):
+    if kind is int and converted < (0 if name in ("proxies", "puzzle_bits") else 1):
         raise ConfigError(f"setting {name} is out of range")
+    if name == "puzzle_bits" and converted > MAX_PUZZLE_BITS:
+        raise ConfigError(f"setting {name} is out of range (at most {MAX_PUZZLE_BITS})")
     return converted
 
 

@@ -11,6 +11,8 @@ are driven through Hypothesis directly rather than schemathesis' pytest
 plugin, which does not support this pytest version.)
 """
 
+import secrets
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +28,7 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 from tests.clear_errors import problem
+from tipdrop.protocol import puzzle
 from tipdrop.server.web import create_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -45,7 +48,8 @@ def test_api_document_has_every_operation(app_config):
                       "GET /api/v1/keys", "POST /api/v1/locators",
                       "GET /api/v1/categories", "POST /api/v1/sealed-tips",
                       "POST /api/v1/sealed-followups", "POST /api/v1/uploads",
-                      "PUT /api/v1/uploads/pieces/{index}", "POST /api/v1/uploads/finish"}
+                      "PUT /api/v1/uploads/pieces/{index}", "POST /api/v1/uploads/finish",
+                      "GET /api/v1/puzzle"}
 
 
 @pytest.mark.slow
@@ -55,7 +59,7 @@ def test_api_document_has_every_operation(app_config):
                                    "POST /api/v1/sealed-followups", "POST /api/v1/sealed-tips",
                                    "POST /api/v1/locators", "POST /api/v1/uploads",
                                    "PUT /api/v1/uploads/pieces/{index}",
-                                   "POST /api/v1/uploads/finish"])
+                                   "POST /api/v1/uploads/finish", "GET /api/v1/puzzle"])
 def test_api_answers_every_generated_request_as_documented(app_config, label, mode):
     [operation] = [op for op in _operations(app_config) if op.label == label]
 
@@ -220,3 +224,54 @@ def test_html_forms_answer_malformed_requests_with_a_clear_error(app_config):
     app = create_app(app_config | {"submits_per_hour": 10**9, "checks_per_hour": 10**9})
     for operation in _form_operations(app):
         _exercise_malformed(app, operation)
+
+
+# --- past a limit: the puzzle answers, as documented ----------------------------------------
+
+#: A request of each limited operation that reaches its limit's count (docs/protocol.md section 21).
+LIMITED = {
+    "POST /api/v1/tips": lambda: {"body": {"region": "astana", "category": "theft",
+                                           "description": "past the limit"},
+                                  "media_type": "application/json"},
+    "POST /api/v1/uploads": lambda: {
+        "body": {"region": "astana", "category": "theft", "tip_id": secrets.token_hex(16),
+                 "parts": [["tip", 100]]},
+        "media_type": "application/json", "headers": {"Idempotency-Key": secrets.token_hex(16)}},
+    "POST /api/v1/check": lambda: {"body": {"receipt": "ABCD-EFGH-JKMN-PQRS-TVWX-YZ23"},
+                                   "media_type": "application/json"},
+    "POST /api/v1/locators": lambda: {},
+}
+
+
+@pytest.mark.parametrize("label", sorted(LIMITED))
+def test_past_a_limit_the_puzzle_answers_are_the_documented_ones(app_config, label):
+    """The 429 with its puzzle, a refused solution's 429 with a new one, and the request a
+    solution admits: each conforms to the operation's documented answers, and the
+    operation documents the solution header."""
+    app = create_app(app_config | {"submits_per_hour": 1, "checks_per_hour": 1,
+                                   "puzzle_bits": 4})
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    [operation] = [op.ok() for op in schema.get_all_operations() if op.ok().label == label]
+    assert "Tipdrop-Puzzle-Solution" in {p["name"] for p in operation.definition.raw.get(
+        "parameters", [])}
+
+    def send(solution=None):
+        request = LIMITED[label]()
+        if solution is not None:
+            request["headers"] = request.get("headers", {}) | {"Tipdrop-Puzzle-Solution": solution}
+        case = operation.Case(**request)
+        response = case.call()
+        case.validate_response(response, checks=CHECKS)
+        return response
+
+    send()  # the hour's one request
+    limited = send()
+    assert limited.status_code == 429
+    offer = limited.json()["puzzle"]
+    assert offer["algorithm"] == "tipdrop/v1/puzzle" and offer["difficulty"] == 4
+    forged = ("B" if offer["challenge"][0] == "A" else "A") + offer["challenge"][1:]
+    refused = send(forged + ".0000000000000000")  # its MAC does not check
+    assert refused.status_code == 429 and refused.json()["error"] == "PuzzleInvalidError"
+    assert refused.json()["puzzle"]["challenge"] != offer["challenge"]
+    admitted = send(puzzle.solve_offered(refused.json()["puzzle"]))
+    assert admitted.status_code != 429

@@ -31,6 +31,7 @@ from tipdrop.server.web.context import close_db
 from tipdrop.server.web.deadlines import Deadlines
 from tipdrop.server.web.limits import Slots
 from tipdrop.server.web.pagelinks import PageLinks
+from tipdrop.server.web.puzzles import Puzzles
 from tipdrop.server.web.ratelimit import RateLimiter, SharedCounts
 from tipdrop.server.web.tokens import Tokens, load_secret
 
@@ -124,12 +125,15 @@ def create_app(config=None, hold_wal=False):
     if hold_wal:  # a gunicorn worker: its parent is the master
         reload.publish_loaded(counts.folder, loaded, os.getppid())
 
+    secret = load_secret(settings.data_dir)
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
         "routing": routing,
         # Which units are alerted of new reports; the secrets stay with the sender.
         "alerts": alerts,
-        "tokens": Tokens(load_secret(settings.data_dir)),
+        "tokens": Tokens(secret),
+        # Past a limit, a puzzle instead of a flat refusal (puzzles.py).
+        "puzzles": Puzzles(counts, secret, settings.puzzle_bits),
         "page_links": PageLinks(counts.folder),
         # Beside the counts, in RAM and shared by the workers (tipdrop/server/locators.py).
         "locators": Locators(counts),

@@ -15,12 +15,19 @@ from flask import Blueprint, request
 from flask_babel import gettext
 
 from tipdrop.errors import InputError, TextEncodingError
+from tipdrop.protocol import puzzle
 from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
 from tipdrop.server.web import openapi
 from tipdrop.server.web.body import read_small
-from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
+from tipdrop.server.web.context import (
+    count_request,
+    extension,
+    get_tips,
+    limit_reached,
+    sealing_keys,
+)
 from tipdrop.server.web.i18n import current_language
 from tipdrop.server.web.reporter import receipt_page_link, receive_submission, reserve_receipt_page
 from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission
@@ -83,6 +90,24 @@ def categories():
 def keys():
     """The unit keys, and the Argon2id costs for a device that makes its own receipt."""
     return sealing_keys() | {"receipt_kdf": get_tips().receipt_params.as_dict()}
+
+
+@bp.get("/puzzle")
+def puzzle_probe():
+    """Whether a request of kind ``?for=`` would meet its limit now, and if so its challenge.
+
+    Nothing is counted. A client about to send a large upload asks first, so
+    it solves the puzzle before the upload rather than after a refused one
+    (tipdrop/server/web/puzzles.py; static/js/puzzle.js does so).
+    """
+    purpose = request.args.get("for", "")
+    if purpose not in puzzle.PURPOSES:
+        raise InputError(f"for= must be one of {', '.join(puzzle.PURPOSES)}")
+    puzzles = extension("puzzles")
+    reached = limit_reached(f"{purpose}_limit")
+    challenge = puzzles.issue(purpose) if reached and puzzles.enabled else None
+    return {"limit_reached": reached,
+            "puzzle": puzzles.answer(challenge) if challenge is not None else None}
 
 
 @bp.post("/locators")

@@ -5,6 +5,8 @@ from flask import current_app, g, request
 from tipdrop.common import sqlite
 from tipdrop.crypto import kdf
 from tipdrop.server.tips import Tips
+from tipdrop.server.web.puzzles import SOLUTION_HEADER, wants_puzzle
+from tipdrop.server.web.ratelimit import RateLimitedError
 
 
 def extension(name):
@@ -63,8 +65,31 @@ def close_db(exc=None):
 def count_request(limit_name):
     """Count this request against the named rate limit, shared by all workers.
 
-    The only place the client address is read: it goes straight into the
-    limiter's daily-keyed HMAC and is never stored or logged (docs/design.md, invariant 2;
-    see ratelimit.py).
+    With :func:`limit_reached`, the only place the client address is read:
+    it goes straight into the limiter's daily-keyed HMAC and is never stored
+    or logged (docs/design.md, invariant 2; see ratelimit.py).
+
+    A request that brings a puzzle solution is admitted by it alone, and not
+    counted; past the limit, a client that solves puzzles gets its 429 with
+    a challenge (puzzles.py), any other the plain 429.
     """
-    extension(limit_name).hit(request.remote_addr or "")
+    puzzles, purpose = extension("puzzles"), limit_name.removesuffix("_limit")
+    solution = request.headers.get(SOLUTION_HEADER)
+    if solution is not None and puzzles.enabled:
+        puzzles.redeem(solution, purpose)
+        return
+    try:
+        extension(limit_name).hit(request.remote_addr or "")
+    except RateLimitedError as error:
+        if puzzles.enabled and wants_puzzle():
+            error.puzzle = puzzles.issue(purpose)
+        raise
+
+
+def limit_reached(limit_name):
+    """Whether this request's client is at the named limit now; nothing is counted.
+
+    For the puzzle probe (GET /api/v1/puzzle): the address, as in
+    count_request, only enters the limiter's daily-keyed HMAC.
+    """
+    return extension(limit_name).reached(request.remote_addr or "")

@@ -33,14 +33,17 @@ HTTP_MESSAGES = {
 }
 
 
-def _respond(message, status, code, detail=None, page="error.html"):
+def _respond(message, status, code, detail=None, page="error.html", puzzle=None):
     headers = {"Retry-After": "30"} if status in (429, 503) else {}
     if status == 401:  # only the officer API authenticates (docs/protocol.md section 12)
         headers["WWW-Authenticate"] = "Tipdrop-Signature"
-    if request.path.startswith(("/api/", "/officer/")):
+    # A challenge goes to a client that solves puzzles, page script or app (puzzles.py).
+    if puzzle is not None or request.path.startswith(("/api/", "/officer/")):
         body = {"error": code, "message": message}
         if detail:
             body["detail"] = detail
+        if puzzle is not None:
+            body["puzzle"] = current_app.extensions["tipdrop"]["puzzles"].answer(puzzle)
         return body, status, headers
     if request_ctx.url_adapter is None:
         # Werkzeug refused the Host header, so no link of the full page can be built.
@@ -73,7 +76,7 @@ def init_app(app):
         # An error class may have a page of its own (a form sent twice is not a fault).
         return _respond(i18n.translate_error(error), error.http_status, type(error).__name__,
                         error.detail if isinstance(error.detail, str) else None,
-                        getattr(error, "page", "error.html"))
+                        getattr(error, "page", "error.html"), getattr(error, "puzzle", None))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -10,7 +10,28 @@ _ERROR = {
     "properties": {
         "error": {"type": "string", "description": "machine-readable error class"},
         "message": {"type": "string", "description": "sentence for the user, in the request's language"},
+        "detail": {"type": "string", "description": "what exactly was wrong, in English, where it helps a developer"},
+        "puzzle": {"$ref": "#/components/schemas/Puzzle"},
     },
+}
+
+#: Past a limit, the proof-of-work puzzle (docs/protocol.md section 21).
+_PUZZLE = {
+    "type": "object", "required": ["algorithm", "challenge", "difficulty", "expires_in"],
+    "description": "with a 429: find an 8-byte nonce such that SHA-256(token || nonce), token being the challenge's base64url-decoded 59 bytes, starts with difficulty zero bits, and send the request again with the header Tipdrop-Puzzle-Solution: challenge.nonce (16 lowercase hex digits); good for one request within expires_in seconds",
+    "properties": {
+        "algorithm": {"type": "string", "enum": ["tipdrop/v1/puzzle"]},
+        "challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{79}$"},
+        "difficulty": {"type": "integer", "minimum": 1, "maximum": 64},
+        "expires_in": {"type": "integer", "minimum": 0},
+    },
+}
+_SOLUTION = {
+    "name": "Tipdrop-Puzzle-Solution",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "a solved puzzle (challenge.nonce) from a 429 answer or GET /puzzle: the request passes this client's rate limit once; a refused one (PuzzleInvalidError, PuzzleExpiredError, PuzzleTooEasyError, PuzzleSpentError) is a 429 with a new puzzle",
 }
 
 
@@ -19,7 +40,8 @@ _FOLLOWUP_REFUSALS = {
     "409": {"description": "FollowupAlreadySentError: the token was already used; the follow-up "
                            "was stored once (a followup_token is good for one follow-up)",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "429": {"description": "RateLimitedError: too many follow-ups from this client; or "
+    "429": {"description": "RateLimitedError: too many follow-ups from this client (with a puzzle, "
+                           "as for every limited route); Puzzle*Error: a refused solution; or "
                            "FollowupLimitError: the report has taken its follow-ups for today",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
 }
@@ -32,7 +54,7 @@ def _errors(*codes):
         404: "no report matches the receipt (unknown and wrong receipts look the same)",
         411: "neither Content-Length nor chunked framing",
         413: "request or text too large",
-        429: "too many attempts from this client; retry later",
+        429: "RateLimitedError: too many attempts from this client: solve the answer's puzzle and send again with Tipdrop-Puzzle-Solution, or retry later; Puzzle*Error: the solution was refused, a new puzzle comes with it",
         503: "busy; retry later (see Retry-After)",
     }
     return {
@@ -136,7 +158,7 @@ def document():
             "/api/v1/tips": {
                 "post": {
                     "summary": "Submit a report; returns its receipt code once durably stored",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, _SOLUTION],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -173,10 +195,26 @@ def document():
                     "responses": {"200": {"description": "regions to units, and each unit's newest key in the .pub file format", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Keys"}}}}},
                 }
             },
+            "/api/v1/puzzle": {
+                "get": {
+                    "summary": "Whether a request of a kind would meet this client's rate limit now, and if so its puzzle (nothing is counted): ask before a large upload, solve, then send with Tipdrop-Puzzle-Solution",
+                    "parameters": [_LANG, {"name": "for", "in": "query", "required": True,
+                                           "schema": {"type": "string", "enum": ["submit", "check", "followup", "locator"]},
+                                           "description": "the limit: submit (/tips, /sealed-tips), check, followup (/followups, /sealed-followups), locator"}],
+                    "responses": {
+                        "200": {"description": "limit_reached, and then a puzzle (null when the server gives none: the request would get a plain 429)", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["limit_reached", "puzzle"],
+                            "properties": {"limit_reached": {"type": "boolean"},
+                                           "puzzle": {"oneOf": [{"$ref": "#/components/schemas/Puzzle"}, {"type": "null"}]}},
+                        }}}},
+                        **_errors(400, 503),
+                    },
+                }
+            },
             "/api/v1/locators": {
                 "post": {
                     "summary": "Reserve a receipt locator for a receipt the device makes (protocol.md section 14); no request body",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, _SOLUTION],
                     "responses": {
                         "201": {"description": "a locator no report uses and nobody else holds, reserved for expires_in seconds against the reservation token (send both with the report, in the receipt field of /sealed-tips)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Locator"}}}},
                         "503": {"description": "LocatorsBusyError: too many locators are reserved right now (or a busy server); retry later (see Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -187,7 +225,7 @@ def document():
             "/api/v1/sealed-tips": {
                 "post": {
                     "summary": "Submit a report encrypted on the reporter's device (docs/integration.md); returns its receipt code once durably stored",
-                    "parameters": [_LANG, {"name": "receipt_page", "in": "query", "required": False,
+                    "parameters": [_LANG, _SOLUTION, {"name": "receipt_page", "in": "query", "required": False,
                                            "schema": {"type": "string", "enum": ["yes"]},
                                            "description": "also return receipt_page, a one-time link to the web page that shows the code (the submit page uses it)"}],
                     "requestBody": {
@@ -222,7 +260,7 @@ def document():
             "/api/v1/check": {
                 "post": {
                     "summary": "Status and replies of a report, for its receipt code",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, _SOLUTION],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {
@@ -243,7 +281,7 @@ def document():
             "/api/v1/followups": {
                 "post": {
                     "summary": "Add information to a report, with the followup_token from /check (valid 30 minutes, for one follow-up)",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, _SOLUTION],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {
@@ -264,7 +302,7 @@ def document():
             "/api/v1/sealed-followups": {
                 "post": {
                     "summary": "Add information encrypted on the reporter's device (docs/integration.md), with the followup_token from /check",
-                    "parameters": [_LANG],
+                    "parameters": [_LANG, _SOLUTION],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {
@@ -287,11 +325,13 @@ def document():
                     },
                 }
             },
-            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"}),
+            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"},
+                                    _SOLUTION),
         },
         "components": {
             "schemas": {
                 "Error": _ERROR,
+                "Puzzle": _PUZZLE,
                 "Report": {
                     "type": "object",
                     "required": ["region", "category", "description"],

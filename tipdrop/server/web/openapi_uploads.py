@@ -24,8 +24,9 @@ def _refusal(text):
     return {"description": text, "content": _ERROR}
 
 
-def paths(lang, report_properties, receipt_ref):
-    """The three operations; ``lang`` is the language parameter of every operation."""
+def paths(lang, report_properties, receipt_ref, solution):
+    """The three operations; ``lang`` is the language parameter of every operation,
+    ``solution`` the puzzle solution header of the one limited (docs/protocol.md section 21)."""
     common = {
         "400": _refusal("UploadKeyError, UploadRequestError, or invalid input"),
         "403": _refusal("a cross-site browser request"),
@@ -37,7 +38,7 @@ def paths(lang, report_properties, receipt_ref):
     return {
         "/api/v1/uploads": {"post": {
             "summary": "Begin a resumable upload of a report sealed on the device, or ask how far it got (docs/protocol.md section 19)",
-            "parameters": [lang, _KEY],
+            "parameters": [lang, _KEY, solution],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["region", "category", "tip_id", "parts"],
                 "properties": {
@@ -57,7 +58,11 @@ def paths(lang, report_properties, receipt_ref):
                 **common,
                 "409": _refusal("StaleKeyError and the other refusals of /sealed-tips before its first byte"),
                 "422": _refusal("UploadKeyReusedError: this key began another upload"),
-                "429": _refusal("too many submissions from this client; retry later"),
+                "429": _refusal("RateLimitedError: a new upload past this client's submission limit: "
+                                "solve the answer's puzzle and begin again with Tipdrop-Puzzle-Solution "
+                                "(only this request is limited: the pieces, the finish and a begin that "
+                                "resumes never are); Puzzle*Error: the solution was refused, a new puzzle "
+                                "comes with it"),
             },
         }},
         "/api/v1/uploads/pieces/{index}": {"put": {

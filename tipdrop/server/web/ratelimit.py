@@ -22,6 +22,9 @@ What that file holds, and what it never holds:
 - The receipt locators reserved for devices (tipdrop/server/locators.py): each
   locator, SHA-256 of its token and its expiry on the monotonic clock, no
   client; deleted when the submit that spends it ends or its hour is up.
+- The ids of accepted proof-of-work solutions (puzzles.py): each random id
+  and its challenge's expiry (a whole minute), no client; deleted at that
+  expiry, so a solution is spent once.
 
 The key is kept next to the digests on purpose: the workers must share it
 and no process outlives the others to hold it. Whoever can read the file
@@ -80,6 +83,10 @@ SCHEMA = (
     # Locators handed out to devices (tipdrop/server/locators.py): no report, no client.
     "CREATE TABLE IF NOT EXISTS reservations (locator TEXT PRIMARY KEY,"
     " token_hash BLOB NOT NULL, expires REAL NOT NULL, claimed INTEGER NOT NULL)",
+    # Ids of accepted puzzle solutions until their challenge expires (puzzles.py): no client.
+    "CREATE TABLE IF NOT EXISTS puzzles_spent (id BLOB PRIMARY KEY, expires INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS puzzles_by_expiry ON puzzles_spent (expires)",
 )
 
 
@@ -256,8 +263,12 @@ class SharedCounts:
             raise BusyError() from None
         return result
 
+    def _client(self, conn, address):
+        """The client as counted: HMAC-SHA256(day key, address), cut to 16 bytes."""
+        return hmac.new(self._day_key(conn), address.encode(), hashlib.sha256).digest()[:16]
+
     def _hit(self, conn, name, address, limit, window, now):
-        client = hmac.new(self._day_key(conn), address.encode(), hashlib.sha256).digest()[:16]
+        client = self._client(conn, address)
         conn.execute("DELETE FROM events WHERE name = ? AND client = ? AND at <= ?",
                      [name, client, now - window])
         (count,) = conn.execute("SELECT COUNT(*) FROM events WHERE name = ? AND client = ?",
@@ -269,6 +280,15 @@ class SharedCounts:
         if row % PRUNE_EVERY == 0:
             self._prune(conn, name, window, now)
         return True
+
+    def reached(self, name, address, limit, window, now):
+        """Whether the next event of limit ``name`` would be refused; nothing is counted."""
+        def count(conn):
+            (events,) = conn.execute(
+                "SELECT COUNT(*) FROM events WHERE name = ? AND client = ? AND at > ?",
+                [name, self._client(conn, address), now - window]).fetchone()
+            return events >= limit
+        return self.transaction(count)
 
     def _day_key(self, conn):
         today = self.day()
@@ -294,7 +314,7 @@ class SharedCounts:
         with self._lock:
             conn = self._connect()
             return {table: conn.execute(f"SELECT * FROM {table}").fetchall()
-                    for table in ("day_key", "events", "reservations")}
+                    for table in ("day_key", "events", "reservations", "puzzles_spent")}
 
 
 class RateLimiter:
@@ -310,3 +330,8 @@ class RateLimiter:
     def hit(self, address):
         """Record one event for ``address``; raise RateLimitedError past the limit."""
         self.shared.hit(self.name, address or "", self.limit, self.window, self.clock())
+
+    def reached(self, address):
+        """Whether ``address`` is at the limit now (the next event would be refused)."""
+        return self.shared.reached(self.name, address or "", self.limit, self.window,
+                                   self.clock())

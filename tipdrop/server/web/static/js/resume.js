@@ -10,6 +10,12 @@
  * A finish whose answer was lost is asked again and answered the same: one
  * report, however often the connection drops.
  *
+ * Past the submit limit, the request that begins the upload is answered 429
+ * with an anti-flood puzzle (docs/protocol.md section 21): the page solves
+ * it (puzzle.js, through ``solve``) and begins again with the solution. Only
+ * that request is limited: the pieces and the finish of an upload the server
+ * admitted are not, so a resumed upload never meets a puzzle again.
+ *
  * Everything lives in this page's memory only: the key, the sealed bytes
  * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
  * phone shared with the person being reported, a kept key would let them
@@ -30,6 +36,10 @@
   const again = (status, answer) => AGAIN.has(status)
     || (status === 409 && Boolean(answer) && AGAIN_409.has(answer.error));
   const MAX_PAUSE = 30000;
+  // Puzzles solved in a row for one request before its refusal is shown
+  // (each refused solution, expired or spent, comes back with a new puzzle).
+  const MAX_SOLVES = 3;
+  const SOLUTION_HEADER = "Tipdrop-Puzzle-Solution";
 
   class RefusedError extends Error {
     constructor(status, answer) {
@@ -68,11 +78,12 @@
     });
   }
 
-  async function callJson(url, key, doc) {
+  async function callJson(url, key, doc, solution) {
+    const headers = { "Content-Type": "application/json", "Idempotency-Key": key };
+    if (solution) headers[SOLUTION_HEADER] = solution;
     const response = await fetch(url, {
       method: "POST", body: JSON.stringify(doc), credentials: "omit", cache: "no-store",
-      referrerPolicy: "no-referrer",
-      headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+      referrerPolicy: "no-referrer", headers,
     });
     const answer = await response.json().catch(() => null);
     return { status: response.status, answer };
@@ -105,8 +116,10 @@
    * added to every request); resolve with the finish answer, which links
    * the one-time receipt page.
    * ``onProgress(sentBytes, totalBytes)``; ``onWaiting()`` when the
-   * connection failed and the page waits to resume. */
-  async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring }) {
+   * connection failed and the page waits to resume; ``solve(puzzle)``
+   * resolves with the solution of a 429's anti-flood puzzle (without it, a
+   * 429 is waited out like any busy answer). */
+  async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, solve }) {
     const key = newKey();
     const upload = await uploadId(key);
     const body = new Blob(parts.map(([, blob]) => blob));
@@ -121,14 +134,30 @@
       await pause(Math.min(MAX_PAUSE, 500 * 2 ** Math.min(failures, 6)));
     }
 
-    /* A JSON call, repeated until the network and the server let it through. */
+    /* A JSON call, repeated until the network and the server let it through.
+     * A solution is sent again with every retry of the same request: if the
+     * server admitted it and the answer was lost, the upload exists and the
+     * solution is not looked at; if not, it is still unspent. */
     async function retrying(url, doc) {
+      let solution = null;
+      let solves = 0;
       for (;;) {
         let result;
         try {
-          result = await callJson(url, key, doc);
+          result = await callJson(url, key, doc, solution);
         } catch (e) {
           await waitAfterFailure();
+          continue;
+        }
+        const puzzle = result.status === 429 && result.answer && result.answer.puzzle;
+        if (puzzle && solve) {
+          if (solves >= MAX_SOLVES) throw new RefusedError(result.status, result.answer);
+          solves += 1;
+          try {
+            solution = await solve(puzzle);
+          } catch (e) {
+            throw new RefusedError(result.status, result.answer); // not a puzzle this page solves
+          }
           continue;
         }
         if (!again(result.status, result.answer)) {

@@ -325,7 +325,11 @@
       event.preventDefault();
       return;
     }
-    if (!ready) return; // the server path, as without JavaScript
+    if (!ready) {
+      // The server path, as without JavaScript; past a reached limit, the puzzle first (puzzle.js).
+      if (window.TipdropPuzzle) window.TipdropPuzzle.submit(form, event);
+      return;
+    }
     event.preventDefault();
     if (form.elements.website.value) { // the hidden field only robots fill in
       say(form.dataset.msgRefused);
@@ -364,6 +368,8 @@
           say(form.dataset.msgOffline);
         },
         onStoring: () => say(form.dataset.msgStoring),
+        // Past the submit limit: the anti-flood puzzle, solved here (puzzle.js).
+        solve: window.TipdropPuzzle && ((puzzle) => window.TipdropPuzzle.solveShown(form, puzzle)),
       });
     } catch (e) {
       progress.stop();
