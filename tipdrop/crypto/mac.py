@@ -5,7 +5,7 @@ receiver is a duty system of the unit's own, not a workstation holding the
 unit key), so the server proves an alert is its own with an HMAC rather than
 an Ed25519 signature. As for signatures, the label separates record types
 and the fields are length-prefixed (canonical.py), so no other record's MAC
-can pass for an alert's (docs/protocol.md section 19).
+can pass for an alert's (docs/protocol.md section 20).
 """
 
 from cryptography.exceptions import InvalidSignature
