@@ -456,8 +456,15 @@ def export_rows(db, unit, since_start):
 
 
 def mark_exported(db, seq, tips, followups, attachments, *, unit, export_id, chain):
-    """Advance the export cursor for exactly the rows written to a bundle; record the export."""
+    """Advance the export cursor for exactly the rows written to a bundle; record the export.
+
+    False, and nothing written, if another export of the unit took ``seq``
+    since it was read: checked in the same write transaction, so two
+    exports can never both stamp (exchange.export_unit builds its bundle again).
+    """
     with transaction(db):
+        if next_export_seq(db, unit) != seq:
+            return False
         db.execute("INSERT INTO exports (unit, seq, export_id, chain) VALUES (?, ?, ?, ?)",
                    [unit, seq, export_id, chain])
         for tip in tips:
@@ -469,6 +476,7 @@ def mark_exported(db, seq, tips, followups, attachments, *, unit, export_id, cha
         for row in attachments:
             db.execute("UPDATE attachments SET export_seq = ? WHERE tip_id = ? AND part = ? "
                        "AND export_seq = 0", [seq, row["tip_id"], row["part"]])
+    return True
 
 
 #: How each acknowledged item is found, with the unit of its tip.
