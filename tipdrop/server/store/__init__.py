@@ -286,7 +286,7 @@ def _migrate(db):
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
 
-def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
+def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None, also=None):
     """Insert a tip and its children in one durable transaction.
 
     The attachment rows' blobs, staged while they streamed in, are linked
@@ -295,6 +295,8 @@ def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
     token spent before raises its replay error and nothing is stored.
     ``alert``: (targets, urgent) when the tip's unit is alerted of new
     reports: its counts go up with the tip, or not at all (store/alerts.py).
+    ``also(db)``: more writes that belong to the report, in its transaction
+    (a resumable upload's answer, tipdrop/server/uploads.py).
     """
     from tipdrop.server.store.alerts import count_report
     from tipdrop.server.store.blobs import link
@@ -310,6 +312,8 @@ def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
             db["followups"].insert_all(followups)
         if alert is not None:
             count_report(db, tip["unit"], *alert)
+        if also is not None:
+            also(db)
 
 
 def find_by_locator(db, locator):
