@@ -5,21 +5,25 @@ to unit "north" (outbox file → import-replies, or push → pull); north opens
 it (the file byte for byte), replies, and the reporter's /check shows the
 transfer and north's reply. demo's copy is ``transferred`` and its late
 replies are refused; forged and altered forwards, and a forward to a unit
-with no key, are refused whole.
+with no key, are refused whole. A unit with duty alerts is alerted of a tip
+forwarded to it (a real webhook receiver), by file or by push.
 """
 
 import base64
 import json
 import re
+import time
 import urllib.parse
 
 import pytest
 
+from tests.alert_receivers import Receiver
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import multipart, start_server
+from tests.serving import REGIONS, free_port, multipart, start_server
 from tipdrop.common.remote import ServerRefusedError
 from tipdrop.crypto import kdf, keys
 from tipdrop.officer.client import OfficerClient
+from tipdrop.protocol import alerts as alert_format
 from tipdrop.protocol import bundles, forwards
 
 pytestmark = pytest.mark.e2e
@@ -308,3 +312,61 @@ def test_a_forward_to_a_unit_with_no_key_fails_cleanly_and_can_be_withdrawn(
     run_cli("import-replies", tmp_path / "again.json", env=server.env(), check=True)
     assert "Спасибо, проверяем." in _check(server, receipt)
     run_cli("officer", "reply", tip_id[:8], "--status", "closed", env=demo, check=True)
+
+
+WEBHOOK_SECRET = "0123456789abcdef0123456789abcdef-forward-alerts"
+
+
+@pytest.fixture
+def alerted_north(tmp_path):
+    """Units demo and north (north with a region of its own and a duty webhook, corruption
+    urgent), a webhook receiver, and the environment of demo's officer."""
+    hook = Receiver("webhook", free_port(), tmp_path / "hook").start()
+    north = keys.generate("north")
+    north_pub = tmp_path / "north.pub"
+    north_pub.write_bytes(north.public.to_json())
+    secret = tmp_path / "secrets" / "north.webhook"
+    secret.parent.mkdir()
+    secret.write_text(WEBHOOK_SECRET + "\n")
+    secret.chmod(0o600)
+    alerts = {"version": 1, "interval": 1, "jitter": 0, "units": {"north": {
+        "webhook": {"url": f"http://127.0.0.1:{hook.port}/alert", "secret_file": str(secret)},
+        "urgent": ["corruption"]}}}
+    server = start_server(tmp_path, keys_files={
+        "north.pub": north_pub.read_text(), "alerts.json": json.dumps(alerts),
+        "routing.json": json.dumps({"version": 1, "regions": REGIONS | {"north-kazakhstan": "north"}})})
+    demo = {"TIPDROP_PASSPHRASE": OFFICER_PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases-demo"),
+            "TIPDROP_KEY": str(server.key_file)}
+    yield server, demo, hook, north_pub, keys.format_fingerprint(north.public.fingerprint)
+    server.stop()
+    hook.stop()
+
+
+def _alerts_received(hook, count):
+    calls = hook.wait_for(count, timeout=30)
+    return [alert_format.verify_webhook(
+        WEBHOOK_SECRET.encode(), call["headers"]["X-Tipdrop-Timestamp"],
+        call["headers"]["X-Tipdrop-Signature"], bytes.fromhex(call["body"]),
+        now=int(time.time()))[0] for call in calls]
+
+
+@pytest.mark.parametrize("via", ["import-replies", "push"])
+def test_a_forwarded_tip_brings_the_receiving_unit_a_duty_alert(
+        alerted_north, run_cli, tmp_path, via):
+    server, demo, hook, north_pub, fingerprint = alerted_north
+    _, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+    # (the report itself went to demo, which has no alerts: north was told nothing)
+    time.sleep(2)
+    assert hook.received() == []
+
+    # When demo forwards it to north and the forward reaches the server
+    assert _forward(run_cli, demo, tip_id, north_pub, fingerprint).returncode == 0
+    if via == "push":
+        run_cli("officer", "push", "--server", f"http://127.0.0.1:{server.port}", env=demo,
+                check=True)
+    else:
+        run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+        run_cli("import-replies", tmp_path / "out.json", env=server.env(), check=True)
+
+    # Then north's duty officer is alerted of one new report, urgent by its category
+    assert _alerts_received(hook, 1) == [alert_format.Alert("north", 1, 1)]

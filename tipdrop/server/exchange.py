@@ -150,7 +150,7 @@ def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
         writer.finish()
 
 
-def import_replies(db, unit_keys, data, *, sender=None):
+def import_replies(db, unit_keys, data, *, sender=None, alerts=None):
     """Verify a signed reply bundle and store all of it, or none of it.
 
     ``sender`` is the unit that sent it over the officer API, which must be
@@ -162,7 +162,9 @@ def import_replies(db, unit_keys, data, *, sender=None):
     so nothing can be changed or reordered by a replay. Already-held
     replies must come before the new ones of their tip. Forwards the
     bundle carries (forwarding.py) are applied after its replies, in the
-    same transaction; one imported before counts as already held.
+    same transaction; one imported before counts as already held. A tip
+    forwarded to a unit with duty alerts (``alerts``, an AlertConfig) counts
+    toward that unit's next alert like a report that arrived for it.
     """
     bundle = bundles.parse_reply_bundle(data)
     if sender is not None and bundle.unit != sender:
@@ -171,7 +173,8 @@ def import_replies(db, unit_keys, data, *, sender=None):
     with sqlite.transaction(db):
         rows, statuses, held = _new_replies(db, bundle)
         store.insert_replies(db, rows, statuses)
-        moved = [forwarding.apply(db, unit_keys, bundle, f) for f in bundle.forwards]
+        moved = [forwarding.apply(db, unit_keys, bundle, f, alerts=alerts)
+                 for f in bundle.forwards]
     counts = {"replies": len(rows), "tips": len(statuses), "already_imported": held}
     if moved:
         counts |= {"forwards": moved.count(True), "forwards_already": moved.count(False)}
