@@ -139,6 +139,36 @@ def _assert_reporter_sees_transfer(server, receipt):
     assert "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды" in kazakh
 
 
+def _cli_check(server, receipt, run_cli, *pinned):
+    """What the reference client's ``tipdrop check`` prints for ``receipt``."""
+    options = [arg for key in pinned for arg in ("--unit-key", key)]
+    checked = run_cli("check", "--server", f"http://127.0.0.1:{server.port}", *options,
+                      input=receipt + "\n")
+    assert checked.returncode == 0, checked.stderr
+    return checked.stdout
+
+
+STATUS_PAGE = {
+    "en": ("Transferred", "Your report was forwarded to the police unit responsible for it."),
+    "ru": ("Передано", "Ваше сообщение передано подразделению полиции"),
+    "kk": ("Басқа бөлімшеге берілді", "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды"),
+}
+
+
+def _assert_reporter_sees_forward_before_an_answer(server, receipt, run_cli):
+    """Forwarded, not yet answered by the new unit: every reader is told it was passed on."""
+    for lang, (label, explained) in STATUS_PAGE.items():
+        page = _check(server, receipt, lang)
+        assert 'data-status="transferred"' in page and label in page, lang
+        assert explained in page, lang
+        [item] = re.findall(r'<li class="transfer".*?</li>', page, re.S)
+        assert "north" not in item and "demo" not in item, lang
+    printed = _cli_check(server, receipt, run_cli)
+    assert printed.startswith("status: transferred"), printed
+    assert "forwarded to the police unit responsible for it" in printed.splitlines()[1]
+    assert printed.splitlines()[-1].startswith("forwarded (")
+
+
 def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
         two_units, run_cli, tmp_path):
     server, demo, north, north_pub, fingerprint = two_units
@@ -165,6 +195,9 @@ def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
     assert "1 replies already held, 0 new" in again.stdout
     assert "0 tips forwarded to another unit, 1 forwards already held" in again.stdout
 
+    # Then, before north answers, the reporter is told the report was passed on
+    _assert_reporter_sees_forward_before_an_answer(server, receipt, run_cli)
+
     # Then north's next export carries the whole tip, and demo's carries nothing
     exported = run_cli("export", "--unit", "north", "--out", tmp_path / "north1.tdx",
                        env=server.env(), check=True)
@@ -179,6 +212,16 @@ def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
 
     # Then the reporter's receipt shows the transfer and north's reply
     _assert_reporter_sees_transfer(server, receipt)
+    # And so does the reference client, in the same order, naming no unit but the signer's
+    lines = _cli_check(server, receipt, run_cli, server.keys_dir / "demo.pub",
+                       north_pub).splitlines()
+    forwarded = [n for n, line in enumerate(lines) if line.startswith("forwarded")]
+    replies = [n for n, line in enumerate(lines) if line.startswith("reply ")]
+    assert len(forwarded) == 1 and len(replies) == 2
+    assert replies[0] < forwarded[0] < replies[1]
+    assert "to the police unit responsible for it" in lines[forwarded[0]]
+    assert "demo" not in lines[forwarded[0]] and "north" not in lines[forwarded[0]]
+    assert "Ваше сообщение передано нам, работаем." in lines[replies[1] + 1]
 
     # When the reporter writes again, the message is sealed to north, not demo
     _follow_up(server, receipt, "Ещё одна деталь: это было в среду.")
