@@ -5,21 +5,25 @@ to unit "north" (outbox file → import-replies, or push → pull); north opens
 it (the file byte for byte), replies, and the reporter's /check shows the
 transfer and north's reply. demo's copy is ``transferred`` and its late
 replies are refused; forged and altered forwards, and a forward to a unit
-with no key, are refused whole.
+with no key, are refused whole. A unit with duty alerts is alerted of a tip
+forwarded to it (a real webhook receiver), by file or by push.
 """
 
 import base64
 import json
 import re
+import time
 import urllib.parse
 
 import pytest
 
+from tests.alert_receivers import Receiver
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import multipart, start_server
+from tests.serving import REGIONS, free_port, multipart, start_server
 from tipdrop.common.remote import ServerRefusedError
 from tipdrop.crypto import kdf, keys
 from tipdrop.officer.client import OfficerClient
+from tipdrop.protocol import alerts as alert_format
 from tipdrop.protocol import bundles, forwards
 
 pytestmark = pytest.mark.e2e
@@ -135,6 +139,36 @@ def _assert_reporter_sees_transfer(server, receipt):
     assert "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды" in kazakh
 
 
+def _cli_check(server, receipt, run_cli, *pinned):
+    """What the reference client's ``tipdrop check`` prints for ``receipt``."""
+    options = [arg for key in pinned for arg in ("--unit-key", key)]
+    checked = run_cli("check", "--server", f"http://127.0.0.1:{server.port}", *options,
+                      input=receipt + "\n")
+    assert checked.returncode == 0, checked.stderr
+    return checked.stdout
+
+
+STATUS_PAGE = {
+    "en": ("Transferred", "Your report was forwarded to the police unit responsible for it."),
+    "ru": ("Передано", "Ваше сообщение передано подразделению полиции"),
+    "kk": ("Басқа бөлімшеге берілді", "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды"),
+}
+
+
+def _assert_reporter_sees_forward_before_an_answer(server, receipt, run_cli):
+    """Forwarded, not yet answered by the new unit: every reader is told it was passed on."""
+    for lang, (label, explained) in STATUS_PAGE.items():
+        page = _check(server, receipt, lang)
+        assert 'data-status="transferred"' in page and label in page, lang
+        assert explained in page, lang
+        [item] = re.findall(r'<li class="transfer".*?</li>', page, re.S)
+        assert "north" not in item and "demo" not in item, lang
+    printed = _cli_check(server, receipt, run_cli)
+    assert printed.startswith("status: transferred"), printed
+    assert "forwarded to the police unit responsible for it" in printed.splitlines()[1]
+    assert printed.splitlines()[-1].startswith("forwarded (")
+
+
 def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
         two_units, run_cli, tmp_path):
     server, demo, north, north_pub, fingerprint = two_units
@@ -161,6 +195,9 @@ def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
     assert "1 replies already held, 0 new" in again.stdout
     assert "0 tips forwarded to another unit, 1 forwards already held" in again.stdout
 
+    # Then, before north answers, the reporter is told the report was passed on
+    _assert_reporter_sees_forward_before_an_answer(server, receipt, run_cli)
+
     # Then north's next export carries the whole tip, and demo's carries nothing
     exported = run_cli("export", "--unit", "north", "--out", tmp_path / "north1.tdx",
                        env=server.env(), check=True)
@@ -175,6 +212,16 @@ def test_a_tip_forwarded_by_outbox_file_is_read_and_answered_by_the_other_unit(
 
     # Then the reporter's receipt shows the transfer and north's reply
     _assert_reporter_sees_transfer(server, receipt)
+    # And so does the reference client, in the same order, naming no unit but the signer's
+    lines = _cli_check(server, receipt, run_cli, server.keys_dir / "demo.pub",
+                       north_pub).splitlines()
+    forwarded = [n for n, line in enumerate(lines) if line.startswith("forwarded")]
+    replies = [n for n, line in enumerate(lines) if line.startswith("reply ")]
+    assert len(forwarded) == 1 and len(replies) == 2
+    assert replies[0] < forwarded[0] < replies[1]
+    assert "to the police unit responsible for it" in lines[forwarded[0]]
+    assert "demo" not in lines[forwarded[0]] and "north" not in lines[forwarded[0]]
+    assert "Ваше сообщение передано нам, работаем." in lines[replies[1] + 1]
 
     # When the reporter writes again, the message is sealed to north, not demo
     _follow_up(server, receipt, "Ещё одна деталь: это было в среду.")
@@ -308,3 +355,61 @@ def test_a_forward_to_a_unit_with_no_key_fails_cleanly_and_can_be_withdrawn(
     run_cli("import-replies", tmp_path / "again.json", env=server.env(), check=True)
     assert "Спасибо, проверяем." in _check(server, receipt)
     run_cli("officer", "reply", tip_id[:8], "--status", "closed", env=demo, check=True)
+
+
+WEBHOOK_SECRET = "0123456789abcdef0123456789abcdef-forward-alerts"
+
+
+@pytest.fixture
+def alerted_north(tmp_path):
+    """Units demo and north (north with a region of its own and a duty webhook, corruption
+    urgent), a webhook receiver, and the environment of demo's officer."""
+    hook = Receiver("webhook", free_port(), tmp_path / "hook").start()
+    north = keys.generate("north")
+    north_pub = tmp_path / "north.pub"
+    north_pub.write_bytes(north.public.to_json())
+    secret = tmp_path / "secrets" / "north.webhook"
+    secret.parent.mkdir()
+    secret.write_text(WEBHOOK_SECRET + "\n")
+    secret.chmod(0o600)
+    alerts = {"version": 1, "interval": 1, "jitter": 0, "units": {"north": {
+        "webhook": {"url": f"http://127.0.0.1:{hook.port}/alert", "secret_file": str(secret)},
+        "urgent": ["corruption"]}}}
+    server = start_server(tmp_path, keys_files={
+        "north.pub": north_pub.read_text(), "alerts.json": json.dumps(alerts),
+        "routing.json": json.dumps({"version": 1, "regions": REGIONS | {"north-kazakhstan": "north"}})})
+    demo = {"TIPDROP_PASSPHRASE": OFFICER_PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases-demo"),
+            "TIPDROP_KEY": str(server.key_file)}
+    yield server, demo, hook, north_pub, keys.format_fingerprint(north.public.fingerprint)
+    server.stop()
+    hook.stop()
+
+
+def _alerts_received(hook, count):
+    calls = hook.wait_for(count, timeout=30)
+    return [alert_format.verify_webhook(
+        WEBHOOK_SECRET.encode(), call["headers"]["X-Tipdrop-Timestamp"],
+        call["headers"]["X-Tipdrop-Signature"], bytes.fromhex(call["body"]),
+        now=int(time.time()))[0] for call in calls]
+
+
+@pytest.mark.parametrize("via", ["import-replies", "push"])
+def test_a_forwarded_tip_brings_the_receiving_unit_a_duty_alert(
+        alerted_north, run_cli, tmp_path, via):
+    server, demo, hook, north_pub, fingerprint = alerted_north
+    _, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+    # (the report itself went to demo, which has no alerts: north was told nothing)
+    time.sleep(2)
+    assert hook.received() == []
+
+    # When demo forwards it to north and the forward reaches the server
+    assert _forward(run_cli, demo, tip_id, north_pub, fingerprint).returncode == 0
+    if via == "push":
+        run_cli("officer", "push", "--server", f"http://127.0.0.1:{server.port}", env=demo,
+                check=True)
+    else:
+        run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+        run_cli("import-replies", tmp_path / "out.json", env=server.env(), check=True)
+
+    # Then north's duty officer is alerted of one new report, urgent by its category
+    assert _alerts_received(hook, 1) == [alert_format.Alert("north", 1, 1)]

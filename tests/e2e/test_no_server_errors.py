@@ -9,6 +9,7 @@ translated message (tests/clear_errors.py), the server log must show no
 internal error, and an upload broken mid-file leaves nothing behind.
 """
 
+import html
 import http.client
 import json
 import socket
@@ -16,10 +17,11 @@ import sqlite3
 import time
 
 import pytest
+from babel.support import Translations
 
-from tests.clear_errors import log_problem, problem
+from tests.clear_errors import ERROR_PARAGRAPH, TRANSLATIONS, log_problem, problem
 from tests.serving import multipart, start_server
-from tipdrop.server.web import create_app
+from tipdrop.server.web import create_app, errors
 
 pytestmark = pytest.mark.e2e
 
@@ -284,6 +286,49 @@ def test_a_request_gunicorn_refuses_is_a_clear_4xx_in_the_reporters_language(
         written = log.read()
     assert b"Invalid request refused with %d" % status in written, written
     assert b"127.0.0.1" not in written and b"ip=" not in written, written
+
+
+def _said(answer, path):
+    """The error sentence of an answer: the page's error paragraph, or the JSON message."""
+    if path.startswith("/api/"):
+        return json.loads(answer[2])["message"]
+    return html.unescape(ERROR_PARAGRAPH.search(answer[2]).group(1).decode())
+
+
+def _in(lang, text):
+    return text if lang == "en" else Translations.load(
+        str(TRANSLATIONS), [lang], domain="messages").gettext(text)
+
+
+TOO_LARGE = [
+    ("a header too large", "/", "X-Big: {}\r\n".format("A" * 20000), 431),
+    ("too many headers", "/api/v1/check", "".join(f"X-{n}: v\r\n" for n in range(200)), 431),
+    ("a head larger than any", "/submit",
+     "".join(f"X-{n}: {'C' * 4000}\r\n" for n in range(20)), 431),
+    ("an address too long", "/check?r=" + "B" * 9000, "", 414),
+    ("an API address too long", "/api/v1/check?r=" + "B" * 9000, "", 414),
+]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name, target, headers, status", TOO_LARGE,
+                         ids=[case[0] for case in TOO_LARGE])
+def test_headers_too_large_and_addresses_too_long_each_say_so_in_the_reporters_language(
+        gunicorn, log_is_clean, lang, name, target, headers, status):
+    # Given a request whose head is over gunicorn's limits (deploy/gunicorn.conf.py)
+    head = f"GET {target} HTTP/1.1\r\nHost: x\r\nAccept-Language: {lang}\r\n{headers}\r\n"
+
+    # When it is sent
+    answer = send_head(gunicorn, head.encode("latin-1"))
+
+    # Then its status is the one for what was too large, with a clear answer in the
+    # reporter's language that says what was too large, not the sentence for any bad request
+    path = target.split("?")[0]
+    assert answer[0] == status, (name, answer)
+    assert_clear(answer, path, lang, "GET")
+    assert status in errors.HTTP_MESSAGES, f"{status} has no sentence of its own"
+    assert _said(answer, path) == _in(lang, errors.HTTP_MESSAGES[status])
+    assert _said(answer, path) != _in(lang, errors.HTTP_MESSAGES[400])
 
 
 # --- a sweep of malformed requests over every route ------------------------------------

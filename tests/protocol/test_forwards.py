@@ -19,7 +19,8 @@ from tipdrop.officer import forwarding as workstation
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import TipForwardedError, Workspace
 from tipdrop.protocol import acks, bundles, device, forwards
-from tipdrop.server import exchange, forwarding, store
+from tipdrop.server import alertconfig, exchange, forwarding, store
+from tipdrop.server.store import alerts as store_alerts
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "forward.json").read_text())
 EVIDENCE = bytes(range(256)) * 300
@@ -354,3 +355,22 @@ def test_the_workstation_refuses_a_key_whose_fingerprint_differs(tmp_path, astan
         workstation.target_key(path, to_unit="astana-police", fingerprint=other)
     with pytest.raises(TipdropError, match="not 'north'"):
         workstation.target_key(path, to_unit="north", fingerprint=good)
+
+
+def test_a_forwarded_tip_counts_toward_the_receiving_units_duty_alerts(
+        setting, demo_key, astana_key, tmp_path):
+    server, demo, tip, _ = setting
+    # Given duty alerts for the receiving unit (its webhook), theft being urgent for it
+    hook = alertconfig.Webhook(url="https://duty.example.kz/hook", secret_file=tmp_path / "s")
+    alerts = alertconfig.AlertConfig(units={"astana-police": alertconfig.UnitAlerts(
+        unit="astana-police", interval=60, jitter=0, urgent=frozenset({"theft"}), webhook=hook)})
+    data = _forwarded(demo, demo_key, tip, astana_key.public)
+
+    # When the forward is imported
+    exchange.import_replies(server.db, server.unit_keys, data, alerts=alerts)
+
+    # Then it is one new, urgent report for that unit's next alert
+    assert store_alerts.pending(server.db, "astana-police", "webhook") == (1, 1)
+    # And imported again, it counts nothing more
+    exchange.import_replies(server.db, server.unit_keys, data, alerts=alerts)
+    assert store_alerts.pending(server.db, "astana-police", "webhook") == (1, 1)

@@ -279,6 +279,26 @@ def test_a_reply_for_another_receipt_is_verified_but_cannot_be_read(answer, unit
     assert "cannot be decrypted" in reply.problem
 
 
+def test_the_transfers_of_an_answer_are_read_and_an_older_servers_lack_of_them_is_none(
+        answer, unit_key):
+    receipt, doc = answer
+    assert reporter_client.read_check_answer(doc, receipt).transfers == ()
+    doc["transfers"] = [{"day": "2026-01-12", "after_reply": 1}]
+    assert reporter_client.read_check_answer(doc, receipt).transfers == (("2026-01-12", 1),)
+
+
+@pytest.mark.parametrize("transfers", [
+    {"day": "2026-01-12"}, [{"day": "12.01.2026", "after_reply": 0}],
+    [{"day": "2026-01-12", "after_reply": 2}], [{"day": "2026-01-12", "after_reply": True}],
+    ["2026-01-12"],
+])
+def test_malformed_transfers_are_refused(answer, transfers):
+    receipt, doc = answer
+    doc["transfers"] = transfers
+    with pytest.raises(ReporterAnswerError):
+        reporter_client.read_check_answer(doc, receipt)
+
+
 # --- answers --------------------------------------------------------------------
 
 

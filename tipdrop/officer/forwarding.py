@@ -65,6 +65,11 @@ def target_key(path, *, to_unit, fingerprint=None):
             data = f.read(64 * 1024)
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
+    return parse_target_key(data, to_unit=to_unit, fingerprint=fingerprint)
+
+
+def parse_target_key(data, *, to_unit, fingerprint=None):
+    """:func:`target_key` from the key file's bytes (the officer app's form pastes them)."""
     public = keys.parse_public(data)
     if public.unit != to_unit:
         raise InputError(f"the key file is unit {public.unit!r}'s, not {to_unit!r}'s")

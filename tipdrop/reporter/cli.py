@@ -114,6 +114,8 @@ def check_command(server, unit_keys):
     when that is not a terminal; never from the command line, where it would
     stay in the shell history and show in `ps`. A reply is shown only if the
     unit's signature on it verifies (with --unit-key: by a key you pinned).
+    A report forwarded to another unit says so, between the replies before
+    and after it, without naming either unit.
 
     Example: tipdrop check --server https://tips.example.kz --unit-key demo.pub < receipt.txt
     """
@@ -123,17 +125,38 @@ def check_command(server, unit_keys):
     answer = reporter_client.check(server, _read_receipt(), pinned)
     terminal.echo(f"status: {answer.status} (since {answer.status_day}), "
                f"received {answer.received_day}")
-    for reply in answer.replies:
-        head = f"reply {reply.seq} ({reply.day}, {reply.status})"
-        if not reply.verified:
-            terminal.echo(f"{head}: NOT VERIFIED, not shown: {reply.problem}")
-            continue
-        signer = f"unit {reply.signer_unit}, key {reply.signer_key_id.hex()[:16]}"
-        pin = "pinned" if reply.pinned else "not pinned"
-        problem = f": {reply.problem}" if reply.problem else ""
-        terminal.echo(f"{head}, signed by {signer} ({pin}){problem}")
-        if reply.message:
-            terminal.echo(reply.message)
+    if answer.status == "transferred":
+        terminal.echo("your report was forwarded to the police unit responsible for it: its "
+                      "officers will answer you here, and your messages go to them")
+    # A transfer shows between the replies before and after it, as on the status page.
+    transfers = {}
+    for day, after in answer.transfers:
+        transfers.setdefault(after, []).append(day)
+    _echo_transfers(transfers.get(0, ()))
+    for count, reply in enumerate(answer.replies, start=1):
+        _echo_reply(reply, forwarded=any(after < count for after in transfers))
+        _echo_transfers(transfers.get(count, ()))
+
+
+def _echo_transfers(days):
+    for day in days:
+        terminal.echo(f"forwarded ({day}) to the police unit responsible for it")
+
+
+def _echo_reply(reply, forwarded):
+    head = f"reply {reply.seq} ({reply.day}, {reply.status})"
+    if not reply.verified:
+        # After a forward the replies come from another unit, whose key may not be pinned.
+        hint = "; the report was forwarded since: pin that unit's key too, with --unit-key" \
+            if forwarded and not reply.pinned else ""
+        terminal.echo(f"{head}: NOT VERIFIED, not shown: {reply.problem}{hint}")
+        return
+    signer = f"unit {reply.signer_unit}, key {reply.signer_key_id.hex()[:16]}"
+    pin = "pinned" if reply.pinned else "not pinned"
+    problem = f": {reply.problem}" if reply.problem else ""
+    terminal.echo(f"{head}, signed by {signer} ({pin}){problem}")
+    if reply.message:
+        terminal.echo(reply.message)
 
 
 @click.command("followup")

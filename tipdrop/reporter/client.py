@@ -363,6 +363,9 @@ class CheckAnswer:
     followups: int
     replies: tuple
     followup_token: str
+    #: When the report was forwarded to another unit: (day, replies before it), oldest
+    #: first (docs/protocol.md section 11a); never which units.
+    transfers: tuple = ()
 
     def __repr__(self):
         return f"CheckAnswer(status={self.status!r}, replies={len(self.replies)}, <token hidden>)"
@@ -437,7 +440,23 @@ def read_check_answer(doc, receipt, pinned=()):
         raise ReporterAnswerError("the answer lacks status, days or followup_token")
     followups = doc.get("followups")
     return CheckAnswer(tip_id=tip_id, followups=followups if type(followups) is int else 0,
-                       replies=replies, **texts)
+                       replies=replies, transfers=_read_transfers(doc, len(replies)), **texts)
+
+
+def _read_transfers(doc, replies):
+    """The answer's ``transfers`` as ((day, after_reply), ...); an older server sends none."""
+    items = doc.get("transfers", [])
+    if not isinstance(items, list):
+        raise ReporterAnswerError("the answer's transfers are not a list")
+    found = []
+    for item in items:
+        day = item.get("day") if isinstance(item, dict) else None
+        after = item.get("after_reply") if isinstance(item, dict) else None
+        if not isinstance(day, str) or not bundles.DAY.match(day) or type(after) is not int \
+                or not 0 <= after <= replies:
+            raise ReporterAnswerError("a transfer has an invalid day or reply count")
+        found.append((day, after))
+    return tuple(found)
 
 
 def _read_reply(item, tip_id, opener, pinned_ids):

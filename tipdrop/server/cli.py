@@ -65,14 +65,17 @@ def import_replies(file, data_dir, keys_dir):
     replies already imported: those that are byte for byte the ones here
     are counted and skipped, any that differ refuse the bundle. Tips the
     bundle forwards to another unit (`tipdrop officer forward`) move to that
-    unit in the same transaction.
+    unit in the same transaction, and count toward that unit's duty alerts
+    (keys/alerts.json) like a report that arrived for it.
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
     from tipdrop.server import exchange
+    from tipdrop.server.reload import load_config
 
     db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
-    counts = exchange.import_replies(db, unit_keys, data)
+    _, _, alerts = load_config(settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir))
+    counts = exchange.import_replies(db, unit_keys, data, alerts=alerts)
     click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
                f"(for {counts['tips']} tips)")
     if "forwards" in counts:

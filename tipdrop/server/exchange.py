@@ -55,6 +55,17 @@ class NotYourAckError(TipdropError):
     http_status = 403
 
 
+#: How many times an export is built again when another export of the same
+#: unit finished while it was being written (see export_unit).
+EXPORT_ATTEMPTS = 5
+
+
+class ExportBusyError(TipdropError):
+    """Other exports of this unit kept finishing first: nothing was exported. Try again."""
+
+    http_status = 503
+
+
 def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=today):
     """Write the unit's new ciphertext to the file ``out``; return counts.
 
@@ -62,10 +73,27 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
     only then does the cursor move, so an interrupted export is simply
     repeated next time. Rows and attachment bytes are read in one read
     transaction: a purge running meanwhile cannot take bytes from under it.
+
+    Two exports of one unit may run at once (``tipdrop export`` and an
+    online pull): both read the same rows and take the same number. Only one
+    can stamp it; the other finds, in the write transaction that would
+    stamp, that its number is taken, removes its file and builds the bundle
+    again from what is left. So both succeed, with consecutive numbers, and
+    no item is in both bundles, while the database is never locked for the
+    time a bundle takes to write.
     """
     out = Path(out)
     if out.exists():
         raise InputError(f"{out} already exists; refusing to overwrite it")
+    for _ in range(EXPORT_ATTEMPTS):
+        counts = _export_once(db, attachments_dir, unit, out, since_start, clock)
+        if counts is not None:
+            return counts
+    raise ExportBusyError(f"unit {unit!r}")
+
+
+def _export_once(db, attachments_dir, unit, out, since_start, clock):
+    """One try of export_unit: its counts, or None (file removed) if the number was taken."""
     # A random id per export, chained to the unit's earlier exports: a compact
     # acknowledgement names runs of exports by it (protocol.md section 11).
     export_id = secrets.token_bytes(16)
@@ -78,8 +106,10 @@ def export_unit(db, attachments_dir, *, unit, out, since_start=False, clock=toda
             [(a["tip_id"], a["part"]) for a in files]))
         _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
                       tips, followups, files, export_id=export_id, chain=(previous, chain))
-    store.mark_exported(db, seq, tips, followups, files, unit=unit, export_id=export_id,
-                        chain=chain)
+    if not store.mark_exported(db, seq, tips, followups, files, unit=unit,
+                               export_id=export_id, chain=chain):
+        out.unlink()
+        return None
     return {"tips": len(tips), "followups": len(followups), "attachments": len(files),
             "export_seq": seq}
 
@@ -120,7 +150,7 @@ def _write_export(db, attachments_dir, out, unit, seq, since_start, clock,
         writer.finish()
 
 
-def import_replies(db, unit_keys, data, *, sender=None):
+def import_replies(db, unit_keys, data, *, sender=None, alerts=None):
     """Verify a signed reply bundle and store all of it, or none of it.
 
     ``sender`` is the unit that sent it over the officer API, which must be
@@ -132,7 +162,9 @@ def import_replies(db, unit_keys, data, *, sender=None):
     so nothing can be changed or reordered by a replay. Already-held
     replies must come before the new ones of their tip. Forwards the
     bundle carries (forwarding.py) are applied after its replies, in the
-    same transaction; one imported before counts as already held.
+    same transaction; one imported before counts as already held. A tip
+    forwarded to a unit with duty alerts (``alerts``, an AlertConfig) counts
+    toward that unit's next alert like a report that arrived for it.
     """
     bundle = bundles.parse_reply_bundle(data)
     if sender is not None and bundle.unit != sender:
@@ -141,7 +173,8 @@ def import_replies(db, unit_keys, data, *, sender=None):
     with sqlite.transaction(db):
         rows, statuses, held = _new_replies(db, bundle)
         store.insert_replies(db, rows, statuses)
-        moved = [forwarding.apply(db, unit_keys, bundle, f) for f in bundle.forwards]
+        moved = [forwarding.apply(db, unit_keys, bundle, f, alerts=alerts)
+                 for f in bundle.forwards]
     counts = {"replies": len(rows), "tips": len(statuses), "already_imported": held}
     if moved:
         counts |= {"forwards": moved.count(True), "forwards_already": moved.count(False)}

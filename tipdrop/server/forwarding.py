@@ -23,6 +23,7 @@ from tipdrop.errors import FormatError, TipdropError, UnknownUnitError
 from tipdrop.protocol import forwards
 from tipdrop.server import sealed, store
 from tipdrop.server.store import blobs
+from tipdrop.server.store.alerts import count_report
 
 
 class ForwardRefusedError(TipdropError):
@@ -49,10 +50,14 @@ def already_forwarded(db, bundle, forward):
                for t in store.transfers_of(db, forward.tip_id))
 
 
-def apply(db, unit_keys, bundle, forward):
+def apply(db, unit_keys, bundle, forward, alerts=None):
     """Check one forward of ``bundle`` and move its tip; False if it was already imported.
 
-    Call inside the import's transaction, after the bundle's replies.
+    Call inside the import's transaction, after the bundle's replies. The
+    tip is new work for the receiving unit: with duty alerts for it
+    (``alerts``, an AlertConfig), it counts toward the unit's next alert,
+    urgent by its category, in this same transaction (docs/protocol.md
+    section 20), and a forward imported again counts nothing.
     """
     if already_forwarded(db, bundle, forward):
         return False
@@ -86,6 +91,10 @@ def apply(db, unit_keys, bundle, forward):
                    key_id=forward.to_key_id.hex(), day=forward.day, report=forward.report,
                    followups={f.seq: f.body for f in forward.followups}, attachments=files,
                    digest=forwards.digest(bundle.unit, bundle.key_id, forward))
+    targets = alerts.targets_of(forward.to_unit) if alerts is not None else ()
+    if targets:
+        count_report(db, forward.to_unit, targets,
+                     alerts.is_urgent(forward.to_unit, tip["category"]))
     return True
 
 

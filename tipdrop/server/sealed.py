@@ -242,8 +242,11 @@ def device_receipt(text, params):
                               raw["reply_public"]), doc.get("reservation")
 
 
-def submit(tips, draft, *, region, category):
-    """Check every part of a finished upload, store the tip, return its receipt."""
+def submit(tips, draft, *, region, category, also=None):
+    """Check every part of a finished upload, store the tip, return its receipt.
+
+    ``also(db, receipt)``: more writes in the report's transaction (Tips.store_sealed).
+    """
     try:
         if tips.routing.unit_for(region) != draft.unit:
             raise InputError("the region changed during the upload")
@@ -273,7 +276,7 @@ def submit(tips, draft, *, region, category):
                 tip_id=draft.tip_id, unit=draft.unit, key_id=key_id, region=region,
                 category=category, body=bytes(draft.body.data), attachment_rows=rows,
                 encrypted_on="device", protected=draft.protected,
-                reservation=draft.reservation,
+                reservation=draft.reservation, also=also,
             )
         except sqlite3.IntegrityError:
             raise SealedFormatError("this tip id is already used; make a new one") from None

@@ -194,7 +194,7 @@ class Tips:
 
     def store_sealed(self, *, tip_id, unit, key_id, region, category, body,
                      attachment_rows, encrypted_on, protected=None, reservation=None,
-                     once=None):
+                     once=None, also=None):
         """Store a sealed tip and its attachment rows; issue its receipt after COMMIT.
 
         Shared by reports sealed here and reports sealed on the reporter's
@@ -205,7 +205,8 @@ class Tips:
         tipdrop.server.locators): the reservation is spent with this very insert,
         this server never sees that receipt, and returns None for it.
         ``once``: the form token the submission spends in the same
-        transaction (see store.spend_form).
+        transaction (see store.spend_form). ``also(db, receipt)``: more writes
+        in that transaction, given the receipt it issues (store.insert_tip).
         """
         day = self.clock()
         # A unit alerted of new reports: its counts go up in the report's own
@@ -213,7 +214,7 @@ class Tips:
         targets = self.alerts.targets_of(unit) if self.alerts is not None else ()
         alert = (targets, self.alerts.is_urgent(unit, category)) if targets else None
 
-        def insert(protected):
+        def insert(protected, receipt=None):
             tip = {
                 "id": tip_id,
                 "unit": unit,
@@ -232,7 +233,8 @@ class Tips:
                 "encrypted_on": encrypted_on,
                 "export_seq": 0,
             }
-            store.insert_tip(self.db, tip, attachment_rows, once=once, alert=alert)
+            store.insert_tip(self.db, tip, attachment_rows, once=once, alert=alert,
+                             also=None if also is None else lambda db: also(db, receipt))
 
         if protected is not None:
             if self.locators is None:
@@ -251,7 +253,7 @@ class Tips:
             with self._held_locator() as locator:
                 receipt, protected = self._new_receipt(locator)
                 try:
-                    insert(protected)
+                    insert(protected, receipt)
                 except sqlite3.IntegrityError:
                     # Another process stored that locator meanwhile: draw again.
                     if store.tip_exists(self.db, tip_id):

@@ -225,40 +225,58 @@ def finish(tips, *, key, chain, max_bytes, answer_for):
     """Store the report the pieces make; returns (answer, first time?).
 
     ``answer_for(receipt)`` makes the answer (the view adds the receipt page
-    link); it is kept sealed under the upload key, so a retry gets it again.
+    link); it is kept sealed under the upload key, in the report's own
+    transaction, so a retry gets it again, even after a crash. Two finishes
+    of one upload at once both read the pieces; the one whose report is
+    stored second finds the upload done and answers as the first did.
     """
     upload = _id(key)
     row = _open_row(tips, upload)
     if row["state"] == "done":
-        try:
-            plain = pagelink.open_(row["answer"], _answer_key(key), purpose="upload-answer",
-                                   link_id=upload)
-        except CryptoError:
-            raise UploadKeyError("the stored answer does not open with this key") from None
-        return json.loads(plain), False
-    if row["state"] != "open":
-        raise UploadBusyError()
+        return _stored_answer(row, key, upload), False
+    # "storing": an older version's claim, left by a crash before its report was stored.
     request = json.loads(row["fields"])
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
         store.drop(tips.db, upload)
         raise ChainMismatchError()
-    if not store.claim(tips.db, upload):
-        raise UploadBusyError()
+    answers = []
+
+    def keep_answer(db, receipt):
+        # In the report's own transaction: a crash stores both or neither, so a
+        # retry finds the report done with its answer, or starts it again.
+        answer = answer_for(receipt)
+        if not store.finish(db, upload, pagelink.seal(
+                json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
+                link_id=upload)):
+            raise UploadNotFoundError("purged while it was being stored")
+        answers.append(answer)
+
     try:
-        receipt = _assemble(tips, row, request, max_bytes)
+        _assemble(tips, row, request, max_bytes, keep_answer)
     except BaseException:
+        row = store.get(tips.db, upload)
+        if row is not None and row["state"] == "done":
+            # Another request for this upload (the same finish, sent again while
+            # this one ran) stored the report first: answer as it did.
+            return _stored_answer(row, key, upload), False
         store.drop(tips.db, upload)
         raise
-    answer = answer_for(receipt)
-    store.finish(tips.db, upload, pagelink.seal(json.dumps(answer).encode("utf-8"),
-                                                _answer_key(key), purpose="upload-answer",
-                                                link_id=upload))
-    return answer, True
+    return answers[0], True
 
 
-def _assemble(tips, row, request, max_bytes):
+def _stored_answer(row, key, upload):
+    """The answer the first finish gave, opened with the upload key."""
+    try:
+        plain = pagelink.open_(row["answer"], _answer_key(key), purpose="upload-answer",
+                               link_id=upload)
+    except CryptoError:
+        raise UploadKeyError("the stored answer does not open with this key") from None
+    return json.loads(plain)
+
+
+def _assemble(tips, row, request, max_bytes, also):
     """Read the parts back from the pieces into the one-request checks; store; return the receipt."""
     draft = sealed.start(tips, fields=request, max_stream=max_bytes)
     reader = blobs.Reader(tips.db, row["blob"])
@@ -275,7 +293,8 @@ def _assemble(tips, row, request, max_bytes):
     except BaseException:
         draft.discard()
         raise
-    return sealed.submit(tips, draft, region=request["region"], category=request["category"])
+    return sealed.submit(tips, draft, region=request["region"], category=request["category"],
+                         also=also)
 
 
 def purge_expired(db, today, dry_run=False):

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 
-from tipdrop.officer.app import exchange, gate, photos, suggestions, triage, views
+from tipdrop.officer.app import exchange, forwards, gate, photos, suggestions, triage, views
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import Gate
 from tipdrop.officer.app.incoming import BundleRequest, remove_incoming, remove_leftovers
@@ -49,6 +49,7 @@ def create_app(desk: Desk, port: int, launch_token: str | None = None,
     triage.init_app(app)
     exchange.init_app(app)
     suggestions.init_app(app)
+    forwards.init_app(app)
     app.log_exception = _log_exception  # type: ignore[method-assign]  # no traceback, ever
     return app
 

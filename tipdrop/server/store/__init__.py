@@ -286,7 +286,7 @@ def _migrate(db):
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
 
-def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
+def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None, also=None):
     """Insert a tip and its children in one durable transaction.
 
     The attachment rows' blobs, staged while they streamed in, are linked
@@ -295,6 +295,8 @@ def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
     token spent before raises its replay error and nothing is stored.
     ``alert``: (targets, urgent) when the tip's unit is alerted of new
     reports: its counts go up with the tip, or not at all (store/alerts.py).
+    ``also(db)``: more writes that belong to the report, in its transaction
+    (a resumable upload's answer, tipdrop/server/uploads.py).
     """
     from tipdrop.server.store.alerts import count_report
     from tipdrop.server.store.blobs import link
@@ -310,6 +312,8 @@ def insert_tip(db, tip, attachments=(), followups=(), once=None, alert=None):
             db["followups"].insert_all(followups)
         if alert is not None:
             count_report(db, tip["unit"], *alert)
+        if also is not None:
+            also(db)
 
 
 def find_by_locator(db, locator):
@@ -456,8 +460,15 @@ def export_rows(db, unit, since_start):
 
 
 def mark_exported(db, seq, tips, followups, attachments, *, unit, export_id, chain):
-    """Advance the export cursor for exactly the rows written to a bundle; record the export."""
+    """Advance the export cursor for exactly the rows written to a bundle; record the export.
+
+    False, and nothing written, if another export of the unit took ``seq``
+    since it was read: checked in the same write transaction, so two
+    exports can never both stamp (exchange.export_unit builds its bundle again).
+    """
     with transaction(db):
+        if next_export_seq(db, unit) != seq:
+            return False
         db.execute("INSERT INTO exports (unit, seq, export_id, chain) VALUES (?, ?, ?, ?)",
                    [unit, seq, export_id, chain])
         for tip in tips:
@@ -469,6 +480,7 @@ def mark_exported(db, seq, tips, followups, attachments, *, unit, export_id, cha
         for row in attachments:
             db.execute("UPDATE attachments SET export_seq = ? WHERE tip_id = ? AND part = ? "
                        "AND export_seq = 0", [seq, row["tip_id"], row["part"]])
+    return True
 
 
 #: How each acknowledged item is found, with the unit of its tip.

@@ -59,29 +59,34 @@ def add_piece(db, upload, index, data, chain):
         db.execute("PRAGMA synchronous=FULL")
 
 
-def claim(db, upload):
-    """Mark an open upload as being stored; False if another request has it (or it is done)."""
-    with transaction(db):
-        cursor = db.execute("UPDATE uploads SET state = 'storing' WHERE id = ? AND state = 'open'",
-                            [upload])
-        return cursor.rowcount == 1
-
-
 def finish(db, upload, answer):
-    """The report is stored: keep only the sealed answer, for a retry; delete the pieces."""
-    with transaction(db):
-        blob = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()
-        db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
-                   "chain = NULL WHERE id = ?", [answer, upload])
-        if blob is not None and blob[0] is not None:
-            blobs.delete(db, [blob[0]])
+    """The report is stored: keep only the sealed answer, for a retry; delete the pieces.
+
+    Call inside the report's own transaction, so that the report and the
+    answer are stored together or not at all: a crash in between would leave
+    a report whose answer (its receipt) no retry could give. False, and
+    nothing written, if the upload is no longer there or already done.
+    """
+    blob = db.execute("SELECT blob FROM uploads WHERE id = ? AND state != 'done'",
+                      [upload]).fetchone()
+    if blob is None:
+        return False
+    db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
+               "chain = NULL WHERE id = ?", [answer, upload])
+    if blob[0] is not None:
+        blobs.delete(db, [blob[0]])
+    return True
 
 
 def drop(db, upload):
-    """Delete an upload and its pieces (refused at the end: the device starts again)."""
+    """Delete an unfinished upload and its pieces (refused at the end: the device starts again).
+
+    A finished one stays: its answer is what a retry of its finish gets.
+    """
     with transaction(db):
-        row = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()
-        db.execute("DELETE FROM uploads WHERE id = ?", [upload])
+        row = db.execute("SELECT blob FROM uploads WHERE id = ? AND state != 'done'",
+                         [upload]).fetchone()
+        db.execute("DELETE FROM uploads WHERE id = ? AND state != 'done'", [upload])
         if row is not None and row[0] is not None:
             blobs.delete(db, [row[0]])
 

@@ -27,7 +27,12 @@ HTTP_MESSAGES = {
     408: N_("The request took too long to arrive. Please try again."),
     411: N_("The request did not say how long it is. Please try again."),
     413: N_("The files are too large. Please send fewer or smaller files at once."),
+    # Refused by gunicorn before the app (tipdrop/server/worker.py): limit_request_line
+    # and limit_request_fields / limit_request_field_size (deploy/gunicorn.conf.py).
+    414: N_("This web address is too long. Please go back to the start page and try again."),
     429: N_("Too many attempts. Please wait a few minutes and try again."),
+    431: N_("Your browser sent more information with this request than the server accepts. "
+            "Please go back to the start page and try again."),
     500: N_("Something went wrong on our side. Please try again later."),
     503: N_("The service is busy right now. Please try again in a minute."),
 }

@@ -141,7 +141,8 @@ def replies(unit, body):
     Replies the server already holds byte for byte count as already held,
     so a push whose answer was lost can simply be repeated.
     """
-    counts = exchange.import_replies(get_db(), extension("unit_keys"), body, sender=unit)
+    counts = exchange.import_replies(get_db(), extension("unit_keys"), body, sender=unit,
+                                     alerts=extension("alerts"))
     return counts, 201
 
 

@@ -1,0 +1,75 @@
+"""Finishing a resumable upload (tipdrop/server/uploads.py) twice at once, in process.
+
+Two connections to one real database file, as two gunicorn workers have:
+the second finish runs to its end while the first one is under way (from
+the first one's clock, which storing calls). Both answer the one report;
+the crash of a real server between storing and answering is
+tests/e2e/test_upload_finish_crash.py.
+"""
+
+import copy
+import io
+import secrets
+
+import pytest
+
+from tests.protocol.test_bundles import Server
+from tipdrop.common import sqlite
+from tipdrop.protocol import uploads as protocol
+from tipdrop.protocol.report import Report
+from tipdrop.reporter import client
+from tipdrop.reporter.resumable import write_body
+from tipdrop.server import uploads
+
+
+@pytest.fixture
+def server(tmp_path, demo_key, astana_key):
+    running = Server(tmp_path / "server", demo_key, astana_key)
+    yield running
+    running.db.close()
+
+
+def _all_pieces_sent(server, tmp_path, demo_key):
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(5000))
+    work = tmp_path / "work"
+    work.mkdir()
+    report = Report.build(region="almaty", category="theft", description="Two finishes at once.")
+    _, body, _ = client.seal_upload(report, [tmp_path / "clip.bin"], demo_key.public.recipient,
+                                    work)
+    out = io.BytesIO()
+    request = write_body(body.parts, out)
+    data = out.getvalue()
+    key = secrets.token_hex(16)
+    uploads.begin(server.tips, key=key, doc=request, max_bytes=10**7, max_open=10)
+    digest = protocol.piece_digest(data)
+    uploads.put_piece(server.tips, key=key, index=0, digest=digest.hex(), data=data)
+    return key, protocol.chain(protocol.upload_id(key), [digest]).hex()
+
+
+def _answer(receipt):
+    return {"receipt": receipt.formatted}
+
+
+def test_two_finishes_at_once_store_one_report_and_give_both_its_answer(
+        server, tmp_path, demo_key):
+    key, chain = _all_pieces_sent(server, tmp_path, demo_key)
+    other = copy.copy(server.tips)
+    other.db = sqlite.connect(sqlite.path_of(server.db))
+    first = copy.copy(server.tips)
+    overtaken = []
+
+    def clock():
+        if not overtaken:  # the other request's finish runs to its end meanwhile
+            overtaken.append(uploads.finish(other, key=key, chain=chain, max_bytes=10**7,
+                                            answer_for=_answer))
+        return server.tips.clock()
+
+    first.clock = clock
+    answer = uploads.finish(first, key=key, chain=chain, max_bytes=10**7, answer_for=_answer)
+
+    [(stored, was_first)] = overtaken
+    assert was_first and len(stored["receipt"]) == 29
+    assert answer == (stored, False)
+    assert server.db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
+    assert server.db.execute("SELECT state FROM uploads").fetchall() == [("done",)]
+    other.db.close()
