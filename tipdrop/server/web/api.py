@@ -22,7 +22,7 @@ from tipdrop.server.web import openapi
 from tipdrop.server.web.body import read_small
 from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
 from tipdrop.server.web.i18n import current_language
-from tipdrop.server.web.reporter import receipt_page_link, receive_submission, reserve_receipt_page
+from tipdrop.server.web.reporter import receipt_page_link, receipt_page_reserved, receive_submission
 from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -139,14 +139,14 @@ def submit_sealed():
     count_request("submit_limit")
     tips = get_tips()
     max_body = request.max_content_length
-    # Its key is written before the report is stored (PageLinks.reserve).
-    reserved = reserve_receipt_page() if request.args.get("receipt_page") == "yes" else None
 
     def start_draft(fields):
         _check_api_fields(fields)
         return sealed.start(tips, fields=fields, max_stream=max_body)
 
-    with extension("upload_slots")():
+    # Its key is written before the report is stored (PageLinks.reserve).
+    with receipt_page_reserved(request.args.get("receipt_page") == "yes") as reserved, \
+            extension("upload_slots")():
         fields, draft = read_submission(request, start_draft, max_body)
         if draft is None:
             draft = start_draft(fields)
