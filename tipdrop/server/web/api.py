@@ -22,7 +22,12 @@ from tipdrop.server.web import openapi
 from tipdrop.server.web.body import read_small
 from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
 from tipdrop.server.web.i18n import current_language
-from tipdrop.server.web.reporter import receipt_page_link, receipt_page_reserved, receive_submission
+from tipdrop.server.web.reporter import (
+    receipt_page_link,
+    receipt_page_reserved,
+    receive_submission,
+    release,
+)
 from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -157,6 +162,8 @@ def submit_sealed():
         # The submit page leaves for the one-time receipt page (reporter.py),
         # so the code is shown, confirmed and closed as on the server path.
         answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
+    else:
+        release(reserved)  # the device made its own receipt: there is no page to show
     return answer, 201
 
 
