@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import choose_category, collect_errors
-from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS
+from tests.browser.conftest import choose_category, collect_errors, open_profile
+from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS, search_profile
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +195,52 @@ def test_on_a_slow_link_the_progress_says_bytes_percent_and_time_left(browser, s
     page.wait_for_url(re.compile(r"/receipt/"), timeout=60_000)
     assert len(_tips(server)) == 1
     context.close()
+
+
+def test_an_upload_cut_off_by_closing_the_browser_leaves_nothing_in_the_profile(
+        playwright_driver, server, tmp_path):
+    # A shared phone: the reporter sends a report with a file, and the browser
+    # is closed (or killed) while a piece is on its way; then whoever holds
+    # the phone opens the same profile (docs/threat-model.md, "Resumable uploads")
+    mark = secrets.token_hex(4)
+    name = f"evidence-{mark}.bin"
+    (tmp_path / name).write_bytes(secrets.token_bytes(SIZE))
+    description = f"Муж бьёт меня {mark}"
+    profile = tmp_path / "profile"
+    context = open_profile(playwright_driver, profile, locale="ru-RU")
+    page = context.pages[0] if context.pages else context.new_page()
+    base = f"http://127.0.0.1:{server.port}"
+    held = []
+    # Piece 1 never arrives (the network is gone): the page waits to resume
+    # when the browser is closed
+    page.route(re.compile(r".*/api/v1/uploads/pieces/1.*"),
+               lambda route: (held.append(route.request.url), route.abort("internetdisconnected")))
+    page.goto(f"{base}/submit?lang=ru")
+    choose_category(page, "corruption")
+    page.select_option("#region", "almaty")
+    page.fill("#description", description)
+    page.set_input_files("#files", [str(tmp_path / name)])
+    page.click("#report-form button[type=submit]")
+    for _ in range(600):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the upload never reached its second piece"
+    context.close()
+    with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
+        assert db.execute("SELECT state, pieces FROM uploads").fetchall() == [("open", 1)]
+    assert _tips(server) == []
+
+    # When the same profile is opened again, the site keeps nothing in its storage...
+    context = open_profile(playwright_driver, profile, locale="ru-RU")
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(f"{base}/?lang=ru")
+    kept = page.evaluate("""async () => ({
+        session: sessionStorage.length, local: localStorage.length,
+        databases: (await indexedDB.databases()).length, caches: (await caches.keys()).length,
+        workers: (await navigator.serviceWorker.getRegistrations()).length })""")
+    assert kept == {"session": 0, "local": 0, "databases": 0, "caches": 0, "workers": 0}
+    context.close()
+    # ... and no file of the profile holds the text or the file's name
+    assert search_profile(profile, {"description": description, "file name": name,
+                                    "mark": mark}) == []

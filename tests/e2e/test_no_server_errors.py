@@ -199,6 +199,33 @@ def test_an_empty_form_post_is_a_411_page_not_files_too_large(gunicorn, log_is_c
     assert_clear(answer, path, lang)
 
 
+#: More than any request may carry (TIPDROP_MAX_UPLOAD_MB is 200 by default, plus 1 MiB of form).
+BEYOND_THE_MAXIMUM = str(300 * 1024 * 1024)
+#: Every route that takes a body, with the type its body has.
+BODY_ROUTES = [("POST", "/submit", "multipart/form-data; boundary=x"), ("POST", "/check", FORM),
+               ("POST", "/followup", FORM), ("POST", "/submit/done", FORM),
+               ("POST", "/api/v1/tips", "application/json"),
+               ("POST", "/api/v1/sealed-tips", "multipart/form-data; boundary=x"),
+               ("POST", "/api/v1/uploads", "application/json"),
+               ("PUT", "/api/v1/uploads/pieces/0", "application/octet-stream"),
+               ("POST", "/api/v1/uploads/finish", "application/json")]
+
+
+@pytest.mark.parametrize("method, path, content_type", BODY_ROUTES,
+                         ids=[f"{m} {p}" for m, p, _ in BODY_ROUTES])
+def test_a_body_announced_beyond_the_maximum_is_a_413_not_a_server_error(
+        gunicorn, log_is_clean, method, path, content_type):
+    # A length beyond every limit (a file far too large, or a client lying
+    # about it): refused by its length before a byte is read, in the
+    # reporter's language, and the refusal itself must not fail.
+    for lang in LANGS:
+        answer = send_raw(gunicorn, method, f"{path}?lang={lang}", {
+            "Content-Type": content_type, "Content-Length": BEYOND_THE_MAXIMUM,
+            "Idempotency-Key": "0" * 32}, half_close=True)
+        assert answer[0] == 413, answer
+        assert_clear(answer, path, lang, method)
+
+
 def test_a_chunked_check_form_is_answered_like_any_other(gunicorn, log_is_clean):
     token = gunicorn.form_token("/check")
     body = f"token={token}&receipt=nonsense".encode()
@@ -360,6 +387,11 @@ MALFORMED = [
     ("length longer than the body", "POST",
      {"Content-Length": "500", "Content-Type": "application/json"}, b'{"a": "', True),
     ("no length", "POST", {"Content-Type": FORM}, b"", False),
+    ("length beyond the maximum", "POST", {"Content-Length": "99999999999999999999",
+                                           "Content-Type": FORM}, b"", True),
+    ("piece length beyond the maximum", "PUT", {"Content-Length": "99999999999999999999",
+                                                "Content-Type": "application/octet-stream"},
+     b"", True),
     ("json surrogate", "POST", {"Content-Type": "application/json"},
      b'{"token": "\\ud800", "receipt": "\\udc00AB"}', False),
     ("bad utf-8", "POST", {"Content-Type": FORM},

@@ -13,15 +13,19 @@ from contextlib import closing
 
 import pytest
 
-from tests.serving import start_server
+from tests.serving import multipart, start_server
 from tipdrop.protocol import uploads
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
 from tipdrop.reporter.resumable import ResumableUpload, UploadRefusedError, write_body
+from tipdrop.server.settings import Settings
+from tipdrop.server.web import pagelinks
+from tipdrop.server.web.ratelimit import shared_dir
 
 pytestmark = pytest.mark.e2e
 
 PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
+RUNTIME_DIR = Settings.runtime_dir  # the default, which tests.serving keeps
 LIMITS = {"TIPDROP_SUBMITS_PER_HOUR": "1000", "TIPDROP_OPEN_UPLOADS": "3",
           "TIPDROP_MAX_UPLOAD_MB": "4"}
 
@@ -139,6 +143,49 @@ def test_a_repeated_finish_answers_the_same_and_stores_no_second_report(server, 
     other, _ = _sealed(server, tmp_path, b"x" * 100)
     status, refused = _json(server, "/api/v1/uploads", other, upload.key)
     assert (status, refused["error"]) == (422, "UploadKeyReusedError")
+
+
+def _page_keys(server):
+    """The keys of one-time receipt pages the server holds (its folder in RAM, pagelinks.py)."""
+    folder = shared_dir(RUNTIME_DIR, server.data_dir) / pagelinks.FOLDER
+    return set(folder.iterdir()) if folder.exists() else set()
+
+
+def test_a_request_that_stores_no_report_keeps_no_receipt_page_key(server, tmp_path):
+    before = _page_keys(server)
+    # Refused reports from the form and the one-request API
+    content_type, form = multipart({"token": "forged", "region": "astana",
+                                    "category": "other", "description": "x"})
+    status, _, _ = server.request("POST", "/submit?lang=kk", form, {"Content-Type": content_type})
+    assert status == 403  # the form token is not ours
+    content_type, form = multipart({"region": "astana", "category": "other"})
+    status, _, _ = server.request("POST", "/api/v1/sealed-tips?receipt_page=yes", form,
+                                  {"Content-Type": content_type})
+    assert status == 400
+    # A finish asking for a receipt page, for an upload never begun (anyone
+    # can send that, as often as they like), and for one not complete yet
+    for _ in range(20):
+        status, answer = _json(server, "/api/v1/uploads/finish?receipt_page=yes",
+                               {"chain": "0" * 64}, secrets.token_hex(16))
+        assert (status, answer["error"]) == (404, "UploadNotFoundError")
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(10_000))
+    key = secrets.token_hex(16)
+    assert _json(server, "/api/v1/uploads", request, key)[0] == 201
+    status, answer = _json(server, "/api/v1/uploads/finish?receipt_page=yes",
+                           {"chain": "0" * 64}, key)
+    assert (status, answer["error"]) == (409, "UploadIncompleteError")
+    # Then no key was left behind for 30 minutes in the server's RAM folder
+    assert _page_keys(server) == before
+    # A report stored keeps one, for its receipt page; a retried finish
+    # answers the same link and keeps no other
+    assert _put(server, key, 0, body)[0] == 200
+    chain = uploads.chain(uploads.upload_id(key), [uploads.piece_digest(body)]).hex()
+    status, first = _json(server, "/api/v1/uploads/finish?receipt_page=yes", {"chain": chain}, key)
+    assert status == 201 and first["receipt_page"]
+    assert len(_page_keys(server) - before) == 1
+    status, again = _json(server, "/api/v1/uploads/finish?receipt_page=yes", {"chain": chain}, key)
+    assert (status, again) == (200, first)
+    assert len(_page_keys(server) - before) == 1
 
 
 def test_pieces_out_of_order_or_damaged_are_refused_and_nothing_moves(server, tmp_path):

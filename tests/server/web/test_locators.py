@@ -242,3 +242,17 @@ def test_two_submits_with_one_reservation_store_one_report(client, db, unit_key)
     refused = post(client, second)
     assert refused.status_code == 409 and refused.json["error"] == "LocatorNotReservedError"
     assert db["tips"].count == 1
+
+
+def test_a_report_whose_receipt_the_device_made_keeps_no_receipt_page_key(client, app, unit_key):
+    # The device shows its own code: a receipt page asked for is never made,
+    # so the key reserved for it must not wait in the RAM folder for 30 minutes
+    folder = app.extensions["tipdrop"]["page_links"].folder
+    before = set(folder.iterdir())
+    answer = reserve(client)
+    _, data = device_form(unit_key, answer["locator"], answer["reservation"])
+    stored = client.post("/api/v1/sealed-tips?receipt_page=yes", data=data,
+                         content_type="multipart/form-data")
+    assert stored.status_code == 201, stored.text
+    assert stored.json["receipt"] is None and "receipt_page" not in stored.json
+    assert set(folder.iterdir()) == before

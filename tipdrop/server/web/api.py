@@ -29,7 +29,12 @@ from tipdrop.server.web.context import (
     sealing_keys,
 )
 from tipdrop.server.web.i18n import current_language
-from tipdrop.server.web.reporter import receipt_page_link, receive_submission, reserve_receipt_page
+from tipdrop.server.web.reporter import (
+    receipt_page_link,
+    receipt_page_reserved,
+    receive_submission,
+    release,
+)
 from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -164,14 +169,14 @@ def submit_sealed():
     count_request("submit_limit")
     tips = get_tips()
     max_body = request.max_content_length
-    # Its key is written before the report is stored (PageLinks.reserve).
-    reserved = reserve_receipt_page() if request.args.get("receipt_page") == "yes" else None
 
     def start_draft(fields):
         _check_api_fields(fields)
         return sealed.start(tips, fields=fields, max_stream=max_body)
 
-    with extension("upload_slots")():
+    # Its key is written before the report is stored (PageLinks.reserve).
+    with receipt_page_reserved(request.args.get("receipt_page") == "yes") as reserved, \
+            extension("upload_slots")():
         fields, draft = read_submission(request, start_draft, max_body)
         if draft is None:
             draft = start_draft(fields)
@@ -182,6 +187,8 @@ def submit_sealed():
         # The submit page leaves for the one-time receipt page (reporter.py),
         # so the code is shown, confirmed and closed as on the server path.
         answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
+    else:
+        release(reserved)  # the device made its own receipt: there is no page to show
     return answer, 201
 
 

@@ -49,7 +49,7 @@ import time
 from collections import deque
 
 from flask import current_app, request
-from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from tipdrop.errors import TipdropError
 
@@ -251,7 +251,14 @@ def _unread_body_left(environ):
     if not (chunked or length) or environ.get("tipdrop.body_complete"):
         return False
     # A body of known length: Werkzeug's stream knows how much was read.
-    return not getattr(request.stream, "is_exhausted", False)
+    try:
+        stream = request.stream
+    except RequestEntityTooLarge:
+        # Announced beyond the app's maximum: refused by its length, none of
+        # it read. Werkzeug raises that refusal again each time the stream is
+        # asked for, which here would turn the 413 into a 500.
+        return True
+    return not getattr(stream, "is_exhausted", False)
 
 
 def init_app(app):

@@ -11,6 +11,7 @@ are one-time links (pagelinks.py).
 
 import base64
 import binascii
+from contextlib import contextmanager
 
 from flask import Blueprint, redirect, render_template, request
 
@@ -140,9 +141,31 @@ def answers_in(fields):
             if name.startswith(prefix)}
 
 
-def reserve_receipt_page():
-    """The key of the receipt page, written before the report is stored (PageLinks.reserve)."""
-    return extension("page_links").reserve(pagelinks.RECEIPT_MINUTES)
+@contextmanager
+def receipt_page_reserved(wanted=True):
+    """The key of the receipt page, written before the report is stored (PageLinks.reserve).
+
+    Yields the reservation (None when not ``wanted``). A request that stores
+    no report releases it: refused here, or by calling :func:`release`
+    (a retried finish, answered with its first link). Otherwise every refused
+    request, sent as often as anyone likes, would leave a key in the RAM
+    folder for RECEIPT_MINUTES, and every reservation sweeps that folder.
+    """
+    if not wanted:
+        yield None
+        return
+    reserved = extension("page_links").reserve(pagelinks.RECEIPT_MINUTES)
+    try:
+        yield reserved
+    except BaseException:
+        release(reserved)
+        raise
+
+
+def release(reserved):
+    """Delete a reserved receipt page's key that no report will use."""
+    if reserved is not None:
+        extension("page_links").close(reserved[0])
 
 
 def receipt_page_link(reserved, receipt, encrypted_on):
@@ -156,8 +179,8 @@ def receipt_page_link(reserved, receipt, encrypted_on):
 def submit():
     """Answer with a redirect, so the report is not kept with the page (pagelinks.py)."""
     count_request("submit_limit")
-    reserved = reserve_receipt_page()
-    receipt = receive_submission(get_tips())
+    with receipt_page_reserved() as reserved:
+        receipt = receive_submission(get_tips())
     return redirect(receipt_page_link(reserved, receipt, "server"), 303)
 
 

@@ -16,7 +16,7 @@ from tipdrop.server import uploads
 from tipdrop.server.web.api import receipt_answer
 from tipdrop.server.web.body import read_small
 from tipdrop.server.web.context import count_request, extension, get_tips
-from tipdrop.server.web.reporter import receipt_page_link, reserve_receipt_page
+from tipdrop.server.web.reporter import receipt_page_link, receipt_page_reserved, release
 from tipdrop.server.web.upload import MAX_SMALL_FORM
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/v1/uploads")
@@ -70,16 +70,19 @@ def finish():
     """Store the report (201); a repeated request answers the same again (200), storing nothing."""
     doc = _json_doc()
     max_bytes, _ = _settings()
-    # Its key is written before the report is stored (PageLinks.reserve).
-    reserved = reserve_receipt_page() if request.args.get("receipt_page") == "yes" else None
+    # Its key is written before the report is stored (PageLinks.reserve), and
+    # released if no report is (refused, or a retry answered with its first link).
+    with receipt_page_reserved(request.args.get("receipt_page") == "yes") as reserved:
 
-    def answer_for(receipt):
-        answer = receipt_answer(receipt, "device")
-        if reserved is not None and receipt is not None:
-            answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
-        return answer
+        def answer_for(receipt):
+            answer = receipt_answer(receipt, "device")
+            if reserved is not None and receipt is not None:
+                answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
+            return answer
 
-    with extension("upload_slots")():
-        answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
-                                       max_bytes=max_bytes, answer_for=answer_for)
+        with extension("upload_slots")():
+            answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
+                                           max_bytes=max_bytes, answer_for=answer_for)
+    if not first:
+        release(reserved)
     return answer, 201 if first else 200
