@@ -12,6 +12,12 @@ def _connect(database):
     return closing(sqlite3.connect(database, timeout=10))
 
 
+def tip_count(database):
+    """How many reports the server holds."""
+    with _connect(database) as conn:
+        return conn.execute("SELECT COUNT(*) FROM tips").fetchone()[0]
+
+
 def blob_bytes(database, name):
     """The ciphertext of the attachment blob ``name``, as the database holds it."""
     with _connect(database) as conn:

@@ -15,7 +15,6 @@ in its language. The solver finds the same nonces as tipdrop/crypto/puzzle.py
 import json
 import re
 import secrets
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from tests.browser.conftest import choose_category, collect_errors
 from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS, LOCALES
 from tests.clear_errors import ERROR_PARAGRAPH, known_messages
 from tests.serving import start_server
+from tests.stored import tip_count
 from tipdrop.server.web import create_app
 
 pytestmark = pytest.mark.e2e
@@ -61,11 +61,7 @@ def limited(tmp_path):
 
 
 def _tips(server):
-    db = sqlite3.connect(server.data_dir / "tipdrop.db")
-    try:
-        return db.execute("SELECT COUNT(*) FROM tips").fetchone()[0]
-    finally:
-        db.close()
+    return tip_count(server.data_dir)
 
 
 def _texts(server, lang):

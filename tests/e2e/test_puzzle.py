@@ -13,13 +13,13 @@ import base64
 import json
 import re
 import secrets
-import sqlite3
 import time
 
 import pytest
 
 from tests.clear_errors import ERROR_PARAGRAPH, PAGE_LANGUAGE, known_messages
 from tests.serving import multipart, start_server
+from tests.stored import tip_count
 from tipdrop.crypto import puzzle as primitives
 from tipdrop.protocol import device, documents, puzzle, uploads
 
@@ -48,11 +48,7 @@ def _secret(server):
 
 
 def _tips(server):
-    db = sqlite3.connect(server.data_dir / "tipdrop.db")
-    try:
-        return db.execute("SELECT COUNT(*) FROM tips").fetchone()[0]
-    finally:
-        db.close()
+    return tip_count(server.data_dir)
 
 
 def _submit_json(server, headers=None):

@@ -12,13 +12,12 @@ server asking more work than the client does is refused with one clear line.
 import io
 import json
 import secrets
-import sqlite3
-from contextlib import closing
 
 import pytest
 
 from tests.e2e.conftest import assert_clean_error
 from tests.serving import start_server
+from tests.stored import tip_count
 from tipdrop.protocol import puzzle, uploads
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
@@ -39,8 +38,7 @@ def limited(tmp_path):
 
 
 def _tips(server):
-    with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
-        return db.execute("SELECT COUNT(*) FROM tips").fetchone()[0]
+    return tip_count(server.data_dir)
 
 
 def _submit(run_cli, server, tmp_path, text):
