@@ -321,7 +321,7 @@ def test_a_key_change_during_the_upload_is_sealed_again_once_with_a_new_tip_id(
             return 409, {}, json.dumps({"error": "StaleKeyError", "message": "reload"}).encode()
         return 201, {}, json.dumps({"receipt": receipt, "encrypted_on": "device"}).encode()
 
-    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    monkeypatch.setattr(reporter_client, "_call_once", fake_call)  # below the puzzle loop
     sent = reporter_client.submit("http://127.0.0.1:1", region="almaty", category="other",
                                   description="x", pinned=(unit_key.public,))
     assert sent.receipt.formatted == receipt and sent.pinned
@@ -355,7 +355,7 @@ def test_a_receipt_is_made_on_a_reserved_locator_and_made_again_if_the_reservati
                                         "message": "send it again"}).encode()
         return 201, {}, json.dumps({"receipt": None, "encrypted_on": "device"}).encode()
 
-    monkeypatch.setattr(reporter_client, "_call", fake_call)
+    monkeypatch.setattr(reporter_client, "_call_once", fake_call)  # below the puzzle loop
     # When the reference client sends a report
     sent = reporter_client.submit("http://127.0.0.1:1", region="almaty", category="other",
                                   description="x")
