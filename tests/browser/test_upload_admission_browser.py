@@ -6,12 +6,14 @@ busy, so every begin is answered 503 ``TooManyUploadsError``. The page asks
 again a few times, waiting longer each time, then tells the reporter in
 their language that nothing was sent and to try again later, and gives the
 button back, instead of waiting for ever. The form without JavaScript, which
-does not use the resumable uploads, still sends the report.
+does not use the resumable uploads, still sends the report. And a page whose
+upload the server gave up while it was idle begins it again and sends it.
 """
 
 import re
 import secrets
 import sqlite3
+import time
 from contextlib import closing
 
 import pytest
@@ -26,9 +28,20 @@ pytestmark = pytest.mark.e2e
 MAX_BUSY = 4  # resume.js: busy answers to a begin before the page gives up
 
 
+IDLE = 3  # seconds, TIPDROP_UPLOAD_IDLE_SECONDS for the last test
+
+
 @pytest.fixture
 def server(tmp_path):
     running = start_server(tmp_path, extra_env={"TIPDROP_OPEN_UPLOADS": "1"})
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def idle_server(tmp_path):
+    running = start_server(tmp_path, extra_env={"TIPDROP_OPEN_UPLOADS": "1",
+                                                "TIPDROP_UPLOAD_IDLE_SECONDS": str(IDLE)})
     yield running
     running.stop()
 
@@ -77,4 +90,35 @@ def test_when_every_begin_gets_503_the_page_says_so_instead_of_waiting_for_ever(
     assert len(_tips(server)) == 1
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM uploads").fetchone() == (1,)
+    context.close()
+
+
+def test_a_page_whose_idle_upload_was_given_up_begins_again_and_stores_the_report(
+        browser, idle_server, tmp_path):
+    server = idle_server
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(1_600_000))  # two pieces
+    context = browser.new_context(locale="ru-RU")
+    page = context.new_page()
+    seen = []
+
+    def piece(route):
+        index = int(re.search(r"/pieces/([0-9]+)", route.request.url).group(1))
+        seen.append(index)
+        if seen == [0, 1]:
+            # The page stalls after piece 0 until its upload is idle; another upload takes
+            # the one place (the page's is deleted), and goes idle in turn
+            time.sleep(IDLE + 1.5)
+            request, _ = _sealed(server, tmp_path, b"took the place")
+            assert _json(server, "/api/v1/uploads", request, secrets.token_hex(16))[0] == 201
+            time.sleep(IDLE + 1.5)
+        route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
+    _fill(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+    page.click("#report-form button[type=submit]")
+
+    # Then piece 1 is answered 404, the page begins again and sends from the start
+    page.wait_for_url(re.compile(r"/receipt/"), timeout=90_000)
+    assert seen == [0, 1, 0, 1]
+    assert len(_tips(server)) == 1
     context.close()

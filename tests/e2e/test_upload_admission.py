@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.test_resumable_uploads import _json, _pieces, _put, _sealed, _tips, _upload
 from tests.serving import start_server
+from tipdrop.protocol import uploads
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +102,38 @@ def test_an_upload_sending_pieces_keeps_its_place_while_idle_ones_give_theirs(se
     # And the reporter's upload goes on where it was and is stored
     answer = reporter.send(io.BytesIO(body))
     assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+
+
+class _Stalling(io.BytesIO):
+    """The reporter's file, whose piece 1 is read only after ``meanwhile()`` ran."""
+
+    def __init__(self, data, meanwhile):
+        super().__init__(data)
+        self.meanwhile = meanwhile
+
+    def read(self, size=-1):
+        if self.tell() == uploads.PIECE_BYTES and self.meanwhile:
+            self.meanwhile, meanwhile = None, self.meanwhile
+            meanwhile()
+        return super().read(size)
+
+
+def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_stored(
+        server, tmp_path):
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(2_100_000), "came back")
+    reporter = _upload(server, request)
+
+    def stalled_then_crowded_out():
+        # The reporter's device stalls after piece 0, long enough to be idle; three
+        # new begins come, the third takes its place; then they too go idle.
+        _idle_past(time.time())
+        assert [_begin(server, tmp_path)[0] for _ in range(3)] == [201, 201, 201]
+        _idle_past(time.time())
+
+    # When the device comes back, its next piece is answered 404: it begins again
+    answer = reporter.send(_Stalling(body, stalled_then_crowded_out))
+
+    # Then its report is stored all the same, exactly once
+    assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+    assert reporter.interruptions >= 1
+    assert _unfinished(server) == 2
