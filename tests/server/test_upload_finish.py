@@ -40,7 +40,8 @@ def _all_pieces_sent(server, tmp_path, demo_key):
     request = write_body(body.parts, out)
     data = out.getvalue()
     key = secrets.token_hex(16)
-    uploads.begin(server.tips, key=key, doc=request, max_bytes=10**7, max_open=10)
+    uploads.begin(server.tips, key=key, doc=request, max_bytes=10**7, max_open=10,
+                  idle_seconds=600)
     digest = protocol.piece_digest(data)
     uploads.put_piece(server.tips, key=key, index=0, digest=digest.hex(), data=data)
     return key, protocol.chain(protocol.upload_id(key), [digest]).hex()

@@ -146,7 +146,9 @@ class ResumableUpload:
                 time.sleep(self.pause)
                 return False
             if status != 200:
-                if not _again(status, answer) and status != 422:
+                # 404: the server gave the upload up (idle, docs/protocol.md section 19):
+                # the begin that follows makes it again, and it is sent from the start.
+                if not _again(status, answer) and status not in (404, 422):
                     raise UploadRefusedError(status, answer)
                 self.interruptions += 1
                 time.sleep(self.pause)

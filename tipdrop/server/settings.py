@@ -43,8 +43,12 @@ SETTINGS = (
             "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
     Setting("open_uploads", "TIPDROP_OPEN_UPLOADS", int, 50,
             "Reports being uploaded in resumable pieces at once, for the whole server; more "
-            "get 503. Each holds at most TIPDROP_MAX_UPLOAD_MB of ciphertext in the database "
+            "get 503, unless one of them is idle (TIPDROP_UPLOAD_IDLE_SECONDS). Each holds at most TIPDROP_MAX_UPLOAD_MB of ciphertext in the database "
             "until it is stored or `tipdrop purge` deletes it (a day or two later)."),
+    Setting("upload_idle_seconds", "TIPDROP_UPLOAD_IDLE_SECONDS", int, 600,
+            "Seconds after which a resumable upload that received no piece gives up its place "
+            "among TIPDROP_OPEN_UPLOADS: it is deleted, the longest idle first, when a new upload "
+            "needs the room. One still receiving pieces keeps its place."),
     Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
             "Seconds a request body may pause between two pieces (then it is ended, 408), "
             "and a request head may take to arrive."),
@@ -97,6 +101,7 @@ class Settings:
     argon2_slots: int = 2
     upload_slots: int = 4
     open_uploads: int = 50
+    upload_idle_seconds: int = 600
     read_timeout: int = 20
     min_body_rate: int = 1024
     rate_window: int = 30

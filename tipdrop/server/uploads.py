@@ -18,6 +18,14 @@ key derived from the upload key, which only the device holds): a retried
 request never makes a second report, and the tip id, bound into every
 ciphertext, could not be stored twice anyway.
 
+At most ``max_open`` uploads are unfinished at once, but only those making
+progress hold their place: one that received no piece for ``idle_seconds``
+(TIPDROP_UPLOAD_IDLE_SECONDS) is deleted, the longest idle first, when a new
+upload needs the room (docs/protocol.md section 19, "Idle uploads"). So
+begins that send nothing cannot keep reporters out for the uploads' whole
+time to live; an upload sending pieces keeps its place until it is done.
+Its device, if it comes back, is told the upload is gone and begins again.
+
 Unfinished uploads (and the answers of finished ones) are deleted by
 ``tipdrop purge`` once older than TTL_DAYS (and their pieces by the staged
 blob sweep, store/blobs.py, two days after they began, whatever happens).
@@ -28,6 +36,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import time
 
 from tipdrop.crypto import kdf, pagelink
 from tipdrop.errors import CryptoError, InputError
@@ -159,11 +168,13 @@ def _status(row, total):
             "piece_bytes": protocol.PIECE_BYTES, "state": row["state"]}
 
 
-def begin(tips, *, key, doc, max_bytes, max_open, on_new=lambda: None):
+def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: None,
+          now=time.time):
     """Start an upload, or say how far it got; returns (status, created).
 
     ``on_new()`` runs before a new upload is made (the view counts it
     against the submission rate limit there, once per report, not per retry).
+    Asking how far an upload got is not progress: only a piece is.
     """
     upload = _id(key)
     request = _request(doc, max_bytes)
@@ -173,16 +184,18 @@ def begin(tips, *, key, doc, max_bytes, max_open, on_new=lambda: None):
         # The same checks a one-request upload meets before its first byte.
         sealed.start(tips, fields=request, max_stream=max_bytes)
         tips.routing.check_category(request["category"])
-        if store.count_unfinished(tips.db) >= max_open:
-            raise TooManyUploadsError()
+        moment = int(now())
         try:
-            store.create(tips.db, {
+            created = store.create(tips.db, {
                 "id": upload, "request": _digest(request), "fields": json.dumps(request),
                 "blob": secrets.token_hex(16), "day": tips.clock(),
-                "chain": protocol.chain_start(upload)})
+                "chain": protocol.chain_start(upload), "touched": moment},
+                max_open=max_open, idle_before=moment - idle_seconds)
         except sqlite3.IntegrityError:  # the same key, at the same moment, in another worker
             pass
         else:
+            if not created:
+                raise TooManyUploadsError()
             return _status(store.get(tips.db, upload), request["total"]), True
         row = store.get(tips.db, upload)
     if not secrets.compare_digest(row["request"], _digest(request)):
@@ -197,7 +210,7 @@ def _open_row(tips, upload):
     return row
 
 
-def put_piece(tips, *, key, index, digest, data):
+def put_piece(tips, *, key, index, digest, data, now=time.time):
     """Store piece ``index`` of an upload if it is the next and its SHA-256 is ``digest`` (hex)."""
     upload = _id(key)
     row = _open_row(tips, upload)
@@ -212,7 +225,8 @@ def put_piece(tips, *, key, index, digest, data):
     if len(data) != expected or not secrets.compare_digest(actual.hex(), str(digest)):
         raise PieceDigestError(f"piece {index} does not match its digest or size")
     if not store.add_piece(tips.db, upload, index, data,
-                           protocol.chain_next(row["chain"], index, actual)):
+                           protocol.chain_next(row["chain"], index, actual), int(now())):
+        _open_row(tips, upload)  # deleted meanwhile (idle, or purged): the device begins again
         raise PieceOutOfOrderError("another request stored this piece first")
     return index + 1
 
@@ -221,7 +235,7 @@ def _answer_key(key):
     return kdf.expand(bytes.fromhex(key), ANSWER_LABEL)
 
 
-def finish(tips, *, key, chain, max_bytes, answer_for):
+def finish(tips, *, key, chain, max_bytes, answer_for, now=time.time):
     """Store the report the pieces make; returns (answer, first time?).
 
     ``answer_for(receipt)`` makes the answer (the view adds the receipt page
@@ -241,6 +255,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for):
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
         store.drop(tips.db, upload)
         raise ChainMismatchError()
+    store.touch(tips.db, upload, int(now()))  # being stored: not idle
     answers = []
 
     def keep_answer(db, receipt):

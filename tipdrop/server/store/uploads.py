@@ -5,6 +5,12 @@ blob (blobs.py), so they are ciphertext at rest like attachments, deleted
 with ``secure_delete`` like them, and swept with them if nothing else does.
 A piece and the upload's count and chain are written in one transaction:
 a piece is stored whole with its place in the chain, or not at all.
+
+Each unfinished upload keeps ``touched``, the second it began or its last
+piece arrived (NULL once it is done, so a finished report keeps no time of
+day). An upload untouched for the idle time no longer holds its place among
+the open uploads: :func:`create` deletes the longest idle ones when a new
+upload needs the room (docs/protocol.md section 19, "Idle uploads").
 """
 
 import json
@@ -26,18 +32,54 @@ def count_unfinished(db):
     return db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done'").fetchone()[0]
 
 
-def create(db, row):
-    """Insert a new upload and its empty staged blob; raises sqlite3.IntegrityError if taken."""
+def create(db, row, *, max_open, idle_before):
+    """Insert a new upload and its empty staged blob, making room for it; False if there is none.
+
+    At most ``max_open`` uploads are unfinished at once. Those touched
+    before ``idle_before`` (Unix seconds; an older version's, never
+    touched, count as idle) do not hold their place: the longest idle
+    are deleted, with their pieces, as many as the new one needs (of two
+    idle as long, the one begun first). If ``max_open`` are making
+    progress, nothing is written. One transaction, so two workers never
+    both take the last place. Raises sqlite3.IntegrityError if the id is
+    taken.
+    """
     with transaction(db):
+        idle = db.execute("SELECT id, blob FROM uploads WHERE state != 'done' "
+                          "AND COALESCE(touched, 0) < ? ORDER BY COALESCE(touched, 0), rowid",
+                          [idle_before]).fetchall()
+        excess = count_unfinished(db) + 1 - max_open
+        if excess > len(idle):
+            return False
+        if excess > 0:
+            _delete(db, idle[:excess])
         db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [row["blob"], row["day"]])
-        db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state) "
-                   "VALUES (?, ?, ?, ?, ?, 0, ?, 'open')",
+        db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state, "
+                   "touched) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?)",
                    [row["id"], row["request"], row["fields"], row["blob"], row["day"],
-                    row["chain"]])
+                    row["chain"], row["touched"]])
+    return True
 
 
-def add_piece(db, upload, index, data, chain):
+def touch(db, upload, now):
+    """Mark an unfinished upload busy (its finish has begun), so it is not taken for idle."""
+    with transaction(db):
+        db.execute("UPDATE uploads SET touched = ? WHERE id = ? AND state != 'done'",
+                   [now, upload])
+
+
+def _delete(db, rows):
+    """Delete uploads given as (id, blob) rows and their pieces; call inside a transaction."""
+    db.execute("DELETE FROM uploads WHERE id IN (SELECT value FROM json_each(?))",
+               [json.dumps([row[0] for row in rows])])
+    blobs.delete(db, [row[1] for row in rows if row[1] is not None])
+
+
+def add_piece(db, upload, index, data, chain, now):
     """Store piece ``index`` if it is the next one of an open upload; True if stored.
+
+    Its progress is ``touched`` = ``now``: an upload that receives pieces
+    keeps its place among the open uploads.
 
     ``synchronous=NORMAL`` as for an attachment's pieces (blobs.append): the
     report's own transaction makes them durable; a piece lost to a power cut
@@ -46,9 +88,9 @@ def add_piece(db, upload, index, data, chain):
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with transaction(db):
-            cursor = db.execute("UPDATE uploads SET pieces = pieces + 1, chain = ? "
-                                "WHERE id = ? AND pieces = ? AND state = 'open'",
-                                [chain, upload, index])
+            cursor = db.execute("UPDATE uploads SET pieces = pieces + 1, chain = ?, "
+                                "touched = ? WHERE id = ? AND pieces = ? AND state = 'open'",
+                                [chain, now, upload, index])
             if cursor.rowcount != 1:
                 return False
             blob = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()[0]
@@ -72,7 +114,7 @@ def finish(db, upload, answer):
     if blob is None:
         return False
     db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
-               "chain = NULL WHERE id = ?", [answer, upload])
+               "chain = NULL, touched = NULL WHERE id = ?", [answer, upload])
     if blob[0] is not None:
         blobs.delete(db, [blob[0]])
     return True
@@ -96,7 +138,5 @@ def delete_older(db, cutoff, dry_run=False):
     with transaction(db):
         rows = db.execute("SELECT id, blob FROM uploads WHERE day < ?", [cutoff]).fetchall()
         if not dry_run:
-            db.execute("DELETE FROM uploads WHERE id IN (SELECT value FROM json_each(?))",
-                       [json.dumps([row[0] for row in rows])])
-            blobs.delete(db, [row[1] for row in rows if row[1] is not None])
+            _delete(db, rows)
     return len(rows)

@@ -143,6 +143,7 @@ def create_app(config=None, hold_wal=False):
         "upload_slots": Slots(settings.upload_slots, wait=0),
         # Resumable uploads not yet finished, for the whole server (tipdrop/server/uploads.py).
         "open_uploads": settings.open_uploads,
+        "upload_idle_seconds": settings.upload_idle_seconds,
         "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
                                settings.rate_window),
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),

@@ -50,6 +50,7 @@ def begin():
     max_bytes, max_open = _settings()
     status, created = uploads.begin(get_tips(), key=_key(), doc=_json_doc(), max_bytes=max_bytes,
                                     max_open=max_open,
+                                    idle_seconds=extension("upload_idle_seconds"),
                                     on_new=lambda: count_request("submit_limit"))
     return status, 201 if created else 200
 

@@ -16,6 +16,14 @@
  * that request is limited: the pieces and the finish of an upload the server
  * admitted are not, so a resumed upload never meets a puzzle again.
  *
+ * A begin refused because the server holds as many open uploads as it
+ * takes (503 ``TooManyUploadsError``) is tried again MAX_BUSY times, waiting
+ * longer each time, then given up with a BusyError, which the page shows
+ * (nothing was sent; the reporter may press again later) instead of
+ * waiting for ever. An upload the server gave up while it sent nothing
+ * (idle, docs/protocol.md section 19) answers a piece with 404: the page
+ * begins it again under the same key and sends it from the start.
+ *
  * Everything lives in this page's memory only: the key, the sealed bytes
  * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
  * phone shared with the person being reported, a kept key would let them
@@ -40,6 +48,8 @@
   // (each refused solution, expired or spent, comes back with a new puzzle).
   const MAX_SOLVES = 3;
   const SOLUTION_HEADER = "Tipdrop-Puzzle-Solution";
+  // Busy answers (503) to a begin not yet admitted before the page gives up.
+  const MAX_BUSY = 4; // waits of 1, 2, 4 and 8 s
 
   class RefusedError extends Error {
     constructor(status, answer) {
@@ -48,6 +58,9 @@
       this.answer = answer;
     }
   }
+
+  /* The server takes no new upload now: the page says so and stops. */
+  class BusyError extends RefusedError {}
 
   async function sha256(data) {
     return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
@@ -118,8 +131,11 @@
    * ``onProgress(sentBytes, totalBytes)``; ``onWaiting()`` when the
    * connection failed and the page waits to resume; ``solve(puzzle)``
    * resolves with the solution of a 429's anti-flood puzzle (without it, a
-   * 429 is waited out like any busy answer). */
-  async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, solve }) {
+   * 429 is waited out like any busy answer); ``onBusy()`` when a begin was
+   * refused as the server holds too many open uploads and the page waits to
+   * ask again (else ``onWaiting``). Rejects with BusyError when it stays busy. */
+  async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, onBusy,
+    solve }) {
     const key = newKey();
     const upload = await uploadId(key);
     const body = new Blob(parts.map(([, blob]) => blob));
@@ -127,10 +143,13 @@
     const total = body.size;
     const digests = [];
     let failures = 0;
+    // Until the server admits the upload, a 503 may mean it holds too many.
+    let admitted = false;
 
-    async function waitAfterFailure() {
+    async function waitAfterFailure(busy) {
       failures += 1;
-      if (onWaiting) onWaiting();
+      if (busy && onBusy) onBusy();
+      else if (onWaiting) onWaiting();
       await pause(Math.min(MAX_PAUSE, 500 * 2 ** Math.min(failures, 6)));
     }
 
@@ -141,6 +160,7 @@
     async function retrying(url, doc) {
       let solution = null;
       let solves = 0;
+      let busy = 0;
       for (;;) {
         let result;
         try {
@@ -164,7 +184,12 @@
           if (result.status >= 400) throw new RefusedError(result.status, result.answer);
           return result.answer;
         }
-        await waitAfterFailure();
+        const full = !admitted && result.status === 503;
+        if (full) {
+          busy += 1;
+          if (busy > MAX_BUSY) throw new BusyError(result.status, result.answer);
+        }
+        await waitAfterFailure(full);
       }
     }
 
@@ -179,6 +204,7 @@
     let status;
     for (;;) {
       status = await retrying(`${base}${query}`, request);
+      admitted = true;
       const { received, pieces, piece_bytes: pieceBytes } = status;
       await digestsUpTo(received, pieceBytes);
       onProgress(Math.min(total, received * pieceBytes), total);
@@ -195,7 +221,8 @@
           result = null;
         }
         if (!result || result.status !== 200) {
-          if (result && !again(result.status, result.answer) && result.status !== 422) {
+          if (result && result.status === 404) admitted = false; // given up: begin again
+          else if (result && !again(result.status, result.answer) && result.status !== 422) {
             throw new RefusedError(result.status, result.answer);
           }
           stopped = true;
@@ -214,5 +241,7 @@
     return retrying(`${base}/finish${query}&receipt_page=yes`, { chain: C.bytesToHex(chain) });
   }
 
-  window.TipdropResume = Object.freeze({ send, uploadId, chainStart, chainNext, RefusedError });
+  window.TipdropResume = Object.freeze({
+    send, uploadId, chainStart, chainNext, RefusedError, BusyError,
+  });
 })();

@@ -367,6 +367,10 @@
           waiting = true;
           say(form.dataset.msgOffline);
         },
+        onBusy: () => {
+          waiting = true;
+          say(form.dataset.msgBusyWaiting);
+        },
         onStoring: () => say(form.dataset.msgStoring),
         // Past the submit limit: the anti-flood puzzle, solved here (puzzle.js).
         solve: window.TipdropPuzzle && ((puzzle) => window.TipdropPuzzle.solveShown(form, puzzle)),
@@ -374,7 +378,8 @@
     } catch (e) {
       progress.stop();
       button.disabled = false;
-      say((e instanceof R.RefusedError && e.message) || form.dataset.msgNetwork);
+      if (e instanceof R.BusyError) say(form.dataset.msgBusy);
+      else say((e instanceof R.RefusedError && e.message) || form.dataset.msgNetwork);
       return;
     }
     // Nothing of the upload is kept: the page's memory goes with it.

@@ -1,0 +1,139 @@
+"""Who holds a place among TIPDROP_OPEN_UPLOADS (docs/protocol.md section 19, "Idle
+uploads"), against a real ``tipdrop serve`` (gunicorn, two workers).
+
+Begins that never send a piece fill the bound, but only until they have been
+idle for TIPDROP_UPLOAD_IDLE_SECONDS (set short here): then a reporter's
+upload takes the place of the longest idle one. An upload that keeps sending
+pieces is never the one given up, however long it takes.
+"""
+
+import io
+import secrets
+import sqlite3
+import time
+from contextlib import closing
+
+import pytest
+
+from tests.e2e.test_resumable_uploads import _json, _pieces, _put, _sealed, _tips, _upload
+from tests.serving import start_server
+from tipdrop.protocol import uploads
+
+pytestmark = pytest.mark.e2e
+
+IDLE = 3  # seconds, TIPDROP_UPLOAD_IDLE_SECONDS
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = start_server(tmp_path, extra_env={
+        "TIPDROP_SUBMITS_PER_HOUR": "1000", "TIPDROP_OPEN_UPLOADS": "3",
+        "TIPDROP_MAX_UPLOAD_MB": "8", "TIPDROP_UPLOAD_IDLE_SECONDS": str(IDLE)})
+    yield running
+    running.stop()
+
+
+def _unfinished(server):
+    with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
+        return db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done'").fetchone()[0]
+
+
+def _begin(server, tmp_path, key=None):
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(1_200_000))
+    key = key or secrets.token_hex(16)
+    return _json(server, "/api/v1/uploads", request, key)[0], key, body
+
+
+def _idle_past(moment):
+    """Sleep until uploads last touched at ``moment`` (time.time()) count as idle."""
+    time.sleep(max(0.0, moment + IDLE + 1.2 - time.time()))
+
+
+def test_begins_that_send_nothing_give_their_place_to_a_reporter_once_idle(server, tmp_path):
+    # Given the open-upload bound (3) filled by begins that never send a piece
+    begun = time.time()
+    flood = [_begin(server, tmp_path) for _ in range(3)]
+    assert [status for status, _, _ in flood] == [201, 201, 201]
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(2_100_000), "after a flood")
+    status, answer = _json(server, "/api/v1/uploads", request, secrets.token_hex(16))
+    assert (status, answer["error"]) == (503, "TooManyUploadsError")
+
+    # When they have sent nothing for the idle time, a reporter's upload gets in and is stored
+    _idle_past(begun)
+    answer = _upload(server, request).send(io.BytesIO(body))
+    assert answer["encrypted_on"] == "device" and len(answer["receipt"]) == 29
+    assert len(_tips(server)) == 1
+
+    # Then the longest idle begin gave its place (its device is told it is gone), the
+    # others are still there, and never more than the bound were unfinished
+    (_, first, first_body), *rest = flood
+    status, answer = _put(server, first, 0, _pieces(first_body)[0])
+    assert (status, answer["error"]) == (404, "UploadNotFoundError")
+    for _, key, body in rest:
+        assert _put(server, key, 0, _pieces(body)[0]) == (200, {"received": 1})
+    assert _unfinished(server) == 2
+
+
+def test_an_upload_sending_pieces_keeps_its_place_while_idle_ones_give_theirs(server, tmp_path):
+    # Given a reporter's upload of five pieces and two begins that send nothing: the bound (3)
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(4_500_000), "slow and steady")
+    reporter = _upload(server, request)
+    assert _json(server, "/api/v1/uploads", request, reporter.key)[0] == 201
+    idle = [_begin(server, tmp_path) for _ in range(2)]
+    assert [status for status, _, _ in idle] == [201, 201]
+    pieces = _pieces(body)
+    assert len(pieces) == 5
+
+    # When the reporter sends a piece now and then, for longer than the idle time
+    begun = time.time()
+    sent = 0
+    while time.time() < begun + IDLE + 1.2:
+        assert _put(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
+        sent += 1
+        time.sleep(1.5)
+    assert _put(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
+
+    # Then two new uploads take the idle begins' places, not the reporter's, and a third
+    # is refused: the reporter's upload, still moving, holds its place
+    assert [_begin(server, tmp_path)[0] for _ in range(3)] == [201, 201, 503]
+    for _, key, idle_body in idle:
+        assert _put(server, key, 0, _pieces(idle_body)[0])[0] == 404
+
+    # And the reporter's upload goes on where it was and is stored
+    answer = reporter.send(io.BytesIO(body))
+    assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+
+
+class _Stalling(io.BytesIO):
+    """The reporter's file, whose piece 1 is read only after ``meanwhile()`` ran."""
+
+    def __init__(self, data, meanwhile):
+        super().__init__(data)
+        self.meanwhile = meanwhile
+
+    def read(self, size=-1):
+        if self.tell() == uploads.PIECE_BYTES and self.meanwhile:
+            self.meanwhile, meanwhile = None, self.meanwhile
+            meanwhile()
+        return super().read(size)
+
+
+def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_stored(
+        server, tmp_path):
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(2_100_000), "came back")
+    reporter = _upload(server, request)
+
+    def stalled_then_crowded_out():
+        # The reporter's device stalls after piece 0, long enough to be idle; three
+        # new begins come, the third takes its place; then they too go idle.
+        _idle_past(time.time())
+        assert [_begin(server, tmp_path)[0] for _ in range(3)] == [201, 201, 201]
+        _idle_past(time.time())
+
+    # When the device comes back, its next piece is answered 404: it begins again
+    answer = reporter.send(_Stalling(body, stalled_then_crowded_out))
+
+    # Then its report is stored all the same, exactly once
+    assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+    assert reporter.interruptions >= 1
+    assert _unfinished(server) == 2
