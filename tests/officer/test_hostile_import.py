@@ -14,6 +14,7 @@ import pytest
 
 from tests.protocol.test_bundles import Server, _bundle, _records, assert_nothing_imported
 from tipdrop.errors import TipdropError
+from tipdrop.officer import opening, provenance
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import bundles
@@ -168,3 +169,50 @@ def test_old_days_are_legitimate_and_kept(small, workspace, demo_key, tmp_path):
 @pytest.fixture
 def workspace(new_workspace):
     return new_workspace("cases")
+
+
+@pytest.fixture(scope="module")
+def with_file(tmp_path_factory, demo_key, astana_key):
+    """A real export: one tip whose report binds a file, with a follow-up."""
+    root = tmp_path_factory.mktemp("bound")
+    server = Server(root, demo_key, astana_key)
+    tip, _ = server.submit("almaty", "Fuel stolen from the depot at night.",
+                           files=[("log.bin", b"tanker log " * 300)])
+    server.tips.add_followup(tip_id=tip["id"], text="The same truck came back.")
+    server.export("demo", root / "demo.tdx")
+    server.db.close()
+    return root / "demo.tdx", tip["id"]
+
+
+def test_reports_and_follow_ups_too_large_to_keep_are_judged_from_the_spill(
+        with_file, workspace, demo_key, monkeypatch):
+    """What a tip's bindings need is kept while a bundle is read only when small;
+    a larger report or follow-up is opened again from the spill, judged the same."""
+    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
+    monkeypatch.setattr(opening, "_MAX_KEPT", 0)
+    path, tip_id = with_file
+    counts = workspace.open_bundle(path, Keyring.of(demo_key))
+    assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False,
+                      "unavailable": 0, "damaged": 0}
+    shown = workspace.show(tip_id, Keyring.of(demo_key))
+    assert shown["report"]["description"] == "Fuel stolen from the depot at night."
+    [attachment] = shown["attachments"]
+    assert attachment["binding"] == provenance.BOUND
+
+
+def test_a_report_opened_again_from_the_spill_still_refuses_a_dropped_file(
+        with_file, workspace, demo_key, monkeypatch, tmp_path):
+    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
+    path, tip_id = with_file
+
+    def drop_the_file(records):
+        # As an older server's header (no chain), so only the binding can tell.
+        records[:] = [(kind, {k: v for k, v in doc.items()
+                              if k not in ("export_id", "previous_chain", "chain")}
+                       if kind == bundles.HEADER else doc)
+                      for kind, doc in records
+                      if kind not in (bundles.ATTACHMENT, bundles.STREAM)]
+    dropped = _rewritten(path, tmp_path / "dropped.tdx", drop_the_file)
+    message = _refusal(workspace, dropped, demo_key)
+    assert f"tip {tip_id[:8]}" in message and "is missing" in message, message
+    assert_nothing_imported(workspace)

@@ -37,7 +37,6 @@ import datetime
 import functools
 import hashlib
 import hmac
-import json
 import operator
 import os
 import secrets
@@ -71,8 +70,11 @@ _COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
 #: The columns whose values wait in the spill (spill.py): the envelopes.
 _SPILLED = frozenset({"body", "info"})
 #: What of an opened report the bindings need (provenance.py), kept in memory
-#: up to this size (JSON); a larger one is opened again from the spill when judged.
+#: while it has at most _MAX_KEPT_ITEMS files (and a key of at most as many
+#: characters); a larger one is opened again from the spill when judged.
 _KEPT_OF_REPORT = (binding.ATTACHMENT_DIGESTS, "attachments", binding.FOLLOWUP_KEY)
+_MAX_KEPT_ITEMS = 64
+#: A follow-up's opened text longer than this is opened again when judged.
 _MAX_KEPT = 16 * 1024
 
 
@@ -501,9 +503,14 @@ class _Reopen:
 
 
 def _kept(report, ref):
-    """What the bindings need of an opened report, or a _Reopen when that is large."""
+    """What the bindings need of an opened report, or a _Reopen when that is large.
+
+    Sized by counting, not by encoding (this runs for every tip): a few
+    files' digests and a follow-up key are kept, anything larger is not.
+    """
     part = {name: report[name] for name in _KEPT_OF_REPORT if name in report}
-    return part if len(json.dumps(part)) <= _MAX_KEPT else _Reopen(ref)
+    sizes = [len(value) if isinstance(value, (str, list, dict)) else 0 for value in part.values()]
+    return part if max(sizes, default=0) <= _MAX_KEPT_ITEMS else _Reopen(ref)
 
 
 def _tomorrow():
