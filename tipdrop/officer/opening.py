@@ -51,6 +51,7 @@ from tipdrop.crypto import envelope, stream
 from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
 from tipdrop.officer import provenance
 from tipdrop.officer import replacing as replacing_mod
+from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.spill import SCHEMA, Spill
 from tipdrop.protocol import acks, binding, bundles, documents, fields
 from tipdrop.protocol.compact import Compact
@@ -67,8 +68,6 @@ _RULES = {bundles.TIP: (fields.EXPORT_TIP, "a tip record"),
           bundles.ATTACHMENT: (fields.EXPORT_ATTACHMENT, "an attachment record")}
 #: The same rules' fast path for records in the form the server writes (protocol/compact.py).
 _COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
-#: The columns whose values wait in the spill (spill.py): the envelopes.
-_SPILLED = frozenset({"body", "info"})
 #: What of an opened report the bindings need (provenance.py), kept in memory
 #: while it has at most _MAX_KEPT_ITEMS files (and a key of at most as many
 #: characters); a larger one is opened again from the spill when judged.
@@ -138,7 +137,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
                 for table, rows in (("tips", staged.tips), ("followups", staged.followups),
                                     ("attachments", staged.attachments)):
                     if rows:
-                        _insert(db, table, rows)
+                        spill_mod.insert(db, table, rows)
                 old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
                 if not opened_before:
                     db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
@@ -465,34 +464,6 @@ class _Reading:
                 raise
             row = row | {"damaged": row["damaged"] or _reason(e)}
         return row | {"blob": name}
-
-
-def _insert(db, table, rows):
-    """Insert ``rows`` (dicts) into ``table`` with one executemany.
-
-    sqlite-utils' ``insert_all`` spends Python work per row that an import of
-    100k tips feels (bench/officer_import.py); the rows here are all made by
-    this module, so their columns are known and the same.
-    """
-    first = rows[0].keys()
-    if len(first) > 1 and all(row.keys() == first for row in rows):
-        # As this module makes them: one getter (in C) gives every row's tuple.
-        columns = list(first)
-        values = list(map(operator.itemgetter(*columns), rows))
-    else:
-        columns = list(dict.fromkeys(name for row in rows for name in row))
-        values = [tuple(row.get(name) for name in columns) for row in rows]
-    names = ", ".join(f'"{name}"' for name in columns)
-    # An envelope's row holds its ref; SQLite copies the bytes from the spill itself.
-    places = ", ".join(f"(SELECT bytes FROM {SCHEMA}.data WHERE id = ?)" if name in _SPILLED
-                       else "?" for name in columns)
-    insert = f"INSERT INTO {table} ({names}) VALUES ({places})"
-    for start in range(0, len(values), _INSERT_BATCH):
-        db.conn.executemany(insert, values[start:start + _INSERT_BATCH])
-
-
-#: Rows inserted by one executemany.
-_INSERT_BATCH = 500
 
 
 class _Reopen:

@@ -17,6 +17,7 @@ The file holds ciphertext only (envelopes as the server sent them), like the
 export bundle it was read from; nothing decrypted is written here.
 """
 
+import operator
 import os
 import secrets
 import sqlite3
@@ -28,6 +29,10 @@ SCHEMA = "spill"
 #: and a batch is bounded in bytes too (a few of the largest envelopes).
 BATCH_ROWS = 256
 BATCH_BYTES = 1024 * 1024
+#: The columns of the workspace's rows that hold a ref here: the envelopes.
+_SPILLED = frozenset({"body", "info"})
+#: Rows inserted into the workspace by one executemany.
+INSERT_BATCH = 500
 
 
 class Spill:
@@ -77,3 +82,29 @@ class Spill:
         self._pending.clear()
         self._db.close()
         self.path.unlink(missing_ok=True)
+
+
+def insert(db, table: str, rows: list[dict]) -> None:
+    """Insert opening.py's staged ``rows`` (dicts) into ``table``, in executemany batches.
+
+    The spill must be ATTACHed as SCHEMA (opening.open_bundle does, around
+    its transaction): a row's envelope columns (_SPILLED) hold refs, and
+    SQLite copies the bytes from the spill itself. sqlite-utils'
+    ``insert_all`` spends Python work per row that an import of 100k tips
+    feels (bench/officer_import.py); the rows are all made by opening.py,
+    so their columns are known and the same.
+    """
+    first = rows[0].keys()
+    if len(first) > 1 and all(row.keys() == first for row in rows):
+        # As opening.py makes them: one getter (in C) gives every row's tuple.
+        columns = list(first)
+        values = list(map(operator.itemgetter(*columns), rows))
+    else:
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        values = [tuple(row.get(name) for name in columns) for row in rows]
+    names = ", ".join(f'"{name}"' for name in columns)
+    places = ", ".join(f"(SELECT bytes FROM {SCHEMA}.data WHERE id = ?)" if name in _SPILLED
+                       else "?" for name in columns)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({places})"
+    for start in range(0, len(values), INSERT_BATCH):
+        db.conn.executemany(sql, values[start:start + INSERT_BATCH])
