@@ -23,13 +23,24 @@ chose every byte, so could send such a mismatch on purpose) the file is
 imported marked damaged, never shown as the reporter's. Follow-ups are
 judged when shown; opening counts those whose signature is not the
 receipt holder's.
+
+What a hostile server controls is bounded (docs/threat-model.md): the file
+must be a regular file that begins like a bundle before it is read further
+(``officer open /dev/zero`` is refused at once, see _fingerprint); every
+envelope waits for the transaction on disk (spill.py), not in memory, so an
+import's memory does not grow with the bundle's contents; and no day a
+record carries may come after the day its bundle says it was made
+(docs/protocol.md section 10).
 """
 
+import datetime
+import functools
 import hashlib
 import hmac
 import operator
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +51,9 @@ from tipdrop.crypto import envelope, stream
 from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
 from tipdrop.officer import provenance
 from tipdrop.officer import replacing as replacing_mod
-from tipdrop.protocol import acks, bundles, documents, fields
+from tipdrop.officer import spill as spill_mod
+from tipdrop.officer.spill import SCHEMA, Spill
+from tipdrop.protocol import acks, binding, bundles, documents, fields
 from tipdrop.protocol.compact import Compact
 
 ITEM_LISTS = ("tips", "followups", "attachments")
@@ -55,6 +68,13 @@ _RULES = {bundles.TIP: (fields.EXPORT_TIP, "a tip record"),
           bundles.ATTACHMENT: (fields.EXPORT_ATTACHMENT, "an attachment record")}
 #: The same rules' fast path for records in the form the server writes (protocol/compact.py).
 _COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
+#: What of an opened report the bindings need (provenance.py), kept in memory
+#: while it has at most _MAX_KEPT_ITEMS files (and a key of at most as many
+#: characters); a larger one is opened again from the spill when judged.
+_KEPT_OF_REPORT = (binding.ATTACHMENT_DIGESTS, "attachments", binding.FOLLOWUP_KEY)
+_MAX_KEPT_ITEMS = 64
+#: A follow-up's opened text longer than this is opened again when judged.
+_MAX_KEPT = 16 * 1024
 
 
 @dataclass
@@ -78,7 +98,7 @@ class _Staged:
     #: Tip ids sealed on the reporter's device (in this bundle or already held).
     device: set = field(default_factory=set)
     damaged: int = 0
-    #: Opened report documents of the tips staged here, for the bindings.
+    #: What the bindings need of the opened report of each tip staged here (_kept).
     reports: dict = field(default_factory=dict)
     #: Files and follow-ups that are not the reporter's (marked, counted).
     not_bound: int = 0
@@ -96,36 +116,42 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     damaged item needed).
     """
     db = workspace.db
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    digest = _fingerprint(path)
     opened_before = db.execute("SELECT 1 FROM bundles WHERE sha256 = ?",
                                [digest.hexdigest()]).fetchone()
     if opened_before and not again:
         return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}, []
     staged = _Staged()
-    reading = _Reading(workspace, keyring, staged)
+    spill = Spill(workspace.blobs / "tmp")
+    reading = _Reading(workspace, keyring, staged, spill)
     old_blobs = []
     try:
         with open(path, "rb") as f:
             reading.read(_Counting(f, progress))
         replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
-        with sqlite.transaction(db):
-            for table, rows in (("tips", staged.tips), ("followups", staged.followups),
-                                ("attachments", staged.attachments)):
-                if rows:
-                    _insert(db, table, rows)
-            old_blobs = replacing_mod.replace_damaged(db, replacing)
-            if not opened_before:
-                db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
-            workspace.record_held(staged.export_seq, staged.held, export_id=staged.export_id,
-                                  previous_chain=staged.previous_chain, chain=staged.chain,
-                                  carried=staged.carried)
-            for tmp, final in staged.files:
-                os.rename(tmp, final)
+        spill.flush()
+        # ATTACH is refused inside a transaction: attached first, detached after.
+        db.execute(f"ATTACH DATABASE ? AS {SCHEMA}", [str(spill.path)])
+        try:
+            with sqlite.transaction(db):
+                for table, rows in (("tips", staged.tips), ("followups", staged.followups),
+                                    ("attachments", staged.attachments)):
+                    if rows:
+                        spill_mod.insert(db, table, rows)
+                old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
+                if not opened_before:
+                    db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
+                workspace.record_held(staged.export_seq, staged.held,
+                                      export_id=staged.export_id,
+                                      previous_chain=staged.previous_chain, chain=staged.chain,
+                                      carried=staged.carried)
+                for tmp, final in staged.files:
+                    os.rename(tmp, final)
+        finally:
+            db.execute(f"DETACH DATABASE {SCHEMA}")
         fsync_dir(workspace.blobs)
     finally:
+        spill.close()
         for tmp, _ in staged.files:
             Path(tmp).unlink(missing_ok=True)
     for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
@@ -147,10 +173,14 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
 class _Reading:
     """One pass over a bundle's records, staging rows and files."""
 
-    def __init__(self, workspace, keyring, staged):
+    def __init__(self, workspace, keyring, staged, spill):
         self.ws = workspace
         self.keyring = keyring
         self.staged = staged
+        #: Where every envelope waits for the transaction (spill.py).
+        self.spill = spill
+        #: The header's ``created_day``: no record's day may be later.
+        self.created_day = ""
         #: The import's day, for every row it stages (asked once, not per tip).
         self.today = today()
         #: The tips the workspace holds, read in one query rather than several per
@@ -171,6 +201,7 @@ class _Reading:
             if header is None:
                 header = self._check_header(record)
                 staged.export_seq, staged.unit = header["export_seq"], header["unit"]
+                self.created_day = header["created_day"]
                 if header["export_id"] and header["chain"] and header["previous_chain"]:
                     staged.export_id = bytes.fromhex(header["export_id"])
                     staged.previous_chain = bytes.fromhex(header["previous_chain"])
@@ -253,7 +284,7 @@ class _Reading:
         """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
         provenance.check_staged(self.staged, self.ws.db, self._report_for, self._stream_header,
                                 lambda tip_id: tip_id in self.staged.device
-                                or self._held_device(tip_id))
+                                or self._held_device(tip_id), load=self.spill.get)
 
     def _held_device(self, tip_id):
         """Whether the workspace holds ``tip_id`` as sealed on the reporter's device."""
@@ -268,7 +299,16 @@ class _Reading:
             return f.read(stream.HEADER_LEN)
 
     def _report_for(self, tip_id):
-        """The opened report of a tip staged here or held (None if damaged)."""
+        """The opened report of a tip staged here or held (None if damaged).
+
+        Of a tip staged here, only what the bindings need is kept (_kept); a
+        report whose part is too large to keep is opened again from the spill.
+        """
+        kept = self.staged.reports.get(tip_id)
+        if isinstance(kept, _Reopen):
+            return documents.read_report(open_envelope(
+                self.spill.get(kept.ref), self.keyring, f"tip {tip_id[:8]}", kind="tip",
+                tip_id=tip_id), tip_id)
         if tip_id not in self.staged.reports:
             rows = list(self.ws.db.execute(
                 "SELECT body FROM tips WHERE id = ? AND damaged IS NULL", [tip_id]))
@@ -286,7 +326,12 @@ class _Reading:
         if doc.get("unit") != self.keyring.unit:
             raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
                                 f"this key is for unit {self.keyring.unit!r}")
-        return fields.check(doc, fields.EXPORT_HEADER, "the header", bundles.BundleError)
+        doc = fields.check(doc, fields.EXPORT_HEADER, "the header", bundles.BundleError)
+        if doc["created_day"] > _tomorrow():  # a day of slack for clocks and time zones
+            raise bundles.BundleError(f"its header says it was made on {doc['created_day']}, "
+                                      "a day still to come: it was altered or its server's "
+                                      "clock is wrong")
+        return doc
 
     def _stage_tip_record(self, doc):
         """Stage a tip; one without a body was deleted from the server after an acknowledgement.
@@ -296,6 +341,7 @@ class _Reading:
         are skipped and counted, and the rest of the bundle still opens.
         """
         staged = self.staged
+        self._check_days(f"tip {doc['id'][:8]}", doc, "received_day", "status_day")
         if doc["body"] is None:
             tip_id = doc["id"]
             if tip_id in self.held_tips:
@@ -322,10 +368,11 @@ class _Reading:
             self.staged.device.add(tip_id)
         body = doc["body"]
         damaged = None
+        ref = self.spill.put(body)
         try:
             report = documents.read_report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
                                    tip_id=tip_id), tip_id)
-            self.staged.reports[tip_id] = report
+            self.staged.reports[tip_id] = _kept(report, ref)
         except _DEVICE_FAULTS as e:
             if tip_id not in self.staged.device:
                 raise
@@ -341,27 +388,51 @@ class _Reading:
             "received_day": doc["received_day"], "status": doc["status"],
             "status_day": doc["status_day"],
             "reply_public": doc["reply_public"], "reply_seq": doc["reply_seq"],
-            "body": body, "encrypted_on": encrypted_on, "imported_day": self.today,
+            "body": ref, "encrypted_on": encrypted_on, "imported_day": self.today,
             "damaged": damaged,
         }
 
     def _stage_followup(self, doc):
         tip_id, seq, body = doc["tip_id"], doc["seq"], doc["body"]
+        self._check_days(f"follow-up {seq} of tip {tip_id[:8]}", doc, "received_day")
         damaged = None
         encrypted_on = doc["encrypted_on"]
+        ref = self.spill.put(body)
         try:
-            opened = documents.read_followup(open_envelope(body, self.keyring,
-                                             f"follow-up {seq} of tip {tip_id[:8]}",
-                                             kind="followup", tip_id=tip_id, part=f"f{seq}"))
+            opened = self._open_followup(body, tip_id, seq)
+            if len(str(opened.get("text", ""))) > _MAX_KEPT:  # judged later, opened again then
+                opened = functools.partial(
+                    lambda r: self._open_followup(self.spill.get(r), tip_id, seq), ref)
         except _DEVICE_FAULTS as e:
             # Only one sealed on the device is let through; one the server sealed
             # (every follow-up before device sealing) refuses the bundle.
             if doc["encrypted_on"] != "device":
                 raise
             damaged, opened = _reason(e), None
-        return {"tip_id": tip_id, "seq": seq, "body": body, "read": 0,
+        return {"tip_id": tip_id, "seq": seq, "body": ref, "read": 0,
                 "received_day": doc["received_day"], "damaged": damaged,
                 "encrypted_on": encrypted_on, "_opened": opened}
+
+    def _open_followup(self, body, tip_id, seq):
+        return documents.read_followup(open_envelope(
+            body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}", kind="followup",
+            tip_id=tip_id, part=f"f{seq}"))
+
+    def _check_days(self, what, doc, *names):
+        """No day of a record may come after the day its bundle was made (its header's).
+
+        fields.py checks each is a real day; a server (or whoever edits the
+        file) could still date a tip 9999-12-31, shown with a negative age
+        and sorted first. Old days are kept: a legitimate tip may be years
+        old when it is first exported, and a forwarded tip is sealed again
+        to a key perhaps made long after it was received (protocol.md
+        section 10).
+        """
+        for name in names:
+            if doc[name] > self.created_day:
+                raise bundles.BundleError(
+                    f"{what}: its {name.replace('_', ' ')} {doc[name]} is after the day the "
+                    f"bundle was made ({self.created_day}): it was altered")
 
     def _stage_attachment_info(self, doc):
         tip_id, part, info = doc["tip_id"], doc["part"], doc["info"]
@@ -373,7 +444,7 @@ class _Reading:
             if tip_id not in self.staged.device:
                 raise
             damaged = _reason(e)
-        return {"tip_id": tip_id, "part": part, "info": info,
+        return {"tip_id": tip_id, "part": part, "info": self.spill.put(info),
                 "size": doc["size"], "damaged": damaged}
 
     def _stage_stream(self, reader, row):
@@ -395,24 +466,47 @@ class _Reading:
         return row | {"blob": name}
 
 
-def _insert(db, table, rows):
-    """Insert ``rows`` (dicts) into ``table`` with one executemany.
+class _Reopen:
+    """Stands for a report too large to keep while a bundle is read: its ref in the spill."""
 
-    sqlite-utils' ``insert_all`` spends Python work per row that an import of
-    100k tips feels (bench/officer_import.py); the rows here are all made by
-    this module, so their columns are known and the same.
+    def __init__(self, ref):
+        self.ref = ref
+
+
+def _kept(report, ref):
+    """What the bindings need of an opened report, or a _Reopen when that is large.
+
+    Sized by counting, not by encoding (this runs for every tip): a few
+    files' digests and a follow-up key are kept, anything larger is not.
     """
-    first = rows[0].keys()
-    if len(first) > 1 and all(row.keys() == first for row in rows):
-        # As this module makes them: one getter (in C) gives every row's tuple.
-        columns = list(first)
-        values = list(map(operator.itemgetter(*columns), rows))
-    else:
-        columns = list(dict.fromkeys(name for row in rows for name in row))
-        values = [tuple(row.get(name) for name in columns) for row in rows]
-    names = ", ".join(f'"{name}"' for name in columns)
-    db.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
-                        values)
+    part = {name: report[name] for name in _KEPT_OF_REPORT if name in report}
+    sizes = [len(value) if isinstance(value, (str, list, dict)) else 0 for value in part.values()]
+    return part if max(sizes, default=0) <= _MAX_KEPT_ITEMS else _Reopen(ref)
+
+
+def _tomorrow():
+    return (datetime.date.fromisoformat(today()) + datetime.timedelta(days=1)).isoformat()
+
+
+def _fingerprint(path):
+    """The SHA-256 of the bundle file, once it is a regular file that begins like a bundle.
+
+    A device (``/dev/zero``), a pipe or a folder is refused before it is
+    read (hashing it first would never end, or block), and so is a file
+    without the bundle's magic, before the rest of it is hashed.
+    """
+    # O_NONBLOCK: opening a pipe must not wait for a writer (reads of a file are unaffected).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise bundles.BundleError(f"{Path(path).name} is not a regular file, so not a bundle")
+        head = f.read(len(bundles.EXPORT_MAGIC))
+        if head != bundles.EXPORT_MAGIC:
+            raise bundles.BundleError("not a tipdrop export bundle")
+        digest = hashlib.sha256(head)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest
 
 
 def _reason(error):

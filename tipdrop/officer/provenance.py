@@ -98,7 +98,7 @@ def judge_followup(report, followup, *, tip_id, seq, encrypted_on):
     return UNSIGNED if public is not None else DEVICE
 
 
-def check_staged(staged, db, report_for, header_of, sealed_on_device):
+def check_staged(staged, db, report_for, header_of, sealed_on_device, load=lambda v: v):
     """Hold every new file and follow-up of a bundle being opened against its report.
 
     A file its report does not bind (not listed, different, or listed and
@@ -108,7 +108,10 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device):
     imports. Follow-ups the reporter's device could have signed and that
     are not (validly) signed are counted; ``officer show`` labels each one.
     ``staged`` is opening._Staged; the callables give a tip's opened report
-    (or None), a staged file's stream header, and who sealed a tip.
+    (or None), a staged file's stream header, and who sealed a tip; ``load``
+    gives an attachment's sealed description from what its row holds (a ref
+    into opening.py's spill). A follow-up's opened document may be a
+    callable that opens it again (one too large to keep, see opening.py).
     """
     by_tip = {}
     for row in staged.attachments:
@@ -143,7 +146,7 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device):
         for row in by_tip.get(tip_id, []):
             held.add(row["part"])
             header = header_of(row).ljust(HEADER_LEN, b"\0")  # a cut stream binds nothing
-            verdict = judge_attachment(digests, row["part"], row["info"], header)
+            verdict = judge_attachment(digests, row["part"], load(row["info"]), header)
             if verdict in (NOT_LISTED, DIFFERS):
                 not_the_reporters(tip_id, row, ATTACHMENT_WORDS[verdict])
         for part in missing_attachments(digests, held):
@@ -154,6 +157,8 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device):
         report = report_for(row["tip_id"])
         if opened is None or report is None:
             continue
+        if callable(opened):
+            opened = opened()
         verdict = judge_followup(report, opened, tip_id=row["tip_id"], seq=row["seq"],
                                  encrypted_on=row["encrypted_on"])
         if verdict in (UNSIGNED, BAD_SIGNATURE):

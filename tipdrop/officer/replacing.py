@@ -38,8 +38,11 @@ def take_replacements(staged, item_lists: tuple) -> dict:
     return replacing
 
 
-def replace_damaged(db, replacing: dict) -> list:
+def replace_damaged(db, replacing: dict, load=lambda value: value) -> list:
     """Write the intact copies over the damaged ones; return the old files' names.
+
+    ``load`` gives an envelope from what its row holds (opening.py keeps a
+    ref into its spill there, spill.py).
 
     A tip keeps what the workspace did with it (status, replies, notes); its
     report, key and the server's metadata are the new copy's. Who sealed an
@@ -53,11 +56,11 @@ def replace_damaged(db, replacing: dict) -> list:
                    "server_category = ?, body = ?, damaged = NULL "
                    "WHERE id = ? AND damaged IS NOT NULL",
                    [row["key_id"], row["region"], row["category"], row["server_region"],
-                    row["server_category"], row["body"], row["id"]])
+                    row["server_category"], load(row["body"]), row["id"]])
     for row in replacing["followups"]:
         db.execute("UPDATE followups SET body = ?, received_day = ?, read = 0, damaged = NULL "
                    "WHERE tip_id = ? AND seq = ? AND damaged IS NOT NULL",
-                   [row["body"], row["received_day"], row["tip_id"], row["seq"]])
+                   [load(row["body"]), row["received_day"], row["tip_id"], row["seq"]])
     old = []
     for row in replacing["attachments"]:
         (before,) = db.execute("SELECT blob FROM attachments WHERE tip_id = ? AND part = ?",
@@ -65,5 +68,5 @@ def replace_damaged(db, replacing: dict) -> list:
         old.append(before)
         db.execute("UPDATE attachments SET info = ?, size = ?, blob = ?, damaged = NULL "
                    "WHERE tip_id = ? AND part = ?",
-                   [row["info"], row["size"], row["blob"], row["tip_id"], row["part"]])
+                   [load(row["info"]), row["size"], row["blob"], row["tip_id"], row["part"]])
     return old
