@@ -267,8 +267,12 @@ def test_burst_far_above_the_slots_gets_503s_with_retry_after_and_stays_within_m
     busy = [retry_after for _, status, retry_after in results if status == 503]
     assert busy, f"no 503 at all, the slots never refused anything: {statuses}"
     assert all(value and int(value) > 0 for value in busy), f"503 without Retry-After: {busy}"
-    # ... and work still got done
-    assert statuses.get(("submit", 201)) and statuses.get(("check", 404)), statuses
+    # ... and work still got done. Not necessarily a JSON submit: it needs an
+    # upload slot (one per worker here), and on a loaded machine the slow
+    # uploads may hold both for the whole burst, which is the refusal the
+    # slots exist for. The submit right after the burst (below) must work.
+    done_work = sum(n for (kind, status), n in statuses.items() if status in (200, 201, 404))
+    assert done_work and statuses.get(("check", 404)), statuses
 
     # And no worker died or was replaced, and memory stayed under the bound
     assert None not in after, "a worker exited during the burst"
