@@ -314,11 +314,12 @@ def test_a_wrong_alerts_file_stops_the_server_at_start_with_one_line_and_doctor_
     assert doctor.returncode == 2
     lines = [line for line in doctor.stdout.splitlines() if line.startswith("problem:")]
     assert len(lines) == 1 and "missing.secret" in lines[0] and "fix:" in lines[0]
-    # And a unit routing.json does not serve is refused the same way
+    # And a unit with no key and no region is refused the same way
     (keys_dir / "alerts.json").write_text(json.dumps({"version": 1, "units": {"north": {
         "email": ["duty@police.example.kz"]}}}))
     result = run_cli("serve", "--port", str(free_port()), env=env)
-    assert_clean_error(result, "units.north", "routing.json sends no region to this unit")
+    assert_clean_error(result, "units.north", "no key is installed for this unit and "
+                       "routing.json sends no region to it")
 
 
 def test_alerts_added_on_a_running_server_start_with_a_sighup(tmp_path, hook):

@@ -19,7 +19,7 @@ import pytest
 
 from tests.alert_receivers import Receiver
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import REGIONS, free_port, multipart, start_server
+from tests.serving import free_port, multipart, start_server
 from tipdrop.common.remote import ServerRefusedError
 from tipdrop.crypto import kdf, keys
 from tipdrop.officer.client import OfficerClient
@@ -362,8 +362,9 @@ WEBHOOK_SECRET = "0123456789abcdef0123456789abcdef-forward-alerts"
 
 @pytest.fixture
 def alerted_north(tmp_path):
-    """Units demo and north (north with a region of its own and a duty webhook, corruption
-    urgent), a webhook receiver, and the environment of demo's officer."""
+    """Units demo and north (north with a duty webhook, corruption urgent, and no region of
+    its own: it only receives what others forward), a webhook receiver, and the environment
+    of demo's officer."""
     hook = Receiver("webhook", free_port(), tmp_path / "hook").start()
     north = keys.generate("north")
     north_pub = tmp_path / "north.pub"
@@ -376,8 +377,7 @@ def alerted_north(tmp_path):
         "webhook": {"url": f"http://127.0.0.1:{hook.port}/alert", "secret_file": str(secret)},
         "urgent": ["corruption"]}}}
     server = start_server(tmp_path, keys_files={
-        "north.pub": north_pub.read_text(), "alerts.json": json.dumps(alerts),
-        "routing.json": json.dumps({"version": 1, "regions": REGIONS | {"north-kazakhstan": "north"}})})
+        "north.pub": north_pub.read_text(), "alerts.json": json.dumps(alerts)})
     demo = {"TIPDROP_PASSPHRASE": OFFICER_PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases-demo"),
             "TIPDROP_KEY": str(server.key_file)}
     yield server, demo, hook, north_pub, keys.format_fingerprint(north.public.fingerprint)

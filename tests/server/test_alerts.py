@@ -93,6 +93,25 @@ def test_a_full_config_names_each_way_and_the_default_urgent_categories(folders)
     assert config.smtp.password_file.resolve() == (secrets / "smtp").resolve()
 
 
+def test_a_unit_that_only_receives_forwards_can_be_alerted(folders):
+    # Given other-unit's key installed, but routing.json sending it no region
+    keys_dir, _ = folders
+    (keys_dir / "routing.json").write_text(json.dumps({"version": 1, "regions": {
+        "astana": "test-unit"}}))
+    routing = Routing.load(keys_dir / "routing.json")
+    (keys_dir / "alerts.json").write_text(json.dumps(
+        _config(**{"units.other-unit": {"email": ["duty-other@example.kz"]}})))
+    # When alerts.json names it, it is accepted as the server loads it (with its keys)
+    installed = UnitKeys.load(keys_dir).units
+    config = alertconfig.load_alerts(keys_dir / "alerts.json", keys_dir, routing, installed)
+    assert config.units["other-unit"].email == ("duty-other@example.kz",)
+    # And without its key it is refused, saying both ways a unit gets reports
+    (keys_dir / "other-unit.pub").unlink()
+    with pytest.raises(ConfigError, match="units.other-unit: no key is installed"):
+        alertconfig.load_alerts(keys_dir / "alerts.json", keys_dir, routing,
+                                UnitKeys.load(keys_dir).units)
+
+
 def test_no_alerts_file_means_no_alerts(folders):
     keys_dir, _ = folders
     routing = Routing.load(keys_dir / "routing.json")
@@ -102,7 +121,7 @@ def test_no_alerts_file_means_no_alerts(folders):
 @pytest.mark.parametrize(("changes", "fragment"), [
     ({"version": 2}, '"version": 1'),
     ({"units.test-unit.emails": ["x@example.kz"]}, "unknown member 'emails'"),
-    ({"units.north": {"email": ["a@example.kz"]}}, "units.north: routing.json sends no region"),
+    ({"units.north": {"email": ["a@example.kz"]}}, "units.north: no key is installed for this unit and routing.json sends no region"),
     ({"units.test-unit.email": ["duty@example.kz\r\nBcc: spy@evil.example"]},
      "is not an e-mail address"),
     ({"units.test-unit.email": ["not-an-address"]}, "is not an e-mail address"),

@@ -97,8 +97,14 @@ class AlertConfig:
         return found
 
 
-def load_alerts(path, keys_dir, routing: Routing) -> AlertConfig:
-    """Parse and check ``path`` (alerts.json in ``keys_dir``); no file means no alerts."""
+def load_alerts(path, keys_dir, routing: Routing, installed=()) -> AlertConfig:
+    """Parse and check ``path`` (alerts.json in ``keys_dir``); no file means no alerts.
+
+    A unit may be alerted when routing.json sends it a region or when its key
+    is installed (``installed``, the units of the keys folder): a unit that
+    only receives tips other units forward to it has new work to be told of
+    too (docs/operations.md, "Forwards between units").
+    """
     path = Path(path)
     try:
         doc = json.loads(path.read_text("utf-8"))
@@ -116,6 +122,9 @@ def load_alerts(path, keys_dir, routing: Routing) -> AlertConfig:
     units = where.object(obj.get("units", {}), "units", None)
     found = {}
     for unit, unit_doc in units.items():
+        if unit not in routing.units and unit not in installed:
+            raise where.error(f"units.{unit}", "no key is installed for this unit and "
+                              "routing.json sends no region to it")
         found[unit] = _unit(where, unit, unit_doc, routing, interval, jitter)
         if found[unit].email and smtp is None:
             raise where.error(f"units.{unit}.email", 'needs the "smtp" section')
@@ -188,8 +197,6 @@ def _smtp(where, doc):
 
 def _unit(where, unit, doc, routing, interval, jitter):
     prefix = f"units.{unit}"
-    if unit not in routing.units:
-        raise where.error(prefix, "routing.json sends no region to this unit")
     obj = where.object(doc, prefix, {"email", "webhook", "urgent", "interval", "jitter",
                                      "heartbeat"})
     email = obj.get("email", [])

@@ -117,6 +117,14 @@ def check_routing(keys_dir, routing_path, categories_path=None):
     return found
 
 
+def _installed_units(keys_dir):
+    """The units with a key in ``keys_dir``; none if it cannot be loaded (check_keys says why)."""
+    try:
+        return UnitKeys.load(keys_dir).units
+    except TipdropError:
+        return []
+
+
 #: An alert interval below this tells a report's time of arrival too finely.
 ALERT_INTERVAL_FLOOR = 60
 
@@ -134,7 +142,8 @@ def check_alerts(settings):
     fix = (f"correct {settings.alerts_path} or the file it names (docs/operations.md, "
            "\"Duty alerts\"), then reload: systemctl reload tipdrop")
     try:
-        config = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing)
+        config = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing,
+                                         _installed_units(settings.keys_dir))
         alertconfig.read_secrets(config)
     except ConfigError as e:
         return [Finding(e.detail or e.message, fix)]

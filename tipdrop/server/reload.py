@@ -80,7 +80,8 @@ def load_config(settings, secrets=False) -> tuple[UnitKeys, Routing, alertconfig
     unit_keys = UnitKeys.load(settings.keys_dir)
     routing = Routing.load(settings.routing_path, settings.categories_path)
     routing.check_units_have_keys(unit_keys)
-    alerts = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing)
+    alerts = alertconfig.load_alerts(settings.alerts_path, settings.keys_dir, routing,
+                                     unit_keys.units)
     if secrets:
         alertconfig.read_secrets(alerts)
     return unit_keys, routing, alerts
