@@ -8,6 +8,7 @@ pieces is never the one given up, however long it takes.
 """
 
 import io
+import json
 import secrets
 import sqlite3
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from tests.e2e.test_resumable_uploads import _json, _pieces, _put, _sealed, _tips, _upload
 from tests.serving import start_server
-from tipdrop.protocol import uploads
+from tipdrop.protocol import puzzle, uploads
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +138,58 @@ def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_
     assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
     assert reporter.interruptions >= 1
     assert _unfinished(server) == 2
+
+
+@pytest.fixture
+def tight_server(tmp_path):
+    """One open upload at a time, two begins an hour, puzzles past that (cheap ones)."""
+    running = start_server(tmp_path, extra_env={
+        "TIPDROP_SUBMITS_PER_HOUR": "2", "TIPDROP_OPEN_UPLOADS": "1", "TIPDROP_PUZZLE_BITS": "6",
+        "TIPDROP_MAX_UPLOAD_MB": "8", "TIPDROP_UPLOAD_IDLE_SECONDS": str(IDLE)})
+    yield running
+    running.stop()
+
+
+def _begin_with(server, request, key, solution=None):
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+    if solution is not None:
+        headers[puzzle.SOLUTION_HEADER] = solution
+    status, _, raw = server.request("POST", "/api/v1/uploads", json.dumps(request).encode(),
+                                    headers)
+    return status, json.loads(raw)
+
+
+def test_a_begin_refused_for_want_of_room_costs_neither_a_submission_nor_a_puzzle(
+        tight_server, tmp_path):
+    server = tight_server
+    # Given the one open place held by an upload that sends pieces (the first of two begins)
+    held_request, _ = _sealed(server, tmp_path, secrets.token_bytes(10_000), "held")
+    assert _begin_with(server, held_request, secrets.token_hex(16))[0] == 201
+    request, body = _sealed(server, tmp_path, secrets.token_bytes(10_000), "waits for a place")
+    key = secrets.token_hex(16)
+
+    # When a reporter's device begins again and again while there is no room
+    tries = [_begin_with(server, request, key) for _ in range(4)]
+
+    # Then each try is a 503 that says so, never a 429: the tries counted nothing ...
+    assert [(status, answer["error"]) for status, answer in tries] == [
+        (503, "TooManyUploadsError")] * 4
+    # ... so once the held upload is idle, the second begin of the hour takes its place
+    _idle_past(time.time())
+    assert _begin_with(server, request, key)[0] == 201
+
+    # And past the hour's two begins, a puzzle solved while there was room ...
+    _idle_past(time.time())
+    late_request, _ = _sealed(server, tmp_path, secrets.token_bytes(10_000), "past the limit")
+    late = secrets.token_hex(16)
+    status, answer = _begin_with(server, late_request, late)
+    assert status == 429 and answer["puzzle"], answer
+    solution = puzzle.solve_offered(answer["puzzle"])
+    # ... sent when the place is busy again (the upload in it sends a piece) ...
+    assert _put(server, key, 0, _pieces(body)[0]) == (200, {"received": 1})
+    status, answer = _begin_with(server, late_request, late, solution)
+    assert (status, answer["error"]) == (503, "TooManyUploadsError")
+    # ... is still good once there is room: the 503 did not spend it
+    _idle_past(time.time())
+    status, answer = _begin_with(server, late_request, late, solution)
+    assert status == 201, answer

@@ -173,18 +173,25 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: N
     """Start an upload, or say how far it got; returns (status, created).
 
     ``on_new()`` runs before a new upload is made (the view counts it
-    against the submission rate limit there, once per report, not per retry).
-    Asking how far an upload got is not progress: only a piece is.
+    against the submission rate limit there, or spends its puzzle solution:
+    once per report, not per retry). Asking how far an upload got is not
+    progress: only a piece is. A begin the server has no room for is
+    refused (503) *before* ``on_new``: the device tries again later, and
+    its tries cost neither the reporter's hourly submissions nor a fresh
+    puzzle (docs/protocol.md section 19, "Idle uploads"). Only when two
+    begins race for the last place does the loser pay and still get 503.
     """
     upload = _id(key)
     request = _request(doc, max_bytes)
     row = store.get(tips.db, upload)
     if row is None:
+        moment = int(now())
+        if not store.has_room(tips.db, max_open=max_open, idle_before=moment - idle_seconds):
+            raise TooManyUploadsError()
         on_new()
         # The same checks a one-request upload meets before its first byte.
         sealed.start(tips, fields=request, max_stream=max_bytes)
         tips.routing.check_category(request["category"])
-        moment = int(now())
         try:
             created = store.create(tips.db, {
                 "id": upload, "request": _digest(request), "fields": json.dumps(request),

@@ -32,6 +32,13 @@ def count_unfinished(db):
     return db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done'").fetchone()[0]
 
 
+def has_room(db, *, max_open, idle_before):
+    """Whether :func:`create` would find a place now (it checks again in its transaction)."""
+    (idle,) = db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done' "
+                         "AND COALESCE(touched, 0) < ?", [idle_before]).fetchone()
+    return count_unfinished(db) + 1 - max_open <= idle
+
+
 def create(db, row, *, max_open, idle_before):
     """Insert a new upload and its empty staged blob, making room for it; False if there is none.
 
