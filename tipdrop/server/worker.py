@@ -45,6 +45,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
+from tipdrop.server import logs
 from tipdrop.server.web import i18n
 from tipdrop.server.web.errors import HTTP_MESSAGES
 
@@ -118,6 +119,11 @@ class Worker(ThreadWorker):
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
         super().init_process()
+
+    def load_wsgi(self):
+        """gunicorn's; then, before the first request, no stray warning or stderr line (logs.py)."""
+        super().load_wsgi()
+        logs.quiet_while_serving()
 
     def _head_timeout(self):
         """TIPDROP_READ_TIMEOUT, or None if the app is not tipdrop's (plain gthread)."""
