@@ -77,13 +77,18 @@ def on_starting(server):
     attachment files an older tipdrop left into it (docs/operations.md). Done
     here, no worker timeout cuts a long move short. And make SIGHUP (systemctl
     reload tipdrop) check the keys folder, routing.json and alerts.json before
-    it starts new workers with them (tipdrop/server/reload.py, docs/operations.md)."""
+    it starts new workers with them (tipdrop/server/reload.py, docs/operations.md).
+    First, remove the runtime folders servers that died left (their page keys
+    with them): systemd's RuntimeDirectory= does it too, a runtime folder
+    outside it needs this (tipdrop/server/web/ratelimit.py)."""
     from tipdrop.server.alerts import SenderProcess
     from tipdrop.server.reload import guard_hup
     from tipdrop.server.settings import from_env
     from tipdrop.server.web import prepare_storage
+    from tipdrop.server.web.ratelimit import sweep_stale
 
     settings = from_env()
+    sweep_stale(settings.runtime_dir)
     prepare_storage(settings)
     _SENDER[:] = [SenderProcess(settings)]
     guard_hup(server, from_env, after=_SENDER[0].reload)

@@ -1,5 +1,7 @@
 """Fixtures shared by all test suites: unit keys and their files (cheap Argon2 only)."""
 
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -7,6 +9,8 @@ import pytest
 from tipdrop.crypto import kdf, keys
 
 PASSPHRASE = "correct horse battery staple"
+#: Where the servers and apps of the tests keep their counts and page keys (the default).
+RUNTIME = Path("/dev/shm")
 CREATED = "2024-05-01"
 
 
@@ -59,22 +63,32 @@ def unit_key_files(tmp_path, private_key_file, public_key_file):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _forget_shared_counts(tmp_path_factory):
-    """Remove the RAM folders of rate-limit counts the session's servers and apps left.
+def _forget_runtime_folders():
+    """Remove the RAM folders (rate-limit counts, page keys) the session's servers and apps left.
 
-    ``tipdrop serve`` removes its own when it stops; a server killed with -9
-    or an app made in-process leaves one under /dev/shm. Their names derive
-    from the data folder's path, so only folders of this session's data
-    folders (under its temporary base) are touched.
+    ``tipdrop serve`` removes its own when it stops, and the next one to start
+    removes those of servers that died (web/ratelimit.py); but the session's
+    last killed server and the apps made in-process would leave theirs under
+    /dev/shm. At the end: the folders this process holds (its apps), then
+    every folder no live process holds (ratelimit.sweep_stale: a killed
+    server's, this session's or an earlier, killed one's). A folder another
+    session's live server or app holds is never touched.
     """
     yield
-    from tipdrop.server.web.ratelimit import remove_shared
+    import shutil
 
-    base = tmp_path_factory.getbasetemp()
-    for pattern in ("*", "*/*", "*/*/*"):
-        for folder in base.glob(pattern):
-            if folder.is_dir():
-                remove_shared("/dev/shm", folder)
+    from tipdrop.server.web.ratelimit import HELD, sweep_stale
+
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = Path(os.readlink(fd))
+        except OSError:
+            continue
+        if (target.name == HELD and target.parent.parent == RUNTIME
+                and target.parent.name.startswith("tipdrop-")):
+            shutil.rmtree(target.parent, ignore_errors=True)
+    sweep_stale(RUNTIME)
+
 
 #: Unit keys of the exchange tests (made once per module).
 @pytest.fixture(scope="module")

@@ -358,6 +358,59 @@ def test_headers_too_large_and_addresses_too_long_each_say_so_in_the_reporters_l
     assert _said(answer, path) != _in(lang, errors.HTTP_MESSAGES[400])
 
 
+#: (name, request target with "{lang}", more header lines, status, the path) of requests
+#: refused before the app whose request line asks for a language.
+LANG_IN_THE_LINE = [
+    ("an address too long", "/submit?lang={lang}&r=" + "B" * 9000, "", 414, "/submit"),
+    ("an address too long, lang last", "/check?r=" + "B" * 9000 + "&lang={lang}", "", 414,
+     "/check"),
+    ("an API address too long", "/api/v1/check?lang={lang}&r=" + "B" * 9000, "", 414,
+     "/api/v1/check"),
+    ("a header too large", "/submit?lang={lang}", "X-Big: {}\r\n".format("A" * 70000), 431,
+     "/submit"),
+    ("too many headers", "/check?x=1&lang={lang}",
+     "".join(f"X-{n}: v\r\n" for n in range(200)), 431, "/check"),
+    ("a head larger than any", "/submit?lang={lang}",
+     "".join(f"X-{n}: {'C' * 4000}\r\n" for n in range(20)), 431, "/submit"),
+    ("a bad header", "/?lang={lang}", "Bad\x01Name: v\r\n", 400, "/"),
+]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name, target, headers, status, path", LANG_IN_THE_LINE,
+                         ids=[case[0] for case in LANG_IN_THE_LINE])
+def test_a_refusal_before_the_app_takes_the_language_of_the_address_first_as_pages_do(
+        gunicorn, log_is_clean, lang, name, target, headers, status, path):
+    # Given a refused request whose address asks for one language and whose
+    # Accept-Language asks for another
+    other = next(code for code in LANGS if code != lang)
+    head = (f"GET {target.format(lang=lang)} HTTP/1.1\r\nHost: x\r\n"
+            f"Accept-Language: {other}\r\n{headers}\r\n")
+
+    # When it is sent
+    answer = send_head(gunicorn, head.encode("latin-1"))
+
+    # Then the answer is in the address's language, as a page would be (i18n.py)
+    assert answer[0] == status, (name, answer)
+    assert answer[1]["Content-Language"] == lang, (name, answer[1])
+    assert_clear(answer, path, lang, "GET")
+    assert _said(answer, path) == _in(lang, errors.HTTP_MESSAGES[status])
+    assert b"BBBB" not in answer[2] and b"&" not in answer[2]  # nothing of the address echoed
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("/submit?lang=xx&r=" + "B" * 9000, "en"),  # no such language: Accept-Language's
+    # A line longer than any head read is cut before its lang and its headers: Russian
+    ("/submit?r=" + "B" * 90000 + "&lang=kk", "ru"),
+], ids=["no such language", "the line cut before its lang"])
+def test_a_refusal_takes_the_language_of_the_address_only_when_it_is_there_and_valid(
+        gunicorn, log_is_clean, target, expected):
+    head = f"GET {target} HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n"
+    answer = send_head(gunicorn, head.encode("latin-1"))
+    assert answer[0] in (414, 431), answer
+    assert answer[1]["Content-Language"] == expected, answer[1]
+
+
 # --- a sweep of malformed requests over every route ------------------------------------
 
 def _every_path(server):

@@ -74,6 +74,28 @@ def test_the_master_moves_attachment_files_of_an_older_tipdrop_before_workers_st
     assert not (data_dir / "attachments").exists()
 
 
+def test_the_master_removes_runtime_folders_dead_servers_left(tmp_path, monkeypatch):
+    import secrets
+
+    from tipdrop.server.web.ratelimit import HELD, hold
+
+    runtime = Path("/dev/shm") / f"td-conf-test-{secrets.token_hex(6)}"
+    runtime.mkdir(mode=0o700)
+    try:
+        dead, live = runtime / "tipdrop-0123456789abcdef", runtime / "tipdrop-fedcba9876543210"
+        for folder in (dead, live):
+            folder.mkdir(mode=0o700)
+            (folder / HELD).write_bytes(b"")
+        held = hold(live)
+        monkeypatch.setenv("TIPDROP_DATA_DIR", str(tmp_path / "instance"))
+        monkeypatch.setenv("TIPDROP_RUNTIME_DIR", str(runtime))
+        gunicorn_config().on_starting(_Master())
+        os.close(held)
+        assert not dead.exists() and live.is_dir()
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 class _Master:
     """What on_starting touches of gunicorn's arbiter: its SIGHUP handler."""
 

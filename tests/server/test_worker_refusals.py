@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tipdrop.server.worker import refusal
+from tipdrop.server.worker import language_of, refusal
 
 CANARY = "CANARY-7f3e"
 
@@ -55,3 +55,19 @@ def test_api_paths_get_json_with_a_translated_message(path):
 ])
 def test_nothing_of_the_request_is_echoed(head):
     assert CANARY.encode() not in refusal(400, "Bad Request", head.encode())
+
+
+@pytest.mark.parametrize("head, lang", [
+    (b"GET /submit?lang=kk HTTP/1.1\r\nAccept-Language: en\r\n\r\n", "kk"),
+    (b"G@T /?a=1&lang=en&lang=kk HTTP/1.1\r\nAccept-Language: ru\r\n\r\n", "en"),  # the first
+    (b"GET /?lang=%6B%6B HTTP/1.1\r\n\r\n", "kk"),  # percent-encoded, as Flask reads it
+    (b"GET /?lang=de HTTP/1.1\r\nAccept-Language: en\r\n\r\n", "en"),  # not ours
+    (b"GET /?lang=kk#x HTTP/1.1\r\n\r\n", "kk"),
+    (b"GET /?xlang=kk HTTP/1.1\r\nAccept-Language: en\r\n\r\n", "en"),
+    # A line cut short (too long to read whole): its last parameter may be cut too
+    (b"GET /?lang=en&r=BBBB", "en"),
+    (b"GET /?r=BBBB&lang=kk", "ru"),
+    (b"GET /?lang=kk", "ru"),
+])
+def test_the_address_s_lang_comes_first_as_on_the_pages_when_it_can_be_read(head, lang):
+    assert language_of(head) == lang

@@ -19,9 +19,30 @@ there):
   message once; a last line says that more were dropped;
 * an uncaught exception in any thread is logged the same way, not printed
   with its traceback to stderr.
+
+And once a worker serves (:func:`quiet_while_serving`, called by
+tipdrop/server/worker.py when the app is loaded), nothing a request sets off
+by accident writes a line at all: every line of the log is stamped with the
+second it was written (gunicorn's format, and journald's own), so a library
+warning set off by a report, even one with nothing of the report in it, would
+tell when that report arrived (docs/design.md, invariant 2; docs/threat-model.md,
+"Times"). So in a serving worker
+
+* Python warnings (``warnings``, of Pillow or any library) are dropped, not
+  logged: they come through the ``py.warnings`` logger (``captureWarnings``),
+  process-wide and for every thread alike, without ``catch_warnings``, which
+  is not thread-safe;
+* whatever a library writes to stderr itself (``print(file=sys.stderr)``, or
+  C code writing to file descriptor 2) goes to /dev/null: the log's own
+  handlers write to a copy of the original stderr, so tipdrop's guarded
+  records still reach it.
+
+Warnings of the start-up (the master, a worker loading the app) are still
+written: no reporter is involved yet.
 """
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -52,6 +73,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _WARNING_PLACE = re.compile(r"^.*?:\d+: (?=\w+: )")
 
 _request = threading.local()
+#: Set once this process serves requests (quiet_while_serving): warnings are dropped.
+_serving = threading.Event()
 
 
 def start_request():
@@ -102,6 +125,8 @@ class LogGuard(logging.Filter):
         return keep
 
     def _decide(self, record):
+        if record.name == "py.warnings" and _serving.is_set():
+            return False  # its time alone could date a report (the module docstring)
         written = getattr(_request, "written", None)
         if written is not None and written > PER_REQUEST:
             return False  # over budget: not even looked at (nor remembered)
@@ -152,6 +177,54 @@ def guard_process_logging(handlers=None):
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda args: _log_uncaught(
         args.exc_type, args.exc_value, args.exc_traceback, args.thread)
+
+
+def _handlers():
+    """Every handler of every logger of this process, once each."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)]
+    seen = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if handler not in seen:
+                seen.append(handler)
+    return seen
+
+
+def _writes_to_stderr(handler):
+    stream = getattr(handler, "stream", None)
+    if isinstance(handler, logging.FileHandler) or stream is None:
+        return False
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def quiet_while_serving():
+    """From now on, this process writes only its guarded log records (the module docstring).
+
+    Python warnings are dropped; file descriptor 2 becomes /dev/null, after
+    the handlers that wrote to it were given a copy of it. Call it once the
+    app is loaded, before the first request (a worker's threads start after).
+    """
+    _serving.set()
+    sys.stderr.flush()
+    original = os.dup(2)
+    os.set_inheritable(original, False)
+    copy = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    for handler in _handlers():
+        if _writes_to_stderr(handler):
+            handler.acquire()
+            try:
+                handler.flush()
+                handler.stream = copy
+            finally:
+                handler.release()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 class GunicornLogger(Logger):

@@ -59,19 +59,27 @@ def run_gunicorn(settings, host, port, workers):
     """Serve with access logging off: reporter requests must leave no trace (docs/design.md, invariant 2).
 
     When the server stops, the workers' shared rate-limit counters and their
-    day key go with it (web/ratelimit.py).
+    day key go with it (web/ratelimit.py). At start, the folders servers that
+    died without stopping left in the runtime folder are removed (this
+    server's own included, after a crash), and the master holds its own for
+    as long as it lives (ratelimit.hold).
     """
     from tipdrop.server import reload
     from tipdrop.server.alerts import SenderProcess
     from tipdrop.server.web import create_app
-    from tipdrop.server.web.ratelimit import remove_shared
+    from tipdrop.server.web.ratelimit import hold, remove_shared, shared_dir, sweep_stale
 
     with_allocator_settings()
+    # What servers that died left in RAM goes first, this server's own folder
+    # too if a crash left it: a restart forgets, as a clean stop does (ratelimit.py).
+    sweep_stale(settings.runtime_dir)
     # Fail before forking if the set-up is wrong (e.g. a private key in keys/,
     # a duty alert's secret file missing); the keys and routing checked here
     # are what every worker serves (reload.py). The app first: it makes the
     # data folder, so a doctor run after a refused start finds only the problem.
     create_app(settings)
+    # Held for the master's life, so no other server's start takes it for a dead one's.
+    held = hold(shared_dir(settings.runtime_dir, settings.data_dir))
     reload.check_in_master(settings)
     # The duty alert sender: a child of the master (tipdrop/server/alerts.py).
     sender = SenderProcess(settings)
@@ -101,4 +109,7 @@ def run_gunicorn(settings, host, port, workers):
         "on_exit": lambda _arbiter: (sender.stop(),
                                      remove_shared(settings.runtime_dir, settings.data_dir)),
     }
-    _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()
+    try:
+        _Gunicorn(lambda: create_app(settings, hold_wal=True), options).run()
+    finally:
+        os.close(held)

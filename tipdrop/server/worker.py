@@ -37,6 +37,7 @@ import threading
 import time
 from functools import cache, partial
 from html import escape
+from urllib.parse import parse_qsl
 
 from babel.support import Translations
 from gunicorn.http import errors as http_errors
@@ -45,6 +46,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
+from tipdrop.server import logs
 from tipdrop.server.web import i18n
 from tipdrop.server.web.errors import HTTP_MESSAGES
 
@@ -85,17 +87,52 @@ def _catalog(lang):
     return Translations.load(str(_TRANSLATIONS), [lang], domain="messages")
 
 
+def _query_language(line, whole):
+    """The ``lang`` the request line's query asks for, if it is one of tipdrop's, else None.
+
+    As the pages read it (``request.args.get("lang")``: the first one). A line
+    that was cut (``whole`` false: too long to be read to its end) may have
+    cut its last parameter too, so that one is not believed.
+    """
+    parts = line.split(b" ")
+    if len(parts) < 2:
+        return None
+    target = parts[1].decode("latin-1")
+    if "?" not in target:
+        return None
+    query = target.split("?", 1)[1].split("#", 1)[0]
+    pairs = query.split("&")
+    if not whole:
+        pairs = pairs[:-1]
+    for name, value in parse_qsl("&".join(pairs), keep_blank_values=True, errors="replace"):
+        if name == "lang":
+            return value if value in i18n.LANGUAGES else None
+    return None
+
+
+def language_of(head):
+    """The language tipdrop's pages would use for the request ``head`` (tipdrop/server/web/i18n.py).
+
+    ``?lang=`` in the request line first, when the line can be read (for a
+    414 its beginning is still there), then Accept-Language, then Russian.
+    """
+    line, crlf, _rest = head.partition(b"\r\n")
+    lang = _query_language(line[:MAX_HEAD], whole=bool(crlf))
+    if lang is not None:
+        return lang
+    accepted = _ACCEPT_LANGUAGE.search(head)
+    return i18n.language_for(parse_accept_header(
+        accepted.group(1).decode("latin-1").strip(), LanguageAccept) if accepted else [])
+
+
 def refusal(status, reason, head):
     """The whole answer to a request refused before the app, from its raw ``head``.
 
-    Only the path's first segment and Accept-Language are read from the head,
-    however broken it is; nothing of it is echoed. The language is the one
-    tipdrop's pages would use (tipdrop/server/web/i18n.py), Russian when the head does
-    not say.
+    Only the request line's path and ``lang`` parameter and Accept-Language
+    are read from the head, however broken it is; nothing of it is echoed.
+    The language is the one tipdrop's pages would use (:func:`language_of`).
     """
-    accepted = _ACCEPT_LANGUAGE.search(head)
-    lang = i18n.language_for(parse_accept_header(
-        accepted.group(1).decode("latin-1").strip(), LanguageAccept) if accepted else [])
+    lang = language_of(head)
     message = _catalog(lang).gettext(HTTP_MESSAGES.get(status, HTTP_MESSAGES[400]))
     target = head.split(b"\r\n", 1)[0].split(b" ")
     path = target[1] if len(target) > 1 else b""
@@ -118,6 +155,11 @@ class Worker(ThreadWorker):
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
         super().init_process()
+
+    def load_wsgi(self):
+        """gunicorn's; then, before the first request, no stray warning or stderr line (logs.py)."""
+        super().load_wsgi()
+        logs.quiet_while_serving()
 
     def _head_timeout(self):
         """TIPDROP_READ_TIMEOUT, or None if the app is not tipdrop's (plain gthread)."""
@@ -226,6 +268,7 @@ class Worker(ThreadWorker):
 
 def _head_of(req):
     """Enough of a head gunicorn parsed to choose the language and the kind of answer."""
-    lines = [f"{req.method} {req.path} HTTP/1.1"] + [
+    target = f"{req.path}?{req.query}" if req.query else req.path
+    lines = [f"{req.method} {target} HTTP/1.1"] + [
         f"{name}: {value}" for name, value in req.headers if name.upper() == "ACCEPT-LANGUAGE"]
     return "\r\n".join(lines).encode("latin-1", "replace") + _HEAD_END

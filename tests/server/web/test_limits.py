@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from tipdrop.server.web import create_app
 from tipdrop.server.web.limits import BusyError, Slots
 from tipdrop.server.web.ratelimit import (
+    HELD,
     IN_MEMORY,
     RateLimitedError,
     RateLimiter,
@@ -17,7 +19,9 @@ from tipdrop.server.web.ratelimit import (
     SharedCounts,
     check_in_memory,
     filesystem_type,
+    hold,
     shared_dir,
+    sweep_stale,
 )
 
 
@@ -257,3 +261,75 @@ def test_counts_that_cannot_be_written_are_a_503_not_an_internal_error(counts):
             check.hit("192.0.2.1")
     finally:
         counts.folder.unlink()
+
+
+@pytest.fixture
+def runtime_dir():
+    """A runtime folder of this test's own in /dev/shm: other servers on the machine are not in it."""
+    import secrets
+    import shutil
+
+    folder = Path("/dev/shm") / f"td-sweep-test-{secrets.token_hex(6)}"
+    folder.mkdir(mode=0o700)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_sweep_removes_a_folder_once_every_process_holding_it_is_dead(runtime_dir):
+    import signal
+    import subprocess
+    import sys
+
+    folder = shared_dir(runtime_dir, "/srv/some-data")
+    # Given a process that uses the folder (as a worker does), killed with SIGKILL
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from tipdrop.server.web.ratelimit import SharedCounts\n"
+         f"counts = SharedCounts({str(folder)!r}); counts.rows()\n"
+         "print('ready', flush=True); time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        # While it lives, a sweep leaves its folder alone
+        assert sweep_stale(runtime_dir) == 0
+        assert (folder / "limits.db").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # Once it is dead, the folder goes
+    assert sweep_stale(runtime_dir) == 1
+    assert not folder.exists()
+
+
+def test_the_sweep_touches_nothing_it_cannot_prove_a_dead_server_s(runtime_dir, tmp_path):
+    # A folder an older tipdrop made (no HELD file), a name tipdrop does not
+    # give, and a link to someone's folder with an unheld HELD file in it
+    older = runtime_dir / "tipdrop-0123456789abcdef"
+    older.mkdir(mode=0o700)
+    (older / "limits.db").write_bytes(b"x")
+    odd = runtime_dir / "tipdrop-backup-2024"
+    odd.mkdir(mode=0o700)
+    (odd / HELD).write_bytes(b"")
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (target / HELD).write_bytes(b"")
+    (runtime_dir / "tipdrop-fedcba9876543210").symlink_to(target)
+    assert sweep_stale(runtime_dir) == 0
+    assert (older / "limits.db").exists() and odd.is_dir() and (target / HELD).exists()
+
+
+def test_a_folder_swept_while_a_process_starts_using_it_is_made_again(runtime_dir):
+    folder = shared_dir(runtime_dir, "/srv/data")
+    first = hold(folder)
+    os.close(first)  # its process died: the folder is a dead server's
+    counts = SharedCounts(folder)
+    assert sweep_stale(runtime_dir) == 1
+    counts.rows()  # a new process: it makes and holds the folder again
+    assert (folder / HELD).exists()
+    assert sweep_stale(runtime_dir) == 0  # held: kept
+    del counts
+    import gc
+
+    gc.collect()
+    assert sweep_stale(runtime_dir) == 1  # let go with its object

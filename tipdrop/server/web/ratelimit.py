@@ -38,6 +38,17 @@ docs/deploy.md) removes the folder when the server stops. The file's folder
 is named after a digest of the data folder's path, so all processes of one
 server, and only they, count together.
 
+A server that does not stop cleanly (kill -9, the OOM killer) cannot remove
+its folder, and with it would stay the receipt pages' keys (pagelinks.py)
+until the next boot. So each process using a folder holds a shared lock
+(flock) on its :data:`HELD` file for as long as it lives (:func:`hold`); the
+kernel drops the lock when the last of them dies, however it dies. ``tipdrop
+serve`` at start removes every ``tipdrop-*`` folder of the runtime folder
+that is provably a dead server's (:func:`sweep_stale`): named as tipdrop names
+them, a private folder of this user, whose HELD file no process holds. A
+folder without a HELD file (an older tipdrop's, or one being made) is never
+touched, nor is a live server's.
+
 Why SQLite: one write transaction per counted request (``BEGIN IMMEDIATE``)
 serialises the count and the insert across processes, so two workers can
 never both let through the request that reaches the limit; the cost is tens
@@ -50,12 +61,14 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import shutil
 import sqlite3
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -68,6 +81,10 @@ T = TypeVar("T")
 #: File systems that live in RAM only.
 IN_MEMORY = {"tmpfs", "ramfs"}
 FILE_NAME = "limits.db"
+#: Locked (shared) by every process using the folder while it lives (hold).
+HELD = "held"
+#: The name shared_dir gives a server's folder.
+_FOLDER_NAME = re.compile(r"tipdrop-[0-9a-f]{16}")
 #: Rows (counted events, all limits together) the file may hold; past it,
 #: expired rows are pruned, and if that is not enough the limit starts over.
 MAX_EVENTS = 200_000
@@ -155,8 +172,82 @@ def _check_private(folder):
             "to others), so the rate-limit key could leak: remove it and start again")
 
 
+def _same_file(fd, path):
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def hold(folder) -> int:
+    """Make the server's ``folder`` if need be and hold it: a shared flock on its HELD file.
+
+    Returns the file descriptor; the folder is this process's (and its
+    children's, which inherit the descriptor) until it is closed or the
+    process dies. A sweep may remove the folder between its making and the
+    lock; then it is made again.
+    """
+    folder = Path(folder)
+    for _attempt in range(100):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        _check_private(folder)
+        try:
+            fd = os.open(folder / HELD, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+        except FileNotFoundError:
+            continue  # swept right after the mkdir
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if _same_file(fd, folder / HELD):
+            return fd
+        os.close(fd)  # locked a file a sweep had just removed
+    raise RuntimeDirError(f"{folder} keeps being removed: is another program deleting it?")
+
+
+def sweep_stale(runtime_dir) -> int:
+    """Remove the folders dead servers left in ``runtime_dir``; return how many.
+
+    Only a folder named as :func:`shared_dir` names them, private to this
+    user, whose HELD file exists and is held by no process (the lock is taken
+    without waiting, and kept while the folder is removed, so no process can
+    start using it meanwhile: :func:`hold` would lock the removed file, see
+    it is gone, and make the folder again).
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(runtime_dir))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not _FOLDER_NAME.fullmatch(entry.name):
+            continue
+        folder = Path(entry.path)
+        try:
+            _check_private(folder)
+            fd = os.open(folder / HELD, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (OSError, RuntimeDirError):
+            continue  # not ours, gone, or no HELD file: not provably dead
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live server's
+            if _same_file(fd, folder / HELD):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _utc_day():
     return int(time.time() // 86400)
+
+
+def _close_held(held):
+    if held[0] is not None:
+        os.close(held[0])
+        held[0] = None
 
 
 class SharedCounts:
@@ -179,6 +270,9 @@ class SharedCounts:
         self._lock_fd = None
         self._pid = None
         self._inode = None
+        #: The descriptor holding the folder (hold), closed with this object.
+        self._held = [None]
+        weakref.finalize(self, _close_held, self._held)
 
     @classmethod
     def for_server(cls, runtime_dir, data_dir, mounts="/proc/self/mounts"):
@@ -197,8 +291,9 @@ class SharedCounts:
             self._conn.close()
             os.close(self._lock_fd)
             self._conn = None
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        _check_private(self.folder)
+        held = hold(self.folder)
+        _close_held(self._held)
+        self._held[0] = held
         path = self.folder / FILE_NAME
         if not path.exists():
             try:
