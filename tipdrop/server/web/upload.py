@@ -7,6 +7,10 @@ tipdrop's streaming multipart reader (multipart.py) here, keep text fields in me
 under a hard limit, and hand each file's bytes straight to an encrypting
 writer (see attachments.AttachmentWriter) as they arrive, without copying them first.
 
+A body of at most SMALL_BODY bytes (a report without a large attachment)
+is read whole into memory first and then parsed alike; only a larger one
+streams, under an upload slot (:func:`upload_slot`).
+
 Files are encrypted to the unit of the chosen region, so the ``region``
 field must come before the first file: the HTML form is laid out that way,
 and API clients are told so in the OpenAPI document.
