@@ -39,7 +39,8 @@ SETTINGS = (
     Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
             "Receipt hashes one worker process runs at once; more wait, then get 503."),
     Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
-            "Submissions one worker process reads at once; more get 503 at once. "
+            "Submissions larger than 256 KiB one worker process streams in at once; more get "
+            "503 at once (smaller ones are read whole first and need no slot). "
             "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
     Setting("open_uploads", "TIPDROP_OPEN_UPLOADS", int, 50,
             "Reports being uploaded in resumable pieces at once, for the whole server; more "

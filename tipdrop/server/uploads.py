@@ -37,6 +37,7 @@ import json
 import secrets
 import sqlite3
 import time
+from contextlib import nullcontext
 
 from tipdrop.crypto import kdf, pagelink
 from tipdrop.errors import CryptoError, InputError
@@ -242,8 +243,13 @@ def _answer_key(key):
     return kdf.expand(bytes.fromhex(key), ANSWER_LABEL)
 
 
-def finish(tips, *, key, chain, max_bytes, answer_for, now=time.time):
+def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullcontext(),
+           now=time.time):
     """Store the report the pieces make; returns (answer, first time?).
+
+    ``admit(total)`` (the upload's size in bytes) is held while the pieces
+    are read back and stored, and may refuse (the web view's upload slot for
+    a large upload).
 
     ``answer_for(receipt)`` makes the answer (the view adds the receipt page
     link); it is kept sealed under the upload key, in the report's own
@@ -275,16 +281,18 @@ def finish(tips, *, key, chain, max_bytes, answer_for, now=time.time):
             raise UploadNotFoundError("purged while it was being stored")
         answers.append(answer)
 
-    try:
-        _assemble(tips, row, request, max_bytes, keep_answer)
-    except BaseException:
-        row = store.get(tips.db, upload)
-        if row is not None and row["state"] == "done":
-            # Another request for this upload (the same finish, sent again while
-            # this one ran) stored the report first: answer as it did.
-            return _stored_answer(row, key, upload), False
-        store.drop(tips.db, upload)
-        raise
+    # Refused here (busy), the upload is kept whole: the device asks again.
+    with admit(request["total"]):
+        try:
+            _assemble(tips, row, request, max_bytes, keep_answer)
+        except BaseException:
+            row = store.get(tips.db, upload)
+            if row is not None and row["state"] == "done":
+                # Another request for this upload (the same finish, sent again while
+                # this one ran) stored the report first: answer as it did.
+                return _stored_answer(row, key, upload), False
+            store.drop(tips.db, upload)
+            raise
     return answers[0], True
 
 

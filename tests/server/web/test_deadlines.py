@@ -15,6 +15,7 @@ import pytest
 
 from tipdrop.server.web import create_app
 from tipdrop.server.web.deadlines import Deadlines, SlowClientError
+from tipdrop.server.web.upload import SMALL_BODY
 
 
 @pytest.fixture
@@ -182,7 +183,9 @@ def test_a_refused_upload_is_not_read_and_its_receiving_side_is_shut(app_config,
     app = create_app(app_config | {"upload_slots": 1})
     slots = app.extensions["tipdrop"]["upload_slots"]
     client = app.test_client()
-    body = b"--b\r\nContent-Disposition: form-data; name=\"region\"\r\n\r\nastana\r\n"
+    # Larger than a small body, which is read without an upload slot (upload.SMALL_BODY)
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"region\"\r\n\r\nastana\r\n"
+            + b"\0" * SMALL_BODY)
     with slots():
         response = client.post("/api/v1/tips", data=body,
                                content_type="multipart/form-data; boundary=b",

@@ -35,7 +35,7 @@ from tipdrop.server.web.reporter import (
     receive_submission,
     release,
 )
-from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission
+from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission, upload_slot
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -148,18 +148,19 @@ def submit():
     if request.mimetype == "multipart/form-data":
         receipt = receive_submission(tips, check_fields=_check_api_fields)
     else:
+        # Read whole first, so no upload slot: those bound the threads busy
+        # streaming a body, and the Argon2 slots bound this work (upload.SMALL_BODY).
         doc = _json_body()
         keep = doc.pop("keep_location", False) is True
-        with extension("upload_slots")():
-            draft = tips.start(region=doc.get("region"), keep_location=keep)
-            try:
-                fields = {k: v for k, v in doc.items() if k in Report.__dataclass_fields__}
-                fields["language"] = current_language()
-                report = Report.build(**fields)
-            except BaseException:
-                draft.discard()
-                raise
-            receipt = tips.submit(draft, report)
+        draft = tips.start(region=doc.get("region"), keep_location=keep)
+        try:
+            fields = {k: v for k, v in doc.items() if k in Report.__dataclass_fields__}
+            fields["language"] = current_language()
+            report = Report.build(**fields)
+        except BaseException:
+            draft.discard()
+            raise
+        receipt = tips.submit(draft, report)
     return receipt_answer(receipt, "server"), 201
 
 
@@ -175,8 +176,9 @@ def submit_sealed():
         return sealed.start(tips, fields=fields, max_stream=max_body)
 
     # Its key is written before the report is stored (PageLinks.reserve).
+    # A small body is read whole first, without an upload slot (upload.SMALL_BODY).
     with receipt_page_reserved(request.args.get("receipt_page") == "yes") as reserved, \
-            extension("upload_slots")():
+            upload_slot(request):
         fields, draft = read_submission(request, start_draft, max_body)
         if draft is None:
             draft = start_draft(fields)

@@ -30,7 +30,7 @@ from tipdrop.server import sealed
 from tipdrop.server.web import pagelinks
 from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
 from tipdrop.server.web.i18n import current_language, link, translate_error
-from tipdrop.server.web.upload import read_small_form, read_submission
+from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
 
 bp = Blueprint("reporter", __name__)
 
@@ -118,7 +118,9 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
         draft.once = once
         return draft
 
-    with extension("upload_slots")():
+    # A large body is streamed under an upload slot; a small one is read
+    # first and needs none (upload.SMALL_BODY).
+    with upload_slot(request):
         fields, draft = read_submission(request, start_draft, settings_max)
         if draft is None:
             draft = start_draft(fields)

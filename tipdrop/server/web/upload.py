@@ -7,17 +7,24 @@ tipdrop's streaming multipart reader (multipart.py) here, keep text fields in me
 under a hard limit, and hand each file's bytes straight to an encrypting
 writer (see attachments.AttachmentWriter) as they arrive, without copying them first.
 
+A body of at most SMALL_BODY bytes (a report without a large attachment)
+is read whole into memory first and then parsed alike; only a larger one
+streams, under an upload slot (:func:`upload_slot`).
+
 Files are encrypted to the unit of the chosen region, so the ``region``
 field must come before the first file: the HTML form is laid out that way,
 and API clients are told so in the OpenAPI document.
 """
 
+import io
+from contextlib import nullcontext
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tipdrop.errors import InputError, TextEncodingError
-from tipdrop.server.web.body import check_length, read_small
+from tipdrop.server.web.body import check_length, is_chunked, read_small
+from tipdrop.server.web.context import extension
 from tipdrop.server.web.deadlines import open_body
 from tipdrop.server.web.multipart import MalformedForm, MultipartReader
 
@@ -103,6 +110,36 @@ class _Parser:
 
 MAX_SMALL_FORM = 256 * 1024
 
+#: A body that declares at most this many bytes is read whole into memory
+#: before any work, under the body deadlines as a JSON document is, and
+#: takes no upload slot (:func:`upload_slot`): a report without a large
+#: attachment (a text-only form without JavaScript, a small device-sealed
+#: report, the last piece of a resumable one). The upload slots bound the
+#: threads busy *streaming* a body from the network; clients trickling large
+#: bodies just above TIPDROP_MIN_BODY_RATE can hold them all, and reports
+#: must not wait on that (docs/threat-model.md, "A flood of junk"). The same
+#: bound as a JSON document or a small form: such a body adds no kind of
+#: thread use or memory the server did not already have (at most one per
+#: thread: tests/e2e/test_flood.py, memory_bound_mib).
+SMALL_BODY = MAX_SMALL_FORM
+
+
+def is_small_body(request):
+    """Whether the request declares a body of at most SMALL_BODY bytes (a chunked one never does)."""
+    length = request.content_length
+    return length is not None and length <= SMALL_BODY and not is_chunked(request)
+
+
+def upload_slot(request):
+    """What reading this request's body holds: an upload slot, or nothing for a small body.
+
+    Taken with no wait (503 BusyError when all are held), before the body is
+    read; a small body is read without one (SMALL_BODY).
+    """
+    if is_small_body(request):
+        return nullcontext()
+    return extension("upload_slots")()
+
 
 def read_small_form(request):
     """Parse a small url-encoded form strictly: invalid UTF-8 is an error, not mojibake.
@@ -129,6 +166,13 @@ def read_small_form(request):
     return fields
 
 
+class _InMemory(io.BytesIO):
+    """A small body already read, handed to the multipart reader as a stream is."""
+
+    def read_piece(self, size):
+        return self.read(size)
+
+
 def read_submission(request, start_draft, max_body):
     """Parse a multipart submission; return (fields, draft or None).
 
@@ -143,9 +187,14 @@ def read_submission(request, start_draft, max_body):
         raise FormError("missing multipart boundary")
     check_length(request, max_body)
     parser = _Parser(start_draft)
-    # Under the read deadline and minimum rate: a stalled upload ends in
-    # SlowClientError and is discarded below like any other broken one.
-    stream = open_body()
+    if is_small_body(request):
+        # Whole, before any work (SMALL_BODY); a body that stalls ends here
+        # in SlowClientError, before anything was started.
+        stream = _InMemory(read_small(request, SMALL_BODY))
+    else:
+        # Under the read deadline and minimum rate: a stalled upload ends in
+        # SlowClientError and is discarded below like any other broken one.
+        stream = open_body()
     received = 0
 
     def read(size):

@@ -7,6 +7,7 @@ kept beyond what tipdrop/server/uploads.py stores; the key itself never is.
 """
 
 import json
+from contextlib import nullcontext
 
 from flask import Blueprint, request
 
@@ -17,7 +18,7 @@ from tipdrop.server.web.api import receipt_answer
 from tipdrop.server.web.body import read_small
 from tipdrop.server.web.context import count_request, extension, get_tips
 from tipdrop.server.web.reporter import receipt_page_link, receipt_page_reserved, release
-from tipdrop.server.web.upload import MAX_SMALL_FORM
+from tipdrop.server.web.upload import MAX_SMALL_FORM, SMALL_BODY, upload_slot
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/v1/uploads")
 
@@ -59,11 +60,23 @@ def begin():
 def put_piece(index):
     if request.mimetype != "application/octet-stream":
         raise InputError("expected application/octet-stream")
-    with extension("upload_slots")():
+    # A whole piece streams in under an upload slot; a small one (the last,
+    # or a small report's only piece) is read without one (upload.SMALL_BODY).
+    with upload_slot(request):
         data = read_small(request, PIECE_BYTES)
         received = uploads.put_piece(get_tips(), key=_key(), index=index,
                                      digest=request.headers.get("Piece-Digest", ""), data=data)
     return {"received": received}
+
+
+def _storing_slot(total):
+    """An upload slot while a large upload is stored; a small one needs none.
+
+    Storing streams every byte of the pieces through the attachment
+    pipeline, as a streamed upload does under its slot; a report of at most
+    SMALL_BODY bytes is as cheap as a JSON one (upload.SMALL_BODY).
+    """
+    return extension("upload_slots")() if total > SMALL_BODY else nullcontext()
 
 
 @bp.post("/finish")
@@ -81,9 +94,9 @@ def finish():
                 answer["receipt_page"] = receipt_page_link(reserved, receipt, "device")
             return answer
 
-        with extension("upload_slots")():
-            answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
-                                           max_bytes=max_bytes, answer_for=answer_for)
+        answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
+                                       max_bytes=max_bytes, answer_for=answer_for,
+                                       admit=_storing_slot)
     if not first:
         release(reserved)
     return answer, 201 if first else 200
