@@ -93,6 +93,8 @@ class TooManyUploadsError(InputError):
 
     http_status = 503
     detail_is_message = False
+    #: Nothing was done: the request's count is taken back (web/context.py).
+    refused_before_work = True
 
 
 class PieceOutOfOrderError(InputError):
@@ -179,8 +181,9 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: N
     progress: only a piece is. A begin the server has no room for is
     refused (503) *before* ``on_new``: the device tries again later, and
     its tries cost neither the reporter's hourly submissions nor a fresh
-    puzzle (docs/protocol.md section 19, "Idle uploads"). Only when two
-    begins race for the last place does the loser pay and still get 503.
+    puzzle (docs/protocol.md section 19, "Idle uploads"). When two begins
+    race for the last place, the loser's TooManyUploadsError gives its count
+    back (web/context.py, uncount_request).
     """
     upload = _id(key)
     request = _request(doc, max_bytes)

@@ -162,3 +162,50 @@ def test_a_large_resumable_upload_waits_for_a_slot_and_is_kept_meanwhile(
     assert finished.status_code == 201, finished.json
     assert json.loads(finished.data)["encrypted_on"] == "device"
     assert tip_count(app.config["TIPDROP"].data_dir) == 1
+
+
+@pytest.fixture
+def limited_app(app_config):
+    """Two submits an hour, cheap puzzles past them, one upload slot."""
+    return create_app(app_config | {"upload_slots": 1, "submits_per_hour": 2, "puzzle_bits": 4})
+
+
+def test_a_submit_refused_for_want_of_an_upload_slot_does_not_count_against_the_limit(
+        limited_app):
+    client = limited_app.test_client()
+    large = _form_of_length(API_FIELDS, SMALL_BODY + 1)
+    # Given every upload slot held, a reporter's large upload refused busy again and again
+    with limited_app.extensions["tipdrop"]["upload_slots"]():
+        refused = [_post(client, "/api/v1/tips", large).status_code for _ in range(4)]
+    assert refused == [503] * 4
+    # When the slots are free, the hour's two submits are still there
+    assert [_post(client, "/api/v1/tips", large).status_code for _ in range(2)] == [201, 201]
+    # Then the third is the limit, as it would have been without the busy tries
+    assert _post(client, "/api/v1/tips", large).status_code == 429
+    assert tip_count(limited_app.config["TIPDROP"].data_dir) == 2
+
+
+def test_a_puzzle_solution_refused_for_want_of_an_upload_slot_is_not_spent(limited_app):
+    from tipdrop.protocol import puzzle
+
+    client = limited_app.test_client()
+    large = _form_of_length(API_FIELDS, SMALL_BODY + 1)
+    for _ in range(2):
+        assert _post(client, "/api/v1/tips", large).status_code == 201
+    # Given a reporter past the limit who solved the puzzle offered
+    offered = _post(client, "/api/v1/tips", large)
+    assert offered.status_code == 429
+    solution = {puzzle.SOLUTION_HEADER: puzzle.solve_offered(offered.json["puzzle"])}
+    # When the solution arrives while every upload slot is held, it is refused busy
+    with limited_app.extensions["tipdrop"]["upload_slots"]():
+        busy = client.post("/api/v1/tips", data=large, headers=solution,
+                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert busy.status_code == 503
+    # Then sent again once a slot is free, the same solution admits the report, once
+    def again():
+        return client.post("/api/v1/tips", data=large, headers=solution,
+                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert again().status_code == 201
+    replayed = again()
+    assert (replayed.status_code, replayed.json["error"]) == (429, "PuzzleSpentError")
+    assert tip_count(limited_app.config["TIPDROP"].data_dir) == 3

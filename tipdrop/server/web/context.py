@@ -5,6 +5,7 @@ from flask import current_app, g, request
 from tipdrop.common import sqlite
 from tipdrop.crypto import kdf
 from tipdrop.server.tips import Tips
+from tipdrop.server.web.limits import BusyError
 from tipdrop.server.web.puzzles import SOLUTION_HEADER, wants_puzzle
 from tipdrop.server.web.ratelimit import RateLimitedError
 
@@ -76,14 +77,30 @@ def count_request(limit_name):
     puzzles, purpose = extension("puzzles"), limit_name.removesuffix("_limit")
     solution = request.headers.get(SOLUTION_HEADER)
     if solution is not None and puzzles.enabled:
-        puzzles.redeem(solution, purpose)
+        g.uncount = puzzles.redeem(solution, purpose)
         return
     try:
-        extension(limit_name).hit(request.remote_addr or "")
+        g.uncount = extension(limit_name).hit(request.remote_addr or "")
     except RateLimitedError as error:
         if puzzles.enabled and wants_puzzle():
             error.puzzle = puzzles.issue(purpose)
         raise
+
+
+def uncount_request(error):
+    """Take back this request's count (or puzzle solution) if ``error`` refused it before any work.
+
+    Such refusals (``refused_before_work``: no upload slot free, no room
+    for another upload) are 503s the client is told to try again after; the
+    tries must not use up the reporter's limit, nor a solved puzzle. Any
+    other refusal keeps the count: work may have been done.
+    """
+    uncount = g.pop("uncount", None)
+    if uncount is not None and getattr(error, "refused_before_work", False):
+        try:
+            uncount()
+        except BusyError:
+            pass  # the RAM file cannot be written: the count stays, as it would have
 
 
 def limit_reached(limit_name):

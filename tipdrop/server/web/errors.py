@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from tipdrop.errors import TipdropError
 from tipdrop.server.web import i18n
+from tipdrop.server.web.context import uncount_request
 from tipdrop.server.web.i18n import N_
 
 # Werkzeug's own English descriptions are replaced by these (translated).
@@ -78,6 +79,7 @@ def log_internal_error(logger, error):
 def init_app(app):
     @app.errorhandler(TipdropError)
     def tipdrop_error(error):
+        uncount_request(error)
         # An error class may have a page of its own (a form sent twice is not a fault).
         return _respond(i18n.translate_error(error), error.http_status, type(error).__name__,
                         error.detail if isinstance(error.detail, str) else None,

@@ -35,7 +35,9 @@ class Slots:
     @contextmanager
     def __call__(self):
         if not self._sem.acquire(timeout=self.wait):
-            raise BusyError()
+            error = BusyError()
+            error.refused_before_work = True  # the request's count is taken back
+            raise error
         try:
             yield
         finally:

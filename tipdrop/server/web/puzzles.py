@@ -92,7 +92,8 @@ class Puzzles:
         """Accept one solution for ``purpose`` and spend it, or raise why not.
 
         A refusal (puzzle.PuzzleRefusedError, 429) carries a new challenge,
-        so the client can try again at once.
+        so the client can try again at once. Returns a function that gives
+        the solution back, unspent (see context.uncount_request).
         """
         try:
             challenge, nonce = puzzle.read_solution(self.secret, text)
@@ -105,6 +106,8 @@ class Puzzles:
         except puzzle.PuzzleRefusedError as error:
             error.puzzle = self.issue(purpose)
             raise
+        return lambda: self.shared.transaction(lambda conn: conn.execute(
+            "DELETE FROM puzzles_spent WHERE id = ?", [challenge.id]))
 
     def answer(self, challenge):
         """The challenge as the JSON answer carries it."""

@@ -326,10 +326,15 @@ class SharedCounts:
         A count that cannot be written (the folder in RAM full or gone) is a
         503 "busy" (BusyError), never an internal error.
         """
-        allowed = self.transaction(
+        row = self.transaction(
             lambda conn: self._hit(conn, name, address, limit, window, now))
-        if not allowed:
+        if row is None:
             raise RateLimitedError()
+        return row
+
+    def forget(self, row):
+        """Take back the event :meth:`hit` counted as ``row`` (see context.uncount_request)."""
+        self.transaction(lambda conn: conn.execute("DELETE FROM events WHERE rowid = ?", [row]))
 
     def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` as one write transaction of all the server's processes.
@@ -369,12 +374,12 @@ class SharedCounts:
         (count,) = conn.execute("SELECT COUNT(*) FROM events WHERE name = ? AND client = ?",
                                 [name, client]).fetchone()
         if count >= limit:
-            return False
+            return None
         row = conn.execute("INSERT INTO events (name, client, at) VALUES (?, ?, ?)",
                            [name, client, now]).lastrowid
         if row % PRUNE_EVERY == 0:
             self._prune(conn, name, window, now)
-        return True
+        return row
 
     def reached(self, name, address, limit, window, now):
         """Whether the next event of limit ``name`` would be refused; nothing is counted."""
@@ -423,8 +428,12 @@ class RateLimiter:
         self.clock = clock
 
     def hit(self, address):
-        """Record one event for ``address``; raise RateLimitedError past the limit."""
-        self.shared.hit(self.name, address or "", self.limit, self.window, self.clock())
+        """Record one event for ``address``; raise RateLimitedError past the limit.
+
+        Returns a function that takes the event back.
+        """
+        row = self.shared.hit(self.name, address or "", self.limit, self.window, self.clock())
+        return lambda: self.shared.forget(row)
 
     def reached(self, address):
         """Whether ``address`` is at the limit now (the next event would be refused)."""
