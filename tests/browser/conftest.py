@@ -1,6 +1,7 @@
 """A real headless Chromium (Debian's) driven by Playwright, and a real server."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,30 @@ def choose_category(page, category):
         page.click("#category-step button[type=submit]")
         page.wait_for_load_state()
     page.select_option("#category", category)
+
+
+#: What fill_report_with_file writes as the report's description.
+FILE_REPORT_TEXT = "Отправлено по плохой связи"
+
+
+def fill_report_with_file(page, base, lang, path):
+    """Open the submit page in ``lang`` and fill a corruption report from Almaty with
+    the file at ``path`` attached, ready to send."""
+    page.goto(f"{base}/submit?lang={lang}")
+    choose_category(page, "corruption")
+    page.select_option("#region", "almaty")
+    page.fill("#description", FILE_REPORT_TEXT)
+    page.set_input_files("#files", [str(path)])
+
+
+def send_without_javascript(browser, server, path):
+    """Send a report with the file at ``path`` from the form with JavaScript off, which
+    the server encrypts on arrival (no resumable upload): the form works as it always did."""
+    context = browser.new_context(locale="ru-RU", java_script_enabled=False)
+    page = context.new_page()
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", path)
+    assert not page.locator("#send-progress").is_visible()
+    page.click("#report-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    assert page.get_attribute(".protection", "data-encrypted-on") == "server"
+    context.close()

@@ -8,10 +8,9 @@ library, the unit's real key), rewritten the way such a server would
 (tests/protocol/test_bundles.py: a new, correct checksum).
 """
 
-import tracemalloc
-
 import pytest
 
+from tests.memory import peak_traced
 from tests.protocol.test_bundles import Server, _bundle, _records, assert_nothing_imported
 from tipdrop.errors import TipdropError
 from tipdrop.officer import opening, provenance
@@ -54,19 +53,6 @@ def new_workspace(tmp_path):
         workspace.close()
 
 
-def _peak_traced(action):
-    """Peak Python memory allocated while ``action`` runs, above what was live before."""
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        action()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - before
-
-
 def _rewritten(path, out, change):
     """The bundle at ``path`` with ``change(records)`` applied and a correct checksum."""
     records = _records(path.read_bytes())
@@ -94,7 +80,7 @@ def test_import_memory_does_not_grow_with_the_bundles_contents(bundles_of, new_w
     peaks = {}
     for n, path in bundles_of.items():
         workspace = new_workspace(f"cases-{n}")
-        peaks[n] = _peak_traced(lambda: workspace.open_bundle(path, keyring))  # noqa: B023
+        peaks[n] = peak_traced(lambda: workspace.open_bundle(path, keyring))  # noqa: B023
         assert workspace.db["tips"].count == n
     more_content = bundles_of[4 * FEW].stat().st_size - bundles_of[FEW].stat().st_size
     assert more_content > 1_500_000
