@@ -13,7 +13,7 @@ import pytest
 from tests.memory import peak_traced
 from tests.protocol.test_bundles import Server, _bundle, _records, assert_nothing_imported
 from tipdrop.errors import TipdropError
-from tipdrop.officer import opening, provenance
+from tipdrop.officer import provenance, staging
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import bundles
@@ -174,8 +174,8 @@ def test_reports_and_follow_ups_too_large_to_keep_are_judged_from_the_spill(
         with_file, workspace, demo_key, monkeypatch):
     """What a tip's bindings need is kept while a bundle is read only when small;
     a larger report or follow-up is opened again from the spill, judged the same."""
-    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
-    monkeypatch.setattr(opening, "_MAX_KEPT", 0)
+    monkeypatch.setattr(staging, "_MAX_KEPT_ITEMS", -1)
+    monkeypatch.setattr(staging, "_MAX_KEPT", 0)
     path, tip_id = with_file
     counts = workspace.open_bundle(path, Keyring.of(demo_key))
     assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False,
@@ -188,7 +188,7 @@ def test_reports_and_follow_ups_too_large_to_keep_are_judged_from_the_spill(
 
 def test_a_report_opened_again_from_the_spill_still_refuses_a_dropped_file(
         with_file, workspace, demo_key, monkeypatch, tmp_path):
-    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
+    monkeypatch.setattr(staging, "_MAX_KEPT_ITEMS", -1)
     path, tip_id = with_file
 
     def drop_the_file(records):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from tipdrop.errors import ConfigError, TipdropError
 from tipdrop.officer import similar
 from tipdrop.officer.folding import fold, match_expression
-from tipdrop.officer.opening import open_envelope
+from tipdrop.officer.unsealing import open_envelope
 from tipdrop.protocol.fields import STATUSES
 from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 

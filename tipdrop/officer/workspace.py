@@ -29,7 +29,7 @@ from tipdrop.crypto import envelope, keys, stream
 from tipdrop.errors import InputError, TipdropError
 from tipdrop.officer import acking, forwarding, opening, provenance
 from tipdrop.officer.audit import AuditLog
-from tipdrop.officer.opening import open_envelope, stream_opener
+from tipdrop.officer.unsealing import open_envelope, stream_opener
 from tipdrop.protocol import binding, bundles, fields
 from tipdrop.protocol.fields import REPLY_STATUSES
 
