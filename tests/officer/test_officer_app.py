@@ -15,8 +15,8 @@ from tipdrop.officer import keyfiles
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import TOKEN_FIELD
+from tipdrop.officer.decrypted import decrypted_tips
 from tipdrop.officer.keyring import Keyring
-from tipdrop.officer.search import decrypted_tips
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol.report import Report
 
