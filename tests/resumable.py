@@ -58,3 +58,16 @@ def send_pieces(server, key, body):
         status, answer = put_piece(server, key, index, piece)
         assert status == 200, answer
     return uploads.chain(uploads.upload_id(key), [uploads.piece_digest(p) for p in cut])
+
+
+def officer_reads(run_cli, server, folder, tip_id):
+    """The server's export opened on a workstation with its unit key: what ``officer show``
+    prints of ``tip_id``, and the bytes of the one file it saves."""
+    officer = {"TIPDROP_PASSPHRASE": "officer pass", "TIPDROP_WORKDIR": str(folder / "cases"),
+               "TIPDROP_KEY": str(server.key_file)}
+    run_cli("export", "--unit", "demo", "--out", folder / "e.tdx", env=server.env(), check=True)
+    run_cli("officer", "open", folder / "e.tdx", env=officer, check=True)
+    shown = run_cli("officer", "show", tip_id, "--save-attachments", folder / "evidence",
+                    env=officer, check=True)
+    [saved] = (folder / "evidence").iterdir()
+    return shown.stdout, saved.read_bytes()

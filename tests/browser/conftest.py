@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.recording_proxy import RecordingProxy
 from tests.e2e.conftest import run_cli  # noqa: F401  (the real CLI, for the officer's side)
 from tests.serving import start_server
 
@@ -46,6 +47,15 @@ def server(tmp_path):
     running = start_server(tmp_path)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def proxy(server):
+    """A RecordingProxy between the browser and ``server``: load pages from its port to
+    search every byte the browser sent (the tests that prove what was in no request)."""
+    running = RecordingProxy(server.port)
+    yield running
+    running.close()
 
 
 @pytest.fixture

@@ -28,11 +28,11 @@ from tests.browser.conftest import (
     send_without_javascript,
 )
 from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS, search_profile
+from tests.resumable import officer_reads
 from tests.stored import tip_ids
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
 SIZE = 2_600_000  # three pieces of 1 MiB once sealed
 
 
@@ -110,15 +110,9 @@ def test_a_cut_connection_resumes_and_makes_exactly_one_report(browser, server, 
     [tip_id] = tip_ids(server.data_dir)
 
     # And the officer's tool decrypts the very bytes that were chosen
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(server.key_file)}
-    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
-    run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
-    shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "evidence",
-                    env=officer, check=True)
-    assert FILE_REPORT_TEXT in shown.stdout and "encrypted on: device" in shown.stdout
-    [saved] = (tmp_path / "evidence").iterdir()
-    assert saved.read_bytes() == evidence
+    shown, saved = officer_reads(run_cli, server, tmp_path, tip_id)
+    assert FILE_REPORT_TEXT in shown and "encrypted on: device" in shown
+    assert saved == evidence
 
 
 def test_without_javascript_the_form_posts_as_before(browser, server, tmp_path):

@@ -13,7 +13,14 @@ from contextlib import closing
 
 import pytest
 
-from tests.resumable import cut_pieces, post_json, put_piece, resumable, sealed_upload
+from tests.resumable import (
+    cut_pieces,
+    officer_reads,
+    post_json,
+    put_piece,
+    resumable,
+    sealed_upload,
+)
 from tests.serving import multipart, start_server
 from tests.stored import tip_ids
 from tipdrop.protocol import uploads
@@ -24,7 +31,6 @@ from tipdrop.server.web.ratelimit import shared_dir
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
 RUNTIME_DIR = Settings.runtime_dir  # the default, which tests.serving keeps
 LIMITS = {"TIPDROP_SUBMITS_PER_HOUR": "1000", "TIPDROP_OPEN_UPLOADS": "3",
           "TIPDROP_MAX_UPLOAD_MB": "4"}
@@ -76,15 +82,9 @@ def test_a_cut_connection_resumes_and_the_officer_gets_exactly_the_file(
     assert _uploads_rows(server) == [("done", 3, None)]
 
     # And the officer's tool decrypts the very bytes that were chosen
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(server.key_file)}
-    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
-    run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
-    shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "evidence",
-                    env=officer, check=True)
-    assert "resumed over a bad network" in shown.stdout
-    [saved] = (tmp_path / "evidence").iterdir()
-    assert saved.read_bytes() == evidence
+    shown, saved = officer_reads(run_cli, server, tmp_path, tip_id)
+    assert "resumed over a bad network" in shown
+    assert saved == evidence
 
 
 def test_a_repeated_finish_answers_the_same_and_stores_no_second_report(server, tmp_path):

@@ -42,6 +42,14 @@ class Clock:
         return self.now
 
 
+def opened_workspace(bundle, key, folder):
+    """The workspace at ``folder`` with ``bundle`` opened in it, as the CLI opens it."""
+    workspace = Workspace(folder)
+    workspace.open_bundle(bundle, Keyring.of(key))
+    workspace.close()
+    return folder
+
+
 @pytest.fixture
 def unit(tmp_path):
     """The unit's key file under a passphrase (cheap Argon2 for tests), and the key itself."""
@@ -72,10 +80,7 @@ def workdir(tmp_path, unit):
                                            description="Вырвали телефон из рук на остановке."))
     server.export("demo", tmp_path / "export2.tdx")
     server.db.close()
-    workspace = Workspace(tmp_path / "cases")
-    workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
-    workspace.close()
-    return tmp_path / "cases"
+    return opened_workspace(tmp_path / "export.tdx", key, tmp_path / "cases")
 
 
 @pytest.fixture
