@@ -44,3 +44,9 @@ def all_blobs(database):
     """{id: staged_day} of every blob, and whether any piece has no blob row."""
     with _connect(database) as conn:
         return dict(conn.execute("SELECT id, staged_day FROM blobs"))
+
+
+def tip_ids(database):
+    """The ids of the reports the server holds."""
+    with _connect(database) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM tips")]

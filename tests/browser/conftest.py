@@ -1,10 +1,12 @@
 """A real headless Chromium (Debian's) driven by Playwright, and a real server."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.browser.recording_proxy import RecordingProxy
 from tests.e2e.conftest import run_cli  # noqa: F401  (the real CLI, for the officer's side)
 from tests.serving import start_server
 
@@ -48,6 +50,15 @@ def server(tmp_path):
 
 
 @pytest.fixture
+def proxy(server):
+    """A RecordingProxy between the browser and ``server``: load pages from its port to
+    search every byte the browser sent (the tests that prove what was in no request)."""
+    running = RecordingProxy(server.port)
+    yield running
+    running.close()
+
+
+@pytest.fixture
 def screenshots():
     """Where browser tests leave screenshots for a person to look at."""
     folder = Path(os.environ.get("TIPDROP_SCREENSHOTS", "/tmp/tipdrop-screenshots"))
@@ -80,3 +91,30 @@ def choose_category(page, category):
         page.click("#category-step button[type=submit]")
         page.wait_for_load_state()
     page.select_option("#category", category)
+
+
+#: What fill_report_with_file writes as the report's description.
+FILE_REPORT_TEXT = "Отправлено по плохой связи"
+
+
+def fill_report_with_file(page, base, lang, path):
+    """Open the submit page in ``lang`` and fill a corruption report from Almaty with
+    the file at ``path`` attached, ready to send."""
+    page.goto(f"{base}/submit?lang={lang}")
+    choose_category(page, "corruption")
+    page.select_option("#region", "almaty")
+    page.fill("#description", FILE_REPORT_TEXT)
+    page.set_input_files("#files", [str(path)])
+
+
+def send_without_javascript(browser, server, path):
+    """Send a report with the file at ``path`` from the form with JavaScript off, which
+    the server encrypts on arrival (no resumable upload): the form works as it always did."""
+    context = browser.new_context(locale="ru-RU", java_script_enabled=False)
+    page = context.new_page()
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", path)
+    assert not page.locator("#send-progress").is_visible()
+    page.click("#report-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    assert page.get_attribute(".protection", "data-encrypted-on") == "server"
+    context.close()

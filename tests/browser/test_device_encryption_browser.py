@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import choose_category
-from tests.browser.recording_proxy import RecordingProxy
 from tests.samples import photo_with_metadata
 from tests.serving import start_server
 from tipdrop.common import sqlite
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.e2e
 
 CANARY = "КАНАРЕЙКА-5b1e: взятка у окна 4"
 PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
-
-
-@pytest.fixture
-def proxy(server):
-    running = RecordingProxy(server.port)
-    yield running
-    running.close()
 
 
 def _fill_and_send(page, base, files):

@@ -14,19 +14,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from tests.browser.recording_proxy import RecordingProxy
-
 pytestmark = pytest.mark.e2e
 
 CANARY = "КАНАРЕЙКА-follow-9c2d: номер машины 017"
 PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
-
-
-@pytest.fixture
-def proxy(server):
-    running = RecordingProxy(server.port)
-    yield running
-    running.close()
 
 
 def _receipt_via_api(server):

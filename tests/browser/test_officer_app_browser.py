@@ -30,7 +30,8 @@ from werkzeug.serving import make_server
 from tests.browser.conftest import collect_errors
 from tests.e2e.conftest import PASS, TIPDROP, ceremony  # noqa: F401 (a fixture)
 from tests.e2e.test_officer_app_online import _submit as _submit_in
-from tests.e2e.test_officer_loop import _check, _submit
+from tests.e2e.test_officer_loop import _submit
+from tests.web_forms import check_on_web
 from tipdrop.common.remote import check_server_url
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
@@ -183,7 +184,7 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
 
     # Then the server imports the downloaded replies and the reporter's check shows the question
     run_cli("import-replies", downloaded, env=server.env(), check=True)
-    checked = _check(server, receipt)
+    checked = check_on_web(server, receipt)
     assert 'data-status="need-info"' in checked and "В какой день это было?" in checked
 
     # And nothing of the report was written in the clear under the workspace or the app's TMPDIR
@@ -228,7 +229,7 @@ def test_the_pull_and_send_buttons_exchange_with_the_real_server(
         page.click("#pull")
         assert "Cannot reach the server." in page.inner_text("#transfer-error")
     server.start()
-    assert "Спасибо, передали в отдел." in _check(server, receipt)
+    assert "Спасибо, передали в отдел." in check_on_web(server, receipt)
 
 
 #: Records each notification the page raises (the browser's own Notification still runs).

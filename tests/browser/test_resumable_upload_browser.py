@@ -19,26 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import choose_category, collect_errors, open_profile
+from tests.browser.conftest import (
+    FILE_REPORT_TEXT,
+    choose_category,
+    collect_errors,
+    fill_report_with_file,
+    open_profile,
+    send_without_javascript,
+)
 from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS, search_profile
+from tests.resumable import officer_reads
+from tests.stored import tip_ids
 
 pytestmark = pytest.mark.e2e
 
-PASS = {"TIPDROP_PASSPHRASE": "officer pass"}
 SIZE = 2_600_000  # three pieces of 1 MiB once sealed
-
-
-def _tips(server):
-    with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
-        return [row[0] for row in db.execute("SELECT id FROM tips")]
-
-
-def _fill(page, base, lang, path):
-    page.goto(f"{base}/submit?lang={lang}")
-    choose_category(page, "corruption")
-    page.select_option("#region", "almaty")
-    page.fill("#description", "Отправлено по плохой связи")
-    page.set_input_files("#files", [str(path)])
 
 
 def test_a_cut_connection_resumes_and_makes_exactly_one_report(browser, server, tmp_path,
@@ -76,7 +71,7 @@ def test_a_cut_connection_resumes_and_makes_exactly_one_report(browser, server, 
     page.route(re.compile(r".*/api/v1/uploads/finish.*"), finish)
 
     # When the reporter sends a report with a file
-    _fill(page, base, "ru", tmp_path / "clip.bin")
+    fill_report_with_file(page, base, "ru", tmp_path / "clip.bin")
     page.click("#report-form button[type=submit]")
 
     # Then, cut off mid-way, the page says it will go on, with the progress so far
@@ -90,7 +85,7 @@ def test_a_cut_connection_resumes_and_makes_exactly_one_report(browser, server, 
     assert re.search(r"из 2,6 МБ", progress) and "%" in progress, progress
     page.add_script_tag(path=str(AXE))
     assert page.evaluate(AXE_VIOLATIONS) == []
-    assert _tips(server) == []
+    assert tip_ids(server.data_dir) == []
 
     # And back online it resumes, the lost answer is asked for again, and the receipt page opens
     context.set_offline(False)
@@ -112,33 +107,20 @@ def test_a_cut_connection_resumes_and_makes_exactly_one_report(browser, server, 
     context.close()
 
     # And exactly one report is stored
-    [tip_id] = _tips(server)
+    [tip_id] = tip_ids(server.data_dir)
 
     # And the officer's tool decrypts the very bytes that were chosen
-    officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
-               "TIPDROP_KEY": str(server.key_file)}
-    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
-    run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
-    shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "evidence",
-                    env=officer, check=True)
-    assert "Отправлено по плохой связи" in shown.stdout and "encrypted on: device" in shown.stdout
-    [saved] = (tmp_path / "evidence").iterdir()
-    assert saved.read_bytes() == evidence
+    shown, saved = officer_reads(run_cli, server, tmp_path, tip_id)
+    assert FILE_REPORT_TEXT in shown and "encrypted on: device" in shown
+    assert saved == evidence
 
 
 def test_without_javascript_the_form_posts_as_before(browser, server, tmp_path):
     (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(300_000))
-    context = browser.new_context(locale="ru-RU", java_script_enabled=False)
-    page = context.new_page()
-    _fill(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
-    assert not page.locator("#send-progress").is_visible()
-    page.click("#report-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/receipt/"))
-    assert page.get_attribute(".protection", "data-encrypted-on") == "server"
-    assert len(_tips(server)) == 1
+    send_without_javascript(browser, server, tmp_path / "clip.bin")
+    assert len(tip_ids(server.data_dir)) == 1
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM uploads").fetchone() == (0,)
-    context.close()
 
 
 def test_resume_js_computes_the_upload_vectors(browser, server):
@@ -182,7 +164,7 @@ def test_on_a_slow_link_the_progress_says_bytes_percent_and_time_left(browser, s
     cdp.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 300, "downloadThroughput": 500_000,
         "uploadThroughput": 250_000})
-    _fill(page, f"http://127.0.0.1:{server.port}", "kk", tmp_path / "clip.bin")
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "kk", tmp_path / "clip.bin")
     page.click("#report-form button[type=submit]")
     left = page.locator("#report-form").get_attribute("data-msg-seconds-left").split("{")[0]
     page.wait_for_function("(left) => document.getElementById('send-progress-text')"
@@ -193,7 +175,7 @@ def test_on_a_slow_link_the_progress_says_bytes_percent_and_time_left(browser, s
     assert re.search(r"2[.,]6 МБ-тың [0-9][.,][0-9] МБ-ы \([0-9]+\s?%\), шамамен [0-9]+ с қалды",
                      text), text
     page.wait_for_url(re.compile(r"/receipt/"), timeout=60_000)
-    assert len(_tips(server)) == 1
+    assert len(tip_ids(server.data_dir)) == 1
     context.close()
 
 
@@ -229,7 +211,7 @@ def test_an_upload_cut_off_by_closing_the_browser_leaves_nothing_in_the_profile(
     context.close()
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
         assert db.execute("SELECT state, pieces FROM uploads").fetchall() == [("open", 1)]
-    assert _tips(server) == []
+    assert tip_ids(server.data_dir) == []
 
     # When the same profile is opened again, the site keeps nothing in its storage...
     context = open_profile(playwright_driver, profile, locale="ru-RU")

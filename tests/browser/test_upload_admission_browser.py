@@ -18,10 +18,15 @@ from contextlib import closing
 
 import pytest
 
-from tests.browser.conftest import collect_errors
-from tests.browser.test_resumable_upload_browser import _fill, _tips
-from tests.e2e.test_resumable_uploads import _json, _sealed
+from tests.browser.conftest import (
+    FILE_REPORT_TEXT,
+    collect_errors,
+    fill_report_with_file,
+    send_without_javascript,
+)
+from tests.resumable import post_json, sealed_upload
 from tests.serving import start_server
+from tests.stored import tip_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +54,8 @@ def idle_server(tmp_path):
 def test_when_every_begin_gets_503_the_page_says_so_instead_of_waiting_for_ever(
         browser, server, tmp_path):
     # Given the one open upload the server takes is held (begun just now: not idle)
-    request, _ = _sealed(server, tmp_path, b"holding the only place")
-    assert _json(server, "/api/v1/uploads", request, secrets.token_hex(16))[0] == 201
+    request, _ = sealed_upload(server, tmp_path, b"holding the only place")
+    assert post_json(server, "/api/v1/uploads", request, secrets.token_hex(16))[0] == 201
     (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(200_000))
     context = browser.new_context(locale="ru-RU")
     page = context.new_page()
@@ -60,7 +65,7 @@ def test_when_every_begin_gets_503_the_page_says_so_instead_of_waiting_for_ever(
         r"/api/v1/uploads\?", r.url) and r.request.method == "POST" else None)
 
     # When a reporter sends a report from the page
-    _fill(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
     form = page.locator("#report-form")
     waiting, busy = form.get_attribute("data-msg-busy-waiting"), form.get_attribute("data-msg-busy")
     assert re.search("[а-я]", busy) and re.search("[а-я]", waiting), (busy, waiting)
@@ -74,23 +79,17 @@ def test_when_every_begin_gets_503_the_page_says_so_instead_of_waiting_for_ever(
     page.wait_for_function(status, arg=busy, timeout=90_000)
     assert begins == [503] * (MAX_BUSY + 1)
     assert page.locator("#report-form button[type=submit]").is_enabled()
-    assert page.input_value("#description") == "Отправлено по плохой связи"
+    assert page.input_value("#description") == FILE_REPORT_TEXT
     page.wait_for_timeout(2000)  # and it does not go on asking
-    assert len(begins) == MAX_BUSY + 1 and _tips(server) == []
+    assert len(begins) == MAX_BUSY + 1 and tip_ids(server.data_dir) == []
     assert all("503" in e or "Failed to load resource" in e for e in errors), errors
     context.close()
 
     # And the form without JavaScript, which holds no open upload, still sends the report
-    context = browser.new_context(locale="ru-RU", java_script_enabled=False)
-    page = context.new_page()
-    _fill(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
-    page.click("#report-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/receipt/"))
-    assert page.get_attribute(".protection", "data-encrypted-on") == "server"
-    assert len(_tips(server)) == 1
+    send_without_javascript(browser, server, tmp_path / "clip.bin")
+    assert len(tip_ids(server.data_dir)) == 1
     with closing(sqlite3.connect(server.data_dir / "tipdrop.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM uploads").fetchone() == (1,)
-    context.close()
 
 
 def test_a_page_whose_idle_upload_was_given_up_begins_again_and_stores_the_report(
@@ -108,17 +107,17 @@ def test_a_page_whose_idle_upload_was_given_up_begins_again_and_stores_the_repor
             # The page stalls after piece 0 until its upload is idle; another upload takes
             # the one place (the page's is deleted), and goes idle in turn
             time.sleep(IDLE + 1.5)
-            request, _ = _sealed(server, tmp_path, b"took the place")
-            assert _json(server, "/api/v1/uploads", request, secrets.token_hex(16))[0] == 201
+            request, _ = sealed_upload(server, tmp_path, b"took the place")
+            assert post_json(server, "/api/v1/uploads", request, secrets.token_hex(16))[0] == 201
             time.sleep(IDLE + 1.5)
         route.continue_()
 
     page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
-    _fill(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
     page.click("#report-form button[type=submit]")
 
     # Then piece 1 is answered 404, the page begins again and sends from the start
     page.wait_for_url(re.compile(r"/receipt/"), timeout=90_000)
     assert seen == [0, 1, 0, 1]
-    assert len(_tips(server)) == 1
+    assert len(tip_ids(server.data_dir)) == 1
     context.close()

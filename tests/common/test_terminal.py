@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tipdrop.common import terminal
-from tipdrop.officer.workspace import safe_name
+from tipdrop.officer.saving import safe_name
 
 UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 

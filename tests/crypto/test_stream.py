@@ -4,7 +4,6 @@ import array
 import hashlib
 import io
 import json
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.memory import peak_traced
 from tests.vectors.rfc9180 import stream_encryptor
 from tipdrop.crypto import envelope, hpke, keys, stream
 from tipdrop.errors import (
@@ -357,19 +357,6 @@ def _sha256_file(path):
     return digest.hexdigest()
 
 
-def _peak_traced(action):
-    """Peak Python memory allocated while ``action`` runs, above what was live before."""
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        action()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - before
-
-
 def _round_trip_peaks(folder, size, recipient, opener):
     plain, sealed, opened = folder / f"{size}.bin", folder / f"{size}.enc", folder / f"{size}.out"
     _write_pattern_file(plain, size)
@@ -382,7 +369,7 @@ def _round_trip_peaks(folder, size, recipient, opener):
         with open(sealed, "rb") as src, open(opened, "wb") as out:
             stream.decrypt_stream(src, out, opener, **CONTEXT)
 
-    peaks = _peak_traced(encrypt), _peak_traced(decrypt)
+    peaks = peak_traced(encrypt), peak_traced(decrypt)
     assert sealed.stat().st_size == stream.ciphertext_length(size)
     assert _sha256_file(opened) == _sha256_file(plain)
     for path in (plain, sealed, opened):

@@ -14,23 +14,13 @@ import pytest
 
 from tests.browser.recording_proxy import RecordingProxy
 from tests.e2e.conftest import assert_clean_error
+from tests.e2e.test_reference_client import setup  # noqa: F401 (a fixture)
 from tests.protocol.test_binding import forged_attachment, read_records, write_records
-from tests.serving import multipart, start_server
+from tests.serving import multipart
 from tipdrop.crypto import keys
 from tipdrop.protocol import device, documents
 
 pytestmark = pytest.mark.e2e
-
-@pytest.fixture
-def setup(tmp_path):
-    # The server's defaults: devices make their receipts on locators it hands out
-    server = start_server(tmp_path)
-    pinned = tmp_path / "demo.pub"
-    pinned.write_bytes((server.keys_dir / "demo.pub").read_bytes())
-    officer = {"TIPDROP_PASSPHRASE": "officer pass", "TIPDROP_KEY": str(server.key_file),
-               "TIPDROP_WORKDIR": str(tmp_path / "cases")}
-    yield server, pinned, officer
-    server.stop()
 
 
 def _receipt_of(result):
@@ -49,7 +39,7 @@ def _forge_followup(server, tip_id, seq, text):
 
 
 def test_a_planted_file_and_a_forged_follow_up_are_flagged_the_reporters_are_verified(
-        setup, run_cli, tmp_path):
+        setup, run_cli, tmp_path):  # noqa: F811
     server, pinned, officer = setup
     url = f"http://127.0.0.1:{server.port}"
     (tmp_path / "report.txt").write_text("A car parks at the school every night.",
@@ -97,7 +87,8 @@ def test_a_planted_file_and_a_forged_follow_up_are_flagged_the_reporters_are_ver
         ("a1", "bound"), ("a2", "not-listed")]
 
 
-def test_the_reference_client_never_sends_the_receipt_it_made(setup, run_cli, tmp_path):
+def test_the_reference_client_never_sends_the_receipt_it_made(
+        setup, run_cli, tmp_path):  # noqa: F811
     server, pinned, officer = setup
     proxy = RecordingProxy(server.port)
     try:
@@ -124,7 +115,7 @@ def test_the_reference_client_never_sends_the_receipt_it_made(setup, run_cli, tm
 
 
 def test_a_file_added_to_a_server_sealed_report_on_the_stick_refuses_the_bundle(
-        setup, run_cli, tmp_path):
+        setup, run_cli, tmp_path):  # noqa: F811
     server, _, officer = setup
     # Given a report sent without JavaScript (sealed by the server) with one file
     content_type, body = multipart({"region": "almaty", "category": "corruption",

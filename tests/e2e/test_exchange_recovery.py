@@ -12,14 +12,13 @@ with `officer reopen`, only once that copy passed every check.
 import json
 import re
 import sqlite3
-import urllib.parse
 from contextlib import closing
 
 import pytest
 
 from tests.acked import acknowledged
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import multipart
+from tests.web_forms import check_on_web, submit_on_web
 from tipdrop.common import sqlite as sqlite_helpers
 from tipdrop.crypto import kdf, keys
 from tipdrop.protocol import bundles
@@ -34,22 +33,12 @@ pytestmark = pytest.mark.e2e
 
 
 def _submit(server, description):
-    token = server.form_token("/submit?lang=ru")
-    content_type, body = multipart({"token": token, "region": "almaty", "category": "theft",
-                                    "description": description})
-    status, _, page = server.request("POST", "/submit?lang=ru", body,
-                                     {"Content-Type": content_type})
-    assert status == 200, page[:300]
-    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
+    return submit_on_web(server, {"region": "almaty", "category": "theft",
+                                  "description": description})
 
 
 def _status_seen_by(server, receipt):
-    token = server.form_token("/check?lang=ru")
-    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
-    status, _, page = server.request("POST", "/check?lang=ru", form,
-                                     {"Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 200
-    return re.search(r'data-status="([a-z-]+)"', page.decode()).group(1)
+    return re.search(r'data-status="([a-z-]+)"', check_on_web(server, receipt)).group(1)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import pytest
 
 from tests.alert_receivers import Receiver
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import free_port, multipart, start_server
+from tests.serving import free_port, start_server
+from tests.web_forms import check_on_web, submit_on_web
 from tipdrop.common.remote import ServerRefusedError
 from tipdrop.crypto import kdf, keys
 from tipdrop.officer.client import OfficerClient
@@ -55,28 +56,13 @@ def two_units(tmp_path):
 
 
 def _submit(server):
-    token = server.form_token("/submit?lang=ru")
-    content_type, body = multipart(
-        {"token": token, "region": "shymkent", "category": "corruption",
-         "description": "Инспектор требует взятку за справку."},
-        [("files", "video.mp4", "video/mp4", EVIDENCE)])
-    status, _, page = server.request("POST", "/submit?lang=ru", body,
-                                     {"Content-Type": content_type})
-    assert status == 200, page[:300]
-    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
-
-
-def _check(server, receipt, lang="ru"):
-    token = server.form_token(f"/check?lang={lang}")
-    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
-    status, _, page = server.request("POST", f"/check?lang={lang}", form,
-                                     {"Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 200
-    return page.decode()
+    return submit_on_web(server, {"region": "shymkent", "category": "corruption",
+                                  "description": "Инспектор требует взятку за справку."},
+                         [("files", "video.mp4", "video/mp4", EVIDENCE)])
 
 
 def _follow_up(server, receipt, text):
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     token = re.search(r'action="/followup[^"]*"[^>]*>\s*<input type="hidden" name="token" '
                       r'value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode({"token": token, "text": text})
@@ -118,14 +104,14 @@ def _north_reads_and_answers(server, north, run_cli, tmp_path, tip_id, opened_vi
 
 
 def _assert_reporter_sees_transfer(server, receipt):
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert re.search(r'<li class="transfer" data-status="transferred"', page)
     assert "Спасибо, проверяем." in page  # demo's reply before the forward stays
     assert "Ваше сообщение передано нам, работаем." in page
     # in that order: demo's reply, the transfer, north's reply
     assert page.index("Спасибо, проверяем.") < page.index('class="transfer"') \
         < page.index("Ваше сообщение передано нам")
-    english = _check(server, receipt, "en")
+    english = check_on_web(server, receipt, "en")
     assert "forwarded to the police unit responsible for it" in english
     assert "Ваше сообщение передано подразделению полиции" in page
     status, _, body = server.request("POST", "/api/v1/check", json.dumps({"receipt": receipt}),
@@ -134,7 +120,7 @@ def _assert_reporter_sees_transfer(server, receipt):
     assert status == 200 and answer["status"] == "in-review"
     assert [t["after_reply"] for t in answer["transfers"]] == [1]
     assert "north" not in body.decode() and "demo" not in body.decode()
-    kazakh = _check(server, receipt, "kk")
+    kazakh = check_on_web(server, receipt, "kk")
     assert "Басқа бөлімшеге берілді" in kazakh
     assert "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды" in kazakh
 
@@ -158,7 +144,7 @@ STATUS_PAGE = {
 def _assert_reporter_sees_forward_before_an_answer(server, receipt, run_cli):
     """Forwarded, not yet answered by the new unit: every reader is told it was passed on."""
     for lang, (label, explained) in STATUS_PAGE.items():
-        page = _check(server, receipt, lang)
+        page = check_on_web(server, receipt, lang)
         assert 'data-status="transferred"' in page and label in page, lang
         assert explained in page, lang
         [item] = re.findall(r'<li class="transfer".*?</li>', page, re.S)
@@ -314,7 +300,7 @@ def test_forged_and_altered_forwards_are_refused_whole(two_units, run_cli, tmp_p
     # Then nothing of the bundle is imported
     assert_clean_error(result)
     assert "signature" in result.stderr or "not installed" in result.stderr
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert 'data-status="received"' in page and 'class="transfer"' not in page
     north = run_cli("export", "--unit", "north", "--out", tmp_path / "n.tdx", env=server.env(),
                     check=True)
@@ -344,7 +330,7 @@ def test_a_forward_to_a_unit_with_no_key_fails_cleanly_and_can_be_withdrawn(
 
     # Then the server refuses the whole bundle in one line, the reply with it
     assert_clean_error(result, "no installed key", "ghost")
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert 'data-status="received"' in page and "Спасибо, проверяем." not in page
 
     # And once demo withdraws the forward, its reply goes through and it can reply again
@@ -353,7 +339,7 @@ def test_a_forward_to_a_unit_with_no_key_fails_cleanly_and_can_be_withdrawn(
     run_cli("officer", "outbox", "--resend", "--out", tmp_path / "again.json", env=demo,
             check=True)
     run_cli("import-replies", tmp_path / "again.json", env=server.env(), check=True)
-    assert "Спасибо, проверяем." in _check(server, receipt)
+    assert "Спасибо, проверяем." in check_on_web(server, receipt)
     run_cli("officer", "reply", tip_id[:8], "--status", "closed", env=demo, check=True)
 
 

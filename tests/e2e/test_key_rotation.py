@@ -14,8 +14,9 @@ import shutil
 import pytest
 
 from tests.e2e.conftest import PASS, assert_clean_error
-from tests.e2e.test_officer_loop import _answer, _check, _submit
+from tests.e2e.test_officer_loop import _answer, _submit
 from tests.serving import start_server
+from tests.web_forms import check_on_web
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +77,7 @@ def test_old_tips_open_with_the_old_key_and_new_ones_with_the_new(rotation, run_
 
     # And a new tip arrives, and the old tip's reporter adds information
     _submit(server, "Tip for the new key.")
-    _answer(server, _check(server, receipt), "Follow-up sealed to the new key.")
+    _answer(server, check_on_web(server, receipt), "Follow-up sealed to the new key.")
     run_cli("export", "--unit", "demo", "--out", tmp_path / "e2.tdx", env=server.env(), check=True)
 
     # Then the keyring of both keys opens it, and each item shows
@@ -120,6 +121,6 @@ def test_old_tips_open_with_the_old_key_and_new_ones_with_the_new(rotation, run_
     run_cli("export", "--unit", "demo", "--out", tmp_path / "e3.tdx", env=server.env(), check=True)
     assert "1 new tips" in run_cli("officer", "open", tmp_path / "e3.tdx", env=keyring,
                                    check=True).stdout
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert "Signed by the old key." in page and "Queued before the rotation." in page
     assert 'data-status="need-info"' in page

@@ -154,6 +154,27 @@ def test_nginx_accepts_the_shipped_config(tmp_path):
     assert "test is successful" in result.stderr
 
 
+def start_nginx(conf, port, server):
+    """Run nginx on ``conf``; return its process once it listens on ``port``.
+
+    If it never does (within 15 seconds, or it exits), ``server`` is stopped
+    and the test fails with nginx's own error.
+    """
+    process = subprocess.Popen(
+        [NGINX, "-p", str(conf.parent), "-e", str(conf.parent / "error.log"), "-c", str(conf),
+         "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            connect_to_listener("127.0.0.1", port).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise AssertionError(f"nginx did not start: {process.stderr.read()}") from None
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def proxied(tmp_path, request):
     """tipdrop serve behind the shipped nginx config: (server, nginx prefix, ports).
@@ -167,19 +188,7 @@ def proxied(tmp_path, request):
     conf = render(tmp_path / "nginx", server.port, tls_port, onion_port,
                   body_timeout=TEST_BODY_TIMEOUT, buffering="on" if variant == "on" else "off",
                   client_log=variant == "client-log")
-    process = subprocess.Popen(
-        [NGINX, "-p", str(conf.parent), "-e", str(conf.parent / "error.log"), "-c", str(conf),
-         "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            connect_to_listener("127.0.0.1", onion_port).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                raise AssertionError(f"nginx did not start: {process.stderr.read()}") from None
-            time.sleep(0.1)
+    process = start_nginx(conf, onion_port, server)
     yield server, conf.parent, tls_port, onion_port
     process.terminate()
     process.wait(timeout=15)

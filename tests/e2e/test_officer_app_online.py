@@ -14,10 +14,9 @@ import time
 
 import pytest
 
-from tests.e2e.test_officer_online import _check
 from tests.officer.test_officer_app import LAUNCH, ORIGIN, PORT, get, post, search, tip_ids
 from tests.officer.test_officer_app_exchange import outcome
-from tests.serving import multipart
+from tests.web_forms import check_on_web, submit_on_web
 from tipdrop.common.remote import check_server_url
 from tipdrop.crypto import kdf, keys
 from tipdrop.officer.app import create_app
@@ -30,13 +29,8 @@ PASSPHRASE = "officer pass"
 
 
 def _submit(server, description, category="theft", region="almaty"):
-    token = server.form_token("/submit?lang=ru")
-    content_type, body = multipart({"token": token, "region": region, "category": category,
-                                    "description": description})
-    status, _, page = server.request("POST", "/submit?lang=ru", body,
-                                     {"Content-Type": content_type})
-    assert status == 200, page[:300]
-    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
+    return submit_on_web(server, {"region": region, "category": category,
+                                  "description": description})
 
 
 def _app(tmp_path, key_file, server_url, urgent=("child-in-danger", "domestic-violence")):
@@ -86,7 +80,7 @@ def test_pull_reply_push_and_ack_from_the_buttons_make_the_loop(server, online):
     pushed = outcome(client, post(client, "/exchange/push"))
     assert "1 reply sent to the server." in pushed.get_data(as_text=True)
     # Then the reporter reads it
-    checked = _check(server, receipt)
+    checked = check_on_web(server, receipt)
     assert 'data-status="need-info"' in checked and "Во сколько это было?" in checked
     # And nothing is left to send
     assert 'id="push" disabled' in get(client, "/exchange").get_data(as_text=True)

@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import multipart
+from tests.web_forms import check_on_web, submit_on_web
 
 pytestmark = pytest.mark.e2e
 
@@ -21,21 +21,8 @@ pytestmark = pytest.mark.e2e
 
 
 def _submit(server, description, files=()):
-    token = server.form_token("/submit?lang=ru")
-    content_type, body = multipart({"token": token, "region": "shymkent", "category": "corruption",
-                                    "description": description, "where": "ЦОН №2"}, files)
-    status, _, page = server.request("POST", "/submit?lang=ru", body, {"Content-Type": content_type})
-    assert status == 200, page[:300]
-    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
-
-
-def _check(server, receipt, lang="ru"):
-    token = server.form_token(f"/check?lang={lang}")
-    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
-    status, _, page = server.request("POST", f"/check?lang={lang}", form,
-                                     {"Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 200
-    return page.decode()
+    return submit_on_web(server, {"region": "shymkent", "category": "corruption",
+                                  "description": description, "where": "ЦОН №2"}, files)
 
 
 def _answer(server, page, text):
@@ -84,7 +71,7 @@ def test_report_reply_and_answer_make_the_full_loop(ceremony, run_cli, tmp_path)
     assert imported.returncode == 0, imported.stderr
 
     # Then the reporter's check shows the question and the status
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert 'data-status="need-info"' in page
     assert re.search(r'class="[^"]*\breply\b[^"]*".*В какой день это было\?', page, re.S)
 

@@ -10,37 +10,21 @@ import http.server
 import json
 import re
 import threading
-import urllib.parse
 
 import pytest
 
 from tests.e2e.conftest import assert_clean_error
-from tests.serving import free_port, multipart
+from tests.serving import free_port
+from tests.web_forms import check_on_web, submit_on_web
 from tipdrop.crypto import kdf, keys
 from tipdrop.protocol import officer_auth
 
 pytestmark = pytest.mark.e2e
 
 
-
-
 def _submit(server, description):
-    token = server.form_token("/submit?lang=ru")
-    content_type, body = multipart({"token": token, "region": "almaty", "category": "theft",
-                                    "description": description})
-    status, _, page = server.request("POST", "/submit?lang=ru", body,
-                                     {"Content-Type": content_type})
-    assert status == 200, page[:300]
-    return re.search(rb'id="receipt">([^<]+)<', page).group(1).decode()
-
-
-def _check(server, receipt):
-    token = server.form_token("/check?lang=ru")
-    form = urllib.parse.urlencode({"token": token, "receipt": receipt})
-    status, _, page = server.request("POST", "/check?lang=ru", form,
-                                     {"Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 200
-    return page.decode()
+    return submit_on_web(server, {"region": "almaty", "category": "theft",
+                                  "description": description})
 
 
 def test_pull_reply_and_push_make_the_loop_without_carrying_files(ceremony, run_cli):
@@ -73,7 +57,7 @@ def test_pull_reply_and_push_make_the_loop_without_carrying_files(ceremony, run_
     assert "1 replies sent to the server" in pushed.stdout
 
     # Then the reporter sees the question and the status
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert 'data-status="need-info"' in page
     assert re.search(r'class="[^"]*\breply\b[^"]*".*Во сколько это было\?', page, re.S)
 

@@ -3,7 +3,7 @@
 A device such as /dev/zero never ends, and a pipe may never be written:
 hashing either before looking at it would hang the workstation. What is
 not a regular file, or does not begin like an export bundle, is refused
-with one line and exit 2 before it is read further (opening._fingerprint).
+with one line and exit 2 before it is read further (bundlechecks.fingerprint).
 """
 
 import os

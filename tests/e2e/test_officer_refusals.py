@@ -12,8 +12,9 @@ import json
 import pytest
 
 from tests.e2e.conftest import assert_clean_error
-from tests.e2e.test_officer_loop import _check, _submit
+from tests.e2e.test_officer_loop import _submit
 from tests.serving import start_server
+from tests.web_forms import check_on_web
 from tipdrop.crypto import kdf, keys
 from tipdrop.protocol import bundles
 
@@ -148,12 +149,12 @@ def test_forged_reply_bundle_is_refused_and_the_reporter_sees_the_old_status(
 
     # Then the server refuses it whole and the reporter still sees "received"
     assert_clean_error(run_cli("import-replies", forged, env=server.env()), "signature")
-    page = _check(server, receipt)
+    page = check_on_web(server, receipt)
     assert 'data-status="received"' in page and "Проверяем." not in page
 
     # And the genuine bundle is still accepted: the refusal used up nothing
     run_cli("import-replies", genuine, env=server.env(), check=True)
-    assert 'data-status="confirmed"' in _check(server, receipt)
+    assert 'data-status="confirmed"' in check_on_web(server, receipt)
 
 
 def test_reply_bundle_signed_by_a_key_not_on_the_server_is_refused(
@@ -169,7 +170,7 @@ def test_reply_bundle_signed_by_a_key_not_on_the_server_is_refused(
     result = run_cli("import-replies", foreign, env=server.env())
 
     assert_clean_error(result, "not installed")
-    assert 'data-status="received"' in _check(server, receipt)
+    assert 'data-status="received"' in check_on_web(server, receipt)
 
 
 def test_corrupt_reply_file_is_refused(server, run_cli, tmp_path):
@@ -186,7 +187,7 @@ def test_corrupt_reply_file_is_refused(server, run_cli, tmp_path):
         path.write_bytes(content)
         assert_clean_error(run_cli("import-replies", path, env=server.env()),
                            "not a tipdrop reply bundle")
-    assert 'data-status="received"' in _check(server, receipt)
+    assert 'data-status="received"' in check_on_web(server, receipt)
 
 
 # --- exporting on the server --------------------------------------------------------------

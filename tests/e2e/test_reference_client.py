@@ -31,6 +31,8 @@ def _server_files(server):
 
 @pytest.fixture
 def setup(tmp_path):
+    """(server, pinned, officer): a server with its defaults (devices make their receipts on
+    locators it hands out), its unit key pinned in a file, the workstation's environment."""
     server = start_server(tmp_path)
     pinned = tmp_path / "demo.pub"
     pinned.write_bytes((server.keys_dir / "demo.pub").read_bytes())

@@ -30,7 +30,6 @@ import re
 import select
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,7 @@ import pytest
 
 from tests import stored
 from tests.e2e import test_nginx
-from tests.serving import connect_to_listener, free_port, multipart, start_server
+from tests.serving import free_port, multipart, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -292,19 +291,7 @@ def behind_nginx(tmp_path):
     # The test's nginx.conf allows 64 connections; each attacker takes two.
     conf.write_text(re.sub(r"worker_connections \d+;", "worker_connections 1024;",
                            conf.read_text()))
-    process = subprocess.Popen(
-        [test_nginx.NGINX, "-p", str(conf.parent), "-e", str(conf.parent / "error.log"),
-         "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            connect_to_listener("127.0.0.1", onion_port).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                raise AssertionError(f"nginx did not start: {process.stderr.read()}") from None
-            time.sleep(0.1)
+    process = test_nginx.start_nginx(conf, onion_port, server)
     yield server, onion_port, conf.parent
     process.terminate()
     process.wait(timeout=15)

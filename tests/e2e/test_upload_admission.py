@@ -16,8 +16,9 @@ from contextlib import closing
 
 import pytest
 
-from tests.e2e.test_resumable_uploads import _json, _pieces, _put, _sealed, _tips, _upload
+from tests.resumable import cut_pieces, post_json, put_piece, resumable, sealed_upload
 from tests.serving import start_server
+from tests.stored import tip_ids
 from tipdrop.protocol import puzzle, uploads
 
 pytestmark = pytest.mark.e2e
@@ -40,9 +41,9 @@ def _unfinished(server):
 
 
 def _begin(server, tmp_path, key=None):
-    request, body = _sealed(server, tmp_path, secrets.token_bytes(1_200_000))
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(1_200_000))
     key = key or secrets.token_hex(16)
-    return _json(server, "/api/v1/uploads", request, key)[0], key, body
+    return post_json(server, "/api/v1/uploads", request, key)[0], key, body
 
 
 def _idle_past(moment):
@@ -55,54 +56,54 @@ def test_begins_that_send_nothing_give_their_place_to_a_reporter_once_idle(serve
     begun = time.time()
     flood = [_begin(server, tmp_path) for _ in range(3)]
     assert [status for status, _, _ in flood] == [201, 201, 201]
-    request, body = _sealed(server, tmp_path, secrets.token_bytes(2_100_000), "after a flood")
-    status, answer = _json(server, "/api/v1/uploads", request, secrets.token_hex(16))
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(2_100_000), "after a flood")
+    status, answer = post_json(server, "/api/v1/uploads", request, secrets.token_hex(16))
     assert (status, answer["error"]) == (503, "TooManyUploadsError")
 
     # When they have sent nothing for the idle time, a reporter's upload gets in and is stored
     _idle_past(begun)
-    answer = _upload(server, request).send(io.BytesIO(body))
+    answer = resumable(server, request).send(io.BytesIO(body))
     assert answer["encrypted_on"] == "device" and len(answer["receipt"]) == 29
-    assert len(_tips(server)) == 1
+    assert len(tip_ids(server.data_dir)) == 1
 
     # Then the longest idle begin gave its place (its device is told it is gone), the
     # others are still there, and never more than the bound were unfinished
     (_, first, first_body), *rest = flood
-    status, answer = _put(server, first, 0, _pieces(first_body)[0])
+    status, answer = put_piece(server, first, 0, cut_pieces(first_body)[0])
     assert (status, answer["error"]) == (404, "UploadNotFoundError")
     for _, key, body in rest:
-        assert _put(server, key, 0, _pieces(body)[0]) == (200, {"received": 1})
+        assert put_piece(server, key, 0, cut_pieces(body)[0]) == (200, {"received": 1})
     assert _unfinished(server) == 2
 
 
 def test_an_upload_sending_pieces_keeps_its_place_while_idle_ones_give_theirs(server, tmp_path):
     # Given a reporter's upload of five pieces and two begins that send nothing: the bound (3)
-    request, body = _sealed(server, tmp_path, secrets.token_bytes(4_500_000), "slow and steady")
-    reporter = _upload(server, request)
-    assert _json(server, "/api/v1/uploads", request, reporter.key)[0] == 201
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(4_500_000), "slow and steady")
+    reporter = resumable(server, request)
+    assert post_json(server, "/api/v1/uploads", request, reporter.key)[0] == 201
     idle = [_begin(server, tmp_path) for _ in range(2)]
     assert [status for status, _, _ in idle] == [201, 201]
-    pieces = _pieces(body)
+    pieces = cut_pieces(body)
     assert len(pieces) == 5
 
     # When the reporter sends a piece now and then, for longer than the idle time
     begun = time.time()
     sent = 0
     while time.time() < begun + IDLE + 1.2:
-        assert _put(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
+        assert put_piece(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
         sent += 1
         time.sleep(1.5)
-    assert _put(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
+    assert put_piece(server, reporter.key, sent, pieces[sent]) == (200, {"received": sent + 1})
 
     # Then two new uploads take the idle begins' places, not the reporter's, and a third
     # is refused: the reporter's upload, still moving, holds its place
     assert [_begin(server, tmp_path)[0] for _ in range(3)] == [201, 201, 503]
     for _, key, idle_body in idle:
-        assert _put(server, key, 0, _pieces(idle_body)[0])[0] == 404
+        assert put_piece(server, key, 0, cut_pieces(idle_body)[0])[0] == 404
 
     # And the reporter's upload goes on where it was and is stored
     answer = reporter.send(io.BytesIO(body))
-    assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+    assert len(answer["receipt"]) == 29 and len(tip_ids(server.data_dir)) == 1
 
 
 class _Stalling(io.BytesIO):
@@ -121,8 +122,8 @@ class _Stalling(io.BytesIO):
 
 def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_stored(
         server, tmp_path):
-    request, body = _sealed(server, tmp_path, secrets.token_bytes(2_100_000), "came back")
-    reporter = _upload(server, request)
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(2_100_000), "came back")
+    reporter = resumable(server, request)
 
     def stalled_then_crowded_out():
         # The reporter's device stalls after piece 0, long enough to be idle; three
@@ -135,7 +136,7 @@ def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_
     answer = reporter.send(_Stalling(body, stalled_then_crowded_out))
 
     # Then its report is stored all the same, exactly once
-    assert len(answer["receipt"]) == 29 and len(_tips(server)) == 1
+    assert len(answer["receipt"]) == 29 and len(tip_ids(server.data_dir)) == 1
     assert reporter.interruptions >= 1
     assert _unfinished(server) == 2
 
@@ -163,9 +164,9 @@ def test_a_begin_refused_for_want_of_room_costs_neither_a_submission_nor_a_puzzl
         tight_server, tmp_path):
     server = tight_server
     # Given the one open place held by an upload that sends pieces (the first of two begins)
-    held_request, _ = _sealed(server, tmp_path, secrets.token_bytes(10_000), "held")
+    held_request, _ = sealed_upload(server, tmp_path, secrets.token_bytes(10_000), "held")
     assert _begin_with(server, held_request, secrets.token_hex(16))[0] == 201
-    request, body = _sealed(server, tmp_path, secrets.token_bytes(10_000), "waits for a place")
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(10_000), "waits for a place")
     key = secrets.token_hex(16)
 
     # When a reporter's device begins again and again while there is no room
@@ -180,13 +181,13 @@ def test_a_begin_refused_for_want_of_room_costs_neither_a_submission_nor_a_puzzl
 
     # And past the hour's two begins, a puzzle solved while there was room ...
     _idle_past(time.time())
-    late_request, _ = _sealed(server, tmp_path, secrets.token_bytes(10_000), "past the limit")
+    late_request, _ = sealed_upload(server, tmp_path, secrets.token_bytes(10_000), "past the limit")
     late = secrets.token_hex(16)
     status, answer = _begin_with(server, late_request, late)
     assert status == 429 and answer["puzzle"], answer
     solution = puzzle.solve_offered(answer["puzzle"])
     # ... sent when the place is busy again (the upload in it sends a piece) ...
-    assert _put(server, key, 0, _pieces(body)[0]) == (200, {"received": 1})
+    assert put_piece(server, key, 0, cut_pieces(body)[0]) == (200, {"received": 1})
     status, answer = _begin_with(server, late_request, late, solution)
     assert (status, answer["error"]) == (503, "TooManyUploadsError")
     # ... is still good once there is room: the 503 did not spend it

@@ -8,13 +8,12 @@ library, the unit's real key), rewritten the way such a server would
 (tests/protocol/test_bundles.py: a new, correct checksum).
 """
 
-import tracemalloc
-
 import pytest
 
+from tests.memory import peak_traced
 from tests.protocol.test_bundles import Server, _bundle, _records, assert_nothing_imported
 from tipdrop.errors import TipdropError
-from tipdrop.officer import opening, provenance
+from tipdrop.officer import provenance, staging
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import bundles
@@ -54,19 +53,6 @@ def new_workspace(tmp_path):
         workspace.close()
 
 
-def _peak_traced(action):
-    """Peak Python memory allocated while ``action`` runs, above what was live before."""
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        action()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - before
-
-
 def _rewritten(path, out, change):
     """The bundle at ``path`` with ``change(records)`` applied and a correct checksum."""
     records = _records(path.read_bytes())
@@ -94,7 +80,7 @@ def test_import_memory_does_not_grow_with_the_bundles_contents(bundles_of, new_w
     peaks = {}
     for n, path in bundles_of.items():
         workspace = new_workspace(f"cases-{n}")
-        peaks[n] = _peak_traced(lambda: workspace.open_bundle(path, keyring))  # noqa: B023
+        peaks[n] = peak_traced(lambda: workspace.open_bundle(path, keyring))  # noqa: B023
         assert workspace.db["tips"].count == n
     more_content = bundles_of[4 * FEW].stat().st_size - bundles_of[FEW].stat().st_size
     assert more_content > 1_500_000
@@ -188,8 +174,8 @@ def test_reports_and_follow_ups_too_large_to_keep_are_judged_from_the_spill(
         with_file, workspace, demo_key, monkeypatch):
     """What a tip's bindings need is kept while a bundle is read only when small;
     a larger report or follow-up is opened again from the spill, judged the same."""
-    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
-    monkeypatch.setattr(opening, "_MAX_KEPT", 0)
+    monkeypatch.setattr(staging, "_MAX_KEPT_ITEMS", -1)
+    monkeypatch.setattr(staging, "_MAX_KEPT", 0)
     path, tip_id = with_file
     counts = workspace.open_bundle(path, Keyring.of(demo_key))
     assert counts == {"tips": 1, "followups": 1, "attachments": 1, "already_opened": False,
@@ -202,7 +188,7 @@ def test_reports_and_follow_ups_too_large_to_keep_are_judged_from_the_spill(
 
 def test_a_report_opened_again_from_the_spill_still_refuses_a_dropped_file(
         with_file, workspace, demo_key, monkeypatch, tmp_path):
-    monkeypatch.setattr(opening, "_MAX_KEPT_ITEMS", -1)
+    monkeypatch.setattr(staging, "_MAX_KEPT_ITEMS", -1)
     path, tip_id = with_file
 
     def drop_the_file(records):

@@ -15,8 +15,8 @@ from tipdrop.officer import keyfiles
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import TOKEN_FIELD
+from tipdrop.officer.decrypted import decrypted_tips
 from tipdrop.officer.keyring import Keyring
-from tipdrop.officer.search import decrypted_tips
 from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol.report import Report
 
@@ -40,6 +40,14 @@ class Clock:
 
     def __call__(self):
         return self.now
+
+
+def opened_workspace(bundle, key, folder):
+    """The workspace at ``folder`` with ``bundle`` opened in it, as the CLI opens it."""
+    workspace = Workspace(folder)
+    workspace.open_bundle(bundle, Keyring.of(key))
+    workspace.close()
+    return folder
 
 
 @pytest.fixture
@@ -72,10 +80,7 @@ def workdir(tmp_path, unit):
                                            description="Вырвали телефон из рук на остановке."))
     server.export("demo", tmp_path / "export2.tdx")
     server.db.close()
-    workspace = Workspace(tmp_path / "cases")
-    workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
-    workspace.close()
-    return tmp_path / "cases"
+    return opened_workspace(tmp_path / "export.tdx", key, tmp_path / "cases")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
     clock,
     desk,
     get,
+    opened_workspace,
     search,
     tip_ids,
     unit,
@@ -26,13 +27,11 @@ from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
 )
 from tests.protocol.test_bundles import Server
 from tipdrop.officer.app.desk import Desk
-from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.replytemplates import (
     BadReplyTemplatesError,
     load_templates,
     templates_path,
 )
-from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol.report import Report
 
 REPORT = ("Сообщаю: каждый вечер у остановки Абая возле школы номер 12 продают наркотики, машина "
@@ -60,10 +59,7 @@ def workdir(tmp_path, unit):  # this module's tips
                                                description=description, language=language))
     server.export("demo", tmp_path / "export.tdx")
     server.db.close()
-    workspace = Workspace(tmp_path / "cases")
-    workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
-    workspace.close()
-    return tmp_path / "cases"
+    return opened_workspace(tmp_path / "export.tdx", key, tmp_path / "cases")
 
 
 def _template_choices(page):

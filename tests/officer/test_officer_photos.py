@@ -19,6 +19,7 @@ from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
     browser,
     clock,
     get,
+    opened_workspace,
     post,
     unit,
     unlock,
@@ -35,7 +36,6 @@ from tests.officer.test_photo_sandbox import (
 from tests.protocol.test_bundles import Server
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
-from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.sandbox import Limits
 from tipdrop.officer.viewing import PhotoViews
 from tipdrop.officer.workspace import Workspace
@@ -72,10 +72,7 @@ def workdir(tmp_path, unit):  # noqa: F811
                                            description="Фото двора, где украли велосипед."))
     server.export("demo", tmp_path / "export.tdx")
     server.db.close()
-    workspace = Workspace(tmp_path / "cases")
-    workspace.open_bundle(tmp_path / "export.tdx", Keyring.of(key))
-    workspace.close()
-    return tmp_path / "cases"
+    return opened_workspace(tmp_path / "export.tdx", key, tmp_path / "cases")
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Similar reports (tipdrop/officer/similar.py) on the real in-memory index (SQLite FTS5).
 
 The tips are put into a real SearchIndex as the unlock puts them (the rows
-decrypted_tips yields); test_officer_app_suggestions.py shows them on the
+decrypted.decrypted_tips yields); test_officer_app_suggestions.py shows them on the
 tip page of a workspace opened from a bundle the server's code exported.
 """
 

@@ -17,7 +17,8 @@ from tipdrop.crypto import canonical, keys, signing
 from tipdrop.errors import SignatureError, TipdropError
 from tipdrop.officer import forwarding as workstation
 from tipdrop.officer.keyring import Keyring
-from tipdrop.officer.workspace import TipForwardedError, Workspace
+from tipdrop.officer.outbox import TipForwardedError
+from tipdrop.officer.workspace import Workspace
 from tipdrop.protocol import acks, bundles, device, forwards
 from tipdrop.server import alertconfig, exchange, forwarding, store
 from tipdrop.server.store import alerts as store_alerts

@@ -8,6 +8,7 @@ from contextlib import closing
 
 import pytest
 
+from tests.memory import peak_traced
 from tipdrop.common import sqlite
 from tipdrop.crypto import backupkey, kdf, stream
 from tipdrop.errors import (
@@ -184,8 +185,6 @@ def test_the_private_key_file_opens_only_with_its_passphrase(key):
 def test_restoring_a_large_blob_does_not_hold_it_in_memory(tmp_path, key):
     # Given a data folder holding one 32 MiB value (no tipdrop piece is so large,
     # but a backup may hold one: restore accepts up to restore.MAX_VALUE)
-    import tracemalloc
-
     folder = tmp_path / "big"
     db = sqlite.connect(folder / "tipdrop.db")
     store.init(db)
@@ -194,12 +193,7 @@ def test_restoring_a_large_blob_does_not_hold_it_in_memory(tmp_path, key):
     db.conn.close()
     out = backup.write_backup(folder, key.public, tmp_path, now=NOW)
     # When it is restored
-    tracemalloc.start()
-    try:
-        restore.restore(out, key, tmp_path / "restored")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = peak_traced(lambda: restore.restore(out, key, tmp_path / "restored"))
     # Then the value went into its row piece by piece as it was decrypted
     assert _dump(tmp_path / "restored" / "tipdrop.db") == _dump(folder / "tipdrop.db")
     assert peak < 4 * 1024 * 1024, peak

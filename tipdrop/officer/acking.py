@@ -52,7 +52,7 @@ def record_held(db, export_seq, held, *, export_id=None, previous_chain=None, ch
     """Remember what an export gave us (inside the import's transaction).
 
     ``export_id`` and the chain values (bytes) come from the bundle's header,
-    checked against the items read (opening.py), when the server chains its
+    checked against the items read (bundlechecks.check_chain), when the server chains its
     exports; ``carried`` is every item the bundle named, so that what it
     carried and the workspace does not hold can be named as not held.
     """

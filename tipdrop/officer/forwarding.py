@@ -22,7 +22,7 @@ from tipdrop.common.days import today
 from tipdrop.crypto import keys, stream
 from tipdrop.errors import InputError
 from tipdrop.officer import provenance
-from tipdrop.officer.opening import open_envelope, stream_opener
+from tipdrop.officer.unsealing import open_envelope, stream_opener
 from tipdrop.protocol import binding, bundles, device, forwards
 
 #: Room left in a reply bundle for its replies and the JSON around a forward.

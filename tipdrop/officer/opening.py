@@ -1,108 +1,33 @@
 """Opening an export bundle into the workspace: authenticate everything, then write it at once.
 
 All or nothing: every envelope and stream is decrypted once to prove it
-authentic before one row is written, and everything is written in one
-transaction, which also records what of that export the workspace now holds
-(for the acknowledgement, see Workspace.pending_ack). A bundle a server
-damaged or forged is refused whole.
-
-One exception, on purpose: content sealed on the reporter's device
-(``encrypted_on = "device"``: a report with its files, or a follow-up). The
-server could not open it and so could not check it, and whoever sent it
-chose its bytes. Refusing the whole bundle for one bad item would let any
-reporter block the unit's imports, so such an item is imported as it came,
-marked *damaged* with the reason, and the rest of the bundle opens;
-``officer show`` says what could not be read.
-
-Every file must also be the one its report binds (docs/protocol.md section
-14, tipdrop.officer.provenance): a file the report does not list, one that
-differs from what it lists, or one it lists that is missing means the
-bundle was altered after the report was sealed. For a report the server
-sealed, that refuses the bundle; for one sealed on a device (whose sender
-chose every byte, so could send such a mismatch on purpose) the file is
-imported marked damaged, never shown as the reporter's. Follow-ups are
-judged when shown; opening counts those whose signature is not the
-receipt holder's.
+authentic before one row is written (staging.py; content sealed on the
+reporter's device is the one exception, imported marked damaged), and
+everything is written in one transaction, which also records what of that
+export the workspace now holds (for the acknowledgement, see
+Workspace.pending_ack). A bundle a server damaged or forged is refused whole
+(bundlechecks.py).
 
 What a hostile server controls is bounded (docs/threat-model.md): the file
 must be a regular file that begins like a bundle before it is read further
-(``officer open /dev/zero`` is refused at once, see _fingerprint); every
-envelope waits for the transaction on disk (spill.py), not in memory, so an
-import's memory does not grow with the bundle's contents; and no day a
-record carries may come after the day its bundle says it was made
-(docs/protocol.md section 10).
+(bundlechecks.fingerprint); every envelope waits for the transaction on disk
+(spill.py), not in memory, so an import's memory does not grow with the
+bundle's contents; and no day a record carries may come after the day its
+bundle says it was made (docs/protocol.md section 10).
 """
 
-import datetime
-import functools
-import hashlib
-import hmac
-import operator
 import os
-import secrets
-import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.common.files import fsync_dir
-from tipdrop.crypto import envelope, stream
-from tipdrop.errors import DecryptionError, FormatError, WrongKeyError
-from tipdrop.officer import provenance
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
+from tipdrop.officer.acking import ITEM_LISTS
+from tipdrop.officer.bundlechecks import fingerprint
 from tipdrop.officer.spill import SCHEMA, Spill
-from tipdrop.protocol import acks, binding, bundles, documents, fields
-from tipdrop.protocol.compact import Compact
-
-ITEM_LISTS = ("tips", "followups", "attachments")
-#: Stands for the description of a file skipped with its tip (see _stage_tip_record).
-_SKIP = object()
-_REPLACES = replacing_mod.REPLACES
-#: What a device-sealed item may fail with and still be imported (as damaged).
-_DEVICE_FAULTS = (DecryptionError, FormatError)
-#: The field rules of each record type, and how an error names the record.
-_RULES = {bundles.TIP: (fields.EXPORT_TIP, "a tip record"),
-          bundles.FOLLOWUP: (fields.EXPORT_FOLLOWUP, "a follow-up record"),
-          bundles.ATTACHMENT: (fields.EXPORT_ATTACHMENT, "an attachment record")}
-#: The same rules' fast path for records in the form the server writes (protocol/compact.py).
-_COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
-#: What of an opened report the bindings need (provenance.py), kept in memory
-#: while it has at most _MAX_KEPT_ITEMS files (and a key of at most as many
-#: characters); a larger one is opened again from the spill when judged.
-_KEPT_OF_REPORT = (binding.ATTACHMENT_DIGESTS, "attachments", binding.FOLLOWUP_KEY)
-_MAX_KEPT_ITEMS = 64
-#: A follow-up's opened text longer than this is opened again when judged.
-_MAX_KEPT = 16 * 1024
-
-
-@dataclass
-class _Staged:
-    tips: list = field(default_factory=list)
-    followups: list = field(default_factory=list)
-    attachments: list = field(default_factory=list)
-    files: list = field(default_factory=list)
-    export_seq: int = 0
-    #: The header's unit, and its export id and chain values (None from an older server).
-    unit: str = ""
-    export_id: bytes | None = None
-    previous_chain: bytes | None = None
-    chain: bytes | None = None
-    #: Every item the bundle named, held or not (acking.py names those not held).
-    carried: dict = field(default_factory=lambda: {name: set() for name in ITEM_LISTS})
-    #: What the workspace holds of this export once it is imported, for the acknowledgement.
-    held: dict = field(default_factory=lambda: {name: set() for name in ITEM_LISTS})
-    #: Tips the server no longer holds (another workspace acknowledged them) and this one lacks.
-    gone: set = field(default_factory=set)
-    #: Tip ids sealed on the reporter's device (in this bundle or already held).
-    device: set = field(default_factory=set)
-    damaged: int = 0
-    #: What the bindings need of the opened report of each tip staged here (_kept).
-    reports: dict = field(default_factory=dict)
-    #: Files and follow-ups that are not the reporter's (marked, counted).
-    not_bound: int = 0
-    not_signed: int = 0
+from tipdrop.officer.staging import Reading, Staged
 
 
 def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
@@ -116,14 +41,14 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     damaged item needed).
     """
     db = workspace.db
-    digest = _fingerprint(path)
+    digest = fingerprint(path)
     opened_before = db.execute("SELECT 1 FROM bundles WHERE sha256 = ?",
                                [digest.hexdigest()]).fetchone()
     if opened_before and not again:
         return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}, []
-    staged = _Staged()
+    staged = Staged()
     spill = Spill(workspace.blobs / "tmp")
-    reading = _Reading(workspace, keyring, staged, spill)
+    reading = Reading(workspace, keyring, staged, spill)
     old_blobs = []
     try:
         with open(path, "rb") as f:
@@ -168,406 +93,6 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}
     return counts, [row["id"] for row in staged.tips]  # the replacing copies were taken out
-
-
-class _Reading:
-    """One pass over a bundle's records, staging rows and files."""
-
-    def __init__(self, workspace, keyring, staged, spill):
-        self.ws = workspace
-        self.keyring = keyring
-        self.staged = staged
-        #: Where every envelope waits for the transaction (spill.py).
-        self.spill = spill
-        #: The header's ``created_day``: no record's day may be later.
-        self.created_day = ""
-        #: The import's day, for every row it stages (asked once, not per tip).
-        self.today = today()
-        #: The tips the workspace holds, read in one query rather than several per
-        #: tip: id -> (sealed on the device, marked damaged).
-        self.held_tips = {tip_id: (bool(device), bool(damaged)) for tip_id, device, damaged
-                          in workspace.db.execute("SELECT id, encrypted_on = 'device', "
-                                                  "damaged IS NOT NULL FROM tips")}
-
-    def _has(self, table, where, *args):
-        return self.ws.has(table, where, *args)
-
-    def read(self, src):
-        staged = self.staged
-        reader = bundles.ExportReader(src, _COMPACT)
-        header = None
-        current = None
-        for record in reader:
-            if header is None:
-                header = self._check_header(record)
-                staged.export_seq, staged.unit = header["export_seq"], header["unit"]
-                self.created_day = header["created_day"]
-                if header["export_id"] and header["chain"] and header["previous_chain"]:
-                    staged.export_id = bytes.fromhex(header["export_id"])
-                    staged.previous_chain = bytes.fromhex(header["previous_chain"])
-                    staged.chain = bytes.fromhex(header["chain"])
-                continue
-            if record.kind in _RULES:
-                # Every field is checked before anything acts on it (fields.py),
-                # by the reader already for a record in the server's own form.
-                if not record.checked:
-                    record.doc = fields.check(record.doc, *_RULES[record.kind],
-                                              bundles.BundleError)
-                staged.carried[_LIST_OF[record.kind]].add(_key_of(record.kind, record.doc))
-            if record.kind == bundles.TIP:
-                self._stage_tip_record(record.doc)
-            elif record.kind == bundles.FOLLOWUP:
-                if _tip_of(record.doc) in staged.gone:
-                    continue
-                row = self._stage_followup(record.doc)
-                key = (row["tip_id"], row["seq"])
-                held_damaged = self._has(
-                    "followups", "tip_id = ? AND seq = ? AND damaged IS NOT NULL", *key)
-                if not self._has("followups", "tip_id = ? AND seq = ?", *key):
-                    staged.followups.append(row)
-                elif held_damaged and not row["damaged"]:  # an intact copy at last
-                    staged.followups.append(row | {_REPLACES: True})
-                    held_damaged = False
-                # As with tips: never acknowledge what the workspace cannot read.
-                if not row["damaged"] and not held_damaged:
-                    staged.held["followups"].add(key)
-            elif record.kind == bundles.ATTACHMENT:
-                current = _SKIP
-                if _tip_of(record.doc) not in staged.gone:
-                    current = self._stage_attachment_info(record.doc)
-            elif record.kind == bundles.STREAM:
-                if current is _SKIP:
-                    reader.copy_stream(lambda chunk: None)  # a file of a tip we cannot have
-                    current = None
-                    continue
-                if current is None:
-                    raise bundles.BundleError("attachment data without its description")
-                key = (current["tip_id"], current["part"])
-                held_damaged = self._has("attachments", "tip_id = ? AND part = ? AND damaged "
-                                         "IS NOT NULL", *key)
-                if held_damaged and not current["damaged"]:  # perhaps an intact copy
-                    row = self._stage_stream(reader, current)
-                    staged.attachments.append(row | {_REPLACES: True})
-                    if not row["damaged"]:
-                        staged.held["attachments"].add(key)
-                elif self._has("attachments", "tip_id = ? AND part = ?", *key):
-                    reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
-                    if not held_damaged:
-                        staged.held["attachments"].add(key)
-                else:
-                    row = self._stage_stream(reader, current)
-                    staged.attachments.append(row)
-                    if not row["damaged"]:
-                        staged.held["attachments"].add((row["tip_id"], row["part"]))
-                current = None
-            else:
-                raise bundles.BundleError("a record appears out of place")
-        if header is None:
-            raise bundles.BundleError("the bundle has no header")
-        _check_chain(staged)
-        _refuse_duplicates(staged)
-        known = {t["id"] for t in staged.tips} | staged.gone
-        for row in staged.followups + staged.attachments:
-            if row["tip_id"] not in known and row["tip_id"] not in self.held_tips:
-                raise bundles.BundleError(
-                    f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
-                    "workspace: open the earlier bundles first")
-        if self.held_tips:  # (a first import holds none: nothing to leave out or replace)
-            staged.tips = [t for t in staged.tips if t["id"] not in self.held_tips] + [
-                t | {_REPLACES: True} for t in staged.tips
-                if not t["damaged"] and self._held_damaged(t["id"])]
-        self._check_bindings()
-        staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
-                             if row.get("damaged"))
-
-    def _check_bindings(self):
-        """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
-        provenance.check_staged(self.staged, self.ws.db, self._report_for, self._stream_header,
-                                lambda tip_id: tip_id in self.staged.device
-                                or self._held_device(tip_id), load=self.spill.get)
-
-    def _held_device(self, tip_id):
-        """Whether the workspace holds ``tip_id`` as sealed on the reporter's device."""
-        return self.held_tips.get(tip_id, (False, False))[0]
-
-    def _held_damaged(self, tip_id):
-        """Whether the workspace holds ``tip_id`` marked damaged."""
-        return self.held_tips.get(tip_id, (False, False))[1]
-
-    def _stream_header(self, row):
-        with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
-            return f.read(stream.HEADER_LEN)
-
-    def _report_for(self, tip_id):
-        """The opened report of a tip staged here or held (None if damaged).
-
-        Of a tip staged here, only what the bindings need is kept (_kept); a
-        report whose part is too large to keep is opened again from the spill.
-        """
-        kept = self.staged.reports.get(tip_id)
-        if isinstance(kept, _Reopen):
-            return documents.read_report(open_envelope(
-                self.spill.get(kept.ref), self.keyring, f"tip {tip_id[:8]}", kind="tip",
-                tip_id=tip_id), tip_id)
-        if tip_id not in self.staged.reports:
-            rows = list(self.ws.db.execute(
-                "SELECT body FROM tips WHERE id = ? AND damaged IS NULL", [tip_id]))
-            self.staged.reports[tip_id] = documents.read_report(open_envelope(
-                rows[0][0], self.keyring, f"tip {tip_id[:8]}", kind="tip", tip_id=tip_id),
-                tip_id) if rows else None
-        return self.staged.reports[tip_id]
-
-    def _check_header(self, record):
-        doc = record.doc
-        if record.kind != bundles.HEADER or doc.get("format") != bundles.EXPORT_FORMAT:
-            raise bundles.BundleError("the bundle has no header")
-        if doc.get("version") != 1:
-            raise bundles.BundleError(f"unsupported bundle version {doc.get('version')!r}")
-        if doc.get("unit") != self.keyring.unit:
-            raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
-                                f"this key is for unit {self.keyring.unit!r}")
-        doc = fields.check(doc, fields.EXPORT_HEADER, "the header", bundles.BundleError)
-        if doc["created_day"] > _tomorrow():  # a day of slack for clocks and time zones
-            raise bundles.BundleError(f"its header says it was made on {doc['created_day']}, "
-                                      "a day still to come: it was altered or its server's "
-                                      "clock is wrong")
-        return doc
-
-    def _stage_tip_record(self, doc):
-        """Stage a tip; one without a body was deleted from the server after an acknowledgement.
-
-        Such a tip is fine if this workspace holds it; otherwise (another
-        workspace acknowledged it) it and everything of it in this bundle
-        are skipped and counted, and the rest of the bundle still opens.
-        """
-        staged = self.staged
-        self._check_days(f"tip {doc['id'][:8]}", doc, "received_day", "status_day")
-        if doc["body"] is None:
-            tip_id = doc["id"]
-            if tip_id in self.held_tips:
-                if not self._held_damaged(tip_id):
-                    staged.held["tips"].add(tip_id)
-                if self._held_device(tip_id):
-                    staged.device.add(tip_id)
-            else:
-                staged.gone.add(tip_id)
-            return
-        row = self._stage_tip(doc)
-        staged.tips.append(row)
-        # A damaged item is not acknowledged: the server keeps its copy, in
-        # case the damage was done on the way (by a faulty server). That goes
-        # for the copy this workspace already holds, too (a re-export).
-        # An intact copy of a tip held damaged replaces it (open_bundle), so is held.
-        if not row["damaged"]:
-            staged.held["tips"].add(row["id"])
-
-    def _stage_tip(self, doc):
-        tip_id = doc["id"]
-        encrypted_on = doc["encrypted_on"]
-        if encrypted_on == "device" or self._held_device(tip_id):
-            self.staged.device.add(tip_id)
-        body = doc["body"]
-        damaged = None
-        ref = self.spill.put(body)
-        try:
-            report = documents.read_report(open_envelope(body, self.keyring, f"tip {tip_id[:8]}", kind="tip",
-                                   tip_id=tip_id), tip_id)
-            self.staged.reports[tip_id] = _kept(report, ref)
-        except _DEVICE_FAULTS as e:
-            if tip_id not in self.staged.device:
-                raise
-            report, damaged = {}, _reason(e)
-        server_region, server_category = doc["region"], doc["category"]
-        return {
-            "id": tip_id, "unit": self.keyring.unit, "key_id": doc["key_id"],
-            # The authenticated values are the ones inside the ciphertext; a
-            # damaged report has none, so the server's copy stands (flagged).
-            "region": report.get("region", server_region),
-            "category": report.get("category", server_category),
-            "server_region": server_region, "server_category": server_category,
-            "received_day": doc["received_day"], "status": doc["status"],
-            "status_day": doc["status_day"],
-            "reply_public": doc["reply_public"], "reply_seq": doc["reply_seq"],
-            "body": ref, "encrypted_on": encrypted_on, "imported_day": self.today,
-            "damaged": damaged,
-        }
-
-    def _stage_followup(self, doc):
-        tip_id, seq, body = doc["tip_id"], doc["seq"], doc["body"]
-        self._check_days(f"follow-up {seq} of tip {tip_id[:8]}", doc, "received_day")
-        damaged = None
-        encrypted_on = doc["encrypted_on"]
-        ref = self.spill.put(body)
-        try:
-            opened = self._open_followup(body, tip_id, seq)
-            if len(str(opened.get("text", ""))) > _MAX_KEPT:  # judged later, opened again then
-                opened = functools.partial(
-                    lambda r: self._open_followup(self.spill.get(r), tip_id, seq), ref)
-        except _DEVICE_FAULTS as e:
-            # Only one sealed on the device is let through; one the server sealed
-            # (every follow-up before device sealing) refuses the bundle.
-            if doc["encrypted_on"] != "device":
-                raise
-            damaged, opened = _reason(e), None
-        return {"tip_id": tip_id, "seq": seq, "body": ref, "read": 0,
-                "received_day": doc["received_day"], "damaged": damaged,
-                "encrypted_on": encrypted_on, "_opened": opened}
-
-    def _open_followup(self, body, tip_id, seq):
-        return documents.read_followup(open_envelope(
-            body, self.keyring, f"follow-up {seq} of tip {tip_id[:8]}", kind="followup",
-            tip_id=tip_id, part=f"f{seq}"))
-
-    def _check_days(self, what, doc, *names):
-        """No day of a record may come after the day its bundle was made (its header's).
-
-        fields.py checks each is a real day; a server (or whoever edits the
-        file) could still date a tip 9999-12-31, shown with a negative age
-        and sorted first. Old days are kept: a legitimate tip may be years
-        old when it is first exported, and a forwarded tip is sealed again
-        to a key perhaps made long after it was received (protocol.md
-        section 10).
-        """
-        for name in names:
-            if doc[name] > self.created_day:
-                raise bundles.BundleError(
-                    f"{what}: its {name.replace('_', ' ')} {doc[name]} is after the day the "
-                    f"bundle was made ({self.created_day}): it was altered")
-
-    def _stage_attachment_info(self, doc):
-        tip_id, part, info = doc["tip_id"], doc["part"], doc["info"]
-        damaged = None
-        try:
-            documents.read_attachment_info(open_envelope(info, self.keyring, f"attachment {part} of tip {tip_id[:8]}",
-                                   kind="attachment-info", tip_id=tip_id, part=part))
-        except _DEVICE_FAULTS as e:
-            if tip_id not in self.staged.device:
-                raise
-            damaged = _reason(e)
-        return {"tip_id": tip_id, "part": part, "info": self.spill.put(info),
-                "size": doc["size"], "damaged": damaged}
-
-    def _stage_stream(self, reader, row):
-        name = secrets.token_hex(16) + ".bin"
-        tmp = self.ws.blobs / "tmp" / name
-        self.staged.files.append((tmp, self.ws.blobs / name))
-        with open(tmp, "wb") as f:
-            reader.copy_stream(f.write)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            with open(tmp, "rb") as f, open(os.devnull, "wb") as sink:
-                stream.decrypt_stream(f, sink, stream_opener(f, self.keyring, row),
-                                      kind="attachment", tip_id=row["tip_id"], part=row["part"])
-        except _DEVICE_FAULTS as e:
-            if row["tip_id"] not in self.staged.device:
-                raise
-            row = row | {"damaged": row["damaged"] or _reason(e)}
-        return row | {"blob": name}
-
-
-class _Reopen:
-    """Stands for a report too large to keep while a bundle is read: its ref in the spill."""
-
-    def __init__(self, ref):
-        self.ref = ref
-
-
-def _kept(report, ref):
-    """What the bindings need of an opened report, or a _Reopen when that is large.
-
-    Sized by counting, not by encoding (this runs for every tip): a few
-    files' digests and a follow-up key are kept, anything larger is not.
-    """
-    part = {name: report[name] for name in _KEPT_OF_REPORT if name in report}
-    sizes = [len(value) if isinstance(value, (str, list, dict)) else 0 for value in part.values()]
-    return part if max(sizes, default=0) <= _MAX_KEPT_ITEMS else _Reopen(ref)
-
-
-def _tomorrow():
-    return (datetime.date.fromisoformat(today()) + datetime.timedelta(days=1)).isoformat()
-
-
-def _fingerprint(path):
-    """The SHA-256 of the bundle file, once it is a regular file that begins like a bundle.
-
-    A device (``/dev/zero``), a pipe or a folder is refused before it is
-    read (hashing it first would never end, or block), and so is a file
-    without the bundle's magic, before the rest of it is hashed.
-    """
-    # O_NONBLOCK: opening a pipe must not wait for a writer (reads of a file are unaffected).
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise bundles.BundleError(f"{Path(path).name} is not a regular file, so not a bundle")
-        head = f.read(len(bundles.EXPORT_MAGIC))
-        if head != bundles.EXPORT_MAGIC:
-            raise bundles.BundleError("not a tipdrop export bundle")
-        digest = hashlib.sha256(head)
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest
-
-
-def _reason(error):
-    """What is shown about a damaged item: the error's sentence, never content."""
-    return error.message[:300]
-
-
-def _tip_of(doc):
-    """The record's tip id (already checked against fields.py's rules)."""
-    return doc["tip_id"]
-
-
-def _check_chain(staged):
-    """The items read must be the ones the server chained (acking.py acknowledges by it).
-
-    The checksum at the end of a bundle has no key, so whoever rewrote a
-    bundle could drop a report and fix it; the chain value still names the
-    server's own list, and a compact acknowledgement is checked against it.
-    """
-    if staged.chain is None:
-        return
-    carried = staged.carried
-    items = acks.items_digest(carried["tips"], carried["followups"], carried["attachments"])
-    expected = acks.chain_link(staged.previous_chain, staged.unit, staged.export_seq,
-                               staged.export_id, items)
-    if not hmac.compare_digest(expected, staged.chain):
-        raise bundles.BundleError("its items are not the ones its server listed in its "
-                                  "header: it was altered")
-
-
-#: The item list each record type belongs to, and its key there.
-_LIST_OF = {bundles.TIP: "tips", bundles.FOLLOWUP: "followups",
-            bundles.ATTACHMENT: "attachments"}
-
-
-def _key_of(kind, doc):
-    if kind == bundles.TIP:
-        return doc["id"]
-    return (doc["tip_id"], doc["seq"] if kind == bundles.FOLLOWUP else doc["part"])
-
-
-def _refuse_duplicates(staged):
-    """A bundle names each item once; a repeated one means a faulty or hostile server."""
-    for rows, key in ((staged.tips, ("id",)), (staged.followups, ("tip_id", "seq")),
-                      (staged.attachments, ("tip_id", "part"))):
-        ident = operator.itemgetter(*key)  # one set built in C, not a tuple per row
-        if len(set(map(ident, rows))) != len(rows):
-            raise bundles.BundleError("the same item appears twice in the bundle")
-
-
-def open_envelope(data, keyring, what, **context):
-    """Open an envelope with the keyring's key its header names."""
-    _, key_id = envelope.parse_header(data)
-    return envelope.open_(data, keyring.opener_for(key_id, what), **context)
-
-
-def stream_opener(f, keyring, row):
-    """The opener for the stream in file ``f`` (rewound after reading its header)."""
-    _, key_id, _ = stream.read_header(f)
-    f.seek(0)
-    return keyring.opener_for(key_id, f"attachment {row['part']} of tip {row['tip_id'][:8]}")
 
 
 class _Counting:

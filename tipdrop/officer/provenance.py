@@ -107,11 +107,11 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device, load=lambd
     sender chose every byte and must not be able to block the unit's
     imports. Follow-ups the reporter's device could have signed and that
     are not (validly) signed are counted; ``officer show`` labels each one.
-    ``staged`` is opening._Staged; the callables give a tip's opened report
+    ``staged`` is staging.Staged; the callables give a tip's opened report
     (or None), a staged file's stream header, and who sealed a tip; ``load``
     gives an attachment's sealed description from what its row holds (a ref
-    into opening.py's spill). A follow-up's opened document may be a
-    callable that opens it again (one too large to keep, see opening.py).
+    into staging.py's spill). A follow-up's opened document may be a
+    callable that opens it again (one too large to keep, see staging.py).
     """
     by_tip = {}
     for row in staged.attachments:

@@ -3,7 +3,7 @@
 The workspace keeps an item it could not read (sealed on a reporter's
 device) marked damaged, and never acknowledges it: the server keeps its
 copy. A later export may bring that item intact (the damage was done on the
-server or on the way). opening.py stages such a copy like any new item, so
+server or on the way). staging.py stages such a copy like any new item, so
 it passes every check a new item passes, bindings included, and marks it
 with :data:`REPLACES`; here it is taken out of the new rows and written over
 the damaged copy, in the import's transaction.
@@ -41,14 +41,14 @@ def take_replacements(staged, item_lists: tuple) -> dict:
 def replace_damaged(db, replacing: dict, load=lambda value: value) -> list:
     """Write the intact copies over the damaged ones; return the old files' names.
 
-    ``load`` gives an envelope from what its row holds (opening.py keeps a
+    ``load`` gives an envelope from what its row holds (staging.py keeps a
     ref into its spill there, spill.py).
 
     A tip keeps what the workspace did with it (status, replies, notes); its
     report, key and the server's metadata are the new copy's. Who sealed an
     item (``encrypted_on``) stays as first recorded: only a device's item is
     ever held damaged, and a later copy must not change that claim. The
-    checks were those of any new item (opening._Reading), the bindings
+    checks were those of any new item (staging.Reading), the bindings
     included.
     """
     for row in replacing["tips"]:

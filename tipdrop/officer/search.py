@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from tipdrop.errors import ConfigError, TipdropError
 from tipdrop.officer import similar
+from tipdrop.officer.decrypted import decrypted_tips
 from tipdrop.officer.folding import fold, match_expression
-from tipdrop.officer.opening import open_envelope
 from tipdrop.protocol.fields import STATUSES
 from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 
@@ -361,72 +361,6 @@ class SearchIndex:
             f"t.received {'ASC' if oldest_first else 'DESC'}, t.id "
             "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
         return Page([dict(r) for r in rows], total, page, pages)
-
-
-def decrypted_tips(workspace, keyring, tip_ids=None):
-    """Every tip's list row and decrypted words, for the index.
-
-    A few queries for the whole workspace instead of Workspace.show's per
-    tip, so unlocking thousands of tips costs about their decryption. It
-    reads; it marks nothing read. ``tip_ids`` limits it to those tips.
-    """
-    where, args = "", []
-    if tip_ids is not None:
-        where = f" WHERE tip_id IN ({', '.join('?' * len(tip_ids))})"
-        args = list(tip_ids)
-    conn = workspace.db.conn
-
-    def grouped(sql):
-        found = {}
-        for row in conn.execute(sql + where + " ORDER BY 1, 2", args):
-            found.setdefault(row[0], []).append(row)
-        return found
-
-    followups = grouped("SELECT tip_id, seq, body, read, damaged FROM followups")
-    notes = grouped("SELECT tip_id, n, body FROM notes")
-    replies = grouped("SELECT tip_id, seq, copy FROM outbox")
-    files = grouped("SELECT tip_id, part, info, damaged FROM attachments")
-    tips = conn.execute("SELECT id, status, category, region, received_day, body, damaged "
-                        "FROM tips" + where.replace("tip_id", "id"), args)
-    for tip_id, status, category, region, received, body, damaged in tips:
-        what = f"tip {tip_id[:8]}"
-        report = {} if damaged else json.loads(open_envelope(
-            body, keyring, what, kind="tip", tip_id=tip_id))
-        texts = [report.get(k) or "" for k in ("what", "where", "when", "description",
-                                               "contact")]
-        report_parts = sum(1 for t in texts if t)
-        for _, seq, fbody, _, fdamaged in followups.get(tip_id, []):
-            if not fdamaged:
-                texts.append(json.loads(open_envelope(
-                    fbody, keyring, f"follow-up {seq} of {what}", kind="followup",
-                    tip_id=tip_id, part=f"f{seq}")).get("text") or "")
-        for _, n, nbody in notes.get(tip_id, []):
-            texts.append(open_envelope(nbody, keyring, f"note {n} of {what}", kind="note",
-                                       tip_id=tip_id, part=f"n{n}").decode())
-        for _, seq, copy in replies.get(tip_id, []):
-            if copy:
-                texts.append(open_envelope(copy, keyring, f"reply {seq} of {what}",
-                                           kind="note", tip_id=tip_id,
-                                           part=f"r{seq}").decode())
-        for _, part, info, adamaged in files.get(tip_id, []):
-            if not adamaged:
-                texts.append(json.loads(open_envelope(
-                    info, keyring, f"attachment {part} of {what}", kind="attachment-info",
-                    tip_id=tip_id, part=part)).get("name") or "")
-        yield {
-            "id": tip_id, "status": status, "category": category, "region": region,
-            "received": received,
-            "unread_followups": sum(1 for f in followups.get(tip_id, []) if not f[3]),
-            "attachments": len(files.get(tip_id, [])),
-            "damaged": bool(damaged or any(f[4] for f in followups.get(tip_id, []))
-                            or any(a[3] for a in files.get(tip_id, []))),
-            "language": report.get("language") or "",
-            # The first words only: splitting all 2 KB of a report costs more than its unseal.
-            "summary": " ".join((report.get("description") or report.get("what")
-                                 or "")[:600].split())[:120],
-            "texts": [t for t in texts if t],
-            "report_parts": report_parts,
-        }
 
 
 def urgent_default(categories_file) -> list:

@@ -4,7 +4,7 @@ A bundle may carry any number of items of up to 4 MiB each
 (bundles.MAX_JSON_RECORD), and anyone can seal valid tips to the unit's
 public key: an import that held every envelope until its one transaction
 would grow the workstation's memory with the bundle (docs/threat-model.md,
-a compromised server). opening.py keeps only each row's small metadata in
+a compromised server). staging.py keeps only each row's small metadata in
 memory and puts every envelope (a tip's report, a follow-up, an
 attachment's description) here: a scratch SQLite file beside the staged
 attachment files (the workspace's ``attachments/tmp``), removed whatever
@@ -85,18 +85,18 @@ class Spill:
 
 
 def insert(db, table: str, rows: list[dict]) -> None:
-    """Insert opening.py's staged ``rows`` (dicts) into ``table``, in executemany batches.
+    """Insert staging.py's staged ``rows`` (dicts) into ``table``, in executemany batches.
 
     The spill must be ATTACHed as SCHEMA (opening.open_bundle does, around
     its transaction): a row's envelope columns (_SPILLED) hold refs, and
     SQLite copies the bytes from the spill itself. sqlite-utils'
     ``insert_all`` spends Python work per row that an import of 100k tips
-    feels (bench/officer_import.py); the rows are all made by opening.py,
+    feels (bench/officer_import.py); the rows are all made by staging.py,
     so their columns are known and the same.
     """
     first = rows[0].keys()
     if len(first) > 1 and all(row.keys() == first for row in rows):
-        # As opening.py makes them: one getter (in C) gives every row's tuple.
+        # As staging.py makes them: one getter (in C) gives every row's tuple.
         columns = list(first)
         values = list(map(operator.itemgetter(*columns), rows))
     else:

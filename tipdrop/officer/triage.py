@@ -20,7 +20,7 @@ from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.crypto import envelope
 from tipdrop.errors import InputError
-from tipdrop.officer.opening import open_envelope
+from tipdrop.officer.unsealing import open_envelope
 
 DUPLICATE_OF, DUPLICATED_BY = "duplicate_of", "duplicated_by"
 #: Links followed at most when looking for a circle (a chain longer than this is refused).

@@ -10,12 +10,12 @@ size of the upload.
 
 import io
 import os
-import tracemalloc
 
 import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 
+from tests.memory import peak_traced
 from tipdrop.server.web.multipart import MAX_HEAD_BYTES, MalformedForm, MultipartReader
 
 B = b"tipdropTESTboundary"
@@ -237,13 +237,8 @@ def _peak_while_parsing(size):
 
     sink = Count()
     source = _Generated(size)
-    tracemalloc.start()
-    try:
-        MultipartReader(source.read, B, sink, read_size=1 << 20, max_parts=4,
-                        max_preamble=0).run()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = peak_traced(MultipartReader(source.read, B, sink, read_size=1 << 20, max_parts=4,
+                                       max_preamble=0).run)
     assert sink.total == size + len(b"astana")
     return peak
 

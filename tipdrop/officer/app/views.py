@@ -17,8 +17,8 @@ from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
 from tipdrop.officer.replytemplates import reply_template
+from tipdrop.officer.saving import safe_name
 from tipdrop.officer.search import SearchIndexBuildingError
-from tipdrop.officer.workspace import safe_name
 from tipdrop.protocol import routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
 

@@ -1,31 +1,9 @@
 """The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
 
 from tipdrop.protocol import receipts, report
-from tipdrop.server import sealed, tips
-from tipdrop.server.web import openapi_uploads
+from tipdrop.server import sealed
+from tipdrop.server.web import openapi_schemas, openapi_uploads
 
-_ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "machine-readable error class"},
-        "message": {"type": "string", "description": "sentence for the user, in the request's language"},
-        "detail": {"type": "string", "description": "what exactly was wrong, in English, where it helps a developer"},
-        "puzzle": {"$ref": "#/components/schemas/Puzzle"},
-    },
-}
-
-#: Past a limit, the proof-of-work puzzle (docs/protocol.md section 21).
-_PUZZLE = {
-    "type": "object", "required": ["algorithm", "challenge", "difficulty", "expires_in"],
-    "description": "with a 429: find an 8-byte nonce such that SHA-256(token || nonce), token being the challenge's base64url-decoded 59 bytes, starts with difficulty zero bits, and send the request again with the header Tipdrop-Puzzle-Solution: challenge.nonce (16 lowercase hex digits); good for one request within expires_in seconds",
-    "properties": {
-        "algorithm": {"type": "string", "enum": ["tipdrop/v1/puzzle"]},
-        "challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{79}$"},
-        "difficulty": {"type": "integer", "minimum": 1, "maximum": 64},
-        "expires_in": {"type": "integer", "minimum": 0},
-    },
-}
 _SOLUTION = {
     "name": "Tipdrop-Puzzle-Solution",
     "in": "header",
@@ -66,58 +44,6 @@ def _errors(*codes):
     }
 
 
-_TEXT = {"type": "string"}
-#: When the report was forwarded to another unit (protocol.md section 11a), never which units.
-_TRANSFERS = {"type": "array", "description": "forwards of the report to another unit: the day, "
-              "and how many replies came before it", "items": {
-                  "type": "object", "required": ["day", "after_reply"],
-                  "properties": {"day": {"type": "string", "format": "date"},
-                                 "after_reply": {"type": "integer"}}}}
-_REPORT_PROPERTIES = {
-    "region": {**_TEXT, "description": "region code from GET /options; must come before any file part"},
-    "category": {**_TEXT, "description": "category code from GET /options"},
-    "description": {**_TEXT, "maxLength": report.MAX_DESCRIPTION, "description": "what the reporter saw (required, not blank)"},
-    "what": {**_TEXT, "maxLength": report.MAX_ANSWER},
-    "where": {**_TEXT, "maxLength": report.MAX_ANSWER},
-    "when": {**_TEXT, "maxLength": report.MAX_ANSWER},
-    "contact": {**_TEXT, "maxLength": report.MAX_CONTACT, "description": "optional; encrypted with the report"},
-}
-
-_TOTAL = {
-    "type": "object", "required": ["count", "exact"],
-    "description": "computed from the published cells only; exact is false when a \"<5\" cell is in it, and count is then a lower bound (each \"<5\" counted as 1), or \"<5\" if the total is one \"<5\" cell",
-    "properties": {"count": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["<5"]}]},
-                   "exact": {"type": "boolean"}},
-}
-_TOTALS_BY = {"type": "object", "additionalProperties": _TOTAL}
-_NAMES = {"type": "object", "additionalProperties": _TEXT}
-_STATS = {
-    "type": "object",
-    "required": ["language", "months", "status_as_of", "threshold", "cells", "totals", "names"],
-    "properties": {
-        "language": _TEXT,
-        "months": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}},
-        "status_as_of": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": "statuses are those at the end of this month"},
-        "threshold": {"type": "integer", "description": "counts from 1 to threshold - 1 are published as \"<5\""},
-        "cells": {"type": "array", "description": "one per month, region, category and status with any tips", "items": {
-            "type": "object", "required": ["month", "region", "category", "status", "count"],
-            "properties": {
-                "month": {"type": "string"}, "region": _TEXT, "category": _TEXT,
-                "status": {"type": "string", "enum": list(tips.STATUSES)},
-                "count": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["<5"]}]},
-            },
-        }},
-        "totals": {
-            "type": "object", "required": ["all", "month", "region", "category", "status"],
-            "properties": {"all": _TOTAL, "month": _TOTALS_BY, "region": _TOTALS_BY,
-                           "category": _TOTALS_BY, "status": _TOTALS_BY},
-        },
-        "names": {
-            "type": "object", "required": ["region", "category", "status"],
-            "properties": {"region": _NAMES, "category": _NAMES, "status": _NAMES},
-        },
-    },
-}
 
 _LANG = {
     "name": "lang",
@@ -168,7 +94,7 @@ def document():
                                     "type": "object",
                                     "required": ["region", "category", "description"],
                                     "properties": {
-                                        **_REPORT_PROPERTIES,
+                                        **openapi_schemas.REPORT_PROPERTIES,
                                         "keep_location": {"type": "string", "enum": ["yes"]},
                                         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                                     },
@@ -236,8 +162,8 @@ def document():
                                     "type": "object",
                                     "required": ["region", "category", "tip_id", "tip"],
                                     "properties": {
-                                        "region": _REPORT_PROPERTIES["region"],
-                                        "category": _REPORT_PROPERTIES["category"],
+                                        "region": openapi_schemas.REPORT_PROPERTIES["region"],
+                                        "category": openapi_schemas.REPORT_PROPERTIES["category"],
                                         "tip_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits chosen by the device; every ciphertext is bound to it"},
                                         "receipt": {"type": "string", "maxLength": 1024, "description": "optional, a device that made the receipt itself on a locator from POST /locators: JSON {locator, reservation, salt, time_cost, memory_cost_kib, parallelism, verifier, reply_public} (protocol.md section 14); the answer's receipt is then null"},
                                         "tip": {"type": "string", "format": "binary", "description": "the report envelope (protocol.md section 4, kind tip)"},
@@ -286,7 +212,7 @@ def document():
                         "required": True,
                         "content": {"application/json": {"schema": {
                             "type": "object", "required": ["token", "text"],
-                            "properties": {"token": _TEXT, "text": {**_TEXT, "maxLength": report.MAX_FOLLOWUP}},
+                            "properties": {"token": openapi_schemas.TEXT, "text": {**openapi_schemas.TEXT, "maxLength": report.MAX_FOLLOWUP}},
                         }}},
                     },
                     "responses": {
@@ -308,7 +234,7 @@ def document():
                         "content": {"application/json": {"schema": {
                             "type": "object", "required": ["token", "part", "body"],
                             "properties": {
-                                "token": _TEXT,
+                                "token": openapi_schemas.TEXT,
                                 "part": {"type": "string", "pattern": "^f[1-9][0-9]{0,8}$", "description": "fN: N is the check answer's followups + 1, the number sealed into the envelope"},
                                 "body": {"type": "string", "contentEncoding": "base64", "maxLength": (sealed.MAX_FOLLOWUP_ENVELOPE + 2) // 3 * 4, "description": "the follow-up envelope (protocol.md section 4, kind followup, part fN), sealed to a key of the check answer's unit"},
                             },
@@ -325,138 +251,8 @@ def document():
                     },
                 }
             },
-            **openapi_uploads.paths(_LANG, _REPORT_PROPERTIES, {"$ref": "#/components/schemas/Receipt"},
-                                    _SOLUTION),
+            **openapi_uploads.paths(_LANG, openapi_schemas.REPORT_PROPERTIES,
+                                    {"$ref": "#/components/schemas/Receipt"}, _SOLUTION),
         },
-        "components": {
-            "schemas": {
-                "Error": _ERROR,
-                "Puzzle": _PUZZLE,
-                "Report": {
-                    "type": "object",
-                    "required": ["region", "category", "description"],
-                    "properties": {**_REPORT_PROPERTIES, "keep_location": {"type": "boolean"},
-                                   "answers": {"type": "object", "additionalProperties": _TEXT,
-                                               "description": "question id -> answer, for the category's questions (GET /categories): a choice's option id, yes or no, a date YYYY-MM-DD, or text. In multipart/form-data, field q.<category>.<question id> instead"}},
-                },
-                "Receipt": {
-                    "type": "object",
-                    "required": ["receipt", "status", "advice"],
-                    "properties": {
-                        "receipt": {"type": ["string", "null"], "pattern": "^([0-9A-Z]{4}-){5}[0-9A-Z]{4}$", "description": "null when the device made the receipt itself"},
-                        "status": {"type": "string"},
-                        "encrypted_on": {"type": "string", "enum": ["server", "device"]},
-                        "advice": {"type": "string"},
-                        "receipt_page": {"type": "string", "description": "with ?receipt_page=yes: the one-time receipt page's path"},
-                    },
-                },
-                "Status": {
-                    "type": "object",
-                    "required": ["status", "status_day", "received_day", "replies", "followups", "followup_token"],
-                    "properties": {
-                        "status": {"type": "string", "enum": list(tips.STATUSES)},
-                        "status_day": {"type": "string", "format": "date"},
-                        "received_day": {"type": "string", "format": "date"},
-                        "followups": {"type": "integer"},
-                        "followup_token": {"type": "string"},
-                        "transfers": _TRANSFERS,
-                        "replies": {"type": "array", "items": {
-                            "type": "object",
-                            "required": ["seq", "day", "status", "message"],
-                            "properties": {
-                                "seq": {"type": "integer"}, "day": {"type": "string"},
-                                "status": {"type": "string"}, "message": {"type": "string"},
-                            },
-                        }},
-                    },
-                },
-                "SealedStatus": {
-                    "type": "object",
-                    "required": ["tip_id", "unit", "status", "status_day", "received_day", "replies", "followups", "followup_token", "receipt_kdf"],
-                    "properties": {
-                        "tip_id": {"type": "string"},
-                        "unit": {"type": "string", "description": "the unit the report went to: seal follow-ups to its key (GET /keys)"},
-                        "status": {"type": "string", "enum": list(tips.STATUSES)},
-                        "status_day": {"type": "string", "format": "date"},
-                        "received_day": {"type": "string", "format": "date"},
-                        "followups": {"type": "integer"},
-                        "followup_token": {"type": "string"},
-                        "transfers": _TRANSFERS,
-                        "receipt_kdf": {"type": "object", "description": "Argon2id salt (base64) and cost of this receipt (protocol.md section 8)", "required": ["salt", "time_cost", "memory_cost_kib", "parallelism"], "properties": {"salt": _TEXT, "time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
-                        "replies": {"type": "array", "items": {
-                            "type": "object",
-                            "required": ["seq", "day", "status", "body", "signature", "signer"],
-                            "properties": {
-                                "seq": {"type": "integer"}, "day": {"type": "string"},
-                                "status": {"type": "string"},
-                                "body": {"type": "string", "description": "base64 reply envelope sealed to the receipt's reply key (may be empty)"},
-                                "signature": {"type": "string", "description": "base64 Ed25519 signature (protocol.md section 11)"},
-                                "signer": {"$ref": "#/components/schemas/PublicKey"},
-                            },
-                        }},
-                    },
-                },
-                "PublicKey": {
-                    "type": "object", "description": "a unit public key in the .pub format (protocol.md section 6)",
-                    "required": ["tipdrop", "version", "unit", "created", "key_id", "x25519", "ed25519"],
-                    "properties": {"tipdrop": _TEXT, "version": {"type": "integer"}, "unit": _TEXT,
-                                   "created": _TEXT, "key_id": _TEXT, "x25519": _TEXT, "ed25519": _TEXT},
-                },
-                "Keys": {
-                    "type": "object", "required": ["regions", "units", "receipt_kdf"],
-                    "properties": {
-                        "regions": {"type": "object", "additionalProperties": _TEXT, "description": "region code to unit"},
-                        "units": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PublicKey"}},
-                        "receipt_kdf": {"type": "object", "description": "Argon2id costs a device that makes its own receipt (on a locator from POST /locators) must use (protocol.md section 14)", "properties": {"time_cost": {"type": "integer"}, "memory_cost_kib": {"type": "integer"}, "parallelism": {"type": "integer"}}},
-                    },
-                },
-                "Locator": {
-                    "type": "object", "required": ["locator", "reservation", "expires_in"],
-                    "properties": {
-                        "locator": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{5}$", "description": "the first 5 symbols of the receipt the device makes (protocol.md section 7)"},
-                        "reservation": {"type": "string", "description": "the token that spends the reservation, once: 32 random bytes, base64url without padding"},
-                        "expires_in": {"type": "integer", "description": "seconds the reservation lasts (3600); a server restart ends it sooner"},
-                    },
-                },
-                "Categories": {
-                    "type": "object",
-                    "required": ["version", "items"],
-                    "properties": {
-                        "version": {"type": "integer", "enum": [1]},
-                        "items": {"type": "object", "additionalProperties": {
-                            "type": "object", "required": ["kk", "ru", "en", "questions"],
-                            "properties": {"kk": _TEXT, "ru": _TEXT, "en": _TEXT,
-                                           "questions": {"type": "array", "items": {"$ref": "#/components/schemas/Question"}}},
-                        }},
-                    },
-                },
-                "Question": {
-                    "type": "object",
-                    "required": ["id", "kind", "label", "required"],
-                    "properties": {
-                        "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
-                        "kind": {"type": "string", "enum": ["text", "choice", "yes-no", "date"]},
-                        "label": _NAMES, "help": _NAMES, "required": {"type": "boolean"},
-                        "max_length": {"type": "integer", "description": "text only: the longest answer"},
-                        "options": {"type": "array", "description": "choice only", "items": {
-                            "type": "object", "required": ["id", "label"],
-                            "properties": {"id": _TEXT, "label": _NAMES}}},
-                    },
-                },
-                "Options": {
-                    "type": "object",
-                    "required": ["language", "regions", "categories"],
-                    "properties": {
-                        "language": {"type": "string"},
-                        "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
-                        "categories": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
-                    },
-                },
-                "Stats": _STATS,
-                "Choice": {
-                    "type": "object", "required": ["code", "name"],
-                    "properties": {"code": _TEXT, "name": _TEXT},
-                },
-            }
-        },
+        "components": {"schemas": openapi_schemas.SCHEMAS},
     }

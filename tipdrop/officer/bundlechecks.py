@@ -1,0 +1,110 @@
+"""What a bundle must be and say before anything of it is believed.
+
+The server is untrusted by the workstation (docs/threat-model.md), and so is
+whoever can edit the file on its way: a bundle's checksum has no key. These
+checks refuse what such a server or editor could do to a bundle as a whole:
+a file that is not a bundle (``officer open /dev/zero`` is refused before it
+is read further, see fingerprint), a header for another unit or dated in the
+future, a record dated after the day its bundle was made (docs/protocol.md
+section 10), items that are not the ones its server chained, an item named
+twice. Each item's own authenticity is checked as it is staged (staging.py).
+"""
+
+import datetime
+import hashlib
+import hmac
+import operator
+import os
+import stat
+from pathlib import Path
+
+from tipdrop.common.days import today
+from tipdrop.errors import WrongKeyError
+from tipdrop.protocol import acks, bundles, fields
+
+
+def fingerprint(path):
+    """The SHA-256 of the bundle file, once it is a regular file that begins like a bundle.
+
+    A device (``/dev/zero``), a pipe or a folder is refused before it is
+    read (hashing it first would never end, or block), and so is a file
+    without the bundle's magic, before the rest of it is hashed.
+    """
+    # O_NONBLOCK: opening a pipe must not wait for a writer (reads of a file are unaffected).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise bundles.BundleError(f"{Path(path).name} is not a regular file, so not a bundle")
+        head = f.read(len(bundles.EXPORT_MAGIC))
+        if head != bundles.EXPORT_MAGIC:
+            raise bundles.BundleError("not a tipdrop export bundle")
+        digest = hashlib.sha256(head)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest
+
+
+def check_header(record, unit):
+    """The header's fields, once it is a header of this version, for ``unit``, made by now."""
+    doc = record.doc
+    if record.kind != bundles.HEADER or doc.get("format") != bundles.EXPORT_FORMAT:
+        raise bundles.BundleError("the bundle has no header")
+    if doc.get("version") != 1:
+        raise bundles.BundleError(f"unsupported bundle version {doc.get('version')!r}")
+    if doc.get("unit") != unit:
+        raise WrongKeyError(f"the bundle is for unit {doc.get('unit')!r}, "
+                            f"this key is for unit {unit!r}")
+    doc = fields.check(doc, fields.EXPORT_HEADER, "the header", bundles.BundleError)
+    if doc["created_day"] > _tomorrow():  # a day of slack for clocks and time zones
+        raise bundles.BundleError(f"its header says it was made on {doc['created_day']}, "
+                                  "a day still to come: it was altered or its server's "
+                                  "clock is wrong")
+    return doc
+
+
+def check_days(what, doc, created_day, *names):
+    """No day of a record may come after the day its bundle was made (its header's).
+
+    fields.py checks each is a real day; a server (or whoever edits the
+    file) could still date a tip 9999-12-31, shown with a negative age
+    and sorted first. Old days are kept: a legitimate tip may be years
+    old when it is first exported, and a forwarded tip is sealed again
+    to a key perhaps made long after it was received (protocol.md
+    section 10).
+    """
+    for name in names:
+        if doc[name] > created_day:
+            raise bundles.BundleError(
+                f"{what}: its {name.replace('_', ' ')} {doc[name]} is after the day the "
+                f"bundle was made ({created_day}): it was altered")
+
+
+def check_chain(staged):
+    """The items read must be the ones the server chained (acking.py acknowledges by it).
+
+    The checksum at the end of a bundle has no key, so whoever rewrote a
+    bundle could drop a report and fix it; the chain value still names the
+    server's own list, and a compact acknowledgement is checked against it.
+    """
+    if staged.chain is None:
+        return
+    carried = staged.carried
+    items = acks.items_digest(carried["tips"], carried["followups"], carried["attachments"])
+    expected = acks.chain_link(staged.previous_chain, staged.unit, staged.export_seq,
+                               staged.export_id, items)
+    if not hmac.compare_digest(expected, staged.chain):
+        raise bundles.BundleError("its items are not the ones its server listed in its "
+                                  "header: it was altered")
+
+
+def refuse_duplicates(staged):
+    """A bundle names each item once; a repeated one means a faulty or hostile server."""
+    for rows, key in ((staged.tips, ("id",)), (staged.followups, ("tip_id", "seq")),
+                      (staged.attachments, ("tip_id", "part"))):
+        ident = operator.itemgetter(*key)  # one set built in C, not a tuple per row
+        if len(set(map(ident, rows))) != len(rows):
+            raise bundles.BundleError("the same item appears twice in the bundle")
+
+
+def _tomorrow():
+    return (datetime.date.fromisoformat(today()) + datetime.timedelta(days=1)).isoformat()

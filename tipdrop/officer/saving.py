@@ -1,0 +1,103 @@
+"""Saving a decrypted attachment on the workstation: under a name that cannot do harm.
+
+A file's name is the reporter's, so a stranger's: made into a file name it
+must not escape the folder, hide its type or name a device (safe_name), and
+saving must never replace evidence saved earlier (a name taken gets " (2)").
+The plaintext gets its name only once the whole stream authenticated; until
+then it is a ``.part`` file that is removed whatever happens.
+"""
+
+import os
+import re
+import secrets
+import unicodedata
+
+from tipdrop.crypto import stream
+from tipdrop.errors import InputError
+from tipdrop.officer.unsealing import stream_opener
+
+#: What most file systems (ext4, APFS, NTFS, FAT) allow in one name: 255 bytes of UTF-8.
+NAME_MAX_BYTES = 255
+#: The end of a temporary file's name while it is being written (see save_attachment).
+PARTIAL_SUFFIX = ".part"
+#: Names Windows reserves for devices, with any extension (CON.txt is the console too).
+_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?",
+                       re.IGNORECASE)
+_EXTENSION = re.compile(r"\.\w{1,16}")
+
+
+def _cut(text, max_bytes):
+    """The longest start of ``text`` of at most ``max_bytes`` UTF-8 bytes, whole characters only."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def safe_name(name, max_bytes=NAME_MAX_BYTES, suffix=""):
+    """A file name made from a reporter's: it cannot escape a folder or hide its type.
+
+    Letters and digits of every script stay (NFC); anything else (path
+    separators, control, format and bidi characters, quotes, "*?<>|:")
+    becomes "_". Leading dots (hidden files, "..") and trailing dots and
+    spaces (dropped by Windows) go, a reserved device name is prefixed
+    with "_", and the name is cut to ``max_bytes`` bytes of UTF-8 on a
+    character boundary, keeping a short extension so the type stays visible.
+    ``suffix`` (e.g. " (2)", for uniqueness) goes before the extension and
+    counts towards ``max_bytes``.
+    """
+    base = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .").lstrip("-")
+    if _RESERVED.fullmatch(base):
+        base = "_" + base
+    base = base or "attachment"
+    stem, extension = os.path.splitext(base)
+    if not _EXTENSION.fullmatch(extension) or len(extension.encode("utf-8")) >= max_bytes // 2:
+        stem, extension = base, ""
+    room = max_bytes - len(extension.encode("utf-8")) - len(suffix.encode("utf-8"))
+    stem = _cut(stem, room).rstrip(" .")
+    return (stem or "attachment") + suffix + extension
+
+
+def _claim_name(folder, prefix, name, tries=1000):
+    """Create an empty file ``prefix + safe_name(name)`` that did not exist; return its path.
+
+    Creating it exclusively reserves the name (the caller then replaces it
+    atomically), which works on every file system, hard links or not.
+    """
+    for number in range(1, tries):
+        suffix = "" if number == 1 else f" ({number})"
+        room = NAME_MAX_BYTES - len(prefix.encode("utf-8"))
+        target = folder / (prefix + safe_name(name, room, suffix))
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
+                             0o600))
+        except FileExistsError:
+            continue
+        return target
+    raise InputError(f"{folder} already holds {tries - 1} files of this name")
+
+
+def save_attachment(blobs, row, name, keyring, folder):
+    """Decrypt the attachment ``row`` (its stream under ``blobs``) into ``folder``, named after
+    ``name`` (the reporter's file name); never overwrite a file.
+
+    The plaintext goes to a temporary file first (``TIP-PART-random.part``)
+    and gets its name only once the whole stream authenticated. A name already taken
+    (saved before, or another tip's file) gets " (2)", " (3)", ...
+    before its extension, so evidence saved earlier is never replaced.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"{row['tip_id'][:8]}-{row['part']}-"
+    tmp = folder / f"{prefix}{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        with open(blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
+            stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
+                                  kind="attachment", tip_id=row["tip_id"], part=row["part"])
+        target = _claim_name(folder, prefix, name)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            target.unlink(missing_ok=True)
+            raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
