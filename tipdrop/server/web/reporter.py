@@ -220,7 +220,7 @@ def leave_receipt_page(link_id):
         pages.close(link_id)
     if request.method == "POST":
         return "", 204
-    return redirect(current_app.config["QUICK_EXIT_URL"], 303)
+    return "", 303, {"Location": current_app.config["QUICK_EXIT_URL"]}
 
 
 @bp.post("/submit/done")
