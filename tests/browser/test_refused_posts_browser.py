@@ -199,13 +199,13 @@ def test_a_refused_follow_up_leaves_no_text_or_token_in_the_profile(
         assert page.input_value("#text") == text
     else:
         # Then a page after a 303 has the refusal's status, says why and that the text is lost
-        page.wait_for_url(re.compile(r"/refused\?"))
+        page.wait_for_url(re.compile(r"/refused/followup/"))
         assert reason in page.inner_text("#error")
         assert NOT_SENT[lang] in page.inner_text("#followup-lost")
     # (the fetch or the form: a POST answered 303, then a GET with the refusal's status)
     assert [s for m, _, s in seen if m == "POST"][-1] == 303
     method, path, last = seen[-1]
-    assert (method, last) == ("GET", status) and path.startswith("/refused?")
+    assert (method, last) == ("GET", status) and path.startswith("/refused/followup/")
     assert page.locator("html").get_attribute("lang") == lang
 
     # And once the browser is closed, no file of its profile holds the text or the token

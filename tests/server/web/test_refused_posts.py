@@ -120,10 +120,17 @@ def test_a_confirmation_of_a_closed_receipt_page_is_a_410_after_a_redirect(clien
     assert closed.status_code == 410 and '<html lang="ru">' in closed.text
 
 
-@pytest.mark.parametrize("why", ["", "no-such-refusal", "http-99", "../x", "a" * 100])
+@pytest.mark.parametrize("why", ["no-such-refusal", "http-99", "http-600", "a" * 100])
 def test_an_unknown_refusal_name_is_a_plain_400(client, why):
-    page = client.get(f"/refused?lang=kk&why={why}")
+    page = client.get(f"/refused/followup/{why}?lang=kk")
     assert page.status_code == 400 and '<html lang="kk">' in page.text
+
+
+def test_the_refusal_pages_language_links_keep_the_refusal(client):
+    page = client.get("/refused/followup/rate-limited?lang=kk")
+    assert page.status_code == 429 and 'id="followup-lost"' in page.text
+    assert 'href="/refused/followup/rate-limited?lang=ru"' in page.text
+    assert client.get("/refused/other/rate-limited?lang=kk").status_code == 404
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])

@@ -224,7 +224,7 @@ def leave_receipt_page(link_id):
 
 
 @bp.post("/submit/done")
-@refusals.redirect_refusals(lambda name: link("reporter.refused", why=name, form="done"))
+@refusals.redirect_refusals(lambda name: link("reporter.refused", form="done", why=name))
 def submit_done():
     """Close the receipt page once the reporter typed the end of the code.
 
@@ -319,7 +319,7 @@ def status_page(link_id):
 
 
 @bp.post("/followup")
-@refusals.redirect_refusals(lambda name: link("reporter.refused", why=name, form="followup"))
+@refusals.redirect_refusals(lambda name: link("reporter.refused", form="followup", why=name))
 def followup():
     """A follow-up: sealed on the device by the page's JavaScript, or text the server seals."""
     count_request("followup_limit")
@@ -345,15 +345,16 @@ def followup_done():
     return render_template("followup_done.html", encrypted_on=encrypted_on)
 
 
-@bp.get("/refused")
-def refused():
+@bp.get("/refused/<any(followup, done):form>/<why>")
+def refused(form, why):
     """A refused follow-up or confirmation, shown after the 303 (refusals.py).
 
-    A follow-up's text is gone with the POST (the page script keeps it in
-    the status page instead, followup.js), so the page says it was not sent.
+    Both names are in the path, so the language links keep them. A
+    follow-up's text is gone with the POST (the page script keeps it in the
+    status page instead, followup.js), so the page says it was not sent.
     """
-    found = refusals.named(request.args.get("why"))
+    found = refusals.named(why)
     message, status, page = found or refusals.named("http-400")
-    lost = request.args.get("form") == "followup" and page != "already_sent.html"
+    lost = form == "followup" and page != "already_sent.html"
     return (render_template(page, message=message, status=status, followup_lost=lost),
             status, refusals.headers_for(status))
