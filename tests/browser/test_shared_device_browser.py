@@ -482,7 +482,8 @@ def test_every_reporter_page_has_no_axe_violation_and_fits_320_px(browser, serve
         if found:
             problems[name] = found
 
-    for path in ("/", "/privacy", "/stats", "/check", "/check?error=typo", "/no-such-page"):
+    for path in ("/", "/privacy", "/stats", "/check", "/check?error=typo", "/no-such-page",
+                 "/check?error=rate-limited", "/refused/followup/form-expired"):
         page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang={lang}")
         audit(path)
     page.goto(f"{base}/submit?lang={lang}")
