@@ -3,10 +3,12 @@
 Views parse input, call one use case in tipdrop.server.tips, and render. No view
 reads ``request.form`` on the submit route (see upload.py), sets a cookie,
 or logs anything about the reporter. Every POST a reporter's browser makes
-answers with a 303 redirect (POST-redirect-GET): the browser then keeps no
-POST body (report, receipt code, follow-up) for Reload or session restore,
-and Back or Reload never send anything twice. Pages that show a receipt code
-are one-time links (pagelinks.py).
+answers with a 303 redirect (POST-redirect-GET), refusals included
+(refusals.py; a refused submit is the documented exception): the browser
+then keeps no POST body (report, receipt code, follow-up, token) for Reload
+or session restore, and Back or Reload never send anything twice. Pages that
+show a receipt code are one-time links (pagelinks.py); the receipt page's
+quick exit closes its link (leave_receipt_page; its beacon is answered 204).
 """
 
 import base64
