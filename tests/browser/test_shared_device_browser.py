@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,7 +63,13 @@ class Visit:
         page = self.page
         page.wait_for_load_state("domcontentloaded")
         assert page.title() == TITLE, page.url
-        assert page.get_attribute("#quick-exit", "href") == EXIT
+        href = page.get_attribute("#quick-exit", "href")
+        if "/receipt/" in page.url and page.locator("#receipt").count():
+            # A live receipt page's quick exit closes it first (reporter.leave_receipt_page)
+            assert re.fullmatch(r"/receipt/[^/?]+/leave\?lang=[a-z]+", href), href
+            assert page.get_attribute("#quick-exit", "data-exit") == EXIT
+        else:
+            assert href == EXIT
         return page
 
     def path(self):
@@ -258,6 +265,67 @@ def test_quick_exit_leaves_in_one_tap_and_with_javascript_leaves_no_way_back(
     context.close()
 
 
+def receipt_links_in_history(profile, base):
+    return sorted(url for url, _ in history_titles(profile, base)
+                  if re.search(r"/receipt/[^/?]+(\?|$)", url))
+
+
+@pytest.mark.parametrize("js,lang", [(True, "kk"), (False, "ru")], ids=["js-kk", "no-js-ru"])
+def test_quick_exit_on_the_receipt_page_closes_it_so_history_shows_no_code(
+        playwright_driver, server, tmp_path, js, lang):
+    """The abuser walks in before the reporter confirmed the code: the page must
+    not open again from History, for them or anyone else using the phone."""
+    base = f"http://127.0.0.1:{server.port}"
+    profile = tmp_path / "profile"
+    context = open_profile(playwright_driver, profile, java_script_enabled=js, locale=LOCALES[lang])
+    neutral_site(context)
+    page = context.pages[0] if context.pages else context.new_page()
+    tab = Visit(page, base)
+
+    # Given the receipt page, its code not yet confirmed
+    page.goto(f"{base}/submit?lang={lang}")
+    choose_category(page, "theft")
+    page.select_option("#region", "astana")
+    page.fill("#description", "Велосипед ұрланды.")
+    page.click("#report-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    tab.settle()
+    receipt = page.inner_text("#receipt").strip()
+    receipt_path = tab.path()
+
+    # When the reporter presses the quick exit
+    page.click("#quick-exit")
+    page.wait_for_url(EXIT)
+    assert page.title() == "Weather"
+    # Then the page is closed on the server (with JavaScript a beacon closes it as the tab leaves)
+    for _ in range(100):
+        status, _, body = server.request("GET", receipt_path)
+        if status == 410:
+            break
+        time.sleep(0.1)
+    assert status == 410 and receipt.encode() not in body
+    # Back finds no code: the page before it (JS replaced the entry) or the closed page
+    page.go_back()
+    page.wait_for_load_state("domcontentloaded")
+    assert receipt not in page.content() and page.locator("#receipt").count() == 0
+    context.close()
+
+    # And the code is in no file of the closed profile
+    leaks = search_profile(profile, {"receipt": receipt,
+                                     "receipt (compact)": receipt.replace("-", "")})
+    assert leaks == []
+    # And whoever opens the phone's browser next finds only closed pages in History
+    history = receipt_links_in_history(profile, base)
+    assert any(receipt_path.split("?")[0] in url for url in history), history
+    context = open_profile(playwright_driver, profile, java_script_enabled=True, locale="ru-RU")
+    page = context.pages[0] if context.pages else context.new_page()
+    for url in history:
+        answer = page.goto(url)
+        assert answer.status == 410, url
+        assert receipt not in page.content() and page.locator("#receipt").count() == 0
+    context.close()
+
+
 @pytest.mark.parametrize("lang", ["kk", "ru"])
 def test_errors_are_linked_to_their_fields_and_take_the_focus(browser, server, lang):
     base = f"http://127.0.0.1:{server.port}"
@@ -414,7 +482,8 @@ def test_every_reporter_page_has_no_axe_violation_and_fits_320_px(browser, serve
         if found:
             problems[name] = found
 
-    for path in ("/", "/privacy", "/stats", "/check", "/check?error=typo", "/no-such-page"):
+    for path in ("/", "/privacy", "/stats", "/check", "/check?error=typo", "/no-such-page",
+                 "/check?error=rate-limited", "/refused/followup/form-expired"):
         page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang={lang}")
         audit(path)
     page.goto(f"{base}/submit?lang={lang}")

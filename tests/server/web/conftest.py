@@ -57,6 +57,17 @@ def form_token(client, path):
     return re.search(r'name="token" value="([^"]+)"', page.text).group(1)
 
 
+def refused(client, response, *posted):
+    """A refused reporter POST: a 303 to a GET address that carries none of ``posted``
+    and no token (docs/threat-model.md: no POST leaves a body behind); that GET's page."""
+    assert response.status_code == 303, response.status_code
+    location = response.location
+    assert "token" not in location, location
+    for value in posted:
+        assert value not in location, (value, location)
+    return client.get(location)
+
+
 def find(pattern, text):
     match = re.search(pattern, text, re.S)
     assert match, f"{pattern!r} not found"

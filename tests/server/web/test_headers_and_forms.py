@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.server.web.conftest import form_token
+from tests.server.web.conftest import form_token, refused
 
 PAGES = ["/", "/submit", "/check", "/privacy", "/stats", "/no-such-page"]
 
@@ -48,13 +48,14 @@ def test_no_page_references_another_origin(client, path):
 def test_every_post_without_a_valid_token_is_refused(client, path, data, token):
     if token is not None:
         data = data | {"token": token}
-    response = client.post(f"{path}?lang=en", data=data)
+    response = refused(client, client.post(f"{path}?lang=en", data=data))
     assert response.status_code == 403
 
 
 def test_a_token_for_one_form_does_not_work_on_another(client):
     check_token = form_token(client, "/check")
-    response = client.post("/followup?lang=en", data={"token": check_token, "text": "x"})
+    response = refused(client, client.post("/followup?lang=en",
+                                           data={"token": check_token, "text": "x"}))
     assert response.status_code == 403
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.samples import photo_with_metadata
-from tests.server.web.conftest import find, form_token
+from tests.server.web.conftest import find, form_token, refused
 from tests.stored import all_blobs, blob_bytes
 from tipdrop.common import sqlite
 from tipdrop.crypto import envelope, stream
@@ -152,7 +152,8 @@ def test_followup_is_sealed_to_the_unit_and_bound_to_its_number(app, client, sub
 
 def test_forged_followup_token_is_refused_and_stores_nothing(app, client, submit):
     submit()
-    response = client.post("/followup?lang=en", data={"token": "forged.token.value", "text": "hi"})
+    response = refused(client, client.post("/followup?lang=en",
+                                           data={"token": "forged.token.value", "text": "hi"}))
     assert response.status_code == 403
     assert _db(app)["followups"].count == 0
 
@@ -259,9 +260,10 @@ def test_post_from_another_site_is_refused(client, app):
 
 def test_file_parts_are_refused_outside_submit(client):
     token = form_token(client, "/check")
-    response = client.post("/check", data={"token": token, "receipt": "x",
-                                           "f": (io.BytesIO(b"x" * 1_000_000), "f.bin")},
-                           content_type="multipart/form-data")
+    response = refused(client, client.post(
+        "/check", data={"token": token, "receipt": "x",
+                        "f": (io.BytesIO(b"x" * 1_000_000), "f.bin")},
+        content_type="multipart/form-data"))
     assert response.status_code == 400
 
 

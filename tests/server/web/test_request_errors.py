@@ -22,7 +22,7 @@ from gunicorn.http.errors import (
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 
 from tests.clear_errors import ERROR_PARAGRAPH, known_messages, problem
-from tests.server.web.conftest import form_token
+from tests.server.web.conftest import form_token, refused
 from tipdrop.server.web.body import BodyReadError, GuardedStream
 from tipdrop.server.web.tokens import FormExpiredError
 
@@ -114,6 +114,8 @@ def test_a_post_without_a_body_length_is_a_411_not_files_too_large(
     # when it is given no body.
     response = client.post(path, headers={"Accept-Language": lang},
                            environ_overrides={"CONTENT_TYPE": content_type})
+    if path in ("/check", "/followup", "/submit/done"):  # refusals.py: POST-redirect-GET
+        response = refused(client, response)
     assert response.status_code == 411
     assert_clear(response, path, lang, "POST")
     assert errors_logged() == []

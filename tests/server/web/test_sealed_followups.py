@@ -7,7 +7,7 @@ import time
 import pytest
 from itsdangerous.timed import TimestampSigner
 
-from tests.server.web.conftest import find
+from tests.server.web.conftest import find, refused
 from tests.server.web.test_sealed_api import post, sealed_form
 from tipdrop.common import sqlite
 from tipdrop.crypto import envelope, keys
@@ -266,6 +266,6 @@ def test_a_bad_sealed_follow_up_from_the_page_is_refused_and_nothing_stored(
     if fields["sealed"] is None:
         fields = fields | {"sealed": base64.b64encode(
             sealed_followup(unit_key, tip_id, int(fields["part"][1:]))).decode()}
-    answer = client.post("/followup?lang=kk", data={"token": token, **fields})
+    answer = refused(client, client.post("/followup?lang=kk", data={"token": token, **fields}))
     assert answer.status_code == status
     assert list(db["followups"].rows) == []

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.server.web.conftest import find, form_token
+from tests.server.web.conftest import find, form_token, refused
 from tests.server.web.test_sealed_api import post, sealed_form
 from tests.server.web.test_sealed_followups import sealed_followup, send
 from tipdrop.common import sqlite
@@ -99,7 +99,9 @@ def test_a_check_form_is_used_once_and_a_replay_does_no_argon2_work(app, client,
     with argon2():  # a replay that ran Argon2 would now wait for the only slots and fail 503
         with argon2():
             for receipt in (code, "NG9Q-QN1E-K73T-PK5B-71CM-0FKW"):
-                again = client.post("/check?lang=en", data={"token": token, "receipt": receipt})
+                again = refused(client, client.post("/check?lang=en",
+                                                    data={"token": token, "receipt": receipt}),
+                                receipt)
                 assert again.status_code == 409, again.status_code
                 assert "already used" in again.text and "History of your report" not in again.text
 
@@ -109,7 +111,8 @@ def test_a_wrong_receipt_also_spends_the_check_form(client, submit):
     token = form_token(client, "/check")
     wrong = client.post("/check", data={"token": token, "receipt": "NG9Q-QN1E-K73T-PK5B-71CM-0FKW"})
     assert wrong.status_code == 303
-    assert client.post("/check", data={"token": token, "receipt": "x"}).status_code == 409
+    assert refused(client, client.post("/check", data={"token": token, "receipt": "x"}),
+                   ).status_code == 409
 
 
 def test_a_followup_form_adds_one_message_and_a_replay_adds_none(app, client, submit, check):
@@ -117,7 +120,8 @@ def test_a_followup_form_adds_one_message_and_a_replay_adds_none(app, client, su
     token = _followup_token(check(code).text)
     first = client.post("/followup?lang=ru", data={"token": token, "text": "A white Lada."})
     assert first.status_code == 303
-    again = client.post("/followup?lang=ru", data={"token": token, "text": "A white Lada."})
+    again = refused(client, client.post("/followup?lang=ru",
+                                        data={"token": token, "text": "A white Lada."}), "Lada")
     assert again.status_code == 409 and 'id="already-sent"' in again.text
     assert "уже" in again.text
     assert _count(app, "followups") == 1
@@ -228,7 +232,7 @@ def test_an_oversized_followup_is_refused_and_stores_nothing(app, client, submit
     token = client.post("/api/v1/check", json={"receipt": receipt}).json["followup_token"]
     text = "x" * 20_001
     if path == "/followup":
-        answer = client.post(path, data={"token": token, "text": text})
+        answer = refused(client, client.post(path, data={"token": token, "text": text}), text)
     else:
         answer = client.post(path, json={"token": token, "text": text})
     assert answer.status_code == 413
@@ -242,5 +246,6 @@ def test_followups_with_forged_tokens_count_against_the_limit_too(app_config):
     client = app.test_client()
     codes = [client.post("/api/v1/followups", json={"token": "forged", "text": "x"}).status_code
              for _ in range(4)]
-    codes += [client.post("/followup", data={"token": "forged", "text": "x"}).status_code]
+    codes += [refused(client, client.post("/followup", data={"token": "forged", "text": "x"}),
+                      ).status_code]
     assert codes == [403, 403, 403, 429, 429]

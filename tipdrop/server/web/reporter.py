@@ -3,17 +3,19 @@
 Views parse input, call one use case in tipdrop.server.tips, and render. No view
 reads ``request.form`` on the submit route (see upload.py), sets a cookie,
 or logs anything about the reporter. Every POST a reporter's browser makes
-answers with a 303 redirect (POST-redirect-GET): the browser then keeps no
-POST body (report, receipt code, follow-up) for Reload or session restore,
-and Back or Reload never send anything twice. Pages that show a receipt code
-are one-time links (pagelinks.py).
+answers with a 303 redirect (POST-redirect-GET), refusals included
+(refusals.py; a refused submit is the documented exception): the browser
+then keeps no POST body (report, receipt code, follow-up, token) for Reload
+or session restore, and Back or Reload never send anything twice. Pages that
+show a receipt code are one-time links (pagelinks.py); the receipt page's
+quick exit closes its link (leave_receipt_page; its beacon is answered 204).
 """
 
 import base64
 import binascii
 from contextlib import contextmanager
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request
 
 from tipdrop.errors import (
     InputError,
@@ -27,7 +29,7 @@ from tipdrop.protocol import receipts
 from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
-from tipdrop.server.web import pagelinks
+from tipdrop.server.web import pagelinks, refusals
 from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
 from tipdrop.server.web.i18n import current_language, link, translate_error
 from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
@@ -197,10 +199,36 @@ def receipt_page(link_id):
         link_id=link_id,
         wrong=request.args.get("wrong"),
         token=extension("tokens").form("done"),
+        quick_exit=link("reporter.leave_receipt_page", link_id=link_id),
     )
 
 
+@bp.route("/receipt/<link_id>/leave", methods=["GET", "POST"])
+def leave_receipt_page(link_id):
+    """The receipt page's quick exit: close its key, then leave for the neutral site.
+
+    A person who walks in must not find the code by opening the page again
+    from History. Without JavaScript the quick-exit link leads here (GET)
+    and this answers 303 to QUICK_EXIT_URL with no body; with it, page.js
+    sends a beacon here (POST, answered 204) and leaves at once. Only the
+    link, which only that page and its history entry hold, closes the page:
+    a link that does not open (someone else's id, a forged seal) closes
+    nothing, and the answer is the same either way.
+    """
+    pages = extension("page_links")
+    try:
+        pages.read(link_id, "receipt")
+    except pagelinks.PageClosedError:
+        pass
+    else:
+        pages.close(link_id)
+    if request.method == "POST":
+        return "", 204
+    return "", 303, {"Location": current_app.config["QUICK_EXIT_URL"]}
+
+
 @bp.post("/submit/done")
+@refusals.redirect_refusals(lambda name: link("reporter.refused", form="done", why=name))
 def submit_done():
     """Close the receipt page once the reporter typed the end of the code.
 
@@ -237,13 +265,28 @@ CHECK_ERRORS = {
 
 @bp.get("/check")
 def check_form(error=None, status=200):
-    error = error or CHECK_ERRORS.get(request.args.get("error"))
-    message = translate_error(error()) if error else None
+    """The check form; ``?error=`` is why the last check was refused (its status).
+
+    A typed code that cannot be a receipt is shown with 200, as a form to
+    correct; a refusal (rate limit, a form sent twice or too old) with its
+    own status (refusals.py).
+    """
+    headers = {}
+    if error is not None:
+        message = translate_error(error())
+    elif (typed := CHECK_ERRORS.get(request.args.get("error"))) is not None:
+        message = translate_error(typed())
+    elif (refused := refusals.named(request.args.get("error"))) is not None:
+        message, status, _ = refused
+        headers = refusals.headers_for(status)
+    else:
+        message = None
     return render_template("check.html", token=extension("tokens").form("check"),
-                           error=message), status
+                           error=message), status, headers
 
 
 @bp.post("/check")
+@refusals.redirect_refusals(lambda name: link("reporter.check_form", error=name))
 def check():
     """Only the format is read here; the code travels on sealed in a one-time link."""
     tokens = extension("tokens")
@@ -280,6 +323,7 @@ def status_page(link_id):
 
 
 @bp.post("/followup")
+@refusals.redirect_refusals(lambda name: link("reporter.refused", form="followup", why=name))
 def followup():
     """A follow-up: sealed on the device by the page's JavaScript, or text the server seals."""
     count_request("followup_limit")
@@ -303,3 +347,18 @@ def followup_done():
     """The confirmation, saying where the message was encrypted (``?on=``)."""
     encrypted_on = "device" if request.args.get("on") == "device" else "server"
     return render_template("followup_done.html", encrypted_on=encrypted_on)
+
+
+@bp.get("/refused/<any(followup, done):form>/<why>")
+def refused(form, why):
+    """A refused follow-up or confirmation, shown after the 303 (refusals.py).
+
+    Both names are in the path, so the language links keep them. A
+    follow-up's text is gone with the POST (the page script keeps it in the
+    status page instead, followup.js), so the page says it was not sent.
+    """
+    found = refusals.named(why)
+    message, status, page = found or refusals.named("http-400")
+    lost = form == "followup" and page != "already_sent.html"
+    return (render_template(page, message=message, status=status, followup_lost=lost),
+            status, refusals.headers_for(status))

@@ -1,9 +1,10 @@
 /* Encrypt a follow-up typed on the status page on the reporter's own device.
  *
- * Progressive enhancement of the status page's form. Without JavaScript, or
- * in a browser whose WebCrypto lacks X25519, nothing here runs and the text
- * is posted as it always was: the server encrypts it on arrival. When it
- * runs, the message is sealed in the page, as the reference client seals it
+ * Progressive enhancement of the status page's form. Without JavaScript
+ * the text is posted as a form: the server encrypts it on arrival. With
+ * JavaScript the form is posted by fetch (see post() below), and in a
+ * browser whose WebCrypto lacks X25519 it still carries the text for the
+ * server to encrypt. When sealing works, the message is sealed in the page, as the reference client seals it
  * (tipdrop/protocol/device.py; docs/protocol.md section 13), to the unit key served
  * with the page (checked against its key id) as follow-up number N, also
  * served with the page; only the envelope is posted, in the hidden field
@@ -16,7 +17,7 @@
 
   const form = document.getElementById("followup-form");
   const C = window.TipdropCrypto;
-  if (!form || !C || !window.crypto || !crypto.subtle) return;
+  if (!form || !window.fetch || !window.URLSearchParams) return;
 
   const MAX_TEXT = 20000; // code points, as tips.MAX_FOLLOWUP
   let ready = false;
@@ -56,8 +57,35 @@
     say(form.dataset.msgDeviceFailed);
   }
 
+  /* Post the fields with fetch, never as a navigation: Chromium keeps the
+   * body of a POST it navigated with (here the token, which names the tip,
+   * or the text) in its session files when the answer is a page, and a
+   * refused follow-up's answer is one (tipdrop/server/web/refusals.py). So
+   * a refusal is shown here, and the text stays in the box to send again
+   * or copy; only a message that was added leads to the next page. */
+  async function post(fields) {
+    let response;
+    let page;
+    try {
+      response = await fetch(form.action, {
+        method: "POST", body: new URLSearchParams(fields), credentials: "same-origin",
+      });
+      if (response.ok) {
+        window.location.assign(response.url);
+        return;
+      }
+      page = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch (e) {
+      say(form.dataset.msgNetwork);
+      return;
+    }
+    const sent = page.querySelector("#already-sent");
+    const reason = sent || page.querySelector("#error");
+    const text = reason ? reason.textContent.trim() : "";
+    say(sent ? text : `${text} ${form.dataset.msgKept}`.trim());
+  }
+
   async function send(event) {
-    if (!ready) return; // the server path, as without JavaScript
     event.preventDefault();
     const textarea = form.elements.text;
     const text = textarea.value.replace(/\r\n/g, "\n").trim();
@@ -68,23 +96,29 @@
     if ([...text].length > MAX_TEXT) return; // maxlength stops this; the server says why
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    let result;
-    try {
-      result = await seal(text);
-    } catch (e) {
-      button.disabled = false;
-      offerServerPath();
-      return;
+    say("");
+    const fields = { token: form.elements.token.value };
+    if (ready) {
+      // The text itself is not posted: only the envelope sealed here.
+      try {
+        Object.assign(fields, await seal(text));
+      } catch (e) {
+        button.disabled = false;
+        offerServerPath();
+        return;
+      }
+    } else {
+      fields.text = textarea.value; // the server path, sealed on arrival
     }
-    // The text itself must not be posted: the field loses its name and value.
-    textarea.removeAttribute("name");
-    textarea.value = "";
-    hidden("part", result.part);
-    hidden("sealed", result.sealed);
-    form.submit();
+    try {
+      await post(fields);
+    } finally {
+      button.disabled = false;
+    }
   }
 
-  crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]).then(() => {
+  const canSeal = C && window.crypto && crypto.subtle;
+  if (canSeal) crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]).then(() => {
     ready = true;
     const note = document.getElementById("followup-protection");
     form.dataset.msgServerPath = note.textContent;

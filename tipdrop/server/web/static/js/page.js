@@ -9,12 +9,29 @@
 
   /* Leave for the neutral site, replacing this page in the tab's history so
    * that Back does not lead straight here (earlier pages of ours stay: no
-   * browser lets a page remove them). Forms are emptied first. */
+   * browser lets a page remove them). Forms are emptied first. On a page
+   * with a live one-time link (the receipt page) the link's href is our
+   * route that closes it (reporter.leave_receipt_page): a beacon asks it to
+   * close the page while the tab leaves at once, without waiting for an
+   * answer over a slow network; if no beacon can be sent, the tab goes
+   * through that route, which closes the page and then leaves. */
   function quickExit(event) {
     event.preventDefault();
+    const link = event.currentTarget;
+    const exit = link.dataset.exit || link.getAttribute("href");
+    let target = exit;
+    if (link.getAttribute("href") !== exit) {
+      let sent = false;
+      try {
+        sent = navigator.sendBeacon(link.href);
+      } catch (e) {
+        sent = false;
+      }
+      if (!sent) target = link.href;
+    }
     for (const form of document.forms) form.reset();
     document.getElementById("main").replaceChildren();
-    window.location.replace(event.currentTarget.href);
+    window.location.replace(target);
   }
 
   /* The receipt code as /check reads it (tipdrop/protocol/receipts.py _normalise):
