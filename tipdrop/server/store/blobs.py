@@ -23,6 +23,7 @@ the WAL is truncated after a purge (tipdrop.server.retention).
 import datetime
 import json
 import secrets
+from contextlib import contextmanager
 
 from tipdrop.common.sqlite import transaction
 from tipdrop.errors import TipdropError
@@ -47,29 +48,37 @@ class UploadSweptError(TipdropError):
 
 
 def new(db, day):
-    """Start a staged blob on ``day`` (YYYY-MM-DD); return its id."""
+    """Start a staged blob on ``day`` (YYYY-MM-DD); return its id. No fsync (:func:`_staging`)."""
     blob = secrets.token_hex(16)
-    with transaction(db):
+    with _staging(db):
         db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [blob, day])
     return blob
 
 
 def append(db, blob, seq, data):
-    """Store piece ``seq`` of a staged blob, in a transaction of its own.
+    """Store piece ``seq`` of a staged blob, in a transaction of its own, with no fsync."""
+    with _staging(db):
+        # Bound as it is (bytes, bytearray, memoryview): SQLite copies it anyway.
+        db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
+                   [blob, seq, data])
 
-    Committed with ``synchronous=NORMAL``: no fsync per piece. Nothing
-    depends on a piece until the report's own transaction links it, and
-    that one commits with ``synchronous=FULL``, whose fsync of the WAL
-    makes every piece written before it durable too (a checkpoint syncs
-    the WAL first as well). A piece lost in a power cut belongs to a report
-    that was never acknowledged.
+
+@contextmanager
+def _staging(db):
+    """A transaction that stages a blob, committed with ``synchronous=NORMAL``: no fsync.
+
+    Nothing depends on a staged blob or its pieces until the report's own
+    transaction links it, and that one commits with ``synchronous=FULL``,
+    whose fsync of the WAL makes everything written before it durable too
+    (a checkpoint syncs the WAL first as well). A blob or piece lost in a
+    power cut belongs to a report that was never acknowledged. An fsync
+    here was one of the three of every submit, whatever its size
+    (bench/RESULTS.md, "Attachment upload").
     """
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with transaction(db):
-            # Bound as it is (bytes, bytearray, memoryview): SQLite copies it anyway.
-            db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
-                       [blob, seq, data])
+            yield db
     finally:
         db.execute("PRAGMA synchronous=FULL")
 
