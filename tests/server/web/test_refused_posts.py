@@ -175,3 +175,21 @@ def test_only_the_receipt_page_links_its_quick_exit_to_the_server(client):
         text = client.get(f"{path}?lang=en").text
         assert find(r'<a id="quick-exit"[^>]* href="([^"]+)"', text) == EXIT, path
         assert "data-exit" not in text
+
+
+def test_a_check_refused_busy_does_not_count_against_the_check_limit(app_config):
+    # (the API's check derives the receipt's key in the POST itself; the page's
+    # check does it on the status page it leads to)
+    app = create_app(app_config | {"checks_per_hour": 1, "argon2_slots": 1})
+    client = app.test_client()
+
+    def check():
+        return client.post("/api/v1/check", json={"receipt": "12WC-W0K4-G268-N816-62QV-Z9V9"})
+    # Given every Argon2 slot held, a check is refused busy (503), twice
+    slots = app.extensions["tipdrop"]["argon2_slots"]
+    slots.wait = 0
+    with slots():
+        assert [check().status_code for _ in range(2)] == [503, 503]
+    # When a slot is free, the hour's one check is still there, and then the limit
+    assert check().status_code == 404
+    assert check().status_code == 429

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from tipdrop.errors import TipdropError
 from tipdrop.server.web import errors
+from tipdrop.server.web.context import uncount_request
 from tipdrop.server.web.i18n import summary
 
 _NAME = re.compile(r"^[a-z0-9-]{1,60}$")
@@ -92,6 +93,7 @@ def redirect_refusals(target):
             try:
                 return view(*args, **kwargs)
             except (TipdropError, HTTPException) as error:
+                uncount_request(error)  # as the one error handler does
                 return redirect(target(name_of(error)), 303)
             except Exception as error:
                 errors.log_internal_error(current_app.logger, error)
