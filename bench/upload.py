@@ -152,7 +152,7 @@ def _fixed_costs(tipdrop, reader, times=5):
     """Seconds of a submit with a 1 KiB file, and of the reader's 1 KiB upload (medians).
 
     What a submit costs whatever its size (the receipt's Argon2 derivation,
-    sealing the report, the fsyncs of its transactions): at 16 MiB it is a
+    sealing the report, the fsync of its transaction): at 16 MiB it is a
     large part of the upload's time.
     """
     ours, bound = [], []
