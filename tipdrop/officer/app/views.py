@@ -13,6 +13,7 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
+from tipdrop.common import terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
@@ -248,6 +249,11 @@ def init_app(app):
     app.register_blueprint(bp)
     app.register_error_handler(TipdropError, handle_error)
     app.register_error_handler(500, handle_bug)
+    # A file name or type the reporter chose, shown as the CLI prints it: a right-to-left
+    # override or an invisible character appears as \u202e, so "x\u202egpj.exe" cannot
+    # pass for "xexe.jpg". Every reporter's text is also in a <bdi> or a dir="auto"
+    # element, so no override in it can reorder the app's own words around it.
+    app.jinja_env.filters["visible"] = lambda text: terminal.inline(text or "")
     app.jinja_env.globals.update(
         LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES, STATUSES=STATUSES,
         REPLY_STATUSES=REPLY_STATUSES,
