@@ -6,8 +6,11 @@ to the app as the browser on 127.0.0.1 would.
 """
 
 import re
+import socket
+import threading
 
 import pytest
+from werkzeug.serving import make_server
 
 from tests.protocol.test_bundles import Server
 from tipdrop.crypto import kdf
@@ -15,6 +18,7 @@ from tipdrop.officer import keyfiles
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import TOKEN_FIELD
+from tipdrop.officer.app.serve import QuietHandler
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.search import decrypted_tips
 from tipdrop.officer.workspace import Workspace
@@ -162,6 +166,30 @@ def test_a_host_header_other_than_this_app_is_refused(app, host):
     # The launch link is refused under a foreign name too (DNS rebinding before launch).
     fresh = create_app(app.extensions["officer_desk"], PORT, launch_token="other").test_client()
     assert fresh.get("/?token=other", base_url=f"http://{host}").status_code == 421
+
+
+@pytest.mark.parametrize("request_line", ["GET /inbox HTTP/1.1", "GET /inbox HTTP/1.0",
+                                          f"GET /?token={LAUNCH} HTTP/1.1"])
+def test_a_request_without_a_host_header_is_refused_like_a_wrong_host(app, request_line):
+    # Served over a real socket: only there can a request leave the Host header out.
+    client = unlocked(app)
+    cookie = client.get_cookie(f"tipdrop_officer_{PORT}", domain="127.0.0.1").value
+    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    app.extensions["officer_gate"].port = httpd.server_port
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", httpd.server_port), timeout=30) as sock:
+            # The session's cookie, under the name it has on this port: only the host is wrong.
+            sock.sendall(f"{request_line}\r\nCookie: tipdrop_officer_{httpd.server_port}="
+                         f"{cookie}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 421 MISDIRECTED REQUEST"), answer[:200]
+    assert b"data-tip" not in answer and b"Set-Cookie" not in answer
 
 
 def test_localhost_with_the_port_is_this_app(app):
