@@ -22,6 +22,7 @@ from tipdrop.officer.app.serve import QuietHandler
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.search import decrypted_tips
 from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol.fields import STATUSES
 from tipdrop.protocol.report import Report
 
 PORT = 48123
@@ -633,6 +634,19 @@ def test_the_pages_speak_the_officers_language(app):
     assert "Балаға қауіп төнді" in page and "Кіріс хабарламалар" in page
     for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
         assert post(client, "/language", {"lang": "kk", "back": elsewhere}).location == "/"
+
+
+def test_no_two_statuses_share_a_label_in_any_language(app):
+    # Russian once named both "referred" and "transferred" «Передано»: two identical counts
+    # in the inbox and two identical choices in its filter.
+    client = unlocked(app)
+    for language in ("kk", "ru", "en"):
+        post(client, "/language", {"lang": language, "back": "/inbox"})
+        page = get(client, "/inbox").get_data(as_text=True)
+        chooser = re.search(r'<select[^>]*id="status"[^>]*>(.*?)</select>', page, re.S).group(1)
+        labels = dict(re.findall(r'<option value="([a-z-]+)"[^>]*>([^<]*)</option>', chooser))
+        assert set(labels) == set(STATUSES), (language, labels)
+        assert len(set(labels.values())) == len(labels), (language, labels)
 
 
 def test_a_tips_page_shows_the_answers_to_its_categorys_questions_with_their_labels(app):
