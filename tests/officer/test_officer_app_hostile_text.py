@@ -15,7 +15,14 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
-    PORT, LAUNCH, clock, get, tip_ids, unit, unlocked)
+    LAUNCH,
+    PORT,
+    clock,
+    get,
+    tip_ids,
+    unit,
+    unlocked,
+)
 from tests.protocol.test_bundles import Server
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
