@@ -591,6 +591,32 @@ def test_a_file_that_is_not_a_bundle_imports_nothing_and_leaves_no_copy(app, tmp
     assert len(tip_ids(get(client, "/inbox"))) == 4
 
 
+@pytest.mark.parametrize("language, detail", [("ru", "это не пакет выгрузки tipdrop"),
+                                               ("kk", "бұл tipdrop экспорт пакеті емес")])
+def test_a_refused_bundles_detail_is_in_the_officers_language(app, tmp_path, language, detail):
+    client = unlocked(app)
+    post(client, "/language", {"lang": language, "back": "/exchange"})
+    junk = tmp_path / "junk.tdx"
+    junk.write_bytes(b"not a bundle at all" * 100)
+    page = outcome(client, _upload(client, junk)).get_data(as_text=True)
+    assert detail in page and "not a tipdrop export bundle" not in page
+
+
+def test_the_provenance_of_files_and_follow_ups_is_in_the_officers_language(app):
+    # The safety words next to each file and follow-up, not only the page around them.
+    client = unlocked(app)
+    post(client, "/language", {"lang": "ru", "back": "/inbox"})
+    [theft] = tip_ids(get(client, "/inbox?category=theft"))
+    [drugs] = tip_ids(get(client, "/inbox?category=drugs"))
+    files = get(client, f"/tip/{theft}").get_data(as_text=True)
+    assert "привязан к сообщению" in files and "bound to the report" not in files
+    followups = get(client, f"/tip/{drugs}").get_data(as_text=True)
+    assert "зашифровано сервером: нельзя проверить" in followups
+    assert "sealed by the server" not in followups
+    post(client, "/language", {"lang": "kk", "back": "/inbox"})
+    assert "хабарламаға байланыстырылған" in get(client, f"/tip/{theft}").get_data(as_text=True)
+
+
 def test_a_file_sent_anywhere_but_the_import_form_is_refused(app, tmp_path, workdir):
     client = unlocked(app)
     [tip, *_] = tip_ids(get(client, "/inbox"))
