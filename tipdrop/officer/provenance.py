@@ -15,6 +15,7 @@ from tipdrop.crypto.stream import HEADER_LEN
 from tipdrop.errors import FormatError, SignatureError
 from tipdrop.protocol import binding, bundles
 
+
 def N_(text):
     """Mark ``text`` for the catalogs: the officer app shows these words in the officer's
     language (officer/app/views.py), the CLI in English like all its output."""
