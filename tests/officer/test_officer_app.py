@@ -650,6 +650,20 @@ def test_a_reply_template_starts_in_the_reports_language(app):
     assert "Спасибо за сообщение" in page
 
 
+def test_a_template_named_after_a_status_suggests_it_without_a_script(app):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "бала"))
+
+    def chosen(**query):
+        page = get(client, f"/tip/{tip}", query_string=query).get_data(as_text=True)
+        chooser = re.search(r'<select[^>]*id="new-status"[^>]*>(.*?)</select>', page, re.S)
+        return re.findall(r'<option value="([a-z-]*)" selected>', chooser.group(1))
+
+    assert chosen(template="need-info") == ["need-info"]
+    assert chosen(template="need-info", reply_lang="ru") == ["need-info"]
+    assert chosen() == []  # "Unchanged", the first choice
+
+
 def test_the_pages_speak_the_officers_language(app):
     client = unlocked(app)
     assert post(client, "/language", {"lang": "ru", "back": "/inbox"}).location == "/inbox"

@@ -78,9 +78,10 @@ def page_script():
     g.page_script = True
     auto = "1" if courier().auto_minutes else "0"
     return Markup('<script src="{}" defer data-news="{}" data-auto-pull="{}" '
-                  'data-every="{}"></script>').format(
+                  'data-every="{}" data-discard="{}"></script>').format(
         url_for("static", filename="exchange.js"), url_for("exchange.news"), auto,
-        current_app.config.get("NEWS_SECONDS", NEWS_SECONDS))
+        current_app.config.get("NEWS_SECONDS", NEWS_SECONDS),
+        gettext("The text you typed has not been sent and will be lost. Continue?"))
 
 
 def _outbox_files():

@@ -102,7 +102,11 @@ def index():
         return redirect(url_for("officer.inbox"), code=303)
     if desk().unlocking is not None:
         return redirect(url_for("officer.unlocking"), code=303)
-    return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle)
+    # ?unsent=1: the page's script came here from a page with a typed, unsent text
+    # (exchange.js). The text is gone with the page: the keys and every decrypted or
+    # typed word are kept in memory only, and never past a lock.
+    return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle,
+                           unsent=request.args.get("unsent") == "1")
 
 
 @bp.post("/unlock")
@@ -189,7 +193,10 @@ def tip(tip):
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
                            templates=templates, templates_error=templates_error,
-                           draft=reply_template(template, reply_language, templates))
+                           draft=reply_template(template, reply_language, templates),
+                           # A template named after a status ("need-info") suggests it:
+                           # a reply asking for information sets "Information needed".
+                           suggested_status=template if template in REPLY_STATUSES else None)
 
 
 @bp.post("/tip/<tip>/note")
