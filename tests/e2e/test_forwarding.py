@@ -136,7 +136,7 @@ def _cli_check(server, receipt, run_cli, *pinned):
 
 STATUS_PAGE = {
     "en": ("Transferred", "Your report was forwarded to the police unit responsible for it."),
-    "ru": ("Передано", "Ваше сообщение передано подразделению полиции"),
+    "ru": ("Передано в другое подразделение", "Ваше сообщение передано подразделению полиции"),
     "kk": ("Басқа бөлімшеге берілді", "Хабарламаңыз оған жауапты полиция бөлімшесіне жолданды"),
 }
 

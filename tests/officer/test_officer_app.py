@@ -6,8 +6,11 @@ to the app as the browser on 127.0.0.1 would.
 """
 
 import re
+import socket
+import threading
 
 import pytest
+from werkzeug.serving import make_server
 
 from tests.protocol.test_bundles import Server
 from tipdrop.crypto import kdf
@@ -15,9 +18,11 @@ from tipdrop.officer import keyfiles
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import TOKEN_FIELD
+from tipdrop.officer.app.serve import QuietHandler
 from tipdrop.officer.decrypted import decrypted_tips
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol.fields import STATUSES
 from tipdrop.protocol.report import Report
 
 PORT = 48123
@@ -167,6 +172,30 @@ def test_a_host_header_other_than_this_app_is_refused(app, host):
     # The launch link is refused under a foreign name too (DNS rebinding before launch).
     fresh = create_app(app.extensions["officer_desk"], PORT, launch_token="other").test_client()
     assert fresh.get("/?token=other", base_url=f"http://{host}").status_code == 421
+
+
+@pytest.mark.parametrize("request_line", ["GET /inbox HTTP/1.1", "GET /inbox HTTP/1.0",
+                                          f"GET /?token={LAUNCH} HTTP/1.1"])
+def test_a_request_without_a_host_header_is_refused_like_a_wrong_host(app, request_line):
+    # Served over a real socket: only there can a request leave the Host header out.
+    client = unlocked(app)
+    cookie = client.get_cookie(f"tipdrop_officer_{PORT}", domain="127.0.0.1").value
+    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    app.extensions["officer_gate"].port = httpd.server_port
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", httpd.server_port), timeout=30) as sock:
+            # The session's cookie, under the name it has on this port: only the host is wrong.
+            sock.sendall(f"{request_line}\r\nCookie: tipdrop_officer_{httpd.server_port}="
+                         f"{cookie}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 421 MISDIRECTED REQUEST"), answer[:200]
+    assert b"data-tip" not in answer and b"Set-Cookie" not in answer
 
 
 def test_localhost_with_the_port_is_this_app(app):
@@ -567,6 +596,32 @@ def test_a_file_that_is_not_a_bundle_imports_nothing_and_leaves_no_copy(app, tmp
     assert len(tip_ids(get(client, "/inbox"))) == 4
 
 
+@pytest.mark.parametrize("language, detail", [("ru", "это не пакет выгрузки tipdrop"),
+                                               ("kk", "бұл tipdrop экспорт пакеті емес")])
+def test_a_refused_bundles_detail_is_in_the_officers_language(app, tmp_path, language, detail):
+    client = unlocked(app)
+    post(client, "/language", {"lang": language, "back": "/exchange"})
+    junk = tmp_path / "junk.tdx"
+    junk.write_bytes(b"not a bundle at all" * 100)
+    page = outcome(client, _upload(client, junk)).get_data(as_text=True)
+    assert detail in page and "not a tipdrop export bundle" not in page
+
+
+def test_the_provenance_of_files_and_follow_ups_is_in_the_officers_language(app):
+    # The safety words next to each file and follow-up, not only the page around them.
+    client = unlocked(app)
+    post(client, "/language", {"lang": "ru", "back": "/inbox"})
+    [theft] = tip_ids(get(client, "/inbox?category=theft"))
+    [drugs] = tip_ids(get(client, "/inbox?category=drugs"))
+    files = get(client, f"/tip/{theft}").get_data(as_text=True)
+    assert "привязан к сообщению" in files and "bound to the report" not in files
+    followups = get(client, f"/tip/{drugs}").get_data(as_text=True)
+    assert "зашифровано сервером: нельзя проверить" in followups
+    assert "sealed by the server" not in followups
+    post(client, "/language", {"lang": "kk", "back": "/inbox"})
+    assert "хабарламаға байланыстырылған" in get(client, f"/tip/{theft}").get_data(as_text=True)
+
+
 def test_a_file_sent_anywhere_but_the_import_form_is_refused(app, tmp_path, workdir):
     client = unlocked(app)
     [tip, *_] = tip_ids(get(client, "/inbox"))
@@ -600,6 +655,20 @@ def test_a_reply_template_starts_in_the_reports_language(app):
     assert "Спасибо за сообщение" in page
 
 
+def test_a_template_named_after_a_status_suggests_it_without_a_script(app):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "бала"))
+
+    def chosen(**query):
+        page = get(client, f"/tip/{tip}", query_string=query).get_data(as_text=True)
+        chooser = re.search(r'<select[^>]*id="new-status"[^>]*>(.*?)</select>', page, re.S)
+        return re.findall(r'<option value="([a-z-]*)" selected>', chooser.group(1))
+
+    assert chosen(template="need-info") == ["need-info"]
+    assert chosen(template="need-info", reply_lang="ru") == ["need-info"]
+    assert chosen() == []  # "Unchanged", the first choice
+
+
 def test_the_pages_speak_the_officers_language(app):
     client = unlocked(app)
     assert post(client, "/language", {"lang": "ru", "back": "/inbox"}).location == "/inbox"
@@ -610,6 +679,19 @@ def test_the_pages_speak_the_officers_language(app):
     assert "Балаға қауіп төнді" in page and "Кіріс хабарламалар" in page
     for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
         assert post(client, "/language", {"lang": "kk", "back": elsewhere}).location == "/"
+
+
+def test_no_two_statuses_share_a_label_in_any_language(app):
+    # Russian once named both "referred" and "transferred" «Передано»: two identical counts
+    # in the inbox and two identical choices in its filter.
+    client = unlocked(app)
+    for language in ("kk", "ru", "en"):
+        post(client, "/language", {"lang": language, "back": "/inbox"})
+        page = get(client, "/inbox").get_data(as_text=True)
+        chooser = re.search(r'<select[^>]*id="status"[^>]*>(.*?)</select>', page, re.S).group(1)
+        labels = dict(re.findall(r'<option value="([a-z-]+)"[^>]*>([^<]*)</option>', chooser))
+        assert set(labels) == set(STATUSES), (language, labels)
+        assert len(set(labels.values())) == len(labels), (language, labels)
 
 
 def test_a_tips_page_shows_the_answers_to_its_categorys_questions_with_their_labels(app):

@@ -15,6 +15,13 @@ from tipdrop.crypto.stream import HEADER_LEN
 from tipdrop.errors import FormatError, SignatureError
 from tipdrop.protocol import binding, bundles
 
+
+def N_(text):
+    """Mark ``text`` for the catalogs: the officer app shows these words in the officer's
+    language (officer/app/views.py), the CLI in English like all its output."""
+    return text
+
+
 #: An attachment the report binds, by digest.
 BOUND = "bound"
 #: The report binds no files (sealed before binding, or by an older app).
@@ -25,13 +32,13 @@ NOT_LISTED = "not-listed"
 DIFFERS = "differs"
 
 ATTACHMENT_WORDS = {
-    BOUND: "bound to the report",
-    UNBOUND: "NOT BOUND: the report predates file binding, so this file cannot be told "
-             "apart from one added by the server",
-    NOT_LISTED: "NOT THE REPORTER'S: the sealed report does not list this file (added by "
-                "the server or on the way)",
-    DIFFERS: "NOT THE REPORTER'S: this file is not the one the sealed report lists "
-             "(replaced by the server or on the way)",
+    BOUND: N_("bound to the report"),
+    UNBOUND: N_("NOT BOUND: the report predates file binding, so this file cannot be told "
+                "apart from one added by the server"),
+    NOT_LISTED: N_("NOT THE REPORTER'S: the sealed report does not list this file (added by "
+                   "the server or on the way)"),
+    DIFFERS: N_("NOT THE REPORTER'S: this file is not the one the sealed report lists "
+                "(replaced by the server or on the way)"),
 }
 
 #: Sealed on the reporter's device and signed with the receipt's follow-up key.
@@ -47,15 +54,15 @@ UNSIGNED = "unsigned"
 BAD_SIGNATURE = "bad-signature"
 
 FOLLOWUP_WORDS = {
-    SIGNED: "sealed on the reporter's device, signed by the receipt holder",
-    SERVER: "sealed by the server: not verifiable as the reporter's (a compromised server "
-            "could have written it)",
-    DEVICE: "sealed on a device, not signed: not verifiable as the reporter's (anyone with "
-            "the unit's public key could have written it)",
-    UNSIGNED: "NOT SIGNED by the receipt holder: anyone with the unit's public key could "
-              "have written it",
-    BAD_SIGNATURE: "NOT THE REPORTER'S: its signature does not match the report's "
-                   "follow-up key (forged or altered)",
+    SIGNED: N_("sealed on the reporter's device, signed by the receipt holder"),
+    SERVER: N_("sealed by the server: not verifiable as the reporter's (a compromised server "
+               "could have written it)"),
+    DEVICE: N_("sealed on a device, not signed: not verifiable as the reporter's (anyone with "
+               "the unit's public key could have written it)"),
+    UNSIGNED: N_("NOT SIGNED by the receipt holder: anyone with the unit's public key could "
+                 "have written it"),
+    BAD_SIGNATURE: N_("NOT THE REPORTER'S: its signature does not match the report's "
+                      "follow-up key (forged or altered)"),
 }
 
 

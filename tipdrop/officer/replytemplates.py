@@ -10,7 +10,8 @@ shown above the reply form, the shipped set standing in), never half-used.
 
 The file is a JSON object: template code -> an object with the text in
 ``kk``, ``ru`` and/or ``en`` and, optionally, the ``name`` the form shows
-(else the status of that code, or the code itself)::
+(else the status of that code, or the code itself). A template whose code is a
+reply status also preselects that status in the form (officer/app/views.py)::
 
     {"need-info": {"kk": "...", "ru": "...", "en": "..."},
      "call-us": {"name": "Ask to call", "ru": "Позвоните нам по номеру 102."}}

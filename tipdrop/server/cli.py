@@ -70,10 +70,12 @@ def import_replies(file, data_dir, keys_dir):
 
     Example: tipdrop import-replies /media/usb/replies.json
     """
+    from tipdrop.protocol import bundles
     from tipdrop.server import exchange
     from tipdrop.server.reload import load_config
 
-    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
+    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file, bundles.MAX_REPLY_BUNDLE,
+                                           "a reply bundle")
     _, _, alerts = load_config(settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir))
     counts = exchange.import_replies(db, unit_keys, data, alerts=alerts)
     click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
@@ -83,15 +85,20 @@ def import_replies(file, data_dir, keys_dir):
                    f"{counts['forwards_already']} forwards already held")
 
 
-def _server_and_file(data_dir, keys_dir, file):
-    """The server's database and installed keys, and the bytes of a file a unit sent."""
+def _server_and_file(data_dir, keys_dir, file, limit, what):
+    """The server's database and installed keys, and the bytes of a file a unit sent.
+
+    The file is read first, and only if it is a regular file within its
+    format's maximum (docs/protocol.md): a device, a pipe or an oversized
+    file is refused before it is read and before the database is opened.
+    """
+    from tipdrop.common.files import read_bounded
     from tipdrop.server import store
     from tipdrop.server.unitkeys import UnitKeys
 
+    data = read_bounded(file, limit, what)
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
     db = store.open_database(config.database_path)
-    with open(file, "rb") as f:
-        data = f.read()
     return db, UnitKeys.load(config.keys_dir), data
 
 
@@ -109,9 +116,11 @@ def import_ack(file, data_dir, keys_dir):
 
     Example: tipdrop import-ack /media/usb/ack.json
     """
+    from tipdrop.protocol import acks
     from tipdrop.server import exchange
 
-    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file)
+    db, unit_keys, data = _server_and_file(data_dir, keys_dir, file, acks.MAX_ACK,
+                                           "an acknowledgement")
     counts = exchange.import_ack(db, unit_keys, data)
     click.echo(f"recorded as held by the unit: {counts['tips']} tips, {counts['followups']} "
                f"follow-ups, {counts['attachments']} attachments ({counts['already']} already "

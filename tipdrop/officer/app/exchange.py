@@ -22,6 +22,7 @@ from tipdrop.errors import InputError
 from tipdrop.officer.app import gate
 from tipdrop.officer.app.incoming import IMPORT_PATH, claim_upload
 from tipdrop.officer.app.transfers import AUTO_PULL_MINUTES
+from tipdrop.officer.app.views import N_
 
 bp = Blueprint("exchange", __name__)
 
@@ -77,9 +78,10 @@ def page_script():
     g.page_script = True
     auto = "1" if courier().auto_minutes else "0"
     return Markup('<script src="{}" defer data-news="{}" data-auto-pull="{}" '
-                  'data-every="{}"></script>').format(
+                  'data-every="{}" data-discard="{}"></script>').format(
         url_for("static", filename="exchange.js"), url_for("exchange.news"), auto,
-        current_app.config.get("NEWS_SECONDS", NEWS_SECONDS))
+        current_app.config.get("NEWS_SECONDS", NEWS_SECONDS),
+        gettext("The text you typed has not been sent and will be lost. Continue?"))
 
 
 def _outbox_files():
@@ -187,12 +189,30 @@ def result():
                            error=error_text(transfer.error)), status
 
 
+#: Details the workstation's code raises as fixed sentences (tipdrop/protocol/bundles.py,
+#: officer/opening.py), translated like the error's own sentence. A detail that quotes a
+#: name, a number or a server's answer stays as it is, labelled as technical and English.
+KNOWN_DETAILS = (
+    N_("not a tipdrop export bundle"),
+    N_("the bundle has no header"),
+    N_("the file ends too early: it is incomplete"),
+)
+
+
 def error_text(error):
-    """A failed exchange: the sentence in the officer's language, and its technical detail."""
+    """A failed exchange: the sentence in the officer's language, and its technical detail.
+
+    ``english``: the detail has no translation (it quotes names or numbers), so
+    the page says it is the technical detail, in English, for whoever supports
+    the workstation.
+    """
     if error is None:
         return None
     summary = (type(error).__doc__ or "").strip().splitlines()[0]
-    return {"message": gettext(summary), "detail": error.detail}
+    detail = error.detail or None
+    translated = gettext(detail) if detail in KNOWN_DETAILS else detail
+    return {"message": gettext(summary), "detail": translated,
+            "english": detail is not None and detail not in KNOWN_DETAILS}
 
 
 @bp.post("/outbox")

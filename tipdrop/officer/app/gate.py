@@ -5,7 +5,8 @@ page the officer happens to open (it can make the browser send requests to
 127.0.0.1) nor a DNS-rebinding site (a name that resolves to 127.0.0.1). So:
 
 - the Host header must be ``127.0.0.1:PORT`` or ``localhost:PORT``: a
-  rebinding site's requests carry its own name and are refused;
+  rebinding site's requests carry its own name and are refused, and so is
+  a request with no Host header at all;
 - the address printed at start carries a one-time launch token; the first
   request with it becomes the session (an HttpOnly, SameSite=Strict cookie),
   and the browser is sent on to an address without the token, so it stays in
@@ -86,7 +87,9 @@ class Gate:
         return f"http://127.0.0.1:{self.port}/?token={self.launch_token}"
 
     def check_host(self):
-        if request.host not in {f"{host}:{self.port}" for host in LOCAL_HOSTS}:
+        # The header itself, not request.host: without a Host header Werkzeug falls back to
+        # the address it listens on, which would let a request naming no host through.
+        if request.headers.get("Host") not in {f"{host}:{self.port}" for host in LOCAL_HOSTS}:
             raise WrongHostError()
 
     def launch(self):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
+from tipdrop.common import terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
@@ -101,7 +102,11 @@ def index():
         return redirect(url_for("officer.inbox"), code=303)
     if desk().unlocking is not None:
         return redirect(url_for("officer.unlocking"), code=303)
-    return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle)
+    # ?unsent=1: the page's script came here from a page with a typed, unsent text
+    # (exchange.js). The text is gone with the page: the keys and every decrypted or
+    # typed word are kept in memory only, and never past a lock.
+    return render_template("unlock.html", idle=g.get("locked_for_idle") or desk().locked_for_idle,
+                           unsent=request.args.get("unsent") == "1")
 
 
 @bp.post("/unlock")
@@ -188,7 +193,10 @@ def tip(tip):
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
                            templates=templates, templates_error=templates_error,
-                           draft=reply_template(template, reply_language, templates))
+                           draft=reply_template(template, reply_language, templates),
+                           # A template named after a status ("need-info") suggests it:
+                           # a reply asking for information sets "Information needed".
+                           suggested_status=template if template in REPLY_STATUSES else None)
 
 
 @bp.post("/tip/<tip>/note")
@@ -248,6 +256,11 @@ def init_app(app):
     app.register_blueprint(bp)
     app.register_error_handler(TipdropError, handle_error)
     app.register_error_handler(500, handle_bug)
+    # A file name or type the reporter chose, shown as the CLI prints it: a right-to-left
+    # override or an invisible character appears as \u202e, so "x\u202egpj.exe" cannot
+    # pass for "xexe.jpg". Every reporter's text is also in a <bdi> or a dir="auto"
+    # element, so no override in it can reorder the app's own words around it.
+    app.jinja_env.filters["visible"] = lambda text: terminal.inline(text or "")
     app.jinja_env.globals.update(
         LANGUAGES=LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES, STATUSES=STATUSES,
         REPLY_STATUSES=REPLY_STATUSES,

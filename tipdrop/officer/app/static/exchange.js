@@ -3,13 +3,43 @@
 // - a transfer's progress bar moves without the page reloading itself;
 // - the browser shows a notification when the automatic pull brought urgent reports
 //   (how many, never a word of them), once the officer allowed it with a click;
-// - when the app has locked itself, the page leaves the screen for the unlock page.
+// - when the app has locked itself, the page leaves the screen for the unlock page, which
+//   then says if a reply or note typed in it was discarded (the text is kept nowhere);
+// - typed text (a reply, a note) is not replaced or dropped without asking: choosing a
+//   ready-made text, another reply language, Lock, another page or language first asks.
 "use strict";
 (function () {
   var script = document.currentScript;
   var newsUrl = script.dataset.news;
   var autoPull = script.dataset.autoPull === "1";
   var every = Math.max(1, Number(script.dataset.every) || 30) * 1000;
+  var discard = script.dataset.discard;
+
+  // --- typed text ----------------------------------------------------------------------
+  // Text the officer typed and has not sent: a text box that is not empty and not what the
+  // page came with (a ready-made text left as it is loses nothing). ``except``: the form
+  // being sent, whose own text goes with it.
+  function unsent(except) {
+    var boxes = document.querySelectorAll("textarea");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      if (box.form !== except && box.value.trim() !== "" && box.value !== box.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function keepTypedText() {
+    document.addEventListener("submit", function (event) {
+      if (unsent(event.target) && !window.confirm(discard)) event.preventDefault();
+    }, true);
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a[href]") : null;
+      if (!link || link.hasAttribute("download")) return;
+      if (unsent(null) && !window.confirm(discard)) event.preventDefault();
+    }, true);
+  }
 
   function getJSON(url) {
     return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (answer) {
@@ -27,7 +57,9 @@
     getJSON(newsUrl + (notify ? "?notify=1" : "")).then(function (news) {
       if (!news) return;
       if (news.locked) {
-        location.replace("/");  // the unlock page, instead of decrypted text left on screen
+        // The unlock page, instead of decrypted text left on screen; it says if typed
+        // text went with it (views.index), but the text itself is kept nowhere.
+        location.replace(unsent(null) ? "/?unsent=1" : "/");
         return;
       }
       if (news.urgent && notify) {
@@ -82,5 +114,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     setUpPermission();
     followTransfer();
+    keepTypedText();
   });
 })();

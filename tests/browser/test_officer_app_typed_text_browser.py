@@ -1,0 +1,129 @@
+"""A tired officer's typed reply is not lost without a question, in a real Chromium.
+
+The officer app (served as serve.run serves it, in a thread: its clock is the
+test's) with the workspace of tests/officer/test_officer_app.py. Choosing a
+ready-made text or another reply language, Lock, or another page replaces or
+drops a typed reply: the page's script asks first, and "Cancel" keeps the
+text. A template named after a status suggests that status. When the app
+locks itself, the unlock page says the typed text was discarded (it is kept
+nowhere).
+"""
+
+import threading
+from contextlib import contextmanager
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.browser.conftest import collect_errors
+from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
+    PASSPHRASE,
+    clock,
+    desk,
+    unit,
+    workdir,
+)
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.serve import QuietHandler, Serialised
+
+pytestmark = pytest.mark.e2e
+
+TYPED = "Уточните, пожалуйста, номер дома и подъезд."
+ASK = "The text you typed has not been sent and will be lost. Continue?"
+
+
+@contextmanager
+def served(desk, tmp_path):  # noqa: F811
+    httpd = make_server("127.0.0.1", 0, None, threaded=True, request_handler=QuietHandler)
+    app = create_app(desk, httpd.server_port, outbox_dir=tmp_path / "outbox")
+    app.config["NEWS_SECONDS"] = 1
+    httpd.app = Serialised(app, desk.mutex)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app.extensions["officer_gate"].launch_url()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        app.extensions["officer_courier"].close()
+
+
+@pytest.fixture
+def tip_page(browser, desk, tmp_path):  # noqa: F811
+    """An English page of the drugs tip, unlocked; the dialogs the page opened, as they come."""
+    with served(desk, tmp_path) as url:
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        errors = collect_errors(page)
+        dialogs = []
+        page.goto(url)
+        page.fill("#passphrase", PASSPHRASE)
+        page.click("#unlock")
+        page.wait_for_selector("#counts", timeout=60_000)
+        page.goto(page.url.split("/inbox")[0] + "/inbox?category=drugs")
+        page.click("table.tips a")
+        page.wait_for_selector("#message")
+        yield page, dialogs
+        assert errors == [], errors
+        context.close()
+
+
+def _answer(page, dialogs, accept):
+    def handle(dialog):
+        dialogs.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+    page.once("dialog", handle)
+
+
+def test_a_ready_made_text_asks_before_replacing_a_typed_reply_and_suggests_its_status(tip_page):
+    page, dialogs = tip_page
+    page.fill("#message", TYPED)
+    page.select_option("#template", "need-info")
+
+    _answer(page, dialogs, accept=False)
+    page.click("#use-template")
+    assert dialogs == [ASK]
+    assert page.input_value("#message") == TYPED  # kept: the officer said no
+    assert "template=" not in page.url
+
+    _answer(page, dialogs, accept=True)
+    with page.expect_navigation():
+        page.click("#use-template")
+    assert page.input_value("#message").startswith("Thank you for your report.")
+    # A template that asks for information sets "Information needed"; the officer may change it.
+    assert page.input_value("#new-status") == "need-info"
+
+
+def test_an_untouched_ready_made_text_is_replaced_without_a_question(tip_page):
+    page, dialogs = tip_page
+    page.select_option("#template", "need-info")
+    with page.expect_navigation():
+        page.click("#use-template")
+    page.select_option("#reply_lang", "ru")
+    with page.expect_navigation():
+        page.click("#use-template")
+    assert dialogs == []
+    assert page.input_value("#message").startswith("Спасибо за сообщение")
+
+
+def test_lock_asks_before_dropping_a_typed_reply(tip_page):
+    page, dialogs = tip_page
+    page.fill("#message", TYPED)
+    _answer(page, dialogs, accept=False)
+    page.click("#lock")
+    assert dialogs == [ASK] and page.input_value("#message") == TYPED
+    _answer(page, dialogs, accept=True)
+    with page.expect_navigation():
+        page.click("#lock")
+    page.wait_for_selector("#passphrase")
+    assert page.locator("#unsent-notice").count() == 0  # the officer chose to drop it
+
+
+def test_the_idle_lock_says_a_typed_reply_was_discarded(tip_page, desk, clock):  # noqa: F811
+    page, _ = tip_page
+    page.fill("#message", TYPED)
+    clock.now += 16 * 60
+    assert desk.check_idle()  # what the watchdog does when nobody works in the app
+    page.wait_for_selector("#unsent-notice", timeout=30_000)
+    assert "discarded" in page.inner_text("#unsent-notice")
+    assert TYPED not in page.content() and "unsent=1" in page.url
