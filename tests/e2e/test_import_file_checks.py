@@ -34,7 +34,8 @@ def _limited():
 
 
 def _run(command, path, env, tmp_path, timeout=60):
-    """The CLI as a process; returns (CompletedProcess, its own peak RSS in bytes)."""
+    """The CLI as a process; returns (CompletedProcess, ru_maxrss in bytes: at least the
+    size of this process when it forked, see the size test)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")} | env
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with open(out, "w") as stdout, open(err, "w") as stderr:
@@ -96,10 +97,12 @@ def test_a_file_over_the_formats_maximum_is_refused_from_its_size_alone(
         f.truncate(4 << 30)
 
     over, _ = _run(command, just_over, exchange["server_env"], tmp_path)
-    refused, peak = _run(command, huge, exchange["server_env"], tmp_path)
+    refused, _ = _run(command, huge, exchange["server_env"], tmp_path)
 
+    # Refused from the size the file system gives: read whole, 4 GiB could not fit
+    # under the 1 GiB cap (a MemoryError, not this message). Its peak memory is not
+    # asserted: wait4's ru_maxrss of a forked child starts at the size of the process
+    # that forked it (this test session's, hundreds of MiB in a full run).
     assert_clean_error(over, f"just-over.json is {limit + 1} bytes", f"at most {limit} bytes")
     assert_clean_error(refused, f"huge.json is {4 << 30} bytes")
-    # Never read: the process's peak memory is that of any command, nowhere near the file's.
-    assert peak < 256 << 20, peak
     _nothing_imported(exchange)
