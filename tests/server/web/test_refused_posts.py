@@ -193,3 +193,26 @@ def test_a_check_refused_busy_does_not_count_against_the_check_limit(app_config)
     # When a slot is free, the hour's one check is still there, and then the limit
     assert check().status_code == 404
     assert check().status_code == 429
+
+
+def test_a_status_page_refused_busy_stays_open_for_a_reload(app_config):
+    app = create_app(app_config | {"argon2_slots": 1})
+    client = app.test_client()
+    receipt = client.post("/api/v1/tips", json={
+        "region": "astana", "category": "theft", "description": "A bicycle."}).json["receipt"]
+    sent = client.post("/check?lang=kk", data={"token": form_token(client, "/check"),
+                                                "receipt": receipt})
+    status_link = sent.location
+    assert sent.status_code == 303 and "/status/" in status_link
+    # Given the server too busy to check (every Argon2 slot held), the page says so
+    slots = app.extensions["tipdrop"]["argon2_slots"]
+    slots.wait = 0
+    with slots():
+        busy = client.get(status_link)
+    assert busy.status_code == 503 and busy.headers["Retry-After"]
+    assert receipt not in busy.text
+    # When the reporter reloads, the status is shown, once
+    shown = client.get(status_link)
+    assert shown.status_code == 200 and 'id="status"' in shown.text
+    again = client.get(status_link)
+    assert 'id="status"' not in again.text and receipt not in again.text

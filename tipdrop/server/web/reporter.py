@@ -306,9 +306,25 @@ def check():
 
 @bp.get("/status/<link_id>")
 def status_page(link_id):
+    """The status, once: the link's key is deleted as the page is shown.
+
+    The key is deleted after the check, not before: a check refused before
+    any work (no Argon2 slot free, 503) leaves the link open, so Reload
+    tries again rather than sending the reporter back to type the code
+    (and spend another check). Of two requests racing for the link, only
+    the one that deletes its key shows the status.
+    """
+    pages = extension("page_links")
     try:
-        payload = extension("page_links").take(link_id, "status")
-        result = get_tips().check(receipt=payload["receipt"])
+        payload = pages.read(link_id, "status")
+        try:
+            result = get_tips().check(receipt=payload["receipt"])
+        except Exception as error:
+            if not getattr(error, "refused_before_work", False):
+                pages.close(link_id)
+            raise
+        if not pages.close(link_id):
+            raise pagelinks.PageClosedError()
     except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
         return check_form(type(error), error.http_status)
     # Its language links lead to the check form: this link is closed already.
