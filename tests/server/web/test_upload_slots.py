@@ -166,8 +166,9 @@ def test_a_large_resumable_upload_waits_for_a_slot_and_is_kept_meanwhile(
 
 @pytest.fixture
 def limited_app(app_config):
-    """Two submits an hour, cheap puzzles past them, one upload slot."""
-    return create_app(app_config | {"upload_slots": 1, "submits_per_hour": 2, "puzzle_bits": 4})
+    """Two submits an hour, cheap puzzles past them, one upload slot and one Argon2 slot."""
+    return create_app(app_config | {"upload_slots": 1, "argon2_slots": 1, "submits_per_hour": 2,
+                                    "puzzle_bits": 4})
 
 
 def test_a_submit_refused_for_want_of_an_upload_slot_does_not_count_against_the_limit(
@@ -209,3 +210,18 @@ def test_a_puzzle_solution_refused_for_want_of_an_upload_slot_is_not_spent(limit
     replayed = again()
     assert (replayed.status_code, replayed.json["error"]) == (429, "PuzzleSpentError")
     assert tip_count(limited_app.config["TIPDROP"].data_dir) == 3
+
+
+def test_a_large_upload_refused_after_it_streamed_keeps_its_count(limited_app):
+    # Given the hour's two submits, and the Argon2 slots (the receipt's) all held
+    client = limited_app.test_client()
+    large = _form_of_length(API_FIELDS, SMALL_BODY + 1)
+    argon2 = limited_app.extensions["tipdrop"]["argon2_slots"]
+    argon2.wait = 0
+    # When large uploads stream in and are then refused busy for want of an Argon2 slot
+    with argon2():
+        busy = [_post(client, "/api/v1/tips", large).status_code for _ in range(2)]
+    assert busy == [503, 503]
+    # Then they counted: sending large bodies is never free, even when refused
+    assert _post(client, "/api/v1/tips", large).status_code == 429
+    assert tip_count(limited_app.config["TIPDROP"].data_dir) == 0

@@ -93,7 +93,9 @@ def uncount_request(error):
     Such refusals (``refused_before_work``: no upload slot free, no room
     for another upload) are 503s the client is told to try again after; the
     tries must not use up the reporter's limit, nor a solved puzzle. Any
-    other refusal keeps the count: work may have been done.
+    other refusal keeps the count: work may have been done. So does any
+    refusal once a large body has begun to stream in (upload.upload_slot
+    drops the means to take the count back).
     """
     uncount = g.pop("uncount", None)
     if uncount is not None and getattr(error, "refused_before_work", False):

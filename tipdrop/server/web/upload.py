@@ -17,9 +17,10 @@ and API clients are told so in the OpenAPI document.
 """
 
 import io
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from urllib.parse import parse_qsl
 
+from flask import g
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tipdrop.errors import InputError, TextEncodingError
@@ -138,7 +139,18 @@ def upload_slot(request):
     """
     if is_small_body(request):
         return nullcontext()
-    return extension("upload_slots")()
+    return _streaming_slot()
+
+
+@contextmanager
+def _streaming_slot():
+    with extension("upload_slots")():
+        # From here the server receives and stores a large body: a refusal
+        # after this point (say, no Argon2 slot for the receipt) keeps the
+        # request's count, or it could send large bodies for free
+        # (context.uncount_request).
+        g.pop("uncount", None)
+        yield
 
 
 def read_small_form(request):
