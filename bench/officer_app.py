@@ -340,9 +340,10 @@ def record(results, command):
     """
     import datetime
 
-    from bench import fill_readme, run
+    from bench import fill_readme
+    from bench.report import officer as report_officer
 
-    lines = run._officer_app_section(results | {"machine": machine()})
+    lines = report_officer.app_section(results | {"machine": machine()})
     day = datetime.date.today().isoformat()
     lines[1:1] = ["", f"Measured alone by `{command}` on {day}; `make bench` measures it too "
                   "(10,000 tips), `make bench-quick` on 2,000."]

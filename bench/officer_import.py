@@ -147,11 +147,11 @@ def record(results, command):
     bench/officer_app.py does for its own figures."""
     import datetime
 
-    from bench import run
     from bench.common import ROOT
+    from bench.report import officer as report_officer
 
     day = datetime.date.today().isoformat()
-    lines = run._import_section(results)
+    lines = report_officer.import_section(results)
     lines[1:1] = ["", f"Measured alone by `{command}` on {day}; `make bench` measures it too "
                   "(10,000 tips), `make bench-quick` on 2,000."]
     path = ROOT / "bench" / "RESULTS.md"

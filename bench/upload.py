@@ -288,7 +288,7 @@ def record(result, workers):
     """
     import datetime
 
-    from bench import run
+    from bench.report import upload as report_upload
 
     here = ROOT / "bench"
     saved = here / "results.json"
@@ -300,7 +300,7 @@ def record(result, workers):
     text = (here / "RESULTS.md").read_text()
     start = text.index("## Attachment upload through the real server")
     end = text.index("\n## ", text.index("## A report sealed on the device", start)) + 1
-    section = "\n".join(run._upload_section(merged) + run._sealed_upload_section(merged))
+    section = "\n".join(report_upload.upload_section(merged) + report_upload.sealed_section(merged))
     (here / "RESULTS.md").write_text(text[:start] + section + "\n" + text[end:])
 
 
