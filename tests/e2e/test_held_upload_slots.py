@@ -3,7 +3,8 @@
 The attack of docs/threat-model.md ("A flood of junk"): from one address, as
 many connections as there are upload slots, each sending a large upload a
 little faster than TIPDROP_MIN_BODY_RATE, so the server never ends them.
-Against a real ``tipdrop serve`` (one worker, two upload slots), once they
+Against a real ``tipdrop serve`` (one worker, two upload slots, and no
+slot taken back from a slow upload: TIPDROP_CONTENDED_BODY_RATE=0), once they
 hold both slots (a large upload is refused with 503 and Retry-After), a
 JSON submit, a form sent without JavaScript (with its form token, as the
 browser sends it), a small report sealed on the device by the reference
@@ -21,15 +22,13 @@ import json
 import re
 import secrets
 import select
-import socket
-import threading
 import time
-from contextlib import closing
 
 import pytest
 
 from tests import stored
 from tests.serving import multipart, start_server
+from tests.slow_clients import PacedUpload
 from tipdrop.protocol import uploads
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
@@ -57,6 +56,9 @@ def server(tmp_path):
         "TIPDROP_UPLOAD_SLOTS": str(UPLOAD_SLOTS),
         "TIPDROP_MIN_BODY_RATE": str(MIN_RATE),
         "TIPDROP_RATE_WINDOW": "3",
+        # Slow holders keep their slots here, as against a client fast enough
+        # not to be ended for a newcomer (tests/e2e/test_contended_upload_slots.py).
+        "TIPDROP_CONTENDED_BODY_RATE": "0",
         "TIPDROP_READ_TIMEOUT": "5",
         "TIPDROP_SUBMITS_PER_HOUR": "1000",
         "TIPDROP_CHECKS_PER_HOUR": "1000",
@@ -72,32 +74,10 @@ def _upload_request(description, size):
         [("files", "clip.mp4", "video/mp4", (CANARY + b"\x00" * 1000) * (size // 1024))])
 
 
-class Holder(threading.Thread):
+def _holder(port, number):
     """A large upload trickling in above the minimum rate until told to stop, then cut off."""
-
-    def __init__(self, port, number):
-        super().__init__(daemon=True)
-        self.port, self.number = port, number
-        self.stop = threading.Event()
-        #: The first bytes of an answer, if the server answered before the stop.
-        self.answer = None
-
-    def run(self):
-        content_type, body = _upload_request(f"holder {self.number}", 4 * 1024 * 1024)
-        head = (f"POST /api/v1/tips HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        with closing(socket.create_connection(("127.0.0.1", self.port), timeout=30)) as sock:
-            # Steady from the first byte: a burst and then a trickle would be a
-            # sudden fall in speed, which the server ends (deadlines.py).
-            sock.sendall(head + body[:TRICKLE_BYTES])
-            offset = TRICKLE_BYTES
-            while not self.stop.wait(TRICKLE_PAUSE):
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable:
-                    self.answer = sock.recv(64) or b"closed"
-                    return
-                sock.sendall(body[offset:offset + TRICKLE_BYTES])
-                offset += TRICKLE_BYTES
+    content_type, body = _upload_request(f"holder {number}", 4 * 1024 * 1024)
+    return PacedUpload(port, "/api/v1/tips", content_type, body, TRICKLE_BYTES, TRICKLE_PAUSE)
 
 
 def _hold(server, holders):
@@ -182,7 +162,7 @@ def _send_in_pieces(server, request, body):
 def test_reports_without_a_large_attachment_are_taken_while_trickles_hold_every_upload_slot(
         server, tmp_path):
     # Given as many large uploads as upload slots, trickling in above the minimum rate
-    holders = [Holder(server.port, n) for n in range(UPLOAD_SLOTS)]
+    holders = [_holder(server.port, n) for n in range(UPLOAD_SLOTS)]
     try:
         _hold(server, holders)
         # ... holding every slot: a large upload is refused at once, with Retry-After

@@ -57,7 +57,11 @@ SETTINGS = (
             "Bytes per second a request body must average over every TIPDROP_RATE_WINDOW; "
             "a slower one is ended (408) and nothing of it is kept."),
     Setting("rate_window", "TIPDROP_RATE_WINDOW", int, 30,
-            "Seconds over which TIPDROP_MIN_BODY_RATE is measured."),
+            "Seconds over which TIPDROP_MIN_BODY_RATE and TIPDROP_CONTENDED_BODY_RATE are measured."),
+    Setting("contended_body_rate", "TIPDROP_CONTENDED_BODY_RATE", int, 32768,
+            "When every upload slot of a worker is held and another large upload comes, the "
+            "slowest upload that brought less than this many bytes per second over the last "
+            "TIPDROP_RATE_WINDOW is ended (408) to give it the slot; 0: never."),
     Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
             "Submissions per hour from one client, for the whole server (counted in RAM, "
             "anonymised); locators asked for by devices are counted alike, on their own."),
@@ -106,6 +110,7 @@ class Settings:
     read_timeout: int = 20
     min_body_rate: int = 1024
     rate_window: int = 30
+    contended_body_rate: int = 32768
     submits_per_hour: int = 20
     checks_per_hour: int = 60
     followups_per_hour: int = 20
@@ -182,7 +187,7 @@ def _convert(name, kind, value):
         converted = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
-    if kind is int and converted < (0 if name in ("proxies", "puzzle_bits") else 1):
+    if kind is int and converted < (0 if name in ("proxies", "puzzle_bits", "contended_body_rate") else 1):
         raise ConfigError(f"setting {name} is out of range")
     if name == "puzzle_bits" and converted > MAX_PUZZLE_BITS:
         raise ConfigError(f"setting {name} is out of range (at most {MAX_PUZZLE_BITS})")

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tipdrop.server.web import create_app
-from tipdrop.server.web.deadlines import Deadlines, SlowClientError
+from tipdrop.server.web.deadlines import HOLDS_UPLOAD_SLOT, Deadlines, SlowClientError
 from tipdrop.server.web.upload import SMALL_BODY
 
 
@@ -237,3 +237,75 @@ def test_a_slow_honest_client_above_the_minimum_rate_is_never_ended(pair):
     body.close()
     assert received == payload
     assert not body.expired
+
+
+# --- a contended slot goes to whoever can use it (Deadlines.reclaim) ---------------
+
+def _holder(deadlines, server_side):
+    """A body read while its request holds an upload slot (upload._streaming_slot)."""
+    return deadlines.body({"gunicorn.socket": server_side, HOLDS_UPLOAD_SLOT: True},
+                          server_side.makefile("rb"))
+
+
+def _feed(client_side, body, clock, deadlines, per_second, seconds):
+    for _ in range(seconds):
+        if per_second:
+            client_side.sendall(b"x" * per_second)
+            body.read(per_second)
+        clock.now += 1
+        deadlines.check()
+
+
+def test_reclaim_ends_the_slowest_slot_holder_below_the_contended_rate():
+    clock = FakeClock()
+    deadlines = Deadlines(read_timeout=5, min_rate=100, window=10, clock=clock, watchdog=False)
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        # Given three uploads holding slots: 500, 200 and 5,000 bytes a second,
+        # all above the minimum rate, for a whole window
+        bodies = [_holder(deadlines, server_side) for server_side, _ in pairs]
+        for _ in range(12):
+            for body, (_, client_side), rate in zip(bodies, pairs, (500, 200, 5000), strict=True):
+                client_side.sendall(b"x" * rate)
+                body.read(rate)
+            clock.now += 1
+            deadlines.check()
+        assert not any(body.expired for body in bodies)
+        # When another upload needs a slot, with a contended rate of 1,000 bytes a second
+        assert deadlines.reclaim(1000)
+        # Then the slowest one below it, and only that one, is ended and reads end-of-file
+        assert [body.expired for body in bodies] == [False, True, False]
+        with pytest.raises(SlowClientError):
+            bodies[1].read(10)
+        # And the next one asked for is the next slowest below the rate; none is left after it
+        assert deadlines.reclaim(1000)
+        assert [body.expired for body in bodies] == [True, True, False]
+        assert not deadlines.reclaim(1000)
+        assert not bodies[2].expired
+    finally:
+        for server_side, client_side in pairs:
+            server_side.close()
+            client_side.close()
+
+
+def test_reclaim_spares_a_body_without_a_slot_a_young_body_and_a_rate_of_zero(pair):
+    server_side, client_side = pair
+    clock = FakeClock()
+    deadlines = Deadlines(read_timeout=5, min_rate=10, window=10, clock=clock, watchdog=False)
+    # A slow body of a request without an upload slot (a small body, a JSON check)
+    unslotted = _body(deadlines, server_side)
+    _feed(client_side, unslotted, clock, deadlines, 50, 15)
+    assert not deadlines.reclaim(1000) and not unslotted.expired
+    # A slow body holding a slot, but which began less than a window ago
+    other_server, other_client = socket.socketpair()
+    try:
+        young = _holder(deadlines, other_server)
+        _feed(other_client, young, clock, deadlines, 50, 9)
+        assert not deadlines.reclaim(1000) and not young.expired
+        # With a contended rate of 0 (the setting's "never"), not even once it is old enough
+        _feed(other_client, young, clock, deadlines, 50, 2)
+        assert not deadlines.reclaim(0) and not young.expired
+        assert deadlines.reclaim(1000) and young.expired
+    finally:
+        other_server.close()
+        other_client.close()

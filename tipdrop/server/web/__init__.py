@@ -1,6 +1,7 @@
 """The web app: ``create_app`` and the blueprints, cut by audience."""
 
 import os
+from functools import partial
 
 from flask import Flask
 from flask import Request as _FlaskRequest
@@ -126,6 +127,7 @@ def create_app(config=None, hold_wal=False):
         reload.publish_loaded(counts.folder, loaded, os.getppid())
 
     secret = load_secret(settings.data_dir)
+    body_deadlines = Deadlines(settings.read_timeout, settings.min_body_rate, settings.rate_window)
     app.extensions["tipdrop"] = {
         "unit_keys": unit_keys,
         "routing": routing,
@@ -139,13 +141,14 @@ def create_app(config=None, hold_wal=False):
         "locators": Locators(counts),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
-        # checks and pages (docs/deploy.md, "Workers").
-        "upload_slots": Slots(settings.upload_slots, wait=0),
+        # checks and pages (docs/deploy.md, "Workers"). When all are held, the
+        # slowest upload below TIPDROP_CONTENDED_BODY_RATE gives its slot up.
+        "upload_slots": Slots(settings.upload_slots, wait=0, reclaim=partial(
+            body_deadlines.reclaim, settings.contended_body_rate)),
         # Resumable uploads not yet finished, for the whole server (tipdrop/server/uploads.py).
         "open_uploads": settings.open_uploads,
         "upload_idle_seconds": settings.upload_idle_seconds,
-        "deadlines": Deadlines(settings.read_timeout, settings.min_body_rate,
-                               settings.rate_window),
+        "deadlines": body_deadlines,
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
         "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),

@@ -57,6 +57,9 @@ from tipdrop.errors import TipdropError
 SMALL_READ = 4096
 #: A read asks for about this many seconds of the client's recent speed.
 READ_SECONDS = 1.0
+#: Set in a request's environ while it holds an upload slot (upload.py): only
+#: such a body is ever ended to make room (:meth:`Deadlines.reclaim`).
+HOLDS_UPLOAD_SLOT = "tipdrop.holds_upload_slot"
 
 
 class SlowClientError(TipdropError):
@@ -81,6 +84,8 @@ class _Body:
         self.sock = environ.get("gunicorn.socket")
         self.stream = stream
         self.received = 0
+        #: When reading began (the deadlines' clock).
+        self.started = deadlines.clock()
         #: (monotonic time, bytes received then), one per watchdog tick.
         self.samples = deque()
         self.expired = False
@@ -188,7 +193,7 @@ class Deadlines:
         """A reader for this request's body; close it when done."""
         body = _Body(self, environ, stream)
         if body.sock is not None:
-            body.samples.append((self.clock(), 0))
+            body.samples.append((body.started, 0))
             with self._lock:
                 self._bodies.add(body)
                 if self.watchdog:
@@ -230,6 +235,40 @@ class Deadlines:
                     body.received - received_then < self.min_rate * self.window):
                 self.done(body)
                 body.expire()
+
+    def reclaim(self, rate):
+        """End the slowest upload holding a slot if it brought less than ``rate`` bytes/s; True if one was ended.
+
+        Called when a large upload finds every upload slot of this process
+        held (web/__init__.py): a slot then goes to whoever can use it, not
+        to whoever came first. Without this, as many connections as there
+        are slots, each sending a little above TIPDROP_MIN_BODY_RATE, held
+        every slot for as long as their bodies lasted, and every report
+        with a large attachment got 503 (docs/threat-model.md, "A flood of
+        junk"). A body is judged over the last full window only: one that
+        began less than a window ago has not yet shown its speed, and is
+        left alone. The upload ended gets 408 (SlowClientError) and keeps
+        nothing, as one ended by the minimum rate does.
+        """
+        if rate <= 0:
+            return False
+        now = self.clock()
+        with self._lock:
+            holders = [body for body in self._bodies
+                       if body.environ.get(HOLDS_UPLOAD_SLOT) and not body.expired]
+        slowest, slowest_speed = None, rate
+        for body in holders:
+            if now - body.started < self.window:
+                continue
+            since, received_then = body.samples[0]
+            speed = (body.received - received_then) / max(now - since, 0.001)
+            if speed < slowest_speed:
+                slowest, slowest_speed = body, speed
+        if slowest is None:
+            return False
+        self.done(slowest)
+        slowest.expire()
+        return True
 
 
 def open_body():

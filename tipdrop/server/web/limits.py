@@ -25,16 +25,30 @@ class BusyError(TipdropError):
 
 
 class Slots:
-    """A counting semaphore that gives up after ``wait`` seconds."""
+    """A counting semaphore that gives up after ``wait`` seconds.
 
-    def __init__(self, size, wait=2.0):
+    With ``reclaim``, a request that finds every slot held first asks it to
+    free one (it returns whether it ended a holder: Deadlines.reclaim for the
+    upload slots), and then waits up to ``reclaim_wait`` seconds for the
+    holder to let go before giving up.
+    """
+
+    def __init__(self, size, wait=2.0, reclaim=None, reclaim_wait=5.0):
         self.size = size
         self.wait = wait
+        self.reclaim = reclaim
+        self.reclaim_wait = reclaim_wait
         self._sem = threading.BoundedSemaphore(size)
+
+    def _acquire(self):
+        if self._sem.acquire(timeout=self.wait):
+            return True
+        return (self.reclaim is not None and self.reclaim()
+                and self._sem.acquire(timeout=self.reclaim_wait))
 
     @contextmanager
     def __call__(self):
-        if not self._sem.acquire(timeout=self.wait):
+        if not self._acquire():
             error = BusyError()
             error.refused_before_work = True  # the request's count is taken back
             raise error

@@ -20,13 +20,13 @@ import io
 from contextlib import contextmanager, nullcontext
 from urllib.parse import parse_qsl
 
-from flask import g
+from flask import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tipdrop.errors import InputError, TextEncodingError
 from tipdrop.server.web.body import check_length, is_chunked, read_small
 from tipdrop.server.web.context import extension
-from tipdrop.server.web.deadlines import open_body
+from tipdrop.server.web.deadlines import HOLDS_UPLOAD_SLOT, open_body
 from tipdrop.server.web.multipart import MalformedForm, MultipartReader
 
 #: What one read of the body asks for (tipdrop/server/web/deadlines.py asks less of a
@@ -150,7 +150,12 @@ def _streaming_slot():
         # request's count, or it could send large bodies for free
         # (context.uncount_request).
         g.pop("uncount", None)
-        yield
+        # A body too slow for its slot may be ended to make room (Deadlines.reclaim).
+        request.environ[HOLDS_UPLOAD_SLOT] = True
+        try:
+            yield
+        finally:
+            request.environ.pop(HOLDS_UPLOAD_SLOT, None)
 
 
 def read_small_form(request):
