@@ -162,6 +162,18 @@ def _fixed_costs(tipdrop, reader, times=5):
     return {"upload_fixed_seconds": _median(ours), "wsgi_reader_fixed_seconds": _median(bound)}
 
 
+def rounds_for(size, rounds):
+    """Rounds for uploads of ``size``: more for small ones, whose ratios vary most.
+
+    A 16 MiB upload takes a fraction of a second, so one busy moment of the
+    shared machine moves a round's ratio by tens of percent (sealed/server
+    read 0.94 at 16 MiB and 1.10 at 128 MiB in one quiet run of 3 rounds,
+    while the worker's CPU over 15 rounds was lower for the sealed upload);
+    they cost little, so a small size gets up to four times the rounds.
+    """
+    return max(rounds, min(4 * rounds, rounds * 64 * MiB // size))
+
+
 def measure(sizes, workers, rounds=3, sealed=True):
     """Upload each of ``sizes`` to tipdrop and to the WSGI reader, ``rounds`` times each, in turns.
 
@@ -196,7 +208,7 @@ def measure(sizes, workers, rounds=3, sealed=True):
             fixed = _fixed_costs(tipdrop, reader)
             for n in sorted(sizes):
                 ours, bound, device = [], [], []
-                for _ in range(rounds):
+                for _ in range(rounds_for(n, rounds)):
                     report = sealed and sealed_upload.seal(recipient, _BLOCK, n, workdir.name)
                     settle()
                     ours.append(_measured_upload(tipdrop, n))
@@ -215,7 +227,8 @@ def measure(sizes, workers, rounds=3, sealed=True):
     stored, stored_cpu = blob_store(size)
     result = {"upload_sizes_mib": [n // MiB for n in sorted(sizes)], "loopback_mb_s": loop,
               "blob_store_mb_s": stored, "blob_store_cpu_s": stored_cpu}
-    result |= fixed | {"upload_rounds": rounds, "upload_load": os.getloadavg()[0]}
+    result |= fixed | {"upload_rounds": rounds, "upload_load": os.getloadavg()[0],
+                       "upload_rounds_smallest": rounds_for(min(sizes), rounds)}
     for n, (ours, bound, device) in sorted(per_size.items()):
         # Each round's ratio is of uploads made one after the other; the median counts.
         tag = f"{n // MiB}mib"
