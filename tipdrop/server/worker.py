@@ -1,4 +1,4 @@
-"""The gunicorn worker tipdrop runs: gthread, handing a thread only complete request heads.
+"""The gunicorn worker tipdrop runs: gthread, handing a thread only requests read ahead.
 
 gunicorn's gthread worker hands a connection to a thread as soon as it is
 accepted (or, kept alive, has new bytes), and the thread then reads the
@@ -9,11 +9,13 @@ threads and slow clients"). nginx reads heads itself, without a thread per
 connection, but tipdrop must also stand on its own.
 
 This worker reads each request head in its main loop, with gthread's own
-poller and non-blocking reads, and hands the connection to a thread only
-once the head is complete; the bytes read ahead are given back to gunicorn's
-parser first. A head not complete within TIPDROP_READ_TIMEOUT seconds, or
-larger than MAX_HEAD, ends its connection. Request bodies are the app's
-business (tipdrop/server/web/deadlines.py). Everything else is gthread's.
+poller and non-blocking reads, and then a small body too (at most 256 KiB,
+announced by Content-Length), and hands the connection to a thread only once
+both are complete; the bytes read ahead are given back to gunicorn's parser
+first. What is read ahead, under which deadlines, what a client that breaks
+them is answered, and how much memory it may take: tipdrop/server/readahead.py.
+Larger and chunked bodies are read by the thread, under the upload slots and
+the app's deadlines (tipdrop/server/web/deadlines.py). Everything else is gthread's.
 
 Requests gunicorn refuses before the app (a bad request line or header,
 headers too large, a transfer coding other than chunked ...) are answered by
@@ -33,6 +35,7 @@ import json
 import os
 import re
 import selectors
+import socket
 import threading
 import time
 from functools import cache, partial
@@ -46,14 +49,14 @@ from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from tipdrop.server import logs
+from tipdrop.server import logs, readahead
 from tipdrop.server.web import i18n
+from tipdrop.server.web.deadlines import SlowClientError
 from tipdrop.server.web.errors import HTTP_MESSAGES
+from tipdrop.server.web.limits import BusyError
 
-#: The longest request head read ahead. tipdrop's heads are far shorter (and
-#: deploy/gunicorn.conf.py limits their lines and fields); a longer one is refused.
-MAX_HEAD = 64 * 1024
-_HEAD_END = b"\r\n\r\n"
+_HEAD_END = readahead.HEAD_END
+MAX_HEAD = readahead.MAX_HEAD
 
 #: What the client did wrong, for each request gunicorn refuses before the app, and
 #: the status it gets; any other refusal is a 400. An unsupported transfer coding
@@ -125,33 +128,40 @@ def language_of(head):
         accepted.group(1).decode("latin-1").strip(), LanguageAccept) if accepted else [])
 
 
-def refusal(status, reason, head):
+def refusal(status, reason, head, error=None):
     """The whole answer to a request refused before the app, from its raw ``head``.
 
     Only the request line's path and ``lang`` parameter and Accept-Language
     are read from the head, however broken it is; nothing of it is echoed.
     The language is the one tipdrop's pages would use (:func:`language_of`).
+    With ``error`` (a TipdropError class), its message and code, as the app
+    would answer that error; else the status's own message.
     """
     lang = language_of(head)
-    message = _catalog(lang).gettext(HTTP_MESSAGES.get(status, HTTP_MESSAGES[400]))
+    text = i18n.summary(error) if error is not None else HTTP_MESSAGES.get(status, HTTP_MESSAGES[400])
+    message = _catalog(lang).gettext(text)
+    code = error.__name__ if error is not None else f"http-{status}"
     target = head.split(b"\r\n", 1)[0].split(b" ")
     path = target[1] if len(target) > 1 else b""
     if path.startswith((b"/api/", b"/officer/")):
         content_type = "application/json"
-        body = json.dumps({"error": f"http-{status}", "message": message}).encode()
+        body = json.dumps({"error": code, "message": message}).encode()
     else:
         content_type = "text/html; charset=utf-8"
         body = _PAGE.format(lang=lang, status=status, message=escape(message),
                             root=escape(os.environ.get("SCRIPT_NAME", "").rstrip("/"))).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+    retry = "Retry-After: 30\r\n" if status == 503 else ""
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{retry}"
             f"Content-Length: {len(body)}\r\nContent-Language: {lang}\r\n"
             f"Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode() + body
 
 
 class Worker(ThreadWorker):
     def init_process(self):
-        #: Connections whose head is being read ahead, and their deadlines.
-        self._heads = {}
+        #: Connections whose request is being read ahead (readahead.Pending on each).
+        self._pending_reads = set()
+        #: The body bytes read ahead, bounded (readahead.BUDGET).
+        self._budget = readahead.Budget()
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
         super().init_process()
@@ -161,28 +171,36 @@ class Worker(ThreadWorker):
         super().load_wsgi()
         logs.quiet_while_serving()
 
-    def _head_timeout(self):
-        """TIPDROP_READ_TIMEOUT, or None if the app is not tipdrop's (plain gthread)."""
-        deadlines = getattr(self.wsgi, "extensions", {}).get("tipdrop", {}).get("deadlines")
-        return None if deadlines is None else deadlines.read_timeout
+    def _deadlines(self):
+        """The app's body deadlines, or None if the app is not tipdrop's (plain gthread)."""
+        return getattr(self.wsgi, "extensions", {}).get("tipdrop", {}).get("deadlines")
 
     def enqueue_req(self, conn):
-        """Give the connection to a thread once its request head is complete (main loop)."""
-        timeout = self._head_timeout()
-        if (getattr(conn, "head_ready", False) or timeout is None or self.cfg.is_ssl
-                or negotiation.prior_knowledge_allowed(self.cfg, conn.client)
-                or (conn.parser is not None and conn.parser.unreader.buf.getvalue())):
-            conn.head_ready = False
+        """Give the connection to a thread once its request is read ahead (main loop).
+
+        Bytes of the next request that gunicorn's parser already holds (a
+        pipelined request after a kept-alive one) are taken back and read
+        ahead with the rest.
+        """
+        deadlines = self._deadlines()
+        if (getattr(conn, "ready", False) or deadlines is None or self.cfg.is_ssl
+                or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client)):
+            conn.ready = False
             return super().enqueue_req(conn)
-        conn.read_ahead = b""
+        buffered = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        conn.pending = readahead.Pending(buffered, time.monotonic(), deadlines.read_timeout)
         conn.sock.setblocking(False)
-        self._heads[conn] = time.monotonic() + timeout
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+        self._pending_reads.add(conn)
+        if buffered and self._advance(conn):
+            return None
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
+        conn.pending.watched = True
         return None
 
-    def _on_head_bytes(self, conn, _fileobj):
+    def _on_bytes(self, conn, _fileobj):
+        pending = conn.pending
         try:
-            data = conn.sock.recv(8192)
+            data = conn.sock.recv(pending.read_size())
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -190,39 +208,120 @@ class Worker(ThreadWorker):
         if not data:
             self._drop(conn)
             return
-        conn.read_ahead += data
-        if _HEAD_END in conn.read_ahead:
-            self._unwatch(conn)
-            conn.head_ready = conn.data_ready = True
-            self.enqueue_req(conn)
-        elif len(conn.read_ahead) > MAX_HEAD:
-            self.log.warning("Invalid request refused with 431: head over %d bytes", MAX_HEAD)
-            try:
-                conn.sock.send(refusal(431, "Request Header Fields Too Large", conn.read_ahead))
-            except OSError:
-                pass
-            self._drop(conn)
+        pending.data += data
+        pending.moved(time.monotonic())
+        self._advance(conn)
+
+    def _advance(self, conn):
+        """Act on what was read: hand the request on, read its body, or refuse it.
+
+        Returns whether the connection left the read-ahead.
+        """
+        pending = conn.pending
+        if not pending.in_body:
+            end = pending.data.find(_HEAD_END)
+            if end < 0:
+                if len(pending.data) <= MAX_HEAD:
+                    return False
+                self.log.warning("Invalid request refused with 431: head over %d bytes", MAX_HEAD)
+                self._end(conn, refusal(431, "Request Header Fields Too Large", pending.head()))
+                return True
+            head_end = end + len(_HEAD_END)
+            length = readahead.body_length(bytes(pending.data[:head_end]))
+            if length is None:  # a thread reads it, under the upload slots
+                self._hand_off(conn)
+                return True
+            pending.start_body(head_end, length, time.monotonic())
+            if pending.complete:
+                self._hand_off(conn)
+                return True
+            if not self._budget.take(pending.body_end - len(pending.data)):
+                self.log.warning("Request refused with 503: bodies read ahead hold %d bytes",
+                                 self._budget.held)
+                self._end(conn, refusal(503, "Service Unavailable", pending.head(), BusyError))
+                return True
+            pending.reserved = pending.body_end - len(pending.data)
+            if readahead.expects_continue(pending.head()):
+                pending.continued = True
+                if not self._send(conn, readahead.CONTINUE):
+                    self._drop(conn)
+                    return True
+            return False
+        if pending.complete:
+            self._hand_off(conn)
+            return True
+        return False
+
+    def _send(self, conn, data):
+        try:
+            return conn.sock.send(data) == len(data)
+        except OSError:
+            return False
+
+    def _hand_off(self, conn):
+        pending = conn.pending
+        self._unwatch(conn)
+        conn.read_ahead, conn.continued = bytes(pending.data), pending.continued
+        conn.ready = conn.data_ready = True
+        self.enqueue_req(conn)
 
     def _unwatch(self, conn):
-        del self._heads[conn]
-        self.poller.unregister(conn.sock)
+        pending = conn.pending
+        self._pending_reads.discard(conn)
+        self._budget.give(pending.reserved)
+        pending.reserved = 0
+        if getattr(pending, "watched", False):
+            self.poller.unregister(conn.sock)
+            pending.watched = False
 
     def _drop(self, conn):
         self._unwatch(conn)
         self.nr_conns -= 1
         conn.close()
 
+    def _end(self, conn, answer):
+        """Answer a request refused before a thread took it, and close its connection.
+
+        What the client sent meanwhile is read and dropped first, so that
+        closing does not reset the connection before the answer is read.
+        """
+        self._send(conn, answer)
+        try:
+            for _ in range(4):
+                if not conn.sock.recv(readahead.READ_SIZE):
+                    break
+        except OSError:
+            pass
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._drop(conn)
+
     def murder_pending(self):
-        """gthread's, and end every connection whose head is past its deadline."""
+        """gthread's; and end every request read ahead that broke its deadlines.
+
+        A head past its deadline ends its connection (there is no request to
+        answer yet); a small body gets the app's 408 (readahead.py).
+        """
         super().murder_pending()
+        deadlines = self._deadlines()
+        if deadlines is None:
+            return
         now = time.monotonic()
-        for conn in [c for c, deadline in self._heads.items() if deadline <= now]:
-            self._drop(conn)
+        for conn in list(self._pending_reads):
+            pending = conn.pending
+            if not pending.in_body:
+                if pending.deadline <= now:
+                    self._drop(conn)
+            elif pending.too_slow(now, deadlines.min_rate, deadlines.window):
+                self.log.warning("Request refused with 408: body not read in time")
+                self._end(conn, refusal(408, "Request Timeout", pending.head(), SlowClientError))
 
     def handle(self, conn):
-        """gthread's, with the head read ahead given to the parser first (a thread)."""
+        """gthread's, with what was read ahead given to the parser first (a thread)."""
         ahead = getattr(conn, "read_ahead", b"")
-        self._current.head = ahead
+        self._current.head = ahead.partition(_HEAD_END)[0] + _HEAD_END if ahead else b""
         if ahead:
             conn.read_ahead = b""
             conn.sock.setblocking(True)
@@ -238,6 +337,10 @@ class Worker(ThreadWorker):
         tipdrop never asks for such codings, so they are refused here like the
         codings gunicorn does not know.
         """
+        if getattr(conn, "continued", False):
+            # The loop sent 100 Continue before it read the body (readahead.py).
+            req._expected_100_continue = False
+            conn.continued = False
         for name, value in req.headers:
             if name.upper() == "TRANSFER-ENCODING" and any(
                     coding.strip().lower() != "chunked" for coding in value.split(",")):
