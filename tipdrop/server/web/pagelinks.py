@@ -99,10 +99,35 @@ class PageLinks:
 
     def take(self, link, purpose, closed=PageClosedError):
         """Read a link and close it; of two requests racing for it, one gets it."""
+        return self.take_for_work(link, purpose, closed)[0]
+
+    def take_for_work(self, link, purpose, closed=PageClosedError):
+        """Take a link (:meth:`take`) before the work it is for.
+
+        Returns the payload and a function that opens the link again, with
+        its key and time unchanged: for work that is refused before it
+        starts (a busy server), so Reload can try again. The link is closed
+        *before* the work, never after it: otherwise every request racing
+        for one link would do the work the link is for (a status page's
+        Argon2 run) and one would win only at the end, so one counted check
+        could buy as many Argon2 runs as requests sent at once.
+        """
+        link_id, _ = self._split(link, closed)
+        path = self.folder / link_id
+        try:
+            kept = path.read_bytes()
+        except FileNotFoundError:
+            raise closed() from None
         payload = self.read(link, purpose, closed)
         if not self.close(link):
             raise closed()
-        return payload
+
+        def reopen():
+            try:
+                atomic_write(path, kept)
+            except OSError:
+                pass  # the folder in RAM is full or gone: the link stays closed
+        return payload, reopen
 
     def close(self, link):
         """Delete a link's key (overwritten first); True if this call deleted it."""

@@ -308,23 +308,21 @@ def check():
 def status_page(link_id):
     """The status, once: the link's key is deleted as the page is shown.
 
-    The key is deleted after the check, not before: a check refused before
-    any work (no Argon2 slot free, 503) leaves the link open, so Reload
-    tries again rather than sending the reporter back to type the code
-    (and spend another check). Of two requests racing for the link, only
-    the one that deletes its key shows the status.
+    The key is deleted before the check, so of requests racing for the link
+    only one runs the check (Argon2): the others find it closed at once.
+    A check refused before any work (no Argon2 slot free, 503) opens the
+    link again, so Reload tries again rather than sending the reporter back
+    to type the code (and spend another check).
     """
     pages = extension("page_links")
     try:
-        payload = pages.read(link_id, "status")
+        payload, reopen = pages.take_for_work(link_id, "status")
         try:
             result = get_tips().check(receipt=payload["receipt"])
         except Exception as error:
-            if not getattr(error, "refused_before_work", False):
-                pages.close(link_id)
+            if getattr(error, "refused_before_work", False):
+                reopen()
             raise
-        if not pages.close(link_id):
-            raise pagelinks.PageClosedError()
     except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
         return check_form(type(error), error.http_status)
     # Its language links lead to the check form: this link is closed already.
