@@ -30,7 +30,13 @@ from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
 from tipdrop.server.web import pagelinks, refusals
-from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
+from tipdrop.server.web.context import (
+    count_request,
+    extension,
+    get_tips,
+    sealing_keys,
+    work_begins,
+)
 from tipdrop.server.web.i18n import current_language, link, translate_error
 from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
 
@@ -123,7 +129,7 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
     # A large body is streamed under an upload slot; a small one is read
     # first and needs none (upload.SMALL_BODY).
     with upload_slot(request):
-        fields, draft = read_submission(request, start_draft, settings_max)
+        fields, draft = read_submission(request, storing_files(start_draft), settings_max)
         if draft is None:
             draft = start_draft(fields)
         try:
@@ -133,6 +139,18 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
             draft.discard()
             raise
         return tips.submit(draft, report)
+
+
+def storing_files(start_draft):
+    """``start_draft`` for read_submission, which calls it at the first file.
+
+    From there the files are encrypted and stored as they arrive, so a
+    refusal after it keeps the request's count (context.work_begins).
+    """
+    def start(fields):
+        work_begins()
+        return start_draft(fields)
+    return start
 
 
 def answers_in(fields):
