@@ -126,6 +126,17 @@ def test_an_unknown_refusal_name_is_a_plain_400(client, why):
     assert page.status_code == 400 and '<html lang="kk">' in page.text
 
 
+@pytest.mark.parametrize("why", ["http-599", "http-418", "http-401", "http-405", "request-auth"])
+def test_a_status_no_reporter_refusal_has_is_never_answered(client, why):
+    # A link anyone can send a reporter must not make the site answer a
+    # status it never gives a reporter: 599 (not HTTP), 418, a 401 without
+    # WWW-Authenticate (the officer API's signature refusal), a 405 without Allow
+    page = client.get(f"/refused/done/{why}?lang=kk")
+    assert page.status_code == 400 and '<html lang="kk">' in page.text
+    form = client.get(f"/check?error={why}&lang=kk")
+    assert form.status_code == 200 and 'role="alert" tabindex="-1" hidden' in form.text
+
+
 def test_the_refusal_pages_language_links_keep_the_refusal(client):
     page = client.get("/refused/followup/rate-limited?lang=kk")
     assert page.status_code == 429 and 'id="followup-lost"' in page.text
