@@ -227,3 +227,24 @@ def test_a_status_page_refused_busy_stays_open_for_a_reload(app_config):
     assert shown.status_code == 200 and 'id="status"' in shown.text
     again = client.get(status_link)
     assert 'id="status"' not in again.text and receipt not in again.text
+
+
+def test_a_check_refused_for_want_of_room_for_its_link_does_not_count(app_config, monkeypatch):
+    from tipdrop.server.web import pagelinks
+
+    app = create_app(app_config | {"checks_per_hour": 1})
+    client = app.test_client()
+
+    def check():
+        token = form_token(client, "/check?lang=kk")
+        return client.post("/check?lang=kk", data={"token": token,
+                                                    "receipt": "12WC-W0K4-G268-N816-62QV-Z9V9"})
+    # Given the page keys' folder full (a flood of checks made their links)
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 0)
+    busy = [check() for _ in range(2)]
+    assert [b.location for b in busy] == ["/check?lang=kk&error=busy"] * 2
+    # When it has room again, the hour's check is still there: nothing was
+    # done for the refused ones (no link made, no Argon2 run)
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 10)
+    assert "/status/" in check().location
+    assert check().location == "/check?lang=kk&error=rate-limited"

@@ -62,6 +62,13 @@ class ReceiptPageClosedError(InputError):
     detail_is_message = False
 
 
+def _no_room():
+    """503 busy, before the work the link is for: the request's count is taken back."""
+    error = BusyError()
+    error.refused_before_work = True
+    return error
+
+
 class PageLinks:
     def __init__(self, runtime_folder, clock=time.time, monotonic=time.monotonic):
         self.folder = Path(runtime_folder) / FOLDER
@@ -87,10 +94,10 @@ class PageLinks:
             self.folder.mkdir(mode=0o700, exist_ok=True)
             self._sweep_when_due()
             if self._live >= MAX_LIVE:
-                raise BusyError()
+                raise _no_room()
             atomic_write(self.folder / link_id, key + expires.to_bytes(_EXPIRY_LEN, "big"))
         except OSError:
-            raise BusyError() from None
+            raise _no_room() from None
         self._live += 1
         return link_id, key
 
