@@ -126,6 +126,17 @@ def test_an_unknown_refusal_name_is_a_plain_400(client, why):
     assert page.status_code == 400 and '<html lang="kk">' in page.text
 
 
+@pytest.mark.parametrize("why", ["http-599", "http-418", "http-401", "http-405", "request-auth"])
+def test_a_status_no_reporter_refusal_has_is_never_answered(client, why):
+    # A link anyone can send a reporter must not make the site answer a
+    # status it never gives a reporter: 599 (not HTTP), 418, a 401 without
+    # WWW-Authenticate (the officer API's signature refusal), a 405 without Allow
+    page = client.get(f"/refused/done/{why}?lang=kk")
+    assert page.status_code == 400 and '<html lang="kk">' in page.text
+    form = client.get(f"/check?error={why}&lang=kk")
+    assert form.status_code == 200 and 'role="alert" tabindex="-1" hidden' in form.text
+
+
 def test_the_refusal_pages_language_links_keep_the_refusal(client):
     page = client.get("/refused/followup/rate-limited?lang=kk")
     assert page.status_code == 429 and 'id="followup-lost"' in page.text
@@ -216,3 +227,24 @@ def test_a_status_page_refused_busy_stays_open_for_a_reload(app_config):
     assert shown.status_code == 200 and 'id="status"' in shown.text
     again = client.get(status_link)
     assert 'id="status"' not in again.text and receipt not in again.text
+
+
+def test_a_check_refused_for_want_of_room_for_its_link_does_not_count(app_config, monkeypatch):
+    from tipdrop.server.web import pagelinks
+
+    app = create_app(app_config | {"checks_per_hour": 1})
+    client = app.test_client()
+
+    def check():
+        token = form_token(client, "/check?lang=kk")
+        return client.post("/check?lang=kk", data={"token": token,
+                                                    "receipt": "12WC-W0K4-G268-N816-62QV-Z9V9"})
+    # Given the page keys' folder full (a flood of checks made their links)
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 0)
+    busy = [check() for _ in range(2)]
+    assert [b.location for b in busy] == ["/check?lang=kk&error=busy"] * 2
+    # When it has room again, the hour's check is still there: nothing was
+    # done for the refused ones (no link made, no Argon2 run)
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 10)
+    assert "/status/" in check().location
+    assert check().location == "/check?lang=kk&error=rate-limited"

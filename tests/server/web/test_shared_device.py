@@ -15,6 +15,7 @@ from tests.server.web.conftest import find, form_token
 from tests.server.web.test_sealed_api import post, sealed_form
 from tipdrop.protocol import receipts
 from tipdrop.server.web import pagelinks
+from tipdrop.server.web.limits import BusyError
 
 LANGS = ("kk", "ru", "en")
 EXIT = "https://www.google.com/"
@@ -276,3 +277,40 @@ def test_a_receipt_page_that_cannot_be_made_refuses_the_report_before_storing_it
     assert client.post("/submit?lang=ru", data=data,
                        content_type="multipart/form-data").status_code == 303
     assert _tips_stored(app) == 1
+
+
+def test_a_flood_of_links_is_bounded(tmp_path, monkeypatch):
+    # Given a server that holds at most five live page keys
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 5, raising=False)
+    now, ticks = [1_000_000.0], [0.0]
+    links = pagelinks.PageLinks(tmp_path, clock=lambda: now[0])
+    links.monotonic = lambda: ticks[0]
+    for _ in range(5):
+        links.create("status", {"receipt": "x"}, minutes=10)
+    # When a sixth link is asked for while they are all live, it is refused busy (503)
+    with pytest.raises(BusyError):
+        links.create("status", {"receipt": "x"}, minutes=10)
+    assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 5
+    # Then once their time is up and the next sweep is due, links are made again
+    now[0] += 10 * 60
+    ticks[0] += 60
+    links.create("status", {"receipt": "x"}, minutes=10)
+    assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 1
+
+
+def test_making_a_link_does_not_read_every_live_key(tmp_path, monkeypatch):
+    # Given 200 live page keys (a flood of checks)
+    links = pagelinks.PageLinks(tmp_path)
+    links.monotonic = lambda: 0.0
+    for _ in range(200):
+        links.create("status", {"receipt": "x"}, minutes=10)
+    reads = []
+    expired = pagelinks.PageLinks._expired
+    monkeypatch.setattr(pagelinks.PageLinks, "_expired",
+                        staticmethod(lambda path, now: reads.append(path) or expired(path, now)))
+    # When more links are made before the next sweep is due
+    for _ in range(20):
+        links.create("status", {"receipt": "x"}, minutes=10)
+    # Then none of them read the keys already there (a sweep per link made a
+    # flood's cost grow with the square of its size)
+    assert reads == []

@@ -225,3 +225,43 @@ def test_a_large_upload_refused_after_it_streamed_keeps_its_count(limited_app):
     # Then they counted: sending large bodies is never free, even when refused
     assert _post(client, "/api/v1/tips", large).status_code == 429
     assert tip_count(limited_app.config["TIPDROP"].data_dir) == 0
+
+
+@pytest.mark.parametrize("form", ["api", "page"])
+def test_a_small_upload_refused_after_its_file_was_stored_keeps_its_count(limited_app, form):
+    # Given the Argon2 slots (the receipt's) all held
+    client = limited_app.test_client()
+    argon2 = limited_app.extensions["tipdrop"]["argon2_slots"]
+    argon2.wait = 0
+
+    def send():
+        if form == "api":
+            return _post(client, "/api/v1/tips", _form(API_FIELDS, 100_000)).status_code
+        token = form_token(client, "/submit?lang=ru&category=theft")
+        body = _form(API_FIELDS | {"token": token, "website": ""}, 100_000)
+        return _post(client, "/submit?lang=ru", body).status_code
+
+    # When reports with a file under SMALL_BODY are read whole, their file
+    # encrypted and stored, and then refused busy for want of an Argon2 slot
+    with argon2():
+        busy = [send() for _ in range(2)]
+    assert busy == [503, 503]
+    # Then they counted: the server did the work of storing their files
+    # (refusing busy cannot make storing files free), and left none of it
+    assert send() == 429
+    data_dir = limited_app.config["TIPDROP"].data_dir
+    assert tip_count(data_dir) == 0
+    assert staged_blobs(data_dir) == []
+
+
+def test_a_small_report_without_a_file_refused_busy_does_not_count(limited_app):
+    # Given the Argon2 slots all held, a report with no file refused busy
+    client = limited_app.test_client()
+    argon2 = limited_app.extensions["tipdrop"]["argon2_slots"]
+    argon2.wait = 0
+    with argon2():
+        busy = [client.post("/api/v1/tips", json=API_FIELDS).status_code for _ in range(3)]
+    assert busy == [503] * 3
+    # Then nothing was stored for it, and the hour's two submits are still there
+    assert [client.post("/api/v1/tips", json=API_FIELDS).status_code
+            for _ in range(3)] == [201, 201, 429]

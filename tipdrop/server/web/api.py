@@ -34,6 +34,7 @@ from tipdrop.server.web.reporter import (
     receipt_page_reserved,
     receive_submission,
     release,
+    storing_files,
 )
 from tipdrop.server.web.upload import MAX_SMALL_FORM, read_submission, upload_slot
 
@@ -179,7 +180,7 @@ def submit_sealed():
     # A small body is read whole first, without an upload slot (upload.SMALL_BODY).
     with receipt_page_reserved(request.args.get("receipt_page") == "yes") as reserved, \
             upload_slot(request):
-        fields, draft = read_submission(request, start_draft, max_body)
+        fields, draft = read_submission(request, storing_files(start_draft), max_body)
         if draft is None:
             draft = start_draft(fields)
         receipt = sealed.submit(tips, draft, region=fields.get("region"),

@@ -95,7 +95,8 @@ def uncount_request(error):
     tries must not use up the reporter's limit, nor a solved puzzle. Any
     other refusal keeps the count: work may have been done. So does any
     refusal once a large body has begun to stream in (upload.upload_slot
-    drops the means to take the count back).
+    drops the means to take the count back), or once a submission's first
+    file has begun to be stored (:func:`work_begins`).
     """
     uncount = g.pop("uncount", None)
     if uncount is not None and getattr(error, "refused_before_work", False):
@@ -103,6 +104,19 @@ def uncount_request(error):
             uncount()
         except BusyError:
             pass  # the RAM file cannot be written: the count stays, as it would have
+
+
+def work_begins():
+    """From here this request does work a refusal cannot undo: it keeps its count.
+
+    Called where a request starts storing what it brings (the first file of
+    a submission, encrypted and written to the database as it arrives):
+    once the server has done that work, a later refusal, even a 503 "busy"
+    (no Argon2 slot for the receipt), must not give the count or the
+    puzzle solution back, or refusals would make storing files free
+    (:func:`uncount_request`).
+    """
+    g.pop("uncount", None)
 
 
 def limit_reached(limit_name):

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,15 @@ RECEIPT_MINUTES = 30
 STATUS_MINUTES = 10
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _EXPIRY_LEN = 8
+#: Live page keys at most (a key takes a page of RAM, about 4 KiB): past it a
+#: new link is refused busy (503), so a flood of checks cannot grow the
+#: folder without bound. Counted at each sweep and by this process since, so
+#: the folder may hold a little more (what the other workers made since).
+MAX_LIVE = 20_000
+#: Seconds between two sweeps of one process. A sweep reads every key: run
+#: for every link made, a flood's cost grew with the square of its size
+#: (0.5 s of CPU per check or report at 10,000 live keys).
+SWEEP_SECONDS = 10
 
 
 class PageClosedError(InputError):
@@ -52,11 +62,22 @@ class ReceiptPageClosedError(InputError):
     detail_is_message = False
 
 
+def _no_room():
+    """503 busy, before the work the link is for: the request's count is taken back."""
+    error = BusyError()
+    error.refused_before_work = True
+    return error
+
+
 class PageLinks:
-    def __init__(self, runtime_folder, clock=time.time):
+    def __init__(self, runtime_folder, clock=time.time, monotonic=time.monotonic):
         self.folder = Path(runtime_folder) / FOLDER
         self.folder.mkdir(mode=0o700, exist_ok=True)
         self.clock = clock
+        self.monotonic = monotonic
+        self._sweeping = threading.Lock()
+        self._swept_at = float("-inf")
+        self._live = 0
 
     def reserve(self, minutes):
         """Write the key of a link that will open for ``minutes``; return (link id, key).
@@ -71,11 +92,26 @@ class PageLinks:
         expires = int(self.clock()) + minutes * 60
         try:
             self.folder.mkdir(mode=0o700, exist_ok=True)
-            self.sweep()
+            self._sweep_when_due()
+            if self._live >= MAX_LIVE:
+                raise _no_room()
             atomic_write(self.folder / link_id, key + expires.to_bytes(_EXPIRY_LEN, "big"))
         except OSError:
-            raise BusyError() from None
+            raise _no_room() from None
+        self._live += 1
         return link_id, key
+
+    def _sweep_when_due(self):
+        """Sweep at most every SWEEP_SECONDS, one thread at a time; count what is left."""
+        if self.monotonic() - self._swept_at < SWEEP_SECONDS:
+            return
+        if not self._sweeping.acquire(blocking=False):
+            return  # another thread of this process is sweeping now
+        try:
+            self._live = self.sweep()
+            self._swept_at = self.monotonic()
+        finally:
+            self._sweeping.release()
 
     @staticmethod
     def seal(reserved, purpose, payload):
@@ -99,10 +135,35 @@ class PageLinks:
 
     def take(self, link, purpose, closed=PageClosedError):
         """Read a link and close it; of two requests racing for it, one gets it."""
+        return self.take_for_work(link, purpose, closed)[0]
+
+    def take_for_work(self, link, purpose, closed=PageClosedError):
+        """Take a link (:meth:`take`) before the work it is for.
+
+        Returns the payload and a function that opens the link again, with
+        its key and time unchanged: for work that is refused before it
+        starts (a busy server), so Reload can try again. The link is closed
+        *before* the work, never after it: otherwise every request racing
+        for one link would do the work the link is for (a status page's
+        Argon2 run) and one would win only at the end, so one counted check
+        could buy as many Argon2 runs as requests sent at once.
+        """
+        link_id, _ = self._split(link, closed)
+        path = self.folder / link_id
+        try:
+            kept = path.read_bytes()
+        except FileNotFoundError:
+            raise closed() from None
         payload = self.read(link, purpose, closed)
         if not self.close(link):
             raise closed()
-        return payload
+
+        def reopen():
+            try:
+                atomic_write(path, kept)
+            except OSError:
+                pass  # the folder in RAM is full or gone: the link stays closed
+        return payload, reopen
 
     def close(self, link):
         """Delete a link's key (overwritten first); True if this call deleted it."""
@@ -121,11 +182,15 @@ class PageLinks:
         return True
 
     def sweep(self):
-        """Delete the keys of links whose time is up."""
-        now = self.clock()
+        """Delete the keys of links whose time is up; return how many are left."""
+        now, live = self.clock(), 0
         for path in self.folder.iterdir():
-            if _ID.match(path.name) and self._expired(path, now):
-                self.close(path.name)
+            if _ID.match(path.name):
+                if self._expired(path, now):
+                    self.close(path.name)
+                else:
+                    live += 1
+        return live
 
     def _split(self, link, closed):
         link_id, _, text = (link or "").partition(".")

@@ -31,6 +31,13 @@ from tipdrop.server.web.i18n import summary
 
 _NAME = re.compile(r"^[a-z0-9-]{1,60}$")
 
+#: The statuses a refusal page may answer with: those of a refused reporter
+#: POST. Anyone can send a reporter a /refused/ or /check?error= link, so the
+#: name in it must not make the site answer a status it never gives a
+#: reporter (599 is not HTTP; a 401 needs the WWW-Authenticate of the officer
+#: API's signature refusal, a 405 an Allow header): any other name is a 400.
+PAGE_STATUSES = frozenset(errors.HTTP_MESSAGES) - {405} | {409, 410, 422}
+
 
 def name_of(error):
     """The refusal's short name for a link: ``rate-limited``, ``form-expired``, ``http-413``."""
@@ -65,13 +72,13 @@ def named(name):
         return None
     if name.startswith("http-") and name[5:].isdigit():
         status = int(name[5:])
-        if 400 <= status <= 599:
+        if status in PAGE_STATUSES:
             text = errors.HTTP_MESSAGES.get(status) or errors.HTTP_MESSAGES[
                 400 if status < 500 else 500]
             return gettext(text), status, "error.html"
         return None
     cls = _error_classes().get(name)
-    if cls is None or cls.http_status < 400:
+    if cls is None or cls.http_status not in PAGE_STATUSES:
         return None
     return gettext(summary(cls)), cls.http_status, getattr(cls, "page", "error.html")
 

@@ -30,7 +30,13 @@ from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
 from tipdrop.server.web import pagelinks, refusals
-from tipdrop.server.web.context import count_request, extension, get_tips, sealing_keys
+from tipdrop.server.web.context import (
+    count_request,
+    extension,
+    get_tips,
+    sealing_keys,
+    work_begins,
+)
 from tipdrop.server.web.i18n import current_language, link, translate_error
 from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
 
@@ -123,7 +129,7 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
     # A large body is streamed under an upload slot; a small one is read
     # first and needs none (upload.SMALL_BODY).
     with upload_slot(request):
-        fields, draft = read_submission(request, start_draft, settings_max)
+        fields, draft = read_submission(request, storing_files(start_draft), settings_max)
         if draft is None:
             draft = start_draft(fields)
         try:
@@ -133,6 +139,18 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
             draft.discard()
             raise
         return tips.submit(draft, report)
+
+
+def storing_files(start_draft):
+    """``start_draft`` for read_submission, which calls it at the first file.
+
+    From there the files are encrypted and stored as they arrive, so a
+    refusal after it keeps the request's count (context.work_begins).
+    """
+    def start(fields):
+        work_begins()
+        return start_draft(fields)
+    return start
 
 
 def answers_in(fields):
@@ -308,23 +326,21 @@ def check():
 def status_page(link_id):
     """The status, once: the link's key is deleted as the page is shown.
 
-    The key is deleted after the check, not before: a check refused before
-    any work (no Argon2 slot free, 503) leaves the link open, so Reload
-    tries again rather than sending the reporter back to type the code
-    (and spend another check). Of two requests racing for the link, only
-    the one that deletes its key shows the status.
+    The key is deleted before the check, so of requests racing for the link
+    only one runs the check (Argon2): the others find it closed at once.
+    A check refused before any work (no Argon2 slot free, 503) opens the
+    link again, so Reload tries again rather than sending the reporter back
+    to type the code (and spend another check).
     """
     pages = extension("page_links")
     try:
-        payload = pages.read(link_id, "status")
+        payload, reopen = pages.take_for_work(link_id, "status")
         try:
             result = get_tips().check(receipt=payload["receipt"])
         except Exception as error:
-            if not getattr(error, "refused_before_work", False):
-                pages.close(link_id)
+            if getattr(error, "refused_before_work", False):
+                reopen()
             raise
-        if not pages.close(link_id):
-            raise pagelinks.PageClosedError()
     except (pagelinks.PageClosedError, ReceiptNotRecognisedError) as error:
         return check_form(type(error), error.http_status)
     # Its language links lead to the check form: this link is closed already.
