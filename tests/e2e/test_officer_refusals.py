@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import assert_clean_error
 from tests.e2e.test_officer_loop import _submit
+from tests.protocol.test_bundles import _bundle, _records
 from tests.serving import start_server
 from tests.web_forms import check_on_web
 from tipdrop.crypto import kdf, keys
@@ -89,6 +90,39 @@ def test_flipped_byte_in_export_bundle_imports_nothing(server, officer, run_cli,
     # And the intact bundle still opens: the refusal left nothing behind
     opened = run_cli("officer", "open", bundle, env=officer, check=True)
     assert "1 new tips" in opened.stdout and "1 attachments" in opened.stdout
+
+
+def test_a_changed_copy_of_an_opened_bundle_is_refused_not_called_nothing_new(
+        server, officer, run_cli, tmp_path):
+    # Given a bundle of two tips the officer opened
+    _submit(server, "Взятка на посту ДПС.")
+    _submit(server, "Драка у магазина.")
+    bundle = _export(run_cli, server, tmp_path / "e.tdx")
+    run_cli("officer", "open", bundle, env=officer, check=True)
+    before = _listed(run_cli, officer)
+    # And a copy of it rewritten with a correct checksum, as a hostile server or a
+    # tampered stick can: every item still opens, but a clear field says something else
+    records = _records(bundle.read_bytes())
+    first_tip = next(i for i, (kind, _) in enumerate(records) if kind == bundles.TIP)
+    records[first_tip] = (bundles.TIP, records[first_tip][1] | {"region": "astana",
+                                                                  "status": "confirmed"})
+    changed = tmp_path / "changed.tdx"
+    changed.write_bytes(_bundle(records))
+
+    # When the officer opens the changed copy
+    result = run_cli("officer", "open", changed, env=officer)
+
+    # Then it is refused as differing from the copy they hold, not as "nothing new"
+    assert_clean_open_error(result, "differs from the copy of it opened here before",
+                            "export ")
+    assert "nothing new" not in result.stdout
+    # And nothing of it was stored: the same tips, and the original still "already opened"
+    assert _listed(run_cli, officer) == before
+    again = run_cli("officer", "open", bundle, env=officer, check=True)
+    assert "already opened" in again.stdout
+    # The copy is still refused the second time (it was not remembered as opened)
+    assert_clean_open_error(run_cli("officer", "open", changed, env=officer),
+                            "differs from the copy")
 
 
 def test_truncated_export_bundle_imports_nothing(server, officer, run_cli, tmp_path):

@@ -24,7 +24,9 @@ from tests.officer.test_officer_app import (
     unlock,
     unlocked,
 )
+from tests.protocol.test_bundles import _bundle, _records
 from tipdrop.officer.app.transfers import Transfer
+from tipdrop.protocol import bundles
 
 # The fixtures of the app's tests: a workspace of four tips, its key, the app, a clock.
 app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir
@@ -205,3 +207,42 @@ def test_the_exchange_page_speaks_the_officers_language(app):
     post(client, "/language", {"lang": "kk", "back": "/exchange"})
     page = get(client, "/exchange").get_data(as_text=True)
     assert "Алмасу" in page and "Open an export bundle" not in page
+
+
+CHANGED = {
+    "en": "This bundle differs from the copy of it opened here before: it was changed on the "
+          "server or on the way, so nothing of it was imported.",
+    "ru": "Этот пакет отличается от своей копии, открытой здесь раньше: его изменили на сервере "
+          "или по дороге, поэтому из него ничего не импортировано.",
+    "kk": "Бұл пакет мұнда бұрын ашылған көшірмесінен өзгеше: оны серверде немесе жолда "
+          "өзгерткен, сондықтан одан ештеңе импортталған жоқ.",
+}
+
+
+@pytest.mark.parametrize("language", sorted(CHANGED))
+def test_a_changed_copy_of_an_opened_bundle_is_refused_in_the_officers_language(
+        app, tmp_path, workdir, language):
+    # Given the bundle this workspace was opened from, rewritten with a correct checksum:
+    # every item still opens, but the clear status of a tip is the server's word
+    records = _records((tmp_path / "export.tdx").read_bytes())
+    first_tip = next(i for i, (kind, _) in enumerate(records) if kind == bundles.TIP)
+    records[first_tip] = (bundles.TIP, records[first_tip][1] | {"status": "confirmed"})
+    changed = tmp_path / "changed.tdx"
+    changed.write_bytes(_bundle(records))
+    client = unlocked(app)
+    post(client, "/language", {"lang": language, "back": "/exchange"})
+    workspace = app.extensions["officer_desk"].workspace
+    opened = workspace.db["bundles"].count
+
+    # When the officer picks it in the Exchange page
+    page = outcome(client, _upload(client, changed))
+
+    # Then the page says it differs from the copy held, not that there is nothing new
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert CHANGED[language] in text.replace("\n", " ")
+    assert 'id="imported"' not in text
+    # And nothing of it was stored
+    assert workspace.db["bundles"].count == opened
+    assert len(tip_ids(get(client, "/inbox"))) == 4
+    assert list((workdir / "incoming").iterdir()) == []
