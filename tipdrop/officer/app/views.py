@@ -17,7 +17,7 @@ from tipdrop.common import terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
-from tipdrop.officer.replytemplates import reply_template
+from tipdrop.officer.replytemplates import reply_template, typed_text
 from tipdrop.officer.saving import safe_name
 from tipdrop.officer.search import SearchIndexBuildingError
 from tipdrop.protocol import routing
@@ -180,23 +180,50 @@ def inbox():
 
 @bp.get("/tip/<tip>")
 def tip(tip):
+    return _tip_page(_tip_id(), request.args.get("template"), request.args.get("reply_lang"))
+
+
+@bp.post("/tip/<tip>/compose")
+def compose(tip):
+    """"Use" a ready-made text: into the reply box, unless the box holds text the officer typed.
+
+    The button sends the reply form, the box with it. With the page's script,
+    the officer was asked first and ``replace`` says they agreed; without it
+    nobody was asked, so typed text (not empty, not a ready-made text left as
+    it was) stays in the box and the chosen text is shown beside it, to copy
+    from: nothing the officer wrote is lost without their saying so.
+    """
     tip_id = _tip_id()
+    template, reply_language = request.form.get("template"), request.form.get("reply_lang")
+    templates, _ = reply_templates()
+    typed = typed_text(request.form.get("message", ""), templates)
+    if not typed or request.form.get("replace") == "1":
+        query = {k: v for k, v in (("template", template), ("reply_lang", reply_language)) if v}
+        return redirect(url_for("officer.tip", tip=tip_id, **query), code=303)
+    return _tip_page(tip_id, template, reply_language, typed=typed,
+                     status=request.form.get("status"))
+
+
+def _tip_page(tip_id, template, reply_language, typed=None, status=None):
+    """The tip's page; ``typed``: the officer's reply kept in the box (see compose)."""
     data = desk().workspace.show(tip_id, desk().keyring)
     desk().refresh(tip_id)  # its follow-ups are read now
     language = data["report"].get("language")
-    reply_language = request.args.get("reply_lang")
     if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
         reply_language = language if language in LANGUAGES else "ru"
-    template = request.args.get("template")
     templates, templates_error = reply_templates()  # the unit's file, read anew (suggestions.py)
+    draft = reply_template(template, reply_language, templates)
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
                            templates=templates, templates_error=templates_error,
-                           draft=reply_template(template, reply_language, templates),
+                           draft=typed if typed else draft,
+                           beside=draft if typed else None,
                            # A template named after a status ("need-info") suggests it:
-                           # a reply asking for information sets "Information needed".
-                           suggested_status=template if template in REPLY_STATUSES else None)
+                           # a reply asking for information sets "Information needed";
+                           # a status the officer chose stays chosen.
+                           suggested_status=status if status in REPLY_STATUSES else
+                           template if template in REPLY_STATUSES else None)
 
 
 @bp.post("/tip/<tip>/note")
