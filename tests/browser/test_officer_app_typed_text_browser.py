@@ -184,3 +184,46 @@ def test_without_a_script_a_ready_made_text_fills_an_empty_or_untouched_box(
         page.click("#use-template")
     assert page.input_value("#message").startswith("Спасибо за сообщение")
     assert page.locator("#template-kept").count() == 0
+
+
+NOTE = "Позвонил дежурному, ждём ответа."
+
+
+def test_without_a_script_adding_a_note_keeps_the_typed_reply_and_sending_it_the_note(
+        tip_page_without_script):
+    page = tip_page_without_script
+    # Given a reply and a note typed on the same page
+    page.fill("#message", TYPED)
+    page.select_option("#new-status", "in-review")
+    page.fill("#note", NOTE)
+
+    # When the officer adds the note, then the reply is still in its box, status and all
+    with page.expect_navigation():
+        page.click("#add-note")
+    assert NOTE in page.inner_text("#notes")
+    assert page.input_value("#message") == TYPED
+    assert page.input_value("#new-status") == "in-review"
+    assert page.input_value("#note") == ""
+    assert TYPED not in page.url and "draft=" in page.url  # a handle, never the text
+
+    # And when they type another note and send the reply, the note is still there
+    page.fill("#note", NOTE + " Ещё раз.")
+    with page.expect_navigation():
+        page.click("#queue-reply")
+    assert TYPED in page.inner_text("main")
+    assert page.input_value("#message") == ""
+    assert page.input_value("#note") == NOTE + " Ещё раз."
+
+
+def test_with_a_script_adding_a_note_keeps_the_typed_reply_without_a_question(tip_page):
+    page, dialogs = tip_page
+    page.fill("#message", TYPED)
+    page.fill("#note", NOTE)
+    with page.expect_navigation():
+        page.click("#add-note")
+    assert dialogs == []  # nothing is dropped, so nothing to ask
+    assert page.input_value("#message") == TYPED
+    # A reply given back is still typed text: Lock asks before dropping it
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("#lock")
+    assert dialogs == [ASK] and page.input_value("#message") == TYPED
