@@ -151,6 +151,29 @@ def test_bundle_for_another_unit_is_refused_naming_both_units(server, run_cli, t
     assert _listed(run_cli, astana) == []
 
 
+def test_a_workspace_of_one_unit_refuses_another_units_key(server, officer, run_cli, tmp_path):
+    # Given a workspace that holds the demo unit's tips
+    _submit(server, "Взятка на посту ДПС.")
+    run_cli("officer", "open", _export(run_cli, server, tmp_path / "e.tdx"), env=officer,
+            check=True)
+    [tip] = _listed(run_cli, officer)
+    audit = (tmp_path / "cases" / "audit.log").read_bytes()
+    # And the key of another unit, astana-police, with the same workspace folder
+    astana_key = tmp_path / "astana-police.key"
+    astana_key.write_bytes(keys.private_to_file(keys.generate("astana-police"), "astana pass",
+                                                kdf.TEST_PARAMS))
+    astana = {**officer, "TIPDROP_PASSPHRASE": "astana pass", "TIPDROP_KEY": str(astana_key)}
+
+    # When a command unlocks that key there, then it is refused, naming both units
+    for command in (("officer", "show", tip["id"]), ("officer", "reply", tip["id"],
+                                                        "--status", "in-review")):
+        assert_clean_open_error(run_cli(*command, env=astana), "another unit's reports",
+                                "'demo'", "'astana-police'")
+    # And nothing was written: no reply queued, no audit entry the demo key cannot verify
+    assert (tmp_path / "cases" / "audit.log").read_bytes() == audit
+    run_cli("officer", "audit", "--verify", env=officer, check=True)
+
+
 def test_reply_bundle_given_to_officer_open_is_refused(officer, run_cli, tmp_path):
     replies = tmp_path / "replies.json"
     replies.write_bytes(_unit_signed_bundle(keys.generate("demo"), "ab" * 16))

@@ -25,6 +25,10 @@ from tests.officer.test_officer_app import (
     unlocked,
 )
 from tests.protocol.test_bundles import _bundle, _records
+from tipdrop.crypto import kdf
+from tipdrop.officer import keyfiles
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.transfers import Transfer
 from tipdrop.protocol import bundles
 
@@ -246,3 +250,30 @@ def test_a_changed_copy_of_an_opened_bundle_is_refused_in_the_officers_language(
     assert workspace.db["bundles"].count == opened
     assert len(tip_ids(get(client, "/inbox"))) == 4
     assert list((workdir / "incoming").iterdir()) == []
+
+
+def test_the_app_will_not_unlock_another_units_key_on_this_workspace(workdir, tmp_path, clock):
+    # Given the demo unit's workspace, and the app started with another unit's key
+    other = keyfiles.create_unit_key("astana-police", tmp_path / "other", base.PASSPHRASE,
+                                     params=kdf.TEST_PARAMS)
+    desk = Desk(workdir, other.private_path, idle_seconds=15 * 60, clock=clock)
+    audit = (workdir / "audit.log").read_bytes()
+    try:
+        client = base.launched(create_app(desk, base.PORT, launch_token=base.LAUNCH,
+                                          outbox_dir=tmp_path / "outbox"))
+        post(client, "/language", {"lang": "ru", "back": "/"})
+        # When the officer types the passphrase
+        answer = post(client, "/unlock", {"passphrase": base.PASSPHRASE})
+        if answer.status_code == 303:  # unlocking runs in a thread: its outcome is the page
+            job = desk.unlocking
+            assert job is None or job.finished.wait(60)
+            answer = get(client, "/unlocking")
+            if answer.status_code == 303:
+                answer = get(client, answer.location)
+        # Then it stays locked, saying why in the officer's language, and wrote nothing
+        page = answer.get_data(as_text=True)
+        assert "В этой рабочей папке хранятся сообщения другого подразделения" in page
+        assert not desk.unlocked
+        assert (workdir / "audit.log").read_bytes() == audit
+    finally:
+        desk.close()
