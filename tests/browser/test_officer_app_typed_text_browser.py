@@ -127,3 +127,103 @@ def test_the_idle_lock_says_a_typed_reply_was_discarded(tip_page, desk, clock): 
     page.wait_for_selector("#unsent-notice", timeout=30_000)
     assert "discarded" in page.inner_text("#unsent-notice")
     assert TYPED not in page.content() and "unsent=1" in page.url
+
+
+@pytest.fixture
+def tip_page_without_script(browser, desk, tmp_path):  # noqa: F811
+    """The drugs tip's English page in a browser with JavaScript turned off."""
+    with served(desk, tmp_path) as url:
+        context = browser.new_context(locale="en-US", java_script_enabled=False)
+        page = context.new_page()
+        page.goto(url)
+        page.fill("#passphrase", PASSPHRASE)
+        page.click("#unlock")
+        page.wait_for_selector("#counts", timeout=60_000)
+        page.goto(page.url.split("/inbox")[0] + "/inbox?category=drugs")
+        page.click("table.tips a")
+        page.wait_for_selector("#message")
+        yield page
+        context.close()
+
+
+def test_without_a_script_a_ready_made_text_never_replaces_a_typed_reply(
+        tip_page_without_script):
+    page = tip_page_without_script
+    # Given a reply the officer typed, and a status they chose
+    page.fill("#message", TYPED)
+    page.select_option("#new-status", "in-review")
+
+    # When they choose a ready-made text and press "Use" (nobody can ask them first)
+    page.select_option("#template", "need-info")
+    with page.expect_navigation():
+        page.click("#use-template")
+
+    # Then their reply and status are still in the form, and the ready-made text is beside it
+    assert page.input_value("#message") == TYPED
+    assert page.input_value("#new-status") == "in-review"
+    assert "kept" in page.inner_text("#template-kept")
+    assert page.input_value("#template-text").startswith("Thank you for your report.")
+    # And what they typed is what goes to the outbox
+    with page.expect_navigation():
+        page.click("#queue-reply")
+    assert TYPED in page.inner_text("main")
+
+
+def test_without_a_script_a_ready_made_text_fills_an_empty_or_untouched_box(
+        tip_page_without_script):
+    page = tip_page_without_script
+    page.select_option("#template", "need-info")
+    with page.expect_navigation():
+        page.click("#use-template")
+    assert page.input_value("#message").startswith("Thank you for your report.")
+    assert page.input_value("#new-status") == "need-info"
+    assert page.locator("#template-kept").count() == 0
+    # An untouched ready-made text is not the officer's work: another language replaces it
+    page.select_option("#reply_lang", "ru")
+    with page.expect_navigation():
+        page.click("#use-template")
+    assert page.input_value("#message").startswith("Спасибо за сообщение")
+    assert page.locator("#template-kept").count() == 0
+
+
+NOTE = "Позвонил дежурному, ждём ответа."
+
+
+def test_without_a_script_adding_a_note_keeps_the_typed_reply_and_sending_it_the_note(
+        tip_page_without_script):
+    page = tip_page_without_script
+    # Given a reply and a note typed on the same page
+    page.fill("#message", TYPED)
+    page.select_option("#new-status", "in-review")
+    page.fill("#note", NOTE)
+
+    # When the officer adds the note, then the reply is still in its box, status and all
+    with page.expect_navigation():
+        page.click("#add-note")
+    assert NOTE in page.inner_text("#notes")
+    assert page.input_value("#message") == TYPED
+    assert page.input_value("#new-status") == "in-review"
+    assert page.input_value("#note") == ""
+    assert TYPED not in page.url and "draft=" in page.url  # a handle, never the text
+
+    # And when they type another note and send the reply, the note is still there
+    page.fill("#note", NOTE + " Ещё раз.")
+    with page.expect_navigation():
+        page.click("#queue-reply")
+    assert TYPED in page.inner_text("main")
+    assert page.input_value("#message") == ""
+    assert page.input_value("#note") == NOTE + " Ещё раз."
+
+
+def test_with_a_script_adding_a_note_keeps_the_typed_reply_without_a_question(tip_page):
+    page, dialogs = tip_page
+    page.fill("#message", TYPED)
+    page.fill("#note", NOTE)
+    with page.expect_navigation():
+        page.click("#add-note")
+    assert dialogs == []  # nothing is dropped, so nothing to ask
+    assert page.input_value("#message") == TYPED
+    # A reply given back is still typed text: Lock asks before dropping it
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("#lock")
+    assert dialogs == [ASK] and page.input_value("#message") == TYPED

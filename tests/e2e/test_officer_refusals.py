@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import assert_clean_error
 from tests.e2e.test_officer_loop import _submit
+from tests.protocol.test_bundles import _bundle, _records
 from tests.serving import start_server
 from tests.web_forms import check_on_web
 from tipdrop.crypto import kdf, keys
@@ -91,6 +92,39 @@ def test_flipped_byte_in_export_bundle_imports_nothing(server, officer, run_cli,
     assert "1 new tips" in opened.stdout and "1 attachments" in opened.stdout
 
 
+def test_a_changed_copy_of_an_opened_bundle_is_refused_not_called_nothing_new(
+        server, officer, run_cli, tmp_path):
+    # Given a bundle of two tips the officer opened
+    _submit(server, "Взятка на посту ДПС.")
+    _submit(server, "Драка у магазина.")
+    bundle = _export(run_cli, server, tmp_path / "e.tdx")
+    run_cli("officer", "open", bundle, env=officer, check=True)
+    before = _listed(run_cli, officer)
+    # And a copy of it rewritten with a correct checksum, as a hostile server or a
+    # tampered stick can: every item still opens, but a clear field says something else
+    records = _records(bundle.read_bytes())
+    first_tip = next(i for i, (kind, _) in enumerate(records) if kind == bundles.TIP)
+    records[first_tip] = (bundles.TIP, records[first_tip][1] | {"region": "astana",
+                                                                  "status": "confirmed"})
+    changed = tmp_path / "changed.tdx"
+    changed.write_bytes(_bundle(records))
+
+    # When the officer opens the changed copy
+    result = run_cli("officer", "open", changed, env=officer)
+
+    # Then it is refused as differing from the copy they hold, not as "nothing new"
+    assert_clean_open_error(result, "differs from the copy of it opened here before",
+                            "export ")
+    assert "nothing new" not in result.stdout
+    # And nothing of it was stored: the same tips, and the original still "already opened"
+    assert _listed(run_cli, officer) == before
+    again = run_cli("officer", "open", bundle, env=officer, check=True)
+    assert "already opened" in again.stdout
+    # The copy is still refused the second time (it was not remembered as opened)
+    assert_clean_open_error(run_cli("officer", "open", changed, env=officer),
+                            "differs from the copy")
+
+
 def test_truncated_export_bundle_imports_nothing(server, officer, run_cli, tmp_path):
     _submit(server, "Драка у магазина.", [EVIDENCE])
     data = _export(run_cli, server, tmp_path / "e.tdx").read_bytes()
@@ -115,6 +149,29 @@ def test_bundle_for_another_unit_is_refused_naming_both_units(server, run_cli, t
 
     assert_clean_open_error(result, "'demo'", "'astana-police'")
     assert _listed(run_cli, astana) == []
+
+
+def test_a_workspace_of_one_unit_refuses_another_units_key(server, officer, run_cli, tmp_path):
+    # Given a workspace that holds the demo unit's tips
+    _submit(server, "Взятка на посту ДПС.")
+    run_cli("officer", "open", _export(run_cli, server, tmp_path / "e.tdx"), env=officer,
+            check=True)
+    [tip] = _listed(run_cli, officer)
+    audit = (tmp_path / "cases" / "audit.log").read_bytes()
+    # And the key of another unit, astana-police, with the same workspace folder
+    astana_key = tmp_path / "astana-police.key"
+    astana_key.write_bytes(keys.private_to_file(keys.generate("astana-police"), "astana pass",
+                                                kdf.TEST_PARAMS))
+    astana = {**officer, "TIPDROP_PASSPHRASE": "astana pass", "TIPDROP_KEY": str(astana_key)}
+
+    # When a command unlocks that key there, then it is refused, naming both units
+    for command in (("officer", "show", tip["id"]), ("officer", "reply", tip["id"],
+                                                        "--status", "in-review")):
+        assert_clean_open_error(run_cli(*command, env=astana), "another unit's reports",
+                                "'demo'", "'astana-police'")
+    # And nothing was written: no reply queued, no audit entry the demo key cannot verify
+    assert (tmp_path / "cases" / "audit.log").read_bytes() == audit
+    run_cli("officer", "audit", "--verify", env=officer, check=True)
 
 
 def test_reply_bundle_given_to_officer_open_is_refused(officer, run_cli, tmp_path):

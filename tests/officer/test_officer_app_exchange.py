@@ -24,7 +24,13 @@ from tests.officer.test_officer_app import (
     unlock,
     unlocked,
 )
+from tests.protocol.test_bundles import _bundle, _records
+from tipdrop.crypto import kdf
+from tipdrop.officer import keyfiles
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.transfers import Transfer
+from tipdrop.protocol import bundles
 
 # The fixtures of the app's tests: a workspace of four tips, its key, the app, a clock.
 app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir
@@ -205,3 +211,69 @@ def test_the_exchange_page_speaks_the_officers_language(app):
     post(client, "/language", {"lang": "kk", "back": "/exchange"})
     page = get(client, "/exchange").get_data(as_text=True)
     assert "Алмасу" in page and "Open an export bundle" not in page
+
+
+CHANGED = {
+    "en": "This bundle differs from the copy of it opened here before: it was changed on the "
+          "server or on the way, so nothing of it was imported.",
+    "ru": "Этот пакет отличается от своей копии, открытой здесь раньше: его изменили на сервере "
+          "или по дороге, поэтому из него ничего не импортировано.",
+    "kk": "Бұл пакет мұнда бұрын ашылған көшірмесінен өзгеше: оны серверде немесе жолда "
+          "өзгерткен, сондықтан одан ештеңе импортталған жоқ.",
+}
+
+
+@pytest.mark.parametrize("language", sorted(CHANGED))
+def test_a_changed_copy_of_an_opened_bundle_is_refused_in_the_officers_language(
+        app, tmp_path, workdir, language):
+    # Given the bundle this workspace was opened from, rewritten with a correct checksum:
+    # every item still opens, but the clear status of a tip is the server's word
+    records = _records((tmp_path / "export.tdx").read_bytes())
+    first_tip = next(i for i, (kind, _) in enumerate(records) if kind == bundles.TIP)
+    records[first_tip] = (bundles.TIP, records[first_tip][1] | {"status": "confirmed"})
+    changed = tmp_path / "changed.tdx"
+    changed.write_bytes(_bundle(records))
+    client = unlocked(app)
+    post(client, "/language", {"lang": language, "back": "/exchange"})
+    workspace = app.extensions["officer_desk"].workspace
+    opened = workspace.db["bundles"].count
+
+    # When the officer picks it in the Exchange page
+    page = outcome(client, _upload(client, changed))
+
+    # Then the page says it differs from the copy held, not that there is nothing new
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert CHANGED[language] in text.replace("\n", " ")
+    assert 'id="imported"' not in text
+    # And nothing of it was stored
+    assert workspace.db["bundles"].count == opened
+    assert len(tip_ids(get(client, "/inbox"))) == 4
+    assert list((workdir / "incoming").iterdir()) == []
+
+
+def test_the_app_will_not_unlock_another_units_key_on_this_workspace(workdir, tmp_path, clock):
+    # Given the demo unit's workspace, and the app started with another unit's key
+    other = keyfiles.create_unit_key("astana-police", tmp_path / "other", base.PASSPHRASE,
+                                     params=kdf.TEST_PARAMS)
+    desk = Desk(workdir, other.private_path, idle_seconds=15 * 60, clock=clock)
+    audit = (workdir / "audit.log").read_bytes()
+    try:
+        client = base.launched(create_app(desk, base.PORT, launch_token=base.LAUNCH,
+                                          outbox_dir=tmp_path / "outbox"))
+        post(client, "/language", {"lang": "ru", "back": "/"})
+        # When the officer types the passphrase
+        answer = post(client, "/unlock", {"passphrase": base.PASSPHRASE})
+        if answer.status_code == 303:  # unlocking runs in a thread: its outcome is the page
+            job = desk.unlocking
+            assert job is None or job.finished.wait(60)
+            answer = get(client, "/unlocking")
+            if answer.status_code == 303:
+                answer = get(client, answer.location)
+        # Then it stays locked, saying why in the officer's language, and wrote nothing
+        page = answer.get_data(as_text=True)
+        assert "В этой рабочей папке хранятся сообщения другого подразделения" in page
+        assert not desk.unlocked
+        assert (workdir / "audit.log").read_bytes() == audit
+    finally:
+        desk.close()

@@ -8,6 +8,7 @@ the browser; the start-up refusal is the real `tipdrop officer app` process.
 # ruff: noqa: F811
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -20,6 +21,7 @@ from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
     desk,
     get,
     opened_workspace,
+    post,
     search,
     tip_ids,
     unit,
@@ -167,3 +169,37 @@ def test_the_shipped_templates_are_offered_without_a_file(app, workdir):
     client = unlocked(app)
     page = get(client, f"/tip/{_tip(client, 'бала')}").get_data(as_text=True)
     assert 'value="need-info"' in _template_choices(page) and 'id="templates-error"' not in page
+
+
+def test_use_keeps_a_typed_reply_but_replaces_an_untouched_ready_made_text(app, workdir):
+    # A unit's template of two lines comes back from a browser's text box with CR LF ends:
+    # still the ready-made text, not the officer's work.
+    lines = {"two-lines": {"ru": "Спасибо.\nПозвоните нам по номеру 102."}}
+    templates_path(workdir).write_text(json.dumps(lines, ensure_ascii=False))
+    client = unlocked(app)
+    tip = _tip(client, "бала")
+
+    def use(message, **form):
+        return post(client, f"/tip/{tip}/compose", {"template": "need-info",
+                                                    "reply_lang": "ru", "message": message,
+                                                    **form})
+
+    for untouched in ("", "  \r\n", "Спасибо.\r\nПозвоните нам по номеру 102.\r\n"):
+        answer = use(untouched)
+        assert answer.status_code == 303, untouched
+        assert answer.location == f"/tip/{tip}?template=need-info&reply_lang=ru"
+    # A typed reply is kept: in the app's memory under a handle, never in the address
+    kept = use("Уточните номер дома.", status="in-review")
+    assert kept.status_code == 303 and "draft=" in kept.location
+    assert "Уточните" not in kept.location and "%D0" not in kept.location
+    page = get(client, kept.location).get_data(as_text=True)
+    assert 'id="template-kept"' in page
+    assert re.search(r'id="message"[^>]*>Уточните номер дома.</textarea>', page)
+    assert '<option value="in-review" selected>' in page
+    # Its handle brings nothing on another tip's page: a reply stays with its reporter
+    other = next(t for t in tip_ids(get(client, "/inbox")) if t != tip)
+    page = get(client, f"/tip/{other}?{kept.location.split('?')[1]}").get_data(as_text=True)
+    assert "Уточните номер дома." not in page and 'id="template-kept"' not in page
+    # Asked and agreed (the page's script): the ready-made text replaces it
+    agreed = use("Уточните номер дома.", replace="1")
+    assert agreed.location == f"/tip/{tip}?template=need-info&reply_lang=ru"

@@ -7,7 +7,8 @@ a file that is not a bundle (``officer open /dev/zero`` is refused before it
 is read further, see fingerprint), a header for another unit or dated in the
 future, a record dated after the day its bundle was made (docs/protocol.md
 section 10), items that are not the ones its server chained, an item named
-twice. Each item's own authenticity is checked as it is staged (staging.py).
+twice, a changed copy of an export the workspace opened before. Each item's
+own authenticity is checked as it is staged (staging.py).
 """
 
 import datetime
@@ -21,6 +22,10 @@ from pathlib import Path
 from tipdrop.common.days import today
 from tipdrop.errors import WrongKeyError
 from tipdrop.protocol import acks, bundles, fields
+
+
+class ChangedBundleError(bundles.BundleError):
+    """This bundle differs from the copy of it opened here before: it was changed on the server or on the way, so nothing of it was imported."""
 
 
 def fingerprint(path):
@@ -95,6 +100,27 @@ def check_chain(staged):
     if not hmac.compare_digest(expected, staged.chain):
         raise bundles.BundleError("its items are not the ones its server listed in its "
                                   "header: it was altered")
+
+
+def refuse_changed_copy(db, staged):
+    """A bundle whose export was opened here before must be that very file.
+
+    An export's id is 16 random bytes the server draws for each export it
+    writes (docs/protocol.md section 11), so an honest server never writes
+    two different files under one export number and id; opening.py lets the
+    same file through as already opened (by its SHA-256). Any other file
+    naming them was altered after it was written, even if every item in it
+    still opens: its clear fields (a status, a region) are the sender's word.
+    Skipping what is already held would report it as "nothing new" and hide
+    that the server or the medium is tampering. A bundle from an older server
+    has no export id, so no identity to compare.
+    """
+    if staged.export_id is None:
+        return
+    row = db.execute("SELECT day FROM held WHERE export_seq = ? AND export_id = ?",
+                     [staged.export_seq, staged.export_id.hex()]).fetchone()
+    if row:
+        raise ChangedBundleError(f"export {staged.export_seq}, opened on {row[0]}")
 
 
 def refuse_duplicates(staged):

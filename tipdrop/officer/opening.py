@@ -12,8 +12,10 @@ What a hostile server controls is bounded (docs/threat-model.md): the file
 must be a regular file that begins like a bundle before it is read further
 (bundlechecks.fingerprint); every envelope waits for the transaction on disk
 (spill.py), not in memory, so an import's memory does not grow with the
-bundle's contents; and no day a record carries may come after the day its
-bundle says it was made (docs/protocol.md section 10).
+bundle's contents; no day a record carries may come after the day its
+bundle says it was made (docs/protocol.md section 10); and a changed copy
+of an export opened before is refused, not reported as "nothing new"
+(bundlechecks.refuse_changed_copy).
 """
 
 import os
@@ -48,7 +50,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
         return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}, []
     staged = Staged()
     spill = Spill(workspace.blobs / "tmp")
-    reading = Reading(workspace, keyring, staged, spill)
+    reading = Reading(workspace, keyring, staged, spill, opened_before=bool(opened_before))
     old_blobs = []
     try:
         with open(path, "rb") as f:

@@ -130,3 +130,18 @@ def reply_template(code: str | None, language: str | None, templates=None) -> st
         if wanted in LANGUAGES and texts.get(wanted):
             return texts[wanted]
     return ""
+
+
+def typed_text(text: str, templates=None) -> str:
+    """``text`` as the officer typed it, or "" if it is empty or a ready-made text unchanged.
+
+    A browser sends a text box's lines ending in CR LF; the templates' end in
+    LF. What this returns is work the officer would lose if it were replaced
+    (officer/app/views.py, "Use" without a script).
+    """
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        return ""
+    every = (t for texts in (templates or DEFAULT_TEMPLATES).values()
+             for key, t in texts.items() if key in LANGUAGES)
+    return "" if any(text.strip() == t.replace("\r\n", "\n").strip() for t in every) else text

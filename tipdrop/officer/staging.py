@@ -95,8 +95,10 @@ class Staged:
 class Reading:
     """One pass over a bundle's records, staging rows and files."""
 
-    def __init__(self, workspace, keyring, staged, spill):
+    def __init__(self, workspace, keyring, staged, spill, opened_before=False):
         self.ws = workspace
+        #: This very file (by its SHA-256) was opened before: ``officer reopen``.
+        self.opened_before = opened_before
         self.keyring = keyring
         self.staged = staged
         #: Where every envelope waits for the transaction (spill.py).
@@ -128,6 +130,8 @@ class Reading:
                     staged.export_id = bytes.fromhex(header["export_id"])
                     staged.previous_chain = bytes.fromhex(header["previous_chain"])
                     staged.chain = bytes.fromhex(header["chain"])
+                if not self.opened_before:  # before a byte of it is decrypted or staged
+                    bundlechecks.refuse_changed_copy(self.ws.db, staged)
                 continue
             if record.kind in _RULES:
                 # Every field is checked before anything acts on it (fields.py),

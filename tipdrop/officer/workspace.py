@@ -26,7 +26,7 @@ from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, stream
-from tipdrop.errors import InputError, TipdropError
+from tipdrop.errors import InputError, TipdropError, WrongKeyError
 from tipdrop.officer import acking, opening, provenance
 from tipdrop.officer.audit import AuditLog
 from tipdrop.officer.outbox import Outbox
@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS held (
     export_seq INTEGER PRIMARY KEY, items TEXT NOT NULL, day TEXT NOT NULL, acked_day TEXT,
     ack_refused TEXT);
 """
+
+
+class OtherUnitsWorkspaceError(WrongKeyError):
+    """This workspace holds another unit's reports: use that unit's key, or another workspace folder (--workdir)."""
 
 
 class UnknownTipError(InputError):
@@ -120,9 +124,30 @@ class Workspace(Outbox):
     # --- open a bundle ----------------------------------------------------------
 
     def unlocked(self, keyring):
-        """Record in the audit log that ``keyring`` was unlocked (once per keyring)."""
+        """Record in the audit log that ``keyring`` was unlocked (once per keyring).
+
+        A workspace is one unit's: refused first if it holds another unit's
+        tips (check_unit), before the log gets an entry that unit's key
+        cannot verify.
+        """
+        self.check_unit(keyring)
         if not keyring.audited:
             self.audit.record_many(keyring, [])
+
+    def check_unit(self, keyring):
+        """Refuse ``keyring`` if this workspace holds another unit's tips.
+
+        Its export numbers, what it holds of each export (acking.py), its
+        audit log and its outbox are one unit's: another unit's bundles
+        opened here would merge two units' export 1 into one record, name
+        one unit's items in the other's acknowledgement and leave a log
+        neither key can verify (docs/officer-guide.md, one workspace per unit).
+        """
+        other = self.db.execute("SELECT unit FROM tips WHERE unit != ? LIMIT 1",
+                                [keyring.unit]).fetchone()
+        if other:
+            raise OtherUnitsWorkspaceError(f"{self.dir} holds tips of unit {other[0]!r}, "
+                                           f"the key is for unit {keyring.unit!r}")
 
     def audit_trail(self, tip_id=None, keyring=None):
         """The audit entries (of one tip, if given): checked first when a keyring is given.
@@ -158,6 +183,7 @@ class Workspace(Outbox):
         (bench/officer_import.py), and each entry is chained and
         authenticated whole, so no tip can be dropped from one unnoticed.
         """
+        self.check_unit(keyring)
         counts, new = opening.open_bundle(self, path, keyring, progress, again=again)
         new = sorted(new)
         self.audit.record_many(keyring, [("open-bundle", None, {

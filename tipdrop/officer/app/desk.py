@@ -82,6 +82,7 @@ class Desk:
         self._index = None
         self._last = 0.0
         self._searches = {}
+        self._drafts = {}
         self._unlocking = None
         self.locked_for_idle = False
         #: Photos redrawn for the tip pages (viewing.py), forgotten at lock.
@@ -219,12 +220,37 @@ class Desk:
     def recall_search(self, handle: str | None) -> str:
         return self._searches.get(handle or "", "")
 
+    def keep_draft(self, tip_id: str, draft: dict) -> str:
+        """Keep what the officer typed on a tip's page and has not sent, in memory; a handle.
+
+        Without the page's script the tip page's boxes cannot travel in the
+        address (the browser's history is on disk) nor be asked about, so a
+        form that sends one box keeps the others here until the page is shown
+        again (views.py). Like searches, forgotten at lock.
+        """
+        handle = secrets.token_urlsafe(12)
+        with self.mutex:
+            self._drafts[handle] = (tip_id, draft)
+            while len(self._drafts) > MAX_SEARCHES:
+                del self._drafts[next(iter(self._drafts))]
+        return handle
+
+    def recall_draft(self, handle: str | None, tip_id: str) -> dict:
+        """The draft kept under ``handle``, if it was typed on this very tip's page.
+
+        A handle in another tip's address brings nothing: a reply goes to the
+        reporter it was written for.
+        """
+        kept_for, draft = self._drafts.get(handle or "", (None, {}))
+        return draft if kept_for == tip_id else {}
+
     def lock(self) -> None:
         with self.mutex:
             if self._unlocking is not None:
                 self._unlocking.cancelled = True
                 self._unlocking = None
             self._searches = {}
+            self._drafts = {}
             self.photos.forget()
             index, self._index, self._keyring = self._index, None, None
             if index is not None:

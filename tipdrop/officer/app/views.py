@@ -17,7 +17,7 @@ from tipdrop.common import terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
-from tipdrop.officer.replytemplates import reply_template
+from tipdrop.officer.replytemplates import reply_template, typed_text
 from tipdrop.officer.saving import safe_name
 from tipdrop.officer.search import SearchIndexBuildingError
 from tipdrop.protocol import routing
@@ -181,22 +181,27 @@ def inbox():
 @bp.get("/tip/<tip>")
 def tip(tip):
     tip_id = _tip_id()
-    data = desk().workspace.show(tip_id, desk().keyring)
-    desk().refresh(tip_id)  # its follow-ups are read now
-    language = data["report"].get("language")
-    reply_language = request.args.get("reply_lang")
-    if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
-        reply_language = language if language in LANGUAGES else "ru"
-    template = request.args.get("template")
-    templates, templates_error = reply_templates()  # the unit's file, read anew (suggestions.py)
-    return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
-                           timeline=timeline(data),
-                           reply_language=reply_language, template=template,
-                           templates=templates, templates_error=templates_error,
-                           draft=reply_template(template, reply_language, templates),
-                           # A template named after a status ("need-info") suggests it:
-                           # a reply asking for information sets "Information needed".
-                           suggested_status=template if template in REPLY_STATUSES else None)
+    kept = desk().recall_draft(request.args.get("draft"), tip_id)
+    return _tip_page(tip_id, request.args.get("template"), request.args.get("reply_lang"), kept)
+
+
+@bp.post("/tip/<tip>/compose")
+def compose(tip):
+    """"Use" a ready-made text: into the reply box, unless the box holds text the officer typed.
+
+    The button sends the tip page's form, every box with it. With the page's
+    script, the officer was asked first and ``replace`` says they agreed;
+    without it nobody was asked, so typed text (not empty, not a ready-made
+    text left as it was) stays in the box and the chosen text is shown beside
+    it, to copy from: nothing the officer wrote is lost without their saying so.
+    """
+    tip_id = _tip_id()
+    templates, _ = reply_templates()
+    replace = request.form.get("replace") == "1"
+    typed = "" if replace else typed_text(request.form.get("message", ""), templates)
+    return _back_to_tip(tip_id, _typed(templates, message=typed), beside=bool(typed),
+                        template=request.form.get("template"),
+                        reply_lang=request.form.get("reply_lang"))
 
 
 @bp.post("/tip/<tip>/note")
@@ -204,7 +209,8 @@ def note(tip):
     tip_id = _tip_id()
     desk().workspace.add_note(tip_id, request.form.get("text", ""), desk().keyring)
     desk().refresh(tip_id)
-    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+    templates, _ = reply_templates()
+    return _back_to_tip(tip_id, _typed(templates, note=""))
 
 
 @bp.post("/tip/<tip>/reply")
@@ -214,7 +220,55 @@ def reply(tip):
     desk().workspace.reply(tip_id, desk().keyring, message=request.form.get("message", ""),
                            status=status)
     desk().refresh(tip_id)
-    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+    templates, _ = reply_templates()
+    return _back_to_tip(tip_id, _typed(templates, message="", status=None))
+
+
+def _typed(templates, **instead):
+    """What the officer typed in the tip page's form and did not send, but for ``instead``.
+
+    One form carries the note and the reply boxes (tip.html), so a button
+    that sends one of them carries the other too: it is kept, not dropped.
+    """
+    typed = {"note": request.form.get("text", "").replace("\r\n", "\n"),
+             "message": typed_text(request.form.get("message", ""), templates),
+             "status": request.form.get("status") or None}
+    typed.update(instead)
+    return {name: value for name, value in typed.items() if value and value.strip()}
+
+
+def _back_to_tip(tip_id, kept, beside=False, **query):
+    """To the tip's page (303): a reload then sends nothing again. What is ``kept`` goes
+    with it by a handle in memory, never in the address (Desk.keep_draft)."""
+    query = {name: value for name, value in query.items() if value}
+    if kept.get("message") or kept.get("note"):
+        query["draft"] = desk().keep_draft(tip_id, kept | {"beside": beside})
+    return redirect(url_for("officer.tip", tip=tip_id, **query), code=303)
+
+
+def _tip_page(tip_id, template, reply_language, kept=None):
+    """The tip's page; ``kept``: what the officer typed and is given back (_back_to_tip)."""
+    kept = kept or {}
+    data = desk().workspace.show(tip_id, desk().keyring)
+    desk().refresh(tip_id)  # its follow-ups are read now
+    language = data["report"].get("language")
+    if reply_language not in LANGUAGES:  # the reporter reads the answer in the report's language
+        reply_language = language if language in LANGUAGES else "ru"
+    templates, templates_error = reply_templates()  # the unit's file, read anew (suggestions.py)
+    ready_made = reply_template(template, reply_language, templates)
+    status = kept.get("status")
+    return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
+                           timeline=timeline(data),
+                           reply_language=reply_language, template=template,
+                           templates=templates, templates_error=templates_error,
+                           draft=kept.get("message") or ready_made, note=kept.get("note", ""),
+                           typed="message" in kept,
+                           beside=ready_made if kept.get("beside") else None,
+                           # A template named after a status ("need-info") suggests it:
+                           # a reply asking for information sets "Information needed";
+                           # a status the officer chose stays chosen.
+                           suggested_status=status if status in REPLY_STATUSES else
+                           template if template in REPLY_STATUSES else None)
 
 
 @bp.get("/tip/<tip>/file/<part>")

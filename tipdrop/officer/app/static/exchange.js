@@ -19,20 +19,42 @@
   // Text the officer typed and has not sent: a text box that is not empty and not what the
   // page came with (a ready-made text left as it is loses nothing). ``except``: the form
   // being sent, whose own text goes with it.
+  // A box the app gave back with the officer's own text in it (views.compose) is typed too.
+  function typed(box) {
+    return box.value.trim() !== "" && (box.value !== box.defaultValue || "typed" in box.dataset);
+  }
+
   function unsent(except) {
     var boxes = document.querySelectorAll("textarea");
     for (var i = 0; i < boxes.length; i++) {
-      var box = boxes[i];
-      if (box.form !== except && box.value.trim() !== "" && box.value !== box.defaultValue) {
-        return true;
-      }
+      if (boxes[i].form !== except && typed(boxes[i])) return true;
     }
     return false;
   }
 
+  // "Use" on a ready-made text sends the reply form with its box: it would replace a typed
+  // reply, so the page asks, and tells the app the officer agreed (without this script the
+  // app keeps the typed reply and shows the ready-made text beside it).
   function keepTypedText() {
     document.addEventListener("submit", function (event) {
-      if (unsent(event.target) && !window.confirm(discard)) event.preventDefault();
+      var form = event.target;
+      var message = document.getElementById("message");
+      var replacing = event.submitter && event.submitter.id === "use-template" &&
+        message && message.form === form && typed(message);
+      if ((unsent(form) || replacing) && !window.confirm(discard)) {
+        event.preventDefault();
+        return;
+      }
+      if (replacing) {
+        var agreed = form.querySelector("input[name=replace]");
+        if (!agreed) {
+          agreed = document.createElement("input");
+          agreed.type = "hidden";
+          agreed.name = "replace";
+          form.appendChild(agreed);
+        }
+        agreed.value = "1";
+      }
     }, true);
     document.addEventListener("click", function (event) {
       var link = event.target.closest ? event.target.closest("a[href]") : null;
