@@ -71,6 +71,8 @@ class Staged:
     attachments: list = field(default_factory=list)
     files: list = field(default_factory=list)
     export_seq: int = 0
+    #: The SHA-256 (hex) of the whole bundle file, from the pass that read it.
+    sha256: str = ""
     #: The header's unit, and its export id and chain values (None from an older server).
     unit: str = ""
     export_id: bytes | None = None
@@ -186,6 +188,7 @@ class Reading:
                 raise bundles.BundleError("a record appears out of place")
         if header is None:
             raise bundles.BundleError("the bundle has no header")
+        staged.sha256 = reader.file_sha256
         bundlechecks.check_chain(staged)
         bundlechecks.refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips} | staged.gone
