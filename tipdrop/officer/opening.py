@@ -26,7 +26,7 @@ from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.bundlechecks import fingerprint, open_checked
-from tipdrop.officer.spill import SCHEMA, Spill
+from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
 
@@ -84,26 +84,20 @@ def _store(workspace, staged, spill, opened_before):
     """
     db = workspace.db
     replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
-    spill.flush()
-    # ATTACH is refused inside a transaction: attached first, detached after.
-    db.execute(f"ATTACH DATABASE ? AS {SCHEMA}", [str(spill.path)])
-    try:
-        with sqlite.transaction(db):
-            for table, rows in (("tips", staged.tips), ("followups", staged.followups),
-                                ("attachments", staged.attachments)):
-                if rows:
-                    spill_mod.insert(db, table, rows)
-            old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
-            if not opened_before:
-                db["bundles"].insert({"sha256": staged.sha256, "day": today()})
-            workspace.record_held(staged.export_seq, staged.held,
-                                  export_id=staged.export_id,
-                                  previous_chain=staged.previous_chain, chain=staged.chain,
-                                  carried=staged.carried)
-            for tmp, final in staged.files:
-                os.rename(tmp, final)
-    finally:
-        db.execute(f"DETACH DATABASE {SCHEMA}")
+    with sqlite.transaction(db):
+        for table, rows in (("tips", staged.tips), ("followups", staged.followups),
+                            ("attachments", staged.attachments)):
+            if rows:
+                spill_mod.insert(db, table, rows, spill)
+        old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
+        if not opened_before:
+            db["bundles"].insert({"sha256": staged.sha256, "day": today()})
+        workspace.record_held(staged.export_seq, staged.held,
+                              export_id=staged.export_id,
+                              previous_chain=staged.previous_chain, chain=staged.chain,
+                              carried=staged.carried)
+        for tmp, final in staged.files:
+            os.rename(tmp, final)
     fsync_dir(workspace.blobs)
     return replacing, old_blobs
 
