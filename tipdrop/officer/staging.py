@@ -374,9 +374,13 @@ def _kept(report, ref):
     Sized by counting, not by encoding (this runs for every tip): a few
     files' digests and a follow-up key are kept, anything larger is not.
     """
-    part = {name: report[name] for name in _KEPT_OF_REPORT if name in report}
-    sizes = [len(value) if isinstance(value, (str, list, dict)) else 0 for value in part.values()]
-    return part if max(sizes, default=0) <= _MAX_KEPT_ITEMS else _Reopen(ref)
+    part = {}
+    for name in _KEPT_OF_REPORT:
+        if name in report:
+            value = part[name] = report[name]
+            if isinstance(value, (str, list, dict)) and len(value) > _MAX_KEPT_ITEMS:
+                return _Reopen(ref)
+    return part
 
 
 def _reason(error):
