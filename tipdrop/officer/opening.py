@@ -53,11 +53,11 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
                 Reading(workspace, keyring, staged, spill).read(_Counting(f, progress))
             except Exception:
                 if not again and _opened_before(db, fingerprint(path)):
-                    return _ALREADY_OPENED, []
+                    return dict(_ALREADY_OPENED), []
                 raise
             opened_before = _opened_before(db, staged.sha256)
             if opened_before and not again:
-                return _ALREADY_OPENED, []
+                return dict(_ALREADY_OPENED), []
             replacing, old_blobs = _store(workspace, staged, spill, opened_before)
         finally:
             spill.close()
