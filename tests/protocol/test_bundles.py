@@ -7,6 +7,7 @@ or status change.
 """
 
 import base64
+import hashlib
 import io
 import json
 from types import SimpleNamespace
@@ -229,6 +230,52 @@ def test_intact_export_bundle_opens_once(export, workspace, demo_key):
     assert shown["report"]["description"] == "Drunk driver outside the school."
     [saved] = (workspace.dir / "evidence").iterdir()
     assert saved.read_bytes() == EVIDENCE
+
+
+def _tables(workspace):
+    return {table: list(workspace.db.execute(f"SELECT * FROM {table} ORDER BY 1"))
+            for table in ("tips", "followups", "attachments", "bundles", "held")}
+
+
+def test_a_bundle_opened_before_is_said_so_and_stores_nothing(export, workspace, demo_key):
+    """The import reads and hashes the file in one pass and knows a bundle opened
+    before by its hash at the end: nothing of it is stored, no file left behind."""
+    workspace.open_bundle(export.path, Keyring.of(demo_key))
+    before, files = _tables(workspace), sorted(workspace.blobs.glob("*.bin"))
+    assert workspace.open_bundle(export.path, Keyring.of(demo_key)) == {
+        "tips": 0, "followups": 0, "attachments": 0, "already_opened": True}
+    assert _tables(workspace) == before
+    assert sorted(workspace.blobs.glob("*.bin")) == files
+    assert list((workspace.blobs / "tmp").iterdir()) == []
+
+
+def test_a_bundle_opened_before_is_said_so_even_when_it_no_longer_opens(
+        export, workspace, demo_key, astana_key, tmp_path):
+    """Refused on the way (here: the unit's key it was sealed to is no longer in
+    the keyring), a bundle opened before is still said to be opened before; one
+    never opened is refused as ever."""
+    workspace.open_bundle(export.path, Keyring.of(demo_key))
+    before = _tables(workspace)
+    later_key = keys.generate("demo")
+    assert workspace.open_bundle(export.path, Keyring.of(later_key))["already_opened"]
+    assert _tables(workspace) == before
+    assert isinstance(_refused(Workspace(tmp_path / "fresh"), export.path, astana_key),
+                      WrongKeyError)
+
+
+def test_the_reader_gives_the_whole_files_hash_once_it_is_verified(export):
+    reader = bundles.ExportReader(io.BytesIO(export.data))
+    for record in reader:
+        assert reader.file_sha256 is None
+        if record.kind == bundles.STREAM:
+            reader.copy_stream(lambda chunk: None)
+    assert reader.file_sha256 == hashlib.sha256(export.data).hexdigest()
+    longer = bundles.ExportReader(io.BytesIO(export.data + b"x"))
+    with pytest.raises(bundles.BundleError, match="after the end"):
+        for record in longer:
+            if record.kind == bundles.STREAM:
+                longer.copy_stream(lambda chunk: None)
+    assert longer.file_sha256 is None
 
 
 @pytest.mark.parametrize("region", ["magic", "header", "tip", "followup", "attachment", "stream",

@@ -4,7 +4,7 @@ The server is untrusted by the workstation (docs/threat-model.md), and so is
 whoever can edit the file on its way: a bundle's checksum has no key. These
 checks refuse what such a server or editor could do to a bundle as a whole:
 a file that is not a bundle (``officer open /dev/zero`` is refused before it
-is read further, see fingerprint), a header for another unit or dated in the
+is read further, see open_checked), a header for another unit or dated in the
 future, a record dated after the day its bundle was made (docs/protocol.md
 section 10), items that are not the ones its server chained, an item named
 twice, a changed copy of an export the workspace opened before. Each item's
@@ -28,25 +28,40 @@ class ChangedBundleError(bundles.BundleError):
     """This bundle differs from the copy of it opened here before: it was changed on the server or on the way, so nothing of it was imported."""
 
 
-def fingerprint(path):
-    """The SHA-256 of the bundle file, once it is a regular file that begins like a bundle.
+def open_checked(path):
+    """The bundle file, open at its start, once it is a regular file that begins like a bundle.
 
     A device (``/dev/zero``), a pipe or a folder is refused before it is
-    read (hashing it first would never end, or block), and so is a file
-    without the bundle's magic, before the rest of it is hashed.
+    read (reading it first would never end, or block), and so is a file
+    without the bundle's magic, before the rest of it is read.
     """
     # O_NONBLOCK: opening a pipe must not wait for a writer (reads of a file are unaffected).
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
+    f = os.fdopen(fd, "rb")
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise bundles.BundleError(f"{Path(path).name} is not a regular file, so not a bundle")
-        head = f.read(len(bundles.EXPORT_MAGIC))
-        if head != bundles.EXPORT_MAGIC:
+        if f.read(len(bundles.EXPORT_MAGIC)) != bundles.EXPORT_MAGIC:
             raise bundles.BundleError("not a tipdrop export bundle")
-        digest = hashlib.sha256(head)
+        f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def fingerprint(path):
+    """The SHA-256 of the bundle file (hex), once open_checked accepts it.
+
+    An import learns it from its one pass over the file
+    (bundles.ExportReader.file_sha256); this second pass is for a bundle
+    refused on the way, which may still be one the workspace opened before.
+    """
+    with open_checked(path) as f:
+        digest = hashlib.sha256()
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return digest
+    return digest.hexdigest()
 
 
 def check_header(record, unit):

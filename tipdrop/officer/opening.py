@@ -10,7 +10,7 @@ Workspace.pending_ack). A bundle a server damaged or forged is refused whole
 
 What a hostile server controls is bounded (docs/threat-model.md): the file
 must be a regular file that begins like a bundle before it is read further
-(bundlechecks.fingerprint); every envelope waits for the transaction on disk
+(bundlechecks.open_checked); every envelope waits for the transaction on disk
 (spill.py), not in memory, so an import's memory does not grow with the
 bundle's contents; no day a record carries may come after the day its
 bundle says it was made (docs/protocol.md section 10); and a changed copy
@@ -27,8 +27,8 @@ from tipdrop.common.files import fsync_dir
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
-from tipdrop.officer.bundlechecks import fingerprint
-from tipdrop.officer.spill import SCHEMA, Spill
+from tipdrop.officer.bundlechecks import fingerprint, open_checked, refuse_changed_copy
+from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
 
@@ -43,46 +43,70 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     damaged item needed).
     """
     db = workspace.db
-    digest = fingerprint(path)
-    opened_before = db.execute("SELECT 1 FROM bundles WHERE sha256 = ?",
-                               [digest.hexdigest()]).fetchone()
-    if opened_before and not again:
-        return {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}, []
     staged = Staged()
-    spill = Spill(workspace.blobs / "tmp")
-    reading = Reading(workspace, keyring, staged, spill, opened_before=bool(opened_before))
-    old_blobs = []
-    try:
-        with open(path, "rb") as f:
-            reading.read(_Counting(f, progress))
-        replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
-        spill.flush()
-        # ATTACH is refused inside a transaction: attached first, detached after.
-        db.execute(f"ATTACH DATABASE ? AS {SCHEMA}", [str(spill.path)])
+    with open_checked(path) as f:
+        spill = Spill(workspace.blobs / "tmp")
         try:
-            with sqlite.transaction(db):
-                for table, rows in (("tips", staged.tips), ("followups", staged.followups),
-                                    ("attachments", staged.attachments)):
-                    if rows:
-                        spill_mod.insert(db, table, rows)
-                old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
-                if not opened_before:
-                    db["bundles"].insert({"sha256": digest.hexdigest(), "day": today()})
-                workspace.record_held(staged.export_seq, staged.held,
-                                      export_id=staged.export_id,
-                                      previous_chain=staged.previous_chain, chain=staged.chain,
-                                      carried=staged.carried)
-                for tmp, final in staged.files:
-                    os.rename(tmp, final)
+            # One pass reads, checks and hashes the file; a bundle opened before is
+            # known by that hash at its end, and nothing of it is stored. One refused
+            # on the way is hashed again whole: it may be one opened before (with a
+            # key since lost, say), which is said as it always was.
+            try:
+                Reading(workspace, keyring, staged, spill).read(_Counting(f, progress))
+            except Exception:
+                if not again and _opened_before(db, fingerprint(path)):
+                    return dict(_ALREADY_OPENED), []
+                raise
+            opened_before = _opened_before(db, staged.sha256)
+            if opened_before and not again:
+                return dict(_ALREADY_OPENED), []
+            if not opened_before:  # another file naming an export held here: altered
+                refuse_changed_copy(db, staged)
+            replacing, old_blobs = _store(workspace, staged, spill, opened_before)
         finally:
-            db.execute(f"DETACH DATABASE {SCHEMA}")
-        fsync_dir(workspace.blobs)
-    finally:
-        spill.close()
-        for tmp, _ in staged.files:
-            Path(tmp).unlink(missing_ok=True)
+            spill.close()
+            for tmp, _ in staged.files:
+                Path(tmp).unlink(missing_ok=True)
     for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
         (workspace.blobs / name).unlink(missing_ok=True)
+    return _counts(staged, replacing), [row["id"] for row in staged.tips]  # the replacing copies were taken out
+
+
+#: What opening a bundle the workspace opened before gives back (nothing stored).
+_ALREADY_OPENED = {"tips": 0, "followups": 0, "attachments": 0, "already_opened": True}
+
+
+def _opened_before(db, sha256):
+    return db.execute("SELECT 1 FROM bundles WHERE sha256 = ?", [sha256]).fetchone() is not None
+
+
+def _store(workspace, staged, spill, opened_before):
+    """Write everything staged in one transaction.
+
+    Returns the damaged copies replaced ({list: rows}) and their files, to
+    remove once the intact copies are committed.
+    """
+    db = workspace.db
+    replacing = replacing_mod.take_replacements(staged, ITEM_LISTS)
+    with sqlite.transaction(db):
+        for table, rows in (("tips", staged.tips), ("followups", staged.followups),
+                            ("attachments", staged.attachments)):
+            if rows:
+                spill_mod.insert(db, table, rows, spill)
+        old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
+        if not opened_before:
+            db["bundles"].insert({"sha256": staged.sha256, "day": today()})
+        workspace.record_held(staged.export_seq, staged.held,
+                              export_id=staged.export_id,
+                              previous_chain=staged.previous_chain, chain=staged.chain,
+                              carried=staged.carried)
+        for tmp, final in staged.files:
+            os.rename(tmp, final)
+    fsync_dir(workspace.blobs)
+    return replacing, old_blobs
+
+
+def _counts(staged, replacing):
     counts = {"tips": len(staged.tips), "followups": len(staged.followups),
               "attachments": len(staged.attachments), "already_opened": False,
               "unavailable": len(staged.gone), "damaged": staged.damaged}
@@ -94,7 +118,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}
-    return counts, [row["id"] for row in staged.tips]  # the replacing copies were taken out
+    return counts
 
 
 class _Counting:

@@ -6,12 +6,11 @@ public key: an import that held every envelope until its one transaction
 would grow the workstation's memory with the bundle (docs/threat-model.md,
 a compromised server). staging.py keeps only each row's small metadata in
 memory and puts every envelope (a tip's report, a follow-up, an
-attachment's description) here: a scratch SQLite file beside the staged
+attachment's description) here: a scratch file beside the staged
 attachment files (the workspace's ``attachments/tmp``), removed whatever
 happens. The import's transaction copies the envelopes into the workspace
-straight from it (``INSERT ... SELECT``, via ATTACH), so all or nothing
-holds as before: a refused bundle leaves nothing, and memory stays flat
-whatever the bundle's size.
+from it row by row (insert), so all or nothing holds as before: a refused
+bundle leaves nothing, and memory stays flat whatever the bundle's size.
 
 The file holds ciphertext only (envelopes as the server sent them), like the
 export bundle it was read from; nothing decrypted is written here.
@@ -20,76 +19,77 @@ export bundle it was read from; nothing decrypted is written here.
 import operator
 import os
 import secrets
-import sqlite3
+from array import array
 from pathlib import Path
 
-#: The schema the import's transaction reads (ATTACHed under this name).
-SCHEMA = "spill"
-#: Envelopes written at once: executemany in batches keeps the import fast,
-#: and a batch is bounded in bytes too (a few of the largest envelopes).
-BATCH_ROWS = 256
-BATCH_BYTES = 1024 * 1024
+#: Bytes written to the file at once (the one buffer an import keeps of its envelopes).
+BUFFER_BYTES = 1024 * 1024
 #: The columns of the workspace's rows that hold a ref here: the envelopes.
 _SPILLED = frozenset({"body", "info"})
 #: Rows inserted into the workspace by one executemany.
 INSERT_BATCH = 500
+#: The SQL function an insert fetches a ref's bytes with (see insert).
+_FETCH = "tipdrop_spilled"
 
 
 class Spill:
-    """A scratch store of byte strings, each named by a small integer (its ref)."""
+    """A scratch file of byte strings, each named by a small integer (its ref).
+
+    The strings are written one after the other, as they come; the file's
+    only index is the offset where each ends (8 bytes a ref, in memory).
+    A SQLite file did the same work with a B-tree the import never needed:
+    writing every envelope there and copying it out again cost as much as
+    inserting it into the workspace (bench/officer_import.py).
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / f"import-{secrets.token_hex(16)}.spill"
         # Private from the start, like every workspace file.
-        os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
-        # Scratch: a crash leaves a file the next import's cleanup does not need;
-        # nothing here must survive one (the bundle is still on the stick).
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE data (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL)")
-        self._pending: list[tuple[int, bytes]] = []
-        self._pending_bytes = 0
-        self._last = 0
+        self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        self._out = os.fdopen(self._fd, "wb", buffering=BUFFER_BYTES, closefd=False)
+        #: Where each ref's bytes end; ref n is ends[n - 1]:ends[n].
+        self._ends = array("q", [0])
+        self._unwritten = False
 
     def put(self, data: bytes) -> int:
         """Keep ``data``; return the ref that names it."""
-        self._last += 1
-        self._pending.append((self._last, data))
-        self._pending_bytes += len(data)
-        if len(self._pending) >= BATCH_ROWS or self._pending_bytes >= BATCH_BYTES:
-            self.flush()
-        return self._last
+        self._out.write(data)
+        self._ends.append(self._ends[-1] + len(data))
+        self._unwritten = True
+        return len(self._ends) - 1
 
     def flush(self) -> None:
-        """Write what is pending (before it is read, or the file attached)."""
-        if not self._pending:
-            return
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO data (id, bytes) VALUES (?, ?)", self._pending)
-        self._db.execute("COMMIT")
-        self._pending.clear()
-        self._pending_bytes = 0
+        """Write what is buffered (before it is read)."""
+        if self._unwritten:
+            self._out.flush()
+            self._unwritten = False
 
     def get(self, ref: int) -> bytes:
         """The bytes kept under ``ref``."""
-        self.flush()
-        (data,) = self._db.execute("SELECT bytes FROM data WHERE id = ?", [ref]).fetchone()
-        return bytes(data)
+        if self._unwritten:
+            self.flush()
+        start, end = self._ends[ref - 1], self._ends[ref]
+        data = os.pread(self._fd, end - start, start)
+        if len(data) != end - start:
+            raise OSError(f"the import's scratch file {self.path.name} was cut short")
+        return data
 
     def close(self) -> None:
         """Forget everything: close and remove the file."""
-        self._pending.clear()
-        self._db.close()
+        try:
+            self._out.close()  # (a write it still buffered may fail: nothing is kept anyway)
+        except OSError:
+            pass
+        os.close(self._fd)
         self.path.unlink(missing_ok=True)
 
 
-def insert(db, table: str, rows: list[dict]) -> None:
+def insert(db, table: str, rows: list[dict], spill: Spill) -> None:
     """Insert staging.py's staged ``rows`` (dicts) into ``table``, in executemany batches.
 
-    The spill must be ATTACHed as SCHEMA (opening.open_bundle does, around
-    its transaction): a row's envelope columns (_SPILLED) hold refs, and
-    SQLite copies the bytes from the spill itself. sqlite-utils'
+    A row's envelope columns (_SPILLED) hold refs into ``spill``: SQLite
+    asks for each envelope's bytes as it inserts the row (a SQL function),
+    so only one row's envelope is in memory at a time. sqlite-utils'
     ``insert_all`` spends Python work per row that an import of 100k tips
     feels (bench/officer_import.py); the rows are all made by staging.py,
     so their columns are known and the same.
@@ -103,8 +103,12 @@ def insert(db, table: str, rows: list[dict]) -> None:
         columns = list(dict.fromkeys(name for row in rows for name in row))
         values = [tuple(row.get(name) for name in columns) for row in rows]
     names = ", ".join(f'"{name}"' for name in columns)
-    places = ", ".join(f"(SELECT bytes FROM {SCHEMA}.data WHERE id = ?)" if name in _SPILLED
-                       else "?" for name in columns)
+    places = ", ".join(f"{_FETCH}(?)" if name in _SPILLED else "?" for name in columns)
     sql = f"INSERT INTO {table} ({names}) VALUES ({places})"
-    for start in range(0, len(values), INSERT_BATCH):
-        db.conn.executemany(sql, values[start:start + INSERT_BATCH])
+    spill.flush()
+    db.conn.create_function(_FETCH, 1, spill.get)
+    try:
+        for start in range(0, len(values), INSERT_BATCH):
+            db.conn.executemany(sql, values[start:start + INSERT_BATCH])
+    finally:
+        db.conn.create_function(_FETCH, 1, None)

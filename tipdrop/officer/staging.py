@@ -71,6 +71,8 @@ class Staged:
     attachments: list = field(default_factory=list)
     files: list = field(default_factory=list)
     export_seq: int = 0
+    #: The SHA-256 (hex) of the whole bundle file, from the pass that read it.
+    sha256: str = ""
     #: The header's unit, and its export id and chain values (None from an older server).
     unit: str = ""
     export_id: bytes | None = None
@@ -95,10 +97,8 @@ class Staged:
 class Reading:
     """One pass over a bundle's records, staging rows and files."""
 
-    def __init__(self, workspace, keyring, staged, spill, opened_before=False):
+    def __init__(self, workspace, keyring, staged, spill):
         self.ws = workspace
-        #: This very file (by its SHA-256) was opened before: ``officer reopen``.
-        self.opened_before = opened_before
         self.keyring = keyring
         self.staged = staged
         #: Where every envelope waits for the transaction (spill.py).
@@ -130,8 +130,6 @@ class Reading:
                     staged.export_id = bytes.fromhex(header["export_id"])
                     staged.previous_chain = bytes.fromhex(header["previous_chain"])
                     staged.chain = bytes.fromhex(header["chain"])
-                if not self.opened_before:  # before a byte of it is decrypted or staged
-                    bundlechecks.refuse_changed_copy(self.ws.db, staged)
                 continue
             if record.kind in _RULES:
                 # Every field is checked before anything acts on it (fields.py),
@@ -190,6 +188,7 @@ class Reading:
                 raise bundles.BundleError("a record appears out of place")
         if header is None:
             raise bundles.BundleError("the bundle has no header")
+        staged.sha256 = reader.file_sha256
         bundlechecks.check_chain(staged)
         bundlechecks.refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips} | staged.gone
@@ -375,9 +374,13 @@ def _kept(report, ref):
     Sized by counting, not by encoding (this runs for every tip): a few
     files' digests and a follow-up key are kept, anything larger is not.
     """
-    part = {name: report[name] for name in _KEPT_OF_REPORT if name in report}
-    sizes = [len(value) if isinstance(value, (str, list, dict)) else 0 for value in part.values()]
-    return part if max(sizes, default=0) <= _MAX_KEPT_ITEMS else _Reopen(ref)
+    part = {}
+    for name in _KEPT_OF_REPORT:
+        if name in report:
+            value = part[name] = report[name]
+            if isinstance(value, (str, list, dict)) and len(value) > _MAX_KEPT_ITEMS:
+                return _Reopen(ref)
+    return part
 
 
 def _reason(error):

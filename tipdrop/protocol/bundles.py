@@ -162,6 +162,9 @@ class ExportReader:
         self._hash = hashlib.sha256()
         self.records = 0
         self._pending = 0
+        #: The SHA-256 (hex) of the whole file, end record included, once it was read
+        #: to its end and verified: what a workspace knows an opened bundle by.
+        self.file_sha256: str | None = None
         if self._read(len(EXPORT_MAGIC)) != EXPORT_MAGIC:
             raise BundleError("not a tipdrop export bundle")
 
@@ -182,7 +185,14 @@ class ExportReader:
                 raise BundleError("the file ends too early: it is incomplete")
             kind, length = _LEN.unpack(head)
             if kind == END:
-                self._verify_end(self._read_json(length, hashed=False))
+                payload = self._read_payload(length, hashed=False)
+                # The whole file's hash from the same pass: the bytes before the
+                # end record are hashed already, and _verify_end refuses any after it.
+                whole = self._hash.copy()
+                whole.update(head)
+                whole.update(payload)
+                self._verify_end(self._parse_json(payload))
+                self.file_sha256 = whole.hexdigest()
                 return
             self._hash.update(head)
             self.records += 1

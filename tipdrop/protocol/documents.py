@@ -25,6 +25,10 @@ REPORT_FIELDS = ("what", "where", "when", "description", "contact")
 REPORT_TEXT = ("region", "category", *REPORT_FIELDS, "language")
 #: An attachment's part name.
 PART = re.compile(r"a\d{1,3}")
+#: A JSON \u escape. Searched for by the regex engine: ``b"\\u" in text`` took
+#: as long on a 2 KB Cyrillic report as parsing it (its filter mistakes the
+#: second byte of common Cyrillic letters for "u"), the regex a fifth of that.
+_ESCAPE = re.compile(rb"\\u")
 
 
 def report_document(*, tip_id: str, region: str, category: str, description: str,
@@ -111,7 +115,7 @@ def read_report(plaintext: bytes, tip_id: str) -> dict[str, Any]:
         raise FormatError("the decrypted report names another tip")
     # Valid UTF-8 decodes to no lone surrogate: only a \u escape makes one. Without
     # any, each text member only needs to be text (an import reads every report).
-    escaped = b"\\u" in plaintext
+    escaped = _ESCAPE.search(plaintext) is not None
     for name in REPORT_TEXT:
         value = doc.get(name, "")
         if escaped or type(value) is not str:
