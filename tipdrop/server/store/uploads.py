@@ -11,6 +11,8 @@ piece arrived (NULL once it is done, so a finished report keeps no time of
 day). An upload untouched for the idle time no longer holds its place among
 the open uploads: :func:`create` deletes the longest idle ones when a new
 upload needs the room (docs/protocol.md section 19, "Idle uploads").
+It also keeps ``began``, the second it began (NULL once done too), for its
+lifetime, which tipdrop/server/uploads.py checks at each request.
 """
 
 import json
@@ -18,7 +20,7 @@ import json
 from tipdrop.common.sqlite import transaction
 from tipdrop.server.store import blobs
 
-COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer"
+COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer, began"
 
 
 def get(db, upload):
@@ -62,9 +64,9 @@ def create(db, row, *, max_open, idle_before):
             _delete(db, idle[:excess])
         db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [row["blob"], row["day"]])
         db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state, "
-                   "touched) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?)",
+                   "touched, began) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?, ?)",
                    [row["id"], row["request"], row["fields"], row["blob"], row["day"],
-                    row["chain"], row["touched"]])
+                    row["chain"], row["touched"], row["touched"]])
     return True
 
 
@@ -121,7 +123,7 @@ def finish(db, upload, answer):
     if blob is None:
         return False
     db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
-               "chain = NULL, touched = NULL WHERE id = ?", [answer, upload])
+               "chain = NULL, touched = NULL, began = NULL WHERE id = ?", [answer, upload])
     if blob[0] is not None:
         blobs.delete(db, [blob[0]])
     return True
