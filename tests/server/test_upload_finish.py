@@ -10,6 +10,7 @@ tests/e2e/test_upload_finish_crash.py.
 import copy
 import io
 import secrets
+from contextlib import contextmanager
 
 import pytest
 
@@ -74,3 +75,65 @@ def test_two_finishes_at_once_store_one_report_and_give_both_its_answer(
     assert server.db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
     assert server.db.execute("SELECT state FROM uploads").fetchall() == [("done",)]
     other.db.close()
+
+
+def _other_connection(server):
+    other = copy.copy(server.tips)
+    other.db = sqlite.connect(sqlite.path_of(server.db))
+    return other
+
+
+@pytest.mark.parametrize("moment", ["before its pieces are read", "while it stores the report"])
+def test_a_finish_with_a_wrong_chain_during_a_right_one_is_refused_busy_and_the_report_stored(
+        server, tmp_path, demo_key, moment):
+    # Given an upload with every piece, and a right finish under way on one connection
+    key, chain = _all_pieces_sent(server, tmp_path, demo_key)
+    other = _other_connection(server)
+    first = copy.copy(server.tips)
+    wrong = []
+
+    def the_wrong_finish_comes():
+        if not wrong:  # another request, on another connection, names another chain
+            try:
+                uploads.finish(other, key=key, chain="00" * 32, max_bytes=10**7,
+                               answer_for=_answer)
+            except Exception as refused:  # noqa: BLE001 (what it was is asserted below)
+                wrong.append(refused)
+            else:
+                wrong.append(None)
+
+    @contextmanager
+    def admit(total):
+        if moment == "before its pieces are read":
+            the_wrong_finish_comes()
+        yield
+
+    def clock():
+        if moment == "while it stores the report":
+            the_wrong_finish_comes()
+        return server.tips.clock()
+
+    first.clock = clock
+    answer, was_first = uploads.finish(first, key=key, chain=chain, max_bytes=10**7,
+                                       answer_for=_answer, admit=admit)
+
+    # Then the right one stores the report; the wrong one was told it is being stored
+    assert was_first and len(answer["receipt"]) == 29
+    assert server.db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
+    assert [type(refused) for refused in wrong] == [uploads.UploadBusyError]
+    # ...and, asked again once it is stored, gets the report's answer, not a second report
+    assert uploads.finish(other, key=key, chain="00" * 32, max_bytes=10**7,
+                          answer_for=_answer) == (answer, False)
+    other.db.close()
+
+
+def test_a_finish_with_a_wrong_chain_alone_deletes_the_upload(server, tmp_path, demo_key):
+    key, chain = _all_pieces_sent(server, tmp_path, demo_key)
+
+    with pytest.raises(uploads.ChainMismatchError):
+        uploads.finish(server.tips, key=key, chain="00" * 32, max_bytes=10**7,
+                       answer_for=_answer)
+
+    assert server.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 0
+    with pytest.raises(uploads.UploadNotFoundError):
+        uploads.finish(server.tips, key=key, chain=chain, max_bytes=10**7, answer_for=_answer)

@@ -287,20 +287,24 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     link); it is kept sealed under the upload key, in the report's own
     transaction, so a retry gets it again, even after a crash. Two finishes
     of one upload at once both read the pieces; the one whose report is
-    stored second finds the upload done and answers as the first did.
+    stored second finds the upload done and answers as the first did. A
+    finish with the right chain claims the upload (``storing``) before
+    reading its pieces, so one naming a wrong chain meanwhile cannot delete
+    them under it (:func:`_refuse_chain`).
     """
     upload = _id(key)
     row = _open_row(tips, upload, lifetime_seconds, now)
     if row["state"] == "done":
         return _stored_answer(row, key, upload), False
-    # "storing": an older version's claim, left by a crash before its report was stored.
+    # "storing": claimed by a finish with the right chain, still storing it or
+    # cut off by a crash; a retry with the right chain goes on as for "open".
     request = json.loads(row["fields"])
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
-        store.drop(tips.db, upload)
-        raise ChainMismatchError()
-    store.touch(tips.db, upload, int(now()))  # being stored: not idle
+        _refuse_chain(tips, key, upload)
+    if not store.claim(tips.db, upload, int(now())):  # being stored: not idle
+        return _done_or_gone(tips, key, upload), False
     answers = []
 
     def keep_answer(db, receipt):
@@ -326,6 +330,34 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
             store.drop(tips.db, upload)
             raise
     return answers[0], True
+
+
+def _refuse_chain(tips, key, upload):
+    """Refuse a finish naming a chain that is not the server's.
+
+    Alone, it deletes the upload (ChainMismatchError: the device starts
+    again). While a finish with the right chain stores the report (claimed,
+    ``storing``), it deletes nothing and is told so (UploadBusyError): the
+    pieces are the ones that chain names, and a retry gets the report's
+    answer. Decided in one transaction with the claim (store.claim,
+    store.drop_unclaimed), so the two never both win.
+    """
+    if store.drop_unclaimed(tips.db, upload):
+        raise ChainMismatchError()
+    row = store.get(tips.db, upload)
+    if row is None:
+        raise UploadNotFoundError()
+    if row["state"] == "done":
+        raise UploadBusyError("stored by another request meanwhile: ask again for its answer")
+    raise UploadBusyError("another request with the right chain is storing it")
+
+
+def _done_or_gone(tips, key, upload):
+    """The stored answer of an upload finished meanwhile, or UploadNotFoundError."""
+    row = store.get(tips.db, upload)
+    if row is None:
+        raise UploadNotFoundError("deleted meanwhile")
+    return _stored_answer(row, key, upload)
 
 
 def _stored_answer(row, key, upload):

@@ -70,11 +70,29 @@ def create(db, row, *, max_open, idle_before):
     return True
 
 
-def touch(db, upload, now):
-    """Mark an unfinished upload busy (its finish has begun), so it is not taken for idle."""
+def claim(db, upload, now):
+    """Mark an unfinished upload ``storing`` (a finish with the right chain began); True if so.
+
+    Touched too, so it is not taken for idle while it is stored. A claimed
+    upload is never deleted by :func:`drop_unclaimed`: a finish naming a
+    wrong chain at the same time cannot delete the pieces under the right
+    one. False if the upload is gone or done.
+    """
     with transaction(db):
-        db.execute("UPDATE uploads SET touched = ? WHERE id = ? AND state != 'done'",
-                   [now, upload])
+        cursor = db.execute("UPDATE uploads SET state = 'storing', touched = ? "
+                            "WHERE id = ? AND state != 'done'", [now, upload])
+        return cursor.rowcount == 1
+
+
+def drop_unclaimed(db, upload):
+    """Delete an upload no finish has claimed (still ``open``), with its pieces; True if deleted."""
+    with transaction(db):
+        row = db.execute("SELECT blob FROM uploads WHERE id = ? AND state = 'open'",
+                         [upload]).fetchone()
+        if row is None:
+            return False
+        _delete(db, [(upload, row[0])])
+        return True
 
 
 def _delete(db, rows):
