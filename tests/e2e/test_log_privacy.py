@@ -99,6 +99,10 @@ def test_no_address_user_agent_or_receipt_reaches_the_log_whatever_the_request(s
                    RECEIPT[:9]):
         assert needle.encode() not in log, f"{needle!r} is in the log:\n{log.decode(errors='replace')[-3000:]}"
     assert b"Traceback" not in log
+    # ... while each refusal names its kind in the server's own words, not masked as a receipt
+    refusals = [line for line in log.splitlines() if b"Invalid request refused" in line]
+    assert any(line.endswith(b"refused with 400: InvalidRequestMethod") for line in refusals)
+    assert not [line for line in refusals if b"[masked]" in line], refusals
 
 
 def _exif_bomb(entries=5000):

@@ -16,6 +16,10 @@ wrapped in a minimal nginx.conf the way Debian's includes sites-enabled/:
   without the blocks' ``error_log /dev/null`` does log it);
 * ``tipdrop doctor --nginx-config`` accepts the file and flags a variant
   with ``proxy_request_buffering on``, and one that logs per-request errors.
+* requests over nginx's own limits (413, 414, 431, 400) are answered, on both
+  blocks, with tipdrop's own refusal in the reader's language from the files
+  ``tipdrop nginx-pages`` writes, not nginx's English page; tipdrop's own
+  refusals pass through unchanged.
 
 Skipped only where nginx is missing and cannot be installed (not root); in CI
 (root) ``make test`` installs it with .ci/system-packages.
@@ -24,6 +28,7 @@ Skipped only where nginx is missing and cannot be installed (not root); in CI
 import copy
 import datetime
 import http.client
+import json
 import os
 import re
 import shutil
@@ -38,6 +43,7 @@ import pytest
 from tests.e2e import test_doctor_cli
 from tests.serving import connect_to_listener, free_port, multipart, start_server
 from tests.stored import all_blobs, staged_blobs
+from tipdrop.server import nginxpages
 
 #: A data and keys folder as on a first start (the fixture of test_doctor_cli).
 deployment = test_doctor_cli.deployment
@@ -99,6 +105,7 @@ def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering=
         ("/etc/letsencrypt/live/tips.example.kz/privkey.pem", str(key)),
         ("/run/nginx-tipdrop-proxy", str(prefix / "proxy_temp")),
         ("/run/nginx-tipdrop", str(prefix / "client_body_temp")),
+        ("/etc/nginx/tipdrop-refusals/", f"{prefix / 'refusals'}/"),
     ]
     for old, new in replacements:
         assert old in text, f"the shipped config no longer has {old!r}"
@@ -113,6 +120,7 @@ def render(prefix, app_port, tls_port, onion_port, body_timeout=None, buffering=
     if body_timeout is not None:
         text = text.replace("client_body_timeout 60s;", f"client_body_timeout {body_timeout}s;")
     (prefix / "tipdrop.conf").write_text(text)
+    nginxpages.write_pages(prefix / "refusals")
     # As Debian's /etc/nginx/nginx.conf, with everything inside the prefix. As
     # root, workers would drop to "nobody" and could not enter the private
     # pytest folders: keep them as root (never do this in production).
@@ -418,3 +426,93 @@ def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployme
     result = doctor(run_cli, deployment, "--nginx-config", logging)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "error_log is not /dev/null" in result.stdout
+
+
+def _answer(port, payload, tls=False):
+    """Send ``payload`` to nginx on ``port``; return (status, headers, body) of its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+        sock = raw
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            sock = context.wrap_socket(raw)
+        sock.sendall(payload)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except OSError:
+            pass
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def _nginx_refusals():
+    """Requests over nginx's own limits: (name, request bytes, status, language, kind)."""
+    big_body = b"Content-Length: 900000000\r\n"
+    return [
+        ("body over client_max_body_size, Kazakh reader",
+         b"POST /submit HTTP/1.1\r\nHost: x\r\nAccept-Language: kk-KZ,kk;q=0.9\r\n" + big_body
+         + b"\r\n", 413, "kk", "html"),
+        ("the same to the API, ?lang=en over Accept-Language",
+         b"POST /api/v1/tips?lang=en HTTP/1.1\r\nHost: x\r\nAccept-Language: kk\r\n" + big_body
+         + b"\r\n", 413, "en", "json"),
+        ("a header over large_client_header_buffers, English reader",
+         b"GET /check HTTP/1.1\r\nHost: x\r\nAccept-Language: en-GB,en\r\nX-Big: "
+         + b"A" * 20_000 + b"\r\n\r\n", 431, "en", "html"),
+        ("a request line over them (nothing of it readable: Russian)",
+         b"GET /check?lang=kk&x=" + b"B" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+         414, "ru", "html"),
+        ("a head nginx cannot parse",
+         b"GET / HTTP/1.1\r\nHost: x\r\nAccept-Language: ru\r\nBad\x01Header: y\r\n\r\n",
+         400, "ru", "html"),
+    ]
+
+
+@needs_nginx
+@pytest.mark.parametrize("case", _nginx_refusals(), ids=[c[0] for c in _nginx_refusals()])
+def test_nginx_refuses_over_its_own_limits_with_tipdrops_page_in_the_readers_language(
+        proxied, case):
+    server, prefix, tls_port, onion_port = proxied
+    _, payload, status, lang, kind = case
+    for port, tls in ((onion_port, False), (tls_port, True)):
+        # When a request over nginx's limits comes, on the onion block and the TLS block
+        got, headers, body = _answer(port, payload, tls)
+        # Then it is refused with its status and tipdrop's own answer in the reader's language
+        assert got == status, (port, got, body[:300])
+        assert body == nginxpages.page(status, lang, kind), body[:300]
+        assert headers["content-language"] == lang
+        assert headers["content-type"].startswith(
+            "text/html" if kind == "html" else "application/json")
+        assert headers["cache-control"] == "no-store"
+        assert b"nginx" not in body
+
+
+@needs_nginx
+def test_tipdrops_own_refusals_still_pass_through_nginx_unchanged(proxied):
+    # A request within nginx's limits that tipdrop refuses keeps tipdrop's answer
+    server, prefix, tls_port, onion_port = proxied
+    status, headers, body = _answer(onion_port, b"GET /no-such-page?lang=kk HTTP/1.1\r\n"
+                                    b"Host: x\r\nConnection: close\r\n\r\n")
+    assert status == 404 and b'lang="kk"' in body, body[:300]
+    assert b"nginx" not in body and b".tipdrop-refused" not in body
+
+
+def test_nginx_pages_writes_every_refusal_in_every_language_readable_by_nginx(run_cli, tmp_path):
+    out = tmp_path / "refusals"
+    result = run_cli("nginx-pages", "--out", out)
+    assert result.returncode == 0, result.stderr
+    names = sorted(path.name for path in out.iterdir())
+    assert names == sorted(f"{status}.{lang}.{kind}" for status in (400, 413, 414, 431)
+                           for lang in ("kk", "ru", "en") for kind in ("html", "json"))
+    assert all(path.stat().st_mode & 0o777 == 0o644 for path in out.iterdir())
+    kk = (out / "413.kk.html").read_text("utf-8")
+    assert 'lang="kk"' in kk and "Файлдар тым үлкен" in kk
+    assert json.loads((out / "431.ru.json").read_text("utf-8"))["error"] == "http-431"
+    # A folder it cannot write: one line, exit 2
+    (tmp_path / "file").write_text("")
+    result = run_cli("nginx-pages", "--out", tmp_path / "file" / "x")
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

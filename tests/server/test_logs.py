@@ -3,9 +3,11 @@
 import io
 import logging
 
+import gunicorn.http.errors  # noqa: F401 (gunicorn's exceptions, as a worker has)
 import pytest
 
-from tipdrop.server import logs
+from tipdrop.protocol import receipts
+from tipdrop.server import logs, uploads  # noqa: F401 (their exceptions, as a worker has)
 
 
 @pytest.fixture
@@ -95,3 +97,29 @@ def test_uncaught_exceptions_in_threads_are_logged_by_class_only(tmp_path):
     assert "CanaryAgent" not in result.stderr and "203.0.113.9" not in result.stderr
     assert "Traceback" not in result.stderr
     assert "(ValueError)" in result.stderr and "(KeyError)" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["InvalidRequestMethod", "UnsupportedTransferCoding",
+                                  "ChunkMissingTerminator", "UploadKeyReusedError"])
+def test_the_servers_own_exception_names_are_written_not_masked(guarded, name):
+    # (A serving worker has imported them all: gunicorn's, tipdrop's.)
+    logger, stream = guarded
+    logger.warning("Invalid request refused with %d: %s", 400, name)
+    assert stream.getvalue().splitlines() == [f"Invalid request refused with 400: {name}"]
+
+
+def test_anything_that_could_be_a_receipt_is_still_masked_beside_the_servers_words(guarded):
+    logger, stream = guarded
+    receipt = receipts.generate().formatted
+    bare = receipt.replace("-", "")
+    typo = bare[:-1] + ("0" if bare[-1] != "0" else "1")
+    # A name that reads as a valid receipt is masked, even if the code defines such a class
+    receipt_named = type(bare, (Exception,), {})
+    typed = [receipt, receipt.lower(), bare, bare.lower(), receipt.replace("-", "."),
+             receipt.replace("-", "/"), typo, "QQ" + bare[2:],
+             "InvalidRequestMethod" + bare, bare + "InvalidRequestMethod",
+             "x.InvalidRequestMethod", "InvalidRequestMethoD", "invalidrequestmethod",
+             receipt_named.__name__]
+    for text in typed:
+        logger.warning("refused with 400: %s", text)
+    assert stream.getvalue().splitlines() == ["refused with 400: [masked]"] * len(typed)

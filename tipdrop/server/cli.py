@@ -315,5 +315,30 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     click.echo(f"doctor: all is well (checked {checked})")
 
 
+@click.command("nginx-pages")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The folder deploy/nginx/tipdrop.conf names (/etc/nginx/tipdrop-refusals).")
+def nginx_pages(out_dir):
+    """Server: write the pages nginx shows for the requests it refuses itself.
+
+    A body over nginx's client_max_body_size (413), a request line or
+    header over its buffers (414, 431) or a head it cannot parse (400)
+    never reaches tipdrop: deploy/nginx/tipdrop.conf answers them with
+    these files, tipdrop's own refusal in kk, ru or en (an HTML page, or
+    JSON under /api/), not nginx's English page. Run it again after an
+    upgrade (docs/reverse-proxy.md, "nginx's own refusals").
+
+    Example: tipdrop nginx-pages --out /etc/nginx/tipdrop-refusals
+    """
+    from tipdrop.server import nginxpages
+
+    try:
+        written = nginxpages.write_pages(out_dir)
+    except OSError as e:
+        raise UsageError(f"cannot write the pages to {out_dir}: {e.strerror}") from None
+    click.echo(f"wrote {len(written)} pages to {out_dir}")
+
+
 #: Added to the top-level group by tipdrop.cli.register_commands.
-SERVER_COMMANDS = (serve, export, import_replies, import_ack, purge, backup_keygen, backup_cmd, restore_cmd, doctor)
+SERVER_COMMANDS = (serve, export, import_replies, import_ack, purge, backup_keygen, backup_cmd, restore_cmd, doctor,
+                   nginx_pages)

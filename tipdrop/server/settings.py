@@ -50,6 +50,12 @@ SETTINGS = (
             "Seconds after which a resumable upload that received no piece gives up its place "
             "among TIPDROP_OPEN_UPLOADS: it is deleted, the longest idle first, when a new upload "
             "needs the room. One still receiving pieces keeps its place."),
+    Setting("upload_lifetime_seconds", "TIPDROP_UPLOAD_LIFETIME_SECONDS", int, 10800,
+            "Seconds a resumable upload may take from its begin, however often pieces arrive: "
+            "past them it is deleted and its device told to send the report again. The "
+            "default (3 hours) is about nine times what the largest upload takes on a 3G "
+            "uplink with drops; it bounds how long one client holds one of "
+            "TIPDROP_OPEN_UPLOADS (docs/protocol.md section 19, \"Lifetime\")."),
     Setting("read_timeout", "TIPDROP_READ_TIMEOUT", int, 20,
             "Seconds a request body may pause between two pieces (then it is ended, 408), "
             "and a request head may take to arrive."),
@@ -107,6 +113,7 @@ class Settings:
     upload_slots: int = 4
     open_uploads: int = 50
     upload_idle_seconds: int = 600
+    upload_lifetime_seconds: int = 10800
     read_timeout: int = 20
     min_body_rate: int = 1024
     rate_window: int = 30

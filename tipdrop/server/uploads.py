@@ -26,6 +26,14 @@ begins that send nothing cannot keep reporters out for the uploads' whole
 time to live; an upload sending pieces keeps its place until it is done.
 Its device, if it comes back, is told the upload is gone and begins again.
 
+Every upload also has a lifetime from its begin, ``lifetime_seconds``
+(TIPDROP_UPLOAD_LIFETIME_SECONDS), however often pieces arrive: a request
+for an upload past it (begin, piece or finish) deletes the upload and is
+refused as a swept one (409 UploadSweptError), so one piece per idle time
+cannot hold a place for as many idle times as the upload has pieces
+(docs/protocol.md section 19, "Lifetime"). An upload that has all its
+pieces is past that check: it is stored, refused or idle.
+
 Unfinished uploads (and the answers of finished ones) are deleted by
 ``tipdrop purge`` once older than TTL_DAYS (and their pieces by the staged
 blob sweep, store/blobs.py, two days after they began, whatever happens).
@@ -44,12 +52,15 @@ from tipdrop.errors import CryptoError, InputError
 from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import MAX_ATTACHMENTS
 from tipdrop.server import sealed
+from tipdrop.server.settings import Settings
 from tipdrop.server.store import blobs
 from tipdrop.server.store import uploads as store
 
 #: Unfinished uploads begun more than this many whole days ago are deleted by
 #: ``tipdrop purge``: one begun today lives through tomorrow.
 TTL_DAYS = 1
+#: The default lifetime of an upload, from its begin (TIPDROP_UPLOAD_LIFETIME_SECONDS).
+LIFETIME_SECONDS = Settings.upload_lifetime_seconds
 ANSWER_LABEL = "tipdrop/v1/upload-answer"
 _PART_NAMES = ({"tip"} | {f"a{n}" for n in range(1, MAX_ATTACHMENTS + 1)}
                | {f"a{n}-info" for n in range(1, MAX_ATTACHMENTS + 1)})
@@ -171,8 +182,24 @@ def _status(row, total):
             "piece_bytes": protocol.PIECE_BYTES, "state": row["state"]}
 
 
-def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: None,
-          now=time.time):
+def _alive(tips, upload, row, lifetime_seconds, now):
+    """``row``, unless its upload is past its lifetime: then it is deleted (UploadSweptError).
+
+    The lifetime bounds the time to receive the pieces: an upload that has
+    them all is only ever stored (its finish, however long storing takes,
+    and a retried finish), refused and deleted, or given up once idle, so
+    it is never deleted here, under a finish that is storing it. A finished
+    upload keeps its answer for a retry until the purge.
+    """
+    if (row["state"] != "done" and (row["began"] or 0) + lifetime_seconds <= now()
+            and row["pieces"] < protocol.piece_count(json.loads(row["fields"])["total"])):
+        store.drop(tips.db, upload)
+        raise blobs.UploadSweptError(f"not received within {lifetime_seconds} seconds")
+    return row
+
+
+def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
+          lifetime_seconds=LIFETIME_SECONDS, on_new=lambda: None, now=time.time):
     """Start an upload, or say how far it got; returns (status, created).
 
     ``on_new()`` runs before a new upload is made (the view counts it
@@ -211,20 +238,21 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: N
         row = store.get(tips.db, upload)
     if not secrets.compare_digest(row["request"], _digest(request)):
         raise UploadKeyReusedError()
-    return _status(row, request["total"]), False
+    return _status(_alive(tips, upload, row, lifetime_seconds, now), request["total"]), False
 
 
-def _open_row(tips, upload):
+def _open_row(tips, upload, lifetime_seconds, now):
     row = store.get(tips.db, upload)
     if row is None:
         raise UploadNotFoundError()
-    return row
+    return _alive(tips, upload, row, lifetime_seconds, now)
 
 
-def put_piece(tips, *, key, index, digest, data, now=time.time):
+def put_piece(tips, *, key, index, digest, data, lifetime_seconds=LIFETIME_SECONDS,
+              now=time.time):
     """Store piece ``index`` of an upload if it is the next and its SHA-256 is ``digest`` (hex)."""
     upload = _id(key)
-    row = _open_row(tips, upload)
+    row = _open_row(tips, upload, lifetime_seconds, now)
     if row["state"] != "open":
         raise UploadBusyError()
     total = json.loads(row["fields"])["total"]
@@ -237,7 +265,8 @@ def put_piece(tips, *, key, index, digest, data, now=time.time):
         raise PieceDigestError(f"piece {index} does not match its digest or size")
     if not store.add_piece(tips.db, upload, index, data,
                            protocol.chain_next(row["chain"], index, actual), int(now())):
-        _open_row(tips, upload)  # deleted meanwhile (idle, or purged): the device begins again
+        # Deleted meanwhile (idle, past its lifetime, or purged): the device begins again.
+        _open_row(tips, upload, lifetime_seconds, now)
         raise PieceOutOfOrderError("another request stored this piece first")
     return index + 1
 
@@ -247,7 +276,7 @@ def _answer_key(key):
 
 
 def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullcontext(),
-           now=time.time):
+           lifetime_seconds=LIFETIME_SECONDS, now=time.time):
     """Store the report the pieces make; returns (answer, first time?).
 
     ``admit(total)`` (the upload's size in bytes) is held while the pieces
@@ -258,20 +287,24 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     link); it is kept sealed under the upload key, in the report's own
     transaction, so a retry gets it again, even after a crash. Two finishes
     of one upload at once both read the pieces; the one whose report is
-    stored second finds the upload done and answers as the first did.
+    stored second finds the upload done and answers as the first did. A
+    finish with the right chain claims the upload (``storing``) before
+    reading its pieces, so one naming a wrong chain meanwhile cannot delete
+    them under it (:func:`_refuse_chain`).
     """
     upload = _id(key)
-    row = _open_row(tips, upload)
+    row = _open_row(tips, upload, lifetime_seconds, now)
     if row["state"] == "done":
         return _stored_answer(row, key, upload), False
-    # "storing": an older version's claim, left by a crash before its report was stored.
+    # "storing": claimed by a finish with the right chain, still storing it or
+    # cut off by a crash; a retry with the right chain goes on as for "open".
     request = json.loads(row["fields"])
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
-        store.drop(tips.db, upload)
-        raise ChainMismatchError()
-    store.touch(tips.db, upload, int(now()))  # being stored: not idle
+        _refuse_chain(tips, key, upload)
+    if not store.claim(tips.db, upload, int(now())):  # being stored: not idle
+        return _done_or_gone(tips, key, upload), False
     answers = []
 
     def keep_answer(db, receipt):
@@ -297,6 +330,34 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
             store.drop(tips.db, upload)
             raise
     return answers[0], True
+
+
+def _refuse_chain(tips, key, upload):
+    """Refuse a finish naming a chain that is not the server's.
+
+    Alone, it deletes the upload (ChainMismatchError: the device starts
+    again). While a finish with the right chain stores the report (claimed,
+    ``storing``), it deletes nothing and is told so (UploadBusyError): the
+    pieces are the ones that chain names, and a retry gets the report's
+    answer. Decided in one transaction with the claim (store.claim,
+    store.drop_unclaimed), so the two never both win.
+    """
+    if store.drop_unclaimed(tips.db, upload):
+        raise ChainMismatchError()
+    row = store.get(tips.db, upload)
+    if row is None:
+        raise UploadNotFoundError()
+    if row["state"] == "done":
+        raise UploadBusyError("stored by another request meanwhile: ask again for its answer")
+    raise UploadBusyError("another request with the right chain is storing it")
+
+
+def _done_or_gone(tips, key, upload):
+    """The stored answer of an upload finished meanwhile, or UploadNotFoundError."""
+    row = store.get(tips.db, upload)
+    if row is None:
+        raise UploadNotFoundError("deleted meanwhile")
+    return _stored_answer(row, key, upload)
 
 
 def _stored_answer(row, key, upload):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def N_(text):
@@ -148,6 +148,9 @@ SCHEMA = {
         "touched": (int, N_("while the upload is unfinished, the second it began or its last "
                             "piece arrived, so an upload that stopped long ago gives its place "
                             "to a new one; cleared when the report is stored")),
+        "began": (int, N_("while the upload is unfinished, the second it began, so one that "
+                          "takes longer than its lifetime is deleted however often pieces "
+                          "arrive; cleared when the report is stored")),
     },
     "alerts_pending": {
         "unit": (str, N_("a police unit that asked to be alerted of new reports")),
@@ -289,6 +292,11 @@ def _migrate(db):
     # older one, never touched, counts as idle.
     if "uploads" in db.table_names() and "touched" not in db["uploads"].columns_dict:
         db.execute("ALTER TABLE uploads ADD COLUMN touched INTEGER")
+    # Version 12: when an unfinished upload began, for its lifetime (store/uploads.py).
+    # An older one's lifetime counts from its last move (or it has none left).
+    if "uploads" in db.table_names() and "began" not in db["uploads"].columns_dict:
+        db.execute("ALTER TABLE uploads ADD COLUMN began INTEGER")
+        db.execute("UPDATE uploads SET began = COALESCE(touched, 0) WHERE state != 'done'")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 

@@ -11,6 +11,8 @@ piece arrived (NULL once it is done, so a finished report keeps no time of
 day). An upload untouched for the idle time no longer holds its place among
 the open uploads: :func:`create` deletes the longest idle ones when a new
 upload needs the room (docs/protocol.md section 19, "Idle uploads").
+It also keeps ``began``, the second it began (NULL once done too), for its
+lifetime, which tipdrop/server/uploads.py checks at each request.
 """
 
 import json
@@ -18,7 +20,7 @@ import json
 from tipdrop.common.sqlite import transaction
 from tipdrop.server.store import blobs
 
-COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer"
+COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer, began"
 
 
 def get(db, upload):
@@ -62,17 +64,35 @@ def create(db, row, *, max_open, idle_before):
             _delete(db, idle[:excess])
         db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [row["blob"], row["day"]])
         db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state, "
-                   "touched) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?)",
+                   "touched, began) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?, ?)",
                    [row["id"], row["request"], row["fields"], row["blob"], row["day"],
-                    row["chain"], row["touched"]])
+                    row["chain"], row["touched"], row["touched"]])
     return True
 
 
-def touch(db, upload, now):
-    """Mark an unfinished upload busy (its finish has begun), so it is not taken for idle."""
+def claim(db, upload, now):
+    """Mark an unfinished upload ``storing`` (a finish with the right chain began); True if so.
+
+    Touched too, so it is not taken for idle while it is stored. A claimed
+    upload is never deleted by :func:`drop_unclaimed`: a finish naming a
+    wrong chain at the same time cannot delete the pieces under the right
+    one. False if the upload is gone or done.
+    """
     with transaction(db):
-        db.execute("UPDATE uploads SET touched = ? WHERE id = ? AND state != 'done'",
-                   [now, upload])
+        cursor = db.execute("UPDATE uploads SET state = 'storing', touched = ? "
+                            "WHERE id = ? AND state != 'done'", [now, upload])
+        return cursor.rowcount == 1
+
+
+def drop_unclaimed(db, upload):
+    """Delete an upload no finish has claimed (still ``open``), with its pieces; True if deleted."""
+    with transaction(db):
+        row = db.execute("SELECT blob FROM uploads WHERE id = ? AND state = 'open'",
+                         [upload]).fetchone()
+        if row is None:
+            return False
+        _delete(db, [(upload, row[0])])
+        return True
 
 
 def _delete(db, rows):
@@ -121,7 +141,7 @@ def finish(db, upload, answer):
     if blob is None:
         return False
     db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
-               "chain = NULL, touched = NULL WHERE id = ?", [answer, upload])
+               "chain = NULL, touched = NULL, began = NULL WHERE id = ?", [answer, upload])
     if blob[0] is not None:
         blobs.delete(db, [blob[0]])
     return True

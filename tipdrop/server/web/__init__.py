@@ -148,6 +148,7 @@ def create_app(config=None, hold_wal=False):
         # Resumable uploads not yet finished, for the whole server (tipdrop/server/uploads.py).
         "open_uploads": settings.open_uploads,
         "upload_idle_seconds": settings.upload_idle_seconds,
+        "upload_lifetime_seconds": settings.upload_lifetime_seconds,
         "deadlines": body_deadlines,
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
