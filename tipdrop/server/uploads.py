@@ -36,7 +36,6 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import time
 from contextlib import nullcontext
 
 from tipdrop.crypto import kdf, pagelink
@@ -46,11 +45,15 @@ from tipdrop.protocol.report import MAX_ATTACHMENTS
 from tipdrop.server import sealed
 from tipdrop.server.store import blobs
 from tipdrop.server.store import uploads as store
+from tipdrop.server.upload_moves import UploadMoves
 
 #: Unfinished uploads begun more than this many whole days ago are deleted by
 #: ``tipdrop purge``: one begun today lives through tomorrow.
 TTL_DAYS = 1
 ANSWER_LABEL = "tipdrop/v1/upload-answer"
+#: Where the moments of uploads made in this process go when the caller keeps
+#: none (tests, tools); a server passes its workers' shared one.
+_LOCAL_MOVES = UploadMoves()
 _PART_NAMES = ({"tip"} | {f"a{n}" for n in range(1, MAX_ATTACHMENTS + 1)}
                | {f"a{n}-info" for n in range(1, MAX_ATTACHMENTS + 1)})
 
@@ -172,7 +175,7 @@ def _status(row, total):
 
 
 def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: None,
-          now=time.time):
+          moves=_LOCAL_MOVES):
     """Start an upload, or say how far it got; returns (status, created).
 
     ``on_new()`` runs before a new upload is made (the view counts it
@@ -189,8 +192,8 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: N
     request = _request(doc, max_bytes)
     row = store.get(tips.db, upload)
     if row is None:
-        moment = int(now())
-        if not store.has_room(tips.db, max_open=max_open, idle_before=moment - idle_seconds):
+        if not store.has_room(tips.db, max_open=max_open, moves=moves,
+                              idle_seconds=idle_seconds):
             raise TooManyUploadsError()
         on_new()
         # The same checks a one-request upload meets before its first byte.
@@ -200,8 +203,8 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds, on_new=lambda: N
             created = store.create(tips.db, {
                 "id": upload, "request": _digest(request), "fields": json.dumps(request),
                 "blob": secrets.token_hex(16), "day": tips.clock(),
-                "chain": protocol.chain_start(upload), "touched": moment},
-                max_open=max_open, idle_before=moment - idle_seconds)
+                "chain": protocol.chain_start(upload)},
+                max_open=max_open, moves=moves, idle_seconds=idle_seconds)
         except sqlite3.IntegrityError:  # the same key, at the same moment, in another worker
             pass
         else:
@@ -221,7 +224,7 @@ def _open_row(tips, upload):
     return row
 
 
-def put_piece(tips, *, key, index, digest, data, now=time.time):
+def put_piece(tips, *, key, index, digest, data, moves=_LOCAL_MOVES):
     """Store piece ``index`` of an upload if it is the next and its SHA-256 is ``digest`` (hex)."""
     upload = _id(key)
     row = _open_row(tips, upload)
@@ -236,7 +239,7 @@ def put_piece(tips, *, key, index, digest, data, now=time.time):
     if len(data) != expected or not secrets.compare_digest(actual.hex(), str(digest)):
         raise PieceDigestError(f"piece {index} does not match its digest or size")
     if not store.add_piece(tips.db, upload, index, data,
-                           protocol.chain_next(row["chain"], index, actual), int(now())):
+                           protocol.chain_next(row["chain"], index, actual), moves):
         _open_row(tips, upload)  # deleted meanwhile (idle, or purged): the device begins again
         raise PieceOutOfOrderError("another request stored this piece first")
     return index + 1
@@ -247,7 +250,7 @@ def _answer_key(key):
 
 
 def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullcontext(),
-           now=time.time):
+           moves=_LOCAL_MOVES):
     """Store the report the pieces make; returns (answer, first time?).
 
     ``admit(total)`` (the upload's size in bytes) is held while the pieces
@@ -271,7 +274,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
         store.drop(tips.db, upload)
         raise ChainMismatchError()
-    store.touch(tips.db, upload, int(now()))  # being stored: not idle
+    store.touch(tips.db, upload, moves)  # being stored: not idle
     answers = []
 
     def keep_answer(db, receipt):
@@ -280,7 +283,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         answer = answer_for(receipt)
         if not store.finish(db, upload, pagelink.seal(
                 json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
-                link_id=upload)):
+                link_id=upload), moves):
             raise UploadNotFoundError("purged while it was being stored")
         answers.append(answer)
 

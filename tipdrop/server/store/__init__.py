@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipdrop.common.sqlite import connect, transaction
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def N_(text):
@@ -145,9 +145,6 @@ SCHEMA = {
         "answer": (bytes, N_("the answer to the finished upload, encrypted under a key only the "
                              "device holds, so a repeated request gets it again and never makes "
                              "a second report")),
-        "touched": (int, N_("while the upload is unfinished, the second it began or its last "
-                            "piece arrived, so an upload that stopped long ago gives its place "
-                            "to a new one; cleared when the report is stored")),
     },
     "alerts_pending": {
         "unit": (str, N_("a police unit that asked to be alerted of new reports")),
@@ -285,10 +282,13 @@ def _migrate(db):
     # Version 5: follow-ups sealed on the device; every earlier one was sealed here.
     if "followups" in db.table_names() and "encrypted_on" not in db["followups"].columns_dict:
         db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT DEFAULT 'server'")
-    # Version 11: when an unfinished upload last moved (store/uploads.py); an
-    # older one, never touched, counts as idle.
-    if "uploads" in db.table_names() and "touched" not in db["uploads"].columns_dict:
-        db.execute("ALTER TABLE uploads ADD COLUMN touched INTEGER")
+    # Version 12: version 11 kept here the second an unfinished upload last
+    # moved; that moment now lives in RAM only (tipdrop/server/upload_moves.py),
+    # since the database's log kept it on the disk beside the tip id. The
+    # column goes, its values overwritten (secure_delete); the log is
+    # truncated at the next purge.
+    if "uploads" in db.table_names() and "touched" in db["uploads"].columns_dict:
+        db.execute("ALTER TABLE uploads DROP COLUMN touched")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 

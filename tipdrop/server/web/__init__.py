@@ -12,6 +12,7 @@ from tipdrop.errors import ConfigError
 from tipdrop.server import attachments, logs, reload, store
 from tipdrop.server.locators import Locators
 from tipdrop.server.settings import Settings
+from tipdrop.server.upload_moves import UploadMoves
 from tipdrop.server.web import (
     api,
     assets,
@@ -137,6 +138,8 @@ def create_app(config=None, hold_wal=False):
         "page_links": PageLinks(counts.folder),
         # Beside the counts, in RAM and shared by the workers (tipdrop/server/locators.py).
         "locators": Locators(counts),
+        # When each unfinished upload last moved: in RAM only (tipdrop/server/upload_moves.py).
+        "upload_moves": UploadMoves(counts.transaction),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers").

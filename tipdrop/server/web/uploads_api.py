@@ -52,7 +52,8 @@ def begin():
     status, created = uploads.begin(get_tips(), key=_key(), doc=_json_doc(), max_bytes=max_bytes,
                                     max_open=max_open,
                                     idle_seconds=extension("upload_idle_seconds"),
-                                    on_new=lambda: count_request("submit_limit"))
+                                    on_new=lambda: count_request("submit_limit"),
+                                    moves=extension("upload_moves"))
     return status, 201 if created else 200
 
 
@@ -65,7 +66,8 @@ def put_piece(index):
     with upload_slot(request):
         data = read_small(request, PIECE_BYTES)
         received = uploads.put_piece(get_tips(), key=_key(), index=index,
-                                     digest=request.headers.get("Piece-Digest", ""), data=data)
+                                     digest=request.headers.get("Piece-Digest", ""), data=data,
+                                     moves=extension("upload_moves"))
     return {"received": received}
 
 
@@ -96,7 +98,7 @@ def finish():
 
         answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
                                        max_bytes=max_bytes, answer_for=answer_for,
-                                       admit=_storing_slot)
+                                       admit=_storing_slot, moves=extension("upload_moves"))
     if not first:
         release(reserved)
     return answer, 201 if first else 200
