@@ -7,6 +7,7 @@ from flask import Request as _FlaskRequest
 from flask.logging import default_handler
 from werkzeug.utils import cached_property
 
+from tipdrop.common import coredumps
 from tipdrop.common.days import today
 from tipdrop.errors import ConfigError
 from tipdrop.server import attachments, logs, reload, store
@@ -103,6 +104,10 @@ def create_app(config=None, hold_wal=False):
     if alerts.json is wrong (alertconfig.py), or if the translations were
     not compiled (`make translations`).
     """
+    if hold_wal:
+        # A worker however started (gunicorn.conf.py, not only `tipdrop serve`):
+        # its memory holds reports sealed on arrival, in plaintext.
+        coredumps.forbid()
     if isinstance(config, dict):
         config = Settings().replace(**config)
     settings = config or Settings()
