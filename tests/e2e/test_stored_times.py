@@ -31,7 +31,7 @@ from tests.resumable import cut_pieces, post_json, put_piece, resumable, sealed_
 from tests.serving import multipart
 from tests.stored import all_blobs, blob_bytes
 from tipdrop.crypto import stream
-from tipdrop.protocol import bundles, device, documents
+from tipdrop.protocol import bundles, device, documents, officer_auth
 from tipdrop.server.store import SCHEMA_VERSION
 
 pytestmark = pytest.mark.e2e
@@ -289,6 +289,37 @@ def test_raw_database_files_of_a_running_server_hold_no_time_of_a_resumable_uplo
         path = server.data_dir / name
         if path.exists():
             hits = _precise_times(path.read_bytes(), range(began, ended + 1))
+            if hits:
+                found[name] = hits
+    assert found == {}, found
+
+
+def test_raw_database_files_hold_no_time_of_an_officer_pull_that_would_bound_a_reports(
+        ceremony, run_cli):
+    # Given reports pulled by the officer over the officer API, one pull after each (as
+    # the app's automatic pull does every few minutes): the export that first carried a
+    # report is stored with it, so the time of each pull would bound when it arrived
+    server, officer = ceremony
+    url = f"http://127.0.0.1:{server.port}"
+    began = int(time.time())
+    for n in range(2):
+        _server_sealed(server, n)
+        pulled = run_cli("officer", "pull", "--server", url, env=officer)
+        assert pulled.returncode == 0, pulled.stderr
+    ended = int(time.time())
+
+    # When the disk is taken as it is (the plug pulled)
+    server.kill()
+
+    # Then no byte of the database or its log holds a second of those requests, nor the end
+    # of their signature's time window (officer_auth.WINDOW seconds later)
+    seconds = [*range(began, ended + 1), *range(began + officer_auth.WINDOW,
+                                                 ended + officer_auth.WINDOW + 1)]
+    found = {}
+    for name in sorted(DATABASE_FILES):
+        path = server.data_dir / name
+        if path.exists():
+            hits = _precise_times(path.read_bytes(), seconds)
             if hits:
                 found[name] = hits
     assert found == {}, found
