@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from tipdrop.common import terminal
+from tipdrop.common import coredumps, terminal
 from tipdrop.errors import EXIT_CODE, TipdropError, UsageError
 
 EXIT_ERROR = EXIT_CODE
@@ -113,6 +113,7 @@ def _extra_for(argv, library):
 
 def main(argv=None):
     """Entry point: run the CLI and turn every error into one line and an exit code."""
+    coredumps.forbid()  # plaintext and unlocked keys in memory never reach a core file
     register_commands()
     try:
         # Not standalone: click returns the code of an explicit exit (doctor's 2).

@@ -27,10 +27,11 @@ from contextlib import closing
 
 import pytest
 
+from tests.resumable import cut_pieces, post_json, put_piece, resumable, sealed_upload
 from tests.serving import multipart
 from tests.stored import all_blobs, blob_bytes
 from tipdrop.crypto import stream
-from tipdrop.protocol import bundles, device, documents
+from tipdrop.protocol import bundles, device, documents, officer_auth
 from tipdrop.server.store import SCHEMA_VERSION
 
 pytestmark = pytest.mark.e2e
@@ -246,3 +247,79 @@ def test_a_folder_from_before_is_exported_then_moved_into_the_database(server, r
                               kind="attachment", tip_id=tip_id, part=part)
         assert len(plain.getvalue()) == 300_000
     assert all(data[:64] in everything for data in old_files.values())
+
+
+# --- a disk taken while the server runs, or after the plug was pulled -----------------
+
+
+def _precise_times(raw, seconds):
+    """Where ``raw`` holds one of ``seconds`` as SQLite writes an integer, or as text."""
+    found = []
+    for second in seconds:
+        for form in (second.to_bytes(4, "big"), second.to_bytes(8, "big"),
+                     str(second).encode(), str(second * 1000).encode()):
+            at = raw.find(form)
+            if at != -1:
+                found.append((second, form, at))
+    return found
+
+
+def test_raw_database_files_of_a_running_server_hold_no_time_of_a_resumable_upload(
+        server, tmp_path):
+    # Given a report sent in resumable pieces (begin, piece, finish), and another whose
+    # upload was cut off after its first piece, as a device on a bad network leaves it
+    request, body = sealed_upload(server, tmp_path, os.urandom(2000))
+    cut_request, cut_body = sealed_upload(server, tmp_path, os.urandom(1_100_000), "cut off")
+    began = int(time.time())
+    resumable(server, request).send(io.BytesIO(body))
+    key = os.urandom(16).hex()
+    assert post_json(server, "/api/v1/uploads", cut_request, key)[0] == 201
+    assert put_piece(server, key, 0, cut_pieces(cut_body)[0])[0] == 200
+    ended = int(time.time())
+
+    # When the disk is taken as it is: the process killed, as when the plug is pulled,
+    # so the database's log (-wal) stays with every page image written since it began
+    time.sleep(1.0)
+    server.kill()
+
+    # Then no byte of the database or its log, read raw (not through SQL, which shows only
+    # the newest image of each row), holds the second an upload began, moved or finished
+    found = {}
+    for name in sorted(DATABASE_FILES):
+        path = server.data_dir / name
+        if path.exists():
+            hits = _precise_times(path.read_bytes(), range(began, ended + 1))
+            if hits:
+                found[name] = hits
+    assert found == {}, found
+
+
+def test_raw_database_files_hold_no_time_of_an_officer_pull_that_would_bound_a_reports(
+        ceremony, run_cli):
+    # Given reports pulled by the officer over the officer API, one pull after each (as
+    # the app's automatic pull does every few minutes): the export that first carried a
+    # report is stored with it, so the time of each pull would bound when it arrived
+    server, officer = ceremony
+    url = f"http://127.0.0.1:{server.port}"
+    began = int(time.time())
+    for n in range(2):
+        _server_sealed(server, n)
+        pulled = run_cli("officer", "pull", "--server", url, env=officer)
+        assert pulled.returncode == 0, pulled.stderr
+    ended = int(time.time())
+
+    # When the disk is taken as it is (the plug pulled)
+    server.kill()
+
+    # Then no byte of the database or its log holds a second of those requests, nor the end
+    # of their signature's time window (officer_auth.WINDOW seconds later)
+    seconds = [*range(began, ended + 1), *range(began + officer_auth.WINDOW,
+                                                 ended + officer_auth.WINDOW + 1)]
+    found = {}
+    for name in sorted(DATABASE_FILES):
+        path = server.data_dir / name
+        if path.exists():
+            hits = _precise_times(path.read_bytes(), seconds)
+            if hits:
+                found[name] = hits
+    assert found == {}, found

@@ -40,7 +40,7 @@ def data_dir(tmp_path):
     with sqlite.transaction(db):
         db.execute("INSERT INTO spent_forms (digest, expires_day) VALUES (?, ?)",
                    [b"\x07" * 32, "2026-07-01"])
-        db.execute("INSERT INTO officer_nonces (nonce, expires) VALUES ('n1', 99)")
+        db.execute("INSERT INTO officer_nonces (nonce, expires_day) VALUES ('n1', '2026-01-05')")
     db.conn.close()
     (folder / "token-secret").write_bytes(b"S" * 32)
     (folder / "attachments").mkdir()

@@ -6,8 +6,9 @@ the first one's clock, which storing calls, or its upload slot, entered
 before the pieces are read). Both answer the one report; a finish naming a
 wrong chain meanwhile deletes nothing and is told the report is being
 stored. The crash of a real server between storing and answering is
-tests/e2e/test_upload_finish_crash.py. Also: an older database's unfinished
-upload gets its lifetime (docs/protocol.md section 19, "Lifetime").
+tests/e2e/test_upload_finish_crash.py. Also: an upload's lifetime is counted
+in RAM, from its begin or, after a restart, from the first request of it the
+server sees (docs/protocol.md section 19, "Lifetime").
 """
 
 import copy
@@ -23,8 +24,9 @@ from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
 from tipdrop.reporter.resumable import write_body
-from tipdrop.server import store, uploads
+from tipdrop.server import uploads
 from tipdrop.server.store import blobs
+from tipdrop.server.upload_moves import UploadMoves
 
 
 @pytest.fixture
@@ -143,31 +145,70 @@ def test_a_finish_with_a_wrong_chain_alone_deletes_the_upload(server, tmp_path, 
         uploads.finish(server.tips, key=key, chain=chain, max_bytes=10**7, answer_for=_answer)
 
 
-def test_an_older_databases_unfinished_upload_gets_its_lifetime_from_its_last_move(
-        server, tmp_path, demo_key):
-    # Given a version-11 database (no began) holding an unfinished upload last moved at 5000
-    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(1_500_000))
-    work = tmp_path / "older"
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _three_piece_upload(server, tmp_path, demo_key):
+    """(key, pieces) of a begun-later resumable upload of three pieces."""
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(2 * protocol.PIECE_BYTES + 1000))
+    work = tmp_path / "three"
     work.mkdir()
-    report = Report.build(region="almaty", category="theft", description="Begun before.")
+    report = Report.build(region="almaty", category="theft", description="In three pieces.")
     _, body, _ = client.seal_upload(report, [tmp_path / "clip.bin"], demo_key.public.recipient,
                                     work)
     out = io.BytesIO()
     request = write_body(body.parts, out)
-    key = secrets.token_hex(16)
+    data = out.getvalue()
+    pieces = [data[start:start + protocol.PIECE_BYTES]
+              for start in range(0, len(data), protocol.PIECE_BYTES)]
+    return secrets.token_hex(16), request, pieces
+
+
+def _put(server, key, pieces, index, moves, lifetime=100):
+    return uploads.put_piece(server.tips, key=key, index=index,
+                             digest=protocol.piece_digest(pieces[index]).hex(),
+                             data=pieces[index], lifetime_seconds=lifetime, moves=moves)
+
+
+def test_an_uploads_lifetime_is_counted_in_ram_from_its_begin_and_its_time_is_never_stored(
+        server, tmp_path, demo_key):
+    key, request, pieces = _three_piece_upload(server, tmp_path, demo_key)
+    clock = _Clock()
+    moves = UploadMoves(clock=clock)
+    # Given an upload begun at 1000 with a lifetime of 100 seconds
     uploads.begin(server.tips, key=key, doc=request, max_bytes=10**7, max_open=10,
-                  idle_seconds=600, now=lambda: 1000)
-    server.db.execute("ALTER TABLE uploads DROP COLUMN began")
-    server.db.execute("UPDATE uploads SET touched = 5000")
-    server.db.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
-    # When this version opens it
-    store.init(server.db)
-    # Then its lifetime counts from then: a piece within it is taken, one after it sweeps it
-    piece = out.getvalue()[:protocol.PIECE_BYTES]
-    digest = protocol.piece_digest(piece).hex()
-    assert uploads.put_piece(server.tips, key=key, index=0, digest=digest, data=piece,
-                             lifetime_seconds=100, now=lambda: 5099) == 1
+                  idle_seconds=600, lifetime_seconds=100, moves=moves)
+    # Then its row holds no time of day (the moments are in RAM: upload_moves.py)
+    columns = set(server.db["uploads"].columns_dict)
+    assert not {"touched", "began"} & columns, columns
+    # And a piece within its lifetime is taken, however late in it
+    clock.now = 1099
+    assert _put(server, key, pieces, 0, moves) == 1
+    # And one at its end deletes the upload, which is refused as swept
+    clock.now = 1100
     with pytest.raises(blobs.UploadSweptError):
-        uploads.put_piece(server.tips, key=key, index=1, digest=digest, data=piece,
-                          lifetime_seconds=100, now=lambda: 5100)
+        _put(server, key, pieces, 1, moves)
     assert server.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 0
+
+
+def test_after_a_restart_an_uploads_lifetime_counts_from_its_first_request_seen(
+        server, tmp_path, demo_key):
+    key, request, pieces = _three_piece_upload(server, tmp_path, demo_key)
+    clock = _Clock()
+    uploads.begin(server.tips, key=key, doc=request, max_bytes=10**7, max_open=10,
+                  idle_seconds=600, lifetime_seconds=100, moves=UploadMoves(clock=clock))
+    # Given a server restarted long after the upload began (its RAM moments gone)
+    restarted = UploadMoves(clock=clock)
+    clock.now = 5000
+    # Then its next piece is taken, and its lifetime counts from then
+    assert _put(server, key, pieces, 0, restarted) == 1
+    clock.now = 5099
+    assert _put(server, key, pieces, 1, restarted) == 2
+    clock.now = 5100
+    with pytest.raises(blobs.UploadSweptError):
+        _put(server, key, pieces, 2, restarted)

@@ -44,7 +44,6 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import time
 from contextlib import nullcontext
 
 from tipdrop.crypto import kdf, pagelink
@@ -55,6 +54,7 @@ from tipdrop.server import sealed
 from tipdrop.server.settings import Settings
 from tipdrop.server.store import blobs
 from tipdrop.server.store import uploads as store
+from tipdrop.server.upload_moves import UploadMoves
 
 #: Unfinished uploads begun more than this many whole days ago are deleted by
 #: ``tipdrop purge``: one begun today lives through tomorrow.
@@ -62,6 +62,9 @@ TTL_DAYS = 1
 #: The default lifetime of an upload, from its begin (TIPDROP_UPLOAD_LIFETIME_SECONDS).
 LIFETIME_SECONDS = Settings.upload_lifetime_seconds
 ANSWER_LABEL = "tipdrop/v1/upload-answer"
+#: Where the moments of uploads made in this process go when the caller keeps
+#: none (tests, tools); a server passes its workers' shared one.
+_LOCAL_MOVES = UploadMoves()
 _PART_NAMES = ({"tip"} | {f"a{n}" for n in range(1, MAX_ATTACHMENTS + 1)}
                | {f"a{n}-info" for n in range(1, MAX_ATTACHMENTS + 1)})
 
@@ -182,16 +185,18 @@ def _status(row, total):
             "piece_bytes": protocol.PIECE_BYTES, "state": row["state"]}
 
 
-def _alive(tips, upload, row, lifetime_seconds, now):
+def _alive(tips, upload, row, lifetime_seconds, moves):
     """``row``, unless its upload is past its lifetime: then it is deleted (UploadSweptError).
 
     The lifetime bounds the time to receive the pieces: an upload that has
     them all is only ever stored (its finish, however long storing takes,
     and a retried finish), refused and deleted, or given up once idle, so
     it is never deleted here, under a finish that is storing it. A finished
-    upload keeps its answer for a retry until the purge.
+    upload keeps its answer for a retry until the purge. When it began is
+    known in RAM only (upload_moves.py): after a restart an upload's
+    lifetime counts from the first request this server sees of it.
     """
-    if (row["state"] != "done" and (row["began"] or 0) + lifetime_seconds <= now()
+    if (row["state"] != "done" and moves.past(upload, lifetime_seconds)
             and row["pieces"] < protocol.piece_count(json.loads(row["fields"])["total"])):
         store.drop(tips.db, upload)
         raise blobs.UploadSweptError(f"not received within {lifetime_seconds} seconds")
@@ -199,7 +204,7 @@ def _alive(tips, upload, row, lifetime_seconds, now):
 
 
 def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
-          lifetime_seconds=LIFETIME_SECONDS, on_new=lambda: None, now=time.time):
+          lifetime_seconds=LIFETIME_SECONDS, on_new=lambda: None, moves=_LOCAL_MOVES):
     """Start an upload, or say how far it got; returns (status, created).
 
     ``on_new()`` runs before a new upload is made (the view counts it
@@ -216,8 +221,8 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
     request = _request(doc, max_bytes)
     row = store.get(tips.db, upload)
     if row is None:
-        moment = int(now())
-        if not store.has_room(tips.db, max_open=max_open, idle_before=moment - idle_seconds):
+        if not store.has_room(tips.db, max_open=max_open, moves=moves,
+                              idle_seconds=idle_seconds):
             raise TooManyUploadsError()
         on_new()
         # The same checks a one-request upload meets before its first byte.
@@ -227,8 +232,8 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
             created = store.create(tips.db, {
                 "id": upload, "request": _digest(request), "fields": json.dumps(request),
                 "blob": secrets.token_hex(16), "day": tips.clock(),
-                "chain": protocol.chain_start(upload), "touched": moment},
-                max_open=max_open, idle_before=moment - idle_seconds)
+                "chain": protocol.chain_start(upload)},
+                max_open=max_open, moves=moves, idle_seconds=idle_seconds)
         except sqlite3.IntegrityError:  # the same key, at the same moment, in another worker
             pass
         else:
@@ -238,21 +243,21 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
         row = store.get(tips.db, upload)
     if not secrets.compare_digest(row["request"], _digest(request)):
         raise UploadKeyReusedError()
-    return _status(_alive(tips, upload, row, lifetime_seconds, now), request["total"]), False
+    return _status(_alive(tips, upload, row, lifetime_seconds, moves), request["total"]), False
 
 
-def _open_row(tips, upload, lifetime_seconds, now):
+def _open_row(tips, upload, lifetime_seconds, moves):
     row = store.get(tips.db, upload)
     if row is None:
         raise UploadNotFoundError()
-    return _alive(tips, upload, row, lifetime_seconds, now)
+    return _alive(tips, upload, row, lifetime_seconds, moves)
 
 
 def put_piece(tips, *, key, index, digest, data, lifetime_seconds=LIFETIME_SECONDS,
-              now=time.time):
+              moves=_LOCAL_MOVES):
     """Store piece ``index`` of an upload if it is the next and its SHA-256 is ``digest`` (hex)."""
     upload = _id(key)
-    row = _open_row(tips, upload, lifetime_seconds, now)
+    row = _open_row(tips, upload, lifetime_seconds, moves)
     if row["state"] != "open":
         raise UploadBusyError()
     total = json.loads(row["fields"])["total"]
@@ -264,9 +269,9 @@ def put_piece(tips, *, key, index, digest, data, lifetime_seconds=LIFETIME_SECON
     if len(data) != expected or not secrets.compare_digest(actual.hex(), str(digest)):
         raise PieceDigestError(f"piece {index} does not match its digest or size")
     if not store.add_piece(tips.db, upload, index, data,
-                           protocol.chain_next(row["chain"], index, actual), int(now())):
+                           protocol.chain_next(row["chain"], index, actual), moves):
         # Deleted meanwhile (idle, past its lifetime, or purged): the device begins again.
-        _open_row(tips, upload, lifetime_seconds, now)
+        _open_row(tips, upload, lifetime_seconds, moves)
         raise PieceOutOfOrderError("another request stored this piece first")
     return index + 1
 
@@ -276,7 +281,7 @@ def _answer_key(key):
 
 
 def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullcontext(),
-           lifetime_seconds=LIFETIME_SECONDS, now=time.time):
+           lifetime_seconds=LIFETIME_SECONDS, moves=_LOCAL_MOVES):
     """Store the report the pieces make; returns (answer, first time?).
 
     ``admit(total)`` (the upload's size in bytes) is held while the pieces
@@ -293,7 +298,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     them under it (:func:`_refuse_chain`).
     """
     upload = _id(key)
-    row = _open_row(tips, upload, lifetime_seconds, now)
+    row = _open_row(tips, upload, lifetime_seconds, moves)
     if row["state"] == "done":
         return _stored_answer(row, key, upload), False
     # "storing": claimed by a finish with the right chain, still storing it or
@@ -303,7 +308,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
         _refuse_chain(tips, key, upload)
-    if not store.claim(tips.db, upload, int(now())):  # being stored: not idle
+    if not store.claim(tips.db, upload, moves):  # being stored: not idle
         return _done_or_gone(tips, key, upload), False
     answers = []
 
@@ -313,7 +318,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         answer = answer_for(receipt)
         if not store.finish(db, upload, pagelink.seal(
                 json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
-                link_id=upload)):
+                link_id=upload), moves):
             raise UploadNotFoundError("purged while it was being stored")
         answers.append(answer)
 

@@ -226,11 +226,18 @@ def test_a_reply_bundle_over_the_limit_is_refused_before_reading(client, unit_ke
     assert _state(db)["nonces"] == 0
 
 
-def test_nonces_are_forgotten_once_their_window_has_closed(db):
+def test_nonces_are_forgotten_the_day_after_their_window_has_closed_and_keep_no_time(db):
+    day = 86400
     store.remember_nonce(db, "aa" * 16, expires=1000, now=700)
     assert store.remember_nonce(db, "aa" * 16, expires=1000, now=1000) is False
-    assert store.remember_nonce(db, "bb" * 16, expires=1400, now=1001) is True
-    assert [r[0] for r in db.execute("SELECT nonce FROM officer_nonces")] == ["bb" * 16]
+    # Still held the same day, after its window closed (only the day is stored)
+    assert store.remember_nonce(db, "bb" * 16, expires=5000, now=4700) is True
+    assert store.remember_nonce(db, "aa" * 16, expires=5000, now=4800) is False
+    assert sorted(db.execute("SELECT nonce, expires_day FROM officer_nonces")) == [
+        ("aa" * 16, "1970-01-01"), ("bb" * 16, "1970-01-01")]
+    # And gone the next day
+    assert store.remember_nonce(db, "cc" * 16, expires=day + 300, now=day + 1) is True
+    assert [r[0] for r in db.execute("SELECT nonce FROM officer_nonces")] == ["cc" * 16]
 
 
 # --- replies ----------------------------------------------------------------------------

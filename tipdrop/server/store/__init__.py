@@ -11,6 +11,7 @@ its locator, a salt, Argon2 parameters, a verifier and the public half of
 the reporter's reply key. No address, user agent or precise time, ever.
 """
 
+import datetime
 import hashlib
 import json
 import os
@@ -117,7 +118,8 @@ SCHEMA = {
     },
     "officer_nonces": {
         "nonce": (str, N_("random number of a signed officer request, so a replay of it is refused")),
-        "expires": (int, N_("when that request's time window closes (Unix seconds); deleted after")),
+        "expires_day": (str, N_("the day that request's time window closes (no time of day); "
+                                "deleted after")),
     },
     "exports": {
         "unit": (str, N_("the police unit an officer export was made for")),
@@ -145,12 +147,6 @@ SCHEMA = {
         "answer": (bytes, N_("the answer to the finished upload, encrypted under a key only the "
                              "device holds, so a repeated request gets it again and never makes "
                              "a second report")),
-        "touched": (int, N_("while the upload is unfinished, the second it began or its last "
-                            "piece arrived, so an upload that stopped long ago gives its place "
-                            "to a new one; cleared when the report is stored")),
-        "began": (int, N_("while the upload is unfinished, the second it began, so one that "
-                          "takes longer than its lifetime is deleted however often pieces "
-                          "arrive; cleared when the report is stored")),
     },
     "alerts_pending": {
         "unit": (str, N_("a police unit that asked to be alerted of new reports")),
@@ -261,7 +257,7 @@ def init(db):
         if "officer_nonces" not in db.table_names():
             db["officer_nonces"].create(
                 {name: kind for name, (kind, _) in SCHEMA["officer_nonces"].items()},
-                pk="nonce", not_null={"expires"},
+                pk="nonce", not_null={"expires_day"},
             )
 
 
@@ -288,15 +284,20 @@ def _migrate(db):
     # Version 5: follow-ups sealed on the device; every earlier one was sealed here.
     if "followups" in db.table_names() and "encrypted_on" not in db["followups"].columns_dict:
         db.execute("ALTER TABLE followups ADD COLUMN encrypted_on TEXT DEFAULT 'server'")
-    # Version 11: when an unfinished upload last moved (store/uploads.py); an
-    # older one, never touched, counts as idle.
-    if "uploads" in db.table_names() and "touched" not in db["uploads"].columns_dict:
-        db.execute("ALTER TABLE uploads ADD COLUMN touched INTEGER")
-    # Version 12: when an unfinished upload began, for its lifetime (store/uploads.py).
-    # An older one's lifetime counts from its last move (or it has none left).
-    if "uploads" in db.table_names() and "began" not in db["uploads"].columns_dict:
-        db.execute("ALTER TABLE uploads ADD COLUMN began INTEGER")
-        db.execute("UPDATE uploads SET began = COALESCE(touched, 0) WHERE state != 'done'")
+    # Version 12: version 11 kept here the second an unfinished upload last
+    # moved; that moment now lives in RAM only (tipdrop/server/upload_moves.py),
+    # since the database's log kept it on the disk beside the tip id. The
+    # column goes, its values overwritten (secure_delete); the log is
+    # truncated at the next purge.
+    if "uploads" in db.table_names() and "touched" in db["uploads"].columns_dict:
+        db.execute("ALTER TABLE uploads DROP COLUMN touched")
+    # Also version 12: a signed officer request's nonce is kept with the day its
+    # window closes, no longer the second: the seconds of the officers' pulls,
+    # left in the -wal, bounded when each report arrived (remember_nonce).
+    if "officer_nonces" in db.table_names() and "expires" in db["officer_nonces"].columns_dict:
+        db.execute("ALTER TABLE officer_nonces ADD COLUMN expires_day TEXT")
+        db.execute("UPDATE officer_nonces SET expires_day = date(expires, 'unixepoch')")
+        db.execute("ALTER TABLE officer_nonces DROP COLUMN expires")
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' "
                "AND CAST(value AS INTEGER) < ?", [str(SCHEMA_VERSION), SCHEMA_VERSION])
 
@@ -592,17 +593,26 @@ def spend_form_now(db, once, day):
 def remember_nonce(db, nonce, expires, now):
     """Record a signed request's nonce; False if it is already recorded.
 
-    Rows whose window has closed are deleted first: such a request would be
-    refused for its timestamp anyway, so the table stays a few minutes long.
+    ``expires`` (when the request's time window closes) and ``now`` are Unix
+    seconds, but only their UTC days are stored and compared: the second of
+    an officer's request, left in the database's log beside the export it
+    made, would bound when the reports that export carried arrived
+    (docs/threat-model.md, "Times"; the app pulls every few minutes). A
+    nonce is kept until the day after its window closes, so every request
+    its timestamp does not already refuse (officer_auth) still meets it.
     """
     with transaction(db):
-        db.execute("DELETE FROM officer_nonces WHERE expires < ?", [now])
+        db.execute("DELETE FROM officer_nonces WHERE expires_day < ?", [_utc_day(now)])
         try:
-            db.execute("INSERT INTO officer_nonces (nonce, expires) VALUES (?, ?)",
-                       [nonce, expires])
+            db.execute("INSERT INTO officer_nonces (nonce, expires_day) VALUES (?, ?)",
+                       [nonce, _utc_day(expires)])
         except sqlite3.IntegrityError:
             return False
     return True
+
+
+def _utc_day(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).date().isoformat()
 
 
 def stored_reply(db, tip_id, seq):

@@ -6,13 +6,13 @@ with ``secure_delete`` like them, and swept with them if nothing else does.
 A piece and the upload's count and chain are written in one transaction:
 a piece is stored whole with its place in the chain, or not at all.
 
-Each unfinished upload keeps ``touched``, the second it began or its last
-piece arrived (NULL once it is done, so a finished report keeps no time of
-day). An upload untouched for the idle time no longer holds its place among
-the open uploads: :func:`create` deletes the longest idle ones when a new
-upload needs the room (docs/protocol.md section 19, "Idle uploads").
-It also keeps ``began``, the second it began (NULL once done too), for its
-lifetime, which tipdrop/server/uploads.py checks at each request.
+When each unfinished upload began and last received a piece is kept in RAM
+only (tipdrop/server/upload_moves.py): a moment written here would stay in
+the database's log on the disk, beside the report's tip id. An upload idle
+for the idle time no longer holds its place among the open uploads:
+:func:`create` deletes the longest idle ones when a new upload needs the
+room (docs/protocol.md section 19, "Idle uploads"); one past its lifetime
+is deleted at its next request (tipdrop/server/uploads.py, "Lifetime").
 """
 
 import json
@@ -20,7 +20,7 @@ import json
 from tipdrop.common.sqlite import transaction
 from tipdrop.server.store import blobs
 
-COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer, began"
+COLUMNS = "id, request, fields, blob, day, pieces, chain, state, answer"
 
 
 def get(db, upload):
@@ -34,19 +34,24 @@ def count_unfinished(db):
     return db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done'").fetchone()[0]
 
 
-def has_room(db, *, max_open, idle_before):
+def _unfinished(db):
+    """{id: blob} of the unfinished uploads, in the order they began."""
+    return dict(db.execute("SELECT id, blob FROM uploads WHERE state != 'done' "
+                           "ORDER BY rowid").fetchall())
+
+
+def has_room(db, *, max_open, moves, idle_seconds):
     """Whether :func:`create` would find a place now (it checks again in its transaction)."""
-    (idle,) = db.execute("SELECT COUNT(*) FROM uploads WHERE state != 'done' "
-                         "AND COALESCE(touched, 0) < ?", [idle_before]).fetchone()
-    return count_unfinished(db) + 1 - max_open <= idle
+    unfinished = list(_unfinished(db))
+    return len(unfinished) + 1 - max_open <= len(moves.idle(unfinished, idle_seconds))
 
 
-def create(db, row, *, max_open, idle_before):
+def create(db, row, *, max_open, moves, idle_seconds):
     """Insert a new upload and its empty staged blob, making room for it; False if there is none.
 
-    At most ``max_open`` uploads are unfinished at once. Those touched
-    before ``idle_before`` (Unix seconds; an older version's, never
-    touched, count as idle) do not hold their place: the longest idle
+    At most ``max_open`` uploads are unfinished at once. Those that did
+    not move for ``idle_seconds`` (``moves``, upload_moves.UploadMoves; one
+    whose moment is unknown counts as idle) do not hold their place: the longest idle
     are deleted, with their pieces, as many as the new one needs (of two
     idle as long, the one begun first). If ``max_open`` are making
     progress, nothing is written. One transaction, so two workers never
@@ -54,23 +59,24 @@ def create(db, row, *, max_open, idle_before):
     taken.
     """
     with transaction(db):
-        idle = db.execute("SELECT id, blob FROM uploads WHERE state != 'done' "
-                          "AND COALESCE(touched, 0) < ? ORDER BY COALESCE(touched, 0), rowid",
-                          [idle_before]).fetchall()
-        excess = count_unfinished(db) + 1 - max_open
+        unfinished = _unfinished(db)
+        idle = moves.idle(list(unfinished), idle_seconds, prune=True)
+        excess = len(unfinished) + 1 - max_open
         if excess > len(idle):
             return False
         if excess > 0:
-            _delete(db, idle[:excess])
+            _delete(db, [(upload, unfinished[upload]) for upload in idle[:excess]])
+            moves.forget(idle[:excess])
         db.execute("INSERT INTO blobs (id, staged_day) VALUES (?, ?)", [row["blob"], row["day"]])
-        db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state, "
-                   "touched, began) VALUES (?, ?, ?, ?, ?, 0, ?, 'open', ?, ?)",
+        db.execute("INSERT INTO uploads (id, request, fields, blob, day, pieces, chain, state) "
+                   "VALUES (?, ?, ?, ?, ?, 0, ?, 'open')",
                    [row["id"], row["request"], row["fields"], row["blob"], row["day"],
-                    row["chain"], row["touched"], row["touched"]])
+                    row["chain"]])
+        moves.touch(row["id"])
     return True
 
 
-def claim(db, upload, now):
+def claim(db, upload, moves):
     """Mark an unfinished upload ``storing`` (a finish with the right chain began); True if so.
 
     Touched too, so it is not taken for idle while it is stored. A claimed
@@ -79,9 +85,12 @@ def claim(db, upload, now):
     one. False if the upload is gone or done.
     """
     with transaction(db):
-        cursor = db.execute("UPDATE uploads SET state = 'storing', touched = ? "
-                            "WHERE id = ? AND state != 'done'", [now, upload])
-        return cursor.rowcount == 1
+        cursor = db.execute("UPDATE uploads SET state = 'storing' "
+                            "WHERE id = ? AND state != 'done'", [upload])
+        if cursor.rowcount != 1:
+            return False
+        moves.touch(upload)
+        return True
 
 
 def drop_unclaimed(db, upload):
@@ -102,11 +111,11 @@ def _delete(db, rows):
     blobs.delete(db, [row[1] for row in rows if row[1] is not None])
 
 
-def add_piece(db, upload, index, data, chain, now):
+def add_piece(db, upload, index, data, chain, moves):
     """Store piece ``index`` if it is the next one of an open upload; True if stored.
 
-    Its progress is ``touched`` = ``now``: an upload that receives pieces
-    keeps its place among the open uploads.
+    It is progress (``moves.touch``): an upload that receives pieces keeps
+    its place among the open uploads.
 
     ``synchronous=NORMAL`` as for an attachment's pieces (blobs.append): the
     report's own transaction makes them durable; a piece lost to a power cut
@@ -115,11 +124,12 @@ def add_piece(db, upload, index, data, chain, now):
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with transaction(db):
-            cursor = db.execute("UPDATE uploads SET pieces = pieces + 1, chain = ?, "
-                                "touched = ? WHERE id = ? AND pieces = ? AND state = 'open'",
-                                [chain, now, upload, index])
+            cursor = db.execute("UPDATE uploads SET pieces = pieces + 1, chain = ? "
+                                "WHERE id = ? AND pieces = ? AND state = 'open'",
+                                [chain, upload, index])
             if cursor.rowcount != 1:
                 return False
+            moves.touch(upload)
             blob = db.execute("SELECT blob FROM uploads WHERE id = ?", [upload]).fetchone()[0]
             db.execute("INSERT INTO blob_chunks (blob, seq, data) VALUES (?, ?, ?)",
                        [blob, index, bytes(data)])
@@ -128,7 +138,7 @@ def add_piece(db, upload, index, data, chain, now):
         db.execute("PRAGMA synchronous=FULL")
 
 
-def finish(db, upload, answer):
+def finish(db, upload, answer, moves):
     """The report is stored: keep only the sealed answer, for a retry; delete the pieces.
 
     Call inside the report's own transaction, so that the report and the
@@ -141,7 +151,8 @@ def finish(db, upload, answer):
     if blob is None:
         return False
     db.execute("UPDATE uploads SET state = 'done', answer = ?, blob = NULL, fields = NULL, "
-               "chain = NULL, touched = NULL, began = NULL WHERE id = ?", [answer, upload])
+               "chain = NULL WHERE id = ?", [answer, upload])
+    moves.forget([upload])
     if blob[0] is not None:
         blobs.delete(db, [blob[0]])
     return True

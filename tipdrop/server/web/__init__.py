@@ -8,11 +8,13 @@ from flask import Request as _FlaskRequest
 from flask.logging import default_handler
 from werkzeug.utils import cached_property
 
+from tipdrop.common import coredumps
 from tipdrop.common.days import today
 from tipdrop.errors import ConfigError
 from tipdrop.server import attachments, logs, reload, store
 from tipdrop.server.locators import Locators
 from tipdrop.server.settings import Settings
+from tipdrop.server.upload_moves import UploadMoves
 from tipdrop.server.web import (
     api,
     assets,
@@ -103,6 +105,10 @@ def create_app(config=None, hold_wal=False):
     if alerts.json is wrong (alertconfig.py), or if the translations were
     not compiled (`make translations`).
     """
+    if hold_wal:
+        # A worker however started (gunicorn.conf.py, not only `tipdrop serve`):
+        # its memory holds reports sealed on arrival, in plaintext.
+        coredumps.forbid()
     if isinstance(config, dict):
         config = Settings().replace(**config)
     settings = config or Settings()
@@ -139,6 +145,8 @@ def create_app(config=None, hold_wal=False):
         "page_links": PageLinks(counts.folder),
         # Beside the counts, in RAM and shared by the workers (tipdrop/server/locators.py).
         "locators": Locators(counts),
+        # When each unfinished upload last moved: in RAM only (tipdrop/server/upload_moves.py).
+        "upload_moves": UploadMoves(counts.transaction),
         "argon2_slots": Slots(settings.argon2_slots),
         # No wait: a thread waiting for an upload slot is a thread kept from
         # checks and pages (docs/deploy.md, "Workers"). When all are held, the

@@ -46,7 +46,8 @@ TABLES = {
                        "store anything twice. Deleted a day after the form expires.")),
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
-                          "replayed requests. Each entry is deleted after a few minutes.")),
+                          "replayed requests. Each entry is deleted the day after the request "
+                          "stops being valid; it keeps no time of day.")),
     "exports": (N_("Exports to officers"),
                 N_("Nothing about reports: the number of each batch of encrypted reports "
                    "handed to a police unit, with a random name and a checksum, so the unit's "

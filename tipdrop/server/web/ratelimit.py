@@ -25,6 +25,10 @@ What that file holds, and what it never holds:
 - The ids of accepted proof-of-work solutions (puzzles.py): each random id
   and its challenge's expiry (a whole minute), no client; deleted at that
   expiry, so a solution is spent once.
+- When each unfinished resumable upload last moved
+  (tipdrop/server/upload_moves.py): its id (a SHA-256 of the device's key)
+  and the moment on the monotonic clock; deleted when the upload is stored
+  or gone.
 
 The key is kept next to the digests on purpose: the workers must share it
 and no process outlives the others to hold it. Whoever can read the file
@@ -74,6 +78,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tipdrop.errors import ConfigError, TipdropError
+from tipdrop.server.upload_moves import SCHEMA as UPLOAD_MOVES_SCHEMA
 from tipdrop.server.web.limits import BusyError
 
 T = TypeVar("T")
@@ -104,6 +109,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS puzzles_spent (id BLOB PRIMARY KEY, expires INTEGER NOT NULL)"
     " WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS puzzles_by_expiry ON puzzles_spent (expires)",
+    # When each unfinished resumable upload last moved (tipdrop/server/upload_moves.py).
+    UPLOAD_MOVES_SCHEMA,
 )
 
 
@@ -414,7 +421,8 @@ class SharedCounts:
         with self._lock:
             conn = self._connect()
             return {table: conn.execute(f"SELECT * FROM {table}").fetchall()
-                    for table in ("day_key", "events", "reservations", "puzzles_spent")}
+                    for table in ("day_key", "events", "reservations", "puzzles_spent",
+                                  "upload_moves")}
 
 
 class RateLimiter:

@@ -53,7 +53,8 @@ def begin():
                                     max_open=max_open,
                                     idle_seconds=extension("upload_idle_seconds"),
                                     lifetime_seconds=extension("upload_lifetime_seconds"),
-                                    on_new=lambda: count_request("submit_limit"))
+                                    on_new=lambda: count_request("submit_limit"),
+                                    moves=extension("upload_moves"))
     return status, 201 if created else 200
 
 
@@ -67,7 +68,8 @@ def put_piece(index):
         data = read_small(request, PIECE_BYTES)
         received = uploads.put_piece(get_tips(), key=_key(), index=index,
                                      digest=request.headers.get("Piece-Digest", ""), data=data,
-                                     lifetime_seconds=extension("upload_lifetime_seconds"))
+                                     lifetime_seconds=extension("upload_lifetime_seconds"),
+                                     moves=extension("upload_moves"))
     return {"received": received}
 
 
@@ -99,7 +101,8 @@ def finish():
         answer, first = uploads.finish(get_tips(), key=_key(), chain=doc.get("chain"),
                                        max_bytes=max_bytes, answer_for=answer_for,
                                        admit=_storing_slot,
-                                       lifetime_seconds=extension("upload_lifetime_seconds"))
+                                       lifetime_seconds=extension("upload_lifetime_seconds"),
+                                       moves=extension("upload_moves"))
     if not first:
         release(reserved)
     return answer, 201 if first else 200
