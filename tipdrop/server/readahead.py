@@ -140,6 +140,8 @@ class Pending:
         #: Bytes of the budget reserved for the body.
         self.reserved = 0
         self.continued = False
+        #: Registered with the worker's poller.
+        self.watched = False
         #: (monotonic time, body bytes received then), about one a second.
         self.samples = deque()
 

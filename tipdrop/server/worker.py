@@ -288,7 +288,7 @@ class Worker(ThreadWorker):
         self._pending_reads.discard(conn)
         self._budget.give(pending.reserved)
         pending.reserved = 0
-        if getattr(pending, "watched", False):
+        if pending.watched:
             self.poller.unregister(conn.sock)
             pending.watched = False
 
