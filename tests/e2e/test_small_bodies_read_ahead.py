@@ -235,6 +235,17 @@ def test_a_body_that_stops_short_ends_at_its_deadline_with_nothing_kept(server):
     assert CANARY not in log and b"127.0.0.1" not in log and b"Traceback" not in log, log[-2000:]
 
 
+def test_a_check_form_cut_short_is_redirected_so_the_browser_keeps_no_receipt(server):
+    """A reporter POST's refusal is a 303 (tipdrop/server/web/refusals.py), from the loop too."""
+    body = b"token=x&receipt=" + CANARY + b"&" + b"z" * 500
+    with closing(socket.create_connection(("127.0.0.1", server.port), timeout=60)) as sock:
+        sock.sendall(_head("POST", "/check?lang=ru", len(body),
+                           "application/x-www-form-urlencoded") + body[:40])
+        status, headers, _ = _Responses(sock).next()
+    assert status == 303, headers
+    assert "error=slow-client" in headers["location"] and CANARY.decode() not in headers["location"]
+
+
 def test_a_body_announced_larger_than_small_body_streams_in_a_thread_under_a_slot(tmp_path):
     server = start_server(tmp_path, workers=1, extra_env=_env(TIPDROP_UPLOAD_SLOTS="1"))
     content_type, body = multipart(

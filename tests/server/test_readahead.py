@@ -4,14 +4,11 @@ tests/e2e/test_small_bodies_read_ahead.py runs the loop in a real gunicorn;
 these check the choices on heads and clocks no e2e test can time.
 """
 
-import json
-
 import pytest
 
 from tipdrop.server import readahead
-from tipdrop.server.readahead import Budget, Pending, body_length, expects_continue
+from tipdrop.server.readahead import Budget, Pending, RefusedBody, body_length, expects_continue
 from tipdrop.server.web.upload import SMALL_BODY
-from tipdrop.server.worker import refusal
 
 LINE = b"POST /api/v1/tips HTTP/1.1\r\nHost: x\r\n"
 
@@ -111,15 +108,10 @@ def test_a_body_is_never_read_beyond_its_end():
     assert Pending(b"GET", 0, 5).read_size() == readahead.HEAD_READ
 
 
-@pytest.mark.parametrize("error, code, status", [
-    ("SlowClientError", "SlowClientError", 408), ("BusyError", "BusyError", 503)])
-def test_the_loop_answers_as_the_app_answers_the_same_error(error, code, status):
-    from tipdrop.server.web.deadlines import SlowClientError
-    from tipdrop.server.web.limits import BusyError
-
-    kind = {"SlowClientError": SlowClientError, "BusyError": BusyError}[error]
-    answer = refusal(status, "x", b"POST /api/v1/tips?lang=en HTTP/1.1\r\n\r\n", kind)
-    head, body = answer.split(b"\r\n\r\n", 1)
-    assert head.startswith(f"HTTP/1.1 {status} ".encode())
-    assert json.loads(body) == {"error": code, "message": kind.__doc__.strip()}
-    assert (b"Retry-After: 30" in head) is (status == 503)
+@pytest.mark.parametrize("read", [
+    lambda body: body.read(10), lambda body: body.read(), lambda body: body.readline(),
+    lambda body: body.readinto(bytearray(10)), lambda body: next(iter(body))])
+def test_a_refused_body_raises_its_refusal_on_every_read(read):
+    error = TimeoutError("body not read in time")
+    with pytest.raises(TimeoutError):
+        read(RefusedBody(error))

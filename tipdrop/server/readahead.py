@@ -14,15 +14,20 @@ main loop, with gthread's poller and non-blocking reads:
   It is read under the same rules as the app reads a body
   (tipdrop/server/web/deadlines.py): no pause longer than
   TIPDROP_READ_TIMEOUT, and at least TIPDROP_MIN_BODY_RATE bytes per second
-  over every TIPDROP_RATE_WINDOW. A body that breaks either rule gets the
-  app's own answer to it (408, "The connection was too slow to send the
-  form", in the reporter's language) and its connection is closed; nothing
-  of it reached the app, so nothing is stored and nothing is logged but the
-  status.
+  over every TIPDROP_RATE_WINDOW. A body that breaks either rule is answered
+  by the app, as if the socket had timed out (:class:`RefusedBody`): its
+  408 "The connection was too slow to send the form", in the reporter's
+  language (a redirect to that page for the POSTs of
+  tipdrop/server/web/refusals.py), and the connection is then closed.
+  The app sees none of the body, so nothing is stored, and nothing is
+  logged but the status. A body the client cuts short (its sending side
+  closed) is given to the app as it is, which answers 400 at once.
 
-Only then does a thread get the connection, with everything read given back
+A thread gets the connection only once the body is complete (or refused),
+with everything read given back
 to gunicorn's parser first: the thread parses and serves the request
-without waiting on the network. A body announced larger than SMALL_BODY, or
+without waiting on the network (a refused body's socket has its receiving
+side shut first, so even its answer costs a thread no wait). A body announced larger than SMALL_BODY, or
 chunked, goes to a thread once its head is complete, as before: there the
 upload slots and the app's deadlines govern it.
 
@@ -41,8 +46,9 @@ takes them back and reads that request ahead like any other.
 bounded per worker by BUDGET: when a head is complete, what its body still
 needs is reserved, and released when a thread takes the connection or it
 ends. A body that does not fit in what is left of the budget is refused at
-once with 503 and Retry-After (the app's "busy" answer), before any of it is
-read; one that arrived whole with its head needs no reservation. So the
+once, before any more of it is read: the app answers it as if reading it
+had found no upload slot (503 with Retry-After, BusyError, or its
+redirect). One that arrived whole with its head needs no reservation. So the
 loop holds at most BUDGET bytes of bodies, whatever clients do, plus on each
 connection its head (at most MAX_HEAD) and what the head's last read brought
 beyond it (at most HEAD_READ). A body, once read, goes to a thread: gunicorn
@@ -134,6 +140,8 @@ class Pending:
         #: Bytes of the budget reserved for the body.
         self.reserved = 0
         self.continued = False
+        #: Registered with the worker's poller.
+        self.watched = False
         #: (monotonic time, body bytes received then), about one a second.
         self.samples = deque()
 
@@ -178,3 +186,30 @@ class Pending:
             samples.popleft()
         since, received_then = samples[0]
         return now - since >= window and self.received() - received_then < min_rate * window
+
+
+class RefusedBody:
+    """The ``wsgi.input`` of a request whose body the loop refused: every read raises ``error``.
+
+    A TimeoutError (a body that broke the deadlines) reaches the app as a
+    socket timeout does, and the app answers its 408; a BusyError (no room in
+    the budget) as the app's own 503. So the reporter gets exactly the app's
+    answer, in their language, through its one error path, and a reporter
+    POST its redirect (tipdrop/server/web/refusals.py).
+    """
+
+    def __init__(self, error):
+        self.error = error
+
+    def _refuse(self, *_args):
+        raise self.error
+
+    read = readline = readlines = readinto = _refuse
+
+    def __iter__(self):
+        return self
+
+    __next__ = _refuse
+
+    def close(self):
+        pass

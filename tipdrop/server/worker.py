@@ -51,7 +51,6 @@ from werkzeug.http import parse_accept_header
 
 from tipdrop.server import logs, readahead
 from tipdrop.server.web import i18n
-from tipdrop.server.web.deadlines import SlowClientError
 from tipdrop.server.web.errors import HTTP_MESSAGES
 from tipdrop.server.web.limits import BusyError
 
@@ -128,30 +127,25 @@ def language_of(head):
         accepted.group(1).decode("latin-1").strip(), LanguageAccept) if accepted else [])
 
 
-def refusal(status, reason, head, error=None):
+def refusal(status, reason, head):
     """The whole answer to a request refused before the app, from its raw ``head``.
 
     Only the request line's path and ``lang`` parameter and Accept-Language
     are read from the head, however broken it is; nothing of it is echoed.
     The language is the one tipdrop's pages would use (:func:`language_of`).
-    With ``error`` (a TipdropError class), its message and code, as the app
-    would answer that error; else the status's own message.
     """
     lang = language_of(head)
-    text = i18n.summary(error) if error is not None else HTTP_MESSAGES.get(status, HTTP_MESSAGES[400])
-    message = _catalog(lang).gettext(text)
-    code = error.__name__ if error is not None else f"http-{status}"
+    message = _catalog(lang).gettext(HTTP_MESSAGES.get(status, HTTP_MESSAGES[400]))
     target = head.split(b"\r\n", 1)[0].split(b" ")
     path = target[1] if len(target) > 1 else b""
     if path.startswith((b"/api/", b"/officer/")):
         content_type = "application/json"
-        body = json.dumps({"error": code, "message": message}).encode()
+        body = json.dumps({"error": f"http-{status}", "message": message}).encode()
     else:
         content_type = "text/html; charset=utf-8"
         body = _PAGE.format(lang=lang, status=status, message=escape(message),
                             root=escape(os.environ.get("SCRIPT_NAME", "").rstrip("/"))).encode()
-    retry = "Retry-After: 30\r\n" if status == 503 else ""
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{retry}"
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nContent-Language: {lang}\r\n"
             f"Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode() + body
 
@@ -169,11 +163,20 @@ class Worker(ThreadWorker):
     def load_wsgi(self):
         """gunicorn's; then, before the first request, no stray warning or stderr line (logs.py)."""
         super().load_wsgi()
+        self._app, self.wsgi = self.wsgi, self._serve
         logs.quiet_while_serving()
+
+    def _serve(self, environ, start_response):
+        """The app; the body of a request the loop refused fails to read (readahead.RefusedBody)."""
+        refused = getattr(self._current, "refused", None)
+        if refused is not None:
+            environ["wsgi.input"] = readahead.RefusedBody(refused)
+        return self._app(environ, start_response)
 
     def _deadlines(self):
         """The app's body deadlines, or None if the app is not tipdrop's (plain gthread)."""
-        return getattr(self.wsgi, "extensions", {}).get("tipdrop", {}).get("deadlines")
+        app = getattr(self, "_app", self.wsgi)
+        return getattr(app, "extensions", {}).get("tipdrop", {}).get("deadlines")
 
     def enqueue_req(self, conn):
         """Give the connection to a thread once its request is read ahead (main loop).
@@ -206,7 +209,10 @@ class Worker(ThreadWorker):
         except OSError:
             data = b""
         if not data:
-            self._drop(conn)
+            if pending.in_body:  # the app answers a body cut short (400)
+                self._hand_off(conn)
+            else:
+                self._drop(conn)
             return
         pending.data += data
         pending.moved(time.monotonic())
@@ -238,7 +244,7 @@ class Worker(ThreadWorker):
             if not self._budget.take(pending.body_end - len(pending.data)):
                 self.log.warning("Request refused with 503: bodies read ahead hold %d bytes",
                                  self._budget.held)
-                self._end(conn, refusal(503, "Service Unavailable", pending.head(), BusyError))
+                self._hand_off(conn, refused=BusyError())
                 return True
             pending.reserved = pending.body_end - len(pending.data)
             if readahead.expects_continue(pending.head()):
@@ -258,10 +264,22 @@ class Worker(ThreadWorker):
         except OSError:
             return False
 
-    def _hand_off(self, conn):
+    def _hand_off(self, conn, refused=None):
+        """Give the connection to a thread with what was read.
+
+        With ``refused`` (an error), the app answers the request as if reading
+        its body had raised that error; the socket's receiving side is shut
+        first, so the thread never waits on the client.
+        """
         pending = conn.pending
         self._unwatch(conn)
+        if refused is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
         conn.read_ahead, conn.continued = bytes(pending.data), pending.continued
+        conn.refused = refused
         conn.ready = conn.data_ready = True
         self.enqueue_req(conn)
 
@@ -270,7 +288,7 @@ class Worker(ThreadWorker):
         self._pending_reads.discard(conn)
         self._budget.give(pending.reserved)
         pending.reserved = 0
-        if getattr(pending, "watched", False):
+        if pending.watched:
             self.poller.unregister(conn.sock)
             pending.watched = False
 
@@ -302,7 +320,7 @@ class Worker(ThreadWorker):
         """gthread's; and end every request read ahead that broke its deadlines.
 
         A head past its deadline ends its connection (there is no request to
-        answer yet); a small body gets the app's 408 (readahead.py).
+        answer yet); a small body is answered by the app, 408 (readahead.py).
         """
         super().murder_pending()
         deadlines = self._deadlines()
@@ -316,12 +334,13 @@ class Worker(ThreadWorker):
                     self._drop(conn)
             elif pending.too_slow(now, deadlines.min_rate, deadlines.window):
                 self.log.warning("Request refused with 408: body not read in time")
-                self._end(conn, refusal(408, "Request Timeout", pending.head(), SlowClientError))
+                self._hand_off(conn, refused=TimeoutError("body not read in time"))
 
     def handle(self, conn):
         """gthread's, with what was read ahead given to the parser first (a thread)."""
         ahead = getattr(conn, "read_ahead", b"")
         self._current.head = ahead.partition(_HEAD_END)[0] + _HEAD_END if ahead else b""
+        self._current.refused, conn.refused = getattr(conn, "refused", None), None
         if ahead:
             conn.read_ahead = b""
             conn.sock.setblocking(True)
