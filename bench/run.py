@@ -73,6 +73,7 @@ def main():
     results |= flood.measure(workers=processes, requests_per_client=8 if quick else 25)
     results |= flood.measure_refusals(workers=processes)
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
+    results |= stalled.measure_small_bodies(workers=processes, seconds=10 if quick else 30)
     results |= puzzle.measure(quick)
     sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
     size = max(sizes)
@@ -221,7 +222,7 @@ def summary(r):
         f"{fmt(r.get('alert_insert_ratio'), 2)} times ({fmt(r.get('alert_insert_ms'), 2)} ms).",
         "",
     ]
-    lines += report_flood.flood_section(r) + report_flood.refusal_section(r) + report_stalled.section(r) + report_puzzle.section(r) + report_upload.upload_section(r) + report_upload.sealed_section(r) + resume_3g.section(r) + report_officer.import_section(r)
+    lines += report_flood.flood_section(r) + report_flood.refusal_section(r) + report_stalled.section(r) + report_stalled.small_bodies_section(r) + report_puzzle.section(r) + report_upload.upload_section(r) + report_upload.sealed_section(r) + resume_3g.section(r) + report_officer.import_section(r)
     lines += report_officer.app_section(r)
     lines += report_stream.section(r)
     lines += report_backup.section(r)

@@ -31,3 +31,36 @@ def section(r):
         f"Server RSS during the attack (master and workers): {fmt(r['stalled_server_rss_mib'])} MiB.",
         "",
     ]
+
+
+def small_bodies_section(r):
+    """Receipt checks while connections trickle small bodies (bench/stalled.py, measure_small_bodies)."""
+    if "small_body_trickles" not in r:
+        return []
+    trickling = r["small_body_trickles"]
+    statuses = ", ".join(f"{v} x {k}" for k, v in
+                         sorted(r["small_trickles_check_statuses_under_attack"].items()))
+    return [
+        f"## Receipt checks while {trickling} connections trickle small bodies "
+        f"({r.get('http_workers', 2)} workers)",
+        "",
+        f"The same honest clients, alone, then while {trickling} connections each send the head "
+        "of a JSON submit of about 200 KiB and then its body a little above "
+        "TIPDROP_MIN_BODY_RATE. Such bodies are read by the worker's main loop, not by a thread "
+        "(tipdrop/server/readahead.py); before, they held every thread and the checks got no "
+        f"answer within 10 s. The checks: {statuses}.",
+        "",
+        "| figure | p50 | p99 |",
+        "|---|---|---|",
+        f"| checks, idle | {fmt(r['small_trickles_check_p50_ms_idle'])} ms | "
+        f"{fmt(r['small_trickles_check_p99_ms_idle'])} ms |",
+        f"| checks, {trickling} trickles | "
+        f"{fmt(r[f'check_p50_ms_under_{trickling}_small_body_trickles'])} ms | "
+        f"{fmt(r[f'check_p99_ms_under_{trickling}_small_body_trickles'])} ms |",
+        f"| ratio | | {fmt(r['check_p99_ratio_small_trickles_vs_idle'], 2)} |",
+        "",
+        f"Server RSS during the attack (master and workers): "
+        f"{fmt(r['small_trickles_server_rss_mib'])} MiB.",
+        "",
+    ]
+
