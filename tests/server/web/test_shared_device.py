@@ -114,6 +114,21 @@ def test_the_status_page_opens_once_then_asks_for_the_code_again(client):
     assert 'name="receipt"' in again.text  # the check form, to type the code again
 
 
+def test_a_head_request_uses_up_no_one_time_link(client):
+    # Flask answers HEAD with the GET view: a link checker or a proxy asking
+    # for the head of a one-time link must not close it
+    location, page = _receipt_page(client)
+    code = find(r'id="receipt">([^<]+)<', page.text)
+    link_id = location.split("/receipt/")[1].split("?")[0]
+    left = client.head(f"/receipt/{link_id}/leave")
+    assert left.status_code == 303 and left.location == EXIT
+    assert code in client.get(location).text
+    status = _status_location(client, code)
+    assert client.head(status).status_code == 200
+    first = client.get(status)
+    assert first.status_code == 200 and 'id="status"' in first.text
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_receipt_page_shows_the_code_until_it_is_confirmed_in_any_language(client, lang):
     location, page = _receipt_page(client, lang)

@@ -231,8 +231,10 @@ def leave_receipt_page(link_id):
     sends a beacon here (POST, answered 204) and leaves at once. Only the
     link, which only that page and its history entry hold, closes the page:
     a link that does not open (someone else's id, a forged seal) closes
-    nothing, and the answer is the same either way.
+    nothing, and the answer is the same either way. A HEAD closes nothing.
     """
+    if request.method == "HEAD":  # a link checker or a proxy: nothing is closed
+        return "", 303, {"Location": current_app.config["QUICK_EXIT_URL"]}
     pages = extension("page_links")
     try:
         pages.read(link_id, "receipt")
@@ -332,6 +334,10 @@ def status_page(link_id):
     link again, so Reload tries again rather than sending the reporter back
     to type the code (and spend another check).
     """
+    if request.method == "HEAD":
+        # Flask answers HEAD with the GET view: a link checker or a proxy
+        # asking for the head would run the check and use the link up.
+        return "", 200
     pages = extension("page_links")
     try:
         payload, reopen = pages.take_for_work(link_id, "status")
