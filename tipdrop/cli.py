@@ -24,7 +24,7 @@ EXTRA_OF_LIBRARY = {
 #: The names of each zone's top-level commands, for stand-ins when its libraries are missing.
 ZONE_COMMAND_NAMES = {
     "tipdrop.server.cli": ("serve", "export", "import-replies", "import-ack", "purge",
-                           "backup-keygen", "backup", "restore", "doctor"),
+                           "backup-keygen", "backup", "restore", "doctor", "nginx-pages"),
     "tipdrop.officer.keys_cli": ("keygen", "keys"),
     "tipdrop.officer.cli": ("officer",),
 }
