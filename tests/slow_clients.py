@@ -1,5 +1,6 @@
 """Clients that send a request body at a chosen pace, for tests against a real server."""
 
+import http.client
 import select
 import socket
 import threading
@@ -51,3 +52,27 @@ class PacedUpload(threading.Thread):
         if self.answer and self.answer.startswith(b"HTTP/1.1 "):
             return int(self.answer[9:12])
         return None
+
+
+def post_awaiting_refusal(port, path, content_type, body, wait, timeout=60):
+    """(status, answer, Retry-After) of a POST that looks for an early answer after its first KiB.
+
+    As a browser would: the server shuts its receiving side when it refuses
+    a body before reading it (tipdrop/server/web/deadlines.py), and a client
+    still sending would meet a reset instead of the refusal. If nothing comes
+    within ``wait`` seconds, the rest of the body is sent.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[:1024])
+        answered, _, _ = select.select([conn.sock], [], [], wait)
+        if not answered:
+            conn.send(body[1024:])
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader("Retry-After")
+    finally:
+        conn.close()

@@ -11,16 +11,14 @@ staged blob deleted) and is stored; an upload above that rate keeps its
 slot, and the newcomer gets 503 with Retry-After, as before.
 """
 
-import http.client
 import json
-import select
 import time
 
 import pytest
 
 from tests import stored
 from tests.serving import multipart, start_server
-from tests.slow_clients import PacedUpload
+from tests.slow_clients import PacedUpload, post_awaiting_refusal
 from tipdrop.server.web.upload import SMALL_BODY
 
 pytestmark = pytest.mark.e2e
@@ -66,27 +64,9 @@ def _holding(server, step, pause, size):
 
 
 def _newcomer(server):
-    """(status, answer, Retry-After) of a large upload sent at full speed.
-
-    As a browser would, it looks for an early answer after its first KiB: the
-    server shuts its receiving side when it refuses (deadlines.py), and a
-    client still sending would meet a reset instead of the 503.
-    """
+    """(status, answer, Retry-After) of a large upload sent at full speed."""
     content_type, body = _upload_request("the newcomer", 2 * SMALL_BODY)
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.putrequest("POST", "/api/v1/tips")
-        conn.putheader("Content-Type", content_type)
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders()
-        conn.send(body[:1024])
-        answered, _, _ = select.select([conn.sock], [], [], 3)
-        if not answered:
-            conn.send(body[1024:])
-        response = conn.getresponse()
-        return response.status, response.read(), response.getheader("Retry-After")
-    finally:
-        conn.close()
+    return post_awaiting_refusal(server.port, "/api/v1/tips", content_type, body, 3)
 
 
 def _stop(holder):

@@ -16,19 +16,17 @@ Then the trickles end, and nothing of them is left: no tip, no staged blob,
 their canary in no file of the data folder or the temp folder.
 """
 
-import http.client
 import io
 import json
 import re
 import secrets
-import select
 import time
 
 import pytest
 
 from tests import stored
 from tests.serving import multipart, start_server
-from tests.slow_clients import PacedUpload
+from tests.slow_clients import PacedUpload, post_awaiting_refusal
 from tipdrop.protocol import uploads
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
@@ -96,30 +94,14 @@ def _hold(server, holders):
 
 
 def _large_upload(server):
-    """(status, Retry-After) of a large upload; a refusal is read before the body is sent.
-
-    As a browser would, the body waits for an early answer after its first
-    KiB: the server shuts its receiving side when it refuses (deadlines.py),
-    and a client still sending would meet a reset instead of the 503.
-    """
+    """(status, Retry-After) of a large upload; a refusal is read before the body is sent."""
     content_type, body = _upload_request("a large upload", 2 * SMALL_BODY)
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        conn.putrequest("POST", "/api/v1/tips")
-        conn.putheader("Content-Type", content_type)
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders()
-        conn.send(body[:1024])
-        answered, _, _ = select.select([conn.sock], [], [], ANSWER_WAIT)
-        if not answered:
-            conn.send(body[1024:])
-        response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("Retry-After")
+        status, _, retry_after = post_awaiting_refusal(server.port, "/api/v1/tips", content_type,
+                                                       body, ANSWER_WAIT, timeout=30)
     except OSError as error:
         return repr(error), None
-    finally:
-        conn.close()
+    return status, retry_after
 
 
 def _checks(server, receipt):
