@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import socket
 import time
-from types import SimpleNamespace
 
 #: What the reader asks of wsgi.input at a time.
 READ = 1024 * 1024
@@ -27,10 +26,13 @@ SEND = 4 * 1024 * 1024
 class ReaderApp:
     """A WSGI app that reads the whole request body and discards it."""
 
-    def __init__(self, read_timeout: float):
-        # tipdrop/server/worker.py reads request heads in its main loop only for an
-        # app that says its head deadline, as tipdrop's app does: say it too.
-        self.extensions = {"tipdrop": {"deadlines": SimpleNamespace(read_timeout=read_timeout)}}
+    def __init__(self, deadlines):
+        # tipdrop/server/worker.py reads request heads, and small bodies, in its
+        # main loop under the deadlines an app says it has, as tipdrop's app
+        # does (tipdrop/server/web/__init__.py): say the same ones, so both are
+        # served alike. (With a stand-in that had only the head deadline, the
+        # worker died on the first small body it read ahead.)
+        self.extensions = {"tipdrop": {"deadlines": deadlines}}
 
     def __call__(self, environ, start_response):
         body = environ["wsgi.input"]
@@ -47,6 +49,7 @@ def serve(port: int, workers: int) -> None:
     """Serve ReaderApp with ``tipdrop serve``'s gunicorn options (tipdrop/server/serve.py)."""
     from tipdrop.server.serve import RESERVED_THREADS, _Gunicorn, with_allocator_settings
     from tipdrop.server.settings import from_env
+    from tipdrop.server.web.deadlines import Deadlines
 
     with_allocator_settings()
     settings = from_env()
@@ -55,7 +58,7 @@ def serve(port: int, workers: int) -> None:
                "threads": settings.upload_slots + RESERVED_THREADS,
                "accesslog": None, "errorlog": "-", "logger_class": "tipdrop.server.logs.GunicornLogger",
                "loglevel": "warning", "timeout": 120, "graceful_timeout": 10}
-    app = ReaderApp(settings.read_timeout)
+    app = ReaderApp(Deadlines(settings.read_timeout, settings.min_body_rate, settings.rate_window))
     _Gunicorn(lambda: app, options).run()
 
 
