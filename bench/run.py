@@ -101,10 +101,32 @@ def _stream_figures(size):
                       "stream_peak_rss_mib_large": peaks[size]}
 
 
+def _growth_figures(size):
+    """The growth steps of the run ``size`` stands for, uploads included.
+
+    The upload steps are the upload section's medians when results.json
+    holds them for these sizes; otherwise the uploads are measured here, one
+    round each (their section of RESULTS.md is left as it is).
+    """
+    quick = size < 1024 * MiB
+    sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
+    path = HERE / "results.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    keys = [f"{kind}_mb_s_{n // MiB}mib" for n in sizes for kind in ("upload", "sealed_upload")]
+    if all(key in known for key in keys):
+        uploads = {key: known[key] for key in keys} | {
+            "upload_sizes_mib": [n // MiB for n in sizes]}
+    else:
+        uploads = upload.measure(sizes, workers=os.cpu_count() or 2, rounds=1, sealed=True)
+    return growth.measure(quick, uploads)
+
+
 #: What ``--only`` can run: the figures (for the run's largest size) and the section they fill.
 PARTS = {
     "stream_cipher": (_stream_figures, lambda r: report_stream.section(r)),
     "backup": (lambda size: backup.measure(size), lambda r: report_backup.section(r)),
+    "growth": (_growth_figures, lambda r: report_growth.section(
+        r | {"mode": "full" if r["growth"]["upload"][-1][0] >= 1024 else "quick"})),
 }
 
 
@@ -133,6 +155,8 @@ def partial(names, quick):
                 "full run.")
         text = replace_section(text, "\n".join([lines[0], "", note, *lines[1:]]))
     (HERE / "RESULTS.md").write_text(text)
+    if "growth" in results:
+        (HERE / "growth.svg").write_text(growth.svg(results["growth"]))
     for key, value in results.items():
         print(f"{key}  {value:,.3f}" if isinstance(value, float) else f"{key}  {value}")
     print(f"\nwritten: {path} and the sections of {HERE / 'RESULTS.md'}")
