@@ -516,3 +516,24 @@ def test_nginx_pages_writes_every_refusal_in_every_language_readable_by_nginx(ru
     result = run_cli("nginx-pages", "--out", tmp_path / "file" / "x")
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@needs_nginx
+@pytest.mark.parametrize("lang, accept", [("kk", b"?lang=kk"), ("en", b"")])
+def test_the_refusal_pages_address_asked_for_from_outside_gets_tipdrops_not_found_page(
+        proxied, lang, accept):
+    """The location the refusal pages live under is internal; asked for directly,
+    it is an address tipdrop does not know: its 404 in the reader's language, as
+    for any other unknown address, not nginx's English page nor a refusal page."""
+    server, prefix, tls_port, onion_port = proxied
+    head = b"Host: x\r\nAccept-Language: en-GB,en\r\nConnection: close\r\n\r\n"
+    _, _, unknown = _answer(onion_port, b"GET /no-such-page" + accept + b" HTTP/1.1\r\n" + head)
+    for port, tls in ((onion_port, False), (tls_port, True)):
+        for path in (b"/.tipdrop-refused/413." + lang.encode() + b".html",
+                     b"/.tipdrop-refused/", b"/.tipdrop-refused/nothing"):
+            status, headers, body = _answer(port, b"GET " + path + accept + b" HTTP/1.1\r\n"
+                                            + head, tls)
+            assert status == 404, (port, path, status, body[:300])
+            assert f'lang="{lang}"'.encode() in body, body[:300]
+            assert body == unknown
+            assert b"nginx" not in body and headers["x-tipdrop-proxy-buffering"] == "off"
