@@ -31,8 +31,20 @@ def doctor(run_cli, deployment, *extra):
     return run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, *extra, env=ENV)
 
 
-def test_doctor_passes_a_clean_deployment(run_cli, deployment):
-    result = doctor(run_cli, deployment, "--nginx-config", DOCS / "nginx-tipdrop.conf")
+def with_pages(run_cli, tmp_path, source=DOCS / "nginx-tipdrop.conf"):
+    """``source`` with its refusal pages in ``tmp_path``, written by `tipdrop nginx-pages`."""
+    from tipdrop.server.nginxpages import FOLDER
+
+    folder = tmp_path / "refusals"
+    result = run_cli("nginx-pages", "--out", folder)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / source.name
+    path.write_text(source.read_text().replace(FOLDER, str(folder)))
+    return path
+
+
+def test_doctor_passes_a_clean_deployment(run_cli, deployment, tmp_path):
+    result = doctor(run_cli, deployment, "--nginx-config", with_pages(run_cli, tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "problem:" not in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("doctor: all is well (checked ")
@@ -62,14 +74,16 @@ def test_doctor_names_each_problem_with_its_fix_and_exits_2(run_cli, deployment,
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     problems = [line for line in lines if line.startswith("problem: ")]
-    assert len(problems) == 4
+    # (and the config's lack of the error_page lines for nginx's own refusals, twice)
+    assert len(problems) == 6
     assert all(" -- fix: " in line for line in problems)
-    assert lines[-1].startswith("doctor: 4 problem(s) found")
+    assert lines[-1].startswith("doctor: 6 problem(s) found")
     text = "\n".join(problems)
     assert "move it off the server" in text
     assert f"chmod 700 {data_dir}" in text
     assert f"chmod 600 {data_dir / 'token-secret'}" in text
     assert "'proxy_request_buffering off;'" in text
+    assert "'error_page 413 /.tipdrop-refused/413.$tipdrop_lang.$tipdrop_refusal_kind;'" in text
 
 
 def test_doctor_asks_the_live_site_for_the_proxys_marker(run_cli, server):

@@ -275,7 +275,8 @@ def restore_cmd(file, key_file, passphrase_file, data_dir):
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes tipdrop serve runs (for the disk space check).")
 @click.option("--nginx-config", type=click.Path(dir_okay=False),
-              help="nginx configuration serving tipdrop: check it never buffers uploads to disk.")
+              help="nginx configuration serving tipdrop: check it never buffers uploads to disk, "
+                   "logs no address, and answers its own refusals with tipdrop's pages.")
 @click.option("--check-url", metavar="URL",
               help="Public address of the site: check the proxy's "
                    "X-Tipdrop-Proxy-Buffering header on URL/healthz.")
@@ -289,7 +290,8 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     set the backup key and the age of the newest backup, the clock, free disk
     space for uploads, with TIPDROP_PROXIES set that the running server
     listens on loopback or a Unix socket only, and, if given, the nginx
-    configuration or the live proxy (docs/reverse-proxy.md). Prints one line
+    configuration (buffering, logs, its own refusals answered with the pages
+    of tipdrop nginx-pages) or the live proxy (docs/reverse-proxy.md). Prints one line
     per problem with its fix; exit code 0 only if all is well, else 2. Run it
     as the user that runs the server.
 

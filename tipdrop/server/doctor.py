@@ -390,6 +390,25 @@ def check_nginx_config(path):
     return found
 
 
+def check_nginx_refusals(path):
+    """nginx answers the requests it refuses itself with tipdrop's pages, in the reporter's language.
+
+    A body over client_max_body_size, a request line or header over nginx's
+    buffers and a head it cannot parse never reach tipdrop; without the
+    error_page lines of deploy/nginx/tipdrop.conf and the pages of
+    ``tipdrop nginx-pages`` nginx answers them with its own English page
+    (docs/reverse-proxy.md, "nginx's own refusals"). What is missing is
+    named exactly, with the line to add (tipdrop/server/nginxpages.py).
+    """
+    from tipdrop.server import nginxpages
+
+    try:
+        root = nginxconf.parse(path)
+    except ConfigError:
+        return []  # check_nginx_config says why
+    return [Finding(problem, fix) for problem, fix in nginxpages.check_config(root)]
+
+
 def _in_force(directive, name):
     """Every ``name`` directive in force inside ``directive``'s block (nginx allows
     several access_log and error_log at one level, and uses them all); [] if none."""
@@ -519,6 +538,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
             results.append(("listening address", check_listening(settings.proxies, addresses)))
     if nginx_config:
         results.append(("nginx config", check_nginx_config(nginx_config)))
+        results.append(("nginx refusal pages", check_nginx_refusals(nginx_config)))
     if check_url:
         results.append(("proxy header", check_proxy_header(check_url)))
     return results
