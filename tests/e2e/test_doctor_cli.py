@@ -160,3 +160,20 @@ def test_doctor_checks_the_backups_when_a_backup_folder_is_set(run_cli, deployme
     fresh = run()
     assert fresh.returncode == 0, fresh.stdout
     assert "backups" in fresh.stdout.strip().splitlines()[-1]
+
+
+def test_doctor_warns_when_the_workers_read_ahead_budgets_outgrow_the_machine(run_cli, deployment):
+    keys_dir, data_dir = deployment
+    # 64 workers x 16 TiB each: more than a quarter of any machine's memory
+    result = run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, "--workers", "64",
+                     env=ENV | {"TIPDROP_READ_AHEAD_MB": str(16 * 1024 * 1024)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 1, result.stdout
+    assert problems[0].startswith(
+        "problem: 64 worker(s) x TIPDROP_READ_AHEAD_MB=16777216 may hold 1073741824 MiB of "
+        "request bodies at once, more than a quarter of this machine's ")
+    assert " -- fix: lower TIPDROP_READ_AHEAD_MB to " in problems[0]
+    # ... and with the default, nothing to say
+    result = run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, env=ENV)
+    assert result.returncode == 0 and "read-ahead memory" in result.stdout, result.stdout

@@ -280,6 +280,27 @@ def test_enough_disk_space_is_fine(deployment):
                                    free_bytes=lambda path: 3200 * MIB) == []
 
 
+def test_read_ahead_memory_within_a_quarter_of_the_machine_is_fine():
+    gib = lambda: 1024 * MIB  # noqa: E731
+    assert doctor.check_read_ahead_memory(32, workers=2, total_memory=gib) == []
+    assert doctor.check_read_ahead_memory(128, workers=2, total_memory=gib) == []
+    assert doctor.check_read_ahead_memory(10**6, workers=2, total_memory=lambda: None) == []
+
+
+def test_read_ahead_memory_over_a_quarter_of_the_machine_is_found():
+    finding = only(doctor.check_read_ahead_memory(200, workers=2, total_memory=lambda: 1024 * MIB))
+    assert finding.problem == (
+        "2 worker(s) x TIPDROP_READ_AHEAD_MB=200 may hold 400 MiB of request bodies at once, "
+        "more than a quarter of this machine's 1024 MiB of memory")
+    assert finding.fix.startswith("lower TIPDROP_READ_AHEAD_MB to 128 or less")
+
+
+def test_the_doctor_checks_read_ahead_memory_for_the_workers_given(deployment):
+    results = dict(doctor.diagnose(deployment.replace(read_ahead_mb=10**9), workers=3))
+    assert "3 worker(s) x TIPDROP_READ_AHEAD_MB=1000000000" in only(
+        results["read-ahead memory"]).problem
+
+
 # --- nginx ---------------------------------------------------------------------------
 
 

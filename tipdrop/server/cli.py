@@ -273,7 +273,7 @@ def restore_cmd(file, key_file, passphrase_file, data_dir):
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
 @click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes tipdrop serve runs (for the disk space check).")
+              help="Worker processes tipdrop serve runs (for the disk space and memory checks).")
 @click.option("--nginx-config", type=click.Path(dir_okay=False),
               help="nginx configuration serving tipdrop: check it never buffers uploads to disk, "
                    "logs no address, and answers its own refusals with tipdrop's pages.")
@@ -288,7 +288,8 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
     (32+ bytes, 0600), the rate-limit folder (in RAM), with TIPDROP_BACKUP_DIR
     set the backup key and the age of the newest backup, the clock, free disk
-    space for uploads, with TIPDROP_PROXIES set that the running server
+    space for uploads, memory for the small bodies the workers read ahead
+    (TIPDROP_READ_AHEAD_MB), with TIPDROP_PROXIES set that the running server
     listens on loopback or a Unix socket only, and, if given, the nginx
     configuration (buffering, logs, its own refusals answered with the pages
     of tipdrop nginx-pages) or the live proxy (docs/reverse-proxy.md). Prints one line
