@@ -31,8 +31,20 @@ def doctor(run_cli, deployment, *extra):
     return run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, *extra, env=ENV)
 
 
-def test_doctor_passes_a_clean_deployment(run_cli, deployment):
-    result = doctor(run_cli, deployment, "--nginx-config", DOCS / "nginx-tipdrop.conf")
+def with_pages(run_cli, tmp_path, source=DOCS / "nginx-tipdrop.conf"):
+    """``source`` with its refusal pages in ``tmp_path``, written by `tipdrop nginx-pages`."""
+    from tipdrop.server.nginxpages import FOLDER
+
+    folder = tmp_path / "refusals"
+    result = run_cli("nginx-pages", "--out", folder)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / source.name
+    path.write_text(source.read_text().replace(FOLDER, str(folder)))
+    return path
+
+
+def test_doctor_passes_a_clean_deployment(run_cli, deployment, tmp_path):
+    result = doctor(run_cli, deployment, "--nginx-config", with_pages(run_cli, tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "problem:" not in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("doctor: all is well (checked ")
@@ -62,14 +74,16 @@ def test_doctor_names_each_problem_with_its_fix_and_exits_2(run_cli, deployment,
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     problems = [line for line in lines if line.startswith("problem: ")]
-    assert len(problems) == 4
+    # (and the config's lack of the error_page lines for nginx's own refusals, twice)
+    assert len(problems) == 6
     assert all(" -- fix: " in line for line in problems)
-    assert lines[-1].startswith("doctor: 4 problem(s) found")
+    assert lines[-1].startswith("doctor: 6 problem(s) found")
     text = "\n".join(problems)
     assert "move it off the server" in text
     assert f"chmod 700 {data_dir}" in text
     assert f"chmod 600 {data_dir / 'token-secret'}" in text
     assert "'proxy_request_buffering off;'" in text
+    assert "'error_page 413 /.tipdrop-refused/413.$tipdrop_lang.$tipdrop_refusal_kind;'" in text
 
 
 def test_doctor_asks_the_live_site_for_the_proxys_marker(run_cli, server):
@@ -146,3 +160,20 @@ def test_doctor_checks_the_backups_when_a_backup_folder_is_set(run_cli, deployme
     fresh = run()
     assert fresh.returncode == 0, fresh.stdout
     assert "backups" in fresh.stdout.strip().splitlines()[-1]
+
+
+def test_doctor_warns_when_the_workers_read_ahead_budgets_outgrow_the_machine(run_cli, deployment):
+    keys_dir, data_dir = deployment
+    # 64 workers x 16 TiB each: more than a quarter of any machine's memory
+    result = run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, "--workers", "64",
+                     env=ENV | {"TIPDROP_READ_AHEAD_MB": str(16 * 1024 * 1024)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 1, result.stdout
+    assert problems[0].startswith(
+        "problem: 64 worker(s) x TIPDROP_READ_AHEAD_MB=16777216 may hold 1073741824 MiB of "
+        "request bodies at once, more than a quarter of this machine's ")
+    assert " -- fix: lower TIPDROP_READ_AHEAD_MB to " in problems[0]
+    # ... and with the default, nothing to say
+    result = run_cli("doctor", "--data-dir", data_dir, "--keys-dir", keys_dir, env=ENV)
+    assert result.returncode == 0 and "read-ahead memory" in result.stdout, result.stdout

@@ -410,9 +410,11 @@ def test_control_without_error_log_off_nginx_logs_the_client_address(proxied):
 @needs_nginx
 def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployment, tmp_path):
     doctor = test_doctor_cli.doctor
-    result = doctor(run_cli, deployment, "--nginx-config", SHIPPED)
+    shipped = test_doctor_cli.with_pages(run_cli, tmp_path, SHIPPED)
+    result = doctor(run_cli, deployment, "--nginx-config", shipped)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "problem:" not in result.stdout
+    assert "nginx refusal pages" in result.stdout
 
     buffering = tmp_path / "buffering.conf"
     buffering.write_text(SHIPPED.read_text().replace(
@@ -420,6 +422,25 @@ def test_doctor_accepts_the_shipped_config_and_flags_buffering(run_cli, deployme
     result = doctor(run_cli, deployment, "--nginx-config", buffering)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "proxy_request_buffering" in result.stdout
+
+    # Without the error_page lines, it names each line to add
+    lines = tmp_path / "no-refusal-pages.conf"
+    lines.write_text("\n".join(line for line in shipped.read_text().split("\n")
+                               if not line.strip().startswith("error_page 4")))
+    result = doctor(run_cli, deployment, "--nginx-config", lines)
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = [ln for ln in result.stdout.splitlines() if ln.startswith("problem: ")]
+    assert len(problems) == 4, result.stdout  # head and body refusals, in both server blocks
+    assert all("its own English page" in ln or "nginx's English 413" in ln for ln in problems)
+    assert "'error_page 494 =431 /.tipdrop-refused/431.$tipdrop_lang.$tipdrop_refusal_kind;'" \
+        in result.stdout
+
+    # Without the pages written, it gives the command that writes them
+    unwritten = tmp_path / "unwritten.conf"
+    unwritten.write_text(SHIPPED.read_text().replace(nginxpages.FOLDER, str(tmp_path / "none")))
+    result = doctor(run_cli, deployment, "--nginx-config", unwritten)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"fix: write them: tipdrop nginx-pages --out {tmp_path / 'none'}" in result.stdout
 
     logging = tmp_path / "logging.conf"
     logging.write_text(SHIPPED.read_text().replace("error_log /dev/null;", "", 1))
@@ -516,3 +537,24 @@ def test_nginx_pages_writes_every_refusal_in_every_language_readable_by_nginx(ru
     result = run_cli("nginx-pages", "--out", tmp_path / "file" / "x")
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@needs_nginx
+@pytest.mark.parametrize("lang, accept", [("kk", b"?lang=kk"), ("en", b"")])
+def test_the_refusal_pages_address_asked_for_from_outside_gets_tipdrops_not_found_page(
+        proxied, lang, accept):
+    """The location the refusal pages live under is internal; asked for directly,
+    it is an address tipdrop does not know: its 404 in the reader's language, as
+    for any other unknown address, not nginx's English page nor a refusal page."""
+    server, prefix, tls_port, onion_port = proxied
+    head = b"Host: x\r\nAccept-Language: en-GB,en\r\nConnection: close\r\n\r\n"
+    _, _, unknown = _answer(onion_port, b"GET /no-such-page" + accept + b" HTTP/1.1\r\n" + head)
+    for port, tls in ((onion_port, False), (tls_port, True)):
+        for path in (b"/.tipdrop-refused/413." + lang.encode() + b".html",
+                     b"/.tipdrop-refused/", b"/.tipdrop-refused/nothing"):
+            status, headers, body = _answer(port, b"GET " + path + accept + b" HTTP/1.1\r\n"
+                                            + head, tls)
+            assert status == 404, (port, path, status, body[:300])
+            assert f'lang="{lang}"'.encode() in body, body[:300]
+            assert body == unknown
+            assert b"nginx" not in body and headers["x-tipdrop-proxy-buffering"] == "off"

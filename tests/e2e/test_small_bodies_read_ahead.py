@@ -31,6 +31,7 @@ from tests import stored
 from tests.serving import multipart, start_server
 from tipdrop.server.web import i18n
 from tipdrop.server.web.deadlines import SlowClientError
+from tipdrop.server.web.limits import BusyError
 from tipdrop.server.web.upload import SMALL_BODY
 
 pytestmark = pytest.mark.e2e
@@ -45,9 +46,16 @@ TRICKLE_PAUSE = 0.25
 HONEST_TIMEOUT = 30
 CANARY = b"CANARY-READ-AHEAD-5be1"
 JSON = "application/json"
+
+
+def _kazakh(error):
+    """What the app answers ``error`` with, in Kazakh."""
+    return Translations.load(str(i18n.TRANSLATIONS), ["kk"], domain="messages").gettext(
+        i18n.summary(error))
+
+
 #: What the app answers a body too slow to arrive (SlowClientError), in Kazakh.
-KAZAKH_SLOW = Translations.load(str(i18n.TRANSLATIONS), ["kk"], domain="messages").gettext(
-    i18n.summary(SlowClientError))
+KAZAKH_SLOW = _kazakh(SlowClientError)
 
 
 def _env(**extra):
@@ -320,3 +328,51 @@ def test_bodies_read_ahead_are_bounded_in_memory_and_past_the_bound_refused_busy
         server.stop()
     log = server.log_path.read_bytes()
     assert re.search(rb"Request refused with 503: bodies read ahead hold \d+ bytes", log)
+
+
+def test_the_operators_read_ahead_budget_takes_effect_in_the_worker(tmp_path):
+    """TIPDROP_READ_AHEAD_MB=1: four waiting bodies of 256 KiB fill it, the fifth is refused.
+
+    With the default 32 MiB (the code before: a constant) the fifth is read
+    like the others (the test above holds 128 before it refuses one).
+    """
+    server = start_server(tmp_path, workers=1, extra_env=_env(
+        TIPDROP_READ_AHEAD_MB="1", TIPDROP_READ_TIMEOUT="60", TIPDROP_RATE_WINDOW="60",
+        TIPDROP_MIN_BODY_RATE="1"))
+    fits = 1024 * 1024 // SMALL_BODY
+    socks = []
+    try:
+        # Given as many slow small bodies as one mebibyte holds, each sending a little
+        for _ in range(fits):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(_head("POST", "/api/v1/tips", SMALL_BODY) + b"{")
+            socks.append(sock)
+        status, _ = _request(server, "GET", "/healthz")
+        assert status == 200
+        assert select.select(socks, [], [], 0)[0] == [], "a body within the budget was answered"
+        # When one more comes, then it is refused at once, busy, in the reporter's language
+        with closing(socket.create_connection(("127.0.0.1", server.port), timeout=30)) as sock:
+            sock.sendall(_head("POST", "/api/v1/tips?lang=kk", SMALL_BODY) + b"{")
+            status, headers, answer = _Responses(sock).next()
+        assert status == 503 and headers["retry-after"] == "30", answer
+        assert json.loads(answer)["error"] == "BusyError"
+        assert json.loads(answer)["message"] == _kazakh(BusyError)
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+    log = server.log_path.read_bytes()
+    assert b"Request refused with 503: bodies read ahead hold 1048572 bytes" in log, log[-2000:]
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["doctor"]])
+@pytest.mark.parametrize("value, says", [("0", "out of range: 0 (at least 1)"),
+                                         ("32MB", "'32MB' is not a whole number")])
+def test_a_bad_read_ahead_budget_stops_the_command_with_one_line(run_cli, tmp_path, command,
+                                                                  value, says):
+    from tests.e2e.conftest import assert_clean_error
+
+    result = run_cli(*command, "--data-dir", tmp_path / "instance",
+                     env={"TIPDROP_READ_AHEAD_MB": value})
+    assert_clean_error(result, "TIPDROP_READ_AHEAD_MB", says)
+    assert not (tmp_path / "instance").exists()

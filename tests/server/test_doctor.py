@@ -19,10 +19,11 @@ import sqlite_utils
 from tipdrop.common import sqlite
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import keys
-from tipdrop.server import doctor, store
+from tipdrop.server import doctor, nginxpages, store
 from tipdrop.server.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SHIPPED = DOCS.parent / "deploy" / "nginx" / "tipdrop.conf"
 MIB = 1024 * 1024
 
 
@@ -49,12 +50,12 @@ def only(findings):
     return findings[0]
 
 
-def test_a_clean_deployment_has_no_findings(deployment):
-    results = doctor.diagnose(deployment, nginx_config=DOCS / "nginx-tipdrop.conf")
+def test_a_clean_deployment_has_no_findings(deployment, tmp_path):
+    results = doctor.diagnose(deployment, nginx_config=with_pages(tmp_path, DOCS / "nginx-tipdrop.conf"))
     assert [finding for _, found in results for finding in found] == []
     assert {name for name, _ in results} >= {
         "keys folder", "routing", "data folder", "database", "token secret", "clock",
-        "disk space", "nginx config", "attachment files"}
+        "disk space", "nginx config", "nginx refusal pages", "attachment files"}
 
 
 def test_a_finding_reads_as_one_line_with_the_problem_and_its_fix():
@@ -279,6 +280,27 @@ def test_enough_disk_space_is_fine(deployment):
                                    free_bytes=lambda path: 3200 * MIB) == []
 
 
+def test_read_ahead_memory_within_a_quarter_of_the_machine_is_fine():
+    gib = lambda: 1024 * MIB  # noqa: E731
+    assert doctor.check_read_ahead_memory(32, workers=2, total_memory=gib) == []
+    assert doctor.check_read_ahead_memory(128, workers=2, total_memory=gib) == []
+    assert doctor.check_read_ahead_memory(10**6, workers=2, total_memory=lambda: None) == []
+
+
+def test_read_ahead_memory_over_a_quarter_of_the_machine_is_found():
+    finding = only(doctor.check_read_ahead_memory(200, workers=2, total_memory=lambda: 1024 * MIB))
+    assert finding.problem == (
+        "2 worker(s) x TIPDROP_READ_AHEAD_MB=200 may hold 400 MiB of request bodies at once, "
+        "more than a quarter of this machine's 1024 MiB of memory")
+    assert finding.fix.startswith("lower TIPDROP_READ_AHEAD_MB to 128 or less")
+
+
+def test_the_doctor_checks_read_ahead_memory_for_the_workers_given(deployment):
+    results = dict(doctor.diagnose(deployment.replace(read_ahead_mb=10**9), workers=3))
+    assert "3 worker(s) x TIPDROP_READ_AHEAD_MB=1000000000" in only(
+        results["read-ahead memory"]).problem
+
+
 # --- nginx ---------------------------------------------------------------------------
 
 
@@ -390,6 +412,127 @@ def test_broken_nginx_config_is_found(tmp_path, body):
 
 def test_missing_nginx_config_is_found(tmp_path):
     assert "cannot read" in only(doctor.check_nginx_config(tmp_path / "nope.conf")).problem
+
+
+# --- nginx's own refusals, in the reporter's language (docs/reverse-proxy.md) ----------
+
+
+def with_pages(tmp_path, source=SHIPPED, edit=None, pages=True):
+    """``source`` with its pages' folder in ``tmp_path`` (written unless not ``pages``), edited."""
+    folder = tmp_path / "refusals"
+    if pages:
+        nginxpages.write_pages(folder)
+    assert nginxpages.FOLDER in source.read_text()
+    text = source.read_text().replace(nginxpages.FOLDER, str(folder))
+    if edit is not None:
+        edited, text = text, edit(text)
+        assert text != edited, "the edit changed nothing"
+    path = tmp_path / f"edited-{source.name}"
+    path.write_text(text)
+    return path
+
+
+def _without(*lines):
+    return lambda text: "\n".join(ln for ln in text.split("\n")
+                                  if not ln.strip().startswith(lines))
+
+
+@pytest.mark.parametrize("source", [SHIPPED, DOCS / "nginx-tipdrop.conf"], ids=lambda p: p.name)
+def test_the_shipped_nginx_configs_show_tipdrops_pages_for_nginxs_own_refusals(tmp_path, source):
+    assert doctor.check_nginx_refusals(with_pages(tmp_path, source)) == []
+
+
+def test_a_config_without_the_error_page_lines_is_found_with_the_lines_to_add(tmp_path):
+    path = with_pages(tmp_path, edit=_without("error_page 4"))
+    findings = doctor.check_nginx_refusals(path)
+    # One finding per server block for the refusals of a head, one for a body over the limit
+    assert len(findings) == 4, findings
+    head, body = findings[0], findings[1]
+    assert head.problem.startswith(f"{path}:")
+    assert ("(server): nginx answers 400, 414, 431 itself with its own English page, not "
+            "tipdrop's refusal in the reporter's language") in head.problem
+    for line in ("error_page 400 /.tipdrop-refused/400.$tipdrop_lang.$tipdrop_refusal_kind;",
+                 "error_page 414 /.tipdrop-refused/414.$tipdrop_lang.$tipdrop_refusal_kind;",
+                 "error_page 494 =431 /.tipdrop-refused/431.$tipdrop_lang.$tipdrop_refusal_kind;"):
+        assert f"'{line}'" in head.fix and line in SHIPPED.read_text()
+    assert "a body over client_max_body_size gets nginx's English 413" in body.problem
+    assert "'error_page 413 /.tipdrop-refused/413.$tipdrop_lang.$tipdrop_refusal_kind;'" in body.fix
+
+
+def test_a_location_with_error_pages_of_its_own_loses_the_server_blocks_413(tmp_path):
+    path = with_pages(tmp_path, edit=lambda text: text.replace(
+        "location / {", "location / {\n        error_page 502 /sorry.html;", 1))
+    finding = only(doctor.check_nginx_refusals(path))
+    assert "(location /): its own error_page lines replace the server block's" in finding.problem
+    assert "413" in finding.problem and "error_page 413 " in finding.fix
+
+
+def test_a_header_too_large_not_sent_as_431_is_found(tmp_path):
+    path = with_pages(tmp_path, edit=lambda text: text.replace("error_page 494 =431", "error_page 494", 1))
+    finding = only(doctor.check_nginx_refusals(path))
+    assert "error_page 494 does not send it as 431" in finding.problem
+
+
+def test_a_refusal_sent_to_another_page_is_found(tmp_path):
+    path = with_pages(tmp_path, edit=lambda text: text.replace(
+        "error_page 413 /.tipdrop-refused/413.", "error_page 413 /.tipdrop-refused/400.", 1))
+    finding = only(doctor.check_nginx_refusals(path))
+    assert "error_page 413 shows /.tipdrop-refused/400.$tipdrop_lang" in finding.problem
+
+
+def test_missing_pages_are_found_with_the_command_that_writes_them(tmp_path):
+    path = with_pages(tmp_path, pages=False)
+    finding = only(doctor.check_nginx_refusals(path))
+    assert "24 of the 24 pages nginx shows for its own refusals are missing" in finding.problem
+    assert finding.fix == f"write them: tipdrop nginx-pages --out {tmp_path / 'refusals'}"
+
+
+def test_pages_another_version_wrote_are_found(tmp_path):
+    path = with_pages(tmp_path)
+    (tmp_path / "refusals" / "413.kk.html").write_text("<p>an older page</p>")
+    (tmp_path / "refusals" / "400.en.json").unlink()
+    missing, older = doctor.check_nginx_refusals(path)
+    assert "1 of the 24 pages" in missing.problem and "400.en.json" in missing.problem
+    assert "1 of the pages" in older.problem and "413.kk.html" in older.problem
+    assert "not the ones this tipdrop writes" in older.problem
+    assert older.fix.startswith(f"write them again: tipdrop nginx-pages --out {tmp_path / 'refusals'}")
+
+
+def test_a_refusal_location_that_gives_outsiders_nginxs_404_is_found(tmp_path):
+    path = with_pages(tmp_path, edit=_without("error_page 404 = @tipdrop;"))
+    findings = doctor.check_nginx_refusals(path)
+    assert len(findings) == 2  # one per server block
+    assert all("a request from outside for /.tipdrop-refused/... gets nginx's English 404"
+               in f.problem and "'error_page 404 = @tipdrop;'" in f.fix for f in findings)
+
+
+def test_a_refusal_location_anyone_can_read_is_found(tmp_path):
+    path = with_pages(tmp_path, edit=_without("internal;"))
+    findings = doctor.check_nginx_refusals(path)
+    assert len(findings) == 2
+    assert all("not internal" in f.problem and "'internal;'" in f.fix for f in findings)
+
+
+def test_no_location_for_the_pages_is_found(tmp_path):
+    path = with_pages(tmp_path, edit=lambda text: text.replace(
+        "location ^~ /.tipdrop-refused/", "location ^~ /elsewhere/"))
+    findings = doctor.check_nginx_refusals(path)
+    assert len(findings) == 2
+    assert all("no 'location ^~ /.tipdrop-refused/' serves the pages" in f.problem
+               for f in findings)
+
+
+def test_the_language_map_left_out_is_found(tmp_path):
+    def drop_map(text):
+        start = text.index('map "$arg_lang')
+        return text[:start] + text[text.index("}", start) + 1:]
+
+    finding = only(doctor.check_nginx_refusals(with_pages(tmp_path, edit=drop_map)))
+    assert "$tipdrop_lang is used but never set, so nginx refuses the configuration" in finding.problem
+
+
+def test_a_config_nginx_cannot_read_leaves_the_refusals_to_the_config_check(tmp_path):
+    assert doctor.check_nginx_refusals(tmp_path / "nope.conf") == []
 
 
 # --- the live proxy's header -------------------------------------------------------

@@ -273,9 +273,10 @@ def restore_cmd(file, key_file, passphrase_file, data_dir):
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_DATA_DIR.")
 @click.option("--keys-dir", type=click.Path(file_okay=False), help="Overrides TIPDROP_KEYS_DIR.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes tipdrop serve runs (for the disk space check).")
+              help="Worker processes tipdrop serve runs (for the disk space and memory checks).")
 @click.option("--nginx-config", type=click.Path(dir_okay=False),
-              help="nginx configuration serving tipdrop: check it never buffers uploads to disk.")
+              help="nginx configuration serving tipdrop: check it never buffers uploads to disk, "
+                   "logs no address, and answers its own refusals with tipdrop's pages.")
 @click.option("--check-url", metavar="URL",
               help="Public address of the site: check the proxy's "
                    "X-Tipdrop-Proxy-Buffering header on URL/healthz.")
@@ -287,9 +288,11 @@ def doctor(data_dir, keys_dir, workers, nginx_config, check_url):
     database pragmas (WAL, synchronous=FULL, secure_delete), the token secret
     (32+ bytes, 0600), the rate-limit folder (in RAM), with TIPDROP_BACKUP_DIR
     set the backup key and the age of the newest backup, the clock, free disk
-    space for uploads, with TIPDROP_PROXIES set that the running server
+    space for uploads, memory for the small bodies the workers read ahead
+    (TIPDROP_READ_AHEAD_MB), with TIPDROP_PROXIES set that the running server
     listens on loopback or a Unix socket only, and, if given, the nginx
-    configuration or the live proxy (docs/reverse-proxy.md). Prints one line
+    configuration (buffering, logs, its own refusals answered with the pages
+    of tipdrop nginx-pages) or the live proxy (docs/reverse-proxy.md). Prints one line
     per problem with its fix; exit code 0 only if all is well, else 2. Run it
     as the user that runs the server.
 

@@ -332,6 +332,38 @@ def check_disk_space(data_dir, max_upload_mb, upload_slots, workers=1, free_byte
         "free disk space, or lower TIPDROP_MAX_UPLOAD_MB or TIPDROP_UPLOAD_SLOTS")]
 
 
+def _total_memory():
+    """The machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+#: The share of the machine's memory the workers' read-ahead bodies may take at most.
+READ_AHEAD_SHARE = 4
+
+
+def check_read_ahead_memory(read_ahead_mb, workers=1, total_memory=_total_memory):
+    """The small bodies all workers may hold at once fit in a quarter of the machine's memory.
+
+    Each worker's main loop holds up to TIPDROP_READ_AHEAD_MB of small
+    request bodies (tipdrop/server/readahead.py), and a flood of slow
+    clients fills it. More than a quarter of memory for them leaves too
+    little for the Argon2 hashes, the uploads and the rest of the machine.
+    """
+    total = total_memory()
+    held = read_ahead_mb * _MIB * workers
+    if total is None or held * READ_AHEAD_SHARE <= total:
+        return []
+    return [Finding(
+        f"{workers} worker(s) x TIPDROP_READ_AHEAD_MB={read_ahead_mb} may hold {held // _MIB} "
+        f"MiB of request bodies at once, more than a quarter of this machine's "
+        f"{total // _MIB} MiB of memory",
+        f"lower TIPDROP_READ_AHEAD_MB to {max(1, total // READ_AHEAD_SHARE // workers // _MIB)} "
+        "or less (32 by default), or run fewer workers")]
+
+
 def check_nginx_config(path):
     """nginx passes request bodies to tipdrop unbuffered and never spools them to disk.
 
@@ -388,6 +420,25 @@ def check_nginx_config(path):
                 "broken requests name the reporter's address ('client: ...')",
                 "add 'error_log /dev/null;' to the server block"))
     return found
+
+
+def check_nginx_refusals(path):
+    """nginx answers the requests it refuses itself with tipdrop's pages, in the reporter's language.
+
+    A body over client_max_body_size, a request line or header over nginx's
+    buffers and a head it cannot parse never reach tipdrop; without the
+    error_page lines of deploy/nginx/tipdrop.conf and the pages of
+    ``tipdrop nginx-pages`` nginx answers them with its own English page
+    (docs/reverse-proxy.md, "nginx's own refusals"). What is missing is
+    named exactly, with the line to add (tipdrop/server/nginxpages.py).
+    """
+    from tipdrop.server import nginxpages
+
+    try:
+        root = nginxconf.parse(path)
+    except ConfigError:
+        return []  # check_nginx_config says why
+    return [Finding(problem, fix) for problem, fix in nginxpages.check_config(root)]
 
 
 def _in_force(directive, name):
@@ -512,6 +563,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
         ("clock", check_clock()),
         ("disk space", check_disk_space(settings.data_dir, settings.max_upload_mb,
                                         settings.upload_slots, workers)),
+        ("read-ahead memory", check_read_ahead_memory(settings.read_ahead_mb, workers)),
     ]
     if settings.proxies:
         addresses = listening(settings.data_dir)
@@ -519,6 +571,7 @@ def diagnose(settings, *, nginx_config=None, check_url=None, workers=1,
             results.append(("listening address", check_listening(settings.proxies, addresses)))
     if nginx_config:
         results.append(("nginx config", check_nginx_config(nginx_config)))
+        results.append(("nginx refusal pages", check_nginx_refusals(nginx_config)))
     if check_url:
         results.append(("proxy header", check_proxy_header(check_url)))
     return results

@@ -43,13 +43,15 @@ request and gunicorn's parser still holds bytes of the next one, the loop
 takes them back and reads that request ahead like any other.
 
 **Memory.** A head is at most MAX_HEAD bytes (as before). Body bytes are
-bounded per worker by BUDGET: when a head is complete, what its body still
+bounded per worker by its budget, TIPDROP_READ_AHEAD_MB (BUDGET, 32 MiB, by
+default; README, "Settings"; ``tipdrop doctor`` warns when the workers
+together could hold more than a quarter of the machine's memory): when a head is complete, what its body still
 needs is reserved, and released when a thread takes the connection or it
 ends. A body that does not fit in what is left of the budget is refused at
 once, before any more of it is read: the app answers it as if reading it
 had found no upload slot (503 with Retry-After, BusyError, or its
 redirect). One that arrived whole with its head needs no reservation. So the
-loop holds at most BUDGET bytes of bodies, whatever clients do, plus on each
+loop holds at most its budget of bodies, whatever clients do, plus on each
 connection its head (at most MAX_HEAD) and what the head's last read brought
 beyond it (at most HEAD_READ). A body, once read, goes to a thread: gunicorn
 holds at most one per thread, as before (tests/e2e/test_flood.py).
@@ -64,7 +66,8 @@ from tipdrop.server.web.upload import SMALL_BODY
 #: deploy/gunicorn.conf.py limits their lines and fields); a longer one is refused.
 MAX_HEAD = 64 * 1024
 HEAD_END = b"\r\n\r\n"
-#: The most body bytes one worker's loop holds at once: 128 small bodies.
+#: The most body bytes one worker's loop holds at once, unless TIPDROP_READ_AHEAD_MB
+#: says otherwise (its default): 128 small bodies.
 BUDGET = 32 * 1024 * 1024
 #: The most one read asks for.
 READ_SIZE = 64 * 1024
@@ -110,7 +113,7 @@ def expects_continue(head):
 
 
 class Budget:
-    """The body bytes one worker's loop may hold (BUDGET), reserved a body at a time."""
+    """The body bytes one worker's loop may hold (TIPDROP_READ_AHEAD_MB), reserved a body at a time."""
 
     def __init__(self, limit=BUDGET):
         self.limit = limit

@@ -68,6 +68,11 @@ SETTINGS = (
             "When every upload slot of a worker is held and another large upload comes, the "
             "slowest upload that brought less than this many bytes per second over the last "
             "TIPDROP_RATE_WINDOW is ended (408) to give it the slot; 0: never."),
+    Setting("read_ahead_mb", "TIPDROP_READ_AHEAD_MB", int, 32,
+            "Mebibytes of small request bodies (at most 256 KiB each) one worker process holds "
+            "while it reads them before a thread takes them; a body that does not fit gets 503 "
+            "at once. `tipdrop doctor` warns if the workers together could hold more than a "
+            "quarter of the machine's memory."),
     Setting("submits_per_hour", "TIPDROP_SUBMITS_PER_HOUR", int, 20,
             "Submissions per hour from one client, for the whole server (counted in RAM, "
             "anonymised); locators asked for by devices are counted alike, on their own."),
@@ -118,6 +123,7 @@ class Settings:
     min_body_rate: int = 1024
     rate_window: int = 30
     contended_body_rate: int = 32768
+    read_ahead_mb: int = 32
     submits_per_hour: int = 20
     checks_per_hour: int = 60
     followups_per_hour: int = 20
@@ -157,6 +163,11 @@ class Settings:
         return self.max_upload_mb * 1024 * 1024
 
     @property
+    def read_ahead_bytes(self):
+        """The body bytes one worker reads ahead at most (tipdrop/server/readahead.py)."""
+        return self.read_ahead_mb * 1024 * 1024
+
+    @property
     def alerts_path(self):
         """Optional: which units get duty alerts, and how (alertconfig.py)."""
         return self.keys_dir / "alerts.json"
@@ -176,28 +187,38 @@ class Settings:
 
     def replace(self, **changes):
         """A copy with ``changes`` (None values ignored), converted to each setting's type."""
-        types = {s.name: s.type for s in SETTINGS}
+        declared = {s.name: s for s in SETTINGS}
         values = {}
         for name, value in changes.items():
             if value is None:
                 continue
             if name not in {f.name for f in dataclasses.fields(self)}:
                 raise ConfigError(f"unknown setting {name!r}")
-            values[name] = _convert(name, types.get(name), value)
+            setting = declared.get(name)
+            values[name] = value if setting is None else _convert(setting, value)
         return dataclasses.replace(self, **values)
 
 
-def _convert(name, kind, value):
-    if kind is None or isinstance(value, kind):
-        return value
+#: Settings that may be 0 (each says what 0 means); every other number is at least 1.
+_ZERO_ALLOWED = ("proxies", "puzzle_bits", "contended_body_rate")
+
+
+def _convert(setting, value):
+    """``value`` as ``setting``'s type, or ConfigError naming the setting and what it takes."""
+    kind, label = setting.type, f"setting {setting.name} ({setting.env})"
+    if isinstance(value, kind):
+        return value  # from code, not from a person: tests and commands may go lower
     try:
         converted = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from None
-    if kind is int and converted < (0 if name in ("proxies", "puzzle_bits", "contended_body_rate") else 1):
-        raise ConfigError(f"setting {name} is out of range")
-    if name == "puzzle_bits" and converted > MAX_PUZZLE_BITS:
-        raise ConfigError(f"setting {name} is out of range (at most {MAX_PUZZLE_BITS})")
+        noun = "a whole number" if kind is int else f"a valid {kind.__name__}"
+        raise ConfigError(f"{label}: {value!r} is not {noun}") from None
+    if kind is int:
+        least = 0 if setting.name in _ZERO_ALLOWED else 1
+        if converted < least:
+            raise ConfigError(f"{label} is out of range: {converted} (at least {least})")
+        if setting.name == "puzzle_bits" and converted > MAX_PUZZLE_BITS:
+            raise ConfigError(f"{label} is out of range: {converted} (at most {MAX_PUZZLE_BITS})")
     return converted
 
 

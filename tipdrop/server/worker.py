@@ -154,7 +154,7 @@ class Worker(ThreadWorker):
     def init_process(self):
         #: Connections whose request is being read ahead (readahead.Pending on each).
         self._pending_reads = set()
-        #: The body bytes read ahead, bounded (readahead.BUDGET).
+        #: The body bytes read ahead, bounded (TIPDROP_READ_AHEAD_MB, set in load_wsgi).
         self._budget = readahead.Budget()
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
@@ -164,6 +164,9 @@ class Worker(ThreadWorker):
         """gunicorn's; then, before the first request, no stray warning or stderr line (logs.py)."""
         super().load_wsgi()
         self._app, self.wsgi = self.wsgi, self._serve
+        limit = getattr(self._app, "extensions", {}).get("tipdrop", {}).get("read_ahead_bytes")
+        if limit is not None:  # tipdrop's app: the operator's TIPDROP_READ_AHEAD_MB
+            self._budget = readahead.Budget(limit)
         logs.quiet_while_serving()
 
     def _serve(self, environ, start_response):

@@ -158,6 +158,8 @@ def create_app(config=None, hold_wal=False):
         "upload_idle_seconds": settings.upload_idle_seconds,
         "upload_lifetime_seconds": settings.upload_lifetime_seconds,
         "deadlines": body_deadlines,
+        # What the worker's loop may hold of small bodies (tipdrop/server/readahead.py).
+        "read_ahead_bytes": settings.read_ahead_bytes,
         "submit_limit": RateLimiter(counts, "submit", settings.submits_per_hour, 3600),
         "check_limit": RateLimiter(counts, "check", settings.checks_per_hour, 3600),
         "followup_limit": RateLimiter(counts, "followup", settings.followups_per_hour, 3600),
