@@ -144,6 +144,7 @@ def partial(names, quick):
     results = {}
     for name in names:
         results |= PARTS[name][0](size)
+    end_load = os.getloadavg()[0]
     path = HERE / "results.json"
     merged = (json.loads(path.read_text()) if path.exists() else {}) | results
     path.write_text(json.dumps(merged, indent=2) + "\n")
@@ -151,8 +152,8 @@ def partial(names, quick):
     for name in names:
         lines = PARTS[name][1](results)
         note = (f"Measured on its own by `{command}`, started {date} with a load average of "
-                f"{load:.1f} on {os.cpu_count()} cores; the other sections are from the last "
-                "full run.")
+                f"{load:.1f} ({end_load:.1f} at its end) on {os.cpu_count()} cores; the other "
+                "sections are from the last full run.")
         text = replace_section(text, "\n".join([lines[0], "", note, *lines[1:]]))
     (HERE / "RESULTS.md").write_text(text)
     if "growth" in results:
