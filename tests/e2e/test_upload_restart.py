@@ -5,8 +5,9 @@ TIPDROP_UPLOAD_LIFETIME_SECONDS is short.
 A device that stalls past the lifetime has its upload swept by the server
 (409 UploadSweptError): it begins a new upload, under a new key, sends the
 same sealed bytes from the first, and its report is stored exactly once,
-with the whole file. A server that sweeps every upload is given up after
-``MAX_RESTARTS`` new ones. The same sealed bytes never make a second report,
+with the whole file. So does one whose server was restarted (killed) mid-way,
+and gave the upload's place to another meanwhile. A server that sweeps every
+upload is given up after ``MAX_RESTARTS`` new ones. The same sealed bytes never make a second report,
 and a refusal of the report itself does not start over.
 """
 
@@ -18,7 +19,7 @@ from contextlib import closing
 
 import pytest
 
-from tests.resumable import officer_reads, resumable, sealed_upload
+from tests.resumable import officer_reads, post_json, resumable, sealed_upload
 from tests.serving import start_server
 from tests.stored import tip_ids
 from tipdrop.protocol import uploads
@@ -27,6 +28,7 @@ from tipdrop.reporter.resumable import MAX_RESTARTS, UploadRefusedError, UploadS
 pytestmark = pytest.mark.e2e
 
 LIFETIME = 3  # seconds, TIPDROP_UPLOAD_LIFETIME_SECONDS (the idle time stays 600)
+IDLE = 2  # seconds, TIPDROP_UPLOAD_IDLE_SECONDS for the restarted server
 
 
 @pytest.fixture
@@ -34,6 +36,16 @@ def server(tmp_path):
     running = start_server(tmp_path, extra_env={
         "TIPDROP_SUBMITS_PER_HOUR": "1000", "TIPDROP_MAX_UPLOAD_MB": "8",
         "TIPDROP_UPLOAD_LIFETIME_SECONDS": str(LIFETIME)})
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def one_place(tmp_path):
+    """A server with one open upload at a time, idle after IDLE seconds."""
+    running = start_server(tmp_path, extra_env={
+        "TIPDROP_SUBMITS_PER_HOUR": "1000", "TIPDROP_MAX_UPLOAD_MB": "8",
+        "TIPDROP_OPEN_UPLOADS": "1", "TIPDROP_UPLOAD_IDLE_SECONDS": str(IDLE)})
     yield running
     running.stop()
 
@@ -46,16 +58,17 @@ def _uploads(server):
 
 class _Stalling(io.BytesIO):
     """The sealed body, whose piece 1 is read only after a stall past the upload's lifetime
-    (the first ``stalls`` times it is read)."""
+    (the first ``stalls`` times it is read), or after ``meanwhile()`` ran."""
 
-    def __init__(self, data, stalls):
+    def __init__(self, data, stalls=1, meanwhile=None):
         super().__init__(data)
         self.stalls = stalls
+        self.meanwhile = meanwhile or (lambda: time.sleep(LIFETIME + 1.2))
 
     def read(self, size=-1):
         if self.tell() == uploads.PIECE_BYTES and self.stalls:
             self.stalls -= 1
-            time.sleep(LIFETIME + 1.2)
+            self.meanwhile()
         return super().read(size)
 
 
@@ -128,3 +141,28 @@ def test_a_refusal_of_the_report_itself_does_not_start_over(server, tmp_path):
 
     assert refused.value.status == 400 and reporter.restarts == 0
     assert tip_ids(server.data_dir) == [] and _uploads(server) == []
+
+
+def test_an_upload_lost_to_a_server_restart_starts_over_and_is_stored_once(
+        one_place, tmp_path):
+    server = one_place
+    request, body = sealed_upload(server, tmp_path, secrets.token_bytes(1_500_000), "restarted")
+    reporter = resumable(server, request)
+
+    def restarted_and_crowded_out():
+        # The server is killed and started again: it no longer knows when the reporter's
+        # upload last moved, so it counts as idle, and another begin takes its one place
+        # (deleting it); then that one goes idle too
+        server.kill()
+        server.start()
+        other, _ = sealed_upload(server, tmp_path, b"took the place")
+        assert post_json(server, "/api/v1/uploads", other, secrets.token_hex(16))[0] == 201
+        time.sleep(IDLE + 1.2)
+
+    # When the device comes back, its next piece is answered 404: it starts over
+    answer = reporter.send(_Stalling(body, meanwhile=restarted_and_crowded_out))
+
+    # Then its report is stored exactly once, by one new upload
+    assert reporter.restarts == 1 and len(answer["receipt"]) == 29
+    assert tip_ids(server.data_dir) == [request["tip_id"]]
+    assert _uploads(server) == [("done", 2)]
