@@ -55,7 +55,7 @@
   // The answers that say the server no longer holds the upload, and only
   // those: a refusal of the report itself (400, 413, a stale unit key) is final.
   const GONE = { 404: "UploadNotFoundError", 409: "UploadSweptError", 422: "ChainMismatchError" };
-  const gone = (status, answer) => Object.hasOwn(GONE, status) && Boolean(answer)
+  const gone = (status, answer) => typeof GONE[status] === "string" && Boolean(answer)
     && answer.error === GONE[status];
   // New uploads of one report after the server lost the one before.
   const MAX_RESTARTS = 2;
