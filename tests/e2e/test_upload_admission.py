@@ -132,12 +132,14 @@ def test_a_device_whose_idle_upload_was_given_up_begins_again_and_its_report_is_
         assert [_begin(server, tmp_path)[0] for _ in range(3)] == [201, 201, 201]
         _idle_past(time.time())
 
-    # When the device comes back, its next piece is answered 404: it begins again
+    # When the device comes back, its next piece is answered 404: it begins a new upload
+    # (docs/protocol.md section 19, "Starting over")
+    first_key = reporter.key
     answer = reporter.send(_Stalling(body, stalled_then_crowded_out))
 
     # Then its report is stored all the same, exactly once
     assert len(answer["receipt"]) == 29 and len(tip_ids(server.data_dir)) == 1
-    assert reporter.interruptions >= 1
+    assert reporter.restarts == 1 and reporter.key != first_key
     assert _unfinished(server) == 2
 
 

@@ -14,6 +14,14 @@ and the begin sent again with the solution. Only that request is limited;
 the pieces and the finish of an admitted upload, and a resumed begin (its
 upload exists), never are.
 
+An upload the server no longer holds (given up as idle, past its lifetime,
+its pieces swept or damaged: :data:`GONE`), or one it made anew when asked
+how far it got (a resumed begin answered 201), is sent again from its first
+byte under a new upload key: the same sealed bytes, whose tip id keeps the
+report from being stored twice (docs/protocol.md section 19, "Starting
+over"). At most ``max_restarts`` times, then :class:`UploadStartedOverError`,
+so a server that keeps deleting the upload is not sent to for ever.
+
 Standard library only; the body is read from a seekable file (the sealed
 parts one after another), one piece in memory at a time.
 """
@@ -33,9 +41,20 @@ _AGAIN = {408, 429, 502, 503, 504}
 _AGAIN_409 = {"UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"}
 
 
+#: The answers that say the server no longer holds the upload, and only those:
+#: a refusal of the report itself (400, 413, a stale unit key) is final.
+GONE = {404: "UploadNotFoundError", 409: "UploadSweptError", 422: "ChainMismatchError"}
+#: New uploads of one report after the server lost the one before (resume.js: the same).
+MAX_RESTARTS = 2
+
+
 def _again(status, answer):
     return status in _AGAIN or (status == 409 and isinstance(answer, dict)
                                 and answer.get("error") in _AGAIN_409)
+
+
+def _gone(status, answer):
+    return status in GONE and isinstance(answer, dict) and answer.get("error") == GONE[status]
 
 
 class UploadRefusedError(Exception):
@@ -44,6 +63,14 @@ class UploadRefusedError(Exception):
     def __init__(self, status, answer):
         self.status, self.answer = status, answer
         super().__init__(f"{status}: {answer.get('message', '') if isinstance(answer, dict) else ''}")
+
+
+class UploadStartedOverError(UploadRefusedError):
+    """The server lost the upload again after ``max_restarts`` new ones (the last answer says how)."""
+
+
+class _Gone(UploadRefusedError):
+    """The server no longer holds this upload: :meth:`ResumableUpload.send` begins a new one."""
 
 
 @dataclass
@@ -61,6 +88,9 @@ class ResumableUpload:
     interruptions: int = 0
     #: How many anti-flood puzzles were solved to begin.
     puzzles_solved: int = 0
+    #: New uploads begun at most after the server lost one, and how many were.
+    max_restarts: int = MAX_RESTARTS
+    restarts: int = 0
 
     def _call(self, method, path, body=b"", headers=None):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -104,6 +134,8 @@ class ResumableUpload:
                 solution, solves = puzzle.solve_offered(offer), solves + 1
                 self.puzzles_solved += 1
                 continue
+            if status is not None and _gone(status, answer):
+                raise _Gone(status, answer)
             if status is not None and not _again(status, answer):
                 if status >= 400:
                     raise UploadRefusedError(status, answer)
@@ -113,11 +145,34 @@ class ResumableUpload:
         raise UploadRefusedError(0, {"message": "gave up after too many attempts"})
 
     def send(self, body, *, receipt_page=False):
-        """Upload ``body`` (a seekable binary file) and store the report; return the answer."""
-        digests = []
+        """Upload ``body`` (a seekable binary file) and store the report; return the answer.
+
+        ``key`` is the first upload's key; each new upload after the server
+        lost one has a new key (``key`` then names the last).
+        """
         while True:
-            _, status = self._retrying(
+            try:
+                return self._upload(body, receipt_page)
+            except _Gone as gone:
+                self._start_over(gone.status, gone.answer)
+                self.key = secrets.token_hex(16)  # the same bytes, as a new upload
+
+    def _start_over(self, status, answer):
+        """The server lost the upload: count it, or give up past ``max_restarts``."""
+        if self.restarts >= self.max_restarts:
+            raise UploadStartedOverError(status, answer)
+        self.restarts += 1
+
+    def _upload(self, body, receipt_page):
+        """One upload of ``body`` under ``key``, to its finish answer; _Gone if the server lost it."""
+        digests, admitted = [], False
+        while True:
+            begun, status = self._retrying(
                 lambda solution: self._json("/api/v1/uploads", self.request, solution))
+            if admitted and begun == 201:
+                # Asked how far it got, the server made it anew (it had lost it): from byte 0.
+                self._start_over(begun, status)
+            admitted = True
             received, count = status["received"], status["pieces"]
             _digests_up_to(body, digests, received)
             if status["state"] != "open" or received == count:
@@ -146,9 +201,10 @@ class ResumableUpload:
                 time.sleep(self.pause)
                 return False
             if status != 200:
-                # 404: the server gave the upload up (idle, docs/protocol.md section 19):
-                # the begin that follows makes it again, and it is sent from the start.
-                if not _again(status, answer) and status not in (404, 422):
+                if _gone(status, answer):
+                    raise _Gone(status, answer)
+                # A damaged piece (422) is sent again; a busy answer is waited out.
+                if not _again(status, answer) and status != 422:
                     raise UploadRefusedError(status, answer)
                 self.interruptions += 1
                 time.sleep(self.pause)

@@ -34,7 +34,10 @@ def paths(lang, report_properties, receipt_ref, solution):
         "413": _refusal("more bytes than the server accepts"),
         "503": _refusal("busy; retry later (see Retry-After)"),
     }
-    not_found = {"404": _refusal("UploadNotFoundError: no such upload (never begun, refused, or purged): begin a new one")}
+    # docs/protocol.md section 19, "Starting over": the answers that say the upload is gone.
+    over = "start over: begin a new upload with a new key and send the same sealed bytes again"
+    not_found = {"404": _refusal(f"UploadNotFoundError: no such upload (never begun, refused, given up "
+                                 f"as idle, or purged): {over}")}
     return {
         "/api/v1/uploads": {"post": {
             "summary": "Begin a resumable upload of a report sealed on the device, or ask how far it got (docs/protocol.md section 19)",
@@ -56,7 +59,9 @@ def paths(lang, report_properties, receipt_ref, solution):
                 "201": {"description": "begun: nothing received yet", "content": _STATUS},
                 "200": {"description": "already begun with this key: how far it got", "content": _STATUS},
                 **common,
-                "409": _refusal("StaleKeyError and the other refusals of /sealed-tips before its first byte"),
+                "409": _refusal(f"StaleKeyError and the other refusals of /sealed-tips before its first "
+                                f"byte; UploadSweptError: a begin that resumes an upload past its "
+                                f"lifetime, which is deleted: {over}"),
                 "422": _refusal("UploadKeyReusedError: this key began another upload"),
                 "429": _refusal("RateLimitedError: a new upload past this client's submission limit: "
                                 "solve the answer's puzzle and begin again with Tipdrop-Puzzle-Solution "
@@ -80,7 +85,8 @@ def paths(lang, report_properties, receipt_ref, solution):
                     "type": "object", "required": ["received"],
                     "properties": {"received": {"type": "integer"}}}}}},
                 **common, **not_found,
-                "409": _refusal("PieceOutOfOrderError (ask POST /uploads where to go on) or UploadBusyError"),
+                "409": _refusal(f"PieceOutOfOrderError (ask POST /uploads where to go on) or UploadBusyError; "
+                                f"UploadSweptError: the upload was past its lifetime and is deleted: {over}"),
                 "422": _refusal("PieceDigestError: the bytes do not match Piece-Digest or the piece's size; send it again"),
             },
         }},
@@ -95,8 +101,9 @@ def paths(lang, report_properties, receipt_ref, solution):
                 "201": {"description": "stored", "content": {"application/json": {"schema": receipt_ref}}},
                 "200": {"description": "stored before: the same answer again", "content": {"application/json": {"schema": receipt_ref}}},
                 **common, **not_found,
-                "409": _refusal("UploadIncompleteError, UploadBusyError (ask again shortly), StaleKeyError"),
-                "422": _refusal("ChainMismatchError: the upload was deleted; begin again with a new key"),
+                "409": _refusal(f"UploadIncompleteError, UploadBusyError (ask again shortly), StaleKeyError; "
+                                f"UploadSweptError: its pieces were swept and it is deleted: {over}"),
+                "422": _refusal(f"ChainMismatchError: the upload was deleted: {over}"),
             },
         }},
     }

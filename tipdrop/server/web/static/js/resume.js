@@ -20,9 +20,18 @@
  * takes (503 ``TooManyUploadsError``) is tried again MAX_BUSY times, waiting
  * longer each time, then given up with a BusyError, which the page shows
  * (nothing was sent; the reporter may press again later) instead of
- * waiting for ever. An upload the server gave up while it sent nothing
- * (idle, docs/protocol.md section 19) answers a piece with 404: the page
- * begins it again under the same key and sends it from the start.
+ * waiting for ever.
+ *
+ * An upload the server no longer holds (given up as idle, past its
+ * lifetime, its pieces swept or damaged: the answers in GONE) is begun
+ * again, under a new key, and the same sealed bytes are sent from the
+ * start (docs/protocol.md section 19, "Starting over": the ciphertext binds
+ * the tip id, not the upload, and the tip id is what keeps a report from
+ * being stored twice). So is one the server made anew when the page asked
+ * how far it got (a resumed begin answered 201). ``onRestart`` is told, so
+ * the page can say so and reset its progress; after MAX_RESTARTS the page
+ * gives up with a StartedOverError instead of sending for ever to a server
+ * that keeps deleting the upload.
  *
  * Everything lives in this page's memory only: the key, the sealed bytes
  * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
@@ -43,6 +52,13 @@
   const AGAIN_409 = new Set(["UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"]);
   const again = (status, answer) => AGAIN.has(status)
     || (status === 409 && Boolean(answer) && AGAIN_409.has(answer.error));
+  // The answers that say the server no longer holds the upload, and only
+  // those: a refusal of the report itself (400, 413, a stale unit key) is final.
+  const GONE = { 404: "UploadNotFoundError", 409: "UploadSweptError", 422: "ChainMismatchError" };
+  const gone = (status, answer) => typeof GONE[status] === "string" && Boolean(answer)
+    && answer.error === GONE[status];
+  // New uploads of one report after the server lost the one before.
+  const MAX_RESTARTS = 2;
   const MAX_PAUSE = 30000;
   // Puzzles solved in a row for one request before its refusal is shown
   // (each refused solution, expired or spent, comes back with a new puzzle).
@@ -61,6 +77,12 @@
 
   /* The server takes no new upload now: the page says so and stops. */
   class BusyError extends RefusedError {}
+
+  /* The server lost the upload again after MAX_RESTARTS new ones: the page says so and stops. */
+  class StartedOverError extends RefusedError {}
+
+  /* The server no longer holds this upload: ``send`` begins a new one. */
+  class GoneError extends RefusedError {}
 
   async function sha256(data) {
     return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
@@ -133,18 +155,17 @@
    * resolves with the solution of a 429's anti-flood puzzle (without it, a
    * 429 is waited out like any busy answer); ``onBusy()`` when a begin was
    * refused as the server holds too many open uploads and the page waits to
-   * ask again (else ``onWaiting``). Rejects with BusyError when it stays busy. */
+   * ask again (else ``onWaiting``); ``onRestart(n)`` when the server lost
+   * the upload and the n-th new one begins, from the first byte. Rejects
+   * with BusyError when it stays busy, with StartedOverError when the
+   * server lost more than ``maxRestarts`` uploads of it. */
   async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, onBusy,
-    solve }) {
-    const key = newKey();
-    const upload = await uploadId(key);
+    onRestart, solve, maxRestarts = MAX_RESTARTS }) {
     const body = new Blob(parts.map(([, blob]) => blob));
     const request = { ...fields, parts: parts.map(([name, blob]) => [name, blob.size]) };
     const total = body.size;
-    const digests = [];
     let failures = 0;
-    // Until the server admits the upload, a 503 may mean it holds too many.
-    let admitted = false;
+    let restarts = 0;
 
     async function waitAfterFailure(busy) {
       failures += 1;
@@ -153,11 +174,22 @@
       await pause(Math.min(MAX_PAUSE, 500 * 2 ** Math.min(failures, 6)));
     }
 
-    /* A JSON call, repeated until the network and the server let it through.
-     * A solution is sent again with every retry of the same request: if the
-     * server admitted it and the answer was lost, the upload exists and the
-     * solution is not looked at; if not, it is still unspent. */
-    async function retrying(url, doc) {
+    /* The server lost the upload: count it, or give up past the limit. */
+    function startOver(refusal) {
+      if (restarts >= maxRestarts) throw new StartedOverError(refusal.status, refusal.answer);
+      restarts += 1;
+      failures = 0;
+      if (onRestart) onRestart(restarts);
+      onProgress(0, total);
+    }
+
+    /* A JSON call under ``key``, repeated until the network and the server
+     * let it through; resolves with { status, answer }. A solution is sent
+     * again with every retry of the same request: if the server admitted it
+     * and the answer was lost, the upload exists and the solution is not
+     * looked at; if not, it is still unspent. ``admitted``: whether the
+     * server took this upload before (then a 503 is waited out). */
+    async function retrying(url, key, doc, admitted) {
       let solution = null;
       let solves = 0;
       let busy = 0;
@@ -180,9 +212,10 @@
           }
           continue;
         }
+        if (gone(result.status, result.answer)) throw new GoneError(result.status, result.answer);
         if (!again(result.status, result.answer)) {
           if (result.status >= 400) throw new RefusedError(result.status, result.answer);
-          return result.answer;
+          return result;
         }
         const full = !admitted && result.status === 503;
         if (full) {
@@ -193,55 +226,82 @@
       }
     }
 
-    async function digestsUpTo(count, pieceBytes) {
-      digests.length = Math.min(digests.length, count);
-      while (digests.length < count) {
-        const at = digests.length * pieceBytes;
-        digests.push(await sha256(await body.slice(at, at + pieceBytes).arrayBuffer()));
+    /* One upload of the whole body under a new key, to its finish answer. */
+    async function upload() {
+      const key = newKey();
+      const digests = [];
+      // Until the server admits the upload, a 503 may mean it holds too many.
+      let admitted = false;
+
+      async function digestsUpTo(count, pieceBytes) {
+        digests.length = Math.min(digests.length, count);
+        while (digests.length < count) {
+          const at = digests.length * pieceBytes;
+          digests.push(await sha256(await body.slice(at, at + pieceBytes).arrayBuffer()));
+        }
       }
+
+      let status;
+      for (;;) {
+        const begun = await retrying(`${base}${query}`, key, request, admitted);
+        // Asked how far it got, the server made the upload anew (it had lost
+        // it, and this key with it): it starts over from the first byte.
+        if (admitted && begun.status === 201) startOver(begun);
+        admitted = true;
+        status = begun.answer;
+        const { received, pieces, piece_bytes: pieceBytes } = status;
+        await digestsUpTo(received, pieceBytes);
+        onProgress(Math.min(total, received * pieceBytes), total);
+        if (status.state !== "open" || received === pieces) break;
+        let stopped = false;
+        for (let index = received; index < pieces; index += 1) {
+          const data = body.slice(index * pieceBytes, (index + 1) * pieceBytes);
+          const digest = await sha256(await data.arrayBuffer());
+          let result;
+          try {
+            result = await putPiece(`${base}/pieces/${index}${query}`, key, data, digest,
+              (sent) => onProgress(Math.min(total, index * pieceBytes + sent), total));
+          } catch (e) {
+            result = null;
+          }
+          if (!result || result.status !== 200) {
+            if (result && gone(result.status, result.answer)) {
+              throw new GoneError(result.status, result.answer);
+            }
+            // A damaged piece (422) is sent again; a busy answer or a lost one is waited out.
+            if (result && !again(result.status, result.answer) && result.status !== 422) {
+              throw new RefusedError(result.status, result.answer);
+            }
+            stopped = true;
+            break;
+          }
+          failures = 0;
+          digests.push(digest);
+        }
+        if (!stopped) break;
+        await waitAfterFailure();
+      }
+      await digestsUpTo(status.pieces, status.piece_bytes);
+      let chain = await chainStart(await uploadId(key));
+      for (const [index, digest] of digests.entries()) chain = await chainNext(chain, index, digest);
+      if (onStoring) onStoring();
+      const finished = await retrying(`${base}/finish${query}&receipt_page=yes`, key,
+        { chain: C.bytesToHex(chain) }, true);
+      return finished.answer;
     }
 
-    let status;
     for (;;) {
-      status = await retrying(`${base}${query}`, request);
-      admitted = true;
-      const { received, pieces, piece_bytes: pieceBytes } = status;
-      await digestsUpTo(received, pieceBytes);
-      onProgress(Math.min(total, received * pieceBytes), total);
-      if (status.state !== "open" || received === pieces) break;
-      let stopped = false;
-      for (let index = received; index < pieces; index += 1) {
-        const data = body.slice(index * pieceBytes, (index + 1) * pieceBytes);
-        const digest = await sha256(await data.arrayBuffer());
-        let result;
-        try {
-          result = await putPiece(`${base}/pieces/${index}${query}`, key, data, digest,
-            (sent) => onProgress(Math.min(total, index * pieceBytes + sent), total));
-        } catch (e) {
-          result = null;
-        }
-        if (!result || result.status !== 200) {
-          if (result && result.status === 404) admitted = false; // given up: begin again
-          else if (result && !again(result.status, result.answer) && result.status !== 422) {
-            throw new RefusedError(result.status, result.answer);
-          }
-          stopped = true;
-          break;
-        }
-        failures = 0;
-        digests.push(digest);
+      try {
+        return await upload();
+      } catch (e) {
+        if (!(e instanceof GoneError)) throw e;
+        startOver(e); // the same sealed bytes, under a new key
       }
-      if (!stopped) break;
-      await waitAfterFailure();
     }
-    await digestsUpTo(status.pieces, status.piece_bytes);
-    let chain = await chainStart(upload);
-    for (const [index, digest] of digests.entries()) chain = await chainNext(chain, index, digest);
-    if (onStoring) onStoring();
-    return retrying(`${base}/finish${query}&receipt_page=yes`, { chain: C.bytesToHex(chain) });
   }
 
   window.TipdropResume = Object.freeze({
-    send, uploadId, chainStart, chainNext, RefusedError, BusyError,
+    send, uploadId, chainStart, chainNext, RefusedError, BusyError, StartedOverError,
+    MAX_RESTARTS,
   });
 })();

@@ -372,6 +372,13 @@
           say(form.dataset.msgBusyWaiting);
         },
         onStoring: () => say(form.dataset.msgStoring),
+        // The server lost the unfinished upload: the page sends it again from
+        // the start, and says so, with the progress bar back at zero.
+        onRestart: () => {
+          waiting = false;
+          progress.start(form.dataset.msgSending);
+          say(form.dataset.msgRestarted);
+        },
         // Past the submit limit: the anti-flood puzzle, solved here (puzzle.js).
         solve: window.TipdropPuzzle && ((puzzle) => window.TipdropPuzzle.solveShown(form, puzzle)),
       });
@@ -379,6 +386,7 @@
       progress.stop();
       button.disabled = false;
       if (e instanceof R.BusyError) say(form.dataset.msgBusy);
+      else if (e instanceof R.StartedOverError) say(form.dataset.msgStartedOver);
       else say((e instanceof R.RefusedError && e.message) || form.dataset.msgNetwork);
       return;
     }
