@@ -51,6 +51,7 @@ from werkzeug.http import parse_accept_header
 
 from tipdrop.server import logs, readahead
 from tipdrop.server.web import i18n
+from tipdrop.server.web.deadlines import BODY_READ_AHEAD
 from tipdrop.server.web.errors import HTTP_MESSAGES
 from tipdrop.server.web.limits import BusyError
 
@@ -167,10 +168,17 @@ class Worker(ThreadWorker):
         logs.quiet_while_serving()
 
     def _serve(self, environ, start_response):
-        """The app; the body of a request the loop refused fails to read (readahead.RefusedBody)."""
+        """The app; the body of a request the loop refused fails to read (readahead.RefusedBody).
+
+        A body read ahead whole is marked so (deadlines.BODY_READ_AHEAD): the
+        app may leave it unread and keep the connection alive, as gunicorn
+        drains it from memory; any other unread body closes the connection.
+        """
         refused = getattr(self._current, "refused", None)
         if refused is not None:
             environ["wsgi.input"] = readahead.RefusedBody(refused)
+        elif getattr(self._current, "body_ahead", False):
+            environ[BODY_READ_AHEAD] = True
         return self._app(environ, start_response)
 
     def _deadlines(self):
@@ -280,6 +288,7 @@ class Worker(ThreadWorker):
                 pass
         conn.read_ahead, conn.continued = bytes(pending.data), pending.continued
         conn.refused = refused
+        conn.body_ahead = refused is None and pending.complete
         conn.ready = conn.data_ready = True
         self.enqueue_req(conn)
 
@@ -341,6 +350,7 @@ class Worker(ThreadWorker):
         ahead = getattr(conn, "read_ahead", b"")
         self._current.head = ahead.partition(_HEAD_END)[0] + _HEAD_END if ahead else b""
         self._current.refused, conn.refused = getattr(conn, "refused", None), None
+        self._current.body_ahead, conn.body_ahead = getattr(conn, "body_ahead", False), False
         if ahead:
             conn.read_ahead = b""
             conn.sock.setblocking(True)
