@@ -48,7 +48,11 @@ needs is reserved, and released when a thread takes the connection or it
 ends. A body that does not fit in what is left of the budget is refused at
 once, before any more of it is read: the app answers it as if reading it
 had found no upload slot (503 with Retry-After, BusyError, or its
-redirect). One that arrived whole with its head needs no reservation. So the
+redirect). One that has arrived whole by the time its head is complete
+needs no reservation: what has arrived is read then, without waiting, and
+the request goes to a thread at once (a body sent with its head is often
+longer than the head's read). Bytes read so of a body still incomplete are
+covered by its reservation, or refused with it. So the
 loop holds at most BUDGET bytes of bodies, whatever clients do, plus on each
 connection its head (at most MAX_HEAD) and what the head's last read brought
 beyond it (at most HEAD_READ). A body, once read, goes to a thread: gunicorn

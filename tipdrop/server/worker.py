@@ -246,15 +246,17 @@ class Worker(ThreadWorker):
                 self._hand_off(conn)
                 return True
             pending.start_body(head_end, length, time.monotonic())
-            if pending.complete:
-                self._hand_off(conn)
+            # What the body still needs, reserved unless it is here already.
+            needed = pending.body_end - len(pending.data)
+            if not self._read_arrived(conn) or pending.complete:
+                self._hand_off(conn)  # whole, or cut short (the app answers 400)
                 return True
-            if not self._budget.take(pending.body_end - len(pending.data)):
+            if not self._budget.take(needed):
                 self.log.warning("Request refused with 503: bodies read ahead hold %d bytes",
                                  self._budget.held)
                 self._hand_off(conn, refused=BusyError())
                 return True
-            pending.reserved = pending.body_end - len(pending.data)
+            pending.reserved = needed
             if readahead.expects_continue(pending.head()):
                 pending.continued = True
                 if not self._send(conn, readahead.CONTINUE):
@@ -265,6 +267,28 @@ class Worker(ThreadWorker):
             self._hand_off(conn)
             return True
         return False
+
+    def _read_arrived(self, conn):
+        """Read what has arrived of the body, without waiting; False if the client closed first.
+
+        The head's read asks for HEAD_READ bytes only, so a body sent whole
+        with its head (a JSON submit of a long description) is often only
+        partly read with it. Read on now, it needs no reservation: when the
+        budget was full, such a body was refused 503 though all of it was
+        there (readahead.py, "Memory").
+        """
+        pending = conn.pending
+        while not pending.complete:
+            try:
+                data = conn.sock.recv(pending.read_size())
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            pending.data += data
+        return True
 
     def _send(self, conn, data):
         try:
