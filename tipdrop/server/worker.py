@@ -159,6 +159,9 @@ class Worker(ThreadWorker):
         self._budget = readahead.Budget()
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
+        #: Kept-alive connections whose client has not taken its answers yet:
+        #: {connection: when it is closed if it still has not} (readahead.py, "Answers").
+        self._untaken = {}
         super().init_process()
 
     def load_wsgi(self):
@@ -198,6 +201,11 @@ class Worker(ThreadWorker):
                 or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client)):
             conn.ready = False
             return super().enqueue_req(conn)
+        if conn.initialized and readahead.unsent(conn.sock):
+            # Its next request waits, without a thread, for the client to take the answers.
+            conn.sock.setblocking(False)
+            self._untaken.setdefault(conn, time.monotonic() + deadlines.read_timeout)
+            return None
         buffered = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         conn.pending = readahead.Pending(buffered, time.monotonic(), deadlines.read_timeout)
         conn.sock.setblocking(False)
@@ -354,12 +362,22 @@ class Worker(ThreadWorker):
 
         A head past its deadline ends its connection (there is no request to
         answer yet); a small body is answered by the app, 408 (readahead.py).
+        A kept-alive connection whose client has taken its answers goes on to
+        its next request; one that has not within TIPDROP_READ_TIMEOUT is closed.
         """
         super().murder_pending()
         deadlines = self._deadlines()
         if deadlines is None:
             return
         now = time.monotonic()
+        for conn, deadline in list(self._untaken.items()):
+            if not readahead.unsent(conn.sock):
+                del self._untaken[conn]
+                self.enqueue_req(conn)
+            elif deadline <= now:
+                del self._untaken[conn]
+                self.nr_conns -= 1
+                conn.close()
         for conn in list(self._pending_reads):
             pending = conn.pending
             if not pending.in_body:
