@@ -355,6 +355,23 @@ def test_a_flood_of_links_is_bounded(tmp_path, monkeypatch):
     assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 1
 
 
+def test_keys_made_and_closed_again_do_not_fill_the_folder_between_sweeps(tmp_path, monkeypatch):
+    # Given a server that holds at most five live page keys, and no sweep due
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 5, raising=False)
+    links = pagelinks.PageLinks(tmp_path)
+    links.monotonic = lambda: 0.0
+    links.create("status", {"receipt": "x"}, minutes=10)  # the sweep of the first link
+    # When many requests each reserve a receipt page's key and release it
+    # (refused: a finish of an upload that does not exist, which costs no count)
+    for _ in range(20):
+        links.close(links.reserve(pagelinks.RECEIPT_MINUTES)[0])
+    # Then a reporter's link is still made: on the code before, every key
+    # reserved since the last sweep counted as live, closed or not, and past
+    # MAX_LIVE of them every report and check was refused busy until the next sweep
+    links.create("status", {"receipt": "y"}, minutes=10)
+    assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 2
+
+
 def test_making_a_link_does_not_read_every_live_key(tmp_path, monkeypatch):
     # Given 200 live page keys (a flood of checks)
     links = pagelinks.PageLinks(tmp_path)

@@ -41,8 +41,9 @@ _EXPIRY_LEN = 8
 _CLOSING = ".closing"
 #: Live page keys at most (a key takes a page of RAM, about 4 KiB): past it a
 #: new link is refused busy (503), so a flood of checks cannot grow the
-#: folder without bound. Counted at each sweep and by this process since, so
-#: the folder may hold a little more (what the other workers made since).
+#: folder without bound. Counted at each sweep and by this process since (the
+#: keys it made, less those it closed), so the folder may hold a little more
+#: (what the other workers made since).
 MAX_LIVE = 20_000
 #: Seconds between two sweeps of one process. A sweep reads every key: run
 #: for every link made, a flood's cost grew with the square of its size
@@ -176,7 +177,8 @@ class PageLinks:
             try:
                 atomic_write(path, kept)
             except OSError:
-                pass  # the folder in RAM is full or gone: the link stays closed
+                return  # the folder in RAM is full or gone: the link stays closed
+            self._live += 1
         return payload, reopen
 
     def close(self, link):
@@ -199,6 +201,9 @@ class PageLinks:
         except FileNotFoundError:
             return False
         _erase(closing)
+        # One fewer live, as counted since the last sweep: otherwise keys
+        # reserved and released again (refused requests) filled the count.
+        self._live = max(0, self._live - 1)
         return True
 
     def sweep(self):
