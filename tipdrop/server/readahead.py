@@ -61,13 +61,13 @@ does not wait here, or waits at most a tick of the loop (a second).
 **Memory.** A head is at most MAX_HEAD bytes (as before). Body bytes are
 bounded per worker by BUDGET: when a head is complete, what its body still
 needs is reserved, and released when a thread takes the connection or it
-ends. A body that does not fit in what is left of the budget is refused at
-once, before any more of it is read: the app answers it as if reading it
-had found no upload slot (503 with Retry-After, BusyError, or its
-redirect). One that has arrived whole by the time its head is complete
-needs no reservation: what has arrived is read then, without waiting, and
-the request goes to a thread at once (a body sent with its head is often
-longer than the head's read). Bytes read so of a body still incomplete are
+ends. When its head is complete, what has arrived of the body is read at
+once, without waiting: a body then whole needs no reservation, and goes to
+a thread at once (a body sent with its head is often longer than the
+head's read). A body still incomplete that does not fit in what is left of
+the budget is refused then, without waiting for the rest: the app answers
+it as if reading it had found no upload slot (503 with Retry-After,
+BusyError, or its redirect). Bytes read so of a body still incomplete are
 covered by its reservation, or refused with it. So the
 loop holds at most BUDGET bytes of bodies, whatever clients do, plus on each
 connection its head (at most MAX_HEAD) and what the head's last read brought
