@@ -312,6 +312,13 @@ def test_bodies_read_ahead_are_bounded_in_memory_and_past_the_bound_refused_busy
         # ... while a submit whose body comes with its head needs none of it
         status, answer = _request(server, "POST", "/api/v1/tips", _submit_body("fits"))
         assert status == 201, answer
+        # ... even one far longer than the loop reads with a head (readahead.HEAD_READ):
+        # 5,000 Cyrillic letters, 30 KB of JSON, sent in one piece with the head
+        # (refused 503 on the code before)
+        long_body = _submit_body("ж" * 5000)
+        assert readahead.HEAD_READ < len(long_body) < 60_000
+        status, answer = _request(server, "POST", "/api/v1/tips", long_body)
+        assert status == 201, answer
         # ... and a body that waited gets its place back when one of them ends
         socks.pop().close()
         time.sleep(1)

@@ -27,6 +27,7 @@ from tipdrop.reporter.resumable import write_body
 from tipdrop.server import uploads
 from tipdrop.server.store import blobs
 from tipdrop.server.upload_moves import UploadMoves
+from tipdrop.server.web.limits import BusyError, Slots
 
 
 @pytest.fixture
@@ -143,6 +144,28 @@ def test_a_finish_with_a_wrong_chain_alone_deletes_the_upload(server, tmp_path, 
     assert server.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 0
     with pytest.raises(uploads.UploadNotFoundError):
         uploads.finish(server.tips, key=key, chain=chain, max_bytes=10**7, answer_for=_answer)
+
+
+def test_a_finish_refused_busy_keeps_the_upload_and_a_retry_stores_the_report(
+        server, tmp_path, demo_key):
+    # Given an upload with every piece, and every Argon2 slot busy (real
+    # slots, as the web app gives the tips: a server flooded with checks)
+    key, chain = _all_pieces_sent(server, tmp_path, demo_key)
+    busy = copy.copy(server.tips)
+    busy.argon2_slot = Slots(1, wait=0)
+    with busy.argon2_slot():
+        # When its finish needs a slot for the receipt
+        with pytest.raises(BusyError):
+            uploads.finish(busy, key=key, chain=chain, max_bytes=10**7, answer_for=_answer)
+    # Then the pieces are kept (a 503 asks the device to try again): on the
+    # code before they were deleted, and the reporter had to send it all again
+    assert server.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 1
+    assert server.db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 0
+    # ... and once a slot is free, the retry stores the report
+    answer, first = uploads.finish(busy, key=key, chain=chain, max_bytes=10**7,
+                                   answer_for=_answer)
+    assert first and len(answer["receipt"]) == 29
+    assert server.db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
 
 
 class _Clock:

@@ -42,22 +42,44 @@ request and are given to the parser with it. When a thread is done with a
 request and gunicorn's parser still holds bytes of the next one, the loop
 takes them back and reads that request ahead like any other.
 
+**Answers.** A thread writes its answer with a blocking send, and the
+kernel takes it only as fast as the client does: a client that pipelines
+many requests on one connection and reads none of the answers (a tiny
+receive window) once held every thread of a worker in ``send`` for good,
+each answer queued behind the last until the socket's send buffer was full
+(24 such connections, each asking for the submit page 300 times: no
+answer to anyone, ``/healthz`` neither). So the next request of a
+kept-alive connection is read only once the client has taken everything
+sent to it (:func:`unsent`): until then the connection waits in the loop,
+without a thread and not read from, and if its client has not taken it
+within TIPDROP_READ_TIMEOUT the connection is closed. A thread then always
+begins its answer with the send buffer free, and no answer of tipdrop's
+pages is larger than that buffer. An honest client reads each answer
+before it sends the next request, or pipelines a few and reads them: it
+does not wait here, or waits at most a tick of the loop (a second).
+
 **Memory.** A head is at most MAX_HEAD bytes (as before). Body bytes are
 bounded per worker by its budget, TIPDROP_READ_AHEAD_MB (BUDGET, 32 MiB, by
 default; README, "Settings"; ``tipdrop doctor`` warns when the workers
 together could hold more than a quarter of the machine's memory): when a head is complete, what its body still
 needs is reserved, and released when a thread takes the connection or it
-ends. A body that does not fit in what is left of the budget is refused at
-once, before any more of it is read: the app answers it as if reading it
-had found no upload slot (503 with Retry-After, BusyError, or its
-redirect). One that arrived whole with its head needs no reservation. So the
+ends. When its head is complete, what has arrived of the body is read at
+once, without waiting: a body then whole needs no reservation, and goes to
+a thread at once (a body sent with its head is often longer than the
+head's read). A body still incomplete that does not fit in what is left of
+the budget is refused then, without waiting for the rest: the app answers
+it as if reading it had found no upload slot (503 with Retry-After,
+BusyError, or its redirect). Bytes read so of a body still incomplete are
+covered by its reservation, or refused with it. So the
 loop holds at most its budget of bodies, whatever clients do, plus on each
 connection its head (at most MAX_HEAD) and what the head's last read brought
 beyond it (at most HEAD_READ). A body, once read, goes to a thread: gunicorn
 holds at most one per thread, as before (tests/e2e/test_flood.py).
 """
 
+import fcntl
 import re
+import struct
 from collections import deque
 
 from tipdrop.server.web.upload import SMALL_BODY
@@ -77,6 +99,22 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:(.*)$", re.I | re.M)
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.I | re.M)
 _EXPECT = re.compile(rb"^expect[ \t]*:(.*)$", re.I | re.M)
+
+
+#: Linux's ioctl for the bytes a TCP socket holds that were not sent yet (SIOCOUTQNSD).
+_SIOCOUTQNSD = 0x894B
+
+
+def unsent(sock):
+    """How many bytes written to ``sock`` the kernel has not sent yet: the client has not taken them.
+
+    0 where the system cannot say (not Linux, not TCP): the next request is
+    then served as gthread would.
+    """
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQNSD, bytes(4)))[0]
+    except (OSError, ValueError):
+        return 0
 
 
 def body_length(head):

@@ -326,15 +326,29 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     with admit(request["total"]):
         try:
             _assemble(tips, row, request, max_bytes, keep_answer)
-        except BaseException:
+        except BaseException as error:
             row = store.get(tips.db, upload)
             if row is not None and row["state"] == "done":
                 # Another request for this upload (the same finish, sent again while
                 # this one ran) stored the report first: answer as it did.
                 return _stored_answer(row, key, upload), False
-            store.drop(tips.db, upload)
+            if not _try_again(error):
+                store.drop(tips.db, upload)
             raise
     return answers[0], True
+
+
+def _try_again(error):
+    """Whether a finish failed only because the server was busy (503): its upload is kept.
+
+    Storing the report needs an Argon2 slot for its receipt, waited for a
+    moment only; refused busy, the pieces were deleted and the device had
+    to send the whole upload again, so a flood of checks keeping the slots
+    busy made every large device report start over. Kept claimed
+    (``storing``), as a finish cut off by a crash leaves it, the upload is
+    stored by the device's retry of the finish (docs/protocol.md section 19).
+    """
+    return getattr(error, "http_status", None) == 503
 
 
 def _refuse_chain(tips, key, upload):

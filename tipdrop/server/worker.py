@@ -51,6 +51,7 @@ from werkzeug.http import parse_accept_header
 
 from tipdrop.server import logs, readahead
 from tipdrop.server.web import i18n
+from tipdrop.server.web.deadlines import BODY_READ_AHEAD
 from tipdrop.server.web.errors import HTTP_MESSAGES
 from tipdrop.server.web.limits import BusyError
 
@@ -158,6 +159,9 @@ class Worker(ThreadWorker):
         self._budget = readahead.Budget()
         #: The head of the request a thread is handling, for handle_error.
         self._current = threading.local()
+        #: Kept-alive connections whose client has not taken its answers yet:
+        #: {connection: when it is closed if it still has not} (readahead.py, "Answers").
+        self._untaken = {}
         super().init_process()
 
     def load_wsgi(self):
@@ -170,10 +174,17 @@ class Worker(ThreadWorker):
         logs.quiet_while_serving()
 
     def _serve(self, environ, start_response):
-        """The app; the body of a request the loop refused fails to read (readahead.RefusedBody)."""
+        """The app; the body of a request the loop refused fails to read (readahead.RefusedBody).
+
+        A body read ahead whole is marked so (deadlines.BODY_READ_AHEAD): the
+        app may leave it unread and keep the connection alive, as gunicorn
+        drains it from memory; any other unread body closes the connection.
+        """
         refused = getattr(self._current, "refused", None)
         if refused is not None:
             environ["wsgi.input"] = readahead.RefusedBody(refused)
+        elif getattr(self._current, "body_ahead", False):
+            environ[BODY_READ_AHEAD] = True
         return self._app(environ, start_response)
 
     def _deadlines(self):
@@ -193,6 +204,11 @@ class Worker(ThreadWorker):
                 or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client)):
             conn.ready = False
             return super().enqueue_req(conn)
+        if conn.initialized and readahead.unsent(conn.sock):
+            # Its next request waits, without a thread, for the client to take the answers.
+            conn.sock.setblocking(False)
+            self._untaken.setdefault(conn, time.monotonic() + deadlines.read_timeout)
+            return None
         buffered = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         conn.pending = readahead.Pending(buffered, time.monotonic(), deadlines.read_timeout)
         conn.sock.setblocking(False)
@@ -241,15 +257,17 @@ class Worker(ThreadWorker):
                 self._hand_off(conn)
                 return True
             pending.start_body(head_end, length, time.monotonic())
-            if pending.complete:
-                self._hand_off(conn)
+            # What the body still needs, reserved unless it is here already.
+            needed = pending.body_end - len(pending.data)
+            if not self._read_arrived(conn) or pending.complete:
+                self._hand_off(conn)  # whole, or cut short (the app answers 400)
                 return True
-            if not self._budget.take(pending.body_end - len(pending.data)):
+            if not self._budget.take(needed):
                 self.log.warning("Request refused with 503: bodies read ahead hold %d bytes",
                                  self._budget.held)
                 self._hand_off(conn, refused=BusyError())
                 return True
-            pending.reserved = pending.body_end - len(pending.data)
+            pending.reserved = needed
             if readahead.expects_continue(pending.head()):
                 pending.continued = True
                 if not self._send(conn, readahead.CONTINUE):
@@ -260,6 +278,28 @@ class Worker(ThreadWorker):
             self._hand_off(conn)
             return True
         return False
+
+    def _read_arrived(self, conn):
+        """Read what has arrived of the body, without waiting; False if the client closed first.
+
+        The head's read asks for HEAD_READ bytes only, so a body sent whole
+        with its head (a JSON submit of a long description) is often only
+        partly read with it. Read on now, it needs no reservation: when the
+        budget was full, such a body was refused 503 though all of it was
+        there (readahead.py, "Memory").
+        """
+        pending = conn.pending
+        while not pending.complete:
+            try:
+                data = conn.sock.recv(pending.read_size())
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            pending.data += data
+        return True
 
     def _send(self, conn, data):
         try:
@@ -283,6 +323,7 @@ class Worker(ThreadWorker):
                 pass
         conn.read_ahead, conn.continued = bytes(pending.data), pending.continued
         conn.refused = refused
+        conn.body_ahead = refused is None and pending.complete
         conn.ready = conn.data_ready = True
         self.enqueue_req(conn)
 
@@ -324,12 +365,22 @@ class Worker(ThreadWorker):
 
         A head past its deadline ends its connection (there is no request to
         answer yet); a small body is answered by the app, 408 (readahead.py).
+        A kept-alive connection whose client has taken its answers goes on to
+        its next request; one that has not within TIPDROP_READ_TIMEOUT is closed.
         """
         super().murder_pending()
         deadlines = self._deadlines()
         if deadlines is None:
             return
         now = time.monotonic()
+        for conn, deadline in list(self._untaken.items()):
+            if not readahead.unsent(conn.sock):
+                del self._untaken[conn]
+                self.enqueue_req(conn)
+            elif deadline <= now:
+                del self._untaken[conn]
+                self.nr_conns -= 1
+                conn.close()
         for conn in list(self._pending_reads):
             pending = conn.pending
             if not pending.in_body:
@@ -344,6 +395,7 @@ class Worker(ThreadWorker):
         ahead = getattr(conn, "read_ahead", b"")
         self._current.head = ahead.partition(_HEAD_END)[0] + _HEAD_END if ahead else b""
         self._current.refused, conn.refused = getattr(conn, "refused", None), None
+        self._current.body_ahead, conn.body_ahead = getattr(conn, "body_ahead", False), False
         if ahead:
             conn.read_ahead = b""
             conn.sock.setblocking(True)

@@ -8,6 +8,7 @@ profile: tests/browser/test_shared_device_browser.py.
 """
 
 import re
+import threading
 
 import pytest
 
@@ -224,6 +225,47 @@ def test_of_two_requests_for_a_one_time_link_one_gets_it(tmp_path):
         links.take(link, "status")
 
 
+def test_of_two_requests_racing_for_a_one_time_link_exactly_one_gets_it(tmp_path):
+    # Given one-time links, each asked for by two requests at the same moment
+    links = pagelinks.PageLinks(tmp_path)
+    winners = []
+    for number in range(300):
+        link = links.create("status", {"receipt": number}, minutes=10)
+        start, got = threading.Barrier(2), []
+
+        def take(link=link, start=start, got=got):
+            start.wait()
+            try:
+                got.append(links.take(link, "status"))
+            except pagelinks.PageClosedError:
+                pass
+
+        racers = [threading.Thread(target=take) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        winners.append(len(got))
+    # Then every time one of them gets the page: on the code before, a
+    # request reading the key while the other overwrote it with zeros took
+    # it for expired and closed it, and neither got the page
+    assert winners == [1] * 300, f"{winners.count(0)} races with no winner"
+    # ... and no key, nor any half-closed one, is left
+    assert list((tmp_path / pagelinks.FOLDER).iterdir()) == []
+
+
+def test_a_key_left_half_closed_is_swept(tmp_path):
+    links = pagelinks.PageLinks(tmp_path)
+    link = links.create("status", {"receipt": "x"}, minutes=10)
+    link_id = link.split(".", 1)[0]
+    # Given a key renamed to be closed by a worker that was killed before it erased it
+    folder = tmp_path / pagelinks.FOLDER
+    (folder / link_id).rename(folder / f"{link_id}.0a1b2c3d.closing")
+    # Then the next sweep erases it, and counts no live key
+    assert links.sweep() == 0
+    assert list(folder.iterdir()) == []
+
+
 def test_the_device_path_gets_a_receipt_page_that_says_the_device_encrypted_it(client, unit_key):
     _, data = sealed_form(unit_key)
     plain = post(client, data)
@@ -311,6 +353,23 @@ def test_a_flood_of_links_is_bounded(tmp_path, monkeypatch):
     ticks[0] += 60
     links.create("status", {"receipt": "x"}, minutes=10)
     assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 1
+
+
+def test_keys_made_and_closed_again_do_not_fill_the_folder_between_sweeps(tmp_path, monkeypatch):
+    # Given a server that holds at most five live page keys, and no sweep due
+    monkeypatch.setattr(pagelinks, "MAX_LIVE", 5, raising=False)
+    links = pagelinks.PageLinks(tmp_path)
+    links.monotonic = lambda: 0.0
+    links.create("status", {"receipt": "x"}, minutes=10)  # the sweep of the first link
+    # When many requests each reserve a receipt page's key and release it
+    # (refused: a finish of an upload that does not exist, which costs no count)
+    for _ in range(20):
+        links.close(links.reserve(pagelinks.RECEIPT_MINUTES)[0])
+    # Then a reporter's link is still made: on the code before, every key
+    # reserved since the last sweep counted as live, closed or not, and past
+    # MAX_LIVE of them every report and check was refused busy until the next sweep
+    links.create("status", {"receipt": "y"}, minutes=10)
+    assert len(list((tmp_path / pagelinks.FOLDER).iterdir())) == 2
 
 
 def test_making_a_link_does_not_read_every_live_key(tmp_path, monkeypatch):

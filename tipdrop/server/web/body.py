@@ -13,6 +13,7 @@ so the rest of a broken body is never parsed as a next request.
 """
 
 import io
+from contextlib import nullcontext
 
 from werkzeug.exceptions import (
     ClientDisconnected,
@@ -145,7 +146,10 @@ def read_small(request, limit):
     """The whole body of a small request (a form, a JSON document), at most ``limit`` bytes.
 
     Chunked bodies are read up to the same limit, so an app or proxy that
-    does not send Content-Length is served too.
+    does not send Content-Length is served too; but such a body is read by
+    the request's thread as it arrives, not ahead of it in memory
+    (tipdrop/server/readahead.py), so it is read under an upload slot, as a
+    large upload is (:func:`_thread_read_slot`).
     """
     from tipdrop.server.web.deadlines import (
         open_body,  # deadlines reads through this module's GuardedStream
@@ -153,8 +157,29 @@ def read_small(request, limit):
 
     check_length(request, limit)
     # Under the read deadline and minimum rate, like uploads (deadlines.py).
-    with open_body() as body:
+    with _thread_read_slot(request), open_body() as body:
         data = body.read_up_to(limit + 1)
     if len(data) > limit:
         raise RequestEntityTooLarge()
     return data
+
+
+def _thread_read_slot(request):
+    """An upload slot while a chunked body is read, unless the request holds one already.
+
+    Only a body with a Content-Length of at most 256 KiB is read in the
+    worker's loop before a thread takes it; a chunked one is read by the
+    thread, and a client may trickle it just above TIPDROP_MIN_BODY_RATE for
+    as long as its 256 KiB last. Without a slot, a few dozen such requests
+    (a check, a follow-up, a JSON submit) held every thread of a worker and
+    no one was answered, not even ``/healthz``. Under a slot they hold at
+    most the upload slots' threads, get 503 beyond them, and are ended when
+    a newcomer needs the slot (Deadlines.reclaim); the other threads stay
+    free (docs/deploy.md, "Workers, threads and slow clients").
+    """
+    from tipdrop.server.web.deadlines import HOLDS_UPLOAD_SLOT
+    from tipdrop.server.web.upload import upload_slot
+
+    if not is_chunked(request) or request.environ.get(HOLDS_UPLOAD_SLOT):
+        return nullcontext()
+    return upload_slot(request)

@@ -23,11 +23,13 @@ are removed, nothing is committed). Only the receiving side is shut, so the
 408 page still reaches an honest reporter on a bad connection.
 
 A request refused before its body was read (no upload slot, a rate limit, a
-bad token) gets its receiving side shut too (:func:`init_app`): otherwise
-gunicorn would spend a thread draining the unread body of a stalled client
-for up to 5 s before reusing the connection, and refusals must stay cheap
-for capacity to be kept for everyone else (docs/deploy.md, "Workers,
-threads and slow clients"). Request heads are tipdrop/server/worker.py's business.
+bad token) gets its receiving side shut too (:func:`init_app`), and so does
+any request answered without reading a body that is not already in memory
+(a page asked for with a chunked body): otherwise gunicorn would spend a
+thread draining the unread body of a stalled client for up to 5 s before
+reusing the connection, and refusals must stay cheap for capacity to be
+kept for everyone else (docs/deploy.md, "Workers, threads and slow
+clients"). Request heads are tipdrop/server/worker.py's business.
 
 Progress is counted in the bytes the app has read, and a read returns only
 once it has all it asked for. So each read asks for about one second of the
@@ -60,6 +62,9 @@ READ_SECONDS = 1.0
 #: Set in a request's environ while it holds an upload slot (upload.py): only
 #: such a body is ever ended to make room (:meth:`Deadlines.reclaim`).
 HOLDS_UPLOAD_SLOT = "tipdrop.holds_upload_slot"
+#: Set by tipdrop/server/worker.py when the whole body was read ahead into
+#: memory before a thread took the request: leaving it unread costs no wait.
+BODY_READ_AHEAD = "tipdrop.body_read_ahead"
 
 
 class SlowClientError(TipdropError):
@@ -301,11 +306,25 @@ def _unread_body_left(environ):
 
 
 def init_app(app):
-    """Refused requests do not keep a thread waiting for their body (module docstring)."""
+    """No answer keeps a thread waiting for a body the app did not read (module docstring).
+
+    A refusal (4xx, 5xx) with its body unread has the socket's receiving
+    side shut. So has any other answer whose unread body is not already in
+    memory (BODY_READ_AHEAD): a page, a redirect or ``/healthz`` asked for
+    with a chunked or large body. gunicorn would otherwise drain that body
+    in the thread, waiting up to 5 s on the client to keep the connection
+    alive, and clients sending the head of such a request and then nothing,
+    one after another, kept every thread waiting (docs/deploy.md, "Workers,
+    threads and slow clients"). A small body read ahead whole is drained
+    from memory, so its connection stays alive for the next request.
+    """
 
     @app.after_request
-    def stop_reading_refused_bodies(response):
-        sock = request.environ.get("gunicorn.socket")
-        if sock is not None and response.status_code >= 400 and _unread_body_left(request.environ):
+    def stop_reading_unread_bodies(response):
+        environ = request.environ
+        sock = environ.get("gunicorn.socket")
+        if sock is None or not _unread_body_left(environ):
+            return response
+        if response.status_code >= 400 or not environ.get(BODY_READ_AHEAD):
             _shut_receiving_side(sock)
         return response

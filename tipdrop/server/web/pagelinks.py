@@ -37,10 +37,13 @@ RECEIPT_MINUTES = 30
 STATUS_MINUTES = 10
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _EXPIRY_LEN = 8
+#: What a key being closed is renamed to end with (PageLinks.close).
+_CLOSING = ".closing"
 #: Live page keys at most (a key takes a page of RAM, about 4 KiB): past it a
 #: new link is refused busy (503), so a flood of checks cannot grow the
-#: folder without bound. Counted at each sweep and by this process since, so
-#: the folder may hold a little more (what the other workers made since).
+#: folder without bound. Counted at each sweep and by this process since (the
+#: keys it made, less those it closed), so the folder may hold a little more
+#: (what the other workers made since).
 MAX_LIVE = 20_000
 #: Seconds between two sweeps of one process. A sweep reads every key: run
 #: for every link made, a flood's cost grew with the square of its size
@@ -60,6 +63,18 @@ class ReceiptPageClosedError(InputError):
 
     http_status = 410
     detail_is_message = False
+
+
+def _erase(path):
+    """Overwrite a key file with zeros, then delete it."""
+    try:
+        with open(path, "r+b") as f:
+            f.write(bytes(pagelink.KEY_LEN + _EXPIRY_LEN))
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        pass  # another sweep took it
 
 
 def _no_room():
@@ -162,27 +177,40 @@ class PageLinks:
             try:
                 atomic_write(path, kept)
             except OSError:
-                pass  # the folder in RAM is full or gone: the link stays closed
+                return  # the folder in RAM is full or gone: the link stays closed
+            self._live += 1
         return payload, reopen
 
     def close(self, link):
-        """Delete a link's key (overwritten first); True if this call deleted it."""
+        """Delete a link's key (overwritten first); True if this call deleted it.
+
+        The key is first renamed out of the link's name, which only one
+        caller can do: a request reading the link meanwhile finds the whole
+        key or none, never the zeros it is being overwritten with. Those
+        zeros read as a key whose time was up, and the reader closed the link
+        itself, so of two requests racing for a status page neither got it
+        (about one race in ten on a disk, three in 2,000 on tmpfs).
+        """
         link_id = link.split(".", 1)[0]
         if not _ID.match(link_id):
             return False
         path = self.folder / link_id
+        closing = self.folder / f"{link_id}.{secrets.token_hex(4)}{_CLOSING}"
         try:
-            with open(path, "r+b") as f:
-                f.write(bytes(pagelink.KEY_LEN + _EXPIRY_LEN))
-                f.flush()
-                os.fsync(f.fileno())
-            path.unlink()
+            os.rename(path, closing)
         except FileNotFoundError:
             return False
+        _erase(closing)
+        # One fewer live, as counted since the last sweep: otherwise keys
+        # reserved and released again (refused requests) filled the count.
+        self._live = max(0, self._live - 1)
         return True
 
     def sweep(self):
-        """Delete the keys of links whose time is up; return how many are left."""
+        """Delete the keys of links whose time is up; return how many are left.
+
+        A key left half-closed (a worker killed in :meth:`close`) goes too.
+        """
         now, live = self.clock(), 0
         for path in self.folder.iterdir():
             if _ID.match(path.name):
@@ -190,6 +218,8 @@ class PageLinks:
                     self.close(path.name)
                 else:
                     live += 1
+            elif path.name.endswith(_CLOSING) and _ID.match(path.name.split(".", 1)[0]):
+                _erase(path)
         return live
 
     def _split(self, link, closed):
