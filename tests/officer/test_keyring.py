@@ -7,6 +7,8 @@ import pytest
 
 from tipdrop.crypto import envelope, kdf, keys
 from tipdrop.errors import (
+    DecryptionError,
+    FormatError,
     InputError,
     KeyFileError,
     KeyOrderError,
@@ -17,6 +19,7 @@ from tipdrop.errors import (
     WrongPassphraseError,
 )
 from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.unsealing import open_envelope
 from tipdrop.server.unitkeys import UnitKeys
 
 
@@ -139,6 +142,29 @@ def test_a_missing_key_is_named_with_its_id_and_unit(new_key, old_key):
     message = caught.value.message
     assert message.startswith("tip 1a2b3c4d was encrypted to key " + old_key.key_id.hex())
     assert "of unit demo" in message and "not in your keyring (--key)" in message
+
+
+def test_an_envelope_finds_its_opener_by_its_header_and_a_bad_header_is_refused_as_ever(
+        old_key, new_key):
+    keyring = Keyring.of(new_key)
+    sealed = envelope.seal(b"report", new_key.public.recipient, kind="tip", tip_id="t1")
+    for _ in range(2):  # the first finds the key, the second the opener made then
+        assert keyring.opener_of(sealed) is keyring.opener_for(new_key.key_id)
+        assert open_envelope(sealed, keyring, "tip t1", kind="tip", tip_id="t1") == b"report"
+        # The header is still read whole: a known key id behind a bad version or
+        # kind is refused as before, and a key not in the keyring is named.
+        with pytest.raises(FormatError, match="unsupported format version 9"):
+            open_envelope(b"\x09" + sealed[1:], keyring, "tip t1", kind="tip", tip_id="t1")
+        with pytest.raises(FormatError, match="unknown kind code 99"):
+            open_envelope(sealed[:1] + b"\x63" + sealed[2:], keyring, "tip t1", kind="tip",
+                          tip_id="t1")
+        with pytest.raises(DecryptionError, match="expected a followup"):
+            open_envelope(sealed, keyring, "tip t1", kind="followup", tip_id="t1")
+        with pytest.raises(FormatError, match="too short"):
+            open_envelope(sealed[:10], keyring, "tip t1", kind="tip", tip_id="t1")
+        other = envelope.seal(b"report", old_key.public.recipient, kind="tip", tip_id="t1")
+        with pytest.raises(MissingKeyError, match="^tip t1 was encrypted to key "):
+            open_envelope(other, keyring, "tip t1", kind="tip", tip_id="t1")
 
 
 def test_replies_are_signed_and_notes_sealed_with_the_newest_key(old_key, new_key):

@@ -107,7 +107,14 @@ def swap_file(records, key, tip_id):
     return records[:i] + forged_attachment(key.public, tip_id, "a2") + records[j + 1:]
 
 
-TAMPERING = [add_file, drop_file, swap_file]
+def drop_every_file(records, key, tip_id):
+    # The tip is left with no file in the bundle at all: its report's list is
+    # all that says something is missing.
+    return [(kind, payload) for kind, payload in records
+            if kind not in (bundles.ATTACHMENT, bundles.STREAM)]
+
+
+TAMPERING = [add_file, drop_file, swap_file, drop_every_file]
 
 
 @pytest.fixture

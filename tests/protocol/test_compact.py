@@ -8,6 +8,7 @@ back to the general path, which refuses it with its own error.
 import base64
 import json
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -155,3 +156,49 @@ def _same_as_general_or_refused(rules, payload):
         assert fast is None
         return
     assert fast is None or fast == general
+
+
+def test_the_regex_checks_a_member_alone_only_with_a_pattern_that_cannot_match_an_escape():
+    # The table's hex, code and one-of members are matched by their rule's own
+    # pattern; the days, numbers and base64 are still checked by their rule.
+    assert [name for name, _, _ in COMPACT[id(fields.EXPORT_TIP)]._fields] == [
+        "received_day", "status_day", "reply_public", "reply_seq", "body"]
+    # A pattern that could match a quote or a backslash is never put in the regex:
+    # its rule is called as ever, and refuses what it refuses.
+    for pattern in (".*", "[!-~]+", "[0-z]+", r"\w+", "[^x]+", "a|.", "(a)"):
+        calls = []
+
+        def check(value, calls=calls):
+            calls.append(value)
+            if value != "ok":
+                raise fields.Invalid("is not ok")
+            return value
+
+        loose = fields.Rule("ok", check, json="string", pattern=pattern)
+        rules = {"tip_id": fields.TIP_ID, "seq": fields.number(1), "received_day": fields.DAY,
+                 "encrypted_on": loose, "body": fields.raw(low=1)}
+        reader = Compact(rules)
+        assert "encrypted_on" in [name for name, _, _ in reader._fields], pattern
+        for value, accepted in (("ok", True), ('x\\"y', False), ("a", False)):
+            data = _server_form(FOLLOWUP | {"encrypted_on": value})
+            assert (reader.read(data) is not None) is accepted, (pattern, value)
+
+
+_strings = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e),
+                   max_size=70) | st.sampled_from(
+    ["0" * 32, "f" * 64, "a1", "a999", "in-review", "received", "demo", "a-" * 20, "-a",
+     "A" * 32, "device", "server", "a" * 64, "a" * 65, "0" * 32 + "\n"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_strings)
+def test_a_rules_pattern_matches_exactly_the_strings_its_check_keeps_as_they_are(value):
+    rules = {id(rule): rule for table in (*fields.RECORDS.values(), fields.ANSWER)
+             for rule in table.values() if rule.pattern}
+    assert len(rules) >= 6
+    for rule in rules.values():
+        try:
+            kept = rule.check(value) == value
+        except fields.Invalid:
+            kept = False
+        assert (re.fullmatch(f"(?:{rule.pattern})", value) is not None) is kept, rule.describe

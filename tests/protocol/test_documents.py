@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tipdrop.errors import FormatError
 from tipdrop.protocol import documents
@@ -39,3 +41,37 @@ def test_a_text_member_that_is_not_text_is_refused_with_or_without_escapes(value
             data = json.dumps(doc, ensure_ascii=ensure_ascii).encode()
             with pytest.raises(FormatError, match="'what' is not text"):
                 documents.read_report(data, TIP)
+
+
+def _loaded(text):
+    """What json.loads-like ``parse`` gives for ``text``: ("value", v) or ("error", type)."""
+    def outcome(parse):
+        try:
+            return ("value", parse(text))
+        except (ValueError, RecursionError) as e:
+            return ("error", type(e))
+    return outcome
+
+
+_JSON_TEXTS = st.one_of(
+    st.text(max_size=60),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                 max_leaves=8).map(json.dumps),
+).flatmap(lambda text: st.sampled_from([text, "{" + text, text + "}", "{" + text + "}",
+                                        " " + text, text + " ", text + "x"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_JSON_TEXTS)
+@example(text='{"a": 1}')
+@example(text='{"a": 1} ')
+@example(text='{"a": 1}}')
+@example(text='{"a": 1}{"b": 2}')
+@example(text='{} {}')
+@example(text='{"a": "}"')
+@example(text='{"a":' * 100_000 + "1" + "}" * 100_000)  # deeper than json recurses
+def test_the_readers_parser_gives_what_json_loads_gives_or_raises_what_it_raises(text):
+    outcome = _loaded(text)
+    assert outcome(documents._loads) == outcome(json.loads)

@@ -12,7 +12,7 @@ is the officer the audit log (audit.py) names.
 
 from pathlib import Path
 
-from tipdrop.crypto import keys
+from tipdrop.crypto import envelope, keys
 from tipdrop.errors import MissingKeyError, UsageError, WrongPassphraseError
 from tipdrop.officer import keyfiles
 
@@ -91,6 +91,20 @@ class Keyring:
         opener = self._openers.get(key_id)
         if opener is None:
             opener = self._openers[key_id] = self._unlock(key_id).opener
+        return opener
+
+    def opener_of(self, data, what="this item"):
+        """The opener for the envelope ``data``, made for the key its header names.
+
+        An opener made before is found by the header's key id bytes alone
+        (an import asks once per tip): the header itself is checked by
+        envelope.open_, which reads it again before it opens anything, with
+        the same errors. Any other goes the way of :meth:`opener_for`.
+        """
+        opener = self._openers.get(bytes(data[2:envelope.HEADER_LEN]))
+        if opener is None:
+            _, key_id = envelope.parse_header(data)
+            opener = self.opener_for(key_id, what)
         return opener
 
     def private_for(self, key_id, what="this item"):

@@ -134,7 +134,16 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device, load=lambd
             row["damaged"] = reason[:300]
             staged.held["attachments"].discard((tip_id, row["part"]))
 
-    tip_ids = sorted(set(by_tip) | first_seen)
+    # A new tip with no file here whose report binds none (most reports) has
+    # nothing to judge and nothing missing: it is left out from the start,
+    # rather than sorted, looked up and skipped below. read_report already
+    # refused a malformed member.
+    judged = set(by_tip)
+    for tip_id in first_seen - judged:
+        report = report_for(tip_id)
+        if report is not None and report.get(binding.ATTACHMENT_DIGESTS):
+            judged.add(tip_id)
+    tip_ids = sorted(judged)
     # The files the workspace already holds of these tips, in one query (not one per tip).
     held_parts = {}
     for tip_id, part in db.execute("SELECT tip_id, part FROM attachments WHERE tip_id IN "
@@ -143,10 +152,6 @@ def check_staged(staged, db, report_for, header_of, sealed_on_device, load=lambd
     for tip_id in tip_ids:
         report = report_for(tip_id)
         if report is None:  # a damaged report binds nothing; it is flagged itself
-            continue
-        if tip_id not in by_tip and not report.get(binding.ATTACHMENT_DIGESTS):
-            # No file here and none bound (most reports): nothing to judge, nothing
-            # missing. read_report already refused a malformed member.
             continue
         digests = binding.digests_of(report)
         held = held_parts.get(tip_id, set())

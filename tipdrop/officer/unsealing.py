@@ -11,8 +11,7 @@ from tipdrop.crypto import envelope, stream
 
 def open_envelope(data, keyring, what, **context):
     """Open an envelope with the keyring's key its header names."""
-    _, key_id = envelope.parse_header(data)
-    return envelope.open_(data, keyring.opener_for(key_id, what), **context)
+    return envelope.open_(data, keyring.opener_of(data, what), **context)
 
 
 def stream_opener(f, keyring, row):

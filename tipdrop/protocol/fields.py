@@ -94,10 +94,14 @@ class Rule:
     required: bool = True
     default: Any = None
     json: str = ""
+    #: For a "string" rule: a regex (no anchors, no group) that a string matches
+    #: whole exactly when ``check`` accepts it and keeps it as it is, which
+    #: Compact's regex matches in place of calling ``check``; "" for none.
+    pattern: str = ""
 
     def optional(self, default: Any = None) -> "Rule":
         """The same rule for a field that may be missing (then ``default`` is kept)."""
-        return Rule(self.describe, self.check, False, default, self.json)
+        return Rule(self.describe, self.check, False, default, self.json, self.pattern)
 
 
 def _text(pattern: re.Pattern[str], describe: str) -> Rule:
@@ -105,7 +109,10 @@ def _text(pattern: re.Pattern[str], describe: str) -> Rule:
         if not isinstance(value, str) or not pattern.search(value):
             raise Invalid(f"is not {describe}")
         return value
-    return Rule(describe, check, json="string")
+    # pattern is \A...\Z: search finds a whole string the inner part matches.
+    inner = pattern.pattern
+    whole = inner.startswith(r"\A") and inner.endswith(r"\Z") and not pattern.flags & re.MULTILINE
+    return Rule(describe, check, json="string", pattern=inner[2:-2] if whole else "")
 
 
 def _day(value: object) -> str:
@@ -142,7 +149,7 @@ def one_of(*values: str) -> Rule:
         if not isinstance(value, str) or value not in values:
             raise Invalid(f"is not one of {', '.join(values)}")
         return value
-    return Rule(" | ".join(values), check, json="string")
+    return Rule(" | ".join(values), check, json="string", pattern="|".join(map(re.escape, values)))
 
 
 def constant(expected: str | int) -> Rule:
@@ -203,7 +210,8 @@ def nullable(rule: Rule) -> Rule:
     """``rule``, or JSON null (kept as None)."""
     def check(value: object) -> Any:
         return None if value is None else rule.check(value)
-    return Rule(f"{rule.describe} or null", check, json=rule.json and rule.json + "|null")
+    return Rule(f"{rule.describe} or null", check, json=rule.json and rule.json + "|null",
+                pattern=rule.pattern)
 
 
 def flag() -> Rule:
