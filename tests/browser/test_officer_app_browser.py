@@ -15,6 +15,7 @@ says how many urgent reports came, and nothing else.
 
 import io
 import os
+import re
 import secrets
 import selectors
 import signal
@@ -40,9 +41,11 @@ from tipdrop.officer.app.serve import QuietHandler, Serialised
 pytestmark = pytest.mark.e2e
 
 
-def _start_app(env, cwd, *args):
-    """``tipdrop officer app --no-browser [ARGS]``; returns (process, the printed address)."""
-    process = subprocess.Popen([str(TIPDROP), "officer", "app", "--no-browser", *args], env=env,
+def _start_app(env, cwd, *args, browser=False):
+    """``tipdrop officer app [--no-browser] [ARGS]``; returns (process, the launch file's
+    file: URL, the printed address), after the two lines the app prints at start."""
+    flags = [] if browser else ["--no-browser"]
+    process = subprocess.Popen([str(TIPDROP), "officer", "app", *flags, *args], env=env,
                                cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     with selectors.DefaultSelector() as selector:
@@ -50,10 +53,13 @@ def _start_app(env, cwd, *args):
         if not selector.select(timeout=60):
             process.kill()
             pytest.fail("the officer app printed no address within 60 s")
-    line = process.stdout.readline().strip()
-    assert line.startswith("officer app: http://127.0.0.1:"), (line, process.stderr.read()
-                                                             if process.poll() is not None else "")
-    return process, line.removeprefix("officer app: ")
+    # The second line follows the first at once (or the process ended: an empty line).
+    address, launch = process.stdout.readline().strip(), process.stdout.readline().strip()
+    lines = (address, launch, process.stderr.read() if process.poll() is not None else "")
+    assert address.startswith("officer app: http://127.0.0.1:"), lines
+    assert launch.startswith("officer app: open") and " file:///" in launch, lines
+    # as_uri() quotes every space: the file: URL is one word of the line
+    return process, re.search(r"file://\S+", launch).group(0), address.removeprefix("officer app: ")
 
 
 def _photo():
@@ -66,7 +72,7 @@ def _photo():
 @contextmanager
 def running_app(env, cwd, *args):
     """The app as a process for the block; then Ctrl+C, and its stderr must be clean."""
-    process, url = _start_app(env, cwd, *args)
+    process, url, _ = _start_app(env, cwd, *args)
     stderr = []
     try:
         yield url, stderr
