@@ -115,6 +115,11 @@ def open_bundle(workspace, key, bundle):
 
 
 def _say_unavailable(counts):
+    if counts.get("differs"):
+        click.echo(f"WARNING: {counts['differs']} tips already held here came with another "
+                   f"sealed report (tips {', '.join(t[:12] for t in counts['differs_tips'])}): "
+                   "the server changed them, or a bug did; the held copies were kept, the "
+                   "rest of the bundle was opened (docs/officer-guide.md)")
     if counts.get("replaced"):
         click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
                    f"(tips {', '.join(t[:12] for t in counts['replaced_tips'])})")
