@@ -15,8 +15,9 @@ says how many urgent reports came, and nothing else.
 
 import io
 import os
+import queue
+import re
 import secrets
-import selectors
 import signal
 import subprocess
 import threading
@@ -40,20 +41,27 @@ from tipdrop.officer.app.serve import QuietHandler, Serialised
 pytestmark = pytest.mark.e2e
 
 
-def _start_app(env, cwd, *args):
-    """``tipdrop officer app --no-browser [ARGS]``; returns (process, the printed address)."""
-    process = subprocess.Popen([str(TIPDROP), "officer", "app", "--no-browser", *args], env=env,
+def _start_app(env, cwd, *args, browser=False):
+    """``tipdrop officer app [--no-browser] [ARGS]``; returns (process, the launch file's
+    file: URL, the printed address), after the two lines the app prints at start."""
+    flags = [] if browser else ["--no-browser"]
+    process = subprocess.Popen([str(TIPDROP), "officer", "app", *flags, *args], env=env,
                                cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=60):
-            process.kill()
-            pytest.fail("the officer app printed no address within 60 s")
-    line = process.stdout.readline().strip()
-    assert line.startswith("officer app: http://127.0.0.1:"), (line, process.stderr.read()
-                                                             if process.poll() is not None else "")
-    return process, line.removeprefix("officer app: ")
+    lines = queue.Queue()
+    # A thread reads: a line the app never prints must fail the test, not hang it.
+    threading.Thread(target=lambda: [lines.put(process.stdout.readline().strip())
+                                     for _ in range(2)], daemon=True).start()
+    try:
+        address, launch = lines.get(timeout=60), lines.get(timeout=10)
+    except queue.Empty:
+        process.kill()
+        pytest.fail("the officer app printed no address and launch file within 60 s")
+    lines = (address, launch, process.stderr.read() if process.poll() is not None else "")
+    assert address.startswith("officer app: http://127.0.0.1:"), lines
+    assert launch.startswith("officer app: open") and " file:///" in launch, lines
+    # as_uri() quotes every space: the file: URL is one word of the line
+    return process, re.search(r"file://\S+", launch).group(0), address.removeprefix("officer app: ")
 
 
 def _photo():
@@ -66,7 +74,7 @@ def _photo():
 @contextmanager
 def running_app(env, cwd, *args):
     """The app as a process for the block; then Ctrl+C, and its stderr must be clean."""
-    process, url = _start_app(env, cwd, *args)
+    process, url, _ = _start_app(env, cwd, *args)
     stderr = []
     try:
         yield url, stderr
@@ -177,7 +185,7 @@ def test_officer_reads_searches_and_answers_in_the_app_and_the_reporter_sees_it(
 
         # And locks: the inbox is gone (403) until the passphrase is typed again
         page.click("#lock")
-        page.goto(url.split("?")[0] + "inbox")
+        page.goto("/".join(page.url.split("/")[:3]) + "/inbox")  # url is the launch file
         assert page.locator("#passphrase").count() == 1 and "взятк" not in page.content()
         context.close()
     assert canary not in stderr[0]

@@ -83,7 +83,7 @@ def test_the_officer_app_holding_the_unlocked_key_runs_with_no_core_dumps(
     _, officer = ceremony
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
     env |= {k: v for k, v in officer.items() if k not in PASS}
-    process, _ = _start_app(env, tmp_path)
+    process, *_ = _start_app(env, tmp_path)
     try:
         assert _core_limit(process.pid) == "0"
     finally:

@@ -1,8 +1,13 @@
-"""`tipdrop officer app` as a real process: how it starts, where it listens, how it stops."""
+"""`tipdrop officer app` as a real process: how it starts, where it listens, how it stops,
+and how the browser gets its one-time launch token (seen by no other local user)."""
 
 import http.client
 import os
+import re
 import signal
+import time
+import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +31,7 @@ def test_the_app_listens_on_127_0_0_1_only_logs_no_request_and_stops_on_ctrl_c(c
     _, officer = ceremony
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
     env |= {k: v for k, v in officer.items() if k not in PASS}
-    process, url = _start_app(env, tmp_path)
+    process, _, url = _start_app(env, tmp_path)
     try:
         port = int(url.split(":")[2].split("/")[0])
         # Another loopback address of this machine is not listened on: the bind is 127.0.0.1.
@@ -43,3 +48,98 @@ def test_the_app_listens_on_127_0_0_1_only_logs_no_request_and_stops_on_ctrl_c(c
     assert code == 0, err
     assert "stopped" in out
     assert "secretword" not in out + err and "inbox" not in err and "GET" not in err
+
+
+def _recording_browser(folder):
+    """A browser command (for BROWSER) that records its arguments and the launch file's
+    and folder's modes at that moment, and exits, as xdg-open does once it handed on."""
+    script = folder / "browser.sh"
+    script.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$0.argv"\n'
+                      'path=$(printf "%s" "$1" | sed "s|^file://||")\n'
+                      'stat -c %a "$path" "$(dirname "$path")" > "$0.modes"\n')
+    script.chmod(0o700)
+    return script
+
+
+def test_the_launch_token_is_in_no_command_line_and_its_file_is_private_and_used_once(
+        ceremony, tmp_path):
+    _, officer = ceremony
+    browser = _recording_browser(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS} | {"BROWSER": str(browser)}
+    # When the app is started as the officer starts it: opening the browser itself
+    process, launch_url, address = _start_app(env, tmp_path, browser=True)
+    try:
+        for _ in range(300):  # webbrowser.open runs the command just after the lines
+            if browser.with_suffix(".sh.modes").exists():
+                break
+            time.sleep(0.1)
+        argv = browser.with_suffix(".sh.argv").read_text().split("\n")
+        launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+        page = launch.read_text()
+        token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+        port = int(address.split(":")[2].split("/")[0])
+
+        # Then the browser was given the file, and the token is on no command line
+        assert argv[0] == launch_url and len(token) >= 40
+        assert all(token not in arg and "token=" not in arg for arg in argv)
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                assert token.encode() not in cmdline.read_bytes()
+            except OSError:
+                continue  # a process that ended meanwhile
+        # and only the officer could read the file: 0600, in a folder of its own at 0700
+        assert browser.with_suffix(".sh.modes").read_text().split() == ["600", "700"]
+        assert launch.parent.parent == Path(officer["TIPDROP_WORKDIR"])
+
+        # When the browser sends the file's form, the session begins and the file is gone
+        answer = _post_launch(port, token)
+        assert answer.status == 200 and "SameSite=Strict" in answer.getheader("Set-Cookie")
+        assert not launch.exists() and not launch.parent.exists()
+        assert _post_launch(port, token).status == 403  # once only
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=30)
+    out, err = process.stdout.read(), process.stderr.read()
+    assert code == 0, err
+    assert token not in out + err and "token=" not in out
+
+
+def _post_launch(port, token):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/launch", body=urllib.parse.urlencode({"token": token}),
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "Origin": "null"})
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    return answer
+
+
+def test_an_unused_launch_file_is_removed_when_the_app_stops(ceremony, tmp_path):
+    _, officer = ceremony
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS}
+    process, launch_url, address = _start_app(env, tmp_path)
+    launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+    assert launch.exists()
+    # (an answer, refused without the session: Ctrl+C now reaches the serving loop)
+    assert _post_launch(int(address.split(":")[2].split("/")[0]), "wrong").status == 403
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=30) == 0, process.stderr.read()
+    assert not launch.parent.exists()
+    assert not list(Path(officer["TIPDROP_WORKDIR"]).glob("launch-*"))
+
+
+def test_the_address_with_the_token_is_printed_only_when_asked(ceremony, tmp_path):
+    _, officer = ceremony
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS}
+    process, launch_url, address = _start_app(env, tmp_path, "--show-link")
+    try:
+        launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+        token = re.search(r'name="token" value="([^"]+)"', launch.read_text()).group(1)
+        assert address.endswith(f"/?token={token}")
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)

@@ -7,13 +7,16 @@ a file that is not a bundle (``officer open /dev/zero`` is refused before it
 is read further, see open_checked), a header for another unit or dated in the
 future, a record dated after the day its bundle was made (docs/protocol.md
 section 10), items that are not the ones its server chained, an item named
-twice, a changed copy of an export the workspace opened before. Each item's
-own authenticity is checked as it is staged (staging.py).
+twice, a changed copy of an export the workspace opened before; and it
+names the tips held here that a bundle carries changed (changed_copies),
+which are not taken but do not refuse the bundle. Each item's own
+authenticity is checked as it is staged (staging.py).
 """
 
 import datetime
 import hashlib
 import hmac
+import json
 import operator
 import os
 import stat
@@ -25,6 +28,13 @@ from tipdrop.protocol import acks, bundles, fields
 
 #: The bundle file's read buffer (one, whatever the bundle's size).
 READ_BUFFER = 1024 * 1024
+#: What of a tip's record the server never changes once it arrived: a copy carried
+#: again must say the same (changed_copies); status and replies do change.
+SAME_RECORD = ("key_id", "server_region", "server_category", "received_day",
+               "reply_public", "encrypted_on")
+_DEVICE_COLUMN = SAME_RECORD.index("encrypted_on")
+_HELD_RECORDS = (f"SELECT id, body, {', '.join(SAME_RECORD)} FROM tips "  # noqa: S608 (constants)
+                 "WHERE id IN (SELECT value FROM json_each(?))")
 
 
 class ChangedBundleError(bundles.BundleError):
@@ -154,3 +164,29 @@ def refuse_duplicates(staged):
 
 def _tomorrow():
     return (datetime.date.fromisoformat(today()) + datetime.timedelta(days=1)).isoformat()
+
+
+def changed_copies(db, resent, body_of):
+    """The ids (sorted) of held tips that ``resent`` (staged rows) carries changed.
+
+    A tip's sealed report and its arrival record (SAME_RECORD) never change
+    on the server, so a re-export carries them byte for byte (an intact copy
+    of a tip held damaged is the one exception: it replaces the held one,
+    and is not passed here). Another copy is authentic too (anyone can seal
+    to the unit's public key): the server's tampering or a bug. The held
+    copy stays; the officer is told (docs/threat-model.md, a compromised
+    server). One query reads the held rows of the tips carried again, and
+    each body (``body_of(ref)``, from the spill) is compared as it comes,
+    none kept: a first import, which holds nothing, pays nothing.
+    """
+    if not resent:
+        return []
+    carried = {row["id"]: row for row in resent}
+    changed = []
+    for tip_id, body, *record in db.execute(_HELD_RECORDS, [json.dumps(list(carried))]):
+        row = carried[tip_id]
+        if record[_DEVICE_COLUMN] is None:  # imported before device sealing was recorded
+            record[_DEVICE_COLUMN] = "server"
+        if [row[c] for c in SAME_RECORD] != record or body_of(row["body"]) != body:
+            changed.append(tip_id)
+    return sorted(changed)

@@ -115,6 +115,11 @@ def open_bundle(workspace, key, bundle):
 
 
 def _say_unavailable(counts):
+    if counts.get("differs"):
+        click.echo(f"WARNING: {counts['differs']} tips already held here came with another "
+                   f"sealed report (tips {', '.join(t[:12] for t in counts['differs_tips'])}): "
+                   "the server changed them, or a bug did; the held copies were kept, the "
+                   "rest of the bundle was opened (docs/officer-guide.md)")
     if counts.get("replaced"):
         click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
                    f"(tips {', '.join(t[:12] for t in counts['replaced_tips'])})")
@@ -451,7 +456,11 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @officer.command("app")
 @click.option("--port", default=0, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (default: any free one).")
-@click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
+@click.option("--no-browser", is_flag=True,
+              help="Only print where the launch file is; do not open a browser.")
+@click.option("--show-link", is_flag=True,
+              help="Also print the address with the one-time launch token (then on the screen "
+                   "and, once opened, in the browser's history).")
 @click.option("--idle-minutes", default=15, show_default=True, type=click.IntRange(1, 24 * 60),
               help="Lock (forget the keys and the decrypted index) after this long unused.")
 @click.option("--urgent", multiple=True, metavar="CATEGORY",
@@ -467,11 +476,12 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @click.option("--server", envvar=SERVER_ENV,
               help="The server the Exchange page pulls from and pushes to, as `officer pull` "
                    f"(or {SERVER_ENV}); without it the app exchanges files only.")
-def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path, server):
+def app(port, no_browser, show_link, idle_minutes, urgent, outbox_dir, workdir, key_path,
+        server):
     """Open the officer app: inbox, search, tips, notes and replies in the browser.
 
-    It listens on 127.0.0.1 only and prints an address with a one-time
-    launch token; the passphrase is typed in the page, and the keys and
+    It listens on 127.0.0.1 only and opens a launch file only you can read,
+    which signs the browser in once; the passphrase is typed in the page, and the keys and
     decrypted reports stay in this process's memory until Lock, the idle
     time, or Ctrl+C (docs/officer-guide.md).
 
@@ -493,7 +503,7 @@ def app(port, no_browser, idle_minutes, urgent, outbox_dir, workdir, key_path, s
     urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
     desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
     run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
-        say=lambda line: click.echo(line), server_url=server)
+        say=lambda line: click.echo(line), server_url=server, show_link=show_link)
 
 
 

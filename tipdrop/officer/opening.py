@@ -15,7 +15,9 @@ must be a regular file that begins like a bundle before it is read further
 bundle's contents; no day a record carries may come after the day its
 bundle says it was made (docs/protocol.md section 10); and a changed copy
 of an export opened before is refused, not reported as "nothing new"
-(bundlechecks.refuse_changed_copy).
+(bundlechecks.refuse_changed_copy). A tip held here that a bundle carries
+with another sealed report is not taken, but named (``differs``), and the
+rest of the bundle opens, as with the other items one tip can spoil.
 """
 
 import os
@@ -115,6 +117,8 @@ def _counts(staged, replacing):
         counts |= {"replaced": replaced,
                    "replaced_tips": sorted({row.get("tip_id") or row.get("id")
                                             for rows in replacing.values() for row in rows})}
+    if staged.differs:  # held tips carried changed: kept as held, named (staging.py)
+        counts |= {"differs": len(staged.differs), "differs_tips": list(staged.differs)}
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}

@@ -89,6 +89,8 @@ class Staged:
     damaged: int = 0
     #: What the bindings need of the opened report of each tip staged here (_kept).
     reports: dict = field(default_factory=dict)
+    #: Tips held here that the bundle carries with another sealed report or record (sorted).
+    differs: list = field(default_factory=list)
     #: Files and follow-ups that are not the reporter's (marked, counted).
     not_bound: int = 0
     not_signed: int = 0
@@ -198,12 +200,26 @@ class Reading:
                     f"it holds news for tip {row['tip_id'][:8]}, which is not in this "
                     "workspace: open the earlier bundles first")
         if self.held_tips:  # (a first import holds none: nothing to leave out or replace)
-            staged.tips = [t for t in staged.tips if t["id"] not in self.held_tips] + [
-                t | {_REPLACES: True} for t in staged.tips
-                if not t["damaged"] and self._held_damaged(t["id"])]
+            resent = [t for t in staged.tips if t["id"] in self.held_tips]
+            replacing = [t | {_REPLACES: True} for t in resent
+                         if not t["damaged"] and self._held_damaged(t["id"])]
+            staged.tips = [t for t in staged.tips if t["id"] not in self.held_tips] + replacing
+            self._compare_held([t for t in resent if not t["damaged"]
+                                or not self._held_damaged(t["id"])])
         self._check_bindings()
         staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
                              if row.get("damaged"))
+
+    def _compare_held(self, resent):
+        """Name the held tips this bundle carries changed (bundlechecks.changed_copies).
+
+        They are left out like any copy of a held tip; the files and
+        follow-ups the bundle brings for them are judged against the held
+        report, not the changed one.
+        """
+        self.staged.differs = bundlechecks.changed_copies(self.ws.db, resent, self.spill.get)
+        for tip_id in self.staged.differs:
+            self.staged.reports.pop(tip_id, None)
 
     def _check_bindings(self):
         """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
@@ -274,7 +290,8 @@ class Reading:
     def _stage_tip(self, doc):
         tip_id = doc["id"]
         encrypted_on = doc["encrypted_on"]
-        if encrypted_on == "device" or self._held_device(tip_id):
+        # Of a tip held here, the held copy says how it was sealed, not this one.
+        if encrypted_on == "device" and tip_id not in self.held_tips or self._held_device(tip_id):
             self.staged.device.add(tip_id)
         body = doc["body"]
         damaged = None

@@ -182,12 +182,18 @@ class Workspace(Outbox):
         entry per tip made the audit a tenth of an import's time
         (bench/officer_import.py), and each entry is chained and
         authenticated whole, so no tip can be dropped from one unnoticed.
+        Tips held here that the bundle carried changed (kept as held, see
+        staging.Reading._compare_held) are named the same way, in
+        ``held-differs`` entries.
         """
         self.check_unit(keyring)
         counts, new = opening.open_bundle(self, path, keyring, progress, again=again)
         new = sorted(new)
+        differs = counts.get("differs_tips", [])
         self.audit.record_many(keyring, [("open-bundle", None, {
             k: counts.get(k, 0) for k in ("tips", "followups", "attachments")})]
+            + [("held-differs", None, {"tip_ids": differs[i:i + IMPORT_ENTRY_TIPS]})
+               for i in range(0, len(differs), IMPORT_ENTRY_TIPS)]
             + [("import", None, {"tip_ids": new[i:i + IMPORT_ENTRY_TIPS]})
                for i in range(0, len(new), IMPORT_ENTRY_TIPS)])
         return counts

@@ -7,11 +7,14 @@ page the officer happens to open (it can make the browser send requests to
 - the Host header must be ``127.0.0.1:PORT`` or ``localhost:PORT``: a
   rebinding site's requests carry its own name and are refused, and so is
   a request with no Host header at all;
-- the address printed at start carries a one-time launch token; the first
-  request with it becomes the session (an HttpOnly, SameSite=Strict cookie),
-  and the browser is sent on to an address without the token, so it stays in
-  neither the history nor the address bar. The token never works twice, and
-  nothing but that session is served;
+- a one-time launch token becomes the session (an HttpOnly, SameSite=Strict
+  cookie). It reaches the browser in a form POST from a file only the officer
+  can read (launchfile.py), never in an address: an address opened in the
+  browser is on the command line of xdg-open and the browser, which every
+  local user can read in /proc, and stays in the history. (``/?token=`` is
+  still taken, for the address ``--show-link`` prints when the officer asks
+  for it.) The token never works twice, and nothing but that session is
+  served;
 - a POST must come from this origin (``Origin`` is exactly ours, and
   ``Sec-Fetch-Site`` if sent is ``same-origin``) and carry the session's form
   token. Cookies ignore ports, so another app on 127.0.0.1 counts as
@@ -25,7 +28,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import current_app, g, redirect, request
+from flask import current_app, g, redirect, render_template, request
 
 from tipdrop.errors import InputError
 
@@ -34,17 +37,20 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none';
 #: The hosts a request may name; the port is added.
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TOKEN_FIELD = "form_token"  # noqa: S105 (a field name)
+#: Where the launch file's form sends the launch token, and the field that carries it.
+LAUNCH_PATH = "/launch"
+LAUNCH_FIELD = "token"
 
 
 class WrongHostError(InputError):
-    """This address is not the officer app's: open the link printed in its terminal."""
+    """This address is not the officer app's: open the launch page named in its terminal."""
 
     http_status = 421
     detail_is_message = False
 
 
 class NoSessionError(InputError):
-    """Open the officer app with the link printed in the terminal that started it."""
+    """Open the officer app with the launch page named in the terminal that started it."""
 
     http_status = 403
     detail_is_message = False
@@ -75,6 +81,8 @@ class Gate:
         self.port = port
         self.launch_token = launch_token or secrets.token_urlsafe(32)
         self._launch_used = False
+        #: Called once the launch token is used (serve.py removes the launch file).
+        self.on_launch = lambda: None
         self._session = None  # sha256 of the cookie's value
         self.form_token = secrets.token_urlsafe(32)
 
@@ -83,8 +91,13 @@ class Gate:
         # Cookies ignore ports: one name per port keeps two running apps apart.
         return f"tipdrop_officer_{self.port}"
 
+    @property
+    def origin(self):
+        return f"http://127.0.0.1:{self.port}"
+
     def launch_url(self):
-        return f"http://127.0.0.1:{self.port}/?token={self.launch_token}"
+        """The address with the token, printed only when the officer asks (``--show-link``)."""
+        return f"{self.origin}/?token={self.launch_token}"
 
     def check_host(self):
         # The header itself, not request.host: without a Host header Werkzeug falls back to
@@ -92,9 +105,13 @@ class Gate:
         if request.headers.get("Host") not in {f"{host}:{self.port}" for host in LOCAL_HOSTS}:
             raise WrongHostError()
 
-    def launch(self):
-        """Turn the launch token into the session cookie; redirect to the same page without it."""
-        offered = request.args.get("token", "")
+    def launch(self, offered, response):
+        """Turn the launch token into the session cookie on ``response``, which leads to "/".
+
+        No Origin check: the launch file's form comes from a ``file:`` page
+        (Origin ``null``); the token itself, 256 random bits sent once, is
+        the proof.
+        """
         if self._launch_used:
             if self._has_session():  # the officer's own browser, reloading the first address
                 return redirect("/", code=303)
@@ -102,9 +119,9 @@ class Gate:
         if not hmac.compare_digest(_digest(offered), _digest(self.launch_token)):
             raise NoSessionError()
         self._launch_used = True
+        self.on_launch()
         session = secrets.token_urlsafe(32)
         self._session = _digest(session)
-        response = redirect("/", code=303)
         response.set_cookie(self.cookie_name, session, httponly=True, samesite="Strict",
                             path="/")
         return response
@@ -135,7 +152,13 @@ class Gate:
         if request.endpoint == "static":
             return None
         if request.path == "/" and "token" in request.args:
-            return self.launch()
+            return self.launch(request.args.get("token", ""), redirect("/", code=303))
+        if request.path == LAUNCH_PATH and request.method == "POST":
+            # Not a redirect: the browser would carry on the file page's (cross-site)
+            # initiator and not send the new SameSite=Strict cookie to "/". A page of
+            # this origin that moves on by itself (meta refresh; a link too) does.
+            page = current_app.make_response(render_template("launched.html"))
+            return self.launch(request.form.get(LAUNCH_FIELD, ""), page)
         self.check_session()
         g.in_session = True
         if request.method not in ("GET", "HEAD"):

@@ -15,6 +15,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.app.launchfile import LaunchFile, remove_leftovers
 
 HOST = "127.0.0.1"
 #: How often the watchdog checks the idle time, in seconds.
@@ -49,16 +50,30 @@ def _starting(environ, start_response):
 
 
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
-        say: Callable[[str], None] = print, server_url=None) -> None:
-    """Serve until interrupted; print the launch address first (and open it unless told not to).
+        say: Callable[[str], None] = print, server_url=None, show_link: bool = False) -> None:
+    """Serve until interrupted; print the address and the launch file, and open that file.
 
-    ``server_url``: the tipdrop server the Exchange page pulls from (a ServerURL), if any.
+    The launch token is printed only with ``show_link`` (launchfile.py says
+    why it is kept off command lines). ``server_url``: the tipdrop server
+    the Exchange page pulls from (a ServerURL), if any.
     """
     server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
     app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
     server.app = Serialised(app, desk.mutex)
-    url = app.extensions["officer_gate"].launch_url()
-    say(f"officer app: {url}")
+    remove_leftovers(desk.workspace.dir)
+    launch = LaunchFile(app, desk.workspace.dir)
+    try:
+        _serve(server, app, desk, launch, open_browser, say, show_link)
+    finally:
+        launch.remove()
+    say("officer app: stopped; the keys are forgotten")
+
+
+def _serve(server, app, desk, launch, open_browser, say, show_link):
+    gate = app.extensions["officer_gate"]
+    say(f"officer app: {gate.launch_url() if show_link else gate.origin + '/'}")
+    say(f"officer app: {'opening' if open_browser else 'open'} {launch.url} in the browser "
+        "to sign in (it works once)")
     stop = threading.Event()
 
     def watch():
@@ -67,7 +82,7 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
 
     threading.Thread(target=watch, name="idle-lock", daemon=True).start()
     if open_browser:
-        webbrowser.open(url)
+        webbrowser.open(launch.url)  # a path: the token is only inside the file
     try:
         server.serve_forever()  # returns on Ctrl+C (werkzeug takes the KeyboardInterrupt)
     finally:
@@ -75,4 +90,3 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         server.server_close()
         app.extensions["officer_courier"].close()
         desk.close()
-    say("officer app: stopped; the keys are forgotten")

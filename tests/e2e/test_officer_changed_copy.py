@@ -1,0 +1,77 @@
+"""`tipdrop officer open` of a re-export that carries a held tip changed: one warning line.
+
+A real server (gunicorn) takes two reports on the web and exports them; the
+officer opens the export with the real CLI. Then the server's database is
+changed as a compromised server would change it: one tip gets a new,
+authentic report sealed to the unit's key under its id. A third report
+arrives, and `tipdrop export --since-start` carries all three. Opening it
+imports the new tip, keeps the held one as it was, and says so in one line
+naming the tip by its short id, never its words; the audit log records it
+and still verifies (docs/officer-guide.md, docs/threat-model.md).
+"""
+
+import json
+
+import pytest
+
+from tests.e2e.test_officer_loop import _submit
+from tests.serving import start_server
+from tipdrop.common import sqlite
+from tipdrop.crypto import envelope
+from tipdrop.protocol import documents
+
+pytestmark = pytest.mark.e2e
+
+FORGED = "Подменённый текст: никакой взятки не было."
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = start_server(tmp_path)
+    yield running
+    running.stop()
+
+
+def test_a_held_tip_carried_with_another_sealed_report_is_said_in_one_line(
+        server, run_cli, tmp_path):
+    officer = {"TIPDROP_PASSPHRASE": "officer pass", "TIPDROP_WORKDIR": str(tmp_path / "cases"),
+               "TIPDROP_KEY": str(server.key_file)}
+    _submit(server, "Инспектор требует взятку за справку.")
+    _submit(server, "Продают справки у входа в ЦОН.")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "first.tdx", env=server.env(),
+            check=True)
+    run_cli("officer", "open", tmp_path / "first.tdx", env=officer, check=True)
+    listed = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
+    tip_id = sorted(t["id"] for t in listed)[0]
+    shown_before = run_cli("officer", "show", tip_id, env=officer, check=True).stdout
+
+    # Given a server that put another authentic report under a tip the unit holds
+    db = sqlite.connect(server.data_dir / "tipdrop.db")
+    forged = envelope.seal(documents.report_document(
+        tip_id=tip_id, region="shymkent", category="corruption", description=FORGED),
+        server.unit_key.public.recipient, kind="tip", tip_id=tip_id)
+    db.execute("UPDATE tips SET body = ? WHERE id = ?", [forged, tip_id])
+    db.close()
+    _submit(server, "Третье сообщение: поборы на посту.")
+    run_cli("export", "--unit", "demo", "--since-start", "--out", tmp_path / "second.tdx",
+            env=server.env(), check=True)
+
+    # When the officer opens the re-export
+    opened = run_cli("officer", "open", tmp_path / "second.tdx", env=officer)
+
+    # Then the rest is imported, and one line names the changed tip, never its words
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.startswith("opened: 1 new tips,"), opened.stdout
+    warnings = [line for line in opened.stdout.splitlines() if tip_id[:12] in line]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING: 1 tips already held"), \
+        opened.stdout
+    assert "kept" in warnings[0] and tip_id not in warnings[0]
+    assert FORGED not in opened.stdout + opened.stderr and "Traceback" not in opened.stderr
+    # and the held copy is the one the officer reads, unchanged
+    assert run_cli("officer", "show", tip_id, env=officer, check=True).stdout == shown_before
+    # and the audit log records it, and verifies
+    trail = run_cli("officer", "audit", "--verify", env=officer, check=True).stdout
+    assert "held-differs" in trail and tip_id in trail and FORGED not in trail
+    # and opening the same file again says only that it was opened before
+    again = run_cli("officer", "open", tmp_path / "second.tdx", env=officer, check=True)
+    assert again.stdout.strip() == "this bundle was already opened; nothing new"
