@@ -8,7 +8,6 @@ errors, rendered by the one handler at the end in the officer's language.
 import io
 import re
 from functools import cache
-from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -18,7 +17,7 @@ from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
 from tipdrop.officer.replytemplates import reply_template, typed_text
-from tipdrop.officer.saving import safe_name
+from tipdrop.officer.saving import download_name
 from tipdrop.officer.search import SearchIndexBuildingError
 from tipdrop.protocol import routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
@@ -157,6 +156,9 @@ def leave():
     desk().require_unlocked()
     return redirect(_local(request.args.get("to", "")), code=303)
 
+
+#: The first bytes of a file that tell its type (saving.download_name).
+HEAD_BYTES = 16
 
 FILTERS = ("status", "category", "region", "since", "until", "order")
 
@@ -312,18 +314,22 @@ def _tip_page(tip_id, template, reply_language, beside=False):
 
 @bp.get("/tip/<tip>/file/<part>")
 def attachment(tip, part):
-    """The decrypted file as a download: never shown in the page from the reporter's bytes."""
+    """The decrypted file as a download: never shown in the page from the reporter's bytes.
+
+    Saved under a neutral name (saving.download_name), never the reporter's:
+    the browser keeps every download's name in its history on disk. The page
+    shows the reporter's name; the file on disk is tip-REF-PART.EXT.
+    """
     tip_id = _tip_id()
     out = io.BytesIO()
     desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
     desk().workspace.audit.record(desk().keyring, "save-attachment", tip_id, part=part)
-    # The name is the reporter's text: looked up here, never carried in the address.
-    name = next((f.get("name") for f in desk().workspace.show(
+    declared = next((f.get("type") for f in desk().workspace.show(
         tip_id, desk().keyring, mark_read=False)["attachments"] if f["part"] == part), "")
-    name = safe_name(name or "attachment")
-    response = current_app.response_class(out.getvalue(), mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{tip_id[:8]}-{part}\"; filename*=UTF-8''{quote(name)}")
+    plain = out.getvalue()
+    name = download_name(tip_id, part, declared, plain[:HEAD_BYTES])
+    response = current_app.response_class(plain, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
