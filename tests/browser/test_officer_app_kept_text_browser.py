@@ -207,3 +207,17 @@ def test_lock_forgets_the_typed_text_without_a_script(browser, desk, tmp_path): 
         page.goto(tip_address)
         assert page.input_value("#message") == "" and page.input_value("#note") == ""
         context.close()
+
+
+def test_with_a_script_lock_asks_before_dropping_a_typed_one_line_box(browser, desk, tmp_path):  # noqa: F811
+    with served(desk, tmp_path) as url:
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        asked = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        _unlock(page, url)
+        page.click("table.tips a")
+        page.fill("#forward-fingerprint", FINGERPRINT)
+        page.click("#lock")
+        assert len(asked) == 1 and page.input_value("#forward-fingerprint") == FINGERPRINT
+        context.close()

@@ -26,8 +26,9 @@
     return box.value.trim() !== "" && (box.value !== box.defaultValue || "typed" in box.dataset);
   }
 
+  // The boxes: every text area, and the one-line text boxes (the duplicate's, the forward's).
   function unsent(except) {
-    var boxes = document.querySelectorAll("textarea");
+    var boxes = document.querySelectorAll("textarea, input:not([type]), input[type=text]");
     for (var i = 0; i < boxes.length; i++) {
       if (boxes[i].form !== except && typed(boxes[i])) return true;
     }
