@@ -19,7 +19,7 @@ from tipdrop.officer.app.suggestions import reply_templates
 from tipdrop.officer.replytemplates import reply_template, typed_text
 from tipdrop.officer.saving import download_name
 from tipdrop.officer.search import SearchIndexBuildingError
-from tipdrop.protocol import routing
+from tipdrop.protocol import bundles, routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
 
 bp = Blueprint("officer", __name__)
@@ -157,9 +157,6 @@ def leave():
     return redirect(_local(request.args.get("to", "")), code=303)
 
 
-#: The first bytes of a file that tell its type (saving.download_name).
-HEAD_BYTES = 16
-
 FILTERS = ("status", "category", "region", "since", "until", "order")
 
 
@@ -214,7 +211,7 @@ def keep_typed():
     if request.method != "POST" or not desk().unlocked:
         return
     tip_id = request.form.get(FROM_TIP, "")
-    if not re.fullmatch(r"[0-9a-f]{32}", tip_id):  # the full id the page was given, or none
+    if not bundles.TIP_ID.match(tip_id):  # the full id the page was given, or none
         return
     g.from_tip = tip_id
     templates, _ = reply_templates()
@@ -310,6 +307,10 @@ def _tip_page(tip_id, template, reply_language, beside=False):
                            # a status the officer chose stays chosen.
                            suggested_status=status if status in REPLY_STATUSES else
                            template if template in REPLY_STATUSES else None)
+
+
+#: The first bytes of a file that tell its type (saving.download_name).
+HEAD_BYTES = 16
 
 
 @bp.get("/tip/<tip>/file/<part>")
