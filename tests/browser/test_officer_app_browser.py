@@ -300,7 +300,7 @@ def test_the_automatic_pull_notifies_of_urgent_reports_by_number_only(server, br
 
         # Given the officer allowed notifications with the button, and turned the pull on
         page.click("#exchange")
-        assert page.is_visible("#notify")
+        page.locator("#notify").wait_for(state="visible")  # shown by the page's deferred script
         origin = url.split("/?")[0]
         context.grant_permissions(["notifications"], origin=origin)  # the officer says yes
         page.click("#notify")

@@ -204,7 +204,7 @@ def test_without_a_script_adding_a_note_keeps_the_typed_reply_and_sending_it_the
     assert page.input_value("#message") == TYPED
     assert page.input_value("#new-status") == "in-review"
     assert page.input_value("#note") == ""
-    assert TYPED not in page.url and "draft=" in page.url  # a handle, never the text
+    assert TYPED not in page.url and NOTE not in page.url  # kept in memory, never in the address
 
     # And when they type another note and send the reply, the note is still there
     page.fill("#note", NOTE + " Ещё раз.")

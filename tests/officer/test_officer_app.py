@@ -16,7 +16,7 @@ from tests.protocol.test_bundles import Server
 from tipdrop.crypto import kdf
 from tipdrop.officer import keyfiles
 from tipdrop.officer.app import create_app
-from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.app.desk import MAX_DRAFTS, Desk
 from tipdrop.officer.app.gate import TOKEN_FIELD
 from tipdrop.officer.app.serve import QuietHandler
 from tipdrop.officer.decrypted import decrypted_tips
@@ -478,6 +478,47 @@ def test_search_words_stay_out_of_every_address_and_are_forgotten_at_lock(app):
     post(client, "/lock")
     unlock(client)
     assert len(tip_ids(get(client, answer.location))) == 4  # the words went with the lock
+
+
+def test_text_typed_on_a_tip_page_is_kept_for_that_tip_only_in_memory_until_lock(app):
+    # Given a reply and a note typed on one tip's page, and a button of the page pressed
+    client = unlocked(app)
+    [tip, other, *_] = tip_ids(get(client, "/inbox"))
+    answer = post(client, "/leave?to=/inbox", {"from_tip": tip, "message": "Где именно?",
+                                                "text": "Проверить камеры.",
+                                                "status": "need-info"})
+    assert answer.status_code == 303 and answer.location == "/inbox"
+    # Then that tip's page gives them back, however it is reached, and no other tip's does
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert ">Где именно?</textarea>" in page and ">Проверить камеры.</textarea>" in page
+    assert '<option value="need-info" selected>' in page
+    assert "Где именно?" not in get(client, f"/tip/{other}").get_data(as_text=True)
+    # An emptied page forgets them; a status alone is not typed text
+    post(client, "/leave?to=/inbox", {"from_tip": tip, "message": " ", "status": "need-info"})
+    assert app.extensions["officer_desk"].recall_draft(tip) == {}
+    # And Lock forgets them
+    post(client, "/leave?to=/inbox", {"from_tip": tip, "text": "Проверить камеры."})
+    post(client, "/lock")
+    unlock(client)
+    assert "Проверить камеры.</textarea>" not in get(client, f"/tip/{tip}").get_data(as_text=True)
+
+
+def test_the_app_holds_the_typed_text_of_a_bounded_number_of_tips(desk):
+    for n in range(MAX_DRAFTS + 1):
+        desk.keep_draft(f"{n:032x}", {"message": f"reply {n}"})
+    assert desk.recall_draft(f"{0:032x}") == {}  # the one left longest
+    assert desk.recall_draft(f"{MAX_DRAFTS:032x}") == {"message": f"reply {MAX_DRAFTS}"}
+
+
+@pytest.mark.parametrize("elsewhere", ["//evil.example", "/\\evil.example",
+                                       "https://evil.example"])
+def test_a_tip_pages_links_lead_only_to_this_apps_pages(app, elsewhere):
+    client = unlocked(app)
+    assert post(client, "/leave", {"from_tip": "0" * 32}).location == "/"
+    answer = client.post("/leave", base_url=ORIGIN, query_string={"to": elsewhere},
+                         data={TOKEN_FIELD: app.extensions["officer_gate"].form_token},
+                         headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"})
+    assert answer.status_code == 303 and answer.location == "/"
 
 
 def test_the_index_rows_agree_with_the_cli_list_and_read_nothing(desk, unit):

@@ -63,3 +63,18 @@ def test_a_tip_forwarded_from_its_page_is_transferred_and_leaves_with_the_outbox
     # And a second forward of it is refused
     again = post(client, f"/tip/{tip}/forward", _form(north))
     assert again.status_code == 400
+
+
+def test_a_forward_keeps_the_reply_and_note_typed_on_the_page(app, north):
+    # The forward's button sends the tip page's one form: a reply and a note typed and not
+    # sent come back on the tip's page; the forward's own boxes, done, are forgotten.
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "взятку"))
+    answer = post(client, f"/tip/{tip}/forward", _form(north) | {
+        "from_tip": tip, "message": "Передаём в другой отдел.", "text": "Звонил в отдел."})
+    assert answer.status_code == 303, answer.data
+    page = get(client, answer.location).get_data(as_text=True)
+    assert 'data-status="transferred"' in page
+    assert ">Передаём в другой отдел.</textarea>" in page and ">Звонил в отдел.</textarea>" in page
+    assert "Передаём" not in answer.location
+    assert app.extensions["officer_desk"].recall_draft(tip).keys() == {"message", "text"}

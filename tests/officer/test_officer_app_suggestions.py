@@ -182,21 +182,21 @@ def test_use_keeps_a_typed_reply_but_replaces_an_untouched_ready_made_text(app, 
     def use(message, **form):
         return post(client, f"/tip/{tip}/compose", {"template": "need-info",
                                                     "reply_lang": "ru", "message": message,
-                                                    **form})
+                                                    "from_tip": tip, **form})
 
     for untouched in ("", "  \r\n", "Спасибо.\r\nПозвоните нам по номеру 102.\r\n"):
         answer = use(untouched)
         assert answer.status_code == 303, untouched
         assert answer.location == f"/tip/{tip}?template=need-info&reply_lang=ru"
-    # A typed reply is kept: in the app's memory under a handle, never in the address
+    # A typed reply is kept: in the app's memory for this tip, never in the address
     kept = use("Уточните номер дома.", status="in-review")
-    assert kept.status_code == 303 and "draft=" in kept.location
+    assert kept.status_code == 303 and "beside=1" in kept.location
     assert "Уточните" not in kept.location and "%D0" not in kept.location
     page = get(client, kept.location).get_data(as_text=True)
     assert 'id="template-kept"' in page
     assert re.search(r'id="message"[^>]*>Уточните номер дома.</textarea>', page)
     assert '<option value="in-review" selected>' in page
-    # Its handle brings nothing on another tip's page: a reply stays with its reporter
+    # It is shown on no other tip's page: a reply stays with its reporter
     other = next(t for t in tip_ids(get(client, "/inbox")) if t != tip)
     page = get(client, f"/tip/{other}?{kept.location.split('?')[1]}").get_data(as_text=True)
     assert "Уточните номер дома." not in page and 'id="template-kept"' not in page

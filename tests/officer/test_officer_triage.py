@@ -100,7 +100,7 @@ def test_undo_removes_the_link_from_both_tips_from_either_page(app, workdir):  #
     assert duplicate_of(page(client, copy)) is None and duplicates(page(client, original)) == []
     # And from the original's page, where the button names the duplicate
     post(client, f"/tip/{copy}/duplicate", {"of": original})
-    answer = post(client, f"/tip/{copy}/duplicate/undo", {"back": original})
+    answer = post(client, f"/tip/{copy}/duplicate/undo", {"from_tip": original})
     assert answer.location == f"/tip/{original}"
     assert duplicate_of(page(client, copy)) is None and duplicates(page(client, original)) == []
     assert [a for a, _, _ in audit(workdir, "duplicate", "duplicate-undone")] == [

@@ -5,6 +5,11 @@ must not escape the folder, hide its type or name a device (safe_name), and
 saving must never replace evidence saved earlier (a name taken gets " (2)").
 The plaintext gets its name only once the whole stream authenticated; until
 then it is a ``.part`` file that is removed whatever happens.
+
+The officer app's downloads do not carry the reporter's name at all
+(download_name): a browser keeps every download's name in its history, on
+the disk, outside the workspace, and a name like "IMG_Aigerim_2026.jpg"
+names the reporter.
 """
 
 import os
@@ -54,6 +59,67 @@ def safe_name(name, max_bytes=NAME_MAX_BYTES, suffix=""):
     room = max_bytes - len(extension.encode("utf-8")) - len(suffix.encode("utf-8"))
     stem = _cut(stem, room).rstrip(" .")
     return (stem or "attachment") + suffix + extension
+
+
+def _ftyp(*brands):
+    """An ISO media file (MP4, MOV, 3GP, M4A, HEIC): its "ftyp" box, with one of ``brands``."""
+    return lambda head: head[4:8] == b"ftyp" and (not brands or head[8:12].startswith(brands))
+
+
+def _riff(form):
+    return lambda head: head[:4] == b"RIFF" and head[8:12] == form
+
+
+def _starts(*magics):
+    return lambda head: head.startswith(magics)
+
+
+def _mpeg_audio(head):
+    return head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+#: The types a report's file may have (the submit form takes images, video, audio and PDF)
+#: that a download names with their own extension, and how a file of that type begins.
+CHECKED_TYPES = {
+    "image/jpeg": (".jpg", _starts(b"\xff\xd8\xff")),
+    "image/png": (".png", _starts(b"\x89PNG\r\n\x1a\n")),
+    "image/gif": (".gif", _starts(b"GIF87a", b"GIF89a")),
+    "image/webp": (".webp", _riff(b"WEBP")),
+    "image/heic": (".heic", _ftyp(b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")),
+    "image/heif": (".heic", _ftyp(b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")),
+    "application/pdf": (".pdf", _starts(b"%PDF-")),
+    "video/mp4": (".mp4", _ftyp()),
+    "video/quicktime": (".mov", _ftyp(b"qt  ")),
+    "video/3gpp": (".3gp", _ftyp(b"3g")),
+    "video/webm": (".webm", _starts(b"\x1a\x45\xdf\xa3")),
+    "audio/webm": (".webm", _starts(b"\x1a\x45\xdf\xa3")),
+    "audio/mpeg": (".mp3", _mpeg_audio),
+    "audio/mp4": (".m4a", _ftyp()),
+    "audio/x-m4a": (".m4a", _ftyp()),
+    "audio/ogg": (".ogg", _starts(b"OggS")),
+    "audio/wav": (".wav", _riff(b"WAVE")),
+    "audio/x-wav": (".wav", _riff(b"WAVE")),
+    "audio/amr": (".amr", _starts(b"#!AMR")),
+}
+#: The extension of a file whose type is not one of those, or whose bytes are not of its type.
+UNCHECKED_EXTENSION = ".bin"
+
+
+def download_name(tip_id: str, part: str, declared_type: str, head: bytes) -> str:
+    """The name the officer app gives a downloaded file: the tip's reference, the file's
+    part and an extension only if the type the report declares is one we know and the
+    file's first bytes (``head``) are of that type.
+
+    Nothing of the reporter's own file name: a browser writes the name into its
+    download history on disk, outside the workspace (docs/threat-model.md).
+    A type the bytes contradict (a program sent as "image/jpeg") gets ".bin",
+    so no double click opens it with the program its name would choose.
+    """
+    kind = str(declared_type or "").split(";")[0].strip().lower()
+    extension, matches = CHECKED_TYPES.get(kind, (UNCHECKED_EXTENSION, None))
+    if matches is None or not matches(head):
+        extension = UNCHECKED_EXTENSION
+    return f"tip-{tip_id[:12]}-{part}{extension}"
 
 
 def _claim_name(folder, prefix, name, tries=1000):

@@ -30,6 +30,8 @@ from tipdrop.officer.workspace import Workspace
 IDLE_MINUTES = 15
 #: Searches remembered for their addresses (paging through results); older ones are forgotten.
 MAX_SEARCHES = 32
+#: Tips whose pages hold text typed and not sent; past that, the longest untouched is forgotten.
+MAX_DRAFTS = 200
 
 
 class LockedError(InputError):
@@ -220,29 +222,26 @@ class Desk:
     def recall_search(self, handle: str | None) -> str:
         return self._searches.get(handle or "", "")
 
-    def keep_draft(self, tip_id: str, draft: dict) -> str:
-        """Keep what the officer typed on a tip's page and has not sent, in memory; a handle.
+    def keep_draft(self, tip_id: str, draft: dict) -> None:
+        """Keep what the officer typed on a tip's page and has not sent, in memory, for that tip.
 
-        Without the page's script the tip page's boxes cannot travel in the
-        address (the browser's history is on disk) nor be asked about, so a
-        form that sends one box keeps the others here until the page is shown
-        again (views.py). Like searches, forgotten at lock.
+        Without the page's script its boxes cannot travel in an address (the
+        browser's history is on disk) nor be asked about, so every button of
+        the tip's page sends them here first (views.keep_typed) and the page
+        shows them again whenever that tip is shown, by whatever way the
+        officer comes back. An empty ``draft`` forgets the tip's. Like
+        searches, forgotten at lock.
         """
-        handle = secrets.token_urlsafe(12)
         with self.mutex:
-            self._drafts[handle] = (tip_id, draft)
-            while len(self._drafts) > MAX_SEARCHES:
+            self._drafts.pop(tip_id, None)
+            if draft:
+                self._drafts[tip_id] = dict(draft)
+            while len(self._drafts) > MAX_DRAFTS:
                 del self._drafts[next(iter(self._drafts))]
-        return handle
 
-    def recall_draft(self, handle: str | None, tip_id: str) -> dict:
-        """The draft kept under ``handle``, if it was typed on this very tip's page.
-
-        A handle in another tip's address brings nothing: a reply goes to the
-        reporter it was written for.
-        """
-        kept_for, draft = self._drafts.get(handle or "", (None, {}))
-        return draft if kept_for == tip_id else {}
+    def recall_draft(self, tip_id: str) -> dict:
+        """What is kept of ``tip_id``'s page: a reply goes to the reporter it was written for."""
+        return dict(self._drafts.get(tip_id, {}))
 
     def lock(self) -> None:
         with self.mutex:

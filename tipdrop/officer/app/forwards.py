@@ -6,14 +6,16 @@ uses it. The other unit's public key is pasted as its ``.pub`` file's text
 out by that unit over another channel, is required: the page cannot ask
 "is this the fingerprint?" the way the command does, so nothing is sealed
 to a key the officer did not check. The form goes through the same gate as
-every POST (gate.py: origin, form token).
+every POST (gate.py: origin, form token). Its boxes are the tip page's
+form's, so a forward refused for a missing fingerprint keeps what was typed
+(views.keep_typed).
 """
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, request
 
 from tipdrop.errors import InputError
 from tipdrop.officer import forwarding
-from tipdrop.officer.app.views import desk
+from tipdrop.officer.app.views import back_to_tip, desk
 
 bp = Blueprint("forwards", __name__)
 
@@ -36,7 +38,7 @@ def forward(tip):
         to_unit=request.form.get("to", "").strip(), fingerprint=fingerprint)
     forwarding.forward(desk().workspace, desk().keyring, tip_id, target)
     desk().refresh(tip_id)
-    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+    return back_to_tip(tip_id, forget=("to", "unit_key", "fingerprint"))
 
 
 def init_app(app):

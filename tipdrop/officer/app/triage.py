@@ -4,11 +4,11 @@ Thin views over tipdrop/officer/triage.py and Workspace.set_status; the
 forms go through the same gate as every POST (gate.py: origin, form token).
 """
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, render_template, request
 from flask_babel import gettext, ngettext
 
 from tipdrop.officer import triage
-from tipdrop.officer.app.views import desk, status_label
+from tipdrop.officer.app.views import back_to_tip, desk, status_label
 
 bp = Blueprint("triage", __name__)
 
@@ -29,7 +29,7 @@ def duplicate(tip):
     tip_id = _resolve(tip)
     of = desk().workspace.resolve(request.form.get("of", ""))
     triage.mark_duplicate(desk().workspace, tip_id, of, desk().keyring)
-    return redirect(url_for("officer.tip", tip=tip_id), code=303)
+    return back_to_tip(tip_id, forget=("of",))
 
 
 @bp.post("/tip/<tip>/duplicate/undo")
@@ -37,8 +37,7 @@ def undo_duplicate(tip):
     """Unlink the duplicate ``tip``; back to the page the button was on (either tip)."""
     tip_id = _resolve(tip)
     of = triage.undo_duplicate(desk().workspace, tip_id, desk().keyring)
-    back = of if request.form.get("back") == of else tip_id
-    return redirect(url_for("officer.tip", tip=back), code=303)
+    return back_to_tip(of if g.get("from_tip") == of else tip_id)
 
 
 @bp.post("/bulk-status")

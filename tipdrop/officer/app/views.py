@@ -8,7 +8,6 @@ errors, rendered by the one handler at the end in the officer's language.
 import io
 import re
 from functools import cache
-from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -18,9 +17,9 @@ from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
 from tipdrop.officer.replytemplates import reply_template, typed_text
-from tipdrop.officer.saving import safe_name
+from tipdrop.officer.saving import download_name
 from tipdrop.officer.search import SearchIndexBuildingError
-from tipdrop.protocol import routing
+from tipdrop.protocol import bundles, routing
 from tipdrop.protocol.fields import REPLY_STATUSES, STATUSES
 
 bp = Blueprint("officer", __name__)
@@ -140,9 +139,22 @@ def language():
     lang = request.form.get("lang")
     if lang in LANGUAGES:
         current_app.extensions["officer_language"] = lang
-    back = request.form.get("back", "")
-    # Only a path of this app: "//host" and "/\\host" are other sites to a browser.
-    return redirect(back if re.match(r"/(?![/\\])", back) else "/", code=303)
+    if g.get("from_tip"):
+        return back_to_tip(g.from_tip)
+    return redirect(_local(request.form.get("back", "")), code=303)
+
+
+def _local(path):
+    """``path`` if it is a path of this app: "//host" and "/\\host" are other sites to a browser."""
+    return path if re.match(r"/(?![/\\])", path) else "/"
+
+
+@bp.post("/leave")
+def leave():
+    """A link of a tip's page, which is a button of its form: the typed text was kept
+    (keep_typed); now on to the page the link names."""
+    desk().require_unlocked()
+    return redirect(_local(request.args.get("to", "")), code=303)
 
 
 FILTERS = ("status", "category", "region", "since", "until", "order")
@@ -178,30 +190,81 @@ def inbox():
                            regions=index.choices("region"), urgent=set(desk().urgent))
 
 
+#: The tip page's form fields that hold what the officer typed (tip.html, #reply-form).
+TYPED_FIELDS = ("text", "message", "status", "of", "to", "unit_key", "fingerprint")
+#: The hidden field of that form naming its tip: a request that carries it came from the tip page.
+FROM_TIP = "from_tip"
+
+
+@bp.before_app_request
+def keep_typed():
+    """A button of a tip's page was pressed: what its boxes hold is kept first, for that tip.
+
+    Every control of the tip page that leaves it or shows it again (the
+    header's too, but Lock) is a button of its one form (tip.html,
+    tip_form.html), so whatever it does, even if it fails, the text the
+    officer typed and has not sent is shown again when that tip is shown
+    (Desk.keep_draft): without a script, nothing typed is lost but by Lock.
+    A view that sends or saves a box forgets it (back_to_tip). A locked app
+    keeps nothing.
+    """
+    if request.method != "POST" or not desk().unlocked:
+        return
+    tip_id = request.form.get(FROM_TIP, "")
+    if not bundles.TIP_ID.match(tip_id):  # the full id the page was given, or none
+        return
+    g.from_tip = tip_id
+    templates, _ = reply_templates()
+    typed = {name: request.form.get(name, "").replace("\r\n", "\n") for name in TYPED_FIELDS}
+    typed["message"] = typed_text(typed["message"], templates)  # a ready-made text is no work
+    _keep(tip_id, {name: value for name, value in typed.items() if value.strip()})
+
+
+def _keep(tip_id, typed):
+    """Keep ``typed`` for the tip; a status alone is not typed text (a template suggested it)."""
+    desk().keep_draft(tip_id, typed if set(typed) - {"status"} else {})
+
+
+def back_to_tip(tip_id, forget=(), chosen=True, beside=False):
+    """To the tip's page (303: a reload then sends nothing again), with what the officer typed.
+
+    ``forget``: the boxes the view just sent or saved; the others stay kept
+    (keep_typed), in memory, never in the address. ``chosen``: the ready-made
+    text and the reply language chosen go in the address (codes, not text).
+    """
+    kept = desk().recall_draft(tip_id)
+    if forget:
+        _keep(tip_id, {name: value for name, value in kept.items() if name not in forget})
+    query = {name: request.form.get(name) for name in ("template", "reply_lang")} if chosen \
+        else {}
+    if beside:
+        query["beside"] = "1"
+    query = {name: value for name, value in query.items() if value}
+    return redirect(url_for("officer.tip", tip=tip_id, **query), code=303)
+
+
 @bp.get("/tip/<tip>")
 def tip(tip):
     tip_id = _tip_id()
-    kept = desk().recall_draft(request.args.get("draft"), tip_id)
-    return _tip_page(tip_id, request.args.get("template"), request.args.get("reply_lang"), kept)
+    return _tip_page(tip_id, request.args.get("template"), request.args.get("reply_lang"),
+                     beside=request.args.get("beside") == "1")
 
 
 @bp.post("/tip/<tip>/compose")
 def compose(tip):
     """"Use" a ready-made text: into the reply box, unless the box holds text the officer typed.
 
-    The button sends the tip page's form, every box with it. With the page's
-    script, the officer was asked first and ``replace`` says they agreed;
-    without it nobody was asked, so typed text (not empty, not a ready-made
-    text left as it was) stays in the box and the chosen text is shown beside
-    it, to copy from: nothing the officer wrote is lost without their saying so.
+    The button sends the tip page's form, every box with it (kept by
+    keep_typed). With the page's script, the officer was asked first and
+    ``replace`` says they agreed; without it nobody was asked, so typed text
+    (not empty, not a ready-made text left as it was) stays in the box and the
+    chosen text is shown beside it, to copy from: nothing the officer wrote is
+    lost without their saying so.
     """
     tip_id = _tip_id()
-    templates, _ = reply_templates()
     replace = request.form.get("replace") == "1"
-    typed = "" if replace else typed_text(request.form.get("message", ""), templates)
-    return _back_to_tip(tip_id, _typed(templates, message=typed), beside=bool(typed),
-                        template=request.form.get("template"),
-                        reply_lang=request.form.get("reply_lang"))
+    typed = not replace and "message" in desk().recall_draft(tip_id)
+    return back_to_tip(tip_id, forget=("message",) if replace else (), beside=typed)
 
 
 @bp.post("/tip/<tip>/note")
@@ -209,8 +272,7 @@ def note(tip):
     tip_id = _tip_id()
     desk().workspace.add_note(tip_id, request.form.get("text", ""), desk().keyring)
     desk().refresh(tip_id)
-    templates, _ = reply_templates()
-    return _back_to_tip(tip_id, _typed(templates, note=""))
+    return back_to_tip(tip_id, forget=("text",))
 
 
 @bp.post("/tip/<tip>/reply")
@@ -220,35 +282,12 @@ def reply(tip):
     desk().workspace.reply(tip_id, desk().keyring, message=request.form.get("message", ""),
                            status=status)
     desk().refresh(tip_id)
-    templates, _ = reply_templates()
-    return _back_to_tip(tip_id, _typed(templates, message="", status=None))
+    return back_to_tip(tip_id, forget=("message", "status"), chosen=False)
 
 
-def _typed(templates, **instead):
-    """What the officer typed in the tip page's form and did not send, but for ``instead``.
-
-    One form carries the note and the reply boxes (tip.html), so a button
-    that sends one of them carries the other too: it is kept, not dropped.
-    """
-    typed = {"note": request.form.get("text", "").replace("\r\n", "\n"),
-             "message": typed_text(request.form.get("message", ""), templates),
-             "status": request.form.get("status") or None}
-    typed.update(instead)
-    return {name: value for name, value in typed.items() if value and value.strip()}
-
-
-def _back_to_tip(tip_id, kept, beside=False, **query):
-    """To the tip's page (303): a reload then sends nothing again. What is ``kept`` goes
-    with it by a handle in memory, never in the address (Desk.keep_draft)."""
-    query = {name: value for name, value in query.items() if value}
-    if kept.get("message") or kept.get("note"):
-        query["draft"] = desk().keep_draft(tip_id, kept | {"beside": beside})
-    return redirect(url_for("officer.tip", tip=tip_id, **query), code=303)
-
-
-def _tip_page(tip_id, template, reply_language, kept=None):
-    """The tip's page; ``kept``: what the officer typed and is given back (_back_to_tip)."""
-    kept = kept or {}
+def _tip_page(tip_id, template, reply_language, beside=False):
+    """The tip's page, with what the officer typed on it and has not sent (keep_typed)."""
+    kept = desk().recall_draft(tip_id)
     data = desk().workspace.show(tip_id, desk().keyring)
     desk().refresh(tip_id)  # its follow-ups are read now
     language = data["report"].get("language")
@@ -260,10 +299,9 @@ def _tip_page(tip_id, template, reply_language, kept=None):
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
                            timeline=timeline(data),
                            reply_language=reply_language, template=template,
-                           templates=templates, templates_error=templates_error,
-                           draft=kept.get("message") or ready_made, note=kept.get("note", ""),
-                           typed="message" in kept,
-                           beside=ready_made if kept.get("beside") else None,
+                           templates=templates, templates_error=templates_error, kept=kept,
+                           draft=kept.get("message") or ready_made, typed="message" in kept,
+                           beside=ready_made if beside and "message" in kept else None,
                            # A template named after a status ("need-info") suggests it:
                            # a reply asking for information sets "Information needed";
                            # a status the officer chose stays chosen.
@@ -271,20 +309,28 @@ def _tip_page(tip_id, template, reply_language, kept=None):
                            template if template in REPLY_STATUSES else None)
 
 
+#: The first bytes of a file that tell its type (saving.download_name).
+HEAD_BYTES = 16
+
+
 @bp.get("/tip/<tip>/file/<part>")
 def attachment(tip, part):
-    """The decrypted file as a download: never shown in the page from the reporter's bytes."""
+    """The decrypted file as a download: never shown in the page from the reporter's bytes.
+
+    Saved under a neutral name (saving.download_name), never the reporter's:
+    the browser keeps every download's name in its history on disk. The page
+    shows the reporter's name; the file on disk is tip-REF-PART.EXT.
+    """
     tip_id = _tip_id()
     out = io.BytesIO()
     desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
     desk().workspace.audit.record(desk().keyring, "save-attachment", tip_id, part=part)
-    # The name is the reporter's text: looked up here, never carried in the address.
-    name = next((f.get("name") for f in desk().workspace.show(
+    declared = next((f.get("type") for f in desk().workspace.show(
         tip_id, desk().keyring, mark_read=False)["attachments"] if f["part"] == part), "")
-    name = safe_name(name or "attachment")
-    response = current_app.response_class(out.getvalue(), mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{tip_id[:8]}-{part}\"; filename*=UTF-8''{quote(name)}")
+    plain = out.getvalue()
+    name = download_name(tip_id, part, declared, plain[:HEAD_BYTES])
+    response = current_app.response_class(plain, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 

@@ -5,8 +5,10 @@
 //   (how many, never a word of them), once the officer allowed it with a click;
 // - when the app has locked itself, the page leaves the screen for the unlock page, which
 //   then says if a reply or note typed in it was discarded (the text is kept nowhere);
-// - typed text (a reply, a note) is not replaced or dropped without asking: choosing a
-//   ready-made text, another reply language, Lock, another page or language first asks.
+// - typed text (a reply, a note) is not replaced or dropped without asking: "Use" on a
+//   ready-made text (or another reply language) asks before replacing a typed reply, and
+//   Lock before dropping it. Every other button of a tip's page, its links too, sends the
+//   page's one form and the app keeps the text for the tip (views.keep_typed): no question.
 "use strict";
 (function () {
   var script = document.currentScript;
@@ -24,8 +26,9 @@
     return box.value.trim() !== "" && (box.value !== box.defaultValue || "typed" in box.dataset);
   }
 
+  // The boxes: every text area, and the one-line text boxes (the duplicate's, the forward's).
   function unsent(except) {
-    var boxes = document.querySelectorAll("textarea");
+    var boxes = document.querySelectorAll("textarea, input:not([type]), input[type=text]");
     for (var i = 0; i < boxes.length; i++) {
       if (boxes[i].form !== except && typed(boxes[i])) return true;
     }
@@ -55,11 +58,6 @@
         }
         agreed.value = "1";
       }
-    }, true);
-    document.addEventListener("click", function (event) {
-      var link = event.target.closest ? event.target.closest("a[href]") : null;
-      if (!link || link.hasAttribute("download")) return;
-      if (unsent(null) && !window.confirm(discard)) event.preventDefault();
     }, true);
   }
 
