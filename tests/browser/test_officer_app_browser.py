@@ -41,13 +41,23 @@ from tipdrop.officer.app.serve import QuietHandler, Serialised
 pytestmark = pytest.mark.e2e
 
 
+def _ctrl_c_as_at_a_terminal():
+    """In the app's process, before it starts: Ctrl+C (SIGINT) stops it, as at a terminal.
+
+    A test run started in the background of a shell without job control
+    (``make test &`` in a script) inherits SIGINT ignored, and so would the
+    app, which the tests stop with the officer's Ctrl+C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_app(env, cwd, *args, browser=False):
     """``tipdrop officer app [--no-browser] [ARGS]``; returns (process, the launch file's
     file: URL, the printed address), after the two lines the app prints at start."""
     flags = [] if browser else ["--no-browser"]
     process = subprocess.Popen([str(TIPDROP), "officer", "app", *flags, *args], env=env,
                                cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_ctrl_c_as_at_a_terminal)
     lines = queue.Queue()
     # A thread reads: a line the app never prints must fail the test, not hang it.
     threading.Thread(target=lambda: [lines.put(process.stdout.readline().strip())
@@ -71,6 +81,8 @@ def _photo():
     out = io.BytesIO()
     image.save(out, "JPEG")
     return out.getvalue()
+
+
 @contextmanager
 def running_app(env, cwd, *args):
     """The app as a process for the block; then Ctrl+C, and its stderr must be clean."""
