@@ -118,23 +118,35 @@ def _cut_off_mid_way(context, page, cut):
     page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
 
 
-def test_an_upload_swept_while_the_phone_was_offline_starts_over_and_arrives_once(
-        browser, short_lived, tmp_path, run_cli):
-    server = short_lived
-    evidence = secrets.token_bytes(SIZE)
-    (tmp_path / "clip.bin").write_bytes(evidence)
+def _sent_until_offline(browser, server, file):
+    """A report with ``file`` sent in Russian until the network goes after piece 0.
+
+    Returns the page's context, page, shown statuses and requests, the
+    started-over message it will show, and the first upload's key and the
+    moment its connection was cut.
+    """
     context, page, shown, requests = _watched_page(browser, server)
     errors = collect_errors(page)
     cut = []
     _cut_off_mid_way(context, page, cut)
-
-    # Given a report with a file, whose upload loses the network after piece 0
-    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", file)
     said = _message(page, "restarted")
     page.click("#report-form button[type=submit]")
     page.wait_for_function("(text) => document.getElementById('form-status').textContent === text",
                            arg=_message(page, "offline"), timeout=60_000)
     [(first_key, cut_at)] = cut
+    return context, page, shown, requests, errors, said, first_key, cut_at
+
+
+def test_an_upload_swept_while_the_phone_was_offline_starts_over_and_arrives_once(
+        browser, short_lived, tmp_path, run_cli):
+    server = short_lived
+    evidence = secrets.token_bytes(SIZE)
+    (tmp_path / "clip.bin").write_bytes(evidence)
+
+    # Given a report with a file, whose upload loses the network after piece 0
+    context, page, shown, requests, errors, said, first_key, cut_at = _sent_until_offline(
+        browser, server, tmp_path / "clip.bin")
 
     # When the connection comes back only after the upload's lifetime (the server sweeps it)
     time.sleep(max(0.0, cut_at + LIFETIME + 1.5 - time.monotonic()))
@@ -166,15 +178,8 @@ def test_an_upload_given_up_while_idle_starts_over_and_arrives_once(
         browser, idle_server, tmp_path):
     server = idle_server
     (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(SIZE))
-    context, page, shown, requests = _watched_page(browser, server)
-    cut = []
-    _cut_off_mid_way(context, page, cut)
-    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
-    said = _message(page, "restarted")
-    page.click("#report-form button[type=submit]")
-    page.wait_for_function("(text) => document.getElementById('form-status').textContent === text",
-                           arg=_message(page, "offline"), timeout=60_000)
-    [(first_key, cut_at)] = cut
+    context, page, shown, requests, _, said, first_key, cut_at = _sent_until_offline(
+        browser, server, tmp_path / "clip.bin")
 
     # While the phone is offline its upload goes idle, and another takes its one place
     # (deleting it), then goes idle in turn
