@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tipdrop.server.worker import language_of, refusal
+from tipdrop.server.refusals import language_of, refusal
 
 CANARY = "CANARY-7f3e"
 

@@ -7,7 +7,7 @@ with its own English page. deploy/nginx/tipdrop.conf sends those refusals
 (``error_page``) to the files written here instead: for each status, one
 page per language tipdrop speaks and one JSON answer for /api/ and /officer/
 addresses, each the very answer tipdrop's own worker gives for that refusal
-(tipdrop/server/worker.py, :func:`refusal`), so a reporter cannot tell which
+(tipdrop/server/refusals.py, :func:`refusal`), so a reporter cannot tell which
 of the two refused. nginx picks the language as tipdrop does, as far as its
 configuration can: ``?lang=``, else the first language Accept-Language
 names, else Russian (docs/reverse-proxy.md, "nginx's own refusals").
@@ -16,13 +16,13 @@ names, else Russian (docs/reverse-proxy.md, "nginx's own refusals").
 from pathlib import Path
 
 from tipdrop.common.files import atomic_write
+from tipdrop.server.refusals import refusal
 from tipdrop.server.web import i18n
-from tipdrop.server.worker import refusal
 
 #: The refusals deploy/nginx/tipdrop.conf sends here, with their reason phrase.
 STATUSES = {400: "Bad Request", 413: "Content Too Large", 414: "URI Too Long",
             431: "Request Header Fields Too Large"}
-#: The kind of answer for a path, as tipdrop's worker chooses it (worker.refusal).
+#: The kind of answer for a path, as tipdrop's worker chooses it (refusals.refusal).
 _KINDS = {"html": "/", "json": "/api/"}
 
 

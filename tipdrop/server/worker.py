@@ -20,9 +20,9 @@ the app's deadlines (tipdrop/server/web/deadlines.py). Everything else is gthrea
 Requests gunicorn refuses before the app (a bad request line or header,
 headers too large, a transfer coding other than chunked ...) are answered by
 :meth:`Worker.handle_error` with a short page in the reporter's language, or
-JSON under /api/ and /officer/, and a 4xx status: gunicorn's own answer is an
-English plain-text page, and a 501 for an unknown transfer coding
-(docs/deploy.md, "Requests refused before the app").
+JSON under /api/ and /officer/, and a 4xx status (tipdrop/server/refusals.py):
+gunicorn's own answer is an English plain-text page, and a 501 for an unknown
+transfer coding (docs/deploy.md, "Requests refused before the app").
 
 It relies on gthread's internals as of gunicorn 27 (``enqueue_req``, the
 poller, ``murder_pending``); setup.cfg pins that series and
@@ -31,28 +31,19 @@ prior knowledge, which tipdrop does not use (nginx terminates TLS), are left
 to gthread as they are.
 """
 
-import json
-import os
-import re
 import selectors
 import socket
 import threading
 import time
-from functools import cache, partial
-from html import escape
-from urllib.parse import parse_qsl
+from functools import partial
 
-from babel.support import Translations
 from gunicorn.http import errors as http_errors
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import ThreadWorker
-from werkzeug.datastructures import LanguageAccept
-from werkzeug.http import parse_accept_header
 
 from tipdrop.server import logs, readahead
-from tipdrop.server.web import i18n
+from tipdrop.server.refusals import head_of, refusal
 from tipdrop.server.web.deadlines import BODY_READ_AHEAD
-from tipdrop.server.web.errors import HTTP_MESSAGES
 from tipdrop.server.web.limits import BusyError
 
 _HEAD_END = readahead.HEAD_END
@@ -79,78 +70,6 @@ _CLIENT_ERRORS = (
     http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator,
     http_errors.InvalidChunkExtension,
 )
-_TRANSLATIONS = i18n.TRANSLATIONS
-_ACCEPT_LANGUAGE = re.compile(rb"^accept-language[ \t]*:(.*)$", re.I | re.M)
-_PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
-         '<p id="error" role="alert">{message}</p><p><a href="{root}/?lang={lang}">tipdrop</a></p>')
-
-
-@cache
-def _catalog(lang):
-    return Translations.load(str(_TRANSLATIONS), [lang], domain="messages")
-
-
-def _query_language(line, whole):
-    """The ``lang`` the request line's query asks for, if it is one of tipdrop's, else None.
-
-    As the pages read it (``request.args.get("lang")``: the first one). A line
-    that was cut (``whole`` false: too long to be read to its end) may have
-    cut its last parameter too, so that one is not believed.
-    """
-    parts = line.split(b" ")
-    if len(parts) < 2:
-        return None
-    target = parts[1].decode("latin-1")
-    if "?" not in target:
-        return None
-    query = target.split("?", 1)[1].split("#", 1)[0]
-    pairs = query.split("&")
-    if not whole:
-        pairs = pairs[:-1]
-    for name, value in parse_qsl("&".join(pairs), keep_blank_values=True, errors="replace"):
-        if name == "lang":
-            return value if value in i18n.LANGUAGES else None
-    return None
-
-
-def language_of(head):
-    """The language tipdrop's pages would use for the request ``head`` (tipdrop/server/web/i18n.py).
-
-    ``?lang=`` in the request line first, when the line can be read (for a
-    414 its beginning is still there), then Accept-Language, then Russian.
-    """
-    line, crlf, _rest = head.partition(b"\r\n")
-    lang = _query_language(line[:MAX_HEAD], whole=bool(crlf))
-    if lang is not None:
-        return lang
-    accepted = _ACCEPT_LANGUAGE.search(head)
-    return i18n.language_for(parse_accept_header(
-        accepted.group(1).decode("latin-1").strip(), LanguageAccept) if accepted else [])
-
-
-def refusal(status, reason, head):
-    """The whole answer to a request refused before the app, from its raw ``head``.
-
-    Only the request line's path and ``lang`` parameter and Accept-Language
-    are read from the head, however broken it is; nothing of it is echoed.
-    The language is the one tipdrop's pages would use (:func:`language_of`).
-    """
-    lang = language_of(head)
-    message = _catalog(lang).gettext(HTTP_MESSAGES.get(status, HTTP_MESSAGES[400]))
-    target = head.split(b"\r\n", 1)[0].split(b" ")
-    path = target[1] if len(target) > 1 else b""
-    if path.startswith((b"/api/", b"/officer/")):
-        content_type = "application/json"
-        body = json.dumps({"error": f"http-{status}", "message": message}).encode()
-    else:
-        content_type = "text/html; charset=utf-8"
-        body = _PAGE.format(lang=lang, status=status, message=escape(message),
-                            root=escape(os.environ.get("SCRIPT_NAME", "").rstrip("/"))).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nContent-Language: {lang}\r\n"
-            f"Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode() + body
-
-
 class Worker(ThreadWorker):
     def init_process(self):
         #: Connections whose request is being read ahead (readahead.Pending on each).
@@ -436,16 +355,9 @@ class Worker(ThreadWorker):
         self.log.warning("Invalid request refused with %d: %s", status, type(exc).__name__)
         head = getattr(self._current, "head", b"")
         if not head and req is not None:  # a pipelined request, read by gunicorn itself
-            head = _head_of(req)
+            head = head_of(req)
         try:
             client.sendall(refusal(status, reason, head))
         except OSError:
             self.log.debug("Failed to send error message.")
 
-
-def _head_of(req):
-    """Enough of a head gunicorn parsed to choose the language and the kind of answer."""
-    target = f"{req.path}?{req.query}" if req.query else req.path
-    lines = [f"{req.method} {target} HTTP/1.1"] + [
-        f"{name}: {value}" for name, value in req.headers if name.upper() == "ACCEPT-LANGUAGE"]
-    return "\r\n".join(lines).encode("latin-1", "replace") + _HEAD_END
