@@ -91,6 +91,7 @@ def main():
     # The issue's figure is 200 MB over 3G: about 20 minutes, so the full run only.
     results |= resume_3g.measure(4_000_000 if quick else 200_000_000)
     results |= growth.measure(quick, results)
+    results["load_at_end"] = os.getloadavg()[0]
     write(results)
 
 
@@ -121,10 +122,21 @@ def _growth_figures(size):
     return growth.measure(quick, uploads)
 
 
-#: What ``--only`` can run: the figures (for the run's largest size) and the section they fill.
+def _upload_figures(size):
+    """The uploads of the full or quick run ``size`` stands for, and the server's own work."""
+    sizes = [16 * MiB, 64 * MiB, 128 * MiB] if size < 1024 * MiB else [16 * MiB, 256 * MiB, size]
+    return (upload.measure(sizes, workers=os.cpu_count() or 2, rounds=3, sealed=True)
+            | sealed_upload.in_process(min(size, 256 * MiB)))
+
+
+#: What ``--only`` can run: the figures (for the run's largest size) and the sections they fill.
 PARTS = {
+    "uploads": (_upload_figures, lambda r: report_upload.upload_section(r),
+                lambda r: report_upload.sealed_section(r)),
     "stream_cipher": (_stream_figures, lambda r: report_stream.section(r)),
     "backup": (lambda size: backup.measure(size), lambda r: report_backup.section(r)),
+    "sealed_inproc": (lambda size: sealed_upload.in_process(min(size, 256 * MiB)),
+                      lambda r: report_upload.sealed_section(r)),
     "growth": (_growth_figures, lambda r: report_growth.section(
         r | {"mode": "full" if r["growth"]["upload"][-1][0] >= 1024 else "quick"})),
 }
@@ -150,11 +162,12 @@ def partial(names, quick):
     path.write_text(json.dumps(merged, indent=2) + "\n")
     text = (HERE / "RESULTS.md").read_text()
     for name in names:
-        lines = PARTS[name][1](results)
-        note = (f"Measured on its own by `{command}`, started {date} with a load average of "
-                f"{load:.1f} ({end_load:.1f} at its end) on {os.cpu_count()} cores; the other "
-                "sections are from the last full run.")
-        text = replace_section(text, "\n".join([lines[0], "", note, *lines[1:]]))
+        note = (f"The figures of `{name}` were measured on their own by `{command}`, started "
+                f"{date} with a load average of {load:.1f} ({end_load:.1f} at its end) on "
+                f"{os.cpu_count()} cores; the other figures are from the last full run.")
+        for section in PARTS[name][1:]:
+            lines = section(merged)
+            text = replace_section(text, "\n".join([lines[0], "", note, *lines[1:]]))
     (HERE / "RESULTS.md").write_text(text)
     if "growth" in results:
         (HERE / "growth.svg").write_text(growth.svg(results["growth"]))
@@ -195,9 +208,9 @@ def summary(r):
         "# Benchmark results",
         "",
         f"Written by `python -m bench.run --{r['mode']}` (`make bench` / `make bench-quick`)"
-        + (f", started {r['date']} with a load average of {r['load_at_start']:.1f} on "
-           f"{r['machine']['cores']} cores (other helpers' work on the same machine)."
-           if "date" in r else "."),
+        + (f", started {r['date']} with a load average of {r['load_at_start']:.1f}"
+           + (f" ({r['load_at_end']:.1f} at its end)" if "load_at_end" in r else "")
+           + f" on {r['machine']['cores']} cores." if "date" in r else "."),
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
         f"cryptography {m['cryptography']}, Linux {m['kernel']}. The machine is shared and noisy: "
         "read the ratios measured in one run, not the absolute times.",

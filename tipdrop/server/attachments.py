@@ -163,9 +163,10 @@ class _Storer:
         db = None
         try:
             db = sqlite.connect(self.path)
+            blobs.staging_only(db)
             while (item := self._queue.get()) is not None:
                 seq, piece = item
-                blobs.append(db, self.blob, seq, piece)
+                blobs.append_staged(db, self.blob, seq, piece)
                 if isinstance(piece, bytearray):  # SQLite copied it: free again
                     self._free.put(piece)
         except BaseException as error:  # noqa: BLE001 - handed to the writer's thread
