@@ -30,6 +30,7 @@ from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.bundlechecks import fingerprint, open_checked, refuse_changed_copy
+from tipdrop.officer.scratch import Scratch
 from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
@@ -47,7 +48,12 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     db = workspace.db
     staged = Staged()
     with open_checked(path) as f:
-        spill = Spill(workspace.blobs / "tmp")
+        scratch = Scratch(workspace.blobs / "tmp")  # locked while it runs (scratch.py)
+        try:
+            spill = Spill(scratch.folder)
+        except BaseException:
+            scratch.close()
+            raise
         try:
             # One pass reads, checks and hashes the file; a bundle opened before is
             # known by that hash at its end, and nothing of it is stored. One refused
@@ -69,6 +75,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
             spill.close()
             for tmp, _ in staged.files:
                 Path(tmp).unlink(missing_ok=True)
+            scratch.close()
     for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
         (workspace.blobs / name).unlink(missing_ok=True)
     return _counts(staged, replacing), [row["id"] for row in staged.tips]  # the replacing copies were taken out

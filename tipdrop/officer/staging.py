@@ -2,8 +2,9 @@
 
 Every envelope and stream is decrypted once, as it is read, to prove it
 authentic; the rows wait in memory as small metadata (Staged), their
-envelopes in the spill (spill.py) and their files under ``attachments/tmp``,
-until opening.py writes them all in one transaction.
+envelopes in the spill (spill.py) and their files beside it, in the import's
+own folder under ``attachments/tmp`` (scratch.py), until opening.py writes
+them all in one transaction.
 
 One exception, on purpose: content sealed on the reporter's device
 (``encrypted_on = "device"``: a report with its files, or a follow-up). The
@@ -236,7 +237,7 @@ class Reading:
         return self.held_tips.get(tip_id, (False, False))[1]
 
     def _stream_header(self, row):
-        with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
+        with open(self.spill.path.parent / row["blob"], "rb") as f:
             return f.read(stream.HEADER_LEN)
 
     def _report_for(self, tip_id):
@@ -361,7 +362,7 @@ class Reading:
 
     def _stage_stream(self, reader, row):
         name = secrets.token_hex(16) + ".bin"
-        tmp = self.ws.blobs / "tmp" / name
+        tmp = self.spill.path.parent / name  # the import's own folder (scratch.py)
         self.staged.files.append((tmp, self.ws.blobs / name))
         with open(tmp, "wb") as f:
             reader.copy_stream(f.write)

@@ -27,7 +27,7 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, stream
 from tipdrop.errors import InputError, TipdropError, WrongKeyError
-from tipdrop.officer import acking, opening, provenance
+from tipdrop.officer import acking, opening, provenance, scratch
 from tipdrop.officer.audit import AuditLog
 from tipdrop.officer.outbox import Outbox
 from tipdrop.officer.saving import save_attachment
@@ -102,6 +102,7 @@ class Workspace(Outbox):
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.blobs = self.dir / "attachments"
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch.clean(self.blobs / "tmp")  # what killed imports left (never a running one's)
         self.db = sqlite.connect(self.dir / "workspace.db")
         self.db.conn.executescript(SCHEMA)
         for table in ("tips", "attachments", "followups"):  # made before device sealing
