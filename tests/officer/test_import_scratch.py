@@ -108,3 +108,18 @@ def test_an_import_done_or_refused_leaves_nothing_under_tmp(tmp_path, demo_key, 
     assert workspace.open_bundle(good, keyring)["attachments"] == 1
     assert list(tmp.iterdir()) == []
     workspace.close()
+
+
+def test_an_import_removes_what_a_killed_import_left_since_the_workspace_was_opened(
+        tmp_path, demo_key, astana_key):
+    """The officer app keeps one workspace open for days; a CLI import may die meanwhile."""
+    server = Server(tmp_path / "server", demo_key, astana_key)
+    server.submit("almaty", "A bicycle was stolen.")
+    server.export("demo", tmp_path / "one.tdx")
+    server.db.close()
+    workspace = Workspace(tmp_path / "cases")
+    tmp = tmp_path / "cases" / "attachments" / "tmp"
+    _killed_import(tmp)
+    assert workspace.open_bundle(tmp_path / "one.tdx", Keyring.of(demo_key))["tips"] == 1
+    assert list(tmp.iterdir()) == []
+    workspace.close()

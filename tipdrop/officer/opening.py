@@ -34,6 +34,7 @@ from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.bundlechecks import fingerprint, open_checked, refuse_changed_copy
 from tipdrop.officer.scratch import Scratch
+from tipdrop.officer.scratch import clean as clean_scratch
 from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
@@ -52,6 +53,9 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     staged = Staged()
     with open_checked(path) as f:
         scratch = Scratch(workspace.blobs / "tmp")  # locked while it runs (scratch.py)
+        # What killed imports left since the workspace was opened (the officer
+        # app keeps it open for days); never a running import's, this one's included.
+        clean_scratch(workspace.blobs / "tmp")
         try:
             spill = Spill(scratch.folder)
         except BaseException:
