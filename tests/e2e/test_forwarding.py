@@ -434,7 +434,7 @@ def test_a_tip_forwarded_away_and_back_is_this_units_again_not_a_changed_copy(
     # Then demo is told the tip came back, not warned of a changed copy
     assert opened.returncode == 0, opened.stderr
     assert "WARNING" not in opened.stdout, opened.stdout
-    assert f"1 tips forwarded from here came back (tips {tip_id[:12]} from north)" \
+    assert f"1 tips forwarded from here came back (tips {tip_id[:12]} sent to north)" \
         in opened.stdout
     assert "opened: 0 new tips, 1 follow-ups" in opened.stdout  # the one north received
     shown = run_cli("officer", "show", tip_id[:8], env=demo, check=True).stdout

@@ -123,7 +123,7 @@ def _say_unavailable(counts):
                    "the bundle was opened (docs/officer-guide.md)")
     if counts.get("returned"):
         click.echo(f"{counts['returned']} tips forwarded from here came back (tips "
-                   f"{', '.join(f'{t[:12]} from {u}' for t, u in counts['returned_to'].items())}"
+                   f"{', '.join(f'{t[:12]} sent to {u}' for t, u in counts['returned_to'].items())}"
                    "): they are this unit's again; replies may be queued for them")
     if counts.get("replaced"):
         click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
