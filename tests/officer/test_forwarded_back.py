@@ -7,13 +7,21 @@ real CLI and gunicorn: tests/e2e/test_forwarding.py. A server that passes a
 swapped report off as a return is still named.
 """
 
+import re
+
 import pytest
 
+from tests.officer import test_officer_app as base
 from tests.officer.test_changed_copy_import import ORIGINAL, forged_body
+from tests.officer.test_officer_app import _upload, get, outcome, tip_ids, unlocked
 from tests.protocol.test_bundles import Server
+from tipdrop.common import sqlite
+from tipdrop.crypto import keys
 from tipdrop.officer import forwarding
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
+from tipdrop.server import exchange
+from tipdrop.server.unitkeys import UnitKeys
 
 
 @pytest.fixture
@@ -91,3 +99,46 @@ def test_a_returned_copy_carried_again_with_another_record_is_named(back, tmp_pa
     assert counts["differs_tips"] == [tip_id] and "returned" not in counts
     assert [c["why"] for c in ours.show(tip_id, demo, mark_read=False)["other_copies"]] == [
         "returned", "changed"]
+
+
+# The officer app: tests/officer/test_officer_app.py's real workspace of four tips, opened
+# from the first export of a server database kept in its tmp_path.
+app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir
+
+
+def test_the_apps_import_result_names_a_tip_that_came_back(app, desk, unit, tmp_path):
+    client = unlocked(app)
+    tip_id = sorted(tip_ids(get(client, "/inbox")))[0]
+    # Given a tip forwarded from the app's workspace to north, and forwarded back
+    north = keys.generate("north")
+    keys_dir = tmp_path / "server" / "keys"
+    (keys_dir / "north.pub").write_bytes(north.public.to_json())
+    db = sqlite.connect(tmp_path / "server" / "instance" / "tipdrop.db")
+    files = tmp_path / "server" / "instance" / "attachments"
+    unit_keys = UnitKeys.load(keys_dir)
+    forwarding.forward(desk.workspace, desk.keyring, tip_id, north.public)
+    data, rows = desk.workspace.pending_bundle(desk.keyring)
+    exchange.import_replies(db, unit_keys, data)
+    desk.workspace.mark_sent(rows)
+    theirs, their_keys = Workspace(tmp_path / "north"), Keyring.of(north)
+    exchange.export_unit(db, files, unit="north", out=tmp_path / "north.tdx")
+    theirs.open_bundle(tmp_path / "north.tdx", their_keys)
+    forwarding.forward(theirs, their_keys, tip_id, unit[1].public)
+    theirs.outbox(their_keys, tmp_path / "north-out.json")
+    exchange.import_replies(db, unit_keys, (tmp_path / "north-out.json").read_bytes())
+    theirs.close()
+    exchange.export_unit(db, files, unit="demo", out=tmp_path / "back.tdx")
+    db.close()
+
+    # When the app opens the export that carries it back
+    page = outcome(client, _upload(client, tmp_path / "back.tdx", name="back.tdx"))
+
+    # Then its result says it came back, and warns of no changed copy
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    returned = re.search(r'<p id="returned">(.*?)</p>', text, re.S)
+    assert returned and "1 tip forwarded from here came back" in returned[1]
+    assert f'data-tip="{tip_id}"' in returned[1]
+    assert 'id="differs"' not in text
+    tip_page = get(client, f"/tip/{tip_id}").get_data(as_text=True)
+    assert "Forwarded back to this unit" in tip_page and "another sealed copy" not in tip_page
