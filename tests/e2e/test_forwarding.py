@@ -399,3 +399,63 @@ def test_a_forwarded_tip_brings_the_receiving_unit_a_duty_alert(
 
     # Then north's duty officer is alerted of one new report, urgent by its category
     assert _alerts_received(hook, 1) == [alert_format.Alert("north", 1, 1)]
+
+
+def test_a_tip_forwarded_away_and_back_is_this_units_again_not_a_changed_copy(
+        two_units, run_cli, tmp_path):
+    """demo forwards to north, north forwards back: demo's copy comes sealed again, no alarm."""
+    server, demo, north, north_pub, fingerprint = two_units
+    receipt, tip_id = _demo_holds_tip(server, demo, run_cli, tmp_path)
+    _forward(run_cli, demo, tip_id, north_pub, fingerprint)
+    run_cli("officer", "outbox", "--out", tmp_path / "out.json", env=demo, check=True)
+    run_cli("import-replies", tmp_path / "out.json", env=server.env(), check=True)
+    run_cli("export", "--unit", "north", "--out", tmp_path / "north1.tdx", env=server.env(),
+            check=True)
+    run_cli("officer", "open", tmp_path / "north1.tdx", env=north, check=True)
+    _north_reads_and_answers(server, north, run_cli, tmp_path, tip_id, "export file")
+    # The reporter writes while north has it: sealed to north's key
+    _follow_up(server, receipt, "Ещё одна деталь: это было в среду.")
+    run_cli("export", "--unit", "north", "--out", tmp_path / "north2.tdx", env=server.env(),
+            check=True)
+    run_cli("officer", "open", tmp_path / "north2.tdx", env=north, check=True)
+
+    # When north forwards it back to demo (pinning demo's key) with its reply
+    demo_fingerprint = keys.format_fingerprint(server.unit_key.public.fingerprint)
+    back = _forward(run_cli, north, tip_id, server.keys_dir / "demo.pub", demo_fingerprint,
+                    to="demo")
+    assert back.returncode == 0, back.stderr
+    run_cli("officer", "outbox", "--out", tmp_path / "north-out.json", env=north, check=True)
+    run_cli("import-replies", tmp_path / "north-out.json", env=server.env(), check=True)
+    # and demo opens its next export, which carries the tip sealed again by north
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "demo2.tdx", env=server.env(),
+            check=True)
+    opened = run_cli("officer", "open", tmp_path / "demo2.tdx", env=demo)
+
+    # Then demo is told the tip came back, not warned of a changed copy
+    assert opened.returncode == 0, opened.stderr
+    assert "WARNING" not in opened.stdout, opened.stdout
+    assert f"1 tips forwarded from here came back (tips {tip_id[:12]} sent to north)" \
+        in opened.stdout
+    assert "opened: 0 new tips, 1 follow-ups" in opened.stdout  # the one north received
+    shown = run_cli("officer", "show", tip_id[:8], env=demo, check=True).stdout
+    assert "Инспектор требует взятку за справку." in shown
+    assert "Ещё одна деталь: это было в среду." in shown
+    assert "forwarded back to this unit" in shown and "another sealed copy" not in shown
+    audit = run_cli("officer", "audit", "--tip", tip_id, env=demo, check=True).stdout
+    assert "forward-returned" in audit and "held-differs" not in audit
+
+    # And demo answers it again, numbered after north's reply, and the server takes it
+    [tip] = json.loads(run_cli("officer", "list", "--json", env=demo, check=True).stdout)
+    assert tip["status"] == "transferred"
+    run_cli("officer", "reply", tip_id[:8], "--status", "confirmed", "--message",
+            "Вернулось к нам, проверяем дальше.", env=demo, check=True)
+    run_cli("officer", "outbox", "--out", tmp_path / "out2.json", env=demo, check=True)
+    taken = run_cli("import-replies", tmp_path / "out2.json", env=server.env())
+    assert taken.returncode == 0, taken.stderr
+    assert "Вернулось к нам, проверяем дальше." in check_on_web(server, receipt)
+
+    # And a re-export from the start, carrying the returned copy again, is no alarm either
+    run_cli("export", "--unit", "demo", "--since-start", "--out", tmp_path / "demo3.tdx",
+            env=server.env(), check=True)
+    again = run_cli("officer", "open", tmp_path / "demo3.tdx", env=demo, check=True)
+    assert "WARNING" not in again.stdout and "came back" not in again.stdout, again.stdout

@@ -67,11 +67,28 @@ def test_a_held_tip_carried_with_another_sealed_report_is_said_in_one_line(
         opened.stdout
     assert "kept" in warnings[0] and tip_id not in warnings[0]
     assert FORGED not in opened.stdout + opened.stderr and "Traceback" not in opened.stderr
-    # and the held copy is the one the officer reads, unchanged
-    assert run_cli("officer", "show", tip_id, env=officer, check=True).stdout == shown_before
+    # and the held copy is the one the officer reads, unchanged, told of the other one
+    shown = run_cli("officer", "show", tip_id, env=officer, check=True).stdout.splitlines()
+    [told] = [line for line in shown if line.startswith("WARNING: export")]
+    assert "another sealed copy" in told and FORGED not in told
+    assert [line for line in shown if line != told] == shown_before.splitlines()
     # and the audit log records it, and verifies
     trail = run_cli("officer", "audit", "--verify", env=officer, check=True).stdout
     assert "held-differs" in trail and tip_id in trail and FORGED not in trail
     # and opening the same file again says only that it was opened before
     again = run_cli("officer", "open", tmp_path / "second.tdx", env=officer, check=True)
     assert again.stdout.strip() == "this bundle was already opened; nothing new"
+
+    # When the unit acknowledges what it holds and the server purges its copies
+    run_cli("officer", "ack", "--out", tmp_path / "ack.json", env=officer, check=True)
+    run_cli("import-ack", tmp_path / "ack.json", env=server.env(), check=True)
+    run_cli("purge", env=server.env(), check=True)
+    db = sqlite.connect(server.data_dir / "tipdrop.db")
+    [(left,)] = db.execute("SELECT body FROM tips WHERE id = ?", [tip_id]).fetchall()
+    db.close()
+    assert not left  # the server's changed copy is gone
+    # Then the workspace still has it, sealed, byte for byte as the server sent it
+    workspace = sqlite.connect(tmp_path / "cases" / "workspace.db")
+    kept = workspace.execute("SELECT why, body FROM copies WHERE tip_id = ?", [tip_id]).fetchall()
+    workspace.close()
+    assert kept == [("changed", forged)]

@@ -21,10 +21,11 @@ from tests.protocol.test_bundles import Server
 from tipdrop.common import sqlite
 from tipdrop.crypto import envelope
 from tipdrop.errors import DecryptionError
+from tipdrop.officer import copies
 from tipdrop.officer.audit import ACTIONS
 from tipdrop.officer.keyring import Keyring
 from tipdrop.officer.workspace import Workspace
-from tipdrop.protocol import documents
+from tipdrop.protocol import bundles, documents, fields
 from tipdrop.server import exchange
 
 ORIGINAL = "Украли кабель со стройки на Абая."
@@ -102,6 +103,52 @@ def test_a_held_tip_carried_changed_is_named_and_audited_and_the_held_copy_stays
     log = (tmp_path / "cases" / "audit.log").read_text()
     assert FORGED not in log and ORIGINAL not in log
     workspace.close()
+
+
+def _carried_tip(bundle, tip_id):
+    """The tip record ``bundle`` carries for ``tip_id`` (checked, body as bytes)."""
+    with open(bundle, "rb") as f:
+        for record in bundles.ExportReader(f):
+            if record.kind == bundles.TIP and record.doc["id"] == tip_id:
+                return fields.check(record.doc, fields.EXPORT_TIP, "a tip", bundles.BundleError)
+    raise AssertionError("not carried")
+
+
+@pytest.mark.parametrize("changed", list(CHANGES), indirect=True)
+def test_the_copy_that_came_changed_is_kept_sealed_as_received_and_once(
+        changed, demo_key, tmp_path):
+    """An acknowledgement lets the server purge its copy: the evidence must stay here."""
+    first, second, tip_id, _, _ = changed
+    keyring = Keyring.of(demo_key)
+    workspace = Workspace(tmp_path / "cases")
+    workspace.open_bundle(first, keyring)
+    workspace.open_bundle(second, keyring)
+    carried = _carried_tip(second, tip_id)
+    # Then the copy that came is in the workspace, sealed and recorded as it came
+    [kept] = [dict(zip(("why", "export_seq", *copies.RECORD, "body"), row, strict=True)) for row in
+              workspace.db.execute(f"SELECT why, export_seq, {', '.join(copies.RECORD)}, body "
+                                   "FROM copies WHERE tip_id = ?", [tip_id])]
+    assert kept["why"] == "changed" and kept["body"] == carried["body"]
+    assert kept["export_seq"] == 2
+    assert {c: kept[c] for c in ("key_id", "received_day", "reply_public", "status")} == {
+        c: carried[c] for c in ("key_id", "received_day", "reply_public", "status")}
+    assert kept["server_region"] == carried["region"]
+    # and the officer is told, without its words
+    shown = workspace.show(tip_id, keyring, mark_read=False)
+    assert shown["other_copies"] == [{"n": 1, "why": "changed", "day": kept_day(workspace),
+                                      "export_seq": 2}]
+    assert ORIGINAL in shown["report"]["description"]
+    # and only then may the tip be acknowledged: it is held, its evidence kept
+    ack = json.loads(workspace.pending_ack(keyring)[0])
+    assert ack["exports"] == [[1, 2, ack["exports"][0][2]]] and tip_id not in ack["except_tips"]
+    # When the same changed copy comes again, it is not kept twice
+    assert workspace.open_bundle(second, keyring, again=True)["differs"] == 1
+    assert workspace.db.execute("SELECT COUNT(*) FROM copies").fetchone()[0] == 1
+    workspace.close()
+
+
+def kept_day(workspace):
+    return workspace.db.execute("SELECT day FROM copies").fetchone()[0]
 
 
 @pytest.mark.parametrize("changed", [None], indirect=True)
@@ -199,3 +246,9 @@ def test_the_apps_import_result_names_a_held_tip_carried_changed(app, unit, tmp_
     assert differs and "1 tip already held here came with another sealed report" in differs[1]
     assert f"<code>{tip_id[:12]}</code>" in differs[1] and f'data-tip="{tip_id}"' in differs[1]
     assert FORGED not in text
+    # and the tip's page says another copy came and is kept, without its words
+    tip_page = get(client, f"/tip/{tip_id}").get_data(as_text=True)
+    kept = re.search(r'<p class="warning" role="alert" data-copy="1">(.*?)</p>', tip_page, re.S)
+    assert kept and "carried another sealed copy of this report" in kept[1]
+    assert "kept in the workspace as it came" in kept[1]
+    assert FORGED not in tip_page

@@ -331,6 +331,8 @@ def test_a_damaged_copy_is_acknowledged_only_once_an_intact_copy_replaced_it(
     counts = workspace.open_bundle(tmp_path / "again.tdx", Keyring.of(demo_key))
     # Then it replaces the damaged one, and only now is the report acknowledged
     assert (counts["replaced"], counts["replaced_tips"]) == (1, [tip_id])
+    assert "differs" not in counts  # an intact copy of a damaged one is no changed copy
+    assert workspace.db.execute("SELECT COUNT(*) FROM copies").fetchone()[0] == 0
     assert {row["id"]: row["damaged"] for row in workspace.list()} == {tip_id: False,
                                                                        intact: False}
     data, _ = workspace.pending_ack(Keyring.of(demo_key), everything=True)

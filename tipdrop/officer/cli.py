@@ -119,7 +119,12 @@ def _say_unavailable(counts):
         click.echo(f"WARNING: {counts['differs']} tips already held here came with another "
                    f"sealed report (tips {', '.join(t[:12] for t in counts['differs_tips'])}): "
                    "the server changed them, or a bug did; the held copies were kept, the "
-                   "rest of the bundle was opened (docs/officer-guide.md)")
+                   "copies received were kept beside them, sealed as they came, the rest of "
+                   "the bundle was opened (docs/officer-guide.md)")
+    if counts.get("returned"):
+        click.echo(f"{counts['returned']} tips forwarded from here came back (tips "
+                   f"{', '.join(f'{t[:12]} sent to {u}' for t, u in counts['returned_to'].items())}"
+                   "): they are this unit's again; replies may be queued for them")
     if counts.get("replaced"):
         click.echo(f"replaced {counts['replaced']} damaged items with intact copies "
                    f"(tips {', '.join(t[:12] for t in counts['replaced_tips'])})")
@@ -283,6 +288,11 @@ def _print_tip(data):
             f"({one(t['damaged'])}). Region and category are the server's, unverified.")
     if (t["region"], t["category"]) != (t["server_region"], t["server_category"]):
         say(f"WARNING: the server listed it as {t['server_region']}/{t['server_category']}")
+    for c in data["other_copies"]:
+        say(f"WARNING: export {c['export_seq']} carried another sealed copy of this report "
+            f"(opened {c['day']}): kept in the workspace as it came; this is the copy held first"
+            if c["why"] == "changed" else
+            f"forwarded back to this unit (export {c['export_seq']}, opened {c['day']})")
     for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
         if r.get(key):
             say(f"{label}: {one(r[key])}")

@@ -16,8 +16,10 @@ bundle's contents; no day a record carries may come after the day its
 bundle says it was made (docs/protocol.md section 10); and a changed copy
 of an export opened before is refused, not reported as "nothing new"
 (bundlechecks.refuse_changed_copy). A tip held here that a bundle carries
-with another sealed report is not taken, but named (``differs``), and the
-rest of the bundle opens, as with the other items one tip can spoil.
+with another sealed report is not taken, but named (``differs``), its copy
+kept sealed as it came, and the rest of the bundle opens, as with the other
+items one tip can spoil; a tip forwarded from here that came back is taken
+back (``returned``, copies.py).
 """
 
 import os
@@ -26,10 +28,13 @@ from pathlib import Path
 from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.common.files import fsync_dir
+from tipdrop.officer import copies
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.bundlechecks import fingerprint, open_checked, refuse_changed_copy
+from tipdrop.officer.scratch import Scratch
+from tipdrop.officer.scratch import clean as clean_scratch
 from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
@@ -47,7 +52,15 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     db = workspace.db
     staged = Staged()
     with open_checked(path) as f:
-        spill = Spill(workspace.blobs / "tmp")
+        scratch = Scratch(workspace.blobs / "tmp")  # locked while it runs (scratch.py)
+        # What killed imports left since the workspace was opened (the officer
+        # app keeps it open for days); never a running import's, this one's included.
+        clean_scratch(workspace.blobs / "tmp")
+        try:
+            spill = Spill(scratch.folder)
+        except BaseException:
+            scratch.close()
+            raise
         try:
             # One pass reads, checks and hashes the file; a bundle opened before is
             # known by that hash at its end, and nothing of it is stored. One refused
@@ -69,6 +82,7 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
             spill.close()
             for tmp, _ in staged.files:
                 Path(tmp).unlink(missing_ok=True)
+            scratch.close()
     for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
         (workspace.blobs / name).unlink(missing_ok=True)
     return _counts(staged, replacing), [row["id"] for row in staged.tips]  # the replacing copies were taken out
@@ -96,6 +110,12 @@ def _store(workspace, staged, spill, opened_before):
             if rows:
                 spill_mod.insert(db, table, rows, spill)
         old_blobs = replacing_mod.replace_damaged(db, replacing, spill.get)
+        # Before anything can acknowledge them: the server's purge must not take
+        # the only copy of what it carried changed (copies.py).
+        copies.keep(db, staged.kept, copies.CHANGED, staged.export_seq, today(), spill.get)
+        back = [row for _, row in staged.returned.values()]
+        copies.keep(db, back, copies.RETURNED, staged.export_seq, today(), spill.get)
+        copies.take_back(db, back)
         if not opened_before:
             db["bundles"].insert({"sha256": staged.sha256, "day": today()})
         workspace.record_held(staged.export_seq, staged.held,
@@ -119,6 +139,10 @@ def _counts(staged, replacing):
                                             for rows in replacing.values() for row in rows})}
     if staged.differs:  # held tips carried changed: kept as held, named (staging.py)
         counts |= {"differs": len(staged.differs), "differs_tips": list(staged.differs)}
+    if staged.returned:  # tips forwarded from here, come back (copies.py)
+        counts |= {"returned": len(staged.returned),
+                   "returned_to": {tip_id: unit for tip_id, (unit, _) in
+                                   sorted(staged.returned.items())}}
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}

@@ -7,8 +7,9 @@ would grow the workstation's memory with the bundle (docs/threat-model.md,
 a compromised server). staging.py keeps only each row's small metadata in
 memory and puts every envelope (a tip's report, a follow-up, an
 attachment's description) here: a scratch file beside the staged
-attachment files (the workspace's ``attachments/tmp``), removed whatever
-happens. The import's transaction copies the envelopes into the workspace
+attachment files (the import's own folder under ``attachments/tmp``,
+scratch.py), removed whatever happens, or at the next opening of the
+workspace if the import was killed. The import's transaction copies the envelopes into the workspace
 from it row by row (insert), so all or nothing holds as before: a refused
 bundle leaves nothing, and memory stays flat whatever the bundle's size.
 

@@ -2,8 +2,9 @@
 
 Every envelope and stream is decrypted once, as it is read, to prove it
 authentic; the rows wait in memory as small metadata (Staged), their
-envelopes in the spill (spill.py) and their files under ``attachments/tmp``,
-until opening.py writes them all in one transaction.
+envelopes in the spill (spill.py) and their files beside it, in the import's
+own folder under ``attachments/tmp`` (scratch.py), until opening.py writes
+them all in one transaction.
 
 One exception, on purpose: content sealed on the reporter's device
 (``encrypted_on = "device"``: a report with its files, or a follow-up). The
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from tipdrop.common.days import today
 from tipdrop.crypto import stream
 from tipdrop.errors import DecryptionError, FormatError
-from tipdrop.officer import bundlechecks, provenance
+from tipdrop.officer import bundlechecks, copies, provenance
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.unsealing import open_envelope, stream_opener
@@ -89,8 +90,12 @@ class Staged:
     damaged: int = 0
     #: What the bindings need of the opened report of each tip staged here (_kept).
     reports: dict = field(default_factory=dict)
-    #: Tips held here that the bundle carries with another sealed report or record (sorted).
+    #: Tips held here that the bundle carries with another sealed report or record (sorted),
+    #: and those copies, kept as they came (copies.py).
     differs: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
+    #: Tips this workspace forwarded that came back: {tip id: (unit it went to, carried row)}.
+    returned: dict = field(default_factory=dict)
     #: Files and follow-ups that are not the reporter's (marked, counted).
     not_bound: int = 0
     not_signed: int = 0
@@ -204,8 +209,9 @@ class Reading:
             replacing = [t | {_REPLACES: True} for t in resent
                          if not t["damaged"] and self._held_damaged(t["id"])]
             staged.tips = [t for t in staged.tips if t["id"] not in self.held_tips] + replacing
-            self._compare_held([t for t in resent if not t["damaged"]
-                                or not self._held_damaged(t["id"])])
+            # A tip held damaged is either replaced (an intact copy) or left:
+            # neither is a changed copy of what the workspace could read.
+            self._compare_held([t for t in resent if not self._held_damaged(t["id"])])
         self._check_bindings()
         staged.damaged = sum(1 for row in staged.tips + staged.followups + staged.attachments
                              if row.get("damaged"))
@@ -215,10 +221,20 @@ class Reading:
 
         They are left out like any copy of a held tip; the files and
         follow-ups the bundle brings for them are judged against the held
-        report, not the changed one.
+        report, not the changed one. A tip this workspace forwarded that
+        came back is not a changed copy (copies.returned), nor is a returned
+        copy taken in before and carried again (copies.known_returned).
         """
-        self.staged.differs = bundlechecks.changed_copies(self.ws.db, resent, self.spill.get)
-        for tip_id in self.staged.differs:
+        db, body_of = self.ws.db, self.spill.get
+        changed = set(bundlechecks.changed_copies(db, resent, body_of))
+        rows = [t for t in resent if t["id"] in changed]
+        known = copies.known_returned(db, rows, body_of)
+        rows = [t for t in rows if t["id"] not in known]
+        back = copies.returned(db, self.keyring, rows, body_of)
+        self.staged.returned = {t["id"]: (back[t["id"]], t) for t in rows if t["id"] in back}
+        self.staged.kept = [t for t in rows if t["id"] not in back]
+        self.staged.differs = sorted(t["id"] for t in self.staged.kept)
+        for tip_id in changed:
             self.staged.reports.pop(tip_id, None)
 
     def _check_bindings(self):
@@ -236,7 +252,7 @@ class Reading:
         return self.held_tips.get(tip_id, (False, False))[1]
 
     def _stream_header(self, row):
-        with open(self.ws.blobs / "tmp" / row["blob"], "rb") as f:
+        with open(self.spill.path.parent / row["blob"], "rb") as f:
             return f.read(stream.HEADER_LEN)
 
     def _report_for(self, tip_id):
@@ -361,7 +377,7 @@ class Reading:
 
     def _stage_stream(self, reader, row):
         name = secrets.token_hex(16) + ".bin"
-        tmp = self.ws.blobs / "tmp" / name
+        tmp = self.spill.path.parent / name  # the import's own folder (scratch.py)
         self.staged.files.append((tmp, self.ws.blobs / name))
         with open(tmp, "wb") as f:
             reader.copy_stream(f.write)

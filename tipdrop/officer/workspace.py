@@ -27,7 +27,7 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, stream
 from tipdrop.errors import InputError, TipdropError, WrongKeyError
-from tipdrop.officer import acking, opening, provenance
+from tipdrop.officer import acking, copies, opening, provenance, scratch
 from tipdrop.officer.audit import AuditLog
 from tipdrop.officer.outbox import Outbox
 from tipdrop.officer.saving import save_attachment
@@ -102,8 +102,9 @@ class Workspace(Outbox):
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.blobs = self.dir / "attachments"
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch.clean(self.blobs / "tmp")  # what killed imports left (never a running one's)
         self.db = sqlite.connect(self.dir / "workspace.db")
-        self.db.conn.executescript(SCHEMA)
+        self.db.conn.executescript(SCHEMA + copies.SCHEMA)
         for table in ("tips", "attachments", "followups"):  # made before device sealing
             if "damaged" not in self.db[table].columns_dict:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
@@ -184,7 +185,8 @@ class Workspace(Outbox):
         authenticated whole, so no tip can be dropped from one unnoticed.
         Tips held here that the bundle carried changed (kept as held, see
         staging.Reading._compare_held) are named the same way, in
-        ``held-differs`` entries.
+        ``held-differs`` entries; a tip forwarded from here that came back
+        (copies.py) gets a ``forward-returned`` entry, like ``forward``.
         """
         self.check_unit(keyring)
         counts, new = opening.open_bundle(self, path, keyring, progress, again=again)
@@ -194,6 +196,8 @@ class Workspace(Outbox):
             k: counts.get(k, 0) for k in ("tips", "followups", "attachments")})]
             + [("held-differs", None, {"tip_ids": differs[i:i + IMPORT_ENTRY_TIPS]})
                for i in range(0, len(differs), IMPORT_ENTRY_TIPS)]
+            + [("forward-returned", tip_id, {"to_unit": unit})
+               for tip_id, unit in counts.get("returned_to", {}).items()]
             + [("import", None, {"tip_ids": new[i:i + IMPORT_ENTRY_TIPS]})
                for i in range(0, len(new), IMPORT_ENTRY_TIPS)])
         return counts
@@ -389,6 +393,7 @@ class Workspace(Outbox):
                 "missing_attachments": provenance.missing_attachments(
                     digests, [f["part"] for f in files]),
                 "files_bound": digests is not None,
+                "other_copies": copies.kept(self.db, tip_id),
                 "followup_key": binding.followup_public_of(report) is not None if report
                 else False}
 
