@@ -594,6 +594,56 @@ def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_writte
     assert len(list((tmp_path / "outbox").iterdir())) == 1
 
 
+def _tip_form(client, tip):
+    """The hidden fields of the tip page's form, as the browser sends them with a button."""
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    form = page[page.index('id="reply-form"'):]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+
+
+def test_a_reply_or_note_sent_twice_from_one_page_is_queued_once(app, workdir):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "взятку"))
+    form = _tip_form(client, tip)
+    desk = app.extensions["officer_desk"]
+
+    # When a tired officer's double click sends the page's form twice
+    for _ in range(2):
+        assert post(client, f"/tip/{tip}/reply", form | {
+            "message": "Спасибо, проверяем.", "status": "in-review"}).status_code == 303
+        assert post(client, f"/tip/{tip}/note", form | {"text": "Звонил в ЦОН."}
+                    ).status_code == 303
+
+    # Then the reporter gets one reply, the tip one note, and the audit log one of each
+    db = desk.workspace.db
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE tip_id = ?", [tip]).fetchone() == (1,)
+    assert db.execute("SELECT COUNT(*) FROM notes WHERE tip_id = ?", [tip]).fetchone() == (1,)
+    done = [e["action"] for e in desk.workspace.audit.entries() if e["tip"] == tip]
+    assert done.count("reply") == 1 and done.count("note") == 1
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert page.count("Спасибо, проверяем.") == 1 and page.count("Звонил в ЦОН.") == 1
+
+    # And the same words sent again from the page that shows them are a new reply and note
+    again = _tip_form(client, tip)
+    assert again["replies_seen"] == "1" and again["notes_seen"] == "1"
+    post(client, f"/tip/{tip}/reply", again | {"message": "Спасибо, проверяем."})
+    post(client, f"/tip/{tip}/note", again | {"text": "Звонил в ЦОН."})
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE tip_id = ?", [tip]).fetchone() == (2,)
+    assert db.execute("SELECT COUNT(*) FROM notes WHERE tip_id = ?", [tip]).fetchone() == (2,)
+
+
+def test_another_reply_from_an_older_page_of_the_tip_is_still_queued(app):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "взятку"))
+    form = _tip_form(client, tip)  # two tabs of one tip, or the page before a reply
+    post(client, f"/tip/{tip}/reply", form | {"message": "Первый ответ."})
+    post(client, f"/tip/{tip}/reply", form | {"message": "Второй ответ.", "status": "need-info"})
+    post(client, f"/tip/{tip}/reply", form | {"message": "Первый ответ.", "status": "closed"})
+    rows = app.extensions["officer_desk"].workspace.db.execute(
+        "SELECT seq, status FROM outbox WHERE tip_id = ? ORDER BY seq", [tip]).fetchall()
+    assert rows == [(1, "received"), (2, "need-info"), (3, "closed")]
+
+
 def _upload(client, path, name="export2.tdx", to="/import"):
     with open(path, "rb") as f:
         return client.post(to, base_url=ORIGIN, content_type="multipart/form-data",
