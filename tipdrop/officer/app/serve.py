@@ -4,7 +4,8 @@ werkzeug's own server, in this process: the app serves one officer's
 browser on this computer, so it needs neither workers nor a proxy, and the
 keys stay in the one process that asked for the passphrase. Connections get
 a thread each (a browser's idle, preconnected socket must not hold up the
-page), but requests run one at a time, under the desk's mutex.
+page), but requests run one at a time, under the desk's mutex. A connection
+from another user of the computer is closed before it is read (peers.py).
 """
 
 import threading
@@ -16,6 +17,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.launchfile import LaunchFile, remove_leftovers
+from tipdrop.officer.app.peers import OwnUserOnly
 
 HOST = "127.0.0.1"
 #: How often the watchdog checks the idle time, in seconds.
@@ -58,6 +60,8 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
     the Exchange page pulls from (a ServerURL), if any.
     """
     server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
+    # Before a thread or a byte of the request: only this user's sockets (peers.py).
+    server.verify_request = OwnUserOnly((HOST, server.server_port))
     app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
     server.app = Serialised(app, desk.mutex)
     remove_leftovers(desk.workspace.dir)
