@@ -258,6 +258,33 @@ def test_a_cross_origin_post_is_refused_and_changes_nothing(app, headers):
     assert "forged" not in get(client, f"/tip/{tip}").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+def test_a_page_of_another_port_cannot_make_the_browser_show_a_tip_or_file(app, site):
+    client = unlocked(app)
+    workspace = app.extensions["officer_desk"].workspace
+    [drugs] = tip_ids(search(client, "pills"))
+    [theft] = tip_ids(search(client, "велосипед"))
+    # An <img> on a page of 127.0.0.1:8080: the browser sends the SameSite=Strict cookie
+    # (same site: cookies ignore ports) and says where the request comes from.
+    sent_by_that_page = {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "no-cors",
+                         "Sec-Fetch-Dest": "image"}
+
+    # When that page asks for a tip, its file and its photo
+    answers = [get(client, path, headers=sent_by_that_page) for path in (
+        f"/tip/{drugs}", f"/tip/{theft}/file/a1", f"/tip/{theft}/photo/a1", "/inbox")]
+
+    # Then nothing is served, no follow-up is marked read and the audit log names nothing
+    assert [a.status_code for a in answers] == [403] * 4
+    assert workspace.db.execute("SELECT read FROM followups WHERE tip_id = ?",
+                                [drugs]).fetchall() == [(0,)]
+    assert not [e for e in workspace.audit.entries() if e["tip"] in (drugs, theft)]
+    # And the officer's own pages and typed addresses are served as before
+    assert get(client, f"/tip/{drugs}", headers={"Sec-Fetch-Site": "same-origin"}
+               ).status_code == 200
+    assert get(client, f"/tip/{theft}/file/a1", headers={"Sec-Fetch-Site": "none"}
+               ).status_code == 200
+
+
 def test_a_post_without_origin_or_form_token_is_refused(app):
     client = unlocked(app)
     assert post(client, "/lock", origin=None).status_code == 403
