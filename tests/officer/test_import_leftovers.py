@@ -86,13 +86,18 @@ def test_what_a_killed_import_left_is_swept_by_the_next_and_nothing_held_is(
     moved = workspace.blobs / f"{'2' * 32}.bin"
     for path in (spill, staged, moved):
         path.write_bytes(os.urandom(64 * 1024))
+    # and files the officer put there, named otherwise (a file saved there by mistake)
+    mine = [workspace.blobs / "cable.bin", tmp / "notes.txt"]
+    for path in mine:
+        path.write_bytes(b"the officer's")
 
     # When the next import runs (here a bundle opened before: nothing new)
     assert workspace.open_bundle(export, keyring)["already_opened"]
 
     # Then the leftovers are gone, and every file a row names is still there and opens
-    assert list(tmp.iterdir()) == []
-    assert list(workspace.blobs.glob("*.bin")) == [held]
+    assert list(tmp.iterdir()) == [tmp / "notes.txt"]
+    assert sorted(workspace.blobs.glob("*.bin")) == sorted([held, workspace.blobs / "cable.bin"])
+    assert all(path.read_bytes() == b"the officer's" for path in mine)
     [tip] = [row["id"] for row in workspace.db["tips"].rows_where("id IN (SELECT tip_id FROM "
                                                                    "attachments)")]
     [file] = workspace.show(tip, keyring, mark_read=False)["attachments"]

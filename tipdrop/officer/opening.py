@@ -22,6 +22,7 @@ rest of the bundle opens, as with the other items one tip can spoil.
 
 import fcntl
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,13 +73,21 @@ def one_import(workspace):
         os.close(fd)  # releases the lock
 
 
+#: The names an import gives its files: a staged or stored stream, and the spill (spill.py).
+_BLOB = re.compile(r"[0-9a-f]{32}\.bin")
+_SCRATCH = re.compile(r"[0-9a-f]{32}\.bin|import-[0-9a-f]{32}\.spill")
+
+
 def _sweep(workspace):
+    """Only files named as an import names its own: nothing an officer put there is touched."""
     for leftover in (workspace.blobs / "tmp").iterdir():
-        if leftover.is_file() and not leftover.is_symlink():
+        if _SCRATCH.fullmatch(leftover.name) and leftover.is_file() \
+                and not leftover.is_symlink():
             leftover.unlink(missing_ok=True)
     named = {blob for (blob,) in workspace.db.execute("SELECT blob FROM attachments")}
-    for path in workspace.blobs.glob("*.bin"):
-        if path.name not in named and path.is_file() and not path.is_symlink():
+    for path in workspace.blobs.iterdir():
+        if _BLOB.fullmatch(path.name) and path.name not in named and path.is_file() \
+                and not path.is_symlink():
             path.unlink(missing_ok=True)
 
 

@@ -27,6 +27,7 @@ import sys
 
 #: Where Linux lists the IPv4 TCP sockets of this network namespace, with their owners.
 PROC_NET_TCP = "/proc/net/tcp"
+TIME_WAIT = "06"
 
 
 def _hex_address(host: str, port: int) -> str:
@@ -48,7 +49,10 @@ def socket_owner(client: tuple[str, int], server: tuple[str, int],
         for row in rows:
             # sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
             columns = row.split()
-            if len(columns) > 7 and columns[1] == local and columns[2] == remote:
+            # A socket in TIME_WAIT (06) is listed as root's, whoever had it: a closed
+            # connection's, never the one being checked.
+            if len(columns) > 7 and columns[1] == local and columns[2] == remote \
+                    and columns[3] != TIME_WAIT:
                 return int(columns[7])
     return None
 
