@@ -615,10 +615,17 @@ def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_writte
     [path] = (tmp_path / "outbox").iterdir()
     assert str(path) in written.get_data(as_text=True)
     assert b"\xd0\x92 \xd0\xba\xd0\xb0\xd0\xba\xd0\xbe\xd0\xb9" not in path.read_bytes()  # sealed
-    # Nothing left to send is one clear message, not a second empty file.
+    # Nothing left to send writes no second, empty file.
     again = post(client, "/outbox")
-    assert again.status_code == 400 and "outbox is empty" in again.get_data(as_text=True)
     assert len(list((tmp_path / "outbox").iterdir())) == 1
+    # A second press (a double click, whose second answer alone the browser shows) shows
+    # the file just written, saying so: "the outbox is empty" read as if nothing was written.
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and path.name in text and 'id="already-written"' in text
+    # After Lock nothing of the session is remembered: the outbox is empty, plainly.
+    post(client, "/lock")
+    empty = post(unlock(client), "/outbox")
+    assert empty.status_code == 400 and "outbox is empty" in empty.get_data(as_text=True)
 
 
 def _tip_form(client, tip):
