@@ -66,7 +66,7 @@ class OwnUserOnly:
         self.uid = os.geteuid() if uid is None else uid
         self.table = table
         self.checkable = os.path.exists(table)
-        self._told = set()
+        self._told: set[int | None] = set()
 
     def __call__(self, _request, client_address) -> bool:
         if not self.checkable:

@@ -105,7 +105,7 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
     with only_app(desk.workspace.dir) as note_address:
         server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
         # Before a thread or a byte of the request: only this user's sockets (peers.py).
-        server.verify_request = OwnUserOnly((HOST, server.server_port))
+        server.verify_request = OwnUserOnly((HOST, server.server_port))  # type: ignore[method-assign,assignment]
         app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
         server.app = Serialised(app, desk.mutex)
         note_address(app.extensions["officer_gate"].origin + "/")
