@@ -143,3 +143,35 @@ def test_the_address_with_the_token_is_printed_only_when_asked(ceremony, tmp_pat
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
+
+
+def test_a_second_app_on_the_same_workspace_is_refused_and_leaves_the_first_as_it_was(
+        ceremony, run_cli, tmp_path):
+    _, officer = ceremony
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS}
+    process, launch_url, address = _start_app(env, tmp_path)
+    try:
+        launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+        incoming = Path(officer["TIPDROP_WORKDIR"]) / "incoming"
+        incoming.mkdir(mode=0o700, exist_ok=True)
+        receiving = incoming / "0123456789abcdef.tdx"  # a bundle the first app is receiving
+        receiving.write_bytes(b"TDX")
+
+        # When the officer starts the app again on the same workspace
+        again = run_cli("officer", "app", "--no-browser", env=env)
+
+        # Then it is refused in one line naming the running app's address
+        assert_clean_error(again, "already running on this workspace", address)
+        # and the first app's launch file and the bundle it was receiving are still there
+        assert launch.exists() and receiving.exists()
+        port = int(address.split(":")[2].split("/")[0])
+        token = re.search(r'name="token" value="([^"]+)"', launch.read_text()).group(1)
+        assert _post_launch(port, token).status == 200
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    # Once the first has stopped, the app starts again
+    process, _, _ = _start_app(env, tmp_path)
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=30) == 0, process.stderr.read()

@@ -258,6 +258,33 @@ def test_a_cross_origin_post_is_refused_and_changes_nothing(app, headers):
     assert "forged" not in get(client, f"/tip/{tip}").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+def test_a_page_of_another_port_cannot_make_the_browser_show_a_tip_or_file(app, site):
+    client = unlocked(app)
+    workspace = app.extensions["officer_desk"].workspace
+    [drugs] = tip_ids(search(client, "pills"))
+    [theft] = tip_ids(search(client, "велосипед"))
+    # An <img> on a page of 127.0.0.1:8080: the browser sends the SameSite=Strict cookie
+    # (same site: cookies ignore ports) and says where the request comes from.
+    sent_by_that_page = {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "no-cors",
+                         "Sec-Fetch-Dest": "image"}
+
+    # When that page asks for a tip, its file and its photo
+    answers = [get(client, path, headers=sent_by_that_page) for path in (
+        f"/tip/{drugs}", f"/tip/{theft}/file/a1", f"/tip/{theft}/photo/a1", "/inbox")]
+
+    # Then nothing is served, no follow-up is marked read and the audit log names nothing
+    assert [a.status_code for a in answers] == [403] * 4
+    assert workspace.db.execute("SELECT read FROM followups WHERE tip_id = ?",
+                                [drugs]).fetchall() == [(0,)]
+    assert not [e for e in workspace.audit.entries() if e["tip"] in (drugs, theft)]
+    # And the officer's own pages and typed addresses are served as before
+    assert get(client, f"/tip/{drugs}", headers={"Sec-Fetch-Site": "same-origin"}
+               ).status_code == 200
+    assert get(client, f"/tip/{theft}/file/a1", headers={"Sec-Fetch-Site": "none"}
+               ).status_code == 200
+
+
 def test_a_post_without_origin_or_form_token_is_refused(app):
     client = unlocked(app)
     assert post(client, "/lock", origin=None).status_code == 403
@@ -588,10 +615,67 @@ def test_note_reply_and_status_go_through_the_workspace_and_the_outbox_is_writte
     [path] = (tmp_path / "outbox").iterdir()
     assert str(path) in written.get_data(as_text=True)
     assert b"\xd0\x92 \xd0\xba\xd0\xb0\xd0\xba\xd0\xbe\xd0\xb9" not in path.read_bytes()  # sealed
-    # Nothing left to send is one clear message, not a second empty file.
+    # Nothing left to send writes no second, empty file.
     again = post(client, "/outbox")
-    assert again.status_code == 400 and "outbox is empty" in again.get_data(as_text=True)
     assert len(list((tmp_path / "outbox").iterdir())) == 1
+    # A second press (a double click, whose second answer alone the browser shows) shows
+    # the file just written, saying so: "the outbox is empty" read as if nothing was written.
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and path.name in text and 'id="already-written"' in text
+    # After Lock nothing of the session is remembered: the outbox is empty, plainly.
+    post(client, "/lock")
+    empty = post(unlock(client), "/outbox")
+    assert empty.status_code == 400 and "outbox is empty" in empty.get_data(as_text=True)
+
+
+def _tip_form(client, tip):
+    """The hidden fields of the tip page's form, as the browser sends them with a button."""
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    form = page[page.index('id="reply-form"'):]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+
+
+def test_a_reply_or_note_sent_twice_from_one_page_is_queued_once(app, workdir):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "взятку"))
+    form = _tip_form(client, tip)
+    desk = app.extensions["officer_desk"]
+
+    # When a tired officer's double click sends the page's form twice
+    for _ in range(2):
+        assert post(client, f"/tip/{tip}/reply", form | {
+            "message": "Спасибо, проверяем.", "status": "in-review"}).status_code == 303
+        assert post(client, f"/tip/{tip}/note", form | {"text": "Звонил в ЦОН."}
+                    ).status_code == 303
+
+    # Then the reporter gets one reply, the tip one note, and the audit log one of each
+    db = desk.workspace.db
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE tip_id = ?", [tip]).fetchone() == (1,)
+    assert db.execute("SELECT COUNT(*) FROM notes WHERE tip_id = ?", [tip]).fetchone() == (1,)
+    done = [e["action"] for e in desk.workspace.audit.entries() if e["tip"] == tip]
+    assert done.count("reply") == 1 and done.count("note") == 1
+    page = get(client, f"/tip/{tip}").get_data(as_text=True)
+    assert page.count("Спасибо, проверяем.") == 1 and page.count("Звонил в ЦОН.") == 1
+
+    # And the same words sent again from the page that shows them are a new reply and note
+    again = _tip_form(client, tip)
+    assert again["replies_seen"] == "1" and again["notes_seen"] == "1"
+    post(client, f"/tip/{tip}/reply", again | {"message": "Спасибо, проверяем."})
+    post(client, f"/tip/{tip}/note", again | {"text": "Звонил в ЦОН."})
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE tip_id = ?", [tip]).fetchone() == (2,)
+    assert db.execute("SELECT COUNT(*) FROM notes WHERE tip_id = ?", [tip]).fetchone() == (2,)
+
+
+def test_another_reply_from_an_older_page_of_the_tip_is_still_queued(app):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "взятку"))
+    form = _tip_form(client, tip)  # two tabs of one tip, or the page before a reply
+    post(client, f"/tip/{tip}/reply", form | {"message": "Первый ответ."})
+    post(client, f"/tip/{tip}/reply", form | {"message": "Второй ответ.", "status": "need-info"})
+    post(client, f"/tip/{tip}/reply", form | {"message": "Первый ответ.", "status": "closed"})
+    rows = app.extensions["officer_desk"].workspace.db.execute(
+        "SELECT seq, status FROM outbox WHERE tip_id = ? ORDER BY seq", [tip]).fetchall()
+    assert rows == [(1, "received"), (2, "need-info"), (3, "closed")]
 
 
 def _upload(client, path, name="export2.tdx", to="/import"):

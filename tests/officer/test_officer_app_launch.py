@@ -18,6 +18,7 @@ from tests.officer import test_officer_app as base
 from tests.officer.test_officer_app import LAUNCH, ORIGIN, PORT, browser, get
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.launchfile import SCRIPT, LaunchFile, remove_leftovers
+from tipdrop.officer.app.serve import AppRunningError, only_app
 
 app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir
 
@@ -101,3 +102,14 @@ def test_an_ordinary_post_still_needs_our_origin_after_launch(app, origin):
     post_launch(client)
     headers = {"Origin": origin} if origin else {}
     assert client.post("/lock", base_url=ORIGIN, headers=headers).status_code == 403
+
+
+def test_one_app_at_a_time_holds_a_workspace_and_a_second_is_told_its_address(tmp_path):
+    with only_app(tmp_path) as note_address:
+        note_address("http://127.0.0.1:48999/")
+        with pytest.raises(AppRunningError) as refused, only_app(tmp_path):
+            pass
+        assert refused.value.message.endswith("first: http://127.0.0.1:48999/")
+        assert stat.S_IMODE((tmp_path / ".app.lock").stat().st_mode) == 0o600
+    with only_app(tmp_path):  # stopped: the next app starts
+        pass

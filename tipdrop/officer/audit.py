@@ -108,6 +108,16 @@ class AuditLog:
                          overwrite=True)
         keyring.audited = True
 
+    def copy_to(self, folder: Path, copy: Any) -> None:
+        """Copy the log and its head into ``folder`` as one state: no entry is appended
+        between the two (a backup, backing.py). ``copy(source, target)`` copies one file."""
+        if not self.path.exists():
+            return
+        with self._locked():
+            for path in (self.path, self.head_path):
+                if path.exists():
+                    copy(path, Path(folder) / path.name)
+
     @contextmanager
     def _locked(self) -> Iterator[Any]:
         """The log opened for appending, locked against another process appending at once."""

@@ -605,5 +605,5 @@ def push(workspace, key, server):
         click.echo(f"{counts['forwards']} forwarded tips handed to the server")
 
 
-# team, passwd, audit, key-backup, key-restore; duplicate
-from tipdrop.officer import team_cli, triage_cli  # noqa: E402,F401
+# team, passwd, audit, key-backup, key-restore; duplicate; backup
+from tipdrop.officer import backup_cli, team_cli, triage_cli  # noqa: E402,F401

@@ -22,12 +22,16 @@ items one tip can spoil; a tip forwarded from here that came back is taken
 back (``returned``, copies.py).
 """
 
+import fcntl
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.common.files import fsync_dir
+from tipdrop.errors import InputError
 from tipdrop.officer import copies
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
@@ -38,9 +42,62 @@ from tipdrop.officer.scratch import clean as clean_scratch
 from tipdrop.officer.spill import Spill
 from tipdrop.officer.staging import Reading, Staged
 
+#: The file whose lock the one import a workspace runs at a time holds (one_import).
+LOCK_NAME = ".import.lock"
+
+
+class ImportRunningError(InputError):
+    """Another import into this workspace is running (the officer app or another command): try again once it has finished."""
+
+    detail_is_message = False
+
+
+@contextmanager
+def one_import(workspace):
+    """Hold the workspace's import lock for the block, after sweeping what a killed import left.
+
+    Imports of one workspace run one at a time: two at once (the app's
+    automatic pull and ``officer open`` of the same export) each staged
+    against the workspace as it was, and the second's transaction ended in
+    an internal error on the rows the first had written. The one holding
+    the lock owns every file under ``attachments/tmp``, so anything there is
+    a leftover of an import that was killed (a spill as large as a bundle's
+    envelopes, its files), and so is a file in ``attachments`` that no row
+    names (moved there by a transaction that never committed): swept here,
+    or a killed import's gigabytes would stay for good.
+    """
+    fd = os.open(workspace.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ImportRunningError() from None
+        _sweep(workspace)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+#: The names an import gives its files: a staged or stored stream, and the spill (spill.py).
+_BLOB = re.compile(r"[0-9a-f]{32}\.bin")
+_SCRATCH = re.compile(r"[0-9a-f]{32}\.bin|import-[0-9a-f]{32}\.spill")
+
+
+def _sweep(workspace):
+    """Only files named as an import names its own: nothing an officer put there is touched."""
+    for leftover in (workspace.blobs / "tmp").iterdir():
+        if _SCRATCH.fullmatch(leftover.name) and leftover.is_file() \
+                and not leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
+    named = {blob for (blob,) in workspace.db.execute("SELECT blob FROM attachments")}
+    for path in workspace.blobs.iterdir():
+        if _BLOB.fullmatch(path.name) and path.name not in named and path.is_file() \
+                and not path.is_symlink():
+            path.unlink(missing_ok=True)
+
 
 def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
-    """Import an export bundle after proving every item authentic.
+    """Import an export bundle after proving every item authentic, one import at a time.
 
     Returns the counts and the ids of the tips it added (for the audit log).
 
@@ -49,6 +106,11 @@ def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     opened before (``officer reopen``: e.g. once the keyring has the key a
     damaged item needed).
     """
+    with one_import(workspace):
+        return _open_bundle(workspace, path, keyring, progress, again)
+
+
+def _open_bundle(workspace, path, keyring, progress, again):
     db = workspace.db
     staged = Staged()
     with open_checked(path) as f:

@@ -19,6 +19,7 @@ from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, keys
 from tipdrop.errors import InputError
 from tipdrop.officer import forwarding
+from tipdrop.officer.unsealing import open_envelope
 from tipdrop.protocol import bundles, fields
 from tipdrop.protocol.fields import REPLY_STATUSES
 
@@ -50,8 +51,15 @@ class NothingToSendError(InputError):
 class Outbox:
     """The workspace's replies, status changes and outbox (see the module's docstring)."""
 
-    def reply(self, tip_id, keyring, message=None, status=None):
-        """Queue a reply and/or status change in the outbox, signed by the newest key."""
+    def reply(self, tip_id, keyring, message=None, status=None, after=None):
+        """Queue a reply and/or status change in the outbox, signed by the newest key.
+
+        ``after``: the last reply number the sender saw (the officer app's
+        tip page says it). A reply queued since then with the same text and
+        status is this one sent again (a double click, a form sent twice),
+        not a new one: its number is returned and nothing is queued, so the
+        reporter never reads the same answer twice.
+        """
         message = (message or "").strip()
         if status is not None and status not in REPLY_STATUSES:
             raise InputError(f"unknown status {status!r}; one of: {', '.join(REPLY_STATUSES)}")
@@ -65,12 +73,27 @@ class Outbox:
         # A tip forwarded to this unit arrives "transferred": a reply takes it on.
         status = status or (tip["status"] if tip["status"] in REPLY_STATUSES else "in-review")
         with sqlite.transaction(self.db):
+            if after is not None:
+                repeated = self._queued_since(tip_id, keyring, after, message, status)
+                if repeated is not None:
+                    return repeated
             seq = self._queue_reply(tip, keyring, message, status, today())
         done = [("reply", tip_id, {"seq": seq})] if message else []
         if status != tip["status"]:
             done.append(("status", tip_id, {"seq": seq, "status": status}))
         self.audit.record_many(keyring, done)
         return seq
+
+    def _queued_since(self, tip_id, keyring, after, message, status):
+        """The number of a reply queued after ``after`` with this text and status, if any."""
+        for r in self.db["outbox"].rows_where("tip_id = ? AND seq > ? AND status = ?",
+                                              [tip_id, after, status], order_by="seq"):
+            text = open_envelope(r["copy"], keyring, f"reply {r['seq']} of tip {tip_id[:8]}",
+                                 kind="note", tip_id=tip_id, part=f"r{r['seq']}").decode() \
+                if r["copy"] else ""
+            if text == message:
+                return r["seq"]
+        return None
 
     def set_status(self, tip_ids, status, keyring):
         """Give several tips one new status, all in one transaction or none (the app's bulk

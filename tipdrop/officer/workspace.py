@@ -338,7 +338,7 @@ class Workspace(Outbox):
             followups.append(entry | {"text": doc["text"], "origin": origin,
                                       "origin_text": provenance.FOLLOWUP_WORDS[origin]})
         notes = [
-            {"day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
+            {"n": n["n"], "day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
                                             kind="note", tip_id=tip_id, part=f"n{n['n']}").decode()}
             for n in self.db["notes"].rows_where("tip_id = ?", [tip_id], order_by="n")
         ]
@@ -413,13 +413,23 @@ class Workspace(Outbox):
 
     # --- write ------------------------------------------------------------------
 
-    def add_note(self, tip_id, text, keyring):
-        """Seal a note to the unit's newest key; the keyring must unlock (the audit names who)."""
+    def add_note(self, tip_id, text, keyring, after=None):
+        """Seal a note to the unit's newest key; the keyring must unlock (the audit names who).
+
+        ``after``: the last note number the sender saw (the officer app's tip
+        page). A note added since then with the same text is this one sent
+        again (a double click): its number is returned, nothing is added.
+        """
         text = (text or "").strip()
         if not text:
             raise InputError("the note is empty")
         self.unlocked(keyring)
         with sqlite.transaction(self.db):
+            for n in self.db["notes"].rows_where("tip_id = ? AND n > ?", [tip_id, after],
+                                                 order_by="n") if after is not None else ():
+                if open_envelope(n["body"], keyring, f"note {n['n']} of tip {tip_id[:8]}",
+                                 kind="note", tip_id=tip_id, part=f"n{n['n']}").decode() == text:
+                    return n["n"]
             (n,) = self.db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM notes WHERE tip_id = ?",
                                    [tip_id]).fetchone()
             body = envelope.seal(text.encode(), keyring.newest_public.recipient, kind="note",

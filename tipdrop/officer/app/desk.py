@@ -89,6 +89,8 @@ class Desk:
         self.locked_for_idle = False
         #: Photos redrawn for the tip pages (viewing.py), forgotten at lock.
         self.photos = PhotoViews()
+        #: The outbox file this session wrote last, and its count (exchange.write_outbox).
+        self.last_outbox = None
 
     @property
     def unlocked(self) -> bool:
@@ -250,6 +252,7 @@ class Desk:
                 self._unlocking = None
             self._searches = {}
             self._drafts = {}
+            self.last_outbox = None
             self.photos.forget()
             index, self._index, self._keyring = self._index, None, None
             if index is not None:

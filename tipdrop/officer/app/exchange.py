@@ -23,6 +23,7 @@ from tipdrop.officer.app import gate
 from tipdrop.officer.app.incoming import IMPORT_PATH, claim_upload
 from tipdrop.officer.app.transfers import AUTO_PULL_MINUTES
 from tipdrop.officer.app.views import N_
+from tipdrop.officer.outbox import NothingToSendError
 
 bp = Blueprint("exchange", __name__)
 
@@ -222,7 +223,18 @@ def write_outbox():
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     day = datetime.datetime.now(datetime.UTC).date().isoformat()  # a day, not a time
     path = folder / f"replies-{day}-{secrets.token_hex(4)}.json"
-    count = desk().workspace.outbox(desk().keyring, path)
+    try:
+        count = desk().workspace.outbox(desk().keyring, path)
+    except NothingToSendError:
+        # A second press of the button (a double click: the browser shows the second
+        # answer only) finds the outbox empty because the first wrote it. "The outbox is
+        # empty" then read as if nothing had been written: show the file written last.
+        last = desk().last_outbox
+        if last is None or not last[0].is_file():
+            raise
+        return render_template("outbox_written.html", count=last[1], path=str(last[0]),
+                               name=last[0].name, again=True)
+    desk().last_outbox = (path, count)
     return render_template("outbox_written.html", count=count, path=str(path), name=path.name)
 
 

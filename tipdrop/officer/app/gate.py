@@ -19,6 +19,14 @@ page the officer happens to open (it can make the browser send requests to
   ``Sec-Fetch-Site`` if sent is ``same-origin``) and carry the session's form
   token. Cookies ignore ports, so another app on 127.0.0.1 counts as
   "same-site" to the browser: the origin, not SameSite, tells them apart;
+- so does every other request of the session, GETs too: a browser that says
+  where a request comes from (``Sec-Fetch-Site``) must say ``same-origin``
+  or ``none`` (the officer typed the address, or a bookmark). A page of
+  another port of 127.0.0.1 gets the SameSite=Strict cookie sent with its
+  ``<img src>`` or link, and a GET is not without effect here: showing a tip
+  marks its follow-ups read and writes "show" in the audit log in the
+  officer's name, a file download writes "save-attachment", a photo takes
+  the sandbox for seconds;
 - every answer forbids caching, sniffing, framing and every script, and
   sends no Referer anywhere else; an unlocked page alone may load the app's
   own script file (exchange.py: ``script-src 'self'``, nothing inline).
@@ -161,9 +169,16 @@ class Gate:
             return self.launch(request.form.get(LAUNCH_FIELD, ""), page)
         self.check_session()
         g.in_session = True
+        self.check_fetch_site()
         if request.method not in ("GET", "HEAD"):
             self.check_post()
         return None
+
+    @staticmethod
+    def check_fetch_site():
+        """Any request of the session: not sent for a page of another site or port."""
+        if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
+            raise ForeignRequestError()
 
 
 def headers(response):

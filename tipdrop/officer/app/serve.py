@@ -4,22 +4,67 @@ werkzeug's own server, in this process: the app serves one officer's
 browser on this computer, so it needs neither workers nor a proxy, and the
 keys stay in the one process that asked for the passphrase. Connections get
 a thread each (a browser's idle, preconnected socket must not hold up the
-page), but requests run one at a time, under the desk's mutex.
+page), but requests run one at a time, under the desk's mutex. A connection
+from another user of the computer is closed before it is read (peers.py).
+One app runs on a workspace at a time (only_app).
 """
 
+import fcntl
+import os
+import re
 import threading
 import webbrowser
 from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tipdrop.errors import InputError
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.launchfile import LaunchFile, remove_leftovers
+from tipdrop.officer.app.peers import OwnUserOnly
 
 HOST = "127.0.0.1"
 #: How often the watchdog checks the idle time, in seconds.
 WATCH_SECONDS = 5
+#: The file whose lock the one app of a workspace holds while it runs, with its address.
+APP_LOCK = ".app.lock"
+
+
+class AppRunningError(InputError):
+    """The officer app is already running on this workspace: use it, or stop it (Ctrl+C in its terminal) first."""
+
+    detail_is_message = False
+
+
+@contextmanager
+def only_app(workdir):
+    """Hold the workspace's app lock while the block runs; AppRunningError if another holds it.
+
+    A second app on one workspace removed the first one's launch file (so
+    its officer could not sign in) and the bundles it was receiving
+    (incoming.py), and each showed an index the other's replies and imports
+    did not reach. The block is given a function that writes the app's
+    address into the lock file, for the refusal to name it.
+    """
+    fd = os.open(Path(workdir) / APP_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            address = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            raise AppRunningError(address if re.fullmatch(r"http://127\.0\.0\.1:\d+/", address)
+                                  else None) from None
+
+        def note(address):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, address.encode("ascii"), 0)
+
+        yield note
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -57,15 +102,19 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
     why it is kept off command lines). ``server_url``: the tipdrop server
     the Exchange page pulls from (a ServerURL), if any.
     """
-    server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
-    app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
-    server.app = Serialised(app, desk.mutex)
-    remove_leftovers(desk.workspace.dir)
-    launch = LaunchFile(app, desk.workspace.dir)
-    try:
-        _serve(server, app, desk, launch, open_browser, say, show_link)
-    finally:
-        launch.remove()
+    with only_app(desk.workspace.dir) as note_address:
+        server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
+        # Before a thread or a byte of the request: only this user's sockets (peers.py).
+        server.verify_request = OwnUserOnly((HOST, server.server_port))  # type: ignore[method-assign,assignment]
+        app = create_app(desk, server.server_port, outbox_dir=outbox_dir, server_url=server_url)
+        server.app = Serialised(app, desk.mutex)
+        note_address(app.extensions["officer_gate"].origin + "/")
+        remove_leftovers(desk.workspace.dir)
+        launch = LaunchFile(app, desk.workspace.dir)
+        try:
+            _serve(server, app, desk, launch, open_browser, say, show_link)
+        finally:
+            launch.remove()
     say("officer app: stopped; the keys are forgotten")
 
 

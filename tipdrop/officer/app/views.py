@@ -194,6 +194,9 @@ def inbox():
 TYPED_FIELDS = ("text", "message", "status", "of", "to", "unit_key", "fingerprint")
 #: The hidden field of that form naming its tip: a request that carries it came from the tip page.
 FROM_TIP = "from_tip"
+#: The hidden fields of that form with the last reply and note numbers the page showed: a
+#: reply or note sent twice from one page (a double click) is queued once.
+REPLIES_SEEN, NOTES_SEEN = "replies_seen", "notes_seen"
 
 
 @bp.before_app_request
@@ -270,17 +273,24 @@ def compose(tip):
 @bp.post("/tip/<tip>/note")
 def note(tip):
     tip_id = _tip_id()
-    desk().workspace.add_note(tip_id, request.form.get("text", ""), desk().keyring)
+    desk().workspace.add_note(tip_id, request.form.get("text", ""), desk().keyring,
+                              after=request.form.get(NOTES_SEEN, type=int))
     desk().refresh(tip_id)
     return back_to_tip(tip_id, forget=("text",))
 
 
 @bp.post("/tip/<tip>/reply")
 def reply(tip):
+    """Queue the reply; the same form sent twice (a double click) queues it once.
+
+    The page says the last reply it showed (REPLIES_SEEN): one queued since
+    with the same text and status is this one again (Outbox.reply), and the
+    officer is shown the tip with it, as after the first.
+    """
     tip_id = _tip_id()
     status = request.form.get("status") or None
     desk().workspace.reply(tip_id, desk().keyring, message=request.form.get("message", ""),
-                           status=status)
+                           status=status, after=request.form.get(REPLIES_SEEN, type=int))
     desk().refresh(tip_id)
     return back_to_tip(tip_id, forget=("message", "status"), chosen=False)
 
@@ -297,7 +307,9 @@ def _tip_page(tip_id, template, reply_language, beside=False):
     ready_made = reply_template(template, reply_language, templates)
     status = kept.get("status")
     return render_template("tip.html", data=data, tip_id=tip_id, report_language=language,
-                           timeline=timeline(data),
+                           timeline=timeline(data), seen={
+                               REPLIES_SEEN: max((r["seq"] for r in data["replies"]), default=0),
+                               NOTES_SEEN: max((n["n"] for n in data["notes"]), default=0)},
                            reply_language=reply_language, template=template,
                            templates=templates, templates_error=templates_error, kept=kept,
                            draft=kept.get("message") or ready_made, typed="message" in kept,
