@@ -67,7 +67,8 @@ def test_chromium_opens_the_page_in_a_new_private_profile_and_stop_ends_it_helpe
     bin_, workdir = tmp_path / "bin", tmp_path / "cases"
     workdir.mkdir()
     # A browser that starts a helper in its process group, as Chromium's zygote
-    _browser(bin_, "chromium", f'/bin/sleep 600 &\necho $! > "{bin_}/helper"\nexec /bin/sleep 600')
+    _browser(bin_, "chromium", f'echo "$BREAKPAD_DUMP_LOCATION" > "{bin_}/dumps"\n'
+                               f'/bin/sleep 600 &\necho $! > "{bin_}/helper"\nexec /bin/sleep 600')
     monkeypatch.setenv("PATH", str(bin_))
 
     browser = PrivateBrowser.start(privatebrowser.find(), workdir, URL)
@@ -78,6 +79,8 @@ def test_chromium_opens_the_page_in_a_new_private_profile_and_stop_ends_it_helpe
     assert f"--user-data-dir={profile}" in argv and "--no-first-run" in argv
     assert argv[-1] == URL and "--incognito" not in argv  # notifications stay possible
     helper = int(_written(bin_ / "helper")[0])
+    # Its crash dumps (the page's memory) go to the profile, not to ~/.config/chromium
+    assert _written(bin_ / "dumps") == [str(profile / "Crash Reports")]
     assert _alive(browser.process.pid) and _alive(helper)
 
     browser.stop()
@@ -98,12 +101,14 @@ def test_a_browser_that_ignores_sigterm_is_killed(tmp_path, monkeypatch):
 
 def test_firefox_gets_a_profile_of_its_own_and_no_remote(tmp_path, monkeypatch):
     bin_ = tmp_path / "bin"
-    _browser(bin_, "firefox-esr", "exec /bin/sleep 600")
+    _browser(bin_, "firefox-esr", f'echo "$MOZ_CRASHREPORTER_DISABLE" > "{bin_}/dumps"\n'
+                                  'exec /bin/sleep 600')
     monkeypatch.setenv("PATH", str(bin_))
     browser = PrivateBrowser.start(privatebrowser.find(), tmp_path, URL)
     try:
         argv = _argv(bin_, "firefox-esr")
         assert argv == ["--no-remote", "--new-instance", "--profile", str(browser.profile), URL]
+        assert _written(bin_ / "dumps") == ["1"]  # no crash report in ~/.mozilla
         assert 'user_pref("browser.formfill.enable", false);' in \
             (browser.profile / "user.js").read_text()
     finally:

@@ -64,6 +64,18 @@ def find() -> tuple[str, str, str] | None:
     return None
 
 
+def environment(kind: str, profile: Path) -> dict[str, str]:
+    """The browser's environment: its crash reports go to its profile, or nowhere.
+
+    Chromium writes them under the everyday ~/.config/chromium whatever
+    --user-data-dir says, and a renderer's crash dump holds the page's
+    memory: decrypted text.
+    """
+    if kind == "firefox":
+        return os.environ | {"MOZ_CRASHREPORTER_DISABLE": "1"}
+    return os.environ | {"BREAKPAD_DUMP_LOCATION": str(profile / "Crash Reports")}
+
+
 def command(path: str, kind: str, profile: Path, url: str) -> list[str]:
     """The command line that opens ``url`` in a new window of the browser, in ``profile``."""
     if kind == "firefox":
@@ -91,8 +103,9 @@ class PrivateBrowser:
             # Its own session and process group: Ctrl+C in the app's terminal stops the app,
             # which then ends the browser itself (stop), helpers and all.
             process = subprocess.Popen(  # noqa: S603 (a browser found on PATH, our folder)
-                command(path, kind, profile, url), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                command(path, kind, profile, url), env=environment(kind, profile),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
         except OSError:
             shutil.rmtree(profile, ignore_errors=True)
             raise
