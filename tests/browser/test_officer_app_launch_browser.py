@@ -31,7 +31,7 @@ def test_opening_the_launch_file_in_chromium_signs_in_once(
     _, officer = ceremony
     command = _recording_browser(tmp_path)
     process, launch_url, address = _start_app(officer_env(officer, BROWSER=str(command)),
-                                              tmp_path, browser=True)
+                                              tmp_path, "--default-browser", browser=True)
     try:
         for _ in range(300):  # the command runs just after the lines are printed
             if command.with_suffix(".sh.argv").exists():

@@ -6,7 +6,8 @@ ready-made text or another reply language, Lock, or another page replaces or
 drops a typed reply: the page's script asks first, and "Cancel" keeps the
 text. A template named after a status suggests that status. When the app
 locks itself, the unlock page says the typed text was discarded (it is kept
-nowhere).
+nowhere). Closing the tab or reloading it with text the app does not have
+makes the browser ask ("Leave site?"); the app's own controls never do.
 """
 
 import threading
@@ -227,3 +228,80 @@ def test_with_a_script_adding_a_note_keeps_the_typed_reply_without_a_question(ti
     page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.click("#lock")
     assert dialogs == [ASK] and page.input_value("#message") == TYPED
+
+
+# --- leaving the page by the browser's own ways ---------------------------------------------
+
+
+def _type(page, selector, text):
+    """Type as the officer does, with the keyboard (the browser asks before leaving a page
+    only if a person used it)."""
+    page.click(selector)
+    page.keyboard.type(text)
+
+
+def _close_asks(page):
+    """Close the tab as the officer does, the page's beforeunload run; the question the browser
+    asked, answered "Stay": None if it asked none and the tab closed."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    for _ in range(50):
+        if asked or page.is_closed():
+            break
+        try:
+            page.wait_for_timeout(100)  # (the dialog event comes while Playwright waits)
+        except PlaywrightError:
+            break  # closed meanwhile
+    assert asked or page.is_closed(), "the tab neither closed nor asked"
+    return asked[0] if asked else None
+
+
+def test_closing_or_reloading_a_page_with_a_typed_reply_asks_first(tip_page):
+    page, _ = tip_page
+    _type(page, "#message", TYPED)
+    # The browser asks ("Leave site?"); "Stay" keeps the page and the reply
+    assert _close_asks(page) == "beforeunload"
+    assert not page.is_closed() and page.input_value("#message") == TYPED
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.evaluate("location.reload()")
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and page.input_value("#message") == TYPED
+    # A note typed is asked about too, alone
+    page.fill("#message", "")
+    _type(page, "#note", NOTE)
+    assert _close_asks(page) == "beforeunload"
+
+
+def test_leaving_by_the_apps_own_controls_or_with_nothing_typed_asks_nothing(tip_page):
+    page, dialogs = tip_page
+
+    def record(dialog):
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    # Given a reply typed, when the officer goes to the inbox by the page's link (a button of
+    # its form), then nothing is asked: the app keeps the reply for the tip
+    _type(page, "#message", TYPED)
+    with page.expect_navigation():
+        page.click("#inbox")
+    page.wait_for_selector("#counts")
+    page.go_back()
+    page.wait_for_selector("#message")
+    assert page.input_value("#message") == TYPED
+    # Nor when a note is added: the reply the app gave back is the app's to keep
+    _type(page, "#note", NOTE)
+    with page.expect_navigation():
+        page.click("#add-note")
+    assert page.input_value("#message") == TYPED and NOTE in page.inner_text("#notes")
+    # Nor when the reply is sent
+    with page.expect_navigation():
+        page.click("#queue-reply")
+    assert dialogs == []
+    page.remove_listener("dialog", record)
+    # And a page holding nothing typed closes without a question
+    assert _close_asks(page) is None

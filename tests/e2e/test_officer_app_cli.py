@@ -67,8 +67,8 @@ def test_the_launch_token_is_in_no_command_line_and_its_file_is_private_and_used
     browser = _recording_browser(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
     env |= {k: v for k, v in officer.items() if k not in PASS} | {"BROWSER": str(browser)}
-    # When the app is started as the officer starts it: opening the browser itself
-    process, launch_url, address = _start_app(env, tmp_path, browser=True)
+    # When the app is started as the officer starts it: opening the (default) browser itself
+    process, launch_url, address = _start_app(env, tmp_path, "--default-browser", browser=True)
     try:
         for _ in range(300):  # webbrowser.open runs the command just after the lines
             if browser.with_suffix(".sh.modes").exists():
@@ -175,3 +175,67 @@ def test_a_second_app_on_the_same_workspace_is_refused_and_leaves_the_first_as_i
     process, _, _ = _start_app(env, tmp_path)
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=30) == 0, process.stderr.read()
+
+
+def _headless_chromium(folder):
+    """``chromium`` for PATH: Debian's /usr/bin/chromium itself (exec'd: the same process),
+    told to run without a screen (there is none here) and, as root in a container, without
+    its sandbox."""
+    folder.mkdir()
+    script = folder / "chromium"
+    script.write_text('#!/bin/sh\nexec /usr/bin/chromium --headless --no-sandbox --disable-gpu '
+                      '"$@"\n')
+    script.chmod(0o700)
+    return folder
+
+
+def _running_with(argument):
+    """The pids of the processes whose command line holds ``argument``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if argument.encode() in cmdline.read_bytes().split(b"\0"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # a process that ended meanwhile
+    return found
+
+
+def test_the_app_opens_chromium_with_a_profile_of_its_own_and_removes_it_at_exit(
+        ceremony, tmp_path):
+    _, officer = ceremony
+    workdir, home = Path(officer["TIPDROP_WORKDIR"]), tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS} | {
+        "PATH": f"{_headless_chromium(tmp_path / 'bin')}:{os.environ['PATH']}", "HOME": str(home)}
+    # When the app opens the browser itself, with Chromium on PATH
+    process, launch_url, _ = _start_app(env, tmp_path, browser=True)
+    launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+    try:
+        # Then the real Chromium signs in with the launch page (its token used, the file gone)
+        for _ in range(600):
+            if not launch.exists():
+                break
+            time.sleep(0.1)
+        assert not launch.exists(), "Chromium did not sign in with the launch page"
+        # in a profile of its own in the workspace, only the officer's, that Chromium filled
+        [profile] = workdir.glob("browser-*")
+        assert oct(profile.stat().st_mode & 0o777) == "0o700"
+        assert (profile / "Local State").exists() or (profile / "Default").is_dir()
+        assert _running_with(f"--user-data-dir={profile}")
+        # and not in the everyday profile of the officer's home folder
+        assert not (home / ".config" / "chromium").exists()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=60)
+    out, err = process.stdout.read(), process.stderr.read()
+    assert code == 0, err
+    assert "the browser's profile is removed" in out and "Traceback" not in err
+    # When the app stopped: the browser is gone, and its profile with it
+    assert not profile.exists() and not list(workdir.glob("browser-*"))
+    for _ in range(50):
+        if not _running_with(f"--user-data-dir={profile}"):
+            break
+        time.sleep(0.1)
+    assert not _running_with(f"--user-data-dir={profile}"), "Chromium was left running"

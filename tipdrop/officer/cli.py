@@ -468,6 +468,10 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
               help="Port on 127.0.0.1 (default: any free one).")
 @click.option("--no-browser", is_flag=True,
               help="Only print where the launch file is; do not open a browser.")
+@click.option("--default-browser", is_flag=True,
+              help="Open the launch file in the system's default browser, with your everyday "
+                   "profile, instead of Chromium or Firefox with a new profile of its own "
+                   "(removed when the app stops).")
 @click.option("--show-link", is_flag=True,
               help="Also print the address with the one-time launch token (then on the screen "
                    "and, once opened, in the browser's history).")
@@ -486,14 +490,15 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @click.option("--server", envvar=SERVER_ENV,
               help="The server the Exchange page pulls from and pushes to, as `officer pull` "
                    f"(or {SERVER_ENV}); without it the app exchanges files only.")
-def app(port, no_browser, show_link, idle_minutes, urgent, outbox_dir, workdir, key_path,
-        server):
+def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, outbox_dir, workdir,
+        key_path, server):
     """Open the officer app: inbox, search, tips, notes and replies in the browser.
 
     It listens on 127.0.0.1 only and opens a launch file only you can read,
-    which signs the browser in once; the passphrase is typed in the page, and the keys and
-    decrypted reports stay in this process's memory until Lock, the idle
-    time, or Ctrl+C (docs/officer-guide.md).
+    which signs the browser in once (Chromium or Firefox if on PATH, with a
+    new profile removed when the app stops); the passphrase is typed in the
+    page, and the keys and decrypted reports stay in this process's memory
+    until Lock, the idle time, or Ctrl+C (docs/officer-guide.md).
 
     Example: tipdrop officer app --workdir ~/cases --key demo.key
     """
@@ -513,7 +518,8 @@ def app(port, no_browser, show_link, idle_minutes, urgent, outbox_dir, workdir, 
     urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
     desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
     run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
-        say=lambda line: click.echo(line), server_url=server, show_link=show_link)
+        say=lambda line: click.echo(line), server_url=server, show_link=show_link,
+        default_browser=default_browser)
 
 
 

@@ -13,7 +13,16 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 
-from tipdrop.officer.app import exchange, forwards, gate, photos, suggestions, triage, views
+from tipdrop.officer.app import (
+    exchange,
+    forwards,
+    gate,
+    inboxform,
+    photos,
+    suggestions,
+    triage,
+    views,
+)
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.gate import Gate
 from tipdrop.officer.app.incoming import BundleRequest, remove_incoming, remove_leftovers
@@ -45,6 +54,7 @@ def create_app(desk: Desk, port: int, launch_token: str | None = None,
     Babel(app, locale_selector=views.current_language,
           default_translation_directories=str(TRANSLATIONS))
     views.init_app(app)
+    inboxform.init_app(app)  # after views: the idle lock is checked before a form is kept
     photos.init_app(app)
     triage.init_app(app)
     exchange.init_app(app)

@@ -85,6 +85,7 @@ class Desk:
         self._last = 0.0
         self._searches = {}
         self._drafts = {}
+        self._typed_search = None
         self._unlocking = None
         self.locked_for_idle = False
         #: Photos redrawn for the tip pages (viewing.py), forgotten at lock.
@@ -245,6 +246,20 @@ class Desk:
         """What is kept of ``tip_id``'s page: a reply goes to the reporter it was written for."""
         return dict(self._drafts.get(tip_id, {}))
 
+    def keep_typed_search(self, form: dict | None) -> None:
+        """Keep the inbox form's words and filters typed and not yet searched, in memory.
+
+        The inbox's twin of :meth:`keep_draft` (inboxform.py): one form, so
+        one slot; ``None`` forgets it (Show searched for them). Forgotten at lock.
+        """
+        with self.mutex:
+            self._typed_search = dict(form) if form else None
+
+    def typed_search(self) -> dict | None:
+        """The inbox form as the officer left it, if it held what was not searched yet."""
+        form = self._typed_search
+        return dict(form) if form else None
+
     def lock(self) -> None:
         with self.mutex:
             if self._unlocking is not None:
@@ -253,6 +268,7 @@ class Desk:
             self._searches = {}
             self._drafts = {}
             self.last_outbox = None
+            self._typed_search = None
             self.photos.forget()
             index, self._index, self._keyring = self._index, None, None
             if index is not None:

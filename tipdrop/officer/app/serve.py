@@ -21,7 +21,7 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tipdrop.errors import InputError
-from tipdrop.officer.app import create_app
+from tipdrop.officer.app import create_app, privatebrowser
 from tipdrop.officer.app.desk import Desk
 from tipdrop.officer.app.launchfile import LaunchFile, remove_leftovers
 from tipdrop.officer.app.peers import OwnUserOnly
@@ -95,12 +95,15 @@ def _starting(environ, start_response):
 
 
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
-        say: Callable[[str], None] = print, server_url=None, show_link: bool = False) -> None:
+        say: Callable[[str], None] = print, server_url=None, show_link: bool = False,
+        default_browser: bool = False) -> None:
     """Serve until interrupted; print the address and the launch file, and open that file.
 
     The launch token is printed only with ``show_link`` (launchfile.py says
     why it is kept off command lines). ``server_url``: the tipdrop server
-    the Exchange page pulls from (a ServerURL), if any.
+    the Exchange page pulls from (a ServerURL), if any. The file opens in a
+    browser with a profile of its own (privatebrowser.py), or with
+    ``default_browser`` in the system's default browser.
     """
     with only_app(desk.workspace.dir) as note_address:
         server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
@@ -110,19 +113,57 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         server.app = Serialised(app, desk.mutex)
         note_address(app.extensions["officer_gate"].origin + "/")
         remove_leftovers(desk.workspace.dir)
+        privatebrowser.remove_leftovers(desk.workspace.dir)
         launch = LaunchFile(app, desk.workspace.dir)
+        browser = None
         try:
-            _serve(server, app, desk, launch, open_browser, say, show_link)
+            gate = app.extensions["officer_gate"]
+            say(f"officer app: {gate.launch_url() if show_link else gate.origin + '/'}")
+            if open_browser:
+                browser = _open_browser(launch, desk.workspace.dir, default_browser, say)
+            else:
+                say(f"officer app: open {launch.url} in the browser to sign in (it works once)")
+            _serve(server, app, desk)
         finally:
+            if browser is not None:
+                browser.stop()  # the pages on its screen go with the keys
             launch.remove()
-    say("officer app: stopped; the keys are forgotten")
+    say("officer app: stopped; the keys are forgotten"
+        + ("; the browser's profile is removed" if browser is not None else ""))
 
 
-def _serve(server, app, desk, launch, open_browser, say, show_link):
-    gate = app.extensions["officer_gate"]
-    say(f"officer app: {gate.launch_url() if show_link else gate.origin + '/'}")
-    say(f"officer app: {'opening' if open_browser else 'open'} {launch.url} in the browser "
-        "to sign in (it works once)")
+def _open_browser(launch, workdir, default_browser, say):
+    """Open the launch file (a path: the token is only inside it); the PrivateBrowser, if any."""
+    found = None if default_browser else privatebrowser.find()
+    if found is not None:
+        path, name, _ = found
+        say(f"officer app: opening {launch.url} to sign in (it works once), in {name} "
+            "with a new profile of its own, removed when the app stops")
+        try:
+            browser = privatebrowser.PrivateBrowser.start(found, workdir, launch.url)
+        except OSError as e:
+            say(f"officer app: {path} could not be started ({e.strerror or e}): opening the "
+                "default browser instead, with your everyday profile")
+        else:
+            def failed(code):
+                unused = launch.path.exists()  # else the officer signed in, then it failed
+                say(f"officer app: {name} stopped (exit code {code})" + (
+                    f"; open {launch.url} in a browser yourself to sign in" if unused else ""))
+
+            browser.watch(failed)
+            return browser
+    else:
+        say(f"officer app: opening {launch.url} in the default browser to sign in "
+            "(it works once)")
+        if not default_browser:
+            say("officer app: no Chromium or Firefox on PATH: the default browser keeps the "
+                "app's addresses and downloads in your everyday profile "
+                "(docs/officer-guide.md)")
+    webbrowser.open(launch.url)
+    return None
+
+
+def _serve(server, app, desk):
     stop = threading.Event()
 
     def watch():
@@ -130,8 +171,6 @@ def _serve(server, app, desk, launch, open_browser, say, show_link):
             desk.check_idle()
 
     threading.Thread(target=watch, name="idle-lock", daemon=True).start()
-    if open_browser:
-        webbrowser.open(launch.url)  # a path: the token is only inside the file
     try:
         server.serve_forever()  # returns on Ctrl+C (werkzeug takes the KeyboardInterrupt)
     finally:

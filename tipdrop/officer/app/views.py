@@ -141,6 +141,8 @@ def language():
         current_app.extensions["officer_language"] = lang
     if g.get("from_tip"):
         return back_to_tip(g.from_tip)
+    if g.get("from_inbox"):  # a button of the inbox's search form (inboxform.py)
+        return redirect(g.from_inbox, code=303)
     return redirect(_local(request.form.get("back", "")), code=303)
 
 
@@ -168,6 +170,7 @@ def search():
     words = (request.form.get("q") or "").strip()
     filters = {k: request.form.get(k) or None for k in FILTERS}
     handle = desk().remember_search(words) if words else None
+    desk().keep_typed_search(None)  # searched for now: nothing typed is left unsearched
     return redirect(url_for("officer.inbox", search=handle, **filters), code=303)
 
 
@@ -184,8 +187,11 @@ def inbox():
             page=request.args.get("page", 1, type=int)), None
     except SearchIndexBuildingError as e:  # says how far, reloads; never an empty answer
         page, building = None, e.percent
+    typed = desk().typed_search()  # what the officer typed and did not search for (inboxform.py)
+    form = typed or {"q": query, **{k: v or "" for k, v in filters.items()}}
     return render_template("inbox.html", page=page, building=building, counts=index.counts(),
                            filters=filters, query=query, search=handle if query else None,
+                           form=form, typed=typed is not None, page_form="search-form",
                            categories=index.choices("category"),
                            regions=index.choices("region"), urgent=set(desk().urgent))
 

@@ -8,7 +8,13 @@
 // - typed text (a reply, a note) is not replaced or dropped without asking: "Use" on a
 //   ready-made text (or another reply language) asks before replacing a typed reply, and
 //   Lock before dropping it. Every other button of a tip's page, its links too, sends the
-//   page's one form and the app keeps the text for the tip (views.keep_typed): no question.
+//   page's one form and the app keeps the text for the tip (views.keep_typed): no question;
+// - closing the tab, reloading, the browser's Back or another address asks the browser's own
+//   question ("Leave site?") when a box holds text the app does not have yet: typed, and not
+//   what the page came with (a text the app kept and gave back is not asked about);
+// - in the inbox, a plain click on a tip's link sends the search form first, as the page's
+//   buttons do, when it holds words or filters not searched yet: the app keeps them
+//   (inboxform.py).
 "use strict";
 (function () {
   var script = document.currentScript;
@@ -61,6 +67,69 @@
     }, true);
   }
 
+  // --- leaving the page ----------------------------------------------------------------
+  // True from a form's sending (or the page's own move) to the browser's beforeunload: the
+  // page leaves by the app's own way, which keeps the text or asked about it already.
+  var leaving = false;
+
+  function leave(url) {
+    leaving = true;
+    location.replace(url);
+  }
+
+  // Text the app does not have: a box changed from what the page came with, and not emptied.
+  function changed() {
+    var boxes = document.querySelectorAll("textarea, input:not([type]), input[type=text]");
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].value.trim() !== "" && boxes[i].value !== boxes[i].defaultValue) return true;
+    }
+    return false;
+  }
+
+  function warnBeforeLeaving() {
+    // The bubbling phase: after keepTypedText's question (capture), which may have said no.
+    document.addEventListener("submit", function (event) {
+      if (!event.defaultPrevented) leaving = true;
+    });
+    window.addEventListener("beforeunload", function (event) {
+      if (leaving) {
+        leaving = false;  // a form's answer that is a download leaves the page where it was
+        return;
+      }
+      if (changed()) {
+        event.preventDefault();
+        event.returnValue = "";  // the browser asks, in its own words
+      }
+    });
+  }
+
+  // --- the inbox's search form -----------------------------------------------------------
+  function fields(form) {
+    return new URLSearchParams(new FormData(form)).toString();
+  }
+
+  // A plain click on a tip's link (a new tab loses nothing), the form changed since the page
+  // came: the link is followed by the app's /leave, the form with it (views.leave).
+  function carrySearch() {
+    var form = document.getElementById("search-form");
+    var tips = document.getElementById("tips");
+    if (!form || !tips) return;
+    var loaded = fields(form);
+    tips.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href]");
+      if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey ||
+          event.shiftKey || event.metaKey || event.altKey || fields(form) === loaded) return;
+      event.preventDefault();
+      var button = document.createElement("button");
+      button.hidden = true;
+      button.formNoValidate = true;
+      button.formAction = form.dataset.leave + "?to=" +
+        encodeURIComponent(link.pathname + link.search);
+      form.appendChild(button);
+      form.requestSubmit(button);
+    });
+  }
+
   function getJSON(url) {
     return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (answer) {
       return answer.ok ? answer.json() : null;
@@ -79,7 +148,7 @@
       if (news.locked) {
         // The unlock page, instead of decrypted text left on screen; it says if typed
         // text went with it (views.index), but the text itself is kept nowhere.
-        location.replace(unsent(null) ? "/?unsent=1" : "/");
+        leave(unsent(null) ? "/?unsent=1" : "/");
         return;
       }
       if (news.urgent && notify) {
@@ -117,7 +186,7 @@
     function poll() {
       getJSON(bar.dataset.poll).then(function (state) {
         if (state && state.finished) {
-          location.replace(state.next);
+          leave(state.next);
           return;
         }
         if (state) {
@@ -135,5 +204,7 @@
     setUpPermission();
     followTransfer();
     keepTypedText();
+    warnBeforeLeaving();
+    carrySearch();
   });
 })();
