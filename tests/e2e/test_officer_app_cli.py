@@ -172,7 +172,13 @@ def test_a_second_app_on_the_same_workspace_is_refused_and_leaves_the_first_as_i
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
     # Once the first has stopped, the app starts again
-    process, _, _ = _start_app(env, tmp_path)
+    process, _, address = _start_app(env, tmp_path)
+    # (stopped once it answers: a Ctrl+C before it serves is an aborted start)
+    answering = http.client.HTTPConnection("127.0.0.1", int(address.split(":")[2].split("/")[0]),
+                                          timeout=30)
+    answering.request("GET", "/")
+    answering.getresponse().read()
+    answering.close()
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=30) == 0, process.stderr.read()
 
