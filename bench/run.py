@@ -75,7 +75,7 @@ def main():
     results |= stalled.measure(workers=processes, seconds=10 if quick else 30)
     results |= stalled.measure_small_bodies(workers=processes, seconds=10 if quick else 30)
     results |= puzzle.measure(quick)
-    sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
+    sizes = upload_sizes(quick)
     size = max(sizes)
     results |= upload.measure(sizes, workers=processes, rounds=3, sealed=True)
     results |= sealed_upload.in_process(min(size, 256 * MiB))
@@ -95,6 +95,11 @@ def main():
     write(results)
 
 
+def upload_sizes(quick):
+    """The upload sizes of a quick or a full run."""
+    return [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
+
+
 def _stream_figures(size):
     results = stream_cipher.measure(size)
     peaks = stream_cipher.memory_growth(16 * MiB, size)
@@ -110,7 +115,7 @@ def _growth_figures(size):
     round each (their section of RESULTS.md is left as it is).
     """
     quick = size < 1024 * MiB
-    sizes = [16 * MiB, 64 * MiB, 128 * MiB] if quick else [16 * MiB, 256 * MiB, 1024 * MiB]
+    sizes = upload_sizes(quick)
     path = HERE / "results.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     keys = [f"{kind}_mb_s_{n // MiB}mib" for n in sizes for kind in ("upload", "sealed_upload")]
@@ -124,7 +129,7 @@ def _growth_figures(size):
 
 def _upload_figures(size):
     """The uploads of the full or quick run ``size`` stands for, and the server's own work."""
-    sizes = [16 * MiB, 64 * MiB, 128 * MiB] if size < 1024 * MiB else [16 * MiB, 256 * MiB, size]
+    sizes = upload_sizes(size < 1024 * MiB)
     return (upload.measure(sizes, workers=os.cpu_count() or 2, rounds=3, sealed=True)
             | sealed_upload.in_process(min(size, 256 * MiB)))
 
