@@ -324,3 +324,31 @@ def test_repeated_checks_from_one_client_get_429_and_others_are_unaffected(tmp_p
         assert status == 404, body[:300]
     finally:
         server.stop()
+
+
+def test_a_client_rotating_ipv6_addresses_inside_its_64_shares_one_limit(tmp_path):
+    # Given a real server behind a local proxy (TIPDROP_PROXIES=1: the client
+    # is the X-Forwarded-For address, as nginx writes it) and a limit of 3 checks
+    limit = 3
+    server = start_server(tmp_path, workers=WORKERS,
+                          extra_env={"TIPDROP_CHECKS_PER_HOUR": str(limit),
+                                     "TIPDROP_PROXIES": "1"})
+
+    def check_from(address):
+        body = json.dumps({"receipt": receipts.generate().formatted}).encode()
+        status, _, _ = server.request("POST", "/api/v1/check", body,
+                                      JSON | {"X-Forwarded-For": address})
+        return status
+
+    try:
+        # When a phone checks from a new address of its /64 each time
+        rotating = [f"2001:db8:5:6:{n:x}::{n + 1:x}" for n in range(limit + 2)]
+        statuses = [check_from(address) for address in rotating]
+
+        # Then the /64 is one client: past the limit it is refused, whichever worker answers
+        assert statuses == [404] * limit + [429] * 2, statuses
+        # And the next /64, and an IPv4 client, are not affected
+        assert check_from("2001:db8:5:7::1") == 404
+        assert check_from("198.51.100.7") == 404
+    finally:
+        server.stop()

@@ -333,3 +333,31 @@ def test_a_folder_swept_while_a_process_starts_using_it_is_made_again(runtime_di
 
     gc.collect()
     assert sweep_stale(runtime_dir) == 1  # let go with its object
+
+
+def _check_from(client, address):
+    from tipdrop.protocol import receipts
+
+    return client.post("/api/v1/check", data=json.dumps({"receipt": receipts.generate().formatted}),
+                       content_type="application/json",
+                       environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_ipv6_clients_are_counted_by_their_64_prefix(app_config):
+    # Given a limit of 2 checks, and a phone that rotates addresses inside its /64
+    client = create_app(app_config | {"checks_per_hour": 2}).test_client()
+    rotating = ["2001:db8:1:2::1", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::ffff"]
+    # Then its third check is refused, from whichever address of the /64
+    assert [_check_from(client, a) for a in rotating] == [404, 404, 429]
+    # And the neighbouring /64 is another client
+    assert _check_from(client, "2001:db8:1:3::1") == 404
+
+
+def test_ipv4_and_ipv4_mapped_clients_are_still_counted_per_address(app_config):
+    client = create_app(app_config | {"checks_per_hour": 1}).test_client()
+    # An IPv4-mapped IPv6 address (a dual-stack socket) is its IPv4 address
+    assert _check_from(client, "::ffff:192.0.2.1") == 404
+    assert _check_from(client, "192.0.2.1") == 429
+    # Neighbouring IPv4 addresses are different clients
+    assert _check_from(client, "192.0.2.2") == 404
+    assert _check_from(client, "::ffff:192.0.2.3") == 404

@@ -1,5 +1,7 @@
 """Per-app and per-request objects the views share."""
 
+import ipaddress
+
 from flask import current_app, g, request
 
 from tipdrop.common import sqlite
@@ -66,9 +68,10 @@ def close_db(exc=None):
 def count_request(limit_name):
     """Count this request against the named rate limit, shared by all workers.
 
-    With :func:`limit_reached`, the only place the client address is read:
-    it goes straight into the limiter's daily-keyed HMAC and is never stored
-    or logged (docs/design.md, invariant 2; see ratelimit.py).
+    With :func:`limit_reached`, the only place the client address is read
+    (:func:`_counted_client`: an IPv6 client counts by its /64): it goes
+    straight into the limiter's daily-keyed HMAC and is never stored or
+    logged (docs/design.md, invariant 2; see ratelimit.py).
 
     A request that brings a puzzle solution is admitted by it alone, and not
     counted; past the limit, a client that solves puzzles gets its 429 with
@@ -80,7 +83,7 @@ def count_request(limit_name):
         g.uncount = puzzles.redeem(solution, purpose)
         return
     try:
-        g.uncount = extension(limit_name).hit(request.remote_addr or "")
+        g.uncount = extension(limit_name).hit(_counted_client())
     except RateLimitedError as error:
         if puzzles.enabled and wants_puzzle():
             error.puzzle = puzzles.issue(purpose)
@@ -125,4 +128,28 @@ def limit_reached(limit_name):
     For the puzzle probe (GET /api/v1/puzzle): the address, as in
     count_request, only enters the limiter's daily-keyed HMAC.
     """
-    return extension(limit_name).reached(request.remote_addr or "")
+    return extension(limit_name).reached(_counted_client())
+
+
+def _counted_client():
+    """Who this request counts as: its IPv4 address, or its IPv6 address's /64.
+
+    An ISP gives a phone or a home a whole IPv6 /64, and the device picks
+    (and changes, by privacy extensions or at will) its address inside it:
+    counted per address, one client would have 2**64 limits. So an IPv6
+    client is its /64 prefix, written as a network ("2001:db8:1:2::/64").
+    An IPv4-mapped address (``::ffff:192.0.2.1``, a dual-stack socket's IPv4
+    client) is the IPv4 address it carries. Whatever it is, it only enters
+    the limiter's daily-keyed HMAC (ratelimit.py): never stored or logged.
+    """
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a Unix socket's peer): counted as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        prefix = ipaddress.IPv6Address(int(ip) >> 64 << 64)  # drops a %scope too
+        return f"{prefix}/64"
+    return str(ip)

@@ -9,7 +9,8 @@ default ``/dev/shm``), never on a disk.
 What that file holds, and what it never holds:
 
 - For each counted request, ``HMAC-SHA256(day key, address)`` cut to 16
-  bytes, which limit it counts against, and when (the system's monotonic
+  bytes (the address as context.py counts it: an IPv6 client's /64),
+  which limit it counts against, and when (the system's monotonic
   clock, seconds since boot). Rows older than their limit's window are
   deleted as the client comes back, and all of them when the day changes.
   No address, ever: the client is known only by the digest.
