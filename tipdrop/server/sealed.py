@@ -28,14 +28,13 @@ stores it only under that very number.
 
 import base64
 import binascii
-import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
 
 from tipdrop.crypto import envelope, kdf, keys, stream
 from tipdrop.errors import DecryptionError, FormatError, InputError
-from tipdrop.protocol import bundles, receipts
+from tipdrop.protocol import bundles, fields, receipts
 from tipdrop.protocol.report import MAX_ATTACHMENTS, TooManyFilesError
 from tipdrop.server import attachments, store
 from tipdrop.server.locators import LocatorNotReservedError
@@ -212,10 +211,14 @@ def device_receipt(text, params):
     Argon2id work every check of its receipt costs). Whether the token holds
     the locator is not looked at here.
     """
-    try:
-        doc = json.loads(text) if isinstance(text, str) and len(text) <= 1024 else None
-    except (ValueError, RecursionError):
-        doc = None
+    doc = None
+    if isinstance(text, str) and len(text) <= 1024:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeError:
+            data = b""
+        # Strict: a member named twice (another reader may keep the other value) is refused.
+        doc = fields.loads(data, SealedFormatError, "the receipt field")
     if not isinstance(doc, dict):
         raise SealedFormatError("the receipt field is not a JSON object")
     locator = doc.get("locator")

@@ -9,18 +9,17 @@ the same-origin rule in security.py. Described at /api/v1/openapi.json.
 
 import base64
 import binascii
-import json
 
 from flask import Blueprint, request
 from flask_babel import gettext
 
-from tipdrop.errors import InputError, TextEncodingError
+from tipdrop.errors import InputError
 from tipdrop.protocol import puzzle
 from tipdrop.protocol.report import Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
 from tipdrop.server.web import openapi
-from tipdrop.server.web.body import read_small
+from tipdrop.server.web.body import read_json_object
 from tipdrop.server.web.context import (
     count_request,
     extension,
@@ -42,21 +41,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _json_body():
-    """A small JSON object, strictly UTF-8 (no lone surrogates); anything else is a clear 4xx."""
-    if request.mimetype != "application/json":
-        raise InputError("expected application/json")
-    raw = read_small(request, MAX_SMALL_FORM)
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-        # "\ud800" is valid JSON but no UTF-8 text: a lone surrogate would
-        # fail later in whatever encodes the field (a token check, SQLite).
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeError:
-        raise TextEncodingError() from None
-    except (ValueError, RecursionError):
-        raise InputError("the request is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("expected a JSON object")
+    """A small JSON object of strings (body.read_json_object); anything else is a clear 4xx."""
+    doc = read_json_object(request, MAX_SMALL_FORM)
     for name, value in doc.items():
         if name == "answers" and isinstance(value, dict):  # question id -> answer (questions.py)
             value = value.values()
@@ -65,7 +51,6 @@ def _json_body():
         if value is not None and not isinstance(value, (str, bool)):
             raise InputError(f"the field {name!r} must be a string")
     return doc
-
 
 
 @bp.get("/openapi.json")

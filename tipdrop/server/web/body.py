@@ -13,6 +13,7 @@ so the rest of a broken body is never parsed as a next request.
 """
 
 import io
+import json
 from contextlib import nullcontext
 
 from werkzeug.exceptions import (
@@ -24,7 +25,8 @@ from werkzeug.exceptions import (
 )
 from werkzeug.wsgi import LimitedStream, get_content_length
 
-from tipdrop.errors import InputError, TipdropError
+from tipdrop.errors import InputError, TextEncodingError, TipdropError
+from tipdrop.protocol import fields
 
 
 class BodyReadError(InputError):
@@ -162,6 +164,33 @@ def read_small(request, limit):
     if len(data) > limit:
         raise RequestEntityTooLarge()
     return data
+
+
+def read_json_object(request, limit):
+    """The body as a JSON object, strictly read; anything else is a clear 400.
+
+    Not strict UTF-8 (a lone surrogate such as ``"\\ud800"`` included: it
+    would fail later in whatever encodes the field) is a TextEncodingError.
+    Not JSON, not an object, or an object at any depth naming a member
+    twice is an InputError: Python keeps the last of two values, a proxy,
+    a WAF or another client may read the first (docs/protocol.md,
+    conventions), and NaN or Infinity are not JSON.
+    """
+    if request.mimetype != "application/json":
+        raise InputError("expected application/json")
+    raw = read_small(request, limit)
+    try:
+        raw.decode("utf-8")
+    except UnicodeError:
+        raise TextEncodingError() from None
+    doc = fields.loads(raw, InputError, "the request")
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        raise TextEncodingError() from None
+    if not isinstance(doc, dict):
+        raise InputError("expected a JSON object")
+    return doc
 
 
 def _thread_read_slot(request):

@@ -6,16 +6,15 @@ far it got), put a piece, finish. Nothing about the request is logged or
 kept beyond what tipdrop/server/uploads.py stores; the key itself never is.
 """
 
-import json
 from contextlib import nullcontext
 
 from flask import Blueprint, request
 
-from tipdrop.errors import InputError, TextEncodingError
+from tipdrop.errors import InputError
 from tipdrop.protocol.uploads import PIECE_BYTES
 from tipdrop.server import uploads
 from tipdrop.server.web.api import receipt_answer
-from tipdrop.server.web.body import read_small
+from tipdrop.server.web.body import read_json_object, read_small
 from tipdrop.server.web.context import count_request, extension, get_tips
 from tipdrop.server.web.reporter import receipt_page_link, receipt_page_reserved, release
 from tipdrop.server.web.upload import MAX_SMALL_FORM, SMALL_BODY, upload_slot
@@ -28,17 +27,7 @@ def _key():
 
 
 def _json_doc():
-    if request.mimetype != "application/json":
-        raise InputError("expected application/json")
-    try:
-        doc = json.loads(read_small(request, MAX_SMALL_FORM).decode("utf-8"))
-    except UnicodeError:
-        raise TextEncodingError() from None
-    except (ValueError, RecursionError):
-        raise InputError("the request is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("expected a JSON object")
-    return doc
+    return read_json_object(request, MAX_SMALL_FORM)
 
 
 def _settings():
