@@ -133,6 +133,7 @@ error_log {prefix / 'error.log'} info;
 events {{ worker_connections 64; }}
 http {{
     access_log {prefix / 'access.log'};
+    gzip on;
 {temp}
     include {prefix / 'tipdrop.conf'};
 }}
@@ -558,3 +559,32 @@ def test_the_refusal_pages_address_asked_for_from_outside_gets_tipdrops_not_foun
             assert f'lang="{lang}"'.encode() in body, body[:300]
             assert body == unknown
             assert b"nginx" not in body and headers["x-tipdrop-proxy-buffering"] == "off"
+
+
+@needs_nginx
+def test_check_pages_keep_their_padded_size_through_nginx(proxied):
+    # Given nginx as Debian ships it (gzip on for text/html) in front of tipdrop, and a report
+    server, _, _, onion_port = proxied
+    onion = _through(onion_port, server)
+    status, _, body = onion.request("POST", "/api/v1/tips", json.dumps(
+        {"region": "astana", "category": "theft", "description": "A bicycle."}).encode(),
+        {"Content-Type": "application/json"})
+    assert status == 201, body[:300]
+    known = json.loads(body)["receipt"]
+    gzip_ok = {"Accept-Encoding": "gzip"}
+
+    # When a browser that accepts gzip checks its receipt, and a code no report has
+    answers = {}
+    for name, receipt in (("known", known), ("unknown", "0000-0000-0000-0000-0000-0000")):
+        _, _, page = onion.request("GET", "/check?lang=ru")
+        token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
+        answers[name] = onion.request(
+            "POST", "/check?lang=ru", f"token={token}&receipt={receipt}".encode(),
+            gzip_ok | {"Content-Type": "application/x-www-form-urlencoded"})
+
+    # Then nginx passes both pages uncompressed, at the size tipdrop padded them to
+    (status_known, headers_known, known_page) = answers["known"]
+    (status_unknown, headers_unknown, unknown_page) = answers["unknown"]
+    assert (status_known, status_unknown) == (200, 404)
+    assert "Content-Encoding" not in headers_known and "Content-Encoding" not in headers_unknown
+    assert len(known_page) == len(unknown_page) and len(known_page) % 8192 == 0

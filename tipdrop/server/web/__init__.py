@@ -23,6 +23,7 @@ from tipdrop.server.web import (
     health,
     i18n,
     officer_api,
+    padded,
     privacy,
     reporter,
     security,
@@ -184,6 +185,7 @@ def create_app(config=None, hold_wal=False):
     errors.init_app(app)
     deadlines.init_app(app)
     assets.init_app(app)
+    padded.init_app(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(uploads_api.bp)

@@ -28,6 +28,7 @@ from tipdrop.server.web.context import (
     sealing_keys,
 )
 from tipdrop.server.web.i18n import current_language
+from tipdrop.server.web.padded import padded
 from tipdrop.server.web.reporter import (
     receipt_page_link,
     receipt_page_reserved,
@@ -181,6 +182,7 @@ def submit_sealed():
 
 
 @bp.post("/check")
+@padded  # the same size whether or not, and however much, the police answered
 def check():
     doc = _json_body()
     count_request("check_limit")

@@ -38,6 +38,7 @@ from tipdrop.server.web.context import (
     work_begins,
 )
 from tipdrop.server.web.i18n import current_language, link, translate_error
+from tipdrop.server.web.padded import padded
 from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
 
 bp = Blueprint("reporter", __name__)
@@ -325,6 +326,7 @@ def check():
 
 
 @bp.get("/status/<link_id>")
+@padded  # the same size whether or not, and however much, the police answered
 def status_page(link_id):
     """The status, once: the link's key is deleted as the page is shown.
 
