@@ -286,3 +286,14 @@ def test_attachment_digests_reproduce_the_binding_vectors(js):
             TipdropCrypto.hexToBytes(info), TipdropCrypto.hexToBytes(header))""",
                         {"info": case["info_envelope"], "header": case["stream_header"]})
         assert digest == case["digest"]
+
+
+def test_page_js_reads_a_typed_receipt_as_the_protocol_does(js):
+    # page.js (loaded by every reporter page) normalises the code typed to
+    # confirm a receipt was saved; it must forgive what receipts.parse forgives,
+    # Kazakh and Russian look-alike letters included (receipts.json vectors).
+    vectors = _vectors("receipts.json")["normalisation"]
+    js.page.wait_for_function("() => window.TipdropPage !== undefined")
+    got = js.run("(typed) => typed.map((text) => window.TipdropPage.normalise(text))",
+                 [vector["typed"] for vector in vectors])
+    assert got == [vector["formatted"].replace("-", "") for vector in vectors]

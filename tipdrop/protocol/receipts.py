@@ -66,6 +66,11 @@ _LOOK_ALIKES = str.maketrans({
     "\u041c": "M", "\u041d": "H", "\u041e": "0", "\u0420": "P",  # М Н О Р
     "\u0421": "C", "\u0422": "T", "\u0425": "X", "\u0423": "Y",  # С Т Х У
     "\u0417": "3", "\u0406": "1",  # З, and Kazakh/Ukrainian І
+    # Kazakh letters: Ү and Ұ are drawn as a Y (Ұ with a stroke), Қ and Ң as
+    # K and H with a tail, Һ as an h, Ө as a barred (slashed-looking) zero.
+    # Ә and Ғ look like no symbol of the alphabet and stay refused.
+    "\u04ae": "Y", "\u04b0": "Y", "\u049a": "K", "\u04a2": "H",  # Ү Ұ Қ Ң
+    "\u04ba": "H", "\u04e8": "0",  # Һ Ө
 })
 
 

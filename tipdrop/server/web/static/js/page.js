@@ -36,7 +36,7 @@
 
   /* The receipt code as /check reads it (tipdrop/protocol/receipts.py _normalise):
    * NFKC, no spaces, separators or invisible characters, capitals, and the
-   * letters of a Cyrillic keyboard that look like the Latin ones. */
+   * letters of a Cyrillic (Russian or Kazakh) keyboard that look like the Latin ones. */
   const DROP = /[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\-\u2010\u2013\u2014._/\u200b\u200c\u200d\u2060\ufeff\u00ad]/g;
   const LOOK_ALIKES = {
     O: "0", I: "1", L: "1", U: "V",
@@ -44,6 +44,8 @@
     "\u041c": "M", "\u041d": "H", "\u041e": "0", "\u0420": "P",
     "\u0421": "C", "\u0422": "T", "\u0425": "X", "\u0423": "Y",
     "\u0417": "3", "\u0406": "1",
+    "\u04ae": "Y", "\u04b0": "Y", "\u049a": "K", "\u04a2": "H",
+    "\u04ba": "H", "\u04e8": "0",
   };
 
   function normalise(text) {
