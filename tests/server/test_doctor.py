@@ -311,6 +311,7 @@ GOOD_LOCATION = """
         proxy_http_version 1.1;
         access_log off;
         error_log /dev/null;
+        gzip off;
     }
 """
 
@@ -329,7 +330,7 @@ def test_nginx_config_without_proxy_request_buffering_off_is_found(tmp_path):
     path = nginx(tmp_path, """
 server {
     client_body_temp_path /run/nginx-tipdrop;  # RAM
-    access_log off; error_log /dev/null;
+    access_log off; error_log /dev/null; gzip off;
     location / {
         proxy_pass http://127.0.0.1:8080;
         proxy_http_version 1.1;
@@ -348,6 +349,7 @@ http {
   client_body_temp_path "/run/nginx tipdrop";
   access_log off;
   error_log /dev/null;
+  gzip off;
   server {
     location / { proxy_pass http://app; }
     location /submit { proxy_request_buffering on; proxy_pass http://app; }
@@ -358,7 +360,7 @@ http {
 
 
 def test_nginx_http_1_0_to_the_app_is_found(tmp_path):
-    path = nginx(tmp_path, "server { client_body_temp_path /run/t; access_log off;"
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t; access_log off; gzip off;"
                            " error_log /dev/null; location / {"
                            " proxy_pass http://app; proxy_request_buffering off; } }")
     assert "proxy_http_version is not 1.1" in only(doctor.check_nginx_config(path)).problem
@@ -383,6 +385,16 @@ def test_nginx_error_log_off_in_the_server_block_is_inherited(tmp_path):
     path = nginx(tmp_path, "server { client_body_temp_path /run/t; error_log /dev/null;"
                  + GOOD_LOCATION.replace("error_log /dev/null;", "") + "}")
     assert doctor.check_nginx_config(path) == []
+
+
+@pytest.mark.parametrize("gzip", ["", "gzip on;"])
+def test_nginx_that_may_compress_tipdrops_answers_is_found(tmp_path, gzip):
+    # Debian's nginx.conf has gzip on (for HTML): unless the block says off,
+    # the padded check answers are compressed back to sizes that tell (padded.py)
+    path = nginx(tmp_path, "server { client_body_temp_path /run/t;" + gzip
+                 + GOOD_LOCATION.replace("gzip off;", "") + "}")
+    finding = only(doctor.check_nginx_config(path))
+    assert "gzip is not off" in finding.problem and "'gzip off;'" in finding.fix
 
 
 def test_nginx_access_log_on_is_found(tmp_path):

@@ -376,6 +376,8 @@ def check_nginx_config(path):
     Nor may nginx name reporters: ``access_log off``, and ``error_log
     /dev/null``, since nginx ends every line about a connection or request, at
     any level, with ``client: <address>`` (docs/reverse-proxy.md, "Logs").
+    And ``gzip off``: compression undoes the fixed size of receipt-check
+    answers (tipdrop/server/web/padded.py).
     """
     try:
         root = nginxconf.parse(path)
@@ -419,6 +421,13 @@ def check_nginx_config(path):
                 f"{where}: error_log is not /dev/null, so nginx's lines about refused, cut or "
                 "broken requests name the reporter's address ('client: ...')",
                 "add 'error_log /dev/null;' to the server block"))
+        gzip = nginxconf.effective(proxy, "gzip")
+        if gzip is None or gzip.args != ["off"]:
+            found.append(Finding(
+                f"{where}: gzip is not off, so nginx may compress tipdrop's answers (Debian's "
+                "nginx.conf turns it on for HTML), and a receipt check's padded answer shows "
+                "again by its size whether the police replied",
+                "add 'gzip off;' to the server block"))
     return found
 
 
