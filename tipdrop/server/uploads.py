@@ -46,7 +46,7 @@ import secrets
 import sqlite3
 from contextlib import nullcontext
 
-from tipdrop.crypto import kdf, pagelink
+from tipdrop.crypto import canonical, kdf, pagelink
 from tipdrop.errors import CryptoError, InputError
 from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import MAX_ATTACHMENTS
@@ -59,6 +59,10 @@ from tipdrop.server.upload_moves import UploadMoves
 #: Unfinished uploads begun more than this many whole days ago are deleted by
 #: ``tipdrop purge``: one begun today lives through tomorrow.
 TTL_DAYS = 1
+#: How many days after a report is stored a begin naming its report digest is
+#: answered 409 ReportStoredError (docs/protocol.md section 19, "Lost answers").
+RECENT_DAYS = 7
+STORED_LABEL = "tipdrop/v1/stored-report"
 #: The default lifetime of an upload, from its begin (TIPDROP_UPLOAD_LIFETIME_SECONDS).
 LIFETIME_SECONDS = Settings.upload_lifetime_seconds
 ANSWER_LABEL = "tipdrop/v1/upload-answer"
@@ -139,6 +143,15 @@ class UploadBusyError(InputError):
     detail_is_message = False
 
 
+class ReportStoredError(InputError):
+    """Your report has arrived and is stored; it was not sent a second time. The answer with its receipt code was lost on the way, and the server cannot show that code again. The police will still read your report."""
+
+    http_status = 409
+    detail_is_message = False
+    #: Nothing was done: the request's count is taken back (web/context.py).
+    refused_before_work = True
+
+
 class ChainMismatchError(InputError):
     """The upload arrived damaged and was deleted. Please send the report again."""
 
@@ -173,7 +186,21 @@ def _request(doc, max_bytes):
         raise UploadRequestError("the part 'tip' is missing")
     if total > max_bytes:
         raise UploadTooLargeError(f"{total} bytes, at most {max_bytes}")
-    return fields | {"parts": [list(part) for part in parts], "total": total}
+    digest = doc.get("report_digest")
+    if digest is not None and not (isinstance(digest, str)
+                                   and protocol.REPORT_DIGEST.fullmatch(digest)):
+        raise UploadRequestError("report_digest must be 64 lower-case hex digits")
+    extra = {} if digest is None else {"report_digest": digest}
+    return fields | {"parts": [list(part) for part in parts], "total": total} | extra
+
+
+def _stored_fingerprint(report_digest):
+    """What the server keeps of a stored report's digest (never the digest itself)."""
+    return hashlib.sha256(canonical.encode(STORED_LABEL, report_digest)).digest()
+
+
+def _expires(day):
+    return (datetime.date.fromisoformat(day) + datetime.timedelta(days=RECENT_DAYS)).isoformat()
 
 
 def _digest(request):
@@ -221,6 +248,13 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
     request = _request(doc, max_bytes)
     row = store.get(tips.db, upload)
     if row is None:
+        # A device that lost the answer to an upload it began under another
+        # key: that report is stored, and a second one is not made. Before
+        # the room and the count: it costs the reporter nothing.
+        if "report_digest" in request and store.report_stored(
+                tips.db, _stored_fingerprint(bytes.fromhex(request["report_digest"])),
+                tips.clock()):
+            raise ReportStoredError()
         if not store.has_room(tips.db, max_open=max_open, moves=moves,
                               idle_seconds=idle_seconds):
             raise TooManyUploadsError()
@@ -304,6 +338,11 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     # "storing": claimed by a finish with the right chain, still storing it or
     # cut off by a crash; a retry with the right chain goes on as for "open".
     request = json.loads(row["fields"])
+    if "report_digest" in request and store.report_stored(
+            tips.db, _stored_fingerprint(bytes.fromhex(request["report_digest"])), tips.clock()):
+        # Stored meanwhile under another key of the same device (it started over).
+        store.drop(tips.db, upload)
+        raise ReportStoredError()
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
@@ -312,9 +351,13 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         return _done_or_gone(tips, key, upload), False
     answers = []
 
-    def keep_answer(db, receipt):
+    def keep_answer(db, receipt, digests):
         # In the report's own transaction: a crash stores both or neither, so a
         # retry finds the report done with its answer, or starts it again.
+        # The report digest is the server's own, over the pieces it stored.
+        fingerprint = _stored_fingerprint(protocol.report_digest(request["tip_id"], digests))
+        if not store.remember_report(db, fingerprint, _expires(tips.clock()), tips.clock()):
+            raise ReportStoredError("stored meanwhile by another upload of the same bytes")
         answer = answer_for(receipt)
         if not store.finish(db, upload, pagelink.seal(
                 json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
@@ -393,6 +436,7 @@ def _assemble(tips, row, request, max_bytes, also):
     """Read the parts back from the pieces into the one-request checks; store; return the receipt."""
     draft = sealed.start(tips, fields=request, max_stream=max_bytes)
     reader = blobs.Reader(tips.db, row["blob"])
+    pieces = protocol.PieceDigests()
     try:
         for name, size in request["parts"]:
             writer = draft.new_file(name, name, "")
@@ -402,12 +446,14 @@ def _assemble(tips, row, request, max_bytes, also):
                 if not data:
                     raise sealed.SealedFormatError("the pieces are shorter than the parts")
                 writer.write(data)
+                pieces.update(data)
                 left -= len(data)
     except BaseException:
         draft.discard()
         raise
+    digests = pieces.finish()
     return sealed.submit(tips, draft, region=request["region"], category=request["category"],
-                         also=also)
+                         also=lambda db, receipt: also(db, receipt, digests))
 
 
 def purge_expired(db, today, dry_run=False):
