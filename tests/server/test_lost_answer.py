@@ -17,7 +17,7 @@ from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
 from tipdrop.reporter.resumable import write_body
-from tipdrop.server import sealed, uploads
+from tipdrop.server import lost_answers, sealed, uploads
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_begin_naming_a_stored_report_is_told_it_is_stored_and_nothing_is_made
     _store(server, request, data)
     # Given the answer was lost and the device starts over under a new key
     counted = []
-    with pytest.raises(uploads.ReportStoredError) as refused:
+    with pytest.raises(lost_answers.ReportStoredError) as refused:
         _begin(server, secrets.token_hex(16), request, counted)
     # Then it is told the report is stored: 409, not a refusal of the report
     assert refused.value.http_status == 409
@@ -100,7 +100,7 @@ def test_the_digest_kept_is_the_servers_own_over_the_pieces_not_the_begins(
     with pytest.raises(sealed.SealedFormatError):
         _begin(server, secrets.token_hex(16), claimed)
     # while the true digest of the stored bytes is known
-    with pytest.raises(uploads.ReportStoredError):
+    with pytest.raises(lost_answers.ReportStoredError):
         _begin(server, secrets.token_hex(16), request)
 
 
@@ -109,8 +109,8 @@ def test_a_stored_report_is_forgotten_after_the_recent_days(server, sealed_repor
     _store(server, request, data)
     kept = server.db.execute("SELECT expires_day FROM spent_forms").fetchall()
     today = datetime.date.fromisoformat(server.tips.clock())
-    assert kept == [((today + datetime.timedelta(days=uploads.RECENT_DAYS)).isoformat(),)]
-    server.tips.clock = lambda: (today + datetime.timedelta(days=uploads.RECENT_DAYS + 1)
+    assert kept == [((today + datetime.timedelta(days=lost_answers.RECENT_DAYS)).isoformat(),)]
+    server.tips.clock = lambda: (today + datetime.timedelta(days=lost_answers.RECENT_DAYS + 1)
                                  ).isoformat()
     # Past the window the tip id is simply used (400), as for any other begin
     with pytest.raises(sealed.SealedFormatError):
@@ -126,7 +126,7 @@ def test_a_finish_of_an_upload_whose_report_was_stored_meanwhile_is_told_so(
     digest = protocol.piece_digest(data)
     uploads.put_piece(server.tips, key=late, index=0, digest=digest.hex(), data=data)
     _store(server, request, data)
-    with pytest.raises(uploads.ReportStoredError):
+    with pytest.raises(lost_answers.ReportStoredError):
         uploads.finish(server.tips, key=late,
                        chain=protocol.chain(protocol.upload_id(late), [digest]).hex(),
                        max_bytes=10**7, answer_for=lambda receipt: {})

@@ -34,6 +34,10 @@ cannot hold a place for as many idle times as the upload has pieces
 (docs/protocol.md section 19, "Lifetime"). An upload that has all its
 pieces is past that check: it is stored, refused or idle.
 
+A begin that names the report digest of a report stored lately (its
+device lost the answer, then the upload) is answered 409 ReportStoredError
+instead (tipdrop/server/lost_answers.py).
+
 Unfinished uploads (and the answers of finished ones) are deleted by
 ``tipdrop purge`` once older than TTL_DAYS (and their pieces by the staged
 blob sweep, store/blobs.py, two days after they began, whatever happens).
@@ -46,11 +50,11 @@ import secrets
 import sqlite3
 from contextlib import nullcontext
 
-from tipdrop.crypto import canonical, kdf, pagelink
+from tipdrop.crypto import kdf, pagelink
 from tipdrop.errors import CryptoError, InputError
 from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import MAX_ATTACHMENTS
-from tipdrop.server import sealed
+from tipdrop.server import lost_answers, sealed
 from tipdrop.server.settings import Settings
 from tipdrop.server.store import blobs
 from tipdrop.server.store import uploads as store
@@ -59,10 +63,6 @@ from tipdrop.server.upload_moves import UploadMoves
 #: Unfinished uploads begun more than this many whole days ago are deleted by
 #: ``tipdrop purge``: one begun today lives through tomorrow.
 TTL_DAYS = 1
-#: How many days after a report is stored a begin naming its report digest is
-#: answered 409 ReportStoredError (docs/protocol.md section 19, "Lost answers").
-RECENT_DAYS = 7
-STORED_LABEL = "tipdrop/v1/stored-report"
 #: The default lifetime of an upload, from its begin (TIPDROP_UPLOAD_LIFETIME_SECONDS).
 LIFETIME_SECONDS = Settings.upload_lifetime_seconds
 ANSWER_LABEL = "tipdrop/v1/upload-answer"
@@ -143,15 +143,6 @@ class UploadBusyError(InputError):
     detail_is_message = False
 
 
-class ReportStoredError(InputError):
-    """Your report has arrived and is stored; it was not sent a second time. The answer with its receipt code was lost on the way, and the server cannot show that code again. The police will still read your report."""
-
-    http_status = 409
-    detail_is_message = False
-    #: Nothing was done: the request's count is taken back (web/context.py).
-    refused_before_work = True
-
-
 class ChainMismatchError(InputError):
     """The upload arrived damaged and was deleted. Please send the report again."""
 
@@ -192,15 +183,6 @@ def _request(doc, max_bytes):
         raise UploadRequestError("report_digest must be 64 lower-case hex digits")
     extra = {} if digest is None else {"report_digest": digest}
     return fields | {"parts": [list(part) for part in parts], "total": total} | extra
-
-
-def _stored_fingerprint(report_digest):
-    """What the server keeps of a stored report's digest (never the digest itself)."""
-    return hashlib.sha256(canonical.encode(STORED_LABEL, report_digest)).digest()
-
-
-def _expires(day):
-    return (datetime.date.fromisoformat(day) + datetime.timedelta(days=RECENT_DAYS)).isoformat()
 
 
 def _digest(request):
@@ -251,10 +233,7 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
         # A device that lost the answer to an upload it began under another
         # key: that report is stored, and a second one is not made. Before
         # the room and the count: it costs the reporter nothing.
-        if "report_digest" in request and store.report_stored(
-                tips.db, _stored_fingerprint(bytes.fromhex(request["report_digest"])),
-                tips.clock()):
-            raise ReportStoredError()
+        lost_answers.refuse_if_stored(tips, request)
         if not store.has_room(tips.db, max_open=max_open, moves=moves,
                               idle_seconds=idle_seconds):
             raise TooManyUploadsError()
@@ -338,11 +317,12 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     # "storing": claimed by a finish with the right chain, still storing it or
     # cut off by a crash; a retry with the right chain goes on as for "open".
     request = json.loads(row["fields"])
-    if "report_digest" in request and store.report_stored(
-            tips.db, _stored_fingerprint(bytes.fromhex(request["report_digest"])), tips.clock()):
+    try:
+        lost_answers.refuse_if_stored(tips, request)
+    except lost_answers.ReportStoredError:
         # Stored meanwhile under another key of the same device (it started over).
         store.drop(tips.db, upload)
-        raise ReportStoredError()
+        raise
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
@@ -355,9 +335,7 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         # In the report's own transaction: a crash stores both or neither, so a
         # retry finds the report done with its answer, or starts it again.
         # The report digest is the server's own, over the pieces it stored.
-        fingerprint = _stored_fingerprint(protocol.report_digest(request["tip_id"], digests))
-        if not store.remember_report(db, fingerprint, _expires(tips.clock()), tips.clock()):
-            raise ReportStoredError("stored meanwhile by another upload of the same bytes")
+        lost_answers.remember(tips, db, request["tip_id"], digests)
         answer = answer_for(receipt)
         if not store.finish(db, upload, pagelink.seal(
                 json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
