@@ -8,7 +8,7 @@ import secrets
 from tipdrop.protocol import uploads
 from tipdrop.protocol.report import Report
 from tipdrop.reporter import client
-from tipdrop.reporter.resumable import ResumableUpload, write_body
+from tipdrop.reporter.resumable import ResumableUpload, report_digest, write_body
 
 
 def sealed_upload(server, folder, evidence, description="resumed over a bad network"):
@@ -21,6 +21,8 @@ def sealed_upload(server, folder, evidence, description="resumed over a bad netw
                                     server.unit_key.public.recipient, work)
     out = io.BytesIO()
     request = write_body(body.parts, out)
+    # As a device's begin names it (docs/protocol.md section 19, "Lost answers").
+    request["report_digest"] = report_digest(out, request)
     return request, out.getvalue()
 
 

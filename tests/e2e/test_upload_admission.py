@@ -112,9 +112,13 @@ class _Stalling(io.BytesIO):
     def __init__(self, data, meanwhile):
         super().__init__(data)
         self.meanwhile = meanwhile
+        # The client reads the body once before its begin, for the report digest.
+        self.digested = False
 
     def read(self, size=-1):
-        if self.tell() == uploads.PIECE_BYTES and self.meanwhile:
+        if self.tell() == uploads.PIECE_BYTES and not self.digested:
+            self.digested = True
+        elif self.tell() == uploads.PIECE_BYTES and self.meanwhile:
             self.meanwhile, meanwhile = None, self.meanwhile
             meanwhile()
         return super().read(size)

@@ -63,3 +63,26 @@ def test_an_upload_key_must_be_128_bits_of_lower_case_hex(key):
 def test_piece_count_is_at_least_one():
     assert [uploads.piece_count(n) for n in (0, 1, uploads.PIECE_BYTES,
                                              uploads.PIECE_BYTES + 1)] == [1, 1, 1, 2]
+
+
+def test_the_report_digest_is_the_vectors_and_the_server_cuts_pieces_alike():
+    body = _body()
+    digests = [bytes.fromhex(step["digest"]) for step in VECTORS["pieces"]]
+    assert canonical.encode(uploads.REPORT_LABEL, VECTORS["tip_id"], *digests).hex() == \
+        VECTORS["report_input"]
+    assert uploads.report_digest(VECTORS["tip_id"], digests).hex() == VECTORS["report_digest"]
+    # The server reads the body back in slices that are not pieces (the parts' sizes).
+    cut = uploads.PieceDigests()
+    for at in range(0, len(body), 300_001):
+        cut.update(body[at:at + 300_001])
+    assert cut.finish() == digests
+
+
+def test_the_report_digest_changes_with_the_tip_id_and_every_piece():
+    digests = [bytes.fromhex(step["digest"]) for step in VECTORS["pieces"]]
+    changed = [
+        uploads.report_digest("f" * 32, digests),
+        uploads.report_digest(VECTORS["tip_id"], digests[:2]),
+        uploads.report_digest(VECTORS["tip_id"], [digests[1], digests[0], digests[2]]),
+    ]
+    assert VECTORS["report_digest"] not in {c.hex() for c in changed}

@@ -1142,7 +1142,9 @@ def upload_vectors():
             "Resumable uploads (docs/protocol.md section 19): the upload id of a key, and an "
             "upload body of 'body_length' bytes where byte i is i mod 251, cut into pieces of "
             "'piece_bytes': each piece's SHA-256 and the chain after it. 'chain_start' is the "
-            "chain before any piece; the last 'chain' is what the finish request carries."
+            "chain before any piece; the last 'chain' is what the finish request carries. "
+            "'report_digest' is the begin's report digest of that body sealed under 'tip_id' "
+            "(section 19, \"Lost answers\"); 'report_input' the bytes it is the SHA-256 of."
         ),
         "key": key,
         "upload_id": upload,
@@ -1153,7 +1155,14 @@ def upload_vectors():
         "chain_start": uploads.chain_start(upload).hex(),
         "pieces": steps,
         "chain": chain_value.hex(),
+        "tip_id": TIP_ID_FOR_UPLOADS,
+        "report_input": canonical.encode(uploads.REPORT_LABEL, TIP_ID_FOR_UPLOADS,
+                                         *digests).hex(),
+        "report_digest": uploads.report_digest(TIP_ID_FOR_UPLOADS, digests).hex(),
     }
+
+
+TIP_ID_FOR_UPLOADS = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 def alert_vectors():

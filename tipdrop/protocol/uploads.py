@@ -24,6 +24,9 @@ UPLOAD_KEY = re.compile(r"[0-9a-f]{32}")
 ID_LABEL = "tipdrop/v1/upload-id"
 START_LABEL = "tipdrop/v1/upload-start"
 PIECE_LABEL = "tipdrop/v1/upload-piece"
+REPORT_LABEL = "tipdrop/v1/report-digest"
+#: A report digest: 32 bytes as 64 lower-case hex digits (the begin's ``report_digest``).
+REPORT_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def upload_id(key: str) -> str:
@@ -56,6 +59,49 @@ def chain(upload: str, digests: list[bytes]) -> bytes:
     for index, digest in enumerate(digests):
         value = chain_next(value, index, digest)
     return value
+
+
+def report_digest(tip_id: str, digests: list[bytes]) -> bytes:
+    """What a report's sealed bytes are, named apart from any upload of them.
+
+    SHA-256 over the tip id and every piece's digest, in order: only
+    ciphertext (and the tip id both sides already name), never anything
+    about the plaintext, and the same under every upload key, so a device
+    that starts over with the same sealed bytes names the same report
+    (docs/protocol.md section 19, "Lost answers").
+    """
+    if any(len(digest) != 32 for digest in digests) or not digests:
+        raise ValueError("a report digest is over one or more 32-byte piece digests")
+    return hashlib.sha256(canonical.encode(REPORT_LABEL, tip_id, *digests)).digest()
+
+
+class PieceDigests:
+    """The digest of every PIECE_BYTES of a stream fed in any slices (the server's side)."""
+
+    def __init__(self) -> None:
+        self.digests: list[bytes] = []
+        self._hash = hashlib.sha256()
+        self._filled = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while len(view):
+            take = min(len(view), PIECE_BYTES - self._filled)
+            self._hash.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == PIECE_BYTES:
+                self._close()
+
+    def _close(self) -> None:
+        self.digests.append(self._hash.digest())
+        self._hash, self._filled = hashlib.sha256(), 0
+
+    def finish(self) -> list[bytes]:
+        """Every piece's digest, the last (shorter) one included."""
+        if self._filled:
+            self._close()
+        return self.digests
 
 
 def piece_count(total: int) -> int:

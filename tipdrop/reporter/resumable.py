@@ -22,6 +22,15 @@ report from being stored twice (docs/protocol.md section 19, "Starting
 over"). At most ``max_restarts`` times, then :class:`UploadStartedOverError`,
 so a server that keeps deleting the upload is not sent to for ever.
 
+Every begin names the report digest of the sealed bytes (docs/protocol.md
+section 19, "Lost answers"): if the server stored them lately under another
+upload (the answer to that finish was lost, and its upload too), it answers
+409 ``ReportStoredError`` and this client raises :class:`ReportStoredError`:
+the report is stored once, and the caller says so, truthfully, instead of
+a failure that would have the reporter send it again. A success answer that
+cannot be read (the connection was cut while it came) is asked for again,
+as a lost one is.
+
 Standard library only; the body is read from a seekable file (the sealed
 parts one after another), one piece in memory at a time.
 """
@@ -69,6 +78,22 @@ class UploadStartedOverError(UploadRefusedError):
     """The server lost the upload again after ``max_restarts`` new ones (the last answer says how)."""
 
 
+class ReportStoredError(Exception):
+    """The report is stored on the server, but the answer with its receipt was lost on the way.
+
+    ``answer`` is the server's refusal (its ``message`` says so in the
+    request's language); no second report was made.
+    """
+
+    def __init__(self, answer):
+        self.answer = answer
+        super().__init__(answer.get("message", "") if isinstance(answer, dict) else "")
+
+
+def _stored(status, answer):
+    return status == 409 and isinstance(answer, dict) and answer.get("error") == "ReportStoredError"
+
+
 class _Gone(UploadRefusedError):
     """The server no longer holds this upload: :meth:`ResumableUpload.send` begins a new one."""
 
@@ -105,6 +130,9 @@ class ResumableUpload:
             answer = json.loads(data)
         except ValueError:
             answer = {}
+        if response.status < 300 and not (isinstance(answer, dict) and answer):
+            # Cut off while it came: asked for again, as a lost answer is.
+            raise http.client.HTTPException("the answer could not be read")
         return response.status, answer
 
     def _json(self, path, doc, solution=None):
@@ -134,6 +162,8 @@ class ResumableUpload:
                 solution, solves = puzzle.solve_offered(offer), solves + 1
                 self.puzzles_solved += 1
                 continue
+            if status is not None and _stored(status, answer):
+                raise ReportStoredError(answer)
             if status is not None and _gone(status, answer):
                 raise _Gone(status, answer)
             if status is not None and not _again(status, answer):
@@ -148,8 +178,11 @@ class ResumableUpload:
         """Upload ``body`` (a seekable binary file) and store the report; return the answer.
 
         ``key`` is the first upload's key; each new upload after the server
-        lost one has a new key (``key`` then names the last).
+        lost one has a new key (``key`` then names the last). Raises
+        :class:`ReportStoredError` if the server holds these sealed bytes as
+        a report already (stored by an upload whose answer was lost).
         """
+        self.request = {**self.request, "report_digest": report_digest(body, self.request)}
         while True:
             try:
                 return self._upload(body, receipt_page)
@@ -211,6 +244,14 @@ class ResumableUpload:
                 return False
             digests.append(digest)
         return True
+
+
+def report_digest(body, request):
+    """The report digest (hex) of ``body`` sealed under the request's tip id (protocol.md 19)."""
+    digests: list = []
+    body.seek(0, 2)
+    _digests_up_to(body, digests, uploads.piece_count(body.tell()))
+    return uploads.report_digest(request["tip_id"], digests).hex()
 
 
 def _digests_up_to(body, digests, count):

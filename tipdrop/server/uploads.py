@@ -34,6 +34,10 @@ cannot hold a place for as many idle times as the upload has pieces
 (docs/protocol.md section 19, "Lifetime"). An upload that has all its
 pieces is past that check: it is stored, refused or idle.
 
+A begin that names the report digest of a report stored lately (its
+device lost the answer, then the upload) is answered 409 ReportStoredError
+instead (tipdrop/server/lost_answers.py).
+
 Unfinished uploads (and the answers of finished ones) are deleted by
 ``tipdrop purge`` once older than TTL_DAYS (and their pieces by the staged
 blob sweep, store/blobs.py, two days after they began, whatever happens).
@@ -50,7 +54,7 @@ from tipdrop.crypto import kdf, pagelink
 from tipdrop.errors import CryptoError, InputError
 from tipdrop.protocol import uploads as protocol
 from tipdrop.protocol.report import MAX_ATTACHMENTS
-from tipdrop.server import sealed
+from tipdrop.server import lost_answers, sealed
 from tipdrop.server.settings import Settings
 from tipdrop.server.store import blobs
 from tipdrop.server.store import uploads as store
@@ -173,7 +177,12 @@ def _request(doc, max_bytes):
         raise UploadRequestError("the part 'tip' is missing")
     if total > max_bytes:
         raise UploadTooLargeError(f"{total} bytes, at most {max_bytes}")
-    return fields | {"parts": [list(part) for part in parts], "total": total}
+    digest = doc.get("report_digest")
+    if digest is not None and not (isinstance(digest, str)
+                                   and protocol.REPORT_DIGEST.fullmatch(digest)):
+        raise UploadRequestError("report_digest must be 64 lower-case hex digits")
+    extra = {} if digest is None else {"report_digest": digest}
+    return fields | {"parts": [list(part) for part in parts], "total": total} | extra
 
 
 def _digest(request):
@@ -221,6 +230,10 @@ def begin(tips, *, key, doc, max_bytes, max_open, idle_seconds,
     request = _request(doc, max_bytes)
     row = store.get(tips.db, upload)
     if row is None:
+        # A device that lost the answer to an upload it began under another
+        # key: that report is stored, and a second one is not made. Before
+        # the room and the count: it costs the reporter nothing.
+        lost_answers.refuse_if_stored(tips, request)
         if not store.has_room(tips.db, max_open=max_open, moves=moves,
                               idle_seconds=idle_seconds):
             raise TooManyUploadsError()
@@ -304,6 +317,12 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
     # "storing": claimed by a finish with the right chain, still storing it or
     # cut off by a crash; a retry with the right chain goes on as for "open".
     request = json.loads(row["fields"])
+    try:
+        lost_answers.refuse_if_stored(tips, request)
+    except lost_answers.ReportStoredError:
+        # Stored meanwhile under another key of the same device (it started over).
+        store.drop(tips.db, upload)
+        raise
     if row["pieces"] != protocol.piece_count(request["total"]):
         raise UploadIncompleteError(f"{row['pieces']} pieces received")
     if not (isinstance(chain, str) and secrets.compare_digest(row["chain"].hex(), chain)):
@@ -312,9 +331,11 @@ def finish(tips, *, key, chain, max_bytes, answer_for, admit=lambda total: nullc
         return _done_or_gone(tips, key, upload), False
     answers = []
 
-    def keep_answer(db, receipt):
+    def keep_answer(db, receipt, digests):
         # In the report's own transaction: a crash stores both or neither, so a
         # retry finds the report done with its answer, or starts it again.
+        # The report digest is the server's own, over the pieces it stored.
+        lost_answers.remember(tips, db, request["tip_id"], digests)
         answer = answer_for(receipt)
         if not store.finish(db, upload, pagelink.seal(
                 json.dumps(answer).encode("utf-8"), _answer_key(key), purpose="upload-answer",
@@ -393,6 +414,7 @@ def _assemble(tips, row, request, max_bytes, also):
     """Read the parts back from the pieces into the one-request checks; store; return the receipt."""
     draft = sealed.start(tips, fields=request, max_stream=max_bytes)
     reader = blobs.Reader(tips.db, row["blob"])
+    pieces = protocol.PieceDigests()
     try:
         for name, size in request["parts"]:
             writer = draft.new_file(name, name, "")
@@ -402,12 +424,14 @@ def _assemble(tips, row, request, max_bytes, also):
                 if not data:
                     raise sealed.SealedFormatError("the pieces are shorter than the parts")
                 writer.write(data)
+                pieces.update(data)
                 left -= len(data)
     except BaseException:
         draft.discard()
         raise
+    digests = pieces.finish()
     return sealed.submit(tips, draft, region=request["region"], category=request["category"],
-                         also=also)
+                         also=lambda db, receipt: also(db, receipt, digests))
 
 
 def purge_expired(db, today, dry_run=False):

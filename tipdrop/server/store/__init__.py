@@ -156,7 +156,9 @@ SCHEMA = {
     },
     "spent_forms": {
         "digest": (bytes, N_("SHA-256 of the random number of a form that was sent, so that sending "
-                             "it again cannot store a report or a message twice")),
+                             "it again cannot store a report or a message twice; or, for seven "
+                             "days, of a report sent in pieces (over its encrypted bytes), so that "
+                             "a device that lost the answer is told the report arrived")),
         "expires_day": (str, N_("the day that form stops being valid anyway (no time of day); "
                                 "deleted after")),
     },

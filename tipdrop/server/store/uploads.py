@@ -16,6 +16,7 @@ is deleted at its next request (tipdrop/server/uploads.py, "Lifetime").
 """
 
 import json
+import sqlite3
 
 from tipdrop.common.sqlite import transaction
 from tipdrop.server.store import blobs
@@ -178,3 +179,30 @@ def delete_older(db, cutoff, dry_run=False):
         if not dry_run:
             _delete(db, rows)
     return len(rows)
+
+
+def report_stored(db, fingerprint, day):
+    """Whether a report with this fingerprint was stored and its window is still open on ``day``.
+
+    Kept in ``spent_forms`` beside the form tokens, as they are: a
+    fingerprint and the day it is forgotten after, no tip id, no time of
+    day, no row order (docs/protocol.md section 19, "Lost answers").
+    """
+    row = db.execute("SELECT 1 FROM spent_forms WHERE digest = ? AND expires_day >= ?",
+                     [bytes(fingerprint), day]).fetchone()
+    return row is not None
+
+
+def remember_report(db, fingerprint, expires_day, day):
+    """Record a stored report's fingerprint until ``expires_day``; False if it is there already.
+
+    Call inside the report's own transaction: the fingerprint is kept
+    exactly when the report is. Rows past their day are deleted first.
+    """
+    db.execute("DELETE FROM spent_forms WHERE expires_day < ?", [day])
+    try:
+        db.execute("INSERT INTO spent_forms (digest, expires_day) VALUES (?, ?)",
+                   [bytes(fingerprint), expires_day])
+    except sqlite3.IntegrityError:
+        return False
+    return True

@@ -53,6 +53,9 @@ def paths(lang, report_properties, receipt_ref, solution):
                               "items": {"type": "array", "prefixItems": [
                                   {"type": "string"}, {"type": "integer", "minimum": 1}],
                                   "minItems": 2, "maxItems": 2}},
+                    "report_digest": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                      "description": "the report digest of the sealed bytes "
+                                                     "(docs/protocol.md section 19, \"Lost answers\")"},
                 },
             }}}},
             "responses": {
@@ -61,7 +64,8 @@ def paths(lang, report_properties, receipt_ref, solution):
                 **common,
                 "409": _refusal(f"StaleKeyError and the other refusals of /sealed-tips before its first "
                                 f"byte; UploadSweptError: a begin that resumes an upload past its "
-                                f"lifetime, which is deleted: {over}"),
+                                f"lifetime, which is deleted: {over}; ReportStoredError: a report "
+                                f"with this report_digest was stored lately: do not send it again"),
                 "422": _refusal("UploadKeyReusedError: this key began another upload"),
                 "429": _refusal("RateLimitedError: a new upload past this client's submission limit: "
                                 "solve the answer's puzzle and begin again with Tipdrop-Puzzle-Solution "
@@ -102,7 +106,8 @@ def paths(lang, report_properties, receipt_ref, solution):
                 "200": {"description": "stored before: the same answer again", "content": {"application/json": {"schema": receipt_ref}}},
                 **common, **not_found,
                 "409": _refusal(f"UploadIncompleteError, UploadBusyError (ask again shortly), StaleKeyError; "
-                                f"UploadSweptError: its pieces were swept and it is deleted: {over}"),
+                                f"UploadSweptError: its pieces were swept and it is deleted: {over}; "
+                                f"ReportStoredError: another upload of the same report stored it"),
                 "422": _refusal(f"ChainMismatchError: the upload was deleted: {over}"),
             },
         }},

@@ -43,7 +43,10 @@ TABLES = {
     "spent_forms": (N_("Forms already sent"),
                     N_("Nothing about reports: one fingerprint of a random number per form sent, "
                        "so that sending it again (for example by reloading the page) does not "
-                       "store anything twice. Deleted a day after the form expires.")),
+                       "store anything twice. Deleted a day after the form expires. Also, for "
+                       "seven days, one fingerprint of each report sent in pieces, made from its "
+                       "encrypted bytes only, so that a device that lost the server's answer is "
+                       "told the report arrived instead of sending it twice.")),
     "officer_nonces": (N_("Officers' requests"),
                        N_("Nothing about reports: protects the officers' connection against "
                           "replayed requests. Each entry is deleted the day after the request "

@@ -33,6 +33,14 @@
  * gives up with a StartedOverError instead of sending for ever to a server
  * that keeps deleting the upload.
  *
+ * Every begin names the report digest of the sealed bytes (docs/protocol.md
+ * section 19, "Lost answers"). If the server stored them lately under
+ * another upload (its answer was lost, then the upload too), it answers 409
+ * ``ReportStoredError`` and ``send`` rejects with a StoredError: the report
+ * is stored once, and the page says so instead of offering to send it again.
+ * A success answer that cannot be read (cut off while it came) is asked for
+ * again, as a lost one is.
+ *
  * Everything lives in this page's memory only: the key, the sealed bytes
  * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
  * phone shared with the person being reported, a kept key would let them
@@ -47,6 +55,9 @@
   const ID_LABEL = "tipdrop/v1/upload-id";
   const START_LABEL = "tipdrop/v1/upload-start";
   const PIECE_LABEL = "tipdrop/v1/upload-piece";
+  const REPORT_LABEL = "tipdrop/v1/report-digest";
+  // The protocol's piece size, over which the report digest is taken.
+  const PIECE_BYTES = 1048576;
   const AGAIN = new Set([408, 429, 502, 503, 504]);
   // A 409 is worth asking again only for these; another (a stale unit key) is final.
   const AGAIN_409 = new Set(["UploadBusyError", "PieceOutOfOrderError", "UploadIncompleteError"]);
@@ -81,6 +92,11 @@
   /* The server lost the upload again after MAX_RESTARTS new ones: the page says so and stops. */
   class StartedOverError extends RefusedError {}
 
+  /* The report is stored, but its answer (and receipt) was lost: the page says so and stops. */
+  class StoredError extends RefusedError {}
+  const stored = (status, answer) => status === 409 && Boolean(answer)
+    && answer.error === "ReportStoredError";
+
   /* The server no longer holds this upload: ``send`` begins a new one. */
   class GoneError extends RefusedError {}
 
@@ -98,6 +114,20 @@
 
   async function chainNext(previous, index, digest) {
     return sha256(C.canonicalEncode(PIECE_LABEL, [previous, index, digest]));
+  }
+
+  /* SHA-256 of each PIECE_BYTES of ``body``, in order (one piece in memory at a time). */
+  async function pieceDigests(body) {
+    const digests = [];
+    for (let at = 0; at < body.size; at += PIECE_BYTES) {
+      digests.push(await sha256(await body.slice(at, at + PIECE_BYTES).arrayBuffer()));
+    }
+    return digests;
+  }
+
+  /* The begin's report_digest (hex): the tip id and every piece's digest. */
+  async function reportDigest(tipId, digests) {
+    return C.bytesToHex(await sha256(C.canonicalEncode(REPORT_LABEL, [tipId, ...digests])));
   }
 
   function newKey() {
@@ -121,6 +151,10 @@
       referrerPolicy: "no-referrer", headers,
     });
     const answer = await response.json().catch(() => null);
+    if (response.ok && (answer === null || typeof answer !== "object")) {
+      // Cut off while it came: a network failure, asked again as a lost answer is.
+      throw new TypeError("the answer could not be read");
+    }
     return { status: response.status, answer };
   }
 
@@ -162,7 +196,11 @@
   async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, onBusy,
     onRestart, solve, maxRestarts = MAX_RESTARTS }) {
     const body = new Blob(parts.map(([, blob]) => blob));
-    const request = { ...fields, parts: parts.map(([name, blob]) => [name, blob.size]) };
+    const known = await pieceDigests(body);
+    const request = {
+      ...fields, parts: parts.map(([name, blob]) => [name, blob.size]),
+      report_digest: await reportDigest(fields.tip_id, known),
+    };
     const total = body.size;
     let failures = 0;
     let restarts = 0;
@@ -212,6 +250,9 @@
           }
           continue;
         }
+        if (stored(result.status, result.answer)) {
+          throw new StoredError(result.status, result.answer);
+        }
         if (gone(result.status, result.answer)) throw new GoneError(result.status, result.answer);
         if (!again(result.status, result.answer)) {
           if (result.status >= 400) throw new RefusedError(result.status, result.answer);
@@ -236,6 +277,10 @@
       async function digestsUpTo(count, pieceBytes) {
         digests.length = Math.min(digests.length, count);
         while (digests.length < count) {
+          if (pieceBytes === PIECE_BYTES) {
+            digests.push(known[digests.length]);
+            continue;
+          }
           const at = digests.length * pieceBytes;
           digests.push(await sha256(await body.slice(at, at + pieceBytes).arrayBuffer()));
         }
@@ -256,7 +301,8 @@
         let stopped = false;
         for (let index = received; index < pieces; index += 1) {
           const data = body.slice(index * pieceBytes, (index + 1) * pieceBytes);
-          const digest = await sha256(await data.arrayBuffer());
+          const digest = pieceBytes === PIECE_BYTES ? known[index]
+            : await sha256(await data.arrayBuffer());
           let result;
           try {
             result = await putPiece(`${base}/pieces/${index}${query}`, key, data, digest,
@@ -301,7 +347,7 @@
   }
 
   window.TipdropResume = Object.freeze({
-    send, uploadId, chainStart, chainNext, RefusedError, BusyError, StartedOverError,
-    MAX_RESTARTS,
+    send, uploadId, chainStart, chainNext, reportDigest, RefusedError, BusyError, StartedOverError,
+    StoredError, MAX_RESTARTS,
   });
 })();

@@ -384,6 +384,15 @@
       });
     } catch (e) {
       progress.stop();
+      if (e instanceof R.StoredError) {
+        // The report is stored; its answer was lost (docs/protocol.md section 19,
+        // "Lost answers"). The server's message says so in the page's language;
+        // the form is emptied and the button stays off, so it is not sent twice.
+        sealed = null;
+        form.reset();
+        say(e.message);
+        return;
+      }
       button.disabled = false;
       if (e instanceof R.BusyError) say(form.dataset.msgBusy);
       else if (e instanceof R.StartedOverError) say(form.dataset.msgStartedOver);
