@@ -44,6 +44,22 @@ bp = Blueprint("reporter", __name__)
 
 HONEYPOT = "website"
 
+#: The pages that can hold typed text, a receipt code or a reply. Chromium
+#: keeps a page it leaves in its back/forward cache even when it is
+#: ``no-store``, and with JavaScript off no ``pagehide`` handler empties it,
+#: so Back would show it again from memory. It never keeps a page whose
+#: status is not 200: these answer 203 instead (docs/threat-model.md,
+#: "Shared devices"); their refusals keep their own status.
+NOT_FOR_BACK = frozenset({"reporter.submit_form", "reporter.receipt_page",
+                          "reporter.check_form", "reporter.status_page"})
+
+
+@bp.after_request
+def kept_from_back_forward_cache(response):
+    if request.endpoint in NOT_FOR_BACK and response.status_code == 200:
+        response.status_code = 203
+    return response
+
 
 class HoneypotError(InputError):
     """Your report could not be accepted. Please try again."""
