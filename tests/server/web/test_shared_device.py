@@ -75,6 +75,25 @@ def test_every_form_and_field_of_every_reporter_page_has_autocomplete_off(client
     assert fields >= 12
 
 
+def test_no_field_for_report_text_or_a_code_lets_the_browser_spellcheck_or_learn_it(client):
+    """Spellcheck (Chromium's enhanced spellcheck sends the text to a cloud service) and
+    autocorrect (it learns words into the shared phone's dictionary) are off in every
+    field a reporter types in; the code fields ask for capitals, never a correction."""
+    typed = 0
+    for name, text in _reporter_pages(client):
+        for field in re.findall(r"<(?:input|textarea)\b[^>]*>", text):
+            kind = re.search(r'type="([^"]+)"', field)
+            if kind and kind.group(1) not in ("text", "search"):
+                continue
+            typed += 1
+            assert 'spellcheck="false"' in field, (name, field)
+            assert 'autocorrect="off"' in field, (name, field)
+            assert 'autocomplete="off"' in field, (name, field)
+            if re.search(r'name="(receipt|confirm)"', field):
+                assert 'autocapitalize="characters"' in field, (name, field)
+    assert typed >= 10
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_reporter_page_has_the_same_neutral_title_and_a_quick_exit(client, lang):
     pages = {path: client.get(f"{path}?lang={lang}").text
