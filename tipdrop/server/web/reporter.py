@@ -104,19 +104,16 @@ def index():
 
 @bp.get("/submit")
 def submit_form():
-    """The report form; ``?category=`` is the second step of the form without JavaScript.
+    """The report form: one page, with JavaScript or without.
 
-    Without JavaScript the page first asks only for the category (a GET
-    form back to this page), so the second step can show that category's
-    questions. With JavaScript the whole form shows at once and submit.js
-    reveals the questions when the category changes.
+    The category never travels in an address (the browser's history, a
+    proxy's log): without JavaScript each category's questions are a closed
+    part of the page the reporter opens; with it submit.js shows the chosen
+    category's questions as it changes.
     """
     tokens = extension("tokens")
-    category = request.args.get("category", "")
-    if category not in {c.code for c in extension("routing").categories}:
-        category = ""
     return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
-                           unit_keys=sealing_keys(), chosen=category, **_options())
+                           unit_keys=sealing_keys(), **_options())
 
 
 def _check_form_fields(fields):
@@ -172,7 +169,8 @@ def storing_files(start_draft):
 def answers_in(fields):
     """The form's answers to its category's questions: field ``q.<category>.<id>``.
 
-    Only the chosen category's fields are read: the page disables the others.
+    Only the chosen category's fields are read: without JavaScript the page sends every
+    category's (submit.html), with it only the chosen one's.
     """
     prefix = f"q.{fields.get('category') or ''}."
     return {name[len(prefix):]: value for name, value in fields.items()
