@@ -1,7 +1,7 @@
 """The category's questions in a real Chromium, with JavaScript on and off, in Kazakh and Russian.
 
-Without JavaScript the reporter chooses the category on a first step and gets
-its questions on the next; with it the questions appear when the category
+Without JavaScript the reporter chooses the category and opens its questions,
+a closed part of the one form; with it the questions appear when the category
 changes and the answers are sealed in the page. Either way the officer's
 tool shows each answer under the question as the reporter read it.
 """
