@@ -84,13 +84,13 @@ def collect_errors(page):
 
 
 def choose_category(page, category):
-    """Choose the report's category: without JavaScript on the form's first step
-    (then the page with its questions loads), with it in the whole form."""
-    if page.locator("#category-step").is_visible():
-        page.select_option("#category-first", category)
-        page.click("#category-step button[type=submit]")
-        page.wait_for_load_state()
+    """Choose the report's category; without JavaScript also open its questions
+    (a closed <details> of the form), which the page's script opens by itself."""
     page.select_option("#category", category)
+    summary = page.locator(f'details.questions[data-category="{category}"] > summary')
+    if summary.count() and summary.is_visible():
+        if page.get_attribute(f'details.questions[data-category="{category}"]', "open") is None:
+            summary.click()
 
 
 #: What fill_report_with_file writes as the report's description.

@@ -52,7 +52,7 @@ def _report(server, language, region, category, description, files=()):
                                     "description": description}, files)
     status, _, page = server.request("POST", f"/submit?lang={language}", body,
                                      {"Content-Type": content_type})
-    assert status == 200, page[:300]
+    assert status == 203, page[:300]
 
 
 def _shoot(page, name, screenshots, full_page=False):

@@ -86,16 +86,16 @@ def test_the_questionnaire_has_no_axe_violation_with_or_without_its_script(brows
     page.click("#report-form button[type=submit]")
     assert page.get_attribute("#q-drugs-place", "aria-invalid") == "true"
     audit("questions with errors")
-    # Without it (blocked here: page.js still runs for axe): the two steps
+    # Without it (blocked here: page.js still runs for axe): the questions closed, then opened
     context.route(re.compile(r"/assets/js/submit\."), lambda route: route.abort())
     page.goto(f"{base}/submit?lang={lang}")
-    assert page.locator("#category-step").is_visible()
-    audit("first step")
-    page.select_option("#category-first", "traffic")
-    page.click("#category-step button[type=submit]")
-    page.wait_for_load_state()
+    assert page.locator("#questions-note").is_visible()
+    assert not page.locator("#questions-traffic").is_visible()
+    audit("questions closed")
+    page.select_option("#category", "traffic")
+    page.click('details.questions[data-category="traffic"] > summary')
     assert page.locator("#questions-traffic").is_visible()
-    audit("second step")
+    audit("questions opened")
     assert problems == {}
     context.close()
 

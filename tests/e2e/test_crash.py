@@ -77,7 +77,7 @@ def _submit(server, kind, description, attachment):
     try:
         if kind == "form":
             status, _, page = server.request("GET", "/submit", timeout=20)
-            if status != 200:
+            if status != 203:  # the form page (reporter.NOT_FOR_BACK)
                 return None, status
             token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
             content_type, body = multipart({"token": token} | fields, files)

@@ -254,7 +254,7 @@ def test_upload_through_nginx_arrives_and_leaves_no_plaintext_in_nginx(proxied):
     onion = _through(onion_port, server)
     # Given the submit form, fetched through the onion block
     status, headers, page = onion.request("GET", "/submit")
-    assert status == 200
+    assert status == 203
     assert headers.get("X-Tipdrop-Proxy-Buffering") == "off"
     token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
 

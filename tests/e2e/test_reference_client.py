@@ -50,10 +50,11 @@ def test_report_sealed_by_the_reference_client_makes_the_full_loop(setup, run_cl
     (tmp_path / "evidence.bin").write_bytes(evidence)
     photo = photo_with_metadata()
     (tmp_path / "IMG_0001.jpg").write_bytes(photo)
+    (tmp_path / "details.txt").write_text("# where it happened\nwhere: ЦОН №2\n", encoding="utf-8")
 
     # When the reporter submits with the reference client, pinning the unit key
     sent = run_cli("submit", "--server", url, "--region", "almaty", "--category", "corruption",
-                   "--text-file", tmp_path / "report.txt", "--where", "ЦОН №2",
+                   "--text-file", tmp_path / "report.txt", "--details-file", tmp_path / "details.txt",
                    "--attach", tmp_path / "evidence.bin", "--attach", tmp_path / "IMG_0001.jpg",
                    "--unit-key", pinned)
     assert sent.returncode == 0, sent.stderr
@@ -198,17 +199,51 @@ def test_reference_client_seals_the_categorys_answers_for_the_officer(setup, run
             "--text-file", tmp_path / "report.txt", "--unit-key", pinned, "--language", "ru"]
 
     # An answer the category's question does not allow is refused here, and nothing is sent
-    refused = run_cli(*base, "--answer", "where=bank")
+    refused = run_cli(*base, "--details-file", "-", input="answer where: bank\n")
     assert_clean_error(refused)
-    refused = run_cli(*base, "--answer", "plate=123")
+    refused = run_cli(*base, "--details-file", "-", input="answer plate: 123\n")
     assert_clean_error(refused, "asks no question plate")
     with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
         assert db.execute("SELECT count(*) FROM tips").fetchone() == (0,)
 
-    sent = run_cli(*base, "--answer", "where=akimat")
+    sent = run_cli(*base, "--details-file", "-", input="what: взятка\nanswer where: akimat\n")
     assert sent.returncode == 0, sent.stderr
     run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
     run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
     [tip] = json.loads(run_cli("officer", "list", "--json", env=officer, check=True).stdout)
     shown = run_cli("officer", "show", tip["id"], env=officer, check=True).stdout
     assert "  Где работает должностное лицо?: Акимат или другой госорган [akimat]" in shown
+
+
+@pytest.mark.parametrize("option,value", [("--what", "взятка"), ("--where", "ЦОН №2"),
+                                          ("--when", "вчера"), ("--contact", "+7 701 000"),
+                                          ("--answer", "where=akimat")])
+def test_report_details_on_the_command_line_are_refused_and_nothing_is_sent(
+        setup, run_cli, tmp_path, option, value):
+    """The shell history and /proc/PID/cmdline (ps, for every user) would keep them."""
+    server, pinned, _ = setup
+    (tmp_path / "report.txt").write_text("Взятку берут у окна 4.\n", encoding="utf-8")
+    refused = run_cli("submit", "--server", f"http://127.0.0.1:{server.port}", "--region",
+                      "almaty", "--category", "corruption", "--text-file", tmp_path / "report.txt",
+                      "--unit-key", pinned, option, value)
+    assert_clean_error(refused, "--details-file")
+    assert value not in refused.stderr
+    with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
+        assert db.execute("SELECT count(*) FROM tips").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("details,why", [
+    ("where ЦОН №2\n".encode(), "line 1: expected NAME: VALUE"),
+    ("\nname: Айгуль\n".encode(), "line 2: expected NAME: VALUE"),
+    ("when: вчера\nwhen: сегодня\n".encode(), "when given twice"),
+    (b"what: \xff\n", "not UTF-8"),
+])
+def test_a_details_file_that_cannot_be_read_is_refused_in_one_line(
+        setup, run_cli, tmp_path, details, why):
+    server, pinned, _ = setup
+    (tmp_path / "report.txt").write_text("Взятку берут у окна 4.\n", encoding="utf-8")
+    (tmp_path / "details.txt").write_bytes(details)
+    refused = run_cli("submit", "--server", f"http://127.0.0.1:{server.port}", "--region",
+                      "almaty", "--category", "corruption", "--text-file", tmp_path / "report.txt",
+                      "--details-file", tmp_path / "details.txt", "--unit-key", pinned)
+    assert_clean_error(refused, why)

@@ -66,7 +66,7 @@ def test_a_server_killed_with_sigkill_leaves_no_page_key_past_the_next_start(
     try:
         own = shared_dir(runtime_dir, server.data_dir)
         page = _report_through_the_form(server)
-        assert server.request("GET", page)[0] == 200
+        assert server.request("GET", page)[0] == 203
         keys_before = set(os.listdir(own / pagelinks.FOLDER))
         assert keys_before, "the receipt page's key is not where the test looks"
         server.kill()
@@ -123,7 +123,7 @@ def test_a_running_server_s_folder_survives_another_server_s_start(tmp_path, run
         # Then the first one's folder and receipt page are still there
         assert own.is_dir()
         status, _, body = first.request("GET", page)
-        assert status == 200 and re.search(rb'id="receipt"', body)
+        assert status == 203 and re.search(rb'id="receipt"', body)
     finally:
         first.stop()
     assert _folders(runtime_dir) == []

@@ -156,7 +156,7 @@ def test_reloading_the_receipt_page_gives_already_sent_and_no_second_report(limi
         return server.request("POST", "/submit?lang=kk", body, {"Content-Type": content_type})
 
     first = send()
-    assert first[0] == 200 and b'id="receipt"' in first[2]
+    assert first[0] == 203 and b'id="receipt"' in first[2]
     # The browser's Reload, sent to whichever worker takes it, several times
     again = _at_once(6, send)
     assert {status for status, _, _ in again} == {409}

@@ -112,7 +112,7 @@ def test_no_file_under_the_data_folder_tells_when_a_report_arrived(server):
     receipt = _timed(windows, "api", lambda: _server_sealed(server, 1))
     form = _form(server)
     status, _, page = _timed(windows, "form", form)
-    assert status == 200, page[:300]
+    assert status == 203, page[:300]
     _timed(windows, "device", _device_sealed(server))
     _timed(windows, "api again", lambda: _server_sealed(server, 2))
     # And afterwards a request that is no report writes to the database

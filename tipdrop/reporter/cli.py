@@ -33,23 +33,22 @@ def _read_text_file(path):
 @click.option("--category", required=True, help="Category code (the server's /api/v1/options).")
 @click.option("--text-file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="What happened, in full: a UTF-8 text file.")
-@click.option("--what", default="", help="What happened, in a few words.")
-@click.option("--where", default="", help="Where it happened.")
-@click.option("--when", default="", help="When it happened.")
-@click.option("--contact", default="", help="A way to reach you, only if you want to be reached.")
+@click.option("--details-file", metavar="FILE",
+              help="The report's short details, one 'NAME: VALUE' a line: what (in a few "
+                   "words), where, when, contact (only if you want to be reached), and "
+                   "'answer ID' for each of the category's questions. - reads standard input.")
 @click.option("--attach", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A file to attach (repeatable, at most 10).")
 @click.option("--keep-location", is_flag=True,
               help="Keep the GPS position and capture time in photos (all else is removed).")
-@click.option("--answer", "answers", multiple=True, metavar="ID=VALUE",
-              help="Answer one of the category's questions (repeatable): text, an option id, "
-                   "yes or no, or a day YYYY-MM-DD. The server's /api/v1/categories lists them.")
+@click.option("--what", "--where", "--when", "--contact", "--answer", "on_command_line",
+              multiple=True, hidden=True, help="Refused: use --details-file.")
 @click.option("--language", type=click.Choice(["kk", "ru", "en"]), default="en",
               help="The language of the questions' labels sealed with the answers.")
 @click.option("--unit-key", "unit_keys", multiple=True, help=_PIN_HELP,
               type=click.Path(exists=True, dir_okay=False))
-def submit_command(server, region, category, text_file, what, where, when, contact, files,
-                   keep_location, answers, language, unit_keys):
+def submit_command(server, region, category, text_file, details_file, files, keep_location,
+                   on_command_line, language, unit_keys):
     """Send a report sealed on this computer: the server never sees its text or files.
 
     The report and every file are encrypted here to the unit's public key;
@@ -57,17 +56,22 @@ def submit_command(server, region, category, text_file, what, where, when, conta
     receipt code is made here too, after its first five symbols, which the
     server reserves for it: the server never sees the code, and follow-ups
     sent with it are signed. Prints the receipt code, once: keep it to read
-    the police's replies with `tipdrop check`.
+    the police's replies with `tipdrop check`. Nothing of the report is a
+    command-line argument: the shell history and `ps` would keep it.
 
-    Example: tipdrop submit --server https://tips.example.kz --region almaty --category corruption --text-file report.txt --attach IMG_0001.jpg --unit-key demo.pub
+    Example: tipdrop submit --server https://tips.example.kz --region almaty --category corruption --text-file report.txt --details-file details.txt --attach IMG_0001.jpg --unit-key demo.pub
     """
     from tipdrop.reporter import client as reporter_client
 
+    if on_command_line:
+        raise UsageError("report details are not taken from the command line (the shell history "
+                         "and ps keep it): write them in a file, one 'NAME: VALUE' a line, and "
+                         "pass --details-file FILE (or - for standard input)")
+    details, answers = _read_details(details_file)
     sent = reporter_client.submit(
         server, region=region, category=category, description=_read_text_file(text_file),
-        what=what, where=where, when=when, contact=contact, files=files,
-        keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys),
-        answers=_answers(answers), language=language)
+        files=files, keep_location=keep_location, pinned=reporter_client.load_pinned(unit_keys),
+        answers=answers, language=language, **details)
     pin = "pinned" if sent.pinned else "not pinned: use --unit-key to be sure"
     terminal.echo(f"sealed here to unit {sent.unit}, key {sent.key_id.hex()} ({pin})")
     for name, info in sent.files:
@@ -80,17 +84,40 @@ def submit_command(server, region, category, text_file, what, where, when, conta
     click.echo("Keep this code: a lost receipt cannot be recovered by anyone, not even the police.")
 
 
-def _answers(pairs):
-    """--answer ID=VALUE options as a dict; each question answered once."""
-    answers = {}
-    for pair in pairs:
-        qid, sep, value = pair.partition("=")
-        if not sep or not qid:
-            raise UsageError(f"--answer {pair!r}: expected ID=VALUE")
-        if qid in answers:
-            raise UsageError(f"--answer: question {qid} answered twice")
-        answers[qid] = value
-    return answers
+#: The names a --details-file may give, besides "answer ID".
+DETAILS = ("what", "where", "when", "contact")
+
+
+def _read_details(path):
+    """--details-file: ({what, where, when, contact}, {question id: answer}).
+
+    One ``NAME: VALUE`` a line; empty lines and lines starting with # are
+    skipped. Each name once.
+    """
+    if path is None:
+        return {}, {}
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as e:
+        raise UsageError(f"--details-file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--details-file {path}: not UTF-8 text") from None
+    details, answers = {}, {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition(":")
+        name, value = " ".join(name.split()), value.strip()
+        qid = name[len("answer "):] if name.startswith("answer ") else None
+        if not sep or not (name in DETAILS or qid):
+            raise UsageError(f"--details-file line {number}: expected NAME: VALUE, with NAME one "
+                             f"of {', '.join(DETAILS)} or 'answer ID'")
+        into, key = (answers, qid) if qid else (details, name)
+        if key in into:
+            raise UsageError(f"--details-file line {number}: {name} given twice")
+        into[key] = value
+    return details, answers
 
 
 def _read_receipt():

@@ -36,43 +36,37 @@ def _report(app, unit_key):
 
 
 def _send(client, lang, category, **fields):
-    token = form_token(client, f"/submit?lang={lang}&category={category}")
+    token = form_token(client, f"/submit?lang={lang}")
     data = {"token": token, "region": "astana", "category": category,
             "description": "Видел сам.", "website": ""} | fields
     return client.post(f"/submit?lang={lang}", data=data, content_type="multipart/form-data",
                        follow_redirects=True)
 
 
-def test_without_javascript_the_form_asks_for_the_category_first(client):
-    page = client.get("/submit?lang=ru").text
-    step = re.search(r'<form id="category-step" method="get" action="/submit".*?</form>', page, re.S)
-    assert step and 'name="category"' in step.group(0) and 'name="lang" value="ru"' in step.group(0)
-    assert re.search(r'<form id="report-form"[^>]* hidden', page)
-    # No question is enabled before a category is chosen.
-    assert not re.search(r'<fieldset class="questions"(?![^>]*disabled)', page)
-
-
-def test_the_second_step_shows_the_chosen_categorys_questions_enabled(client):
-    page = client.get("/submit?lang=kk&category=traffic").text
-    assert 'id="category-step"' not in page
-    assert not re.search(r'<form id="report-form"[^>]* hidden', page)
-    assert '<option value="traffic" selected>' in page
-    traffic = re.search(r'<fieldset class="questions" id="questions-traffic"[^>]*>', page).group(0)
-    assert "disabled" not in traffic and "hidden" not in traffic
+def test_without_javascript_every_categorys_questions_are_in_the_one_form(client):
+    """No second step: the category chosen never travels in an address (history, proxy logs)."""
+    page = client.get("/submit?lang=kk").text
+    assert "category-step" not in page and 'method="get"' not in page
+    form = re.search(r'<form id="report-form"[^>]*>', page).group(0)
+    assert "hidden" not in form
+    # Each category's questions are a closed part of the form, none disabled or required
+    boxes = re.findall(r'<details class="questions" data-category="([a-z-]+)">', page)
+    assert "traffic" in boxes and "drugs" in boxes and "other" not in boxes
+    assert not re.search(r'<details class="questions"[^>]* open', page)
+    assert not re.search(r'<fieldset class="questions"[^>]*(disabled|hidden)', page)
     assert "Көліктің мемлекеттік нөмірі" in page and 'name="q.traffic.plate"' in page
-    drugs = re.search(r'<fieldset class="questions" id="questions-drugs"[^>]*>', page).group(0)
-    assert "disabled" in drugs and "hidden" in drugs
+    assert 'id="questions-note"' in page
 
 
-def test_an_unknown_category_in_the_address_gives_the_first_step(client):
-    page = client.get("/submit?lang=en&category=nonsense").text
-    assert 'id="category-step"' in page
+def test_a_category_in_the_address_is_ignored(client):
+    page = client.get("/submit?lang=en&category=traffic").text
+    assert "selected" not in page[page.index('id="category"'):]
 
 
 def test_answers_are_sealed_in_the_report_with_the_labels_read(app, client, unit_key):
     response = _send(client, "ru", "drugs", **{"q.drugs.place": "school", "q.drugs.ongoing": "yes",
                                                "q.traffic.plate": "not asked"})
-    assert response.status_code == 200 and 'id="receipt"' in response.text
+    assert response.status_code == 203 and 'id="receipt"' in response.text
     tip, report = _report(app, unit_key)
     assert report["answers"] == [
         {"id": "place", "kind": "choice", "label": "Где это происходит?", "value": "school",
@@ -138,10 +132,10 @@ def test_the_form_lists_regions_and_categories_in_the_languages_order(client):
     assert categories[-1] == "Ұрлық"
 
 
-def test_the_language_links_of_the_second_step_keep_its_category(client):
+def test_the_language_links_of_the_form_carry_no_category(client):
     page = client.get("/submit?lang=ru&category=drugs").text
-    assert 'href="/submit?category=drugs&amp;lang=kk"' in page
-    assert 'href="/submit?category=drugs&amp;lang=en"' in page
+    assert 'href="/submit?lang=kk"' in page and 'href="/submit?lang=en"' in page
+    assert "category=drugs" not in page and "?category" not in page
 
 
 def test_an_app_from_before_questions_is_not_refused_for_a_category_with_questions(app, client,

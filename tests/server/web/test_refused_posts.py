@@ -134,7 +134,7 @@ def test_a_status_no_reporter_refusal_has_is_never_answered(client, why):
     page = client.get(f"/refused/done/{why}?lang=kk")
     assert page.status_code == 400 and '<html lang="kk">' in page.text
     form = client.get(f"/check?error={why}&lang=kk")
-    assert form.status_code == 200 and 'role="alert" tabindex="-1" hidden' in form.text
+    assert form.status_code == 203 and 'role="alert" tabindex="-1" hidden' in form.text
 
 
 def test_the_refusal_pages_language_links_keep_the_refusal(client):
@@ -224,7 +224,7 @@ def test_a_status_page_refused_busy_stays_open_for_a_reload(app_config):
     assert receipt not in busy.text
     # When the reporter reloads, the status is shown, once
     shown = client.get(status_link)
-    assert shown.status_code == 200 and 'id="status"' in shown.text
+    assert shown.status_code == 203 and 'id="status"' in shown.text
     again = client.get(status_link)
     assert 'id="status"' not in again.text and receipt not in again.text
 

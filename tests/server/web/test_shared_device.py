@@ -75,6 +75,25 @@ def test_every_form_and_field_of_every_reporter_page_has_autocomplete_off(client
     assert fields >= 12
 
 
+def test_no_field_for_report_text_or_a_code_lets_the_browser_spellcheck_or_learn_it(client):
+    """Spellcheck (Chromium's enhanced spellcheck sends the text to a cloud service) and
+    autocorrect (it learns words into the shared phone's dictionary) are off in every
+    field a reporter types in; the code fields ask for capitals, never a correction."""
+    typed = 0
+    for name, text in _reporter_pages(client):
+        for field in re.findall(r"<(?:input|textarea)\b[^>]*>", text):
+            kind = re.search(r'type="([^"]+)"', field)
+            if kind and kind.group(1) not in ("text", "search"):
+                continue
+            typed += 1
+            assert 'spellcheck="false"' in field, (name, field)
+            assert 'autocorrect="off"' in field, (name, field)
+            assert 'autocomplete="off"' in field, (name, field)
+            if re.search(r'name="(receipt|confirm)"', field):
+                assert 'autocapitalize="characters"' in field, (name, field)
+    assert typed >= 10
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_reporter_page_has_the_same_neutral_title_and_a_quick_exit(client, lang):
     pages = {path: client.get(f"{path}?lang={lang}").text
@@ -106,7 +125,7 @@ def test_the_status_page_opens_once_then_asks_for_the_code_again(client):
     code = find(r'id="receipt">([^<]+)<', page.text)
     status = _status_location(client, code, lang="ru")
     first = client.get(status)
-    assert first.status_code == 200 and 'id="status"' in first.text
+    assert first.status_code == 203 and 'id="status"' in first.text
     # The language links of the status page lead to the check form, not to the closed link
     assert 'href="/check?lang=kk"' in first.text
     again = client.get(status)
@@ -125,9 +144,9 @@ def test_a_head_request_uses_up_no_one_time_link(client):
     assert left.status_code == 303 and left.location == EXIT
     assert code in client.get(location).text
     status = _status_location(client, code)
-    assert client.head(status).status_code == 200
+    assert client.head(status).status_code == 203
     first = client.get(status)
-    assert first.status_code == 200 and 'id="status"' in first.text
+    assert first.status_code == 203 and 'id="status"' in first.text
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -283,10 +302,12 @@ def test_the_device_path_gets_a_receipt_page_that_says_the_device_encrypted_it(c
 def test_the_pages_a_post_leads_to_are_never_stored_by_the_browser(client):
     location, receipt_page = _receipt_page(client)
     code = find(r'id="receipt">([^<]+)<', receipt_page.text)
-    pages = [receipt_page, client.get(_status_location(client, code)),
-             client.get("/submit/done?lang=en"), client.get("/followup/done?lang=en&on=server")]
-    for page in pages:
-        assert page.status_code == 200, page.request.path
+    # The pages that hold a code or a reply answer 203, kept from the back/forward cache
+    pages = [(receipt_page, 203), (client.get(_status_location(client, code)), 203),
+             (client.get("/submit/done?lang=en"), 200),
+             (client.get("/followup/done?lang=en&on=server"), 200)]
+    for page, status in pages:
+        assert page.status_code == status, page.request.path
         assert page.headers["Cache-Control"] == "no-store"
         assert "Set-Cookie" not in page.headers
 

@@ -104,10 +104,7 @@ def language_link(code, endpoint=None):
     endpoint = request.endpoint
     if request.method != "GET" or not endpoint or endpoint in ("static", "assets.asset"):
         return url_for("reporter.index", lang=code)
-    # The report form's second step (without JavaScript) stays on its category.
-    kept = {"category": request.args["category"]} if (
-        endpoint == "reporter.submit_form" and request.args.get("category")) else {}
-    return url_for(endpoint, **(request.view_args or {}), **kept, lang=code)
+    return url_for(endpoint, **(request.view_args or {}), lang=code)
 
 
 def summary(error_class):

@@ -45,6 +45,22 @@ bp = Blueprint("reporter", __name__)
 
 HONEYPOT = "website"
 
+#: The pages that can hold typed text, a receipt code or a reply. Chromium
+#: keeps a page it leaves in its back/forward cache even when it is
+#: ``no-store``, and with JavaScript off no ``pagehide`` handler empties it,
+#: so Back would show it again from memory. It never keeps a page whose
+#: status is not 200: these answer 203 instead (docs/threat-model.md,
+#: "Shared devices"); their refusals keep their own status.
+NOT_FOR_BACK = frozenset({"reporter.submit_form", "reporter.receipt_page",
+                          "reporter.check_form", "reporter.status_page"})
+
+
+@bp.after_request
+def kept_from_back_forward_cache(response):
+    if request.endpoint in NOT_FOR_BACK and response.status_code == 200:
+        response.status_code = 203
+    return response
+
 
 class HoneypotError(InputError):
     """Your report could not be accepted. Please try again."""
@@ -89,19 +105,16 @@ def index():
 
 @bp.get("/submit")
 def submit_form():
-    """The report form; ``?category=`` is the second step of the form without JavaScript.
+    """The report form: one page, with JavaScript or without.
 
-    Without JavaScript the page first asks only for the category (a GET
-    form back to this page), so the second step can show that category's
-    questions. With JavaScript the whole form shows at once and submit.js
-    reveals the questions when the category changes.
+    The category never travels in an address (the browser's history, a
+    proxy's log): without JavaScript each category's questions are a closed
+    part of the page the reporter opens; with it submit.js shows the chosen
+    category's questions as it changes.
     """
     tokens = extension("tokens")
-    category = request.args.get("category", "")
-    if category not in {c.code for c in extension("routing").categories}:
-        category = ""
     return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
-                           unit_keys=sealing_keys(), chosen=category, **_options())
+                           unit_keys=sealing_keys(), **_options())
 
 
 def _check_form_fields(fields):
@@ -157,7 +170,8 @@ def storing_files(start_draft):
 def answers_in(fields):
     """The form's answers to its category's questions: field ``q.<category>.<id>``.
 
-    Only the chosen category's fields are read: the page disables the others.
+    Only the chosen category's fields are read: without JavaScript the page sends every
+    category's (submit.html), with it only the chosen one's.
     """
     prefix = f"q.{fields.get('category') or ''}."
     return {name[len(prefix):]: value for name, value in fields.items()

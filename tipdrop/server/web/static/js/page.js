@@ -112,11 +112,35 @@
     }
   }
 
+  /* Whether a form of the page holds something typed or a file chosen
+   * (the honeypot aside). */
+  function typedSomething() {
+    for (const form of document.forms) {
+      for (const field of form.elements) {
+        if (field.closest(".hp")) continue;
+        if (field.type === "file" ? field.files.length > 0
+          : (field.tagName === "TEXTAREA" || ["text", "search", "date"].includes(field.type))
+            && field.value.trim() !== "") return true;
+      }
+    }
+    return false;
+  }
+
+  /* The language links lose what was typed (it never travels in an address):
+   * on a page with a form, ask first (the nav's data-confirm, in the page's language). */
+  function askBeforeSwitching(event) {
+    const question = event.currentTarget.closest("nav.languages").dataset.confirm;
+    if (question && typedSomething() && !window.confirm(question)) event.preventDefault();
+  }
+
   window.TipdropPage = { showErrors, normalise };
 
   document.addEventListener("DOMContentLoaded", () => {
     const exit = document.getElementById("quick-exit");
     if (exit) exit.addEventListener("click", quickExit);
+    for (const link of document.querySelectorAll("nav.languages a")) {
+      link.addEventListener("click", askBeforeSwitching);
+    }
     document.addEventListener("submit", checkDone);
     // Errors first; else the receipt, announced by moving the focus to it.
     const summary = document.getElementById("error-summary");

@@ -19,11 +19,10 @@
   const P = window.TipdropPhotos;
   const R = window.TipdropResume;
   if (!form) return;
-  // Without JavaScript the category comes first, on its own step, so the
-  // next page can ask its questions; here they follow the category field.
-  const step = document.getElementById("category-step");
-  if (step) step.remove();
-  form.hidden = false;
+  // Without JavaScript every category's questions are a closed <details>
+  // the reporter opens; here only the chosen category's show, open.
+  const note = document.getElementById("questions-note");
+  if (note) note.remove();
   const QUESTIONS = JSON.parse(form.dataset.questions || "{}");
   const YES_NO = { yes: true, no: true };
 
@@ -33,10 +32,14 @@
     const category = form.elements.category.value;
     for (const set of form.querySelectorAll("fieldset.questions")) {
       const mine = set.dataset.category === category;
-      set.hidden = !mine;
       set.disabled = !mine;
+      const box = set.closest("details");
+      box.hidden = !mine;
+      box.open = mine;
     }
   }
+  // The field's own legend names the category: the summary would say it twice.
+  for (const summary of form.querySelectorAll("details.questions > summary")) summary.hidden = true;
   form.elements.category.addEventListener("change", showQuestions);
   showQuestions();
 
