@@ -185,7 +185,7 @@ def test_a_stalled_json_body_gets_a_408_answer(app_config, pair):
 def test_a_refused_upload_is_not_read_and_its_receiving_side_is_shut(app_config, pair):
     """Otherwise gunicorn would drain the unread body, holding a thread, before closing."""
     server_side, client_side = pair
-    app = create_app(app_config | {"upload_slots": 1})
+    app = create_app(app_config | {"upload_slots": 1, "upload_wait": 0})
     slots = app.extensions["tipdrop"]["upload_slots"]
     client = app.test_client()
     # Larger than a small body, which is read without an upload slot (upload.SMALL_BODY)
