@@ -48,7 +48,10 @@ def server(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("bodies"), workers=1, extra_env={
         "TIPDROP_MIN_BODY_RATE": "1024", "TIPDROP_RATE_WINDOW": "3",
         "TIPDROP_READ_TIMEOUT": "5", "TIPDROP_SUBMITS_PER_HOUR": "100000",
-        "TIPDROP_CHECKS_PER_HOUR": "100000"})
+        "TIPDROP_CHECKS_PER_HOUR": "100000",
+        # Trickles beyond the upload slots are refused at once, not kept
+        # waiting in line (tests/e2e/test_young_body_cyclers.py waits).
+        "TIPDROP_UPLOAD_WAIT": "0"})
     yield running
     running.stop()
 

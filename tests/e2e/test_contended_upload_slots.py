@@ -8,7 +8,8 @@ and every report with a large attachment got 503. Against a real
 has held the slot for a whole TIPDROP_RATE_WINDOW below
 TIPDROP_CONTENDED_BODY_RATE, a reporter's large upload ends it (408, its
 staged blob deleted) and is stored; an upload above that rate keeps its
-slot, and the newcomer gets 503 with Retry-After, as before.
+slot, and the newcomer, once it has waited TIPDROP_UPLOAD_WAIT in line, gets
+503 with Retry-After, as before.
 """
 
 import json
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.e2e
 WINDOW = 4
 CONTENDED_RATE = 64 * 1024
 CANARY = b"CANARY-CONTENDED-SLOT-3b81"
+#: Seconds a large upload waits in line for a slot before it is refused.
+UPLOAD_WAIT = 3
 
 
 @pytest.fixture
@@ -36,6 +39,7 @@ def server(tmp_path):
         "TIPDROP_RATE_WINDOW": str(WINDOW),
         "TIPDROP_CONTENDED_BODY_RATE": str(CONTENDED_RATE),
         "TIPDROP_READ_TIMEOUT": "10",
+        "TIPDROP_UPLOAD_WAIT": str(UPLOAD_WAIT),
         "TIPDROP_SUBMITS_PER_HOUR": "1000",
         "TIPDROP_CHECKS_PER_HOUR": "1000",
     })
@@ -63,10 +67,10 @@ def _holding(server, step, pause, size):
     return holder
 
 
-def _newcomer(server):
-    """(status, answer, Retry-After) of a large upload sent at full speed."""
+def _newcomer(server, wait=3):
+    """(status, answer, Retry-After) of a large upload sent at full speed, after ``wait`` s for a refusal."""
     content_type, body = _upload_request("the newcomer", 2 * SMALL_BODY)
-    return post_awaiting_refusal(server.port, "/api/v1/tips", content_type, body, 3)
+    return post_awaiting_refusal(server.port, "/api/v1/tips", content_type, body, wait)
 
 
 def _stop(holder):
@@ -107,8 +111,8 @@ def test_an_upload_above_the_contended_rate_keeps_its_slot(server):
     # Given a large upload at 256 KiB/s, four times the contended rate, holding the slot
     holder = _holding(server, 64 * 1024, 0.25, 24 * 1024 * 1024)
     try:
-        # When another large upload comes
-        status, _, retry_after = _newcomer(server)
+        # When another large upload comes (and waits in line as long as the server lets it)
+        status, _, retry_after = _newcomer(server, wait=UPLOAD_WAIT + 10)
         # Then the newcomer is refused with 503 and Retry-After, and the holder goes on
         assert status == 503 and int(retry_after) > 0, status
         assert holder.answer is None, holder.answer

@@ -57,6 +57,9 @@ def server(tmp_path):
         # Slow holders keep their slots here, as against a client fast enough
         # not to be ended for a newcomer (tests/e2e/test_contended_upload_slots.py).
         "TIPDROP_CONTENDED_BODY_RATE": "0",
+        # ... and refused at once, not after a wait in line for one
+        # (tests/e2e/test_young_body_cyclers.py).
+        "TIPDROP_UPLOAD_WAIT": "0",
         "TIPDROP_READ_TIMEOUT": "5",
         "TIPDROP_SUBMITS_PER_HOUR": "1000",
         "TIPDROP_CHECKS_PER_HOUR": "1000",

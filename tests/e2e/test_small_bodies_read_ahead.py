@@ -255,7 +255,10 @@ def test_a_check_form_cut_short_is_redirected_so_the_browser_keeps_no_receipt(se
 
 
 def test_a_body_announced_larger_than_small_body_streams_in_a_thread_under_a_slot(tmp_path):
-    server = start_server(tmp_path, workers=1, extra_env=_env(TIPDROP_UPLOAD_SLOTS="1"))
+    # No waiting in line for the slot: the second upload is refused at once
+    # (one that waits: tests/e2e/test_young_body_cyclers.py).
+    server = start_server(tmp_path, workers=1, extra_env=_env(TIPDROP_UPLOAD_SLOTS="1",
+                                                              TIPDROP_UPLOAD_WAIT="0"))
     content_type, body = multipart(
         {"region": "astana", "category": "theft", "description": "a large upload"},
         [("files", "clip.mp4", "video/mp4", (CANARY + b"\0" * 1000) * (SMALL_BODY // 1000))])

@@ -39,9 +39,13 @@ SETTINGS = (
     Setting("argon2_slots", "TIPDROP_ARGON2_SLOTS", int, 2,
             "Receipt hashes one worker process runs at once; more wait, then get 503."),
     Setting("upload_slots", "TIPDROP_UPLOAD_SLOTS", int, 4,
-            "Submissions larger than 256 KiB one worker process streams in at once; more get "
-            "503 at once (smaller ones are read whole first and need no slot). "
+            "Submissions larger than 256 KiB one worker process streams in at once; more wait "
+            "(TIPDROP_UPLOAD_WAIT) or get 503 (smaller ones are read whole first and need no slot). "
             "`tipdrop serve` runs 4 more threads than this, kept for checks, pages and /healthz."),
+    Setting("upload_wait", "TIPDROP_UPLOAD_WAIT", int, 8,
+            "Seconds a large submission waits in line when every upload slot of its worker is "
+            "held, before it gets 503; a freed slot goes to the one that waited longest. At most "
+            "2 wait per worker process, more get 503 at once; 0: no waiting."),
     Setting("open_uploads", "TIPDROP_OPEN_UPLOADS", int, 50,
             "Reports being uploaded in resumable pieces at once, for the whole server; more "
             "get 503, unless one of them is idle (TIPDROP_UPLOAD_IDLE_SECONDS). Each holds at most TIPDROP_MAX_UPLOAD_MB of ciphertext in the database "
@@ -116,6 +120,7 @@ class Settings:
     max_upload_mb: int = 200
     argon2_slots: int = 2
     upload_slots: int = 4
+    upload_wait: int = 8
     open_uploads: int = 50
     upload_idle_seconds: int = 600
     upload_lifetime_seconds: int = 10800
@@ -200,7 +205,7 @@ class Settings:
 
 
 #: Settings that may be 0 (each says what 0 means); every other number is at least 1.
-_ZERO_ALLOWED = ("proxies", "puzzle_bits", "contended_body_rate")
+_ZERO_ALLOWED = ("proxies", "puzzle_bits", "contended_body_rate", "upload_wait")
 
 
 def _convert(setting, value):

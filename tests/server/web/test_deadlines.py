@@ -14,7 +14,12 @@ import time
 import pytest
 
 from tipdrop.server.web import create_app
-from tipdrop.server.web.deadlines import HOLDS_UPLOAD_SLOT, Deadlines, SlowClientError
+from tipdrop.server.web.deadlines import (
+    HOLDS_UPLOAD_SLOT,
+    JUDGED_AFTER,
+    Deadlines,
+    SlowClientError,
+)
 from tipdrop.server.web.upload import SMALL_BODY
 
 
@@ -180,7 +185,7 @@ def test_a_stalled_json_body_gets_a_408_answer(app_config, pair):
 def test_a_refused_upload_is_not_read_and_its_receiving_side_is_shut(app_config, pair):
     """Otherwise gunicorn would drain the unread body, holding a thread, before closing."""
     server_side, client_side = pair
-    app = create_app(app_config | {"upload_slots": 1})
+    app = create_app(app_config | {"upload_slots": 1, "upload_wait": 0})
     slots = app.extensions["tipdrop"]["upload_slots"]
     client = app.test_client()
     # Larger than a small body, which is read without an upload slot (upload.SMALL_BODY)
@@ -296,11 +301,11 @@ def test_reclaim_spares_a_body_without_a_slot_a_young_body_and_a_rate_of_zero(pa
     unslotted = _body(deadlines, server_side)
     _feed(client_side, unslotted, clock, deadlines, 50, 15)
     assert not deadlines.reclaim(1000) and not unslotted.expired
-    # A slow body holding a slot, but which began less than a window ago
+    # A slow body holding a slot, but which began less than JUDGED_AFTER ago
     other_server, other_client = socket.socketpair()
     try:
         young = _holder(deadlines, other_server)
-        _feed(other_client, young, clock, deadlines, 50, 9)
+        _feed(other_client, young, clock, deadlines, 50, int(JUDGED_AFTER) - 1)
         assert not deadlines.reclaim(1000) and not young.expired
         # With a contended rate of 0 (the setting's "never"), not even once it is old enough
         _feed(other_client, young, clock, deadlines, 50, 2)
@@ -309,3 +314,22 @@ def test_reclaim_spares_a_body_without_a_slot_a_young_body_and_a_rate_of_zero(pa
     finally:
         other_server.close()
         other_client.close()
+
+
+def test_a_holder_that_stalls_young_is_judged_once_it_is_judged_after_old_not_a_window(pair):
+    """A client that sends a few bytes and lets the body be ended by the read
+    timeout, or ends it itself, before a whole window, then opens the next one,
+    was never judged for a newcomer (docs/threat-model.md, "A flood of junk")."""
+    server_side, client_side = pair
+    clock = FakeClock()
+    deadlines = Deadlines(read_timeout=20, min_rate=10, window=30, clock=clock, watchdog=False)
+    # Given a body holding a slot that brought 10 bytes and then nothing
+    stalled = _holder(deadlines, server_side)
+    _feed(client_side, stalled, clock, deadlines, 10, 1)
+    _feed(client_side, stalled, clock, deadlines, 0, int(JUDGED_AFTER) - 2)
+    # While it is younger than JUDGED_AFTER it is left alone
+    assert not deadlines.reclaim(1000) and not stalled.expired
+    # Once it is that old, far less than a window, it is ended for a newcomer
+    _feed(client_side, stalled, clock, deadlines, 0, 1)
+    assert JUDGED_AFTER < deadlines.window
+    assert deadlines.reclaim(1000) and stalled.expired

@@ -361,3 +361,139 @@ def test_ipv4_and_ipv4_mapped_clients_are_still_counted_per_address(app_config):
     # Neighbouring IPv4 addresses are different clients
     assert _check_from(client, "192.0.2.2") == 404
     assert _check_from(client, "::ffff:192.0.2.3") == 404
+
+
+# --- a line for the upload slots: a freed slot goes to the longest waiting -----------
+
+def _in_thread(slots, results, name, hold=0.0, started=None):
+    """Take a slot in a thread of its own (as a request does); record (name, outcome, when)."""
+    import threading
+
+    def run():
+        try:
+            with slots():
+                results.append((name, "slot", time.monotonic()))
+                time.sleep(hold)
+        except BusyError:
+            results.append((name, "busy", time.monotonic()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_freed_slot_goes_to_the_longest_waiting_request_not_to_whoever_asks_then():
+    """A holder that asks again as soon as it lets go (a client that reopens
+    at once) must not take its slot back before a newcomer that waited."""
+    slots = Slots(1, wait=10, line=2)
+    results = []
+    with slots():
+        newcomer = _in_thread(slots, results, "newcomer", hold=0.3)
+        _until(lambda: len(slots._waiters) == 1)
+    # The holder let go and asks again at once: the slot is the newcomer's already
+    again = _in_thread(slots, results, "holder again")
+    for thread in (newcomer, again):
+        thread.join(timeout=20)
+    assert [(name, outcome) for name, outcome, _ in results] == [
+        ("newcomer", "slot"), ("holder again", "slot")]
+
+
+def test_only_line_requests_wait_for_a_slot_one_more_is_refused_at_once():
+    slots = Slots(1, wait=10, line=2)
+    results = []
+    with slots():
+        waiters = [_in_thread(slots, results, f"waiter {n}") for n in range(2)]
+        _until(lambda: len(slots._waiters) == 2)
+        start = time.monotonic()
+        with pytest.raises(BusyError):
+            with slots():
+                pass
+        assert time.monotonic() - start < 1
+    for thread in waiters:
+        thread.join(timeout=20)
+    assert sorted(outcome for _, outcome, _ in results) == ["slot", "slot"]
+
+
+def test_a_waiter_gives_up_after_its_wait_and_leaves_the_line():
+    slots = Slots(1, wait=0.3, line=2)
+    results = []
+    with slots():
+        waiter = _in_thread(slots, results, "waiter")
+        waiter.join(timeout=20)
+        assert [outcome for _, outcome, _ in results] == ["busy"]
+        assert not slots._waiters
+    with slots():  # the slot came back free, not to a waiter that left
+        pass
+
+
+def test_a_waiter_asks_again_while_it_waits_for_a_holder_to_be_ended():
+    """Holders too young to be judged when a request comes are judged while it waits."""
+    judged = []
+    slots = Slots(1, wait=10, line=2, recheck=0.05)
+    results = []
+
+    def reclaim():
+        judged.append(time.monotonic())
+        if len(judged) < 3:  # not yet old enough to be judged
+            return False
+        release.set()  # ended: the holder lets go
+        return True
+
+    import threading
+
+    release = threading.Event()
+    slots.reclaim = reclaim
+    with slots():
+        waiter = _in_thread(slots, results, "waiter")
+        assert release.wait(10)
+    waiter.join(timeout=20)
+    assert [outcome for _, outcome, _ in results] == ["slot"]
+    assert len(judged) == 3  # asked again while it waited, and no more once one was ended
+
+
+def test_a_full_line_keeps_the_places_of_waiters_that_sent_most():
+    """Clients holding the line with heads alone are pushed out by an upload that sends its body."""
+    import threading
+
+    sent = {"MainThread": 0, "head only": 10, "honest": 300_000, "another head": 10}
+
+    def standing():
+        mine = sent[threading.current_thread().name]
+        return lambda: mine
+
+    slots = Slots(1, wait=10, line=1, standing=standing)
+    results = []
+
+    def request(name):
+        thread = threading.Thread(target=lambda: _take_and_note(slots, results, name), name=name)
+        thread.start()
+        return thread
+
+    with slots():
+        first = request("head only")
+        _until(lambda: len(slots._waiters) == 1)
+        # When an upload whose client sent more comes, it takes the place, and the head is refused
+        honest = request("honest")
+        _until(lambda: ("head only", "busy") in [(n, o) for n, o, _ in results])
+        # And one that sent no more than the honest one is refused at once
+        another = request("another head")
+        _until(lambda: ("another head", "busy") in [(n, o) for n, o, _ in results])
+    for thread in (first, honest, another):
+        thread.join(timeout=20)
+    assert [(name, outcome) for name, outcome, _ in results] == [
+        ("head only", "busy"), ("another head", "busy"), ("honest", "slot")]
+
+
+def _take_and_note(slots, results, name):
+    try:
+        with slots():
+            results.append((name, "slot", time.monotonic()))
+    except BusyError:
+        results.append((name, "busy", time.monotonic()))

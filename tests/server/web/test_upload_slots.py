@@ -28,7 +28,8 @@ BOUNDARY = "tipdropslots"
 
 @pytest.fixture
 def app(app_config):
-    return create_app(app_config | {"upload_slots": 1})
+    # Refused at once, not after a wait in line (tests/server/web/test_limits.py)
+    return create_app(app_config | {"upload_slots": 1, "upload_wait": 0})
 
 
 @pytest.fixture
@@ -167,8 +168,8 @@ def test_a_large_resumable_upload_waits_for_a_slot_and_is_kept_meanwhile(
 @pytest.fixture
 def limited_app(app_config):
     """Two submits an hour, cheap puzzles past them, one upload slot and one Argon2 slot."""
-    return create_app(app_config | {"upload_slots": 1, "argon2_slots": 1, "submits_per_hour": 2,
-                                    "puzzle_bits": 4})
+    return create_app(app_config | {"upload_slots": 1, "upload_wait": 0, "argon2_slots": 1,
+                                    "submits_per_hour": 2, "puzzle_bits": 4})
 
 
 def test_a_submit_refused_for_want_of_an_upload_slot_does_not_count_against_the_limit(

@@ -33,7 +33,7 @@ from tipdrop.server.web import (
 from tipdrop.server.web.body import GuardedStream, input_stream
 from tipdrop.server.web.context import close_db
 from tipdrop.server.web.deadlines import Deadlines
-from tipdrop.server.web.limits import Slots
+from tipdrop.server.web.limits import UPLOAD_LINE, Slots
 from tipdrop.server.web.pagelinks import PageLinks
 from tipdrop.server.web.puzzles import Puzzles
 from tipdrop.server.web.ratelimit import RateLimiter, SharedCounts
@@ -149,11 +149,13 @@ def create_app(config=None, hold_wal=False):
         # When each unfinished upload last moved: in RAM only (tipdrop/server/upload_moves.py).
         "upload_moves": UploadMoves(counts.transaction),
         "argon2_slots": Slots(settings.argon2_slots),
-        # No wait: a thread waiting for an upload slot is a thread kept from
-        # checks and pages (docs/deploy.md, "Workers"). When all are held, the
-        # slowest upload below TIPDROP_CONTENDED_BODY_RATE gives its slot up.
-        "upload_slots": Slots(settings.upload_slots, wait=0, reclaim=partial(
-            body_deadlines.reclaim, settings.contended_body_rate)),
+        # When all are held, the slowest upload below TIPDROP_CONTENDED_BODY_RATE
+        # gives its slot up, and a freed slot goes to the longest waiting. Few
+        # wait: a thread waiting for an upload slot is a thread kept from
+        # checks and pages (docs/deploy.md, "Workers").
+        "upload_slots": Slots(settings.upload_slots, wait=settings.upload_wait, reclaim=partial(
+            body_deadlines.reclaim, settings.contended_body_rate), line=UPLOAD_LINE,
+            standing=deadlines.unread_bytes),
         # Resumable uploads not yet finished, for the whole server (tipdrop/server/uploads.py).
         "open_uploads": settings.open_uploads,
         "upload_idle_seconds": settings.upload_idle_seconds,

@@ -44,13 +44,16 @@ Outside gunicorn (Flask's test client, another WSGI server) the environ
 has no socket: bodies are then read without either rule.
 """
 
+import fcntl
 import os
 import socket
+import struct
+import termios
 import threading
 import time
 from collections import deque
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from tipdrop.errors import TipdropError
@@ -62,6 +65,11 @@ READ_SECONDS = 1.0
 #: Set in a request's environ while it holds an upload slot (upload.py): only
 #: such a body is ever ended to make room (:meth:`Deadlines.reclaim`).
 HOLDS_UPLOAD_SLOT = "tipdrop.holds_upload_slot"
+#: Seconds an upload holding a slot is left alone before its speed is judged
+#: for a newcomer (:meth:`Deadlines.reclaim`; the window, if shorter). Short:
+#: a client that ends its body, or lets it be ended, before it is judged and
+#: then takes the slot again holds it for free for this long each time.
+JUDGED_AFTER = 5.0
 #: Set by tipdrop/server/worker.py when the whole body was read ahead into
 #: memory before a thread took the request: leaving it unread costs no wait.
 BODY_READ_AHEAD = "tipdrop.body_read_ahead"
@@ -250,10 +258,13 @@ class Deadlines:
         are slots, each sending a little above TIPDROP_MIN_BODY_RATE, held
         every slot for as long as their bodies lasted, and every report
         with a large attachment got 503 (docs/threat-model.md, "A flood of
-        junk"). A body is judged over the last full window only: one that
-        began less than a window ago has not yet shown its speed, and is
-        left alone. The upload ended gets 408 (SlowClientError) and keeps
-        nothing, as one ended by the minimum rate does.
+        junk"). A body is judged over the last window, or since it began:
+        one that began less than JUDGED_AFTER seconds ago (or a window, if
+        shorter) has not yet shown its speed, and is left alone. Waiters
+        ask again while they wait (limits.Slots), so a body that stalls
+        young is ended for them once it is that old. The upload ended gets
+        408 (SlowClientError) and keeps nothing, as one ended by the
+        minimum rate does.
         """
         if rate <= 0:
             return False
@@ -262,8 +273,9 @@ class Deadlines:
             holders = [body for body in self._bodies
                        if body.environ.get(HOLDS_UPLOAD_SLOT) and not body.expired]
         slowest, slowest_speed = None, rate
+        youth = min(JUDGED_AFTER, self.window)
         for body in holders:
-            if now - body.started < self.window:
+            if now - body.started < youth:
                 continue
             since, received_then = body.samples[0]
             speed = (body.received - received_then) / max(now - since, 0.001)
@@ -274,6 +286,29 @@ class Deadlines:
         self.done(slowest)
         slowest.expire()
         return True
+
+
+def unread_bytes():
+    """A function telling how many bytes this request's client sent that are not read yet.
+
+    What a request waiting for an upload slot has already sent keeps its
+    place in line (limits.Slots, ``standing``): an honest upload sends its
+    body at once, a client holding places with heads alone sends nothing.
+    Counted in the kernel's receive buffer (FIONREAD); the few KiB the
+    worker read with the head are not counted, for anyone. Outside gunicorn
+    or a request, or once the socket is closed, 0.
+    """
+    sock = request.environ.get("gunicorn.socket") if has_request_context() else None
+
+    def unread():
+        if sock is None:
+            return 0
+        try:
+            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
+        except (OSError, ValueError):
+            return 0
+
+    return unread
 
 
 def open_body():

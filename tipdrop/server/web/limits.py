@@ -13,9 +13,15 @@ Two mechanisms:
 """
 
 import threading
+import time
 from contextlib import contextmanager
 
 from tipdrop.errors import TipdropError
+
+#: Requests that may wait in line for an upload slot, per worker process: each
+#: holds a thread, and `tipdrop serve` keeps 4 threads more than the slots
+#: for checks, pages and /healthz (serve.RESERVED_THREADS).
+UPLOAD_LINE = 2
 
 
 class BusyError(TipdropError):
@@ -25,26 +31,120 @@ class BusyError(TipdropError):
 
 
 class Slots:
-    """A counting semaphore that gives up after ``wait`` seconds.
+    """A counting semaphore that gives up after ``wait`` seconds, with a bounded line of waiters.
 
-    With ``reclaim``, a request that finds every slot held first asks it to
-    free one (it returns whether it ended a holder: Deadlines.reclaim for the
-    upload slots), and then waits up to ``reclaim_wait`` seconds for the
-    holder to let go before giving up.
+    A freed slot goes to the request that has waited longest, never to
+    whoever asks at that moment: a client that reopens as soon as its
+    request ends (say, answered 408) joins the end of the line instead of
+    taking its slot back before a newcomer can (docs/threat-model.md, "A
+    flood of junk"). ``line`` bounds how many requests wait at once (each
+    holds a thread while it waits; None: no bound).
+
+    With ``standing``, a place in a full line is kept by what the request
+    has already sent: ``standing()``, called in the request's thread, gives
+    a function that tells how many bytes its client sent that are not read
+    yet (deadlines.unread_bytes). A newcomer whose client sent more takes
+    the place of the waiter whose client sent least, which is refused; one
+    that sent no more is refused at once. Clients that hold the line with
+    the head of a body and nothing more are thus pushed out by any honest
+    upload, which sends its body at once.
+
+    With ``reclaim``, a waiter asks every ``recheck`` seconds for a holder
+    to be ended to free a slot (it returns whether it ended one:
+    Deadlines.reclaim for the upload slots), never more holders than there
+    are waiters; once one is ended the waiter waits at least
+    ``reclaim_wait`` seconds more for the holder to let go.
     """
 
-    def __init__(self, size, wait=2.0, reclaim=None, reclaim_wait=5.0):
+    def __init__(self, size, wait=2.0, reclaim=None, reclaim_wait=5.0, line=None, recheck=0.5,
+                 standing=None):
         self.size = size
         self.wait = wait
         self.reclaim = reclaim
         self.reclaim_wait = reclaim_wait
-        self._sem = threading.BoundedSemaphore(size)
+        self.line = line
+        self.recheck = recheck
+        self.standing = standing
+        self._lock = threading.Lock()
+        self._free = size
+        #: The waiters, longest waiting first.
+        self._waiters = []
+        #: Holders ended for a waiter that have not let go of their slot yet.
+        self._ending = 0
 
     def _acquire(self):
-        if self._sem.acquire(timeout=self.wait):
+        sent = self.standing() if self.standing is not None else None
+        with self._lock:
+            if self._free:
+                self._free -= 1
+                return True
+            waiter = _Waiter(sent)
+            if self.line is None or len(self._waiters) < self.line:
+                self._waiters.append(waiter)
+            elif not self._take_place(waiter):
+                return False  # no place to wait: waiting must not hold every thread
+        try:
+            return self._wait_in_line(waiter)
+        except BaseException:
+            with self._lock:
+                given = waiter.state == _GIVEN
+                if waiter.state == _WAITING:
+                    self._waiters.remove(waiter)
+            if given:
+                self._release()
+            raise
+
+    def _take_place(self, newcomer):
+        """Put ``newcomer`` in the place of the waiter whose client sent least, if it sent more."""
+        if newcomer.sent is None or not self._waiters:
+            return False
+        mine = newcomer.sent()
+        weakest = min(self._waiters, key=lambda waiter: waiter.sent() if waiter.sent else 0)
+        if mine <= (weakest.sent() if weakest.sent else 0):
+            return False
+        self._waiters[self._waiters.index(weakest)] = newcomer
+        weakest.state = _REFUSED
+        weakest.event.set()
+        return True
+
+    def _ask_reclaim(self):
+        """Have a holder ended if fewer are being ended than requests wait; True if one was."""
+        if self.reclaim is None:
+            return False
+        with self._lock:
+            if self._ending >= len(self._waiters):
+                return False
+            self._ending += 1
+        if self.reclaim():
             return True
-        return (self.reclaim is not None and self.reclaim()
-                and self._sem.acquire(timeout=self.reclaim_wait))
+        with self._lock:
+            self._ending -= 1
+        return False
+
+    def _wait_in_line(self, waiter):
+        deadline = time.monotonic() + self.wait
+        while True:
+            now = time.monotonic()
+            if self._ask_reclaim():
+                deadline = max(deadline, now + self.reclaim_wait)
+            left = deadline - now
+            if left <= 0 or waiter.event.wait(min(left, self.recheck)):
+                with self._lock:
+                    if waiter.state != _WAITING:
+                        return waiter.state == _GIVEN
+                    if time.monotonic() >= deadline:
+                        self._waiters.remove(waiter)
+                        return False
+
+    def _release(self):
+        with self._lock:
+            self._ending = max(0, self._ending - 1)
+            if self._waiters:
+                first = self._waiters.pop(0)
+                first.state = _GIVEN  # the slot passes to it, still taken
+                first.event.set()
+            else:
+                self._free += 1
 
     @contextmanager
     def __call__(self):
@@ -55,4 +155,19 @@ class Slots:
         try:
             yield
         finally:
-            self._sem.release()
+            self._release()
+
+
+_WAITING, _GIVEN, _REFUSED = "waiting", "given", "refused"
+
+
+class _Waiter:
+    """A request waiting in a Slots' line: ``event`` is set once a slot passes to it or it is pushed out."""
+
+    __slots__ = ("event", "sent", "state")
+
+    def __init__(self, sent):
+        self.event = threading.Event()
+        #: A function telling how many bytes its client sent that are not read yet, or None.
+        self.sent = sent
+        self.state = _WAITING
