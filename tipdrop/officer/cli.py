@@ -114,10 +114,22 @@ def open_bundle(workspace, key, bundle):
         _say_unavailable(counts)
 
 
+def _item_name(part):
+    """A follow-up's or attachment's part name as the officer reads it: ``follow-up 2``."""
+    return f"follow-up {part[1:]}" if part.startswith("f") else f"attachment {part}"
+
+
 def _say_unavailable(counts):
     if counts.get("differs"):
         click.echo(f"WARNING: {counts['differs']} tips already held here came with another "
                    f"sealed report (tips {', '.join(t[:12] for t in counts['differs_tips'])}): "
+                   "the server changed them, or a bug did; the held copies were kept, the "
+                   "copies received were kept beside them, sealed as they came, the rest of "
+                   "the bundle was opened (docs/officer-guide.md)")
+    if counts.get("differs_items"):
+        items = counts["differs_items"]
+        click.echo(f"WARNING: {len(items)} follow-ups or attachments already held here came "
+                   f"changed ({', '.join(f'tip {t[:12]} {_item_name(p)}' for t, p in items)}): "
                    "the server changed them, or a bug did; the held copies were kept, the "
                    "copies received were kept beside them, sealed as they came, the rest of "
                    "the bundle was opened (docs/officer-guide.md)")
@@ -293,6 +305,10 @@ def _print_tip(data):
             f"(opened {c['day']}): kept in the workspace as it came; this is the copy held first"
             if c["why"] == "changed" else
             f"forwarded back to this unit (export {c['export_seq']}, opened {c['day']})")
+    for c in data["other_item_copies"]:
+        say(f"WARNING: export {c['export_seq']} carried another sealed copy of "
+            f"{_item_name(c['part'])} (opened {c['day']}): kept in the workspace as it came; "
+            "this is the copy held first")
     for label, key in (("what", "what"), ("where", "where"), ("when", "when")):
         if r.get(key):
             say(f"{label}: {one(r[key])}")
