@@ -521,7 +521,7 @@ def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, outb
     from importlib import resources
 
     from tipdrop.officer.app.desk import Desk
-    from tipdrop.officer.app.serve import run
+    from tipdrop.officer.app.serve import CtrlC, run
     from tipdrop.officer.search import urgent_default
 
     if not workdir:
@@ -530,12 +530,14 @@ def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, outb
         raise UsageError("no key: pass --key or set TIPDROP_KEY")
     from tipdrop.officer.client import check_server_url
 
+    ctrl_c = CtrlC.installed()  # from here on, Ctrl+C stops the app cleanly (serve.py)
+
     server = check_server_url(server) if server else None  # a wrong address stops it now
     urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
     desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
     run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
         say=lambda line: click.echo(line), server_url=server, show_link=show_link,
-        default_browser=default_browser)
+        default_browser=default_browser, ctrl_c=ctrl_c)
 
 
 
