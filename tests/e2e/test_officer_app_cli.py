@@ -266,7 +266,7 @@ def test_a_ctrl_c_at_any_moment_of_the_start_stops_the_app_cleanly(ceremony, tmp
     if browser:
         env["PATH"] = f"{_fake_browser(tmp_path / 'bin')}:{os.environ['PATH']}"
     # The moment it lands varies from run to run: a few runs, a little later each time
-    for attempt in range(8):
+    for attempt in range(5):
         process = subprocess.Popen(
             [str(TIPDROP), "officer", "app", *([] if browser else ["--no-browser"])], env=env,
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
