@@ -1,18 +1,22 @@
 """`tipdrop officer app` as a real process: how it starts, where it listens, how it stops,
 and how the browser gets its one-time launch token (seen by no other local user)."""
 
+import fcntl
 import http.client
 import os
+import queue
 import re
 import signal
+import subprocess
+import threading
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_officer_app_browser import _start_app
-from tests.e2e.conftest import PASS, assert_clean_error
+from tests.browser.test_officer_app_browser import _ctrl_c_as_at_a_terminal, _start_app
+from tests.e2e.conftest import PASS, TIPDROP, assert_clean_error
 from tests.serving import connect_to_listener
 
 pytestmark = pytest.mark.e2e
@@ -172,13 +176,7 @@ def test_a_second_app_on_the_same_workspace_is_refused_and_leaves_the_first_as_i
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
     # Once the first has stopped, the app starts again
-    process, _, address = _start_app(env, tmp_path)
-    # (stopped once it answers: a Ctrl+C before it serves is an aborted start)
-    answering = http.client.HTTPConnection("127.0.0.1", int(address.split(":")[2].split("/")[0]),
-                                          timeout=30)
-    answering.request("GET", "/")
-    answering.getresponse().read()
-    answering.close()
+    process, _, _ = _start_app(env, tmp_path)
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=30) == 0, process.stderr.read()
 
@@ -245,3 +243,55 @@ def test_the_app_opens_chromium_with_a_profile_of_its_own_and_removes_it_at_exit
             break
         time.sleep(0.1)
     assert not _running_with(f"--user-data-dir={profile}"), "Chromium was left running"
+
+
+def _fake_browser(folder):
+    """``chromium`` for PATH that starts and waits, as a browser does until it is closed."""
+    folder.mkdir()
+    script = folder / "chromium"
+    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.chmod(0o700)
+    return folder
+
+
+@pytest.mark.parametrize("browser", [False, True], ids=["no browser", "private browser"])
+def test_a_ctrl_c_at_any_moment_of_the_start_stops_the_app_cleanly(ceremony, tmp_path, browser):
+    """A Ctrl+C right after the address is printed, before the app serves (it opens the
+    browser meanwhile), stops it as one while it serves does: exit 0, one line, and nothing
+    left behind (its launch file, its browser and profile, its lock)."""
+    _, officer = ceremony
+    workdir = Path(officer["TIPDROP_WORKDIR"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS}
+    if browser:
+        env["PATH"] = f"{_fake_browser(tmp_path / 'bin')}:{os.environ['PATH']}"
+    # The moment it lands varies from run to run: a few runs, a little later each time
+    for attempt in range(5):
+        process = subprocess.Popen(
+            [str(TIPDROP), "officer", "app", *([] if browser else ["--no-browser"])], env=env,
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True, preexec_fn=_ctrl_c_as_at_a_terminal)
+        first = queue.Queue()
+        threading.Thread(target=lambda q=first, out=process.stdout: q.put(out.readline()),
+                         daemon=True).start()
+        try:
+            address = first.get(timeout=60)
+        except queue.Empty:
+            process.kill()
+            pytest.fail("the officer app printed no address within 60 s")
+        assert address.startswith("officer app: http://127.0.0.1:"), address
+        time.sleep(attempt * 0.003)
+
+        # When the officer presses Ctrl+C
+        os.killpg(process.pid, signal.SIGINT)
+
+        # Then the app stops as it always does, in one line, with no error
+        code = process.wait(timeout=60)
+        out, err = process.stdout.read(), process.stderr.read()
+        assert (code, err) == (0, ""), (attempt, code, err)
+        assert out.splitlines()[-1].startswith("officer app: stopped; the keys are forgotten"), out
+        # and leaves nothing behind: no launch file, no browser profile or browser, no lock
+        assert not list(workdir.glob("launch-*")) and not list(workdir.glob("browser-*"))
+        assert not _running_with(str(tmp_path / "bin" / "chromium")) or not browser
+        with open(workdir / ".app.lock", "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no app holds it

@@ -15,10 +15,13 @@ import json
 import pytest
 
 from tests.e2e.test_officer_loop import _submit
+from tests.protocol.test_bundles import Server
 from tests.serving import start_server
 from tipdrop.common import sqlite
-from tipdrop.crypto import envelope
+from tipdrop.crypto import envelope, kdf
+from tipdrop.officer import keyfiles
 from tipdrop.protocol import documents
+from tipdrop.server import exchange
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +95,40 @@ def test_a_held_tip_carried_with_another_sealed_report_is_said_in_one_line(
     kept = workspace.execute("SELECT why, body FROM copies WHERE tip_id = ?", [tip_id]).fetchall()
     workspace.close()
     assert kept == [("changed", forged)]
+
+
+def test_a_held_follow_up_carried_changed_is_said_in_one_line_and_shown(run_cli, tmp_path):
+    """The same for a follow-up of a held tip; the bundles are the server library's own."""
+    made = keyfiles.create_unit_key("demo", tmp_path / "keys", "officer pass",
+                                    params=kdf.TEST_PARAMS)
+    officer = {"TIPDROP_PASSPHRASE": "officer pass", "TIPDROP_WORKDIR": str(tmp_path / "cases"),
+               "TIPDROP_KEY": str(made.private_path)}
+    server = Server(tmp_path / "server", keyfiles.unlock(made.private_path, "officer pass"))
+    tip, _ = server.submit("almaty", "Инспектор требует взятку за справку.")
+    server.tips.add_followup(tip_id=tip["id"], text="Он снова там сегодня.")
+    server.export("demo", tmp_path / "first.tdx")
+    run_cli("officer", "open", tmp_path / "first.tdx", env=officer, check=True)
+    # Given a server that put another authentic follow-up under one the unit holds
+    server.db.execute("UPDATE followups SET body = ? WHERE tip_id = ?", [envelope.seal(
+        documents.followup_document(FORGED), server.unit_keys.current("demo").recipient,
+        kind="followup", tip_id=tip["id"], part="f1"), tip["id"]])
+    exchange.export_unit(server.db, server.attachments, unit="demo",
+                         out=tmp_path / "second.tdx", since_start=True)
+    server.db.close()
+
+    # When the officer opens the re-export
+    opened = run_cli("officer", "open", tmp_path / "second.tdx", env=officer)
+
+    # Then one line names the tip and the follow-up, never its words
+    assert opened.returncode == 0, opened.stderr
+    warnings = [line for line in opened.stdout.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, opened.stdout
+    assert warnings[0].startswith("WARNING: 1 follow-ups or attachments already held here "
+                                  f"came changed (tip {tip['id'][:12]} follow-up 1)")
+    assert FORGED not in opened.stdout + opened.stderr and "Traceback" not in opened.stderr
+    # and `officer show` gives the held follow-up and says another copy is kept
+    shown = run_cli("officer", "show", tip["id"], env=officer, check=True).stdout
+    assert "Он снова там сегодня." in shown and FORGED not in shown
+    assert "WARNING: export 2 carried another sealed copy of follow-up 1" in shown
+    trail = run_cli("officer", "audit", "--verify", env=officer, check=True).stdout
+    assert "held-item-differs" in trail and FORGED not in trail

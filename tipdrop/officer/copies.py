@@ -23,6 +23,8 @@ so a bundle that carries a held tip again carries the same bytes
   replies count), and the held report stays the tip's; the returned copy is
   kept too, so a later re-export carrying it is known and not named again.
   A copy that fails any of these is a changed copy like any other.
+
+Another copy of a held follow-up or file: itemcopies.py.
 """
 
 import json
@@ -51,6 +53,12 @@ CREATE TABLE IF NOT EXISTS copies (
     reply_seq INTEGER NOT NULL, encrypted_on TEXT, damaged TEXT, body BLOB NOT NULL,
     PRIMARY KEY (tip_id, n));
 """
+
+def returned_tips(db):
+    """The ids of tips a copy of which came back here from a forward (kept as returned)."""
+    return {tip_id for (tip_id,) in db.execute(
+        "SELECT DISTINCT tip_id FROM copies WHERE why = ?", [RETURNED])}
+
 
 def known_returned(db, rows, body_of):
     """The ids of ``rows`` (carried copies of held tips) that are a returned copy kept here.

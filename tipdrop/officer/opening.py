@@ -17,7 +17,8 @@ bundle says it was made (docs/protocol.md section 10); and a changed copy
 of an export opened before is refused, not reported as "nothing new"
 (bundlechecks.refuse_changed_copy). A tip held here that a bundle carries
 with another sealed report is not taken, but named (``differs``), its copy
-kept sealed as it came, and the rest of the bundle opens, as with the other
+kept sealed as it came (so is another copy of a held follow-up or file,
+``differs_items``), and the rest of the bundle opens, as with the other
 items one tip can spoil; a tip forwarded from here that came back is taken
 back (``returned``, copies.py).
 """
@@ -32,7 +33,7 @@ from tipdrop.common import sqlite
 from tipdrop.common.days import today
 from tipdrop.common.files import fsync_dir
 from tipdrop.errors import InputError
-from tipdrop.officer import copies
+from tipdrop.officer import copies, itemcopies
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
@@ -175,6 +176,7 @@ def _store(workspace, staged, spill, opened_before):
         # Before anything can acknowledge them: the server's purge must not take
         # the only copy of what it carried changed (copies.py).
         copies.keep(db, staged.kept, copies.CHANGED, staged.export_seq, today(), spill.get)
+        itemcopies.keep(db, staged.kept_items, staged.export_seq, today(), spill.get)
         back = [row for _, row in staged.returned.values()]
         copies.keep(db, back, copies.RETURNED, staged.export_seq, today(), spill.get)
         copies.take_back(db, back)
@@ -201,6 +203,8 @@ def _counts(staged, replacing):
                                             for rows in replacing.values() for row in rows})}
     if staged.differs:  # held tips carried changed: kept as held, named (staging.py)
         counts |= {"differs": len(staged.differs), "differs_tips": list(staged.differs)}
+    if staged.differs_items:  # held follow-ups and files carried changed: kept the same way
+        counts |= {"differs_items": list(staged.differs_items)}
     if staged.returned:  # tips forwarded from here, come back (copies.py)
         counts |= {"returned": len(staged.returned),
                    "returned_to": {tip_id: unit for tip_id, (unit, _) in

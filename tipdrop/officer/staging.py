@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from tipdrop.common.days import today
 from tipdrop.crypto import stream
 from tipdrop.errors import DecryptionError, FormatError
-from tipdrop.officer import bundlechecks, copies, provenance
+from tipdrop.officer import bundlechecks, copies, itemcopies, provenance
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.unsealing import open_envelope, stream_opener
@@ -94,6 +94,10 @@ class Staged:
     #: and those copies, kept as they came (copies.py).
     differs: list = field(default_factory=list)
     kept: list = field(default_factory=list)
+    #: Held follow-ups and files the bundle carries as another copy ([tip id, part], sorted),
+    #: and those copies, kept as they came (itemcopies.keep).
+    differs_items: list = field(default_factory=list)
+    kept_items: list = field(default_factory=list)
     #: Tips this workspace forwarded that came back: {tip id: (unit it went to, carried row)}.
     returned: dict = field(default_factory=dict)
     #: Files and follow-ups that are not the reporter's (marked, counted).
@@ -119,6 +123,8 @@ class Reading:
         self.held_tips = {tip_id: (bool(device), bool(damaged)) for tip_id, device, damaged
                           in workspace.db.execute("SELECT id, encrypted_on = 'device', "
                                                   "damaged IS NOT NULL FROM tips")}
+        #: Carried copies of held follow-ups and files that differ (_compare_held keeps them).
+        self.resent_items = []
 
     def _has(self, table, where, *args):
         return self.ws.has(table, where, *args)
@@ -152,13 +158,18 @@ class Reading:
                     continue
                 row = self._stage_followup(record.doc)
                 key = (row["tip_id"], row["seq"])
-                held_damaged = self._has(
-                    "followups", "tip_id = ? AND seq = ? AND damaged IS NOT NULL", *key)
-                if not self._has("followups", "tip_id = ? AND seq = ?", *key):
+                held = self.ws.db.execute("SELECT body, received_day, encrypted_on, damaged "
+                                          "FROM followups WHERE tip_id = ? AND seq = ?",
+                                          key).fetchone()
+                held_damaged = held is not None and held[3] is not None
+                if held is None:
                     staged.followups.append(row)
                 elif held_damaged and not row["damaged"]:  # an intact copy at last
                     staged.followups.append(row | {_REPLACES: True})
                     held_damaged = False
+                elif not held_damaged and itemcopies.followup_differs(held, row,
+                                                                      self.spill.get):
+                    self.resent_items.append(itemcopies.copy_of(row, f"f{row['seq']}"))
                 # As with tips: never acknowledge what the workspace cannot read.
                 if not row["damaged"] and not held_damaged:
                     staged.held["followups"].add(key)
@@ -174,17 +185,19 @@ class Reading:
                 if current is None:
                     raise bundles.BundleError("attachment data without its description")
                 key = (current["tip_id"], current["part"])
-                held_damaged = self._has("attachments", "tip_id = ? AND part = ? AND damaged "
-                                         "IS NOT NULL", *key)
+                held = self.ws.db.execute("SELECT info, size, blob, damaged FROM attachments "
+                                          "WHERE tip_id = ? AND part = ?", key).fetchone()
+                held_damaged = held is not None and held[3] is not None
                 if held_damaged and not current["damaged"]:  # perhaps an intact copy
                     row = self._stage_stream(reader, current)
                     staged.attachments.append(row | {_REPLACES: True})
                     if not row["damaged"]:
                         staged.held["attachments"].add(key)
-                elif self._has("attachments", "tip_id = ? AND part = ?", *key):
-                    reader.copy_stream(lambda chunk: None)  # re-export of a file we hold
-                    if not held_damaged:
-                        staged.held["attachments"].add(key)
+                elif held_damaged:
+                    reader.copy_stream(lambda chunk: None)  # re-export of a file held damaged
+                elif held is not None:  # re-export of a file we hold: the same, or kept
+                    self._compare_file(reader, current, held)
+                    staged.held["attachments"].add(key)
                 else:
                     row = self._stage_stream(reader, current)
                     staged.attachments.append(row)
@@ -236,6 +249,36 @@ class Reading:
         self.staged.differs = sorted(t["id"] for t in self.staged.kept)
         for tip_id in changed:
             self.staged.reports.pop(tip_id, None)
+        # A forward seals a tip's follow-ups and files again: those of a tip
+        # forwarded back are not compared (copies.py).
+        forwarded = set(self.staged.returned) | copies.returned_tips(db)
+        self.staged.kept_items = [i for i in self.resent_items if i["tip_id"] not in forwarded]
+        self.staged.differs_items = sorted([i["tip_id"], i["part"]]
+                                           for i in self.staged.kept_items)
+
+    def _compare_file(self, reader, row, held):
+        """Read the pending stream of ``row``, a file held here; note it if it is another copy.
+
+        Another stream must still be authentic, as a new one must be.
+        """
+        folder = self.spill.path.parent  # the import's own folder (scratch.py)
+        item = itemcopies.compare_file(reader, row, held, self.ws.blobs, folder, self.spill.get)
+        if item is not None:
+            if item["stream"]:
+                item["damaged"] = row["damaged"] or self._check_stream(item["stream"], row)
+            self.resent_items.append(item)
+
+    def _check_stream(self, path, row):
+        """Decrypt the stream in ``path`` to nothing: None, or why it is damaged (device only)."""
+        try:
+            with open(path, "rb") as f, open(os.devnull, "wb") as sink:
+                stream.decrypt_stream(f, sink, stream_opener(f, self.keyring, row),
+                                      kind="attachment", tip_id=row["tip_id"], part=row["part"])
+        except _DEVICE_FAULTS as e:
+            if row["tip_id"] not in self.staged.device:
+                raise
+            return _reason(e)
+        return None
 
     def _check_bindings(self):
         """Refuse or mark files and count follow-ups that are not the reporter's (section 14)."""
@@ -383,14 +426,9 @@ class Reading:
             reader.copy_stream(f.write)
             f.flush()
             os.fsync(f.fileno())
-        try:
-            with open(tmp, "rb") as f, open(os.devnull, "wb") as sink:
-                stream.decrypt_stream(f, sink, stream_opener(f, self.keyring, row),
-                                      kind="attachment", tip_id=row["tip_id"], part=row["part"])
-        except _DEVICE_FAULTS as e:
-            if row["tip_id"] not in self.staged.device:
-                raise
-            row = row | {"damaged": row["damaged"] or _reason(e)}
+        damaged = self._check_stream(tmp, row)
+        if damaged:
+            row = row | {"damaged": row["damaged"] or damaged}
         return row | {"blob": name}
 
 

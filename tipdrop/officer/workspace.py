@@ -27,7 +27,7 @@ from tipdrop.common.days import today
 from tipdrop.common.files import atomic_write
 from tipdrop.crypto import envelope, stream
 from tipdrop.errors import InputError, TipdropError, WrongKeyError
-from tipdrop.officer import acking, copies, opening, provenance, scratch
+from tipdrop.officer import acking, copies, itemcopies, opening, provenance, scratch
 from tipdrop.officer.audit import AuditLog
 from tipdrop.officer.outbox import Outbox
 from tipdrop.officer.saving import save_attachment
@@ -104,7 +104,7 @@ class Workspace(Outbox):
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
         scratch.clean(self.blobs / "tmp")  # what killed imports left (never a running one's)
         self.db = sqlite.connect(self.dir / "workspace.db")
-        self.db.conn.executescript(SCHEMA + copies.SCHEMA)
+        self.db.conn.executescript(SCHEMA + copies.SCHEMA + itemcopies.SCHEMA)
         for table in ("tips", "attachments", "followups"):  # made before device sealing
             if "damaged" not in self.db[table].columns_dict:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN damaged TEXT")
@@ -185,17 +185,23 @@ class Workspace(Outbox):
         authenticated whole, so no tip can be dropped from one unnoticed.
         Tips held here that the bundle carried changed (kept as held, see
         staging.Reading._compare_held) are named the same way, in
-        ``held-differs`` entries; a tip forwarded from here that came back
+        ``held-differs`` entries, and held follow-ups and files carried
+        changed in a ``held-item-differs`` entry per tip (its parts); a tip forwarded from here that came back
         (copies.py) gets a ``forward-returned`` entry, like ``forward``.
         """
         self.check_unit(keyring)
         counts, new = opening.open_bundle(self, path, keyring, progress, again=again)
         new = sorted(new)
         differs = counts.get("differs_tips", [])
+        parts = {}
+        for tip_id, part in counts.get("differs_items", []):
+            parts.setdefault(tip_id, []).append(part)
         self.audit.record_many(keyring, [("open-bundle", None, {
             k: counts.get(k, 0) for k in ("tips", "followups", "attachments")})]
             + [("held-differs", None, {"tip_ids": differs[i:i + IMPORT_ENTRY_TIPS]})
                for i in range(0, len(differs), IMPORT_ENTRY_TIPS)]
+            + [("held-item-differs", tip_id, {"parts": names})
+               for tip_id, names in sorted(parts.items())]
             + [("forward-returned", tip_id, {"to_unit": unit})
                for tip_id, unit in counts.get("returned_to", {}).items()]
             + [("import", None, {"tip_ids": new[i:i + IMPORT_ENTRY_TIPS]})
@@ -394,6 +400,7 @@ class Workspace(Outbox):
                     digests, [f["part"] for f in files]),
                 "files_bound": digests is not None,
                 "other_copies": copies.kept(self.db, tip_id),
+                "other_item_copies": itemcopies.kept(self.db, tip_id),
                 "followup_key": binding.followup_public_of(report) is not None if report
                 else False}
 

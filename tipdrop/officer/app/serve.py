@@ -6,12 +6,14 @@ keys stay in the one process that asked for the passphrase. Connections get
 a thread each (a browser's idle, preconnected socket must not hold up the
 page), but requests run one at a time, under the desk's mutex. A connection
 from another user of the computer is closed before it is read (peers.py).
-One app runs on a workspace at a time (only_app).
+One app runs on a workspace at a time (only_app). Ctrl+C stops it the same
+way at any moment, starting, serving or stopping (CtrlC).
 """
 
 import fcntl
 import os
 import re
+import signal
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -67,6 +69,51 @@ def only_app(workdir):
         os.close(fd)  # releases the lock
 
 
+class CtrlC:
+    """Ctrl+C (SIGINT) for the app's process: it ends serving, and is only noted elsewhere.
+
+    Python raises KeyboardInterrupt wherever the signal lands: one pressed
+    while the app started (after its address was printed, while it opened
+    the browser) ended it with "aborted" and skipped its cleanup, leaving
+    the launch file, the browser and its profile. Installed before the app
+    starts, this handler raises only while the server waits for requests
+    (serve), once, and notes every other press: a press while starting
+    stops the app before it serves, one while stopping changes nothing.
+    It stays installed until the process ends, right after the app stops.
+    """
+
+    def __init__(self):
+        self.pressed = False
+        self._serving = False
+
+    @classmethod
+    def installed(cls):
+        """A CtrlC handling SIGINT, unless this is not the main thread or SIGINT is ignored."""
+        ctrl_c = cls()
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, ctrl_c._pressed)
+        return ctrl_c
+
+    def _pressed(self, signum, frame):
+        if self._serving:
+            self._serving = False  # once: the stopping that follows is not interrupted
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def serve(self, server):
+        """``server.serve_forever()`` until Ctrl+C, unless it was pressed already."""
+        try:
+            try:
+                self._serving = True
+                if not self.pressed:
+                    server.serve_forever()
+            finally:
+                self._serving = False
+        except KeyboardInterrupt:
+            self.pressed = True
+
+
 class QuietHandler(WSGIRequestHandler):
     """No request log: its lines would hold tip ids and search words, plaintext's shadows."""
 
@@ -96,15 +143,21 @@ def _starting(environ, start_response):
 
 def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         say: Callable[[str], None] = print, server_url=None, show_link: bool = False,
-        default_browser: bool = False) -> None:
+        default_browser: bool = False, ctrl_c: CtrlC | None = None) -> None:
     """Serve until interrupted; print the address and the launch file, and open that file.
 
     The launch token is printed only with ``show_link`` (launchfile.py says
     why it is kept off command lines). ``server_url``: the tipdrop server
     the Exchange page pulls from (a ServerURL), if any. The file opens in a
     browser with a profile of its own (privatebrowser.py), or with
-    ``default_browser`` in the system's default browser.
+    ``default_browser`` in the system's default browser. ``ctrl_c``: the
+    process's CtrlC, installed before the desk was made (else here).
     """
+    ctrl_c = ctrl_c or CtrlC.installed()
+    if ctrl_c.pressed:  # while the desk was made: nothing started yet
+        desk.close()
+        say("officer app: stopped; the keys are forgotten")
+        return
     with only_app(desk.workspace.dir) as note_address:
         server = make_server(HOST, port, _starting, threaded=True, request_handler=QuietHandler)
         # Before a thread or a byte of the request: only this user's sockets (peers.py).
@@ -119,11 +172,13 @@ def run(desk: Desk, port: int = 0, open_browser: bool = True, outbox_dir=None,
         try:
             gate = app.extensions["officer_gate"]
             say(f"officer app: {gate.launch_url() if show_link else gate.origin + '/'}")
-            if open_browser:
+            if ctrl_c.pressed:
+                pass  # stopping already: no browser to open, no sign-in to offer
+            elif open_browser:
                 browser = _open_browser(launch, desk.workspace.dir, default_browser, say)
             else:
                 say(f"officer app: open {launch.url} in the browser to sign in (it works once)")
-            _serve(server, app, desk)
+            _serve(server, app, desk, ctrl_c)
         finally:
             if browser is not None:
                 browser.stop()  # the pages on its screen go with the keys
@@ -163,7 +218,7 @@ def _open_browser(launch, workdir, default_browser, say):
     return None
 
 
-def _serve(server, app, desk):
+def _serve(server, app, desk, ctrl_c):
     stop = threading.Event()
 
     def watch():
@@ -172,7 +227,7 @@ def _serve(server, app, desk):
 
     threading.Thread(target=watch, name="idle-lock", daemon=True).start()
     try:
-        server.serve_forever()  # returns on Ctrl+C (werkzeug takes the KeyboardInterrupt)
+        ctrl_c.serve(server)
     finally:
         stop.set()
         server.server_close()
