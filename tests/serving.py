@@ -144,7 +144,7 @@ class Server:
                 # can even meet itself (TCP self-connect) and read back its own
                 # "GET / HTTP/1.1" as the answer: closed at once, so the port is
                 # free again for the server, and tried again.
-                time.sleep(0.1)
+                time.sleep(0.02)
         self.stop()
         raise AssertionError("server did not start in 30 s")
 
