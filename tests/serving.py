@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tipdrop.crypto import kdf, keys
+from tipdrop.server.serve import ALLOCATOR_ENV
 
 TIPDROP = Path(sys.executable).with_name("tipdrop")
 
@@ -143,7 +144,7 @@ class Server:
                 # can even meet itself (TCP self-connect) and read back its own
                 # "GET / HTTP/1.1" as the answer: closed at once, so the port is
                 # free again for the server, and tried again.
-                time.sleep(0.1)
+                time.sleep(0.02)
         self.stop()
         raise AssertionError("server did not start in 30 s")
 
@@ -204,10 +205,14 @@ def multipart(fields, files=()):
 
 
 def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host="127.0.0.1",
-                 keys_files=None):
+                 keys_files=None, allocator_env=True):
     """Start ``tipdrop serve`` with a demo unit; by default its key is made here
     (private file with cheap test KDF parameters, passphrase "officer pass").
-    ``keys_files``: more files for the keys folder, {name: text} (e.g. alerts.json)."""
+    ``keys_files``: more files for the keys folder, {name: text} (e.g. alerts.json).
+    ``allocator_env``: start it with serve.ALLOCATOR_ENV already set, as
+    deploy/systemd/tipdrop.service does, so that ``tipdrop serve`` need not start
+    itself again to set it (half a CPU-second per server); False starts it without,
+    as an operator might (tests/e2e/test_allocator.py proves it then sets them)."""
     keys_dir = tmp_path / "keys"
     keys_dir.mkdir()
     officer = tmp_path / "officer"
@@ -229,6 +234,8 @@ def start_server(tmp_path, workers=2, extra_env=None, public_key_file=None, host
     log_path = tmp_path / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    if allocator_env:
+        env = ALLOCATOR_ENV | env
     env |= {"TMPDIR": str(tmp_dir), "TIPDROP_DATA_DIR": str(data_dir),
             "TIPDROP_KEYS_DIR": str(keys_dir)} | (extra_env or {})
     log_path.write_bytes(b"")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser.conftest import collect_errors
-from tests.browser.test_questions_browser import require
+from tests.browser.test_questions_browser import server_requiring  # noqa: F401 (a fixture)
 from tests.browser.test_shared_device_browser import AXE, AXE_VIOLATIONS
 from tests.browser.test_stats_browser import _seed
 
@@ -60,11 +60,11 @@ def test_stats_charts_and_pages_keep_their_contrast_in_light_and_dark_mode(brows
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_questionnaire_has_no_axe_violation_with_or_without_its_script(browser, server, lang,
-                                                                           scheme):
+def test_the_questionnaire_has_no_axe_violation_with_or_without_its_script(
+        browser, server_requiring, lang, scheme):  # noqa: F811 (the fixture imported above)
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: `make test` installs axe-core from npm")
-    require(server, "drugs.place")
+    server = server_requiring("drugs.place")
     base = f"http://127.0.0.1:{server.port}"
     context = browser.new_context(locale={"kk": "kk-KZ", "ru": "ru-RU"}[lang], bypass_csp=True,
                                   color_scheme=scheme, viewport={"width": 320, "height": 640})

@@ -12,15 +12,26 @@ import pytest
 
 from tests.browser.conftest import choose_category
 from tests.server.web.test_questions import required_categories
+from tests.serving import start_server
 from tipdrop.common import sqlite
 
 
-def require(server, *questions):
-    """Restart ``server`` with an operator categories file making ``questions`` required
-    (the shipped ones are all optional)."""
-    required_categories(server.keys_dir / "categories.json", *questions)
-    server.stop()
-    server.start()
+@pytest.fixture
+def server_requiring(tmp_path):
+    """Start a server with an operator categories file making the questions given
+    required (the shipped ones are all optional); it is stopped after the test."""
+    started = []
+
+    def start(*questions):
+        path = tmp_path / "required-categories.json"
+        required_categories(path, *questions)
+        text = json.dumps(json.loads(path.read_text(encoding="utf-8")))
+        started.append(start_server(tmp_path, keys_files={"categories.json": text}))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 pytestmark = pytest.mark.e2e
 
@@ -95,8 +106,8 @@ def test_answers_reach_the_officer_labelled_in_the_reporters_language(
     assert [a["id"] for a in detail["report"]["answers"]] == [s[1].split("-")[2] for s in steps]
 
 
-def test_a_required_question_is_explained_before_anything_is_encrypted(browser, server):
-    require(server, "drugs.place")
+def test_a_required_question_is_explained_before_anything_is_encrypted(browser, server_requiring):
+    server = server_requiring("drugs.place")
     page = browser.new_page(locale="ru-RU")
     posts = []
     page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
@@ -113,8 +124,8 @@ def test_a_required_question_is_explained_before_anything_is_encrypted(browser, 
     page.close()
 
 
-def test_a_required_question_without_javascript_is_explained_by_the_server(browser, server):
-    require(server, "domestic-violence.danger-now")
+def test_a_required_question_without_javascript_is_explained_by_the_server(browser, server_requiring):
+    server = server_requiring("domestic-violence.danger-now")
     context = browser.new_context(locale="kk-KZ", java_script_enabled=False)
     page = context.new_page()
     page.goto(f"http://127.0.0.1:{server.port}/submit?lang=kk")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.serving import start_server
+from tipdrop.crypto import kdf
+from tipdrop.officer.keyfiles import create_unit_key
 
 TIPDROP = Path(sys.executable).with_name("tipdrop")
 
@@ -58,11 +60,19 @@ PASS = {"TIPDROP_PASSPHRASE": "ceremony passphrase"}
 
 
 @pytest.fixture
-def ceremony(tmp_path, run_cli):
+def ceremony(tmp_path):
     """A unit key made at a key ceremony, a server that holds its public half,
-    and the environment of the officer who holds the private half."""
-    made = run_cli("keygen", "--unit", "demo", "--out", tmp_path / "ceremony", env=PASS)
-    assert made.returncode == 0, made.stderr
+    and the environment of the officer who holds the private half.
+
+    The key files are made as ``tipdrop keygen`` makes them (keyfiles.create_unit_key),
+    but under the cheap test Argon2 parameters: every officer command unlocks the
+    key, and at the real cost (kdf.KEY_FILE_PARAMS, 256 MiB) each unlock takes
+    seconds. ``tipdrop keygen`` itself is run by test_cli_keys.py, and officer
+    commands on a key it made at the real cost by test_key_rotation.py and
+    test_officer_team.py.
+    """
+    create_unit_key("demo", tmp_path / "ceremony", PASS["TIPDROP_PASSPHRASE"],
+                    params=kdf.TEST_PARAMS)
     server = start_server(tmp_path, public_key_file=tmp_path / "ceremony" / "demo.pub")
     officer = {**PASS, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
                "TIPDROP_KEY": str(tmp_path / "ceremony" / "demo.key")}

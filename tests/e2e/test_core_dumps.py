@@ -45,6 +45,22 @@ def _children(pid):
     return [int(child) for child in out.split()]
 
 
+def _ended(pid):
+    """Whether process ``pid`` has ended (gone, or a zombie: it runs no more)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def _wait_until_ended(pids, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not all(_ended(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"{pids} still running {seconds} s after SIGSEGV"
+        time.sleep(0.05)
+
+
 def _core_files(root):
     return [path for path in root.rglob("core*") if path.is_file()]
 
@@ -68,7 +84,8 @@ def test_a_crashing_server_worker_leaves_no_core_file_whatever_the_shell_allowed
         # (the working folder, with the default core_pattern "core")
         for pid in workers:
             os.kill(pid, signal.SIGSEGV)
-        time.sleep(3)
+        # (a core, if any, is written before the process ends: wait until both have)
+        _wait_until_ended(workers)
     finally:
         server.kill()
     with open("/proc/sys/kernel/core_pattern") as f:

@@ -1,6 +1,8 @@
 """Each officer's own passphrase, the audit trail and paper backups, through the real CLI.
 
-These run the real Argon2id key-file parameters (about a second per unlock).
+The slots `officer team add` and `passwd` write, and the key the shares test makes
+with `tipdrop keygen`, have the real Argon2id key-file parameters (about a second
+per unlock); the ceremony's shared slot has the test ones (tests/e2e/conftest.py).
 """
 
 import json
