@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import sqlite3
+import subprocess
 from contextlib import closing
 from pathlib import Path
 
@@ -383,3 +384,64 @@ def _hex_words(data):
         text = run.group().decode()
         found.update(text[i:i + n] for n in (16, 32) for i in range(len(text) - n + 1))
     return found
+
+
+class _CreatedFiles:
+    """Names of the files made in a folder, seen by inotify even if they are unlinked at once."""
+
+    def __init__(self, folder):
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = self._libc.inotify_init1(os.O_NONBLOCK)
+        assert self._fd >= 0
+        assert self._libc.inotify_add_watch(self._fd, str(folder).encode(), 0x100) >= 0  # CREATE
+
+    def names(self):
+        import struct
+
+        found, data = [], b""
+        while True:
+            try:
+                data += os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+        while data:
+            _, _, _, length = struct.unpack_from("iIII", data)
+            found.append(data[16:16 + length].rstrip(b"\0").decode())
+            data = data[16 + length:]
+        os.close(self._fd)
+        return found
+
+
+def test_a_purge_writes_no_temporary_file_outside_the_database(tmp_path):
+    # SQLite keeps a statement's undo pages and its sorts in temporary files,
+    # by default on the disk (/var/tmp), unlinked as soon as made: a real
+    # purge of 10,000 tips wrote eleven of about 6 MB each, holding the ids,
+    # locators and ciphertext of the tips it deleted (seen by keeping them
+    # from being unlinked). Unlinked, their blocks stay on the disk, outside
+    # any file, for whoever images it. temp_store=MEMORY keeps them in RAM.
+    from tests.serving import TIPDROP
+
+    # Given a data folder with 20,000 tips, every other one due
+    folder = tmp_path / "instance"
+    (folder / "attachments").mkdir(parents=True)
+    database = sqlite.connect(folder / "tipdrop.db")
+    store.init(database)
+    _closed_tips(database, 20_000)
+    database.execute("UPDATE tips SET status = 'in-review' WHERE rowid % 2 = 0")
+    database.execute("UPDATE tips SET status_day = '2020-01-01'")
+    database.close()
+    # When a real `tipdrop purge` runs with SQLite's temporary folder watched
+    scratch = tmp_path / "sqlite-tmp"
+    scratch.mkdir()
+    watch = _CreatedFiles(scratch)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIPDROP_")}
+    env |= {"SQLITE_TMPDIR": str(scratch), "TMPDIR": str(scratch),
+            "TIPDROP_DATA_DIR": str(folder)}
+    result = subprocess.run([str(TIPDROP), "purge"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("purged 10000 of")
+    # Then SQLite made no file there
+    assert watch.names() == []
