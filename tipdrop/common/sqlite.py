@@ -19,6 +19,10 @@ PRAGMAS = (
     "PRAGMA secure_delete=ON",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
+    # A statement's undo pages and its sorts stay in RAM: SQLite's default puts
+    # them in files on the disk (/var/tmp), unlinked at once, whose blocks keep
+    # what a purge deleted (docs/threat-model.md, "Deleted means gone").
+    "PRAGMA temp_store=MEMORY",
     # Cut the log file back to 64 MiB after a checkpoint (see _CHECKPOINT_BYTES).
     "PRAGMA journal_size_limit=67108864",
 )

@@ -15,7 +15,8 @@ key, the replies, and the numbered rows of follow-ups and files.
 
 Deleted means gone (docs/design.md, invariant 9): rows are deleted with ``secure_delete`` on,
 so SQLite overwrites them with zeros (attachments' bytes too: they are rows,
-store/blobs.py); attachment files an older tipdrop left are overwritten,
+store/blobs.py); the indexes that name tips are rebuilt, since their interior
+pages keep copies of deleted keys (a receipt's locator); attachment files an older tipdrop left are overwritten,
 then unlinked; and the WAL, which still holds the pages as they were before the
 delete, is checkpointed and truncated to zero bytes.
 
@@ -151,6 +152,8 @@ def _purge(db, attachments_dir, plan, batch, batch_bytes):
         _remove_files(attachments_dir, blobs)
         deleted += len(gone)
         files += len(blobs)
+    if deleted:
+        deletion.rebuild_tip_indexes(db)
     cleared = {"tips": 0, "followups": 0, "attachments": 0}
     while True:
         counts, blobs = deletion.clear_held(db, min(batch, HELD_BATCH))

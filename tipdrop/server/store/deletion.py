@@ -99,6 +99,25 @@ def purge_tips(db, tip_ids, *, closed, cutoff):
     return due, legacy
 
 
+#: Tables whose indexes hold a tip's id or receipt locator as a key.
+_TIP_KEYED = ("tips", "attachments", "followups", "replies", "transfers")
+
+
+def rebuild_tip_indexes(db):
+    """Rebuild every index that names tips, so no key of a deleted tip is left in its pages.
+
+    An index b-tree copies some of its keys into its interior pages, as
+    dividers between leaves, and deleting the entry leaves that copy where
+    it is, secure_delete or not: purged reports' receipt locators and ids
+    stayed in the file. REINDEX builds each index anew and frees its old
+    pages, which secure_delete zeroes. One transaction; the WAL holds the
+    old pages until checkpoint_truncate.
+    """
+    with transaction(db):
+        for table in _TIP_KEYED:
+            db.execute(f"REINDEX {table}")
+
+
 #: Items the unit holds whose ciphertext is still on the server.
 _HELD_CIPHERTEXT = {
     "tips": "SELECT id AS tip_id FROM tips WHERE held_seq > 0 AND length(body) > 0",
