@@ -353,6 +353,34 @@ def test_ipv6_clients_are_counted_by_their_64_prefix(app_config):
     assert _check_from(client, "2001:db8:1:3::1") == 404
 
 
+def test_ipv6_addresses_embedding_ipv4_are_counted_by_that_ipv4_address(app_config):
+    # Given a limit of 1 check, and IPv4 clients reaching the server through IPv6
+    # (NAT64, local-use NAT64, IPv4-compatible, 6to4, Teredo)
+    client = create_app(app_config | {"checks_per_hour": 1}).test_client()
+    teredo = "2001:0:4136:e378:8000:63bf:{:x}:{:x}"  # client address XOR ffff:ffff
+
+    def teredo_of(a, b, c, d):
+        return teredo.format(0xFFFF ^ (a << 8 | b), 0xFFFF ^ (c << 8 | d))
+
+    kinds = [
+        lambda a, b, c, d: f"64:ff9b::{a}.{b}.{c}.{d}",
+        lambda a, b, c, d: f"64:ff9b:1:abcd::{a}.{b}.{c}.{d}",
+        lambda a, b, c, d: f"::{a}.{b}.{c}.{d}",
+        lambda a, b, c, d: f"2002:{a:02x}{b:02x}:{c:02x}{d:02x}:1::1",
+        teredo_of,
+    ]
+    for n, kind in enumerate(kinds):
+        # Then three different IPv4 hosts embedded alike do not share a limit
+        hosts = [(198, 51, 100, 10 * n + i) for i in (1, 2, 3)]
+        assert [_check_from(client, kind(*h)) for h in hosts] == [404, 404, 404], n
+        # And the same IPv4 host, embedded another way or plain, is the same client
+        assert _check_from(client, "{}.{}.{}.{}".format(*hosts[0])) == 429, n
+    second = (203, 0, 113, 7)
+    assert _check_from(client, kinds[3](*second)) == 404  # 6to4 from one /64 ...
+    assert _check_from(client, "2002:cb00:7107:ffff::2") == 429  # ... and another
+    assert _check_from(client, teredo_of(*second)) == 429
+
+
 def test_ipv4_and_ipv4_mapped_clients_are_still_counted_per_address(app_config):
     client = create_app(app_config | {"checks_per_hour": 1}).test_client()
     # An IPv4-mapped IPv6 address (a dual-stack socket) is its IPv4 address

@@ -138,8 +138,9 @@ def _counted_client():
     (and changes, by privacy extensions or at will) its address inside it:
     counted per address, one client would have 2**64 limits. So an IPv6
     client is its /64 prefix, written as a network ("2001:db8:1:2::/64").
-    An IPv4-mapped address (``::ffff:192.0.2.1``, a dual-stack socket's IPv4
-    client) is the IPv4 address it carries. Whatever it is, it only enters
+    An IPv6 address that carries an IPv4 client (:func:`_embedded_ipv4`:
+    IPv4-mapped, NAT64, IPv4-compatible, 6to4, Teredo) is that IPv4 address,
+    or behind NAT64 every IPv4 reporter would share one /64. Whatever it is, it only enters
     the limiter's daily-keyed HMAC (ratelimit.py): never stored or logged.
     """
     address = request.remote_addr or ""
@@ -148,8 +149,38 @@ def _counted_client():
     except ValueError:
         return address  # not an IP (a Unix socket's peer): counted as it is
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return str(embedded)
         prefix = ipaddress.IPv6Address(int(ip) >> 64 << 64)  # drops a %scope too
         return f"{prefix}/64"
     return str(ip)
+
+
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, RFC 4291
+
+
+def _embedded_ipv4(ip):
+    """The IPv4 client an IPv6 address stands for, or None.
+
+    IPv4-mapped (``::ffff:a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d`` and the
+    local-use ``64:ff9b:1::/48``, the IPv4 address in the last 32 bits),
+    IPv4-compatible (``::a.b.c.d``, not ``::`` or ``::1``), 6to4
+    (``2002:V4ADDR::/48``: one IPv4 holder has 65,536 /64s) and Teredo
+    (``2001:0::/32``: the clients of one Teredo server share /64s; the
+    client's own address is carried, obfuscated, in the last 32 bits).
+    """
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    last_32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64_WELL_KNOWN or ip in _NAT64_LOCAL_USE:
+        return last_32
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return last_32
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
