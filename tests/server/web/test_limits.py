@@ -471,8 +471,8 @@ def test_a_waiter_asks_again_while_it_waits_for_a_holder_to_be_ended():
         judged.append(time.monotonic())
         if len(judged) < 3:  # not yet old enough to be judged
             return False
-        release.set()  # ended: the holder lets go
-        return True
+        release.set()  # ended: the holder (this test's thread) lets go
+        return threading.main_thread().ident
 
     import threading
 
@@ -484,6 +484,53 @@ def test_a_waiter_asks_again_while_it_waits_for_a_holder_to_be_ended():
     waiter.join(timeout=20)
     assert [outcome for _, outcome, _ in results] == ["slot"]
     assert len(judged) == 3  # asked again while it waited, and no more once one was ended
+
+
+def test_a_slot_freed_by_a_holder_not_ended_does_not_count_as_the_ended_one_letting_go():
+    """A waiter served by a finished holder leaves the ended holder's release for the next."""
+    import threading
+
+    ended_holders = []
+    holders = {}
+    slots = Slots(3, wait=10, line=2, recheck=0.05)
+
+    def reclaim():
+        ended_holders.append("h1")
+        return holders["h1"][0].ident  # ended, but it has not let go yet
+
+    def hold(name):
+        let_go = threading.Event()
+
+        def run():
+            with slots():
+                let_go.wait(20)
+
+        thread = threading.Thread(target=run)
+        holders[name] = (thread, let_go)
+        thread.start()
+
+    slots.reclaim = reclaim
+    for name in ("h1", "h2", "h3"):
+        hold(name)
+    _until(lambda: slots._free == 0)
+    # Given a waiter that had the slowest holder, h1, ended for it
+    hold("w1")
+    _until(lambda: ended_holders == ["h1"])
+    # When another holder finishes and its slot goes to that waiter
+    holders["h2"][1].set()
+    _until(lambda: not slots._waiters)
+    # Then a new waiter has no second holder ended: h1's release will serve it
+    hold("w2")
+    _until(lambda: len(slots._waiters) == 1)
+    time.sleep(0.3)  # several rechecks
+    assert ended_holders == ["h1"]
+    holders["h1"][1].set()
+    _until(lambda: not slots._waiters)
+    assert ended_holders == ["h1"]
+    for thread, let_go in holders.values():
+        let_go.set()
+        thread.join(timeout=20)
+    assert slots._free == 3 and not slots._holders and not slots._ending
 
 
 def test_a_full_line_keeps_the_places_of_waiters_that_sent_most():

@@ -95,6 +95,8 @@ class _Body:
         self._deadlines = deadlines
         self.environ = environ
         self.sock = environ.get("gunicorn.socket")
+        #: The request's thread, which holds its upload slot (limits.Slots, ``reclaim``).
+        self.thread = threading.get_ident()
         self.stream = stream
         self.received = 0
         #: When reading began (the deadlines' clock).
@@ -250,7 +252,10 @@ class Deadlines:
                 body.expire()
 
     def reclaim(self, rate):
-        """End the slowest upload holding a slot if it brought less than ``rate`` bytes/s; True if one was ended.
+        """End the slowest upload holding a slot if it brought less than ``rate`` bytes/s.
+
+        Returns the thread of the upload ended (the one that holds its slot,
+        for limits.Slots to know its release when it comes), or None.
 
         Called when a large upload finds every upload slot of this process
         held (web/__init__.py): a slot then goes to whoever can use it, not
@@ -267,7 +272,7 @@ class Deadlines:
         minimum rate does.
         """
         if rate <= 0:
-            return False
+            return None
         now = self.clock()
         with self._lock:
             holders = [body for body in self._bodies
@@ -282,10 +287,10 @@ class Deadlines:
             if speed < slowest_speed:
                 slowest, slowest_speed = body, speed
         if slowest is None:
-            return False
+            return None
         self.done(slowest)
         slowest.expire()
-        return True
+        return slowest.thread
 
 
 def unread_bytes():

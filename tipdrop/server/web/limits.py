@@ -50,10 +50,13 @@ class Slots:
     upload, which sends its body at once.
 
     With ``reclaim``, a waiter asks every ``recheck`` seconds for a holder
-    to be ended to free a slot (it returns whether it ended one:
-    Deadlines.reclaim for the upload slots), never more holders than there
-    are waiters; once one is ended the waiter waits at least
-    ``reclaim_wait`` seconds more for the holder to let go.
+    to be ended to free a slot (it returns the thread of the holder it
+    ended, ``threading.get_ident()`` in it, or None: Deadlines.reclaim for
+    the upload slots), never more holders than there are waiters; once one
+    is ended the waiter waits at least ``reclaim_wait`` seconds more for the
+    holder to let go. Only the release of a holder that was ended counts as
+    its letting go: a slot another holder frees by finishing is no reason
+    to end one more honest upload for the next waiter.
     """
 
     def __init__(self, size, wait=2.0, reclaim=None, reclaim_wait=5.0, line=None, recheck=0.5,
@@ -69,14 +72,19 @@ class Slots:
         self._free = size
         #: The waiters, longest waiting first.
         self._waiters = []
+        #: The threads holding a slot.
+        self._holders = set()
         #: Holders ended for a waiter that have not let go of their slot yet.
-        self._ending = 0
+        self._ending = set()
+        #: Calls to ``reclaim`` under way.
+        self._asking = 0
 
     def _acquire(self):
         sent = self.standing() if self.standing is not None else None
         with self._lock:
             if self._free:
                 self._free -= 1
+                self._holders.add(threading.get_ident())
                 return True
             waiter = _Waiter(sent)
             if self.line is None or len(self._waiters) < self.line:
@@ -112,14 +120,18 @@ class Slots:
         if self.reclaim is None:
             return False
         with self._lock:
-            if self._ending >= len(self._waiters):
+            if len(self._ending) + self._asking >= len(self._waiters):
                 return False
-            self._ending += 1
-        if self.reclaim():
-            return True
-        with self._lock:
-            self._ending -= 1
-        return False
+            self._asking += 1
+        ended = None
+        try:
+            ended = self.reclaim()
+        finally:
+            with self._lock:
+                self._asking -= 1
+                if ended in self._holders:  # not let go already, as it may have while ended
+                    self._ending.add(ended)
+        return ended is not None
 
     def _wait_in_line(self, waiter):
         deadline = time.monotonic() + self.wait
@@ -131,14 +143,18 @@ class Slots:
             if left <= 0 or waiter.event.wait(min(left, self.recheck)):
                 with self._lock:
                     if waiter.state != _WAITING:
+                        if waiter.state == _GIVEN:
+                            self._holders.add(threading.get_ident())
                         return waiter.state == _GIVEN
                     if time.monotonic() >= deadline:
                         self._waiters.remove(waiter)
                         return False
 
     def _release(self):
+        holder = threading.get_ident()
         with self._lock:
-            self._ending = max(0, self._ending - 1)
+            self._holders.discard(holder)
+            self._ending.discard(holder)
             if self._waiters:
                 first = self._waiters.pop(0)
                 first.state = _GIVEN  # the slot passes to it, still taken
