@@ -397,6 +397,25 @@ def test_nginx_that_may_compress_tipdrops_answers_is_found(tmp_path, gzip):
     assert "gzip is not off" in finding.problem and "'gzip off;'" in finding.fix
 
 
+@pytest.mark.parametrize("module", ["brotli", "zstd"])
+@pytest.mark.parametrize("where", ["server", "http"])
+def test_nginx_brotli_or_zstd_compressing_tipdrops_answers_is_found(tmp_path, module, where):
+    # ngx_brotli and the zstd module compress as gzip does, and reveal the
+    # padded check answers' sizes as much; turned on for the site or for all
+    server = "server { client_body_temp_path /run/t;" + GOOD_LOCATION + "}"
+    if where == "server":
+        conf = server.replace("server {", f"server {{ {module} on;", 1)
+    else:
+        conf = f"http {{ {module} on; {module}_types text/html; {server} }}"
+    finding = only(doctor.check_nginx_config(nginx(tmp_path, conf)))
+    assert f"{module} is on" in finding.problem and "by its size" in finding.problem
+    assert f"'{module} off;'" in finding.fix
+    # And off where tipdrop is proxied (the server block overriding http), it is fine
+    fixed = (conf.replace(f"{module} on;", f"{module} off;") if where == "server" else
+             conf.replace("client_body_temp_path", f"{module} off; client_body_temp_path"))
+    assert doctor.check_nginx_config(nginx(tmp_path, fixed)) == []
+
+
 def test_nginx_access_log_on_is_found(tmp_path):
     path = nginx(tmp_path, "server { client_body_temp_path /run/t;"
                  + GOOD_LOCATION.replace("access_log off;", "access_log /var/log/a.log;") + "}")

@@ -376,8 +376,10 @@ def check_nginx_config(path):
     Nor may nginx name reporters: ``access_log off``, and ``error_log
     /dev/null``, since nginx ends every line about a connection or request, at
     any level, with ``client: <address>`` (docs/reverse-proxy.md, "Logs").
-    And ``gzip off``: compression undoes the fixed size of receipt-check
-    answers (tipdrop/server/web/padded.py).
+    And ``gzip off``, and no ``brotli``/``zstd`` (ngx_brotli, the zstd
+    module) on where the app is proxied or in the http context it inherits
+    from: compression undoes the fixed size of receipt-check answers
+    (tipdrop/server/web/padded.py).
     """
     try:
         root = nginxconf.parse(path)
@@ -428,6 +430,14 @@ def check_nginx_config(path):
                 "nginx.conf turns it on for HTML), and a receipt check's padded answer shows "
                 "again by its size whether the police replied",
                 "add 'gzip off;' to the server block"))
+        for module in ("brotli", "zstd"):  # ngx_brotli, zstd-nginx-module: off unless set
+            compress = nginxconf.effective(proxy, module)
+            if compress is not None and compress.args != ["off"]:
+                found.append(Finding(
+                    f"{where}: {module} is on ({compress.where}), so nginx compresses tipdrop's "
+                    "answers, and a receipt check's padded answer shows again by its size "
+                    "whether the police replied",
+                    f"add '{module} off;' to the server block, or remove '{module} on;'"))
     return found
 
 
