@@ -9,6 +9,11 @@ of the digest it computed itself over the pieces, for RECENT_DAYS, among
 the spent forms (no tip id, no time of day); a begin or finish naming it is
 answered 409 :class:`ReportStoredError`. Why over ciphertext and why seven
 days: docs/threat-model.md, "Lost answers".
+
+The digest a begin names is kept as it was sent, in the unfinished
+upload's fields beside its tip id (uploads.py), until the upload finishes
+(the fields are cleared) or ``tipdrop purge`` deletes it (uploads.TTL_DAYS
+after the day it began); only the fingerprint outlives the upload.
 """
 
 import datetime
@@ -35,7 +40,11 @@ class ReportStoredError(InputError):
 
 
 def _fingerprint(report_digest):
-    """What the server keeps of a stored report's digest (never the digest itself)."""
+    """What the server keeps of a stored report's digest once its upload is done.
+
+    Not the digest itself; an unfinished upload does hold the digest its
+    begin named, until it finishes or is purged (module docstring).
+    """
     return hashlib.sha256(canonical.encode(STORED_LABEL, report_digest)).digest()
 
 
