@@ -221,6 +221,57 @@ def test_another_stream_of_a_held_file_that_does_not_open_refuses_the_bundle(
     workspace.close()
 
 
+#: How a hostile server repeats a held item in one export: which list, and the copy's
+#: changed sealed field (None: repeated as it is held).
+REPEATS = {
+    "follow-up, changed": (1, lambda server, row: {"body": envelope.seal(
+        documents.followup_document(FORGED), _recipient(server), kind="followup",
+        tip_id=row["tip_id"], part="f1")}),
+    "follow-up, as held": (1, lambda server, row: {}),
+    "file, its description changed": (2, lambda server, row: {"info": _forged_info(
+        server, row["tip_id"])["set"]["info"]}),
+}
+
+
+@pytest.mark.parametrize("repeat", list(REPEATS))
+def test_a_bundle_naming_a_held_item_twice_is_refused_whole(
+        repeat, demo_key, astana_key, tmp_path, monkeypatch):
+    """A bundle names each item once, held or not: otherwise a server could repeat a
+    held item in every export, each copy kept and warned about (bundlechecks.carry_once)."""
+    server = Server(tmp_path / "server", demo_key, astana_key)
+    held, _ = server.submit("almaty", ORIGINAL, files=[("фото.jpg", PHOTO)])
+    server.tips.add_followup(tip_id=held["id"], text=SAID)
+    server.export("demo", tmp_path / "first.tdx")
+    # Given a server whose next export (signed and chained as ever) repeats a held item
+    which, change = REPEATS[repeat]
+    export_rows = exchange.store.export_rows
+
+    def repeating(db, unit, since_start):
+        rows = list(export_rows(db, unit, since_start))
+        rows[which] = rows[which] + [row | change(server, row)
+                                     for row in rows[which] for _ in range(3)]
+        return tuple(rows)
+
+    monkeypatch.setattr(exchange.store, "export_rows", repeating)
+    exchange.export_unit(server.db, server.attachments, unit="demo",
+                         out=tmp_path / "second.tdx", since_start=True)
+    server.db.close()
+    keyring = Keyring.of(demo_key)
+    workspace = Workspace(tmp_path / "cases")
+    workspace.open_bundle(tmp_path / "first.tdx", keyring)
+    before = _held_items(workspace)
+
+    # When it is opened, the whole bundle is refused, and nothing of it is written
+    with pytest.raises(bundles.BundleError, match="the same item appears twice"):
+        workspace.open_bundle(tmp_path / "second.tdx", keyring)
+    assert _held_items(workspace) == before
+    assert workspace.db.execute("SELECT COUNT(*) FROM item_copies").fetchone()[0] == 0
+    assert workspace.db.execute("SELECT COUNT(*) FROM bundles").fetchone()[0] == 1
+    assert workspace.show(held["id"], keyring, mark_read=False)["other_item_copies"] == []
+    assert not [e for e in workspace.verify_audit(keyring) if e["action"] == "held-item-differs"]
+    workspace.close()
+
+
 # The officer app: tests/officer/test_officer_app.py's real workspace of four tips, opened
 # from the first export of a server database kept in its tmp_path (one tip has a follow-up).
 app, clock, desk, unit, workdir = base.app, base.clock, base.desk, base.unit, base.workdir

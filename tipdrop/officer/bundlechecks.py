@@ -17,7 +17,6 @@ import datetime
 import hashlib
 import hmac
 import json
-import operator
 import os
 import stat
 from pathlib import Path
@@ -153,13 +152,19 @@ def refuse_changed_copy(db, staged):
         raise ChangedBundleError(f"export {staged.export_seq}, opened on {row[0]}")
 
 
-def refuse_duplicates(staged):
-    """A bundle names each item once; a repeated one means a faulty or hostile server."""
-    for rows, key in ((staged.tips, ("id",)), (staged.followups, ("tip_id", "seq")),
-                      (staged.attachments, ("tip_id", "part"))):
-        ident = operator.itemgetter(*key)  # one set built in C, not a tuple per row
-        if len(set(map(ident, rows))) != len(rows):
-            raise bundles.BundleError("the same item appears twice in the bundle")
+def carry_once(carried, key):
+    """Note ``key``, an item the bundle names, in ``carried`` (its list's keys so far).
+
+    A bundle names each item once; a repeated one means a faulty or hostile
+    server. Held items too: each copy of a held follow-up or file is compared
+    (itemcopies.py), and one that differs is kept and warned about, so a
+    server repeating one would otherwise have the workspace keep, and the
+    officer read, as many copies as it cares to write. Refused on the
+    second, before the rest of the bundle is read.
+    """
+    if key in carried:
+        raise bundles.BundleError("the same item appears twice in the bundle")
+    carried.add(key)
 
 
 def _tomorrow():

@@ -150,7 +150,8 @@ class Reading:
                 if not record.checked:
                     record.doc = fields.check(record.doc, *_RULES[record.kind],
                                               bundles.BundleError)
-                staged.carried[_LIST_OF[record.kind]].add(_key_of(record.kind, record.doc))
+                bundlechecks.carry_once(staged.carried[_LIST_OF[record.kind]],
+                                        _key_of(record.kind, record.doc))
             if record.kind == bundles.TIP:
                 self._stage_tip_record(record.doc)
             elif record.kind == bundles.FOLLOWUP:
@@ -210,7 +211,6 @@ class Reading:
             raise bundles.BundleError("the bundle has no header")
         staged.sha256 = reader.file_sha256
         bundlechecks.check_chain(staged)
-        bundlechecks.refuse_duplicates(staged)
         known = {t["id"] for t in staged.tips} | staged.gone
         for row in staged.followups + staged.attachments:
             if row["tip_id"] not in known and row["tip_id"] not in self.held_tips:
