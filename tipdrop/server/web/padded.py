@@ -11,6 +11,11 @@ the next multiple of :data:`BUCKET` bytes: all answers under 8 KiB are 8 KiB;
 a longer one (a long reply, a long history) shows only how many times 8 KiB
 it needs.
 
+Only the body is padded: the status line still tells an unknown or used
+code (404, 410) from a working one, though not whether anyone answered
+(docs/threat-model.md, "A network observer"); giving every
+outcome one status would change the API's answers.
+
 White space after a JSON value, or after the end of an HTML document, means
 nothing to either (RFC 8259 section 2; HTML parsers keep it as trailing
 text), so no client needs to know about it.
