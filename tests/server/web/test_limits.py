@@ -100,11 +100,14 @@ def test_processes_sharing_the_counts_share_one_limit(counts):
     assert processes * limit - refused == limit
 
 
-def test_counts_keep_no_address_only_keyed_digests(counts):
-    limiter(counts, 5).hit("192.0.2.44")
+# An IPv4 address, and an IPv6 client as context._counted_client names it (its /64)
+@pytest.mark.parametrize("client", ["192.0.2.44", "2001:db8:1:2::/64"])
+def test_counts_keep_no_address_only_keyed_digests(counts, client):
+    limiter(counts, 5).hit(client)
     rows = counts.rows()
     raw = (counts.folder / "limits.db").read_bytes()
-    assert b"192.0.2.44" not in raw and "192.0.2.44" not in repr(rows)
+    assert client.encode() not in raw and client not in repr(rows)
+    assert b"2001:db8:1:2" not in raw  # nor the prefix without its length
     assert [len(client) for _, client, _ in rows["events"]] == [16]
 
 
