@@ -361,12 +361,7 @@ def test_no_locator_or_id_of_a_purged_tip_is_left_in_the_index_pages(tmp_path):
     # file, for whoever holds the receipt on paper to find, and its tip id
     # (seen: 17 ids and 33 locators of these 10,000 purged tips).
     # Given a data folder with 20,000 tips, every other one due
-    folder = tmp_path / "instance"
-    (folder / "attachments").mkdir(parents=True)
-    database = sqlite.connect(folder / "tipdrop.db")
-    store.init(database)
-    _closed_tips(database, 20_000)
-    database.execute("UPDATE tips SET status = 'in-review' WHERE rowid % 2 = 0")
+    folder, database = _half_due(tmp_path)
     purged = database.execute("SELECT id, locator FROM tips WHERE status = 'closed'").fetchall()
     # When they are purged
     found = retention.plan(database, today=TODAY, closed_days=DAYS)
@@ -375,6 +370,17 @@ def test_no_locator_or_id_of_a_purged_tip_is_left_in_the_index_pages(tmp_path):
     # Then neither their ids nor their locators are anywhere in the folder's files
     left = _hex_words(b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file()))
     assert [value for row in purged for value in row if value in left] == []
+
+
+def _half_due(tmp_path):
+    """A data folder (and its database, open) of 20,000 closed tips, every other one back in review."""
+    folder = tmp_path / "instance"
+    (folder / "attachments").mkdir(parents=True)
+    database = sqlite.connect(folder / "tipdrop.db")
+    store.init(database)
+    _closed_tips(database, 20_000)
+    database.execute("UPDATE tips SET status = 'in-review' WHERE rowid % 2 = 0")
+    return folder, database
 
 
 def _hex_words(data):
@@ -424,12 +430,7 @@ def test_a_purge_writes_no_temporary_file_outside_the_database(tmp_path):
     from tests.serving import TIPDROP
 
     # Given a data folder with 20,000 tips, every other one due
-    folder = tmp_path / "instance"
-    (folder / "attachments").mkdir(parents=True)
-    database = sqlite.connect(folder / "tipdrop.db")
-    store.init(database)
-    _closed_tips(database, 20_000)
-    database.execute("UPDATE tips SET status = 'in-review' WHERE rowid % 2 = 0")
+    folder, database = _half_due(tmp_path)
     database.execute("UPDATE tips SET status_day = '2020-01-01'")
     database.close()
     # When a real `tipdrop purge` runs with SQLite's temporary folder watched
