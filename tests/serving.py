@@ -167,6 +167,12 @@ class Server:
             time.sleep(0.02)
 
     def stop(self):
+        """Stop the server as an operator would (SIGTERM), and wait for every worker.
+
+        gunicorn's master can exit while a worker it gave up on is still
+        ending; waiting for the whole process group means no process still
+        holds the data folder's files when the caller looks at them.
+        """
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -174,6 +180,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        group = self.process.pid
+        deadline = time.monotonic() + 20
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def _group_alive(group):
