@@ -135,6 +135,22 @@ def test_an_unused_launch_file_is_removed_when_the_app_stops(ceremony, tmp_path)
     assert not list(Path(officer["TIPDROP_WORKDIR"]).glob("launch-*"))
 
 
+def test_a_relative_workdir_gives_a_launch_file_by_its_full_path(ceremony, tmp_path):
+    # An officer in ~ typing `--workdir cases`: the launch page's file: address
+    # needs the folder's full path (it was an internal error, ValueError).
+    _, officer = ceremony
+    workdir = Path(officer["TIPDROP_WORKDIR"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}
+    env |= {k: v for k, v in officer.items() if k not in PASS and k != "TIPDROP_WORKDIR"}
+    process, launch_url, _ = _start_app(env, workdir.parent, "--workdir", workdir.name)
+    try:
+        launch = Path(urllib.parse.unquote(urllib.parse.urlsplit(launch_url).path))
+        assert launch.is_absolute() and launch.exists() and launch.parent.parent == workdir
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+
+
 def test_the_address_with_the_token_is_printed_only_when_asked(ceremony, tmp_path):
     _, officer = ceremony
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPDROP_")}

@@ -98,7 +98,7 @@ IMPORT_ENTRY_TIPS = 1000
 
 class Workspace(Outbox):
     def __init__(self, workdir):
-        self.dir = Path(workdir)
+        self.dir = Path(workdir).absolute()  # file: addresses and child processes need it whole
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.blobs = self.dir / "attachments"
         (self.blobs / "tmp").mkdir(mode=0o700, parents=True, exist_ok=True)
