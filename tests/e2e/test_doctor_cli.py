@@ -64,7 +64,8 @@ def test_doctor_names_each_problem_with_its_fix_and_exits_2(run_cli, deployment,
     data_dir.chmod(0o755)
     (data_dir / "token-secret").chmod(0o644)
     buffering = tmp_path / "nginx.conf"
-    buffering.write_text("server { client_body_temp_path /run/t; access_log off; gzip off;"
+    buffering.write_text("server { client_body_temp_path /run/t; proxy_temp_path /run/p;"
+                         " access_log off; gzip off;"
                          " error_log /dev/null; location / {"
                          " proxy_pass http://127.0.0.1:8080; proxy_http_version 1.1; } }")
     # When the doctor looks at it

@@ -309,6 +309,7 @@ GOOD_LOCATION = """
         proxy_pass http://127.0.0.1:8080;
         proxy_request_buffering off;
         proxy_http_version 1.1;
+        proxy_temp_path /run/p;
         access_log off;
         error_log /dev/null;
         gzip off;
@@ -330,6 +331,7 @@ def test_nginx_config_without_proxy_request_buffering_off_is_found(tmp_path):
     path = nginx(tmp_path, """
 server {
     client_body_temp_path /run/nginx-tipdrop;  # RAM
+    proxy_temp_path /run/nginx-tipdrop-proxy;
     access_log off; error_log /dev/null; gzip off;
     location / {
         proxy_pass http://127.0.0.1:8080;
@@ -337,7 +339,7 @@ server {
     }
 }""")
     finding = only(doctor.check_nginx_config(path))
-    assert f"{path}:6 (location /): request bodies are buffered" in finding.problem
+    assert f"{path}:7 (location /): request bodies are buffered" in finding.problem
     assert "'proxy_request_buffering off;'" in finding.fix
 
 
@@ -347,6 +349,7 @@ http {
   proxy_request_buffering off;
   proxy_http_version 1.1;
   client_body_temp_path "/run/nginx tipdrop";
+  proxy_max_temp_file_size 0;
   access_log off;
   error_log /dev/null;
   gzip off;
@@ -361,7 +364,7 @@ http {
 
 def test_nginx_http_1_0_to_the_app_is_found(tmp_path):
     path = nginx(tmp_path, "server { client_body_temp_path /run/t; access_log off; gzip off;"
-                           " error_log /dev/null; location / {"
+                           " proxy_temp_path /run/p; error_log /dev/null; location / {"
                            " proxy_pass http://app; proxy_request_buffering off; } }")
     assert "proxy_http_version is not 1.1" in only(doctor.check_nginx_config(path)).problem
 
@@ -414,6 +417,39 @@ def test_nginx_brotli_or_zstd_compressing_tipdrops_answers_is_found(tmp_path, mo
     fixed = (conf.replace(f"{module} on;", f"{module} off;") if where == "server" else
              conf.replace("client_body_temp_path", f"{module} off; client_body_temp_path"))
     assert doctor.check_nginx_config(nginx(tmp_path, fixed)) == []
+
+
+@pytest.mark.parametrize("spool", ["", "proxy_max_temp_file_size 1024m;"])
+def test_nginx_that_may_spool_answers_to_disk_is_found(tmp_path, spool):
+    # A status page carries the police's replies, decrypted: an answer nginx
+    # cannot hand a slow reader at once goes to proxy_temp_path, a disk by default.
+    conf = GOOD_LOCATION.replace("proxy_temp_path /run/p;", spool)
+    finding = only(doctor.check_nginx_config(nginx(tmp_path, "server { client_body_temp_path /run/t;"
+                                                              + conf + "}")))
+    assert "proxy_temp_path is not set" in finding.problem and "tmpfs" in finding.fix
+    kept_in_ram = GOOD_LOCATION.replace("proxy_temp_path /run/p;", "proxy_max_temp_file_size 0;")
+    assert doctor.check_nginx_config(
+        nginx(tmp_path, "server { client_body_temp_path /run/t;" + kept_in_ram + "}")) == []
+
+
+@pytest.mark.parametrize("tls, expected", [
+    ("", ["ssl_session_tickets is not off", "ssl_protocols does not leave"]),
+    ("ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_session_tickets off;",
+     ["ssl_protocols does not leave"]),
+    ("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets on;", ["ssl_session_tickets is not off"]),
+    ("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off;", []),
+])
+def test_nginx_tls_that_leaves_recorded_sessions_readable_is_found(tmp_path, tls, expected):
+    # Debian's nginx.conf names TLS 1.0 and 1.1 and leaves session tickets on;
+    # a report without JavaScript is plaintext inside that TLS.
+    conf = f"server {{ listen 443 ssl; client_body_temp_path /run/t; {tls}" + GOOD_LOCATION + "}"
+    problems = [f.problem for f in doctor.check_nginx_config(nginx(tmp_path, conf))]
+    assert len(problems) == len(expected), problems
+    for text, problem in zip(expected, problems, strict=True):
+        assert text in problem
+    # The onion service's block is plain HTTP on loopback: no TLS to judge.
+    plain = "server { listen 127.0.0.1:8081; client_body_temp_path /run/t;" + GOOD_LOCATION + "}"
+    assert doctor.check_nginx_config(nginx(tmp_path, plain)) == []
 
 
 def test_nginx_access_log_on_is_found(tmp_path):

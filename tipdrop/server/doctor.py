@@ -412,6 +412,16 @@ def check_nginx_config(path):
                 "goes to its default temporary folder on disk",
                 "add 'client_body_temp_path /run/nginx-tipdrop;' (a folder in RAM, tmpfs) "
                 "to the server block"))
+        spool = nginxconf.effective(proxy, "proxy_max_temp_file_size")
+        if nginxconf.effective(proxy, "proxy_temp_path") is None and (
+                spool is None or spool.args != ["0"]):
+            found.append(Finding(
+                f"{where}: proxy_temp_path is not set, so an answer nginx buffers for a slow "
+                "reader (a status page holds the police's replies, decrypted) goes to its "
+                "default temporary folder on disk",
+                "add 'proxy_temp_path /run/nginx-tipdrop-proxy;' (a folder in RAM, tmpfs) "
+                "to the server block"))
+        found.extend(_tls_findings(proxy, where))
         access = _in_force(proxy, "access_log")
         if not access or any(log.args != ["off"] for log in access):
             found.append(Finding(
@@ -458,6 +468,36 @@ def check_nginx_refusals(path):
     except ConfigError:
         return []  # check_nginx_config says why
     return [Finding(problem, fix) for problem, fix in nginxpages.check_config(root)]
+
+
+def _tls_findings(proxy, where):
+    """What weakens the TLS of a server block that listens with ``ssl``.
+
+    Session tickets are encrypted with a key nginx keeps in memory until it
+    restarts: whoever gets that key decrypts every recorded TLS 1.2 session
+    it served, and with it the reports of the form without JavaScript, which
+    reach the server in plaintext inside TLS. TLS 1.0 and 1.1 are broken.
+    """
+    server = proxy.parent
+    while server is not None and server.name != "server":
+        server = server.parent
+    listens = [d for d in (server.children if server else ()) if d.name == "listen"]
+    if not any("ssl" in d.args for d in listens):
+        return []  # plain HTTP: the onion service's block on loopback
+    found = []
+    tickets = nginxconf.effective(proxy, "ssl_session_tickets")
+    if tickets is None or tickets.args != ["off"]:
+        found.append(Finding(
+            f"{where}: ssl_session_tickets is not off, so the ticket key in nginx's memory "
+            "can decrypt recorded TLS 1.2 sessions, reports without JavaScript among them",
+            "add 'ssl_session_tickets off;' to the server block"))
+    protocols = nginxconf.effective(proxy, "ssl_protocols")
+    if protocols is None or set(protocols.args) - {"TLSv1.2", "TLSv1.3"}:
+        found.append(Finding(
+            f"{where}: ssl_protocols does not leave TLS 1.0 and 1.1 out (Debian's nginx.conf "
+            "names them), so an old client's reports travel over a broken protocol",
+            "add 'ssl_protocols TLSv1.2 TLSv1.3;' to the server block"))
+    return found
 
 
 def _in_force(directive, name):
