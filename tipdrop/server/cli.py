@@ -156,7 +156,8 @@ def purge(older_than, dry_run, data_dir):
     receipt check and replies stay. Uploads in pieces begun more than a day
     before today, unfinished or not, are deleted too (docs/protocol.md section 19).
     Rows are overwritten (secure_delete),
-    files overwritten then unlinked, and the write-ahead log truncated. Safe
+    files overwritten then unlinked, and the write-ahead log overwritten then
+    truncated. Safe
     while the server runs; schedule it daily (docs/operations.md).
 
     Example: tipdrop purge --dry-run
