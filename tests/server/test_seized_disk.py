@@ -11,11 +11,13 @@ import os
 import subprocess
 from contextlib import contextmanager
 
+import pytest
+
 from tests.server.test_retention import _closed_tips, _hex_words
 from tests.serving import TIPDROP, start_server
 from tipdrop.common import sqlite
 
-IMAGE_MIB = 256
+IMAGE_MIB = 160
 
 
 @contextmanager
@@ -36,19 +38,22 @@ def _mounted_ext4(tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_no_id_or_locator_of_a_purged_tip_is_left_in_the_free_blocks_of_the_disk(tmp_path):
-    # Truncating the WAL after a purge gave its blocks back to the file system
-    # with their bytes in them: the pages as they were when the reports were
-    # written. Seen before the fix: 8,998 of these 10,000 purged ids and
-    # 9,001 of their locators in the raw image, none in any file.
+@pytest.mark.parametrize("purge_while", ["server-runs", "server-stopped"])
+def test_no_id_or_locator_of_a_purged_tip_is_left_in_the_free_blocks_of_the_disk(
+        tmp_path, purge_while):
+    # Truncating the WAL after a purge, or deleting it when the last
+    # connection closed, gave its blocks back to the file system with their
+    # bytes in them: the pages as they were when the reports were written.
+    # Seen before the fix: every one of these purged ids and locators in the
+    # raw image, none in any file (the review: 8,998 of 10,000 ids).
     with _mounted_ext4(tmp_path) as (image, mount):
-        # Given a server whose data folder is on ext4, and 20,000 tips written
+        # Given a server whose data folder is on ext4, and 10,000 tips written
         # while it runs (straight into its database: Argon2 is not the point),
-        # every other one due; then the server stops as an operator stops it
+        # every other one due
         server = start_server(mount)
         try:
             database = sqlite.connect(server.data_dir / "tipdrop.db")
-            _closed_tips(database, 20_000)
+            _closed_tips(database, 10_000)
             database.execute("UPDATE tips SET status = 'in-review' WHERE rowid % 2 = 0")
             database.execute("UPDATE tips SET status_day = '2020-01-01'")
             purged = database.execute(
@@ -56,21 +61,27 @@ def test_no_id_or_locator_of_a_purged_tip_is_left_in_the_free_blocks_of_the_disk
             kept = database.execute(
                 "SELECT id, locator FROM tips WHERE status != 'closed'").fetchall()
             database.close()
+            # When a real `tipdrop purge` deletes them, while the server runs
+            # or once it has stopped as an operator stops it (SIGTERM)
+            if purge_while == "server-stopped":
+                server.stop()
+            _purge(server.data_dir, expected=5000)
         finally:
             server.stop()
-        folder = server.data_dir
-        # When a real `tipdrop purge` deletes them
-        env = {key: value for key, value in os.environ.items() if not key.startswith("TIPDROP_")}
-        env |= {"TIPDROP_DATA_DIR": str(folder)}
-        result = subprocess.run([str(TIPDROP), "purge"], env=env, capture_output=True,
-                                text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("purged 10000 of")
     # Then the raw disk, free blocks and all, holds none of their ids or locators
     raw = _hex_words(image.read_bytes())
     assert [value for row in purged for value in row if value in raw] == []
     # (and the search does see what is stored: every tip that stays is found)
     assert all(value in raw for row in kept for value in row)
+
+
+def _purge(folder, expected):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIPDROP_")}
+    env |= {"TIPDROP_DATA_DIR": str(folder)}
+    result = subprocess.run([str(TIPDROP), "purge"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"purged {expected} of")
 
 
 def test_the_log_is_not_cut_short_after_a_checkpoint(tmp_path):
