@@ -10,11 +10,20 @@ import subprocess
 import sys
 from contextlib import closing
 
+import pytest
+
 from tipdrop.common import sqlite, walscrub
 
 
-def _with_deleted_rows(tmp_path, rows=2000):
-    """A database whose log holds ``rows`` rows marked CANARY, deleted since (secure_delete)."""
+def _with_deleted_rows(tmp_path, rows=2000, page_size=None):
+    """A database whose log holds ``rows`` rows marked CANARY, deleted since (secure_delete).
+
+    ``page_size``: that of a database made by an older tipdrop (4096), not 64 KiB.
+    """
+    if page_size is not None:
+        with closing(sqlite3.connect(tmp_path / "t.db")) as old:
+            old.execute(f"PRAGMA page_size={int(page_size)}")
+            old.execute("VACUUM")
     db = sqlite.connect(tmp_path / "t.db")
     db.execute("CREATE TABLE t (b BLOB)")
     db.execute("BEGIN")
@@ -25,12 +34,14 @@ def _with_deleted_rows(tmp_path, rows=2000):
     return db, tmp_path / "t.db-wal"
 
 
-def test_the_log_is_written_over_with_zeros_up_to_past_its_old_end(tmp_path):
+@pytest.mark.parametrize("page_size", [None, 4096], ids=["64k-pages", "4k-pages"])
+def test_the_log_is_written_over_with_zeros_up_to_past_its_old_end(tmp_path, page_size):
     # The step before the truncation: what the freed blocks will hold.
-    db, log = _with_deleted_rows(tmp_path)
+    db, log = _with_deleted_rows(tmp_path, page_size=page_size)
     before = log.stat().st_size
     assert log.read_bytes().count(b"CANARY") == 2000
     (page,) = db.execute("PRAGMA page_size").fetchone()
+    assert page == (page_size or 65536)
     assert walscrub._overwrite(db, str(log), before, 24 + page, page)
     data = log.read_bytes()
     assert b"CANARY" not in data and len(data) > before
