@@ -80,13 +80,13 @@ def close(db):
 
     For a connection that may be the last one to its database: SQLite then
     deletes the log, and what its blocks hold must be zeros by then. A
-    database busy past busy_timeout, or a connection closed already, is
-    closed without it (False): its log is not cut short by tipdrop then,
-    and the next close or purge empties it.
+    database busy past busy_timeout, a log that cannot be synced, or a
+    connection closed already, is closed without it (False): if it was the
+    last connection, SQLite deletes the log as it is (docs/threat-model.md).
     """
     try:
         return empty_log(db)
-    except (sqlite3.ProgrammingError, sqlite3.OperationalError):
+    except (sqlite3.ProgrammingError, sqlite3.OperationalError, OSError):
         return False
     finally:
         db.close()
