@@ -30,9 +30,9 @@ Frames committed between step 3's check and the truncation (milliseconds)
 are the one thing freed unwritten: pages of the database as it is then.
 
 SQLite also deletes the log when the last connection to a database closes,
-after a checkpoint, its bytes unwritten: a server's processes (store.hold_wal)
-and tipdrop's commands close their connection through :func:`close`, which
-empties the log first.
+after a checkpoint, its bytes unwritten: a server's processes (store.hold_wal),
+gunicorn's master and the server commands that write (server/cli.py) close
+their connection through :func:`close`, which empties the log first.
 
 The log is never cut short anywhere else: ``journal_size_limit`` is -1 on
 every connection (common/sqlite.py), as SQLite's own trimming after a
