@@ -53,7 +53,7 @@ $(AXE):
 	npm install --prefix build --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
 
 test: $(VENV)/.installed-test translations $(AXE)
-	.ci/system-packages chromium:chromium nginx:nginx
+	.ci/system-packages chromium:chromium nginx:nginx mke2fs:e2fsprogs mount:mount
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy

@@ -96,6 +96,56 @@ def purge_seconds(count: int, rounds: int = 3) -> float:
     return statistics.median(runs)
 
 
+def purge_scrub_seconds(count: int, rounds: int = 3) -> dict:
+    """A purge of ``count`` closed tips with and without overwriting the log before it is truncated.
+
+    Median seconds of ``rounds`` each: "with" is ``retention.purge`` as it
+    is, "without" the same with a bare ``wal_checkpoint(TRUNCATE)`` in place
+    of ``walscrub.empty_log``, as before; "scrub" is empty_log's own time
+    within "with", and "log_mib" the size of the log it overwrote. Both run
+    with ``synchronous=FULL``, as the server's connections do.
+    """
+    import statistics
+
+    from tipdrop.common import walscrub
+    from tipdrop.server import retention
+
+    today = datetime.date.today()
+    empty_log = walscrub.empty_log
+    runs: dict = {"with": [], "without": [], "scrub": [], "log_mib": []}
+
+    def timed(db):
+        runs["log_mib"].append(os.stat(sqlite.path_of(db) + "-wal").st_size / 2**20)
+        start = time.perf_counter()
+        try:
+            return empty_log(db)
+        finally:
+            runs["scrub"].append(time.perf_counter() - start)
+
+    def bare(db):
+        return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+
+    try:
+        for _ in range(rounds):
+            for name, empty in (("with", timed), ("without", bare)):
+                walscrub.empty_log = empty
+                with tempfile.TemporaryDirectory(prefix="tipdrop-bench-scrub-") as tmp:
+                    db = _database(Path(tmp) / "tipdrop.db", count, closed_days_ago=100,
+                                   today=today)
+                    db.execute("PRAGMA synchronous=FULL")
+                    (Path(tmp) / "attachments").mkdir()
+                    start = time.perf_counter()
+                    result = retention.purge(db, Path(tmp) / "attachments",
+                                             retention.plan(db, today=today, closed_days=90))
+                    runs[name].append(time.perf_counter() - start)
+                    db.close()
+                if result.tips != count or not result.wal_truncated:
+                    raise RuntimeError(f"the purge deleted {result.tips} of {count} tips")
+    finally:
+        walscrub.empty_log = empty_log
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
 def measure(quick: bool, uploads: dict) -> dict:
     """Seconds per step of each figure; ``uploads`` is bench/upload.py's result."""
     steps = {

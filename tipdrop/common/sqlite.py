@@ -23,8 +23,10 @@ PRAGMAS = (
     # them in files on the disk (/var/tmp), unlinked at once, whose blocks keep
     # what a purge deleted (docs/threat-model.md, "Deleted means gone").
     "PRAGMA temp_store=MEMORY",
-    # Cut the log file back to 64 MiB after a checkpoint (see _CHECKPOINT_BYTES).
-    "PRAGMA journal_size_limit=67108864",
+    # Never cut the log file short after a checkpoint: that frees its blocks
+    # with old page images in them, deleted reports' among them. It is reused
+    # in place, and emptied only by walscrub.empty_log, which overwrites it first.
+    "PRAGMA journal_size_limit=-1",
 )
 #: Attachments stream into the database (blobs.py): checkpoint after about
 #: 64 MiB of log, whatever the page size, rather than after SQLite's 1000

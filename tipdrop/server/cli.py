@@ -12,6 +12,19 @@ from tipdrop.errors import EXIT_CODE, UsageError
 from tipdrop.server import settings as settings_mod
 
 
+def _open_database(path):
+    """The server's database for this command, closed when the command ends.
+
+    Closed through store.close_database: with the server stopped, this is
+    the last connection, and SQLite deletes the log as it closes.
+    """
+    from tipdrop.server import store
+
+    db = store.open_database(path)
+    click.get_current_context().call_on_close(lambda: store.close_database(db))
+    return db
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
@@ -43,10 +56,10 @@ def export(unit, out, since_start, data_dir):
 
     Example: tipdrop export --unit demo --out /media/usb/export.tdx
     """
-    from tipdrop.server import exchange, store
+    from tipdrop.server import exchange
 
     config = settings_mod.from_env(data_dir=data_dir)
-    db = store.open_database(config.database_path)
+    db = _open_database(config.database_path)
     counts = exchange.export_unit(db, config.attachments_dir, unit=unit, out=out,
                                   since_start=since_start)
     click.echo(f"exported {counts['tips']} tips, {counts['followups']} follow-ups, "
@@ -93,12 +106,11 @@ def _server_and_file(data_dir, keys_dir, file, limit, what):
     file is refused before it is read and before the database is opened.
     """
     from tipdrop.common.files import read_bounded
-    from tipdrop.server import store
     from tipdrop.server.unitkeys import UnitKeys
 
     data = read_bounded(file, limit, what)
     config = settings_mod.from_env(data_dir=data_dir, keys_dir=keys_dir)
-    db = store.open_database(config.database_path)
+    db = _open_database(config.database_path)
     return db, UnitKeys.load(config.keys_dir), data
 
 
@@ -144,19 +156,20 @@ def purge(older_than, dry_run, data_dir):
     receipt check and replies stay. Uploads in pieces begun more than a day
     before today, unfinished or not, are deleted too (docs/protocol.md section 19).
     Rows are overwritten (secure_delete),
-    files overwritten then unlinked, and the write-ahead log truncated. Safe
+    files overwritten then unlinked, and the write-ahead log overwritten then
+    truncated. Safe
     while the server runs; schedule it daily (docs/operations.md).
 
     Example: tipdrop purge --dry-run
     """
     from tipdrop.common.days import today
-    from tipdrop.server import retention, store, uploads
+    from tipdrop.server import retention, uploads
 
     config = settings_mod.from_env(data_dir=data_dir, retention_days=older_than)
     if not config.database_path.is_file():
         # Not created here: an empty new database would make a mistyped folder look purged.
         raise UsageError(f"no tipdrop database at {config.database_path}")
-    db = store.open_database(config.database_path)
+    db = _open_database(config.database_path)
     found = retention.plan(db, today=today(), closed_days=config.retention_days)
     counts = found.counts()
     summary = (f"{len(found.tips)} tips ({counts['expired']} closed {found.closed_days}+ days, "

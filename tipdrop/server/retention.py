@@ -18,7 +18,8 @@ so SQLite overwrites them with zeros (attachments' bytes too: they are rows,
 store/blobs.py); the indexes that name tips are rebuilt, since their interior
 pages keep copies of deleted keys (a receipt's locator); attachment files an older tipdrop left are overwritten,
 then unlinked; and the WAL, which still holds the pages as they were before the
-delete, is checkpointed and truncated to zero bytes.
+delete, is checkpointed, overwritten with zeros and truncated to zero bytes
+(common/walscrub.py: truncated alone, its freed blocks keep those pages).
 
 No click, no Flask: ``tipdrop purge`` calls :func:`plan`, then :func:`purge`.
 """

@@ -18,6 +18,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from tipdrop.common import walscrub
 from tipdrop.common.sqlite import connect, transaction
 
 SCHEMA_VERSION = 12
@@ -184,6 +185,8 @@ def hold_wal(path):
         conn = connect(path)
         conn.execute("SELECT COUNT(*) FROM meta").fetchall()  # all: no read left open
         _HELD[key] = conn
+        # The last process to close it deletes the log: overwritten first.
+        walscrub.close_at_exit(conn)
 
 
 def open_database(path):
@@ -195,6 +198,14 @@ def open_database(path):
     db = connect(path)
     init(db)
     return db
+
+
+def close_database(db):
+    """Close a connection that may be the last to the database (a command's).
+
+    SQLite then deletes the log: it is overwritten first (common/walscrub.py).
+    """
+    return walscrub.close(db)
 
 
 def init(db):
@@ -703,14 +714,14 @@ def mark_receipt_used(db, tip_id, day):
 
 
 def checkpoint_truncate(db):
-    """Copy the WAL into the database and truncate it to zero bytes.
+    """Copy the WAL into the database, overwrite it, and truncate it to zero bytes.
 
-    With WAL, the page images a delete replaced stay in the -wal file until
-    it is truncated, secure_delete or not. Returns False if a reader kept
-    the checkpoint from finishing (after busy_timeout).
+    With WAL, the page images a delete replaced stay in the -wal file,
+    secure_delete or not; truncating it alone would leave them in the
+    blocks it frees (common/walscrub.py). Returns False if a reader kept the
+    log in use (after busy_timeout): then nothing was cut short.
     """
-    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return busy == 0
+    return walscrub.empty_log(db)
 
 
 # --- public figures ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 tipdrop.server.retention decides and reports; these functions run the statements,
 each batch in one transaction, with the connection's secure_delete on, so
-the freed pages are zeroed (the WAL is emptied by checkpoint_truncate).
+the freed pages are zeroed (the WAL is overwritten and emptied by checkpoint_truncate).
 """
 
 import json

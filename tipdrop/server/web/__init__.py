@@ -79,7 +79,10 @@ def prepare_storage(settings, hold_wal=False):
         attachments.migrate_files(db, settings.attachments_dir, today())
         attachments.sweep_orphans(db, settings.attachments_dir, today())
     finally:
-        db.close()
+        if hold_wal:
+            db.close()
+        else:  # gunicorn's master, before any worker: perhaps the last connection
+            store.close_database(db)
 
 
 class TipdropApp(Flask):
