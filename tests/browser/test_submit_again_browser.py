@@ -16,6 +16,7 @@ import re
 import pytest
 
 from tests.browser.conftest import choose_category
+from tests.browser.recording_proxy import RecordingProxy
 from tests.server.web.test_questions import required_categories
 from tests.server.web.test_submit_again import stale_token
 from tests.serving import start_server
@@ -180,3 +181,25 @@ def test_a_rate_limited_report_without_javascript_keeps_its_text(browser, one_re
     log = server.log_path.read_text(encoding="utf-8", errors="replace")
     for text in TYPED["ru"].values():
         assert text not in log
+
+
+def test_every_text_and_the_photo_choice_are_sent_before_the_files(browser, strict_server, tmp_path):
+    """The server reads the form in order and stores each file as it arrives (upload.py):
+    a file refused mid-stream leaves every text typed, and the keep-location
+    choice is known before the first photo is cleaned."""
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not really a photo")
+    proxy = RecordingProxy(strict_server.port)
+    context = browser.new_context(locale="ru-RU", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{proxy.port}/submit?lang=ru")
+    type_report(page, "ru", place="school")
+    page.check("input[name=keep_location]")
+    page.set_input_files("#files", [str(photo)])
+    assert send(page) == 303
+    context.close()
+    proxy.close()
+    body = proxy.sent.split(b"POST /submit", 1)[1]
+    names = re.findall(rb'Content-Disposition: form-data; name="([^"]+)"', body)
+    assert {b"contact", b"keep_location", b"description"} <= set(names)
+    assert names[-1] == b"files", names
