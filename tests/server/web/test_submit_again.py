@@ -213,3 +213,19 @@ def test_a_form_shown_again_is_kept_from_caches_and_logs(strict, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for text in TYPED.values():
         assert text not in logged
+
+
+def test_a_large_report_refused_busy_says_its_text_must_be_typed_again_a_small_one_is_stored(
+        app_config):
+    # Given every upload slot held (a large body streams under one; a small one needs none)
+    app = create_app(app_config | {"upload_slots": 1, "upload_wait": 0})
+    client = app.test_client()
+    with app.extensions["tipdrop"]["upload_slots"]():
+        large = post(client, "ru", {}, files=[("video.mp4", b"x" * (512 * 1024))])
+        small = post(client, "ru", {}, files=[("photo.jpg", b"x" * 1024)])
+    # Then the large one is refused busy before it is read: the form says nothing was kept
+    assert large.status_code == 503 and large.headers["Retry-After"]
+    assert 'id="report-form"' in large.text and 'id="nothing-kept"' in large.text
+    assert TYPED["description"] not in large.text
+    # And the small one is stored
+    assert small.status_code == 303

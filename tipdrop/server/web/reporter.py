@@ -39,6 +39,7 @@ from tipdrop.server.web.context import (
 )
 from tipdrop.server.web.i18n import current_language, link, translate_error
 from tipdrop.server.web.padded import padded
+from tipdrop.server.web.tokens import FOLLOWUP_MAX_AGE
 from tipdrop.server.web.upload import Typed, read_small_form, read_submission, upload_slot
 
 bp = Blueprint("reporter", __name__)
@@ -390,7 +391,7 @@ def status_page(link_id):
     sealing = {"tip_id": result.tip_id, "part": f"f{result.followups + 1}",
                "key": extension("unit_keys").current(result.unit).as_document()}
     return render_template("status.html", result=result, language_endpoint="reporter.check_form",
-                           sealing=sealing,
+                           sealing=sealing, followup_minutes=FOLLOWUP_MAX_AGE // 60,
                            followup_token=extension("tokens").followup(result.tip_id))
 
 
