@@ -229,3 +229,13 @@ def test_a_large_report_refused_busy_says_its_text_must_be_typed_again_a_small_o
     assert TYPED["description"] not in large.text
     # And the small one is stored
     assert small.status_code == 303
+
+
+def test_a_body_cut_before_any_field_arrived_says_nothing_was_kept(strict):
+    # A body shorter than its declared length: no part of the form was read.
+    _, client = strict
+    response = client.post("/submit?lang=kk", data=b"--x\r\nContent-Dispo", headers={
+        "Content-Type": "multipart/form-data; boundary=x", "Content-Length": "4000"})
+    assert 400 <= response.status_code < 500
+    assert 'id="report-form"' in response.text
+    assert 'id="nothing-kept"' in response.text and 'id="kept-note"' not in response.text

@@ -70,8 +70,9 @@ class Typed:
 
     fields: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
-    #: Whether any of the body was read: a refusal before that (a rate limit,
-    #: no upload slot free, a body declared too large) knows nothing typed.
+    #: Whether any part of the form was read: a refusal before that (a rate
+    #: limit, no upload slot free, a body declared too large or that never
+    #: arrived) knows nothing typed.
     read: bool = False
 
 
@@ -81,7 +82,6 @@ class _Parser:
     def __init__(self, start_draft, typed=None):
         self.start_draft = start_draft
         self.typed = typed if typed is not None else Typed()
-        self.typed.read = True
         self.fields = self.typed.fields
         self.draft = None
         self.part = None
@@ -90,6 +90,7 @@ class _Parser:
         self.field_bytes = 0
 
     def start_part(self, name, filename, headers):
+        self.typed.read = True
         if not name:
             raise FormError("a part of the form has no name")
         if filename is None:
