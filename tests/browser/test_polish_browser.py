@@ -96,6 +96,16 @@ def test_the_questionnaire_has_no_axe_violation_with_or_without_its_script(
     page.click('details.questions[data-category="traffic"] > summary')
     assert page.locator("#questions-traffic").is_visible()
     audit("questions opened")
+    # Refused by the server, the required place unanswered: the form again, the question marked
+    page.select_option("#category", "drugs")
+    page.click('details.questions[data-category="drugs"] > summary')
+    page.select_option("#region", "astana")
+    page.fill("#description", "Закладки во дворе.")
+    page.click("#report-form button[type=submit]")
+    page.wait_for_load_state()
+    assert page.get_attribute("#q-drugs-place", "aria-invalid") == "true"
+    assert page.input_value("#description") == "Закладки во дворе."
+    audit("shown again by the server")
     assert problems == {}
     context.close()
 

@@ -108,7 +108,10 @@ def test_a_form_sent_without_javascript_gets_the_429_page_in_its_language(server
     assert PAGE_LANGUAGE.search(page).group(1).decode() == lang
     message = ERROR_PARAGRAPH.search(page).group(1).decode()
     assert message in known_messages(lang)
-    assert b"puzzle" not in page.lower() and b"challenge" not in page.lower()
+    # The form again, with the report in it (submit_again.py), and no challenge to solve:
+    # a page without JavaScript cannot solve one.
+    assert b'id="report-form"' in page and b"A bicycle was stolen." in page
+    assert b"tipdrop/v1/puzzle" not in page and b"challenge" not in page.lower()
 
 
 def test_a_valid_solution_passes_the_limit_once(server):

@@ -71,3 +71,14 @@ def test_nothing_of_the_request_is_echoed(head):
 ])
 def test_the_address_s_lang_comes_first_as_on_the_pages_when_it_can_be_read(head, lang):
     assert language_of(head) == lang
+
+
+@pytest.mark.parametrize("lang, says", [
+    ("kk", "жазғаныңызды сақтау мүмкін болмады"), ("ru", "введённый текст сохранить не удалось"),
+    ("en", "what you typed could not be kept")])
+def test_a_body_cut_as_too_large_says_a_typed_report_was_not_kept(lang, says):
+    # nginx's client_max_body_size refuses a body before the app reads it, so
+    # no form can come back with a report typed without JavaScript (submit_again.py).
+    _, _, body = _split(refusal(413, "Content Too Large", f"POST /submit?lang={lang} HTTP/1.1\r\n\r\n".encode()))
+    assert says in body.decode()
+    assert b'<p id="error" role="alert">' in body

@@ -67,6 +67,16 @@ def _clean_text(value: object, limit: int, name: str) -> str:
     return value
 
 
+#: The report's text fields, as the form names them, and their limits.
+TEXT_LIMITS = {"what": MAX_ANSWER, "where": MAX_ANSWER, "when": MAX_ANSWER,
+               "description": MAX_DESCRIPTION, "contact": MAX_CONTACT}
+
+
+def text_field(name: str, value: object) -> str:
+    """One of the report's text fields (TEXT_LIMITS), checked and tidied as Report.build does."""
+    return _clean_text(value, TEXT_LIMITS[name], name)
+
+
 def followup_text(value: object) -> str:
     """A reporter's follow-up, checked and tidied like the report's text; never empty."""
     text = _clean_text(value, MAX_FOLLOWUP, "message")

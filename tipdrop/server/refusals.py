@@ -22,12 +22,21 @@ from werkzeug.http import parse_accept_header
 from tipdrop.server import readahead
 from tipdrop.server.web import i18n
 from tipdrop.server.web.errors import HTTP_MESSAGES
+from tipdrop.server.web.i18n import N_
 
 MAX_HEAD = readahead.MAX_HEAD
 _TRANSLATIONS = i18n.TRANSLATIONS
 _ACCEPT_LANGUAGE = re.compile(rb"^accept-language[ \t]*:(.*)$", re.I | re.M)
 _PAGE = ('<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
-         '<p id="error" role="alert">{message}</p><p><a href="{root}/?lang={lang}">tipdrop</a></p>')
+         '<p id="error" role="alert">{message}</p>{more}<p><a href="{root}/?lang={lang}">tipdrop</a></p>')
+#: What a page says besides the refusal. A body cut before the app read it
+#: (nginx's client_max_body_size) took a report typed without JavaScript with
+#: it: the app cannot show that form again (tipdrop/server/web/submit_again.py).
+_MORE = {
+    413: N_("Nothing was sent. If you were sending a report, what you typed could not be kept: "
+            "please type it again and attach fewer or smaller files (the form says how large "
+            "they may be)."),
+}
 
 
 @cache
@@ -89,7 +98,9 @@ def refusal(status, reason, head):
         body = json.dumps({"error": f"http-{status}", "message": message}).encode()
     else:
         content_type = "text/html; charset=utf-8"
-        body = _PAGE.format(lang=lang, status=status, message=escape(message),
+        more = (f'<p id="not-kept">{escape(_catalog(lang).gettext(_MORE[status]))}</p>'
+                if status in _MORE else "")
+        body = _PAGE.format(lang=lang, status=status, message=escape(message), more=more,
                             root=escape(os.environ.get("SCRIPT_NAME", "").rstrip("/"))).encode()
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nContent-Language: {lang}\r\n"

@@ -248,3 +248,16 @@ def test_a_check_refused_for_want_of_room_for_its_link_does_not_count(app_config
     monkeypatch.setattr(pagelinks, "MAX_LIVE", 10)
     assert "/status/" in check().location
     assert check().location == "/check?lang=kk&error=rate-limited"
+
+
+@pytest.mark.parametrize("lang,says", [("kk", "30 минут ішінде"), ("ru", "в течение 30 минут")])
+def test_the_follow_up_form_says_how_long_it_can_be_sent(client, submit, lang, says):
+    # Without JavaScript a follow-up refused as too old is lost (its page says so):
+    # the form says first how long its token lives (tokens.FOLLOWUP_MAX_AGE).
+    code = find(r'id="receipt">([^<]+)<', submit().text)
+    token = form_token(client, f"/check?lang={lang}")
+    status = client.post(f"/check?lang={lang}", data={"token": token, "receipt": code},
+                         follow_redirects=True)
+    note = find(r'<p id="followup-time" class="note">([^<]+)</p>', status.text)
+    assert says in note
+    assert 'aria-describedby="followup-time followup-protection"' in status.text

@@ -13,8 +13,9 @@ code (429 with Retry-After, 403, 409, ...) and nothing of what was posted
 (docs/threat-model.md, "Someone else who uses the reporter's phone").
 
 The submit form is the exception documented there: its refusals are still
-the POST's answer (a redirect would throw away the report typed without
-JavaScript, which Reload can send again).
+the POST's answer, the form again with what was typed in it
+(submit_again.py): a redirect would throw away the report typed without
+JavaScript.
 """
 
 import functools

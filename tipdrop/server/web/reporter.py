@@ -26,10 +26,10 @@ from tipdrop.errors import (
     ReceiptTypoError,
 )
 from tipdrop.protocol import receipts
-from tipdrop.protocol.report import Report
+from tipdrop.protocol.report import MAX_ATTACHMENTS, Report
 from tipdrop.protocol.routing import in_order
 from tipdrop.server import sealed
-from tipdrop.server.web import pagelinks, refusals
+from tipdrop.server.web import pagelinks, refusals, submit_again
 from tipdrop.server.web.context import (
     count_request,
     extension,
@@ -39,7 +39,8 @@ from tipdrop.server.web.context import (
 )
 from tipdrop.server.web.i18n import current_language, link, translate_error
 from tipdrop.server.web.padded import padded
-from tipdrop.server.web.upload import read_small_form, read_submission, upload_slot
+from tipdrop.server.web.tokens import FOLLOWUP_MAX_AGE
+from tipdrop.server.web.upload import Typed, read_small_form, read_submission, upload_slot
 
 bp = Blueprint("reporter", __name__)
 
@@ -112,9 +113,17 @@ def submit_form():
     part of the page the reporter opens; with it submit.js shows the chosen
     category's questions as it changes.
     """
+    return _submit_page()
+
+
+def _submit_page(**again):
+    """The report form, with a fresh token; ``again``: what a refused one brought (submit_again.py)."""
     tokens = extension("tokens")
     return render_template("submit.html", token=tokens.form("submit"), done_token=tokens.form("done"),
-                           unit_keys=sealing_keys(), **_options())
+                           unit_keys=sealing_keys(), language_endpoint="reporter.submit_form",
+                           max_files=MAX_ATTACHMENTS,
+                           max_upload_mb=current_app.config["TIPDROP"].max_upload_mb,
+                           **_options(), **again)
 
 
 def _check_form_fields(fields):
@@ -125,11 +134,12 @@ def _check_form_fields(fields):
     return once
 
 
-def receive_submission(tips, *, check_fields=_check_form_fields):
+def receive_submission(tips, *, check_fields=_check_form_fields, typed=None):
     """Shared by the page and the API: stream the form in, then submit it.
 
     ``check_fields(fields)`` returns the form token the submission spends
     when it is stored (None for the API, which has no form token).
+    ``typed`` (upload.Typed) is filled with what the form brought, as it is read.
     """
     settings_max = request.max_content_length
 
@@ -143,7 +153,7 @@ def receive_submission(tips, *, check_fields=_check_form_fields):
     # A large body is streamed under an upload slot; a small one is read
     # first and needs none (upload.SMALL_BODY).
     with upload_slot(request):
-        fields, draft = read_submission(request, storing_files(start_draft), settings_max)
+        fields, draft = read_submission(request, storing_files(start_draft), settings_max, typed)
         if draft is None:
             draft = start_draft(fields)
         try:
@@ -214,10 +224,19 @@ def receipt_page_link(reserved, receipt, encrypted_on):
 
 @bp.post("/submit")
 def submit():
-    """Answer with a redirect, so the report is not kept with the page (pagelinks.py)."""
-    count_request("submit_limit")
-    with receipt_page_reserved() as reserved:
-        receipt = receive_submission(get_tips())
+    """Answer with a redirect, so the report is not kept with the page (pagelinks.py).
+
+    A refusal answers with the form again, with what was typed in it (submit_again.py).
+    """
+    typed = Typed()
+    try:
+        count_request("submit_limit")
+        with receipt_page_reserved() as reserved:
+            receipt = receive_submission(get_tips(), typed=typed)
+    except Exception as error:
+        if not submit_again.shown_again(error):
+            raise
+        return submit_again.answer(error, typed, request, _submit_page)
     return redirect(receipt_page_link(reserved, receipt, "server"), 303)
 
 
@@ -372,7 +391,7 @@ def status_page(link_id):
     sealing = {"tip_id": result.tip_id, "part": f"f{result.followups + 1}",
                "key": extension("unit_keys").current(result.unit).as_document()}
     return render_template("status.html", result=result, language_endpoint="reporter.check_form",
-                           sealing=sealing,
+                           sealing=sealing, followup_minutes=FOLLOWUP_MAX_AGE // 60,
                            followup_token=extension("tokens").followup(result.tip_id))
 
 

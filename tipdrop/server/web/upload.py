@@ -18,6 +18,7 @@ and API clients are told so in the OpenAPI document.
 
 import io
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from flask import g, request
@@ -58,12 +59,30 @@ def _decode(name, raw):
         raise TextEncodingError(f"the field {name!r}") from None
 
 
+@dataclass
+class Typed:
+    """What a submission's form brought, as far as it was read: its text fields and
+    the names of its files (never their bytes).
+
+    Only in memory, for the one answer that shows a refused form again
+    (submit_again.py); never stored, logged or put in an address.
+    """
+
+    fields: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+    #: Whether any part of the form was read: a refusal before that (a rate
+    #: limit, no upload slot free, a body declared too large or that never
+    #: arrived) knows nothing typed.
+    read: bool = False
+
+
 class _Parser:
     """What the multipart reader finds, turned into fields (in memory) and files (encrypted)."""
 
-    def __init__(self, start_draft):
+    def __init__(self, start_draft, typed=None):
         self.start_draft = start_draft
-        self.fields = {}
+        self.typed = typed if typed is not None else Typed()
+        self.fields = self.typed.fields
         self.draft = None
         self.part = None
         self.buffer = None
@@ -71,6 +90,7 @@ class _Parser:
         self.field_bytes = 0
 
     def start_part(self, name, filename, headers):
+        self.typed.read = True
         if not name:
             raise FormError("a part of the form has no name")
         if filename is None:
@@ -86,6 +106,7 @@ class _Parser:
             # An empty <input type=file>: browsers send a nameless, empty part.
             self.writer = None
             return
+        self.typed.files.append(str(filename)[:255])
         if self.draft is None:
             if not self.fields.get("region"):
                 raise RegionFirstError()
@@ -190,12 +211,42 @@ class _InMemory(io.BytesIO):
         return self.read(size)
 
 
-def read_submission(request, start_draft, max_body):
+class _FieldsOnly(_Parser):
+    """Only the text fields and the files' names: a file's bytes are dropped unread."""
+
+    def _start_file(self, name, filename, content_type):
+        self.part, self.buffer, self.writer = name, None, None
+        if filename:
+            self.typed.files.append(str(filename)[:255])
+
+
+def read_typed(request, typed):
+    """Read into ``typed`` the fields of a submission refused before its body was read.
+
+    Only a small body (SMALL_BODY), which a submission reads whole before
+    any work anyway: a large one is left unread (its sender may be the
+    flood the refusal holds back), and ``typed`` stays empty. Any failure
+    to read it leaves ``typed`` with what was read.
+    """
+    if typed.read or not is_small_body(request) or request.mimetype != "multipart/form-data":
+        return
+    boundary = request.mimetype_params.get("boundary", "").encode("ascii", "replace")
+    try:
+        stream = _InMemory(read_small(request, SMALL_BODY))
+        MultipartReader(stream.read_piece, boundary, _FieldsOnly(None, typed),
+                        read_size=BODY_READ, max_parts=MAX_PARTS,
+                        max_preamble=MAX_FIELD_BYTES).run()
+    except Exception:  # what could be read is kept; the refusal stands either way
+        return
+
+
+def read_submission(request, start_draft, max_body, typed=None):
     """Parse a multipart submission; return (fields, draft or None).
 
     ``start_draft(fields)`` is called at the first file, with the fields
     read so far, and returns a tips.Draft. On any error every file written
-    so far is discarded before the error propagates.
+    so far is discarded before the error propagates; ``typed`` (a Typed)
+    then holds what was read, for the form shown again.
     """
     if request.mimetype != "multipart/form-data":
         raise FormError("expected multipart/form-data")
@@ -203,7 +254,7 @@ def read_submission(request, start_draft, max_body):
     if not boundary:
         raise FormError("missing multipart boundary")
     check_length(request, max_body)
-    parser = _Parser(start_draft)
+    parser = _Parser(start_draft, typed)
     if is_small_body(request):
         # Whole, before any work (SMALL_BODY); a body that stalls ends here
         # in SlowClientError, before anything was started.
