@@ -280,19 +280,57 @@ class SearchIndex:
 
     def refresh(self, workspace, keyring, tip_id: str) -> None:
         """Index one tip again, after a note, a reply or a status change."""
+        self.refresh_many(workspace, keyring, [tip_id])
+
+    def refresh_many(self, workspace, keyring, tip_ids: Iterable[str],
+                     progress: Callable[[int, int], None] = lambda n, total: None) -> None:
+        """Index these tips again (or add them), :data:`BATCH` at a time: after a bulk status
+        change or an import, work for the tips it touched, not for the whole workspace."""
+        ids = list(dict.fromkeys(tip_ids))
         with self.db:
-            for tip in decrypted_tips(workspace, keyring, [tip_id]):
-                self._put(tip)
+            for start in range(0, len(ids), BATCH):
+                for tip in decrypted_tips(workspace, keyring, ids[start:start + BATCH]):
+                    self._put(tip)
+                progress(min(start + BATCH, len(ids)), len(ids))
+
+    def tips_held(self, tip_ids: Iterable[str]) -> set[str]:
+        """Which of ``tip_ids`` this index lists."""
+        ids = list(tip_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), BATCH):
+            part = ids[start:start + BATCH]
+            marks = ", ".join("?" * len(part))  # the values are bound parameters
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM tips WHERE id IN ({marks})", part))  # noqa: S608
+        return found
 
     def _put(self, tip: dict) -> None:
-        # The tip gets a new row number. Its old words stay in the full-text index
-        # (a contentless FTS5 table deletes only given the old text again) but lead
-        # nowhere: every search and similar looks its matches up in tips.
-        old = self.db.execute("SELECT n FROM tips WHERE id = ?", [tip["id"]]).fetchone()
-        if old:
+        """List ``tip`` anew, its words indexed once.
+
+        Words unchanged (a status set, follow-ups read: every view of a tip
+        page comes here): its row changes in place, nothing is added. Words
+        changed (a note, a reply, a follow-up): the tip gets a new row number
+        and its old words are taken out of the full-text index (a contentless
+        FTS5 table deletes given the old text again, which ``reports`` keeps).
+        While the index's thread still fills it, they stay, leading nowhere:
+        every search and similar looks its matches up in tips.
+        """
+        *row, text, report_chars = self._row(tip)
+        old = self.db.execute("SELECT t.n, r.text FROM tips t LEFT JOIN reports r ON r.n = t.n"
+                              " WHERE t.id = ?", [tip["id"]]).fetchone()
+        if old is not None and old[1] == text:
+            self.db.execute(
+                "UPDATE tips SET status = ?, category = ?, region = ?, received = ?, unread = ?,"
+                " attachments = ?, damaged = ?, urgent = ?, language = ?, summary = ?"
+                " WHERE n = ?", [*row[1:], old[0]])
+            return
+        if old is not None:
             self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
             self.db.execute("DELETE FROM reports WHERE n = ?", [old[0]])
-        *row, text, report_chars = self._row(tip)
+            with self._lock:
+                if self._late is None and old[1] is not None:  # its words are in the index
+                    self.db.execute("INSERT INTO fulltext.words (words, rowid, text)"
+                                    " VALUES ('delete', ?, ?)", old)
         n = self.db.execute(
             "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
             " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

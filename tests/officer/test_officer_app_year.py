@@ -1,0 +1,98 @@
+"""A year of reports in the officer app: work per request that does not grow with the workspace.
+
+bench/officer_year.py measures the app over thousands of tips; these prove
+the reasons its figures hold, as counts of work, not times: an import
+decrypts the tips it brought, not every tip held; viewing a tip again adds
+nothing to the in-memory index; a note's words replace the tip's old ones.
+The fixtures are tests/officer/test_officer_app.py's: a real workspace
+opened from a bundle the server's code exported, a real key file, and
+Flask's test client as the browser.
+"""
+# The app's fixtures are imported from test_officer_app.py and used as arguments:
+# ruff: noqa: F811
+
+import pytest
+
+from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
+    _upload,
+    app,
+    clock,
+    desk,
+    get,
+    outcome,
+    post,
+    search,
+    tip_ids,
+    unit,
+    unlocked,
+    workdir,
+)
+from tipdrop.officer import search as search_module
+
+
+@pytest.fixture
+def decrypted(monkeypatch):
+    """The ids of the tips the index decrypts from now on (the real decryption, counted)."""
+    seen = []
+    real = search_module.decrypted_tips
+
+    def counted(*args, **kwargs):
+        for tip in real(*args, **kwargs):
+            seen.append(tip["id"])
+            yield tip
+
+    monkeypatch.setattr(search_module, "decrypted_tips", counted)
+    return seen
+
+
+def indexed_texts(app):
+    """How many texts the full-text index holds (FTS5 keeps one size row per text)."""
+    index = app.extensions["officer_desk"].index
+    return index.db.execute("SELECT COUNT(*) FROM fulltext.words_docsize").fetchone()[0]
+
+
+def test_an_import_decrypts_the_tips_it_brought_not_every_tip_held(app, tmp_path, decrypted):
+    # Given the app unlocked over the workspace's four tips
+    client = unlocked(app)
+    decrypted.clear()
+    # When a bundle with one new tip is opened in it
+    done = outcome(client, _upload(client, tmp_path / "export2.tdx"))
+    assert "New: 1 tips, 0 follow-ups, 0 files." in done.get_data(as_text=True)
+    # Then only that tip was decrypted into the index, and the inbox and search have it
+    [new] = decrypted
+    assert new in tip_ids(get(client, "/inbox")) and len(tip_ids(get(client, "/inbox"))) == 5
+    assert tip_ids(search(client, "остановке")) == [new]
+    assert tip_ids(search(client, "велосипед")), "the tips held before are still found"
+    assert indexed_texts(app) == 5
+
+
+def test_viewing_a_tip_again_and_again_adds_nothing_to_the_index(app):
+    client = unlocked(app)
+    first = tip_ids(get(client, "/inbox"))[0]
+    before = indexed_texts(app)
+    for _ in range(10):
+        assert get(client, f"/tip/{first}").status_code == 200
+    assert indexed_texts(app) == before == 4
+
+
+def test_a_note_replaces_the_tips_words_in_the_index_instead_of_adding_a_copy(app):
+    client = unlocked(app)
+    [tip] = tip_ids(search(client, "велосипед"))
+    answer = post(client, f"/tip/{tip}/note", {"text": "Проверить камеры у гаража.",
+                                               "from_tip": tip})
+    assert answer.status_code == 303, answer.data
+    # The tip is found by its report's words and by the note's, once; nothing is left over.
+    assert tip_ids(search(client, "велосипед")) == [tip]
+    assert tip_ids(search(client, "гаража")) == [tip]
+    assert indexed_texts(app) == 4
+
+
+def test_a_bulk_status_change_decrypts_only_the_tips_it_changed(app, decrypted):
+    client = unlocked(app)
+    tips = tip_ids(get(client, "/inbox"))
+    decrypted.clear()
+    answer = post(client, "/bulk-status", {"tip": tips[:2], "status": "unfounded"})
+    assert answer.status_code == 200, answer.data
+    assert sorted(decrypted) == sorted(tips[:2])
+    assert sorted(tip_ids(get(client, "/inbox?status=unfounded"))) == sorted(tips[:2])
+    assert indexed_texts(app) == 4
