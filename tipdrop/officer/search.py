@@ -42,6 +42,8 @@ BATCH = 128
 #: Tips per inbox page.
 PAGE_SIZE = 50
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The inbox's views (SearchIndex.inbox): their conditions, fixed SQL.
+VIEWS = {"waiting": ("t.answered = 0",), "unread": ("t.unread > 0",)}
 
 SCHEMA = """
 CREATE TABLE tips (
@@ -49,7 +51,7 @@ CREATE TABLE tips (
     category TEXT NOT NULL, region TEXT NOT NULL,
     received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
-    summary TEXT NOT NULL);
+    summary TEXT NOT NULL, answered INTEGER NOT NULL);
 -- Every inbox page counts by status, lists the categories and regions and
 -- shows the first tips in order: from these, without reading every row.
 CREATE INDEX tips_status ON tips (status);
@@ -57,6 +59,9 @@ CREATE INDEX tips_category ON tips (category);
 CREATE INDEX tips_region ON tips (region);
 CREATE INDEX tips_newest ON tips (urgent DESC, received DESC, id);
 CREATE INDEX tips_oldest ON tips (urgent DESC, received, id);
+-- The views "waiting for a first answer" and "new follow-ups", and their counts.
+CREATE INDEX tips_waiting ON tips (answered, received, id);
+CREATE INDEX tips_unread ON tips (unread);
 """
 WORDS_SCHEMA = f"CREATE VIRTUAL TABLE fulltext.words USING fts5(text, {FTS_OPTIONS})"
 
@@ -209,8 +214,8 @@ class SearchIndex:
             while (batch := self._feed.get()) is not None and not self._stop:
                 self.db.executemany(
                     "INSERT INTO tips (n, id, status, category, region, received, unread,"
-                    " attachments, damaged, urgent, language, summary)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in batch])
+                    " attachments, damaged, urgent, language, summary, answered)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in batch])
                 self.db.executemany("INSERT INTO reports (n, chars, text) VALUES (?, ?, ?)",
                                     [(r[0], r[-1], r[-2]) for r in batch])
                 words.executemany("INSERT INTO words (rowid, text) VALUES (?, ?)",
@@ -276,7 +281,7 @@ class SearchIndex:
         return (tip["id"], tip["status"], tip["category"], tip["region"], tip["received"] or "",
                 tip["unread_followups"], tip["attachments"], int(tip["damaged"]),
                 int(tip["category"] in self.urgent), tip["language"], tip["summary"],
-                "\n".join(pieces), report_chars)
+                int(tip["answered"]), "\n".join(pieces), report_chars)
 
     def refresh(self, workspace, keyring, tip_id: str) -> None:
         """Index one tip again, after a note, a reply or a status change."""
@@ -321,8 +326,8 @@ class SearchIndex:
         if old is not None and old[1] == text:
             self.db.execute(
                 "UPDATE tips SET status = ?, category = ?, region = ?, received = ?, unread = ?,"
-                " attachments = ?, damaged = ?, urgent = ?, language = ?, summary = ?"
-                " WHERE n = ?", [*row[1:], old[0]])
+                " attachments = ?, damaged = ?, urgent = ?, language = ?, summary = ?,"
+                " answered = ? WHERE n = ?", [*row[1:], old[0]])
             return
         if old is not None:
             self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
@@ -333,8 +338,8 @@ class SearchIndex:
                                     " VALUES ('delete', ?, ?)", old)
         n = self.db.execute(
             "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
-            " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row).lastrowid
+            " damaged, urgent, language, summary, answered)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
         # The report's own words come first: similar.py compares those alone.
         similar.put(self.db, n, report_chars, text)
         with self._lock:
@@ -355,6 +360,16 @@ class SearchIndex:
         counts.update(found)
         return counts | {"all": sum(counts.values())}
 
+    def attention(self, overdue_before: str) -> dict:
+        """How many tips wait for a first answer, how many of them were received before the
+        day ``overdue_before`` (YYYY-MM-DD: over the unit's target), and how many have
+        follow-ups not read yet. Counted from their indexes, not by reading every row."""
+        (waiting,), (overdue,), (unread,) = (self.db.execute(sql, args).fetchone() for sql, args in (
+            ("SELECT COUNT(*) FROM tips WHERE answered = 0", []),
+            ("SELECT COUNT(*) FROM tips WHERE answered = 0 AND received < ?", [overdue_before]),
+            ("SELECT COUNT(*) FROM tips WHERE unread > 0", [])))
+        return {"waiting": waiting, "overdue": overdue, "unread": unread}
+
     def choices(self, column: str) -> list:
         """The values of ``column`` (category or region) present, for the filters."""
         if column not in ("category", "region"):
@@ -366,13 +381,16 @@ class SearchIndex:
     def inbox(self, status: str | None = None, category: str | None = None,
               region: str | None = None, query: str | None = None, since: str | None = None,
               until: str | None = None, oldest_first: bool = False, page: int = 1,
-              page_size: int = PAGE_SIZE) -> Page:
+              page_size: int = PAGE_SIZE, view: str | None = None) -> Page:
         """Tips matching the filters: urgent categories first, then the newest (or oldest).
 
         ``since`` and ``until`` are days (YYYY-MM-DD), both included; anything
-        else is not a day and is ignored, as an empty field is.
+        else is not a day and is ignored, as an empty field is. ``view``:
+        ``waiting``, the tips no one has answered yet (no reply, no status
+        change), the longest waiting first, urgent or not; ``unread``, the tips
+        with follow-ups not read yet; anything else, every tip.
         """
-        where, args = [], []
+        where, args = list(VIEWS.get(view or "", ())), []
         for operator, day in ((">=", since), ("<=", until)):
             if day and _DAY.fullmatch(day):
                 where.append(f"t.received {operator} ?")
@@ -394,9 +412,11 @@ class SearchIndex:
                                    args).fetchone()
         pages = max(1, -(-total // page_size))
         page = min(max(1, page), pages)
+        # Waiting the longest comes first there: the order a unit answers in.
+        order = ("t.received ASC, t.id" if view == "waiting" else
+                 f"t.urgent DESC, t.received {'ASC' if oldest_first else 'DESC'}, t.id")
         rows = self.db.execute(
-            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, "  # noqa: S608
-            f"t.received {'ASC' if oldest_first else 'DESC'}, t.id "
+            f"SELECT * FROM tips t{clause} ORDER BY {order} "  # noqa: S608
             "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
         return Page([dict(r) for r in rows], total, page, pages)
 
