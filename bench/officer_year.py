@@ -20,7 +20,9 @@ import of the second bundle, with the inbox asked for again and again in
 a second tab meanwhile (how long the inbox waits while the import works).
 
 Run alone: ``python -m bench.officer_year 5000 20000`` prints the figures;
-``--record`` also writes its section of bench/RESULTS.md. Not part of
+``--record`` also writes its section of bench/RESULTS.md; ``--keep=DIR``
+builds each workspace once in DIR and drives a copy of it (to compare two
+versions of the app over the same tips). Not part of
 ``make bench`` (a build of 20,000 tips takes minutes).
 """
 
@@ -28,6 +30,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -238,7 +241,7 @@ def _drive(workdir, long_thread):
             # While the import holds the workspace, the inbox sends the officer to the
             # import's progress page: how long it stays away is the figure.
             waits, shown, away, away_since = [], 0, 0.0, None
-            while not page.query_selector("#imported, #transfer-error"):
+            while "/exchange/done" not in page.url:  # the progress page goes there at the end
                 asked = time.perf_counter()
                 seconds, _ = _load(other, base + "/inbox")
                 waits.append(seconds)
@@ -251,6 +254,7 @@ def _drive(workdir, long_thread):
             out["import_seconds"] = time.perf_counter() - start
             if away_since is not None:
                 away = max(away, time.perf_counter() - away_since)
+            page.wait_for_selector("#imported, #transfer-error")
             out["import_result"] = page.inner_text("#imported, #transfer-error")
             out["inbox_during_import_p50_ms"] = _p(waits, 0.5) if waits else 0.0
             out["inbox_during_import_max_ms"] = _p(waits, 1.0) if waits else 0.0
@@ -265,10 +269,23 @@ def _drive(workdir, long_thread):
     return out
 
 
-def measure(count):
+def measure(count, keep=None):
+    """Build the workspace of ``count`` tips and drive the app over it. ``keep``: a folder
+    where the workspace is built once and copied from for each run (the app changes it),
+    so the code before and after a change can be driven over the same tips."""
     with tempfile.TemporaryDirectory(prefix="tipdrop-bench-year-") as tmp:
         start = time.perf_counter()
-        long_thread = build(Path(tmp), count)
+        if keep is None:
+            long_thread = build(Path(tmp), count)
+        else:
+            folder = Path(keep) / str(count)
+            if not (folder / "long_thread").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                (folder / "long_thread").write_text(build(folder, count))
+            long_thread = (folder / "long_thread").read_text()
+            shutil.copytree(folder, Path(tmp) / "copy")
+            tmp = str(Path(tmp) / "copy")
         built = time.perf_counter() - start
         figures = _drive(Path(tmp), long_thread)
     return {"tips": count, "build_seconds": built, **figures,
@@ -326,9 +343,10 @@ def record(results, command, note=""):
 
 if __name__ == "__main__":
     counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [5000]
+    keep = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--keep=")), None)
     results = []
     for n in counts:
-        results.append(measure(n))
+        results.append(measure(n, keep))
         print(json.dumps(results[-1], indent=2), flush=True)
     print(json.dumps({"machine": machine()}))
     if "--record" in sys.argv:

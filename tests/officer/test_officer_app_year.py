@@ -14,20 +14,33 @@ Flask's test client as the browser.
 import pytest
 
 from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
+    PASSPHRASE,
+    Clock,
     _upload,
     app,
+    browser,
     clock,
     desk,
     get,
+    opened_workspace,
     outcome,
     post,
     search,
     tip_ids,
     unit,
+    unlock,
     unlocked,
     workdir,
 )
+from tests.protocol.test_bundles import Server
+from tipdrop.crypto import kdf
+from tipdrop.officer import keyfiles
 from tipdrop.officer import search as search_module
+from tipdrop.officer.app import create_app
+from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.keyring import Keyring
+from tipdrop.officer.workspace import Workspace
+from tipdrop.protocol.report import Report
 
 
 @pytest.fixture
@@ -96,3 +109,38 @@ def test_a_bulk_status_change_decrypts_only_the_tips_it_changed(app, decrypted):
     assert sorted(decrypted) == sorted(tips[:2])
     assert sorted(tip_ids(get(client, "/inbox?status=unfounded"))) == sorted(tips[:2])
     assert indexed_texts(app) == 4
+
+
+def test_tips_opened_beside_the_app_are_indexed_with_the_apps_next_import(tmp_path):
+    """`tipdrop officer open` beside the unlocked app: the app's next import lists them too
+    (it builds the whole index when the workspace holds tips the index does not)."""
+    made = keyfiles.create_unit_key("demo", tmp_path / "keys", PASSPHRASE, params=kdf.TEST_PARAMS)
+    key = keyfiles.unlock(made.private_path, PASSPHRASE)
+    server = Server(tmp_path / "server", key)
+    # Four tips in the first bundle, then one in each of the two next
+    for n, texts in enumerate((["сарай", "крыша", "забор", "окно"], ["гараж"], ["подвал"])):
+        for words in texts:
+            draft = server.tips.start(region="almaty")
+            server.tips.submit(draft, Report.build(region="almaty", category="theft",
+                                                   language="ru", description=words))
+        server.export("demo", tmp_path / f"e{n}.tdx")
+    server.db.close()
+    workdir = opened_workspace(tmp_path / "e0.tdx", key, tmp_path / "cases")
+    desk = Desk(workdir, made.private_path, clock=Clock())
+    app = create_app(desk, 48123, launch_token="launch", outbox_dir=tmp_path / "outbox")
+    client = browser(app)
+    assert client.get("/?token=launch", base_url="http://127.0.0.1:48123").status_code == 303
+    try:
+        client = unlock(client)
+        # Given a bundle opened by the CLI while the app is unlocked
+        beside = Workspace(workdir)
+        beside.open_bundle(tmp_path / "e1.tdx", Keyring.of(key))
+        beside.close()
+        # When the app opens the next one
+        done = outcome(client, _upload(client, tmp_path / "e2.tdx", name="e2.tdx"))
+        assert "New: 1 tips" in done.get_data(as_text=True)
+        # Then the inbox and search hold all six
+        assert len(tip_ids(get(client, "/inbox"))) == 6
+        assert len(tip_ids(search(client, "гараж"))) == 1
+    finally:
+        desk.close()

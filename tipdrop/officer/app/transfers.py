@@ -261,7 +261,9 @@ class Courier:
         index (SearchIndex.refresh_many): an automatic pull of a few
         follow-ups costs their work, not the whole workspace's again, and
         requests wait for that much only (bench/officer_year.py). A bundle
-        bringing as many tips as the index holds builds a new index instead.
+        touching as many tips as the index holds, or a workspace holding tips
+        the index does not (opened by the CLI beside the app), builds a new
+        index instead.
         """
         workspace = self.desk.workspace
         transfer.at_step("open", os.path.getsize(path))
@@ -275,13 +277,17 @@ class Courier:
             new = set(touched) - index.tips_held(touched)
             counts["urgent"] = sum(workspace.tip_row(tip_id)["category"] in self.desk.urgent
                                    for tip_id in new)
-            if len(touched) < REBUILD_SHARE * index.counts()["all"]:
+            held = index.counts()["all"]
+            # Tips the index does not know besides the new ones (opened meanwhile by
+            # `tipdrop officer open` beside the app): the whole index is built again.
+            (total,) = workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
+            if len(touched) < REBUILD_SHARE * held and total == held + len(new):
                 transfer.at_step("index", len(touched))
                 self._check(transfer)
                 index.refresh_many(workspace, transfer.keyring, sorted(touched),
                                    self._indexed(transfer))
                 return counts
-            transfer.at_step("index", index.counts()["all"] + len(new))
+            transfer.at_step("index", total)
             index = SearchIndex(self.desk.urgent)
             try:
                 index.build(workspace, transfer.keyring, self._indexed(transfer))
