@@ -144,3 +144,31 @@ def test_tips_opened_beside_the_app_are_indexed_with_the_apps_next_import(tmp_pa
         assert len(tip_ids(search(client, "гараж"))) == 1
     finally:
         desk.close()
+
+
+def _statements(app, path, client):
+    """The SQL the index ran to render ``path``."""
+    index = app.extensions["officer_desk"].index
+    ran = []
+    index.db.set_trace_callback(ran.append)
+    try:
+        assert get(client, path).status_code == 200
+    finally:
+        index.db.set_trace_callback(None)
+    return ran
+
+
+def test_an_inbox_page_counts_the_tips_once_until_they_change(app):
+    """The counts by status, the attention counts, the filters' choices and the list's total
+    read index entries in proportion to the tips: a page shown again reads its rows only."""
+    client = unlocked(app)
+    first = _statements(app, "/inbox", client)
+    assert any("GROUP BY status" in sql for sql in first)
+    again = _statements(app, "/inbox", client)
+    assert len(again) == 1 and again[0].startswith("SELECT * FROM tips"), again
+    # A change of the list (a status set) counts again, and the counts are right
+    [tip] = tip_ids(search(client, "велосипед"))
+    assert post(client, "/bulk-status", {"tip": [tip], "status": "closed"}).status_code == 200
+    after = _statements(app, "/inbox", client)
+    assert any("GROUP BY status" in sql for sql in after)
+    assert "Closed: 1" in get(client, "/inbox").get_data(as_text=True)

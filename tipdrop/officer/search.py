@@ -41,6 +41,8 @@ FTS_OPTIONS = "tokenize = 'ascii', detail = full, content = ''"
 BATCH = 128
 #: Tips per inbox page.
 PAGE_SIZE = 50
+#: Counts kept between two changes of the list (SearchIndex._counted).
+MAX_COUNTED = 256
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: The inbox's views (SearchIndex.inbox): their conditions, fixed SQL.
 VIEWS = {"waiting": ("t.answered = 0",), "unread": ("t.unread > 0",)}
@@ -154,6 +156,8 @@ class SearchIndex:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._listed = threading.Event()
+        #: The list's counts, read once per change of the list (:meth:`_counted`).
+        self._counted_cache: dict = {}
 
     def close(self) -> None:
         """Stop the full-text thread (it drops its unfinished work) and free both databases."""
@@ -225,6 +229,7 @@ class SearchIndex:
                 self._words_error = SearchIndexFailedError()  # closed: nothing to search
                 return
             self.db.commit()
+            self._counted_cache.clear()
             self._listed.set()
             with self._lock:
                 if self._stop:  # locked while the list was in use: nothing more to do
@@ -320,6 +325,7 @@ class SearchIndex:
         While the index's thread still fills it, they stay, leading nowhere:
         every search and similar looks its matches up in tips.
         """
+        self._counted_cache.clear()  # every count may change
         *row, text, report_chars = self._row(tip)
         old = self.db.execute("SELECT t.n, r.text FROM tips t LEFT JOIN reports r ON r.n = t.n"
                               " WHERE t.id = ?", [tip["id"]]).fetchone()
@@ -353,8 +359,26 @@ class SearchIndex:
         self._require_words()
         return similar.similar_tips(self.db, tip_id)
 
+    def _counted(self, key: tuple, count: Callable):
+        """``count()``, read once until the list changes (a tip listed or indexed again).
+
+        Every inbox page shows the counts by status, the attention counts, the
+        filters' choices and its list's total: each reads index entries in
+        proportion to the tips, so a year's tips made every page cost more.
+        They change only when the list does, and the app serialises the
+        requests, so one read serves every page until then.
+        """
+        if key not in self._counted_cache:
+            if len(self._counted_cache) >= MAX_COUNTED:  # searches' totals: a few at a time
+                self._counted_cache.clear()
+            self._counted_cache[key] = count()
+        return self._counted_cache[key]
+
     def counts(self) -> dict:
         """How many tips have each status (every status, zeros included), and in all."""
+        return dict(self._counted(("counts",), self._counts))
+
+    def _counts(self) -> dict:
         found = dict(self.db.execute("SELECT status, COUNT(*) FROM tips GROUP BY status"))
         counts = {status: found.pop(status, 0) for status in STATUSES}
         counts.update(found)
@@ -364,6 +388,10 @@ class SearchIndex:
         """How many tips wait for a first answer, how many of them were received before the
         day ``overdue_before`` (YYYY-MM-DD: over the unit's target), and how many have
         follow-ups not read yet. Counted from their indexes, not by reading every row."""
+        return dict(self._counted(("attention", overdue_before),
+                                  lambda: self._attention(overdue_before)))
+
+    def _attention(self, overdue_before: str) -> dict:
         (waiting,), (overdue,), (unread,) = (self.db.execute(sql, args).fetchone() for sql, args in (
             ("SELECT COUNT(*) FROM tips WHERE answered = 0", []),
             ("SELECT COUNT(*) FROM tips WHERE answered = 0 AND received < ?", [overdue_before]),
@@ -376,7 +404,8 @@ class SearchIndex:
             raise ValueError(column)
         # column is one of two names checked above; values are always bound parameters.
         sql = f"SELECT DISTINCT {column} FROM tips ORDER BY 1"  # noqa: S608
-        return [r[0] for r in self.db.execute(sql)]
+        return list(self._counted(("choices", column),
+                                  lambda: [r[0] for r in self.db.execute(sql)]))
 
     def inbox(self, status: str | None = None, category: str | None = None,
               region: str | None = None, query: str | None = None, since: str | None = None,
@@ -408,8 +437,9 @@ class SearchIndex:
             args.append(expression)
         clause = " WHERE " + " AND ".join(where) if where else ""
         # The clause is built from fixed column names; every value is a bound parameter.
-        (total,) = self.db.execute(f"SELECT COUNT(*) FROM tips t{clause}",  # noqa: S608
-                                   args).fetchone()
+        sql = f"SELECT COUNT(*) FROM tips t{clause}"  # noqa: S608
+        total = self._counted(("total", sql, *args),
+                              lambda: self.db.execute(sql, args).fetchone()[0])
         pages = max(1, -(-total // page_size))
         page = min(max(1, page), pages)
         # Waiting the longest comes first there: the order a unit answers in.
