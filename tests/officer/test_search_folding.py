@@ -14,7 +14,7 @@ from tipdrop.officer.search import SearchIndex, fold, match_expression
 def _row(n, text):
     return {"id": f"{n:032x}", "status": "received", "category": "theft", "region": "almaty",
             "received": "2026-12-01", "unread_followups": 0, "attachments": 0,
-            "damaged": False, "language": "ru", "summary": text[:120],
+            "damaged": False, "language": "ru", "summary": text[:120], "answered": False,
             "texts": [text], "report_parts": 1}
 
 

@@ -33,7 +33,7 @@ UNRELATED = [
 def _row(n, text, region="almaty", category="drugs"):
     return {"id": f"{n:032x}", "status": "received", "category": category, "region": region,
             "received": "2026-12-01", "unread_followups": 0, "attachments": 0,
-            "damaged": False, "language": "ru", "summary": text[:120],
+            "damaged": False, "language": "ru", "summary": text[:120], "answered": False,
             "texts": [text], "report_parts": 1}
 
 

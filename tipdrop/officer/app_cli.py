@@ -27,6 +27,9 @@ from tipdrop.officer.online_cli import SERVER_ENV
 @click.option("--urgent", multiple=True, metavar="CATEGORY",
               help="A category listed first in the inbox (repeat it); default: "
                    "child-in-danger and domestic-violence.")
+@click.option("--answer-days", default=3, show_default=True, type=click.IntRange(1, 365),
+              help="Your unit's target for a first answer, in days: reports waiting longer "
+                   "are counted and marked in the inbox's view of reports waiting for one.")
 @click.option("--outbox-dir", type=click.Path(file_okay=False),
               help="Where the app writes reply bundles (default: WORKDIR/outbox).")
 @click.option("--workdir", type=click.Path(file_okay=False), envvar="TIPDROP_WORKDIR",
@@ -37,8 +40,8 @@ from tipdrop.officer.online_cli import SERVER_ENV
 @click.option("--server", envvar=SERVER_ENV,
               help="The server the Exchange page pulls from and pushes to, as `officer pull` "
                    f"(or {SERVER_ENV}); without it the app exchanges files only.")
-def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, outbox_dir, workdir,
-        key_path, server):
+def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, answer_days,
+        outbox_dir, workdir, key_path, server):
     """Open the officer app: inbox, search, tips, notes and replies in the browser.
 
     It listens on 127.0.0.1 only and opens a launch file only you can read,
@@ -65,7 +68,8 @@ def app(port, no_browser, default_browser, show_link, idle_minutes, urgent, outb
 
     server = check_server_url(server) if server else None  # a wrong address stops it now
     urgent = urgent or urgent_default(resources.files("tipdrop.data") / "categories.json")
-    desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60)
+    desk = Desk(workdir, key_path, urgent=urgent, idle_seconds=idle_minutes * 60,
+                answer_days=answer_days)
     run(desk, port=port, open_browser=not no_browser, outbox_dir=outbox_dir,
         say=lambda line: click.echo(line), server_url=server, show_link=show_link,
         default_browser=default_browser, ctrl_c=ctrl_c)

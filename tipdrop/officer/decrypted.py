@@ -35,9 +35,10 @@ def decrypted_tips(workspace, keyring, tip_ids=None):
     notes = grouped("SELECT tip_id, n, body FROM notes")
     replies = grouped("SELECT tip_id, seq, copy FROM outbox")
     files = grouped("SELECT tip_id, part, info, damaged FROM attachments")
-    tips = conn.execute("SELECT id, status, category, region, received_day, body, damaged "
-                        "FROM tips" + where.replace("tip_id", "id"), args)
-    for tip_id, status, category, region, received, body, damaged in tips:
+    # where holds placeholders only (above); the ids are bound parameters.
+    tips = conn.execute("SELECT id, status, category, region, received_day, body, damaged, "  # noqa: S608
+                        "reply_seq FROM tips" + where.replace("tip_id", "id"), args)
+    for tip_id, status, category, region, received, body, damaged, reply_seq in tips:
         what = f"tip {tip_id[:8]}"
         report = {} if damaged else json.loads(open_envelope(
             body, keyring, what, kind="tip", tip_id=tip_id))
@@ -70,6 +71,9 @@ def decrypted_tips(workspace, keyring, tip_ids=None):
             "damaged": bool(damaged or any(f[4] for f in followups.get(tip_id, []))
                             or any(a[3] for a in files.get(tip_id, []))),
             "language": report.get("language") or "",
+            # Answered: a reply or a status change queued here, or one the server had
+            # (another workstation's), or a status other than the first.
+            "answered": bool(replies.get(tip_id) or reply_seq or status != "received"),
             # The first words only: splitting all 2 KB of a report costs more than its unseal.
             "summary": " ".join((report.get("description") or report.get("what")
                                  or "")[:600].split())[:120],

@@ -100,7 +100,9 @@ def _sweep(workspace):
 def open_bundle(workspace, path, keyring, progress=lambda n: None, again=False):
     """Import an export bundle after proving every item authentic, one import at a time.
 
-    Returns the counts and the ids of the tips it added (for the audit log).
+    Returns the counts, the ids of the tips it added (for the audit log) and the ids of
+    every tip it added or changed (a follow-up, a file, a damaged item replaced, a
+    forwarded tip back): what the officer app indexes again.
 
     An intact copy of an item the workspace holds damaged replaces it, in
     the same transaction (counted as ``replaced``). ``again`` opens a bundle
@@ -133,11 +135,11 @@ def _open_bundle(workspace, path, keyring, progress, again):
                 Reading(workspace, keyring, staged, spill).read(_Counting(f, progress))
             except Exception:
                 if not again and _opened_before(db, fingerprint(path)):
-                    return dict(_ALREADY_OPENED), []
+                    return dict(_ALREADY_OPENED), [], set()
                 raise
             opened_before = _opened_before(db, staged.sha256)
             if opened_before and not again:
-                return dict(_ALREADY_OPENED), []
+                return dict(_ALREADY_OPENED), [], set()
             if not opened_before:  # another file naming an export held here: altered
                 refuse_changed_copy(db, staged)
             replacing, old_blobs = _store(workspace, staged, spill, opened_before)
@@ -148,7 +150,13 @@ def _open_bundle(workspace, path, keyring, progress, again):
             scratch.close()
     for name in old_blobs:  # the damaged copies' files, once the intact ones are committed
         (workspace.blobs / name).unlink(missing_ok=True)
-    return _counts(staged, replacing), [row["id"] for row in staged.tips]  # the replacing copies were taken out
+    touched = {row["id"] for row in staged.tips}
+    touched.update(row["tip_id"] for row in staged.followups + staged.attachments)
+    touched.update(row.get("tip_id") or row.get("id") for rows in replacing.values()
+                   for row in rows)
+    touched.update(staged.returned)
+    # The replacing copies were taken out of staged's lists: new tips are new.
+    return _counts(staged, replacing), [row["id"] for row in staged.tips], touched
 
 
 #: What opening a bundle the workspace opened before gives back (nothing stored).

@@ -15,19 +15,17 @@ tokenizer over the folded text (see folding.py for why).
 
 import json
 import queue
-import re
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from tipdrop.errors import ConfigError, TipdropError
 from tipdrop.officer import similar
 from tipdrop.officer.decrypted import decrypted_tips
-from tipdrop.officer.folding import fold, match_expression
-from tipdrop.protocol.fields import STATUSES
+from tipdrop.officer.folding import fold, match_expression  # noqa: F401 (tests use it from here)
+from tipdrop.officer.inboxlist import InboxList
 from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 
 #: FTS5 options: see folding.py for the tokenizer. Positions are kept
@@ -39,9 +37,6 @@ from tipdrop.protocol.routing import URGENT_BY_DEFAULT
 FTS_OPTIONS = "tokenize = 'ascii', detail = full, content = ''"
 #: Tips decrypted and inserted together when the index is built.
 BATCH = 128
-#: Tips per inbox page.
-PAGE_SIZE = 50
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 SCHEMA = """
 CREATE TABLE tips (
@@ -49,7 +44,7 @@ CREATE TABLE tips (
     category TEXT NOT NULL, region TEXT NOT NULL,
     received TEXT NOT NULL, unread INTEGER NOT NULL, attachments INTEGER NOT NULL,
     damaged INTEGER NOT NULL, urgent INTEGER NOT NULL, language TEXT NOT NULL,
-    summary TEXT NOT NULL);
+    summary TEXT NOT NULL, answered INTEGER NOT NULL);
 -- Every inbox page counts by status, lists the categories and regions and
 -- shows the first tips in order: from these, without reading every row.
 CREATE INDEX tips_status ON tips (status);
@@ -57,6 +52,9 @@ CREATE INDEX tips_category ON tips (category);
 CREATE INDEX tips_region ON tips (region);
 CREATE INDEX tips_newest ON tips (urgent DESC, received DESC, id);
 CREATE INDEX tips_oldest ON tips (urgent DESC, received, id);
+-- The views "waiting for a first answer" and "new follow-ups", and their counts.
+CREATE INDEX tips_waiting ON tips (answered, received, id);
+CREATE INDEX tips_unread ON tips (unread);
 """
 WORDS_SCHEMA = f"CREATE VIRTUAL TABLE fulltext.words USING fts5(text, {FTS_OPTIONS})"
 
@@ -78,16 +76,6 @@ def require_fts5() -> None:
         db.close()
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of the inbox: its tips and where it is in the whole list."""
-
-    tips: list
-    total: int
-    page: int
-    pages: int
-
-
 class SearchIndexFailedError(TipdropError):
     """The search index could not be built: lock the app and unlock it again."""
 
@@ -104,7 +92,7 @@ class SearchIndexBuildingError(TipdropError):
         self.percent = percent
 
 
-class SearchIndex:
+class SearchIndex(InboxList):
     """The decrypted text and metadata of every tip, in memory, for one unlocked session.
 
     Two in-memory databases: the list (the ``tips`` table and each report's
@@ -149,6 +137,8 @@ class SearchIndex:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._listed = threading.Event()
+        #: The list's counts, read once per change of the list (:meth:`_counted`).
+        self._counted_cache: dict = {}
 
     def close(self) -> None:
         """Stop the full-text thread (it drops its unfinished work) and free both databases."""
@@ -209,8 +199,8 @@ class SearchIndex:
             while (batch := self._feed.get()) is not None and not self._stop:
                 self.db.executemany(
                     "INSERT INTO tips (n, id, status, category, region, received, unread,"
-                    " attachments, damaged, urgent, language, summary)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in batch])
+                    " attachments, damaged, urgent, language, summary, answered)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:-2] for r in batch])
                 self.db.executemany("INSERT INTO reports (n, chars, text) VALUES (?, ?, ?)",
                                     [(r[0], r[-1], r[-2]) for r in batch])
                 words.executemany("INSERT INTO words (rowid, text) VALUES (?, ?)",
@@ -220,6 +210,7 @@ class SearchIndex:
                 self._words_error = SearchIndexFailedError()  # closed: nothing to search
                 return
             self.db.commit()
+            self._counted_cache.clear()
             self._listed.set()
             with self._lock:
                 if self._stop:  # locked while the list was in use: nothing more to do
@@ -276,27 +267,66 @@ class SearchIndex:
         return (tip["id"], tip["status"], tip["category"], tip["region"], tip["received"] or "",
                 tip["unread_followups"], tip["attachments"], int(tip["damaged"]),
                 int(tip["category"] in self.urgent), tip["language"], tip["summary"],
-                "\n".join(pieces), report_chars)
+                int(tip["answered"]), "\n".join(pieces), report_chars)
 
     def refresh(self, workspace, keyring, tip_id: str) -> None:
         """Index one tip again, after a note, a reply or a status change."""
+        self.refresh_many(workspace, keyring, [tip_id])
+
+    def refresh_many(self, workspace, keyring, tip_ids: Iterable[str],
+                     progress: Callable[[int, int], None] = lambda n, total: None) -> None:
+        """Index these tips again (or add them), :data:`BATCH` at a time: after a bulk status
+        change or an import, work for the tips it touched, not for the whole workspace."""
+        ids = list(dict.fromkeys(tip_ids))
         with self.db:
-            for tip in decrypted_tips(workspace, keyring, [tip_id]):
-                self._put(tip)
+            for start in range(0, len(ids), BATCH):
+                for tip in decrypted_tips(workspace, keyring, ids[start:start + BATCH]):
+                    self._put(tip)
+                progress(min(start + BATCH, len(ids)), len(ids))
+
+    def tips_held(self, tip_ids: Iterable[str]) -> set[str]:
+        """Which of ``tip_ids`` this index lists."""
+        ids = list(tip_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), BATCH):
+            part = ids[start:start + BATCH]
+            marks = ", ".join("?" * len(part))  # the values are bound parameters
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM tips WHERE id IN ({marks})", part))  # noqa: S608
+        return found
 
     def _put(self, tip: dict) -> None:
-        # The tip gets a new row number. Its old words stay in the full-text index
-        # (a contentless FTS5 table deletes only given the old text again) but lead
-        # nowhere: every search and similar looks its matches up in tips.
-        old = self.db.execute("SELECT n FROM tips WHERE id = ?", [tip["id"]]).fetchone()
-        if old:
+        """List ``tip`` anew, its words indexed once.
+
+        Words unchanged (a status set, follow-ups read: every view of a tip
+        page comes here): its row changes in place, nothing is added. Words
+        changed (a note, a reply, a follow-up): the tip gets a new row number
+        and its old words are taken out of the full-text index (a contentless
+        FTS5 table deletes given the old text again, which ``reports`` keeps).
+        While the index's thread still fills it, they stay, leading nowhere:
+        every search and similar looks its matches up in tips.
+        """
+        self._counted_cache.clear()  # every count may change
+        *row, text, report_chars = self._row(tip)
+        old = self.db.execute("SELECT t.n, r.text FROM tips t LEFT JOIN reports r ON r.n = t.n"
+                              " WHERE t.id = ?", [tip["id"]]).fetchone()
+        if old is not None and old[1] == text:
+            self.db.execute(
+                "UPDATE tips SET status = ?, category = ?, region = ?, received = ?, unread = ?,"
+                " attachments = ?, damaged = ?, urgent = ?, language = ?, summary = ?,"
+                " answered = ? WHERE n = ?", [*row[1:], old[0]])
+            return
+        if old is not None:
             self.db.execute("DELETE FROM tips WHERE n = ?", [old[0]])
             self.db.execute("DELETE FROM reports WHERE n = ?", [old[0]])
-        *row, text, report_chars = self._row(tip)
+            with self._lock:
+                if self._late is None and old[1] is not None:  # its words are in the index
+                    self.db.execute("INSERT INTO fulltext.words (words, rowid, text)"
+                                    " VALUES ('delete', ?, ?)", old)
         n = self.db.execute(
             "INSERT INTO tips (id, status, category, region, received, unread, attachments,"
-            " damaged, urgent, language, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row).lastrowid
+            " damaged, urgent, language, summary, answered)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
         # The report's own words come first: similar.py compares those alone.
         similar.put(self.db, n, report_chars, text)
         with self._lock:
@@ -309,58 +339,6 @@ class SearchIndex:
         """Tips of the same region and category whose reports read alike (similar.py)."""
         self._require_words()
         return similar.similar_tips(self.db, tip_id)
-
-    def counts(self) -> dict:
-        """How many tips have each status (every status, zeros included), and in all."""
-        found = dict(self.db.execute("SELECT status, COUNT(*) FROM tips GROUP BY status"))
-        counts = {status: found.pop(status, 0) for status in STATUSES}
-        counts.update(found)
-        return counts | {"all": sum(counts.values())}
-
-    def choices(self, column: str) -> list:
-        """The values of ``column`` (category or region) present, for the filters."""
-        if column not in ("category", "region"):
-            raise ValueError(column)
-        # column is one of two names checked above; values are always bound parameters.
-        sql = f"SELECT DISTINCT {column} FROM tips ORDER BY 1"  # noqa: S608
-        return [r[0] for r in self.db.execute(sql)]
-
-    def inbox(self, status: str | None = None, category: str | None = None,
-              region: str | None = None, query: str | None = None, since: str | None = None,
-              until: str | None = None, oldest_first: bool = False, page: int = 1,
-              page_size: int = PAGE_SIZE) -> Page:
-        """Tips matching the filters: urgent categories first, then the newest (or oldest).
-
-        ``since`` and ``until`` are days (YYYY-MM-DD), both included; anything
-        else is not a day and is ignored, as an empty field is.
-        """
-        where, args = [], []
-        for operator, day in ((">=", since), ("<=", until)):
-            if day and _DAY.fullmatch(day):
-                where.append(f"t.received {operator} ?")
-                args.append(day)
-        for column, value in (("status", status), ("category", category), ("region", region)):
-            if value:
-                where.append(f"t.{column} = ?")
-                args.append(value)
-        expression = match_expression(query or "")
-        if query and expression is None:
-            return Page([], 0, 1, 1)
-        if expression:
-            self._require_words()  # never an empty answer for want of the index
-            where.append("t.n IN (SELECT rowid FROM fulltext.words WHERE words MATCH ?)")
-            args.append(expression)
-        clause = " WHERE " + " AND ".join(where) if where else ""
-        # The clause is built from fixed column names; every value is a bound parameter.
-        (total,) = self.db.execute(f"SELECT COUNT(*) FROM tips t{clause}",  # noqa: S608
-                                   args).fetchone()
-        pages = max(1, -(-total // page_size))
-        page = min(max(1, page), pages)
-        rows = self.db.execute(
-            f"SELECT * FROM tips t{clause} ORDER BY t.urgent DESC, "  # noqa: S608
-            f"t.received {'ASC' if oldest_first else 'DESC'}, t.id "
-            "LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size])
-        return Page([dict(r) for r in rows], total, page, pages)
 
 
 def urgent_default(categories_file) -> list:

@@ -189,8 +189,13 @@ class Workspace(Outbox):
         changed in a ``held-item-differs`` entry per tip (its parts); a tip forwarded from here that came back
         (copies.py) gets a ``forward-returned`` entry, like ``forward``.
         """
+        return self.open_bundle_touching(path, keyring, progress, again)[0]
+
+    def open_bundle_touching(self, path, keyring, progress=lambda n: None, again=False):
+        """:meth:`open_bundle`, returning its counts and the ids of the tips it added or
+        changed (the officer app indexes those again, not the whole workspace)."""
         self.check_unit(keyring)
-        counts, new = opening.open_bundle(self, path, keyring, progress, again=again)
+        counts, new, touched = opening.open_bundle(self, path, keyring, progress, again=again)
         new = sorted(new)
         differs = counts.get("differs_tips", [])
         parts = {}
@@ -206,7 +211,7 @@ class Workspace(Outbox):
                for tip_id, unit in counts.get("returned_to", {}).items()]
             + [("import", None, {"tip_ids": new[i:i + IMPORT_ENTRY_TIPS]})
                for i in range(0, len(new), IMPORT_ENTRY_TIPS)])
-        return counts
+        return counts, touched
 
     def is_damaged(self, tip_id):
         """Whether the tip's report, a follow-up or a file of it is held damaged."""

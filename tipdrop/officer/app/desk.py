@@ -28,6 +28,8 @@ from tipdrop.officer.workspace import Workspace
 
 #: Minutes without a request after which the app locks itself.
 IDLE_MINUTES = 15
+#: The unit's target for a first answer to a report, in days (``--answer-days``).
+ANSWER_DAYS = 3
 #: Searches remembered for their addresses (paging through results); older ones are forgotten.
 MAX_SEARCHES = 32
 #: Tips whose pages hold text typed and not sent; past that, the longest untouched is forgotten.
@@ -70,13 +72,15 @@ class Unlocking:
 
 class Desk:
     def __init__(self, workdir, key_path, urgent=(), idle_seconds=IDLE_MINUTES * 60,
-                 clock=time.monotonic):
+                 clock=time.monotonic, answer_days=ANSWER_DAYS):
         require_fts5()
         self.workspace = Workspace(workdir)
         self.key_path = Path(key_path)
         Keyring.load(self.key_path)  # a missing or wrong --key is a start-up error
         load_templates(self.workspace.dir)  # so is a bad reply templates file
         self.urgent = tuple(urgent)
+        #: Reports waiting longer than this for a first answer are marked in the inbox.
+        self.answer_days = answer_days
         self.idle_seconds = idle_seconds
         self.clock = clock
         self.mutex = threading.RLock()

@@ -41,6 +41,9 @@ from tipdrop.officer.search import SearchIndex
 TIMEOUT = 30
 #: The automatic pull's choices, in minutes (off by default).
 AUTO_PULL_MINUTES = (5, 10, 15, 30, 60)
+#: A bundle that touches fewer tips than this share of those indexed is indexed tip by
+#: tip; a larger one (the first import of a year) builds the whole index anew, batched.
+REBUILD_SHARE = 0.5
 #: The most a request waits for a busy step before it gives up, in seconds.
 MAX_WAIT = 600
 
@@ -252,20 +255,39 @@ class Courier:
             transfer.quiet.set()
 
     def _open(self, transfer, path) -> dict:
-        """Open the bundle at ``path`` into the workspace, then index the workspace anew."""
+        """Open the bundle at ``path`` into the workspace, then index what it brought.
+
+        Only the tips the bundle added or changed are decrypted into the
+        index (SearchIndex.refresh_many): an automatic pull of a few
+        follow-ups costs their work, not the whole workspace's again, and
+        requests wait for that much only (bench/officer_year.py). A bundle
+        touching as many tips as the index holds, or a workspace holding tips
+        the index does not (opened by the CLI beside the app), builds a new
+        index instead.
+        """
         workspace = self.desk.workspace
         transfer.at_step("open", os.path.getsize(path))
         with self._busy(transfer):
-            before = {row["id"] for row in workspace.list()}
-            counts = workspace.open_bundle(path, transfer.keyring,
-                                           progress=self._progress(transfer))
+            counts, touched = workspace.open_bundle_touching(path, transfer.keyring,
+                                                             progress=self._progress(transfer))
             transfer.stoppable = False
-            if counts["already_opened"] or not any(counts.get(k) for k in (
-                    "tips", "followups", "attachments", "replaced")):
+            if counts["already_opened"] or not touched:
                 return counts
-            new = [row for row in workspace.list() if row["id"] not in before]
-            counts["urgent"] = sum(row["category"] in self.desk.urgent for row in new)
-            transfer.at_step("index", len(before) + len(new))
+            index = self.desk.index
+            new = set(touched) - index.tips_held(touched)
+            counts["urgent"] = sum(workspace.tip_row(tip_id)["category"] in self.desk.urgent
+                                   for tip_id in new)
+            held = index.counts()["all"]
+            # Tips the index does not know besides the new ones (opened meanwhile by
+            # `tipdrop officer open` beside the app): the whole index is built again.
+            (total,) = workspace.db.execute("SELECT COUNT(*) FROM tips").fetchone()
+            if len(touched) < REBUILD_SHARE * held and total == held + len(new):
+                transfer.at_step("index", len(touched))
+                self._check(transfer)
+                index.refresh_many(workspace, transfer.keyring, sorted(touched),
+                                   self._indexed(transfer))
+                return counts
+            transfer.at_step("index", total)
             index = SearchIndex(self.desk.urgent)
             try:
                 index.build(workspace, transfer.keyring, self._indexed(transfer))

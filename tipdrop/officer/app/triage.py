@@ -47,8 +47,7 @@ def bulk_status():
     tip_ids = [desk().workspace.resolve(t) for t in request.form.getlist("tip")]
     status = request.form.get("status", "")
     changed = desk().workspace.set_status(tip_ids, status, desk().keyring)
-    for tip_id in changed:
-        desk().refresh(tip_id)
+    desk().index.refresh_many(desk().workspace, desk().keyring, changed)
     return render_template("message.html", title=gettext("Status changed"), message=ngettext(
         "%(num)d tip now has the status %(status)s; the change is in the outbox for its "
         "reporter.", "%(num)d tips now have the status %(status)s; the changes are in the "

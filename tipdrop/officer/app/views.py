@@ -7,12 +7,13 @@ errors, rendered by the one handler at the end in the officer's language.
 
 import io
 import re
+from datetime import date, timedelta
 from functools import cache
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from tipdrop.common import terminal
+from tipdrop.common import days, terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
@@ -159,7 +160,10 @@ def leave():
     return redirect(_local(request.args.get("to", "")), code=303)
 
 
-FILTERS = ("status", "category", "region", "since", "until", "order")
+FILTERS = ("status", "category", "region", "since", "until", "order", "view")
+#: The inbox's views (SearchIndex.inbox), besides every tip: waiting for a first answer,
+#: with follow-ups not read yet.
+VIEWS = ("waiting", "unread")
 
 
 @bp.post("/search")
@@ -178,6 +182,8 @@ def search():
 def inbox():
     index = desk().index
     filters = {k: request.args.get(k) or None for k in FILTERS}
+    if filters["view"] not in VIEWS:
+        filters["view"] = None
     handle = request.args.get("search")
     query = desk().recall_search(handle)
     try:
@@ -189,11 +195,24 @@ def inbox():
         page, building = None, e.percent
     typed = desk().typed_search()  # what the officer typed and did not search for (inboxform.py)
     form = typed or {"q": query, **{k: v or "" for k, v in filters.items()}}
+    today = date.fromisoformat(days.today())
+    overdue_before = (today - timedelta(days=desk().answer_days)).isoformat()
     return render_template("inbox.html", page=page, building=building, counts=index.counts(),
                            filters=filters, query=query, search=handle if query else None,
                            form=form, typed=typed is not None, page_form="search-form",
                            categories=index.choices("category"),
-                           regions=index.choices("region"), urgent=set(desk().urgent))
+                           regions=index.choices("region"), urgent=set(desk().urgent),
+                           attention=index.attention(overdue_before),
+                           answer_days=desk().answer_days, overdue_before=overdue_before,
+                           waited=lambda day: waited(day, today))
+
+
+def waited(day, today):
+    """Whole days from ``day`` (YYYY-MM-DD) to ``today``; None if it is not a day."""
+    try:
+        return max(0, (today - date.fromisoformat(day)).days)
+    except (TypeError, ValueError):
+        return None
 
 
 #: The tip page's form fields that hold what the officer typed (tip.html, #reply-form).
