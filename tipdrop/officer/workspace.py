@@ -379,7 +379,7 @@ class Workspace(Outbox):
                 # is reported; the others are still saved.
                 try:
                     entry["saved_to"] = str(save_attachment(self.blobs, a, entry["name"], keyring,
-                                                            Path(save_to)))
+                                                            Path(save_to), entry["type"]))
                 except TipdropError as e:
                     entry["save_error"] = e.message
                 except OSError as e:
@@ -404,19 +404,37 @@ class Workspace(Outbox):
                 "followup_key": binding.followup_public_of(report) is not None if report
                 else False}
 
-    def read_attachment(self, tip_id, part, keyring, out):
-        """Decrypt one attachment into the binary stream ``out`` (memory, for the officer app).
-
-        The whole stream authenticates or nothing is usable: on an error the
-        caller drops ``out``. Nothing touches the disk here.
-        """
+    def _attachment_row(self, tip_id, part):
         row = next(self.db["attachments"].rows_where("tip_id = ? AND part = ?", [tip_id, part]),
                    None)
         if row is None or row["damaged"]:
             raise UnknownAttachmentError(f"{tip_id[:8]} {part}")
-        with open(self.blobs / row["blob"], "rb") as src:
-            stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
-                                  kind="attachment", tip_id=tip_id, part=part)
+        return row
+
+    def attachment_length(self, tip_id, part):
+        """The length of one attachment's sealed stream on disk, known before any decryption."""
+        return (self.blobs / self._attachment_row(tip_id, part)["blob"]).stat().st_size
+
+    def read_attachment(self, tip_id, part, keyring, out):
+        """Decrypt one attachment into the binary stream ``out`` (the officer app's sinks).
+
+        The whole stream authenticates or nothing is usable: on an error the
+        caller drops what ``out`` got. Nothing touches the disk here.
+        """
+        self.attachment_reader(tip_id, part, keyring)(out)
+
+    def attachment_reader(self, tip_id, part, keyring):
+        """read_attachment in two steps: find the file now; the function returned
+        decrypts it into a sink, touching no database (so any thread may run it)."""
+        row = self._attachment_row(tip_id, part)
+        path = self.blobs / row["blob"]
+
+        def read(out):
+            with open(path, "rb") as src:
+                stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
+                                      kind="attachment", tip_id=tip_id, part=part)
+
+        return read
 
     # --- write ------------------------------------------------------------------
 
