@@ -96,6 +96,11 @@ class UnknownAttachmentError(InputError):
 IMPORT_ENTRY_TIPS = 1000
 
 
+#: The newest follow-ups of a tip that ``show`` decrypts (the rest are counted): a
+#: hostile export may bring up to bundlecaps.MAX_FOLLOWUPS_PER_TIP of them.
+SHOWN_FOLLOWUPS = 500
+
+
 class Workspace(Outbox):
     def __init__(self, workdir):
         self.dir = Path(workdir)
@@ -318,9 +323,12 @@ class Workspace(Outbox):
                            "damaged": bool(r["damaged"])}
                 for r in self.db.query(sql, args)]
 
-    def show(self, tip_id, keyring, save_to=None, mark_read=True):
+    def show(self, tip_id, keyring, save_to=None, mark_read=True, all_followups=False):
         """Decrypt everything about one tip; mark its follow-ups read (unless ``mark_read`` is
-        False: the officer app's index reads every tip at unlock, which is not reading them)."""
+        False: the officer app's index reads every tip at unlock, which is not reading them).
+
+        Only the newest SHOWN_FOLLOWUPS follow-ups unless ``all_followups``; how many
+        earlier ones were left out is ``followups_not_shown`` (bundlecaps.py caps them)."""
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
         what = f"tip {tip_id[:8]}"
         report = {}
@@ -328,7 +336,12 @@ class Workspace(Outbox):
             report = json.loads(open_envelope(tip["body"], keyring, what, kind="tip",
                                               tip_id=tip_id))
         followups = []
-        for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq"):
+        (total,) = self.db.execute("SELECT COUNT(*) FROM followups WHERE tip_id = ?",
+                                   [tip_id]).fetchone()
+        limit = None if all_followups else SHOWN_FOLLOWUPS
+        newest = reversed(list(self.db["followups"].rows_where(
+            "tip_id = ?", [tip_id], order_by="seq DESC", limit=limit)))
+        for f in newest:
             entry = {"seq": f["seq"], "day": f["received_day"], "new": not f["read"],
                      "encrypted_on": f["encrypted_on"] or "unknown"}
             if f["damaged"]:
@@ -395,6 +408,7 @@ class Workspace(Outbox):
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
                 "report": report, "followups": followups, "notes": notes,
+                "followups_not_shown": total - len(followups),
                 "replies": replies, "attachments": files,
                 "missing_attachments": provenance.missing_attachments(
                     digests, [f["part"] for f in files]),
