@@ -62,8 +62,10 @@ _COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
 #: characters); a larger one is opened again from the spill when judged.
 _KEPT_OF_REPORT = (binding.ATTACHMENT_DIGESTS, "attachments", binding.FOLLOWUP_KEY)
 _MAX_KEPT_ITEMS = 64
-#: A follow-up's opened text longer than this is opened again when judged.
-_MAX_KEPT = 16 * 1024
+#: A follow-up's opened text longer than this is opened again when judged: every
+#: staged row waits in memory until the transaction (up to bundlecaps.MAX_ITEMS of
+#: them), so each keeps a short text at most, not one of up to 20,000 characters.
+_MAX_KEPT = 1024
 
 
 @dataclass
