@@ -63,10 +63,36 @@ def test_long_names_in_any_script_are_saved_within_255_bytes(officer, run_cli, t
         assert not path.name.startswith(".")
         assert path.name.startswith(f"{tip_id[:8]}-a")
     names = {p.read_bytes(): p.name for p in saved}
-    assert names[b"frame one"].endswith(".jpg") and "监控录像" in names[b"frame one"]
-    assert names[b"frame two"].endswith(".png")
-    assert names[b"not a dotfile"].endswith("-bashrc")
-    assert names[b"not a device"].endswith("-_CON")
+    # The reporter's stem stays; the extension is the checked one (saving.checked_extension):
+    # these files are declared application/octet-stream, so ".bin" whatever their names say.
+    assert names[b"frame one"].endswith(".bin") and "监控录像" in names[b"frame one"]
+    assert names[b"frame two"].endswith("x.bin")
+    assert names[b"not a dotfile"].endswith("-bashrc.bin")
+    assert names[b"not a device"].endswith("-_CON.bin")
+
+
+def test_saved_files_get_a_checked_extension_never_the_senders(officer, run_cli, tmp_path):
+    env, bring = officer
+    pdf = b"%PDF-1.4\na statement\n%%EOF\n"
+    files = [("x\u202etxt.exe", b"MZ a program", "application/x-msdos-program"),
+             ("page.html", b"<script>alert(1)</script>", "text/html"),
+             ("launcher.desktop", b"[Desktop Entry]", "application/x-desktop"),
+             ("fake.jpg", b"MZ not a photo", "image/jpeg"),
+             ("statement.pdf", pdf, "application/pdf")]
+    tip_id, bundle = bring("Files of every kind.", files)
+    assert run_cli("officer", "open", bundle, env=env).returncode == 0
+
+    shown = run_cli("officer", "show", tip_id, "--save-attachments", tmp_path / "saved", env=env)
+
+    assert shown.returncode == 0, shown.stderr
+    names = {p.read_bytes(): p.name for p in (tmp_path / "saved").iterdir()}
+    # The same rule as the officer app's downloads (saving.checked_extension): the
+    # extension of a known type whose bytes match, else .bin; the sender's stem stays.
+    assert names[b"MZ a program"] == f"{tip_id[:8]}-a1-x_txt.bin"
+    assert names[b"<script>alert(1)</script>"] == f"{tip_id[:8]}-a2-page.bin"
+    assert names[b"[Desktop Entry]"] == f"{tip_id[:8]}-a3-launcher.bin"
+    assert names[b"MZ not a photo"] == f"{tip_id[:8]}-a4-fake.bin"
+    assert names[pdf] == f"{tip_id[:8]}-a5-statement.pdf"
 
 
 def test_one_file_that_cannot_be_saved_does_not_stop_the_others(officer, run_cli, tmp_path):
@@ -89,8 +115,8 @@ def test_one_file_that_cannot_be_saved_does_not_stop_the_others(officer, run_cli
     assert shown.stderr.strip().splitlines() == [
         "error: 1 of 2 attachments could not be saved (see above); the others were"]
     assert "attachment a1: first.jpg" in shown.stdout and "NOT SAVED" in shown.stdout
-    assert [p.name for p in (tmp_path / "saved").iterdir()] == [f"{tip_id[:8]}-a2-second.jpg"]
-    assert (tmp_path / "saved" / f"{tip_id[:8]}-a2-second.jpg").read_bytes() == b"second"
+    assert [p.name for p in (tmp_path / "saved").iterdir()] == [f"{tip_id[:8]}-a2-second.bin"]
+    assert (tmp_path / "saved" / f"{tip_id[:8]}-a2-second.bin").read_bytes() == b"second"
     assert "Traceback" not in shown.stdout + shown.stderr
 
 
@@ -103,7 +129,7 @@ def test_saving_again_never_overwrites_a_file(officer, run_cli, tmp_path):
         shown = run_cli("officer", "show", tip_id, "--save-attachments", saved, env=env)
         assert shown.returncode == 0, shown.stderr
     first, second = sorted(saved.iterdir(), key=lambda p: len(p.name))
-    assert second.name.endswith(" (2).jpg") and first.name.endswith(".jpg")
+    assert second.name.endswith(" (2).bin") and first.name.endswith(".bin")
     assert first.read_bytes() == second.read_bytes() == b"the photo"
     assert len(second.name.encode("utf-8")) <= 255
 

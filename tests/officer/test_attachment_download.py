@@ -8,10 +8,12 @@ of that type. A real workspace opened from a bundle the server's own code
 exported; the real app through Flask's test client.
 """
 
+import hashlib
 import re
 
 import pytest
 
+from tests.memory import peak_traced
 from tests.officer.test_officer_app import (  # noqa: F401 (fixtures)
     LAUNCH,
     PORT,
@@ -25,7 +27,9 @@ from tests.officer.test_photo_sandbox import picture
 from tests.protocol.test_bundles import Server
 from tipdrop.officer.app import create_app
 from tipdrop.officer.app.desk import Desk
+from tipdrop.officer.sandbox import Limits
 from tipdrop.officer.saving import download_name
+from tipdrop.officer.viewing import PhotoViews
 from tipdrop.protocol.report import Report
 
 REPORTER = "Aigerim"
@@ -107,3 +111,58 @@ def test_a_saved_file_is_named_after_the_tip_never_after_the_reporters_file(app)
         assert disposition == f'attachment; filename="tip-{tip[:12]}-{part}{extension}"'
         assert REPORTER not in str(answer.headers) and "filename*" not in disposition
         assert answer.mimetype == "application/octet-stream"
+
+
+# --- a large file: memory does not grow with it (F2) -----------------------------------
+
+MiB = 1024 * 1024
+#: A "photo" far larger than the sandbox takes (set to 4 MiB below), and than a download may hold.
+#: (Not a JPEG's bytes, which the server would clean: a type that says image is enough.)
+LARGE = bytes(24 * MiB)
+
+
+@pytest.fixture
+def large_app(tmp_path, unit, clock):  # noqa: F811
+    key_path, key = unit
+    server = Server(tmp_path / "server", key)
+    draft = server.tips.start(region="almaty")
+    draft.new_attachment("clip.jpg", "image/jpeg").write(LARGE)
+    server.tips.submit(draft, Report.build(region="almaty", category="theft", language="ru",
+                                           description="Видео со двора."))
+    server.export("demo", tmp_path / "export.tdx")
+    server.db.close()
+    made = Desk(opened_workspace(tmp_path / "export.tdx", key, tmp_path / "cases"), key_path,
+                clock=clock)
+    made.photos = PhotoViews(Limits(max_input=4 * MiB))
+    yield create_app(made, PORT, launch_token=LAUNCH, outbox_dir=tmp_path / "outbox")
+    made.close()
+
+
+def test_a_photo_larger_than_the_sandbox_takes_is_refused_before_it_is_decrypted(large_app):
+    client = unlocked(large_app)
+    [tip] = re.findall(r'data-tip="([0-9a-f]+)"', get(client, "/inbox").get_data(as_text=True))
+    pages = []
+    peak = peak_traced(lambda: pages.append(get(client, f"/tip/{tip}").get_data(as_text=True)))
+    assert 'id="photo-refused-a1"' in pages[0]
+    # Before: the whole 24 MiB decrypted into memory, then refused as too large
+    assert peak < 4 * MiB, peak
+
+
+def test_a_download_streams_with_memory_that_does_not_grow_with_the_file(large_app):
+    client = unlocked(large_app)
+    [tip] = re.findall(r'data-tip="([0-9a-f]+)"', get(client, "/inbox").get_data(as_text=True))
+    digest = hashlib.sha256()
+
+    def download():
+        answer = get(client, f"/tip/{tip}/file/a1", buffered=False)
+        assert answer.status_code == 200
+        assert answer.headers["Content-Disposition"] == \
+            f'attachment; filename="tip-{tip[:12]}-a1.bin"'
+        for piece in answer.response:
+            digest.update(piece)
+        answer.close()
+
+    peak = peak_traced(download)
+    assert digest.digest() == hashlib.sha256(LARGE).digest()
+    # Before: the whole file in a BytesIO and its copy, 48 MiB
+    assert peak < 4 * MiB, peak

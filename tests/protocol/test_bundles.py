@@ -58,8 +58,9 @@ class Server:
     def submit(self, region, description="A bicycle was stolen.", files=()):
         """A reporter's tip; returns (tip row, receipt)."""
         draft = self.tips.start(region=region)
-        for name, data in files:
-            draft.new_attachment(name, "application/octet-stream").write(data)
+        for name, data, *declared in files:  # (name, bytes) or (name, bytes, type)
+            draft.new_attachment(name, declared[0] if declared else "application/octet-stream"
+                                 ).write(data)
         receipt = self.tips.submit(draft, Report.build(region=region, category="theft",
                                                        description=description))
         return store.get_tip(self.db, draft.tip_id), receipt

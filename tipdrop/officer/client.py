@@ -17,6 +17,7 @@ confirmed it stored them.
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
@@ -32,41 +33,83 @@ from tipdrop.common.remote import (
 from tipdrop.protocol import officer_auth
 
 API = "/officer/v1"
+#: Seconds one network step may wait for the server (a stalled download ends here).
 TIMEOUT = 120
 COPY_CHUNK = 1024 * 1024
+#: The most of an error or count answer the workstation reads: a real one is a
+#: few hundred bytes of JSON; a hostile server's endless body is cut here.
+MAX_ANSWER = 64 * 1024
+#: The default cap on a downloaded export (``officer pull --max-mb``,
+#: TIPDROP_PULL_MAX_MB): a hostile server cannot fill the workstation's disk.
+DEFAULT_MAX_DOWNLOAD_MB = 4096
+#: The whole download, however the server trickles it, ends after this many seconds.
+DOWNLOAD_DEADLINE = 4 * 3600
 
 
 class OfficerClient:
     """Signed requests to one server's officer API on behalf of one unit key."""
 
-    def __init__(self, server, unit_key, timeout=TIMEOUT):
+    def __init__(self, server, unit_key, timeout=TIMEOUT,
+                 max_download=DEFAULT_MAX_DOWNLOAD_MB * 1024 * 1024,
+                 deadline=DOWNLOAD_DEADLINE):
         self.server = server if isinstance(server, ServerURL) else check_server_url(server)
         self._key = unit_key
         self._timeout = timeout
+        self._max_download = max_download
+        self._deadline = deadline
 
     def download_export(self, out, since_start=False, progress=lambda done, expected: None):
         """Write the server's export bundle to the binary file ``out``; return its size.
 
         ``progress(bytes so far, bytes announced or None)`` is called after
         each piece (the officer app's progress bar; it may raise to stop).
+        An answer longer than the client's ``max_download``, or one still
+        coming after its ``deadline``, is an error (the caller removes what
+        was written: downloaded_export).
         """
         query = urlencode({"since_start": int(bool(since_start))})
+        ends = time.monotonic() + self._deadline
         conn, response = self._send("GET", f"/export?{query}", b"", {})
         try:
             expected, total = response.length, 0
+            if expected is not None and expected > self._max_download:
+                raise self._too_large()
             progress(0, expected)
             while True:
-                chunk = self._network(response.read, COPY_CHUNK)
+                chunk = self._network(response.read1, COPY_CHUNK)
                 if not chunk:
                     break
-                out.write(chunk)
                 total += len(chunk)
+                if total > self._max_download:
+                    raise self._too_large()
+                out.write(chunk)
                 progress(total, expected)
+                if time.monotonic() > ends:
+                    raise ServerAnswerError(
+                        f"the export was still arriving after {self._deadline // 60} minutes; "
+                        "pull again later")
         finally:
             conn.close()
         if expected is not None and total != expected:
             raise ServerAnswerError(f"the connection closed after {total} of {expected} bytes")
         return total
+
+    def _too_large(self):
+        mb = self._max_download // (1024 * 1024)
+        return ServerAnswerError(f"the export is larger than {mb} MB "
+                                 "(allow more with --max-mb or TIPDROP_PULL_MAX_MB)")
+
+    def _read_answer(self, response):
+        """The whole of a short answer (an error, counts), at most MAX_ANSWER bytes."""
+        parts, total = [], 0
+        while total <= MAX_ANSWER:
+            chunk = self._network(response.read1, MAX_ANSWER + 1 - total)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+            total += len(chunk)
+        raise ServerAnswerError(f"the server answered HTTP {response.status} with more than "
+                                 f"{MAX_ANSWER // 1024} KiB; that is not an officer API answer")
 
     def send_replies(self, data):
         """POST a signed reply bundle; return the server's counts."""
@@ -81,7 +124,7 @@ class OfficerClient:
         conn, response = self._send("POST", path, bytes(data),
                                     {"Content-Type": "application/json"})
         try:
-            raw = self._network(response.read)
+            raw = self._read_answer(response)
         finally:
             conn.close()
         try:
@@ -102,7 +145,7 @@ class OfficerClient:
                           headers={**signed, **headers, "Accept-Language": "en"})
             response = self._network(conn.getresponse)
             if response.status not in (200, 201):
-                raise refusal(response.status, self._network(response.read),
+                raise refusal(response.status, self._read_answer(response),
                               {k.lower(): v for k, v in response.getheaders()})
         except BaseException:
             conn.close()

@@ -19,11 +19,15 @@ _SERVER_HELP = ("The server's address: https://..., or http:// to this computer 
 @click.option("--server", required=True, envvar=SERVER_ENV, help=_SERVER_HELP)
 @click.option("--since-start", is_flag=True,
               help="Ask for everything again, not only what is new (e.g. after a lost download).")
+@click.option("--max-mb", type=click.IntRange(min=1), envvar="TIPDROP_PULL_MAX_MB",
+              default=None, show_default=False,
+              help="Refuse an export larger than this many MB (default 4096, or "
+                   "TIPDROP_PULL_MAX_MB): a hostile server cannot fill the disk.")
 @click.option("--ack", "send_ack", is_flag=True,
               help="First acknowledge the exports opened before this pull (back up the "
                    "workspace first): the server may then delete its copy of them.")
 @_workspace_options
-def pull(workspace, key, server, since_start, send_ack):
+def pull(workspace, key, server, since_start, max_mb, send_ack):
     """Fetch the unit's new ciphertext over the officer API and open it.
 
     The online variant of `tipdrop export` + `tipdrop officer open`: the
@@ -44,8 +48,10 @@ def pull(workspace, key, server, since_start, send_ack):
     keyring = key.unlock()
     if send_ack:
         _acknowledge(workspace, client.OfficerClient(url, keyring.signing_key), keyring)
-    counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key), keyring,
-                         since_start=since_start)
+    max_download = (max_mb or client.DEFAULT_MAX_DOWNLOAD_MB) * 1024 * 1024
+    counts = client.pull(workspace, client.OfficerClient(url, keyring.signing_key,
+                                                         max_download=max_download),
+                         keyring, since_start=since_start)
     if counts["already_opened"] or not any(counts[k] for k in ("tips", "followups", "attachments")):
         click.echo("nothing new on the server")
     else:

@@ -58,11 +58,13 @@ def list_tips(workspace, key, status, category, region, since, as_json):
 @click.argument("tip")
 @click.option("--save-attachments", type=click.Path(file_okay=False),
               help="Decrypt the attachments into this folder.")
+@click.option("--all-followups", is_flag=True,
+              help="Print every follow-up, not only the newest 500.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (report, files, follow-ups with their origin), "
                    "for scripts.")
 @_workspace_options
-def show(workspace, key, tip, save_attachments, as_json):
+def show(workspace, key, tip, save_attachments, all_followups, as_json):
     """Print the full report, follow-ups, notes and replies of one tip.
 
     TIP is the tip id or its first characters (at least 4). Each file says
@@ -73,7 +75,8 @@ def show(workspace, key, tip, save_attachments, as_json):
     Example: tipdrop officer show 3f9a --save-attachments ~/evidence --workdir ~/cases --key demo.key
     """
     tip_id = workspace.resolve(tip)
-    data = workspace.show(tip_id, key.unlock(), save_to=save_attachments)
+    data = workspace.show(tip_id, key.unlock(), save_to=save_attachments,
+                          all_followups=all_followups)
     if as_json:
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
         return
@@ -145,6 +148,9 @@ def _print_tip(data):
             saved = f" -> NOT SAVED: {one(f['save_error'])}"
         say(f"attachment {f['part']}: {one(f['name'])} {one(f['type'])} {f['size']} bytes"
             f"{removed}{saved}")
+    if data.get("followups_not_shown"):
+        say(f"\n{data['followups_not_shown']} earlier follow-up(s) not shown "
+            "(--all-followups prints them)")
     for f in data["followups"]:
         head = f"\nfollow-up {f['seq']} ({f['day']}){' NEW' if f['new'] else ''}"
         if "damaged" in f:

@@ -9,7 +9,9 @@ then it is a ``.part`` file that is removed whatever happens.
 The officer app's downloads do not carry the reporter's name at all
 (download_name): a browser keeps every download's name in its history, on
 the disk, outside the workspace, and a name like "IMG_Aigerim_2026.jpg"
-names the reporter.
+names the reporter. Both the app and ``officer show --save-attachments``
+take a file's extension only from checked_extension: a known type whose
+bytes match, else ".bin", never the one the reporter chose.
 """
 
 import os
@@ -105,21 +107,40 @@ CHECKED_TYPES = {
 UNCHECKED_EXTENSION = ".bin"
 
 
-def download_name(tip_id: str, part: str, declared_type: str, head: bytes) -> str:
-    """The name the officer app gives a downloaded file: the tip's reference, the file's
-    part and an extension only if the type the report declares is one we know and the
-    file's first bytes (``head``) are of that type.
+#: How many first bytes of a file checked_extension needs to tell its type.
+HEAD_BYTES = 16
 
-    Nothing of the reporter's own file name: a browser writes the name into its
-    download history on disk, outside the workspace (docs/threat-model.md).
-    A type the bytes contradict (a program sent as "image/jpeg") gets ".bin",
-    so no double click opens it with the program its name would choose.
+
+def checked_extension(declared_type: str, head: bytes) -> str:
+    """The extension a saved file gets: its type's own only if the type the report
+    declares is one we know and the file's first bytes (``head``) are of that type.
+
+    A type the bytes contradict (a program sent as "image/jpeg"), or any
+    other type (.exe, .html, .desktop ...), gets ".bin", so no double click
+    opens it with the program its name would choose.
     """
     kind = str(declared_type or "").split(";")[0].strip().lower()
     extension, matches = CHECKED_TYPES.get(kind, (UNCHECKED_EXTENSION, None))
     if matches is None or not matches(head):
-        extension = UNCHECKED_EXTENSION
-    return f"tip-{tip_id[:12]}-{part}{extension}"
+        return UNCHECKED_EXTENSION
+    return extension
+
+
+def download_name(tip_id: str, part: str, declared_type: str, head: bytes) -> str:
+    """The name the officer app gives a downloaded file: the tip's reference, the file's
+    part and checked_extension.
+
+    Nothing of the reporter's own file name: a browser writes the name into its
+    download history on disk, outside the workspace (docs/threat-model.md).
+    """
+    return f"tip-{tip_id[:12]}-{part}{checked_extension(declared_type, head)}"
+
+
+def _without_extension(name):
+    """The reporter's file name made safe, without the extension it chose."""
+    base = safe_name(name)
+    stem, extension = os.path.splitext(base)
+    return stem if _EXTENSION.fullmatch(extension) else base
 
 
 def _claim_name(folder, prefix, name, tries=1000):
@@ -141,9 +162,10 @@ def _claim_name(folder, prefix, name, tries=1000):
     raise InputError(f"{folder} already holds {tries - 1} files of this name")
 
 
-def save_attachment(blobs, row, name, keyring, folder):
+def save_attachment(blobs, row, name, keyring, folder, declared_type=""):
     """Decrypt the attachment ``row`` (its stream under ``blobs``) into ``folder``, named after
-    ``name`` (the reporter's file name); never overwrite a file.
+    ``name`` (the reporter's file name) with checked_extension of ``declared_type`` (the
+    report's type for it) and the file's first bytes; never overwrite a file.
 
     The plaintext goes to a temporary file first (``TIP-PART-random.part``)
     and gets its name only once the whole stream authenticated. A name already taken
@@ -158,7 +180,9 @@ def save_attachment(blobs, row, name, keyring, folder):
         with open(blobs / row["blob"], "rb") as src, os.fdopen(fd, "wb") as out:
             stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
                                   kind="attachment", tip_id=row["tip_id"], part=row["part"])
-        target = _claim_name(folder, prefix, name)
+        with open(tmp, "rb") as saved:
+            extension = checked_extension(declared_type, saved.read(HEAD_BYTES))
+        target = _claim_name(folder, prefix, _without_extension(name) + extension)
         try:
             os.replace(tmp, target)
         except OSError:

@@ -26,17 +26,20 @@ receipt holder's.
 
 What the bundle as a whole must be and say (its header, its days, its
 chain, no item twice) is bundlechecks.py's.
+
+How much a bundle may bring is capped (bundlecaps.py).
 """
 
 import functools
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 
 from tipdrop.common.days import today
 from tipdrop.crypto import stream
 from tipdrop.errors import DecryptionError, FormatError
-from tipdrop.officer import bundlechecks, copies, itemcopies, provenance
+from tipdrop.officer import bundlecaps, bundlechecks, copies, itemcopies, provenance
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer.acking import ITEM_LISTS
 from tipdrop.officer.unsealing import open_envelope, stream_opener
@@ -59,8 +62,10 @@ _COMPACT = {kind: Compact(rules) for kind, (rules, _) in _RULES.items()}
 #: characters); a larger one is opened again from the spill when judged.
 _KEPT_OF_REPORT = (binding.ATTACHMENT_DIGESTS, "attachments", binding.FOLLOWUP_KEY)
 _MAX_KEPT_ITEMS = 64
-#: A follow-up's opened text longer than this is opened again when judged.
-_MAX_KEPT = 16 * 1024
+#: A follow-up's opened text longer than this is opened again when judged: every
+#: staged row waits in memory until the transaction (up to bundlecaps.MAX_ITEMS of
+#: them), so each keeps a short text at most, not one of up to 20,000 characters.
+_MAX_KEPT = 1024
 
 
 @dataclass
@@ -125,6 +130,8 @@ class Reading:
                                                   "damaged IS NOT NULL FROM tips")}
         #: Carried copies of held follow-ups and files that differ (_compare_held keeps them).
         self.resent_items = []
+        #: How much the bundle brings, against its caps.
+        self.caps = bundlecaps.Caps(workspace.db)
 
     def _has(self, table, where, *args):
         return self.ws.has(table, where, *args)
@@ -145,6 +152,7 @@ class Reading:
                     staged.chain = bytes.fromhex(header["chain"])
                 continue
             if record.kind in _RULES:
+                self.caps.item()
                 # Every field is checked before anything acts on it (fields.py),
                 # by the reader already for a record in the server's own form.
                 if not record.checked:
@@ -164,6 +172,7 @@ class Reading:
                                           key).fetchone()
                 held_damaged = held is not None and held[3] is not None
                 if held is None:
+                    self.caps.new_followup(row["tip_id"])
                     staged.followups.append(row)
                 elif held_damaged and not row["damaged"]:  # an intact copy at last
                     staged.followups.append(row | {_REPLACES: True})
@@ -455,8 +464,11 @@ def _kept(report, ref):
 
 
 def _reason(error):
-    """What is shown about a damaged item: the error's sentence, never content."""
-    return error.message[:300]
+    """What is shown about a damaged item: the error's sentence, never content.
+
+    Interned: a bundle's many damaged items share a few reasons, not a copy each.
+    """
+    return sys.intern(error.message[:300])
 
 
 def _tip_of(doc):

@@ -1,8 +1,9 @@
 """Which files of a tip are shown as photos, and the re-encoded copies the officer app shows.
 
 A file counts as a photo when the report says so (a cleaned photo, an
-``image/`` type or an image's extension); it is then decrypted into memory
-and redrawn by the sandboxed child (sandbox.py). Anything else is only
+``image/`` type or an image's extension); one whose sealed stream is longer
+than a photo of Limits.max_input bytes can be is refused before any of it is
+decrypted; any other is decrypted into memory (never past max_input) and redrawn by the sandboxed child (sandbox.py). Anything else is only
 offered for saving. The copies live in the app's memory for the unlocked
 session (:class:`PhotoViews`, dropped at Lock), within a byte budget, so a
 page reload does not decode a photo again; a photo that could not be shown
@@ -13,8 +14,9 @@ import io
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from tipdrop.crypto import stream
 from tipdrop.errors import TipdropError
-from tipdrop.officer.sandbox import LIMITS, Limits, reencode
+from tipdrop.officer.sandbox import LIMITS, Limits, PhotoTooLargeError, reencode
 
 #: Extensions of names that say "image" when the type does not.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp")
@@ -49,6 +51,19 @@ class View:
         return (type(self.error).__doc__ or "").strip().splitlines()[0] if self.error else ""
 
 
+class _Capped(io.BytesIO):
+    """Decrypted bytes in memory, at most ``limit`` of them: one more is PhotoTooLargeError."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data, /) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise PhotoTooLargeError()
+        return super().write(data)
+
+
 class PhotoViews:
     """The photos shown in this unlocked session, in memory only."""
 
@@ -63,8 +78,13 @@ class PhotoViews:
         if key in self._views:
             self._views.move_to_end(key)
             return self._views[key]
-        plain = io.BytesIO()
+        plain = _Capped(self.limits.max_input)
         try:
+            # The stream's length on disk bounds its plaintext: a longer one is
+            # refused before a byte is decrypted (a "photo" may be 16 GiB).
+            if workspace.attachment_length(tip_id, part) > stream.ciphertext_length(
+                    self.limits.max_input):
+                raise PhotoTooLargeError()
             workspace.read_attachment(tip_id, part, keyring, plain)
             view = View(image=reencode(plain.getvalue(), self.limits))
         except TipdropError as e:  # refused by the sandbox, or a stream that does not open

@@ -96,6 +96,11 @@ class UnknownAttachmentError(InputError):
 IMPORT_ENTRY_TIPS = 1000
 
 
+#: The newest follow-ups of a tip that ``show`` decrypts (the rest are counted): a
+#: hostile export may bring up to bundlecaps.MAX_FOLLOWUPS_PER_TIP of them.
+SHOWN_FOLLOWUPS = 500
+
+
 class Workspace(Outbox):
     def __init__(self, workdir):
         self.dir = Path(workdir).absolute()  # file: addresses and child processes need it whole
@@ -323,9 +328,12 @@ class Workspace(Outbox):
                            "damaged": bool(r["damaged"])}
                 for r in self.db.query(sql, args)]
 
-    def show(self, tip_id, keyring, save_to=None, mark_read=True):
+    def show(self, tip_id, keyring, save_to=None, mark_read=True, all_followups=False):
         """Decrypt everything about one tip; mark its follow-ups read (unless ``mark_read`` is
-        False: the officer app's index reads every tip at unlock, which is not reading them)."""
+        False: the officer app's index reads every tip at unlock, which is not reading them).
+
+        Only the newest SHOWN_FOLLOWUPS follow-ups unless ``all_followups``; how many
+        earlier ones were left out is ``followups_not_shown`` (bundlecaps.py caps them)."""
         tip = next(self.db["tips"].rows_where("id = ?", [tip_id]))
         what = f"tip {tip_id[:8]}"
         report = {}
@@ -333,7 +341,12 @@ class Workspace(Outbox):
             report = json.loads(open_envelope(tip["body"], keyring, what, kind="tip",
                                               tip_id=tip_id))
         followups = []
-        for f in self.db["followups"].rows_where("tip_id = ?", [tip_id], order_by="seq"):
+        (total,) = self.db.execute("SELECT COUNT(*) FROM followups WHERE tip_id = ?",
+                                   [tip_id]).fetchone()
+        limit = None if all_followups else SHOWN_FOLLOWUPS
+        newest = reversed(list(self.db["followups"].rows_where(
+            "tip_id = ?", [tip_id], order_by="seq DESC", limit=limit)))
+        for f in newest:
             entry = {"seq": f["seq"], "day": f["received_day"], "new": not f["read"],
                      "encrypted_on": f["encrypted_on"] or "unknown"}
             if f["damaged"]:
@@ -384,7 +397,7 @@ class Workspace(Outbox):
                 # is reported; the others are still saved.
                 try:
                     entry["saved_to"] = str(save_attachment(self.blobs, a, entry["name"], keyring,
-                                                            Path(save_to)))
+                                                            Path(save_to), entry["type"]))
                 except TipdropError as e:
                     entry["save_error"] = e.message
                 except OSError as e:
@@ -400,6 +413,7 @@ class Workspace(Outbox):
                                             "server_region", "server_category", "received_day",
                                             "encrypted_on", "damaged")},
                 "report": report, "followups": followups, "notes": notes,
+                "followups_not_shown": total - len(followups),
                 "replies": replies, "attachments": files,
                 "missing_attachments": provenance.missing_attachments(
                     digests, [f["part"] for f in files]),
@@ -409,19 +423,37 @@ class Workspace(Outbox):
                 "followup_key": binding.followup_public_of(report) is not None if report
                 else False}
 
-    def read_attachment(self, tip_id, part, keyring, out):
-        """Decrypt one attachment into the binary stream ``out`` (memory, for the officer app).
-
-        The whole stream authenticates or nothing is usable: on an error the
-        caller drops ``out``. Nothing touches the disk here.
-        """
+    def _attachment_row(self, tip_id, part):
         row = next(self.db["attachments"].rows_where("tip_id = ? AND part = ?", [tip_id, part]),
                    None)
         if row is None or row["damaged"]:
             raise UnknownAttachmentError(f"{tip_id[:8]} {part}")
-        with open(self.blobs / row["blob"], "rb") as src:
-            stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
-                                  kind="attachment", tip_id=tip_id, part=part)
+        return row
+
+    def attachment_length(self, tip_id, part):
+        """The length of one attachment's sealed stream on disk, known before any decryption."""
+        return (self.blobs / self._attachment_row(tip_id, part)["blob"]).stat().st_size
+
+    def read_attachment(self, tip_id, part, keyring, out):
+        """Decrypt one attachment into the binary stream ``out`` (the officer app's sinks).
+
+        The whole stream authenticates or nothing is usable: on an error the
+        caller drops what ``out`` got. Nothing touches the disk here.
+        """
+        self.attachment_reader(tip_id, part, keyring)(out)
+
+    def attachment_reader(self, tip_id, part, keyring):
+        """read_attachment in two steps: find the file now; the function returned
+        decrypts it into a sink, touching no database (so any thread may run it)."""
+        row = self._attachment_row(tip_id, part)
+        path = self.blobs / row["blob"]
+
+        def read(out):
+            with open(path, "rb") as src:
+                stream.decrypt_stream(src, out, stream_opener(src, keyring, row),
+                                      kind="attachment", tip_id=tip_id, part=part)
+
+        return read
 
     # --- write ------------------------------------------------------------------
 

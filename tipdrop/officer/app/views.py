@@ -5,7 +5,6 @@ Each view reads its form, calls one method of the desk or the workspace
 errors, rendered by the one handler at the end in the officer's language.
 """
 
-import io
 import re
 from datetime import date, timedelta
 from functools import cache
@@ -17,6 +16,7 @@ from tipdrop.common import days, terminal
 from tipdrop.errors import TipdropError
 from tipdrop.officer.app.desk import LockedError
 from tipdrop.officer.app.suggestions import reply_templates
+from tipdrop.officer.downloading import authenticated_head, plaintext_pieces
 from tipdrop.officer.replytemplates import reply_template, typed_text
 from tipdrop.officer.saving import download_name
 from tipdrop.officer.search import SearchIndexBuildingError
@@ -346,10 +346,6 @@ def _tip_page(tip_id, template, reply_language, beside=False):
                            template if template in REPLY_STATUSES else None)
 
 
-#: The first bytes of a file that tell its type (saving.download_name).
-HEAD_BYTES = 16
-
-
 @bp.get("/tip/<tip>/file/<part>")
 def attachment(tip, part):
     """The decrypted file as a download: never shown in the page from the reporter's bytes.
@@ -357,16 +353,18 @@ def attachment(tip, part):
     Saved under a neutral name (saving.download_name), never the reporter's:
     the browser keeps every download's name in its history on disk. The page
     shows the reporter's name; the file on disk is tip-REF-PART.EXT.
+    Streamed (downloading.py): the whole stream authenticates first, then
+    goes out in pieces, so memory does not grow with the file's size.
     """
     tip_id = _tip_id()
-    out = io.BytesIO()
-    desk().workspace.read_attachment(tip_id, part, desk().keyring, out)
+    head = authenticated_head(desk().workspace, tip_id, part, desk().keyring)
     desk().workspace.audit.record(desk().keyring, "save-attachment", tip_id, part=part)
     declared = next((f.get("type") for f in desk().workspace.show(
         tip_id, desk().keyring, mark_read=False)["attachments"] if f["part"] == part), "")
-    plain = out.getvalue()
-    name = download_name(tip_id, part, declared, plain[:HEAD_BYTES])
-    response = current_app.response_class(plain, mimetype="application/octet-stream")
+    name = download_name(tip_id, part, declared, head)
+    response = current_app.response_class(
+        plaintext_pieces(desk().workspace, tip_id, part, desk().keyring),
+        mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
