@@ -21,7 +21,7 @@ from tests.protocol.test_binding import read_records, write_records
 from tests.web_forms import check_on_web, submit_on_web
 from tipdrop.crypto import envelope, keys
 from tipdrop.errors import TipdropError
-from tipdrop.protocol import bundles
+from tipdrop.protocol import bundles, documents
 
 pytestmark = pytest.mark.e2e
 
@@ -122,3 +122,32 @@ def test_a_server_sealed_report_and_follow_up_relabelled_device_are_shown_server
     audit = (tmp_path / "cases" / "audit.log").read_text().splitlines()
     [entry] = [json.loads(line) for line in audit if '"clear-differs"' in line]
     assert entry["tip"] == tip_id and entry["info"] == {"sealed_by": ["f1", "report"]}
+
+
+def test_a_report_sealed_before_binding_opens_and_show_says_reply_key_not_bound(
+        setup, run_cli, tmp_path):  # noqa: F811
+    server, _, officer = setup
+    submit_on_web(server, {"region": "almaty", "category": "theft",
+                           "description": "placeholder, replaced below"})
+    # Given a report as a server sealed it before reply keys were bound (no reply_public,
+    # no sealed_by), in place of the one the server sealed now
+    public = keys.parse_public((server.keys_dir / "demo.pub").read_bytes())
+    with sqlite3.connect(server.data_dir / "tipdrop.db") as db:
+        [(tip_id,)] = db.execute("SELECT id FROM tips").fetchall()
+        old = documents.report_document(tip_id=tip_id, region="almaty", category="theft",
+                                        description="A report from last year.", digests={})
+        db.execute("UPDATE tips SET body = ? WHERE id = ?",
+                   [envelope.seal(old, public.recipient, kind="tip", tip_id=tip_id), tip_id])
+
+    # When the officer opens and shows it
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e.tdx", env=server.env(), check=True)
+    opened = run_cli("officer", "open", tmp_path / "e.tdx", env=officer, check=True)
+    shown = run_cli("officer", "show", tip_id, env=officer, check=True).stdout
+
+    # Then it opens without warnings, and show says what it cannot vouch for
+    assert "WARNING" not in opened.stdout and "A report from last year." in shown
+    assert "reply key not bound" in shown
+    assert "encrypted on: server (the export's word: not bound)" in shown
+    # And a reply can still be sealed to the export's key
+    run_cli("officer", "reply", tip_id, "--status", "need-info", "--message", "Call us.",
+            env=officer, check=True)
