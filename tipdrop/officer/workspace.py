@@ -345,6 +345,7 @@ class Workspace(Outbox):
             origin = provenance.judge_followup(report, doc, tip_id=tip_id, seq=f["seq"],
                                                encrypted_on=f["encrypted_on"] or "server")
             followups.append(entry | {"text": doc["text"], "origin": origin,
+                                      "sealed_by": binding.sealed_by_of(doc, "follow-up"),
                                       "origin_text": provenance.FOLLOWUP_WORDS[origin]})
         notes = [
             {"n": n["n"], "day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
