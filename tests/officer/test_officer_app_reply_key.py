@@ -46,7 +46,8 @@ def test_the_tip_page_says_reply_key_not_bound_only_for_a_report_that_binds_none
     assert 'id="reply-key-not-bound"' not in new_page
 
 
-def test_the_apps_import_result_names_a_tip_whose_clear_reply_key_differs(app, tmp_path):
+def test_the_apps_import_result_names_a_tip_whose_clear_reply_key_differs(
+        app, tmp_path):  # noqa: F811
     client = unlocked(app)
     tip_id = sorted(tip_ids(get(client, "/inbox")))[0]
     # Given a server that carries a held tip again with a reply key of its own
