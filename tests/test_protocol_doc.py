@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tipdrop.crypto import canonical, keys
 from tipdrop.protocol import acks, bundles, fields
@@ -140,3 +142,20 @@ def test_section_9_names_the_reserved_label_and_where_the_real_records_are():
 def test_every_vector_file_is_named_in_the_protocol():
     for path in VECTORS.glob("*.json"):
         assert path.name in PROTOCOL, path.name
+
+
+def test_section_14_bound_reply_key_is_section_8s_reply_key_as_its_example_says():
+    """Recomputed with pyca/cryptography alone from section 8 and the binding vectors."""
+    vectors = json.loads((VECTORS / "binding.json").read_text(encoding="utf-8"))
+    master = bytes.fromhex(vectors["followup_keys"][0]["argon2id"])
+    seed = HKDFExpand(hashes.SHA256(), 32, b"tipdrop/v1/receipt/reply-key").derive(master)
+    public = X25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    section = _section("### The reply key and who sealed")
+    example = re.search(r'`"reply_public": "([A-Za-z0-9+/=]+)"`, hex\s+`([0-9a-f]{64})`',
+                        section)
+    assert example and base64.b64decode(example[1]) == public == bytes.fromhex(example[2])
+    report = vectors["report"]
+    assert base64.b64decode(report["reply_public"]) == public
+    assert report["sealed_by"] == "device"
+    assert all(case["document"]["sealed_by"] == "device"
+               for case in vectors["followup_signatures"])

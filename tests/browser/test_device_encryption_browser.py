@@ -94,6 +94,10 @@ def test_report_and_files_leave_the_browser_only_encrypted_when_javascript_runs(
     detail = json.loads(run_cli("officer", "show", tip["id"], "--json", env=officer,
                                 check=True).stdout)
     assert detail["files_bound"] and detail["missing_attachments"] == []
+    # And it says who sealed it; the server, sealing, made the receipt first and binds its
+    # reply key, the page cannot (the server makes its receipt after it sealed)
+    assert detail["report"]["sealed_by"] == where
+    assert detail["reply_key_bound"] is (where == "server")
     assert [f["binding"] for f in detail["attachments"]] == ["bound", "bound"]
     saved = {p.name.rsplit("-", 1)[1]: p.read_bytes() for p in (tmp_path / "evidence").iterdir()}
     assert saved["clip.bin"] == evidence

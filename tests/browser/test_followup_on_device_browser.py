@@ -80,4 +80,5 @@ def test_a_follow_up_typed_on_the_status_page_leaves_only_encrypted_with_javascr
                                check=True).stdout)
     [followup] = shown["followups"]
     assert followup["text"] == CANARY
+    assert followup["sealed_by"] == where  # inside the sealed follow-up (protocol.md section 14)
     assert followup["origin"] == ("device" if javascript else "server")

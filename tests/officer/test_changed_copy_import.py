@@ -45,6 +45,10 @@ CHANGES = {
     "sealed report": lambda server, tip_id: {"body": forged_body(server, tip_id)},
     "day received": lambda server, tip_id: {"received_day": "2020-01-01"},
     "region": lambda server, tip_id: {"region": "astana"},
+}
+#: A changed clear reply key is judged against the key the sealed report binds instead
+#: (protocol.md section 14): see the test after the next one.
+CHANGES_REPLY_KEY = {
     "reply key": lambda server, tip_id: {"reply_public": hashlib.sha256(b"other").digest()},
 }
 
@@ -57,7 +61,8 @@ def changed(tmp_path, demo_key, astana_key, request):
     other, _ = server.submit("almaty", "Велосипед у подъезда.")
     first = tmp_path / "first.tdx"
     server.export("demo", first)
-    change = CHANGES[request.param](server, held["id"]) if request.param else {}
+    change = (CHANGES | CHANGES_REPLY_KEY)[request.param](server, held["id"]) \
+        if request.param else {}
     if change:
         sets = ", ".join(f"{column} = ?" for column in change)
         server.db.execute(f"UPDATE tips SET {sets} WHERE id = ?", [*change.values(), held["id"]])
@@ -102,6 +107,27 @@ def test_a_held_tip_carried_changed_is_named_and_audited_and_the_held_copy_stays
     assert [e["info"]["tip_ids"] for e in entries if e["action"] == "import"][-1] == [new_id]
     log = (tmp_path / "cases" / "audit.log").read_text()
     assert FORGED not in log and ORIGINAL not in log
+    workspace.close()
+
+
+@pytest.mark.parametrize("changed", list(CHANGES_REPLY_KEY), indirect=True)
+def test_a_held_tip_carried_with_another_clear_reply_key_keeps_the_reports_key_and_is_audited(
+        changed, demo_key, tmp_path):
+    first, second, tip_id, new_id, _ = changed
+    keyring = Keyring.of(demo_key)
+    workspace = Workspace(tmp_path / "cases")
+    workspace.open_bundle(first, keyring)
+    before = _held_rows(workspace)
+
+    # When the second export carries the held tip with another clear reply key
+    counts = workspace.open_bundle(second, keyring)
+
+    # Then the key the sealed report binds stays, the tip is named and audited
+    assert counts["rekeyed"] == [tip_id] and counts["tips"] == 1
+    assert [row for row in _held_rows(workspace) if row[0] != new_id] == before
+    entries = workspace.verify_audit(keyring)
+    assert [(e["tip"], e["info"]) for e in entries if e["action"] == "clear-differs"] == [
+        (tip_id, {"reply_key": True})]
     workspace.close()
 
 

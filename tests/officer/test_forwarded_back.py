@@ -91,9 +91,10 @@ def test_a_returned_copy_carried_again_with_another_record_is_named(back, tmp_pa
     server, ours, demo, tip_id = back
     server.export("demo", tmp_path / "demo2.tdx")
     assert ours.open_bundle(tmp_path / "demo2.tdx", demo)["returned"] == 1
-    # Given a server that carries the returned report again with another reply key
-    server.db.execute("UPDATE tips SET export_seq = 0, reply_public = ? WHERE id = ?",
-                      [bytes(range(32)), tip_id])
+    # Given a server that carries the returned report again with another arrival day (a
+    # clear reply key of its own is not taken at all: the sealed report binds the key)
+    server.db.execute("UPDATE tips SET export_seq = 0, received_day = '2020-01-01' "
+                      "WHERE id = ?", [tip_id])
     server.export("demo", tmp_path / "demo3.tdx")
     counts = ours.open_bundle(tmp_path / "demo3.tdx", demo)
     assert counts["differs_tips"] == [tip_id] and "returned" not in counts

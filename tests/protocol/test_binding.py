@@ -362,6 +362,11 @@ def test_binding_vectors_reproduce():
                                    kdf.Argon2Params(**case["params"]), followup=True)
         assert derived.followup_key.private_bytes_raw().hex() == case["followup_seed"]
         assert derived.followup_public.hex() == case["followup_public"]
+        assert derived.reply_public.hex() == case["reply_public"]
+    report = VECTORS["report"]
+    assert binding.reply_public_of(report).hex() == VECTORS["followup_keys"][0]["reply_public"]
+    assert binding.sealed_by_of(report) == "device"
+    assert documents.read_report(json.dumps(report).encode(), report["tip_id"]) == report
     for case in VECTORS["attachment_digests"]:
         assert binding.attachment_digest(bytes.fromhex(case["info_envelope"]),
                                          bytes.fromhex(case["stream_header"])) == case["digest"]
@@ -372,7 +377,8 @@ def test_binding_vectors_reproduce():
         signature = binding.sign_followup(signer, tip_id=fields[0], seq=fields[1],
                                           text=fields[2])
         assert signature.hex() == case["signature"]
-        assert json.loads(documents.followup_document(case["text"], signature)) == case["document"]
+        assert json.loads(documents.followup_document(case["text"], signature, "device")) \
+            == case["document"]
 
 
 def test_an_unsigned_device_follow_up_of_a_report_without_a_key_is_labelled_not_alarming(

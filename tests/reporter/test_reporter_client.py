@@ -431,7 +431,7 @@ def test_a_follow_up_that_lost_its_number_is_sealed_again_for_the_next_one(
                                        kind="followup", tip_id=tip_id, part="f2"))
     signature = opened.pop("signature")
     assert opened == {"format": "tipdrop-followup", "version": 1,
-                      "text": "The plate ends in 017."}
+                      "text": "The plate ends in 017.", "sealed_by": "device"}
     # Signed for the number it went out under, with the receipt's follow-up key.
     signer = kdf.receipt_keys(receipt.secret_bytes, bytes(16), kdf.TEST_PARAMS, followup=True)
     binding.verify_followup(signer.followup_public, signature, tip_id=tip_id, seq=2,

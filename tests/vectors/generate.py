@@ -603,6 +603,7 @@ def binding_vectors():
             "argon2id": kdf.argon2id(secret.encode("ascii"), salt, kdf.TEST_PARAMS).hex(),
             "followup_seed": derived.followup_key.private_bytes_raw().hex(),
             "followup_public": derived.followup_public.hex(),
+            "reply_public": derived.reply_public.hex(),
         })
     tip_id = seed("tipdrop test vector binding tip")[:16].hex()
     digest_entries, digests = [], {}
@@ -628,7 +629,8 @@ def binding_vectors():
     report = documents.report_document(
         tip_id=tip_id, region="almaty", category="theft", description="Test report.",
         parts=list(digests), digests=digests,
-        followup_public=bytes.fromhex(key_entries[0]["followup_public"]))
+        followup_public=bytes.fromhex(key_entries[0]["followup_public"]),
+        reply_public=bytes.fromhex(key_entries[0]["reply_public"]), sealed_by="device")
     signature_entries = []
     for seq, text in [(1, "The car was blue."), (2, "Машина")]:
         signature = binding.sign_followup(signer, tip_id=tip_id, seq=seq, text=text)
@@ -637,7 +639,7 @@ def binding_vectors():
             "text": text,
             "encoding": canonical.encode(binding.FOLLOWUP_LABEL, 1, tip_id, seq, text).hex(),
             "signature": signature.hex(),
-            "document": json.loads(documents.followup_document(text, signature)),
+            "document": json.loads(documents.followup_document(text, signature, "device")),
         })
     return {
         "description": (
@@ -646,7 +648,10 @@ def binding_vectors():
             "HKDF-Expand-SHA256 under 'tipdrop/v1/receipt/followup-key' gives the 32-byte "
             "Ed25519 seed of the follow-up key. attachment_digests: SHA-256 (hex) of the "
             "attachment-info envelope and of the stream's first 98 bytes. report: a report "
-            "document binding those files and carrying the first follow-up key. "
+            "document binding those files, carrying the first follow-up key and the same "
+            "receipt's reply public key (reply_public, the X25519 half of section 8, also "
+            "given hex in followup_keys), and saying it was sealed on the device "
+            "(sealed_by). "
             "followup_signatures: Ed25519 by the follow-up key over encode('tipdrop/v1/"
             "followup', u64(1), tip_id, u64(seq), text), and the follow-up document carrying "
             "it. Produced by tipdrop itself (tests/vectors/generate.py)."

@@ -30,7 +30,7 @@ from tipdrop.errors import CryptoError, InputError
 LOG_NAME = "audit.log"
 HEAD_NAME = "audit.head"
 ACTIONS = ("log-cut", "unlock", "open-bundle", "import", "show", "save-attachment", "note", "reply",
-           "held-differs", "held-item-differs", "status", "outbox", "replies-sent", "ack", "ack-sent", "audit-verify", "team-add",
+           "held-differs", "held-item-differs", "clear-differs", "status", "outbox", "replies-sent", "ack", "ack-sent", "audit-verify", "team-add",
            "team-remove", "passwd", "key-backup", "view-attachment", "duplicate",
            "duplicate-undone", "forward", "forward-cancel", "forward-returned")
 _FIELDS = ("seq", "time", "officer", "action", "tip", "info", "key_id", "prev", "hash", "mac")

@@ -56,6 +56,18 @@ def say_import(counts):
                    "the server changed them, or a bug did; the held copies were kept, the "
                    "copies received were kept beside them, sealed as they came, the rest of "
                    "the bundle was opened (docs/officer-guide.md)")
+    if counts.get("relabelled"):
+        items = counts["relabelled"]
+        click.echo(f"WARNING: {len(items)} reports or follow-ups were labelled in the export as "
+                   "sealed elsewhere than their sealed documents say "
+                   f"({', '.join(f'tip {t[:12]} {p}' for t, p in items)}): the sealed label "
+                   "was taken; the server, or whoever carried the export, changed it")
+    if counts.get("rekeyed"):
+        click.echo(f"WARNING: {len(counts['rekeyed'])} tips came with a reply key other than "
+                   f"the one their sealed report binds (tips "
+                   f"{', '.join(t[:12] for t in counts['rekeyed'])}): replies will be sealed "
+                   "only to the report's key; the server, or whoever carried the export, "
+                   "changed it")
     if counts.get("returned"):
         click.echo(f"{counts['returned']} tips forwarded from here came back (tips "
                    f"{', '.join(f'{t[:12]} sent to {u}' for t, u in counts['returned_to'].items())}"

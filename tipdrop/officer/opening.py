@@ -220,6 +220,10 @@ def _counts(staged, replacing):
     # Only when there is something to say: items not the reporter's (section 14).
     counts |= {name: n for name, n in (("not_bound", staged.not_bound),
                                         ("not_signed", staged.not_signed)) if n}
+    if staged.relabelled:  # the export's clear sealer label contradicted the sealed one
+        counts |= {"relabelled": sorted(staged.relabelled)}
+    if staged.rekeyed:  # the export's clear reply key was not the one the report binds
+        counts |= {"rekeyed": sorted(staged.rekeyed)}
     return counts
 
 

@@ -20,7 +20,7 @@ from tipdrop.crypto import envelope, keys
 from tipdrop.errors import InputError
 from tipdrop.officer import forwarding
 from tipdrop.officer.unsealing import open_envelope
-from tipdrop.protocol import bundles, fields
+from tipdrop.protocol import binding, bundles, documents, fields
 from tipdrop.protocol.fields import REPLY_STATUSES
 
 
@@ -137,10 +137,11 @@ class Outbox:
         copy = None
         if message:
             # Checked at open (fields.py); a workspace filled before that check may hold one.
-            if not keys.usable_reply_public(tip["reply_public"]):
+            reply_public = self._reply_key(tip, keyring)
+            if not keys.usable_reply_public(reply_public):
                 raise InputError(f"tip {tip_id[:12]} has an unusable reply key: "
                                  "a message cannot be sealed to it (a status change can)")
-            body = envelope.seal(message.encode(), keys.reply_recipient(tip["reply_public"]),
+            body = envelope.seal(message.encode(), keys.reply_recipient(reply_public),
                                  kind="reply", tip_id=tip_id, part=f"r{seq}")
             copy = envelope.seal(message.encode(), unit_key.public.recipient, kind="note",
                                  tip_id=tip_id, part=f"r{seq}")
@@ -154,6 +155,22 @@ class Outbox:
         self.db.execute("UPDATE tips SET status = ?, status_day = ? WHERE id = ?",
                         [status, day, tip_id])
         return seq
+
+    def _reply_key(self, tip, keyring):
+        """The key a reply to ``tip`` is sealed to: the one its sealed report binds.
+
+        Staging already keeps the bound key (staging.Reading._sealed_values);
+        the report is read again so a tip imported before that, with an
+        export's clear key that differs, is still answered to the report's.
+        A report that binds none (sealed before binding, or damaged) leaves
+        the export's key: `officer show` says it is not bound.
+        """
+        if tip["damaged"]:
+            return tip["reply_public"]
+        report = documents.read_report(open_envelope(
+            tip["body"], keyring, f"tip {tip['id'][:8]}", kind="tip", tip_id=tip["id"]), tip["id"])
+        bound = binding.reply_public_of(report)
+        return tip["reply_public"] if bound is None else bound
 
     def outbox(self, keyring, out, resend=None):
         """Write every unsent reply into one signed bundle file; mark them sent.

@@ -105,8 +105,13 @@ def _print_tip(data):
     # format characters, one() also line breaks, for text inside a line.
     say, one = terminal.echo, terminal.inline
     say(f"tip {t['id']}  received {t['received_day']}  status {t['status']} ({t['status_day']})")
+    bound = "" if data["sealer_bound"] or t["damaged"] else " (the export's word: not bound)"
     say(f"region: {one(t['region'])}  category: {one(t['category'])}  "
-        f"encrypted on: {t['encrypted_on']}")
+        f"encrypted on: {t['encrypted_on']}{bound}")
+    if not data["reply_key_bound"]:
+        say("reply key not bound: the sealed report does not name the key replies are sealed "
+            "to, so they go to the one the export named, which the server or whoever carried "
+            "the export could have changed")
     if t["damaged"]:
         say(f"DAMAGED: this report was sealed on the reporter's device and cannot be read "
             f"({one(t['damaged'])}). Region and category are the server's, unverified.")

@@ -31,6 +31,7 @@ How much a bundle may bring is capped (bundlecaps.py).
 """
 
 import functools
+import hmac
 import os
 import secrets
 import sys
@@ -108,6 +109,11 @@ class Staged:
     #: Files and follow-ups that are not the reporter's (marked, counted).
     not_bound: int = 0
     not_signed: int = 0
+    #: Items whose sealed document names another sealer than the export's clear label
+    #: ([tip id, part], part "report" for the report), and tips whose sealed report binds
+    #: another reply key than the export's clear copy: the sealed values were taken.
+    relabelled: list = field(default_factory=list)
+    rekeyed: list = field(default_factory=list)
 
 
 class Reading:
@@ -372,6 +378,7 @@ class Reading:
             if tip_id not in self.staged.device:
                 raise
             report, damaged = {}, _reason(e)
+        encrypted_on, reply_public = self._sealed_values(doc, report)
         server_region, server_category = doc["region"], doc["category"]
         return {
             "id": tip_id, "unit": self.keyring.unit, "key_id": doc["key_id"],
@@ -382,10 +389,34 @@ class Reading:
             "server_region": server_region, "server_category": server_category,
             "received_day": doc["received_day"], "status": doc["status"],
             "status_day": doc["status_day"],
-            "reply_public": doc["reply_public"], "reply_seq": doc["reply_seq"],
+            "reply_public": reply_public, "reply_seq": doc["reply_seq"],
             "body": ref, "encrypted_on": encrypted_on, "imported_day": self.today,
             "damaged": damaged,
         }
+
+    def _sealed_values(self, doc, report):
+        """Who sealed the report and its reply key: the sealed report's, if it names them.
+
+        The export's clear label and key are the sender's word (a server, or
+        whoever carried the export, may change them); where they differ from
+        the report's own, the report's are taken and the tip is named. A
+        report sealed before binding them (or damaged) leaves the clear ones.
+        """
+        tip_id, encrypted_on, reply_public = doc["id"], doc["encrypted_on"], doc["reply_public"]
+        sealer = binding.sealed_by_of(report)
+        if sealer is not None and sealer != encrypted_on:
+            self.staged.relabelled.append([tip_id, "report"])
+            encrypted_on = sealer
+            # The tolerance for a device's faults follows the sealed label (a held
+            # tip keeps its held copy's, as in _stage_tip).
+            if tip_id not in self.held_tips:
+                (self.staged.device.add if sealer == "device" else self.staged.device.discard)(tip_id)
+        bound = binding.reply_public_of(report)
+        if bound is not None:
+            if not hmac.compare_digest(bound, bytes(reply_public)):
+                self.staged.rekeyed.append(tip_id)
+            reply_public = bound
+        return encrypted_on, reply_public
 
     def _stage_followup(self, doc):
         tip_id, seq, body = doc["tip_id"], doc["seq"], doc["body"]
@@ -396,6 +427,10 @@ class Reading:
         ref = self.spill.put(body)
         try:
             opened = self._open_followup(body, tip_id, seq)
+            sealer = binding.sealed_by_of(opened, "follow-up")
+            if sealer is not None and sealer != encrypted_on:  # the sealed label is taken
+                self.staged.relabelled.append([tip_id, f"f{seq}"])
+                encrypted_on = sealer
             if len(str(opened.get("text", ""))) > _MAX_KEPT:  # judged later, opened again then
                 opened = functools.partial(
                     lambda r: self._open_followup(self.spill.get(r), tip_id, seq), ref)

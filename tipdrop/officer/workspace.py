@@ -192,7 +192,9 @@ class Workspace(Outbox):
         staging.Reading._compare_held) are named the same way, in
         ``held-differs`` entries, and held follow-ups and files carried
         changed in a ``held-item-differs`` entry per tip (its parts); a tip forwarded from here that came back
-        (copies.py) gets a ``forward-returned`` entry, like ``forward``.
+        (copies.py) gets a ``forward-returned`` entry, like ``forward``. A tip
+        whose export record contradicted its sealed documents (the sealer
+        label, or the reply key) gets a ``clear-differs`` entry naming what.
         """
         return self.open_bundle_touching(path, keyring, progress, again)[0]
 
@@ -212,6 +214,7 @@ class Workspace(Outbox):
                for i in range(0, len(differs), IMPORT_ENTRY_TIPS)]
             + [("held-item-differs", tip_id, {"parts": names})
                for tip_id, names in sorted(parts.items())]
+            + [("clear-differs", tip_id, info) for tip_id, info in _clear_differs(counts)]
             + [("forward-returned", tip_id, {"to_unit": unit})
                for tip_id, unit in counts.get("returned_to", {}).items()]
             + [("import", None, {"tip_ids": new[i:i + IMPORT_ENTRY_TIPS]})
@@ -360,6 +363,7 @@ class Workspace(Outbox):
             origin = provenance.judge_followup(report, doc, tip_id=tip_id, seq=f["seq"],
                                                encrypted_on=f["encrypted_on"] or "server")
             followups.append(entry | {"text": doc["text"], "origin": origin,
+                                      "sealed_by": binding.sealed_by_of(doc, "follow-up"),
                                       "origin_text": provenance.FOLLOWUP_WORDS[origin]})
         notes = [
             {"n": n["n"], "day": n["day"], "text": open_envelope(n["body"], keyring, f"note {n['n']} of {what}",
@@ -421,7 +425,11 @@ class Workspace(Outbox):
                 "other_copies": copies.kept(self.db, tip_id),
                 "other_item_copies": itemcopies.kept(self.db, tip_id),
                 "followup_key": binding.followup_public_of(report) is not None if report
-                else False}
+                else False,
+                # Whether the sealed report binds the reply key replies go to, and
+                # who sealed it (section 14); a report sealed before says neither.
+                "reply_key_bound": bool(report) and binding.reply_public_of(report) is not None,
+                "sealer_bound": bool(report) and binding.sealed_by_of(report) is not None}
 
     def _attachment_row(self, tip_id, part):
         row = next(self.db["attachments"].rows_where("tip_id = ? AND part = ?", [tip_id, part]),
@@ -481,3 +489,15 @@ class Workspace(Outbox):
             self.db["notes"].insert({"tip_id": tip_id, "n": n, "day": today(), "body": body})
         self.audit.record(keyring, "note", tip_id, n=n)
         return n
+
+
+def _clear_differs(counts):
+    """(tip id, info) of each tip whose export record contradicted its sealed documents:
+    info ``sealed_by`` names the parts relabelled ("report", "f1"...), ``reply_key`` is
+    true when the clear reply key was not the one the report binds."""
+    tips = {}
+    for tip_id, part in counts.get("relabelled", []):
+        tips.setdefault(tip_id, {}).setdefault("sealed_by", []).append(part)
+    for tip_id in counts.get("rekeyed", []):
+        tips.setdefault(tip_id, {})["reply_key"] = True
+    return sorted(tips.items())

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import cast
 
-from tipdrop.crypto import signing
+from tipdrop.crypto import keys, signing
 from tipdrop.crypto.stream import HEADER_LEN as STREAM_HEADER_LEN
 from tipdrop.errors import FormatError, SignatureError
 
@@ -36,6 +36,11 @@ ATTACHMENT_DIGESTS = "attachment_digests"
 #: The report document's member with the receipt's follow-up public key (base64).
 FOLLOWUP_KEY = "followup_key"
 FOLLOWUP_LABEL = "tipdrop/v1/followup"
+#: The report document's member with the receipt's reply public key (base64).
+REPLY_KEY = "reply_public"
+#: The report's and the follow-up's member naming who sealed it.
+SEALED_BY = "sealed_by"
+SEALERS = ("server", "device")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 #: One attachment's binding: {"info": hex SHA-256, "stream_header": hex SHA-256}.
@@ -87,6 +92,30 @@ def followup_public_of(report: Mapping[str, object]) -> bytes | None:
     if len(key) != 32:
         raise FormatError("the report's follow-up key is malformed")
     return key
+
+
+def reply_public_of(report: Mapping[str, object]) -> bytes | None:
+    """The 32-byte reply public key a report binds, or None (sealed before binding it)."""
+    text = report.get(REPLY_KEY)
+    if text is None:
+        return None
+    try:
+        key = base64.b64decode(text if isinstance(text, str) else "", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32 or not keys.usable_reply_public(key):
+        raise FormatError("the report's reply key is malformed")
+    return key
+
+
+def sealed_by_of(doc: Mapping[str, object], what: str = "report") -> str | None:
+    """Who sealed a report or follow-up ("server" or "device"), or None (it does not say)."""
+    value = doc.get(SEALED_BY)
+    if value is None:
+        return None
+    if value not in SEALERS:
+        raise FormatError(f"the {what}'s sealer is neither server nor device")
+    return value
 
 
 def sign_followup(followup_key: signing.PrivateKey, *, tip_id: str, seq: int, text: str) -> bytes:

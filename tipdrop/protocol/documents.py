@@ -39,13 +39,17 @@ def report_document(*, tip_id: str, region: str, category: str, description: str
                     language: str = "", parts: Sequence[str] = (),
                     digests: Mapping[str, Mapping[str, str]] | None = None,
                     followup_public: bytes | None = None,
+                    reply_public: bytes | None = None, sealed_by: str | None = None,
                     answers: Iterable[Mapping[str, object]] = ()) -> bytes:
     """The JSON document inside a ``tip`` envelope (protocol.md sections 13 and 14).
 
     ``digests`` binds each attachment ({part: binding.attachment_digest(...)},
     one per part); ``followup_public`` is the receipt's follow-up key, when
     the device made the receipt (section 14), so the unit can tell the
-    reporter's follow-ups from anyone else's. ``answers`` is the list
+    reporter's follow-ups from anyone else's. ``reply_public`` is the
+    receipt's reply key, when the sealer knows it, and ``sealed_by`` who
+    seals ("server" or "device"): both bound so the export's clear copies
+    of them can be checked (section 14). ``answers`` is the list
     questions.answers_document made from the category's questions; the
     member is left out when there is none, so a report without questions
     is byte for byte what it was before questions existed.
@@ -72,6 +76,10 @@ def report_document(*, tip_id: str, region: str, category: str, description: str
         doc["answers"] = [dict(answer) for answer in answers]
     if followup_public is not None:
         doc[binding.FOLLOWUP_KEY] = base64.b64encode(bytes(followup_public)).decode("ascii")
+    if reply_public is not None:
+        doc[binding.REPLY_KEY] = base64.b64encode(bytes(reply_public)).decode("ascii")
+    if sealed_by is not None:
+        doc[binding.SEALED_BY] = _sealer(sealed_by)
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
@@ -86,16 +94,26 @@ def attachment_info_document(*, name: str, content_type: str, size: int, photo: 
     return json.dumps(info, ensure_ascii=False).encode("utf-8")
 
 
-def followup_document(text: str, signature: bytes | None = None) -> bytes:
+def followup_document(text: str, signature: bytes | None = None,
+                      sealed_by: str | None = None) -> bytes:
     """The JSON document inside a ``followup`` envelope.
 
     ``signature`` (64 bytes, binding.sign_followup) is the receipt holder's:
     only a reporter's device can make it (protocol.md section 14).
+    ``sealed_by`` says who seals it ("server" or "device").
     """
     doc: dict[str, object] = {"format": "tipdrop-followup", "version": 1, "text": text}
     if signature is not None:
         doc["signature"] = base64.b64encode(bytes(signature)).decode("ascii")
+    if sealed_by is not None:
+        doc[binding.SEALED_BY] = _sealer(sealed_by)
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def _sealer(sealed_by: str) -> str:
+    if sealed_by not in binding.SEALERS:
+        raise ValueError("sealed_by is 'server' or 'device'")
+    return sealed_by
 
 
 def json_object(plaintext: bytes, what: str = "report") -> dict[str, Any]:
@@ -155,6 +173,8 @@ def read_report(plaintext: bytes, tip_id: str) -> dict[str, Any]:
         raise FormatError("the report's list of attachments is not a list of part names")
     binding.digests_of(doc)
     binding.followup_public_of(doc)
+    binding.reply_public_of(doc)
+    binding.sealed_by_of(doc)
     fields.answers(doc.get("answers"))
     return doc
 
@@ -180,6 +200,7 @@ def read_followup(plaintext: bytes) -> dict[str, Any]:
     if doc.get("format") != "tipdrop-followup" or doc.get("version") != 1:
         raise FormatError("the decrypted follow-up is not a tipdrop follow-up of version 1")
     _text(doc.get("text"), "the follow-up's text")
+    binding.sealed_by_of(doc, "follow-up")
     return doc
 
 

@@ -272,7 +272,9 @@ def seal_upload(report, files, recipient, workdir, keep_location=False, tip_id=N
         tip_id=tip_id, region=report.region, category=report.category,
         description=report.description, what=report.what, where=report.where,
         when=report.when, contact=report.contact, language=report.language, parts=names,
-        digests=digests, followup_public=made.followup_public if made else None, answers=answers)
+        digests=digests, followup_public=made.followup_public if made else None,
+        reply_public=made.protected.reply_public if made else None, sealed_by="device",
+        answers=answers)
     parts = [Part("region", report.region.encode("utf-8")),
              Part("category", report.category.encode("utf-8")),
              Part("tip_id", tip_id.encode("ascii"))]
@@ -528,7 +530,7 @@ def add_followup(server, receipt, text, pinned=(), timeout=TIMEOUT):
         # the unit can tell it from a follow-up anyone else sealed.
         signer = reply_keys(parsed, answer.get("receipt_kdf")).followup_key
         document = documents.followup_document(text, binding.sign_followup(
-            signer, tip_id=tip_id, seq=seq, text=text))
+            signer, tip_id=tip_id, seq=seq, text=text), sealed_by="device")
         sealed = device.seal_followup(document, public.recipient, tip_id, seq)
         status, headers, raw = _call_json(server, "/sealed-followups", {
             "token": token, "part": f"f{seq}", "body": bundles.b64(sealed)}, timeout)

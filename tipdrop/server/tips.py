@@ -181,8 +181,14 @@ class Tips:
             answers = questions.answers_document(self.routing.questions_of(report.category),
                                                  report.answers, report.language)
             rows = self._attachment_rows(draft)
-            body = envelope.seal(self._report_json(draft, report, rows, answers),
-                                 draft.public_key.recipient, kind="tip", tip_id=draft.tip_id)
+            digests = {row["part"]: binding.attachment_digest(row["info"], row.pop("stream_header"))
+                       for row in rows}
+
+            def body(reply_public):
+                # Sealed once the receipt is made, so the report binds its reply key.
+                return envelope.seal(self._report_json(draft, report, digests, answers, reply_public),
+                                     draft.public_key.recipient, kind="tip", tip_id=draft.tip_id)
+
             return self.store_sealed(
                 tip_id=draft.tip_id, unit=draft.unit, key_id=draft.public_key.key_id,
                 region=report.region, category=report.category, body=body,
@@ -199,7 +205,10 @@ class Tips:
 
         Shared by reports sealed here and reports sealed on the reporter's
         device (tipdrop.server.sealed): from this point on they are stored alike,
-        told apart only by ``encrypted_on``. A device that made the receipt
+        told apart only by ``encrypted_on``. ``body`` is the sealed report, or
+        for a report sealed here a function of the receipt's reply public key
+        that seals it (the receipt is made first, so the report binds its key).
+        A device that made the receipt
         itself passes what it derived (``protected``, a receipts.Protected)
         and the token of the locator's reservation (``reservation``,
         tipdrop.server.locators): the reservation is spent with this very insert,
@@ -229,7 +238,7 @@ class Tips:
                 "receipt_params": json.dumps(protected.params.as_dict()),
                 "verifier": protected.verifier,
                 "reply_public": protected.reply_public,
-                "body": body,
+                "body": body(protected.reply_public) if callable(body) else body,
                 "encrypted_on": encrypted_on,
                 "export_seq": 0,
             }
@@ -297,19 +306,19 @@ class Tips:
             })
         return rows
 
-    def _report_json(self, draft, report, rows, answers=()):
-        """The report document; it binds each file (protocol.md section 14).
+    def _report_json(self, draft, report, digests, answers, reply_public):
+        """The report document; it binds each file, the receipt's reply key and
+        that this server sealed it (protocol.md section 14).
 
         Sealed here, the binding cannot protect the report from this server,
         but it does from anyone who alters the export on its way.
         """
-        digests = {row["part"]: binding.attachment_digest(row["info"], row.pop("stream_header"))
-                   for row in rows}
         return documents.report_document(
             tip_id=draft.tip_id, region=report.region, category=report.category,
             description=report.description, what=report.what, where=report.where,
             when=report.when, contact=report.contact, language=report.language,
             parts=[w.part for w in draft.writers], digests=digests, answers=answers,
+            reply_public=reply_public, sealed_by="server",
         )
 
     def _new_receipt(self, locator):
@@ -409,7 +418,7 @@ class Tips:
         if tip is None:
             raise FollowupExpiredError()
         public = self.unit_keys.current(tip["unit"])
-        payload = documents.followup_document(text)
+        payload = documents.followup_document(text, sealed_by="server")
 
         def seal(seq):
             return device.seal_followup(payload, public.recipient, tip_id, seq)

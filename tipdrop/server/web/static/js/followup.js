@@ -42,7 +42,7 @@
     if (!/^f[1-9][0-9]{0,8}$/.test(part) || !/^[0-9a-f]{32}$/.test(form.dataset.tipId)) {
       throw new Error("the page has no valid follow-up number or tip id");
     }
-    const document_ = { format: "tipdrop-followup", version: 1, text };
+    const document_ = { format: "tipdrop-followup", version: 1, text, sealed_by: "device" };
     const envelope = await C.sealEnvelope(C.utf8(JSON.stringify(document_)), recipient,
       { kind: "followup", tipId: form.dataset.tipId, part });
     return { part, sealed: C.bytesToBase64(envelope) };

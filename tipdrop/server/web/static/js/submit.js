@@ -275,6 +275,9 @@
       description, contact: field("contact"),
       language: document.documentElement.lang || "", attachments: names,
       attachment_digests: digests,
+      // Bound so the export's clear label cannot say otherwise (protocol.md section 14).
+      // The receipt is made by the server after this is sealed: its reply key cannot be bound here.
+      sealed_by: "device",
     };
     const answers = answersDocument(category, report.language);
     // As tipdrop/protocol/device.py: no "answers" member when nothing was answered.
