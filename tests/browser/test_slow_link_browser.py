@@ -60,3 +60,45 @@ def test_a_slow_honest_upload_is_not_ended_and_is_sent_once(browser, tmp_path):
     finally:
         proxy.close()
         server.stop()
+
+
+def test_a_piece_stalled_on_a_dead_connection_is_given_up_and_resumed(browser, tmp_path):
+    # A radio fade, or a link back with another address: the piece's
+    # connection stays open with nothing moving on it, no error, no answer
+    # (TCP would keep trying for a quarter of an hour). The page names the
+    # server's read timeout and some more as its own limit (submit.html).
+    server = start_server(tmp_path, extra_env={"TIPDROP_READ_TIMEOUT": "2"})
+    try:
+        (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(2_200_000))  # three pieces
+        context = browser.new_context(locale="ru-RU")
+        page = context.new_page()
+        seen, held = [], []
+
+        def piece(route):
+            index = int(re.search(r"/pieces/([0-9]+)", route.request.url).group(1))
+            seen.append(index)
+            if index == 1 and seen.count(1) == 1:
+                held.append(route)  # never answered, never failed
+                return
+            route.continue_()
+
+        page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
+        fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+        assert page.get_attribute("#report-form", "data-stall-seconds") == "12"
+
+        # When the reporter sends it and the link goes dead under piece 1
+        page.click("#report-form button[type=submit]")
+
+        # Then the page gives the dead request up and says the connection was lost
+        offline = page.get_attribute("#report-form", "data-msg-offline")
+        page.wait_for_function("(text) => document.getElementById('form-status').textContent"
+                               " === text", arg=offline, timeout=30_000)
+
+        # And it resumes over a new connection: piece 1 again, piece 0 not,
+        # the receipt page opens and the report is stored once
+        page.wait_for_url(re.compile(r"/receipt/"), timeout=30_000)
+        assert held and seen.count(0) == 1 and seen.count(1) == 2
+        context.close()
+        assert len(tip_ids(server.data_dir)) == 1
+    finally:
+        server.stop()

@@ -361,6 +361,7 @@
     try {
       answer = await R.send({
         base, query, ...sealed,
+        stallMs: 1000 * Number(form.dataset.stallSeconds || 30),
         onProgress: (done, total) => {
           if (waiting) say(form.dataset.msgWorking); // the server answered again
           waiting = false;
