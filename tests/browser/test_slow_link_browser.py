@@ -102,3 +102,47 @@ def test_a_piece_stalled_on_a_dead_connection_is_given_up_and_resumed(browser, t
         assert len(tip_ids(server.data_dir)) == 1
     finally:
         server.stop()
+
+
+def test_while_the_connection_is_lost_the_page_guesses_no_time_left(browser, server, tmp_path):
+    # A 3G-class uplink (Chromium's emulation): the time left is shown while
+    # piece 0 goes up; then the phone loses its network as piece 1 leaves
+    (tmp_path / "clip.bin").write_bytes(secrets.token_bytes(2_200_000))
+    context = browser.new_context(locale="ru-RU")
+    page = context.new_page()
+    pieces = []
+
+    def piece(route):
+        pieces.append(route.request.url)
+        if "/pieces/1" in route.request.url and len(pieces) == 2:
+            context.set_offline(True)
+            route.abort("internetdisconnected")
+            return
+        route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/pieces/.*"), piece)
+    fill_report_with_file(page, f"http://127.0.0.1:{server.port}", "ru", tmp_path / "clip.bin")
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 100, "downloadThroughput": 500_000,
+        "uploadThroughput": 250_000})
+    form = page.locator("#report-form")
+    seconds = form.get_attribute("data-msg-seconds-left").split("{")[0]
+    minutes = form.get_attribute("data-msg-minutes-left").split("{")[0]
+    page.click("#report-form button[type=submit]")
+    page.wait_for_function("(left) => document.getElementById('send-progress-text')"
+                           ".textContent.includes(left)", arg=seconds, timeout=60_000)
+
+    # When the connection is lost, the page says so and guesses no time left
+    offline = form.get_attribute("data-msg-offline")
+    page.wait_for_function("(text) => document.getElementById('form-status').textContent"
+                           " === text", arg=offline, timeout=60_000)
+    text = page.inner_text("#send-progress-text")
+    assert "МБ" in text and seconds not in text and minutes not in text, text
+
+    # And back online it goes on to the receipt, the report stored once
+    context.set_offline(False)
+    page.wait_for_url(re.compile(r"/receipt/"), timeout=60_000)
+    context.close()
+    assert len(tip_ids(server.data_dir)) == 1
