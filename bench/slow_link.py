@@ -349,7 +349,7 @@ def section(r):
         "page | reports stored | bytes up / the uninterrupted upload's | bar went back "
         "| what the page said |", "|---|---|---|---|---|---|"]
     for upload in r["uploads"]:
-        mb = round(upload["up_bytes"] / 1e6)
+        mb = round(upload["up_bytes"] / 1e6) if upload.get("alone") else r["size_mb"]
         what = "text only" if upload["up_bytes"] < 100_000 else (
             f"{mb} MB attachment" if not upload["trouble"] else
             f"{mb} MB attachment, {upload['trouble']} of {upload['seconds']} s at 40 %")
@@ -365,7 +365,7 @@ def section(r):
         if upload["summary"]["guesses"]:
             guesses = ", ".join(f"at {at} s: said {said} s, was {real} s"
                                 for at, said, real in upload["summary"]["guesses"])
-            lines.append(f"- time left, {upload['trouble'] or 'no trouble'}"
+            lines.append(f"- time left, {upload['profile']}, {upload['trouble'] or 'no trouble'}"
                          f"{' ' + str(upload['seconds']) + ' s' if upload['trouble'] else ''}: "
                          f"{guesses}")
     return lines + [""]
