@@ -55,3 +55,12 @@ def test_the_backup_row_of_the_readme_is_filled_from_the_backup_figures():
     assert "(560 MB/s; goal 0.5); peak RSS 41 / 41 MiB" in row, row
     # A run without the backup bench says so rather than inventing figures
     assert set(fill_readme.backup_values({}).values()) == {"not measured"}
+
+
+def test_a_full_run_keeps_the_sections_measured_on_their_own():
+    # bench/slow_link.py is not part of the full run: its section survives it
+    text = RESULTS + "\n## The submit page on a phone's 3G link (JavaScript on)\n\nslow text\n"
+    kept = run.kept_sections(text)
+    assert kept[0].startswith("## The submit page on a phone's 3G link")
+    assert "slow text" in kept and "browser text" not in kept
+    assert run.kept_sections(RESULTS) == []

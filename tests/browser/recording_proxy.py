@@ -7,11 +7,19 @@ no request" put this between the browser and gunicorn and search what passed.
 
 import socket
 import threading
+import time
+
+#: Seconds between two bursts of a slowed uplink.
+TICK = 0.5
 
 
 class RecordingProxy:
-    def __init__(self, upstream_port):
+    """``uplink``: bytes per second each connection may send to the server, in a
+    burst every TICK, as a radio link delivers them (None: as fast as it can)."""
+
+    def __init__(self, upstream_port, uplink=None):
         self.upstream_port = upstream_port
+        self.uplink = uplink
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sent = []
@@ -37,11 +45,14 @@ class RecordingProxy:
 
     def _pump(self, src, dst, record):
         try:
-            while data := src.recv(65536):
+            burst = int(self.uplink * TICK) if record and self.uplink else 65536
+            while data := src.recv(burst):
                 if record:
                     with self._lock:
                         self._sent.append(data)
                 dst.sendall(data)
+                if burst != 65536:
+                    time.sleep(TICK)
         except OSError:
             pass
         finally:

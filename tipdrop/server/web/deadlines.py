@@ -33,10 +33,17 @@ clients"). Request heads are tipdrop/server/worker.py's business.
 
 Progress is counted in the bytes the app has read, and a read returns only
 once it has all it asked for. So each read asks for about one second of the
-client's recent speed (at least 4 KiB, the first one 4 KiB): a slow but
-honest client is seen making progress every second or so, and is cut off
-only if its speed falls below the minimum, or suddenly by a factor of about
-the window in seconds. Fast clients get the 1 MiB reads the views ask for
+client's speed so far (the bytes read since the body began over the time
+since, at least one second; at least 4 KiB, the first one 4 KiB): a slow
+but honest client is seen making progress every second or so, and is cut
+off only if its speed falls below the minimum, or suddenly by a factor of
+about the window in seconds. The speed is not taken from how fast one read
+returned: bytes already waiting in the socket return at once, and that
+"speed" made the next read ask for a whole 1 MiB piece, which a 3G uplink
+brings in more than the window (bench/slow_link.py). What waited in the
+socket before reading began (while the request waited for an upload slot)
+makes the first reads ask for about what arrived meanwhile, which takes
+about that wait again to come: less than the window. Fast clients get the 1 MiB reads the views ask for
 (tipdrop/server/web/upload.py, BODY_READ: smaller reads out of gunicorn's 1 MiB
 read-ahead buffer copy it again each time).
 
@@ -107,6 +114,8 @@ class _Body:
         #: The body was read to its end.
         self.complete = False
         self._next_size = SMALL_READ
+        #: When reading began, on the wall clock: the speed of the next read's size.
+        self._began = time.monotonic()
 
     def read(self, size):
         """Up to ``size`` bytes of the body; b"" at its end."""
@@ -125,7 +134,6 @@ class _Body:
             return read(size)
         ask = min(size, self._next_size)
         self.sock.settimeout(self._deadlines.read_timeout)
-        started = time.monotonic()
         try:
             data = read(ask)
         except (OSError, ClientDisconnected, HTTPException, TipdropError) as error:
@@ -142,8 +150,14 @@ class _Body:
         if not got:
             self.complete = True
         self.received += got
-        speed = got / max(time.monotonic() - started, 0.001)
-        self._next_size = max(SMALL_READ, int(speed * READ_SECONDS))
+        # The client's speed is what arrived since the body began, not how
+        # fast this read returned: bytes already waiting in the socket come
+        # back at once, and a speed taken from them made the next read ask
+        # for the rest of a 1 MiB piece, which a 3G uplink (31 kB/s) takes
+        # longer than the window to bring: the watchdog saw nothing arrive
+        # and ended every such piece with 408 (bench/slow_link.py).
+        elapsed = max(time.monotonic() - self._began, READ_SECONDS)
+        self._next_size = max(SMALL_READ, int(self.received / elapsed * READ_SECONDS))
         return data
 
     def read_up_to(self, limit):

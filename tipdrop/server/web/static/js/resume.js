@@ -41,6 +41,14 @@
  * A success answer that cannot be read (cut off while it came) is asked for
  * again, as a lost one is.
  *
+ * A request that makes no progress for ``stallMs`` (neither a byte of a
+ * piece going up nor an answer coming down) is given up and counted as a
+ * network failure: on a radio link that fades, or comes back with another
+ * address, a connection can stay open with nothing moving on it for as
+ * long as TCP keeps trying (a quarter of an hour), while the server has
+ * long ended its side (TIPDROP_READ_TIMEOUT). The page then waits and asks
+ * where to resume over a new connection, as after any drop.
+ *
  * Everything lives in this page's memory only: the key, the sealed bytes
  * and the digests. Nothing is written to sessionStorage or IndexedDB: on a
  * phone shared with the person being reported, a kept key would let them
@@ -77,6 +85,9 @@
   const SOLUTION_HEADER = "Tipdrop-Puzzle-Solution";
   // Busy answers (503) to a begin not yet admitted before the page gives up.
   const MAX_BUSY = 4; // waits of 1, 2, 4 and 8 s
+  // A request with nothing moving for this long is given up (the page's
+  // form names the server's read timeout and some more: submit.html).
+  const STALL_MS = 30000;
 
   class RefusedError extends Error {
     constructor(status, answer) {
@@ -143,14 +154,23 @@
     });
   }
 
-  async function callJson(url, key, doc, solution) {
+  async function callJson(url, key, doc, solution, stallMs) {
     const headers = { "Content-Type": "application/json", "Idempotency-Key": key };
     if (solution) headers[SOLUTION_HEADER] = solution;
-    const response = await fetch(url, {
-      method: "POST", body: JSON.stringify(doc), credentials: "omit", cache: "no-store",
-      referrerPolicy: "no-referrer", headers,
-    });
-    const answer = await response.json().catch(() => null);
+    // A small document each way: one that has not come back within stallMs
+    // is given up (rejects, as a network failure) and asked again.
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), stallMs);
+    let response, answer;
+    try {
+      response = await fetch(url, {
+        method: "POST", body: JSON.stringify(doc), credentials: "omit", cache: "no-store",
+        referrerPolicy: "no-referrer", headers, signal: stop.signal,
+      });
+      answer = await response.json().catch(() => null);
+    } finally {
+      clearTimeout(timer);
+    }
     if (response.ok && (answer === null || typeof answer !== "object")) {
       // Cut off while it came: a network failure, asked again as a lost answer is.
       throw new TypeError("the answer could not be read");
@@ -160,14 +180,24 @@
 
   /* PUT one piece; progress(bytes sent of this piece) as it goes. XHR, not
    * fetch: only XHR reports how much of a request body has gone. */
-  function putPiece(url, key, data, digest, progress) {
+  function putPiece(url, key, data, digest, progress, stallMs) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
+      // Given up when nothing moved either way for stallMs (see above).
+      let moved = Date.now();
+      const watch = setInterval(() => {
+        if (Date.now() - moved > stallMs) xhr.abort();
+      }, 1000);
+      xhr.onloadend = () => clearInterval(watch);
+      xhr.onprogress = () => { moved = Date.now(); };
       xhr.open("PUT", url);
       xhr.setRequestHeader("Content-Type", "application/octet-stream");
       xhr.setRequestHeader("Idempotency-Key", key);
       xhr.setRequestHeader("Piece-Digest", C.bytesToHex(digest));
-      xhr.upload.onprogress = (event) => progress(event.loaded);
+      xhr.upload.onprogress = (event) => {
+        moved = Date.now();
+        progress(event.loaded);
+      };
       xhr.onload = () => {
         let answer = null;
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
@@ -190,11 +220,12 @@
    * 429 is waited out like any busy answer); ``onBusy()`` when a begin was
    * refused as the server holds too many open uploads and the page waits to
    * ask again (else ``onWaiting``); ``onRestart(n)`` when the server lost
-   * the upload and the n-th new one begins, from the first byte. Rejects
+   * the upload and the n-th new one begins, from the first byte;
+   * ``stallMs``: how long a request may go with nothing moving. Rejects
    * with BusyError when it stays busy, with StartedOverError when the
    * server lost more than ``maxRestarts`` uploads of it. */
   async function send({ base, query, fields, parts, onProgress, onWaiting, onStoring, onBusy,
-    onRestart, solve, maxRestarts = MAX_RESTARTS }) {
+    onRestart, solve, maxRestarts = MAX_RESTARTS, stallMs = STALL_MS }) {
     const body = new Blob(parts.map(([, blob]) => blob));
     const known = await pieceDigests(body);
     const request = {
@@ -234,7 +265,7 @@
       for (;;) {
         let result;
         try {
-          result = await callJson(url, key, doc, solution);
+          result = await callJson(url, key, doc, solution, stallMs);
         } catch (e) {
           await waitAfterFailure();
           continue;
@@ -306,7 +337,7 @@
           let result;
           try {
             result = await putPiece(`${base}/pieces/${index}${query}`, key, data, digest,
-              (sent) => onProgress(Math.min(total, index * pieceBytes + sent), total));
+              (sent) => onProgress(Math.min(total, index * pieceBytes + sent), total), stallMs);
           } catch (e) {
             result = null;
           }

@@ -199,7 +199,10 @@
 
   /* The progress bar and its words (bytes, percent, time left): the text is
    * not a live region, so a screen reader is not read every number; the
-   * status line above it (aria-live) says each change of step. */
+   * status line above it (aria-live) says each change of step. The time
+   * left is a guess from the speed while sending: while the page waits for
+   * the connection (hold) it is not shown, and the time waited does not
+   * count in the speed once sending goes on (resume). */
   const progress = {
     box: document.getElementById("send-progress"),
     bar: document.getElementById("send-progress-bar"),
@@ -208,17 +211,30 @@
     start(message) {
       this.message = message;
       this.began = performance.now();
+      this.waited = 0;
+      this.heldAt = null;
       this.box.hidden = false;
       this.show(0, 1);
     },
+    hold() {
+      if (this.heldAt === null) this.heldAt = performance.now();
+      this.show(this.done, this.total);
+    },
+    resume() {
+      if (this.heldAt === null) return;
+      this.waited += performance.now() - this.heldAt;
+      this.heldAt = null;
+    },
     show(done, total) {
+      this.done = done;
+      this.total = total;
       const fraction = total > 0 ? Math.min(1, done / total) : 0;
       const mb = new Intl.NumberFormat(this.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
       const percent = new Intl.NumberFormat(this.lang, { style: "percent" }).format(fraction);
       let text = this.message.replace("{done}", mb.format(done / 1e6))
         .replace("{total}", mb.format(total / 1e6)).replace("{percent}", percent);
-      const elapsed = (performance.now() - this.began) / 1000;
-      if (fraction > 0.01 && fraction < 1 && elapsed > 2) {
+      const elapsed = (performance.now() - this.began - this.waited) / 1000;
+      if (this.heldAt === null && fraction > 0.01 && fraction < 1 && elapsed > 2) {
         const left = Math.round(elapsed * (1 - fraction) / fraction);
         text += ", " + (left >= 120
           ? form.dataset.msgMinutesLeft.replace("{minutes}", String(Math.round(left / 60)))
@@ -364,17 +380,21 @@
     try {
       answer = await R.send({
         base, query, ...sealed,
+        stallMs: 1000 * Number(form.dataset.stallSeconds || 30),
         onProgress: (done, total) => {
           if (waiting) say(form.dataset.msgWorking); // the server answered again
           waiting = false;
+          progress.resume();
           progress.show(done, total);
         },
         onWaiting: () => {
           waiting = true;
+          progress.hold();
           say(form.dataset.msgOffline);
         },
         onBusy: () => {
           waiting = true;
+          progress.hold();
           say(form.dataset.msgBusyWaiting);
         },
         onStoring: () => say(form.dataset.msgStoring),
