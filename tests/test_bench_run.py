@@ -64,3 +64,11 @@ def test_a_full_run_keeps_the_sections_measured_on_their_own():
     assert kept[0].startswith("## The submit page on a phone's 3G link")
     assert "slow text" in kept and "browser text" not in kept
     assert run.kept_sections(RESULTS) == []
+
+
+def test_every_section_kept_from_a_full_run_is_in_results_md():
+    # The sections measured on their own (bench/slow_link.py, officer_year.py,
+    # officer_bounds.py, the purge notes) are found by their headings.
+    text = (ROOT / "bench" / "RESULTS.md").read_text()
+    kept = [line for line in run.kept_sections(text) if line.startswith("## ")]
+    assert len(kept) == len(run.KEPT), kept
