@@ -139,10 +139,13 @@ class Reading:
                 header = bundlechecks.check_header(record, self.keyring.unit)
                 staged.export_seq, staged.unit = header["export_seq"], header["unit"]
                 self.created_day = header["created_day"]
-                if header["export_id"] and header["chain"] and header["previous_chain"]:
-                    staged.export_id = bytes.fromhex(header["export_id"])
-                    staged.previous_chain = bytes.fromhex(header["previous_chain"])
-                    staged.chain = bytes.fromhex(header["chain"])
+                chained = [header[name] for name in ("export_id", "previous_chain", "chain")]
+                if all(chained):
+                    staged.export_id, staged.previous_chain, staged.chain = map(bytes.fromhex,
+                                                                                chained)
+                elif any(chained):  # an older server sends none of the three
+                    raise bundles.BundleError("its header carries only part of its export "
+                                              "chain: it was altered")
                 continue
             if record.kind in _RULES:
                 # Every field is checked before anything acts on it (fields.py),

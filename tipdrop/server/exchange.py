@@ -46,7 +46,7 @@ class AckItemsError(TipdropError):
 
 
 class AckHistoryError(AckItemsError):
-    """The acknowledgement names exports this server did not make (its history differs, e.g. after a restore): nothing was recorded."""
+    """The acknowledgement names exports this server did not make: they were altered on the way to the workstation (a report dropped or changed), or this server was restored from a backup older than them. Nothing was recorded."""
 
 
 class NotYourAckError(TipdropError):
