@@ -205,6 +205,11 @@ def test_a_report_dropped_and_rechained_is_caught_when_the_next_export_is_opened
     refused_ack = run_cli("import-ack", tmp_path / "ack.json", env=server.env())
     assert_clean_error(refused_ack, "did not make: they were altered on the way to the "
                        "workstation (a report dropped or changed), or this server was restored")
+    # And the operator's export of everything since the start brings the dropped report
+    run_cli("export", "--unit", "demo", "--since-start", "--out", tmp_path / "e4.tdx",
+            env=server.env(), check=True)
+    run_cli("officer", "open", tmp_path / "e4.tdx", env=officer, check=True)
+    assert victim in _tips(run_cli, officer)
     # And a workspace that opened export 3 first refuses the cut export 2 at once
     other = {**officer, "TIPDROP_WORKDIR": str(tmp_path / "other")}
     run_cli("officer", "open", tmp_path / "e1.tdx", env=other, check=True)
