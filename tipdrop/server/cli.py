@@ -60,12 +60,13 @@ def export(unit, out, since_start, data_dir):
 def import_replies(file, data_dir, keys_dir):
     """Server: import a reply bundle signed by a unit; all of it or nothing.
 
-    Forged, modified, reordered or wrong-unit bundles are refused whole. The
-    one exception: a tip whose replies do not follow the numbers held here
-    is left out and named, and the other tips' replies are imported. A
-    bundle written again with `tipdrop officer outbox --resend` may hold
-    replies already imported: those that are byte for byte the ones here
-    are counted and skipped, any that differ refuse the bundle. Tips the
+    Forged, modified or wrong-unit bundles are refused whole. The one
+    exception: a tip whose replies do not follow the numbers held here
+    (reordered, or another reply under a number held) is left out and
+    named, and the other tips' replies are imported. A bundle written again
+    with `tipdrop officer outbox --resend` may hold replies already
+    imported: those that are byte for byte the ones here are counted and
+    skipped. Tips the
     bundle forwards to another unit (`tipdrop officer forward`) move to that
     unit in the same transaction, and count toward that unit's duty alerts
     (keys/alerts.json) like a report that arrived for it.

@@ -161,10 +161,11 @@ def import_replies(db, unit_keys, data, *, sender=None, alerts=None):
     number already taken, forged, or out of order refuses the whole bundle,
     so nothing can be changed or reordered by a replay. Already-held
     replies must come before the new ones of their tip. The one exception
-    is a tip whose new replies do not follow the numbers the server holds
-    (a workstation whose numbering of that tip came from an altered export,
-    docs/protocol.md section 11): that tip's replies are left out and named
-    in ``refused`` ({tip id: why}), and the other tips' replies are stored. Forwards the
+    is a tip whose replies do not follow the numbers the server holds (out
+    of order, or another reply under a number held: a workstation whose
+    numbering of that tip came from an altered export, docs/protocol.md
+    section 11): all that tip's new replies are left out and named in
+    ``refused`` ({tip id: why}), and the other tips' replies are stored. Forwards the
     bundle carries (forwarding.py) are applied after its replies, in the
     same transaction; one imported before counts as already held. A tip
     forwarded to a unit with duty alerts (``alerts``, an AlertConfig) counts
@@ -211,15 +212,13 @@ def _new_replies(db, bundle):
             raise forwarding.TransferredTipError(f"tip {reply.tip_id[:8]}")
         if tip is None or tip["unit"] != bundle.unit:
             raise WrongUnitError(f"tip {reply.tip_id[:8]}")
-        if reply.tip_id not in next_seq and _already_held(db, reply):
-            held += 1
-            continue
-        expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
-        why = None
-        if reply.seq > MAX_REPLIES:
-            why = f"reply {reply.seq} is beyond the {MAX_REPLIES} replies a tip may have"
-        elif reply.seq != expected:
-            why = f"reply {reply.seq} arrived, {expected} was expected"
+        try:
+            if reply.tip_id not in next_seq and _already_held(db, reply):
+                held += 1
+                continue
+            why = _out_of_line(db, reply, next_seq)
+        except ReplayError:  # another reply under a number held: the numbering is off
+            why = f"reply {reply.seq} differs from the one already imported under that number"
         if why:
             # This tip's numbering is off (bound to stay so: its next replies follow it);
             # the tip's replies are left out, and no other tip's wait for it.
@@ -233,6 +232,16 @@ def _new_replies(db, bundle):
                      "signature": reply.signature, "key_id": bundle.key_id.hex()})
         statuses[reply.tip_id] = (reply.status, reply.day)
     return rows, statuses, held, refused
+
+
+def _out_of_line(db, reply, next_seq):
+    """Why ``reply`` cannot be its tip's next reply, or None."""
+    if reply.seq > MAX_REPLIES:
+        return f"reply {reply.seq} is beyond the {MAX_REPLIES} replies a tip may have"
+    expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
+    if reply.seq != expected:
+        return f"reply {reply.seq} arrived, {expected} was expected"
+    return None
 
 
 def _already_held(db, reply):
