@@ -6,8 +6,10 @@ checks refuse what such a server or editor could do to a bundle as a whole:
 a file that is not a bundle (``officer open /dev/zero`` is refused before it
 is read further, see open_checked), a header for another unit or dated in the
 future, a record dated after the day its bundle was made (docs/protocol.md
-section 10), items that are not the ones its server chained, an item named
-twice, a changed copy of an export the workspace opened before; and it
+section 10), items that are not the ones its server chained, an export
+that drops the chain or does not link to the exports held here
+(check_history), an item named twice, a changed copy of an export the
+workspace opened before; and it
 names the tips held here that a bundle carries changed (changed_copies),
 which are not taken but do not refuse the bundle. Each item's own
 authenticity is checked as it is staged (staging.py).
