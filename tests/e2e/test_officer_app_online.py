@@ -237,3 +237,30 @@ def test_the_cli_and_the_app_take_the_server_from_tipdrop_server(server, run_cli
         "TIPDROP_SERVER": "http://192.0.2.10:8080"})
     assert wrong.returncode == 2 and "Refusing plain http:// to another computer" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_a_push_names_the_tips_whose_replies_the_server_did_not_take(server, online, run_cli,
+                                                                     tmp_path):
+    from tests.e2e.test_first_status import _edit
+
+    # Given a workspace whose numbering of one tip came from an altered export
+    _submit(server, "Велосипед украли у подъезда на Абая.")
+    _submit(server, "Машину вскрыли ночью на Сейфуллина.")
+    run_cli("export", "--unit", "demo", "--out", tmp_path / "e1.tdx", env=server.env(),
+            check=True)
+    forged = _edit(tmp_path, lambda doc: doc.update(reply_seq=5, status="in-review"))
+    officer = {"TIPDROP_PASSPHRASE": PASSPHRASE, "TIPDROP_WORKDIR": str(tmp_path / "cases"),
+               "TIPDROP_KEY": str(server.key_file)}
+    run_cli("officer", "open", tmp_path / "edited.tdx", env=officer, check=True)
+    client = _open(online)
+    for tip in set(tip_ids(get(client, "/inbox"))):
+        post(client, f"/tip/{tip}/reply", {"message": "Когда?", "status": "need-info"})
+
+    # When the officer sends the replies
+    pushed = outcome(client, post(client, "/exchange/push")).get_data(as_text=True)
+
+    # Then the other tip's reply is sent, and the altered tip is named; its reply stays queued
+    assert "1 reply sent to the server." in pushed
+    [note] = re.findall(r'id="push-refused">([^<]*)<code>([^<]*)</code>', pushed)
+    assert "did not take the replies" in note[0] and note[1] == forged[:12]
+    assert 'id="push">' in get(client, "/exchange").get_data(as_text=True)

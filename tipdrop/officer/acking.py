@@ -58,11 +58,15 @@ def record_held(db, export_seq, held, *, export_id=None, previous_chain=None, ch
     """
     if chain is None and not any(held.values()):
         return
-    row = db.execute("SELECT items, chain, missing FROM held WHERE export_seq = ?",
-                     [export_seq]).fetchone()
+    row = db.execute("SELECT items, chain, missing, export_id, previous_chain FROM held "
+                     "WHERE export_seq = ?", [export_seq]).fetchone()
     items = {name: set(held[name]) for name in ITEM_LISTS}
     carried = carried or {name: set() for name in ITEM_LISTS}
     missing = {name: set(carried[name]) - items[name] for name in ITEM_LISTS}
+    if row and chain is None and row[1]:
+        # Never forget a chain held (opening.py refuses an unchained export once
+        # the workspace holds a chained one; an older bundle reopened keeps it).
+        export_id, previous_chain, chain = (bytes.fromhex(v) for v in (row[3], row[4], row[1]))
     if row:  # the same number again (a restored server, or reopen): keep both lists
         before = _keys(json.loads(row[0]))
         items = {name: items[name] | before[name] for name in ITEM_LISTS}

@@ -6,8 +6,10 @@ checks refuse what such a server or editor could do to a bundle as a whole:
 a file that is not a bundle (``officer open /dev/zero`` is refused before it
 is read further, see open_checked), a header for another unit or dated in the
 future, a record dated after the day its bundle was made (docs/protocol.md
-section 10), items that are not the ones its server chained, an item named
-twice, a changed copy of an export the workspace opened before; and it
+section 10), items that are not the ones its server chained, an export
+that drops the chain or does not link to the exports held here
+(check_history), an item named twice, a changed copy of an export the
+workspace opened before; and it
 names the tips held here that a bundle carries changed (changed_copies),
 which are not taken but do not refuse the bundle. Each item's own
 authenticity is checked as it is staged (staging.py).
@@ -38,6 +40,18 @@ _HELD_RECORDS = (f"SELECT id, body, {', '.join(SAME_RECORD)} FROM tips "  # noqa
 
 class ChangedBundleError(bundles.BundleError):
     """This bundle differs from the copy of it opened here before: it was changed on the server or on the way, so nothing of it was imported."""
+
+
+class UnchainedBundleError(bundles.BundleError):
+    """This bundle's header lacks the export chain that the exports opened here carried: it was altered on the way (or its server replaced by an older version), so nothing of it was imported."""
+
+    detail_is_message = False
+
+
+class HistoryDiffersError(bundles.BundleError):
+    """This export does not follow the exports opened here: one of them was altered on the way (an item dropped or changed), or the server was restored from a backup, so nothing of it was imported."""
+
+    detail_is_message = False
 
 
 def open_checked(path):
@@ -129,6 +143,48 @@ def check_chain(staged):
     if not hmac.compare_digest(expected, staged.chain):
         raise bundles.BundleError("its items are not the ones its server listed in its "
                                   "header: it was altered")
+
+
+def check_history(db, staged):
+    """The export must continue the chain of the exports this workspace opened.
+
+    Once a workspace holds a chained export, a header without the chain is
+    refused: stripping it (an "older server") would otherwise turn off every
+    check that needs it, here and at the acknowledgement. And the export
+    must link to what is held around it: its ``previous_chain`` must be the
+    chain held for the export numbered one less, and, for a number opened
+    here for the first time, its ``chain`` must be the ``previous_chain``
+    held for the one after (opened first). The chain has no key, so an
+    editor who drops an item and chains the bundle again passes
+    check_chain; what such an edit cannot do is keep the server's next
+    export linking to it, so it is caught when that export is opened here
+    (unless the same editor rewrites every export after it: only the
+    server's check of the acknowledgement catches that, docs/threat-model.md).
+    A number held under another export id passes when it links: a server
+    restored from a backup makes its exports again (acking.record_held).
+    """
+    if staged.chain is None:
+        row = db.execute("SELECT MIN(export_seq) FROM held WHERE chain IS NOT NULL").fetchone()
+        if row[0] is not None:
+            raise UnchainedBundleError(f"export {staged.export_seq}; chained since export "
+                                       f"{row[0]}")
+        return
+    seq = staged.export_seq
+    before = _held_chain(db, "chain", seq - 1)
+    if before and not hmac.compare_digest(bytes.fromhex(before[0]), staged.previous_chain):
+        raise HistoryDiffersError(f"export {seq} follows another export {seq - 1} than the "
+                                  f"one opened here on {before[1]}")
+    if db.execute("SELECT 1 FROM held WHERE export_seq = ?", [seq]).fetchone() is None:
+        after = _held_chain(db, "previous_chain", seq + 1)
+        if after and not hmac.compare_digest(bytes.fromhex(after[0]), staged.chain):
+            raise HistoryDiffersError(f"export {seq + 1}, opened here on {after[1]}, follows "
+                                      f"another export {seq} than this one")
+
+
+def _held_chain(db, column, export_seq):
+    """(hex value of ``column``, day opened) of a chained export held here, or None."""
+    return db.execute(f"SELECT {column}, day FROM held WHERE export_seq = ? "  # noqa: S608
+                      "AND chain IS NOT NULL", [export_seq]).fetchone()
 
 
 def refuse_changed_copy(db, staged):

@@ -184,13 +184,22 @@ def pull(workspace, client, keyring, since_start=False):
 
 
 def push(workspace, client, keyring):
-    """Send every queued reply and forward in one signed bundle; mark them sent once stored."""
+    """Send every queued reply and forward in one signed bundle; mark them sent once stored.
+
+    The replies of a tip the server left out (``refused``: their numbers do
+    not follow the server's, docs/protocol.md section 11) stay in the
+    outbox, and their tips are named (``refused``).
+    """
     data, rows = workspace.pending_bundle(keyring)
     counts = client.send_replies(data)
-    workspace.mark_sent(rows)
+    refused = counts.get("refused")
+    refused = set(refused) if isinstance(refused, dict) else set()  # the server's word
+    kept = [r for r in rows if "forward" not in r and r["tip_id"] in refused]
+    workspace.mark_sent([r for r in rows if r not in kept])
     forwarded = sum(1 for r in rows if "forward" in r)
-    return {"sent": len(rows) - forwarded, "already_imported": counts.get("already_imported", 0),
-            "forwards": forwarded}
+    return {"sent": len(rows) - forwarded - len(kept),
+            "already_imported": counts.get("already_imported", 0), "forwards": forwarded,
+            "refused": sorted({r["tip_id"] for r in kept})}
 
 
 #: Answers that refuse the acknowledgement itself, not the request: sending it again

@@ -104,6 +104,11 @@ def push(workspace, key, server):
     already = counts["already_imported"]
     note = f" ({already} of them were already there)" if already else ""
     click.echo(f"{counts['sent']} replies sent to the server{note}")
+    if counts["refused"]:
+        click.echo(f"WARNING: the server did not take the replies of {len(counts['refused'])} "
+                   "tips: their numbers do not follow the server's (the export that brought "
+                   "the tip may have been altered); they stay in the outbox. Tell the "
+                   "operator. Tips " + ", ".join(t[:12] for t in counts["refused"]))
     if counts["forwards"]:
         click.echo(f"{counts['forwards']} forwarded tips handed to the server")
 

@@ -15,7 +15,9 @@ must be a regular file that begins like a bundle before it is read further
 bundle's contents; no day a record carries may come after the day its
 bundle says it was made (docs/protocol.md section 10); and a changed copy
 of an export opened before is refused, not reported as "nothing new"
-(bundlechecks.refuse_changed_copy). A tip held here that a bundle carries
+(bundlechecks.refuse_changed_copy), and so is an export that does not
+continue the chain of those opened here, or lacks it once they had one
+(bundlechecks.check_history). A tip held here that a bundle carries
 with another sealed report is not taken, but named (``differs``), its copy
 kept sealed as it came (so is another copy of a held follow-up or file,
 ``differs_items``), and the rest of the bundle opens, as with the other
@@ -37,7 +39,12 @@ from tipdrop.officer import copies, itemcopies
 from tipdrop.officer import replacing as replacing_mod
 from tipdrop.officer import spill as spill_mod
 from tipdrop.officer.acking import ITEM_LISTS
-from tipdrop.officer.bundlechecks import fingerprint, open_checked, refuse_changed_copy
+from tipdrop.officer.bundlechecks import (
+    check_history,
+    fingerprint,
+    open_checked,
+    refuse_changed_copy,
+)
 from tipdrop.officer.scratch import Scratch
 from tipdrop.officer.scratch import clean as clean_scratch
 from tipdrop.officer.spill import Spill
@@ -142,6 +149,7 @@ def _open_bundle(workspace, path, keyring, progress, again):
                 return dict(_ALREADY_OPENED), [], set()
             if not opened_before:  # another file naming an export held here: altered
                 refuse_changed_copy(db, staged)
+                check_history(db, staged)  # (the very file opened before passed it then)
             replacing, old_blobs = _store(workspace, staged, spill, opened_before)
         finally:
             spill.close()

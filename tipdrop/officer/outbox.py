@@ -131,7 +131,7 @@ class Outbox:
         (last,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tip_id = ?",
                                   [tip_id]).fetchone()
         seq = max(last, tip["reply_seq"]) + 1
-        if seq > fields.MAX_NUMBER:  # bundles are checked at open; this is a last guard
+        if seq > fields.MAX_REPLIES:  # the server takes no reply numbered beyond it
             raise InputError(f"tip {tip_id[:12]} has no reply numbers left")
         body = b""
         copy = None

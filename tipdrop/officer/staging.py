@@ -152,10 +152,13 @@ class Reading:
                 header = bundlechecks.check_header(record, self.keyring.unit)
                 staged.export_seq, staged.unit = header["export_seq"], header["unit"]
                 self.created_day = header["created_day"]
-                if header["export_id"] and header["chain"] and header["previous_chain"]:
-                    staged.export_id = bytes.fromhex(header["export_id"])
-                    staged.previous_chain = bytes.fromhex(header["previous_chain"])
-                    staged.chain = bytes.fromhex(header["chain"])
+                chained = [header[name] for name in ("export_id", "previous_chain", "chain")]
+                if all(chained):
+                    staged.export_id, staged.previous_chain, staged.chain = map(bytes.fromhex,
+                                                                                chained)
+                elif any(chained):  # an older server sends none of the three
+                    raise bundles.BundleError("its header carries only part of its export "
+                                              "chain: it was altered")
                 continue
             if record.kind in _RULES:
                 self.caps.item()
@@ -380,6 +383,8 @@ class Reading:
             report, damaged = {}, _reason(e)
         encrypted_on, reply_public = self._sealed_values(doc, report)
         server_region, server_category = doc["region"], doc["category"]
+        status, status_day = _first_status(doc) if tip_id not in self.held_tips else (
+            doc["status"], doc["status_day"])
         return {
             "id": tip_id, "unit": self.keyring.unit, "key_id": doc["key_id"],
             # The authenticated values are the ones inside the ciphertext; a
@@ -387,8 +392,7 @@ class Reading:
             "region": report.get("region", server_region),
             "category": report.get("category", server_category),
             "server_region": server_region, "server_category": server_category,
-            "received_day": doc["received_day"], "status": doc["status"],
-            "status_day": doc["status_day"],
+            "received_day": doc["received_day"], "status": status, "status_day": status_day,
             "reply_public": reply_public, "reply_seq": doc["reply_seq"],
             "body": ref, "encrypted_on": encrypted_on, "imported_day": self.today,
             "damaged": damaged,
@@ -474,6 +478,26 @@ class Reading:
         if damaged:
             row = row | {"damaged": row["damaged"] or damaged}
         return row | {"blob": name}
+
+
+def _first_status(doc):
+    """(status, day) a tip new to the workspace starts with; refused if its numbering cannot be.
+
+    The export carries no signed reply, so a tip's status and ``reply_seq``
+    are the server's word (a workspace restored from a backup, or a tip
+    forwarded here, takes them as they come). What is not taken: a
+    ``reply_seq`` beyond fields.MAX_REPLIES (an altered export: the next
+    reply's number would pass what the server takes), and a status that
+    only a reply sets on a tip that had none (``reply_seq`` 0): such a tip
+    starts ``received``, on the day it was received.
+    """
+    if doc["reply_seq"] > fields.MAX_REPLIES:
+        raise bundles.BundleError(f"tip {doc['id'][:8]}: it says {doc['reply_seq']} replies "
+                                  f"were sent, more than any tip may have "
+                                  f"({fields.MAX_REPLIES}): it was altered")
+    if doc["reply_seq"] == 0 and doc["status"] not in ("received", "transferred"):
+        return "received", doc["received_day"]
+    return doc["status"], doc["status_day"]
 
 
 class _Reopen:

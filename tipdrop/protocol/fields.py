@@ -59,6 +59,11 @@ REPLY_STATUSES = tuple(s for s in STATUSES if s != "transferred")
 #: (2^53 - 1), so every implementation reads it exactly, and far enough below
 #: SQLite's 2^63 - 1 that counting on from it (+1) can never overflow.
 MAX_NUMBER = 2**53 - 1
+#: The most replies one tip may have: the server refuses a reply numbered
+#: beyond it (that tip's replies only), the workstation numbers none beyond it,
+#: and a tip new to a workspace whose export says more were sent is refused
+#: (docs/protocol.md section 10): a number near MAX_NUMBER is an altered export.
+MAX_REPLIES = 100_000
 #: The largest attachment stream (bundles.MAX_STREAM_RECORD).
 MAX_SIZE = 16 * 1024**3
 

@@ -73,10 +73,13 @@ def export(unit, out, since_start, data_dir):
 def import_replies(file, data_dir, keys_dir):
     """Server: import a reply bundle signed by a unit; all of it or nothing.
 
-    Forged, modified, reordered or wrong-unit bundles are refused whole. A
-    bundle written again with `tipdrop officer outbox --resend` may hold
-    replies already imported: those that are byte for byte the ones here
-    are counted and skipped, any that differ refuse the bundle. Tips the
+    Forged, modified or wrong-unit bundles are refused whole. The one
+    exception: a tip whose replies do not follow the numbers held here
+    (reordered, or another reply under a number held) is left out and
+    named, and the other tips' replies are imported. A bundle written again
+    with `tipdrop officer outbox --resend` may hold replies already
+    imported: those that are byte for byte the ones here are counted and
+    skipped. Tips the
     bundle forwards to another unit (`tipdrop officer forward`) move to that
     unit in the same transaction, and count toward that unit's duty alerts
     (keys/alerts.json) like a report that arrived for it.
@@ -93,6 +96,11 @@ def import_replies(file, data_dir, keys_dir):
     counts = exchange.import_replies(db, unit_keys, data, alerts=alerts)
     click.echo(f"{counts['already_imported']} replies already held, {counts['replies']} new "
                f"(for {counts['tips']} tips)")
+    if counts.get("refused"):
+        named = "; ".join(f"tip {tip_id[:8]}: {why}" for tip_id, why in counts["refused"].items())
+        click.echo(f"WARNING: the replies of {len(counts['refused'])} tips were not imported, "
+                   f"their numbers do not follow this server's ({named}); the other tips' "
+                   "replies were. Tell the unit.")
     if "forwards" in counts:
         click.echo(f"{counts['forwards']} tips forwarded to another unit, "
                    f"{counts['forwards_already']} forwards already held")

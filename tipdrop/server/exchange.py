@@ -20,7 +20,7 @@ from tipdrop.common.files import atomic_file
 from tipdrop.crypto import canonical
 from tipdrop.errors import InputError, SignatureError, TipdropError, UnknownUnitError
 from tipdrop.protocol import acks, bundles
-from tipdrop.protocol.fields import REPLY_STATUSES
+from tipdrop.protocol.fields import MAX_REPLIES, REPLY_STATUSES
 from tipdrop.server import attachments, forwarding, store
 
 #: Only a comparison of two replies, never signed or stored.
@@ -46,7 +46,7 @@ class AckItemsError(TipdropError):
 
 
 class AckHistoryError(AckItemsError):
-    """The acknowledgement names exports this server did not make (its history differs, e.g. after a restore): nothing was recorded."""
+    """The acknowledgement names exports this server did not make: they were altered on the way to the workstation (a report dropped or changed), or this server was restored from a backup older than them. Nothing was recorded."""
 
 
 class NotYourAckError(TipdropError):
@@ -160,7 +160,12 @@ def import_replies(db, unit_keys, data, *, sender=None, alerts=None):
     a push whose answer was lost can be repeated. Anything else under a
     number already taken, forged, or out of order refuses the whole bundle,
     so nothing can be changed or reordered by a replay. Already-held
-    replies must come before the new ones of their tip. Forwards the
+    replies must come before the new ones of their tip. The one exception
+    is a tip whose replies do not follow the numbers the server holds (out
+    of order, or another reply under a number held: a workstation whose
+    numbering of that tip came from an altered export, docs/protocol.md
+    section 11): all that tip's new replies are left out and named in
+    ``refused`` ({tip id: why}), and the other tips' replies are stored. Forwards the
     bundle carries (forwarding.py) are applied after its replies, in the
     same transaction; one imported before counts as already held. A tip
     forwarded to a unit with duty alerts (``alerts``, an AlertConfig) counts
@@ -171,20 +176,27 @@ def import_replies(db, unit_keys, data, *, sender=None, alerts=None):
         raise NotYourBundleError(f"the bundle is unit {bundle.unit!r}'s")
     bundles.verify_reply_bundle(bundle, _signer(unit_keys, bundle, "bundle").ed25519)
     with sqlite.transaction(db):
-        rows, statuses, held = _new_replies(db, bundle)
+        rows, statuses, held, refused = _new_replies(db, bundle)
         store.insert_replies(db, rows, statuses)
         moved = [forwarding.apply(db, unit_keys, bundle, f, alerts=alerts)
                  for f in bundle.forwards]
     counts = {"replies": len(rows), "tips": len(statuses), "already_imported": held}
+    if refused:  # {tip id: why}: only when there is something to say
+        counts["refused"] = refused
     if moved:
         counts |= {"forwards": moved.count(True), "forwards_already": moved.count(False)}
     return counts
 
 
 def _new_replies(db, bundle):
-    """The bundle's replies not held yet, checked: (rows, {tip: (status, day)}, held count)."""
-    rows, statuses, next_seq, held = [], {}, {}, 0
+    """The bundle's replies not held yet, checked.
+
+    Returns (rows, {tip: (status, day)}, held count, {tip: why its replies were left out}).
+    """
+    rows, statuses, next_seq, held, refused = [], {}, {}, 0, {}
     for reply in bundle.replies:
+        if reply.tip_id in refused:
+            continue
         tip = store.get_tip(db, reply.tip_id)
         if reply.status not in REPLY_STATUSES:
             raise bundles.BundleError(f"unknown status {reply.status!r}")
@@ -200,20 +212,36 @@ def _new_replies(db, bundle):
             raise forwarding.TransferredTipError(f"tip {reply.tip_id[:8]}")
         if tip is None or tip["unit"] != bundle.unit:
             raise WrongUnitError(f"tip {reply.tip_id[:8]}")
-        if reply.tip_id not in next_seq and _already_held(db, reply):
-            held += 1
+        try:
+            if reply.tip_id not in next_seq and _already_held(db, reply):
+                held += 1
+                continue
+            why = _out_of_line(db, reply, next_seq)
+        except ReplayError:  # another reply under a number held: the numbering is off
+            why = f"reply {reply.seq} differs from the one already imported under that number"
+        if why:
+            # This tip's numbering is off (bound to stay so: its next replies follow it);
+            # the tip's replies are left out, and no other tip's wait for it.
+            refused[reply.tip_id] = why
+            rows = [row for row in rows if row["tip_id"] != reply.tip_id]
+            statuses.pop(reply.tip_id, None)
             continue
-        expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
-        if reply.seq != expected:
-            raise ReplayError(
-                f"tip {reply.tip_id[:8]}: reply {reply.seq} arrived, {expected} was expected"
-            )
         next_seq[reply.tip_id] = reply.seq + 1
         rows.append({"tip_id": reply.tip_id, "seq": reply.seq, "day": reply.day,
                      "status": reply.status, "body": reply.body or None,
                      "signature": reply.signature, "key_id": bundle.key_id.hex()})
         statuses[reply.tip_id] = (reply.status, reply.day)
-    return rows, statuses, held
+    return rows, statuses, held, refused
+
+
+def _out_of_line(db, reply, next_seq):
+    """Why ``reply`` cannot be its tip's next reply, or None."""
+    if reply.seq > MAX_REPLIES:
+        return f"reply {reply.seq} is beyond the {MAX_REPLIES} replies a tip may have"
+    expected = next_seq.get(reply.tip_id) or store.last_reply_seq(db, reply.tip_id) + 1
+    if reply.seq != expected:
+        return f"reply {reply.seq} arrived, {expected} was expected"
+    return None
 
 
 def _already_held(db, reply):

@@ -282,7 +282,9 @@ def test_a_changed_reply_with_a_used_number_is_still_refused(client, unit_key, q
     bundle = bundles.make_reply_bundle(unit_key.ed25519, unit_key.unit, unit_key.key_id,
                                        rows[0]["day"], [forged])
     response = post_replies(client, unit_key, bundle)
-    assert response.status_code == 400 and response.json["error"] == "ReplayError"
+    assert response.status_code == 201 and response.json["replies"] == 0
+    assert "differs from the one already imported" in \
+        response.json["refused"][rows[0]["tip_id"]]
     assert _state(db)["replies"] == 1
 
 
