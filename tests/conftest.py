@@ -1,4 +1,5 @@
-"""Fixtures shared by all test suites: unit keys and their files (cheap Argon2 only)."""
+"""Fixtures shared by all test suites: unit keys and their files (cheap Argon2 only);
+the check that no test module leaves file descriptors open."""
 
 import os
 from pathlib import Path
@@ -6,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests import descriptors
 from tipdrop.crypto import kdf, keys
 
 PASSPHRASE = "correct horse battery staple"
@@ -88,6 +90,27 @@ def _forget_runtime_folders():
                 and target.parent.name.startswith("tipdrop-")):
             shutil.rmtree(target.parent, ignore_errors=True)
     sweep_stale(RUNTIME)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_descriptors_left_open(request):
+    """Fail the module that leaves file descriptors open (tests/descriptors.py), by name.
+
+    Set up before any other fixture of the module and torn down after them
+    all, so what the module's own fixtures close is not counted.
+    """
+    before = descriptors.open_descriptors()
+    yield
+    after = descriptors.open_descriptors()
+    new = descriptors.left_open(before, after)
+    if len(new) > descriptors.MODULE_TOLERANCE:
+        pytest.fail(f"{request.module.__name__} left {len(new)} file descriptors open "
+                    f"(at most {descriptors.MODULE_TOLERANCE}): {descriptors.describe(new)}",
+                    pytrace=False)
+    if len(after) > descriptors.MOST:
+        pytest.fail(f"after {request.module.__name__} the tests hold {len(after)} file "
+                    f"descriptors (at most {descriptors.MOST}; select() fails from 1024): "
+                    f"{descriptors.describe(after.values())}", pytrace=False)
 
 
 #: Unit keys of the exchange tests (made once per module).

@@ -1,10 +1,11 @@
 """Clients that send a request body at a chosen pace, for tests against a real server."""
 
 import http.client
-import select
 import socket
 import threading
 from contextlib import closing
+
+from tests.readable import readable
 
 
 class PacedUpload(threading.Thread):
@@ -35,8 +36,7 @@ class PacedUpload(threading.Thread):
             sock.sendall(head + self.body[:self.step])
             self.sent = self.step
             while not self.stop.wait(self.pause):
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable:
+                if readable([sock], 0):
                     self.answer = sock.recv(64) or b"closed"
                     return
                 try:
@@ -69,7 +69,7 @@ def post_awaiting_refusal(port, path, content_type, body, wait, timeout=60):
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()
         conn.send(body[:1024])
-        answered, _, _ = select.select([conn.sock], [], [], wait)
+        answered = readable([conn.sock], wait)
         if not answered:
             conn.send(body[1024:])
         response = conn.getresponse()

@@ -20,7 +20,6 @@ a real ``tipdrop serve`` (one worker, 8 threads, 4 upload slots):
 """
 
 import json
-import select
 import socket
 import threading
 import time
@@ -29,6 +28,7 @@ from contextlib import closing
 import pytest
 from gunicorn.workers.gthread import DEFAULT_WORKER_DATA_TIMEOUT
 
+from tests.readable import readable
 from tests.serving import start_server
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +92,7 @@ class ChunkedTrickle(threading.Thread):
         with closing(socket.create_connection(("127.0.0.1", self.port), timeout=30)) as sock:
             sock.sendall(head)
             while not self.stop.wait(TRICKLE_PAUSE) and sent < len(body):
-                if select.select([sock], [], [], 0)[0]:
+                if readable([sock], 0):
                     self.answer = sock.recv(64) or b"closed"
                     return
                 try:

@@ -23,7 +23,6 @@ are still served (tests/e2e/test_held_upload_slots.py).
 import http.client
 import json
 import os
-import select
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.readable import readable
 from tests.serving import multipart, start_server
 from tipdrop.crypto import kdf
 from tipdrop.protocol import receipts
@@ -178,7 +178,7 @@ def _slow_upload(server, number):
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()
         conn.send(body[:1024])
-        answered_early, _, _ = select.select([conn.sock], [], [], SLOW_STALL)
+        answered_early = readable([conn.sock], SLOW_STALL)
         if not answered_early:
             conn.send(body[1024:])
         response = conn.getresponse()

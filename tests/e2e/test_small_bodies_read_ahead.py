@@ -17,7 +17,6 @@ and the bound on the body bytes the loop holds (readahead.BUDGET).
 
 import json
 import re
-import select
 import socket
 import sqlite3
 import threading
@@ -28,6 +27,7 @@ import pytest
 from babel.support import Translations
 
 from tests import stored
+from tests.readable import readable
 from tests.serving import multipart, start_server
 from tipdrop.server.web import i18n
 from tipdrop.server.web.deadlines import SlowClientError
@@ -135,8 +135,7 @@ class Trickle(threading.Thread):
             sock.sendall(_head("POST", "/api/v1/tips", len(body)) + body[:TRICKLE_BYTES])
             self.sent = TRICKLE_BYTES
             while not self.stop.wait(TRICKLE_PAUSE):
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable:
+                if readable([sock], 0):
                     self.answer = sock.recv(64) or b"closed"
                     return
                 sock.sendall(body[self.sent:self.sent + TRICKLE_BYTES])
@@ -305,7 +304,7 @@ def test_bodies_read_ahead_are_bounded_in_memory_and_past_the_bound_refused_busy
             socks.append(sock)
         status, _ = _request(server, "GET", "/healthz")
         assert status == 200
-        assert select.select(socks, [], [], 0)[0] == []
+        assert readable(socks, 0) == []
         # When one more comes, then it is refused at once, busy, with Retry-After
         with closing(socket.create_connection(("127.0.0.1", server.port), timeout=30)) as sock:
             sock.sendall(_head("POST", "/api/v1/tips", SMALL_BODY))
@@ -359,7 +358,7 @@ def test_the_operators_read_ahead_budget_takes_effect_in_the_worker(tmp_path):
             socks.append(sock)
         status, _ = _request(server, "GET", "/healthz")
         assert status == 200
-        assert select.select(socks, [], [], 0)[0] == [], "a body within the budget was answered"
+        assert readable(socks, 0) == [], "a body within the budget was answered"
         # When one more comes, then it is refused at once, busy, in the reporter's language
         with closing(socket.create_connection(("127.0.0.1", server.port), timeout=30)) as sock:
             sock.sendall(_head("POST", "/api/v1/tips?lang=kk", SMALL_BODY) + b"{")

@@ -27,7 +27,6 @@ client timeouts are generous.
 import http.client
 import json
 import re
-import select
 import socket
 import sqlite3
 import threading
@@ -38,6 +37,7 @@ import pytest
 
 from tests import stored
 from tests.e2e import test_nginx
+from tests.readable import readable
 from tests.serving import free_port, multipart, start_server
 
 pytestmark = pytest.mark.e2e
@@ -114,8 +114,7 @@ class Attacker:
         try:
             sock.sendall(first)
             while time.monotonic() < give_up_at:
-                readable, _, _ = select.select([sock], [], [], TRICKLE_PAUSE)
-                if readable:
+                if readable([sock], TRICKLE_PAUSE):
                     data = sock.recv(4096)
                     answer = data[:12] if answer is None else answer
                     if not data or not self.wait_for_close:
@@ -359,8 +358,7 @@ def test_half_sent_request_heads_hold_up_no_one_while_they_wait(tmp_path):
         assert seen == {"healthz": 200, "check page": 203, "check": 200, "follow-up": 201,
                         "submit": 201}, seen
         # ... while the heads are still waiting, neither answered nor closed
-        readable, _, _ = select.select(half_heads, [], [], 0)
-        assert readable == []
+        assert readable(half_heads, 0) == []
     finally:
         for sock in half_heads:
             sock.close()

@@ -17,7 +17,6 @@ more cyclers hold the places in line too, since an upload that has sent
 its body takes the place of one that sent only a head.
 """
 
-import select
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ from contextlib import closing
 
 import pytest
 
+from tests.readable import readable
 from tests.serving import multipart, start_server
 from tipdrop.server.web.limits import UPLOAD_LINE
 from tipdrop.server.web.upload import SMALL_BODY
@@ -84,7 +84,7 @@ class Cycler(threading.Thread):
                     self.opened += 1
                     until = time.monotonic() + (ENDED_AFTER if self.ends_young else 30)
                     while not self.stop.is_set() and time.monotonic() < until:
-                        if select.select([sock], [], [], 0.05)[0]:
+                        if readable([sock], 0.05):
                             self.answers.append(sock.recv(12))
                             break
             except OSError as error:

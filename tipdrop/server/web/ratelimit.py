@@ -252,10 +252,23 @@ def _utc_day():
     return int(time.time() // 86400)
 
 
-def _close_held(held):
-    if held[0] is not None:
-        os.close(held[0])
-        held[0] = None
+class _Opened:
+    """What one SharedCounts holds open in this process: the file's connection,
+    the lock file and the HELD file (:func:`hold`); all closed with it."""
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.lock_fd: int | None = None
+        self.held: int | None = None
+
+    def close(self) -> None:
+        conn, lock_fd, held = self.conn, self.lock_fd, self.held
+        self.conn = self.lock_fd = self.held = None
+        if conn is not None:
+            conn.close()
+        for fd in (lock_fd, held):
+            if fd is not None:
+                os.close(fd)
 
 
 class SharedCounts:
@@ -274,13 +287,13 @@ class SharedCounts:
         self.folder = Path(folder)
         self.day = day
         self._lock = threading.Lock()
-        self._conn = None
-        self._lock_fd = None
         self._pid = None
         self._inode = None
-        #: The descriptor holding the folder (hold), closed with this object.
-        self._held = [None]
-        weakref.finalize(self, _close_held, self._held)
+        #: The connection and descriptors, closed by :meth:`close` or when this
+        #: object is collected: an app made and dropped (tests, the master's
+        #: check in serve.py) leaves none open behind it.
+        self._opened = _Opened()
+        weakref.finalize(self, self._opened.close)
 
     @classmethod
     def for_server(cls, runtime_dir, data_dir, mounts="/proc/self/mounts"):
@@ -290,18 +303,22 @@ class SharedCounts:
             shared._connect()  # fail at start, not at the first reporter
         return shared
 
+    def close(self):
+        """Close the file and the lock file, and let go of the folder (the next use opens them again)."""
+        with self._lock:
+            self._opened.close()
+
     def _connect(self):
-        if self._conn is not None and self._pid == os.getpid() and self._same_file():
-            return self._conn
-        if self._conn is not None and self._pid == os.getpid():
-            # The file was removed or replaced under us (an operator, a tmpfs
-            # cleaner): open the one the other workers now use, or make it.
-            self._conn.close()
-            os.close(self._lock_fd)
-            self._conn = None
+        opened = self._opened
+        if opened.conn is not None and self._pid == os.getpid() and self._same_file():
+            return opened.conn
+        # First use, in a new (forked) process, or the file was removed or
+        # replaced under us (an operator, a tmpfs cleaner): open the one the
+        # other workers now use, or make it. The folder is held anew before
+        # the old descriptors are closed, so it is never let go meanwhile.
         held = hold(self.folder)
-        _close_held(self._held)
-        self._held[0] = held
+        opened.close()
+        opened.held = held
         path = self.folder / FILE_NAME
         if not path.exists():
             try:
@@ -317,8 +334,8 @@ class SharedCounts:
             conn.execute(statement)
         # Processes take turns through a lock file: flock wakes the next one as
         # soon as the lock is free, where SQLite's busy handler would sleep.
-        lock_fd = os.open(self.folder / "lock", os.O_CREAT | os.O_RDWR, 0o600)
-        self._conn, self._lock_fd, self._pid = conn, lock_fd, os.getpid()
+        lock_fd = os.open(self.folder / "lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        opened.conn, opened.lock_fd, self._pid = conn, lock_fd, os.getpid()
         self._inode = os.stat(path).st_ino
         return conn
 
@@ -356,7 +373,8 @@ class SharedCounts:
         try:
             with self._lock:
                 conn = self._connect()
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                lock_fd = self._opened.lock_fd
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     try:
@@ -366,7 +384,7 @@ class SharedCounts:
                         raise
                     conn.execute("COMMIT")
                 finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
         except (OSError, sqlite3.Error):
             raise BusyError() from None
         return result
