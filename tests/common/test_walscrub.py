@@ -42,8 +42,9 @@ def test_the_log_is_written_over_with_zeros_up_to_past_its_old_end(tmp_path, pag
     assert log.read_bytes().count(b"CANARY") == 2000
     (page,) = db.execute("PRAGMA page_size").fetchone()
     assert page == (page_size or 65536)
-    assert walscrub._overwrite(db, str(log), before, 24 + page, page)
+    zeroed = walscrub._overwrite(db, str(log), 24 + page, page)
     data = log.read_bytes()
+    assert zeroed == len(data)
     assert b"CANARY" not in data and len(data) > before
     db.close()
 
@@ -103,6 +104,58 @@ def test_a_writer_in_another_process_loses_nothing_while_the_log_is_emptied(tmp_
     assert emptied > 0
     assert db.execute("SELECT COUNT(*) FROM t").fetchone() == (400,)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+
+
+_BURST = """
+import sys
+from tipdrop.common import sqlite
+db = sqlite.connect(sys.argv[1])
+sys.stdin.readline()
+db.execute("BEGIN IMMEDIATE")
+print("writing", flush=True)
+for i in range(60):
+    db.execute("INSERT INTO t VALUES (?)", [b"UPLOADED" * 12500])
+db.execute("COMMIT")
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("when", ["as-it-starts", "after-the-zeros"])
+def test_frames_another_process_adds_while_the_log_is_emptied_are_written_over_too(tmp_path,
+                                                                                   when):
+    # Given another process that commits a large upload (6 MB, in one
+    # transaction) as the log's emptying starts (its first statement), or
+    # once the zeros were written and rolled back (the next statement)
+    db, log = _with_deleted_rows(tmp_path, rows=200)
+    writer = subprocess.Popen([sys.executable, "-c", _BURST, str(tmp_path / "t.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    seen, said = [], []
+
+    def at_statement(sql):
+        if not said and (not seen if when == "as-it-starts" else seen[-1:] == ["ROLLBACK"]):
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+            said.append(writer.stdout.readline())  # it holds the write lock
+            if when == "after-the-zeros":
+                said.append(writer.stdout.readline())  # it committed
+        if "TRUNCATE" in sql:  # what the blocks it frees hold
+            seen.append(log.read_bytes().count(b"UPLOADED"))
+        seen.append(sql)
+
+    db.conn.set_trace_callback(at_statement)
+    # When it is emptied
+    emptied = walscrub.empty_log(db)
+    db.conn.set_trace_callback(None)
+    out, err = writer.communicate(timeout=30)
+    assert (writer.returncode, "".join(said) + out, err) == (0, "writing\nok\n", "")
+    # Then none of the upload's frames was left in the log past the zeros
+    # when it was cut short
+    copies = [n for n in seen if isinstance(n, int)]
+    assert (emptied, copies) == (True, [0])
+    assert log.stat().st_size == 0
+    assert db.execute("SELECT COUNT(*) FROM t").fetchone() == (60,)  # the others were deleted
     db.close()
 
 
