@@ -390,3 +390,30 @@ def test_an_intact_copy_of_a_damaged_device_file_replaces_it_and_the_old_file_go
     assert Path(entry["saved_to"]).read_bytes() == frames
     assert sorted(p.name for p in workspace.blobs.iterdir()) == sorted(
         ["tmp"] + [r[0] for r in workspace.db.execute("SELECT blob FROM attachments")])
+
+
+def test_a_device_report_claiming_the_server_sealed_it_cannot_block_the_bundle(
+        server, workspace, demo_key, tmp_path):
+    # Anyone with the unit's public key can seal a report that says "sealed_by":
+    # "server". Were that claim to take away a device report's tolerance, one
+    # anonymous reporter's forged file would refuse every export of the unit.
+    def flip_last_byte(data):
+        return data[:-1] + bytes([data[-1] ^ 1])
+
+    honest, _ = server.submit("almaty", description="an honest report")
+    tip_id = device.new_tip_id()
+    report = documents.report_document(tip_id=tip_id, region="almaty", category="theft",
+                                       description="claims the server", parts=["a1"],
+                                       sealed_by="server")
+    submit_sealed(server, demo_key, report=report, tip_id=tip_id, files=[b"frame" * 30_000],
+                  stream_for=flip_last_byte)
+    counts = open_export(server, workspace, demo_key, tmp_path)
+    # The bundle opens whole: the forged file is marked damaged, the rest is in
+    assert counts["damaged"] == 1
+    assert {row["id"] for row in workspace.list()} == {honest["id"], tip_id}
+    # and the labels that differ are named, the report shown as the more careful
+    # of the two (the plaintext may have passed through the server)
+    assert [tip_id, "report"] in counts["relabelled"]
+    shown = workspace.show(tip_id, Keyring.of(demo_key))
+    assert shown["report"]["description"] == "claims the server"
+    assert shown["tip"]["encrypted_on"] == "server"

@@ -409,12 +409,19 @@ class Reading:
         tip_id, encrypted_on, reply_public = doc["id"], doc["encrypted_on"], doc["reply_public"]
         sealer = binding.sealed_by_of(report)
         if sealer is not None and sealer != encrypted_on:
+            # One of the two labels is false, and neither proves itself: the
+            # export's is the server's (or its carrier's) word, the sealed one
+            # anybody's with the unit's public key. So the tip is named, shown
+            # as the more careful of the two ("server": its plaintext may have
+            # passed through the server), and keeps a device's tolerance if
+            # either says "device": a label may add it, never take it away, or
+            # one anonymous report claiming "server" with a forged file would
+            # refuse every export of the unit (a held tip keeps its held
+            # copy's, as in _stage_tip).
             self.staged.relabelled.append([tip_id, "report"])
-            encrypted_on = sealer
-            # The tolerance for a device's faults follows the sealed label (a held
-            # tip keeps its held copy's, as in _stage_tip).
-            if tip_id not in self.held_tips:
-                (self.staged.device.add if sealer == "device" else self.staged.device.discard)(tip_id)
+            encrypted_on = "server"
+            if sealer == "device" and tip_id not in self.held_tips:
+                self.staged.device.add(tip_id)
         bound = binding.reply_public_of(report)
         if bound is not None:
             if not hmac.compare_digest(bound, bytes(reply_public)):
@@ -432,9 +439,9 @@ class Reading:
         try:
             opened = self._open_followup(body, tip_id, seq)
             sealer = binding.sealed_by_of(opened, "follow-up")
-            if sealer is not None and sealer != encrypted_on:  # the sealed label is taken
+            if sealer is not None and sealer != encrypted_on:  # as for a report (_sealed_values)
                 self.staged.relabelled.append([tip_id, f"f{seq}"])
-                encrypted_on = sealer
+                encrypted_on = "server"
             if len(str(opened.get("text", ""))) > _MAX_KEPT:  # judged later, opened again then
                 opened = functools.partial(
                     lambda r: self._open_followup(self.spill.get(r), tip_id, seq), ref)
