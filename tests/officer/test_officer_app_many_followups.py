@@ -52,5 +52,6 @@ def test_the_tip_page_shows_the_newest_follow_ups_and_marks_only_those_read(
     # Before: all 540 listed
     assert page.count('<li class="followup') == SHOWN_FOLLOWUPS
     assert re.search(r'id="followups-not-shown">40 earlier follow-ups are not shown', page)
+    assert "They stay among the follow-ups not read yet" in page
     assert [seq for (seq,) in left] == list(range(1, 41))
     assert f'data-tip="{tip}"' in unread
