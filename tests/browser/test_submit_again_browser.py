@@ -19,7 +19,7 @@ from tests.browser.conftest import choose_category
 from tests.browser.recording_proxy import RecordingProxy
 from tests.server.web.test_questions import required_categories
 from tests.server.web.test_submit_again import stale_token
-from tests.serving import start_server
+from tests.serving import multipart, start_server
 from tipdrop.common import sqlite
 
 pytestmark = pytest.mark.e2e
@@ -161,6 +161,29 @@ def test_a_form_open_longer_than_its_token_lives_is_renewed_with_the_text(browse
     assert page.locator("#receipt").count() == 1
     assert tips(server) == before + 1
     context.close()
+
+
+def test_another_sites_form_posted_with_origin_null_is_not_shown_on_ours(strict_server):
+    # What an older browser (no Fetch Metadata) sends for another site's
+    # no-referrer page that auto-submits a form to us: Origin null, no
+    # Sec-Fetch-Site, and a token this server did not sign. Real gunicorn.
+    server = strict_server
+    genuine = server.form_token("/submit?lang=ru")
+    attacker = {"region": "astana", "category": "drugs", "q.drugs.place": "school",
+                "description": "ATTACKER-CHOSEN TEXT", "contact": "+7 700 ATTACKER"}
+    for token in ("bogus", genuine[:-2] + ("AA" if not genuine.endswith("AA") else "BB")):
+        content_type, body = multipart(attacker | {"token": token})
+        status, _, page = server.request("POST", "/submit?lang=ru", body,
+                                         {"Content-Type": content_type, "Origin": "null"})
+        assert status == 403
+        assert EXPIRED["ru"] in page.decode()
+        assert b"ATTACKER" not in page and b'id="report-form"' not in page
+    # Our own form, open past its token's four hours, still comes back with its text
+    content_type, body = multipart(attacker | {"token": stale_token(server.data_dir, genuine)})
+    status, _, page = server.request("POST", "/submit?lang=ru", body,
+                                     {"Content-Type": content_type, "Origin": "null"})
+    assert status == 403
+    assert b'id="report-form"' in page and b"ATTACKER-CHOSEN TEXT" in page
 
 
 def test_a_rate_limited_report_without_javascript_keeps_its_text(browser, one_report_an_hour):

@@ -129,7 +129,10 @@ def test_show_lists_only_the_newest_follow_ups_and_says_how_many_it_left_out(exp
     tip_id = records[1][1]["id"]
 
     shown = _cli(root, tmp_path / "cases", "show", tip_id)
+    # Only the follow-ups printed were read: the 100 earlier ones are still new
+    listed = _cli(root, tmp_path / "cases", "list")
     everything = _cli(root, tmp_path / "cases", "show", tip_id, "--all-followups")
+    listed_after = _cli(root, tmp_path / "cases", "list")
 
     assert shown.returncode == 0, shown.stderr
     # Before: all 600 junk follow-ups printed, burying the report
@@ -137,3 +140,5 @@ def test_show_lists_only_the_newest_follow_ups_and_says_how_many_it_left_out(exp
     assert "\nfollow-up 101 (" in shown.stdout and "\nfollow-up 100 (" not in shown.stdout
     assert "100 earlier follow-up(s) not shown (--all-followups prints them)" in shown.stdout
     assert everything.stdout.count("\nfollow-up ") == SHOWN_FOLLOWUPS + 100
+    assert "100 new follow-up(s)" in listed.stdout, listed.stdout
+    assert "new follow-up(s)" not in listed_after.stdout, listed_after.stdout

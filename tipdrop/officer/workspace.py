@@ -332,7 +332,7 @@ class Workspace(Outbox):
                 for r in self.db.query(sql, args)]
 
     def show(self, tip_id, keyring, save_to=None, mark_read=True, all_followups=False):
-        """Decrypt everything about one tip; mark its follow-ups read (unless ``mark_read`` is
+        """Decrypt everything about one tip; mark the follow-ups shown read (unless ``mark_read`` is
         False: the officer app's index reads every tip at unlock, which is not reading them).
 
         Only the newest SHOWN_FOLLOWUPS follow-ups unless ``all_followups``; how many
@@ -408,8 +408,14 @@ class Workspace(Outbox):
                     entry["save_error"] = e.strerror or type(e).__name__
             files.append(entry)
         if mark_read:
-            with sqlite.transaction(self.db):
-                self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ?", [tip_id])
+            # Only the follow-ups shown: one buried under more than SHOWN_FOLLOWUPS
+            # newer ones (junk from a hostile server) stays unread, and in the
+            # app's "follow-ups not read yet" list.
+            shown = [f["seq"] for f in followups]
+            if shown:
+                with sqlite.transaction(self.db):
+                    self.db.execute("UPDATE followups SET read = 1 WHERE tip_id = ? AND seq BETWEEN ? AND ?",
+                                    [tip_id, min(shown), max(shown)])
             self.audit.record_many(keyring, [("show", tip_id, {})] + [
                 ("save-attachment", tip_id, {"part": f["part"]})
                 for f in files if "saved_to" in f])

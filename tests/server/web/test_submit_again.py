@@ -54,14 +54,15 @@ def stale_token(data_dir, token):
     return URLSafeTimedSerializer(secret, salt="tipdrop/v1/form", signer=FiveHoursAgo).dumps(data)
 
 
-def post(client, lang, fields, files=()):
+def post(client, lang, fields, files=(), headers=None):
     data = {"token": form_token(client, f"/submit?lang={lang}"), "website": "",
             "region": "astana", "category": "drugs", "q.drugs.place": "school",
             "q.drugs.ongoing": "yes", **TYPED} | fields
     data = {k: v for k, v in data.items() if v is not None}
     if files:
         data["files"] = [(io.BytesIO(body), name, "application/octet-stream") for name, body in files]
-    return client.post(f"/submit?lang={lang}", data=data, content_type="multipart/form-data")
+    return client.post(f"/submit?lang={lang}", data=data, content_type="multipart/form-data",
+                       headers=headers)
 
 
 def tips(app):
@@ -156,6 +157,55 @@ def test_an_expired_form_comes_back_renewed_and_is_then_accepted(strict):
     assert tips(app) == 1
 
 
+ATTACKER = {"description": "ATTACKER-CHOSEN TEXT", "contact": "+7 700 ATTACKER"}
+
+
+def forged_token():
+    """A submit token shaped like ours, signed with a secret that is not the server's."""
+    return URLSafeTimedSerializer(b"another site" * 3, salt="tipdrop/v1/form").dumps(
+        {"p": "submit", "n": "x" * 22})
+
+
+@pytest.mark.parametrize("token", ["bogus", "forged", ""])
+def test_a_form_posted_by_another_site_with_origin_null_is_not_filled_with_its_text(strict, token):
+    # Given another site's page (no referrer: Origin null, no Fetch Metadata in an
+    # older browser) that auto-submits a form to us with its own text
+    app, client = strict
+    sent = {"bogus": "bogus", "forged": forged_token(), "": ""}[token]
+    response = post(client, "ru", ATTACKER | {"token": sent}, files=[("ATTACKER.jpg", b"x")],
+                    headers={"Origin": "null"})
+    # Then the answer is the plain refusal: nothing it sent is on our page
+    assert response.status_code == 403
+    assert EXPIRED["ru"] in response.text
+    assert 'id="report-form"' not in response.text
+    for text in [*ATTACKER.values(), "ATTACKER"]:
+        assert text not in response.text
+    assert tips(app) == 0
+
+
+@pytest.mark.parametrize("site", ["none", "cross-site", "same-site"])
+def test_a_refused_form_the_browser_says_came_from_elsewhere_is_not_filled(strict, site):
+    # Even with a token of ours (anyone can fetch one), a POST the browser says
+    # did not come from our own pages never shows its text on ours.
+    _, client = strict
+    response = post(client, "kk", ATTACKER | {"q.drugs.place": ""},
+                    headers={"Origin": "null", "Sec-Fetch-Site": site})
+    assert 400 <= response.status_code < 500
+    assert 'id="report-form"' not in response.text
+    assert ATTACKER["description"] not in response.text
+
+
+def test_our_own_expired_form_posted_with_origin_null_comes_back_with_its_text(strict):
+    # Our pages send no referrer, so a browser sends Origin null for them too.
+    app, client = strict
+    token = stale_token(app.config["TIPDROP"].data_dir, form_token(client, "/submit?lang=ru"))
+    for headers in ({"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "same-origin"}):
+        response = post(client, "ru", {"token": token}, headers=headers)
+        assert response.status_code == 403
+        assert EXPIRED["ru"] in response.text
+        assert_kept(response.text, TYPED)
+
+
 def test_a_rate_limited_report_comes_back_with_its_text(strict):
     app, client = strict
     for _ in range(3):
@@ -183,9 +233,9 @@ def test_refused_files_are_named_to_be_chosen_again(strict):
 def test_typed_text_and_file_names_are_escaped_never_markup(strict):
     _, client = strict
     hostile = '"><script>alert(1)</script></textarea><img src=x onerror=alert(2)>'
-    response = post(client, "en", {"what": hostile, "description": hostile, "token": "forged"},
+    response = post(client, "en", {"what": hostile, "description": hostile, "q.drugs.place": ""},
                     files=[(hostile, b"x")])
-    assert response.status_code == 403
+    assert response.status_code == 400
     page = response.text
     assert "<script>alert" not in page and "<img src=x" not in page
     assert value_of(page, "what") == hostile

@@ -20,7 +20,9 @@ back/forward cache, and like every page it is ``no-store``.
 Not shown again: a report already stored (409, its own page: sending it
 again would store it twice), a puzzle challenge (the page's script asked
 for it and reads JSON), and a POST from another site (refused before the
-view, security.py: another site must not fill our form). A body refused
+view, security.py, or one whose form token this server did not sign, or
+whose browser says it came from elsewhere: from_our_form; another site
+must not fill our form, so those get the plain refusal). A body refused
 before it was read is read for its fields only if it is small
 (upload.read_typed); a large one is left unread, and the page says that
 what was typed could not be kept.
@@ -56,6 +58,27 @@ def shown_again(error):
                 or getattr(error, "puzzle", None) is not None)
 
 
+def from_our_form(typed, request):
+    """Whether what was sent may be shown again: it came from a form this server made.
+
+    ``Origin: null`` proves nothing (security.py): our own pages send no
+    referrer, and so does another site's page that makes a browser post to
+    us. So what was typed is shown again only with a submit token this
+    server signed (a form left open past its four hours is fine: the token
+    is still ours), and never when the browser says the POST did not come
+    from our own pages (Sec-Fetch-Site other than same-origin). Otherwise
+    another site could make our address show a form filled with its text,
+    one click from being sent as a report. A body nothing was read of
+    brought nothing to show.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site != "same-origin":
+        return False
+    if not (typed.read or typed.fields or typed.files):
+        return True
+    return extension("tokens").signed_here(typed.fields.get("token"), "submit")
+
+
 def answer(error, typed, request, render):
     """The form shown again for ``error``, with ``typed`` (upload.Typed) in it.
 
@@ -64,6 +87,8 @@ def answer(error, typed, request, render):
     """
     uncount_request(error)  # as the one error handler does
     read_typed(request, typed)
+    if not from_our_form(typed, request):
+        raise error  # the plain refusal, nothing of what was sent in it
     if isinstance(error, HTTPException):
         status = error.code or 400
         message = gettext(errors.HTTP_MESSAGES.get(status) or errors.HTTP_MESSAGES[400])

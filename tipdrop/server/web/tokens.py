@@ -119,6 +119,24 @@ class Tokens:
             raise FormExpiredError()
         return tip_id, self._use(data, issued, FOLLOWUP_MAX_AGE)
 
+    def signed_here(self, token, purpose):
+        """Whether ``token`` is a ``purpose`` token this server signed, however old.
+
+        Tells a form left open too long (its signature verifies, only its age
+        is past) from one made elsewhere or garbled: only the first may show
+        a refused form again with what was typed (submit_again.py). The
+        signature is compared in constant time (itsdangerous, hmac.compare_digest),
+        and the age is checked only after it verified, so an expired token
+        says nothing a forged one does not.
+        """
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return False
+        try:
+            data = self._serializer.loads(token)
+        except BadSignature:
+            return False
+        return isinstance(data, dict) and data.get("p") == purpose
+
     @staticmethod
     def _use(data, issued, max_age):
         error = REPLAY_ERRORS.get(data["p"])
