@@ -24,7 +24,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from tipdrop.crypto import keys, signing
@@ -82,29 +82,31 @@ def digests_of(report: Mapping[str, object]) -> dict[str, Digest] | None:
 
 def followup_public_of(report: Mapping[str, object]) -> bytes | None:
     """The 32-byte follow-up public key a report carries, or None."""
-    text = report.get(FOLLOWUP_KEY)
-    if text is None:
-        return None
-    try:
-        key = base64.b64decode(text if isinstance(text, str) else "", validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
-        raise FormatError("the report's follow-up key is malformed")
-    return key
+    return _public_key_of(report, FOLLOWUP_KEY, "follow-up", lambda key: True)
 
 
 def reply_public_of(report: Mapping[str, object]) -> bytes | None:
     """The 32-byte reply public key a report binds, or None (sealed before binding it)."""
-    text = report.get(REPLY_KEY)
+    return _public_key_of(report, REPLY_KEY, "reply", keys.usable_reply_public)
+
+
+def _public_key_of(report: Mapping[str, object], field: str, what: str,
+                   usable: Callable[[bytes], bool]) -> bytes | None:
+    """The base64 X25519 public key in ``field`` of a report, or None if it has none.
+
+    Anything else there (not base64, not 32 bytes, not ``usable``) makes the
+    report malformed rather than keyless, so a damaged key is never taken
+    for an older report's missing one.
+    """
+    text = report.get(field)
     if text is None:
         return None
     try:
         key = base64.b64decode(text if isinstance(text, str) else "", validate=True)
     except (binascii.Error, ValueError):
         key = b""
-    if len(key) != 32 or not keys.usable_reply_public(key):
-        raise FormatError("the report's reply key is malformed")
+    if len(key) != 32 or not usable(key):
+        raise FormatError(f"the report's {what} key is malformed")
     return key
 
 
